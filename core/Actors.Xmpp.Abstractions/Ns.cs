@@ -1,0 +1,27 @@
+namespace Actors.Xmpp;
+
+/// <summary>XML namespaces of RFC 6120/6121 and the core XEPs.</summary>
+public static class Ns
+{
+    public const string Streams = "http://etherx.jabber.org/streams";
+    public const string Client = "jabber:client";
+    public const string Server = "jabber:server";
+    public const string StreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";
+    public const string StanzaErrors = "urn:ietf:params:xml:ns:xmpp-stanzas";
+    public const string Tls = "urn:ietf:params:xml:ns:xmpp-tls";
+    public const string Sasl = "urn:ietf:params:xml:ns:xmpp-sasl";
+    public const string Bind = "urn:ietf:params:xml:ns:xmpp-bind";
+    public const string Session = "urn:ietf:params:xml:ns:xmpp-session";
+    public const string Xml = "http://www.w3.org/XML/1998/namespace";
+    public const string Roster = "jabber:iq:roster";
+    public const string Register = "jabber:iq:register";
+    public const string RegisterFeature = "http://jabber.org/features/iq-register";
+    public const string Ping = "urn:xmpp:ping";
+    public const string DiscoInfo = "http://jabber.org/protocol/disco#info";
+    public const string DiscoItems = "http://jabber.org/protocol/disco#items";
+    public const string Delay = "urn:xmpp:delay";
+    public const string DataForms = "jabber:x:data";
+    public const string SaslChannelBinding = "urn:xmpp:sasl-cb:0";
+    public const string Version = "jabber:iq:version";
+    public const string Time = "urn:xmpp:time";
+}
