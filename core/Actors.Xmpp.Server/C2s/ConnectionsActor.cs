@@ -1,0 +1,74 @@
+using Actors.Xmpp.Transport.Connections;
+using Akka.Actor;
+using Akka.Event;
+
+namespace Actors.Xmpp.Server.C2s;
+
+/// <summary>
+/// Parent of every <see cref="C2sConnectionActor"/>. A connection actor that throws is stopped (its socket is
+/// aborted in PostStop), never restarted: its stream state cannot be rebuilt. On server shutdown it sends
+/// &lt;system-shutdown/&gt; to every stream and answers once they are all gone.
+/// </summary>
+public sealed class ConnectionsActor : ReceiveActor
+{
+    public sealed record Accepted(SocketConnection Connection);
+    public sealed record ShutdownAll
+    {
+        public static readonly ShutdownAll Instance = new();
+    }
+    public sealed record AllClosed
+    {
+        public static readonly AllClosed Instance = new();
+    }
+    public sealed record GetCount
+    {
+        public static readonly GetCount Instance = new();
+    }
+
+    private readonly ServerContext _server;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private IActorRef? _shutdownRequester;
+    private int _children;
+
+    public static Props Props(ServerContext server) => Akka.Actor.Props.Create(typeof(ConnectionsActor), server);
+
+    public ConnectionsActor(ServerContext server)
+    {
+        _server = server;
+        Receive<Accepted>(m =>
+        {
+            if (_shutdownRequester is not null)
+            {
+                m.Connection.Abort();
+                return;
+            }
+            var child = Context.ActorOf(C2sConnectionActor.Props(_server, m.Connection), m.Connection.Id);
+            Context.Watch(child);
+            _children++;
+            m.Connection.Start(child);
+        });
+        Receive<Terminated>(_ =>
+        {
+            _children--;
+            if (_children == 0 && _shutdownRequester is not null) _shutdownRequester.Tell(AllClosed.Instance);
+        });
+        Receive<GetCount>(_ => Sender.Tell(_children));
+        Receive<ShutdownAll>(_ =>
+        {
+            _shutdownRequester = Sender;
+            if (_children == 0)
+            {
+                Sender.Tell(AllClosed.Instance);
+                return;
+            }
+            foreach (var child in Context.GetChildren())
+                child.Tell(C2sConnectionActor.CloseWithStreamError.SystemShutdown);
+        });
+    }
+
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(ex =>
+    {
+        _log.Error(ex, "connection actor failed; closing that connection");
+        return Directive.Stop;
+    });
+}

@@ -1,0 +1,88 @@
+using System.Security.Cryptography.X509Certificates;
+using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.Iq;
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Sasl;
+using Actors.Xmpp.Server.Security;
+using Actors.Xmpp.Transport.Tls;
+using Akka.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Actors.Xmpp.Server.Hosting;
+
+public static class XmppServerHostingExtensions
+{
+    /// <summary>
+    /// Adds the XMPP server (actor system, listeners, admin channel) to a Generic Host, configured from the
+    /// "Xmpp" section.
+    /// </summary>
+    public static IServiceCollection AddXmppServer(this IServiceCollection services, IConfiguration configuration)
+    {
+        var options = new XmppServerOptions();
+        configuration.GetSection(XmppServerOptions.Section).Bind(options);
+        var domains = options.AllDomains();
+        services.AddSingleton(options);
+        services.AddSingleton<IAccountStore>(_ => new FileAccountStore(options.DataDir, options.Auth.ScramIterations));
+        services.AddSingleton<ISessionRegistry, LocalSessionRegistry>();
+        services.AddSingleton(_ =>
+        {
+            var iq = new IqHandlers();
+            CoreIqHandlers.Register(iq);
+            return iq;
+        });
+        services.AddSingleton(sp => new StanzaRouter(domains, sp.GetRequiredService<ISessionRegistry>(),
+            sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<IqHandlers>(), sp.GetRequiredService<ILogger<StanzaRouter>>()));
+        services.AddSingleton(_ => new SaslMechanisms(new SaslOptions
+        {
+            AllowPlainWithoutTls = options.Auth.AllowPlainWithoutTls,
+            ServerSecret = ServerSecret(options.DataDir),
+        }));
+        services.AddSingleton(_ => new LoginRateLimiter(options.Auth.MaxFailuresPerMinute));
+        services.AddSingleton(sp => new ServerContext(options, domains, sp.GetRequiredService<IAccountStore>(),
+            sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<StanzaRouter>(), sp.GetRequiredService<IqHandlers>(),
+            sp.GetRequiredService<SaslMechanisms>(), sp.GetRequiredService<LoginRateLimiter>()));
+        services.AddSingleton(_ => LoadCertificate(options, domains));
+        services.AddSingleton(sp => new AccountCommands(sp.GetRequiredService<IAccountStore>(), domains[0],
+            () => sp.GetRequiredService<ISessionRegistry>().Count));
+
+        services.AddAkka("actors", builder =>
+        {
+            builder.ConfigureLoggers(l =>
+            {
+                l.ClearLoggers();
+                l.AddLoggerFactory();
+            });
+            builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
+        });
+        services.AddSingleton<XmppServerService>();
+        services.AddHostedService(sp => sp.GetRequiredService<XmppServerService>());
+        services.AddHostedService<AdminChannel>();
+        return services;
+    }
+
+    private static X509Certificate2 LoadCertificate(XmppServerOptions options, IReadOnlyList<string> domains)
+    {
+        var tls = options.Tls;
+        if (!string.IsNullOrEmpty(tls.CertificatePath))
+        {
+            if (string.IsNullOrEmpty(tls.KeyPath))
+                throw new InvalidOperationException("Xmpp:Tls:CertificatePath is set but Xmpp:Tls:KeyPath is not");
+            return CertificateLoader.LoadPem(tls.CertificatePath, tls.KeyPath);
+        }
+        return CertificateLoader.LoadOrCreateSelfSigned(Path.Combine(options.DataDir, "tls"), domains);
+    }
+
+    /// <summary>A random secret kept in the data folder (used to answer SCRAM for unknown users like for real ones).</summary>
+    private static byte[] ServerSecret(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "server.secret");
+        if (File.Exists(path)) return File.ReadAllBytes(path);
+        Directory.CreateDirectory(dataDir);
+        var secret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
+        File.WriteAllBytes(path, secret);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        return secret;
+    }
+}

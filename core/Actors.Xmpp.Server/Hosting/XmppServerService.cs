@@ -1,0 +1,83 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Transport.Framing;
+using Akka.Actor;
+using Akka.Hosting;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Actors.Xmpp.Server.Hosting;
+
+/// <summary>
+/// Starts the client listeners once the actor system is up, and on shutdown stops accepting, sends
+/// &lt;system-shutdown/&gt; to every client and waits (bounded) for the streams to close.
+/// </summary>
+public sealed class XmppServerService : IHostedService
+{
+    private readonly ActorSystem _system;
+    private readonly ServerContext _server;
+    private readonly X509Certificate2 _certificate;
+    private readonly ILogger<XmppServerService> _log;
+    private readonly List<SocketListener> _listeners = new();
+    private IActorRef _connections = ActorRefs.Nobody;
+
+    public XmppServerService(ActorSystem system, ServerContext server, X509Certificate2 certificate, ILogger<XmppServerService> log)
+    {
+        _system = system;
+        _server = server;
+        _certificate = certificate;
+        _log = log;
+    }
+
+    public IPEndPoint? C2sEndPoint { get; private set; }
+    public IPEndPoint? DirectTlsEndPoint { get; private set; }
+    public IActorRef Connections => _connections;
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var o = _server.Options;
+        _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
+        var transport = new TransportOptions
+        {
+            Framer = new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
+            MaxOutboundBytes = o.Limits.MaxOutboundBytes,
+            Certificate = _certificate,
+        };
+        var address = IPAddress.Parse(o.BindAddress);
+        var c2s = new SocketListener(new IPEndPoint(address, o.C2sPort), transport, directTls: false,
+            o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)));
+        _listeners.Add(c2s);
+        C2sEndPoint = c2s.LocalEndPoint;
+        if (o.DirectTlsPort >= 0)
+        {
+            var tls = new SocketListener(new IPEndPoint(address, o.DirectTlsPort), transport, directTls: true,
+                o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)));
+            _listeners.Add(tls);
+            DirectTlsEndPoint = tls.LocalEndPoint;
+        }
+        foreach (var l in _listeners) l.Start();
+        _log.LogInformation(
+            "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificate {Subject} (expires {Expiry:yyyy-MM-dd})",
+            string.Join(", ", _server.Domains), C2sEndPoint, o.Tls.Required ? "required" : "optional",
+            DirectTlsEndPoint is null ? "" : $" and direct TLS on {DirectTlsEndPoint}",
+            Path.GetFullPath(o.DataDir), _certificate.Subject, _certificate.NotAfter);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        foreach (var l in _listeners) await l.DisposeAsync();
+        _listeners.Clear();
+        try
+        {
+            await _connections.Ask<ConnectionsActor.AllClosed>(ConnectionsActor.ShutdownAll.Instance, TimeSpan.FromSeconds(10), cancellationToken);
+        }
+        catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException or OperationCanceledException)
+        {
+            _log.LogWarning("some client streams did not close within 10 s of the shutdown notice");
+        }
+        _log.LogInformation("Actors XMPP server stopped");
+    }
+}

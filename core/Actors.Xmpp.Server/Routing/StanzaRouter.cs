@@ -1,0 +1,221 @@
+using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.Iq;
+using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Xml;
+using Microsoft.Extensions.Logging;
+
+namespace Actors.Xmpp.Server.Routing;
+
+/// <summary>
+/// Delivers stanzas whose 'from' and 'to' are already validated: to the server itself (IQ handlers), to bare and
+/// full JIDs of local accounts (RFC 6121 §8.5), and answers with the RFC's errors otherwise. Thread-safe and
+/// lock-free: session actors call it on their own thread and it only Tells.
+/// </summary>
+public sealed class StanzaRouter
+{
+    private readonly HashSet<string> _domains;
+    private readonly ISessionRegistry _sessions;
+    private readonly IAccountStore _accounts;
+    private readonly IqHandlers _iq;
+    private readonly ILogger _log;
+
+    public StanzaRouter(IEnumerable<string> domains, ISessionRegistry sessions, IAccountStore accounts, IqHandlers iq, ILogger<StanzaRouter> log)
+    {
+        _domains = new HashSet<string>(domains, StringComparer.Ordinal);
+        _sessions = sessions;
+        _accounts = accounts;
+        _iq = iq;
+        _log = log;
+    }
+
+    public bool IsLocalDomain(string domain) => _domains.Contains(domain);
+
+    /// <summary>Routes a stanza. Its 'from' attribute must equal <paramref name="from"/> and its 'to' <paramref name="to"/>.</summary>
+    public void Route(Element stanza, Jid from, Jid to)
+    {
+        if (!_domains.Contains(to.Domain))
+        {
+            // no server-to-server yet: every remote domain is unreachable (RFC 6120 §8.3.3.14)
+            Bounce(stanza, "remote-server-not-found", $"{to.Domain} is not served here and federation is not enabled");
+            return;
+        }
+        if (to.Local is null)
+        {
+            ToServer(stanza, from, to);
+            return;
+        }
+        if (to.Resource is null) ToBareJid(stanza, from, to);
+        else ToFullJid(stanza, from, to);
+    }
+
+    /// <summary>Sends an error reply to the sender of <paramref name="stanza"/> (nothing for errors, which are never answered).</summary>
+    public void Bounce(Element stanza, string condition, string? text = null)
+    {
+        var reply = StanzaErrors.Reply(stanza, condition, text);
+        if (reply is null || reply.To is null || !Jid.TryParse(reply.To, out var back) || back is null) return;
+        if (!Jid.TryParse(reply.From, out var replyFrom) || replyFrom is null) return;
+        if (!_domains.Contains(back.Domain)) return;
+        if (back.Local is null) return;
+        // an error to a client: deliver straight to the full JID, or drop it if that session is gone (§8.5.3.2.1: errors are not redirected)
+        Route(reply, replyFrom, back);
+    }
+
+    private void ToServer(Element stanza, Jid from, Jid to)
+    {
+        if (to.Resource is not null)
+        {
+            Bounce(stanza, "service-unavailable");
+            return;
+        }
+        switch (stanza.Name)
+        {
+            case "iq": HandleIq(stanza, from, to, IqScope.Server); break;
+            case "message": Bounce(stanza, "service-unavailable", "the server does not accept messages"); break;
+            default: break; // presence to the server: nothing to do (probes are answered by the roster issue)
+        }
+    }
+
+    private void ToBareJid(Element stanza, Jid from, Jid to)
+    {
+        var exists = _accounts.Exists(to);
+        switch (stanza.Name)
+        {
+            case "iq":
+                if (!exists) Bounce(stanza, "service-unavailable");
+                else HandleIq(stanza, from, to, IqScope.Account);
+                return;
+            case "message":
+                if (!exists)
+                {
+                    Bounce(stanza, "service-unavailable"); // RFC 6121 §8.5.1
+                    return;
+                }
+                MessageToBare(stanza, to);
+                return;
+            case "presence":
+                if (!exists) return; // RFC 6121 §8.5.1: silently ignored
+                var resources = _sessions.Resources(to);
+                // §8.5.2.1.1: presence goes to every available resource
+                for (var i = 0; i < resources.Count; i++)
+                    if (resources[i].Available) resources[i].Session.Tell(new SessionMessages.Deliver(stanza));
+                return;
+        }
+    }
+
+    private void MessageToBare(Element stanza, Jid to)
+    {
+        var type = stanza.Type ?? "normal";
+        if (type == "error") return; // §8.5.2.1.1 / §8.5.2.2.1: silently dropped
+        if (type == "groupchat")
+        {
+            Bounce(stanza, "service-unavailable"); // §8.5.2.1.1 groupchat to a bare JID
+            return;
+        }
+        var resources = _sessions.Resources(to);
+        // §8.5.2.1.1: normal and chat go to the highest-priority available resource(s); headline to all of
+        // the available resources with non-negative priority. Negative priority never receives bare-JID messages.
+        var best = int.MinValue;
+        for (var i = 0; i < resources.Count; i++)
+            if (resources[i].Available && resources[i].Priority >= 0 && resources[i].Priority > best) best = resources[i].Priority;
+        if (best == int.MinValue)
+        {
+            // §8.5.2.2.1: no available resource. Offline storage arrives with the persistence issue; until then
+            // normal and chat messages are returned to the sender rather than lost. Headlines are dropped.
+            if (type != "headline") Bounce(stanza, "service-unavailable", "the recipient is offline");
+            return;
+        }
+        for (var i = 0; i < resources.Count; i++)
+        {
+            var r = resources[i];
+            if (!r.Available || r.Priority < 0) continue;
+            if (type == "headline" || r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
+        }
+    }
+
+    private void ToFullJid(Element stanza, Jid from, Jid to)
+    {
+        var entry = _sessions.Find(to);
+        if (entry is not null)
+        {
+            entry.Session.Tell(new SessionMessages.Deliver(stanza)); // §8.5.3.1: a connected resource gets it
+            return;
+        }
+        // RFC 6121 §8.5.3.2: no session with that resource
+        switch (stanza.Name)
+        {
+            case "message":
+                var type = stanza.Type ?? "normal";
+                if (type == "error") return;
+                if (type == "groupchat")
+                {
+                    Bounce(stanza, "service-unavailable");
+                    return;
+                }
+                if (!_accounts.Exists(to.Bare))
+                {
+                    Bounce(stanza, "service-unavailable");
+                    return;
+                }
+                MessageToBare(stanza, to.Bare); // §8.5.3.2.1: normal, chat, headline: as if to the bare JID
+                return;
+            case "presence":
+                // §8.5.3.2.2: presence to an unavailable resource: subscription stanzas as if to the bare JID, others ignored
+                var ptype = stanza.Type;
+                if (ptype is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed") ToBareJid(stanza, from, to.Bare);
+                return;
+            case "iq":
+                if (stanza.Type is "get" or "set") Bounce(stanza, "service-unavailable"); // §8.5.3.2.3
+                return;
+        }
+    }
+
+    private void HandleIq(Element stanza, Jid from, Jid to, IqScope scope)
+    {
+        var type = stanza.Type;
+        if (type is "result" or "error") return; // answers to the server's own requests; nothing is waiting for them yet
+        var payload = stanza.FirstChild();
+        if (payload is null || type is not ("get" or "set"))
+        {
+            Bounce(stanza, "bad-request");
+            return;
+        }
+        var handler = _iq.Find(type, scope, payload.Namespace, payload.Name);
+        if (handler is null)
+        {
+            Bounce(stanza, "service-unavailable"); // RFC 6120 §8.4: unknown namespace
+            return;
+        }
+        ValueTask<Element> pending;
+        try
+        {
+            pending = handler(new IqRequest(stanza, from, to, payload));
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "IQ handler for {Ns} failed", payload.Namespace);
+            Bounce(stanza, "internal-server-error");
+            return;
+        }
+        if (pending.IsCompletedSuccessfully) Reply(pending.Result);
+        else _ = AwaitReply(pending, stanza, payload.Namespace);
+    }
+
+    private async Task AwaitReply(ValueTask<Element> pending, Element stanza, string ns)
+    {
+        try
+        {
+            Reply(await pending.ConfigureAwait(false));
+        }
+        catch (Exception ex)
+        {
+            _log.LogError(ex, "IQ handler for {Ns} failed", ns);
+            Bounce(stanza, "internal-server-error");
+        }
+    }
+
+    private void Reply(Element reply)
+    {
+        if (!Jid.TryParse(reply.To, out var to) || to is null || !Jid.TryParse(reply.From, out var from) || from is null) return;
+        Route(reply, from, to);
+    }
+}

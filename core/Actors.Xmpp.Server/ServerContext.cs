@@ -1,0 +1,26 @@
+using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.Iq;
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Sasl;
+using Actors.Xmpp.Server.Security;
+
+namespace Actors.Xmpp.Server;
+
+/// <summary>The shared, thread-safe services every connection and session actor uses (one instance per server).</summary>
+public sealed record ServerContext(
+    XmppServerOptions Options,
+    IReadOnlyList<string> Domains,
+    IAccountStore Accounts,
+    ISessionRegistry Sessions,
+    StanzaRouter Router,
+    IqHandlers Iq,
+    SaslMechanisms Sasl,
+    LoginRateLimiter LoginLimiter)
+{
+    public bool Serves(string domain)
+    {
+        for (var i = 0; i < Domains.Count; i++)
+            if (Domains[i] == domain) return true;
+        return false;
+    }
+}

@@ -1,0 +1,204 @@
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+
+namespace Actors.Xmpp.Server.Sessions;
+
+/// <summary>
+/// One bound resource (RFC 6120 §7): stamps and validates what its client sends and hands it to the router, keeps
+/// the resource's presence (availability, priority, directed presence) and writes what the router delivers to the
+/// client. It knows its client only as an <see cref="ITransportConnection"/> and its connection actor, so a later
+/// stream-management issue can re-attach it to a new connection.
+/// </summary>
+public sealed class SessionActor : ReceiveActor
+{
+    /// <summary>A stanza from the client (already known to be message, presence or iq in jabber:client).</summary>
+    public sealed record FromClient(Element Stanza);
+
+    private readonly Jid _jid;
+    private readonly ITransportConnection _client;
+    private readonly IActorRef _connection;
+    private readonly ISessionRegistry _registry;
+    private readonly StanzaRouter _router;
+    private bool _available;
+    private int _priority;
+    private HashSet<Jid>? _directedPresence;
+
+    public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router) =>
+        Akka.Actor.Props.Create(typeof(SessionActor), jid, client, connection, registry, router);
+
+    public SessionActor(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router)
+    {
+        _jid = jid;
+        _client = client;
+        _connection = connection;
+        _registry = registry;
+        _router = router;
+        Receive<SessionMessages.Deliver>(d => _client.Send(d.Stanza, Ns.Client));
+        Receive<FromClient>(m => HandleFromClient(m.Stanza));
+        Receive<SessionMessages.Replaced>(_ => _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict));
+    }
+
+    private void HandleFromClient(Element stanza)
+    {
+        // RFC 6120 §8.1.2.1: the server stamps 'from' with the full JID; a different 'from' is an error
+        var claimedFrom = stanza.From;
+        if (claimedFrom is not null)
+        {
+            if (!Jid.TryParse(claimedFrom, out var claimed) || claimed is null || !(claimed.Equals(_jid) || claimed.Equals(_jid.Bare)))
+            {
+                _connection.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InvalidFrom, "'from' does not match the bound JID"));
+                return;
+            }
+        }
+        stanza.From = _jid.ToString();
+
+        Jid? to = null;
+        var toAttr = stanza.To;
+        if (toAttr is not null)
+        {
+            if (!Jid.TryParse(toAttr, out to) || to is null)
+            {
+                Reply(StanzaErrors.Reply(stanza, "jid-malformed", "the 'to' address is not a valid JID"));
+                return;
+            }
+            stanza.To = to.ToString();
+        }
+
+        switch (stanza.Name)
+        {
+            case "message": Message(stanza, to); break;
+            case "presence": Presence(stanza, to); break;
+            case "iq": Iq(stanza, to); break;
+        }
+    }
+
+    private void Message(Element stanza, Jid? to)
+    {
+        if (to is null)
+        {
+            // RFC 6120 §10.3: no 'to' means the account itself
+            to = _jid.Bare;
+            stanza.To = to.ToString();
+        }
+        _router.Route(stanza, _jid, to);
+    }
+
+    private void Iq(Element stanza, Jid? to)
+    {
+        var type = stanza.Type;
+        if (type is not ("get" or "set" or "result" or "error") || stanza.Id is null)
+        {
+            // RFC 6120 §8.2.3: an IQ needs an id and one of the four types
+            Reply(StanzaErrors.Reply(stanza, "bad-request", "an IQ needs an 'id' and a valid 'type'"));
+            return;
+        }
+        if (type is "get" or "set" && stanza.ElementCount != 1)
+        {
+            Reply(StanzaErrors.Reply(stanza, "bad-request", "an IQ get or set must contain exactly one child element"));
+            return;
+        }
+        if (to is null)
+        {
+            // RFC 6120 §10.3.3: an IQ without 'to' is handled by the server on behalf of the account
+            to = _jid.Bare;
+            stanza.To = to.ToString();
+        }
+        _router.Route(stanza, _jid, to);
+    }
+
+    private void Presence(Element stanza, Jid? to)
+    {
+        var type = stanza.Type;
+        if (type is not (null or "unavailable" or "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed" or "probe" or "error"))
+        {
+            Reply(StanzaErrors.Reply(stanza, "bad-request", $"unknown presence type '{type}'"));
+            return;
+        }
+        if (to is not null)
+        {
+            // directed presence (RFC 6121 §4.6); remember it so that unavailable reaches it at session end
+            if (type is null) (_directedPresence ??= new HashSet<Jid>()).Add(to);
+            else if (type == "unavailable") _directedPresence?.Remove(to);
+            _router.Route(stanza, _jid, to);
+            return;
+        }
+        if (type is not (null or "unavailable")) return; // subscription requests need a 'to' (the roster issue)
+
+        if (type is null)
+        {
+            _available = true;
+            _priority = ParsePriority(stanza);
+        }
+        else
+        {
+            _available = false;
+        }
+        _registry.UpdatePresence(_jid, Self, _available, _priority);
+        // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included
+        BroadcastToOwnResources(stanza);
+        if (type == "unavailable") SendUnavailableToDirected();
+    }
+
+    private void BroadcastToOwnResources(Element presence)
+    {
+        var resources = _registry.Resources(_jid.Bare);
+        for (var i = 0; i < resources.Count; i++)
+        {
+            var r = resources[i];
+            if (!r.Available && !r.Jid.Equals(_jid)) continue;
+            var copy = presence.Clone();
+            copy.To = r.Jid.ToString();
+            r.Session.Tell(new SessionMessages.Deliver(copy));
+        }
+    }
+
+    private void SendUnavailableToDirected()
+    {
+        if (_directedPresence is null) return;
+        foreach (var target in _directedPresence)
+        {
+            var unavailable = new Element("presence", Ns.Client).SetAttr("from", _jid.ToString())
+                .SetAttr("to", target.ToString()).SetAttr("type", "unavailable");
+            _router.Route(unavailable, _jid, target);
+        }
+        _directedPresence = null;
+    }
+
+    private static int ParsePriority(Element presence)
+    {
+        var text = presence.ChildText("priority", Ns.Client);
+        if (text is null || !int.TryParse(text.Trim(), System.Globalization.NumberStyles.AllowLeadingSign,
+                System.Globalization.CultureInfo.InvariantCulture, out var p)) return 0;
+        return Math.Clamp(p, -128, 127); // RFC 6121 §4.7.2.3
+    }
+
+    private void Reply(Element? reply)
+    {
+        if (reply is not null) _client.Send(reply, Ns.Client);
+    }
+
+    protected override void PostStop()
+    {
+        // RFC 6121 §4.5.2: a session that ends without unavailable presence gets one generated by the server
+        if (_available)
+        {
+            _available = false;
+            _registry.UpdatePresence(_jid, Self, false, _priority);
+            var unavailable = new Element("presence", Ns.Client).SetAttr("from", _jid.ToString()).SetAttr("type", "unavailable");
+            var resources = _registry.Resources(_jid.Bare);
+            for (var i = 0; i < resources.Count; i++)
+            {
+                var r = resources[i];
+                if (!r.Available || r.Jid.Equals(_jid)) continue;
+                var copy = unavailable.Clone();
+                copy.To = r.Jid.ToString();
+                r.Session.Tell(new SessionMessages.Deliver(copy));
+            }
+        }
+        SendUnavailableToDirected();
+        _registry.Unregister(_jid, Self);
+    }
+}

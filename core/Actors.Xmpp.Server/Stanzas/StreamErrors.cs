@@ -1,0 +1,39 @@
+using System.Text;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.Server.Stanzas;
+
+/// <summary>RFC 6120 §4.9 stream errors.</summary>
+public static class StreamErrors
+{
+    public const string BadFormat = "bad-format";
+    public const string BadNamespacePrefix = "bad-namespace-prefix";
+    public const string Conflict = "conflict";
+    public const string ConnectionTimeout = "connection-timeout";
+    public const string HostUnknown = "host-unknown";
+    public const string ImproperAddressing = "improper-addressing";
+    public const string InternalServerError = "internal-server-error";
+    public const string InvalidFrom = "invalid-from";
+    public const string InvalidNamespace = "invalid-namespace";
+    public const string InvalidXml = "invalid-xml";
+    public const string NotAuthorized = "not-authorized";
+    public const string NotWellFormed = "not-well-formed";
+    public const string PolicyViolation = "policy-violation";
+    public const string ResourceConstraint = "resource-constraint";
+    public const string RestrictedXml = "restricted-xml";
+    public const string SystemShutdown = "system-shutdown";
+    public const string UnsupportedEncoding = "unsupported-encoding";
+    public const string UnsupportedFeature = "unsupported-feature";
+    public const string UnsupportedStanzaType = "unsupported-stanza-type";
+    public const string UnsupportedVersion = "unsupported-version";
+
+    public static Element Create(string condition, string? text = null)
+    {
+        var error = new Element("error", Ns.Streams);
+        error.Add(new Element(condition, Ns.StreamErrors));
+        if (text is not null) error.Add(new Element("text", Ns.StreamErrors).SetAttr("xml:lang", "en").AddText(text));
+        return error;
+    }
+
+    public static readonly byte[] StreamClose = Encoding.UTF8.GetBytes("</stream:stream>");
+}

@@ -1,0 +1,74 @@
+namespace Actors.Xmpp.Server;
+
+/// <summary>The "Xmpp" configuration section (appsettings.json, XMPP__* environment variables, --Xmpp:Key=value).</summary>
+public sealed class XmppServerOptions
+{
+    public const string Section = "Xmpp";
+
+    /// <summary>The domain served. More domains can be added with <see cref="Domains"/>.</summary>
+    public string Domain { get; set; } = "localhost";
+    public List<string> Domains { get; set; } = new();
+    public string BindAddress { get; set; } = "127.0.0.1";
+    /// <summary>Client-to-server port with STARTTLS (RFC 6120). 0 picks a free port.</summary>
+    public int C2sPort { get; set; } = 5222;
+    /// <summary>Client-to-server port with TLS from the first byte (XEP-0368). -1 disables it.</summary>
+    public int DirectTlsPort { get; set; } = 5223;
+    public string DataDir { get; set; } = "data";
+    public TlsSettings Tls { get; set; } = new();
+    public LimitSettings Limits { get; set; } = new();
+    public AuthSettings Auth { get; set; } = new();
+    public RegistrationSettings Registration { get; set; } = new();
+
+    public IReadOnlyList<string> AllDomains()
+    {
+        var list = new List<string>();
+        foreach (var d in Domains.Prepend(Domain))
+        {
+            var n = Jid.NormalizeDomain(d) ?? throw new InvalidOperationException($"Xmpp:Domain '{d}' is not a valid domain");
+            if (!list.Contains(n)) list.Add(n);
+        }
+        return list;
+    }
+
+    public sealed class TlsSettings
+    {
+        /// <summary>STARTTLS is required before SASL (RFC 6120 §5). Turn off only for tests and benchmarks on loopback.</summary>
+        public bool Required { get; set; } = true;
+        /// <summary>PEM certificate (chain) file; with <see cref="KeyPath"/>. Empty: a self-signed certificate in the data folder.</summary>
+        public string? CertificatePath { get; set; }
+        public string? KeyPath { get; set; }
+    }
+
+    public sealed class LimitSettings
+    {
+        public int MaxStanzaBytes { get; set; } = 256 * 1024;
+        public int MaxDepth { get; set; } = 64;
+        public int MaxConnections { get; set; } = 100_000;
+        public int ListenBacklog { get; set; } = 4096;
+        public int MaxOutboundBytes { get; set; } = 4 * 1024 * 1024;
+        /// <summary>Seconds a connection may take from connect to bound resource.</summary>
+        public int NegotiationTimeoutSeconds { get; set; } = 60;
+        /// <summary>Seconds without any byte from the client before the server closes with &lt;connection-timeout/&gt;.</summary>
+        public int IdleTimeoutSeconds { get; set; } = 600;
+        /// <summary>Seconds without any byte to the client before the server sends a whitespace keep-alive. 0 disables.</summary>
+        public int KeepAliveSeconds { get; set; } = 60;
+    }
+
+    public sealed class AuthSettings
+    {
+        /// <summary>SASL PLAIN on a stream without TLS. Never the default; for load tests on loopback only.</summary>
+        public bool AllowPlainWithoutTls { get; set; }
+        public int ScramIterations { get; set; } = 4096;
+        /// <summary>Failed logins allowed per remote address per minute before further attempts are refused.</summary>
+        public int MaxFailuresPerMinute { get; set; } = 10;
+        /// <summary>Failed SASL attempts on one stream before it is closed (RFC 6120 §6.4.5).</summary>
+        public int MaxFailuresPerStream { get; set; } = 3;
+    }
+
+    public sealed class RegistrationSettings
+    {
+        /// <summary>XEP-0077 in-band registration. Off by default.</summary>
+        public bool Enabled { get; set; }
+        public int MinPasswordLength { get; set; } = 4;
+    }
+}

@@ -1,0 +1,311 @@
+using System.Buffers;
+using System.Net;
+using System.Net.Security;
+using System.Net.Sockets;
+using System.Security.Authentication;
+using Actors.Xmpp.Security;
+using Actors.Xmpp.Transport.Buffers;
+using Actors.Xmpp.Transport.Framing;
+using Actors.Xmpp.Transport.Tls;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+
+namespace Actors.Xmpp.Transport.Connections;
+
+/// <summary>
+/// One TCP connection: the socket stage (zero-byte reads, so an idle connection holds no read buffer), the TLS stage
+/// (SslStream, switched in on STARTTLS or from the first byte for direct TLS), the framing stage
+/// (<see cref="XmppFramer"/>), and a bounded outbound buffer drained by an asynchronous writer. Whole stanzas are
+/// told to the owner actor; reading pauses while too many are unprocessed. No method blocks the caller.
+/// </summary>
+public sealed class SocketConnection : ITransportConnection, IFramerSink
+{
+    private static long _ids;
+
+    private readonly Socket _socket;
+    private readonly TransportOptions _options;
+    private readonly bool _directTls;
+    private readonly Action<SocketConnection>? _onClosed;
+    private readonly XmppFramer _framer;
+    private readonly object _writeLock = new();
+    private IActorRef _owner = ActorRefs.Nobody;
+    private Stream _stream;               // NetworkStream, then SslStream
+    private SslStream? _tls;
+    private IChannelBinding? _channelBinding;
+
+    // outbound
+    private PooledBufferWriter _pending = new();
+    private PooledBufferWriter _spare = new();
+    private bool _writing;
+    private bool _closeAfterFlush;
+    private volatile bool _closed;
+
+    // inbound
+    private int _inFlight;
+    private TaskCompletionSource? _resume;
+    private volatile bool _restartRequested;
+    private volatile bool _tlsRequested;
+
+    public SocketConnection(Socket socket, TransportOptions options, bool directTls, Action<SocketConnection>? onClosed = null)
+    {
+        _socket = socket;
+        _options = options;
+        _directTls = directTls;
+        _onClosed = onClosed;
+        _socket.NoDelay = true;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+        _framer = new XmppFramer(this, options.Framer);
+        Id = "c" + Interlocked.Increment(ref _ids).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        RemoteEndPoint = socket.RemoteEndPoint;
+        LastReceivedTicks = LastSentTicks = Environment.TickCount64;
+    }
+
+    public string Id { get; }
+    public EndPoint? RemoteEndPoint { get; }
+    public bool IsSecure => _tls is not null;
+    public bool CanStartTls => _tls is null && _options.Certificate is not null && !_tlsRequested;
+    public IChannelBinding? ChannelBinding => _channelBinding;
+    public long LastReceivedTicks { get; private set; }
+    public long LastSentTicks { get; private set; }
+
+    /// <summary>Starts the read loop; every event goes to <paramref name="owner"/>.</summary>
+    public void Start(IActorRef owner)
+    {
+        _owner = owner;
+        _ = RunAsync();
+    }
+
+    // ---------------------------------------------------------------- inbound
+    private async Task RunAsync()
+    {
+        var reason = "closed by peer";
+        try
+        {
+            if (_directTls && !await HandshakeAsync()) return;
+            while (!_closed)
+            {
+                if (_tlsRequested && _tls is null)
+                {
+                    if (!await HandshakeAsync()) return;
+                    continue;
+                }
+                // read back-pressure: wait while the owner has too many unprocessed stanzas
+                var resume = _resume;
+                if (resume is not null) await resume.Task.ConfigureAwait(false);
+
+                // zero-byte read: park without a buffer until data arrives
+                await _stream.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+                if (_tlsRequested && _tls is null) continue;
+
+                var buffer = ArrayPool<byte>.Shared.Rent(_options.ReadBufferBytes);
+                int n;
+                try
+                {
+                    n = await _stream.ReadAsync(buffer.AsMemory(0, _options.ReadBufferBytes)).ConfigureAwait(false);
+                    if (n > 0)
+                    {
+                        LastReceivedTicks = Environment.TickCount64;
+                        if (_restartRequested)
+                        {
+                            _restartRequested = false;
+                            _framer.Reset();
+                        }
+                        if (!_framer.Faulted) _framer.Feed(buffer.AsSpan(0, n));
+                    }
+                }
+                finally
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                }
+                if (n == 0) break;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or AuthenticationException or InvalidOperationException)
+        {
+            reason = ex.Message;
+        }
+        finally
+        {
+            Shutdown(reason);
+        }
+    }
+
+    private async Task<bool> HandshakeAsync()
+    {
+        var cert = _options.Certificate ?? throw new InvalidOperationException("no certificate for TLS");
+        var tls = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        try
+        {
+            using var cts = new CancellationTokenSource(_options.TlsHandshakeTimeout);
+            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = cert,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                ClientCertificateRequired = false,
+                AllowRenegotiation = false,
+                ApplicationProtocols = [new SslApplicationProtocol("xmpp-client")],
+            }, cts.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException)
+        {
+            await tls.DisposeAsync().ConfigureAwait(false);
+            _owner.Tell(new TransportEvents.TlsFailed(ex.Message));
+            return false;
+        }
+        lock (_writeLock)
+        {
+            _tls = tls;
+            _stream = tls;
+            _channelBinding = new TlsChannelBinding(tls);
+        }
+        _framer.Reset();
+        _restartRequested = false;
+        _owner.Tell(TransportEvents.TlsEstablishedInstance);
+        return true;
+    }
+
+    void IFramerSink.OnStreamOpen(StreamHeader header) => _owner.Tell(new TransportEvents.StreamOpened(header));
+
+    void IFramerSink.OnStanza(Element stanza)
+    {
+        if (Interlocked.Increment(ref _inFlight) >= _options.MaxStanzasInFlight)
+        {
+            lock (_writeLock) _resume ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+        _owner.Tell(new TransportEvents.StanzaReceived(stanza));
+    }
+
+    void IFramerSink.OnStreamClose() => _owner.Tell(TransportEvents.StreamClosedInstance);
+
+    void IFramerSink.OnError(FramerErrorCondition condition, string text) =>
+        _owner.Tell(new TransportEvents.FramingFailed(condition, text));
+
+    public void Processed()
+    {
+        if (Interlocked.Decrement(ref _inFlight) > _options.MaxStanzasInFlight / 2) return;
+        TaskCompletionSource? resume;
+        lock (_writeLock)
+        {
+            resume = _resume;
+            _resume = null;
+        }
+        resume?.TrySetResult();
+    }
+
+    public void RestartStream() => _restartRequested = true;
+
+    public void StartTls() => _tlsRequested = true;
+
+    // ---------------------------------------------------------------- outbound
+    public bool Send(Element element, string? contextNamespace)
+    {
+        lock (_writeLock)
+        {
+            if (_closed || _closeAfterFlush) return false;
+            element.WriteTo(_pending, contextNamespace);
+            return AfterAppend();
+        }
+    }
+
+    public bool SendRaw(ReadOnlySpan<byte> utf8)
+    {
+        lock (_writeLock)
+        {
+            if (_closed || _closeAfterFlush) return false;
+            var span = _pending.GetSpan(utf8.Length);
+            utf8.CopyTo(span);
+            _pending.Advance(utf8.Length);
+            return AfterAppend();
+        }
+    }
+
+    // under _writeLock
+    private bool AfterAppend()
+    {
+        LastSentTicks = Environment.TickCount64;
+        if (_pending.WrittenCount > _options.MaxOutboundBytes)
+        {
+            // the peer does not read: drop it rather than buffer without bound
+            _closed = true;
+            _ = Task.Run(() => Shutdown("outbound buffer full (peer not reading)"));
+            return false;
+        }
+        if (!_writing)
+        {
+            _writing = true;
+            _ = FlushAsync();
+        }
+        return true;
+    }
+
+    private async Task FlushAsync()
+    {
+        while (true)
+        {
+            PooledBufferWriter batch;
+            Stream stream;
+            lock (_writeLock)
+            {
+                if (_pending.WrittenCount == 0 || _closed)
+                {
+                    _writing = false;
+                    if (_closed) _spare.Reset();
+                    else if (_closeAfterFlush) _ = Task.Run(() => Shutdown("closed"));
+                    return;
+                }
+                batch = _pending;
+                _pending = _spare;
+                _spare = batch;
+                stream = _stream;
+            }
+            try
+            {
+                await stream.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
+            }
+            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
+            {
+                lock (_writeLock)
+                {
+                    _writing = false;
+                    batch.Reset();
+                }
+                Shutdown(ex.Message);
+                return;
+            }
+            lock (_writeLock) batch.Reset();
+        }
+    }
+
+    public void Close()
+    {
+        lock (_writeLock)
+        {
+            if (_closed) return;
+            _closeAfterFlush = true;
+            if (_writing) return; // the writer closes when drained
+        }
+        Shutdown("closed");
+    }
+
+    public void Abort() => Shutdown("aborted");
+
+    private int _shutdown;
+
+    private void Shutdown(string reason)
+    {
+        if (Interlocked.Exchange(ref _shutdown, 1) == 1) return;
+        _closed = true;
+        try { _socket.Shutdown(SocketShutdown.Both); } catch (SocketException) { } catch (ObjectDisposedException) { }
+        _socket.Dispose();
+        _tls?.Dispose();
+        lock (_writeLock)
+        {
+            _pending.Reset();
+            if (!_writing) _spare.Reset(); // else the writer still owns it and resets it when its write ends
+            _resume?.TrySetResult();
+            _resume = null;
+        }
+        _onClosed?.Invoke(this);
+        _owner.Tell(new TransportEvents.ConnectionLost(reason));
+    }
+}

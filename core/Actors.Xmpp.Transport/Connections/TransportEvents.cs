@@ -1,0 +1,24 @@
+using Actors.Xmpp.Transport.Framing;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.Transport.Connections;
+
+/// <summary>
+/// What a transport tells the actor that owns a connection. The same messages come from every transport
+/// (TCP with STARTTLS, direct TLS, and later WebSocket and BOSH), so the connection actor never sees a socket.
+/// </summary>
+public static class TransportEvents
+{
+    public sealed record StreamOpened(StreamHeader Header);
+    /// <summary>A complete top-level element. The owner must call <see cref="ITransportConnection.Processed"/> once handled (read back-pressure).</summary>
+    public sealed record StanzaReceived(Element Element);
+    public sealed record StreamClosed;
+    public sealed record FramingFailed(FramerErrorCondition Condition, string Text);
+    public sealed record TlsEstablished;
+    public sealed record TlsFailed(string Reason);
+    /// <summary>The socket is gone (peer closed, reset, or our own close completed). Always the last event.</summary>
+    public sealed record ConnectionLost(string Reason);
+
+    public static readonly StreamClosed StreamClosedInstance = new();
+    public static readonly TlsEstablished TlsEstablishedInstance = new();
+}

@@ -1,0 +1,16 @@
+using System.Security.Cryptography.X509Certificates;
+using Actors.Xmpp.Transport.Framing;
+
+namespace Actors.Xmpp.Transport.Connections;
+
+public sealed record TransportOptions
+{
+    public FramerLimits Framer { get; init; } = new();
+    /// <summary>Bytes queued for a peer that reads too slowly before the connection is dropped.</summary>
+    public int MaxOutboundBytes { get; init; } = 4 * 1024 * 1024;
+    /// <summary>Stanzas handed to the owner and not yet processed before reading pauses.</summary>
+    public int MaxStanzasInFlight { get; init; } = 64;
+    public int ReadBufferBytes { get; init; } = 8 * 1024;
+    public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
+    public X509Certificate2? Certificate { get; init; }
+}

@@ -1,0 +1,12 @@
+using System.CommandLine;
+using Actors.Host.Server;
+
+// actors-server [--Xmpp:Key=value ...]            run the server (configuration: appsettings.json, XMPP env, overrides)
+// actors-server user add|remove|passwd|list|bulk  operator commands (through the running server if there is one)
+var root = new RootCommand("Actors XMPP server. Without a command it runs the server; configuration overrides look like --Xmpp:Domain=example.org.")
+{
+    TreatUnmatchedTokensAsErrors = false,
+};
+root.SetAction((parse, ct) => ServerRunner.RunAsync(parse.UnmatchedTokens.ToArray(), ct));
+root.Subcommands.Add(UserCommands.Create());
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,60 @@
+using System.Net.Sockets;
+using Actors.Xmpp.Server.Hosting;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Actors.Host.Server;
+
+internal static class ServerRunner
+{
+    /// <summary>The same configuration sources for the server and the CLI: appsettings.json beside the binary,
+    /// then one in the working directory, environment variables (Xmpp__Domain=...), then --Xmpp:Key=value overrides.</summary>
+    public static HostApplicationBuilder CreateBuilder(string[] configArgs)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        {
+            Args = configArgs,
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        var local = Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json");
+        if (File.Exists(local) && Path.GetFullPath(local) != Path.Combine(AppContext.BaseDirectory, "appsettings.json"))
+        {
+            builder.Configuration.AddJsonFile(local, optional: true);
+            builder.Configuration.AddEnvironmentVariables();
+            builder.Configuration.AddCommandLine(configArgs);
+        }
+        builder.Logging.AddSimpleConsole(o =>
+        {
+            o.SingleLine = true;
+            o.TimestampFormat = "HH:mm:ss ";
+            o.ColorBehavior = LoggerColorBehavior.Disabled;
+        });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
+        return builder;
+    }
+
+    public static async Task<int> RunAsync(string[] configArgs, CancellationToken ct)
+    {
+        var builder = CreateBuilder(configArgs);
+        builder.Services.AddXmppServer(builder.Configuration);
+        using var host = builder.Build();
+        try
+        {
+            await host.RunAsync(ct);
+            return 0;
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        {
+            await Console.Error.WriteLineAsync($"error: cannot listen: {ex.Message}. Another server on that port? Set --Xmpp:C2sPort / --Xmpp:DirectTlsPort.");
+            return 1;
+        }
+        catch (InvalidOperationException ex)
+        {
+            await Console.Error.WriteLineAsync($"error: {ex.Message}");
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.CommandLine;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json.Nodes;
+using Actors.Xmpp.Server;
+using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.Hosting;
+using Microsoft.Extensions.Configuration;
+
+namespace Actors.Host.Server;
+
+/// <summary>
+/// `actors-server user ...`: account administration. When a server runs on the same data folder the command goes
+/// through its admin socket (the live server changes); otherwise it edits the data folder directly.
+/// </summary>
+internal static class UserCommands
+{
+    public static Command Create()
+    {
+        var user = new Command("user", "Manage accounts: add, remove, passwd, list, bulk.");
+        var name = new Argument<string>("user") { Description = "A user name (in the first configured domain) or a bare JID" };
+        var password = new Argument<string>("password") { Description = "The password (stored only as SCRAM keys)" };
+
+        var add = new Command("add", "Create an account.") { name, password };
+        add.TreatUnmatchedTokensAsErrors = false;
+        add.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "add", ["user"] = p.GetValue(name), ["password"] = p.GetValue(password) }));
+
+        var remove = new Command("remove", "Delete an account.") { name };
+        remove.TreatUnmatchedTokensAsErrors = false;
+        remove.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "remove", ["user"] = p.GetValue(name) }));
+
+        var passwd = new Command("passwd", "Set an account's password.") { name, password };
+        passwd.TreatUnmatchedTokensAsErrors = false;
+        passwd.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "passwd", ["user"] = p.GetValue(name), ["password"] = p.GetValue(password) }));
+
+        var list = new Command("list", "List the accounts.");
+        list.TreatUnmatchedTokensAsErrors = false;
+        list.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "list" }));
+
+        var count = new Argument<int>("count") { Description = "How many accounts" };
+        var prefix = new Argument<string>("prefix") { Description = "User names are PREFIX{START}..PREFIX{START+COUNT-1}" };
+        var start = new Argument<int>("start") { Description = "First number", DefaultValueFactory = _ => 0 };
+        var bulk = new Command("bulk", "Create many accounts with one password (load tests).") { count, prefix, password, start };
+        bulk.TreatUnmatchedTokensAsErrors = false;
+        bulk.SetAction((p, ct) => Run(p, new JsonObject
+        {
+            ["cmd"] = "bulk", ["count"] = p.GetValue(count), ["prefix"] = p.GetValue(prefix),
+            ["password"] = p.GetValue(password), ["start"] = p.GetValue(start),
+        }));
+
+        user.Subcommands.Add(add);
+        user.Subcommands.Add(remove);
+        user.Subcommands.Add(passwd);
+        user.Subcommands.Add(list);
+        user.Subcommands.Add(bulk);
+        return user;
+    }
+
+    private static async Task<int> Run(ParseResult parse, JsonObject request)
+    {
+        var configuration = ServerRunner.CreateBuilder(parse.UnmatchedTokens.ToArray()).Configuration;
+        var options = new XmppServerOptions();
+        configuration.GetSection(XmppServerOptions.Section).Bind(options);
+        JsonObject response;
+        try
+        {
+            response = await ThroughRunningServer(options.DataDir, request)
+                       ?? await new AccountCommands(new FileAccountStore(options.DataDir, options.Auth.ScramIterations),
+                           options.AllDomains()[0]).ExecuteAsync(request);
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or IOException)
+        {
+            await Console.Error.WriteLineAsync("error: " + ex.Message);
+            return 1;
+        }
+        if ((bool?)response["ok"] != true)
+        {
+            await Console.Error.WriteLineAsync("error: " + (string?)response["error"]);
+            return 1;
+        }
+        if (response["users"] is JsonArray users)
+            foreach (var u in users) Console.WriteLine((string?)u);
+        else if (response["message"] is { } message)
+            Console.WriteLine((string?)message);
+        return 0;
+    }
+
+    /// <summary>Null when no server listens on the admin socket of this data folder.</summary>
+    private static async Task<JsonObject?> ThroughRunningServer(string dataDir, JsonObject request)
+    {
+        var path = AdminChannel.SocketPath(dataDir);
+        if (!File.Exists(path)) return null;
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path));
+        }
+        catch (SocketException)
+        {
+            return null; // a stale socket file: the server is not running
+        }
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var bytes = Encoding.UTF8.GetBytes(request.ToJsonString() + "\n");
+        await stream.WriteAsync(bytes);
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        var line = await reader.ReadLineAsync() ?? throw new IOException("the server closed the admin connection");
+        return JsonNode.Parse(line)!.AsObject();
+    }
+}
