@@ -14,7 +14,7 @@ internal static class ServerRunner
     /// then one in the working directory, environment variables (Xmpp__Domain=...), then --Xmpp:Key=value overrides.</summary>
     public static HostApplicationBuilder CreateBuilder(string[] configArgs)
     {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
         {
             Args = configArgs,
             ContentRootPath = AppContext.BaseDirectory,

@@ -34,7 +34,7 @@ public sealed class FileAccountStore : IAccountStore
                    ?? throw new InvalidDataException($"{_path} is empty or not an account file");
         foreach (var (jid, rec) in file.Accounts)
         {
-            var creds = new UserCredentials(jid, rec.Scram.Select(s => new ScramCredential(s.Hash,
+            var creds = new UserCredentials(Jid.Parse(jid).Local!, rec.Scram.Select(s => new ScramCredential(s.Hash,
                 Convert.FromBase64String(s.Salt), s.Iterations, Convert.FromBase64String(s.StoredKey),
                 Convert.FromBase64String(s.ServerKey))).ToList());
             _users[jid] = creds;
@@ -51,13 +51,13 @@ public sealed class FileAccountStore : IAccountStore
         // derive keys outside the lock, on all cores (PBKDF2 is the expensive part)
         var derived = new UserCredentials[accounts.Count];
         Parallel.For(0, accounts.Count, i =>
-            derived[i] = ScramKeys.Create(accounts[i].Account.Bare.ToString(), accounts[i].Password, _iterations));
+            derived[i] = ScramKeys.Create(accounts[i].Account.Local!, accounts[i].Password, _iterations));
         await _writeLock.WaitAsync();
         try
         {
             var added = 0;
-            foreach (var c in derived)
-                if (_users.TryAdd(c.Username, c)) added++;
+            for (var i = 0; i < derived.Length; i++)
+                if (_users.TryAdd(accounts[i].Account.Bare.ToString(), derived[i])) added++;
             if (added > 0) Save();
             return added;
         }
@@ -79,7 +79,7 @@ public sealed class FileAccountStore : IAccountStore
     public async Task<bool> SetPasswordAsync(Jid account, string password)
     {
         var key = account.Bare.ToString();
-        var creds = ScramKeys.Create(key, password, _iterations);
+        var creds = ScramKeys.Create(account.Local!, password, _iterations);
         await _writeLock.WaitAsync();
         try
         {

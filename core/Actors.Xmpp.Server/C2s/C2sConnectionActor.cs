@@ -53,6 +53,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
     private IActorRef? _session;
     private ISaslMechanism? _sasl;
     private int _saslFailures;
+    private bool _credentialsChecked; // the current SASL exchange got as far as a credential check
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -329,6 +330,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
                 }
                 if (!TryDecode(e, out var initial, allowAbsent: true)) return;
                 _sasl = mechanism;
+                _credentialsChecked = false;
                 OnSaslResult(mechanism.Start(initial));
                 return;
             }
@@ -390,6 +392,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
                     OnSaslResult(mechanism.Continue(null));
                     return;
                 }
+                _credentialsChecked = true;
                 OnSaslResult(mechanism.Continue(_server.Accounts.Find(account))); // an in-memory lookup
                 return;
             }
@@ -417,7 +420,10 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         failure.AddChild(condition);
         if (text is not null) failure.AddChild("text").SetAttr("xml:lang", "en").AddText(text);
         SendToClient(failure);
-        if (!count || condition is "aborted" or "invalid-mechanism" or "encryption-required") return;
+        // only a failed credential check is a failed login; a client probing mechanisms or channel-binding types
+        // (slixmpp tries every -PLUS mechanism first) is not
+        if (!count || !_credentialsChecked) return;
+        _credentialsChecked = false;
         _server.LoginLimiter.Failed(_conn.RemoteEndPoint);
         // RFC 6120 §6.4.5: allow a few retries, then close the stream
         if (++_saslFailures >= _server.Options.Auth.MaxFailuresPerStream)

@@ -72,8 +72,9 @@ public sealed class AdminChannel : BackgroundService
                     var request = JsonNode.Parse(line)?.AsObject() ?? throw new FormatException("empty request");
                     response = await _commands.ExecuteAsync(request);
                 }
-                catch (Exception ex) when (ex is JsonException or FormatException or InvalidOperationException or ArgumentException)
+                catch (Exception ex) // the admin channel answers every request, whatever went wrong
                 {
+                    _log.LogWarning(ex, "admin request failed");
                     response = new JsonObject { ["ok"] = false, ["error"] = ex.Message };
                 }
                 await writer.WriteLineAsync(response.ToJsonString());

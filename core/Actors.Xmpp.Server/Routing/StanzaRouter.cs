@@ -2,6 +2,7 @@ using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Stanzas;
 using Actors.Xmpp.Xml;
+using Akka.Actor;
 using Microsoft.Extensions.Logging;
 
 namespace Actors.Xmpp.Server.Routing;
