@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Harness for external suites and load tools: one private Actors server instance, driven from outside.
+#
+#   tests/harness/server.sh start | stop | pid | info | adduser USER PASS | bulk-users N PREFIX PASS [START]
+#
+# Environment:
+#   XMPP_WORKDIR       all state, logs and the PID file (default: ./.work/harness)
+#   XMPP_DOMAIN        served domain (default localhost)
+#   XMPP_HOST          127.x address to bind (default 127.0.0.1)
+#   XMPP_PORT          c2s port with STARTTLS (default 5222); direct TLS (XEP-0368) is on XMPP_DIRECT_TLS_PORT (default XMPP_PORT+1)
+#   XMPP_TLS_REQUIRED  true (default) or false: false also allows SASL PLAIN without TLS (load tools on loopback)
+#   XMPP_REGISTRATION  false (default) or true: XEP-0077 in-band registration
+#   XMPP_BUILD_CONFIG  Release (default) or Debug
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+WORKDIR="${XMPP_WORKDIR:-$ROOT/.work/harness}"
+DOMAIN="${XMPP_DOMAIN:-localhost}"
+HOST="${XMPP_HOST:-127.0.0.1}"
+PORT="${XMPP_PORT:-5222}"
+DIRECT_TLS_PORT="${XMPP_DIRECT_TLS_PORT:-$((PORT + 1))}"
+TLS_REQUIRED="${XMPP_TLS_REQUIRED:-true}"
+REGISTRATION="${XMPP_REGISTRATION:-false}"
+CONFIG="${XMPP_BUILD_CONFIG:-Release}"
+BIN_DIR="$ROOT/artifacts/server-$CONFIG"
+DLL="$BIN_DIR/actors-server.dll"
+PID_FILE="$WORKDIR/server.pid"
+LOG="$WORKDIR/server.log"
+
+die() { echo "server.sh: $*" >&2; exit 1; }
+
+case "$HOST" in 127.*) ;; *) die "XMPP_HOST must be a 127.x address (got $HOST)";; esac
+case "$TLS_REQUIRED" in true|false) ;; *) die "XMPP_TLS_REQUIRED must be true or false";; esac
+
+# The server's configuration, as command-line overrides (see README: Configuration).
+server_args() {
+  local plain=false
+  [ "$TLS_REQUIRED" = false ] && plain=true
+  echo "--Xmpp:Domain=$DOMAIN --Xmpp:BindAddress=$HOST --Xmpp:C2sPort=$PORT --Xmpp:DirectTlsPort=$DIRECT_TLS_PORT" \
+       "--Xmpp:DataDir=$WORKDIR/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
+       "--Xmpp:Registration:Enabled=$REGISTRATION"
+}
+
+# Build once (and again when a source is newer than the build); concurrent callers wait for one build.
+ensure_built() {
+  mkdir -p "$ROOT/artifacts"
+  exec 9>"$ROOT/artifacts/.build.lock"
+  flock 9
+  if [ ! -f "$DLL" ] || [ -n "$(find "$ROOT/core" "$ROOT/hosts" -newer "$DLL" \( -name '*.cs' -o -name '*.csproj' -o -name '*.json' -o -name '*.props' \) -print -quit 2>/dev/null)" ]; then
+    echo "server.sh: building the server ($CONFIG)..." >&2
+    dotnet build "$ROOT/hosts/Actors.Host.Server/Actors.Host.Server.csproj" -c "$CONFIG" -o "$BIN_DIR" -nologo -v quiet >&2 \
+      || die "build failed"
+    touch "$DLL"
+  fi
+  flock -u 9
+}
+
+running_pid() {
+  [ -f "$PID_FILE" ] || return 1
+  local pid; pid="$(cat "$PID_FILE")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+port_open() {
+  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && return 0 || return 1
+}
+
+cli() {
+  ensure_built
+  # shellcheck disable=SC2046
+  (cd "$WORKDIR" && dotnet "$DLL" "$@" $(server_args))
+}
+
+case "${1:-}" in
+  start)
+    mkdir -p "$WORKDIR"
+    if pid="$(running_pid)"; then echo "server.sh: already running (pid $pid)"; exit 0; fi
+    ensure_built
+    # shellcheck disable=SC2046
+    (cd "$WORKDIR" && exec setsid dotnet "$DLL" $(server_args) >"$LOG" 2>&1 < /dev/null) &
+    echo $! > "$PID_FILE"
+    pid="$(cat "$PID_FILE")"
+    for _ in $(seq 1 600); do
+      if ! kill -0 "$pid" 2>/dev/null; then
+        echo "server.sh: the server exited during start; last lines of $LOG:" >&2; tail -n 30 "$LOG" >&2; rm -f "$PID_FILE"; exit 1
+      fi
+      if port_open && [ -S "$WORKDIR/data/admin.sock" ]; then exit 0; fi
+      sleep 0.1
+    done
+    echo "server.sh: the server did not accept connections within 60 s; last lines of $LOG:" >&2; tail -n 30 "$LOG" >&2
+    kill -KILL "$pid" 2>/dev/null || true; rm -f "$PID_FILE"; exit 1
+    ;;
+  stop)
+    pid="$(running_pid)" || { rm -f "$PID_FILE"; exit 0; }
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || { rm -f "$PID_FILE"; exit 0; }; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$PID_FILE"
+    ;;
+  pid)
+    running_pid || die "not running"
+    ;;
+  adduser)
+    [ $# -eq 3 ] || die "usage: server.sh adduser USER PASS"
+    mkdir -p "$WORKDIR"
+    cli user add "$2" "$3" >/dev/null
+    ;;
+  bulk-users)
+    [ $# -ge 4 ] && [ $# -le 5 ] || die "usage: server.sh bulk-users N PREFIX PASS [START]"
+    mkdir -p "$WORKDIR"
+    cli user bulk "$2" "$3" "$4" "${5:-0}"
+    ;;
+  info)
+    echo "DOMAIN=$DOMAIN"
+    echo "HOST=$HOST"
+    echo "C2S_PORT=$PORT"
+    echo "DIRECT_TLS_PORT=$DIRECT_TLS_PORT"
+    echo "TLS_REQUIRED=$TLS_REQUIRED"
+    echo "REGISTRATION=$REGISTRATION"
+    echo "WORKDIR=$WORKDIR"
+    ;;
+  *)
+    echo "usage: server.sh start|stop|pid|info|adduser USER PASS|bulk-users N PREFIX PASS [START]" >&2
+    exit 2
+    ;;
+esac
