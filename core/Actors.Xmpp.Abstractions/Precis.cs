@@ -56,6 +56,36 @@ public static class Precis
         return CheckFreeform(s) ? s : null;
     }
 
+    /// <summary>
+    /// RFC 8266 Nickname profile: non-ASCII spaces mapped to U+0020, leading/trailing spaces removed and inner
+    /// runs collapsed, NFKC (ICU when available, else width mapping only), FreeformClass. With
+    /// <paramref name="forComparison"/> the result is also lowercased (the comparison form). Null if invalid.
+    /// </summary>
+    public static string? Nickname(string input, bool forComparison = false)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var sb = new StringBuilder(input.Length);
+        bool pendingSpace = false;
+        foreach (char c in input)
+        {
+            bool space = c == ' ' || CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.SpaceSeparator;
+            if (space) { pendingSpace = sb.Length > 0; continue; }
+            if (pendingSpace) { sb.Append(' '); pendingSpace = false; }
+            sb.Append(c);
+        }
+        if (sb.Length == 0) return null;
+        var s = sb.ToString();
+        if (forComparison) s = s.ToLowerInvariant();
+        if (!IsSimpleAscii(s, allowUpper: true, allowSpace: true))
+        {
+            if (Nfc(s) is null) return null; // lone surrogates
+            s = Icu.Available ? Icu.Normalize(s, compat: true) : WidthMap(s);
+            if (s is null || s.Length == 0) return null;
+            if (forComparison) s = s.ToLowerInvariant();
+        }
+        return CheckFreeform(s) ? s : null;
+    }
+
     internal static bool IsSimpleAscii(string s, bool allowUpper, bool allowSpace)
     {
         foreach (char c in s)
