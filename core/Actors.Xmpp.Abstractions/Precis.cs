@@ -319,12 +319,18 @@ public static class Precis
         public static string? Normalize(string s, bool compat)
         {
             var inst = compat ? NfkcInstance : NfcInstance;
-            int cap = s.Length * 4 + 16;
-            var buf = new char[cap];
-            int err = 0;
-            int n = s_normalize!(inst, s, s.Length, buf, cap, ref err);
-            if (err > 0 || n > cap) return null;
-            return new string(buf, 0, n);
+            const int BufferOverflowError = 15; // U_BUFFER_OVERFLOW_ERROR
+            int cap = s.Length * 3 + 16;
+            for (int attempt = 0; attempt < 2; attempt++)
+            {
+                var buf = new char[cap];
+                int err = 0;
+                int n = s_normalize!(inst, s, s.Length, buf, cap, ref err);
+                if (err == BufferOverflowError && n > cap) { cap = n; continue; }
+                if (err > 0 || n > cap) return null;
+                return new string(buf, 0, n);
+            }
+            return null;
         }
     }
 }

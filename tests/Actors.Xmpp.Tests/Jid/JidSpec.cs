@@ -228,3 +228,15 @@ public class PrecisSpec
         Assert.True(allocated <= 256, $"allocated {allocated} bytes");
     }
 }
+
+public class PrecisExpansionSpec
+{
+    [Fact]
+    public void Nfkc_expansion_beyond_the_initial_buffer_is_handled()
+    {
+        if (!Precis.NormalizationAvailable) return;
+        // U+FDFA expands to 18 code points under NFKC
+        var s = Precis.Nickname(new string('\uFDFA', 10));
+        Assert.Equal(180, s!.Length);
+    }
+}
