@@ -56,6 +56,36 @@ public static class Precis
         return CheckFreeform(s) ? s : null;
     }
 
+    /// <summary>
+    /// RFC 8266 Nickname profile: non-ASCII spaces mapped to U+0020, leading/trailing spaces removed and inner
+    /// runs collapsed, NFKC (ICU when available, else width mapping only), FreeformClass. With
+    /// <paramref name="forComparison"/> the result is also lowercased (the comparison form). Null if invalid.
+    /// </summary>
+    public static string? Nickname(string input, bool forComparison = false)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var sb = new StringBuilder(input.Length);
+        bool pendingSpace = false;
+        foreach (char c in input)
+        {
+            bool space = c == ' ' || CharUnicodeInfo.GetUnicodeCategory(c) == UnicodeCategory.SpaceSeparator;
+            if (space) { pendingSpace = sb.Length > 0; continue; }
+            if (pendingSpace) { sb.Append(' '); pendingSpace = false; }
+            sb.Append(c);
+        }
+        if (sb.Length == 0) return null;
+        var s = sb.ToString();
+        if (forComparison) s = s.ToLowerInvariant();
+        if (!IsSimpleAscii(s, allowUpper: true, allowSpace: true))
+        {
+            if (Nfc(s) is null) return null; // lone surrogates
+            s = Icu.Available ? Icu.Normalize(s, compat: true) : WidthMap(s);
+            if (s is null || s.Length == 0) return null;
+            if (forComparison) s = s.ToLowerInvariant();
+        }
+        return CheckFreeform(s) ? s : null;
+    }
+
     internal static bool IsSimpleAscii(string s, bool allowUpper, bool allowSpace)
     {
         foreach (char c in s)
@@ -289,12 +319,18 @@ public static class Precis
         public static string? Normalize(string s, bool compat)
         {
             var inst = compat ? NfkcInstance : NfcInstance;
-            int cap = s.Length * 4 + 16;
-            var buf = new char[cap];
-            int err = 0;
-            int n = s_normalize!(inst, s, s.Length, buf, cap, ref err);
-            if (err > 0 || n > cap) return null;
-            return new string(buf, 0, n);
+            const int BufferOverflowError = 15; // U_BUFFER_OVERFLOW_ERROR
+            int cap = s.Length * 3 + 16;
+            for (int attempt = 0; attempt < 2; attempt++)
+            {
+                var buf = new char[cap];
+                int err = 0;
+                int n = s_normalize!(inst, s, s.Length, buf, cap, ref err);
+                if (err == BufferOverflowError && n > cap) { cap = n; continue; }
+                if (err > 0 || n > cap) return null;
+                return new string(buf, 0, n);
+            }
+            return null;
         }
     }
 }

@@ -168,11 +168,30 @@ public sealed class TlsChannelBinding : IChannelBinding
         return null;
     }
 
-    private static int Export(IntPtr ssl, byte[] output, byte[] label)
+    private static int Export(IntPtr ssl, byte[] output, byte[] label) => LoadedLibSsl.Value switch
     {
-        try { return Ssl3.SSL_export_keying_material(ssl, output, (nuint)output.Length, label, (nuint)label.Length, null, 0, 0); }
-        catch (DllNotFoundException) { return Ssl11.SSL_export_keying_material(ssl, output, (nuint)output.Length, label, (nuint)label.Length, null, 0, 0); }
-    }
+        // Call into the very libssl the runtime uses: an SSL* must never reach another OpenSSL version.
+        "3" => Ssl3.SSL_export_keying_material(ssl, output, (nuint)output.Length, label, (nuint)label.Length, null, 0, 0),
+        "1.1" => Ssl11.SSL_export_keying_material(ssl, output, (nuint)output.Length, label, (nuint)label.Length, null, 0, 0),
+        _ => 0,
+    };
+
+    /// <summary>Which libssl is mapped into the process ("3", "1.1" or null), from /proc/self/maps.</summary>
+    private static readonly Lazy<string?> LoadedLibSsl = new(() =>
+    {
+        try
+        {
+            bool v3 = false, v11 = false;
+            foreach (var line in File.ReadLines("/proc/self/maps"))
+            {
+                if (line.Contains("/libssl.so.3", StringComparison.Ordinal)) v3 = true;
+                else if (line.Contains("/libssl.so.1.1", StringComparison.Ordinal)) v11 = true;
+            }
+            return v3 && !v11 ? "3" : v11 && !v3 ? "1.1" : null;
+        }
+        catch (IOException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+    });
 
     private static class Ssl3
     {

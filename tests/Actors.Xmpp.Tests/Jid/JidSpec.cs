@@ -176,3 +176,67 @@ public class JidSpec
         Assert.Same(text, j.ToString());
     }
 }
+
+public class PrecisSpec
+{
+    [Fact]
+    public void Icu_normalization_is_used_when_libicu_is_installed()
+    {
+        if (OperatingSystem.IsLinux() && System.Runtime.InteropServices.NativeLibrary.TryLoad("libicuuc.so", out _))
+            Assert.True(Precis.NormalizationAvailable);
+    }
+
+    [Fact]
+    public void Nickname_profile()
+    {
+        Assert.Equal("Foo Bar", Precis.Nickname("  Foo \u00A0  Bar "));
+        Assert.Equal("foo bar", Precis.Nickname("Foo Bar", forComparison: true));
+        Assert.Equal("Juliet", Precis.Nickname("Ｊｕｌｉｅｔ"));
+        Assert.Equal("♚", Precis.Nickname("♚"));
+        Assert.Null(Precis.Nickname("   "));
+        Assert.Null(Precis.Nickname("a\u0007b"));
+        if (Precis.NormalizationAvailable)
+        {
+            Assert.Equal("IV", Precis.Nickname("\u2163")); // NFKC
+            Assert.Equal("\u00E9", Precis.Nickname("e\u0301"));
+        }
+    }
+
+    [Fact]
+    public void UsernameCaseMapped_and_OpaqueString()
+    {
+        Assert.Equal("juliet", Precis.UsernameCaseMapped("JULIET"));
+        Assert.Null(Precis.UsernameCaseMapped("a b"));
+        Assert.Null(Precis.UsernameCaseMapped(""));
+        Assert.Equal("Correct Horse", Precis.OpaqueString("Correct\u2003Horse"));
+        Assert.Null(Precis.OpaqueString(""));
+        Assert.Null(Precis.OpaqueString("a\u0000"));
+        Assert.Null(Precis.OpaqueString("\uD800x")); // lone surrogate
+        Assert.Null(Precis.OpaqueString("\u0378")); // unassigned
+    }
+
+    [Fact]
+    public void Ascii_fast_path_allocates_only_the_result()
+    {
+        const string text = "user@example.com/res";
+        Assert.True(Actors.Xmpp.Jid.TryParse(text, out _)); // warm up
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.True(Actors.Xmpp.Jid.TryParse(text, out var jid));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Same(text, jid!.ToString());
+        // the Jid object plus its three part strings
+        Assert.True(allocated <= 256, $"allocated {allocated} bytes");
+    }
+}
+
+public class PrecisExpansionSpec
+{
+    [Fact]
+    public void Nfkc_expansion_beyond_the_initial_buffer_is_handled()
+    {
+        if (!Precis.NormalizationAvailable) return;
+        // U+FDFA expands to 18 code points under NFKC
+        var s = Precis.Nickname(new string('\uFDFA', 10));
+        Assert.Equal(180, s!.Length);
+    }
+}
