@@ -318,7 +318,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
                 }
                 if (!_server.LoginLimiter.Allowed(_conn.RemoteEndPoint))
                 {
-                    SaslFailure("not-authorized", "too many failed logins from your address; try again later", count: false);
+                    SaslFailure("temporary-auth-failure", "too many failed logins from your address; try again later", count: false);
                     return;
                 }
                 var name = e.Attr("mechanism");

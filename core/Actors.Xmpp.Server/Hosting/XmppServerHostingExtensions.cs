@@ -38,6 +38,7 @@ public static class XmppServerHostingExtensions
         {
             AllowPlainWithoutTls = options.Auth.AllowPlainWithoutTls,
             ServerSecret = ServerSecret(options.DataDir),
+            FakeIterations = options.Auth.ScramIterations,
         }));
         services.AddSingleton(_ => new LoginRateLimiter(options.Auth.MaxFailuresPerMinute));
         services.AddSingleton(sp => new ServerContext(options, domains, sp.GetRequiredService<IAccountStore>(),
