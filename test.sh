@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command: unit and integration tests (dotnet test), then the interop tests that drive the server
+# through tests/harness/server.sh with a third-party client library (slixmpp).
+# Prints one closing line "tests: N passed, N failed" and exits non-zero if anything failed.
+set -uo pipefail
+cd "$(dirname "$0")"
+mkdir -p .work
+passed=0; failed=0; status=0
+
+dotnet build Actors.sln -nologo -v quiet || { echo "tests: 0 passed, 1 failed"; exit 1; }
+
+dotnet test Actors.sln --no-build -nologo 2>&1 | tee .work/dotnet-test.log
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+while read -r f p; do failed=$((failed + f)); passed=$((passed + p)); done < <(
+  sed -nE 's/.*Failed: +([0-9]+), Passed: +([0-9]+),.*/\1 \2/p' .work/dotnet-test.log)
+
+if [ "${SKIP_INTEROP:-0}" != 1 ]; then
+  tests/interop/run.sh 2>&1 | tee .work/interop.log
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  p=$(grep -oE '[0-9]+ passed' .work/interop.log | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+  f=$(grep -oE '[0-9]+ failed' .work/interop.log | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+  e=$(grep -oE '[0-9]+ errors?' .work/interop.log | tail -n 1 | grep -oE '[0-9]+' || echo 0)
+  passed=$((passed + p)); failed=$((failed + f + e))
+  [ "$p" -gt 0 ] || status=1
+fi
+
+[ "$failed" -eq 0 ] || status=1
+echo "tests: $passed passed, $failed failed"
+exit $status
