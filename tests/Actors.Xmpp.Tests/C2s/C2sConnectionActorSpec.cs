@@ -1,0 +1,217 @@
+using System.Text;
+using Actors.Xmpp.Server;
+using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.Iq;
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Sasl;
+using Actors.Xmpp.Server.Security;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Transport.Framing;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Actors.Xmpp.Tests.C2s;
+
+/// <summary>The connection actor driven message by message through an in-memory transport (a transcript test).</summary>
+public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDisposable
+{
+    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "actors-spec-" + Guid.NewGuid().ToString("N"));
+    private readonly ServerContext _server;
+
+    public C2sConnectionActorSpec()
+    {
+        var options = new XmppServerOptions { DataDir = _dataDir };
+        options.Tls.Required = false;
+        options.Auth.AllowPlainWithoutTls = true;
+        options.Limits.NegotiationTimeoutSeconds = 1;
+        var domains = options.AllDomains();
+        var accounts = new FileAccountStore(_dataDir, 64);
+        accounts.AddAsync(Jid.Parse("alice@localhost"), "secret").GetAwaiter().GetResult();
+        var sessions = new LocalSessionRegistry();
+        var iq = new IqHandlers();
+        CoreIqHandlers.Register(iq);
+        var router = new StanzaRouter(domains, sessions, accounts, iq, NullLogger<StanzaRouter>.Instance);
+        _server = new ServerContext(options, domains, accounts, sessions, router, iq,
+            new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(10));
+    }
+
+    private static StreamHeader Header(string to = "localhost", string? version = "1.0", string ns = Ns.Streams, string? content = Ns.Client)
+    {
+        var attrs = new List<XAttr> { new("to", to) };
+        if (version is not null) attrs.Add(new("version", version));
+        return new StreamHeader("stream", ns, content, attrs);
+    }
+
+    private (IActorRef Actor, InMemoryConnection Conn) Connect()
+    {
+        var conn = new InMemoryConnection();
+        var actor = Sys.ActorOf(C2sConnectionActor.Props(_server, conn));
+        return (actor, conn);
+    }
+
+    private static Element Stanza(string xml)
+    {
+        Element? result = null;
+        var sink = new CaptureSink(e => result = e);
+        var framer = new XmppFramer(sink);
+        framer.Feed(Encoding.UTF8.GetBytes("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" + xml));
+        return result ?? throw new InvalidOperationException("no stanza parsed");
+    }
+
+    private sealed class CaptureSink(Action<Element> onStanza) : IFramerSink
+    {
+        public void OnStreamOpen(StreamHeader header) { }
+        public void OnStanza(Element stanza) => onStanza(stanza);
+        public void OnStreamClose() { }
+        public void OnError(FramerErrorCondition condition, string text) => throw new InvalidOperationException(text);
+    }
+
+    private static void ExpectStreamError(InMemoryConnection conn, string condition)
+    {
+        var error = conn.NextElement();
+        Assert.True(error.Is("error", Ns.Streams), $"expected a stream error, got {error}");
+        Assert.NotNull(error.Child(condition, Ns.StreamErrors));
+        Assert.Equal("</stream:stream>", conn.NextRaw());
+    }
+
+    [Fact]
+    public void Rfc6120_4_7_header_is_answered_with_header_and_features()
+    {
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        var header = conn.NextRaw();
+        Assert.Contains("from='localhost'", header);
+        Assert.Contains("version='1.0'", header);
+        Assert.Matches("id='[0-9a-f]+'", header);
+        var features = conn.NextElement();
+        Assert.True(features.Is("features", Ns.Streams));
+        var mechanisms = features.Child("mechanisms", Ns.Sasl)!.Elements().Select(m => m.Text).ToList();
+        Assert.Contains("SCRAM-SHA-256", mechanisms);
+        Assert.Contains("PLAIN", mechanisms);
+    }
+
+    [Fact]
+    public void Rfc6120_4_9_3_6_unknown_host_gets_header_then_host_unknown()
+    {
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header(to: "elsewhere.example")));
+        Assert.StartsWith("<?xml", conn.NextRaw());
+        ExpectStreamError(conn, "host-unknown");
+        Assert.True(conn.Closed);
+    }
+
+    [Fact]
+    public void Rfc6120_4_9_3_10_wrong_content_namespace_is_invalid_namespace()
+    {
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header(content: "jabber:server")));
+        conn.NextRaw();
+        ExpectStreamError(conn, "invalid-namespace");
+    }
+
+    [Fact]
+    public void Rfc6120_4_9_3_12_stanza_before_authentication_is_not_authorized()
+    {
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<message to='alice@localhost'><body>x</body></message>")));
+        ExpectStreamError(conn, "not-authorized");
+    }
+
+    [Fact]
+    public void Rfc6120_6_and_7_plain_login_bind_and_message_to_self()
+    {
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0secret"));
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>")));
+        Assert.True(conn.NextElement().Is("success", Ns.Sasl));
+        Assert.True(conn.Restarted);
+
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        var features = conn.NextElement();
+        Assert.NotNull(features.Child("bind", Ns.Bind));
+        Assert.NotNull(features.Child("session", Ns.Session)?.Child("optional"));
+
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>phone</resource></bind></iq>")));
+        var bound = conn.NextElement();
+        Assert.Equal("result", bound.Type);
+        Assert.Equal("alice@localhost/phone", bound.Child("bind", Ns.Bind)!.ChildText("jid"));
+
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<presence/>")));
+        var ownPresence = conn.NextElement();
+        Assert.Equal("presence", ownPresence.Name);
+        Assert.Equal("alice@localhost/phone", ownPresence.From);
+
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<message type='chat' to='alice@localhost'><body>note to self</body></message>")));
+        var message = conn.NextElement();
+        Assert.Equal("note to self", message.ChildText("body"));
+        Assert.Equal("alice@localhost/phone", message.From);
+        AwaitCondition(() => conn.ProcessedCount == 4);
+    }
+
+    [Fact]
+    public void Rfc6120_6_5_10_wrong_password_is_not_authorized()
+    {
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0wrong"));
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>")));
+        var failure = conn.NextElement();
+        Assert.True(failure.Is("failure", Ns.Sasl));
+        Assert.NotNull(failure.Child("not-authorized"));
+    }
+
+    [Fact]
+    public void Rfc6120_4_9_3_4_negotiation_that_takes_too_long_is_connection_timeout()
+    {
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        var error = conn.NextElement(TimeSpan.FromSeconds(5));
+        Assert.NotNull(error.Child("connection-timeout", Ns.StreamErrors));
+    }
+
+    [Fact]
+    public void Rfc6120_7_7_2_2_a_second_bind_of_the_same_resource_replaces_the_first_with_conflict()
+    {
+        var first = Login("desk");
+        var second = Login("desk");
+        ExpectStreamError(first.Conn, "conflict");
+        Assert.Single(_server.Sessions.Resources(Jid.Parse("alice@localhost")));
+        Assert.Equal(second.Actor.Path.Name, second.Actor.Path.Name);
+    }
+
+    private (IActorRef Actor, InMemoryConnection Conn) Login(string resource)
+    {
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0secret"));
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>")));
+        conn.NextElement();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza($"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>")));
+        Assert.Equal("result", conn.NextElement().Type);
+        return (actor, conn);
+    }
+
+    public new void Dispose()
+    {
+        base.Dispose();
+        try { Directory.Delete(_dataDir, true); } catch (IOException) { }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text;
+using Actors.Xmpp.Security;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.Tests.C2s;
+
+/// <summary>An <see cref="ITransportConnection"/> that records what the actor sends (the in-memory transport of the tests).</summary>
+internal sealed class InMemoryConnection : ITransportConnection
+{
+    public readonly BlockingCollection<object> Sent = new(); // Element or string (raw)
+    public volatile bool Closed, Aborted, TlsStarted, Restarted;
+    public int ProcessedCount;
+
+    public string Id { get; } = "mem" + Guid.NewGuid().ToString("N")[..6];
+    public EndPoint? RemoteEndPoint { get; } = new IPEndPoint(IPAddress.Loopback, 40000);
+    public bool IsSecure { get; set; }
+    public bool CanStartTls { get; set; }
+    public IChannelBinding? ChannelBinding { get; set; }
+    public long LastReceivedTicks { get; set; } = Environment.TickCount64;
+    public long LastSentTicks { get; set; } = Environment.TickCount64;
+
+    public bool Send(Element element, string? contextNamespace)
+    {
+        if (Closed) return false;
+        Sent.Add(element.Clone());
+        return true;
+    }
+
+    public bool SendRaw(ReadOnlySpan<byte> utf8)
+    {
+        if (Closed) return false;
+        Sent.Add(Encoding.UTF8.GetString(utf8));
+        return true;
+    }
+
+    public void Processed() => Interlocked.Increment(ref ProcessedCount);
+    public void RestartStream() => Restarted = true;
+    public void StartTls() => TlsStarted = true;
+    public void Close() => Closed = true;
+    public void Abort() => Aborted = true;
+
+    public object Next(TimeSpan? timeout = null)
+    {
+        if (!Sent.TryTake(out var item, timeout ?? TimeSpan.FromSeconds(3)))
+            throw new TimeoutException("nothing was sent to the client");
+        return item;
+    }
+
+    public Element NextElement(TimeSpan? timeout = null)
+    {
+        while (true)
+        {
+            var item = Next(timeout);
+            if (item is Element e) return e;
+            if (item is string s && s.Trim().Length == 0) continue; // keep-alive
+            throw new InvalidOperationException($"expected an element, got raw '{item}'");
+        }
+    }
+
+    public string NextRaw(TimeSpan? timeout = null) => Next(timeout) as string
+        ?? throw new InvalidOperationException("expected raw text");
+}
