@@ -624,6 +624,69 @@ public class XmppFramerSpec
     }
 
     [Fact]
+    public void Endless_tokens_of_every_kind_are_policy_violation()
+    {
+        var limits = new FramerLimits(MaxStanzaBytes: 4096);
+        foreach (var (prefix, filler) in new[]
+                 {
+                     ("<?xml version='1.0' ", " "),
+                     ("<stream:stream ", " "),
+                     (Header + "<message><![CDATA[", "x"),
+                     (Header + "<message><body>", "&amp;"),
+                     (Header + "<message xmlns:p='", "u"),
+                     (Header + "<message><body>x</body></message><iq><query xmlns='jabber:iq:roster'><item jid='", "j"),
+                 })
+        {
+            var rec = NewFramer(out var f, limits);
+            f.Feed(Utf8(prefix));
+            var chunk = Utf8(string.Concat(Enumerable.Repeat(filler, 1000)));
+            for (var i = 0; i < 100 && !f.Faulted; i++) f.Feed(chunk);
+            Assert.Equal("error PolicyViolation", rec.Events[^1]);
+            Assert.Equal(0, f.BufferedBytes);
+        }
+    }
+
+    [Fact]
+    public void Endless_whitespace_between_stanzas_is_not_buffered()
+    {
+        var rec = NewFramer(out var f, new FramerLimits(MaxStanzaBytes: 1024));
+        f.Feed(Utf8(Header));
+        var spaces = Utf8(new string(' ', 64 * 1024));
+        for (var i = 0; i < 160; i++) f.Feed(spaces); // 10 MB of keepalives
+        Assert.False(f.Faulted);
+        Assert.Equal(0, f.BufferedBytes);
+        f.Feed(Utf8("<presence/>"));
+        Assert.Equal(2, rec.Events.Count);
+    }
+
+    private sealed class CountingSink : IFramerSink
+    {
+        public int Stanzas;
+        public void OnStreamOpen(StreamHeader header) { }
+        public void OnStanza(Element stanza) => Stanzas++;
+        public void OnStreamClose() { }
+        public void OnError(FramerErrorCondition condition, string text) => throw new InvalidOperationException(condition + ": " + text);
+    }
+
+    [Fact]
+    public void Typical_message_allocates_little_more_than_its_dom()
+    {
+        var sink = new CountingSink();
+        var f = new XmppFramer(sink);
+        f.Feed(Utf8(Header));
+        var msg = Utf8("<message to='romeo@example.net/orchard' from='juliet@example.com/balcony' type='chat' id='ktx72v49'>" +
+                       "<body>Art thou not Romeo, and a Montague?</body><active xmlns='http://jabber.org/protocol/chatstates'/></message>");
+        for (var i = 0; i < 100; i++) f.Feed(msg);
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1000; i++) f.Feed(msg);
+        var perStanza = (GC.GetAllocatedBytesForCurrentThread() - before) / 1000;
+        Assert.Equal(1100, sink.Stanzas);
+        // the DOM itself: 3 elements, their attribute and child lists, 4 non-interned strings (~700 bytes);
+        // names, namespaces and type='chat' are interned
+        Assert.True(perStanza < 1000, $"{perStanza} bytes per stanza");
+    }
+
+    [Fact]
     public void Idle_framer_holds_no_buffer_between_stanzas()
     {
         var rec = NewFramer(out var f);
