@@ -758,6 +758,35 @@ public class XmppFramerSpec
         Assert.Equal(3, rec.Events.Count);
     }
 
+    [Fact]
+    public void Mutated_streams_never_throw_and_parse_identically_at_any_chunking()
+    {
+        var rng = new Random(6120);
+        var baseInput = Utf8(Typical + "<message><body><![CDATA[x]]>&#x1F600;&quot;</body></message>");
+        var alphabet = Utf8("<>/?!-[]&;#x'\"=: \nabcAX\u00e9");
+        for (var round = 0; round < 400; round++)
+        {
+            var bytes = new List<byte>(baseInput);
+            var edits = rng.Next(1, 4);
+            for (var e = 0; e < edits; e++)
+            {
+                var pos = rng.Next(bytes.Count);
+                switch (rng.Next(4))
+                {
+                    case 0: bytes[pos] = alphabet[rng.Next(alphabet.Length)]; break;
+                    case 1: bytes.Insert(pos, alphabet[rng.Next(alphabet.Length)]); break;
+                    case 2: bytes.RemoveAt(pos); break;
+                    default: bytes[pos] = (byte)rng.Next(256); break;
+                }
+            }
+            var input = bytes.ToArray();
+            var whole = FeedChunks(input, null);
+            Assert.Equal(whole, FeedBytewise(input));
+            var split = rng.Next(input.Length + 1);
+            Assert.Equal(whole, FeedChunks(input, null, split));
+        }
+    }
+
     // ---- round trip ----------------------------------------------------------------------------------------------
 
     [Fact]
