@@ -47,6 +47,10 @@ public sealed class XmppFramer
     private const string XmlNs = "http://www.w3.org/XML/1998/namespace";
     private const string XmlnsNs = "http://www.w3.org/2000/xmlns/";
 
+    /// <summary>Namespace bindings in scope at once (prefix lookups are linear, so this bounds their cost). Real streams use a
+    /// handful; one default-namespace declaration per level of a <see cref="FramerLimits.MaxDepth"/>-deep tree fits easily.</summary>
+    private const int MaxBindings = 256;
+
     private static readonly SearchValues<byte> TagStops = SearchValues.Create("<>\"'"u8);
     private static readonly SearchValues<byte> TextStops = SearchValues.Create("<"u8);
 
@@ -99,6 +103,11 @@ public sealed class XmppFramer
     private int _bindCount;
 
     private RawAttr[] _attrs = new RawAttr[8];
+
+    // character data of the current element not yet added to it: text and CDATA runs are joined here so that
+    // alternating text and CDATA sections cost linear, not quadratic, time
+    private string? _pendingText;
+    private StringBuilder? _pendingBuilder;
 
     public XmppFramer(IFramerSink sink, FramerLimits? limits = null)
     {
@@ -277,7 +286,7 @@ public sealed class XmppFramer
                         var tok = TokenSpan(data, i);
                         var text = Decode(tok[..^3], TextMode.Cdata);
                         ReleaseToken();
-                        _frames[_depth - 1].El!.AddText(text);
+                        AppendText(text);
                         _state = State.Text;
                         BeginToken(i);
                     }
@@ -332,8 +341,7 @@ public sealed class XmppFramer
                     var tok = TokenSpan(data, i);
                     if (!tok.IsEmpty)
                     {
-                        var text = Decode(tok, TextMode.Text);
-                        _frames[_depth - 1].El!.AddText(text);
+                        AppendText(Decode(tok, TextMode.Text));
                     }
                     ReleaseToken();
                     BeginToken(i);
@@ -414,6 +422,8 @@ public sealed class XmppFramer
             Array.Resize(ref _bindUri, 8);
         }
         if (_attrs.Length > 32) _attrs = new RawAttr[8];
+        _pendingText = null;
+        _pendingBuilder = null;
     }
 
     // ---- tags ----------------------------------------------------------------------------------------------------
@@ -572,7 +582,11 @@ public sealed class XmppFramer
             return;
         }
 
-        if (_depth >= 2) _frames[_depth - 1].El!.Add(el);
+        if (_depth >= 2)
+        {
+            FlushText();
+            _frames[_depth - 1].El!.Add(el);
+        }
         if (selfClose)
         {
             PopBindings(mark);
@@ -601,6 +615,7 @@ public sealed class XmppFramer
         ref var f = ref _frames[_depth - 1];
         var prefixOk = pl == 0 ? f.Prefix is null : f.Prefix is not null && Eq(t.Slice(ps, pl), f.Prefix);
         if (!prefixOk || !Eq(t.Slice(ls, ll), f.Local)) throw NotWellFormed("mismatched end tag");
+        if (_depth >= 2) FlushText();
         var el = f.El;
         PopBindings(f.BindMark);
         f = default;
@@ -624,6 +639,34 @@ public sealed class XmppFramer
         BeginToken(end);
     }
 
+    private void AppendText(string text)
+    {
+        if (text.Length == 0) return;
+        if (_pendingBuilder is not null) _pendingBuilder.Append(text);
+        else if (_pendingText is null) _pendingText = text;
+        else
+        {
+            _pendingBuilder = new StringBuilder(_pendingText, Math.Max(256, (_pendingText.Length + text.Length) * 2));
+            _pendingBuilder.Append(text);
+            _pendingText = null;
+        }
+    }
+
+    /// <summary>Adds pending character data to the innermost open element (before a child starts or the element ends).</summary>
+    private void FlushText()
+    {
+        if (_pendingBuilder is not null)
+        {
+            _frames[_depth - 1].El!.AddText(_pendingBuilder.ToString());
+            _pendingBuilder = null;
+        }
+        else if (_pendingText is not null)
+        {
+            _frames[_depth - 1].El!.AddText(_pendingText);
+            _pendingText = null;
+        }
+    }
+
     private ref RawAttr NextAttr(int index)
     {
         if (index == _attrs.Length) Array.Resize(ref _attrs, _attrs.Length * 2);
@@ -640,6 +683,7 @@ public sealed class XmppFramer
 
     private void PushBinding(string prefix, string uri)
     {
+        if (_bindCount == MaxBindings) throw Error(FramerErrorCondition.PolicyViolation, "too many namespace declarations in scope");
         if (_bindCount == _bindPrefix.Length)
         {
             Array.Resize(ref _bindPrefix, _bindCount * 2);
