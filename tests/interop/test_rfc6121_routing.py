@@ -98,8 +98,6 @@ async def test_rfc6121_2_3_roster_set_push_and_get(h: Harness):
     assert contact not in result["roster"]["items"]
 
 
-@pytest.mark.xfail(reason="server bug: an outbound subscription request keeps the sender's full JID "
-                   "as 'from' (RFC 6121 3.1.2 requires the bare JID)", strict=False)
 @run()
 async def test_rfc6121_3_1_2_subscription_request_stamped_with_bare_jid(h: Harness):
     alice = await h.online("alice")
