@@ -122,6 +122,13 @@ public sealed class SessionActor : ReceiveActor
             // directed presence (RFC 6121 §4.6); remember it so that unavailable reaches it at session end
             if (type is null) (_directedPresence ??= new HashSet<Jid>()).Add(to);
             else if (type == "unavailable") _directedPresence?.Remove(to);
+            if (type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed")
+            {
+                // RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4.2: subscription stanzas leave stamped with the bare JID
+                stanza.From = _jid.Bare.ToString();
+                _router.Route(stanza, _jid.Bare, to);
+                return;
+            }
             _router.Route(stanza, _jid, to);
             return;
         }

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Interop suite: drives private Actors servers with a third-party client library (slixmpp).
+#
+#   tests/interop/run.sh [pytest args...]
+#
+# Starts two servers through tests/harness/server.sh, each with its own XMPP_WORKDIR under
+# $ROOT/.work/interop-<port>:
+#   main  XMPP_PORT (25222; direct TLS on +1), TLS required, no registration
+#   open  INTEROP_OPEN_PORT (25224; direct TLS on +1), XMPP_TLS_REQUIRED=false, XMPP_REGISTRATION=true
+# creates the test accounts on both, runs `/usr/bin/python3 -m pytest -q tests/interop`, always
+# stops both servers, and exits with pytest's status.
+#
+# Environment: XMPP_HOST (127.0.0.1), XMPP_DOMAIN (localhost), XMPP_PORT (25222),
+# INTEROP_OPEN_PORT (25224; 0 skips the second server and its tests), INTEROP_KEEP_WORKDIR=1 keeps
+# the work directories (logs) after the run, INTEROP_DEBUG=1 logs the XML streams.
+# Needs Debian's python3-slixmpp and python3-pytest for /usr/bin/python3.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SERVER="$ROOT/tests/harness/server.sh"
+PYTHON=/usr/bin/python3
+
+export XMPP_HOST="${XMPP_HOST:-127.0.0.1}"
+export XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
+export XMPP_PORT="${XMPP_PORT:-25222}"
+export XMPP_DIRECT_TLS_PORT="$((XMPP_PORT + 1))"
+export INTEROP_OPEN_PORT="${INTEROP_OPEN_PORT:-25224}"
+
+# Accounts (must match USERS in tests/interop/xmpp_helpers.py).
+USERS=(alice:alice-pw bob:bob-pw carol:carol-pw dave:dave-pw)
+
+"$PYTHON" -c 'import slixmpp, pytest' 2>/dev/null \
+  || { echo "run.sh: $PYTHON needs slixmpp and pytest (apt-get install -y python3-slixmpp python3-pytest)" >&2; exit 2; }
+
+port_busy() { (exec 3<>"/dev/tcp/$XMPP_HOST/$1") 2>/dev/null; }
+
+STARTED=()
+# Run server.sh for the instance on port $1 with extra environment from the remaining arguments.
+instance() {
+  local port="$1"; shift
+  env XMPP_WORKDIR="$ROOT/.work/interop-$port" XMPP_PORT="$port" XMPP_DIRECT_TLS_PORT="$((port + 1))" "$@"
+}
+
+cleanup() {
+  local status=$?
+  for port in "${STARTED[@]}"; do
+    instance "$port" "$SERVER" stop || true
+    if [ "${INTEROP_KEEP_WORKDIR:-0}" != 1 ] && [ "$status" -eq 0 ]; then rm -rf "$ROOT/.work/interop-$port"; fi
+  done
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_instance() {
+  local port="$1"; shift
+  for p in "$port" "$((port + 1))"; do
+    port_busy "$p" && { echo "run.sh: port $p on $XMPP_HOST is in use; set XMPP_PORT / INTEROP_OPEN_PORT" >&2; exit 2; }
+  done
+  rm -rf "$ROOT/.work/interop-$port"
+  STARTED+=("$port")
+  instance "$port" "$@" "$SERVER" start
+  for u in "${USERS[@]}"; do
+    instance "$port" "$@" "$SERVER" adduser "${u%%:*}" "${u#*:}"
+  done
+}
+
+start_instance "$XMPP_PORT" XMPP_TLS_REQUIRED=true XMPP_REGISTRATION=false
+if [ "$INTEROP_OPEN_PORT" != 0 ]; then
+  start_instance "$INTEROP_OPEN_PORT" XMPP_TLS_REQUIRED=false XMPP_REGISTRATION=true
+fi
+
+cd "$ROOT"
+set +e
+"$PYTHON" -m pytest -q -p no:cacheprovider tests/interop "$@"
+status=$?
+set -e
+if [ "$status" -ne 0 ]; then
+  for port in "${STARTED[@]}"; do echo "run.sh: server log kept in $ROOT/.work/interop-$port/server.log" >&2; done
+fi
+exit "$status"
