@@ -19,6 +19,16 @@ public sealed class XmppServerOptions
     public AuthSettings Auth { get; set; } = new();
     public RegistrationSettings Registration { get; set; } = new();
 
+    /// <summary>Refuses settings that would weaken security off loopback (a clear message for the operator).</summary>
+    public void Validate()
+    {
+        if (!System.Net.IPAddress.TryParse(BindAddress, out var address))
+            throw new InvalidOperationException($"Xmpp:BindAddress '{BindAddress}' is not an IP address");
+        if (Auth.AllowPlainWithoutTls && !System.Net.IPAddress.IsLoopback(address))
+            throw new InvalidOperationException(
+                "Xmpp:Auth:AllowPlainWithoutTls sends passwords in clear text and is only allowed on a loopback Xmpp:BindAddress (benchmarks, tests)");
+    }
+
     public IReadOnlyList<string> AllDomains()
     {
         var list = new List<string>();

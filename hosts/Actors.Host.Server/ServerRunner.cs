@@ -38,11 +38,11 @@ internal static class ServerRunner
 
     public static async Task<int> RunAsync(string[] configArgs, CancellationToken ct)
     {
-        var builder = CreateBuilder(configArgs);
-        builder.Services.AddXmppServer(builder.Configuration);
-        using var host = builder.Build();
         try
         {
+            var builder = CreateBuilder(configArgs);
+            builder.Services.AddXmppServer(builder.Configuration);
+            using var host = builder.Build();
             await host.RunAsync(ct);
             return 0;
         }

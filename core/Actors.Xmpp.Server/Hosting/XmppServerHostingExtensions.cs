@@ -22,6 +22,7 @@ public static class XmppServerHostingExtensions
     {
         var options = new XmppServerOptions();
         configuration.GetSection(XmppServerOptions.Section).Bind(options);
+        options.Validate();
         var domains = options.AllDomains();
         services.AddSingleton(options);
         services.AddSingleton<IAccountStore>(_ => new FileAccountStore(options.DataDir, options.Auth.ScramIterations));
