@@ -27,7 +27,10 @@ public sealed class SocketListener : IAsyncDisposable
         _onConnection = onConnection;
         _slots = new SemaphoreSlim(maxConnections, maxConnections);
         _listen = new Socket(endpoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _listen.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        // SO_REUSEADDR only (a restart can bind while old connections sit in TIME_WAIT). Not .NET's ReuseAddress:
+        // on Linux it also sets SO_REUSEPORT, which would let a second server bind the same port and silently
+        // take half of the connections.
+        if (OperatingSystem.IsLinux()) _listen.SetRawSocketOption(1 /* SOL_SOCKET */, 2 /* SO_REUSEADDR */, BitConverter.GetBytes(1));
         _listen.Bind(endpoint);
         _listen.Listen(backlog);
         LocalEndPoint = (IPEndPoint)_listen.LocalEndPoint!;
