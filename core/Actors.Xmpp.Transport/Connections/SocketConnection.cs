@@ -152,6 +152,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             _owner.Tell(new TransportEvents.TlsFailed(ex.Message));
             return false;
         }
+        OpenSslTuning.ReleaseBuffersWhenIdle(tls);
         lock (_writeLock)
         {
             _tls = tls;

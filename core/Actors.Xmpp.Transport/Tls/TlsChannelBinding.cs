@@ -116,7 +116,7 @@ public sealed class TlsChannelBinding : IChannelBinding
 
     // ---------------- tls-exporter via OpenSSL ----------------
 
-    private static readonly FieldInfo? SecurityContextField =
+    internal static readonly FieldInfo? SecurityContextField =
         typeof(SslStream).GetField("_securityContext", BindingFlags.NonPublic | BindingFlags.Instance);
 
     /// <summary>Exports keying material from the OpenSSL session behind <paramref name="stream"/>; null if impossible.</summary>
@@ -155,7 +155,7 @@ public sealed class TlsChannelBinding : IChannelBinding
     /// .NET 10 on Linux: SslStream._securityContext is a SafeSslHandle (derived from SafeDeleteSslContext) whose
     /// handle is the SSL*. Older layouts: SafeDeleteSslContext with an SslContext property / _sslContext field.
     /// </summary>
-    private static SafeHandle? FindSslHandle(object? ctx)
+    internal static SafeHandle? FindSslHandle(object? ctx)
     {
         if (ctx is null) return null;
         var t = ctx.GetType();
@@ -177,7 +177,7 @@ public sealed class TlsChannelBinding : IChannelBinding
     };
 
     /// <summary>Which libssl is mapped into the process ("3", "1.1" or null), from /proc/self/maps.</summary>
-    private static readonly Lazy<string?> LoadedLibSsl = new(() =>
+    internal static readonly Lazy<string?> LoadedLibSsl = new(() =>
     {
         try
         {
