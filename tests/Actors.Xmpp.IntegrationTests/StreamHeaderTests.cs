@@ -1,0 +1,73 @@
+namespace Actors.Xmpp.IntegrationTests;
+
+/// <summary>RFC 6120 §4.7-§4.9 stream headers, their errors, and the clean close (§4.4).</summary>
+public sealed class StreamHeaderTests(DefaultServer server) : IClassFixture<DefaultServer>
+{
+    [Fact]
+    public async Task Rfc6120_4_9_3_10_wrong_stream_namespace_is_invalid_namespace()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.SendAsync(XmppTestClient.Header(streamNs: "http://example.com/not-streams"));
+        await c.ExpectStreamHeaderAsync();
+        await c.ExpectStreamErrorAsync("invalid-namespace");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_10_wrong_content_namespace_is_invalid_namespace()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.SendAsync(XmppTestClient.Header(ns: "jabber:server"));
+        await c.ExpectStreamHeaderAsync();
+        await c.ExpectStreamErrorAsync("invalid-namespace");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_6_unknown_host_is_host_unknown_after_a_header()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.SendAsync(XmppTestClient.Header(to: "not-served.example"));
+        var header = await c.ExpectStreamHeaderAsync(); // §4.9.1.2: the error needs an opened stream
+        Assert.Equal("stream", header.Name);
+        Assert.Equal(Ns.Streams, header.Namespace);
+        await c.ExpectStreamErrorAsync("host-unknown");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_7_5_missing_version_is_unsupported_version()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.SendAsync(XmppTestClient.Header(version: null));
+        await c.ExpectStreamHeaderAsync();
+        await c.ExpectStreamErrorAsync("unsupported-version");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_7_response_header_has_from_id_version_and_echoes_lang()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.SendAsync(XmppTestClient.Header(lang: "de", from: "someone@localhost"));
+        var header = await c.ExpectStreamHeaderAsync();
+        Assert.Equal("localhost", header.Attr("from"));
+        Assert.False(string.IsNullOrEmpty(header.Attr("id")));
+        Assert.Equal("1.0", header.Attr("version"));
+        Assert.Equal("de", header.Attr("xml:lang"));
+        Assert.Equal(Ns.Client, header.DefaultNamespace);
+        await c.ExpectFeaturesAsync();
+
+        await using var d = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await d.SendAsync(XmppTestClient.Header());
+        var other = await d.ExpectStreamHeaderAsync();
+        Assert.NotEqual(header.Attr("id"), other.Attr("id")); // §4.7.3: unique per stream
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_4_clean_close()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        await c.CloseAsync();
+        var e = await c.NextEventAsync();
+        Assert.IsType<XmppTestClient.StreamCloseEvent>(e);
+        await c.ExpectClosedAsync();
+    }
+}
