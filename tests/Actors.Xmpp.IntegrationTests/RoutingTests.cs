@@ -212,4 +212,37 @@ public sealed class RoutingTests(PlainServer server) : IClassFixture<PlainServer
         Assert.Equal("rm", reply.Id);
         StanzaAssert.Error(reply, "remote-server-not-found");
     }
+
+    [Fact]
+    public async Task Rfc6120_10_3_3_iq_without_to_is_answered_for_the_account()
+    {
+        await using var a = await LoginAsync("rt-own-iq");
+        var reply = await a.IqAsync("get", "<ping xmlns='urn:xmpp:ping'/>");
+        Assert.Equal("result", reply.Type);
+        var info = await a.IqAsync("get", "<query xmlns='http://jabber.org/protocol/disco#info'/>");
+        Assert.Contains(info.Child("query", Ns.DiscoInfo)!.Elements("identity", Ns.DiscoInfo), i => i.Attr("category") == "account");
+    }
+
+    [Fact]
+    public async Task Rfc6121_8_5_2_1_1_groupchat_to_bare_jid_is_service_unavailable_and_errors_are_not_bounced()
+    {
+        await using var a = await LoginAsync("rt-gc-a");
+        await using var b = await LoginAsync("rt-gc-b");
+        await a.SendAsync("<message to='rt-gc-b@localhost' type='groupchat' id='g1'><body>x</body></message>");
+        StanzaAssert.Error(await a.NextAsync(), "service-unavailable");
+        // an error to a nonexistent user vanishes (no error about an error); the marker arrives first
+        await a.SendAsync("<message to='no-one-at-all@localhost' type='error' id='e1'/>");
+        await a.SendAsync("<message to='rt-gc-a@localhost/r' type='chat' id='marker'/>");
+        Assert.Equal("marker", (await a.NextAsync()).Id);
+    }
+
+    [Fact]
+    public async Task Rfc6120_10_3_1_message_without_to_goes_to_own_bare_jid()
+    {
+        await using var a = await LoginAsync("rt-noto", "one");
+        await a.SendAsync("<message type='chat' id='self1'><body>note to self</body></message>");
+        var m = await a.NextAsync();
+        Assert.Equal("self1", m.Id);
+        Assert.Equal("rt-noto@localhost/one", m.From);
+    }
 }

@@ -70,4 +70,38 @@ public sealed class StreamHeaderTests(DefaultServer server) : IClassFixture<Defa
         Assert.IsType<XmppTestClient.StreamCloseEvent>(e);
         await c.ExpectClosedAsync();
     }
+
+    [Fact]
+    public async Task Rfc6120_4_9_1_2_garbage_instead_of_a_header_gets_a_header_then_not_well_formed()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.SendAsync("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        await c.ExpectStreamHeaderAsync();
+        await c.ExpectStreamErrorAsync("not-well-formed");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_restricted_xml_over_direct_tls_is_flushed_before_the_close()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.DirectTlsEndPoint, directTls: true);
+        await c.OpenStreamAsync();
+        await c.SendAsync("<!-- no comments -->");
+        await c.ExpectStreamErrorAsync("restricted-xml");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_6_1_whitespace_before_and_between_headers_is_accepted()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.SendAsync("  \n");
+        await c.SendAsync(XmppTestClient.Header(lang: null)[21..]); // no XML declaration either
+        var header = await c.ExpectStreamHeaderAsync();
+        Assert.Equal("1.0", header.Attr("version"));
+        Assert.False(string.IsNullOrEmpty(header.Attr("xml:lang")));
+        await c.ExpectFeaturesAsync();
+        await c.SendAsync("\n \n");
+        await c.CloseAsync();
+        Assert.IsType<XmppTestClient.StreamCloseEvent>(await c.NextEventAsync());
+        await c.ExpectClosedAsync();
+    }
 }
