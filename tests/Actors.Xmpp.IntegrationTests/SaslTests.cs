@@ -148,4 +148,38 @@ public sealed class SaslTests(DefaultServer server) : IClassFixture<DefaultServe
             await c.AuthPlainAsync("p");
         }
     }
+
+    [Theory]
+    [InlineData("SHA-1")]
+    [InlineData("SHA-256")]
+    [InlineData("SHA-512")]
+    public async Task Rfc5802_6_scram_plus_with_tls_server_end_point_succeeds(string hash)
+    {
+        var user = "scramplus-" + hash.Replace("-", "").ToLowerInvariant();
+        await server.AddUserAsync(user);
+        await using var c = await TlsClientAsync();
+        await c.AuthScramAsync(hash, user, channelBinding: "tls-server-end-point");
+        await c.BindAsync("plus");
+    }
+
+    [Fact]
+    public async Task Rfc5802_6_gs2_flag_y_when_plus_was_offered_fails()
+    {
+        // 'y': the client supports channel binding but thinks the server does not. The server offered -PLUS,
+        // so this is a downgrade and must fail even with the right password.
+        await server.AddUserAsync("scram-downgrade");
+        await using var c = await TlsClientAsync();
+        var answer = await c.SendAuthScramAsync("SHA-256", "scram-downgrade", TestServer.Password, gs2Header: "y,,");
+        Assert.True(answer.Is("failure", Ns.Sasl), $"expected a SASL failure, got {answer}");
+    }
+
+    [Fact]
+    public async Task Rfc5802_6_channel_binding_mismatch_fails()
+    {
+        // the -PLUS mechanism with data that is not this connection's: as a man in the middle would send
+        await server.AddUserAsync("scram-mitm");
+        await using var c = await TlsClientAsync();
+        var answer = await c.SendAuthScramAsync("SHA-256", "scram-mitm", TestServer.Password, channelBinding: "tls-server-end-point", wrongBindingData: true);
+        StanzaAssert.SaslFailure(answer, "not-authorized");
+    }
 }

@@ -293,7 +293,10 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
 
     /// <summary>Client side of SCRAM-SHA-1/256/512 (RFC 5802) without channel binding; returns the server's
     /// final answer (success, after the server signature is verified, or failure), without restarting.</summary>
-    public async Task<Element> SendAuthScramAsync(string hash, string user, string password)
+    /// <param name="channelBinding">null for SCRAM-{hash} with the "n" GS2 flag (or <paramref name="gs2Header"/>);
+    /// "tls-server-end-point" for SCRAM-{hash}-PLUS bound to the server certificate (RFC 5929).</param>
+    public async Task<Element> SendAuthScramAsync(string hash, string user, string password, string? channelBinding = null, string? gs2Header = null,
+        bool wrongBindingData = false)
     {
         var name = hash switch
         {
@@ -305,8 +308,16 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         var length = hash switch { "SHA-1" => 20, "SHA-256" => 32, _ => 64 };
         var clientNonce = Convert.ToBase64String(RandomNumberGenerator.GetBytes(18));
         var clientFirstBare = $"n={user},r={clientNonce}";
-        const string gs2 = "n,,";
-        await SendAsync($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='SCRAM-{hash}'>{B64(gs2 + clientFirstBare)}</auth>");
+        var gs2 = channelBinding is null ? gs2Header ?? "n,," : $"p={channelBinding},,";
+        byte[] cbData = [];
+        if (channelBinding is not null)
+        {
+            Assert.Equal("tls-server-end-point", channelBinding);
+            cbData = Actors.Xmpp.Transport.Tls.TlsChannelBinding.ServerEndPoint(Tls!.RemoteCertificate!);
+            if (wrongBindingData) cbData[0] ^= 0xFF; // what a man in the middle with another certificate would send
+        }
+        var mechanism = "SCRAM-" + hash + (channelBinding is null ? "" : "-PLUS");
+        await SendAsync($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='{mechanism}'>{B64(gs2 + clientFirstBare)}</auth>");
         var challenge = await NextAsync();
         if (!challenge.Is("challenge", Ns.Sasl)) return challenge;
         var serverFirst = Encoding.UTF8.GetString(Convert.FromBase64String(challenge.Text));
@@ -316,7 +327,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         var salt = Convert.FromBase64String(attrs["s"]);
         var iterations = int.Parse(attrs["i"], System.Globalization.CultureInfo.InvariantCulture);
 
-        var clientFinalWithoutProof = $"c={B64(gs2)},r={nonce}";
+        var clientFinalWithoutProof = $"c={Convert.ToBase64String([.. Encoding.UTF8.GetBytes(gs2), .. cbData])},r={nonce}";
         var authMessage = Encoding.UTF8.GetBytes(clientFirstBare + "," + serverFirst + "," + clientFinalWithoutProof);
         var salted = Rfc2898DeriveBytes.Pbkdf2(Encoding.UTF8.GetBytes(password), salt, iterations, name, length);
         var clientKey = CryptographicOperations.HmacData(name, salted, "Client Key"u8.ToArray());
@@ -337,9 +348,9 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         return final;
     }
 
-    public async Task<Element> AuthScramAsync(string hash, string user, string password = TestServer.Password)
+    public async Task<Element> AuthScramAsync(string hash, string user, string password = TestServer.Password, string? channelBinding = null)
     {
-        var answer = await SendAuthScramAsync(hash, user, password);
+        var answer = await SendAuthScramAsync(hash, user, password, channelBinding);
         Assert.True(answer.Is("success", Ns.Sasl), $"expected <success/>, got {answer}");
         return await OpenStreamAsync();
     }
