@@ -183,3 +183,57 @@ public sealed class SaslTests(DefaultServer server) : IClassFixture<DefaultServe
         StanzaAssert.SaslFailure(answer, "not-authorized");
     }
 }
+
+public sealed class SaslSequenceTests(PlainServer server) : IClassFixture<PlainServer>
+{
+    [Fact]
+    public async Task Rfc6120_6_4_3_response_without_exchange_is_malformed_request()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        await c.SendAsync("<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>AAAA</response>");
+        StanzaAssert.SaslFailure(await c.NextAsync(), "malformed-request");
+    }
+
+    [Fact]
+    public async Task Rfc6120_6_4_6_pipelined_restart_bind_and_ping_after_success()
+    {
+        await server.AddUserAsync("pipelined");
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        var success = await c.SendAuthPlainAsync("pipelined", TestServer.Password);
+        Assert.True(success.Is("success", Ns.Sasl), success.ToString());
+        await c.SendAsync(XmppTestClient.Header() +
+            "<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>pipe</resource></bind></iq>" +
+            "<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        await c.ExpectStreamHeaderAsync();
+        await c.ExpectFeaturesAsync();
+        var bind = await c.NextAsync();
+        Assert.Equal("b", bind.Id);
+        Assert.Equal("result", bind.Type);
+        var ping = await c.NextAsync();
+        Assert.Equal("p", ping.Id);
+        Assert.Equal("result", ping.Type);
+    }
+
+    [Fact]
+    public async Task Rfc6120_6_4_7_sasl_after_auth_is_a_stream_error()
+    {
+        await server.AddUserAsync("sasl-again");
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        await c.AuthPlainAsync("sasl-again");
+        await c.SendAsync("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>");
+        await c.ExpectStreamErrorAsync("policy-violation");
+    }
+
+    [Fact]
+    public async Task Rfc6120_8_2_3_iq_without_id_is_bad_request()
+    {
+        await server.AddUserAsync("iq-noid");
+        await using var c = await XmppTestClient.LoginAsync(server, "iq-noid");
+        await c.SendAsync("<iq type='get' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        StanzaAssert.Error(await c.NextAsync(), "bad-request");
+        await c.PingServerAsync();
+    }
+}
