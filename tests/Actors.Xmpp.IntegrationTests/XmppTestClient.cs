@@ -33,6 +33,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
     private readonly SemaphoreSlim _writeLock = new(1, 1);
     private Stream _stream;
     private Task? _reader;
+    private volatile TaskCompletionSource? _paused; // PauseReading: the reader waits on it before its next read
     private bool _pauseAfterChunk;      // set by the sink on <proceed/>: stop reading so TLS can take over the socket
     private int _ids;
 
@@ -85,6 +86,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         {
             while (true)
             {
+                if (_paused is { } paused) await paused.Task;
                 var n = await _stream.ReadAsync(buffer);
                 if (n == 0)
                 {
@@ -424,6 +426,19 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         return await NextMatchingAsync(e => e.Name == "iq" && e.Id == id);
     }
 
+    /// <summary>Stops reading from the socket (after the read in progress): a client that does not keep up.</summary>
+    public void PauseReading()
+    {
+        _paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    public void ResumeReading()
+    {
+        var p = _paused;
+        _paused = null;
+        p?.TrySetResult();
+    }
+
     public async Task CloseAsync()
     {
         await SendAsync("</stream:stream>");
@@ -437,6 +452,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        ResumeReading();
         try { _stream.Dispose(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException) { }
         _tcp.Dispose();
         if (_reader is not null)
