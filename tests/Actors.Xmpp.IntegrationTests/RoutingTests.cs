@@ -245,4 +245,26 @@ public sealed class RoutingTests(PlainServer server) : IClassFixture<PlainServer
         Assert.Equal("self1", m.Id);
         Assert.Equal("rt-noto@localhost/one", m.From);
     }
+
+    [Fact]
+    public async Task Rfc7622_3_addresses_are_normalized_before_routing()
+    {
+        await using var a = await LoginAsync("rt-norm-a");
+        await using var b = await LoginAsync("rt-norm-b", "Desk");
+        await a.SendAsync("<message to='RT-Norm-B@LocalHost./Desk' type='chat' id='n1'><body>x</body></message>");
+        var m = await b.NextAsync();
+        Assert.Equal("n1", m.Id);
+        Assert.Equal("rt-norm-b@localhost/Desk", m.To);
+    }
+
+    [Fact]
+    public async Task Rfc6121_8_5_1_presence_to_nonexistent_user_is_ignored_and_message_to_server_is_service_unavailable()
+    {
+        await using var a = await LoginAsync("rt-misc");
+        await a.SendAsync("<presence to='nobody-p@localhost'/>");
+        await a.SendAsync("<message to='localhost' type='chat' id='srv'><body>x</body></message>");
+        var reply = await a.NextAsync(); // the presence produced nothing
+        Assert.Equal("srv", reply.Id);
+        StanzaAssert.Error(reply, "service-unavailable");
+    }
 }

@@ -236,4 +236,57 @@ public sealed class SaslSequenceTests(PlainServer server) : IClassFixture<PlainS
         StanzaAssert.Error(await c.NextAsync(), "bad-request");
         await c.PingServerAsync();
     }
+
+    [Fact]
+    public async Task Rfc6120_6_4_2_plain_without_initial_response_gets_an_empty_challenge()
+    {
+        await server.AddUserAsync("plain-noir");
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        await c.SendAsync("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'/>");
+        var challenge = await c.NextAsync();
+        Assert.True(challenge.Is("challenge", Ns.Sasl), challenge.ToString());
+        Assert.True(challenge.Text.Trim() is "" or "=", challenge.ToString());
+        var payload = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("\0plain-noir\0" + TestServer.Password));
+        await c.SendAsync($"<response xmlns='urn:ietf:params:xml:ns:xmpp-sasl'>{payload}</response>");
+        var success = await c.NextAsync();
+        Assert.True(success.Is("success", Ns.Sasl), success.ToString());
+    }
+
+    [Fact]
+    public async Task Rfc6120_6_3_8_authzid_of_the_same_account_succeeds_and_another_is_invalid_authzid()
+    {
+        await server.AddUserAsync("authz");
+        await server.AddUserAsync("authz-other");
+        await using (var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint))
+        {
+            await c.OpenStreamAsync();
+            var payload = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("authz-other@localhost\0authz\0" + TestServer.Password));
+            await c.SendAsync($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{payload}</auth>");
+            StanzaAssert.SaslFailure(await c.NextAsync(), "invalid-authzid");
+        }
+        await using (var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint))
+        {
+            await c.OpenStreamAsync();
+            var payload = Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes("authz@localhost\0authz\0" + TestServer.Password));
+            await c.SendAsync($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{payload}</auth>");
+            var success = await c.NextAsync();
+            Assert.True(success.Is("success", Ns.Sasl), success.ToString());
+        }
+    }
+
+    [Theory]
+    [InlineData("PLAIN")]
+    [InlineData("SCRAM-SHA-256")]
+    public async Task Rfc7613_3_username_is_case_mapped(string mechanism)
+    {
+        var user = "casemapped-" + mechanism.ToLowerInvariant();
+        await server.AddUserAsync(user);
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        var upper = user.ToUpperInvariant();
+        if (mechanism == "PLAIN") await c.AuthPlainAsync(upper);
+        else await c.AuthScramAsync("SHA-256", upper);
+        Assert.Equal(user + "@localhost/x", await c.BindAsync("x"));
+    }
 }
