@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using Actors.Xmpp.Server.Routing;
@@ -167,7 +168,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
             return;
         }
         SendHeader(header.Attr("from"));
-        _conn.Send(Features(), Ns.Client);
+        SendStreamElement(Features());
     }
 
     /// <summary>RFC 6120 §4.7.5: major version 1 is required; a higher major version gets our 1.0 header.</summary>
@@ -190,6 +191,20 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         sb.Append(" version='1.0' xml:lang='").Append(Escape(_lang)).Append("'>");
         _conn.SendRaw(Encoding.UTF8.GetBytes(sb.ToString()));
         _headerSent = true;
+    }
+
+    /// <summary>
+    /// &lt;stream:features/&gt; and &lt;stream:error/&gt; with the 'stream' prefix our header declares: RFC 6120 §4.8.5
+    /// lets implementations accept only that prefix for the stream namespace, so a redeclared default namespace
+    /// (&lt;features xmlns='http://etherx.jabber.org/streams'/&gt;) would break such clients.
+    /// </summary>
+    private void SendStreamElement(Element e)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        buffer.Write(Encoding.UTF8.GetBytes("<stream:" + e.Name + ">"));
+        foreach (var child in e.Elements()) child.WriteTo(buffer, Ns.Client);
+        buffer.Write(Encoding.UTF8.GetBytes("</stream:" + e.Name + ">"));
+        _conn.SendRaw(buffer.WrittenSpan);
     }
 
     private static string Escape(string s) => s.Replace("&", "&amp;").Replace("'", "&apos;").Replace("<", "&lt;").Replace(">", "&gt;");
@@ -535,7 +550,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         if (!_tlsStarting) // during the TLS handshake there is no stream to put an error on: just close (RFC 6120 §5.4.3.2)
         {
             if (!_headerSent) SendHeader(null); // §4.9.1.2: an error needs an open stream
-            _conn.Send(StreamErrors.Create(condition, text), Ns.Client);
+            SendStreamElement(StreamErrors.Create(condition, text));
         }
         CloseStream();
     }
