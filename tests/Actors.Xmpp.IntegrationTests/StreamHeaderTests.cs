@@ -104,4 +104,29 @@ public sealed class StreamHeaderTests(DefaultServer server) : IClassFixture<Defa
         Assert.IsType<XmppTestClient.StreamCloseEvent>(await c.NextEventAsync());
         await c.ExpectClosedAsync();
     }
+
+    [Fact]
+    public async Task Rfc6120_4_8_5_stream_namespace_elements_use_the_stream_prefix()
+    {
+        // RFC 6120 §4.8.5: implementations MAY accept only the 'stream' prefix for the stream namespace, so the
+        // server writes <stream:features/> and <stream:error/> (the RFC's examples), not a redeclared default namespace
+        using var tcp = new System.Net.Sockets.TcpClient();
+        await tcp.ConnectAsync(server.C2sEndPoint);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(XmppTestClient.Header() + "<!-- force a stream error -->"));
+        var text = new System.Text.StringBuilder();
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(XmppTestClient.DefaultTimeout);
+        try
+        {
+            int n;
+            while ((n = await stream.ReadAsync(buffer, cts.Token)) > 0) text.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+        }
+        catch (IOException) { }
+        var all = text.ToString();
+        Assert.Contains("<stream:features>", all);
+        Assert.Contains("</stream:features>", all);
+        Assert.Contains("<stream:error><restricted-xml xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>", all);
+        Assert.EndsWith("</stream:error></stream:stream>", all);
+    }
 }
