@@ -46,4 +46,17 @@ public sealed class RegistrationTests(PlainServer server) : IClassFixture<PlainS
         var reply = await c.IqAsync("get", "<query xmlns='jabber:iq:register'/>");
         StanzaAssert.Error(reply, "service-unavailable");
     }
+
+    [Theory]
+    [InlineData("<username>ibr-short</username><password>abc</password>", "not-acceptable")]
+    [InlineData("<username>ibr-nopw</username>", "not-acceptable")]
+    [InlineData("<username>bad@name</username><password>long-enough</password>", "jid-malformed")]
+    [InlineData("<remove/>", "not-authorized")]
+    public async Task Xep0077_3_invalid_requests_are_refused(string fields, string condition)
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        StanzaAssert.Error(await c.IqAsync("set", $"<query xmlns='jabber:iq:register'>{fields}</query>"), condition);
+        await c.IqAsync("get", "<query xmlns='jabber:iq:register'/>"); // the stream goes on
+    }
 }
