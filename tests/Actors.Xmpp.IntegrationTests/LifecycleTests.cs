@@ -43,7 +43,7 @@ public sealed class LifecycleTests
         }
         await active.SendAsync("\n\t \r\n");
         await active.PingServerAsync(); // still connected after more than twice the idle timeout
-        await idle.ExpectStreamErrorAsync("connection-timeout", timeout: TimeSpan.FromSeconds(1)); // it already happened
+        await idle.ExpectStreamErrorAsync("connection-timeout"); // it already happened (after 2-4 s)
     }
 
     [Fact]

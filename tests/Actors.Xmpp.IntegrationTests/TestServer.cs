@@ -50,7 +50,8 @@ public class TestServer : IAsyncDisposable, IDisposable
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         builder.Services.AddXmppServer(builder.Configuration);
         _host = builder.Build();
-        _host.StartAsync().GetAwaiter().GetResult();
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
+            _host.StartAsync(cts.Token).GetAwaiter().GetResult();
 
         Service = _host.Services.GetRequiredService<XmppServerService>();
         Accounts = _host.Services.GetRequiredService<IAccountStore>();
