@@ -267,4 +267,19 @@ public sealed class RoutingTests(PlainServer server) : IClassFixture<PlainServer
         Assert.Equal("srv", reply.Id);
         StanzaAssert.Error(reply, "service-unavailable");
     }
+
+    [Fact]
+    public async Task Rfc6121_4_6_3_clean_close_also_sends_unavailable_to_directed_presence_targets()
+    {
+        await using var a = await LoginAsync("rt-dpc-a");
+        await using var b = await LoginAsync("rt-dpc-b");
+        await a.SendAsync("<presence to='rt-dpc-b@localhost'/>");
+        Assert.Null((await b.NextAsync()).Type);
+        await a.CloseAsync();
+        Assert.IsType<XmppTestClient.StreamCloseEvent>(await a.NextEventAsync());
+        await a.ExpectClosedAsync();
+        var u = await b.NextAsync();
+        Assert.Equal("unavailable", u.Type);
+        Assert.Equal("rt-dpc-a@localhost/r", u.From);
+    }
 }
