@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Security.Cryptography;
 using System.Text;
 using Actors.Xmpp.Server.Routing;
@@ -46,6 +47,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
 
     private bool _headerSent;
     private bool _closing;
+    private bool _tlsStarting;     // <proceed/> sent, handshake not finished: nothing more may go out in plain text
     private string _domain;
     private string _lang = "en";
     private Jid? _account;         // after SASL success
@@ -89,7 +91,11 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
             finally { _conn.Processed(); }
         });
         Receive<SendStanza>(m => SendToClient(m.Stanza));
-        Receive<TransportEvents.TlsEstablished>(_ => { _headerSent = false; }); // the client now sends a new header
+        Receive<TransportEvents.TlsEstablished>(_ =>
+        {
+            _headerSent = false; // the client now sends a new header
+            _tlsStarting = false;
+        });
         Receive<TransportEvents.TlsFailed>(m =>
         {
             _log.Debug("TLS handshake failed on {0}: {1}", _conn.Id, m.Reason);
@@ -162,7 +168,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
             return;
         }
         SendHeader(header.Attr("from"));
-        _conn.Send(Features(), Ns.Client);
+        SendStreamElement(Features());
     }
 
     /// <summary>RFC 6120 §4.7.5: major version 1 is required; a higher major version gets our 1.0 header.</summary>
@@ -185,6 +191,20 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         sb.Append(" version='1.0' xml:lang='").Append(Escape(_lang)).Append("'>");
         _conn.SendRaw(Encoding.UTF8.GetBytes(sb.ToString()));
         _headerSent = true;
+    }
+
+    /// <summary>
+    /// &lt;stream:features/&gt; and &lt;stream:error/&gt; with the 'stream' prefix our header declares: RFC 6120 §4.8.5
+    /// lets implementations accept only that prefix for the stream namespace, so a redeclared default namespace
+    /// (&lt;features xmlns='http://etherx.jabber.org/streams'/&gt;) would break such clients.
+    /// </summary>
+    private void SendStreamElement(Element e)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        buffer.Write(Encoding.UTF8.GetBytes("<stream:" + e.Name + ">"));
+        foreach (var child in e.Elements()) child.WriteTo(buffer, Ns.Client);
+        buffer.Write(Encoding.UTF8.GetBytes("</stream:" + e.Name + ">"));
+        _conn.SendRaw(buffer.WrittenSpan);
     }
 
     private static string Escape(string s) => s.Replace("&", "&amp;").Replace("'", "&apos;").Replace("<", "&lt;").Replace(">", "&gt;");
@@ -261,6 +281,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         _conn.StartTls();                                   // before <proceed/> can reach the client
         _conn.Send(new Element("proceed", Ns.Tls), Ns.Client);
         _headerSent = false;
+        _tlsStarting = true;
     }
 
     private void NegotiationIq(Element iq)
@@ -509,7 +530,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
             StreamError(StreamErrors.ConnectionTimeout, "no traffic from the client");
             return;
         }
-        if (limits.KeepAliveSeconds > 0 && !_closing && now - _conn.LastSentTicks >= limits.KeepAliveSeconds * 1000L - 500)
+        if (limits.KeepAliveSeconds > 0 && !_closing && !_tlsStarting && now - _conn.LastSentTicks >= limits.KeepAliveSeconds * 1000L - 500)
             _conn.SendRaw(" "u8); // whitespace keep-alive (RFC 6120 §4.6.1)
     }
 
@@ -526,8 +547,11 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
     {
         if (_closing) return;
         _log.Debug("{0}: stream error {1}: {2}", _conn.Id, condition, text);
-        if (!_headerSent) SendHeader(null); // §4.9.1.2: an error needs an open stream
-        _conn.Send(StreamErrors.Create(condition, text), Ns.Client);
+        if (!_tlsStarting) // during the TLS handshake there is no stream to put an error on: just close (RFC 6120 §5.4.3.2)
+        {
+            if (!_headerSent) SendHeader(null); // §4.9.1.2: an error needs an open stream
+            SendStreamElement(StreamErrors.Create(condition, text));
+        }
         CloseStream();
     }
 
@@ -536,8 +560,11 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
     {
         if (_closing) return;
         _closing = true;
-        if (!_headerSent) SendHeader(null);
-        _conn.SendRaw(StreamErrors.StreamClose);
+        if (!_tlsStarting)
+        {
+            if (!_headerSent) SendHeader(null);
+            _conn.SendRaw(StreamErrors.StreamClose);
+        }
         _conn.Close();
         if (_session is not null)
         {

@@ -202,7 +202,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     {
         lock (_writeLock)
         {
-            if (_closed || _closeAfterFlush) return false;
+            if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
             element.WriteTo(_pending, contextNamespace);
             return AfterAppend();
         }
@@ -212,13 +212,17 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     {
         lock (_writeLock)
         {
-            if (_closed || _closeAfterFlush) return false;
+            if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
             var span = _pending.GetSpan(utf8.Length);
             utf8.CopyTo(span);
             _pending.Advance(utf8.Length);
             return AfterAppend();
         }
     }
+
+    /// <summary>A direct-TLS connection before its handshake completed: nothing may go out in plain text
+    /// (a negotiation timeout or keep-alive would otherwise write XML into the TLS handshake). Under _writeLock.</summary>
+    private bool PlaintextForbidden => _directTls && _tls is null;
 
     // under _writeLock
     private bool AfterAppend()

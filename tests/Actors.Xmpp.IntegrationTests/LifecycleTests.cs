@@ -1,0 +1,69 @@
+namespace Actors.Xmpp.IntegrationTests;
+
+/// <summary>Timeouts, keep-alives (RFC 6120 §4.6) and shutdown (§4.9.3.17); each test has its own server.</summary>
+public sealed class LifecycleTests
+{
+    private static Dictionary<string, string?> Plain(params (string Key, string Value)[] extra)
+    {
+        var d = new Dictionary<string, string?>
+        {
+            ["Xmpp:Tls:Required"] = "false",
+            ["Xmpp:Auth:AllowPlainWithoutTls"] = "true",
+        };
+        foreach (var (k, v) in extra) d[k] = v;
+        return d;
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_4_idle_unauthenticated_connection_gets_connection_timeout()
+    {
+        await using var server = new TestServer(Plain(("Xmpp:Limits:NegotiationTimeoutSeconds", "1")));
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        await c.ExpectStreamErrorAsync("connection-timeout", timeout: TimeSpan.FromSeconds(5));
+
+        // also without even a stream header: the server opens one to send the error
+        await using var silent = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await silent.ExpectStreamErrorAsync("connection-timeout", timeout: TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_6_1_whitespace_keepalives_from_client_are_accepted()
+    {
+        await using var server = new TestServer(Plain(("Xmpp:Limits:IdleTimeoutSeconds", "2"), ("Xmpp:Limits:KeepAliveSeconds", "0")));
+        await server.AddUserAsync("ka-active");
+        await server.AddUserAsync("ka-idle");
+        await using var active = await XmppTestClient.LoginAsync(server, "ka-active");
+        await using var idle = await XmppTestClient.LoginAsync(server, "ka-idle");
+        var until = DateTime.UtcNow.AddSeconds(4.5);
+        while (DateTime.UtcNow < until)
+        {
+            await active.SendAsync(" ");
+            await Task.Delay(400);
+        }
+        await active.SendAsync("\n\t \r\n");
+        await active.PingServerAsync(); // still connected after more than twice the idle timeout
+        await idle.ExpectStreamErrorAsync("connection-timeout"); // it already happened (after 2-4 s)
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_17_stopping_the_host_sends_system_shutdown()
+    {
+        var server = new TestServer(Plain());
+        try
+        {
+            await server.AddUserAsync("shutdown");
+            await using var c = await XmppTestClient.LoginAsync(server, "shutdown");
+            await using var unauthenticated = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+            await unauthenticated.OpenStreamAsync();
+            var stop = server.StopAsync();
+            await c.ExpectStreamErrorAsync("system-shutdown");
+            await unauthenticated.ExpectStreamErrorAsync("system-shutdown");
+            await stop.WaitAsync(TimeSpan.FromSeconds(20));
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,62 @@
+namespace Actors.Xmpp.IntegrationTests;
+
+/// <summary>XEP-0077 in-band registration.</summary>
+public sealed class RegistrationTests(PlainServer server) : IClassFixture<PlainServer>
+{
+    [Fact]
+    public async Task Xep0077_3_1_get_form_set_creates_account_that_can_log_in()
+    {
+        await using (var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint))
+        {
+            var features = await c.OpenStreamAsync();
+            Assert.NotNull(features.Child("register", Ns.RegisterFeature));
+            var form = await c.IqAsync("get", "<query xmlns='jabber:iq:register'/>");
+            Assert.Equal("result", form.Type);
+            var query = form.Child("query", Ns.Register);
+            Assert.NotNull(query?.Child("username", Ns.Register));
+            Assert.NotNull(query?.Child("password", Ns.Register));
+            var set = await c.IqAsync("set", "<query xmlns='jabber:iq:register'><username>ibr-new</username><password>new-password</password></query>");
+            Assert.Equal("result", set.Type);
+        }
+        Assert.True(server.Accounts.Exists(Jid.Create("ibr-new", TestServer.Domain)));
+        await using var login = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await login.OpenStreamAsync();
+        await login.AuthScramAsync("SHA-256", "ibr-new", "new-password");
+        Assert.Equal("ibr-new@localhost/x", await login.BindAsync("x"));
+    }
+
+    [Fact]
+    public async Task Xep0077_3_1_existing_name_is_conflict()
+    {
+        await server.AddUserAsync("ibr-taken");
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        var reply = await c.IqAsync("set", "<query xmlns='jabber:iq:register'><username>ibr-taken</username><password>other-password</password></query>");
+        StanzaAssert.Error(reply, "conflict");
+    }
+
+    [Fact]
+    public async Task Xep0077_3_1_disabled_is_service_unavailable()
+    {
+        await using var disabled = new TestServer(); // registration off; TLS required
+        await using var c = await XmppTestClient.ConnectAsync(disabled.C2sEndPoint);
+        await c.OpenStreamAsync();
+        var features = await c.StartTlsAsync();
+        Assert.Null(features.Child("register", Ns.RegisterFeature));
+        var reply = await c.IqAsync("get", "<query xmlns='jabber:iq:register'/>");
+        StanzaAssert.Error(reply, "service-unavailable");
+    }
+
+    [Theory]
+    [InlineData("<username>ibr-short</username><password>abc</password>", "not-acceptable")]
+    [InlineData("<username>ibr-nopw</username>", "not-acceptable")]
+    [InlineData("<username>bad@name</username><password>long-enough</password>", "jid-malformed")]
+    [InlineData("<remove/>", "not-authorized")]
+    public async Task Xep0077_3_invalid_requests_are_refused(string fields, string condition)
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        StanzaAssert.Error(await c.IqAsync("set", $"<query xmlns='jabber:iq:register'>{fields}</query>"), condition);
+        await c.IqAsync("get", "<query xmlns='jabber:iq:register'/>"); // the stream goes on
+    }
+}
