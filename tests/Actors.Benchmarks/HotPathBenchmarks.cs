@@ -15,6 +15,7 @@ namespace Actors.Benchmarks;
 
 /// <summary>XmppFramer: bytes to a parsed <see cref="Element"/>, one stanza per operation, on an open stream.</summary>
 [MemoryDiagnoser]
+[MedianColumn, MinColumn, MaxColumn]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 5)]
 public class FramingBenchmarks
 {
@@ -54,6 +55,7 @@ public class FramingBenchmarks
 
 /// <summary>Element.WriteTo into a reused PooledBufferWriter (the connection's outbound buffer type).</summary>
 [MemoryDiagnoser]
+[MedianColumn, MinColumn, MaxColumn]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 5)]
 public class SerializationBenchmarks
 {
@@ -78,6 +80,7 @@ public class SerializationBenchmarks
 
 /// <summary>StanzaRouter.Route of a chat message to a bare JID with one available resource.</summary>
 [MemoryDiagnoser]
+[MedianColumn, MinColumn, MaxColumn]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 5)]
 public class RoutingBenchmarks
 {
@@ -144,6 +147,7 @@ public class RoutingBenchmarks
 }
 
 [MemoryDiagnoser]
+[MedianColumn, MinColumn, MaxColumn]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 5)]
 public class JidBenchmarks
 {
@@ -161,6 +165,7 @@ public class JidBenchmarks
 /// created or its password changed, and what every client pays per login.
 /// </summary>
 [MemoryDiagnoser]
+[MedianColumn, MinColumn, MaxColumn]
 [SimpleJob(launchCount: 1, warmupCount: 3, iterationCount: 5)]
 public class ScramBenchmarks
 {

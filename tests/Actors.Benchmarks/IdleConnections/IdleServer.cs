@@ -10,7 +10,7 @@ using Akka.Streams;
 namespace Actors.Benchmarks.IdleConnections;
 
 /// <summary>
-/// <c>idle --mode ours|streams --n N [--warmup W]</c>: server-side memory per idle connection.
+/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S]</c>: server-side memory per idle connection.
 /// Starts the server side in this process and a <c>client</c> child process that opens the connections.
 /// Each connection sends a stream header and one small message; the server parses it, hands it to a per-connection
 /// actor and answers with a stream header; then the connection stays idle.
@@ -79,6 +79,13 @@ public static class IdleServer
         var openMs = sw.ElapsedMilliseconds;
         Thread.Sleep(2000);
         var loaded = Mem.Measure();
+        var hold = int.Parse(IdleClient.Arg(args, "--hold-seconds") ?? "0", CultureInfo.InvariantCulture);
+        if (hold > 0)
+        {
+            // time to take a heap snapshot of the loaded state (dotnet-gcdump collect -p <pid>)
+            Console.WriteLine($"HOLD pid={Environment.ProcessId} for {hold} s");
+            Thread.Sleep(TimeSpan.FromSeconds(hold));
+        }
 
         Command(client, "close");
         WaitFor(() => Interlocked.Read(ref Counters.Closed) >= warmup + n, "closes");
