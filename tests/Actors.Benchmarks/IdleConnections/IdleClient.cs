@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
 
 namespace Actors.Benchmarks.IdleConnections;
@@ -17,7 +18,8 @@ public static class IdleClient
         var port = int.Parse(Arg(args, "--port") ?? throw new ArgumentException("--port"));
         var parallel = int.Parse(Arg(args, "--parallel") ?? "200");
         var endpoint = new IPEndPoint(IPAddress.Loopback, port);
-        var sockets = new List<Socket>();
+        var tls = args.Contains("--tls");
+        var sockets = new List<IDisposable>();
         string? line;
         while ((line = Console.ReadLine()) is not null)
         {
@@ -28,7 +30,7 @@ public static class IdleClient
                 {
                     var k = int.Parse(parts[1]);
                     var sw = Stopwatch.StartNew();
-                    var opened = OpenAsync(endpoint, k, parallel).GetAwaiter().GetResult();
+                    var opened = OpenAsync(endpoint, k, parallel, tls).GetAwaiter().GetResult();
                     sockets.AddRange(opened);
                     Console.WriteLine($"opened {opened.Count} in {sw.ElapsedMilliseconds} ms; client RSS {Mem.MiB(Mem.RssBytes())} MiB");
                     break;
@@ -46,9 +48,9 @@ public static class IdleClient
         return 0;
     }
 
-    private static async Task<List<Socket>> OpenAsync(IPEndPoint endpoint, int count, int parallel)
+    private static async Task<List<IDisposable>> OpenAsync(IPEndPoint endpoint, int count, int parallel, bool tls)
     {
-        var result = new Socket[count];
+        var result = new IDisposable[count];
         using var gate = new SemaphoreSlim(parallel);
         var tasks = new Task[count];
         for (var i = 0; i < count; i++)
@@ -61,8 +63,21 @@ public static class IdleClient
                 {
                     var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
                     await s.ConnectAsync(endpoint);
-                    await s.SendAsync(Wire.ClientHello);
-                    result[index] = s;
+                    if (!tls)
+                    {
+                        await s.SendAsync(Wire.ClientHello);
+                        result[index] = s;
+                        return;
+                    }
+                    var ssl = new SslStream(new NetworkStream(s, ownsSocket: true), false, (_, _, _, _) => true);
+                    await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+                    {
+                        TargetHost = "example.com",
+                        ApplicationProtocols = [new SslApplicationProtocol("xmpp-client")],
+                    });
+                    await ssl.WriteAsync(Wire.ClientHello);
+                    await ssl.FlushAsync();
+                    result[index] = ssl;
                 }
                 finally
                 {

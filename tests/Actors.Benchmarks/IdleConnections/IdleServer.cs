@@ -4,13 +4,14 @@ using System.Net;
 using System.Net.Sockets;
 using System.Reflection;
 using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Transport.Tls;
 using Akka.Actor;
 using Akka.Streams;
 
 namespace Actors.Benchmarks.IdleConnections;
 
 /// <summary>
-/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S]</c>: server-side memory per idle connection.
+/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S] [--tls]</c> (--tls: direct TLS, mode ours only): server-side memory per idle connection.
 /// Starts the server side in this process and a <c>client</c> child process that opens the connections.
 /// Each connection sends a stream header and one small message; the server parses it, hands it to a per-connection
 /// actor and answers with a stream header; then the connection stays idle.
@@ -25,6 +26,8 @@ public static class IdleServer
         var n = int.Parse(IdleClient.Arg(args, "--n") ?? "1000", CultureInfo.InvariantCulture);
         var warmup = int.Parse(IdleClient.Arg(args, "--warmup") ?? "200", CultureInfo.InvariantCulture);
         if (mode is not ("ours" or "streams")) throw new ArgumentException("--mode ours|streams");
+        var tls = args.Contains("--tls");
+        if (tls && mode == "streams") throw new ArgumentException("--tls: Akka.Streams has no TLS stage; only mode ours");
 
         var system = ActorSystem.Create("idle", "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING\nakka.log-dead-letters = off");
         IAsyncDisposable? listener = null;
@@ -32,7 +35,9 @@ public static class IdleServer
         int port;
         if (mode == "ours")
         {
-            var l = new SocketListener(new IPEndPoint(IPAddress.Loopback, 0), new TransportOptions(), directTls: false,
+            var l = new SocketListener(new IPEndPoint(IPAddress.Loopback, 0),
+                new TransportOptions { Certificate = tls ? CertificateLoader.LoadOrCreateSelfSigned(Path.Combine(Path.GetTempPath(), "actors-bench-cert"), ["example.com"]) : null },
+                directTls: tls,
                 maxConnections: 100_000, backlog: 4096, onConnection: c =>
                 {
                     Interlocked.Increment(ref Counters.Opened);
@@ -64,8 +69,8 @@ public static class IdleServer
             });
         }
 
-        using var client = StartClient(port);
-        Console.WriteLine($"mode={mode} n={n} warmup={warmup} port={port} gc={(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} pid={Environment.ProcessId}");
+        using var client = StartClient(port, tls);
+        Console.WriteLine($"mode={mode}{(tls ? "+tls" : "")} n={n} warmup={warmup} port={port} gc={(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} pid={Environment.ProcessId}");
 
         var start = Mem.Measure();
         Command(client, $"open {warmup}");
@@ -101,7 +106,7 @@ public static class IdleServer
         Console.WriteLine($"  loaded   heap {Mem.MiB(loaded.Heap)} MiB, RSS {Mem.MiB(loaded.Rss)} MiB, threads {loaded.Threads} ({warmup + n} idle connections, {n} opened and parsed in {openMs} ms)");
         Console.WriteLine($"  closed   heap {Mem.MiB(after.Heap)} MiB, RSS {Mem.MiB(after.Rss)} MiB, threads {after.Threads}");
         Console.WriteLine(string.Create(ci,
-            $"RESULT mode={mode} n={n} heapKiBPerConn={Per(loaded.Heap, baseline.Heap):F2} rssKiBPerConn={Per(loaded.Rss, baseline.Rss):F2} " +
+            $"RESULT mode={mode}{(tls ? "+tls" : "")} n={n} heapKiBPerConn={Per(loaded.Heap, baseline.Heap):F2} rssKiBPerConn={Per(loaded.Rss, baseline.Rss):F2} " +
             $"heapRetainedKiBPerConnAfterClose={Per(after.Heap, baseline.Heap):F2} openMs={openMs}"));
 
         streamsListen?.Dispose();
@@ -110,12 +115,13 @@ public static class IdleServer
         return 0;
     }
 
-    private static Process StartClient(int port)
+    private static Process StartClient(int port, bool tls)
     {
         var host = Environment.ProcessPath!;
         var psi = new ProcessStartInfo(host) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet") psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
         foreach (var a in new[] { "client", "--port", port.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        if (tls) psi.ArgumentList.Add("--tls");
         return Process.Start(psi)!;
     }
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idle-connection memory: ours vs Akka.Streams graph, N = 1,000 and 10,000, 3 runs each.
+# Idle-connection memory: ours vs Akka.Streams graph (plain TCP), and ours with direct TLS,
+# N = 1,000 and 10,000, 3 runs each.
 # Usage: tests/Actors.Benchmarks/IdleConnections/run-idle.sh [runs] [out.log]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -11,8 +12,9 @@ bin=tests/Actors.Benchmarks/bin/Release/net10.0/Actors.Benchmarks
 : > "$out"
 for n in 1000 10000; do
   for run in $(seq 1 "$runs"); do
-    for mode in ours streams; do
-      "$bin" idle --mode "$mode" --n "$n" | tee -a "$out"
+    for spec in "ours" "streams" "ours --tls"; do
+      # shellcheck disable=SC2086
+      "$bin" idle --mode $spec --n "$n" | tee -a "$out"
     done
   done
 done
@@ -26,7 +28,8 @@ for line in open(sys.argv[1]):
     key = (kv["mode"], int(kv["n"]))
     rows.setdefault(key, []).append(kv)
 print(f"{'mode':8} {'N':>6} {'runs':>4} {'heap med':>9} {'heap range':>16} {'RSS med':>8} {'RSS range':>16} {'open ms med':>11} {'retained heap med':>17}")
-for (mode, n), rs in sorted(rows.items(), key=lambda x: (x[0][1], x[0][0])):
+order = {"ours": 0, "streams": 1, "ours+tls": 2}
+for (mode, n), rs in sorted(rows.items(), key=lambda x: (x[0][1], order.get(x[0][0], 9))):
     h = [float(r["heapKiBPerConn"]) for r in rs]
     s = [float(r["rssKiBPerConn"]) for r in rs]
     o = [float(r["openMs"]) for r in rs]
