@@ -36,10 +36,17 @@ public static class IdleClient
                     break;
                 }
                 case "close":
+                {
+                    // plain connections: check that the server's reply (its stream header) arrived on every one
+                    var replied = 0;
+                    foreach (var s in sockets)
+                        if (s is Socket plain && plain.Available >= Wire.ServerHeader.Length) replied++;
+                    var total = sockets.Count;
                     foreach (var s in sockets) s.Dispose();
                     sockets.Clear();
-                    Console.WriteLine("closed");
+                    Console.WriteLine(tls ? $"closed {total} (TLS: reply not checked)" : $"closed {total}; server reply waiting on {replied} of {total}");
                     break;
+                }
                 case "exit":
                     Console.WriteLine("bye");
                     return 0;

@@ -92,7 +92,7 @@ public static class IdleServer
             Thread.Sleep(TimeSpan.FromSeconds(hold));
         }
 
-        Command(client, "close");
+        var closeReply = Command(client, "close");
         WaitFor(() => Interlocked.Read(ref Counters.Closed) >= warmup + n, "closes");
         Thread.Sleep(2000);
         var after = Mem.Measure();
@@ -100,7 +100,7 @@ public static class IdleServer
 
         double Per(long a, long b) => (a - b) / 1024.0 / n;
         var ci = CultureInfo.InvariantCulture;
-        Console.WriteLine($"  client: {reply}");
+        Console.WriteLine($"  client: {reply}; {closeReply}");
         Console.WriteLine($"  start    heap {Mem.MiB(start.Heap)} MiB, RSS {Mem.MiB(start.Rss)} MiB, threads {start.Threads}");
         Console.WriteLine($"  baseline heap {Mem.MiB(baseline.Heap)} MiB, RSS {Mem.MiB(baseline.Rss)} MiB, threads {baseline.Threads} ({warmup} idle connections)");
         Console.WriteLine($"  loaded   heap {Mem.MiB(loaded.Heap)} MiB, RSS {Mem.MiB(loaded.Rss)} MiB, threads {loaded.Threads} ({warmup + n} idle connections, {n} opened and parsed in {openMs} ms)");
