@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace Actors.Benchmarks.IdleConnections;
+
+internal static class Counters
+{
+    public static long Stanzas;
+    public static long Opened;
+    public static long Closed;
+}
+
+internal static class Wire
+{
+    public static readonly byte[] ClientHello = Encoding.UTF8.GetBytes(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' " +
+        "to='example.com' version='1.0'><message to='romeo@example.com' type='chat' id='m1'><body>hi</body></message>");
+
+    public static readonly byte[] ServerHeader = Encoding.UTF8.GetBytes(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' " +
+        "from='example.com' id='s1' version='1.0'>");
+}
+
+internal static class Mem
+{
+    public static long RssBytes()
+    {
+        foreach (var line in File.ReadLines("/proc/self/status"))
+            if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                return long.Parse(line.AsSpan(6).Trim().TrimEnd("kB").Trim()) * 1024;
+        return -1;
+    }
+
+    /// <summary>Full blocking compacting GCs until the heap stops shrinking, then the managed heap and RSS.</summary>
+    public static (long Heap, long Rss, int Threads) Measure()
+    {
+        for (var i = 0; i < 3; i++)
+        {
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+        }
+        var heap = GC.GetTotalMemory(forceFullCollection: true);
+        Thread.Sleep(200);
+        return (heap, RssBytes(), Process.GetCurrentProcess().Threads.Count);
+    }
+
+    public static string MiB(long bytes) => (bytes / 1048576.0).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
+}

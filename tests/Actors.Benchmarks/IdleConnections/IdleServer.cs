@@ -1,0 +1,145 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Reflection;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Transport.Tls;
+using Akka.Actor;
+using Akka.Streams;
+
+namespace Actors.Benchmarks.IdleConnections;
+
+/// <summary>
+/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S] [--tls]</c> (--tls: direct TLS, mode ours only): server-side memory per idle connection.
+/// Starts the server side in this process and a <c>client</c> child process that opens the connections.
+/// Each connection sends a stream header and one small message; the server parses it, hands it to a per-connection
+/// actor and answers with a stream header; then the connection stays idle.
+/// Baseline: after W warm-up connections are open and idle (JIT, thread pool, pools and Akka are warm).
+/// Figure: (heap or RSS with W+N open) − (baseline), divided by N. Then all are closed and what is retained is printed.
+/// </summary>
+public static class IdleServer
+{
+    public static int Run(string[] args)
+    {
+        var mode = IdleClient.Arg(args, "--mode") ?? "ours";
+        var n = int.Parse(IdleClient.Arg(args, "--n") ?? "1000", CultureInfo.InvariantCulture);
+        var warmup = int.Parse(IdleClient.Arg(args, "--warmup") ?? "200", CultureInfo.InvariantCulture);
+        if (mode is not ("ours" or "streams")) throw new ArgumentException("--mode ours|streams");
+        var tls = args.Contains("--tls");
+        if (tls && mode == "streams") throw new ArgumentException("--tls: Akka.Streams has no TLS stage; only mode ours");
+
+        var system = ActorSystem.Create("idle", "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING\nakka.log-dead-letters = off");
+        IAsyncDisposable? listener = null;
+        Socket? streamsListen = null;
+        int port;
+        if (mode == "ours")
+        {
+            var l = new SocketListener(new IPEndPoint(IPAddress.Loopback, 0),
+                new TransportOptions { Certificate = tls ? CertificateLoader.LoadOrCreateSelfSigned(Path.Combine(Path.GetTempPath(), "actors-bench-cert"), ["example.com"]) : null },
+                directTls: tls,
+                maxConnections: 100_000, backlog: 4096, onConnection: c =>
+                {
+                    Interlocked.Increment(ref Counters.Opened);
+                    var actor = system.ActorOf(Props.Create(typeof(OursConnectionActor), c));
+                    c.Start(actor);
+                });
+            l.Start();
+            listener = l;
+            port = l.LocalEndPoint.Port;
+        }
+        else
+        {
+            var materializer = system.Materializer();
+            streamsListen = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            streamsListen.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            streamsListen.Listen(4096);
+            port = ((IPEndPoint)streamsListen.LocalEndPoint!).Port;
+            var listen = streamsListen;
+            _ = Task.Run(async () =>
+            {
+                while (true)
+                {
+                    Socket s;
+                    try { s = await listen.AcceptAsync(); }
+                    catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { return; }
+                    Interlocked.Increment(ref Counters.Opened);
+                    StreamsConnection.Start(s, system, materializer);
+                }
+            });
+        }
+
+        using var client = StartClient(port, tls);
+        Console.WriteLine($"mode={mode}{(tls ? "+tls" : "")} n={n} warmup={warmup} port={port} gc={(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} pid={Environment.ProcessId}");
+
+        var start = Mem.Measure();
+        Command(client, $"open {warmup}");
+        WaitFor(() => Interlocked.Read(ref Counters.Stanzas) >= warmup, "warm-up stanzas");
+        Thread.Sleep(1000);
+        var baseline = Mem.Measure();
+
+        var sw = Stopwatch.StartNew();
+        var reply = Command(client, $"open {n}");
+        WaitFor(() => Interlocked.Read(ref Counters.Stanzas) >= warmup + n, "stanzas");
+        var openMs = sw.ElapsedMilliseconds;
+        Thread.Sleep(2000);
+        var loaded = Mem.Measure();
+        var hold = int.Parse(IdleClient.Arg(args, "--hold-seconds") ?? "0", CultureInfo.InvariantCulture);
+        if (hold > 0)
+        {
+            // time to take a heap snapshot of the loaded state (dotnet-gcdump collect -p <pid>)
+            Console.WriteLine($"HOLD pid={Environment.ProcessId} for {hold} s");
+            Thread.Sleep(TimeSpan.FromSeconds(hold));
+        }
+
+        var closeReply = Command(client, "close");
+        WaitFor(() => Interlocked.Read(ref Counters.Closed) >= warmup + n, "closes");
+        Thread.Sleep(2000);
+        var after = Mem.Measure();
+        Command(client, "exit");
+
+        double Per(long a, long b) => (a - b) / 1024.0 / n;
+        var ci = CultureInfo.InvariantCulture;
+        Console.WriteLine($"  client: {reply}; {closeReply}");
+        Console.WriteLine($"  start    heap {Mem.MiB(start.Heap)} MiB, RSS {Mem.MiB(start.Rss)} MiB, threads {start.Threads}");
+        Console.WriteLine($"  baseline heap {Mem.MiB(baseline.Heap)} MiB, RSS {Mem.MiB(baseline.Rss)} MiB, threads {baseline.Threads} ({warmup} idle connections)");
+        Console.WriteLine($"  loaded   heap {Mem.MiB(loaded.Heap)} MiB, RSS {Mem.MiB(loaded.Rss)} MiB, threads {loaded.Threads} ({warmup + n} idle connections, {n} opened and parsed in {openMs} ms)");
+        Console.WriteLine($"  closed   heap {Mem.MiB(after.Heap)} MiB, RSS {Mem.MiB(after.Rss)} MiB, threads {after.Threads}");
+        Console.WriteLine(string.Create(ci,
+            $"RESULT mode={mode}{(tls ? "+tls" : "")} n={n} heapKiBPerConn={Per(loaded.Heap, baseline.Heap):F2} rssKiBPerConn={Per(loaded.Rss, baseline.Rss):F2} " +
+            $"heapRetainedKiBPerConnAfterClose={Per(after.Heap, baseline.Heap):F2} openMs={openMs}"));
+
+        streamsListen?.Dispose();
+        listener?.DisposeAsync().AsTask().Wait();
+        system.Terminate().Wait(TimeSpan.FromSeconds(10));
+        return 0;
+    }
+
+    private static Process StartClient(int port, bool tls)
+    {
+        var host = Environment.ProcessPath!;
+        var psi = new ProcessStartInfo(host) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
+        if (Path.GetFileNameWithoutExtension(host) == "dotnet") psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
+        foreach (var a in new[] { "client", "--port", port.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        if (tls) psi.ArgumentList.Add("--tls");
+        return Process.Start(psi)!;
+    }
+
+    private static string Command(Process client, string command)
+    {
+        client.StandardInput.WriteLine(command);
+        client.StandardInput.Flush();
+        return client.StandardOutput.ReadLine() ?? throw new InvalidOperationException("client exited");
+    }
+
+    private static void WaitFor(Func<bool> condition, string what)
+    {
+        var sw = Stopwatch.StartNew();
+        while (!condition())
+        {
+            if (sw.Elapsed > TimeSpan.FromMinutes(3))
+                throw new TimeoutException($"timed out waiting for {what}: stanzas={Counters.Stanzas} opened={Counters.Opened} closed={Counters.Closed}");
+            Thread.Sleep(20);
+        }
+    }
+}
