@@ -5,13 +5,13 @@
 #
 # Starts two servers through tests/harness/server.sh, each with its own XMPP_WORKDIR under
 # $ROOT/.work/interop-<port>:
-#   main  XMPP_PORT (25222; direct TLS on +1), TLS required, no registration
-#   open  INTEROP_OPEN_PORT (25224; direct TLS on +1), XMPP_TLS_REQUIRED=false, XMPP_REGISTRATION=true
+#   main  XMPP_PORT (35222; direct TLS on +1), TLS required, no registration
+#   open  INTEROP_OPEN_PORT (35224; direct TLS on +1), XMPP_TLS_REQUIRED=false, XMPP_REGISTRATION=true
 # creates the test accounts on both, runs `/usr/bin/python3 -m pytest -q tests/interop`, always
 # stops both servers, and exits with pytest's status.
 #
-# Environment: XMPP_HOST (127.0.0.1), XMPP_DOMAIN (localhost), XMPP_PORT (25222),
-# INTEROP_OPEN_PORT (25224; 0 skips the second server and its tests), INTEROP_KEEP_WORKDIR=1 keeps
+# Environment: XMPP_HOST (127.0.0.1), XMPP_DOMAIN (localhost), XMPP_PORT (35222),
+# INTEROP_OPEN_PORT (35224; 0 skips the second server and its tests), INTEROP_KEEP_WORKDIR=1 keeps
 # the work directories (logs) after the run, INTEROP_DEBUG=1 logs the XML streams.
 # Needs Debian's python3-slixmpp and python3-pytest for /usr/bin/python3.
 set -euo pipefail
@@ -22,9 +22,9 @@ PYTHON=/usr/bin/python3
 
 export XMPP_HOST="${XMPP_HOST:-127.0.0.1}"
 export XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
-export XMPP_PORT="${XMPP_PORT:-25222}"
+export XMPP_PORT="${XMPP_PORT:-35222}"
 export XMPP_DIRECT_TLS_PORT="$((XMPP_PORT + 1))"
-export INTEROP_OPEN_PORT="${INTEROP_OPEN_PORT:-25224}"
+export INTEROP_OPEN_PORT="${INTEROP_OPEN_PORT:-35224}"
 
 # Accounts (must match USERS in tests/interop/xmpp_helpers.py).
 USERS=(alice:alice-pw bob:bob-pw carol:carol-pw dave:dave-pw)

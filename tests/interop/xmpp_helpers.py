@@ -17,7 +17,7 @@ import slixmpp
 
 HOST = os.environ.get("XMPP_HOST", "127.0.0.1")
 DOMAIN = os.environ.get("XMPP_DOMAIN", "localhost")
-PORT = int(os.environ.get("XMPP_PORT", "25222"))
+PORT = int(os.environ.get("XMPP_PORT", "35222"))
 DIRECT_TLS_PORT = int(os.environ.get("XMPP_DIRECT_TLS_PORT", str(PORT + 1)))
 # Second instance: XMPP_TLS_REQUIRED=false and XMPP_REGISTRATION=true (0 = not started, tests skip).
 OPEN_PORT = int(os.environ.get("INTEROP_OPEN_PORT", "0"))
