@@ -8,7 +8,7 @@ using Akka.Streams.Dsl;
 namespace Actors.Xmpp.Persistence.Replay;
 
 /// <summary>One event read back from the journal.</summary>
-public sealed record JournalEvent(string PersistenceId, long SequenceNr, long Ordering, DateTimeOffset Timestamp, object Event)
+public sealed record JournalEvent(string PersistenceId, long SequenceNr, long Ordering, DateTimeOffset Timestamp, object Event, IReadOnlyList<string> Tags)
 {
     public string Manifest => Event switch
     {
@@ -21,13 +21,13 @@ public sealed record JournalEvent(string PersistenceId, long SequenceNr, long Or
 /// <summary>
 /// Read-only access to the journal through Akka.Persistence.Query's SqlReadJournal (works while the server runs).
 /// </summary>
-public sealed class EventLog
+public sealed class JournalReader
 {
     private readonly ActorSystem _system;
     private readonly SqlReadJournal _journal;
     private readonly IMaterializer _materializer;
 
-    public EventLog(ActorSystem system)
+    public JournalReader(ActorSystem system)
     {
         _system = system;
         _journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(XmppPersistenceConfig.QueryPlugin);
@@ -67,7 +67,8 @@ public sealed class EventLog
     }
 
     private static JournalEvent ToEvent(EventEnvelope e)
-        => new(e.PersistenceId, e.SequenceNr, e.Offset is Sequence s ? s.Value : 0, TimestampOf(e.Timestamp), e.Event);
+        => new(e.PersistenceId, e.SequenceNr, e.Offset is Sequence s ? s.Value : 0, TimestampOf(e.Timestamp), e.Event,
+            e.Tags is { Length: > 0 } tags ? tags.Order(StringComparer.Ordinal).ToArray() : []);
 
     /// <summary>Journal timestamps are DateTime ticks (UTC) in Akka.Persistence.Sql; tolerate milliseconds too.</summary>
     public static DateTimeOffset TimestampOf(long value)
