@@ -34,6 +34,8 @@ public sealed class XmppPersistenceOptions
         {
             if (string.IsNullOrWhiteSpace(ConnectionString))
                 throw new InvalidOperationException("Xmpp:Persistence:Provider is PostgreSQL but Xmpp:Persistence:ConnectionString is empty");
+            try { _ = new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString); }
+            catch (ArgumentException ex) { throw new InvalidOperationException($"Xmpp:Persistence:ConnectionString is not valid: {ex.Message}", ex); }
             return ConnectionString;
         }
         _ = ProviderName; // validates the provider
