@@ -61,7 +61,7 @@ public sealed class AccountStoreSpec
     public async Task The_directory_recovers_from_a_snapshot_and_the_events_after_it(string kind)
     {
         using var db = TestDatabase.Create(kind, snapshotEvery: 3);
-        await WithStore(db, async (store, _) =>
+        await WithStore(db, async (store, system) =>
         {
             for (var i = 0; i < 5; i++) Assert.True(await store.AddAsync(J($"u{i}@localhost"), "pw"));
             Assert.True(await store.RemoveAsync(J("u0@localhost")));
