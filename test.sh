@@ -9,6 +9,15 @@ passed=0; failed=0; status=0
 
 dotnet build Actors.sln -nologo -v quiet || { echo "tests: 0 passed, 1 failed"; exit 1; }
 
+# PostgreSQL for the persistence tests (they also run on SQLite); stopped on exit
+if ACTORS_TEST_POSTGRES="$(tests/postgres.sh start)"; then
+  export ACTORS_TEST_POSTGRES
+  trap 'tests/postgres.sh stop' EXIT
+else
+  echo "test.sh: could not start PostgreSQL (tests/postgres.sh start); the PostgreSQL persistence tests will fail" >&2
+  export ACTORS_TEST_POSTGRES="Host=127.0.0.1;Port=1;Database=unreachable;Username=none;Password=none"
+fi
+
 dotnet test Actors.sln --no-build -nologo 2>&1 | tee .work/dotnet-test.log
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 while read -r f p; do failed=$((failed + f)); passed=$((passed + p)); done < <(

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json.Nodes;
+using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Hosting;
@@ -65,8 +66,7 @@ internal static class UserCommands
         try
         {
             response = await ThroughRunningServer(options.DataDir, request)
-                       ?? await new AccountCommands(new FileAccountStore(options.DataDir, options.Auth.ScramIterations),
-                           options.AllDomains()[0]).ExecuteAsync(request);
+                       ?? await Offline(configuration, options, request);
         }
         catch (Exception ex) when (ex is ArgumentException or FormatException or InvalidOperationException or IOException)
         {
@@ -83,6 +83,25 @@ internal static class UserCommands
         else if (response["message"] is { } message)
             Console.WriteLine((string?)message);
         return 0;
+    }
+
+    /// <summary>No server runs: a minimal actor system with the server's persistence configuration edits the journal.</summary>
+    private static async Task<JsonObject> Offline(IConfiguration configuration, XmppServerOptions options, JsonObject request)
+    {
+        var persistence = new XmppPersistenceOptions();
+        configuration.GetSection(XmppPersistenceOptions.Section).Bind(persistence);
+        var system = PersistenceActorSystem.Create("actors-cli", persistence, options.DataDir);
+        try
+        {
+            var store = new JournalAccountStore(system, options.AllDomains(), options.Auth.ScramIterations, persistence.SnapshotEvery);
+            await store.WaitReadyAsync();
+            await store.MigrateAccountFileAsync(options.DataDir);
+            return await new AccountCommands(store, options.AllDomains()[0]).ExecuteAsync(request);
+        }
+        finally
+        {
+            await system.Terminate();
+        }
     }
 
     /// <summary>Null when no server listens on the admin socket of this data folder.</summary>

@@ -5,6 +5,8 @@ using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
 using Actors.Xmpp.Server.Security;
 using Actors.Xmpp.Transport.Tls;
+using Actors.Xmpp.Persistence;
+using Akka.Actor;
 using Akka.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -25,7 +27,19 @@ public static class XmppServerHostingExtensions
         options.Validate();
         var domains = options.AllDomains();
         services.AddSingleton(options);
-        services.AddSingleton<IAccountStore>(_ => new FileAccountStore(options.DataDir, options.Auth.ScramIterations));
+        var persistence = new XmppPersistenceOptions();
+        configuration.GetSection(XmppPersistenceOptions.Section).Bind(persistence);
+        services.AddSingleton(persistence);
+        services.AddSingleton<IAccountStore>(sp =>
+        {
+            var store = new JournalAccountStore(sp.GetRequiredService<ActorSystem>(), domains, options.Auth.ScramIterations,
+                persistence.SnapshotEvery);
+            var migrated = store.MigrateAccountFileAsync(options.DataDir).GetAwaiter().GetResult();
+            if (migrated > 0)
+                sp.GetRequiredService<ILogger<JournalAccountStore>>().LogInformation(
+                    "moved {Count} accounts from accounts.json into the journal", migrated);
+            return store;
+        });
         services.AddSingleton<ISessionRegistry, LocalSessionRegistry>();
         services.AddSingleton(_ =>
         {
@@ -56,6 +70,7 @@ public static class XmppServerHostingExtensions
                 l.ClearLoggers();
                 l.AddLoggerFactory();
             });
+            builder.WithXmppPersistence(persistence, options.DataDir);
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
         });
         services.AddSingleton<XmppServerService>();

@@ -1,0 +1,78 @@
+using Akka;
+using Akka.Actor;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+
+namespace Actors.Xmpp.Persistence.Replay;
+
+/// <summary>One event read back from the journal.</summary>
+public sealed record JournalEvent(string PersistenceId, long SequenceNr, long Ordering, DateTimeOffset Timestamp, object Event, IReadOnlyList<string> Tags)
+{
+    public string Manifest => Event switch
+    {
+        UndecodableEvent u => u.Manifest,
+        IPersistentEvent => PersistentEventTypes.ManifestOf(Event.GetType()),
+        _ => Event.GetType().Name,
+    };
+}
+
+/// <summary>
+/// Read-only access to the journal through Akka.Persistence.Query's SqlReadJournal (works while the server runs).
+/// </summary>
+public sealed class JournalReader
+{
+    private readonly ActorSystem _system;
+    private readonly SqlReadJournal _journal;
+    private readonly IMaterializer _materializer;
+
+    public JournalReader(ActorSystem system)
+    {
+        _system = system;
+        _journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(XmppPersistenceConfig.QueryPlugin);
+        _materializer = system.Materializer();
+    }
+
+    public Task<IReadOnlyList<string>> PersistenceIdsAsync(CancellationToken ct = default)
+        => CollectAsync(_journal.CurrentPersistenceIds(), ct);
+
+    /// <summary>Events of one entity, sequence numbers from..to (inclusive); live if <paramref name="follow"/>.</summary>
+    public Source<JournalEvent, NotUsed> ByPersistenceId(string persistenceId, long from = 0, long to = long.MaxValue, bool follow = false)
+        => (follow ? _journal.EventsByPersistenceId(persistenceId, from, to) : _journal.CurrentEventsByPersistenceId(persistenceId, from, to))
+            .Select(ToEvent);
+
+    public Source<JournalEvent, NotUsed> ByTag(string tag, bool follow = false)
+        => (follow ? _journal.EventsByTag(tag, Offset.NoOffset()) : _journal.CurrentEventsByTag(tag, Offset.NoOffset())).Select(ToEvent);
+
+    public Source<JournalEvent, NotUsed> All(bool follow = false)
+        => (follow ? _journal.AllEvents(Offset.NoOffset()) : _journal.CurrentAllEvents(Offset.NoOffset())).Select(ToEvent);
+
+    public Task RunAsync(Source<JournalEvent, NotUsed> source, Action<JournalEvent> each, CancellationToken ct = default)
+    {
+        var (kill, done) = source.ViaMaterialized(KillSwitches.Single<JournalEvent>(), Keep.Right)
+            .ToMaterialized(Sink.ForEach(each), Keep.Both).Run(_materializer);
+        ct.Register(() => kill.Shutdown());
+        return done;
+    }
+
+    public async Task<IReadOnlyList<T>> CollectAsync<T>(Source<T, NotUsed> source, CancellationToken ct = default)
+    {
+        var list = new List<T>();
+        await source.ViaMaterialized(KillSwitches.Single<T>(), Keep.Right)
+            .ToMaterialized(Sink.ForEach<T>(list.Add), Keep.Both)
+            .MapMaterializedValue(m => { ct.Register(() => m.Item1.Shutdown()); return m.Item2; })
+            .Run(_materializer);
+        return list;
+    }
+
+    private static JournalEvent ToEvent(EventEnvelope e)
+        => new(e.PersistenceId, e.SequenceNr, e.Offset is Sequence s ? s.Value : 0, TimestampOf(e.Timestamp), e.Event,
+            e.Tags is { Length: > 0 } tags ? tags.Order(StringComparer.Ordinal).ToArray() : []);
+
+    /// <summary>Journal timestamps are DateTime ticks (UTC) in Akka.Persistence.Sql; tolerate milliseconds too.</summary>
+    public static DateTimeOffset TimestampOf(long value)
+        => value > 100_000_000_000_000L ? new DateTimeOffset(value, TimeSpan.Zero) : DateTimeOffset.FromUnixTimeMilliseconds(value);
+
+    public ActorSystem System => _system;
+}

@@ -1,0 +1,149 @@
+using System.Collections.Concurrent;
+using Actors.Xmpp.Server.Sasl;
+using Akka.Actor;
+using Akka.Pattern;
+
+namespace Actors.Xmpp.Server.Accounts;
+
+/// <summary>
+/// The default <see cref="IAccountStore"/>: one <see cref="AccountsActor"/> per domain (event-sourced on the journal),
+/// read through the in-memory <see cref="AccountDirectory"/>. A change returns once the journal has stored it.
+/// </summary>
+public sealed class JournalAccountStore : IAccountStore
+{
+    private readonly ActorSystem _system;
+    private readonly int _iterations;
+    private readonly int _snapshotEvery;
+    private readonly TimeSpan _timeout;
+    private readonly AccountDirectory _directory = new();
+    private readonly ConcurrentDictionary<string, Lazy<(IActorRef Actor, Task Ready)>> _domains = new(StringComparer.Ordinal);
+
+    public JournalAccountStore(ActorSystem system, IEnumerable<string> domains, int scramIterations = 4096,
+        int snapshotEvery = 1000, TimeSpan? timeout = null)
+    {
+        _system = system;
+        _iterations = scramIterations;
+        _snapshotEvery = snapshotEvery;
+        _timeout = timeout ?? TimeSpan.FromSeconds(60);
+        foreach (var d in domains) _ = Domain(d);
+    }
+
+    public AccountDirectory Directory => _directory;
+
+    /// <summary>Completes when every known domain's directory is recovered from the journal.</summary>
+    public Task WaitReadyAsync() => Task.WhenAll(_domains.Values.Select(l => l.Value.Ready));
+
+    private (IActorRef Actor, Task Ready) Domain(string domain) => _domains.GetOrAdd(domain, d => new Lazy<(IActorRef, Task)>(() =>
+    {
+        // restarted with back-off when it stops after a journal failure (it then replays the journal)
+        var props = BackoffSupervisor.Props(Backoff.OnStop(AccountsActor.Props(d, _directory, _snapshotEvery),
+            "directory", TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), 0.2, -1));
+        var name = "accounts-" + Uri.EscapeDataString(d).Replace("%", "_");
+        var actor = _system.ActorOf(props, name);
+        var ready = actor.Ask<AccountsActor.Recovered>(AccountsActor.WaitRecovered.Instance, _timeout);
+        return (actor, ready);
+    })).Value;
+
+    private void EnsureReady(string domain)
+    {
+        var ready = Domain(domain).Ready;
+        if (!ready.IsCompleted && !ready.Wait(_timeout))
+            throw new TimeoutException($"the account directory of {domain} was not recovered within {_timeout.TotalSeconds:0} s");
+        if (ready.IsFaulted) throw new AccountStoreException($"the account directory of {domain} could not be recovered", ready.Exception);
+    }
+
+    public UserCredentials? Find(Jid account)
+    {
+        EnsureReady(account.Domain);
+        return _directory.Find(account.Bare.ToString());
+    }
+
+    public bool Exists(Jid account)
+    {
+        EnsureReady(account.Domain);
+        return _directory.Contains(account.Bare.ToString());
+    }
+
+    public async Task<bool> AddAsync(Jid account, string password) => await AddManyAsync([(account, password)]) == 1;
+
+    public async Task<int> AddManyAsync(IReadOnlyList<(Jid Account, string Password)> accounts)
+    {
+        var added = 0;
+        foreach (var group in accounts.GroupBy(a => a.Account.Domain, StringComparer.Ordinal))
+        {
+            await Ready(group.Key);
+            // PBKDF2 is the expensive part: derive keys on all cores, for new accounts only
+            var fresh = group.Where(a => !_directory.Contains(a.Account.Bare.ToString()))
+                .DistinctBy(a => a.Account.Local, StringComparer.Ordinal).ToList();
+            var entries = new AccountEntry[fresh.Count];
+            Parallel.For(0, fresh.Count, i => entries[i] = new AccountEntry(fresh[i].Account.Local!,
+                ScramKeyRecord.From(ScramKeys.Create(fresh[i].Account.Local!, fresh[i].Password, _iterations))));
+            var actor = Domain(group.Key).Actor;
+            foreach (var batch in entries.Chunk(AccountsActor.MaxBatch))
+                added += (await Ask<AccountsActor.Created>(actor, new AccountsActor.Create(batch))).Count;
+        }
+        return added;
+    }
+
+    /// <summary>Stores accounts whose SCRAM keys exist already (migration from accounts.json); returns how many were new.</summary>
+    public async Task<int> ImportAsync(IEnumerable<(Jid Account, UserCredentials Credentials)> accounts)
+    {
+        var added = 0;
+        foreach (var group in accounts.GroupBy(a => a.Account.Domain, StringComparer.Ordinal))
+        {
+            await Ready(group.Key);
+            var entries = group.Select(a => new AccountEntry(a.Account.Local!, ScramKeyRecord.From(a.Credentials))).ToList();
+            foreach (var batch in entries.Chunk(AccountsActor.MaxBatch))
+                added += (await Ask<AccountsActor.Created>(Domain(group.Key).Actor, new AccountsActor.Create(batch))).Count;
+        }
+        return added;
+    }
+
+    /// <summary>
+    /// Moves the accounts of a pre-journal data folder (accounts.json) into the journal once, then renames the file
+    /// to accounts.json.migrated.
+    /// </summary>
+    public async Task<int> MigrateAccountFileAsync(string dataDir)
+    {
+        var path = Path.Combine(dataDir, "accounts.json");
+        if (!File.Exists(path)) return 0;
+        var file = new FileAccountStore(dataDir, _iterations);
+        var added = await ImportAsync(file.List().Select(j => (j, file.Find(j)!)));
+        File.Move(path, path + ".migrated", overwrite: true);
+        return added;
+    }
+
+    public async Task<bool> RemoveAsync(Jid account)
+    {
+        await Ready(account.Domain);
+        return await Ask<bool>(Domain(account.Domain).Actor, new AccountsActor.Remove(account.Local!));
+    }
+
+    public async Task<bool> SetPasswordAsync(Jid account, string password)
+    {
+        await Ready(account.Domain);
+        if (!_directory.Contains(account.Bare.ToString())) return false;
+        var keys = ScramKeyRecord.From(ScramKeys.Create(account.Local!, password, _iterations));
+        return await Ask<bool>(Domain(account.Domain).Actor, new AccountsActor.SetPassword(account.Local!, keys));
+    }
+
+    public IReadOnlyList<Jid> List()
+    {
+        foreach (var d in _domains.Keys) EnsureReady(d);
+        return _directory.Keys.Order(StringComparer.Ordinal).Select(Jid.Parse).ToList();
+    }
+
+    private Task Ready(string domain) => Domain(domain).Ready;
+
+    private async Task<T> Ask<T>(IActorRef actor, object message)
+    {
+        try
+        {
+            return await actor.Ask<T>(message, _timeout);
+        }
+        catch (AskTimeoutException ex)
+        {
+            throw new AccountStoreException("the account directory did not answer (journal unavailable?)", ex);
+        }
+    }
+}

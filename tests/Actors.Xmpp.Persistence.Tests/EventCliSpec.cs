@@ -1,0 +1,107 @@
+using System.Text.Json.Nodes;
+using Actors.Xmpp.Server.Accounts;
+using Akka.Actor;
+using Akka.Persistence;
+
+namespace Actors.Xmpp.Persistence.Tests;
+
+/// <summary>`actors-server user ...` offline and `actors-server events ...` against both databases, as a child process.</summary>
+public sealed class EventCliSpec
+{
+    [PersistentEvent("test.only-in-tests.v1")]
+    public sealed record OnlyInTests(string Text) : IPersistentEvent;
+
+    /// <summary>Writes an event whose type the CLI process does not have (so it cannot decode it).</summary>
+    private sealed class Writer : ReceivePersistentActor
+    {
+        public override string PersistenceId => "test:unknown";
+        public Writer() => Command<string>(s => Persist(new OnlyInTests(s), _ => Sender.Tell("done")));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task The_event_tool_lists_dumps_rebuilds_and_verifies_the_journal(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        Assert.Equal(0, (await ServerProcess.RunAsync(db, "user", "add", "alice", "pw")).ExitCode);
+        Assert.Equal(0, (await ServerProcess.RunAsync(db, "user", "add", "bob", "pw")).ExitCode);
+        Assert.Equal(0, (await ServerProcess.RunAsync(db, "user", "remove", "bob")).ExitCode);
+        var users = await ServerProcess.RunAsync(db, "user", "list");
+        Assert.Equal("alice@localhost", users.Stdout.Trim());
+
+        var list = await ServerProcess.RunAsync(db, "events", "list");
+        Assert.Equal(0, list.ExitCode);
+        Assert.Contains("accounts:localhost\t3 events", list.Stdout);
+
+        var dump = await ServerProcess.RunAsync(db, "events", "dump", "accounts:localhost");
+        Assert.Equal(0, dump.ExitCode);
+        var lines = dump.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        Assert.Equal(["account.created.v1", "account.created.v1", "account.removed.v1"], lines.Select(l => (string)l["manifest"]!));
+        Assert.Equal("bob", (string)lines[2]["event"]!["user"]!);
+        Assert.Equal(["account", "domain:localhost"], lines[0]["tags"]!.AsArray().Select(t => (string)t!));
+        Assert.DoesNotContain("\"pw\"", dump.Stdout);
+
+        var byTag = await ServerProcess.RunAsync(db, "events", "dump", "--tag", "domain:localhost", "--format", "table");
+        Assert.Equal(3, byTag.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
+        var future = await ServerProcess.RunAsync(db, "events", "dump", "--from", DateTime.UtcNow.AddHours(1).ToString("o"));
+        Assert.Equal("", future.Stdout.Trim());
+
+        var atTwo = await ServerProcess.RunAsync(db, "events", "rebuild", "accounts:localhost", "--to-sequence", "2");
+        Assert.Contains("2 accounts", atTwo.Stdout);
+        Assert.Contains("bob@localhost", atTwo.Stdout);
+        var now = await ServerProcess.RunAsync(db, "events", "rebuild", "accounts:localhost");
+        Assert.Contains("1 accounts", now.Stdout);
+        Assert.DoesNotContain("bob@localhost", now.Stdout);
+
+        var ok = await ServerProcess.RunAsync(db, "events", "verify");
+        Assert.Equal(0, ok.ExitCode);
+        Assert.Contains("ok: 3 events", ok.Stdout);
+
+        // an event the tool cannot decode (its type only exists in this test assembly)
+        var system = PersistenceActorSystem.Create("writer", db.Options, db.DataDir);
+        try
+        {
+            Assert.Equal("done", await system.ActorOf(Props.Create(() => new Writer())).Ask<string>("x", TimeSpan.FromSeconds(30)));
+        }
+        finally { await system.Terminate(); }
+        var bad = await ServerProcess.RunAsync(db, "events", "verify");
+        Assert.Equal(3, bad.ExitCode);
+        Assert.Contains("test:unknown #1 (test.only-in-tests.v1", bad.Stdout);
+        Assert.Contains("FAILED: 1 of 4 events", bad.Stdout);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task Acknowledged_accounts_survive_a_SIGKILL_of_the_server(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        var server = await ServerProcess.StartServerAsync(db);
+        try
+        {
+            for (var i = 0; i < 20; i++)
+                Assert.True((bool?)(await ServerProcess.AdminAsync(db, new JsonObject { ["cmd"] = "add", ["user"] = $"k{i}", ["password"] = "pw" }))["ok"]);
+            var bulk = await ServerProcess.AdminAsync(db, new JsonObject { ["cmd"] = "bulk", ["count"] = 300, ["prefix"] = "m", ["password"] = "pw", ["start"] = 0 });
+            Assert.Equal("added 300 of 300 accounts", (string?)bulk["message"]);
+            Assert.True((bool?)(await ServerProcess.AdminAsync(db, new JsonObject { ["cmd"] = "remove", ["user"] = "k0" }))["ok"]);
+        }
+        finally
+        {
+            server.Kill(); // SIGKILL: no shutdown, no flush
+            await server.WaitForExitAsync();
+        }
+        server = await ServerProcess.StartServerAsync(db);
+        try
+        {
+            var users = (await ServerProcess.AdminAsync(db, new JsonObject { ["cmd"] = "list" }))["users"]!.AsArray().Select(u => (string)u!).ToHashSet();
+            Assert.Equal(319, users.Count);
+            Assert.DoesNotContain("k0@localhost", users);
+            Assert.Contains("k19@localhost", users);
+            Assert.Contains("m299@localhost", users);
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync();
+        }
+    }
+}
