@@ -262,8 +262,7 @@ public sealed class UserActor : ReceivePersistentActor
     // RFC 6121 §2.1.3 + §2.6: roster get, with versioning
     private void RosterGet(Element iq, Element query, Jid from, IActorRef sender)
     {
-        if (from.Resource is not null && _resources.TryGetValue(from, out var r)) r.RosterInterested = true;
-        else if (from.Resource is not null) Track(from, ActorRefs.Nobody).RosterInterested = true;
+        MarkInterested(from);
         var ver = Ver();
         if (query.Attr("ver") is { } clientVer && clientVer == ver)
         {
@@ -274,6 +273,14 @@ public sealed class UserActor : ReceivePersistentActor
         var result = new Element("query", Ns.Roster).SetAttr("ver", ver);
         foreach (var item in _state.Roster) result.Add(ItemElement(item));
         sender.Tell(StanzaErrors.IqResult(iq, result));
+    }
+
+    /// <summary>A resource that requested the roster (or changed it) is "interested": it gets roster pushes (§2.1.6, §2.3.2).</summary>
+    private void MarkInterested(Jid from)
+    {
+        if (from.Resource is null) return;
+        if (_resources.TryGetValue(from, out var r)) r.RosterInterested = true;
+        else Track(from, ActorRefs.Nobody).RosterInterested = true;
     }
 
     private string Ver() => _state.RosterVersion.ToString(CultureInfo.InvariantCulture);
@@ -298,6 +305,7 @@ public sealed class UserActor : ReceivePersistentActor
             return;
         }
         var item = items[0];
+        MarkInterested(from); // §2.3.2: the push goes to the resource that generated the roster set, too
         var jidText = item.Attr("jid");
         if (jidText is null)
         {

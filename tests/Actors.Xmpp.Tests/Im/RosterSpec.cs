@@ -25,15 +25,17 @@ public sealed class RosterSpec : ImSpecBase
     {
         var phone = Alice.WithResource("phone");
         var desk = Alice.WithResource("desk");
+        var tablet = Alice.WithResource("tablet");
         var p = Bind(phone);
         var d = Bind(desk);
+        var t = Bind(tablet); // never asks for the roster: no pushes (§2.1.6)
         Send(desk, "<iq type='get' id='g0'><query xmlns='jabber:iq:roster'/></iq>");
         Next(d);
         Send(phone, "<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost' name='Bob'><group>Friends</group><group>Work</group></item></query></iq>");
-        // phone did not request the roster: only its result; desk gets the push (§2.1.6)
-        var result = Next(p);
-        Assert.Equal("result", result.Type);
-        Assert.Equal("s1", result.Id);
+        // §2.3.2: the result, and a push to every interested resource including the one that sent the set
+        var got = NextN(p, 2);
+        Assert.Contains(got, e => e.Type == "result" && e.Id == "s1");
+        Assert.Contains(got, e => e.Type == "set");
         var push = Next(d);
         Assert.Equal("set", push.Type);
         Assert.Equal("alice@localhost", push.From);
@@ -42,6 +44,7 @@ public sealed class RosterSpec : ImSpecBase
         Assert.Equal("none", item.Attr("subscription"));
         Assert.Equal("1", Query(push).Attr("ver"));
 
+        Nothing(t);
         Send(phone, "<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>");
         var roster = Query(Next(p));
         var got = Assert.Single(roster.Elements());
@@ -89,7 +92,7 @@ public sealed class RosterSpec : ImSpecBase
         var phone = Alice.WithResource("phone");
         var p = Bind(phone);
         Send(phone, "<iq type='set' id='s1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost'/></query></iq>");
-        Next(p);
+        NextN(p, 2); // result and push
         Send(phone, "<iq type='get' id='g1'><query xmlns='jabber:iq:roster' ver='1'/></iq>");
         var current = Next(p);
         Assert.Equal("result", current.Type);
