@@ -47,9 +47,9 @@ public sealed class RosterSpec : ImSpecBase
         Nothing(t);
         Send(phone, "<iq type='get' id='g1'><query xmlns='jabber:iq:roster'/></iq>");
         var roster = Query(Next(p));
-        var got = Assert.Single(roster.Elements());
-        Assert.Equal("Bob", got.Attr("name"));
-        Assert.Equal(["Friends", "Work"], got.Elements("group", Ns.Roster).Select(g => g.Text));
+        var item0 = Assert.Single(roster.Elements());
+        Assert.Equal("Bob", item0.Attr("name"));
+        Assert.Equal(["Friends", "Work"], item0.Elements("group", Ns.Roster).Select(g => g.Text));
     }
 
     [Theory]
