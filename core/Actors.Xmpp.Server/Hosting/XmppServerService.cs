@@ -43,7 +43,7 @@ public sealed class XmppServerService : IHostedService
         {
             var router = _server.Router;
             var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery));
-            users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings)), "users"));
+            users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
         }
         _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
         var transport = new TransportOptions

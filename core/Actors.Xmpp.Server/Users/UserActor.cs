@@ -522,6 +522,11 @@ public sealed class UserActor : ReceivePersistentActor
                     });
                     return;
                 }
+                if (_state.PendingIn.ContainsKey(key))
+                {
+                    DeliverToAvailable(StanzaXml.Parse(_state.PendingIn[key])); // already stored: shown again, not stored twice
+                    return;
+                }
                 var request = stanza.Clone();
                 request.From = key;
                 request.To = _bare;

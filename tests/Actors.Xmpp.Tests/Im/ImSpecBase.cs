@@ -44,7 +44,7 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         Router = new StanzaRouter(["localhost"], Sessions, Accounts, Iq, NullLogger<StanzaRouter>.Instance, Users);
         var s = settings ?? new UserActor.Settings();
         var router = Router;
-        Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s)), "users"));
+        Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s), router), "users"));
     }
 
     /// <summary>A bound resource (not yet available) whose deliveries arrive at the returned probe.</summary>

@@ -82,4 +82,23 @@ public sealed class OfflineSpec : ImSpecBase
         var a = Online(Alice.WithResource("phone"));
         Assert.Equal("kept", Assert.Single(Drain(a)).ChildText("body", Ns.Client));
     }
+
+    [Fact]
+    public void Xep0160_delivered_messages_leave_the_journal_and_the_sequence_goes_on_after_a_restart()
+    {
+        var b = Online(_bobPhone);
+        Send(_bobPhone, "<message to='alice@localhost' type='chat'><body>first</body></message>");
+        AwaitAssert(() => Assert.Single(State(Alice).Offline));
+        var alicePhone = Alice.WithResource("phone");
+        var a = Online(alicePhone);
+        Assert.Single(Drain(a));
+        Offline(alicePhone, a);
+        StopUser(Alice);
+        Assert.Empty(State(Alice).Offline); // recovered from the snapshot taken at delivery
+        Send(_bobPhone, "<message to='alice@localhost' type='chat'><body>second</body></message>");
+        AwaitAssert(() => Assert.Single(State(Alice).Offline));
+        StopUser(Alice);
+        var again = Online(alicePhone);
+        Assert.Equal("second", Assert.Single(Drain(again)).ChildText("body", Ns.Client));
+    }
 }

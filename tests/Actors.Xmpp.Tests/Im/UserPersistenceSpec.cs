@@ -94,6 +94,25 @@ public sealed class UserPersistenceSpec : ImSpecBase
     }
 
     [Fact]
+    public void Nothing_lost_messages_waiting_behind_a_failed_write_are_stored_by_the_next_actor_or_bounced()
+    {
+        var b = Online(Bob.WithResource("phone"));
+        FailingJournal.Failing.TryAdd("user:carol@localhost", 0);
+        try
+        {
+            for (var i = 0; i < 5; i++)
+                Send(Bob.WithResource("phone"), $"<message to='carol@localhost' type='chat' id='m{i}'><body>{i}</body></message>");
+            var errors = NextN(b, 5);
+            Assert.Equal(["m0", "m1", "m2", "m3", "m4"], errors.Select(e => e.Id!).Order());
+            Assert.All(errors, e => Assert.Equal("internal-server-error", Condition(e)));
+        }
+        finally
+        {
+            FailingJournal.Failing.TryRemove("user:carol@localhost", out _);
+        }
+    }
+
+    [Fact]
     public void Nothing_lost_a_roster_set_whose_journal_write_fails_is_answered_with_internal_server_error()
     {
         var c = Bind(Carol.WithResource("x"));
