@@ -592,6 +592,8 @@ public sealed class UserActor : ReceivePersistentActor
 
     private void OnResourcePresence(ResourcePresence m)
     {
+        if (!m.Available && _resources.TryGetValue(m.Resource, out var current) && !current.Session.IsNobody() && !current.Session.Equals(m.Session))
+            return; // the unavailable of a session that another one replaced (RFC 6120 §7.7.2.2): the resource lives on
         var r = Track(m.Resource, m.Session);
         var wasAvailable = r.Available;
         r.Available = m.Available;
@@ -609,6 +611,15 @@ public sealed class UserActor : ReceivePersistentActor
                     if (!Jid.TryParse(item.Jid, out var c) || c is null) continue;
                     var probe = new Element("presence", Ns.Client).SetAttr("from", _bare).SetAttr("to", item.Jid).SetAttr("type", "probe");
                     _router.Route(probe, _user, c);
+                }
+                // the presence of the user's other available resources, which the new one has not seen
+                foreach (var (full, other) in _resources)
+                {
+                    if (full.Equals(m.Resource) || !other.Available || other.LastPresence is null) continue;
+                    var copy = other.LastPresence.Clone();
+                    copy.From = full.ToString();
+                    copy.To = m.Resource.ToString();
+                    m.Session.Tell(new SessionMessages.Deliver(copy));
                 }
                 // §3.1.3: pending subscription requests are delivered at each login until answered
                 foreach (var xml in _state.PendingIn.Values) m.Session.Tell(new SessionMessages.Deliver(StanzaXml.Parse(xml)));

@@ -22,12 +22,12 @@ public static class UserIqHandlers
             iq.Register("get", IqScope.Account, Ns.Roster, "query", toUser),
             iq.Register("set", IqScope.Account, Ns.Roster, "query", toUser),
 
-            iq.AddFeature(IqScope.Account, UserActor.BlockingNs),
+            iq.AddFeature(IqScope.Both, UserActor.BlockingNs),
             iq.Register("get", IqScope.Account, UserActor.BlockingNs, "blocklist", toUser),
             iq.Register("set", IqScope.Account, UserActor.BlockingNs, "block", toUser),
             iq.Register("set", IqScope.Account, UserActor.BlockingNs, "unblock", toUser),
 
-            iq.AddFeature(IqScope.Account, UserActor.PrivateNs),
+            iq.AddFeature(IqScope.Both, UserActor.PrivateNs),
             iq.Register("get", IqScope.Account, UserActor.PrivateNs, "query", toUser),
             iq.Register("set", IqScope.Account, UserActor.PrivateNs, "query", toUser),
 

@@ -133,4 +133,28 @@ public sealed class SubscriptionSpec : ImSpecBase
         Send(Carol.WithResource("x"), "<presence to='bob@localhost' type='probe'/>");
         Nothing(c);
     }
+
+    [Fact]
+    public void Rfc6121_4_2_2_a_new_resource_gets_the_presence_of_the_users_other_available_resources()
+    {
+        var phone = Online(_alicePhone, priority: 3);
+        var desk = Online(Alice.WithResource("desk"));
+        var seen = Assert.Single(Drain(desk));
+        Assert.Equal("alice@localhost/phone", seen.From);
+        Assert.Equal("3", seen.ChildText("priority", Ns.Client));
+    }
+
+    [Fact]
+    public void Rfc6120_7_7_2_2_the_unavailable_of_a_replaced_session_does_not_take_the_resource_offline()
+    {
+        var (a, b) = MutualSubscription();
+        var replacement = Online(_bobPhone); // same full JID, a new session
+        Drain(a);
+        Users.Tell(Bob, new Actors.Xmpp.Server.Users.UserActor.ResourcePresence(_bobPhone, b.Ref,
+            Parse("<presence type='unavailable'/>"), false, 0));
+        Users.Tell(Bob, new Actors.Xmpp.Server.Users.UserActor.SessionEnded(_bobPhone, b.Ref));
+        Nothing(a); // alice is not told that bob/phone went away
+        Send(_alicePhone, "<iq type='get' id='l' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
+        Assert.Equal("0", Next(a).Child("query", "jabber:iq:last")!.Attr("seconds"));
+    }
 }
