@@ -1,4 +1,6 @@
 """RFC 6121 messaging and presence between two slixmpp clients."""
+import asyncio
+
 from xmpp_helpers import EventWaiter, Harness, jid, run, unique
 
 
@@ -65,12 +67,19 @@ async def test_rfc6121_4_6_directed_presence(h: Harness):
 
 
 @run()
-async def test_rfc6121_8_5_2_2_1_message_to_offline_user_returns_service_unavailable(h: Harness):
+async def test_rfc6121_8_5_2_2_1_message_to_offline_user_is_stored_and_delivered_with_delay(h: Harness):
+    """XEP-0160: no available resource, so the server stores the chat message and delivers it at the
+    recipient's next available presence, stamped with a XEP-0203 delay."""
     alice = await h.online("alice")
     body = unique("are you there")
-    err = EventWaiter(alice, "message_error", lambda m: m["from"].bare == jid("carol"))
-    alice.send_message(mto=jid("carol"), mbody=body, mtype="chat")
-    m = await err.wait()
-    assert m["type"] == "error"
-    assert m["error"]["condition"] == "service-unavailable"
-    assert m["error"]["type"] == "cancel"
+    err = EventWaiter(alice, "message_error", lambda m: m["from"].bare == jid("dave"))
+    alice.send_message(mto=jid("dave"), mbody=body, mtype="chat")
+    await asyncio.sleep(0.5)
+    assert not err.fut.done(), "the message was bounced instead of stored"
+    dave = await h.online("dave", presence=False)
+    got = EventWaiter(dave, "message", lambda m: m["body"] == body)
+    dave.send_presence()
+    m = await got.wait()
+    assert m["from"] == alice.boundjid
+    delay = m.xml.find("{urn:xmpp:delay}delay")
+    assert delay is not None and delay.get("stamp")

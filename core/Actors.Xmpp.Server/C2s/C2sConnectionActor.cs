@@ -238,6 +238,11 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         {
             features.AddChild("bind", Ns.Bind);
             features.AddChild("session", Ns.Session).AddChild("optional");
+            if (_server.Router.Users is not null)
+            {
+                features.AddChild("ver", "urn:xmpp:features:rosterver");     // RFC 6121 §2.6.1 roster versioning
+                features.AddChild("sub", "urn:xmpp:features:pre-approval");  // RFC 6121 §3.4.1 pre-approval
+            }
         }
         return features;
     }

@@ -4,6 +4,7 @@ using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
 using Actors.Xmpp.Server.Security;
+using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Tls;
 using Actors.Xmpp.Persistence;
 using Akka.Actor;
@@ -41,14 +42,18 @@ public static class XmppServerHostingExtensions
             return store;
         });
         services.AddSingleton<ISessionRegistry, LocalSessionRegistry>();
-        services.AddSingleton(_ =>
+        services.AddSingleton<LocalUserDirectory>();
+        services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<LocalUserDirectory>());
+        services.AddSingleton(sp =>
         {
             var iq = new IqHandlers();
             CoreIqHandlers.Register(iq);
+            UserIqHandlers.Register(iq, sp.GetRequiredService<IUserDirectory>());
             return iq;
         });
         services.AddSingleton(sp => new StanzaRouter(domains, sp.GetRequiredService<ISessionRegistry>(),
-            sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<IqHandlers>(), sp.GetRequiredService<ILogger<StanzaRouter>>()));
+            sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<IqHandlers>(), sp.GetRequiredService<ILogger<StanzaRouter>>(),
+            sp.GetRequiredService<IUserDirectory>()));
         services.AddSingleton(_ => new SaslMechanisms(new SaslOptions
         {
             AllowPlainWithoutTls = options.Auth.AllowPlainWithoutTls,
@@ -72,6 +77,9 @@ public static class XmppServerHostingExtensions
             });
             builder.WithXmppPersistence(persistence, options.DataDir);
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
+            // the user actors' journal until a durable one (Akka.Persistence.Sql) is configured in front of this fallback
+            builder.AddHocon("akka.persistence.journal.plugin = \"akka.persistence.journal.inmem\"\n" +
+                "akka.persistence.snapshot-store.plugin = \"akka.persistence.snapshot-store.inmem\"", HoconAddMode.Append);
         });
         services.AddSingleton<XmppServerService>();
         services.AddHostedService(sp => sp.GetRequiredService<XmppServerService>());

@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
 using Akka.Actor;
@@ -38,6 +39,12 @@ public sealed class XmppServerService : IHostedService
     public Task StartAsync(CancellationToken cancellationToken)
     {
         var o = _server.Options;
+        if (_server.Router.Users is LocalUserDirectory users && !users.Attached)
+        {
+            var router = _server.Router;
+            var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery));
+            users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
+        }
         _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
         var transport = new TransportOptions
         {

@@ -6,7 +6,8 @@ namespace Actors.Xmpp.Server.Iq;
 
 /// <summary>
 /// The IQs every server answers before any plugin is loaded: XEP-0030 service discovery (fed by the registry),
-/// XEP-0199 ping, XEP-0092 software version, XEP-0202 entity time, and the roster get of RFC 6121 §2.1.3.
+/// XEP-0199 ping, XEP-0092 software version, and XEP-0202 entity time. The roster and the
+/// other per-account IQs are answered by the user actors (<see cref="Users.UserIqHandlers"/>).
 /// </summary>
 public static class CoreIqHandlers
 {
@@ -39,15 +40,6 @@ public static class CoreIqHandlers
                 new Element("tzo", Ns.Time, "+00:00"),
                 new Element("utc", Ns.Time, now.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture)))));
         });
-
-        // RFC 6121 §2.1.3: the roster of the requesting account. Roster items arrive with the roster issue (#3);
-        // until then every account's roster is empty and roster changes are refused, not faked.
-        iq.Register("get", IqScope.Account, Ns.Roster, "query", r =>
-            ValueTask.FromResult(r.From.Bare.Equals(r.To)
-                ? r.Result(new Element("query", Ns.Roster))
-                : r.Error("forbidden", "a roster can only be read by its owner")));
-        iq.Register("set", IqScope.Account, Ns.Roster, "query", r =>
-            ValueTask.FromResult(r.Error("feature-not-implemented", "roster changes are not supported yet")));
     }
 
     private static Element DiscoInfo(IqHandlers iq, IqRequest r)

@@ -1,6 +1,7 @@
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
 using Microsoft.Extensions.Logging;
@@ -19,9 +20,14 @@ public sealed class StanzaRouter
     private readonly IAccountStore _accounts;
     private readonly IqHandlers _iq;
     private readonly ILogger _log;
+    private readonly IUserDirectory? _users;
 
-    public StanzaRouter(IEnumerable<string> domains, ISessionRegistry sessions, IAccountStore accounts, IqHandlers iq, ILogger<StanzaRouter> log)
+    /// <param name="users">The accounts' user actors (roster, subscriptions, offline storage). Without it, subscription
+    /// stanzas are delivered as they are and messages for offline accounts are bounced.</param>
+    public StanzaRouter(IEnumerable<string> domains, ISessionRegistry sessions, IAccountStore accounts, IqHandlers iq, ILogger<StanzaRouter> log,
+        IUserDirectory? users = null)
     {
+        _users = users;
         _domains = new HashSet<string>(domains, StringComparer.Ordinal);
         _sessions = sessions;
         _accounts = accounts;
@@ -30,6 +36,11 @@ public sealed class StanzaRouter
     }
 
     public bool IsLocalDomain(string domain) => _domains.Contains(domain);
+
+    public ISessionRegistry Sessions => _sessions;
+
+    /// <summary>Where the accounts' <see cref="UserActor"/>s are reached (null when the router runs without them).</summary>
+    public IUserDirectory? Users => _users;
 
     /// <summary>Routes a stanza. Its 'from' attribute must equal <paramref name="from"/> and its 'to' <paramref name="to"/>.</summary>
     public void Route(Element stanza, Jid from, Jid to)
@@ -95,6 +106,12 @@ public sealed class StanzaRouter
                 return;
             case "presence":
                 if (!exists) return; // RFC 6121 §8.5.1: silently ignored
+                if (_users is not null && stanza.Type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed" or "probe")
+                {
+                    // RFC 6121 §3 inbound subscription processing and §4.3 probes: the contact's user actor decides
+                    _users.Tell(to, new UserActor.InboundPresence(stanza, from));
+                    return;
+                }
                 var resources = _sessions.Resources(to);
                 // §8.5.2.1.1: presence goes to every available resource
                 for (var i = 0; i < resources.Count; i++)
@@ -120,9 +137,12 @@ public sealed class StanzaRouter
             if (resources[i].Available && resources[i].Priority >= 0 && resources[i].Priority > best) best = resources[i].Priority;
         if (best == int.MinValue)
         {
-            // §8.5.2.2.1: no available resource. Offline storage arrives with the persistence issue; until then
-            // normal and chat messages are returned to the sender rather than lost. Headlines are dropped.
-            if (type != "headline") Bounce(stanza, "service-unavailable", "the recipient is offline");
+            // §8.5.2.2.1: no available resource: normal and chat are stored offline (XEP-0160) by the user actor,
+            // which bounces them if storage fails or the mailbox is full. Headlines are dropped.
+            if (type == "headline") return;
+            if (_users is not null && Jid.TryParse(stanza.From, out var sender) && sender is not null)
+                _users.Tell(to, new UserActor.StoreOffline(stanza, sender));
+            else Bounce(stanza, "service-unavailable", "the recipient is offline");
             return;
         }
         for (var i = 0; i < resources.Count; i++)
@@ -135,6 +155,12 @@ public sealed class StanzaRouter
 
     private void ToFullJid(Element stanza, Jid from, Jid to)
     {
+        if (_users is not null && stanza.Name == "presence" && stanza.Type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed" or "probe")
+        {
+            // RFC 6121 §3 / §4.3: subscription stanzas and probes are processed for the bare JID
+            ToBareJid(stanza, from, to.Bare);
+            return;
+        }
         var entry = _sessions.Find(to);
         if (entry is not null)
         {

@@ -1,5 +1,7 @@
 using Actors.Xmpp.Server.Routing;
+using System.Collections.Immutable;
 using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
@@ -25,6 +27,7 @@ public sealed class SessionActor : ReceiveActor
     private bool _available;
     private int _priority;
     private HashSet<Jid>? _directedPresence;
+    private ImmutableHashSet<string> _blocked = ImmutableHashSet<string>.Empty; // XEP-0191, kept by the user actor
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router) =>
         Akka.Actor.Props.Create(typeof(SessionActor), jid, client, connection, registry, router);
@@ -36,9 +39,28 @@ public sealed class SessionActor : ReceiveActor
         _connection = connection;
         _registry = registry;
         _router = router;
-        Receive<SessionMessages.Deliver>(d => _client.Send(d.Stanza, Ns.Client));
+        Receive<SessionMessages.Deliver>(d => Deliver(d.Stanza));
+        Receive<UserActor.BlockList>(b => _blocked = b.Jids);
         Receive<FromClient>(m => HandleFromClient(m.Stanza));
         Receive<SessionMessages.Replaced>(_ => _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict));
+    }
+
+    protected override void PreStart() => _router.Users?.Tell(_jid.Bare, new UserActor.SessionStarted(_jid, Self), Self);
+
+    private bool IsBlocked(Jid jid) =>
+        _blocked.Count > 0 && (_blocked.Contains(jid.ToString()) || _blocked.Contains(jid.Bare.ToString()) || _blocked.Contains(jid.Domain));
+
+    private void Deliver(Element stanza)
+    {
+        if (_blocked.Count > 0 && Jid.TryParse(stanza.From, out var from) && from is not null && !from.Bare.Equals(_jid.Bare) && IsBlocked(from))
+        {
+            // XEP-0191 §3.5: nothing from a blocked entity reaches the user; messages and IQ requests are answered
+            // as if the user did not exist, presence is dropped
+            if (stanza.Name == "message" || stanza.Name == "iq" && stanza.Type is "get" or "set")
+                _router.Bounce(stanza, "service-unavailable");
+            return;
+        }
+        _client.Send(stanza, Ns.Client);
     }
 
     private void HandleFromClient(Element stanza)
@@ -65,6 +87,18 @@ public sealed class SessionActor : ReceiveActor
                 return;
             }
             stanza.To = to.ToString();
+            if (IsBlocked(to) && !to.Bare.Equals(_jid.Bare) && stanza.Type != "error")
+            {
+                // XEP-0191 §3.6: the user cannot send to an entity it blocked
+                if (stanza.Name == "presence" && stanza.Type == "unavailable") return;
+                var error = StanzaErrors.Reply(stanza, "not-acceptable", "the recipient is blocked");
+                if (error is not null)
+                {
+                    error.Child("error", Ns.Client)?.Add(new Element("blocked", UserActor.BlockingErrorsNs));
+                    Reply(error);
+                }
+                return;
+            }
         }
 
         switch (stanza.Name)
@@ -126,13 +160,14 @@ public sealed class SessionActor : ReceiveActor
             {
                 // RFC 6121 §3.1.2, §3.2.2, §3.3.2, §3.4.2: subscription stanzas leave stamped with the bare JID
                 stanza.From = _jid.Bare.ToString();
-                _router.Route(stanza, _jid.Bare, to);
+                if (_router.Users is { } users) users.Tell(_jid.Bare, new UserActor.OutboundSubscription(stanza, to));
+                else _router.Route(stanza, _jid.Bare, to);
                 return;
             }
             _router.Route(stanza, _jid, to);
             return;
         }
-        if (type is not (null or "unavailable")) return; // subscription requests need a 'to' (the roster issue)
+        if (type is not (null or "unavailable")) return; // subscription requests and probes need a 'to'
 
         if (type is null)
         {
@@ -146,6 +181,9 @@ public sealed class SessionActor : ReceiveActor
         _registry.UpdatePresence(_jid, Self, _available, _priority);
         // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included
         BroadcastToOwnResources(stanza);
+        // §4.2.2 / §4.4.2 / §4.5.2: the user actor broadcasts to the contacts (it knows the roster), probes, and
+        // hands over offline messages and pending subscription requests
+        _router.Users?.Tell(_jid.Bare, new UserActor.ResourcePresence(_jid, Self, stanza.Clone(), _available, _priority), Self);
         if (type == "unavailable") SendUnavailableToDirected();
     }
 
@@ -204,8 +242,10 @@ public sealed class SessionActor : ReceiveActor
                 copy.To = r.Jid.ToString();
                 r.Session.Tell(new SessionMessages.Deliver(copy));
             }
+            _router.Users?.Tell(_jid.Bare, new UserActor.ResourcePresence(_jid, Self, unavailable, false, _priority));
         }
         SendUnavailableToDirected();
         _registry.Unregister(_jid, Self);
+        _router.Users?.Tell(_jid.Bare, new UserActor.SessionEnded(_jid, Self));
     }
 }

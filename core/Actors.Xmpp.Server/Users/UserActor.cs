@@ -1,0 +1,833 @@
+using System.Collections.Immutable;
+using System.Globalization;
+using Actors.Xmpp.Persistence;
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Server.Users.Events;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+
+namespace Actors.Xmpp.Server.Users;
+
+/// <summary>
+/// The event-sourced actor of one account (persistence id "user:&lt;bare JID&gt;"): roster and roster versions
+/// (RFC 6121 §2), subscription states (§3, Appendix A), presence broadcast and probes (§4), offline messages
+/// (XEP-0160), block list (XEP-0191), private XML (XEP-0049), vCard (XEP-0054) and last activity (XEP-0012).
+/// Reached by JID through <see cref="IUserDirectory"/>; it reaches its own sessions by the IActorRef they report
+/// and everything else through the <see cref="StanzaRouter"/>.
+/// </summary>
+public sealed class UserActor : ReceivePersistentActor
+{
+    // ---- protocol ---------------------------------------------------------------------------------------------
+
+    /// <summary>An IQ addressed to this account's bare JID (roster, blocking, private, vCard, last). Answered with an Element.</summary>
+    public sealed record HandleIq(Element Iq, Jid From);
+
+    /// <summary>A session bound a resource; answered with <see cref="BlockList"/>.</summary>
+    public sealed record SessionStarted(Jid Resource, IActorRef Session);
+
+    /// <summary>A resource's broadcast presence (no 'to'): available or unavailable (RFC 6121 §4.2, §4.4, §4.5).</summary>
+    public sealed record ResourcePresence(Jid Resource, IActorRef Session, Element Presence, bool Available, int Priority);
+
+    /// <summary>A session ended (after its unavailable presence, if any, was reported).</summary>
+    public sealed record SessionEnded(Jid Resource, IActorRef Session);
+
+    /// <summary>A subscription stanza sent by the user (RFC 6121 §3, outbound processing), stamped with the bare JID.</summary>
+    public sealed record OutboundSubscription(Element Stanza, Jid To);
+
+    /// <summary>A subscription stanza or probe addressed to the user (inbound processing).</summary>
+    public sealed record InboundPresence(Element Stanza, Jid From);
+
+    /// <summary>A message for the bare JID while no resource is available (RFC 6121 §8.5.2.2.1, XEP-0160).</summary>
+    public sealed record StoreOffline(Element Stanza, Jid From);
+
+    /// <summary>Sent to the user's sessions: the JIDs whose stanzas they must not deliver (XEP-0191).</summary>
+    public sealed record BlockList(ImmutableHashSet<string> Jids);
+
+    /// <summary>For tests and tools: the current state as a snapshot record.</summary>
+    public sealed record GetState
+    {
+        public static readonly GetState Instance = new();
+    }
+
+    public sealed record Settings(int MaxOfflineMessages = 1000, int SnapshotEvery = 100, bool DeleteDeliveredOffline = true);
+
+    public static Props Props(Jid user, StanzaRouter router, Settings settings) =>
+        Akka.Actor.Props.Create(() => new UserActor(user, router, settings));
+
+    public static string PersistenceIdOf(Jid user) => "user:" + user.Bare;
+
+    // ---- state -----------------------------------------------------------------------------------------------
+
+    private sealed class Resource(IActorRef session)
+    {
+        public IActorRef Session = session;
+        public bool Available;
+        public int Priority;
+        public Element? LastPresence;
+        public bool RosterInterested;
+    }
+
+    public const string BlockingNs = "urn:xmpp:blocking";
+    public const string BlockingErrorsNs = "urn:xmpp:blocking:errors";
+    public const string PrivateNs = "jabber:iq:private";
+    public const string VCardNs = "vcard-temp";
+    public const string LastNs = "jabber:iq:last";
+    private const int MaxNameLength = 1023;
+
+    private readonly Jid _user;
+    private readonly string _bare;
+    private readonly StanzaRouter _router;
+    private readonly Settings _settings;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly UserState _state = new();
+    private readonly Dictionary<Jid, Resource> _resources = new();
+    private long _lastSnapshotSeq;
+    private bool _deleteOnSnapshot;
+    private Action? _onPersistFailure;
+
+    public override string PersistenceId { get; }
+
+    public UserActor(Jid user, StanzaRouter router, Settings settings)
+    {
+        _user = user.Bare;
+        _bare = _user.ToString();
+        _router = router;
+        _settings = settings;
+        PersistenceId = PersistenceIdOf(_user);
+
+        Recover<SnapshotOffer>(offer =>
+        {
+            if (offer.Snapshot is UserSnapshot s)
+            {
+                _state.Apply(s);
+                _lastSnapshotSeq = offer.Metadata.SequenceNr;
+            }
+        });
+        Recover<IPersistentEvent>(e => _state.Apply(e));
+        Recover<RecoveryCompleted>(_ => AdoptSessions());
+
+        Command<HandleIq>(OnIq);
+        Command<SessionStarted>(s =>
+        {
+            Track(s.Resource, s.Session);
+            Sender.Tell(new BlockList(_state.Blocked.ToImmutableHashSet(StringComparer.Ordinal)));
+        });
+        Command<ResourcePresence>(OnResourcePresence);
+        Command<SessionEnded>(e =>
+        {
+            if (_resources.TryGetValue(e.Resource, out var r) && r.Session.Equals(e.Session)) _resources.Remove(e.Resource);
+        });
+        Command<OutboundSubscription>(OnOutbound);
+        Command<InboundPresence>(OnInbound);
+        Command<StoreOffline>(OnStoreOffline);
+        Command<GetState>(_ => Sender.Tell(_state.ToSnapshot()));
+        Command<SaveSnapshotSuccess>(s =>
+        {
+            _lastSnapshotSeq = s.Metadata.SequenceNr;
+            if (_deleteOnSnapshot)
+            {
+                // XEP-0160: delivered messages leave the journal: everything up to the snapshot is in the snapshot
+                _deleteOnSnapshot = false;
+                DeleteMessages(s.Metadata.SequenceNr);
+                DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+            }
+        });
+        Command<SaveSnapshotFailure>(f => _log.Warning("snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message));
+        Command<DeleteMessagesSuccess>(_ => { });
+        Command<DeleteMessagesFailure>(f => _log.Warning("deleting delivered events of {0} failed: {1}", PersistenceId, f.Cause.Message));
+        Command<DeleteSnapshotsSuccess>(_ => { });
+        Command<DeleteSnapshotsFailure>(_ => { });
+    }
+
+    /// <summary>After a restart: the sessions that are bound now (their last presence is unknown until they send one).</summary>
+    private void AdoptSessions()
+    {
+        foreach (var e in _router.Sessions.Resources(_user))
+        {
+            var r = Track(e.Jid, e.Session);
+            r.Available = e.Available;
+            r.Priority = e.Priority;
+            if (e.Available) r.LastPresence ??= new Element("presence", Ns.Client).SetAttr("from", e.Jid.ToString());
+        }
+    }
+
+    private Resource Track(Jid resource, IActorRef session)
+    {
+        if (!_resources.TryGetValue(resource, out var r)) _resources[resource] = r = new Resource(session);
+        else if (r.Session.IsNobody()) r.Session = session; // it asked for the roster before it reported itself
+        else if (!session.IsNobody() && !r.Session.Equals(session)) _resources[resource] = r = new Resource(session); // a new session took the resource
+        return r;
+    }
+
+    // ---- persistence helpers ---------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Persists the events (one write for several), applies them, then runs <paramref name="then"/>. If the journal
+    /// write fails, <paramref name="onFailure"/> answers the request with an error instead (nothing is half done).
+    /// </summary>
+    private void Save(IReadOnlyList<IPersistentEvent> events, Action then, Action? onFailure = null)
+    {
+        if (events.Count == 0)
+        {
+            then();
+            return;
+        }
+        _onPersistFailure = onFailure;
+        var remaining = events.Count;
+        PersistAll(events, e =>
+        {
+            _state.Apply(e);
+            if (--remaining > 0) return;
+            _onPersistFailure = null;
+            then();
+            MaybeSnapshot();
+        });
+    }
+
+    private void Save(IPersistentEvent e, Action then, Action? onFailure = null) => Save([e], then, onFailure);
+
+    private void MaybeSnapshot(bool force = false)
+    {
+        if (force || LastSequenceNr - _lastSnapshotSeq >= _settings.SnapshotEvery) SaveSnapshot(_state.ToSnapshot());
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error(cause, "journal write for {0} failed", PersistenceId);
+        Interlocked.Exchange(ref _onPersistFailure, null)?.Invoke();
+        base.OnPersistFailure(cause, @event, sequenceNr); // stops the actor; the next message recreates it from the journal
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        _log.Error(cause, "journal rejected an event of {0}", PersistenceId);
+        Interlocked.Exchange(ref _onPersistFailure, null)?.Invoke();
+        base.OnPersistRejected(cause, @event, sequenceNr);
+    }
+
+    // ---- IQs -------------------------------------------------------------------------------------------------
+
+    private void OnIq(HandleIq m)
+    {
+        var iq = m.Iq;
+        var payload = iq.FirstChild();
+        var sender = Sender;
+        if (payload is null)
+        {
+            sender.Tell(Error(iq, "bad-request"));
+            return;
+        }
+        var own = m.From.Bare.Equals(_user);
+        var set = iq.Type == "set";
+        switch (payload.Namespace)
+        {
+            case Ns.Roster when payload.Name == "query":
+                if (!own) sender.Tell(Error(iq, "forbidden", "a roster can only be used by its owner"));
+                else if (set) RosterSet(iq, payload, m.From, sender);
+                else RosterGet(iq, payload, m.From, sender);
+                return;
+            case BlockingNs:
+                if (!own) sender.Tell(Error(iq, "forbidden"));
+                else Blocking(iq, payload, set, sender);
+                return;
+            case PrivateNs when payload.Name == "query":
+                if (!own) sender.Tell(Error(iq, "forbidden", "private storage is readable by its owner only"));
+                else PrivateStorage(iq, payload, set, sender);
+                return;
+            case VCardNs when payload.Name == "vCard":
+                if (set)
+                {
+                    if (!own) sender.Tell(Error(iq, "forbidden", "only the owner can change a vCard"));
+                    else Save(new VCardSet(StanzaXml.ToXml(payload)), () => sender.Tell(StanzaErrors.IqResult(iq)),
+                        () => sender.Tell(Error(iq, "internal-server-error")));
+                }
+                else
+                {
+                    var card = _state.VCard is null ? new Element("vCard", VCardNs) : StanzaXml.Parse(_state.VCard);
+                    sender.Tell(StanzaErrors.IqResult(iq, card));
+                }
+                return;
+            case LastNs when payload.Name == "query" && !set:
+                LastActivity(iq, m.From, own, sender);
+                return;
+        }
+        sender.Tell(Error(iq, "service-unavailable"));
+    }
+
+    private static Element Error(Element iq, string condition, string? text = null) => StanzaErrors.Reply(iq, condition, text)!;
+
+    // RFC 6121 §2.1.3 + §2.6: roster get, with versioning
+    private void RosterGet(Element iq, Element query, Jid from, IActorRef sender)
+    {
+        MarkInterested(from);
+        var ver = Ver();
+        if (query.Attr("ver") is { } clientVer && clientVer == ver)
+        {
+            // §2.6.3: the client's version is current: an empty result; changes will come as pushes
+            sender.Tell(StanzaErrors.IqResult(iq));
+            return;
+        }
+        var result = new Element("query", Ns.Roster).SetAttr("ver", ver);
+        foreach (var item in _state.Roster) result.Add(ItemElement(item));
+        sender.Tell(StanzaErrors.IqResult(iq, result));
+    }
+
+    /// <summary>A resource that requested the roster (or changed it) is "interested": it gets roster pushes (§2.1.6, §2.3.2).</summary>
+    private void MarkInterested(Jid from)
+    {
+        if (from.Resource is null) return;
+        if (_resources.TryGetValue(from, out var r)) r.RosterInterested = true;
+        else Track(from, ActorRefs.Nobody).RosterInterested = true;
+    }
+
+    private string Ver() => _state.RosterVersion.ToString(CultureInfo.InvariantCulture);
+
+    private static Element ItemElement(RosterItemState item)
+    {
+        var e = new Element("item", Ns.Roster).SetAttr("jid", item.Jid).SetAttr("name", item.Name)
+            .SetAttr("subscription", item.Subscription);
+        if (item.Ask) e.SetAttr("ask", "subscribe");
+        if (item.Approved) e.SetAttr("approved", "true");
+        foreach (var g in item.Groups) e.Add(new Element("group", Ns.Roster).AddText(g));
+        return e;
+    }
+
+    // RFC 6121 §2.3 (add/update) and §2.5 (remove)
+    private void RosterSet(Element iq, Element query, Jid from, IActorRef sender)
+    {
+        var items = query.Elements().ToList();
+        if (items.Count != 1 || !items[0].Is("item", Ns.Roster))
+        {
+            sender.Tell(Error(iq, "bad-request", "a roster set must contain exactly one item (RFC 6121 §2.3.3)"));
+            return;
+        }
+        var item = items[0];
+        MarkInterested(from); // §2.3.2: the push goes to the resource that generated the roster set, too
+        var jidText = item.Attr("jid");
+        if (jidText is null)
+        {
+            sender.Tell(Error(iq, "bad-request", "the item has no 'jid'"));
+            return;
+        }
+        if (!Jid.TryParse(jidText, out var contact) || contact is null)
+        {
+            sender.Tell(Error(iq, "jid-malformed", "the item's 'jid' is not a valid JID"));
+            return;
+        }
+        var key = contact.ToString();
+        var existing = _state.Item(key);
+        var failure = () => sender.Tell(Error(iq, "internal-server-error", "the roster could not be saved"));
+
+        if (item.Attr("subscription") == "remove")
+        {
+            if (existing is null && !_state.PendingIn.ContainsKey(key))
+            {
+                sender.Tell(Error(iq, "item-not-found", "no such roster item"));
+                return;
+            }
+            RemoveItem(contact, existing, () => sender.Tell(StanzaErrors.IqResult(iq)), failure);
+            return;
+        }
+
+        var name = item.Attr("name");
+        if (name is { Length: > MaxNameLength })
+        {
+            sender.Tell(Error(iq, "not-acceptable", "the item's name is too long"));
+            return;
+        }
+        var groups = new List<string>();
+        foreach (var g in item.Elements("group", Ns.Roster))
+        {
+            var text = g.Text;
+            if (text.Length == 0)
+            {
+                sender.Tell(Error(iq, "not-acceptable", "a group name is empty (RFC 6121 §2.1.2.5)"));
+                return;
+            }
+            if (text.Length > MaxNameLength)
+            {
+                sender.Tell(Error(iq, "not-acceptable", "a group name is too long"));
+                return;
+            }
+            if (groups.Contains(text))
+            {
+                sender.Tell(Error(iq, "not-acceptable", "the same group appears twice (RFC 6121 §2.3.3)"));
+                return;
+            }
+            groups.Add(text);
+        }
+        // §2.1.2.5: 'subscription' (other than remove), 'ask' and 'approved' from the client are ignored
+        var next = existing is null
+            ? new RosterItemState(key, name, groups.ToArray(), "none", false, false)
+            : existing with { Name = name, Groups = groups.ToArray() };
+        SetItems([next], () => sender.Tell(StanzaErrors.IqResult(iq)), failure);
+    }
+
+    /// <summary>Persists roster items (one version step each), pushes them (§2.1.6) and then runs <paramref name="then"/>.</summary>
+    private void SetItems(IReadOnlyList<RosterItemState> items, Action then, Action? onFailure = null, IEnumerable<IPersistentEvent>? extra = null)
+    {
+        var events = new List<IPersistentEvent>();
+        var v = _state.RosterVersion;
+        foreach (var i in items) events.Add(new RosterItemSet(i.Jid, i.Name, i.Groups, i.Subscription, i.Ask, i.Approved, ++v));
+        if (extra is not null) events.AddRange(extra);
+        Save(events, () =>
+        {
+            then();
+            foreach (var i in items) Push(ItemElement(_state.Item(i.Jid) ?? i));
+        }, onFailure);
+    }
+
+    private void RemoveItem(Jid contact, RosterItemState? existing, Action then, Action? onFailure)
+    {
+        var key = contact.ToString();
+        var events = new List<IPersistentEvent>();
+        if (existing is not null) events.Add(new RosterItemRemoved(key, _state.RosterVersion + 1));
+        var pending = _state.PendingIn.ContainsKey(key);
+        if (pending) events.Add(new SubscriptionRequestCleared(key));
+        Save(events, () =>
+        {
+            then();
+            // §2.5.2: the contact's server learns that the subscriptions are gone
+            if (existing is not null && (existing.Subscription is "to" or "both" || existing.Ask)) SendSubscription("unsubscribe", contact);
+            if (pending || existing is not null && existing.Subscription is "from" or "both")
+            {
+                SendSubscription("unsubscribed", contact);
+                SendPresenceOfAll(contact, unavailable: true);
+            }
+            if (existing is not null) Push(new Element("item", Ns.Roster).SetAttr("jid", key).SetAttr("subscription", "remove"));
+        }, onFailure);
+    }
+
+    /// <summary>Roster push (RFC 6121 §2.1.6) to every resource that requested the roster.</summary>
+    private void Push(Element item)
+    {
+        foreach (var (full, r) in _resources)
+        {
+            if (!r.RosterInterested) continue;
+            var iq = new Element("iq", Ns.Client).SetAttr("type", "set").SetAttr("id", "push" + Guid.NewGuid().ToString("N")[..12])
+                .SetAttr("from", _bare).SetAttr("to", full.ToString());
+            iq.Add(new Element("query", Ns.Roster).SetAttr("ver", Ver()).Add(item.Clone()));
+            _router.Route(iq, _user, full);
+        }
+    }
+
+    // ---- subscriptions (RFC 6121 §3, Appendix A) ---------------------------------------------------------------
+
+    private void SendSubscription(string type, Jid contact)
+    {
+        var p = new Element("presence", Ns.Client).SetAttr("from", _bare).SetAttr("to", contact.ToString()).SetAttr("type", type);
+        _router.Route(p, _user, contact);
+    }
+
+    /// <summary>The last presence of each available resource (or unavailable presence) to <paramref name="to"/>.</summary>
+    private void SendPresenceOfAll(Jid to, bool unavailable)
+    {
+        foreach (var (full, r) in _resources)
+        {
+            if (!r.Available) continue;
+            Element p;
+            if (unavailable) p = new Element("presence", Ns.Client).SetAttr("type", "unavailable");
+            else p = r.LastPresence?.Clone() ?? new Element("presence", Ns.Client);
+            p.SetAttr("from", full.ToString()).SetAttr("to", to.ToString());
+            _router.Route(p, full, to);
+        }
+    }
+
+    private void OnOutbound(OutboundSubscription m)
+    {
+        var stanza = m.Stanza;
+        var contact = m.To.Bare;
+        var key = contact.ToString();
+        var item = _state.Item(key);
+        void Route()
+        {
+            var copy = stanza.Clone();
+            copy.From = _bare;
+            copy.To = key;
+            _router.Route(copy, _user, contact);
+        }
+        switch (stanza.Type)
+        {
+            case "subscribe": // §3.1.2, A.2.1
+                if (item is null) SetItems([new RosterItemState(key, null, [], "none", true, false)], Route);
+                else if (item.Subscription is "none" or "from" && !item.Ask) SetItems([item with { Ask = true }], Route);
+                else Route();
+                return;
+            case "unsubscribe": // §3.3.2, A.2.2
+                if (item is not null && (item.Subscription is "to" or "both" || item.Ask))
+                    SetItems([item with { Subscription = item.Subscription switch { "both" => "from", "to" => "none", var s => s }, Ask = false }], Route);
+                else Route();
+                return;
+            case "subscribed": // §3.1.5 approval, §3.4 pre-approval, A.3.1
+                if (_state.PendingIn.ContainsKey(key))
+                {
+                    var next = item is null
+                        ? new RosterItemState(key, null, [], "from", false, false)
+                        : item with { Subscription = item.Subscription switch { "none" => "from", "to" => "both", var s => s }, Approved = false };
+                    SetItems([next], () =>
+                    {
+                        Route();
+                        SendPresenceOfAll(contact, unavailable: false); // §3.1.5: the contact's current presence
+                    }, extra: [new SubscriptionRequestCleared(key)]);
+                }
+                else if (item is null) SetItems([new RosterItemState(key, null, [], "none", false, true)], () => { });
+                else if (item.Subscription is "none" or "to" && !item.Approved) SetItems([item with { Approved = true }], () => { });
+                // from/both: nothing changes and nothing is routed (A.3.1)
+                return;
+            case "unsubscribed": // §3.2.2 cancel / deny, A.3.2
+            {
+                var pending = _state.PendingIn.ContainsKey(key);
+                var extra = pending ? new IPersistentEvent[] { new SubscriptionRequestCleared(key) } : [];
+                if (item is not null && (item.Subscription is "from" or "both" || item.Approved))
+                {
+                    var hadFrom = item.Subscription is "from" or "both";
+                    SetItems([item with { Subscription = item.Subscription switch { "from" => "none", "both" => "to", var s => s }, Approved = false }], () =>
+                    {
+                        if (!hadFrom && !pending) return; // only a pre-approval was cancelled
+                        Route();
+                        if (hadFrom) SendPresenceOfAll(contact, unavailable: true);
+                    }, extra: extra);
+                }
+                else if (pending) Save(extra, Route);
+                return;
+            }
+        }
+    }
+
+    private void OnInbound(InboundPresence m)
+    {
+        var stanza = m.Stanza;
+        var from = m.From.Bare;
+        var key = from.ToString();
+        if (_state.IsBlocked(m.From)) return; // XEP-0191 §3.5: presence from blocked entities is dropped
+        var item = _state.Item(key);
+        switch (stanza.Type)
+        {
+            case "subscribe": // §3.1.3, A.3.1 inbound
+                if (item is not null && item.Subscription is "from" or "both")
+                {
+                    SendSubscription("subscribed", from); // already subscribed: the server answers on the user's behalf
+                    return;
+                }
+                if (item is not null && item.Approved)
+                {
+                    // §3.4: pre-approved
+                    SetItems([item with { Subscription = item.Subscription == "to" ? "both" : "from", Approved = false }], () =>
+                    {
+                        SendSubscription("subscribed", from);
+                        SendPresenceOfAll(from, unavailable: false);
+                    });
+                    return;
+                }
+                if (_state.PendingIn.ContainsKey(key))
+                {
+                    DeliverToAvailable(StanzaXml.Parse(_state.PendingIn[key])); // already stored: shown again, not stored twice
+                    return;
+                }
+                var request = stanza.Clone();
+                request.From = key;
+                request.To = _bare;
+                var xml = StanzaXml.ToXml(request);
+                // stored first, then delivered to the available resources; redelivered at each login until answered
+                Save(new SubscriptionRequestStored(key, xml), () => DeliverToAvailable(request));
+                return;
+            case "unsubscribe": // §3.3.3
+            {
+                var pending = _state.PendingIn.ContainsKey(key);
+                var extra = pending ? new IPersistentEvent[] { new SubscriptionRequestCleared(key) } : [];
+                if (item is not null && item.Subscription is "from" or "both")
+                {
+                    SetItems([item with { Subscription = item.Subscription == "both" ? "to" : "none" }], () =>
+                    {
+                        DeliverToAvailable(stanza);
+                        SendPresenceOfAll(from, unavailable: true);
+                    }, extra: extra);
+                }
+                else if (pending) Save(extra, () => DeliverToAvailable(stanza));
+                return;
+            }
+            case "subscribed": // §3.1.6
+                if (item is not null && item.Ask)
+                {
+                    SetItems([item with { Subscription = item.Subscription == "from" ? "both" : "to", Ask = false }], () => DeliverToAvailable(stanza));
+                }
+                return; // otherwise ignored (A.2.1)
+            case "unsubscribed": // §3.2.3
+                if (item is not null && (item.Subscription is "to" or "both" || item.Ask))
+                {
+                    SetItems([item with { Subscription = item.Subscription switch { "both" => "from", "to" => "none", var s => s }, Ask = false }],
+                        () => DeliverToAvailable(stanza));
+                }
+                return;
+            case "probe": // §4.3.2
+                if (item is not null && item.Subscription is "from" or "both")
+                {
+                    var to = m.From;
+                    if (_resources.Values.Any(r => r.Available)) SendPresenceOfAll(to, unavailable: false);
+                    else
+                    {
+                        var p = new Element("presence", Ns.Client).SetAttr("from", _bare).SetAttr("to", to.ToString()).SetAttr("type", "unavailable");
+                        if (_state.LastStatus is { } status) p.Add(new Element("status", Ns.Client).AddText(status));
+                        if (_state.LastLogout is { } at) p.Add(Delay(at));
+                        _router.Route(p, _user, to);
+                    }
+                }
+                return;
+        }
+    }
+
+    private void DeliverToAvailable(Element stanza)
+    {
+        foreach (var r in _resources.Values)
+            if (r.Available) r.Session.Tell(new SessionMessages.Deliver(stanza));
+    }
+
+    private Element Delay(DateTimeOffset at) => new Element("delay", Ns.Delay).SetAttr("from", _user.Domain)
+        .SetAttr("stamp", at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+
+    // ---- presence (RFC 6121 §4) ------------------------------------------------------------------------------
+
+    private void OnResourcePresence(ResourcePresence m)
+    {
+        if (!m.Available && _resources.TryGetValue(m.Resource, out var current) && !current.Session.IsNobody() && !current.Session.Equals(m.Session))
+            return; // the unavailable of a session that another one replaced (RFC 6120 §7.7.2.2): the resource lives on
+        var r = Track(m.Resource, m.Session);
+        var wasAvailable = r.Available;
+        r.Available = m.Available;
+        r.Priority = m.Priority;
+        if (m.Available)
+        {
+            r.LastPresence = m.Presence.Clone();
+            BroadcastToSubscribers(m.Resource, m.Presence);
+            if (!wasAvailable)
+            {
+                // §4.2.2: initial presence: probe the contacts the user is subscribed to, then hand over what waited
+                foreach (var item in _state.Roster)
+                {
+                    if (item.Subscription is not ("to" or "both")) continue;
+                    if (!Jid.TryParse(item.Jid, out var c) || c is null) continue;
+                    var probe = new Element("presence", Ns.Client).SetAttr("from", _bare).SetAttr("to", item.Jid).SetAttr("type", "probe");
+                    _router.Route(probe, _user, c);
+                }
+                // the presence of the user's other available resources, which the new one has not seen
+                foreach (var (full, other) in _resources)
+                {
+                    if (full.Equals(m.Resource) || !other.Available || other.LastPresence is null) continue;
+                    var copy = other.LastPresence.Clone();
+                    copy.From = full.ToString();
+                    copy.To = m.Resource.ToString();
+                    m.Session.Tell(new SessionMessages.Deliver(copy));
+                }
+                // §3.1.3: pending subscription requests are delivered at each login until answered
+                foreach (var xml in _state.PendingIn.Values) m.Session.Tell(new SessionMessages.Deliver(StanzaXml.Parse(xml)));
+            }
+            if (m.Priority >= 0) FlushOffline(m.Session);
+        }
+        else
+        {
+            r.LastPresence = null;
+            if (wasAvailable) BroadcastToSubscribers(m.Resource, m.Presence);
+            if (wasAvailable && !_resources.Values.Any(x => x.Available))
+            {
+                // XEP-0012: the time of the last logout and its status
+                var status = m.Presence.ChildText("status", Ns.Client);
+                Save(new LastActivityRecorded(DateTimeOffset.UtcNow, status), () => { });
+            }
+        }
+    }
+
+    /// <summary>§4.2.2 / §4.4.2 / §4.5.2: to every contact with a subscription from or both (not blocked ones).</summary>
+    private void BroadcastToSubscribers(Jid resource, Element presence)
+    {
+        foreach (var item in _state.Roster)
+        {
+            if (item.Subscription is not ("from" or "both")) continue;
+            if (!Jid.TryParse(item.Jid, out var c) || c is null || _state.IsBlocked(c)) continue;
+            var copy = presence.Clone();
+            copy.From = resource.ToString();
+            copy.To = item.Jid;
+            _router.Route(copy, resource, c);
+        }
+    }
+
+    // ---- offline messages (RFC 6121 §8.5.2.2.1, XEP-0160, XEP-0203) --------------------------------------------
+
+    private void OnStoreOffline(StoreOffline m)
+    {
+        var stanza = m.Stanza;
+        if (_state.IsBlocked(m.From))
+        {
+            _router.Bounce(stanza, "service-unavailable"); // XEP-0191 §3.5
+            return;
+        }
+        // a resource became available since the router looked: deliver instead of storing
+        var best = int.MinValue;
+        foreach (var r in _resources.Values)
+            if (r.Available && r.Priority >= 0 && r.Priority > best) best = r.Priority;
+        if (best != int.MinValue)
+        {
+            foreach (var r in _resources.Values)
+                if (r.Available && r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
+            return;
+        }
+        if (_state.Offline.Count >= _settings.MaxOfflineMessages)
+        {
+            _router.Bounce(stanza, "service-unavailable", "the recipient's offline mailbox is full");
+            return;
+        }
+        var stored = new OfflineStored(_state.LastOfflineId + 1, StanzaXml.ToXml(stanza), DateTimeOffset.UtcNow);
+        // only acknowledged by the journal counts as stored; otherwise the sender gets an error (nothing lost)
+        Save(stored, () => { }, () => _router.Bounce(stanza, "internal-server-error", "the message could not be stored"));
+    }
+
+    private void FlushOffline(IActorRef session)
+    {
+        if (_state.Offline.Count == 0) return;
+        var last = 0L;
+        foreach (var m in _state.Offline)
+        {
+            var stanza = StanzaXml.Parse(m.Stanza);
+            stanza.Add(Delay(m.Stamp));
+            session.Tell(new SessionMessages.Deliver(stanza));
+            last = m.Id;
+        }
+        Save(new OfflineDelivered(last), () =>
+        {
+            if (!_settings.DeleteDeliveredOffline) return;
+            _deleteOnSnapshot = true;
+            MaybeSnapshot(force: true);
+        });
+    }
+
+    // ---- XEP-0191 blocking command -----------------------------------------------------------------------------
+
+    private void Blocking(Element iq, Element payload, bool set, IActorRef sender)
+    {
+        if (!set)
+        {
+            if (payload.Name != "blocklist")
+            {
+                sender.Tell(Error(iq, "bad-request"));
+                return;
+            }
+            var list = new Element("blocklist", BlockingNs);
+            foreach (var j in _state.Blocked.Order(StringComparer.Ordinal)) list.Add(new Element("item", BlockingNs).SetAttr("jid", j));
+            sender.Tell(StanzaErrors.IqResult(iq, list));
+            return;
+        }
+        if (payload.Name is not ("block" or "unblock"))
+        {
+            sender.Tell(Error(iq, "bad-request"));
+            return;
+        }
+        var jids = new List<string>();
+        foreach (var item in payload.Elements("item", BlockingNs))
+        {
+            if (!Jid.TryParse(item.Attr("jid"), out var j) || j is null)
+            {
+                sender.Tell(Error(iq, "jid-malformed", "an item's 'jid' is not a valid JID"));
+                return;
+            }
+            if (!jids.Contains(j.ToString())) jids.Add(j.ToString());
+        }
+        var failure = () => sender.Tell(Error(iq, "internal-server-error"));
+        if (payload.Name == "block")
+        {
+            if (jids.Count == 0)
+            {
+                sender.Tell(Error(iq, "bad-request", "a block needs at least one item (XEP-0191 §3.3)"));
+                return;
+            }
+            Save(new JidsBlocked(jids.ToArray()), () =>
+            {
+                sender.Tell(StanzaErrors.IqResult(iq));
+                // §3.3: a blocked contact sees the user go offline
+                foreach (var j in jids)
+                    if (Jid.TryParse(j, out var c) && c is not null && c.Local is not null) SendPresenceOfAll(c, unavailable: true);
+                BlockingChanged(payload);
+            }, failure);
+        }
+        else
+        {
+            Save(new JidsUnblocked(jids.ToArray()), () =>
+            {
+                sender.Tell(StanzaErrors.IqResult(iq));
+                BlockingChanged(payload);
+            }, failure);
+        }
+    }
+
+    /// <summary>XEP-0191 §3.3/§3.4: push the change to the resources and give the sessions the new list.</summary>
+    private void BlockingChanged(Element change)
+    {
+        var list = new BlockList(_state.Blocked.ToImmutableHashSet(StringComparer.Ordinal));
+        foreach (var (full, r) in _resources)
+        {
+            r.Session.Tell(list);
+            var push = new Element("iq", Ns.Client).SetAttr("type", "set").SetAttr("id", "push" + Guid.NewGuid().ToString("N")[..12])
+                .SetAttr("from", _bare).SetAttr("to", full.ToString());
+            push.Add(change.Clone());
+            _router.Route(push, _user, full);
+        }
+    }
+
+    // ---- XEP-0049 private XML storage ------------------------------------------------------------------------
+
+    private void PrivateStorage(Element iq, Element query, bool set, IActorRef sender)
+    {
+        var children = query.Elements().ToList();
+        if (children.Count == 0 || (!set && children.Count != 1))
+        {
+            sender.Tell(Error(iq, "bad-request", "exactly one child element is expected (XEP-0049)"));
+            return;
+        }
+        foreach (var c in children)
+        {
+            if (c.Namespace is Ns.Client or Ns.Server or PrivateNs || c.Namespace.Length == 0)
+            {
+                sender.Tell(Error(iq, "not-acceptable", "this namespace cannot be used for private storage"));
+                return;
+            }
+        }
+        if (!set)
+        {
+            var c = children[0];
+            var stored = _state.Private.GetValueOrDefault(Key(c));
+            var result = new Element("query", PrivateNs).Add(stored is null ? new Element(c.Name, c.Namespace) : StanzaXml.Parse(stored));
+            sender.Tell(StanzaErrors.IqResult(iq, result));
+            return;
+        }
+        var events = children.Select(c => (IPersistentEvent)new PrivateStored(Key(c), StanzaXml.ToXml(c))).ToList();
+        Save(events, () => sender.Tell(StanzaErrors.IqResult(iq)), () => sender.Tell(Error(iq, "internal-server-error")));
+        static string Key(Element e) => "{" + e.Namespace + "} " + e.Name;
+    }
+
+    // ---- XEP-0012 last activity --------------------------------------------------------------------------------
+
+    private void LastActivity(Element iq, Jid from, bool own, IActorRef sender)
+    {
+        var item = _state.Item(from.Bare.ToString());
+        if (!own && (item is null || item.Subscription is not ("from" or "both")))
+        {
+            sender.Tell(Error(iq, "forbidden", "last activity is shown to subscribers only (XEP-0012 §4)"));
+            return;
+        }
+        var query = new Element("query", LastNs);
+        if (_resources.Values.Any(r => r.Available)) query.SetAttr("seconds", "0");
+        else if (_state.LastLogout is { } at)
+        {
+            var seconds = Math.Max(0, (long)(DateTimeOffset.UtcNow - at).TotalSeconds);
+            query.SetAttr("seconds", seconds.ToString(CultureInfo.InvariantCulture));
+            if (_state.LastStatus is { } status) query.AddText(status);
+        }
+        else
+        {
+            sender.Tell(Error(iq, "item-not-found", "the account has not logged out yet"));
+            return;
+        }
+        sender.Tell(StanzaErrors.IqResult(iq, query));
+    }
+}

@@ -1,0 +1,48 @@
+using System.Diagnostics;
+using System.Globalization;
+using Actors.Xmpp.Server.Iq;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.Server.Users;
+
+/// <summary>
+/// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2), XEP-0191 blocking, XEP-0049
+/// private storage, XEP-0054 vcard-temp and XEP-0012 last activity (to an account; to the server it is the uptime).
+/// </summary>
+public static class UserIqHandlers
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    public static IReadOnlyList<IDisposable> Register(IqHandlers iq, IUserDirectory users)
+    {
+        IqHandler toUser = r => new ValueTask<Element>(users.Ask<Element>(r.To, new UserActor.HandleIq(r.Iq, r.From), Timeout));
+        var started = Stopwatch.StartNew();
+        return
+        [
+            iq.Register("get", IqScope.Account, Ns.Roster, "query", toUser),
+            iq.Register("set", IqScope.Account, Ns.Roster, "query", toUser),
+
+            iq.AddFeature(IqScope.Both, UserActor.BlockingNs),
+            iq.Register("get", IqScope.Account, UserActor.BlockingNs, "blocklist", toUser),
+            iq.Register("set", IqScope.Account, UserActor.BlockingNs, "block", toUser),
+            iq.Register("set", IqScope.Account, UserActor.BlockingNs, "unblock", toUser),
+
+            iq.AddFeature(IqScope.Both, UserActor.PrivateNs),
+            iq.Register("get", IqScope.Account, UserActor.PrivateNs, "query", toUser),
+            iq.Register("set", IqScope.Account, UserActor.PrivateNs, "query", toUser),
+
+            iq.AddFeature(IqScope.Both, UserActor.VCardNs),
+            iq.Register("get", IqScope.Account, UserActor.VCardNs, "vCard", toUser),
+            iq.Register("set", IqScope.Account, UserActor.VCardNs, "vCard", toUser),
+
+            iq.AddFeature(IqScope.Both, UserActor.LastNs),
+            iq.Register("get", IqScope.Account, UserActor.LastNs, "query", toUser),
+            // XEP-0012 §5: to the server, the time since it started
+            iq.Register("get", IqScope.Server, UserActor.LastNs, "query", r => ValueTask.FromResult(r.Result(
+                new Element("query", UserActor.LastNs).SetAttr("seconds",
+                    ((long)started.Elapsed.TotalSeconds).ToString(CultureInfo.InvariantCulture))))),
+
+            iq.AddFeature(IqScope.Server, "msgoffline"), // XEP-0160 §5
+        ];
+    }
+}

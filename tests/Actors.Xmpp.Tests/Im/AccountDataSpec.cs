@@ -1,0 +1,111 @@
+using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.Tests.Im;
+
+/// <summary>XEP-0191 blocking, XEP-0049 private storage, XEP-0054 vCard, XEP-0012 last activity.</summary>
+public sealed class AccountDataSpec : ImSpecBase
+{
+    private readonly Jid _alicePhone = Jid.Parse("alice@localhost/phone");
+    private readonly Jid _bobPhone = Jid.Parse("bob@localhost/phone");
+
+    [Fact]
+    public void Xep0191_3_3_block_is_answered_pushed_listed_and_reaches_the_sessions()
+    {
+        var a = Bind(_alicePhone);
+        var desk = Alice.WithResource("desk");
+        var d = Bind(desk);
+        Send(_alicePhone, "<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='carol@localhost'/><item jid='spam.example'/></block></iq>");
+        var got = NextN(a, 2);
+        Assert.Contains(got, e => e.Type == "result" && e.Id == "b1");
+        Assert.Contains(got, e => e.Type == "set" && e.Child("block", UserActor.BlockingNs) is not null);
+        Assert.NotNull(Next(d).Child("block", UserActor.BlockingNs)); // §3.3 push to every resource
+        d.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+
+        Send(_alicePhone, "<iq type='get' id='l1'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
+        var list = Next(a).Child("blocklist", UserActor.BlockingNs)!;
+        Assert.Equal(["carol@localhost", "spam.example"], list.Elements().Select(i => i.Attr("jid")));
+
+        Send(_alicePhone, "<iq type='set' id='u1'><unblock xmlns='urn:xmpp:blocking'/></iq>"); // §3.4: empty unblocks all
+        AwaitAssert(() => Assert.Empty(State(Alice).Blocked));
+    }
+
+    [Fact]
+    public void Xep0191_3_3_block_without_items_is_bad_request()
+    {
+        var a = Bind(_alicePhone);
+        Send(_alicePhone, "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'/></iq>");
+        Assert.Equal("bad-request", Condition(Next(a)));
+    }
+
+    [Fact]
+    public void Xep0191_3_5_messages_from_a_blocked_contact_are_not_stored_offline_but_bounced()
+    {
+        var a = Bind(_alicePhone);
+        Send(_alicePhone, "<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>");
+        NextN(a, 2);
+        var b = Online(_bobPhone);
+        Send(_bobPhone, "<message to='alice@localhost' type='chat'><body>let me in</body></message>");
+        Assert.Equal("service-unavailable", Condition(Next(b)));
+        Assert.Empty(State(Alice).Offline);
+    }
+
+    [Fact]
+    public void Xep0049_private_xml_is_stored_per_namespace_and_readable_by_its_owner_only()
+    {
+        var a = Bind(_alicePhone);
+        Send(_alicePhone, "<iq type='set' id='p1'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><color>blue</color></prefs></query></iq>");
+        Assert.Equal("result", Next(a).Type);
+        Send(_alicePhone, "<iq type='get' id='p2'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>");
+        var stored = Next(a).Child("query", UserActor.PrivateNs)!.Child("prefs", "urn:example:prefs")!;
+        Assert.Equal("blue", stored.ChildText("color", "urn:example:prefs"));
+
+        Send(_alicePhone, "<iq type='get' id='p3'><query xmlns='jabber:iq:private'><other xmlns='urn:example:none'/></query></iq>");
+        var empty = Next(a).Child("query", UserActor.PrivateNs)!.Child("other", "urn:example:none")!;
+        Assert.False(empty.HasChildren);
+
+        Send(_alicePhone, "<iq type='set' id='p4'><query xmlns='jabber:iq:private'><x xmlns='jabber:client'/></query></iq>");
+        Assert.Equal("not-acceptable", Condition(Next(a)));
+
+        var b = Bind(_bobPhone);
+        Send(_bobPhone, "<iq type='get' id='p5' to='alice@localhost'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>");
+        Assert.Equal("forbidden", Condition(Next(b)));
+    }
+
+    [Fact]
+    public void Xep0054_a_vcard_is_set_by_its_owner_and_read_by_anyone()
+    {
+        var a = Bind(_alicePhone);
+        Send(_alicePhone, "<iq type='get' id='v0'><vCard xmlns='vcard-temp'/></iq>");
+        Assert.False(Next(a).Child("vCard", UserActor.VCardNs)!.HasChildren);
+        Send(_alicePhone, "<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Alice A.</FN></vCard></iq>");
+        Assert.Equal("result", Next(a).Type);
+
+        var b = Bind(_bobPhone);
+        Send(_bobPhone, "<iq type='get' id='v2' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>");
+        Assert.Equal("Alice A.", Next(b).Child("vCard", UserActor.VCardNs)!.ChildText("FN", UserActor.VCardNs));
+        Send(_bobPhone, "<iq type='set' id='v3' to='alice@localhost'><vCard xmlns='vcard-temp'><FN>x</FN></vCard></iq>");
+        Assert.Equal("forbidden", Condition(Next(b)));
+    }
+
+    [Fact]
+    public void Xep0012_last_activity_of_an_account_and_of_the_server()
+    {
+        var (a, b) = MutualSubscription();
+        Send(_alicePhone, "<iq type='get' id='l1' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
+        Assert.Equal("0", Next(a).Child("query", UserActor.LastNs)!.Attr("seconds")); // online: 0
+        Offline(_bobPhone, b, status: "lunch");
+        Drain(a);
+        Send(_alicePhone, "<iq type='get' id='l2' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
+        var last = Next(a).Child("query", UserActor.LastNs)!;
+        Assert.True(long.Parse(last.Attr("seconds")!) >= 0);
+        Assert.Equal("lunch", last.Text);
+
+        var c = Bind(Carol.WithResource("x"));
+        Send(Carol.WithResource("x"), "<iq type='get' id='l3' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
+        Assert.Equal("forbidden", Condition(Next(c))); // not a subscriber
+
+        Send(Carol.WithResource("x"), "<iq type='get' id='l4' to='localhost'><query xmlns='jabber:iq:last'/></iq>");
+        Assert.NotNull(Next(c).Child("query", UserActor.LastNs)!.Attr("seconds")); // §5: server uptime
+    }
+}

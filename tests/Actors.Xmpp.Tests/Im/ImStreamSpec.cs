@@ -1,0 +1,158 @@
+using System.Text;
+using Actors.Xmpp.Server;
+using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.Sasl;
+using Actors.Xmpp.Server.Security;
+using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Tests.C2s;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Transport.Framing;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+
+namespace Actors.Xmpp.Tests.Im;
+
+/// <summary>
+/// RFC 6121 over whole client streams: C2sConnectionActor + SessionActor + UserActor with the in-memory transport
+/// (what a client sees on the wire, without sockets).
+/// </summary>
+public sealed class ImStreamSpec : ImSpecBase
+{
+    private readonly ServerContext _server;
+
+    public ImStreamSpec()
+    {
+        var options = new XmppServerOptions { DataDir = DataDir };
+        options.Tls.Required = false;
+        options.Auth.AllowPlainWithoutTls = true;
+        _server = new ServerContext(options, options.AllDomains(), Accounts, Sessions, Router, Iq,
+            new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(100));
+    }
+
+    private sealed class Client(IActorRef actor, InMemoryConnection conn)
+    {
+        public IActorRef Actor = actor;
+        public InMemoryConnection Conn = conn;
+        public void Send(string xml) => Actor.Tell(new TransportEvents.StanzaReceived(Parse(xml)));
+
+        private readonly List<Element> _skipped = new();
+
+        /// <summary>The first stanza (already received or next) that matches; others stay for later calls.</summary>
+        public Element Next(Func<Element, bool>? match = null)
+        {
+            match ??= _ => true;
+            var earlier = _skipped.FindIndex(e => match(e));
+            if (earlier >= 0)
+            {
+                var found = _skipped[earlier];
+                _skipped.RemoveAt(earlier);
+                return found;
+            }
+            while (true)
+            {
+                var e = Conn.NextElement(TimeSpan.FromSeconds(5));
+                if (match(e)) return e;
+                _skipped.Add(e);
+            }
+        }
+
+        public void Quiet(int ms = 300) => Assert.False(Conn.Sent.TryTake(out var extra, ms), $"unexpected {extra}");
+    }
+
+    private static StreamHeader Header() => new("stream", Ns.Streams, Ns.Client, [new XAttr("to", "localhost"), new XAttr("version", "1.0")]);
+
+    private Client Login(string user, string resource, bool presence = true)
+    {
+        var conn = new InMemoryConnection();
+        var actor = Sys.ActorOf(C2sConnectionActor.Props(_server, conn));
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        var password = user[..1];
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes($"\0{user}\0{password}"));
+        actor.Tell(new TransportEvents.StanzaReceived(Parse($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>")));
+        Assert.True(conn.NextElement().Is("success", Ns.Sasl));
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        var features = conn.NextElement();
+        Assert.NotNull(features.Child("ver", "urn:xmpp:features:rosterver")); // RFC 6121 §2.6.1
+        Assert.NotNull(features.Child("sub", "urn:xmpp:features:pre-approval")); // RFC 6121 §3.4.1
+        actor.Tell(new TransportEvents.StanzaReceived(Parse($"<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>")));
+        Assert.Equal("result", conn.NextElement().Type);
+        var client = new Client(actor, conn);
+        if (presence)
+        {
+            client.Send("<presence/>");
+            Assert.Equal($"{user}@localhost/{resource}", client.Next(e => e.Name == "presence").From); // own echo
+        }
+        return client;
+    }
+
+    [Fact]
+    public void Rfc6121_3_1_subscription_over_streams_updates_both_rosters_with_pushes()
+    {
+        var alice = Login("alice", "phone");
+        var bob = Login("bob", "phone");
+        alice.Send("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/></iq>");
+        alice.Next(e => e.Id == "r0");
+        alice.Send("<presence to='bob@localhost' type='subscribe'/>");
+        var push = alice.Next(e => e.Name == "iq" && e.Type == "set");
+        var item = push.Child("query", Ns.Roster)!.Child("item", Ns.Roster)!;
+        Assert.Equal(("bob@localhost", "none", "subscribe"), (item.Attr("jid"), item.Attr("subscription"), item.Attr("ask")));
+        Assert.Equal("alice@localhost", bob.Next(e => e.Type == "subscribe").From);
+
+        bob.Send("<presence to='alice@localhost' type='subscribed'/>");
+        var pushTo = alice.Next(e => e.Name == "iq" && e.Type == "set");
+        Assert.Equal("to", pushTo.Child("query", Ns.Roster)!.Child("item", Ns.Roster)!.Attr("subscription"));
+        alice.Next(e => e.Name == "presence" && e.Type is null && e.From == "bob@localhost/phone");
+
+        // §4.5.2 / "unavailable on disconnect": bob's stream dies, alice (subscribed to bob) is told
+        Sys.Stop(bob.Actor);
+        alice.Next(e => e.Name == "presence" && e.Type == "unavailable" && e.From == "bob@localhost/phone");
+    }
+
+    [Fact]
+    public void Xep0160_an_offline_message_arrives_with_delay_when_the_recipient_comes_online()
+    {
+        var bob = Login("bob", "phone");
+        bob.Send("<message to='alice@localhost' type='chat' id='m1'><body>while you were out</body></message>");
+        AwaitAssert(() => Assert.Single(State(Alice).Offline));
+        var alice = Login("alice", "phone", presence: false);
+        alice.Send("<presence/>");
+        var message = alice.Next(e => e.Name == "message");
+        Assert.Equal("while you were out", message.ChildText("body", Ns.Client));
+        Assert.NotNull(message.Child("delay", Ns.Delay));
+        bob.Quiet();
+    }
+
+    [Fact]
+    public void Xep0191_3_5_and_3_6_blocked_contacts_cannot_reach_the_user_and_the_user_cannot_reach_them()
+    {
+        var alice = Login("alice", "phone");
+        var bob = Login("bob", "phone");
+        alice.Send("<iq type='set' id='blk'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>");
+        alice.Next(e => e.Id == "blk");
+        AwaitAssert(() => Assert.Single(State(Alice).Blocked));
+        Thread.Sleep(200); // the session gets the new list from the user actor
+
+        bob.Send("<message to='alice@localhost/phone' type='chat' id='m'><body>hi</body></message>");
+        var bounce = bob.Next(e => e.Id == "m");
+        Assert.Equal("service-unavailable", Condition(bounce));
+
+        alice.Send("<message to='bob@localhost' type='chat' id='out'><body>hi</body></message>");
+        var error = alice.Next(e => e.Id == "out");
+        Assert.Equal("not-acceptable", Condition(error));
+        Assert.NotNull(error.Child("error", Ns.Client)!.Child("blocked", UserActor.BlockingErrorsNs));
+    }
+
+    [Fact]
+    public void Rfc6121_4_6_directed_presence_still_gets_unavailable_at_session_end()
+    {
+        var alice = Login("alice", "phone");
+        var carol = Login("carol", "x");
+        alice.Send("<presence to='carol@localhost/x'/>");
+        carol.Next(e => e.Name == "presence" && e.From == "alice@localhost/phone" && e.Type is null);
+        Sys.Stop(alice.Actor);
+        carol.Next(e => e.Name == "presence" && e.From == "alice@localhost/phone" && e.Type == "unavailable");
+    }
+}

@@ -1,0 +1,163 @@
+using System.Collections.Concurrent;
+using System.Collections.Immutable;
+using System.Reflection;
+using System.Text.Json;
+using Actors.Xmpp.Persistence;
+using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Server.Users.Events;
+using Akka.Persistence;
+using Akka.Persistence.Journal;
+
+namespace Actors.Xmpp.Tests.Im;
+
+/// <summary>Recovery of the user actor from its events and snapshots, and what a failing journal does.</summary>
+public sealed class UserPersistenceSpec : ImSpecBase
+{
+    public UserPersistenceSpec() : base(new UserActor.Settings(MaxOfflineMessages: 100, SnapshotEvery: 3, DeleteDeliveredOffline: false),
+        """
+        akka.persistence.journal.plugin = "akka.persistence.journal.failing"
+        akka.persistence.journal.failing {
+            class = "Actors.Xmpp.Tests.Im.FailingJournal, Actors.Xmpp.Tests"
+            plugin-dispatcher = "akka.actor.default-dispatcher"
+        }
+        akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
+        akka.loglevel = WARNING
+        """)
+    { }
+
+    private static string Json(UserSnapshot s) => JsonSerializer.Serialize(s);
+
+    private void BuildSomeState()
+    {
+        var (a, b) = MutualSubscription();
+        var alicePhone = Alice.WithResource("phone");
+        Send(alicePhone, "<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='C'><group>G</group></item></query></iq>");
+        Send(alicePhone, "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='spam@localhost'/></block></iq>");
+        Send(alicePhone, "<iq type='set' id='v'><vCard xmlns='vcard-temp'><FN>A</FN></vCard></iq>");
+        Send(alicePhone, "<iq type='set' id='p'><query xmlns='jabber:iq:private'><x xmlns='urn:example'/></query></iq>");
+        Send(Jid.Parse("dave@localhost/x"), "<presence to='alice@localhost' type='subscribe'/>");
+        Offline(alicePhone, a, "away");
+        Send(Bob.WithResource("phone"), "<message to='alice@localhost' type='chat'><body>stored</body></message>");
+        AwaitAssert(() =>
+        {
+            var s = State(Alice);
+            Assert.Single(s.Offline);
+            Assert.Single(s.PendingIn);
+            Assert.Equal(2, s.Roster.Length);
+            Assert.NotNull(s.LastLogout);
+        });
+    }
+
+    [Fact]
+    public void Recovery_after_stopping_the_actor_rebuilds_an_equal_state_from_events_and_snapshots()
+    {
+        BuildSomeState();
+        var before = Json(State(Alice));
+        StopUser(Alice);
+        Assert.Equal(before, Json(State(Alice)));
+        StopUser(Bob);
+        Assert.Equal("both", State(Bob).Roster.Single().Subscription);
+    }
+
+    [Fact]
+    public void Snapshot_recovery_uses_the_snapshot_and_the_events_after_it()
+    {
+        BuildSomeState();
+        var before = Json(State(Alice));
+        var store = Akka.Persistence.Persistence.Instance.Apply(Sys).SnapshotStoreFor(null);
+        store.Tell(new LoadSnapshot("user:alice@localhost", SnapshotSelectionCriteria.Latest, long.MaxValue), TestActor);
+        var loaded = ExpectMsg<LoadSnapshotResult>();
+        Assert.IsType<UserSnapshot>(loaded.Snapshot?.Snapshot); // every 3 events
+        StopUser(Alice);
+        Assert.Equal(before, Json(State(Alice)));
+    }
+
+    [Fact]
+    public void Nothing_lost_a_message_whose_journal_write_fails_is_bounced_with_internal_server_error()
+    {
+        var b = Online(Bob.WithResource("phone"));
+        FailingJournal.Failing.TryAdd("user:carol@localhost", 0);
+        try
+        {
+            Send(Bob.WithResource("phone"), "<message to='carol@localhost' type='chat' id='lost?'><body>x</body></message>");
+            var error = Next(b);
+            Assert.Equal("lost?", error.Id);
+            Assert.Equal("internal-server-error", Condition(error));
+        }
+        finally
+        {
+            FailingJournal.Failing.TryRemove("user:carol@localhost", out _);
+        }
+        // the actor stopped; the next message recreates it and storage works again
+        Send(Bob.WithResource("phone"), "<message to='carol@localhost' type='chat' id='ok'><body>y</body></message>");
+        AwaitAssert(() => Assert.Single(State(Carol).Offline));
+    }
+
+    [Fact]
+    public void Nothing_lost_messages_waiting_behind_a_failed_write_are_stored_by_the_next_actor_or_bounced()
+    {
+        var b = Online(Bob.WithResource("phone"));
+        FailingJournal.Failing.TryAdd("user:carol@localhost", 0);
+        try
+        {
+            for (var i = 0; i < 5; i++)
+                Send(Bob.WithResource("phone"), $"<message to='carol@localhost' type='chat' id='m{i}'><body>{i}</body></message>");
+            var errors = NextN(b, 5);
+            Assert.Equal(["m0", "m1", "m2", "m3", "m4"], errors.Select(e => e.Id!).Order());
+            Assert.All(errors, e => Assert.Equal("internal-server-error", Condition(e)));
+        }
+        finally
+        {
+            FailingJournal.Failing.TryRemove("user:carol@localhost", out _);
+        }
+    }
+
+    [Fact]
+    public void Nothing_lost_a_roster_set_whose_journal_write_fails_is_answered_with_internal_server_error()
+    {
+        var c = Bind(Carol.WithResource("x"));
+        FailingJournal.Failing.TryAdd("user:carol@localhost", 0);
+        try
+        {
+            Send(Carol.WithResource("x"), "<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='bob@localhost'/></query></iq>");
+            Assert.Equal("internal-server-error", Condition(Next(c)));
+        }
+        finally
+        {
+            FailingJournal.Failing.TryRemove("user:carol@localhost", out _);
+        }
+        Assert.Empty(State(Carol).Roster);
+    }
+
+    [Fact]
+    public void Every_journal_payload_has_a_unique_manifest_a_sample_and_survives_System_Text_Json()
+    {
+        var types = typeof(UserActor).Assembly.GetTypes()
+            .Where(t => typeof(IPersistentEvent).IsAssignableFrom(t) && !t.IsInterface && !t.IsAbstract).ToList();
+        var manifests = types.Select(t => t.GetCustomAttribute<PersistentEventAttribute>()?.Manifest).ToList();
+        Assert.DoesNotContain(null, manifests);
+        Assert.Equal(manifests.Count, manifests.Distinct().Count());
+        var samples = UserEventSamples.All;
+        Assert.Equal(types.OrderBy(t => t.Name), samples.Select(s => s.GetType()).Distinct().OrderBy(t => t.Name));
+        foreach (var sample in samples)
+        {
+            var json = JsonSerializer.Serialize(sample, sample.GetType());
+            var back = JsonSerializer.Deserialize(json, sample.GetType())!;
+            Assert.Equal(json, JsonSerializer.Serialize(back, sample.GetType()));
+        }
+    }
+}
+
+/// <summary>The in-memory journal, failing every write for the persistence ids in <see cref="Failing"/>.</summary>
+public sealed class FailingJournal : MemoryJournal
+{
+    public static readonly ConcurrentDictionary<string, byte> Failing = new();
+
+    protected override Task<IImmutableList<Exception?>> WriteMessagesAsync(IEnumerable<AtomicWrite> messages, CancellationToken cancellationToken)
+    {
+        var list = messages.ToList();
+        if (list.Any(m => Failing.ContainsKey(m.PersistenceId)))
+            return Task.FromException<IImmutableList<Exception?>>(new IOException("simulated journal failure"));
+        return base.WriteMessagesAsync(list, cancellationToken);
+    }
+}
