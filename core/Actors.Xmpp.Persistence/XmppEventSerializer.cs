@@ -75,6 +75,8 @@ public sealed class XmppEventSerializer : SerializerWithStringManifest
             NumberHandling = JsonNumberHandling.Strict,
             UnmappedMemberHandling = JsonUnmappedMemberHandling.Skip,
             TypeInfoResolver = new DefaultJsonTypeInfoResolver(),
+            // journal storage, never HTML: keep stanza XML readable and half the size (no \u003C for '<')
+            Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
         };
         options.Converters.Add(new JsonStringEnumConverter(JsonNamingPolicy.CamelCase, allowIntegerValues: false));
         options.MakeReadOnly();

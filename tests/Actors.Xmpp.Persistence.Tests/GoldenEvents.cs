@@ -1,4 +1,6 @@
 using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.Users.Events;
+using Actors.Xmpp.Server.Users.Events;
 
 namespace Actors.Xmpp.Persistence.Tests;
 
@@ -26,5 +28,30 @@ public static class GoldenEvents
             """{"domain":"localhost","user":"alice"}"""),
         ["account.snapshot.v1"] = (new AccountsSnapshot("localhost", [new AccountEntry("alice", [Scram])]),
             $$"""{"domain":"localhost","accounts":[{"user":"alice","scram":{{ScramJson}}}]}"""),
+        // user actors (RFC 6121 and the user-data XEPs): the samples of UserEventSamples.All, in its order
+        ["roster.item-set.v1"] = (UserEventSamples.All[0],
+            """{"jid":"bob@example.com","name":"Bob","groups":["Friends","Work"],"subscription":"both","ask":false,"approved":false,"version":7}"""),
+        ["roster.item-removed.v1"] = (UserEventSamples.All[1],
+            """{"jid":"bob@example.com","version":8}"""),
+        ["roster.subscription-request-stored.v1"] = (UserEventSamples.All[2],
+            """{"from":"carol@example.com","stanza":"<presence xmlns='jabber:client' from='carol@example.com' to='alice@example.com' type='subscribe'/>"}"""),
+        ["roster.subscription-request-cleared.v1"] = (UserEventSamples.All[3],
+            """{"from":"carol@example.com"}"""),
+        ["offline.stored.v1"] = (UserEventSamples.All[4],
+            """{"id":1,"stanza":"<message xmlns='jabber:client' from='bob@example.com/phone' to='alice@example.com' type='chat'><body>hi</body></message>","stamp":"2026-01-02T03:04:05+00:00"}"""),
+        ["offline.delivered.v1"] = (UserEventSamples.All[5],
+            """{"upToId":1}"""),
+        ["blocking.blocked.v1"] = (UserEventSamples.All[6],
+            """{"jids":["spam@example.org","example.net"]}"""),
+        ["blocking.unblocked.v1"] = (UserEventSamples.All[7],
+            """{"jids":["example.net"]}"""),
+        ["private.stored.v1"] = (UserEventSamples.All[8],
+            """{"key":"{storage:bookmarks} storage","xml":"<storage xmlns='storage:bookmarks'/>"}"""),
+        ["vcard.set.v1"] = (UserEventSamples.All[9],
+            """{"xml":"<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>"}"""),
+        ["last.recorded.v1"] = (UserEventSamples.All[10],
+            """{"at":"2026-01-02T03:04:05+00:00","status":"gone"}"""),
+        ["user.snapshot.v1"] = (UserEventSamples.All[11],
+            """{"rosterVersion":8,"roster":[{"jid":"bob@example.com","name":"Bob","groups":["Friends"],"subscription":"to","ask":false,"approved":true}],"pendingIn":[{"from":"carol@example.com","stanza":"<presence xmlns='jabber:client' type='subscribe'/>"}],"lastOfflineId":3,"offline":[{"id":3,"stanza":"<message xmlns='jabber:client'><body>x</body></message>","stamp":"2026-01-02T03:04:05+00:00"}],"blocked":["spam@example.org"],"private":[{"key":"{storage:bookmarks} storage","xml":"<storage xmlns='storage:bookmarks'/>"}],"vCard":"<vCard xmlns='vcard-temp'/>","lastLogout":"2026-01-02T03:04:05+00:00","lastStatus":"gone"}"""),
     };
 }
