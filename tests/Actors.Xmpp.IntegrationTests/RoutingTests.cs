@@ -36,15 +36,17 @@ public sealed class RoutingTests(PlainServer server) : IClassFixture<PlainServer
     }
 
     [Fact]
-    public async Task Rfc6121_8_5_2_2_1_chat_to_offline_user_is_service_unavailable()
+    public async Task Rfc6121_8_5_2_2_1_chat_to_offline_user_is_stored_and_delivered_with_delay()
     {
         await server.AddUserAsync("rt-offline");
         await using var a = await LoginAsync("rt-a3");
-        await a.SendAsync("<message to='rt-offline@localhost' type='chat' id='m4'><body>x</body></message>");
-        var reply = await a.NextAsync();
-        Assert.Equal("m4", reply.Id);
-        Assert.Equal("rt-offline@localhost", reply.From);
-        StanzaAssert.Error(reply, "service-unavailable");
+        await a.SendAsync("<message to='rt-offline@localhost' type='chat' id='m4'><body>kept for later</body></message>");
+        await a.ExpectNoBounceAsync(); // stored (XEP-0160), not bounced
+        await using var later = await LoginAsync("rt-offline");
+        var message = await later.NextMatchingAsync(e => e.Name == "message");
+        Assert.Equal("m4", message.Id);
+        Assert.Equal("kept for later", message.ChildText("body", Ns.Client));
+        Assert.NotNull(message.Child("delay", "urn:xmpp:delay")); // XEP-0203
     }
 
     [Fact]
@@ -108,9 +110,9 @@ public sealed class RoutingTests(PlainServer server) : IClassFixture<PlainServer
         // arriving first proves the bare-JID message did not come
         await sender.SendAsync("<message to='rt-prio@localhost/low' type='chat' id='marker-low'/>");
         await sender.SendAsync("<message to='rt-prio@localhost/neg' type='chat' id='marker-neg'/>");
-        Assert.Equal("p1", (await high.NextAsync()).Id);
-        Assert.Equal("marker-low", (await low.NextAsync()).Id);
-        Assert.Equal("marker-neg", (await negative.NextAsync()).Id);
+        Assert.Equal("p1", (await high.NextMatchingAsync(e => e.Name == "message")).Id);
+        Assert.Equal("marker-low", (await low.NextMatchingAsync(e => e.Name == "message")).Id);
+        Assert.Equal("marker-neg", (await negative.NextMatchingAsync(e => e.Name == "message")).Id);
     }
 
     [Fact]
@@ -119,11 +121,11 @@ public sealed class RoutingTests(PlainServer server) : IClassFixture<PlainServer
         await using var sender = await LoginAsync("rt-neg-sender");
         await using var negative = await LoginAsync("rt-neg", "neg", priority: -5);
         await sender.SendAsync("<message to='rt-neg@localhost' type='chat' id='n1'><body>x</body></message>");
-        var reply = await sender.NextAsync();
-        Assert.Equal("n1", reply.Id);
-        StanzaAssert.Error(reply, "service-unavailable");
+        // not delivered to the negative-priority resource (it is stored offline instead, §8.5.2.2.1): the marker
+        // to the full JID, sent after it, is the first message that resource sees
         await sender.SendAsync("<message to='rt-neg@localhost/neg' type='chat' id='marker'/>");
-        Assert.Equal("marker", (await negative.NextAsync()).Id);
+        Assert.Equal("marker", (await negative.NextMatchingAsync(e => e.Name == "message")).Id);
+        await sender.ExpectNoBounceAsync(); // and nothing came back to the sender
     }
 
     [Fact]

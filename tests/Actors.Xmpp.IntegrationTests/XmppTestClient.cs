@@ -417,6 +417,21 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         Assert.Equal("result", reply.Type);
     }
 
+    /// <summary>Pings the server and fails if a message of type error arrives before the answer: proves that
+    /// nothing bounced stanzas sent before the ping (one stream is answered in order).</summary>
+    public async Task ExpectNoBounceAsync()
+    {
+        var id = NextId();
+        await SendAsync($"<iq type='get' id='{id}' to='{Domain}'><ping xmlns='urn:xmpp:ping'/></iq>");
+        for (var i = 0; i < 50; i++)
+        {
+            var e = await NextAsync();
+            if (e.Type == "error") throw new Xunit.Sdk.XunitException($"unexpected error stanza: {e}");
+            if (e.Name == "iq" && e.Id == id) return;
+        }
+        throw new Xunit.Sdk.XunitException("no ping answer among the next 50 stanzas");
+    }
+
     /// <summary>Sends an IQ and returns the reply with the same id.</summary>
     public async Task<Element> IqAsync(string type, string payload, string? to = null)
     {

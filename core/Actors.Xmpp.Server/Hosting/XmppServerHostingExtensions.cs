@@ -77,9 +77,6 @@ public static class XmppServerHostingExtensions
             });
             builder.WithXmppPersistence(persistence, options.DataDir);
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
-            // the user actors' journal until a durable one (Akka.Persistence.Sql) is configured in front of this fallback
-            builder.AddHocon("akka.persistence.journal.plugin = \"akka.persistence.journal.inmem\"\n" +
-                "akka.persistence.snapshot-store.plugin = \"akka.persistence.snapshot-store.inmem\"", HoconAddMode.Append);
         });
         services.AddSingleton<XmppServerService>();
         services.AddHostedService(sp => sp.GetRequiredService<XmppServerService>());

@@ -32,8 +32,34 @@ internal sealed class InMemoryConnection : ITransportConnection
     public bool SendRaw(ReadOnlySpan<byte> utf8)
     {
         if (Closed) return false;
-        Sent.Add(Encoding.UTF8.GetString(utf8));
+        var text = Encoding.UTF8.GetString(utf8);
+        // <stream:features/> and <stream:error/> go out as raw text with the stream prefix: hand them to the test
+        // as elements, parsed the way a client would
+        if (text.StartsWith("<stream:", StringComparison.Ordinal) && !text.StartsWith("<stream:stream", StringComparison.Ordinal))
+        {
+            foreach (var e in ParseStreamContent(text)) Sent.Add(e);
+            return true;
+        }
+        Sent.Add(text);
         return true;
+    }
+
+    private static List<Element> ParseStreamContent(string text)
+    {
+        var sink = new Collect();
+        var framer = new Actors.Xmpp.Transport.Framing.XmppFramer(sink);
+        framer.Feed(Encoding.UTF8.GetBytes("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" + text));
+        return sink.Elements;
+    }
+
+    private sealed class Collect : Actors.Xmpp.Transport.Framing.IFramerSink
+    {
+        public readonly List<Element> Elements = new();
+        public void OnStreamOpen(Actors.Xmpp.Transport.Framing.StreamHeader header) { }
+        public void OnStanza(Element stanza) => Elements.Add(stanza);
+        public void OnStreamClose() { }
+        public void OnError(Actors.Xmpp.Transport.Framing.FramerErrorCondition condition, string text) =>
+            throw new InvalidOperationException($"the server sent malformed XML: {condition} {text}");
     }
 
     public void Processed() => Interlocked.Increment(ref ProcessedCount);
