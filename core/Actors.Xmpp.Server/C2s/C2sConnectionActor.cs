@@ -218,6 +218,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         {
             features.AddChild("bind", Ns.Bind);
             features.AddChild("session", Ns.Session).AddChild("optional");
+            foreach (var extra in _server.Iq.StreamFeatures()) features.Add(extra); // plugins (XEP-0115 caps, ...)
         }
         return features;
     }

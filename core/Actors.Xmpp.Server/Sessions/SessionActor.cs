@@ -36,7 +36,11 @@ public sealed class SessionActor : ReceiveActor
         _connection = connection;
         _registry = registry;
         _router = router;
-        Receive<SessionMessages.Deliver>(d => _client.Send(d.Stanza, Ns.Client));
+        Receive<SessionMessages.Deliver>(d =>
+        {
+            if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, d.Stanza, _jid)) _client.Send(d.Stanza, Ns.Client);
+        });
+        Receive<C2s.C2sConnectionActor.CloseWithStreamError>(m => _connection.Tell(m)); // an operator or plugin kick
         Receive<FromClient>(m => HandleFromClient(m.Stanza));
         Receive<SessionMessages.Replaced>(_ => _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict));
     }
@@ -66,6 +70,8 @@ public sealed class SessionActor : ReceiveActor
             }
             stanza.To = to.ToString();
         }
+
+        if (_router.Hooks.Run(Plugins.HookPoint.FromClient, stanza, _jid)) return; // a plugin handled it
 
         switch (stanza.Name)
         {
