@@ -70,6 +70,9 @@ public sealed class PluginManager : IAsyncDisposable
     }
 
     public PluginHostOptions Options { get; }
+
+    /// <summary>How many times a plugin was configured (load or reload) since start.</summary>
+    public int ActivationCount => Volatile.Read(ref _generation);
     public string Directory { get; }
 
     private sealed class Loaded
