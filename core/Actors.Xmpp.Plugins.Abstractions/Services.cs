@@ -62,7 +62,13 @@ public interface IDisco
 }
 
 /// <summary>An entity's disco#info: identities, features and XEP-0128 forms.</summary>
-public sealed record DiscoInfo(IReadOnlyList<DiscoIdentity> Identities, IReadOnlyList<string> Features, IReadOnlyList<Element> Forms);
+public sealed record DiscoInfo(IReadOnlyList<DiscoIdentity> Identities, IReadOnlyList<string> Features, IReadOnlyList<Element> Forms)
+{
+    // copied: another plugin iterates them (see Boundary.Copy)
+    public IReadOnlyList<DiscoIdentity> Identities { get; init; } = Boundary.Copy(Identities)!;
+    public IReadOnlyList<string> Features { get; init; } = Boundary.Copy(Features)!;
+    public IReadOnlyList<Element> Forms { get; init; } = Boundary.Copy(Forms)!;
+}
 
 /// <summary>An XEP-0050 ad-hoc command.</summary>
 /// <param name="Node">Its node, e.g. http://jabber.org/protocol/admin#add-user.</param>
