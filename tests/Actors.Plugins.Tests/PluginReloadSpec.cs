@@ -1,4 +1,4 @@
-using Actors.Plugins.Tests.TestKit;
+using Actors.Xmpp.PluginTestKit;
 
 namespace Actors.Plugins.Tests;
 

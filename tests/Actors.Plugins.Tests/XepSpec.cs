@@ -1,4 +1,4 @@
-using Actors.Plugins.Tests.TestKit;
+using Actors.Xmpp.PluginTestKit;
 using Actors.Xmpp;
 using Actors.Xmpp.Plugins;
 

@@ -8,7 +8,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
-namespace Actors.Plugins.Tests.TestKit;
+namespace Actors.Xmpp.PluginTestKit;
 
 /// <summary>
 /// A real server in-process (actor system, TCP listener on a free port, plugin host) with a private data folder

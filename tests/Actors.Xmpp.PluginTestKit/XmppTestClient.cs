@@ -6,7 +6,7 @@ using Actors.Xmpp;
 using Actors.Xmpp.Transport.Framing;
 using Actors.Xmpp.Xml;
 
-namespace Actors.Plugins.Tests.TestKit;
+namespace Actors.Xmpp.PluginTestKit;
 
 /// <summary>
 /// A raw TCP XMPP client for transcript-style tests (scansion's "Romeo sends / Romeo receives"): plain stream,
@@ -89,7 +89,7 @@ public sealed class XmppTestClient : IAsyncDisposable
         }
         catch (Exception ex) when (ex is OperationCanceledException or ChannelClosedException)
         {
-            throw new Xunit.Sdk.XunitException($"{Name} did not receive {expected} within {Timeout.TotalSeconds} s; got instead:\n" +
+            throw new TimeoutException($"{Name} did not receive {expected} within {Timeout.TotalSeconds} s; got instead:\n" +
                                                string.Join("\n", _held.Select(h => h.ToString())));
         }
     }
