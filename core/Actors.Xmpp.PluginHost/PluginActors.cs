@@ -5,20 +5,25 @@ using Microsoft.Extensions.Logging;
 namespace Actors.Xmpp.PluginHost;
 
 /// <summary>
-/// The parent of one loaded plugin's actors (/user/plugins/&lt;id&gt;-&lt;n&gt;). Host-owned: plugins never define
+/// /user/plugins, and under it the parent of one loaded plugin's actors (/user/plugins/&lt;id&gt;-&lt;n&gt;). Host-owned: plugins never define
 /// actor classes (Akka caches actor types for the life of the system, which would pin the plugin's load
 /// context). Unloading the plugin stops this one subtree.
 /// </summary>
 internal sealed class PluginSupervisorActor : ReceiveActor
 {
-    public sealed record Spawn(Props Props, string Name);
+    /// <summary>Start a child; with <paramref name="Reply"/> the sender gets its IActorRef.</summary>
+    public sealed record Spawn(Props Props, string Name, bool Reply = false);
     public sealed record StopChild(string Name);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
     public PluginSupervisorActor()
     {
-        Receive<Spawn>(m => Context.ActorOf(m.Props, m.Name));
+        Receive<Spawn>(m =>
+        {
+            var child = Context.ActorOf(m.Props, m.Name);
+            if (m.Reply) Sender.Tell(child);
+        });
         Receive<StopChild>(m =>
         {
             var child = Context.Child(m.Name);

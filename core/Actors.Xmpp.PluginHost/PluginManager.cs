@@ -117,7 +117,7 @@ public sealed class PluginManager : IAsyncDisposable
     /// <summary>Loads every plugin folder in dependency order and starts the watcher.</summary>
     public async Task StartAsync()
     {
-        _root ??= _system.ActorOf(Props.Empty.WithSupervisorStrategy(new OneForOneStrategy(_ => Directive.Restart)), "plugins");
+        _root ??= _system.ActorOf(Props.Create(typeof(PluginSupervisorActor)), "plugins");
         System.IO.Directory.CreateDirectory(Directory);
         await _gate.WaitAsync();
         try
@@ -401,7 +401,11 @@ public sealed class PluginManager : IAsyncDisposable
     {
         var d = c.Descriptor;
         if (MissingDependency(d, except: null) is { } missing) throw new PluginLoadException(missing);
-        var supervisor = _system.ActorOf(Props.Create(typeof(PluginSupervisorActor)), $"{d.Id}-{Interlocked.Increment(ref _generation)}");
+        var name = $"{d.Id}-{Interlocked.Increment(ref _generation)}";
+        var supervisor = _root is null
+            ? _system.ActorOf(Props.Create(typeof(PluginSupervisorActor)), name)
+            : _root.Ask<IActorRef>(new PluginSupervisorActor.Spawn(Props.Create(typeof(PluginSupervisorActor)), name, Reply: true),
+                TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
         var ctx = new PluginContext(d.Id, _server, _services, _configuration, _loggers.CreateLogger("Plugins." + d.Id), supervisor);
         try
         {
