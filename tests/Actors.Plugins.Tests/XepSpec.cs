@@ -85,6 +85,15 @@ public sealed class XepSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0012_server_uptime()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        Assert.True(await alice.IsFeatureAdvertised("jabber:iq:last"));
+        var reply = await alice.Query("<iq type='get' id='l1' to='localhost'><query xmlns='jabber:iq:last'/></iq>");
+        Assert.True(long.Parse(reply.Child("query", "jabber:iq:last")!.Attr("seconds")!, System.Globalization.CultureInfo.InvariantCulture) >= 0);
+    }
+
+    [Fact]
     public async Task Xep0115_caps_in_stream_features_hash_the_disco_info()
     {
         await using var alice = await _server.LoginAsync("alice");
