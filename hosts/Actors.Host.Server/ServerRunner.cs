@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using Actors.Xmpp.PluginHost;
 using Actors.Xmpp.Server.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -42,6 +43,7 @@ internal static class ServerRunner
         {
             var builder = CreateBuilder(configArgs);
             builder.Services.AddXmppServer(builder.Configuration);
+            builder.Services.AddXmppPlugins(builder.Configuration);
             using var host = builder.Build();
             await host.RunAsync(ct);
             return 0;

@@ -105,7 +105,7 @@ internal static class UserCommands
     }
 
     /// <summary>Null when no server listens on the admin socket of this data folder.</summary>
-    private static async Task<JsonObject?> ThroughRunningServer(string dataDir, JsonObject request)
+    internal static async Task<JsonObject?> ThroughRunningServer(string dataDir, JsonObject request)
     {
         var path = AdminChannel.SocketPath(dataDir);
         if (!File.Exists(path)) return null;

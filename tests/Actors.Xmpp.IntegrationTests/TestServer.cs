@@ -1,3 +1,4 @@
+using Actors.Xmpp.PluginHost;
 using System.Net;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.Accounts;
@@ -36,6 +37,8 @@ public class TestServer : IAsyncDisposable, IDisposable
             ["Xmpp:DataDir"] = DataDir,
             ["Xmpp:Auth:ScramIterations"] = "4096",
             ["Xmpp:Auth:MaxFailuresPerMinute"] = "0", // per-address limit off unless a test wants it (all tests share 127.0.0.1)
+            ["Xmpp:Plugins:Directory"] = Path.Combine(AppContext.BaseDirectory, "plugins"), // the repository's plugins, built next to the tests
+            ["Xmpp:Plugins:Watch"] = "false",
         };
         foreach (var kv in overrides) settings[kv.Key] = kv.Value;
 
@@ -49,6 +52,7 @@ public class TestServer : IAsyncDisposable, IDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         builder.Services.AddXmppServer(builder.Configuration);
+        builder.Services.AddXmppPlugins(builder.Configuration);
         _host = builder.Build();
         using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30)))
             _host.StartAsync(cts.Token).GetAwaiter().GetResult();

@@ -46,7 +46,7 @@ ensure_built() {
   mkdir -p "$ROOT/artifacts"
   exec 9>"$ROOT/artifacts/.build.lock"
   flock 9
-  if [ ! -f "$DLL" ] || [ -n "$(find "$ROOT/core" "$ROOT/hosts" -newer "$DLL" \( -name '*.cs' -o -name '*.csproj' -o -name '*.json' -o -name '*.props' \) -print -quit 2>/dev/null)" ]; then
+  if [ ! -f "$DLL" ] || [ -n "$(find "$ROOT/core" "$ROOT/hosts" "$ROOT/plugins" -newer "$DLL" \( -name '*.cs' -o -name '*.csproj' -o -name '*.json' -o -name '*.props' \) -print -quit 2>/dev/null)" ]; then
     echo "server.sh: building the server ($CONFIG)..." >&2
     dotnet build "$ROOT/hosts/Actors.Host.Server/Actors.Host.Server.csproj" -c "$CONFIG" -o "$BIN_DIR" -nologo -v quiet >&2 \
       || die "build failed"

@@ -243,6 +243,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
                 features.AddChild("ver", "urn:xmpp:features:rosterver");     // RFC 6121 §2.6.1 roster versioning
                 features.AddChild("sub", "urn:xmpp:features:pre-approval");  // RFC 6121 §3.4.1 pre-approval
             }
+            foreach (var extra in _server.Iq.StreamFeatures()) features.Add(extra); // plugins (XEP-0115 caps, ...)
         }
         return features;
     }

@@ -20,12 +20,22 @@ public sealed class AdminChannel : BackgroundService
     private readonly XmppServerOptions _options;
     private readonly AccountCommands _commands;
     private readonly ILogger<AdminChannel> _log;
+    private readonly IAdminCommandExtension[] _extensions;
 
-    public AdminChannel(XmppServerOptions options, AccountCommands commands, ILogger<AdminChannel> log)
+    public AdminChannel(XmppServerOptions options, AccountCommands commands, ILogger<AdminChannel> log,
+        IEnumerable<IAdminCommandExtension> extensions)
     {
         _options = options;
         _commands = commands;
         _log = log;
+        _extensions = extensions.ToArray();
+    }
+
+    private async Task<JsonObject> ExecuteAsync(JsonObject request)
+    {
+        foreach (var e in _extensions)
+            if (await e.TryExecuteAsync(request) is { } handled) return handled;
+        return await _commands.ExecuteAsync(request);
     }
 
     public static string SocketPath(string dataDir) => Path.GetFullPath(Path.Combine(dataDir, SocketName));
@@ -70,7 +80,7 @@ public sealed class AdminChannel : BackgroundService
                 try
                 {
                     var request = JsonNode.Parse(line)?.AsObject() ?? throw new FormatException("empty request");
-                    response = await _commands.ExecuteAsync(request);
+                    response = await ExecuteAsync(request);
                 }
                 catch (Exception ex) // the admin channel answers every request, whatever went wrong
                 {
@@ -85,6 +95,12 @@ public sealed class AdminChannel : BackgroundService
             _log.LogDebug(ex, "admin client went away");
         }
     }
+}
+
+/// <summary>More admin commands (the plugin host's plugin-list/load/unload/reload): null when not its command.</summary>
+public interface IAdminCommandExtension
+{
+    Task<JsonObject?> TryExecuteAsync(JsonObject request);
 }
 
 /// <summary>The account operations shared by the admin channel and the offline CLI.</summary>

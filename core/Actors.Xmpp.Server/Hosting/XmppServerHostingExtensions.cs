@@ -47,7 +47,6 @@ public static class XmppServerHostingExtensions
         services.AddSingleton(sp =>
         {
             var iq = new IqHandlers();
-            CoreIqHandlers.Register(iq);
             UserIqHandlers.Register(iq, sp.GetRequiredService<IUserDirectory>());
             return iq;
         });

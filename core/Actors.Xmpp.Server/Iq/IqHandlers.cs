@@ -1,26 +1,11 @@
+using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Xml;
 
 namespace Actors.Xmpp.Server.Iq;
 
-/// <summary>Whether a handler answers IQs addressed to the server's domain or to an account's bare JID
-/// (which the server answers on the account's behalf, RFC 6120 §10.5.3).</summary>
-[Flags]
-public enum IqScope { Server = 1, Account = 2, Both = Server | Account }
-
-/// <summary>An IQ the server answers: the request (from and to already validated and stamped) and its payload.</summary>
-public sealed record IqRequest(Element Iq, Jid From, Jid To, Element Payload)
-{
-    public bool IsSet => Iq.Type == "set";
-    public Element Result(Element? payload = null) => Stanzas.StanzaErrors.IqResult(Iq, payload);
-    public Element Error(string condition, string? text = null) => Stanzas.StanzaErrors.Reply(Iq, condition, text)!;
-}
-
-/// <summary>Answers one IQ: a result or an error stanza. Synchronous handlers return a completed ValueTask.</summary>
-public delegate ValueTask<Element> IqHandler(IqRequest request);
-
 /// <summary>
 /// The IQ handlers of the server, keyed like Prosody's "iq-get/host/urn:xmpp:ping:ping": type, scope and
-/// payload name + namespace. Also collects the disco features and identities they bring. Thread-safe for lookups;
+/// payload name + namespace. Also collects the disco features and identities they bring, and extra stream features. Thread-safe for lookups;
 /// registration returns an IDisposable that removes it (what the plugin host records and undoes on unload).
 /// </summary>
 public sealed class IqHandlers
@@ -79,6 +64,29 @@ public sealed class IqHandlers
                 _identities = next;
             }
         });
+    }
+
+    private volatile List<Func<Element?>> _streamFeatures = new();
+
+    /// <summary>An element for the stream features offered after authentication (next to &lt;bind/&gt;).</summary>
+    public IDisposable AddStreamFeature(Func<Element?> provider)
+    {
+        lock (_lock) _streamFeatures = new List<Func<Element?>>(_streamFeatures) { provider };
+        return new Registration(() =>
+        {
+            lock (_lock)
+            {
+                var next = new List<Func<Element?>>(_streamFeatures);
+                next.Remove(provider);
+                _streamFeatures = next;
+            }
+        });
+    }
+
+    public IEnumerable<Element> StreamFeatures()
+    {
+        foreach (var p in _streamFeatures)
+            if (p() is { } e) yield return e;
     }
 
     public IqHandler? Find(string type, IqScope scope, string ns, string name) =>

@@ -1,3 +1,5 @@
+using System.Collections.Concurrent;
+using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Stanzas;
@@ -41,6 +43,34 @@ public sealed class StanzaRouter
 
     /// <summary>Where the accounts' <see cref="UserActor"/>s are reached (null when the router runs without them).</summary>
     public IUserDirectory? Users => _users;
+    /// <summary>Stanza hooks run by sessions (from the client, before delivery).</summary>
+    public StanzaHooks Hooks { get; } = new();
+
+    private readonly ConcurrentDictionary<string, TaskCompletionSource<Element>> _pendingIq = new(StringComparer.Ordinal);
+
+    /// <summary>Sends an IQ get/set from the server (its 'from' must be a local domain) and completes with the
+    /// result or error addressed back to the server; TimeoutException after <paramref name="timeout"/>.</summary>
+    public async Task<Element> SendIqAsync(Element iq, TimeSpan timeout)
+    {
+        if (!Jid.TryParse(iq.From, out var from) || from is null || !_domains.Contains(from.Domain) || from.Local is not null)
+            throw new ArgumentException("the IQ's 'from' must be a domain served here");
+        if (!Jid.TryParse(iq.To, out var to) || to is null) throw new ArgumentException("the IQ needs a valid 'to'");
+        iq.Id ??= "s-" + Guid.NewGuid().ToString("N");
+        var key = PendingKey(iq.Id, from, to);
+        var tcs = new TaskCompletionSource<Element>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_pendingIq.TryAdd(key, tcs)) throw new InvalidOperationException($"an IQ with id '{iq.Id}' is pending already");
+        try
+        {
+            Route(iq, from, to);
+            return await tcs.Task.WaitAsync(timeout).ConfigureAwait(false);
+        }
+        finally
+        {
+            _pendingIq.TryRemove(key, out _);
+        }
+    }
+
+    private static string PendingKey(string id, Jid server, Jid peer) => id + "\n" + server + "\n" + peer;
 
     /// <summary>Routes a stanza. Its 'from' attribute must equal <paramref name="from"/> and its 'to' <paramref name="to"/>.</summary>
     public void Route(Element stanza, Jid from, Jid to)
@@ -67,7 +97,13 @@ public sealed class StanzaRouter
         if (reply is null || reply.To is null || !Jid.TryParse(reply.To, out var back) || back is null) return;
         if (!Jid.TryParse(reply.From, out var replyFrom) || replyFrom is null) return;
         if (!_domains.Contains(back.Domain)) return;
-        if (back.Local is null) return;
+        if (back.Local is null)
+        {
+            // an error to the server itself: only a waiting SendIqAsync wants it
+            if (reply.Name == "iq" && reply.Id is { } id && _pendingIq.TryRemove(PendingKey(id, back, replyFrom), out var waiting))
+                waiting.TrySetResult(reply);
+            return;
+        }
         // an error to a client: deliver straight to the full JID, or drop it if that session is gone (§8.5.3.2.1: errors are not redirected)
         Route(reply, replyFrom, back);
     }
@@ -199,7 +235,12 @@ public sealed class StanzaRouter
     private void HandleIq(Element stanza, Jid from, Jid to, IqScope scope)
     {
         var type = stanza.Type;
-        if (type is "result" or "error") return; // answers to the server's own requests; nothing is waiting for them yet
+        if (type is "result" or "error")
+        {
+            // answers to the server's own requests (SendIqAsync); RFC 6120 §8.2.3: matched by id and addresses
+            if (stanza.Id is { } id && _pendingIq.TryRemove(PendingKey(id, to, from), out var waiting)) waiting.TrySetResult(stanza);
+            return;
+        }
         var payload = stanza.FirstChild();
         if (payload is null || type is not ("get" or "set"))
         {

@@ -39,8 +39,12 @@ public sealed class SessionActor : ReceiveActor
         _connection = connection;
         _registry = registry;
         _router = router;
-        Receive<SessionMessages.Deliver>(d => Deliver(d.Stanza));
+        Receive<SessionMessages.Deliver>(d =>
+        {
+            if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, d.Stanza, _jid)) Deliver(d.Stanza);
+        });
         Receive<UserActor.BlockList>(b => _blocked = b.Jids);
+        Receive<C2s.C2sConnectionActor.CloseWithStreamError>(m => _connection.Tell(m)); // an operator or plugin kick
         Receive<FromClient>(m => HandleFromClient(m.Stanza));
         Receive<SessionMessages.Replaced>(_ => _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict));
     }
@@ -100,6 +104,8 @@ public sealed class SessionActor : ReceiveActor
                 return;
             }
         }
+
+        if (_router.Hooks.Run(Plugins.HookPoint.FromClient, stanza, _jid)) return; // a plugin handled it
 
         switch (stanza.Name)
         {

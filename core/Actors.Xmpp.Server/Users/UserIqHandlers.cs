@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Xml;
 
@@ -7,7 +8,7 @@ namespace Actors.Xmpp.Server.Users;
 
 /// <summary>
 /// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2), XEP-0191 blocking, XEP-0049
-/// private storage, XEP-0054 vcard-temp and XEP-0012 last activity (to an account; to the server it is the uptime).
+/// private storage, XEP-0054 vcard-temp and XEP-0012 last activity to an account (the server's uptime is the 'last' plugin).
 /// </summary>
 public static class UserIqHandlers
 {
@@ -16,7 +17,6 @@ public static class UserIqHandlers
     public static IReadOnlyList<IDisposable> Register(IqHandlers iq, IUserDirectory users)
     {
         IqHandler toUser = r => new ValueTask<Element>(users.Ask<Element>(r.To, new UserActor.HandleIq(r.Iq, r.From), Timeout));
-        var started = Stopwatch.StartNew();
         return
         [
             iq.Register("get", IqScope.Account, Ns.Roster, "query", toUser),
@@ -35,12 +35,9 @@ public static class UserIqHandlers
             iq.Register("get", IqScope.Account, UserActor.VCardNs, "vCard", toUser),
             iq.Register("set", IqScope.Account, UserActor.VCardNs, "vCard", toUser),
 
-            iq.AddFeature(IqScope.Both, UserActor.LastNs),
+            // XEP-0012 to an account (idle time since logout); to the server (uptime) it is the 'last' plugin
+            iq.AddFeature(IqScope.Account, UserActor.LastNs),
             iq.Register("get", IqScope.Account, UserActor.LastNs, "query", toUser),
-            // XEP-0012 §5: to the server, the time since it started
-            iq.Register("get", IqScope.Server, UserActor.LastNs, "query", r => ValueTask.FromResult(r.Result(
-                new Element("query", UserActor.LastNs).SetAttr("seconds",
-                    ((long)started.Elapsed.TotalSeconds).ToString(CultureInfo.InvariantCulture))))),
 
             iq.AddFeature(IqScope.Server, "msgoffline"), // XEP-0160 §5
         ];

@@ -31,7 +31,6 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         accounts.AddAsync(Jid.Parse("alice@localhost"), "secret").GetAwaiter().GetResult();
         var sessions = new LocalSessionRegistry();
         var iq = new IqHandlers();
-        CoreIqHandlers.Register(iq);
         var router = new StanzaRouter(domains, sessions, accounts, iq, NullLogger<StanzaRouter>.Instance);
         _server = new ServerContext(options, domains, accounts, sessions, router, iq,
             new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(10));

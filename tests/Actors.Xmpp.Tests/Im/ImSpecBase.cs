@@ -39,7 +39,6 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     {
         Accounts = new FileAccountStore(DataDir, 64);
         Accounts.AddManyAsync([(Alice, "a"), (Bob, "b"), (Carol, "c"), (Jid.Parse("dave@localhost"), "d")]).GetAwaiter().GetResult();
-        CoreIqHandlers.Register(Iq);
         UserIqHandlers.Register(Iq, Users);
         Router = new StanzaRouter(["localhost"], Sessions, Accounts, Iq, NullLogger<StanzaRouter>.Instance, Users);
         var s = settings ?? new UserActor.Settings();

@@ -1,0 +1,52 @@
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Server;
+using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.Iq;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+
+namespace Actors.Xmpp.PluginHost;
+
+/// <summary>The services the host provides to every plugin through the contract.</summary>
+internal sealed class HostServices(ServerContext server) : IAccounts, ISessions, IRouter, IServerFeatures
+{
+    // IAccounts
+    public bool Exists(Jid account) => server.Accounts.Exists(account);
+    public IReadOnlyList<Jid> List() => server.Accounts.List();
+    public Task<bool> AddAsync(Jid account, string password) => server.Accounts.AddAsync(account, password);
+    public Task<bool> RemoveAsync(Jid account) => server.Accounts.RemoveAsync(account);
+
+    // ISessions
+    public int Count => server.Sessions.Count;
+    IReadOnlyList<OnlineSession> ISessions.List() => server.Sessions.All().Select(e => new OnlineSession(e.Jid, e.Available, e.Priority)).ToList();
+    public IReadOnlyList<OnlineSession> Resources(Jid bare) =>
+        server.Sessions.Resources(bare).Select(e => new OnlineSession(e.Jid, e.Available, e.Priority)).ToList();
+
+    public bool Kick(Jid fullJid, string condition = "connection-timeout", string? text = null)
+    {
+        var entry = server.Sessions.Find(fullJid);
+        if (entry is null) return false;
+        entry.Session.Tell(new C2sConnectionActor.CloseWithStreamError(condition, text));
+        return true;
+    }
+
+    // IRouter
+    public void Send(Element stanza)
+    {
+        if (!Jid.TryParse(stanza.From, out var from) || from is null || !server.Serves(from.Domain))
+            throw new ArgumentException("a stanza sent by a plugin needs a 'from' in a local domain");
+        if (!Jid.TryParse(stanza.To, out var to) || to is null) throw new ArgumentException("the stanza needs a valid 'to'");
+        server.Router.Route(stanza, from, to);
+    }
+
+    public Task<Element> SendIqAsync(Element iq, TimeSpan timeout)
+    {
+        iq.From ??= server.Domains[0];
+        return server.Router.SendIqAsync(iq, timeout);
+    }
+
+    // IServerFeatures
+    public IReadOnlyList<string> Features(IqScope scope) => server.Iq.Features(scope).ToList();
+    public IReadOnlyList<DiscoIdentity> Identities(IqScope scope) =>
+        server.Iq.Identities(scope).Select(i => new DiscoIdentity(i.Category, i.Type, i.Name)).ToList();
+}

@@ -1,0 +1,150 @@
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Server;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.Logging;
+
+namespace Actors.Xmpp.PluginHost;
+
+/// <summary>
+/// The context one loaded plugin configures itself with. Every registration goes into <see cref="Ledger"/>, which
+/// the host disposes (in reverse order) on unload, so a plugin writes no teardown code.
+/// </summary>
+internal sealed class PluginContext : IPluginContext
+{
+    private readonly ServerContext _server;
+    private readonly ServiceRegistry _services;
+    private readonly IConfiguration _configuration;
+    private readonly IActorRef _supervisor;
+    private readonly List<IDisposable> _ledger = new();
+    private int _timers;
+
+    public PluginContext(string id, ServerContext server, ServiceRegistry services, IConfiguration configuration,
+        ILogger logger, IActorRef supervisor)
+    {
+        PluginId = id;
+        _server = server;
+        _services = services;
+        _configuration = configuration;
+        Logger = logger;
+        _supervisor = supervisor;
+    }
+
+    public string PluginId { get; }
+    public IReadOnlyList<string> Domains => _server.Domains;
+    public ILogger Logger { get; }
+
+    public T Options<T>() where T : class, new()
+    {
+        var options = new T();
+        _configuration.GetSection($"Xmpp:Plugins:{PluginId}").Bind(options);
+        return options;
+    }
+
+    public IDisposable AddFeature(string feature, IqScope scope = IqScope.Server) => Track(_server.Iq.AddFeature(scope, feature));
+
+    public IDisposable AddIdentity(string category, string type, string? name = null, IqScope scope = IqScope.Server) =>
+        Track(_server.Iq.AddIdentity(scope, category, type, name));
+
+    public IDisposable HandleIq(string type, IqScope scope, string ns, string name, IqHandler handler) =>
+        Track(_server.Iq.Register(type, scope, ns, name, handler));
+
+    public IDisposable Hook(HookPoint point, int priority, StanzaHook handler) => Track(_server.Router.Hooks.Add(point, priority, handler));
+
+    public IDisposable AddStreamFeature(Func<Element?> provider) => Track(_server.Iq.AddStreamFeature(provider));
+
+    public void SendStanza(Element stanza) => _services.Host.Send(stanza);
+
+    public Task<Element> SendIqAsync(Element iq, TimeSpan timeout) => _services.Host.SendIqAsync(iq, timeout);
+
+    public IDisposable Provide<T>(T service) where T : class => Track(_services.Provide(typeof(T), service, PluginId));
+
+    public T Require<T>() where T : class =>
+        (T?)_services.Find(typeof(T)) ?? throw new InvalidOperationException(
+            $"plugin '{PluginId}' requires the service {typeof(T).Name}, which no loaded plugin provides (declare its provider as a dependency)");
+
+    public T? Optional<T>() where T : class => (T?)_services.Find(typeof(T));
+
+    public IDisposable Every(TimeSpan interval, Func<CancellationToken, Task> action)
+    {
+        if (interval <= TimeSpan.Zero) throw new ArgumentOutOfRangeException(nameof(interval), "a timer interval must be positive");
+        var name = "timer-" + Interlocked.Increment(ref _timers);
+        _supervisor.Tell(new PluginSupervisorActor.Spawn(PluginTimerActor.Props(action, interval, Logger), name));
+        return Track(new Undo(() => _supervisor.Tell(new PluginSupervisorActor.StopChild(name))));
+    }
+
+    public T Track<T>(T registration) where T : IDisposable
+    {
+        lock (_ledger) _ledger.Add(registration);
+        return registration;
+    }
+
+    /// <summary>Undoes every registration, newest first. Failures are logged, never thrown.</summary>
+    public void DisposeLedger()
+    {
+        IDisposable[] items;
+        lock (_ledger)
+        {
+            items = _ledger.ToArray();
+            _ledger.Clear();
+        }
+        for (var i = items.Length - 1; i >= 0; i--)
+        {
+            try { items[i].Dispose(); }
+            catch (Exception ex) { Logger.LogWarning(ex, "undoing a registration of plugin {Plugin} failed", PluginId); }
+        }
+    }
+
+    public int LedgerCount
+    {
+        get { lock (_ledger) return _ledger.Count; }
+    }
+
+    internal sealed class Undo(Action undo) : IDisposable
+    {
+        private Action? _undo = undo;
+        public void Dispose() => Interlocked.Exchange(ref _undo, null)?.Invoke();
+    }
+}
+
+/// <summary>Services by contract interface: the host's own, then whatever plugins provide.</summary>
+internal sealed class ServiceRegistry
+{
+    private readonly object _lock = new();
+    private readonly Dictionary<Type, (object Service, string Provider)> _services = new();
+
+    public ServiceRegistry(HostServices host)
+    {
+        Host = host;
+        _services[typeof(IAccounts)] = (host, "host");
+        _services[typeof(ISessions)] = (host, "host");
+        _services[typeof(IRouter)] = (host, "host");
+        _services[typeof(IServerFeatures)] = (host, "host");
+    }
+
+    public HostServices Host { get; }
+
+    public IDisposable Provide(Type type, object service, string provider)
+    {
+        if (!type.IsInterface) throw new ArgumentException($"a service must be an interface from the plugin contract, not {type.FullName}");
+        lock (_lock)
+        {
+            if (_services.TryGetValue(type, out var existing))
+                throw new InvalidOperationException($"{type.Name} is provided by '{existing.Provider}' already");
+            _services[type] = (service, provider);
+        }
+        return new PluginContext.Undo(() =>
+        {
+            lock (_lock)
+            {
+                if (_services.TryGetValue(type, out var current) && ReferenceEquals(current.Service, service)) _services.Remove(type);
+            }
+        });
+    }
+
+    public object? Find(Type type)
+    {
+        lock (_lock) return _services.TryGetValue(type, out var s) ? s.Service : null;
+    }
+}

@@ -1,0 +1,76 @@
+namespace Actors.Xmpp.Plugins;
+
+/// <summary>The version of this contract. A plugin records the value it was compiled against (a const is inlined
+/// into the plugin's own assembly through <see cref="PluginDescriptor"/>'s default), and the host refuses plugins
+/// built against another one.</summary>
+public static class PluginContract
+{
+    public const int Version = 1;
+}
+
+/// <summary>An XEP a plugin implements, in ejabberd's <c>-protocol({xep, 199, '2.0.1'})</c> style.</summary>
+[AttributeUsage(AttributeTargets.Class, AllowMultiple = true, Inherited = false)]
+public sealed class XepAttribute(int number, string version) : Attribute
+{
+    public int Number { get; } = number;
+    public string Version { get; } = version;
+    public string Status { get; init; } = "complete";
+    public override string ToString() => $"XEP-{Number:D4} {Version}";
+}
+
+/// <summary>Another plugin this one needs: a hard dependency must be loaded first (or this one does not load); a
+/// soft (optional) one is loaded first when present.</summary>
+public sealed record PluginDependency(string Id, bool Optional = false)
+{
+    public static PluginDependency Hard(string id) => new(id);
+    public static PluginDependency Soft(string id) => new(id, true);
+}
+
+/// <summary>What a plugin is: a stable id (also its folder name and its options section Xmpp:Plugins:&lt;id&gt;),
+/// a version and what it depends on. <paramref name="ContractVersion"/> defaults to the contract the plugin is
+/// compiled against; do not set it by hand.</summary>
+public sealed record PluginDescriptor(string Id, string Version, IReadOnlyList<PluginDependency>? Dependencies = null,
+    int ContractVersion = PluginContract.Version)
+{
+    /// <summary>Copied into a contract-owned array: the host never holds a collection type that the plugin's
+    /// compiler synthesized (a collection expression makes one in the plugin's assembly), which would pin it.</summary>
+    public IReadOnlyList<PluginDependency>? Dependencies { get; init; } = Boundary.Copy(Dependencies);
+
+    public IReadOnlyList<PluginDependency> DependsOn => Dependencies ?? [];
+}
+
+/// <summary>Copies collections that cross the plugin boundary into plain arrays.</summary>
+public static class Boundary
+{
+    /// <summary>
+    /// Never optimized, so never instrumented by dynamic PGO: tier-1 code with a plugin's collection type baked in
+    /// (guarded devirtualization) keeps that plugin's load context alive for good (measured: it did).
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoOptimization | System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    public static T[]? Copy<T>(IEnumerable<T>? items)
+    {
+        if (items is null) return null;
+        if (items is T[] array) return array;
+        var list = new List<T>();
+        foreach (var item in items) list.Add(item);
+        return list.ToArray();
+    }
+}
+
+/// <summary>
+/// A plugin: one sealed class with a parameterless constructor per plugin assembly. <see cref="Configure"/> only
+/// registers things on the context; the host records every registration and undoes it on unload, so a plugin
+/// writes no teardown code. Plugins must not define actor classes nor send their own types through Akka.
+/// </summary>
+public interface IXmppPlugin
+{
+    PluginDescriptor Descriptor { get; }
+
+    void Configure(IPluginContext ctx);
+
+    /// <summary>State to hand to the next version on reload (Prosody's module.save): bytes only.</summary>
+    byte[]? SaveState() => null;
+
+    /// <summary>The state the previous version saved (Prosody's module.restore); called after <see cref="Configure"/>.</summary>
+    void RestoreState(byte[] state) { }
+}

@@ -1,0 +1,84 @@
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.Plugins;
+
+// Services the host provides to every plugin (ctx.Require<T>()).
+
+/// <summary>The server's accounts.</summary>
+public interface IAccounts
+{
+    bool Exists(Jid account);
+    IReadOnlyList<Jid> List();
+    Task<bool> AddAsync(Jid account, string password);
+    Task<bool> RemoveAsync(Jid account);
+}
+
+/// <summary>One bound resource.</summary>
+public sealed record OnlineSession(Jid Jid, bool Available, int Priority);
+
+/// <summary>The clients currently connected.</summary>
+public interface ISessions
+{
+    int Count { get; }
+    IReadOnlyList<OnlineSession> List();
+    IReadOnlyList<OnlineSession> Resources(Jid bare);
+    /// <summary>Closes the session's stream with a stream error (default &lt;connection-timeout/&gt;).</summary>
+    bool Kick(Jid fullJid, string condition = "connection-timeout", string? text = null);
+}
+
+/// <summary>Routes stanzas as the server.</summary>
+public interface IRouter
+{
+    void Send(Element stanza);
+    Task<Element> SendIqAsync(Element iq, TimeSpan timeout);
+}
+
+/// <summary>An XEP-0030 identity.</summary>
+public sealed record DiscoIdentity(string Category, string Type, string? Name = null);
+
+/// <summary>An XEP-0030 item.</summary>
+public sealed record DiscoItem(string Jid, string? Node = null, string? Name = null);
+
+/// <summary>The features and identities every plugin registered with AddFeature/AddIdentity (host-provided).</summary>
+public interface IServerFeatures
+{
+    IReadOnlyList<string> Features(IqScope scope);
+    IReadOnlyList<DiscoIdentity> Identities(IqScope scope);
+}
+
+// Services plugins provide to each other. They live here because a service type must be shared by both load contexts.
+
+/// <summary>XEP-0030 service discovery (provided by the "disco" plugin): other plugins add items, nodes and
+/// XEP-0128 extended-info forms.</summary>
+public interface IDisco
+{
+    /// <summary>The full disco#info of the server or an account (no node): identities, features, forms.</summary>
+    DiscoInfo Info(IqScope scope);
+    IDisposable AddExtendedInfo(IqScope scope, Func<Element> form);
+    /// <summary>Items listed for a disco#items query at <paramref name="node"/> (null: no node) for this scope.</summary>
+    IDisposable AddItems(IqScope scope, string? node, Func<IqRequest, IEnumerable<DiscoItem>> items);
+    /// <summary>disco#info for a node (XEP-0030 §3.2).</summary>
+    IDisposable AddNode(IqScope scope, string node, Func<IqRequest, DiscoInfo?> info);
+}
+
+/// <summary>An entity's disco#info: identities, features and XEP-0128 forms.</summary>
+public sealed record DiscoInfo(IReadOnlyList<DiscoIdentity> Identities, IReadOnlyList<string> Features, IReadOnlyList<Element> Forms)
+{
+    // copied: another plugin iterates them (see Boundary.Copy)
+    public IReadOnlyList<DiscoIdentity> Identities { get; init; } = Boundary.Copy(Identities)!;
+    public IReadOnlyList<string> Features { get; init; } = Boundary.Copy(Features)!;
+    public IReadOnlyList<Element> Forms { get; init; } = Boundary.Copy(Forms)!;
+}
+
+/// <summary>An XEP-0050 ad-hoc command.</summary>
+/// <param name="Node">Its node, e.g. http://jabber.org/protocol/admin#add-user.</param>
+/// <param name="Allowed">Who may see and run it.</param>
+/// <param name="Execute">Runs one step: the request's &lt;command/&gt; payload in, the reply's &lt;command/&gt; out
+/// (use <see cref="AdHoc"/> helpers).</param>
+public sealed record AdHocCommand(string Node, string Name, Func<Jid, bool> Allowed, Func<IqRequest, ValueTask<Element>> Execute);
+
+/// <summary>XEP-0050 ad-hoc commands (provided by the "adhoc" plugin): other plugins add commands.</summary>
+public interface IAdHocCommands
+{
+    IDisposable Add(AdHocCommand command);
+}

@@ -1,0 +1,95 @@
+using Actors.Xmpp;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Xml;
+using static Actors.Xmpp.Plugins.AdHoc;
+
+namespace Actors.Plugins.Admin;
+
+/// <summary>XEP-0133 service administration on top of XEP-0050: add user, delete user, list online users,
+/// announce. Only the JIDs in the options' Admins list see and run them.</summary>
+[Xep(133, "1.3.0", Status = "partial")]
+public sealed class AdminPlugin : IXmppPlugin
+{
+    public const string Ns = "http://jabber.org/protocol/admin";
+
+    public PluginDescriptor Descriptor { get; } = new("admin", "1.0.0", [PluginDependency.Hard("adhoc")]);
+
+    public sealed class Options
+    {
+        /// <summary>Bare JIDs of the server's administrators.</summary>
+        public List<string> Admins { get; set; } = new();
+    }
+
+    public void Configure(IPluginContext ctx)
+    {
+        var admins = ctx.Options<Options>().Admins.Select(a => Jid.TryParse(a, out var j) ? j?.Bare : null).OfType<Jid>().ToHashSet();
+        Func<Jid, bool> isAdmin = jid => admins.Contains(jid.Bare);
+        var commands = ctx.Require<IAdHocCommands>();
+        var accounts = ctx.Require<IAccounts>();
+        var sessions = ctx.Require<ISessions>();
+
+        ctx.Track(commands.Add(new AdHocCommand(Ns + "#add-user", "Add a User", isAdmin, async r =>
+        {
+            if (r.Payload.Child("x", DataNs) is null)
+                return r.Result(Ask(r, "Add a User", Field("accountjid", "jid-single"), Field("password", "text-private"), Field("password-verify", "text-private")));
+            var jid = BareJid(Value(r.Payload, "accountjid"));
+            var password = Value(r.Payload, "password");
+            if (jid is null || string.IsNullOrEmpty(password)) return r.Error("bad-request", "accountjid and password are required");
+            if (Value(r.Payload, "password-verify") is { } verify && verify != password) return r.Error("bad-request", "the passwords differ");
+            return await accounts.AddAsync(jid, password)
+                ? r.Result(Completed(r, $"{jid} added"))
+                : r.Error("conflict", $"{jid} exists already");
+        })));
+
+        ctx.Track(commands.Add(new AdHocCommand(Ns + "#delete-user", "Delete a User", isAdmin, async r =>
+        {
+            if (r.Payload.Child("x", DataNs) is null) return r.Result(Ask(r, "Delete Users", Field("accountjids", "jid-multi")));
+            var removed = new List<string>();
+            foreach (var text in Values(r.Payload, "accountjids"))
+                if (BareJid(text) is { } jid && await accounts.RemoveAsync(jid))
+                {
+                    removed.Add(jid.ToString());
+                    foreach (var s in sessions.Resources(jid)) sessions.Kick(s.Jid, "not-authorized", "account deleted");
+                }
+            return r.Result(Completed(r, removed.Count == 0 ? "no account deleted" : "deleted " + string.Join(", ", removed)));
+        })));
+
+        ctx.Track(commands.Add(new AdHocCommand(Ns + "#get-online-users-list", "Get List of Online Users", isAdmin, r =>
+        {
+            var users = sessions.List().Select(s => s.Jid.Bare.ToString()).Distinct().Order(StringComparer.Ordinal).ToArray();
+            var form = Form("result", "Online users", Ns);
+            form.Add(Field("onlineuserjids", "jid-multi", users));
+            return r.Ok(Command(r, "completed").Add(form));
+        })));
+
+        ctx.Track(commands.Add(new AdHocCommand(Ns + "#announce", "Send Announcement to Online Users", isAdmin, r =>
+        {
+            if (r.Payload.Child("x", DataNs) is null) return r.Ok(Ask(r, "Announcement", Field("subject", "text-single"), Field("announcement", "text-multi")));
+            var body = string.Join("\n", Values(r.Payload, "announcement"));
+            if (body.Length == 0) return r.Fail("bad-request", "the announcement is empty");
+            var subject = Value(r.Payload, "subject");
+            var online = sessions.List();
+            foreach (var s in online)
+            {
+                var message = new Element("message", Xmpp.Ns.Client).SetAttr("type", "headline").SetAttr("from", ctx.Domains[0]).SetAttr("to", s.Jid.ToString());
+                if (subject is not null) message.Add(new Element("subject", Xmpp.Ns.Client, subject));
+                message.Add(new Element("body", Xmpp.Ns.Client, body));
+                ctx.SendStanza(message);
+            }
+            return r.Ok(Completed(r, $"sent to {online.Count} sessions"));
+        })));
+    }
+
+    /// <summary>The first stage of a command: a form to fill in.</summary>
+    private static Element Ask(IqRequest r, string title, params Element[] fields)
+    {
+        var command = Command(r, "executing");
+        command.Add(new Element("actions", Xmpp.Plugins.AdHoc.Ns).SetAttr("execute", "complete").Add(new Element("complete", Xmpp.Plugins.AdHoc.Ns)));
+        var form = Form("form", title, Ns);
+        foreach (var f in fields) form.Add(f);
+        return command.Add(form);
+    }
+
+    private static Jid? BareJid(string? text) =>
+        text is not null && Jid.TryParse(text, out var j) && j is { Local: not null } ? j.Bare : null;
+}

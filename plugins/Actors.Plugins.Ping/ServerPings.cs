@@ -1,0 +1,71 @@
+using System.Collections.Concurrent;
+using Actors.Xmpp;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Xml;
+using Microsoft.Extensions.Logging;
+
+namespace Actors.Plugins.Ping;
+
+/// <summary>Options (Xmpp:Plugins:ping).</summary>
+public sealed class PingOptions
+{
+    /// <summary>Ping a client that sent nothing for this many seconds; 0 turns server pings off.</summary>
+    public double IdleSeconds { get; set; } = 300;
+    /// <summary>A client that does not answer within this many seconds is disconnected.</summary>
+    public double TimeoutSeconds { get; set; } = 30;
+}
+
+/// <summary>Server-initiated pings (XEP-0199 §4.2 server-to-client): any answer, even an error, proves the client alive.</summary>
+internal static class ServerPings
+{
+    public static void Start(IPluginContext ctx, PingOptions options)
+    {
+        if (options.IdleSeconds <= 0) return;
+        var sessions = ctx.Require<ISessions>();
+        var idle = TimeSpan.FromSeconds(options.IdleSeconds);
+        var timeout = TimeSpan.FromSeconds(Math.Max(0.1, options.TimeoutSeconds));
+        var lastSeen = new ConcurrentDictionary<Jid, long>();
+        var pinging = new ConcurrentDictionary<Jid, bool>();
+
+        ctx.Hook(HookPoint.FromClient, 1000, e =>
+        {
+            lastSeen[e.Session] = Environment.TickCount64;
+            return false;
+        });
+        ctx.Every(TimeSpan.FromSeconds(Math.Clamp(options.IdleSeconds / 2, 0.2, 30)), ct =>
+        {
+            var now = Environment.TickCount64;
+            var online = sessions.List();
+            var alive = new HashSet<Jid>(online.Select(s => s.Jid));
+            foreach (var gone in lastSeen.Keys.Where(j => !alive.Contains(j))) lastSeen.TryRemove(gone, out _);
+            foreach (var s in online)
+            {
+                var seen = lastSeen.GetOrAdd(s.Jid, now);
+                if (now - seen < idle.TotalMilliseconds || !pinging.TryAdd(s.Jid, true)) continue;
+                _ = PingAsync(s.Jid);
+            }
+            return Task.CompletedTask;
+        });
+
+        async Task PingAsync(Jid client)
+        {
+            try
+            {
+                var ping = new Element("iq", Actors.Xmpp.Ns.Client).SetAttr("type", "get").SetAttr("from", ctx.Domains[0]).SetAttr("to", client.ToString());
+                ping.Add(new Element("ping", PingPlugin.Ns));
+                await ctx.SendIqAsync(ping, timeout);
+                lastSeen[client] = Environment.TickCount64;
+            }
+            catch (TimeoutException)
+            {
+                ctx.Logger.LogInformation("{Client} did not answer a ping within {Timeout}; disconnecting it", client, timeout);
+                sessions.Kick(client, "connection-timeout", "no answer to ping");
+                lastSeen.TryRemove(client, out _);
+            }
+            finally
+            {
+                pinging.TryRemove(client, out _);
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+using Actors.Xmpp.PluginTestKit;
+
+namespace Actors.Plugins.Tests;
+
+/// <summary>Replacing a plugin folder while two clients exchange messages: the watcher reloads it, nothing is
+/// lost and both clients stay connected.</summary>
+public sealed class HotSwapSpec
+{
+    [Fact]
+    public async Task Folder_swap_under_load_loses_no_message_and_keeps_clients_connected()
+    {
+        await using var server = await TestServer.StartAsync(TestServer.RepositoryPlugins.Append("counter"));
+        await using var alice = await server.LoginAsync("alice");
+        await using var bob = await server.LoginAsync("bob");
+        alice.Timeout = bob.Timeout = TimeSpan.FromSeconds(20);
+        await alice.Query("<iq type='get' id='c0' to='localhost'><count xmlns='urn:actors:test:counter'/></iq>");
+        var before = server.Plugins.ActivationCount;
+
+        const int n = 300;
+        async Task Send(XmppTestClient from, string to)
+        {
+            for (var i = 0; i < n; i++)
+            {
+                await from.Sends($"<message type='chat' to='{to}' id='{from.Name}-{i}'><body>{i}</body></message>");
+                if (i % 10 == 0) await Task.Delay(5);
+            }
+        }
+        var sending = Task.WhenAll(Send(alice, bob.Jid.ToString()), Send(bob, alice.Jid.ToString()));
+        server.SwapPluginFolder("counter", "counter");
+        server.SwapPluginFolder("ping", "ping");
+        await sending;
+        for (var i = 0; i < n; i++)
+        {
+            await bob.Receives($"<message id='alice-{i}'><body>{i}</body></message>");
+            await alice.Receives($"<message id='bob-{i}'><body>{i}</body></message>");
+        }
+        // the watcher reloaded both (after its quiet period) and the counter kept its state
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (server.Plugins.ActivationCount < before + 2 && DateTime.UtcNow < deadline) await Task.Delay(100);
+        Assert.True(server.Plugins.ActivationCount >= before + 2, "the swapped plugins were not reloaded");
+        var count = await alice.Query("<iq type='get' id='c1' to='localhost'><count xmlns='urn:actors:test:counter'/></iq>");
+        Assert.Equal("2", count.Child("count", "urn:actors:test:counter")!.Text);
+        await bob.Sends("<iq type='get' id='p' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        await bob.Receives("<iq type='result' id='p'/>");
+        Assert.False(alice.Closed.IsCompleted || bob.Closed.IsCompleted);
+    }
+}
