@@ -1,5 +1,4 @@
 using System.Net.Security;
-using System.Reflection;
 using System.Runtime.InteropServices;
 
 namespace Actors.Xmpp.Transport.Tls;
@@ -15,39 +14,14 @@ internal static class OpenSslTuning
     private const int SslCtrlMode = 33;          // SSL_CTRL_MODE
     private const long SslModeReleaseBuffers = 0x10; // SSL_MODE_RELEASE_BUFFERS
 
-    public static bool ReleaseBuffersWhenIdle(SslStream stream)
-    {
-        if (!OperatingSystem.IsLinux() || TlsChannelBinding.SecurityContextField is null) return false;
-        try
+    public static bool ReleaseBuffersWhenIdle(SslStream stream) =>
+        TlsChannelBinding.WithSsl(stream, ssl => TlsChannelBinding.LoadedLibSsl.Value switch
         {
-            var handle = TlsChannelBinding.FindSslHandle(TlsChannelBinding.SecurityContextField.GetValue(stream));
-            if (handle is null || handle.IsInvalid || handle.IsClosed) return false;
-            var added = false;
-            try
-            {
-                handle.DangerousAddRef(ref added);
-                var ssl = handle.DangerousGetHandle();
-                if (ssl == IntPtr.Zero) return false;
-                return TlsChannelBinding.LoadedLibSsl.Value switch
-                {
-                    // the libssl the runtime loaded: an SSL* must never reach another OpenSSL version
-                    "3" => Ssl3.SSL_ctrl(ssl, SslCtrlMode, (nint)SslModeReleaseBuffers, IntPtr.Zero) != 0,
-                    "1.1" => Ssl11.SSL_ctrl(ssl, SslCtrlMode, (nint)SslModeReleaseBuffers, IntPtr.Zero) != 0,
-                    _ => false,
-                };
-            }
-            finally
-            {
-                if (added) handle.DangerousRelease();
-            }
-        }
-        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException or TargetException
-                                      or FieldAccessException or MethodAccessException or ObjectDisposedException
-                                      or InvalidOperationException or ArgumentException)
-        {
-            return false;
-        }
-    }
+            // the libssl the runtime loaded: an SSL* must never reach another OpenSSL version
+            "3" => Ssl3.SSL_ctrl(ssl, SslCtrlMode, (nint)SslModeReleaseBuffers, IntPtr.Zero) != 0,
+            "1.1" => Ssl11.SSL_ctrl(ssl, SslCtrlMode, (nint)SslModeReleaseBuffers, IntPtr.Zero) != 0,
+            _ => false,
+        });
 
     private static class Ssl3
     {

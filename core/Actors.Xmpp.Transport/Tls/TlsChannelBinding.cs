@@ -120,23 +120,30 @@ public sealed class TlsChannelBinding : IChannelBinding
         typeof(SslStream).GetField("_securityContext", BindingFlags.NonPublic | BindingFlags.Instance);
 
     /// <summary>Exports keying material from the OpenSSL session behind <paramref name="stream"/>; null if impossible.</summary>
-    internal static byte[]? TryExportKeyingMaterial(SslStream stream, string label, int length)
+    internal static byte[]? TryExportKeyingMaterial(SslStream stream, string label, int length) =>
+        WithSsl(stream, ssl =>
+        {
+            var output = new byte[length];
+            return Export(ssl, output, Encoding.ASCII.GetBytes(label)) == 1 ? output : null;
+        });
+
+    /// <summary>
+    /// Runs <paramref name="use"/> with the OpenSSL <c>SSL*</c> behind <paramref name="stream"/> (kept alive for the
+    /// call); default when it cannot be reached (not Linux, runtime internals changed, stream closed).
+    /// </summary>
+    internal static T? WithSsl<T>(SslStream stream, Func<IntPtr, T?> use)
     {
-        if (!OperatingSystem.IsLinux() || SecurityContextField is null) return null;
+        if (!OperatingSystem.IsLinux() || SecurityContextField is null) return default;
         try
         {
             var handle = FindSslHandle(SecurityContextField.GetValue(stream));
-            if (handle is null || handle.IsInvalid || handle.IsClosed) return null;
-            bool added = false;
+            if (handle is null || handle.IsInvalid || handle.IsClosed) return default;
+            var added = false;
             try
             {
                 handle.DangerousAddRef(ref added);
                 var ssl = handle.DangerousGetHandle();
-                if (ssl == IntPtr.Zero) return null;
-                var labelBytes = Encoding.ASCII.GetBytes(label);
-                var output = new byte[length];
-                int rc = Export(ssl, output, labelBytes);
-                return rc == 1 ? output : null;
+                return ssl == IntPtr.Zero ? default : use(ssl);
             }
             finally
             {
@@ -147,7 +154,7 @@ public sealed class TlsChannelBinding : IChannelBinding
                                       or FieldAccessException or MethodAccessException or ObjectDisposedException
                                       or InvalidOperationException or ArgumentException)
         {
-            return null;
+            return default;
         }
     }
 
