@@ -44,6 +44,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private int _inFlight;
     private TaskCompletionSource? _resume;
     private volatile bool _restartRequested;
+    private readonly TaskCompletionSource _shutDown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _tlsRequested;
 
     public SocketConnection(Socket socket, TransportOptions options, bool directTls, Action<SocketConnection>? onClosed = null)
@@ -118,6 +119,13 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
                 if (n == 0) break;
+                if (_framer.Faulted)
+                {
+                    // the stream is dead: read nothing more (a hostile peer's megabytes are not worth decrypting);
+                    // the owner sends the stream error and closes, and the close resets whatever the peer still sends
+                    await _shutDown.Task.ConfigureAwait(false);
+                    break;
+                }
             }
         }
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or AuthenticationException or InvalidOperationException)
@@ -310,6 +318,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             _resume?.TrySetResult();
             _resume = null;
         }
+        _shutDown.TrySetResult();
         _onClosed?.Invoke(this);
         _owner.Tell(new TransportEvents.ConnectionLost(reason));
     }
