@@ -563,7 +563,16 @@ public sealed class UserActor : ReceivePersistentActor
                 }
                 return;
             case "probe": // §4.3.2
-                if (item is not null && item.Subscription is "from" or "both")
+                if (!from.Equals(_user) && item?.Subscription is not ("from" or "both"))
+                {
+                    // §4.3.2 (1): not "From", "From + Pending Out" or "Both": availability is not revealed; the answer
+                    // is presence of type unsubscribed from the contact's bare JID (a full JID would leak presence),
+                    // which cancels the prober's subscription at its server (§3.2) but no pre-approval here (§3.4)
+                    var unsubscribed = new Element("presence", Ns.Client).SetAttr("from", _bare).SetAttr("to", key).SetAttr("type", "unsubscribed");
+                    if (stanza.Id is { } probeId) unsubscribed.SetAttr("id", probeId);
+                    _router.Route(unsubscribed, _user, from);
+                }
+                else
                 {
                     var to = m.From;
                     if (_resources.Values.Any(r => r.Available)) SendPresenceOfAll(to, unavailable: false);

@@ -146,6 +146,30 @@ public sealed class ImStreamSpec : ImSpecBase
     }
 
     [Fact]
+    public void Rfc6121_4_3_a_probe_sent_by_a_client_is_answered_by_the_contacts_server_and_never_reaches_its_clients()
+    {
+        var alice = Login("alice", "phone");
+        var bob = Login("bob", "phone");
+        alice.Send("<presence to='bob@localhost' type='subscribe'/>");
+        bob.Next(e => e.Type == "subscribe");
+        bob.Send("<presence to='alice@localhost' type='subscribed'/>");
+        alice.Next(e => e.Name == "presence" && e.Type is null && e.From == "bob@localhost/phone");
+        bob.Quiet();
+
+        alice.Send("<presence to='bob@localhost' type='probe'/>"); // to the bare JID
+        var answer = alice.Next(e => e.Name == "presence" && e.From == "bob@localhost/phone");
+        Assert.Null(answer.Type);
+        alice.Send("<presence to='bob@localhost/phone' type='probe'/>"); // to a full JID: processed for the bare JID
+        alice.Next(e => e.Name == "presence" && e.From == "bob@localhost/phone");
+        bob.Quiet();
+
+        var carol = Login("carol", "x");
+        carol.Send("<presence to='bob@localhost/phone' type='probe'/>"); // no subscription: nothing revealed, nothing shown
+        carol.Quiet();
+        bob.Quiet();
+    }
+
+    [Fact]
     public void Rfc6121_4_6_directed_presence_still_gets_unavailable_at_session_end()
     {
         var alice = Login("alice", "phone");
