@@ -68,6 +68,7 @@ public sealed class UserActor : ReceivePersistentActor
         public int Priority;
         public Element? LastPresence;
         public bool RosterInterested;
+        public bool BlockListInterested;
     }
 
     public const string BlockingNs = "urn:xmpp:blocking";
@@ -231,7 +232,7 @@ public sealed class UserActor : ReceivePersistentActor
                 return;
             case BlockingNs:
                 if (!own) sender.Tell(Error(iq, "forbidden"));
-                else Blocking(iq, payload, set, sender);
+                else Blocking(iq, payload, set, m.From, sender);
                 return;
             case PrivateNs when payload.Name == "query":
                 if (!own) sender.Tell(Error(iq, "forbidden", "private storage is readable by its owner only"));
@@ -276,12 +277,11 @@ public sealed class UserActor : ReceivePersistentActor
     }
 
     /// <summary>A resource that requested the roster (or changed it) is "interested": it gets roster pushes (§2.1.6, §2.3.2).</summary>
-    private void MarkInterested(Jid from)
-    {
-        if (from.Resource is null) return;
-        if (_resources.TryGetValue(from, out var r)) r.RosterInterested = true;
-        else Track(from, ActorRefs.Nobody).RosterInterested = true;
-    }
+    private void MarkInterested(Jid from) => ResourceOf(from)?.RosterInterested = true;
+
+    /// <summary>The tracked resource of a full JID (tracked now if its session has not reported itself yet).</summary>
+    private Resource? ResourceOf(Jid from) =>
+        from.Resource is null ? null : _resources.TryGetValue(from, out var r) ? r : Track(from, ActorRefs.Nobody);
 
     private string Ver() => _state.RosterVersion.ToString(CultureInfo.InvariantCulture);
 
@@ -713,7 +713,7 @@ public sealed class UserActor : ReceivePersistentActor
 
     // ---- XEP-0191 blocking command -----------------------------------------------------------------------------
 
-    private void Blocking(Element iq, Element payload, bool set, IActorRef sender)
+    private void Blocking(Element iq, Element payload, bool set, Jid from, IActorRef sender)
     {
         if (!set)
         {
@@ -722,6 +722,8 @@ public sealed class UserActor : ReceivePersistentActor
                 sender.Tell(Error(iq, "bad-request"));
                 return;
             }
+            // §3.2: a resource that retrieved the block list gets the pushes of its changes (§3.3, §3.4)
+            ResourceOf(from)?.BlockListInterested = true;
             var list = new Element("blocklist", BlockingNs);
             foreach (var j in _state.Blocked.Order(StringComparer.Ordinal)) list.Add(new Element("item", BlockingNs).SetAttr("jid", j));
             sender.Tell(StanzaErrors.IqResult(iq, list));
@@ -769,13 +771,17 @@ public sealed class UserActor : ReceivePersistentActor
         }
     }
 
-    /// <summary>XEP-0191 §3.3/§3.4: push the change to the resources and give the sessions the new list.</summary>
+    /// <summary>
+    /// XEP-0191 §3.3/§3.4: every session gets the new list (it enforces it); the change is pushed only to the
+    /// resources that requested the block list (§3.2), like roster pushes.
+    /// </summary>
     private void BlockingChanged(Element change)
     {
         var list = new BlockList(_state.Blocked.ToImmutableHashSet(StringComparer.Ordinal));
         foreach (var (full, r) in _resources)
         {
             r.Session.Tell(list);
+            if (!r.BlockListInterested) continue;
             var push = new Element("iq", Ns.Client).SetAttr("type", "set").SetAttr("id", "push" + Guid.NewGuid().ToString("N")[..12])
                 .SetAttr("from", _bare).SetAttr("to", full.ToString());
             push.Add(change.Clone());
