@@ -141,19 +141,34 @@ public sealed class StanzaRouter
                 MessageToBare(stanza, to);
                 return;
             case "presence":
-                if (!exists) return; // RFC 6121 §8.5.1: silently ignored
+                if (!exists)
+                {
+                    // RFC 6121 §8.5.1: silently ignored; §4.3.2 (1): a probe of an account that does not exist is
+                    // answered with unsubscribed from the bare JID
+                    if (stanza.Type == "probe") ProbeOfNoAccount(stanza, from, to);
+                    return;
+                }
                 if (_users is not null && stanza.Type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed" or "probe")
                 {
                     // RFC 6121 §3 inbound subscription processing and §4.3 probes: the contact's user actor decides
+                    // (a probe, from a server or a client, is answered by the contact's server and never reaches its clients)
                     _users.Tell(to, new UserActor.InboundPresence(stanza, from));
                     return;
                 }
+                if (stanza.Type == "probe") return; // §4.3: probes are for the server; without user actors nobody answers them
                 var resources = _sessions.Resources(to);
                 // §8.5.2.1.1: presence goes to every available resource
                 for (var i = 0; i < resources.Count; i++)
                     if (resources[i].Available) resources[i].Session.Tell(new SessionMessages.Deliver(stanza));
                 return;
         }
+    }
+
+    private void ProbeOfNoAccount(Element probe, Jid from, Jid to)
+    {
+        var answer = new Element("presence", Ns.Client).SetAttr("from", to.ToString()).SetAttr("to", from.Bare.ToString()).SetAttr("type", "unsubscribed");
+        if (probe.Id is { } id) answer.SetAttr("id", id);
+        Route(answer, to, from.Bare);
     }
 
     private void MessageToBare(Element stanza, Jid to)
@@ -191,9 +206,9 @@ public sealed class StanzaRouter
 
     private void ToFullJid(Element stanza, Jid from, Jid to)
     {
-        if (_users is not null && stanza.Name == "presence" && stanza.Type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed" or "probe")
+        if (stanza.Name == "presence" && (stanza.Type == "probe" || _users is not null && stanza.Type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed"))
         {
-            // RFC 6121 §3 / §4.3: subscription stanzas and probes are processed for the bare JID
+            // RFC 6121 §3 / §4.3: subscription stanzas and probes are processed for the bare JID (probes never reach a client)
             ToBareJid(stanza, from, to.Bare);
             return;
         }

@@ -27,6 +27,8 @@ public sealed class SessionActor : ReceiveActor
     private bool _available;
     private int _priority;
     private HashSet<Jid>? _directedPresence;
+    private Element? _lastPresence; // the last broadcast available presence, reported to a restarted user actor
+    private bool _rosterRequested, _blockListRequested;
     private ImmutableHashSet<string> _blocked = ImmutableHashSet<string>.Empty; // XEP-0191, kept by the user actor
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router) =>
@@ -44,6 +46,8 @@ public sealed class SessionActor : ReceiveActor
             if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, d.Stanza, _jid)) Deliver(d.Stanza);
         });
         Receive<UserActor.BlockList>(b => _blocked = b.Jids);
+        Receive<UserActor.ReportPresence>(_ => _router.Users?.Tell(_jid.Bare,
+            new UserActor.PresenceReport(_jid, Self, _available ? _lastPresence?.Clone() : null, _rosterRequested, _blockListRequested), Self));
         Receive<C2s.C2sConnectionActor.CloseWithStreamError>(m => _connection.Tell(m)); // an operator or plugin kick
         Receive<FromClient>(m => HandleFromClient(m.Stanza));
         Receive<SessionMessages.Replaced>(_ => _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict));
@@ -146,6 +150,12 @@ public sealed class SessionActor : ReceiveActor
             to = _jid.Bare;
             stanza.To = to.ToString();
         }
+        if (to.Equals(_jid.Bare) && stanza.FirstChild() is { } payload)
+        {
+            // what the user actor knows only in memory (roster / block-list interest), for a restarted one
+            if (payload.Is("query", Ns.Roster)) _rosterRequested = true;
+            else if (type == "get" && payload.Is("blocklist", UserActor.BlockingNs)) _blockListRequested = true;
+        }
         _router.Route(stanza, _jid, to);
     }
 
@@ -179,10 +189,12 @@ public sealed class SessionActor : ReceiveActor
         {
             _available = true;
             _priority = ParsePriority(stanza);
+            _lastPresence = stanza.Clone();
         }
         else
         {
             _available = false;
+            _lastPresence = null;
         }
         _registry.UpdatePresence(_jid, Self, _available, _priority);
         // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included

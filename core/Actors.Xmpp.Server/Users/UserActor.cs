@@ -18,8 +18,10 @@ namespace Actors.Xmpp.Server.Users;
 /// Reached by JID through <see cref="IUserDirectory"/>; it reaches its own sessions by the IActorRef they report
 /// and everything else through the <see cref="StanzaRouter"/>.
 /// </summary>
-public sealed class UserActor : ReceivePersistentActor
+public sealed class UserActor : ReceivePersistentActor, IWithTimers
 {
+    public ITimerScheduler Timers { get; set; } = null!;
+
     // ---- protocol ---------------------------------------------------------------------------------------------
 
     /// <summary>An IQ addressed to this account's bare JID (roster, blocking, private, vCard, last). Answered with an Element.</summary>
@@ -43,6 +45,21 @@ public sealed class UserActor : ReceivePersistentActor
     /// <summary>A message for the bare JID while no resource is available (RFC 6121 §8.5.2.2.1, XEP-0160).</summary>
     public sealed record StoreOffline(Element Stanza, Jid From);
 
+    /// <summary>
+    /// Sent by a recovered user actor to the available sessions the registry lists: each answers (through the user
+    /// directory, after anything it sent before) with a <see cref="PresenceReport"/>.
+    /// </summary>
+    public sealed record ReportPresence
+    {
+        public static readonly ReportPresence Instance = new();
+    }
+
+    /// <summary>
+    /// A session's state that only lives in the user actor's memory: its last broadcast presence (null when
+    /// unavailable) and whether it requested the roster (RFC 6121 §2.1.6) or the block list (XEP-0191 §3.2).
+    /// </summary>
+    public sealed record PresenceReport(Jid Resource, IActorRef Session, Element? Presence, bool RosterRequested, bool BlockListRequested);
+
     /// <summary>Sent to the user's sessions: the JIDs whose stanzas they must not deliver (XEP-0191).</summary>
     public sealed record BlockList(ImmutableHashSet<string> Jids);
 
@@ -52,7 +69,11 @@ public sealed class UserActor : ReceivePersistentActor
         public static readonly GetState Instance = new();
     }
 
-    public sealed record Settings(int MaxOfflineMessages = 1000, int SnapshotEvery = 100, bool DeleteDeliveredOffline = true);
+    /// <param name="ReportTimeout">After a restart, how long the actor waits (stashing) for the sessions' presence reports.</param>
+    public sealed record Settings(int MaxOfflineMessages = 1000, int SnapshotEvery = 100, bool DeleteDeliveredOffline = true,
+        TimeSpan? ReportTimeout = null);
+
+    private sealed record ReportsTimedOut(int Generation);
 
     public static Props Props(Jid user, StanzaRouter router, Settings settings) =>
         Akka.Actor.Props.Create(() => new UserActor(user, router, settings));
@@ -68,6 +89,7 @@ public sealed class UserActor : ReceivePersistentActor
         public int Priority;
         public Element? LastPresence;
         public bool RosterInterested;
+        public bool BlockListInterested;
     }
 
     public const string BlockingNs = "urn:xmpp:blocking";
@@ -87,6 +109,8 @@ public sealed class UserActor : ReceivePersistentActor
     private long _lastSnapshotSeq;
     private bool _deleteOnSnapshot;
     private Action? _onPersistFailure;
+    private HashSet<Jid>? _awaitingReports;
+    private int _reportGeneration;
 
     public override string PersistenceId { get; }
 
@@ -124,6 +148,8 @@ public sealed class UserActor : ReceivePersistentActor
         Command<InboundPresence>(OnInbound);
         Command<StoreOffline>(OnStoreOffline);
         Command<GetState>(_ => Sender.Tell(_state.ToSnapshot()));
+        Command<PresenceReport>(OnPresenceReport); // a late one (after the wait timed out) still helps
+        Command<ReportsTimedOut>(_ => { });
         Command<SaveSnapshotSuccess>(s =>
         {
             _lastSnapshotSeq = s.Metadata.SequenceNr;
@@ -142,7 +168,12 @@ public sealed class UserActor : ReceivePersistentActor
         Command<DeleteSnapshotsFailure>(_ => { });
     }
 
-    /// <summary>After a restart: the sessions that are bound now (their last presence is unknown until they send one).</summary>
+    /// <summary>
+    /// After a restart: the sessions that are bound now. The available ones are asked for their last presence and
+    /// interests (<see cref="ReportPresence"/>); until they answered (or <see cref="Settings.ReportTimeout"/>),
+    /// other messages are stashed, so that a probe is not answered with a presence that lost its show and status.
+    /// (At the first start no session is available yet: nothing is asked.)
+    /// </summary>
     private void AdoptSessions()
     {
         foreach (var e in _router.Sessions.Resources(_user))
@@ -150,8 +181,54 @@ public sealed class UserActor : ReceivePersistentActor
             var r = Track(e.Jid, e.Session);
             r.Available = e.Available;
             r.Priority = e.Priority;
-            if (e.Available) r.LastPresence ??= new Element("presence", Ns.Client).SetAttr("from", e.Jid.ToString());
+            if (!e.Available) continue;
+            r.LastPresence ??= new Element("presence", Ns.Client).SetAttr("from", e.Jid.ToString()); // until it reports
+            (_awaitingReports ??= new HashSet<Jid>()).Add(e.Jid);
+            e.Session.Tell(ReportPresence.Instance, Self);
         }
+        if (_awaitingReports is null) return;
+        var generation = ++_reportGeneration;
+        Timers.StartSingleTimer(nameof(ReportsTimedOut), new ReportsTimedOut(generation), _settings.ReportTimeout ?? TimeSpan.FromSeconds(2));
+        BecomeStacked(() =>
+        {
+            Command<PresenceReport>(m =>
+            {
+                OnPresenceReport(m);
+                _awaitingReports?.Remove(m.Resource);
+                if (_awaitingReports is { Count: 0 }) EndWaitingForReports();
+            });
+            Command<ReportsTimedOut>(t =>
+            {
+                if (t.Generation != _reportGeneration) return;
+                _log.Warning("{0}: {1} session(s) did not report their presence", PersistenceId, _awaitingReports?.Count ?? 0);
+                EndWaitingForReports();
+            });
+            Command<SessionEnded>(e =>
+            {
+                // a session that ends will not report: stop waiting for it, then handle the end as usual
+                _awaitingReports?.Remove(e.Resource);
+                Stash.Stash();
+                if (_awaitingReports is { Count: 0 }) EndWaitingForReports();
+            });
+            CommandAny(_ => Stash.Stash());
+        });
+    }
+
+    private void EndWaitingForReports()
+    {
+        _awaitingReports = null;
+        _reportGeneration++;
+        Timers.Cancel(nameof(ReportsTimedOut));
+        Context.UnbecomeStacked();
+        Stash.UnstashAll();
+    }
+
+    private void OnPresenceReport(PresenceReport m)
+    {
+        if (!_resources.TryGetValue(m.Resource, out var r) || !r.Session.Equals(m.Session)) return;
+        if (m.RosterRequested) r.RosterInterested = true;
+        if (m.BlockListRequested) r.BlockListInterested = true;
+        if (r.Available && m.Presence is not null) r.LastPresence = m.Presence.Clone();
     }
 
     private Resource Track(Jid resource, IActorRef session)
@@ -231,7 +308,7 @@ public sealed class UserActor : ReceivePersistentActor
                 return;
             case BlockingNs:
                 if (!own) sender.Tell(Error(iq, "forbidden"));
-                else Blocking(iq, payload, set, sender);
+                else Blocking(iq, payload, set, m.From, sender);
                 return;
             case PrivateNs when payload.Name == "query":
                 if (!own) sender.Tell(Error(iq, "forbidden", "private storage is readable by its owner only"));
@@ -276,12 +353,11 @@ public sealed class UserActor : ReceivePersistentActor
     }
 
     /// <summary>A resource that requested the roster (or changed it) is "interested": it gets roster pushes (§2.1.6, §2.3.2).</summary>
-    private void MarkInterested(Jid from)
-    {
-        if (from.Resource is null) return;
-        if (_resources.TryGetValue(from, out var r)) r.RosterInterested = true;
-        else Track(from, ActorRefs.Nobody).RosterInterested = true;
-    }
+    private void MarkInterested(Jid from) => ResourceOf(from)?.RosterInterested = true;
+
+    /// <summary>The tracked resource of a full JID (tracked now if its session has not reported itself yet).</summary>
+    private Resource? ResourceOf(Jid from) =>
+        from.Resource is null ? null : _resources.TryGetValue(from, out var r) ? r : Track(from, ActorRefs.Nobody);
 
     private string Ver() => _state.RosterVersion.ToString(CultureInfo.InvariantCulture);
 
@@ -563,7 +639,16 @@ public sealed class UserActor : ReceivePersistentActor
                 }
                 return;
             case "probe": // §4.3.2
-                if (item is not null && item.Subscription is "from" or "both")
+                if (!from.Equals(_user) && item?.Subscription is not ("from" or "both"))
+                {
+                    // §4.3.2 (1): not "From", "From + Pending Out" or "Both": availability is not revealed; the answer
+                    // is presence of type unsubscribed from the contact's bare JID (a full JID would leak presence),
+                    // which cancels the prober's subscription at its server (§3.2) but no pre-approval here (§3.4)
+                    var unsubscribed = new Element("presence", Ns.Client).SetAttr("from", _bare).SetAttr("to", key).SetAttr("type", "unsubscribed");
+                    if (stanza.Id is { } probeId) unsubscribed.SetAttr("id", probeId);
+                    _router.Route(unsubscribed, _user, from);
+                }
+                else
                 {
                     var to = m.From;
                     if (_resources.Values.Any(r => r.Available)) SendPresenceOfAll(to, unavailable: false);
@@ -704,7 +789,7 @@ public sealed class UserActor : ReceivePersistentActor
 
     // ---- XEP-0191 blocking command -----------------------------------------------------------------------------
 
-    private void Blocking(Element iq, Element payload, bool set, IActorRef sender)
+    private void Blocking(Element iq, Element payload, bool set, Jid from, IActorRef sender)
     {
         if (!set)
         {
@@ -713,6 +798,8 @@ public sealed class UserActor : ReceivePersistentActor
                 sender.Tell(Error(iq, "bad-request"));
                 return;
             }
+            // §3.2: a resource that retrieved the block list gets the pushes of its changes (§3.3, §3.4)
+            ResourceOf(from)?.BlockListInterested = true;
             var list = new Element("blocklist", BlockingNs);
             foreach (var j in _state.Blocked.Order(StringComparer.Ordinal)) list.Add(new Element("item", BlockingNs).SetAttr("jid", j));
             sender.Tell(StanzaErrors.IqResult(iq, list));
@@ -760,13 +847,17 @@ public sealed class UserActor : ReceivePersistentActor
         }
     }
 
-    /// <summary>XEP-0191 §3.3/§3.4: push the change to the resources and give the sessions the new list.</summary>
+    /// <summary>
+    /// XEP-0191 §3.3/§3.4: every session gets the new list (it enforces it); the change is pushed only to the
+    /// resources that requested the block list (§3.2), like roster pushes.
+    /// </summary>
     private void BlockingChanged(Element change)
     {
         var list = new BlockList(_state.Blocked.ToImmutableHashSet(StringComparer.Ordinal));
         foreach (var (full, r) in _resources)
         {
             r.Session.Tell(list);
+            if (!r.BlockListInterested) continue;
             var push = new Element("iq", Ns.Client).SetAttr("type", "set").SetAttr("id", "push" + Guid.NewGuid().ToString("N")[..12])
                 .SetAttr("from", _bare).SetAttr("to", full.ToString());
             push.Add(change.Clone());

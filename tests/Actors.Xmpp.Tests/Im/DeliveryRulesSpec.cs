@@ -18,6 +18,19 @@ public sealed class DeliveryRulesSpec : ImSpecBase
     }
 
     [Fact]
+    public void Rfc6121_4_3_a_probe_never_reaches_a_client_even_without_user_actors()
+    {
+        var router = new Actors.Xmpp.Server.Routing.StanzaRouter(["localhost"], Sessions, Accounts, Iq,
+            Microsoft.Extensions.Logging.Abstractions.NullLogger<Actors.Xmpp.Server.Routing.StanzaRouter>.Instance); // no user directory
+        var b = CreateTestProbe();
+        Sessions.Register(new Actors.Xmpp.Server.Routing.SessionEntry(_bobPhone, b.Ref, true, 0, Environment.TickCount64));
+        var carol = Carol.WithResource("x");
+        router.Route(Parse("<presence from='carol@localhost/x' to='bob@localhost' type='probe'/>"), carol, Bob);
+        router.Route(Parse("<presence from='carol@localhost/x' to='bob@localhost/phone' type='probe'/>"), carol, _bobPhone);
+        Nothing(b);
+    }
+
+    [Fact]
     public void Rfc6121_8_5_2_1_1_a_message_to_the_bare_jid_goes_to_the_highest_priority_resource_not_offline()
     {
         var b = Online(_bobPhone);

@@ -46,10 +46,20 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s), router), "users"));
     }
 
+    /// <summary>The last available presence sent through <see cref="Online"/>, per resource (what a session keeps).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Jid, Element> _presenceOf = new();
+
     /// <summary>A bound resource (not yet available) whose deliveries arrive at the returned probe.</summary>
     protected TestProbe Bind(Jid full)
     {
         var probe = CreateTestProbe();
+        // like SessionActor: a restarted user actor asks for the last presence
+        probe.SetAutoPilot(new DelegateAutoPilot((_, message) =>
+        {
+            if (message is UserActor.ReportPresence)
+                Users.Tell(full.Bare, new UserActor.PresenceReport(full, probe.Ref, _presenceOf.GetValueOrDefault(full)?.Clone(), false, false), probe.Ref);
+            return AutoPilot.KeepRunning;
+        }));
         Sessions.Register(new SessionEntry(full, probe.Ref, false, 0, Environment.TickCount64));
         Users.Tell(full.Bare, new UserActor.SessionStarted(full, probe.Ref), probe.Ref);
         probe.ExpectMsg<UserActor.BlockList>();
@@ -62,6 +72,7 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         probe ??= Bind(full);
         var presence = new Element("presence", Ns.Client).SetAttr("from", full.ToString());
         if (priority != 0) presence.Add(new Element("priority", Ns.Client).AddText(priority.ToString()));
+        _presenceOf[full] = presence;
         Sessions.UpdatePresence(full, probe.Ref, true, priority);
         Users.Tell(full.Bare, new UserActor.ResourcePresence(full, probe.Ref, presence, true, priority), probe.Ref);
         return probe;
@@ -71,6 +82,7 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     {
         var presence = new Element("presence", Ns.Client).SetAttr("from", full.ToString()).SetAttr("type", "unavailable");
         if (status is not null) presence.Add(new Element("status", Ns.Client).AddText(status));
+        _presenceOf.TryRemove(full, out _);
         Sessions.UpdatePresence(full, probe.Ref, false, 0);
         Users.Tell(full.Bare, new UserActor.ResourcePresence(full, probe.Ref, presence, false, 0), probe.Ref);
         Sessions.Unregister(full, probe.Ref);
@@ -102,7 +114,7 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
             switch (m)
             {
                 case SessionMessages.Deliver d: return d.Stanza;
-                case UserActor.BlockList: continue;
+                case UserActor.BlockList or UserActor.ReportPresence: continue;
                 case null: throw new TimeoutException("nothing was delivered");
                 default: throw new InvalidOperationException($"unexpected {m}");
             }
@@ -149,7 +161,12 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         return (a, b);
     }
 
-    protected static void Nothing(TestProbe probe, int ms = 300) => probe.ExpectNoMsg(TimeSpan.FromMilliseconds(ms));
+    protected static void Nothing(TestProbe probe, int ms = 300)
+    {
+        var m = probe.ReceiveOne(TimeSpan.FromMilliseconds(ms));
+        while (m is UserActor.ReportPresence) m = probe.ReceiveOne(TimeSpan.FromMilliseconds(ms)); // (after a restart)
+        Assert.Null(m);
+    }
 
     protected UserSnapshot State(Jid user) =>
         Users.Ask<UserSnapshot>(user, UserActor.GetState.Instance, TimeSpan.FromSeconds(3)).GetAwaiter().GetResult();

@@ -146,6 +146,61 @@ public sealed class ImStreamSpec : ImSpecBase
     }
 
     [Fact]
+    public void Rfc6121_4_3_a_probe_sent_by_a_client_is_answered_by_the_contacts_server_and_never_reaches_its_clients()
+    {
+        var alice = Login("alice", "phone");
+        var bob = Login("bob", "phone");
+        alice.Send("<presence to='bob@localhost' type='subscribe'/>");
+        bob.Next(e => e.Type == "subscribe");
+        bob.Send("<presence to='alice@localhost' type='subscribed'/>");
+        alice.Next(e => e.Name == "presence" && e.Type is null && e.From == "bob@localhost/phone");
+        bob.Quiet();
+
+        alice.Send("<presence to='bob@localhost' type='probe'/>"); // to the bare JID
+        var answer = alice.Next(e => e.Name == "presence" && e.From == "bob@localhost/phone");
+        Assert.Null(answer.Type);
+        alice.Send("<presence to='bob@localhost/phone' type='probe'/>"); // to a full JID: processed for the bare JID
+        alice.Next(e => e.Name == "presence" && e.From == "bob@localhost/phone");
+        bob.Quiet();
+
+        var carol = Login("carol", "x");
+        carol.Send("<presence to='bob@localhost/phone' type='probe'/>"); // no subscription: nothing revealed, nothing shown
+        carol.Quiet();
+        bob.Quiet();
+    }
+
+    [Fact]
+    public void Rfc6121_4_3_2_after_a_restart_of_the_user_actor_probes_see_the_sessions_last_presence_and_pushes_still_arrive()
+    {
+        var alice = Login("alice", "phone");
+        var bob = Login("bob", "phone");
+        bob.Send("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/></iq>");
+        bob.Next(e => e.Id == "r0");
+        bob.Send("<iq type='get' id='l0'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
+        bob.Next(e => e.Id == "l0");
+        alice.Send("<presence to='bob@localhost' type='subscribe'/>");
+        bob.Next(e => e.Type == "subscribe");
+        bob.Send("<presence to='alice@localhost' type='subscribed'/>");
+        bob.Next(e => e.Name == "iq" && e.Type == "set"); // roster push: from
+        alice.Next(e => e.Name == "presence" && e.From == "bob@localhost/phone" && e.Type is null); // §3.1.5
+        bob.Send("<presence><show>dnd</show><status>busy</status></presence>");
+        alice.Next(e => e.Name == "presence" && e.From == "bob@localhost/phone" && e.ChildText("status", Ns.Client) == "busy");
+
+        StopUser(Bob); // what a journal failure does; the next message recreates it from the journal
+
+        alice.Send("<presence to='bob@localhost' type='probe'/>");
+        var answer = alice.Next(e => e.Name == "presence" && e.From == "bob@localhost/phone" && e.Type is null);
+        Assert.Equal(("dnd", "busy"), (answer.ChildText("show", Ns.Client), answer.ChildText("status", Ns.Client)));
+
+        // the interests reported by the session: roster pushes (RFC 6121 §2.1.6) and block-list pushes (XEP-0191 §3.3)
+        alice.Send("<presence to='bob@localhost' type='unsubscribe'/>");
+        var push = bob.Next(e => e.Name == "iq" && e.Type == "set" && e.Child("query", Ns.Roster) is not null);
+        Assert.Equal("none", push.Child("query", Ns.Roster)!.Child("item", Ns.Roster)!.Attr("subscription"));
+        bob.Send("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='carol@localhost'/></block></iq>");
+        bob.Next(e => e.Name == "iq" && e.Type == "set" && e.Child("block", UserActor.BlockingNs) is not null);
+    }
+
+    [Fact]
     public void Rfc6121_4_6_directed_presence_still_gets_unavailable_at_session_end()
     {
         var alice = Login("alice", "phone");

@@ -131,7 +131,50 @@ public sealed class SubscriptionSpec : ImSpecBase
         var b = Online(_bobPhone);
         var c = Online(Carol.WithResource("x"));
         Send(Carol.WithResource("x"), "<presence to='bob@localhost' type='probe'/>");
-        Nothing(c);
+        Nothing(c); // the unsubscribed answer reaches carol's server, which ignores it (carol has no item for bob, §3.2.3)
+        Nothing(b);
+    }
+
+    [Fact]
+    public void Rfc6121_4_3_2_a_probe_without_subscription_from_is_answered_with_unsubscribed_from_the_bare_jid()
+    {
+        var a = Online(_alicePhone);
+        var b = Online(_bobPhone);
+        Send(_alicePhone, "<presence to='bob@localhost' type='subscribe'/>");
+        Assert.Equal("subscribe", Next(b).Type);
+        AwaitAssert(() => Assert.True(State(Alice).Roster.Single().Ask)); // None + Pending Out; bob: None + Pending In
+
+        Send(_alicePhone, "<presence to='bob@localhost' type='probe' id='pr1'/>");
+        var answer = Assert.Single(Drain(a));
+        Assert.Equal(("unsubscribed", "bob@localhost", "pr1"), (answer.Type, answer.From, answer.Id)); // no presence of bob/phone
+        Nothing(b); // the probe is answered by bob's server, not shown to bob
+        AwaitAssert(() => Assert.False(State(Alice).Roster.Single().Ask)); // §3.2.3: the user's server cancels the pending request
+        Assert.Equal("none", Sub(Alice, "bob@localhost"));
+    }
+
+    [Fact]
+    public void Rfc6121_4_3_2_an_unsubscribed_answer_does_not_cancel_a_pre_approval()
+    {
+        var a = Online(_alicePhone);
+        var b = Online(_bobPhone);
+        Send(_bobPhone, "<presence to='alice@localhost' type='subscribed'/>"); // §3.4: bob pre-approves alice
+        AwaitAssert(() => Assert.True(State(Bob).Roster.Single().Approved));
+        Send(_alicePhone, "<presence to='bob@localhost' type='probe'/>");
+        Drain(a);
+        Nothing(b);
+        Assert.True(State(Bob).Roster.Single().Approved);
+    }
+
+    [Fact]
+    public void Rfc6121_4_3_2_a_probe_of_an_account_that_does_not_exist_is_answered_with_unsubscribed()
+    {
+        var a = Online(_alicePhone);
+        Send(_alicePhone, "<presence to='nobody@localhost' type='subscribe'/>");
+        AwaitAssert(() => Assert.True(State(Alice).Roster.Single().Ask));
+        Send(_alicePhone, "<presence to='nobody@localhost' type='probe' id='pr2'/>");
+        var answer = Assert.Single(Drain(a));
+        Assert.Equal(("unsubscribed", "nobody@localhost", "pr2"), (answer.Type, answer.From, answer.Id));
+        AwaitAssert(() => Assert.False(State(Alice).Roster.Single().Ask));
     }
 
     [Fact]
