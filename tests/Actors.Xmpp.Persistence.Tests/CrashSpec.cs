@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Actors.Xmpp.IntegrationTests;
 using Actors.Xmpp.Xml;
+using Xunit.Abstractions;
 
 namespace Actors.Xmpp.Persistence.Tests;
 
@@ -17,7 +18,7 @@ namespace Actors.Xmpp.Persistence.Tests;
 /// persisted, every message routed to it before (one sender, one mailbox, Persist stashes later commands).</item>
 /// </list>
 /// </summary>
-public sealed class CrashSpec
+public sealed class CrashSpec(ITestOutputHelper output)
 {
     private const int Count = 200;
     private const int Window = 30;       // roster sets in flight at most
@@ -112,6 +113,7 @@ public sealed class CrashSpec
         Assert.True(rosterAcked.Count >= KillAfter);
         Assert.True(rosterAcked.Count < Count, "every roster set was answered before the kill: not a crash in the middle");
         Assert.True(lastMarker >= 0, "no marker was answered before the kill");
+        output.WriteLine($"{kind}: before the SIGKILL {sent} roster sets + messages sent, {rosterAcked.Count} roster results, last marker after m{lastMarker}");
 
         // ---- restart
         port = ServerProcess.FreePort();
@@ -160,6 +162,7 @@ public sealed class CrashSpec
                 received.Add(int.Parse(body[1..], System.Globalization.CultureInfo.InvariantCulture));
             }
             Assert.True(flushed, "bob's marker was not answered");
+            output.WriteLine($"{kind}: after the restart bob got {received.Count} offline messages (m{received.FirstOrDefault()}..m{received.LastOrDefault()})");
             Assert.Equal(received.Distinct().Count(), received.Count); // no duplicates
             Assert.Equal(received.Order().ToList(), received);          // in order
             Assert.All(received, i => Assert.InRange(i, 0, sent - 1)); // only messages that were sent
