@@ -49,10 +49,11 @@ public static class ServerProcess
         return new Result(process.ExitCode, await stdout, await stderr);
     }
 
-    /// <summary>Starts the server on free ports; returns once its admin socket answers.</summary>
-    public static async Task<Process> StartServerAsync(TestDatabase db)
+    /// <summary>Starts the server on free ports; returns once its admin socket answers. <paramref name="overrides"/>
+    /// come last, so they replace the defaults (e.g. "--Xmpp:C2sPort=36222").</summary>
+    public static async Task<Process> StartServerAsync(TestDatabase db, params string[] overrides)
     {
-        var args = new[] { "--Xmpp:C2sPort=0", "--Xmpp:DirectTlsPort=-1", "--Xmpp:BindAddress=127.0.0.1" }.Concat(db.CliArgs());
+        var args = new[] { "--Xmpp:C2sPort=0", "--Xmpp:DirectTlsPort=-1", "--Xmpp:BindAddress=127.0.0.1" }.Concat(db.CliArgs()).Concat(overrides);
         var process = Process.Start(StartInfo(args, db.DataDir))!;
         process.OutputDataReceived += (_, _) => { };
         process.ErrorDataReceived += (_, _) => { };
@@ -72,6 +73,15 @@ public static class ServerProcess
         }
         process.Kill(entireProcessTree: true);
         throw new TimeoutException("the server did not open its admin socket");
+    }
+
+    /// <summary>A TCP port on 127.0.0.1 that nothing listens on right now.</summary>
+    public static int FreePort()
+    {
+        var listener = new TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        try { return ((System.Net.IPEndPoint)listener.LocalEndpoint).Port; }
+        finally { listener.Stop(); }
     }
 
     public static async Task<JsonObject> AdminAsync(TestDatabase db, JsonObject request)
