@@ -8,6 +8,7 @@ using Actors.Xmpp.Xml;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using Akka.Persistence.Journal;
 
 namespace Actors.Xmpp.Server.Users;
 
@@ -100,6 +101,7 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
     private const int MaxNameLength = 1023;
 
     private readonly Jid _user;
+    private readonly string _domainTag;
     private readonly string _bare;
     private readonly StanzaRouter _router;
     private readonly Settings _settings;
@@ -121,6 +123,7 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
         _router = router;
         _settings = settings;
         PersistenceId = PersistenceIdOf(_user);
+        _domainTag = XmppEventTagger.DomainTag(_user.Domain);
 
         Recover<SnapshotOffer>(offer =>
         {
@@ -131,6 +134,8 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
             }
         });
         Recover<IPersistentEvent>(e => _state.Apply(e));
+        // journals without a tag-aware write path (the in-memory one) hand the Tagged wrapper back
+        Recover<Tagged>(t => _state.Apply((IPersistentEvent)t.Payload));
         Recover<RecoveryCompleted>(_ => AdoptSessions());
 
         Command<HandleIq>(OnIq);
@@ -254,8 +259,14 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
         }
         _onPersistFailure = onFailure;
         var remaining = events.Count;
-        PersistAll(events, e =>
+        // tagged here, by kind and by the account's domain (the events do not carry the domain, their persistence
+        // id does); the journal's write adapter only tags untagged IPersistentEvents
+        var tagged = new Tagged[events.Count];
+        for (var i = 0; i < events.Count; i++)
+            tagged[i] = new Tagged(events[i], [.. XmppEventTagger.TagsOf(events[i]), _domainTag]);
+        PersistAll(tagged, t =>
         {
+            var e = (IPersistentEvent)t.Payload;
             _state.Apply(e);
             if (--remaining > 0) return;
             _onPersistFailure = null;

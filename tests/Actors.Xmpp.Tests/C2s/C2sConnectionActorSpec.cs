@@ -98,7 +98,7 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         actor.Tell(new TransportEvents.StreamOpened(Header(to: "elsewhere.example")));
         Assert.StartsWith("<?xml", conn.NextRaw());
         ExpectStreamError(conn, "host-unknown");
-        Assert.True(conn.Closed);
+        AwaitCondition(() => conn.Closed); // the close follows the closing tag
     }
 
     [Fact]
