@@ -26,6 +26,36 @@ public sealed class RegistrationTests(PlainServer server) : IClassFixture<PlainS
     }
 
     [Fact]
+    public async Task Xep0077_3_3_password_change_after_login()
+    {
+        await server.AddUserAsync("ibr-pw");
+        await using (var c = await XmppTestClient.LoginAsync(server, "ibr-pw"))
+        {
+            var info = await c.IqAsync("get", "<query xmlns='jabber:iq:register'/>");
+            Assert.NotNull(info.Child("query", Ns.Register)?.Child("registered", Ns.Register)); // §3.2: already registered
+            var change = await c.IqAsync("set", "<query xmlns='jabber:iq:register'><username>ibr-pw</username><password>changed-pw</password></query>");
+            Assert.Equal("result", change.Type);
+        }
+        await using var old = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await old.OpenStreamAsync();
+        StanzaAssert.SaslFailure(await old.SendAuthPlainAsync("ibr-pw", TestServer.Password), "not-authorized");
+        await using var login = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await login.OpenStreamAsync();
+        await login.AuthScramAsync("SHA-256", "ibr-pw", "changed-pw");
+    }
+
+    [Fact]
+    public async Task Xep0077_3_2_cancellation_removes_the_account_and_closes_its_streams()
+    {
+        await server.AddUserAsync("ibr-bye");
+        await using var c = await XmppTestClient.LoginAsync(server, "ibr-bye");
+        var reply = await c.IqAsync("set", "<query xmlns='jabber:iq:register'><remove/></query>");
+        Assert.Equal("result", reply.Type);
+        await c.ExpectStreamErrorAsync("not-authorized", skipStanzas: true);
+        Assert.False(server.Accounts.Exists(Jid.Create("ibr-bye", TestServer.Domain)));
+    }
+
+    [Fact]
     public async Task Xep0077_3_1_existing_name_is_conflict()
     {
         await server.AddUserAsync("ibr-taken");

@@ -1,3 +1,5 @@
+using Akka.Actor;
+using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Stanzas;
 using Actors.Xmpp.Xml;
 
@@ -42,5 +44,51 @@ internal static class InBandRegistration
         var result = new Element("iq", Ns.Client).SetAttr("id", iq.Id).SetAttr("type", "result");
         if (payload is not null) result.Add(payload);
         return result;
+    }
+}
+
+/// <summary>
+/// XEP-0077 after authentication, on the account's own bare JID: the registration info (§3.2 get with
+/// &lt;registered/&gt;), password change (§3.3) and cancellation (§3.2, &lt;remove/&gt;: the account is deleted and
+/// its streams are closed). Registered only when in-band registration is enabled.
+/// </summary>
+internal static class AccountRegistration
+{
+    public static void Register(IqHandlers iq, XmppServerOptions options, Accounts.IAccountStore accounts, Routing.ISessionRegistry sessions)
+    {
+        if (!options.Registration.Enabled) return;
+        iq.AddFeature(Plugins.IqScope.Server, Ns.Register);
+        iq.Register("get", Plugins.IqScope.Account, Ns.Register, "query", r =>
+        {
+            if (!r.From.Bare.Equals(r.To)) return ValueTask.FromResult(r.Error("forbidden", "only the account itself"));
+            return ValueTask.FromResult(r.Result(new Element("query", Ns.Register,
+                new Element("registered", Ns.Register), new Element("username", Ns.Register, r.To.Local!))));
+        });
+        iq.Register("set", Plugins.IqScope.Account, Ns.Register, "query", async r =>
+        {
+            if (!r.From.Bare.Equals(r.To)) return r.Error("forbidden", "only the account itself");
+            var account = r.To;
+            if (r.Payload.Child("remove") is not null)
+            {
+                if (!await accounts.RemoveAsync(account).ConfigureAwait(false)) return r.Error("item-not-found");
+                // §3.2: the account is gone and its streams end with <not-authorized/>; the requester's only after
+                // the result below has reached its session (the router delivers it as soon as this returns)
+                var close = new C2sConnectionActor.CloseWithStreamError(StreamErrors.NotAuthorized, "the account was removed");
+                foreach (var s in sessions.Resources(account))
+                {
+                    if (s.Jid.Equals(r.From)) _ = Task.Delay(200).ContinueWith(_ => s.Session.Tell(close), TaskScheduler.Default);
+                    else s.Session.Tell(close);
+                }
+                return r.Result();
+            }
+            var username = r.Payload.ChildText("username");
+            var password = r.Payload.ChildText("password");
+            if (string.IsNullOrEmpty(username) || string.IsNullOrEmpty(password))
+                return r.Error("bad-request", "username and password are required"); // §3.3
+            if (Jid.NormalizeLocal(username) != account.Local) return r.Error("not-authorized", "that is another account");
+            if (password.Length < options.Registration.MinPasswordLength)
+                return r.Error("not-acceptable", $"the password must have at least {options.Registration.MinPasswordLength} characters");
+            return await accounts.SetPasswordAsync(account, password).ConfigureAwait(false) ? r.Result() : r.Error("item-not-found");
+        });
     }
 }

@@ -1,3 +1,4 @@
+using Actors.Xmpp.Server.C2s;
 using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
@@ -48,6 +49,7 @@ public static class XmppServerHostingExtensions
         {
             var iq = new IqHandlers();
             UserIqHandlers.Register(iq, sp.GetRequiredService<IUserDirectory>());
+            AccountRegistration.Register(iq, options, sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<ISessionRegistry>());
             return iq;
         });
         services.AddSingleton(sp => new StanzaRouter(domains, sp.GetRequiredService<ISessionRegistry>(),
