@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: unit and integration tests (dotnet test), then the interop tests that drive the server
-# through tests/harness/server.sh with a third-party client library (slixmpp).
+# through tests/harness/server.sh with third-party client libraries (slixmpp, then xmpp.js).
 # Prints one closing line "tests: N passed, N failed" and exits non-zero if anything failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -34,6 +34,14 @@ if [ "${SKIP_INTEROP:-0}" != 1 ]; then
   f=$(grep -oE '[0-9]+ failed' .work/interop.log | tail -n 1 | grep -oE '[0-9]+' || echo 0)
   e=$(grep -oE '[0-9]+ errors?' .work/interop.log | tail -n 1 | grep -oE '[0-9]+' || echo 0)
   passed=$((passed + p)); failed=$((failed + f + e))
+  [ "$p" -gt 0 ] || status=1
+
+  # the same server driven by a second client library: xmpp.js (@xmpp/client from npm), node's test runner
+  tests/interop/xmppjs/run.sh 2>&1 | tee .work/interop-xmppjs.log
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+  p=$(sed -nE 's/^# pass ([0-9]+)$/\1/p' .work/interop-xmppjs.log | tail -n 1); p=${p:-0}
+  f=$(sed -nE 's/^# fail ([0-9]+)$/\1/p' .work/interop-xmppjs.log | tail -n 1); f=${f:-0}
+  passed=$((passed + p)); failed=$((failed + f))
   [ "$p" -gt 0 ] || status=1
 fi
 

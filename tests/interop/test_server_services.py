@@ -25,7 +25,8 @@ async def test_xep0030_disco_info_server_lists_ping(h: Harness):
 
 @run()
 async def test_rfc6121_2_2_roster_get_empty(h: Harness):
-    c = await h.online("alice", presence=False)
+    # dave: the one account no other test subscribes with or adds contacts to (they share one server)
+    c = await h.online("dave", presence=False)
     iq = await c.get_roster(timeout=5)
     assert iq["type"] == "result"
     assert len(iq["roster"]["items"]) == 0
