@@ -5,6 +5,7 @@ using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
 using Actors.Xmpp.Server.Sessions;
 using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
 using Actors.Xmpp.Xml;

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Xml;
 
 namespace Actors.Xmpp.Server.C2s;

@@ -3,6 +3,7 @@ using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Xml;
 using Akka.Actor;

@@ -1,6 +1,7 @@
 using Actors.Xmpp.Server.Routing;
 using System.Collections.Immutable;
 using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Xml;

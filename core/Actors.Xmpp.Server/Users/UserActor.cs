@@ -3,6 +3,7 @@ using System.Globalization;
 using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Server.Users.Events;
 using Actors.Xmpp.Xml;
 using Akka.Actor;

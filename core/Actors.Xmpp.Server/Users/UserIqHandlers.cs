@@ -1,5 +1,3 @@
-using System.Diagnostics;
-using System.Globalization;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Xml;
