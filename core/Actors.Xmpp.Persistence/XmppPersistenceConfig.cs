@@ -33,6 +33,8 @@ public static class XmppPersistenceConfig
               journal {
                 plugin = "{{JournalPlugin}}"
                 sql {
+                  # the plugin's journal with cheaper recovery reads (Sql/XmppSqlJournal.cs)
+                  class = "{{typeof(Sql.XmppSqlJournal).FullName}}, {{typeof(Sql.XmppSqlJournal).Assembly.GetName().Name}}"
                   connection-string = {{Quote(connection)}}
                   provider-name = {{Quote(provider)}}
                   auto-initialize = on
@@ -45,6 +47,7 @@ public static class XmppPersistenceConfig
               snapshot-store {
                 plugin = "{{SnapshotPlugin}}"
                 sql {
+                  class = "{{typeof(Sql.XmppSqlSnapshotStore).FullName}}, {{typeof(Sql.XmppSqlSnapshotStore).Assembly.GetName().Name}}"
                   connection-string = {{Quote(connection)}}
                   provider-name = {{Quote(provider)}}
                   auto-initialize = on
