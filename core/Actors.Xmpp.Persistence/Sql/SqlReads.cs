@@ -23,7 +23,7 @@ internal sealed class SqlReads
             throw new NotSupportedException($"recovery reads support SQLite and PostgreSQL, not '{providerName}'");
     }
 
-    /// <summary>SQLite runs a statement on the calling thread: the caller hops off the plugin actor first.</summary>
+    /// <summary>SQLite runs a statement on the calling thread, so callers move it off the plugin actor.</summary>
     public bool Synchronous => _sqlite;
 
     public async Task<DbConnection> OpenAsync(CancellationToken token)

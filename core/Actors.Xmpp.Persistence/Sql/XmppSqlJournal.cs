@@ -48,11 +48,19 @@ public sealed class XmppSqlJournal : SqlWriteJournal
         _serialization = Context.System.Serialization;
     }
 
-    public override async Task ReplayMessagesAsync(IActorContext context, string persistenceId, long fromSequenceNr,
+    public override Task ReplayMessagesAsync(IActorContext context, string persistenceId, long fromSequenceNr,
         long toSequenceNr, long max, Action<IPersistentRepresentation> recoveryCallback)
     {
-        if (max <= 0) return;
-        if (_reads.Synchronous) await Task.Yield(); // not on the journal actor's thread
+        if (max <= 0) return Task.CompletedTask;
+        // SQLite runs a statement on the calling thread: not on the journal actor's
+        return _reads.Synchronous
+            ? Task.Run(() => Replay(persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback))
+            : Replay(persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback);
+    }
+
+    private async Task Replay(string persistenceId, long fromSequenceNr, long toSequenceNr, long max,
+        Action<IPersistentRepresentation> recoveryCallback)
+    {
         await using var connection = await _reads.OpenAsync(CancellationToken.None).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = _replaySql;
@@ -76,14 +84,21 @@ public sealed class XmppSqlJournal : SqlWriteJournal
         }
     }
 
-    public override async Task<long> ReadHighestSequenceNrAsync(string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
+    public override Task<long> ReadHighestSequenceNrAsync(string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {
-        if (_writesInProgress.TryGetValue(persistenceId, out var write))
+        _writesInProgress.TryGetValue(persistenceId, out var write); // looked up now, on the journal actor's thread
+        return _reads.Synchronous
+            ? Task.Run(() => Highest(persistenceId, fromSequenceNr, write, cancellationToken), cancellationToken)
+            : Highest(persistenceId, fromSequenceNr, write, cancellationToken);
+    }
+
+    private async Task<long> Highest(string persistenceId, long fromSequenceNr, Task? write, CancellationToken cancellationToken)
+    {
+        if (write is not null)
         {
             try { await write.ConfigureAwait(false); }
             catch { /* whether it succeeded does not matter here, only that it is finished (as in the plugin) */ }
         }
-        else if (_reads.Synchronous) await Task.Yield();
         await using var connection = await _reads.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = fromSequenceNr != 0 ? _highestFromSql : _highestSql;

@@ -32,10 +32,13 @@ public sealed class XmppSqlSnapshotStore : SqlSnapshotStore
         _serialization = Context.System.Serialization;
     }
 
-    protected override async Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria,
-        CancellationToken cancellationToken)
+    protected override Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria,
+        CancellationToken cancellationToken) =>
+        // SQLite runs a statement on the calling thread: not on the store actor's
+        _reads.Synchronous ? Task.Run(() => Load(persistenceId, criteria, cancellationToken), cancellationToken) : Load(persistenceId, criteria, cancellationToken);
+
+    private async Task<SelectedSnapshot?> Load(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken)
     {
-        if (_reads.Synchronous) await Task.Yield(); // not on the store actor's thread
         await using var connection = await _reads.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         command.CommandText = _loadSql;

@@ -61,7 +61,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
     public ITimerScheduler Timers { get; set; } = null!;
 
     public static Props Props(ServerContext server, ITransportConnection connection) =>
-        Akka.Actor.Props.Create(typeof(C2sConnectionActor), server, connection);
+        ActorProps.Of(() => new C2sConnectionActor(server, connection));
 
     public C2sConnectionActor(ServerContext server, ITransportConnection connection)
     {

@@ -1,3 +1,4 @@
+using Actors.Xmpp.Server.Accounts;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Server.C2s;
@@ -36,9 +37,13 @@ public sealed class XmppServerService : IHostedService
     public IPEndPoint? DirectTlsEndPoint { get; private set; }
     public IActorRef Connections => _connections;
 
-    public Task StartAsync(CancellationToken cancellationToken)
+    public async Task StartAsync(CancellationToken cancellationToken)
     {
         var o = _server.Options;
+        // accept clients only once their accounts can be read: a login that arrived during the directory's
+        // recovery waited on it, and enough of them starved the thread pool the recovery needs
+        if (_server.Accounts is JournalAccountStore journalAccounts)
+            await journalAccounts.WaitReadyAsync().WaitAsync(cancellationToken);
         if (_server.Router.Users is LocalUserDirectory users && !users.Attached)
         {
             var router = _server.Router;
@@ -70,7 +75,6 @@ public sealed class XmppServerService : IHostedService
             string.Join(", ", _server.Domains), C2sEndPoint, o.Tls.Required ? "required" : "optional",
             DirectTlsEndPoint is null ? "" : $" and direct TLS on {DirectTlsEndPoint}",
             Path.GetFullPath(o.DataDir), _certificate.Subject, _certificate.NotAfter);
-        return Task.CompletedTask;
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -33,7 +33,7 @@ public sealed class SessionActor : ReceiveActor
     private ImmutableHashSet<string> _blocked = ImmutableHashSet<string>.Empty; // XEP-0191, kept by the user actor
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router) =>
-        Akka.Actor.Props.Create(typeof(SessionActor), jid, client, connection, registry, router);
+        ActorProps.Of(() => new SessionActor(jid, client, connection, registry, router));
 
     public SessionActor(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router)
     {

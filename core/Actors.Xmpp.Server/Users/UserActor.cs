@@ -78,7 +78,7 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
     private sealed record ReportsTimedOut(int Generation);
 
     public static Props Props(Jid user, StanzaRouter router, Settings settings) =>
-        Akka.Actor.Props.Create(() => new UserActor(user, router, settings));
+        ActorProps.Of(() => new UserActor(user, router, settings));
 
     public static string PersistenceIdOf(Jid user) => "user:" + user.Bare;
 
