@@ -20,6 +20,7 @@ public sealed class XmppServerOptions
     public RegistrationSettings Registration { get; set; } = new();
     public OfflineSettings Offline { get; set; } = new();
     public UserSettings Users { get; set; } = new();
+    public MemorySettings Memory { get; set; } = new();
 
     /// <summary>Refuses settings that would weaken security off loopback (a clear message for the operator).</summary>
     public void Validate()
@@ -94,5 +95,19 @@ public sealed class XmppServerOptions
     {
         /// <summary>A user actor saves a snapshot of its state every this many events.</summary>
         public int SnapshotEvery { get; set; } = 100;
+    }
+
+    public sealed class MemorySettings
+    {
+        /// <summary>
+        /// Return memory to the operating system when a burst of work is over: once the server has allocated almost
+        /// nothing for <see cref="IdleSeconds"/> and its heap grew by <see cref="TrimGrowthMegabytes"/> since the last
+        /// trim, one compacting collection runs (<see cref="Hosting.IdleHeapTrimmer"/>).
+        /// </summary>
+        public bool TrimWhenIdle { get; set; } = true;
+        public int IdleSeconds { get; set; } = 2;
+        /// <summary>Below this allocation rate (MiB/s) the server counts as idle.</summary>
+        public double IdleAllocationMegabytesPerSecond { get; set; } = 1;
+        public int TrimGrowthMegabytes { get; set; } = 32;
     }
 }

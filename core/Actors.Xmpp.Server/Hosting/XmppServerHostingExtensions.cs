@@ -78,10 +78,14 @@ public static class XmppServerHostingExtensions
             });
             builder.WithXmppPersistence(persistence, options.DataDir);
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
+            // every actor's mailbox: unbounded like Akka's, without its 1 KiB queue segment per idle actor
+            builder.AddHocon($"akka.actor.default-mailbox.mailbox-type = \"{typeof(LeanMailboxType).FullName}, {typeof(LeanMailboxType).Assembly.GetName().Name}\"",
+                HoconAddMode.Prepend);
         });
         services.AddSingleton<XmppServerService>();
         services.AddHostedService(sp => sp.GetRequiredService<XmppServerService>());
         services.AddHostedService<AdminChannel>();
+        services.AddHostedService<IdleHeapTrimmer>();
         return services;
     }
 

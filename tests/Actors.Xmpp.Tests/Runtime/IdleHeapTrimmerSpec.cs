@@ -1,0 +1,49 @@
+using Actors.Xmpp.Server.Hosting;
+using Xunit;
+
+namespace Actors.Xmpp.Tests.Runtime;
+
+/// <summary>When the server gives memory back: only after a burst (heap growth), once it is idle (no allocation).</summary>
+public sealed class IdleHeapTrimmerSpec
+{
+    private const long MiB = 1024 * 1024;
+
+    private static IdleHeapTrimmer.Policy Policy()
+    {
+        var p = new IdleHeapTrimmer.Policy(idleTicks: 2, idleBytesPerTick: 1 * MiB, growthBytes: 32 * MiB);
+        p.Reset(allocatedBytes: 0, committedBytes: 100 * MiB);
+        return p;
+    }
+
+    [Fact]
+    public void Trims_after_a_burst_once_allocation_stopped_for_the_idle_ticks()
+    {
+        var p = Policy();
+        Assert.False(p.Tick(500 * MiB, 180 * MiB)); // the burst: allocating fast, heap grew
+        Assert.False(p.Tick(900 * MiB, 200 * MiB));
+        Assert.False(p.Tick(900 * MiB + 1000, 200 * MiB)); // idle for one tick
+        Assert.True(p.Tick(900 * MiB + 2000, 200 * MiB)); // idle for two: trim
+    }
+
+    [Fact]
+    public void Does_not_trim_while_allocating_nor_when_the_heap_did_not_grow()
+    {
+        var p = Policy();
+        long allocated = 0;
+        for (var i = 0; i < 10; i++) Assert.False(p.Tick(allocated += 50 * MiB, 300 * MiB)); // busy
+        for (var i = 0; i < 10; i++) Assert.False(p.Tick(allocated += 10, 110 * MiB)); // idle, grew 10 MiB only
+    }
+
+    [Fact]
+    public void After_a_trim_the_next_one_needs_new_growth()
+    {
+        var p = Policy();
+        Assert.False(p.Tick(10, 200 * MiB));
+        Assert.True(p.Tick(20, 200 * MiB));
+        p.Reset(20, 120 * MiB); // what the trim left
+        for (var i = 0; i < 5; i++) Assert.False(p.Tick(30 + i, 130 * MiB));
+        Assert.False(p.Tick(40 * MiB, 160 * MiB)); // a new burst
+        Assert.False(p.Tick(40 * MiB, 160 * MiB));
+        Assert.True(p.Tick(40 * MiB, 160 * MiB));
+    }
+}
