@@ -13,6 +13,7 @@ public sealed class RuntimeTests
         await using var server = new TestServer();
         // a top-level actor is repointable; once started its cell is the actor's real cell
         var connections = (ActorRefWithCell)server.Service.Connections;
+        for (var i = 0; i < 100 && connections.Underlying is not ActorCell; i++) await Task.Delay(50);
         var cell = Assert.IsType<ActorCell>(connections.Underlying);
         Assert.IsType<LeanMessageQueue>(cell.Mailbox.MessageQueue);
     }
