@@ -20,7 +20,7 @@ namespace Actors.Xmpp.Server.C2s;
 /// stanza. It sees the client only through <see cref="ITransportConnection"/> and <see cref="TransportEvents"/>,
 /// so WebSocket and BOSH transports can feed the same actor.
 /// </summary>
-public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
+public sealed class C2sConnectionActor : UntypedActor, IWithTimers
 {
     /// <summary>Close the stream with this stream error (RFC 6120 §4.9).</summary>
     public sealed record CloseWithStreamError(string Condition, string? Text = null)
@@ -44,7 +44,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
 
     private readonly ServerContext _server;
     private readonly ITransportConnection _conn;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private ILoggingAdapter? _log;
 
     private bool _headerSent;
     private bool _closing;
@@ -52,13 +52,20 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
     private string _domain;
     private string _lang = "en";
     private Jid? _account;         // after SASL success
-    private Jid? _bound;           // after resource binding
+    private Jid? _bound;           // after resource binding; until then the stream is negotiating
     private IActorRef? _session;
     private ISaslMechanism? _sasl;
     private int _saslFailures;
     private bool _credentialsChecked; // the current SASL exchange got as far as a credential check
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    // made when something is logged, not per connection: Context.GetLogger() makes a new adapter at each call
+    private ILoggingAdapter Log => _log ??= Context.GetLogger();
+
+    // what Log.IsDebugEnabled would say, without making the adapter: each login logs at debug level, which is
+    // usually off
+    private bool DebugEnabled => _log?.IsDebugEnabled ?? Context.System.EventStream.LogLevel <= LogLevel.DebugLevel;
 
     public static Props Props(ServerContext server, ITransportConnection connection) =>
         ActorProps.Of(() => new C2sConnectionActor(server, connection));
@@ -68,7 +75,6 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         _server = server;
         _conn = connection;
         _domain = server.Domains[0];
-        Negotiating();
     }
 
     protected override void PreStart()
@@ -82,48 +88,60 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
 
     protected override void PostStop() => _conn.Abort();
 
-    // ------------------------------------------------------------------ behaviours
-    private void Negotiating()
+    // ------------------------------------------------------------------ messages
+    // Every message is handled here. The stream negotiates (header, STARTTLS, SASL, binding) until a resource is
+    // bound (_bound set), then its stanzas go to the session; the cases marked "negotiating" apply only before that
+    // and are unhandled after it. One switch rather than ReceiveActor's Receive<T> tables, which each instance
+    // builds and keeps (a delegate per handler): there is a connection per login.
+    protected override void OnReceive(object message)
     {
-        Common();
-        Receive<TransportEvents.StanzaReceived>(m =>
+        switch (message)
         {
-            try { NegotiationStanza(m.Element); }
-            finally { _conn.Processed(); }
-        });
-        Receive<SendStanza>(m => SendToClient(m.Stanza));
-        Receive<TransportEvents.TlsEstablished>(_ =>
-        {
-            _headerSent = false; // the client now sends a new header
-            _tlsStarting = false;
-        });
-        Receive<TransportEvents.TlsFailed>(m =>
-        {
-            _log.Debug("TLS handshake failed on {0}: {1}", _conn.Id, m.Reason);
-            Context.Stop(Self);
-        });
-        Receive<NegotiationTimeout>(_ => StreamError(StreamErrors.ConnectionTimeout, "stream negotiation took too long"));
-    }
-
-    private void Bound()
-    {
-        Common();
-        Receive<TransportEvents.StanzaReceived>(m =>
-        {
-            try { BoundStanza(m.Element); }
-            finally { _conn.Processed(); }
-        });
-        Receive<NegotiationTimeout>(_ => { });
-    }
-
-    private void Common()
-    {
-        Receive<TransportEvents.StreamOpened>(m => OnStreamOpened(m.Header));
-        Receive<TransportEvents.StreamClosed>(_ => CloseStream());
-        Receive<TransportEvents.FramingFailed>(m => StreamError(FramingCondition(m.Condition), m.Text));
-        Receive<TransportEvents.ConnectionLost>(_ => Context.Stop(Self));
-        Receive<CloseWithStreamError>(m => StreamError(m.Condition, m.Text));
-        Receive<Tick>(_ => OnTick());
+            case TransportEvents.StanzaReceived m:
+                try
+                {
+                    if (_bound is null) NegotiationStanza(m.Element);
+                    else BoundStanza(m.Element);
+                }
+                finally { _conn.Processed(); }
+                break;
+            case TransportEvents.StreamOpened m:
+                OnStreamOpened(m.Header);
+                break;
+            case TransportEvents.StreamClosed:
+                CloseStream();
+                break;
+            case TransportEvents.FramingFailed m:
+                StreamError(FramingCondition(m.Condition), m.Text);
+                break;
+            case TransportEvents.ConnectionLost:
+                Context.Stop(Self);
+                break;
+            case CloseWithStreamError m:
+                StreamError(m.Condition, m.Text);
+                break;
+            case Tick:
+                OnTick();
+                break;
+            case NegotiationTimeout:
+                // binding cancels the timer; a timeout that was already on its way is ignored
+                if (_bound is null) StreamError(StreamErrors.ConnectionTimeout, "stream negotiation took too long");
+                break;
+            case SendStanza m when _bound is null: // negotiating
+                SendToClient(m.Stanza);
+                break;
+            case TransportEvents.TlsEstablished when _bound is null: // negotiating
+                _headerSent = false; // the client now sends a new header
+                _tlsStarting = false;
+                break;
+            case TransportEvents.TlsFailed m when _bound is null: // negotiating
+                if (DebugEnabled) Log.Debug("TLS handshake failed on {0}: {1}", _conn.Id, m.Reason);
+                Context.Stop(Self);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
     }
 
     // ------------------------------------------------------------------ stream header (RFC 6120 §4.7)
@@ -432,7 +450,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
                 _conn.RestartStream();                  // before <success/> can reach the client
                 _headerSent = false;
                 SendToClient(new Element("success", Ns.Sasl).AddText(s.AdditionalData is { Length: > 0 } d ? Convert.ToBase64String(d) : ""));
-                _log.Debug("{0} authenticated as {1}", _conn.Id, account);
+                if (DebugEnabled) Log.Debug("{0} authenticated as {1}", _conn.Id, account);
                 return;
             }
             case SaslResult.Failure f:
@@ -490,8 +508,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
         result.SetAttr("from", null).SetAttr("to", null);
         result.Add(new Element("bind", Ns.Bind, new Element("jid", Ns.Bind, full.ToString())));
         SendToClient(result);
-        Timers.Cancel("negotiation");
-        Become(Bound);
+        Timers.Cancel("negotiation"); // _bound is set: from the next message on, the stream is bound
     }
 
     private static string GenerateResource() =>
@@ -553,7 +570,7 @@ public sealed class C2sConnectionActor : ReceiveActor, IWithTimers
     private void StreamError(string condition, string? text)
     {
         if (_closing) return;
-        _log.Debug("{0}: stream error {1}: {2}", _conn.Id, condition, text);
+        if (DebugEnabled) Log.Debug("{0}: stream error {1}: {2}", _conn.Id, condition, text);
         if (!_tlsStarting) // during the TLS handshake there is no stream to put an error on: just close (RFC 6120 §5.4.3.2)
         {
             if (!_headerSent) SendHeader(null); // §4.9.1.2: an error needs an open stream

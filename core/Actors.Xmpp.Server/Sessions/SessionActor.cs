@@ -15,7 +15,7 @@ namespace Actors.Xmpp.Server.Sessions;
 /// client. It knows its client only as an <see cref="ITransportConnection"/> and its connection actor, so a later
 /// stream-management issue can re-attach it to a new connection.
 /// </summary>
-public sealed class SessionActor : ReceiveActor
+public sealed class SessionActor : UntypedActor
 {
     /// <summary>A stanza from the client (already known to be message, presence or iq in jabber:client).</summary>
     public sealed record FromClient(Element Stanza);
@@ -42,16 +42,37 @@ public sealed class SessionActor : ReceiveActor
         _connection = connection;
         _registry = registry;
         _router = router;
-        Receive<SessionMessages.Deliver>(d =>
+    }
+
+    // one switch rather than ReceiveActor's Receive<T> table, which each instance builds (a delegate per handler)
+    // and keeps: there is a session per login
+    protected override void OnReceive(object message)
+    {
+        switch (message)
         {
-            if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, d.Stanza, _jid)) Deliver(d.Stanza);
-        });
-        Receive<UserActor.BlockList>(b => _blocked = b.Jids);
-        Receive<UserActor.ReportPresence>(_ => _router.Users?.Tell(_jid.Bare,
-            new UserActor.PresenceReport(_jid, Self, _available ? _lastPresence?.Clone() : null, _rosterRequested, _blockListRequested), Self));
-        Receive<C2s.C2sConnectionActor.CloseWithStreamError>(m => _connection.Tell(m)); // an operator or plugin kick
-        Receive<FromClient>(m => HandleFromClient(m.Stanza));
-        Receive<SessionMessages.Replaced>(_ => _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict));
+            case SessionMessages.Deliver d:
+                if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, d.Stanza, _jid)) Deliver(d.Stanza);
+                break;
+            case UserActor.BlockList b:
+                _blocked = b.Jids;
+                break;
+            case UserActor.ReportPresence:
+                _router.Users?.Tell(_jid.Bare,
+                    new UserActor.PresenceReport(_jid, Self, _available ? _lastPresence?.Clone() : null, _rosterRequested, _blockListRequested), Self);
+                break;
+            case C2s.C2sConnectionActor.CloseWithStreamError m:
+                _connection.Tell(m); // an operator or plugin kick
+                break;
+            case FromClient m:
+                HandleFromClient(m.Stanza);
+                break;
+            case SessionMessages.Replaced:
+                _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
     }
 
     protected override void PreStart() => _router.Users?.Tell(_jid.Bare, new UserActor.SessionStarted(_jid, Self), Self);

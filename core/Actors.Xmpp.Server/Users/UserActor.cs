@@ -20,7 +20,7 @@ namespace Actors.Xmpp.Server.Users;
 /// Reached by JID through <see cref="IUserDirectory"/>; it reaches its own sessions by the IActorRef they report
 /// and everything else through the <see cref="StanzaRouter"/>.
 /// </summary>
-public sealed class UserActor : ReceivePersistentActor, IWithTimers
+public sealed class UserActor : UntypedPersistentActor, IWithTimers
 {
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -106,7 +106,8 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
     private readonly string _bare;
     private readonly StanzaRouter _router;
     private readonly Settings _settings;
-    private readonly ILoggingAdapter _log = Context.GetLogger();
+    // no logger of its own: Eventsourced.Log is the adapter the persistence base class makes for this actor anyway
+    // (Context.GetLogger() makes a new one at each call)
     private readonly UserState _state = new();
     private readonly Dictionary<Jid, Resource> _resources = new();
     private long _lastSnapshotSeq;
@@ -125,53 +126,98 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
         _settings = settings;
         PersistenceId = PersistenceIdOf(_user);
         _domainTag = XmppEventTagger.DomainTag(_user.Domain);
+    }
 
-        Recover<SnapshotOffer>(offer =>
-        {
-            if (offer.Snapshot is UserSnapshot s)
-            {
-                _state.Apply(s);
-                _lastSnapshotSeq = offer.Metadata.SequenceNr;
-            }
-        });
-        Recover<IPersistentEvent>(e => _state.Apply(e));
-        // journals without a tag-aware write path (the in-memory one) hand the Tagged wrapper back
-        Recover<Tagged>(t => _state.Apply((IPersistentEvent)t.Payload));
-        Recover<RecoveryCompleted>(_ => AdoptSessions());
+    // ---- messages --------------------------------------------------------------------------------------------
+    // Switches rather than ReceivePersistentActor's Recover<T>/Command<T> tables, which each instance builds and
+    // keeps (a delegate per handler): there is a user actor per account with a session.
 
-        Command<HandleIq>(OnIq);
-        Command<SessionStarted>(s =>
+    protected override void OnRecover(object message)
+    {
+        switch (message)
         {
-            Track(s.Resource, s.Session);
-            Sender.Tell(new BlockList(_state.Blocked.ToImmutableHashSet(StringComparer.Ordinal)));
-        });
-        Command<ResourcePresence>(OnResourcePresence);
-        Command<SessionEnded>(e =>
+            case SnapshotOffer offer:
+                if (offer.Snapshot is UserSnapshot s)
+                {
+                    _state.Apply(s);
+                    _lastSnapshotSeq = offer.Metadata.SequenceNr;
+                }
+                break;
+            case IPersistentEvent e:
+                _state.Apply(e);
+                break;
+            case Tagged t: // journals without a tag-aware write path (the in-memory one) hand the Tagged wrapper back
+                _state.Apply((IPersistentEvent)t.Payload);
+                break;
+            case RecoveryCompleted:
+                AdoptSessions();
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    /// <summary>The commands, except while waiting for presence reports (<see cref="WaitingForReports"/>).</summary>
+    protected override void OnCommand(object message)
+    {
+        switch (message)
         {
-            if (_resources.TryGetValue(e.Resource, out var r) && r.Session.Equals(e.Session)) _resources.Remove(e.Resource);
-        });
-        Command<OutboundSubscription>(OnOutbound);
-        Command<InboundPresence>(OnInbound);
-        Command<StoreOffline>(OnStoreOffline);
-        Command<GetState>(_ => Sender.Tell(_state.ToSnapshot()));
-        Command<PresenceReport>(OnPresenceReport); // a late one (after the wait timed out) still helps
-        Command<ReportsTimedOut>(_ => { });
-        Command<SaveSnapshotSuccess>(s =>
-        {
-            _lastSnapshotSeq = s.Metadata.SequenceNr;
-            if (_deleteOnSnapshot)
-            {
-                // XEP-0160: delivered messages leave the journal: everything up to the snapshot is in the snapshot
-                _deleteOnSnapshot = false;
-                DeleteMessages(s.Metadata.SequenceNr);
-                DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
-            }
-        });
-        Command<SaveSnapshotFailure>(f => _log.Warning("snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message));
-        Command<DeleteMessagesSuccess>(_ => { });
-        Command<DeleteMessagesFailure>(f => _log.Warning("deleting delivered events of {0} failed: {1}", PersistenceId, f.Cause.Message));
-        Command<DeleteSnapshotsSuccess>(_ => { });
-        Command<DeleteSnapshotsFailure>(_ => { });
+            case HandleIq m:
+                OnIq(m);
+                break;
+            case SessionStarted s:
+                Track(s.Resource, s.Session);
+                Sender.Tell(new BlockList(_state.Blocked.ToImmutableHashSet(StringComparer.Ordinal)));
+                break;
+            case ResourcePresence m:
+                OnResourcePresence(m);
+                break;
+            case SessionEnded e:
+                if (_resources.TryGetValue(e.Resource, out var r) && r.Session.Equals(e.Session)) _resources.Remove(e.Resource);
+                break;
+            case OutboundSubscription m:
+                OnOutbound(m);
+                break;
+            case InboundPresence m:
+                OnInbound(m);
+                break;
+            case StoreOffline m:
+                OnStoreOffline(m);
+                break;
+            case GetState:
+                Sender.Tell(_state.ToSnapshot());
+                break;
+            case PresenceReport m: // a late one (after the wait timed out) still helps
+                OnPresenceReport(m);
+                break;
+            case ReportsTimedOut:
+                break;
+            case SaveSnapshotSuccess s:
+                _lastSnapshotSeq = s.Metadata.SequenceNr;
+                if (_deleteOnSnapshot)
+                {
+                    // XEP-0160: delivered messages leave the journal: everything up to the snapshot is in the snapshot
+                    _deleteOnSnapshot = false;
+                    DeleteMessages(s.Metadata.SequenceNr);
+                    DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+                }
+                break;
+            case SaveSnapshotFailure f:
+                Log.Warning("snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message);
+                break;
+            case DeleteMessagesSuccess:
+                break;
+            case DeleteMessagesFailure f:
+                Log.Warning("deleting delivered events of {0} failed: {1}", PersistenceId, f.Cause.Message);
+                break;
+            case DeleteSnapshotsSuccess:
+            case DeleteSnapshotsFailure:
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
     }
 
     /// <summary>
@@ -195,29 +241,34 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
         if (_awaitingReports is null) return;
         var generation = ++_reportGeneration;
         Timers.StartSingleTimer(nameof(ReportsTimedOut), new ReportsTimedOut(generation), _settings.ReportTimeout ?? TimeSpan.FromSeconds(2));
-        BecomeStacked(() =>
+        BecomeStacked(WaitingForReports);
+    }
+
+    /// <summary>The behaviour <see cref="AdoptSessions"/> pushes: reports are taken, everything else waits in the stash.</summary>
+    private void WaitingForReports(object message)
+    {
+        switch (message)
         {
-            Command<PresenceReport>(m =>
-            {
+            case PresenceReport m:
                 OnPresenceReport(m);
                 _awaitingReports?.Remove(m.Resource);
                 if (_awaitingReports is { Count: 0 }) EndWaitingForReports();
-            });
-            Command<ReportsTimedOut>(t =>
-            {
+                break;
+            case ReportsTimedOut t:
                 if (t.Generation != _reportGeneration) return;
-                _log.Warning("{0}: {1} session(s) did not report their presence", PersistenceId, _awaitingReports?.Count ?? 0);
+                Log.Warning("{0}: {1} session(s) did not report their presence", PersistenceId, _awaitingReports?.Count ?? 0);
                 EndWaitingForReports();
-            });
-            Command<SessionEnded>(e =>
-            {
+                break;
+            case SessionEnded e:
                 // a session that ends will not report: stop waiting for it, then handle the end as usual
                 _awaitingReports?.Remove(e.Resource);
                 Stash.Stash();
                 if (_awaitingReports is { Count: 0 }) EndWaitingForReports();
-            });
-            CommandAny(_ => Stash.Stash());
-        });
+                break;
+            default:
+                Stash.Stash();
+                break;
+        }
     }
 
     private void EndWaitingForReports()
@@ -285,14 +336,14 @@ public sealed class UserActor : ReceivePersistentActor, IWithTimers
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        _log.Error(cause, "journal write for {0} failed", PersistenceId);
+        Log.Error(cause, "journal write for {0} failed", PersistenceId);
         Interlocked.Exchange(ref _onPersistFailure, null)?.Invoke();
         base.OnPersistFailure(cause, @event, sequenceNr); // stops the actor; the next message recreates it from the journal
     }
 
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
-        _log.Error(cause, "journal rejected an event of {0}", PersistenceId);
+        Log.Error(cause, "journal rejected an event of {0}", PersistenceId);
         Interlocked.Exchange(ref _onPersistFailure, null)?.Invoke();
         base.OnPersistRejected(cause, @event, sequenceNr);
     }
