@@ -78,8 +78,11 @@ public static class XmppServerHostingExtensions
             });
             builder.WithXmppPersistence(persistence, options.DataDir);
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
-            // every actor's mailbox: unbounded like Akka's, without its 1 KiB queue segment per idle actor
-            builder.AddHocon($"akka.actor.default-mailbox.mailbox-type = \"{typeof(LeanMailboxType).FullName}, {typeof(LeanMailboxType).Assembly.GetName().Name}\"",
+            // every actor's mailbox: unbounded like Akka's, without its 1 KiB queue segment per idle actor (also for
+            // actors that ask for unbounded queue or deque semantics, such as the persistent user actors)
+            var lean = $"\"{typeof(LeanMailboxType).FullName}, {typeof(LeanMailboxType).Assembly.GetName().Name}\"";
+            builder.AddHocon($"akka.actor.default-mailbox.mailbox-type = {lean}\nakka.actor.mailbox.unbounded-queue-based.mailbox-type = {lean}" +
+                $"\nakka.actor.mailbox.unbounded-deque-based.mailbox-type = {lean}",
                 HoconAddMode.Prepend);
         });
         services.AddSingleton<XmppServerService>();

@@ -18,9 +18,11 @@ public sealed class LeanMailboxType(Settings settings, Akka.Configuration.Config
 }
 
 /// <summary>
-/// Multi-producer, single-consumer FIFO behind a lock (uncontended in the common case: one sender at a time).
+/// Multi-producer, single-consumer FIFO behind a lock (uncontended in the common case: one sender at a time). It is
+/// also a deque (<see cref="EnqueueFirst"/>): actors with a stash — the persistent user actors — ask for one, and
+/// unstashing puts messages back at the front.
 /// </summary>
-public sealed class LeanMessageQueue : IMessageQueue, IUnboundedMessageQueueSemantics
+public sealed class LeanMessageQueue : IMessageQueue, IUnboundedDequeBasedMessageQueueSemantics
 {
     private const int InitialSlots = 4;
     private const int KeepSlots = 16; // a drained queue larger than this shrinks back
@@ -39,6 +41,18 @@ public sealed class LeanMessageQueue : IMessageQueue, IUnboundedMessageQueueSema
             var slots = _slots ??= new Envelope[InitialSlots];
             if (_count == slots.Length) slots = Grow(slots);
             slots[(_head + _count) % slots.Length] = envelope;
+            Volatile.Write(ref _count, _count + 1);
+        }
+    }
+
+    public void EnqueueFirst(Envelope envelope)
+    {
+        lock (this)
+        {
+            var slots = _slots ??= new Envelope[InitialSlots];
+            if (_count == slots.Length) slots = Grow(slots);
+            _head = (_head - 1 + slots.Length) % slots.Length;
+            slots[_head] = envelope;
             Volatile.Write(ref _count, _count + 1);
         }
     }

@@ -91,4 +91,22 @@ public sealed class LeanMailboxSpec
             Assert.Equal(i, (int)e.Message);
         }
     }
+
+    [Fact]
+    public void Enqueue_first_puts_messages_back_at_the_front_as_unstashing_does()
+    {
+        var q = new LeanMessageQueue();
+        for (var i = 3; i < 8; i++) q.Enqueue(ActorRefs.Nobody, E(i)); // wraps and grows below
+        for (var i = 2; i >= 0; i--) q.EnqueueFirst(E(i));
+        q.EnqueueFirst(E(-1));
+        for (var i = -1; i < 8; i++)
+        {
+            Assert.True(q.TryDequeue(out var e));
+            Assert.Equal(i, (int)e.Message);
+        }
+        Assert.False(q.HasMessages);
+        q.EnqueueFirst(E(9));
+        Assert.True(q.TryDequeue(out var only));
+        Assert.Equal(9, (int)only.Message);
+    }
 }
