@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Runtime.InteropServices;
 using System.Text;
 
 namespace Actors.Benchmarks.IdleConnections;
@@ -31,8 +32,33 @@ internal static class Mem
         return -1;
     }
 
+    /// <summary>
+    /// Bytes glibc's malloc has handed out and not got back (mallinfo2: uordblks + hblkhd), i.e. live native
+    /// allocations (OpenSSL, the runtime's native parts); RSS minus the managed heap minus this is mostly allocator
+    /// overhead and fragmentation, stacks and mapped code. -1 where glibc's mallinfo2 is missing.
+    /// </summary>
+    public static long NativeInUseBytes()
+    {
+        try
+        {
+            var mi = MallInfo2();
+            return (long)(mi.Uordblks + mi.Hblkhd);
+        }
+        catch (EntryPointNotFoundException) { return -1; }
+        catch (DllNotFoundException) { return -1; }
+    }
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct MallInfo2Struct
+    {
+        public nuint Arena, Ordblks, Smblks, Hblks, Hblkhd, Usmblks, Fsmblks, Uordblks, Fordblks, Keepcost;
+    }
+
+    [DllImport("libc", EntryPoint = "mallinfo2")]
+    private static extern MallInfo2Struct MallInfo2();
+
     /// <summary>Full blocking compacting GCs until the heap stops shrinking, then the managed heap and RSS.</summary>
-    public static (long Heap, long Rss, int Threads) Measure()
+    public static (long Heap, long Rss, int Threads, long Native) Measure()
     {
         for (var i = 0; i < 3; i++)
         {
@@ -41,7 +67,7 @@ internal static class Mem
         }
         var heap = GC.GetTotalMemory(forceFullCollection: true);
         Thread.Sleep(200);
-        return (heap, RssBytes(), Process.GetCurrentProcess().Threads.Count);
+        return (heap, RssBytes(), Process.GetCurrentProcess().Threads.Count, NativeInUseBytes());
     }
 
     public static string MiB(long bytes) => (bytes / 1048576.0).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);

@@ -11,7 +11,7 @@ using Akka.Streams;
 namespace Actors.Benchmarks.IdleConnections;
 
 /// <summary>
-/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S] [--tls]</c> (--tls: direct TLS, mode ours only): server-side memory per idle connection.
+/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S] [--tls] [--diag]</c> (--tls: direct TLS, mode ours only; --diag: after the loaded measurement, print what the idle SslStreams hold): server-side memory per idle connection.
 /// Starts the server side in this process and a <c>client</c> child process that opens the connections.
 /// Each connection sends a stream header and one small message; the server parses it, hands it to a per-connection
 /// actor and answers with a stream header; then the connection stays idle.
@@ -27,6 +27,8 @@ public static class IdleServer
         var warmup = int.Parse(IdleClient.Arg(args, "--warmup") ?? "200", CultureInfo.InvariantCulture);
         if (mode is not ("ours" or "streams")) throw new ArgumentException("--mode ours|streams");
         var tls = args.Contains("--tls");
+        var diag = args.Contains("--diag");
+        var tracked = new System.Collections.Concurrent.ConcurrentBag<SocketConnection>();
         if (tls && mode == "streams") throw new ArgumentException("--tls: Akka.Streams has no TLS stage; only mode ours");
 
         var system = ActorSystem.Create("idle", "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING\nakka.log-dead-letters = off");
@@ -41,6 +43,7 @@ public static class IdleServer
                 maxConnections: 100_000, backlog: 4096, onConnection: c =>
                 {
                     Interlocked.Increment(ref Counters.Opened);
+                    if (diag) tracked.Add(c);
                     var actor = system.ActorOf(Props.Create(typeof(OursConnectionActor), c));
                     c.Start(actor);
                 });
@@ -84,6 +87,7 @@ public static class IdleServer
         var openMs = sw.ElapsedMilliseconds;
         Thread.Sleep(2000);
         var loaded = Mem.Measure();
+        if (diag) TlsDiag.Print(tracked);
         var hold = int.Parse(IdleClient.Arg(args, "--hold-seconds") ?? "0", CultureInfo.InvariantCulture);
         if (hold > 0)
         {
@@ -101,12 +105,12 @@ public static class IdleServer
         double Per(long a, long b) => (a - b) / 1024.0 / n;
         var ci = CultureInfo.InvariantCulture;
         Console.WriteLine($"  client: {reply}; {closeReply}");
-        Console.WriteLine($"  start    heap {Mem.MiB(start.Heap)} MiB, RSS {Mem.MiB(start.Rss)} MiB, threads {start.Threads}");
-        Console.WriteLine($"  baseline heap {Mem.MiB(baseline.Heap)} MiB, RSS {Mem.MiB(baseline.Rss)} MiB, threads {baseline.Threads} ({warmup} idle connections)");
-        Console.WriteLine($"  loaded   heap {Mem.MiB(loaded.Heap)} MiB, RSS {Mem.MiB(loaded.Rss)} MiB, threads {loaded.Threads} ({warmup + n} idle connections, {n} opened and parsed in {openMs} ms)");
-        Console.WriteLine($"  closed   heap {Mem.MiB(after.Heap)} MiB, RSS {Mem.MiB(after.Rss)} MiB, threads {after.Threads}");
+        Console.WriteLine($"  start    heap {Mem.MiB(start.Heap)} MiB, RSS {Mem.MiB(start.Rss)} MiB, native {Mem.MiB(start.Native)} MiB, threads {start.Threads}");
+        Console.WriteLine($"  baseline heap {Mem.MiB(baseline.Heap)} MiB, RSS {Mem.MiB(baseline.Rss)} MiB, native {Mem.MiB(baseline.Native)} MiB, threads {baseline.Threads} ({warmup} idle connections)");
+        Console.WriteLine($"  loaded   heap {Mem.MiB(loaded.Heap)} MiB, RSS {Mem.MiB(loaded.Rss)} MiB, native {Mem.MiB(loaded.Native)} MiB, threads {loaded.Threads} ({warmup + n} idle connections, {n} opened and parsed in {openMs} ms)");
+        Console.WriteLine($"  closed   heap {Mem.MiB(after.Heap)} MiB, RSS {Mem.MiB(after.Rss)} MiB, native {Mem.MiB(after.Native)} MiB, threads {after.Threads}");
         Console.WriteLine(string.Create(ci,
-            $"RESULT mode={mode}{(tls ? "+tls" : "")} n={n} heapKiBPerConn={Per(loaded.Heap, baseline.Heap):F2} rssKiBPerConn={Per(loaded.Rss, baseline.Rss):F2} " +
+            $"RESULT mode={mode}{(tls ? "+tls" : "")} n={n} heapKiBPerConn={Per(loaded.Heap, baseline.Heap):F2} rssKiBPerConn={Per(loaded.Rss, baseline.Rss):F2} nativeKiBPerConn={Per(loaded.Native, baseline.Native):F2} " +
             $"heapRetainedKiBPerConnAfterClose={Per(after.Heap, baseline.Heap):F2} openMs={openMs}"));
 
         streamsListen?.Dispose();
