@@ -54,7 +54,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         _directTls = directTls;
         _onClosed = onClosed;
         _socket.NoDelay = true;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _stream = new ReadinessNetworkStream(socket);
         _framer = new XmppFramer(this, options.Framer);
         Id = "c" + Interlocked.Increment(ref _ids).ToString(System.Globalization.CultureInfo.InvariantCulture);
         RemoteEndPoint = socket.RemoteEndPoint;
@@ -141,7 +141,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private async Task<bool> HandshakeAsync()
     {
         var cert = _options.Certificate ?? throw new InvalidOperationException("no certificate for TLS");
-        var tls = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        var tls = new SslStream(new ReadinessNetworkStream(_socket), leaveInnerStreamOpen: false);
         try
         {
             using var cts = new CancellationTokenSource(_options.TlsHandshakeTimeout);

@@ -48,7 +48,11 @@ internal static class TlsDiag
             string protocol;
             try { protocol = tls.SslProtocol.ToString(); }
             catch (ObjectDisposedException) { protocol = "disposed"; }
-            var key = $"{protocol} array={bytes.Length} active={active} decrypted={decrypted} encrypted={encrypted} firstRecordType={firstType}";
+            var socket = (System.Net.Sockets.Socket)typeof(SocketConnection).GetField("_socket", Private)!.GetValue(c)!;
+            int available;
+            try { available = socket.Available; }
+            catch (ObjectDisposedException) { available = -1; }
+            var key = $"{protocol} array={bytes.Length} active={active} decrypted={decrypted} encrypted={encrypted} firstRecordType={firstType} socketAvailable={available}";
             states[key] = states.GetValueOrDefault(key) + 1;
         }
         foreach (var (key, count) in states.OrderByDescending(kv => kv.Value))
