@@ -145,14 +145,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         try
         {
             using var cts = new CancellationTokenSource(_options.TlsHandshakeTimeout);
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = cert,
-                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                ClientCertificateRequired = false,
-                AllowRenegotiation = false,
-                ApplicationProtocols = [new SslApplicationProtocol("xmpp-client")],
-            }, cts.Token).ConfigureAwait(false);
+            await tls.AuthenticateAsServerAsync(ServerTlsOptions.For(cert), cts.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException)
         {
