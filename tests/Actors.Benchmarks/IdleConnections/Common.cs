@@ -17,6 +17,19 @@ internal static class Wire
         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' " +
         "to='example.com' version='1.0'><message to='romeo@example.com' type='chat' id='m1'><body>hi</body></message>");
 
+    public static readonly byte[] StartTlsRequest = Encoding.UTF8.GetBytes(
+        "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' " +
+        "to='example.com' version='1.0'><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+
+    public static readonly byte[] Proceed = Encoding.UTF8.GetBytes("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+
+    public static byte[] Whitespace(int bytes)
+    {
+        var b = new byte[bytes];
+        b.AsSpan().Fill((byte)' ');
+        return b;
+    }
+
     public static readonly byte[] ServerHeader = Encoding.UTF8.GetBytes(
         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' " +
         "from='example.com' id='s1' version='1.0'>");
