@@ -47,6 +47,12 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private readonly TaskCompletionSource _shutDown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _tlsRequested;
 
+    // OpenSSL's memory BIOs keep the size of the largest record that went through them (see OpenSslTuning): after a
+    // handshake, or a read or write of more than this many bytes, their buffers are freed once the connection idles.
+    // Small records (most stanzas) leave them alone, so a chatty connection does not pay a trim per stanza.
+    private const int BioTrimBytes = 512;
+    private volatile bool _bioTrimDue;
+
     public SocketConnection(Socket socket, TransportOptions options, bool directTls, Action<SocketConnection>? onClosed = null)
     {
         _socket = socket;
@@ -66,6 +72,8 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     public bool IsSecure => _tls is not null;
     public bool CanStartTls => _tls is null && _options.Certificate is not null && !_tlsRequested;
     public IChannelBinding? ChannelBinding => _channelBinding;
+    /// <summary>The TLS stream once negotiated (tests and diagnostics).</summary>
+    internal SslStream? Tls => _tls;
     public long LastReceivedTicks { get; private set; }
     public long LastSentTicks { get; private set; }
 
@@ -95,7 +103,9 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 if (resume is not null) await resume.Task.ConfigureAwait(false);
 
                 // zero-byte read: park without a buffer until data arrives
-                await _stream.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+                var readable = _stream.ReadAsync(Memory<byte>.Empty);
+                if (!readable.IsCompleted && _bioTrimDue && _tls is { } idleTls) ReleaseBioBuffers(idleTls);
+                await readable.ConfigureAwait(false);
                 if (_tlsRequested && _tls is null) continue;
 
                 var buffer = ArrayPool<byte>.Shared.Rent(_options.ReadBufferBytes);
@@ -103,6 +113,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 try
                 {
                     n = await _stream.ReadAsync(buffer.AsMemory(0, _options.ReadBufferBytes)).ConfigureAwait(false);
+                    if (n > BioTrimBytes && _tls is not null) _bioTrimDue = true;
                     if (n > 0)
                     {
                         LastReceivedTicks = Environment.TickCount64;
@@ -154,6 +165,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             return false;
         }
         OpenSslTuning.ReleaseBuffersWhenIdle(tls);
+        _bioTrimDue = true; // the handshake's flights sized the BIO buffers
         lock (_writeLock)
         {
             _tls = tls;
@@ -248,24 +260,33 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     {
         while (true)
         {
-            PooledBufferWriter batch;
+            PooledBufferWriter? batch = null;
             Stream stream;
             lock (_writeLock)
             {
+                stream = _stream;
                 if (_pending.WrittenCount == 0 || _closed)
                 {
                     _writing = false;
                     if (_closed) _spare.Reset();
                     else if (_closeAfterFlush) _ = Task.Run(() => Shutdown("closed"));
-                    return;
                 }
-                batch = _pending;
-                _pending = _spare;
-                _spare = batch;
-                stream = _stream;
+                else
+                {
+                    batch = _pending;
+                    _pending = _spare;
+                    _spare = batch;
+                }
+            }
+            if (batch is null)
+            {
+                // outbound idle: give back what a large write grew OpenSSL's BIO buffers to
+                if (_bioTrimDue && !_closed && stream is SslStream idleTls) ReleaseBioBuffers(idleTls);
+                return;
             }
             try
             {
+                if (batch.WrittenCount > BioTrimBytes && stream is SslStream) _bioTrimDue = true;
                 await stream.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
@@ -280,6 +301,12 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             }
             lock (_writeLock) batch.Reset();
         }
+    }
+
+    private void ReleaseBioBuffers(SslStream tls)
+    {
+        _bioTrimDue = false;
+        OpenSslTuning.ReleaseIdleBioBuffers(tls);
     }
 
     public void Close()
