@@ -153,15 +153,20 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     {
         var cert = _options.Certificate ?? throw new InvalidOperationException("no certificate for TLS");
         var tls = new SslStream(new ReadinessNetworkStream(_socket), leaveInnerStreamOpen: false);
+        // The timeout shuts the socket down, which ends the handshake's pending I/O, rather than being passed to the
+        // handshake as a token: the socket caches its receive and send operations, and a cached operation keeps the
+        // registration of the last cancelable token it ran with (and so the token's source, ≈190 B) for the
+        // connection's life, since later reads and writes carry no token.
+        using var timeout = new CancellationTokenSource(_options.TlsHandshakeTimeout);
         try
         {
-            using var cts = new CancellationTokenSource(_options.TlsHandshakeTimeout);
-            await tls.AuthenticateAsServerAsync(ServerTlsOptions.For(cert), cts.Token).ConfigureAwait(false);
+            using (timeout.Token.UnsafeRegister(static s => ShutdownQuietly((Socket)s!), _socket))
+                await tls.AuthenticateAsServerAsync(ServerTlsOptions.For(cert)).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException)
+        catch (Exception ex) when (ex is AuthenticationException or IOException or SocketException or ObjectDisposedException)
         {
             await tls.DisposeAsync().ConfigureAwait(false);
-            _owner.Tell(new TransportEvents.TlsFailed(ex.Message));
+            _owner.Tell(new TransportEvents.TlsFailed(timeout.IsCancellationRequested ? "TLS handshake timed out" : ex.Message));
             return false;
         }
         OpenSslTuning.ReleaseBuffersWhenIdle(tls);
@@ -176,6 +181,13 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         _restartRequested = false;
         _owner.Tell(TransportEvents.TlsEstablishedInstance);
         return true;
+    }
+
+    private static void ShutdownQuietly(Socket socket)
+    {
+        try { socket.Shutdown(SocketShutdown.Both); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
     }
 
     void IFramerSink.OnStreamOpen(StreamHeader header) => _owner.Tell(new TransportEvents.StreamOpened(header));

@@ -47,9 +47,11 @@ public sealed class SocketConnectionTlsSpec : Akka.TestKit.Xunit2.TestKit, IAsyn
         _cert.Dispose();
     }
 
-    private int Listen(bool directTls)
+    private int Listen(bool directTls, TimeSpan? handshakeTimeout = null)
     {
-        _listener = new SocketListener(new IPEndPoint(IPAddress.Loopback, 0), new TransportOptions { Certificate = _cert },
+        var options = new TransportOptions { Certificate = _cert };
+        if (handshakeTimeout is { } t) options = options with { TlsHandshakeTimeout = t };
+        _listener = new SocketListener(new IPEndPoint(IPAddress.Loopback, 0), options,
             directTls, maxConnections: 10, backlog: 10, onConnection: c =>
             {
                 c.Start(_owner.Ref);
@@ -180,5 +182,17 @@ public sealed class SocketConnectionTlsSpec : Akka.TestKit.Xunit2.TestKit, IAsyn
             Assert.Equal(0, SslStreamReadBufferBytes(tls));
             if (OpenSslTuning.BioBufferBytes(tls) is { } bio) Assert.Equal(0, bio.Read);
         }, Timeout);
+    }
+
+    [Fact]
+    public async Task A_stalled_handshake_times_out_and_the_connection_closes()
+    {
+        var port = Listen(directTls: true, handshakeTimeout: TimeSpan.FromMilliseconds(300));
+        using var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await socket.ConnectAsync(IPAddress.Loopback, port);
+        // no ClientHello: the server gives up on its own
+        Assert.Equal("TLS handshake timed out", _owner.ExpectMsg<TransportEvents.TlsFailed>(Timeout).Reason);
+        _owner.ExpectMsg<TransportEvents.ConnectionLost>(Timeout);
+        Assert.Equal(0, await socket.ReceiveAsync(new byte[16].AsMemory()).AsTask().WaitAsync(Timeout));
     }
 }
