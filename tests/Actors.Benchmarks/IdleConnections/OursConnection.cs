@@ -27,8 +27,8 @@ internal sealed class OursConnectionActor : UntypedActor
                 if (_replyBytes > 0 && _connection.IsSecure) _connection.SendRaw(Wire.Whitespace(_replyBytes));
                 break;
             case TransportEvents.StanzaReceived r when r.Element.Is("starttls", TlsNs):
+                _connection.StartTls(); // before <proceed/> can reach the client (its ClientHello may follow at once)
                 _connection.SendRaw(Wire.Proceed);
-                _connection.StartTls();
                 _connection.Processed();
                 break;
             case TransportEvents.StanzaReceived:

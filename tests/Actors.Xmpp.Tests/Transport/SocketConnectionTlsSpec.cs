@@ -75,8 +75,8 @@ public sealed class SocketConnectionTlsSpec : Akka.TestKit.Xunit2.TestKit, IAsyn
             await socket.SendAsync(Encoding.UTF8.GetBytes($"<starttls xmlns='{TlsNs}'/>"));
             var starttls = _owner.ExpectMsg<TransportEvents.StanzaReceived>(Timeout);
             Assert.True(starttls.Element.Is("starttls", TlsNs));
+            server.StartTls(); // before <proceed/> can reach the client
             server.SendRaw(Encoding.UTF8.GetBytes($"<proceed xmlns='{TlsNs}'/>"));
-            server.StartTls();
             server.Processed();
             var proceed = new byte[256];
             var got = 0;
