@@ -47,6 +47,12 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private readonly TaskCompletionSource _shutDown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _tlsRequested;
 
+    // OpenSSL's memory BIOs keep the size of the largest record that went through them (see OpenSslTuning): after a
+    // handshake, or a read or write of more than this many bytes, their buffers are freed once the connection idles.
+    // Small records (most stanzas) leave them alone, so a chatty connection does not pay a trim per stanza.
+    private const int BioTrimBytes = 512;
+    private volatile bool _bioTrimDue;
+
     public SocketConnection(Socket socket, TransportOptions options, bool directTls, Action<SocketConnection>? onClosed = null)
     {
         _socket = socket;
@@ -54,7 +60,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         _directTls = directTls;
         _onClosed = onClosed;
         _socket.NoDelay = true;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _stream = new ReadinessNetworkStream(socket);
         _framer = new XmppFramer(this, options.Framer);
         Id = "c" + Interlocked.Increment(ref _ids).ToString(System.Globalization.CultureInfo.InvariantCulture);
         RemoteEndPoint = socket.RemoteEndPoint;
@@ -66,6 +72,8 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     public bool IsSecure => _tls is not null;
     public bool CanStartTls => _tls is null && _options.Certificate is not null && !_tlsRequested;
     public IChannelBinding? ChannelBinding => _channelBinding;
+    /// <summary>The TLS stream once negotiated (tests and diagnostics).</summary>
+    internal SslStream? Tls => _tls;
     public long LastReceivedTicks { get; private set; }
     public long LastSentTicks { get; private set; }
 
@@ -95,7 +103,9 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 if (resume is not null) await resume.Task.ConfigureAwait(false);
 
                 // zero-byte read: park without a buffer until data arrives
-                await _stream.ReadAsync(Memory<byte>.Empty).ConfigureAwait(false);
+                var readable = _stream.ReadAsync(Memory<byte>.Empty);
+                if (!readable.IsCompleted && _bioTrimDue && _tls is { } idleTls) ReleaseBioBuffers(idleTls);
+                await readable.ConfigureAwait(false);
                 if (_tlsRequested && _tls is null) continue;
 
                 var buffer = ArrayPool<byte>.Shared.Rent(_options.ReadBufferBytes);
@@ -103,6 +113,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 try
                 {
                     n = await _stream.ReadAsync(buffer.AsMemory(0, _options.ReadBufferBytes)).ConfigureAwait(false);
+                    if (n > BioTrimBytes && _tls is not null) _bioTrimDue = true;
                     if (n > 0)
                     {
                         LastReceivedTicks = Environment.TickCount64;
@@ -141,26 +152,25 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private async Task<bool> HandshakeAsync()
     {
         var cert = _options.Certificate ?? throw new InvalidOperationException("no certificate for TLS");
-        var tls = new SslStream(new NetworkStream(_socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        var tls = new SslStream(new ReadinessNetworkStream(_socket), leaveInnerStreamOpen: false);
+        // The timeout shuts the socket down, which ends the handshake's pending I/O, rather than being passed to the
+        // handshake as a token: the socket caches its receive and send operations, and a cached operation keeps the
+        // registration of the last cancelable token it ran with (and so the token's source, ≈190 B) for the
+        // connection's life, since later reads and writes carry no token.
+        using var timeout = new CancellationTokenSource(_options.TlsHandshakeTimeout);
         try
         {
-            using var cts = new CancellationTokenSource(_options.TlsHandshakeTimeout);
-            await tls.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
-            {
-                ServerCertificate = cert,
-                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                ClientCertificateRequired = false,
-                AllowRenegotiation = false,
-                ApplicationProtocols = [new SslApplicationProtocol("xmpp-client")],
-            }, cts.Token).ConfigureAwait(false);
+            using (timeout.Token.UnsafeRegister(static s => ShutdownQuietly((Socket)s!), _socket))
+                await tls.AuthenticateAsServerAsync(ServerTlsOptions.For(cert)).ConfigureAwait(false);
         }
-        catch (Exception ex) when (ex is AuthenticationException or IOException or OperationCanceledException or SocketException)
+        catch (Exception ex) when (ex is AuthenticationException or IOException or SocketException or ObjectDisposedException)
         {
             await tls.DisposeAsync().ConfigureAwait(false);
-            _owner.Tell(new TransportEvents.TlsFailed(ex.Message));
+            _owner.Tell(new TransportEvents.TlsFailed(timeout.IsCancellationRequested ? "TLS handshake timed out" : ex.Message));
             return false;
         }
         OpenSslTuning.ReleaseBuffersWhenIdle(tls);
+        _bioTrimDue = true; // the handshake's flights sized the BIO buffers
         lock (_writeLock)
         {
             _tls = tls;
@@ -171,6 +181,13 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         _restartRequested = false;
         _owner.Tell(TransportEvents.TlsEstablishedInstance);
         return true;
+    }
+
+    private static void ShutdownQuietly(Socket socket)
+    {
+        try { socket.Shutdown(SocketShutdown.Both); }
+        catch (SocketException) { }
+        catch (ObjectDisposedException) { }
     }
 
     void IFramerSink.OnStreamOpen(StreamHeader header) => _owner.Tell(new TransportEvents.StreamOpened(header));
@@ -255,24 +272,33 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     {
         while (true)
         {
-            PooledBufferWriter batch;
+            PooledBufferWriter? batch = null;
             Stream stream;
             lock (_writeLock)
             {
+                stream = _stream;
                 if (_pending.WrittenCount == 0 || _closed)
                 {
                     _writing = false;
                     if (_closed) _spare.Reset();
                     else if (_closeAfterFlush) _ = Task.Run(() => Shutdown("closed"));
-                    return;
                 }
-                batch = _pending;
-                _pending = _spare;
-                _spare = batch;
-                stream = _stream;
+                else
+                {
+                    batch = _pending;
+                    _pending = _spare;
+                    _spare = batch;
+                }
+            }
+            if (batch is null)
+            {
+                // outbound idle: give back what a large write grew OpenSSL's BIO buffers to
+                if (_bioTrimDue && !_closed && stream is SslStream idleTls) ReleaseBioBuffers(idleTls);
+                return;
             }
             try
             {
+                if (batch.WrittenCount > BioTrimBytes && stream is SslStream) _bioTrimDue = true;
                 await stream.WriteAsync(batch.WrittenMemory).ConfigureAwait(false);
             }
             catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or InvalidOperationException or NotSupportedException)
@@ -287,6 +313,12 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             }
             lock (_writeLock) batch.Reset();
         }
+    }
+
+    private void ReleaseBioBuffers(SslStream tls)
+    {
+        _bioTrimDue = false;
+        OpenSslTuning.ReleaseIdleBioBuffers(tls);
     }
 
     public void Close()

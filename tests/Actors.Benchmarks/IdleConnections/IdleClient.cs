@@ -19,6 +19,7 @@ public static class IdleClient
         var parallel = int.Parse(Arg(args, "--parallel") ?? "200");
         var endpoint = new IPEndPoint(IPAddress.Loopback, port);
         var tls = args.Contains("--tls");
+        var starttls = args.Contains("--starttls");
         var sockets = new List<IDisposable>();
         string? line;
         while ((line = Console.ReadLine()) is not null)
@@ -30,7 +31,7 @@ public static class IdleClient
                 {
                     var k = int.Parse(parts[1]);
                     var sw = Stopwatch.StartNew();
-                    var opened = OpenAsync(endpoint, k, parallel, tls).GetAwaiter().GetResult();
+                    var opened = OpenAsync(endpoint, k, parallel, tls, starttls).GetAwaiter().GetResult();
                     sockets.AddRange(opened);
                     Console.WriteLine($"opened {opened.Count} in {sw.ElapsedMilliseconds} ms; client RSS {Mem.MiB(Mem.RssBytes())} MiB");
                     break;
@@ -55,7 +56,7 @@ public static class IdleClient
         return 0;
     }
 
-    private static async Task<List<IDisposable>> OpenAsync(IPEndPoint endpoint, int count, int parallel, bool tls)
+    private static async Task<List<IDisposable>> OpenAsync(IPEndPoint endpoint, int count, int parallel, bool tls, bool starttls)
     {
         var result = new IDisposable[count];
         using var gate = new SemaphoreSlim(parallel);
@@ -76,6 +77,7 @@ public static class IdleClient
                         result[index] = s;
                         return;
                     }
+                    if (starttls) await NegotiateStartTlsAsync(s);
                     var ssl = new SslStream(new NetworkStream(s, ownsSocket: true), false, (_, _, _, _) => true);
                     await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
                     {
@@ -94,6 +96,20 @@ public static class IdleClient
         }
         await Task.WhenAll(tasks);
         return result.ToList();
+    }
+
+    /// <summary>Stream header and &lt;starttls/&gt; in plain text, then waits for the server's &lt;proceed/&gt;.</summary>
+    private static async Task NegotiateStartTlsAsync(Socket s)
+    {
+        await s.SendAsync(Wire.StartTlsRequest);
+        var buffer = new byte[4096];
+        var received = new System.Text.StringBuilder();
+        while (!received.ToString().Contains("<proceed", StringComparison.Ordinal))
+        {
+            var n = await s.ReceiveAsync(buffer);
+            if (n == 0) throw new IOException("closed before <proceed/>");
+            received.Append(System.Text.Encoding.UTF8.GetString(buffer, 0, n));
+        }
     }
 
     internal static string? Arg(string[] args, string name)

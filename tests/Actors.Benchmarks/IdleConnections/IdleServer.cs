@@ -11,7 +11,9 @@ using Akka.Streams;
 namespace Actors.Benchmarks.IdleConnections;
 
 /// <summary>
-/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S] [--tls]</c> (--tls: direct TLS, mode ours only): server-side memory per idle connection.
+/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S] [--tls|--starttls] [--reply-bytes B] [--diag]</c>
+/// (--tls: direct TLS, --starttls: TLS negotiated in the stream as the server's c2s port does, mode ours only;
+/// --reply-bytes: after its stream header over TLS the server also sends B bytes of whitespace, as a large stanza would; --diag: after the loaded measurement, print what the idle SslStreams hold; with DOTNET_OPENSSL_MEMORY_DEBUG=1 in the environment, also OpenSSL's live allocations per connection by source line): server-side memory per idle connection.
 /// Starts the server side in this process and a <c>client</c> child process that opens the connections.
 /// Each connection sends a stream header and one small message; the server parses it, hands it to a per-connection
 /// actor and answers with a stream header; then the connection stays idle.
@@ -26,7 +28,11 @@ public static class IdleServer
         var n = int.Parse(IdleClient.Arg(args, "--n") ?? "1000", CultureInfo.InvariantCulture);
         var warmup = int.Parse(IdleClient.Arg(args, "--warmup") ?? "200", CultureInfo.InvariantCulture);
         if (mode is not ("ours" or "streams")) throw new ArgumentException("--mode ours|streams");
-        var tls = args.Contains("--tls");
+        var starttls = args.Contains("--starttls");
+        var tls = args.Contains("--tls") || starttls;
+        var replyBytes = int.Parse(IdleClient.Arg(args, "--reply-bytes") ?? "0", CultureInfo.InvariantCulture);
+        var diag = args.Contains("--diag");
+        var tracked = new System.Collections.Concurrent.ConcurrentBag<SocketConnection>();
         if (tls && mode == "streams") throw new ArgumentException("--tls: Akka.Streams has no TLS stage; only mode ours");
 
         var system = ActorSystem.Create("idle", "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING\nakka.log-dead-letters = off");
@@ -37,11 +43,12 @@ public static class IdleServer
         {
             var l = new SocketListener(new IPEndPoint(IPAddress.Loopback, 0),
                 new TransportOptions { Certificate = tls ? CertificateLoader.LoadOrCreateSelfSigned(Path.Combine(Path.GetTempPath(), "actors-bench-cert"), ["example.com"]) : null },
-                directTls: tls,
+                directTls: tls && !starttls,
                 maxConnections: 100_000, backlog: 4096, onConnection: c =>
                 {
                     Interlocked.Increment(ref Counters.Opened);
-                    var actor = system.ActorOf(Props.Create(typeof(OursConnectionActor), c));
+                    if (diag) tracked.Add(c);
+                    var actor = system.ActorOf(Props.Create(typeof(OursConnectionActor), c, replyBytes));
                     c.Start(actor);
                 });
             l.Start();
@@ -69,14 +76,17 @@ public static class IdleServer
             });
         }
 
-        using var client = StartClient(port, tls);
-        Console.WriteLine($"mode={mode}{(tls ? "+tls" : "")} n={n} warmup={warmup} port={port} gc={(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} pid={Environment.ProcessId}");
+        using var client = StartClient(port, tls, starttls);
+        var label = mode + (starttls ? "+starttls" : tls ? "+tls" : "") + (replyBytes > 0 ? $"+reply{replyBytes}" : "");
+        Console.WriteLine($"mode={label} n={n} warmup={warmup} port={port} gc={(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} pid={Environment.ProcessId}");
 
         var start = Mem.Measure();
         Command(client, $"open {warmup}");
         WaitFor(() => Interlocked.Read(ref Counters.Stanzas) >= warmup, "warm-up stanzas");
         Thread.Sleep(1000);
         var baseline = Mem.Measure();
+        var opensslBaseline = OpenSslAllocations.BytesInUse();
+        OpenSslAllocations.Start();
 
         var sw = Stopwatch.StartNew();
         var reply = Command(client, $"open {n}");
@@ -84,6 +94,13 @@ public static class IdleServer
         var openMs = sw.ElapsedMilliseconds;
         Thread.Sleep(2000);
         var loaded = Mem.Measure();
+        if (diag) TlsDiag.Print(tracked);
+        if (OpenSslAllocations.Enabled)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  openssl: bytes in use grew by {(OpenSslAllocations.BytesInUse() - opensslBaseline) / 1024.0 / n:F2} KiB per connection"));
+            OpenSslAllocations.Report(n);
+        }
         var hold = int.Parse(IdleClient.Arg(args, "--hold-seconds") ?? "0", CultureInfo.InvariantCulture);
         if (hold > 0)
         {
@@ -101,12 +118,12 @@ public static class IdleServer
         double Per(long a, long b) => (a - b) / 1024.0 / n;
         var ci = CultureInfo.InvariantCulture;
         Console.WriteLine($"  client: {reply}; {closeReply}");
-        Console.WriteLine($"  start    heap {Mem.MiB(start.Heap)} MiB, RSS {Mem.MiB(start.Rss)} MiB, threads {start.Threads}");
-        Console.WriteLine($"  baseline heap {Mem.MiB(baseline.Heap)} MiB, RSS {Mem.MiB(baseline.Rss)} MiB, threads {baseline.Threads} ({warmup} idle connections)");
-        Console.WriteLine($"  loaded   heap {Mem.MiB(loaded.Heap)} MiB, RSS {Mem.MiB(loaded.Rss)} MiB, threads {loaded.Threads} ({warmup + n} idle connections, {n} opened and parsed in {openMs} ms)");
-        Console.WriteLine($"  closed   heap {Mem.MiB(after.Heap)} MiB, RSS {Mem.MiB(after.Rss)} MiB, threads {after.Threads}");
+        Console.WriteLine($"  start    heap {Mem.MiB(start.Heap)} MiB, RSS {Mem.MiB(start.Rss)} MiB, native {Mem.MiB(start.Native)} MiB, threads {start.Threads}");
+        Console.WriteLine($"  baseline heap {Mem.MiB(baseline.Heap)} MiB, RSS {Mem.MiB(baseline.Rss)} MiB, native {Mem.MiB(baseline.Native)} MiB, threads {baseline.Threads} ({warmup} idle connections)");
+        Console.WriteLine($"  loaded   heap {Mem.MiB(loaded.Heap)} MiB, RSS {Mem.MiB(loaded.Rss)} MiB, native {Mem.MiB(loaded.Native)} MiB, threads {loaded.Threads} ({warmup + n} idle connections, {n} opened and parsed in {openMs} ms)");
+        Console.WriteLine($"  closed   heap {Mem.MiB(after.Heap)} MiB, RSS {Mem.MiB(after.Rss)} MiB, native {Mem.MiB(after.Native)} MiB, threads {after.Threads}");
         Console.WriteLine(string.Create(ci,
-            $"RESULT mode={mode}{(tls ? "+tls" : "")} n={n} heapKiBPerConn={Per(loaded.Heap, baseline.Heap):F2} rssKiBPerConn={Per(loaded.Rss, baseline.Rss):F2} " +
+            $"RESULT mode={label} n={n} heapKiBPerConn={Per(loaded.Heap, baseline.Heap):F2} rssKiBPerConn={Per(loaded.Rss, baseline.Rss):F2} nativeKiBPerConn={Per(loaded.Native, baseline.Native):F2} " +
             $"heapRetainedKiBPerConnAfterClose={Per(after.Heap, baseline.Heap):F2} openMs={openMs}"));
 
         streamsListen?.Dispose();
@@ -115,13 +132,14 @@ public static class IdleServer
         return 0;
     }
 
-    private static Process StartClient(int port, bool tls)
+    private static Process StartClient(int port, bool tls, bool starttls)
     {
         var host = Environment.ProcessPath!;
         var psi = new ProcessStartInfo(host) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
         if (Path.GetFileNameWithoutExtension(host) == "dotnet") psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
         foreach (var a in new[] { "client", "--port", port.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
         if (tls) psi.ArgumentList.Add("--tls");
+        if (starttls) psi.ArgumentList.Add("--starttls");
         return Process.Start(psi)!;
     }
 
