@@ -16,7 +16,7 @@ public sealed class RuntimeTests
     }
 
     [Fact]
-    public async Task The_servers_actors_use_the_lean_mailbox_including_the_persistent_user_actors()
+    public async Task The_connection_and_session_actors_use_the_lean_mailbox()
     {
         await using var server = new TestServer();
         await server.AddUserAsync("lean");
@@ -25,10 +25,11 @@ public sealed class RuntimeTests
         var connections = await Started(server.Service.Connections);
         Assert.IsType<LeanMessageQueue>(connections.Mailbox.MessageQueue);
 
-        // the user actor asks for unbounded-queue semantics (persistence): it gets the lean queue too
+        // a connection's actor and its session's child
         var system = connections.System;
-        var user = await system.ActorSelection("/user/users/*").ResolveOne(TimeSpan.FromSeconds(10));
-        var userCell = Assert.IsType<ActorCell>(((ActorRefWithCell)user).Underlying);
-        Assert.IsType<LeanMessageQueue>(userCell.Mailbox.MessageQueue);
+        var connection = await system.ActorSelection("/user/c2s/*").ResolveOne(TimeSpan.FromSeconds(10));
+        Assert.IsType<LeanMessageQueue>(Assert.IsType<ActorCell>(((ActorRefWithCell)connection).Underlying).Mailbox.MessageQueue);
+        var session = await system.ActorSelection("/user/c2s/*/session").ResolveOne(TimeSpan.FromSeconds(10));
+        Assert.IsType<LeanMessageQueue>(Assert.IsType<ActorCell>(((ActorRefWithCell)session).Underlying).Mailbox.MessageQueue);
     }
 }

@@ -78,11 +78,10 @@ public static class XmppServerHostingExtensions
             });
             builder.WithXmppPersistence(persistence, options.DataDir);
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
-            // every actor's mailbox: unbounded like Akka's, without its 1 KiB queue segment per idle actor (also for
-            // actors that ask for unbounded queue or deque semantics, such as the persistent user actors)
-            var lean = $"\"{typeof(LeanMailboxType).FullName}, {typeof(LeanMailboxType).Assembly.GetName().Name}\"";
-            builder.AddHocon($"akka.actor.default-mailbox.mailbox-type = {lean}\nakka.actor.mailbox.unbounded-queue-based.mailbox-type = {lean}" +
-                $"\nakka.actor.mailbox.unbounded-deque-based.mailbox-type = {lean}",
+            // the mailbox of actors that ask for nothing in particular (connections, sessions...): unbounded like
+            // Akka's, without its 1 KiB queue segment per idle actor. Actors with a stash (the persistent user actors)
+            // ask for deque semantics and keep Akka's deque mailbox.
+            builder.AddHocon($"akka.actor.default-mailbox.mailbox-type = \"{typeof(LeanMailboxType).FullName}, {typeof(LeanMailboxType).Assembly.GetName().Name}\"",
                 HoconAddMode.Prepend);
         });
         services.AddSingleton<XmppServerService>();

@@ -7,9 +7,8 @@ namespace Actors.Xmpp.Server;
 /// <summary>
 /// The server's default mailbox (akka.actor.default-mailbox): unbounded, like Akka's, but with a queue that costs
 /// almost nothing while the actor is idle. Akka's unbounded mailbox is a <c>ConcurrentQueue</c> whose first segment
-/// holds 32 slots (about 1 KiB per actor, allocated at creation); with three actors per online session that was the
-/// largest single item of an idle session's memory (docs/benchmarks.md). This queue allocates 4 slots on the first
-/// message, grows by doubling under a burst and goes back to 4 slots when a burst has drained.
+/// holds 32 slots (about 1 KiB per actor, allocated at creation); with the connection and session actors of every
+/// online session that was one of the largest items of an idle session's memory (docs/benchmarks.md).
 /// </summary>
 public sealed class LeanMailboxType(Settings settings, Akka.Configuration.Config config)
     : MailboxType(settings, config), IProducesMessageQueue<LeanMessageQueue>
@@ -18,83 +17,58 @@ public sealed class LeanMailboxType(Settings settings, Akka.Configuration.Config
 }
 
 /// <summary>
-/// Multi-producer, single-consumer FIFO behind a lock (uncontended in the common case: one sender at a time). It is
-/// also a deque (<see cref="EnqueueFirst"/>): actors with a stash — the persistent user actors — ask for one, and
-/// unstashing puts messages back at the front.
+/// A lock-free multi-producer, single-consumer FIFO (D. Vyukov's linked queue): a producer swaps its node in as the
+/// head and then links it from the previous one; the consumer follows the links from a stub node. Idle, it is the
+/// queue object and one stub node (≈80 bytes); each message costs one small node. It is lock-free on purpose: a lock
+/// (tried first) let a sender preempted inside it stall every other sender to that actor for a scheduler quantum,
+/// and the p99 of chat messages at 2,000/s went from 1.5 to 6–9 ms on this 2-core machine.
 /// </summary>
-public sealed class LeanMessageQueue : IMessageQueue, IUnboundedDequeBasedMessageQueueSemantics
+public sealed class LeanMessageQueue : IMessageQueue, IUnboundedMessageQueueSemantics
 {
-    private const int InitialSlots = 4;
-    private const int KeepSlots = 16; // a drained queue larger than this shrinks back
-    private Envelope[]? _slots;
-    private int _head;
+    private sealed class Node
+    {
+        public Envelope Value;
+        public Node? Next;
+    }
+
+    private Node _head; // the newest node; producers swap themselves in here
+    private Node _tail; // the consumer's stub: its Next is the oldest message
     private int _count;
 
-    public bool HasMessages => Volatile.Read(ref _count) > 0;
+    public LeanMessageQueue() => _head = _tail = new Node();
 
-    public int Count => Volatile.Read(ref _count);
+    /// <summary>True once an enqueue has linked its node (a message in the middle of being enqueued is not seen yet;
+    /// its producer schedules the mailbox after linking, so nothing is left behind).</summary>
+    public bool HasMessages => Volatile.Read(ref Volatile.Read(ref _tail).Next) is not null;
+
+    public int Count => Math.Max(0, Volatile.Read(ref _count));
 
     public void Enqueue(IActorRef receiver, Envelope envelope)
     {
-        lock (this) // the queue is private to one mailbox: nothing else locks it
-        {
-            var slots = _slots ??= new Envelope[InitialSlots];
-            if (_count == slots.Length) slots = Grow(slots);
-            slots[(_head + _count) % slots.Length] = envelope;
-            Volatile.Write(ref _count, _count + 1);
-        }
-    }
-
-    public void EnqueueFirst(Envelope envelope)
-    {
-        lock (this)
-        {
-            var slots = _slots ??= new Envelope[InitialSlots];
-            if (_count == slots.Length) slots = Grow(slots);
-            _head = (_head - 1 + slots.Length) % slots.Length;
-            slots[_head] = envelope;
-            Volatile.Write(ref _count, _count + 1);
-        }
+        var node = new Node { Value = envelope };
+        Interlocked.Increment(ref _count);
+        var previous = Interlocked.Exchange(ref _head, node);
+        Volatile.Write(ref previous.Next, node);
     }
 
     public bool TryDequeue(out Envelope envelope)
     {
-        if (Volatile.Read(ref _count) == 0)
+        var tail = _tail;
+        var next = Volatile.Read(ref tail.Next);
+        if (next is null)
         {
             envelope = default;
             return false;
         }
-        lock (this)
-        {
-            if (_count == 0)
-            {
-                envelope = default;
-                return false;
-            }
-            var slots = _slots!;
-            envelope = slots[_head];
-            slots[_head] = default; // do not keep the message alive
-            _head = (_head + 1) % slots.Length;
-            Volatile.Write(ref _count, _count - 1);
-            if (_count == 0)
-            {
-                _head = 0;
-                if (slots.Length > KeepSlots) _slots = new Envelope[InitialSlots];
-            }
-            return true;
-        }
+        envelope = next.Value;
+        next.Value = default; // next becomes the stub: do not keep the message alive
+        Volatile.Write(ref _tail, next);
+        Interlocked.Decrement(ref _count);
+        return true;
     }
 
     public void CleanUp(IActorRef owner, IMessageQueue deadletters)
     {
         while (TryDequeue(out var envelope)) deadletters.Enqueue(owner, envelope);
-    }
-
-    private Envelope[] Grow(Envelope[] slots)
-    {
-        var bigger = new Envelope[slots.Length * 2];
-        for (var i = 0; i < _count; i++) bigger[i] = slots[(_head + i) % slots.Length];
-        _head = 0;
-        return _slots = bigger;
     }
 }
