@@ -20,6 +20,7 @@ public static class IdleClient
         var endpoint = new IPEndPoint(IPAddress.Loopback, port);
         var tls = args.Contains("--tls");
         var starttls = args.Contains("--starttls");
+        var protocols = args.Contains("--tls12") ? System.Security.Authentication.SslProtocols.Tls12 : System.Security.Authentication.SslProtocols.None;
         var sockets = new List<IDisposable>();
         string? line;
         while ((line = Console.ReadLine()) is not null)
@@ -31,7 +32,7 @@ public static class IdleClient
                 {
                     var k = int.Parse(parts[1]);
                     var sw = Stopwatch.StartNew();
-                    var opened = OpenAsync(endpoint, k, parallel, tls, starttls).GetAwaiter().GetResult();
+                    var opened = OpenAsync(endpoint, k, parallel, tls, starttls, protocols).GetAwaiter().GetResult();
                     sockets.AddRange(opened);
                     Console.WriteLine($"opened {opened.Count} in {sw.ElapsedMilliseconds} ms; client RSS {Mem.MiB(Mem.RssBytes())} MiB");
                     break;
@@ -56,7 +57,7 @@ public static class IdleClient
         return 0;
     }
 
-    private static async Task<List<IDisposable>> OpenAsync(IPEndPoint endpoint, int count, int parallel, bool tls, bool starttls)
+    private static async Task<List<IDisposable>> OpenAsync(IPEndPoint endpoint, int count, int parallel, bool tls, bool starttls, System.Security.Authentication.SslProtocols protocols)
     {
         var result = new IDisposable[count];
         using var gate = new SemaphoreSlim(parallel);
@@ -82,6 +83,7 @@ public static class IdleClient
                     await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
                     {
                         TargetHost = "example.com",
+                        EnabledSslProtocols = protocols,
                         ApplicationProtocols = [new SslApplicationProtocol("xmpp-client")],
                     });
                     await ssl.WriteAsync(Wire.ClientHello);

@@ -11,8 +11,9 @@ using Akka.Streams;
 namespace Actors.Benchmarks.IdleConnections;
 
 /// <summary>
-/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S] [--tls|--starttls] [--reply-bytes B] [--diag]</c>
+/// <c>idle --mode ours|streams --n N [--warmup W] [--hold-seconds S] [--tls|--starttls] [--tls12] [--reply-bytes B] [--diag]</c>
 /// (--tls: direct TLS, --starttls: TLS negotiated in the stream as the server's c2s port does, mode ours only;
+/// --tls12: the client offers TLS 1.2 only, else the client's defaults (TLS 1.3);
 /// --reply-bytes: after its stream header over TLS the server also sends B bytes of whitespace, as a large stanza would; --diag: after the loaded measurement, print what the idle SslStreams hold; with DOTNET_OPENSSL_MEMORY_DEBUG=1 in the environment, also OpenSSL's live allocations per connection by source line): server-side memory per idle connection.
 /// Starts the server side in this process and a <c>client</c> child process that opens the connections.
 /// Each connection sends a stream header and one small message; the server parses it, hands it to a per-connection
@@ -30,6 +31,7 @@ public static class IdleServer
         if (mode is not ("ours" or "streams")) throw new ArgumentException("--mode ours|streams");
         var starttls = args.Contains("--starttls");
         var tls = args.Contains("--tls") || starttls;
+        var tls12 = args.Contains("--tls12");
         var replyBytes = int.Parse(IdleClient.Arg(args, "--reply-bytes") ?? "0", CultureInfo.InvariantCulture);
         var diag = args.Contains("--diag");
         var tracked = new System.Collections.Concurrent.ConcurrentBag<SocketConnection>();
@@ -76,8 +78,8 @@ public static class IdleServer
             });
         }
 
-        using var client = StartClient(port, tls, starttls);
-        var label = mode + (starttls ? "+starttls" : tls ? "+tls" : "") + (replyBytes > 0 ? $"+reply{replyBytes}" : "");
+        using var client = StartClient(port, tls, starttls, tls12);
+        var label = mode + (starttls ? "+starttls" : tls ? "+tls" : "") + (tls12 ? "+tls12" : "") + (replyBytes > 0 ? $"+reply{replyBytes}" : "");
         Console.WriteLine($"mode={label} n={n} warmup={warmup} port={port} gc={(System.Runtime.GCSettings.IsServerGC ? "server" : "workstation")} pid={Environment.ProcessId}");
 
         var start = Mem.Measure();
@@ -132,7 +134,7 @@ public static class IdleServer
         return 0;
     }
 
-    private static Process StartClient(int port, bool tls, bool starttls)
+    private static Process StartClient(int port, bool tls, bool starttls, bool tls12)
     {
         var host = Environment.ProcessPath!;
         var psi = new ProcessStartInfo(host) { RedirectStandardInput = true, RedirectStandardOutput = true, UseShellExecute = false };
@@ -140,6 +142,7 @@ public static class IdleServer
         foreach (var a in new[] { "client", "--port", port.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
         if (tls) psi.ArgumentList.Add("--tls");
         if (starttls) psi.ArgumentList.Add("--starttls");
+        if (tls12) psi.ArgumentList.Add("--tls12");
         return Process.Start(psi)!;
     }
 
