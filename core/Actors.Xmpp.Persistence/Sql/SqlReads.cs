@@ -23,8 +23,21 @@ internal sealed class SqlReads
             throw new NotSupportedException($"recovery reads support SQLite and PostgreSQL, not '{providerName}'");
     }
 
-    /// <summary>SQLite runs a statement on the calling thread, so callers move it off the plugin actor.</summary>
-    public bool Synchronous => _sqlite;
+    /// <summary>
+    /// Runs a read: SQLite runs a statement on the calling thread, so its reads are moved off the plugin actor's
+    /// thread; PostgreSQL's are asynchronous already.
+    /// </summary>
+    public Task<T> Run<T>(Func<Task<T>> read, CancellationToken token = default) => _sqlite ? Task.Run(read, token) : read();
+
+    public Task Run(Func<Task> read) => _sqlite ? Task.Run(read) : read();
+
+    /// <summary>A stored payload as the plugin reads it: by serializer id, or by the manifest's type for old rows.</summary>
+    public static object Deserialize(Akka.Serialization.Serialization serialization, byte[] bytes, int? serializerId, string manifest)
+    {
+        if (serializerId is { } id) return serialization.Deserialize(bytes, id, manifest);
+        var type = Type.GetType(manifest, true)!;
+        return serialization.FindSerializerForType(type).FromBinary(bytes, type);
+    }
 
     public async Task<DbConnection> OpenAsync(CancellationToken token)
     {

@@ -52,10 +52,7 @@ public sealed class XmppSqlJournal : SqlWriteJournal
         long toSequenceNr, long max, Action<IPersistentRepresentation> recoveryCallback)
     {
         if (max <= 0) return Task.CompletedTask;
-        // SQLite runs a statement on the calling thread: not on the journal actor's
-        return _reads.Synchronous
-            ? Task.Run(() => Replay(persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback))
-            : Replay(persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback);
+        return _reads.Run(() => Replay(persistenceId, fromSequenceNr, toSequenceNr, max, recoveryCallback));
     }
 
     private async Task Replay(string persistenceId, long fromSequenceNr, long toSequenceNr, long max,
@@ -77,9 +74,7 @@ public sealed class XmppSqlJournal : SqlWriteJournal
             var manifest = reader.IsDBNull(3) ? "" : reader.GetString(3);
             var writerUuid = reader.IsDBNull(4) ? null : reader.GetString(4);
             var created = reader.GetInt64(5);
-            var payload = identifier is { } id
-                ? _serialization.Deserialize(message, id, manifest)
-                : _serialization.FindSerializerForType(Type.GetType(manifest, true)!).FromBinary(message, Type.GetType(manifest, true)!);
+            var payload = SqlReads.Deserialize(_serialization, message, identifier, manifest);
             recoveryCallback(new Persistent(payload, sequenceNr, persistenceId, manifest, false, ActorRefs.NoSender, writerUuid, created));
         }
     }
@@ -87,9 +82,7 @@ public sealed class XmppSqlJournal : SqlWriteJournal
     public override Task<long> ReadHighestSequenceNrAsync(string persistenceId, long fromSequenceNr, CancellationToken cancellationToken)
     {
         _writesInProgress.TryGetValue(persistenceId, out var write); // looked up now, on the journal actor's thread
-        return _reads.Synchronous
-            ? Task.Run(() => Highest(persistenceId, fromSequenceNr, write, cancellationToken), cancellationToken)
-            : Highest(persistenceId, fromSequenceNr, write, cancellationToken);
+        return _reads.Run(() => Highest(persistenceId, fromSequenceNr, write, cancellationToken), cancellationToken);
     }
 
     private async Task<long> Highest(string persistenceId, long fromSequenceNr, Task? write, CancellationToken cancellationToken)

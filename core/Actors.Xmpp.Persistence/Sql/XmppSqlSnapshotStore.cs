@@ -34,8 +34,7 @@ public sealed class XmppSqlSnapshotStore : SqlSnapshotStore
 
     protected override Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria,
         CancellationToken cancellationToken) =>
-        // SQLite runs a statement on the calling thread: not on the store actor's
-        _reads.Synchronous ? Task.Run(() => Load(persistenceId, criteria, cancellationToken), cancellationToken) : Load(persistenceId, criteria, cancellationToken);
+        _reads.Run(() => Load(persistenceId, criteria, cancellationToken), cancellationToken);
 
     private async Task<SelectedSnapshot?> Load(string persistenceId, SnapshotSelectionCriteria criteria, CancellationToken cancellationToken)
     {
@@ -51,13 +50,7 @@ public sealed class XmppSqlSnapshotStore : SqlSnapshotStore
         var created = reader.GetInt64(1);
         var bytes = (byte[])reader.GetValue(2);
         var manifest = reader.IsDBNull(3) ? "" : reader.GetString(3);
-        object snapshot;
-        if (!reader.IsDBNull(4)) snapshot = _serialization.Deserialize(bytes, reader.GetInt32(4), manifest);
-        else
-        {
-            var type = Type.GetType(manifest, true)!;
-            snapshot = _serialization.FindSerializerForType(type).FromBinary(bytes, type);
-        }
+        var snapshot = SqlReads.Deserialize(_serialization, bytes, reader.IsDBNull(4) ? null : reader.GetInt32(4), manifest);
         return new SelectedSnapshot(new SnapshotMetadata(persistenceId, sequenceNr, new DateTime(created)), snapshot);
     }
 }
