@@ -1,6 +1,6 @@
-using Actors.Xmpp.Server.Accounts;
 using System.Net;
 using System.Security.Cryptography.X509Certificates;
+using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Connections;
