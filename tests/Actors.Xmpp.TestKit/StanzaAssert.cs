@@ -80,8 +80,10 @@ public static class StanzaAssert
         }
         foreach (var child in expected.Elements())
         {
-            string? closest = null;
-            var candidates = 0;
+            // explain the difference with the one child of that name it must have meant (the only one, or the only
+            // one with the attributes given), else list how many there were
+            string? closest = null, closestByAttributes = null;
+            int candidates = 0, byAttributes = 0;
             var found = false;
             foreach (var c in actual.Elements())
             {
@@ -90,15 +92,25 @@ public static class StanzaAssert
                 var why = Mismatch(child, c, here);
                 if (why is null) { found = true; break; }
                 closest ??= why;
+                if (AttributesMatch(child, c)) { byAttributes++; closestByAttributes ??= why; }
             }
             if (found) continue;
-            return candidates == 1 ? closest : $"at {here}: no child matches {Describe(child)}" +
+            if (candidates == 1) return closest;
+            if (byAttributes == 1) return closestByAttributes;
+            return $"at {here}: no child matches {Describe(child)}" +
                 (candidates == 0 ? "" : $" ({candidates} <{child.Name}/> children, none matching)");
         }
         var text = expected.Text.Trim();
         if (text.Length != 0 && actual.Text.Trim() != text)
             return $"at {here}: text is '{actual.Text.Trim()}', expected '{text}'";
         return null;
+    }
+
+    private static bool AttributesMatch(Element expected, Element actual)
+    {
+        foreach (var a in expected.Attributes)
+            if (a.Name != "xmlns" && actual.Attr(a.Name) != a.Value) return false;
+        return true;
     }
 
     private static string Describe(Element e)
