@@ -1,4 +1,4 @@
-using Actors.Xmpp.PluginTestKit;
+using Actors.Xmpp.Testing;
 
 namespace Actors.Plugins.Tests;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text.Json.Nodes;
-using Actors.Xmpp.IntegrationTests;
+using Actors.Xmpp.Testing;
 using Actors.Xmpp.Xml;
 using Xunit.Abstractions;
 

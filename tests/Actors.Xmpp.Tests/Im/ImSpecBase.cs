@@ -1,11 +1,9 @@
-using System.Text;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Server.Users.Events;
-using Actors.Xmpp.Transport.Framing;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
 using Akka.TestKit;
@@ -181,21 +179,7 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         ExpectTerminated(actor);
     }
 
-    protected static Element Parse(string xml)
-    {
-        Element? result = null;
-        var framer = new XmppFramer(new Sink(e => result = e));
-        framer.Feed(Encoding.UTF8.GetBytes("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" + xml));
-        return result ?? throw new InvalidOperationException("no stanza parsed");
-    }
-
-    private sealed class Sink(Action<Element> onStanza) : IFramerSink
-    {
-        public void OnStreamOpen(StreamHeader header) { }
-        public void OnStanza(Element stanza) => onStanza(stanza);
-        public void OnStreamClose() { }
-        public void OnError(FramerErrorCondition condition, string text) => throw new InvalidOperationException(text);
-    }
+    protected static Element Parse(string xml) => Element.Parse(xml);
 
     protected static string? Condition(Element stanza) =>
         stanza.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == Ns.StanzaErrors && e.Name != "text")?.Name;

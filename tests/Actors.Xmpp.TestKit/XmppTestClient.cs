@@ -7,13 +7,17 @@ using System.Text;
 using System.Threading.Channels;
 using Actors.Xmpp.Transport.Framing;
 using Actors.Xmpp.Xml;
+using Xunit;
 
-namespace Actors.Xmpp.IntegrationTests;
+namespace Actors.Xmpp.Testing;
 
 /// <summary>
 /// A raw XMPP client for tests: writes strings, reads the server's output through <see cref="XmppFramer"/> (a
 /// background reader queues the events), and knows just enough of STARTTLS, SASL PLAIN/SCRAM and bind to log in.
-/// Every wait has a timeout (5 s unless told otherwise).
+/// Two styles over the same queue: step by step (<see cref="NextAsync"/>, <see cref="ExpectStreamErrorAsync"/>, ...) for
+/// stream-level tests, and transcripts (scansion's "Romeo sends / Romeo receives": <see cref="Sends"/>,
+/// <see cref="Receives(string)"/>, <see cref="Query"/>) for stanza-level tests, where a stanza that does not match is kept
+/// for a later <see cref="Receives(string)"/>. Every wait has a timeout (<see cref="Timeout"/>: 5 s unless told otherwise).
 /// </summary>
 public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
 {
@@ -31,6 +35,9 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
     private readonly XmppFramer _framer;
     private readonly Channel<Event> _events = Channel.CreateUnbounded<Event>();
     private readonly SemaphoreSlim _writeLock = new(1, 1);
+    private readonly List<Element> _held = new();  // skipped by Receives, kept for later
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private string? _boundJid;
     private Stream _stream;
     private Task? _reader;
     private volatile TaskCompletionSource? _paused; // PauseReading: the reader waits on it before its next read
@@ -44,7 +51,19 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         _framer = new XmppFramer(this, new FramerLimits(16 * 1024 * 1024, 256));
     }
 
-    public string? Jid { get; private set; }
+    /// <summary>The full JID bound by <see cref="BindAsync"/>.</summary>
+    public Jid Jid { get; private set; } = null!;
+    /// <summary>Who this client is in failure messages (the user name after a login).</summary>
+    public string Name { get; set; } = "client";
+    /// <summary>The features of the last stream opened by a login.</summary>
+    public Element? Features { get; private set; }
+    /// <summary>How long each wait lasts when no timeout is given.</summary>
+    public TimeSpan Timeout { get; set; } = DefaultTimeout;
+    /// <summary>Sends &lt;/stream:stream&gt; before closing the socket in <see cref="DisposeAsync"/> (set by the
+    /// transcript-style <see cref="LoginAsync(IPEndPoint, string, string, string, string?)"/>).</summary>
+    public bool CloseStreamOnDispose { get; set; }
+    /// <summary>Completes when the server closes the stream or the connection (faulted on unparseable output).</summary>
+    public Task Closed => _closed.Task;
     public string Domain { get; set; } = TestServer.Domain;
     public bool IsTls => _stream is SslStream;
     public SslStream? Tls => _stream as SslStream;
@@ -91,6 +110,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
                 if (n == 0)
                 {
                     _events.Writer.TryWrite(new ClosedEvent("EOF"));
+                    _closed.TrySetResult();
                     return;
                 }
                 _framer.Feed(buffer.AsSpan(0, n));
@@ -100,6 +120,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or AuthenticationException or InvalidOperationException)
         {
             _events.Writer.TryWrite(new ClosedEvent(ex.GetType().Name + ": " + ex.Message));
+            _closed.TrySetResult();
         }
     }
 
@@ -112,10 +133,17 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         _events.Writer.TryWrite(new StanzaEvent(stanza));
     }
 
-    void IFramerSink.OnStreamClose() => _events.Writer.TryWrite(new StreamCloseEvent());
+    void IFramerSink.OnStreamClose()
+    {
+        _events.Writer.TryWrite(new StreamCloseEvent());
+        _closed.TrySetResult();
+    }
 
-    void IFramerSink.OnError(FramerErrorCondition condition, string text) =>
+    void IFramerSink.OnError(FramerErrorCondition condition, string text)
+    {
         _events.Writer.TryWrite(new FramingErrorEvent(condition, text));
+        _closed.TrySetException(new InvalidOperationException($"unparseable server output ({condition}: {text})"));
+    }
 
     // ------------------------------------------------------------------ sending
 
@@ -158,9 +186,16 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
 
     // ------------------------------------------------------------------ receiving
 
+    /// <summary>The next event from the server (a stanza kept by <see cref="Receives(string)"/> first).</summary>
     public async Task<Event> NextEventAsync(TimeSpan? timeout = null)
     {
-        var t = timeout ?? DefaultTimeout;
+        if (_held.Count > 0)
+        {
+            var held = _held[0];
+            _held.RemoveAt(0);
+            return new StanzaEvent(held);
+        }
+        var t = timeout ?? Timeout;
         using var cts = new CancellationTokenSource(t);
         try
         {
@@ -269,7 +304,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         await SendAsync("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
         var proceed = await NextAsync();
         Assert.True(proceed.Is("proceed", Ns.Tls), $"expected <proceed/>, got {proceed}");
-        await _reader!.WaitAsync(DefaultTimeout); // the reader stopped after the chunk with <proceed/>
+        await _reader!.WaitAsync(Timeout); // the reader stopped after the chunk with <proceed/>
         _pauseAfterChunk = false;
         _stream = await HandshakeAsync(_stream);
         _framer.Reset();
@@ -377,7 +412,8 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         Assert.True(result.Name == "iq" && result.Type == "result" && result.Id == id, $"expected the bind result, got {result}");
         var jid = result.Child("bind", Ns.Bind)?.ChildText("jid", Ns.Bind);
         Assert.False(string.IsNullOrEmpty(jid), $"no JID in {result}");
-        Jid = jid;
+        _boundJid = jid;
+        Jid = Jid.Parse(jid!);
         return jid!;
     }
 
@@ -387,6 +423,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         bool tls = false, bool available = false, int? priority = null)
     {
         var c = await ConnectAsync(server.C2sEndPoint);
+        c.Name = user;
         try
         {
             await c.OpenStreamAsync();
@@ -397,7 +434,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
             {
                 var prio = priority is null ? "" : $"<priority>{priority}</priority>";
                 await c.SendAsync($"<presence>{prio}</presence>");
-                await c.NextMatchingAsync(e => e.Name == "presence" && e.From == c.Jid);
+                await c.NextMatchingAsync(e => e.Name == "presence" && e.From == c._boundJid);
             }
             return c;
         }
@@ -441,6 +478,112 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         return await NextMatchingAsync(e => e.Name == "iq" && e.Id == id);
     }
 
+    // ------------------------------------------------------------------ transcripts
+
+    /// <summary>Connects, authenticates as <paramref name="user"/> with SASL PLAIN (no TLS) and binds
+    /// <paramref name="resource"/> ("test" when null); <see cref="Features"/> holds the post-auth features. For
+    /// transcript-style tests: 10 s <see cref="Timeout"/>, the stream closed on dispose.</summary>
+    public static async Task<XmppTestClient> LoginAsync(IPEndPoint server, string user, string password, string domain = TestServer.Domain, string? resource = null)
+    {
+        var c = await ConnectAsync(server);
+        c.Name = user;
+        c.Domain = domain;
+        c.Timeout = TimeSpan.FromSeconds(10);
+        c.CloseStreamOnDispose = true;
+        try
+        {
+            c.Features = await c.OpenStreamAsync(domain);
+            var answer = await c.SendAuthPlainAsync(user, password);
+            if (!answer.Is("success", Ns.Sasl)) throw new InvalidOperationException($"{user}: login failed: {answer}");
+            c.Features = await c.OpenStreamAsync(domain);
+            await c.BindAsync(resource ?? "test");
+            return c;
+        }
+        catch
+        {
+            await c.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>Sends XML text as it is (a stanza, or anything else).</summary>
+    public Task SendRaw(string xml) => SendAsync(xml);
+
+    /// <summary>Sends a stanza (XML text).</summary>
+    public Task Sends(string xml) => SendAsync(xml);
+
+    /// <summary>The next stanza matching <paramref name="expected"/> (see <see cref="StanzaAssert.IsMatch"/>: the name,
+    /// namespace, attributes, children and text given must match; others are ignored). Stanzas that do not match are
+    /// kept for later; fails when the stream or the connection closes first or nothing matches within <see cref="Timeout"/>.</summary>
+    public Task<Element> Receives(string expected)
+    {
+        var pattern = Element.Parse(expected);
+        return Receives(e => StanzaAssert.IsMatch(pattern, e), expected);
+    }
+
+    /// <summary>The next stanza <paramref name="match"/> accepts; <paramref name="description"/> names it in the failure message.</summary>
+    public async Task<Element> Receives(Func<Element, bool> match, string description)
+    {
+        for (var i = 0; i < _held.Count; i++)
+        {
+            if (!match(_held[i])) continue;
+            var e = _held[i];
+            _held.RemoveAt(i);
+            return e;
+        }
+        using var cts = new CancellationTokenSource(Timeout);
+        try
+        {
+            while (true)
+            {
+                var e = await _events.Reader.ReadAsync(cts.Token);
+                switch (e)
+                {
+                    case StanzaEvent { Element: var el } when match(el):
+                        return el;
+                    case StanzaEvent { Element: var el }:
+                        _held.Add(el);
+                        break;
+                    case HeaderEvent:
+                        break;
+                    default:
+                        throw new Xunit.Sdk.XunitException($"{Name} did not receive {description}: {Describe(e)}{Unmatched()}");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"{Name} did not receive {description} within {Timeout.TotalSeconds:0.#} s{Unmatched()}");
+        }
+    }
+
+    private string Unmatched() => _held.Count == 0 ? "; nothing else arrived" : "; got instead:\n" + string.Join("\n", _held);
+
+    /// <summary>Sends an IQ (XML text with an id) and returns its reply (result or error).</summary>
+    public async Task<Element> Query(string iqXml)
+    {
+        var iq = Element.Parse(iqXml);
+        await Sends(iqXml);
+        return await Receives(e => e.Is("iq", Ns.Client) && e.Id == iq.Id, $"<iq id='{iq.Id}'/> (the reply)");
+    }
+
+    /// <summary>Whether the server disco-advertises <paramref name="feature"/> at <paramref name="to"/> (ejabberd's is_feature_advertised).</summary>
+    public async Task<bool> IsFeatureAdvertised(string feature, string to = TestServer.Domain, string? node = null)
+    {
+        var id = "disco-" + Guid.NewGuid().ToString("N")[..8];
+        var nodeAttr = node is null ? "" : $" node='{node}'";
+        var reply = await Query($"<iq type='get' id='{id}' to='{to}'><query xmlns='{Ns.DiscoInfo}'{nodeAttr}/></iq>");
+        return reply.Child("query", Ns.DiscoInfo)?.Elements("feature", Ns.DiscoInfo).Any(f => f.Attr("var") == feature) == true;
+    }
+
+    /// <summary>Parses one element of XML text (default namespace jabber:client): <c>Element.Parse</c>.</summary>
+    public static Element Parse(string xml) => Element.Parse(xml);
+
+    /// <summary>Loose match (<see cref="StanzaAssert.IsMatch"/>).</summary>
+    public static bool Matches(Element expected, Element actual) => StanzaAssert.IsMatch(expected, actual);
+
+    // ------------------------------------------------------------------ flow control and closing
+
     /// <summary>Stops reading from the socket (after the read in progress): a client that does not keep up.</summary>
     public void PauseReading()
     {
@@ -468,6 +611,11 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         ResumeReading();
+        if (CloseStreamOnDispose)
+        {
+            try { await SendAsync("</stream:stream>"); }
+            catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException) { }
+        }
         try { _stream.Dispose(); } catch (Exception ex) when (ex is IOException or ObjectDisposedException) { }
         _tcp.Dispose();
         if (_reader is not null)
@@ -476,26 +624,4 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         }
         _writeLock.Dispose();
     }
-}
-
-/// <summary>Assertions on stanzas.</summary>
-public static class StanzaAssert
-{
-    /// <summary>An error stanza with this RFC 6120 §8.3.3 condition.</summary>
-    public static void Error(Element stanza, string condition)
-    {
-        Assert.True(stanza.Type == "error", $"expected an error reply, got {stanza}");
-        var error = stanza.Child("error", Ns.Client);
-        Assert.True(error is not null, $"no <error/> in {stanza}");
-        Assert.True(error!.Child(condition, Ns.StanzaErrors) is not null, $"expected <{condition}/>, got {stanza}");
-    }
-
-    public static void SaslFailure(Element answer, string condition)
-    {
-        Assert.True(answer.Is("failure", Ns.Sasl), $"expected a SASL <failure/>, got {answer}");
-        Assert.True(answer.Child(condition, Ns.Sasl) is not null, $"expected <{condition}/>, got {answer}");
-    }
-
-    public static IReadOnlyList<string> Mechanisms(Element features) =>
-        features.Child("mechanisms", Ns.Sasl)?.Elements("mechanism", Ns.Sasl).Select(m => m.Text).ToList() ?? (IReadOnlyList<string>)[];
 }

@@ -5,10 +5,10 @@ using Actors.Xmpp.Security;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Xml;
 
-namespace Actors.Xmpp.Tests.C2s;
+namespace Actors.Xmpp.Testing;
 
 /// <summary>An <see cref="ITransportConnection"/> that records what the actor sends (the in-memory transport of the tests).</summary>
-internal sealed class InMemoryConnection : ITransportConnection
+public sealed class InMemoryConnection : ITransportConnection
 {
     public readonly BlockingCollection<object> Sent = new(); // Element or string (raw)
     public volatile bool Closed, Aborted, TlsStarted, Restarted;
@@ -37,29 +37,11 @@ internal sealed class InMemoryConnection : ITransportConnection
         // as elements, parsed the way a client would
         if (text.StartsWith("<stream:", StringComparison.Ordinal) && !text.StartsWith("<stream:stream", StringComparison.Ordinal))
         {
-            foreach (var e in ParseStreamContent(text)) Sent.Add(e);
+            foreach (var e in Element.ParseAll(text)) Sent.Add(e);
             return true;
         }
         Sent.Add(text);
         return true;
-    }
-
-    private static List<Element> ParseStreamContent(string text)
-    {
-        var sink = new Collect();
-        var framer = new Actors.Xmpp.Transport.Framing.XmppFramer(sink);
-        framer.Feed(Encoding.UTF8.GetBytes("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>" + text));
-        return sink.Elements;
-    }
-
-    private sealed class Collect : Actors.Xmpp.Transport.Framing.IFramerSink
-    {
-        public readonly List<Element> Elements = new();
-        public void OnStreamOpen(Actors.Xmpp.Transport.Framing.StreamHeader header) { }
-        public void OnStanza(Element stanza) => Elements.Add(stanza);
-        public void OnStreamClose() { }
-        public void OnError(Actors.Xmpp.Transport.Framing.FramerErrorCondition condition, string text) =>
-            throw new InvalidOperationException($"the server sent malformed XML: {condition} {text}");
     }
 
     public void Processed() => Interlocked.Increment(ref ProcessedCount);
@@ -88,4 +70,12 @@ internal sealed class InMemoryConnection : ITransportConnection
 
     public string NextRaw(TimeSpan? timeout = null) => Next(timeout) as string
         ?? throw new InvalidOperationException("expected raw text");
+
+    /// <summary>The next element, asserted to match <paramref name="expected"/> (see <see cref="StanzaAssert.Matches(string, Element)"/>).</summary>
+    public Element NextElement(string expected, TimeSpan? timeout = null)
+    {
+        var element = NextElement(timeout);
+        StanzaAssert.Matches(expected, element);
+        return element;
+    }
 }
