@@ -3,38 +3,53 @@ using System.Text;
 
 namespace Actors.Xmpp.Xml;
 
-/// <summary>Allocation-light UTF-8 serializer for <see cref="Element"/> trees.</summary>
+/// <summary>
+/// Allocation-light UTF-8 serializer for <see cref="Element"/> trees. What it writes is namespace-well-formed and
+/// parses back (with <c>XmppFramer</c> or any conforming parser) to the same tree, whatever the names and namespace
+/// names (Namespaces in XML 1.0 §3): the default namespace is declared only where it changes; an element in the
+/// XML namespace is written with the <c>xml</c> prefix (that namespace must not be declared as the default one);
+/// each attribute in another namespace gets a prefix declared on its own element.
+/// </summary>
 public static class XmlSerializer
 {
+    /// <param name="contextNs">The default namespace in scope where the element is written (the stream's content
+    /// namespace for a stanza), or null when none is known; an xmlns is written only where it differs.</param>
     public static void Write(IBufferWriter<byte> o, Element e, string? contextNs)
     {
+        var xmlPrefixed = e.Namespace == Ns.Xml;
         Raw(o, "<"u8);
+        if (xmlPrefixed) Raw(o, "xml:"u8);
         Utf8(o, e.Name);
-        if (e.Namespace != contextNs)
+        var inScope = contextNs;
+        if (!xmlPrefixed && e.Namespace != contextNs)
         {
             Raw(o, " xmlns='"u8);
             Escaped(o, e.Namespace, attribute: true);
             Raw(o, "'"u8);
+            inScope = e.Namespace;
         }
         var attrs = e.Attributes;
         var prefixCounter = 0;
         for (var i = 0; i < attrs.Count; i++)
         {
             var a = attrs[i];
-            if (a.Name.Length > 0 && a.Name[0] == '{')
-            {
-                // namespace-qualified attribute: declare a prefix for it on this element
-                var close = a.Name.IndexOf('}');
-                var uri = a.Name.AsSpan(1, close - 1);
-                var local = a.Name.AsSpan(close + 1);
-                prefixCounter++;
-                Raw(o, " xmlns:a"u8); Int(o, prefixCounter); Raw(o, "='"u8); Escaped(o, uri, true); Raw(o, "'"u8);
-                Raw(o, " a"u8); Int(o, prefixCounter); Raw(o, ":"u8); Utf8(o, local);
-            }
-            else
+            if (string.IsNullOrEmpty(a.Namespace))
             {
                 Raw(o, " "u8);
                 Utf8(o, a.Name);
+            }
+            else if (a.Namespace == Ns.Xml)
+            {
+                Raw(o, " xml:"u8);
+                Utf8(o, a.Name);
+            }
+            else
+            {
+                // namespace-qualified attribute: declare a prefix for it on this element (in scope for its children
+                // too, which never use it: their own attributes declare their own)
+                prefixCounter++;
+                Raw(o, " xmlns:a"u8); Int(o, prefixCounter); Raw(o, "='"u8); Escaped(o, a.Namespace, true); Raw(o, "'"u8);
+                Raw(o, " a"u8); Int(o, prefixCounter); Raw(o, ":"u8); Utf8(o, a.Name);
             }
             Raw(o, "='"u8);
             Escaped(o, a.Value, attribute: true);
@@ -49,10 +64,11 @@ public static class XmlSerializer
         Raw(o, ">"u8);
         for (var i = 0; i < nodes.Count; i++)
         {
-            if (nodes[i] is Element child) Write(o, child, e.Namespace);
+            if (nodes[i] is Element child) Write(o, child, inScope);
             else Escaped(o, (string)nodes[i], attribute: false);
         }
         Raw(o, "</"u8);
+        if (xmlPrefixed) Raw(o, "xml:"u8);
         Utf8(o, e.Name);
         Raw(o, ">"u8);
     }
