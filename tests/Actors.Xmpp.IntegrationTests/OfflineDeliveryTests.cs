@@ -67,6 +67,17 @@ public sealed class OfflineDeliveryTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task The_server_binds_stanzas_and_the_messages_carrying_them_to_the_stanza_serializer()
+    {
+        await using var server = Server();
+        var serialization = server.Services.GetRequiredService<Akka.Actor.ActorSystem>().Serialization;
+        var stanza = new Element("message", Ns.Client);
+        Assert.IsType<Actors.Xmpp.Server.StanzaSerializer>(serialization.FindSerializerFor(stanza));
+        Assert.IsType<Actors.Xmpp.Server.StanzaSerializer>(serialization.FindSerializerFor(new Actors.Xmpp.Server.Routing.SessionMessages.Deliver(stanza)));
+        Assert.IsType<Actors.Xmpp.Server.StanzaSerializer>(serialization.FindSerializerFor(new UserActor.OfflinePage([stanza], 1)));
+    }
+
+    [Fact]
     public async Task Xep0160_a_mailbox_larger_than_MaxOutboundBytes_is_delivered_whole_and_in_order_without_dropping_the_connection()
     {
         await using var server = Server();
