@@ -150,7 +150,7 @@ public sealed class XmppTestClient : IAsyncDisposable
     {
         if (expected.Name != actual.Name || expected.Namespace != actual.Namespace) return false;
         foreach (var a in expected.Attributes)
-            if (a.Name != "xmlns" && actual.Attr(a.Name) != a.Value) return false;
+            if (a.Name != "xmlns" && actual.Attr(a.Name, a.Namespace) != a.Value) return false;
         foreach (var child in expected.Elements())
             if (!actual.Elements().Any(c => Matches(child, c))) return false;
         var text = expected.Text.Trim();
