@@ -896,8 +896,16 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     {
         if (!m.Session.Equals(_offlineSession) || m.UpToId != _offlinePageUpTo)
         {
-            // not the page in flight (this actor restarted since it was sent): it was written all the same
-            if (_state.Offline.Count > 0 && _state.Offline[0].Id <= m.UpToId) Save(new OfflineDelivered(m.UpToId), () => { });
+            // not the page in flight (this actor restarted since it was sent): it was written all the same, and
+            // the rest goes to that session if no other delivery runs
+            if (_state.Offline.Count == 0 || _state.Offline[0].Id > m.UpToId) return;
+            Save(new OfflineDelivered(m.UpToId), () =>
+            {
+                _offlineDelivered = true;
+                if (_offlineSession is null && _resources.TryGetValue(m.Resource, out var r) && r.Session.Equals(m.Session)
+                    && r.Available && r.Priority >= 0) SendOfflinePage(m.Session);
+                else if (_offlineSession is null) OfflineDeliveryStopped();
+            });
             return;
         }
         Save(new OfflineDelivered(m.UpToId), () =>
