@@ -72,7 +72,7 @@ public static class StanzaAssert
         foreach (var a in expected.Attributes)
         {
             if (a.Name == "xmlns") continue;
-            var value = actual.Attr(a.Name);
+            var value = actual.Attr(a.Name, a.Namespace);
             if (value != a.Value)
                 return value is null
                     ? $"at {here}: no attribute {a.Name} (expected '{a.Value}')"
@@ -109,7 +109,7 @@ public static class StanzaAssert
     private static bool AttributesMatch(Element expected, Element actual)
     {
         foreach (var a in expected.Attributes)
-            if (a.Name != "xmlns" && actual.Attr(a.Name) != a.Value) return false;
+            if (a.Name != "xmlns" && actual.Attr(a.Name, a.Namespace) != a.Value) return false;
         return true;
     }
 

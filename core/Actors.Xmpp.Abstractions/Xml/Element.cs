@@ -5,7 +5,8 @@ namespace Actors.Xmpp.Xml;
 
 /// <summary>
 /// A small mutable XML element, the unit every stanza travels in (like Prosody's util.stanza). Names are local
-/// names with a resolved namespace URI; prefixes from the wire are not kept. Children are <see cref="Element"/>s
+/// names with a resolved namespace name, kept apart (never packed into one string); prefixes from the wire are
+/// not kept: <see cref="XmlSerializer"/> writes the same tree with its own declarations. Children are <see cref="Element"/>s
 /// or strings (text, already unescaped). Not thread-safe: an element belongs to one actor at a time; use
 /// <see cref="Clone"/> before handing the same stanza to several recipients that may change it.
 /// </summary>
@@ -35,33 +36,42 @@ public sealed class Element
     public bool Is(string name, string ns) => Name == name && Namespace == ns;
 
     // ---- attributes -------------------------------------------------------------------------
-    public string? Attr(string name)
+    /// <summary>The value of an attribute in no namespace (or an <c>xml:</c> one, by its qualified name such as
+    /// <c>xml:lang</c>); null if absent.</summary>
+    public string? Attr(string name) => Attr(name, null);
+
+    /// <summary>The value of the attribute with this local name and namespace name; null if absent.</summary>
+    public string? Attr(string name, string? ns)
     {
         if (_attrs is null) return null;
         for (var i = 0; i < _attrs.Count; i++)
-            if (_attrs[i].Name == name) return _attrs[i].Value;
+            if (_attrs[i].Is(name, ns)) return _attrs[i].Value;
         return null;
     }
 
-    /// <summary>Sets (or, with a null value, removes) an attribute. Returns this element.</summary>
-    public Element SetAttr(string name, string? value)
+    /// <summary>Sets (or, with a null value, removes) an attribute in no namespace. Returns this element.</summary>
+    public Element SetAttr(string name, string? value) => SetAttr(name, null, value);
+
+    /// <summary>Sets (or, with a null value, removes) the attribute with this local name and namespace name.</summary>
+    public Element SetAttr(string name, string? ns, string? value)
     {
+        if (ns is { Length: 0 }) ns = null; // no namespace is one value
         if (_attrs is not null)
         {
             for (var i = 0; i < _attrs.Count; i++)
             {
-                if (_attrs[i].Name != name) continue;
+                if (!_attrs[i].Is(name, ns)) continue;
                 if (value is null) _attrs.RemoveAt(i);
-                else _attrs[i] = new XAttr(name, value);
+                else _attrs[i] = new XAttr(name, value, ns);
                 return this;
             }
         }
-        if (value is not null) (_attrs ??= new List<XAttr>(4)).Add(new XAttr(name, value));
+        if (value is not null) (_attrs ??= new List<XAttr>(4)).Add(new XAttr(name, value, ns));
         return this;
     }
 
     /// <summary>Adds an attribute without checking for duplicates (for parsers, which check duplicates themselves).</summary>
-    public void AddAttrUnchecked(string name, string value) => (_attrs ??= new List<XAttr>(4)).Add(new XAttr(name, value));
+    public void AddAttrUnchecked(string name, string value, string? ns = null) => (_attrs ??= new List<XAttr>(4)).Add(new XAttr(name, value, ns));
 
     public string? To { get => Attr("to"); set => SetAttr("to", value); }
     public string? From { get => Attr("from"); set => SetAttr("from", value); }
@@ -99,7 +109,7 @@ public sealed class Element
         {
             case Element e: Add(e); break;
             case string s: AddText(s); break;
-            case XAttr a: SetAttr(a.Name, a.Value); break;
+            case XAttr a: SetAttr(a.Name, a.Namespace, a.Value); break;
             case IEnumerable<Element> many: foreach (var e in many) Add(e); break;
             case null: break;
             default: throw new ArgumentException($"unsupported content {c.GetType()}");

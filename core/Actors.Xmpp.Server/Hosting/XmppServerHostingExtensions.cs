@@ -78,6 +78,8 @@ public static class XmppServerHostingExtensions
             });
             builder.WithXmppPersistence(persistence, options.DataDir);
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
+            // stanzas between nodes travel as XML read back by the framer, never through Newtonsoft (Runtime/StanzaSerializer)
+            builder.AddHocon(StanzaSerializer.Config, HoconAddMode.Prepend);
             // the mailbox of actors that ask for nothing in particular (connections, sessions...): unbounded like
             // Akka's, without its 1 KiB queue segment per idle actor. Actors with a stash (the persistent user actors)
             // ask for deque semantics and keep Akka's deque mailbox.

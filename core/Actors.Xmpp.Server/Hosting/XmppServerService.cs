@@ -47,7 +47,8 @@ public sealed class XmppServerService : IHostedService
         if (_server.Router.Users is LocalUserDirectory users && !users.Attached)
         {
             var router = _server.Router;
-            var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery));
+            var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery),
+                OfflinePageBytes: Math.Max(1024, o.Limits.MaxOutboundBytes / 4));
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
         }
         _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");

@@ -53,6 +53,13 @@ public sealed class SessionActor : UntypedActor
             case SessionMessages.Deliver d:
                 if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, d.Stanza, _jid)) Deliver(d.Stanza);
                 break;
+            case UserActor.OfflinePage page:
+                DeliverOfflinePage(page);
+                break;
+            case OfflinePageWriteEnded w:
+                // only a page written out counts as delivered; a lost connection leaves it stored for the next login
+                if (w.Written) _router.Users?.Tell(_jid.Bare, new UserActor.OfflinePageWritten(_jid, Self, w.UpToId), Self);
+                break;
             case UserActor.BlockList b:
                 _blocked = b.Jids;
                 break;
@@ -91,6 +98,22 @@ public sealed class SessionActor : UntypedActor
             return;
         }
         _client.Send(stanza, Ns.Client);
+    }
+
+    /// <summary>The transport's write receipt for an offline page (piped back to this actor).</summary>
+    private sealed record OfflinePageWriteEnded(long UpToId, bool Written);
+
+    /// <summary>XEP-0160 in pages: each stanza as any delivered one (hooks, block list), then the write receipt.</summary>
+    private void DeliverOfflinePage(UserActor.OfflinePage page)
+    {
+        for (var i = 0; i < page.Stanzas.Count; i++)
+        {
+            var stanza = page.Stanzas[i];
+            if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, stanza, _jid)) Deliver(stanza);
+        }
+        var upTo = page.UpToId;
+        _client.WhenWritten().PipeTo(Self, success: written => new OfflinePageWriteEnded(upTo, written),
+            failure: _ => new OfflinePageWriteEnded(upTo, false));
     }
 
     private void HandleFromClient(Element stanza)

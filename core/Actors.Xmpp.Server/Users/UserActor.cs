@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Globalization;
+using System.Text;
 using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Stanzas;
@@ -65,6 +66,16 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     /// <summary>Sent to the user's sessions: the JIDs whose stanzas they must not deliver (XEP-0191).</summary>
     public sealed record BlockList(ImmutableHashSet<string> Jids);
 
+    /// <summary>
+    /// To a session: one page of the offline mailbox (XEP-0160), each stanza with its XEP-0203 delay, the stored
+    /// entries up to <paramref name="UpToId"/>. The session writes them to its client and answers
+    /// <see cref="OfflinePageWritten"/> once its transport reports them written out; only then are they deleted.
+    /// </summary>
+    public sealed record OfflinePage(IReadOnlyList<Element> Stanzas, long UpToId);
+
+    /// <summary>From a session: the <see cref="OfflinePage"/> up to <paramref name="UpToId"/> was written out to the client.</summary>
+    public sealed record OfflinePageWritten(Jid Resource, IActorRef Session, long UpToId);
+
     /// <summary>For tests and tools: the current state as a snapshot record.</summary>
     public sealed record GetState
     {
@@ -72,8 +83,11 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     }
 
     /// <param name="ReportTimeout">After a restart, how long the actor waits (stashing) for the sessions' presence reports.</param>
+    /// <param name="OfflinePageBytes">The byte budget of one <see cref="OfflinePage"/> (stored XML, UTF-8): a page is
+    /// sent when the previous one was written out, so a session never queues much more than this of the mailbox (the
+    /// server sets a fraction of Limits:MaxOutboundBytes). A page holds at least one message.</param>
     public sealed record Settings(int MaxOfflineMessages = 1000, int SnapshotEvery = 100, bool DeleteDeliveredOffline = true,
-        TimeSpan? ReportTimeout = null);
+        TimeSpan? ReportTimeout = null, int OfflinePageBytes = 256 * 1024);
 
     private sealed record ReportsTimedOut(int Generation);
 
@@ -115,6 +129,10 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     private Action? _onPersistFailure;
     private HashSet<Jid>? _awaitingReports;
     private int _reportGeneration;
+    // the offline page being written by a session, if any (one delivery at a time, to one resource)
+    private IActorRef? _offlineSession;
+    private long _offlinePageUpTo;
+    private bool _offlineDelivered; // a page was written out since the last snapshot-and-delete
 
     public override string PersistenceId { get; }
 
@@ -175,6 +193,10 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case SessionEnded e:
                 if (_resources.TryGetValue(e.Resource, out var r) && r.Session.Equals(e.Session)) _resources.Remove(e.Resource);
+                if (e.Session.Equals(_offlineSession)) OfflineDeliveryStopped();
+                break;
+            case OfflinePageWritten m:
+                OnOfflinePageWritten(m);
                 break;
             case OutboundSubscription m:
                 OnOutbound(m);
@@ -661,11 +683,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                     });
                     return;
                 }
-                if (_state.PendingIn.ContainsKey(key))
+                if (_state.PendingIn.TryGetValue(key, out var storedRequest) && TryParseStored(storedRequest, "subscription request from " + key) is { } stored)
                 {
-                    DeliverToAvailable(StanzaXml.Parse(_state.PendingIn[key])); // already stored: shown again, not stored twice
+                    DeliverToAvailable(stored); // already stored: shown again, not stored twice
                     return;
                 }
+                // (a stored request that no longer parses is replaced by this one)
                 var request = stanza.Clone();
                 request.From = key;
                 request.To = _bare;
@@ -770,13 +793,16 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                     m.Session.Tell(new SessionMessages.Deliver(copy));
                 }
                 // §3.1.3: pending subscription requests are delivered at each login until answered
-                foreach (var xml in _state.PendingIn.Values) m.Session.Tell(new SessionMessages.Deliver(StanzaXml.Parse(xml)));
+                // (one that cannot be parsed is skipped and logged: it must not keep the others or the mailbox back)
+                foreach (var (from, xml) in _state.PendingIn)
+                    if (TryParseStored(xml, "subscription request from " + from) is { } request) m.Session.Tell(new SessionMessages.Deliver(request));
             }
-            if (m.Priority >= 0) FlushOffline(m.Session);
+            if (m.Priority >= 0 && _offlineSession is null) SendOfflinePage(m.Session);
         }
         else
         {
             r.LastPresence = null;
+            if (m.Session.Equals(_offlineSession)) OfflineDeliveryStopped();
             if (wasAvailable) BroadcastToSubscribers(m.Resource, m.Presence);
             if (wasAvailable && !_resources.Values.Any(x => x.Available))
             {
@@ -831,23 +857,98 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         Save(stored, () => { }, () => _router.Bounce(stanza, "internal-server-error", "the message could not be stored"));
     }
 
-    private void FlushOffline(IActorRef session)
+    /// <summary>
+    /// Sends the next page of the mailbox to <paramref name="session"/>: the oldest stored messages, in order, up to
+    /// <see cref="Settings.OfflinePageBytes"/> (at least one). Nothing is deleted here: <see cref="OnOfflinePageWritten"/>
+    /// marks the page delivered when the session reports it written out, then sends the next one. An entry that
+    /// cannot be parsed is skipped (logged) and leaves with its page.
+    /// </summary>
+    private void SendOfflinePage(IActorRef session)
     {
-        if (_state.Offline.Count == 0) return;
-        var last = 0L;
-        foreach (var m in _state.Offline)
+        var offline = _state.Offline;
+        if (offline.Count == 0)
         {
-            var stanza = StanzaXml.Parse(m.Stanza);
-            stanza.Add(Delay(m.Stamp));
-            session.Tell(new SessionMessages.Deliver(stanza));
-            last = m.Id;
+            _offlineSession = null;
+            return;
         }
-        Save(new OfflineDelivered(last), () =>
+        var page = new List<Element>();
+        var bytes = 0L;
+        var upTo = 0L;
+        for (var i = 0; i < offline.Count && (page.Count == 0 || bytes < _settings.OfflinePageBytes); i++)
         {
-            if (!_settings.DeleteDeliveredOffline) return;
-            _deleteOnSnapshot = true;
-            MaybeSnapshot(force: true);
+            var m = offline[i];
+            upTo = m.Id;
+            bytes += Encoding.UTF8.GetByteCount(m.Stanza) + DelayBytes;
+            if (TryParseStored(m.Stanza, "offline message " + m.Id.ToString(CultureInfo.InvariantCulture)) is not { } stanza) continue;
+            stanza.Add(Delay(m.Stamp)); // XEP-0203
+            page.Add(stanza);
+        }
+        _offlineSession = session;
+        _offlinePageUpTo = upTo;
+        session.Tell(new OfflinePage(page, upTo), Self);
+    }
+
+    /// <summary>About what the XEP-0203 &lt;delay/&gt; adds to a stored stanza on the wire (about 90 bytes with a short
+    /// domain): counted so that a page of many small messages stays within its budget.</summary>
+    private const int DelayBytes = 128;
+
+    private void OnOfflinePageWritten(OfflinePageWritten m)
+    {
+        if (!m.Session.Equals(_offlineSession) || m.UpToId != _offlinePageUpTo)
+        {
+            // not the page in flight (this actor restarted since it was sent): it was written all the same, and
+            // the rest goes to that session if no other delivery runs
+            if (_state.Offline.Count == 0 || _state.Offline[0].Id > m.UpToId) return;
+            Save(new OfflineDelivered(m.UpToId), () =>
+            {
+                _offlineDelivered = true;
+                if (_offlineSession is null && _resources.TryGetValue(m.Resource, out var r) && r.Session.Equals(m.Session)
+                    && r.Available && r.Priority >= 0) SendOfflinePage(m.Session);
+                else if (_offlineSession is null) OfflineDeliveryStopped();
+            });
+            return;
+        }
+        Save(new OfflineDelivered(m.UpToId), () =>
+        {
+            _offlineDelivered = true;
+            if (!m.Session.Equals(_offlineSession)) return; // the session went away meanwhile
+            if (_state.Offline.Count > 0 && _resources.TryGetValue(m.Resource, out var r) && r.Session.Equals(m.Session) && r.Available)
+            {
+                SendOfflinePage(m.Session);
+                return;
+            }
+            OfflineDeliveryStopped();
         });
+    }
+
+    /// <summary>The delivering session is done, gone or unavailable: what it did not write stays stored, for another
+    /// available resource now or the next login; delivered messages leave the journal (snapshot, then deletion).</summary>
+    private void OfflineDeliveryStopped()
+    {
+        _offlineSession = null;
+        _offlinePageUpTo = 0;
+        if (_state.Offline.Count > 0)
+        {
+            foreach (var r in _resources.Values)
+            {
+                if (!r.Available || r.Priority < 0 || r.Session.IsNobody()) continue;
+                SendOfflinePage(r.Session);
+                return;
+            }
+        }
+        if (!_offlineDelivered || !_settings.DeleteDeliveredOffline) return;
+        _offlineDelivered = false;
+        _deleteOnSnapshot = true;
+        MaybeSnapshot(force: true);
+    }
+
+    /// <summary>A stored stanza, or null (logged) for an entry that is not well-formed XML any more (written by a
+    /// release whose serializer could produce such XML): replays skip it instead of failing on it forever.</summary>
+    private Element? TryParseStored(string xml, string what)
+    {
+        if (StanzaXml.TryParse(xml, out var element, out var error)) return element;
+        Log.Warning("{0}: skipping stored {1}: {2}", PersistenceId, what, error);
+        return null;
     }
 
     // ---- XEP-0191 blocking command -----------------------------------------------------------------------------

@@ -28,6 +28,12 @@ public interface ITransportConnection
     bool Send(Element element, string? contextNamespace);
     /// <summary>Queues raw UTF-8 (stream headers, the closing tag, whitespace keep-alives).</summary>
     bool SendRaw(ReadOnlySpan<byte> utf8);
+    /// <summary>A write receipt: completes with true once every byte queued (by <see cref="Send"/> or
+    /// <see cref="SendRaw"/>) before the call has been written out to the transport (for TCP: accepted by the
+    /// socket), or with false as soon as the connection is lost first (what was queued may not have left). Never
+    /// blocks; for paced deliveries (the offline mailbox), not for every stanza. The default suits a transport whose
+    /// <see cref="Send"/> hands the bytes over before it returns (in-memory).</summary>
+    Task<bool> WhenWritten() => Task.FromResult(true);
     /// <summary>Acknowledges one <see cref="TransportEvents.StanzaReceived"/> (read back-pressure).</summary>
     void Processed();
     /// <summary>The next bytes start a new stream (RFC 6120 §4.3.3 restart): reset the framer before feeding them.</summary>

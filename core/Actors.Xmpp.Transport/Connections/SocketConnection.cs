@@ -39,6 +39,11 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private bool _writing;
     private bool _closeAfterFlush;
     private volatile bool _closed;
+    // write receipts (WhenWritten): bytes ever queued and ever written, and the receipts waiting for a count, in
+    // order of their counts (all under _writeLock)
+    private long _queuedBytes;
+    private long _writtenBytes;
+    private Queue<(long Bytes, TaskCompletionSource<bool> Receipt)>? _receipts;
 
     // inbound
     private int _inFlight;
@@ -231,7 +236,9 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         lock (_writeLock)
         {
             if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
+            var before = _pending.WrittenCount;
             element.WriteTo(_pending, contextNamespace);
+            _queuedBytes += _pending.WrittenCount - before;
             return AfterAppend();
         }
     }
@@ -244,8 +251,29 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             var span = _pending.GetSpan(utf8.Length);
             utf8.CopyTo(span);
             _pending.Advance(utf8.Length);
+            _queuedBytes += utf8.Length;
             return AfterAppend();
         }
+    }
+
+    public Task<bool> WhenWritten()
+    {
+        lock (_writeLock)
+        {
+            if (_writtenBytes >= _queuedBytes) return Task.FromResult(true);
+            if (_closed) return Task.FromResult(false);
+            var receipt = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+            (_receipts ??= new Queue<(long, TaskCompletionSource<bool>)>()).Enqueue((_queuedBytes, receipt));
+            return receipt.Task;
+        }
+    }
+
+    /// <summary>Completes the receipts whose bytes are all written (under _writeLock).</summary>
+    private void CompleteReceipts()
+    {
+        var receipts = _receipts;
+        if (receipts is null) return;
+        while (receipts.Count > 0 && receipts.Peek().Bytes <= _writtenBytes) receipts.Dequeue().Receipt.TrySetResult(true);
     }
 
     /// <summary>A direct-TLS connection before its handshake completed: nothing may go out in plain text
@@ -314,7 +342,12 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 Shutdown(ex.Message);
                 return;
             }
-            lock (_writeLock) batch.Reset();
+            lock (_writeLock)
+            {
+                _writtenBytes += batch.WrittenCount;
+                batch.Reset();
+                CompleteReceipts();
+            }
         }
     }
 
@@ -352,6 +385,9 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             if (!_writing) _spare.Reset(); // else the writer still owns it and resets it when its write ends
             _resume?.TrySetResult();
             _resume = null;
+            // what is still queued will not be written: its receipts fail (the written ones completed already)
+            if (_receipts is not null)
+                while (_receipts.Count > 0) _receipts.Dequeue().Receipt.TrySetResult(false);
         }
         _shutDown.TrySetResult();
         _onClosed?.Invoke(this);

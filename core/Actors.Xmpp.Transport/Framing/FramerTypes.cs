@@ -34,7 +34,7 @@ public sealed record StreamHeader(string Name, string Namespace, string? Default
     public string? Attr(string name)
     {
         for (var i = 0; i < Attributes.Count; i++)
-            if (Attributes[i].Name == name) return Attributes[i].Value;
+            if (Attributes[i].Is(name, null)) return Attributes[i].Value;
         return null;
     }
 }

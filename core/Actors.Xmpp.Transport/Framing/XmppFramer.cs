@@ -525,12 +525,13 @@ public sealed class XmppFramer
         var el = new Element(NameTable.Get(t.Slice(els, ell)), ns);
 
         // the other attributes
-        HashSet<string>? seen = null;
+        HashSet<(string, string?)>? seen = null;
         for (var k = 0; k < na; k++)
         {
             ref var a = ref _attrs[k];
             if (a.IsDecl) continue;
             string name;
+            string? attrNs = null;
             if (a.PLen == 0) name = NameTable.Get(t.Slice(a.LStart, a.LLen));
             else
             {
@@ -540,26 +541,27 @@ public sealed class XmppFramer
                 {
                     var b = LookupPrefix(pb);
                     if (b < 0) throw Error(FramerErrorCondition.BadNamespacePrefix, "undeclared namespace prefix on an attribute");
-                    name = "{" + _bindUri[b] + "}" + NameTable.Get(t.Slice(a.LStart, a.LLen));
+                    name = NameTable.Get(t.Slice(a.LStart, a.LLen));
+                    attrNs = _bindUri[b];
                 }
             }
             // duplicate check on expanded names: linear for the usual handful of attributes, hashed for hostile counts
             var attrs = el.Attributes;
             if (seen is null && attrs.Count >= 16)
             {
-                seen = new HashSet<string>(StringComparer.Ordinal);
-                for (var m = 0; m < attrs.Count; m++) seen.Add(attrs[m].Name);
+                seen = new HashSet<(string, string?)>();
+                for (var m = 0; m < attrs.Count; m++) seen.Add((attrs[m].Name, attrs[m].Namespace));
             }
             if (seen is not null)
             {
-                if (!seen.Add(name)) throw NotWellFormed("duplicate attribute");
+                if (!seen.Add((name, attrNs))) throw NotWellFormed("duplicate attribute");
             }
             else
             {
                 for (var m = 0; m < attrs.Count; m++)
-                    if (attrs[m].Name == name) throw NotWellFormed("duplicate attribute");
+                    if (attrs[m].Is(name, attrNs)) throw NotWellFormed("duplicate attribute");
             }
-            el.AddAttrUnchecked(name, AttrValue(t, a));
+            el.AddAttrUnchecked(name, AttrValue(t, a), attrNs);
         }
 
         // everything is parsed: release the token, move the state, then call back

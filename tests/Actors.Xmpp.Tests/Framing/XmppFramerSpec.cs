@@ -143,7 +143,7 @@ public class XmppFramerSpec
 
         var rosterIq = rec.Stanzas[3];
         var query = rosterIq.Child("query", Ns.Roster)!;
-        Assert.Equal("v1", query.Attr("{urn:example:x}ver"));
+        Assert.Equal("v1", query.Attr("ver", "urn:example:x"));
         Assert.Equal("fr", query.Lang);
 
         Assert.Equal("close", rec.Events[^1]);
@@ -439,7 +439,7 @@ public class XmppFramerSpec
         Assert.False(f.Faulted);
         var x = rec.Stanzas[0];
         Assert.True(x.Is("x", "urn:a"));
-        Assert.Equal("1", x.Child("y", "urn:a")!.Attr("{urn:a}z"));
+        Assert.Equal("1", x.Child("y", "urn:a")!.Attr("z", "urn:a"));
         Assert.NotNull(x.Child("y", "urn:b"));
         Assert.NotNull(rec.Stanzas[1].Child("w", "urn:c"));
         f.Feed(Utf8("<p:x/>"));
@@ -500,8 +500,8 @@ public class XmppFramerSpec
         Assert.False(f.Faulted);
         var m = rec.Stanzas[0];
         Assert.Equal(3, m.Attributes.Count);
-        Assert.Equal("1", m.Attr("{urn:x}t"));
-        Assert.Equal("2", m.Attr("{urn:y}t"));
+        Assert.Equal("1", m.Attr("t", "urn:x"));
+        Assert.Equal("2", m.Attr("t", "urn:y"));
     }
 
     // ---- limits ------------------------------------------------------------------------------------------------
@@ -620,7 +620,7 @@ public class XmppFramerSpec
         var e = rec.Stanzas[0];
         for (var i = 2; i <= 64; i++) e = e.FirstChild()!;
         Assert.True(e.Is("e64", "urn:64"));
-        Assert.Equal("64", e.Attr("{urn:p64}a"));
+        Assert.Equal("64", e.Attr("a", "urn:p64"));
     }
 
     [Fact]
@@ -819,7 +819,7 @@ public class XmppFramerSpec
         f2.Feed(Utf8(Header));
         f2.Feed(bytes);
         Assert.False(f2.Faulted);
-        Assert.Equal("1", rec2.Stanzas[0].Attr("{urn:p}a"));
-        Assert.Equal("2", rec2.Stanzas[0].Child("q", "urn:q")!.Attr("{urn:p}b"));
+        Assert.Equal("1", rec2.Stanzas[0].Attr("a", "urn:p"));
+        Assert.Equal("2", rec2.Stanzas[0].Child("q", "urn:q")!.Attr("b", "urn:p"));
     }
 }
