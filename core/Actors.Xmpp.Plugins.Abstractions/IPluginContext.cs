@@ -72,7 +72,7 @@ public interface IPluginContext
 /// <summary>Where a stanza hook runs (Prosody's stanza events).</summary>
 public enum HookPoint
 {
-    /// <summary>A stanza from a client's session, stamped and validated, before it is routed.</summary>
+    /// <summary>A stanza from a client's session, stamped and validated, before it is routed ("before routing").</summary>
     FromClient,
     /// <summary>A stanza about to be written to a client's session.</summary>
     Deliver,
@@ -85,8 +85,6 @@ public enum HookPoint
     Undeliverable,
     /// <summary>A client's broadcast presence (no 'to'), before it goes to the account's resources and contacts.</summary>
     PresenceBroadcast,
-    /// <summary>The same point as <see cref="FromClient"/>.</summary>
-    BeforeRouting = FromClient,
 }
 
 /// <summary>A stanza passing a hook point. <see cref="Session"/> is the JID the point is about: the sending client's
