@@ -158,7 +158,7 @@ public sealed class StanzaRouter
                     Bounce(stanza, "service-unavailable"); // RFC 6121 §8.5.1
                     return;
                 }
-                MessageToBare(stanza, to);
+                MessageToBare(stanza, from, to);
                 return;
             case "presence":
                 if (!exists)
@@ -191,7 +191,7 @@ public sealed class StanzaRouter
         Route(answer, to, from.Bare);
     }
 
-    private void MessageToBare(Element stanza, Jid to)
+    private void MessageToBare(Element stanza, Jid from, Jid to)
     {
         var type = stanza.Type ?? "normal";
         if (type == "error") return; // §8.5.2.1.1 / §8.5.2.2.1: silently dropped
@@ -208,7 +208,7 @@ public sealed class StanzaRouter
             if (resources[i].Available && resources[i].Priority >= 0 && resources[i].Priority > best) best = resources[i].Priority;
         if (best == int.MinValue)
         {
-            if (Hooks.Run(HookPoint.Undeliverable, stanza, to, null)) return; // e.g. the offline plugin (plugin contract v2)
+            if (Hooks.Run(HookPoint.Undeliverable, stanza, to, from)) return; // e.g. the offline plugin (plugin contract v2)
             // §8.5.2.2.1: no available resource: normal and chat are stored offline (XEP-0160) by the user actor,
             // which bounces them if storage fails or the mailbox is full. Headlines are dropped.
             if (type == "headline") return;
@@ -255,7 +255,7 @@ public sealed class StanzaRouter
                     Bounce(stanza, "service-unavailable");
                     return;
                 }
-                MessageToBare(stanza, to.Bare); // §8.5.3.2.1: normal, chat, headline: as if to the bare JID
+                MessageToBare(stanza, from, to.Bare); // §8.5.3.2.1: normal, chat, headline: as if to the bare JID
                 return;
             case "presence":
                 // §8.5.3.2.2: presence to an unavailable resource: subscription stanzas as if to the bare JID, others ignored
