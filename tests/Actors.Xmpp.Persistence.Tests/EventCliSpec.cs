@@ -94,13 +94,13 @@ public sealed class EventCliSpec
         finally { await system.Terminate(); }
 
         var dump = await ServerProcess.RunAsync(db, "events", "dump", "entity:polls/poll/lunch");
-        Assert.Equal(0, dump.ExitCode);
+        Assert.True(dump.ExitCode == 0, dump.Stderr + dump.Stdout);
         var lines = dump.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
         Assert.Equal(["plugin-entity.event.v1", "plugin-entity.event.v1"], lines.Select(l => (string)l["manifest"]!));
         Assert.Contains("choice='sushi'", (string)lines[1]["event"]!["xml"]!);
 
         var rebuilt = await ServerProcess.RunAsync(db, "events", "rebuild", "entity:polls/poll/lunch");
-        Assert.Equal(0, rebuilt.ExitCode);
+        Assert.True(rebuilt.ExitCode == 0, rebuilt.Stderr + rebuilt.Stdout);
         Assert.Contains("keyed entity: 2 events", rebuilt.Stdout);
         Assert.Contains("voter='bob@localhost' choice='sushi'", rebuilt.Stdout);
     }
