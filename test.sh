@@ -23,6 +23,8 @@ dotnet test Actors.sln --no-build -nologo 2>&1 | tee .work/dotnet-test.log
 # the sample plugin is built outside Actors.sln, against the contract only, with its own tests
 dotnet test samples/IotDevice/IotDevice.Tests -nologo 2>&1 | tee -a .work/dotnet-test.log
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+dotnet test samples/Polls/Polls.Tests -nologo 2>&1 | tee -a .work/dotnet-test.log
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 
 while read -r f p; do failed=$((failed + f)); passed=$((passed + p)); done < <(
   sed -nE 's/.*Failed: +([0-9]+), Passed: +([0-9]+),.*/\1 \2/p' .work/dotnet-test.log)

@@ -8,7 +8,7 @@ using Akka.Actor;
 namespace Actors.Xmpp.PluginHost;
 
 /// <summary>The services the host provides to every plugin through the contract.</summary>
-internal sealed class HostServices(ServerContext server) : IAccounts, ISessions, IRouter, IServerFeatures
+internal sealed class HostServices(ServerContext server) : IAccounts, ISessions, IRouter, IServerFeatures, IOwnedAddresses
 {
     // IAccounts
     public bool Exists(Jid account) => server.Accounts.Exists(account);
@@ -33,8 +33,8 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
     // IRouter
     public void Send(Element stanza)
     {
-        if (!Jid.TryParse(stanza.From, out var from) || from is null || !server.Serves(from.Domain))
-            throw new ArgumentException("a stanza sent by a plugin needs a 'from' in a local domain");
+        if (!Jid.TryParse(stanza.From, out var from) || from is null || !server.Serves(from.Domain) && !server.Router.Addresses.IsService(from.Domain))
+            throw new ArgumentException("a stanza sent by a plugin needs a 'from' in a local domain or a service a plugin owns");
         if (!Jid.TryParse(stanza.To, out var to) || to is null) throw new ArgumentException("the stanza needs a valid 'to'");
         server.Router.Route(stanza, from, to);
     }
@@ -44,6 +44,9 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
         iq.From ??= server.Domains[0];
         return server.Router.SendIqAsync(iq, timeout);
     }
+
+    // IOwnedAddresses
+    public IReadOnlyList<DiscoItem> Services(string domain) => server.Router.Addresses.Services(domain);
 
     // IServerFeatures
     public IReadOnlyList<string> Features(IqScope scope) => server.Iq.Features(scope).ToList();

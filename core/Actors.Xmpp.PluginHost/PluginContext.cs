@@ -1,3 +1,4 @@
+using Actors.Xmpp.PluginHost.Entities;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Xml;
@@ -74,6 +75,22 @@ internal sealed class PluginContext : IPluginContext
         return Track(new Undo(() => _supervisor.Tell(new PluginSupervisorActor.StopChild(name))));
     }
 
+    // ---- addresses and keyed entities ----
+    public IDisposable OwnService(string subdomain, DiscoInfo info, AddressHandler handler) =>
+        Track(_server.Router.Addresses.AddService(PluginId, subdomain, info, handler));
+
+    public IDisposable OwnAccountNamespace(string ns, AddressHandler handler, AccountStanzas kinds = AccountStanzas.Iq) =>
+        Track(_server.Router.Addresses.AddAccountNamespace(PluginId, ns, kinds, handler));
+
+    private readonly HashSet<string> _entityKinds = new(StringComparer.Ordinal);
+
+    public IEntityKind AddEntityKind(string kind, IEntityBehavior behavior, EntityKindOptions? options = null)
+    {
+        lock (_entityKinds)
+            if (!_entityKinds.Add(kind ?? "")) throw new InvalidOperationException($"plugin '{PluginId}' registered the entity kind '{kind}' already");
+        return Track(EntityKinds.Start(PluginId, kind!, behavior, options, _supervisor, _services.Host.Send));
+    }
+
     public T Track<T>(T registration) where T : IDisposable
     {
         lock (_ledger) _ledger.Add(registration);
@@ -121,6 +138,7 @@ internal sealed class ServiceRegistry
         _services[typeof(ISessions)] = (host, "host");
         _services[typeof(IRouter)] = (host, "host");
         _services[typeof(IServerFeatures)] = (host, "host");
+        _services[typeof(IOwnedAddresses)] = (host, "host");
     }
 
     public HostServices Host { get; }

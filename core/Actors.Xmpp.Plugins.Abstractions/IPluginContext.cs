@@ -54,19 +54,46 @@ public interface IPluginContext
     /// <summary>Adds a registration made elsewhere (for example on another plugin's service) to this plugin's
     /// ledger, so that it is undone on unload. Returns it.</summary>
     T Track<T>(T registration) where T : IDisposable;
+
+    // ---- addresses and keyed entities ----
+    /// <summary>Owns the service JID &lt;<paramref name="subdomain"/>&gt;.&lt;domain&gt; of every served domain (e.g.
+    /// "pubsub"): every stanza to it, to a full JID under it or to a node@ JID under it goes to
+    /// <paramref name="handler"/>. The host answers disco#info (no node) at the service JID with
+    /// <paramref name="info"/> and the disco plugin lists the service in the server's disco#items.</summary>
+    IDisposable OwnService(string subdomain, DiscoInfo info, AddressHandler handler);
+    /// <summary>Owns <paramref name="ns"/> on accounts' bare JIDs (as PEP does): IQ get/set to an existing account's
+    /// bare JID whose payload is in <paramref name="ns"/>, and, if asked, messages and presence carrying a child in it.</summary>
+    IDisposable OwnAccountNamespace(string ns, AddressHandler handler, AccountStanzas kinds = AccountStanzas.Iq);
+    /// <summary>Registers a kind of keyed entity (call it from Configure): host-owned persistent actors, persistence id
+    /// entity:&lt;plugin&gt;/&lt;kind&gt;/&lt;key&gt;, passivated when idle and recovered on the next command.</summary>
+    IEntityKind AddEntityKind(string kind, IEntityBehavior behavior, EntityKindOptions? options = null);
 }
 
-/// <summary>Where a stanza hook runs.</summary>
+/// <summary>Where a stanza hook runs (Prosody's stanza events).</summary>
 public enum HookPoint
 {
-    /// <summary>A stanza from a client's session, stamped and validated, before it is routed.</summary>
+    /// <summary>A stanza from a client's session, stamped and validated, before it is routed ("before routing").</summary>
     FromClient,
     /// <summary>A stanza about to be written to a client's session.</summary>
     Deliver,
+    /// <summary>A stanza routed to an account's bare JID (local domain), before the server processes it.</summary>
+    InboundBare,
+    /// <summary>A stanza routed to a full JID of a local account, before it is delivered or handled as undeliverable.</summary>
+    InboundFull,
+    /// <summary>A message for an account with no resource that can take it (RFC 6121 §8.5.2.2, §8.5.3.2.1): raised before
+    /// the server stores it offline (or drops a headline); the offline plugin's hook.</summary>
+    Undeliverable,
+    /// <summary>A client's broadcast presence (no 'to'), before it goes to the account's resources and contacts.</summary>
+    PresenceBroadcast,
 }
 
-/// <summary>A stanza passing a hook point. <see cref="Session"/> is the full JID of the client's session.</summary>
-public sealed record StanzaEvent(HookPoint Point, Element Stanza, Jid Session);
+/// <summary>A stanza passing a hook point. <see cref="Session"/> is the JID the point is about: the sending client's
+/// session (FromClient, PresenceBroadcast), the receiving session (Deliver), the addressed JID (InboundBare,
+/// InboundFull) or the account's bare JID (Undeliverable). <see cref="From"/> is the stanza's validated sender.</summary>
+public sealed record StanzaEvent(HookPoint Point, Element Stanza, Jid Session)
+{
+    public Jid? From { get; init; }
+}
 
 /// <summary>Returns true when the stanza is handled: later hooks and the server's own processing are skipped.</summary>
 public delegate bool StanzaHook(StanzaEvent e);

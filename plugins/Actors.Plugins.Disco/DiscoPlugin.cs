@@ -17,7 +17,7 @@ public sealed class DiscoPlugin : IXmppPlugin
     public void Configure(IPluginContext ctx)
     {
         var options = ctx.Options<DiscoOptions>();
-        var disco = new DiscoService(ctx.Require<IServerFeatures>());
+        var disco = new DiscoService(ctx.Require<IServerFeatures>(), ctx.Require<IOwnedAddresses>());
         ctx.Provide<IDisco>(disco);
         ctx.AddIdentity("server", "im", options.Name, IqScope.Server);
         ctx.AddIdentity("account", "registered", null, IqScope.Account);

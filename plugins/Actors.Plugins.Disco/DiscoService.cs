@@ -5,7 +5,7 @@ using Actors.Xmpp.Xml;
 namespace Actors.Plugins.Disco;
 
 /// <summary>Answers disco#info and disco#items and keeps what other plugins add through <see cref="IDisco"/>.</summary>
-internal sealed class DiscoService(IServerFeatures registry) : IDisco
+internal sealed class DiscoService(IServerFeatures registry, IOwnedAddresses addresses) : IDisco
 {
     public const string InfoNs = "http://jabber.org/protocol/disco#info";
     public const string ItemsNs = "http://jabber.org/protocol/disco#items";
@@ -52,6 +52,9 @@ internal sealed class DiscoService(IServerFeatures registry) : IDisco
         var node = r.Payload.Attr("node");
         var query = new Element("query", ItemsNs).SetAttr("node", node);
         var known = node is null;
+        if (node is null && scope == IqScope.Server)
+            foreach (var service in addresses.Services(r.To.Domain)) // services plugins own (pubsub.<domain>, ...)
+                query.Add(new Element("item", ItemsNs).SetAttr("jid", service.Jid).SetAttr("name", service.Name));
         foreach (var p in _items)
         {
             if ((p.Scope & scope) == 0 || p.Node != node) continue;

@@ -70,6 +70,41 @@ public sealed class EventCliSpec
         Assert.Contains("FAILED: 1 of 4 events", bad.Stdout);
     }
 
+    /// <summary>Writes what a plugin's keyed entity writes (the host's envelope records), under an entity persistence id.</summary>
+    private sealed class EntityWriter : ReceivePersistentActor
+    {
+        public override string PersistenceId => Plugins.EntityPersistenceIds.Of("polls", "poll", "lunch");
+        public EntityWriter() => Command<string[]>(xml => PersistAll(xml.Select(x => new Plugins.EntityEventRecord(x)), _ =>
+        {
+            if (LastSequenceNr == xml.Length) Sender.Tell("done");
+        }));
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task The_event_tool_shows_the_records_of_keyed_entities(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        var system = PersistenceActorSystem.Create("entity-writer", db.Options, db.DataDir);
+        try
+        {
+            string[] events = ["<voted xmlns='urn:example:poll:0' voter='alice@localhost' choice='pizza'/>", "<voted xmlns='urn:example:poll:0' voter='bob@localhost' choice='sushi'/>"];
+            Assert.Equal("done", await system.ActorOf(Props.Create(() => new EntityWriter())).Ask<string>(events, TimeSpan.FromSeconds(30)));
+        }
+        finally { await system.Terminate(); }
+
+        var dump = await ServerProcess.RunAsync(db, "events", "dump", "entity:polls/poll/lunch");
+        Assert.True(dump.ExitCode == 0, dump.Stderr + dump.Stdout);
+        var lines = dump.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
+        Assert.Equal(["plugin-entity.event.v1", "plugin-entity.event.v1"], lines.Select(l => (string)l["manifest"]!));
+        Assert.Contains("choice='sushi'", (string)lines[1]["event"]!["xml"]!);
+
+        var rebuilt = await ServerProcess.RunAsync(db, "events", "rebuild", "entity:polls/poll/lunch");
+        Assert.True(rebuilt.ExitCode == 0, rebuilt.Stderr + rebuilt.Stdout);
+        Assert.Contains("keyed entity: 2 events", rebuilt.Stdout);
+        Assert.Contains("voter='bob@localhost' choice='sushi'", rebuilt.Stdout);
+    }
+
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
     public async Task Acknowledged_accounts_survive_a_SIGKILL_of_the_server(string kind)

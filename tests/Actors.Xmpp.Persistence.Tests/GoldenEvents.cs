@@ -53,5 +53,10 @@ public static class GoldenEvents
             """{"at":"2026-01-02T03:04:05+00:00","status":"gone"}"""),
         ["user.snapshot.v1"] = (UserEventSamples.All[11],
             """{"rosterVersion":8,"roster":[{"jid":"bob@example.com","name":"Bob","groups":["Friends"],"subscription":"to","ask":false,"approved":true}],"pendingIn":[{"from":"carol@example.com","stanza":"<presence xmlns='jabber:client' type='subscribe'/>"}],"lastOfflineId":3,"offline":[{"id":3,"stanza":"<message xmlns='jabber:client'><body>x</body></message>","stamp":"2026-01-02T03:04:05+00:00"}],"blocked":["spam@example.org"],"private":[{"key":"{storage:bookmarks} storage","xml":"<storage xmlns='storage:bookmarks'/>"}],"vCard":"<vCard xmlns='vcard-temp'/>","lastLogout":"2026-01-02T03:04:05+00:00","lastStatus":"gone"}"""),
+        // plugins' keyed entities (persistence id entity:<plugin>/<kind>/<key>): the plugin's XML, never its types
+        ["plugin-entity.event.v1"] = (new Actors.Xmpp.Persistence.Plugins.EntityEventRecord("<voted xmlns='urn:example:poll:0' voter='alice@example.com' choice='pizza'/>"),
+            """{"xml":"<voted xmlns='urn:example:poll:0' voter='alice@example.com' choice='pizza'/>"}"""),
+        ["plugin-entity.snapshot.v1"] = (new Actors.Xmpp.Persistence.Plugins.EntitySnapshotRecord("<poll xmlns='urn:example:poll:0'/>", [1, 2, 3]),
+            """{"xml":"<poll xmlns='urn:example:poll:0'/>","bytes":"AQID"}"""),
     };
 }

@@ -10,8 +10,8 @@ namespace Actors.Xmpp.Server.Routing;
 public sealed class StanzaHooks
 {
     private readonly object _lock = new();
-    private volatile Entry[] _fromClient = [];
-    private volatile Entry[] _deliver = [];
+    private const int PointCount = (int)HookPoint.PresenceBroadcast + 1;
+    private readonly Entry[][] _byPoint = NewTable(); // replaced whole per point (copy-on-write), read without a lock
     private long _seq;
 
     private sealed record Entry(int Priority, long Seq, StanzaHook Handler);
@@ -34,11 +34,14 @@ public sealed class StanzaHooks
     }
 
     /// <summary>True when a hook handled the stanza.</summary>
-    public bool Run(HookPoint point, Element stanza, Jid session)
+    public bool Run(HookPoint point, Element stanza, Jid session) => Run(point, stanza, session, null);
+
+    /// <summary>True when a hook handled the stanza; <paramref name="from"/> is the stanza's validated sender.</summary>
+    public bool Run(HookPoint point, Element stanza, Jid session, Jid? from)
     {
         var hooks = Get(point);
         if (hooks.Length == 0) return false;
-        var e = new StanzaEvent(point, stanza, session);
+        var e = new StanzaEvent(point, stanza, session) { From = from };
         foreach (var h in hooks)
         {
             try
@@ -53,13 +56,22 @@ public sealed class StanzaHooks
         return false;
     }
 
-    private Entry[] Get(HookPoint p) => p == HookPoint.FromClient ? _fromClient : _deliver;
+    /// <summary>True when some hook is registered at <paramref name="point"/> (callers skip building arguments otherwise).</summary>
+    public bool Any(HookPoint point) => Get(point).Length != 0;
 
-    private void Set(HookPoint p, Entry[] value)
+    private static Entry[][] NewTable()
     {
-        if (p == HookPoint.FromClient) _fromClient = value;
-        else _deliver = value;
+        var table = new Entry[PointCount][];
+        for (var i = 0; i < table.Length; i++) table[i] = [];
+        return table;
     }
+
+    private Entry[] Get(HookPoint p) => Volatile.Read(ref _byPoint[Index(p)]);
+
+    private void Set(HookPoint p, Entry[] value) => Volatile.Write(ref _byPoint[Index(p)], value);
+
+    private static int Index(HookPoint p) =>
+        (uint)p < PointCount ? (int)p : throw new ArgumentOutOfRangeException(nameof(p), p, "unknown hook point");
 
     private sealed class Undo(Action undo) : IDisposable
     {

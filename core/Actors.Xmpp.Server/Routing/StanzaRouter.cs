@@ -36,7 +36,11 @@ public sealed class StanzaRouter
         _accounts = accounts;
         _iq = iq;
         _log = log;
+        Addresses = new OwnedAddresses(this, _domains.ToArray(), log); // ---- owned addresses (plugin contract v2)
     }
+
+    /// <summary>Service JIDs and account namespaces owned by plugins (asked before the server's own processing).</summary>
+    public OwnedAddresses Addresses { get; }
 
     public bool IsLocalDomain(string domain) => _domains.Contains(domain);
 
@@ -78,6 +82,7 @@ public sealed class StanzaRouter
     {
         if (!_domains.Contains(to.Domain))
         {
+            if (Addresses.TryService(stanza, from, to)) return; // a plugin's service JID (plugin contract v2)
             // no server-to-server yet: every remote domain is unreachable (RFC 6120 §8.3.3.14)
             Bounce(stanza, "remote-server-not-found", $"{to.Domain} is not served here and federation is not enabled");
             return;
@@ -87,8 +92,17 @@ public sealed class StanzaRouter
             ToServer(stanza, from, to);
             return;
         }
-        if (to.Resource is null) ToBareJid(stanza, from, to);
-        else ToFullJid(stanza, from, to);
+        // ---- inbound hook points (plugin contract v2) ----
+        if (to.Resource is null)
+        {
+            if (Hooks.Run(HookPoint.InboundBare, stanza, to, from)) return;
+            ToBareJid(stanza, from, to);
+        }
+        else
+        {
+            if (Hooks.Run(HookPoint.InboundFull, stanza, to, from)) return;
+            ToFullJid(stanza, from, to);
+        }
     }
 
     /// <summary>Sends an error reply to the sender of <paramref name="stanza"/> (nothing for errors, which are never answered).</summary>
@@ -97,7 +111,11 @@ public sealed class StanzaRouter
         var reply = StanzaErrors.Reply(stanza, condition, text);
         if (reply is null || reply.To is null || !Jid.TryParse(reply.To, out var back) || back is null) return;
         if (!Jid.TryParse(reply.From, out var replyFrom) || replyFrom is null) return;
-        if (!_domains.Contains(back.Domain)) return;
+        if (!_domains.Contains(back.Domain))
+        {
+            if (Addresses.IsService(back.Domain)) Route(reply, replyFrom, back); // an error for a plugin's service
+            return;
+        }
         if (back.Local is null)
         {
             // an error to the server itself: only a waiting SendIqAsync wants it
@@ -127,6 +145,7 @@ public sealed class StanzaRouter
     private void ToBareJid(Element stanza, Jid from, Jid to)
     {
         var exists = _accounts.Exists(to);
+        if (exists && Addresses.TryAccount(stanza, from, to)) return; // a namespace a plugin owns (plugin contract v2)
         switch (stanza.Name)
         {
             case "iq":
@@ -139,7 +158,7 @@ public sealed class StanzaRouter
                     Bounce(stanza, "service-unavailable"); // RFC 6121 §8.5.1
                     return;
                 }
-                MessageToBare(stanza, to);
+                MessageToBare(stanza, from, to);
                 return;
             case "presence":
                 if (!exists)
@@ -172,7 +191,7 @@ public sealed class StanzaRouter
         Route(answer, to, from.Bare);
     }
 
-    private void MessageToBare(Element stanza, Jid to)
+    private void MessageToBare(Element stanza, Jid from, Jid to)
     {
         var type = stanza.Type ?? "normal";
         if (type == "error") return; // §8.5.2.1.1 / §8.5.2.2.1: silently dropped
@@ -189,6 +208,7 @@ public sealed class StanzaRouter
             if (resources[i].Available && resources[i].Priority >= 0 && resources[i].Priority > best) best = resources[i].Priority;
         if (best == int.MinValue)
         {
+            if (Hooks.Run(HookPoint.Undeliverable, stanza, to, from)) return; // e.g. the offline plugin (plugin contract v2)
             // §8.5.2.2.1: no available resource: normal and chat are stored offline (XEP-0160) by the user actor,
             // which bounces them if storage fails or the mailbox is full. Headlines are dropped.
             if (type == "headline") return;
@@ -235,7 +255,7 @@ public sealed class StanzaRouter
                     Bounce(stanza, "service-unavailable");
                     return;
                 }
-                MessageToBare(stanza, to.Bare); // §8.5.3.2.1: normal, chat, headline: as if to the bare JID
+                MessageToBare(stanza, from, to.Bare); // §8.5.3.2.1: normal, chat, headline: as if to the bare JID
                 return;
             case "presence":
                 // §8.5.3.2.2: presence to an unavailable resource: subscription stanzas as if to the bare JID, others ignored

@@ -242,6 +242,7 @@ public sealed class SessionActor : UntypedActor
             _lastPresence = null;
         }
         _registry.UpdatePresence(_jid, Self, _available, _priority);
+        if (_router.Hooks.Run(Plugins.HookPoint.PresenceBroadcast, stanza, _jid, _jid)) return; // a plugin took the broadcast
         // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included
         BroadcastToOwnResources(stanza);
         // §4.2.2 / §4.4.2 / §4.5.2: the user actor broadcasts to the contacts (it knows the roster), probes, and

@@ -7,8 +7,8 @@ namespace Samples.IotDevice;
 /// <summary>Options (Xmpp:Plugins:iot-thermometer).</summary>
 public sealed class ThermometerOptions
 {
-    /// <summary>The device's JID is &lt;domain&gt;/&lt;Resource&gt;.</summary>
-    public string Resource { get; set; } = "thermometer";
+    /// <summary>The device's JID is the service JID &lt;Subdomain&gt;.&lt;domain&gt;.</summary>
+    public string Subdomain { get; set; } = "thermometer";
     public int IntervalMs { get; set; } = 5000;
     /// <summary>Above this the state is "hot".</summary>
     public double Threshold { get; set; } = 25;
@@ -16,7 +16,7 @@ public sealed class ThermometerOptions
     public List<double> Readings { get; set; } = new();
 }
 
-/// <summary>The device itself: no XMPP in here. Thread-safe (the timer and stanza hooks run on other threads).</summary>
+/// <summary>The device itself: no XMPP in here. Thread-safe (the timer and the address handler run on other threads).</summary>
 internal sealed class Thermometer
 {
     private readonly object _lock = new();

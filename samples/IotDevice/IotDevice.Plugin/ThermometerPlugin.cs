@@ -6,10 +6,12 @@ using XNs = Actors.Xmpp.Ns;
 namespace Samples.IotDevice;
 
 /// <summary>
-/// A thermometer living on the server at &lt;domain&gt;/thermometer. It answers
-/// &lt;iq type='get'&gt;&lt;reading xmlns='urn:example:iot:0'/&gt;&lt;/iq&gt; with its latest reading, and
-/// clients that send it directed presence get its presence, updated whenever its state (normal/hot) changes.
-/// Everything is a registration (a hook, a timer); its state survives a reload through SaveState/RestoreState.
+/// A thermometer living on the server at its own service JID, thermometer.&lt;domain&gt; (listed in the server's
+/// disco#items; its disco#info comes from the registration). It answers
+/// &lt;iq type='get'&gt;&lt;reading xmlns='urn:example:iot:0'/&gt;&lt;/iq&gt; with its latest reading, and clients that send
+/// it directed presence get its presence, updated whenever its state (normal/hot) changes. Only stanzas sent to its
+/// address reach it. Everything is a registration (an address, a timer); its state survives a reload through
+/// SaveState/RestoreState.
 /// </summary>
 public sealed class ThermometerPlugin : IXmppPlugin
 {
@@ -17,15 +19,20 @@ public sealed class ThermometerPlugin : IXmppPlugin
 
     private readonly Thermometer _device = new();
 
-    public PluginDescriptor Descriptor { get; } = new("iot-thermometer", "1.0.0");
+    public PluginDescriptor Descriptor { get; } = new("iot-thermometer", "2.0.0");
 
     public void Configure(IPluginContext ctx)
     {
         var options = ctx.Options<ThermometerOptions>();
-        var jid = Jid.Create(null, ctx.Domains[0], options.Resource);
+        var jid = Jid.Create(null, options.Subdomain + "." + ctx.Domains[0]);
         var sessions = ctx.Require<ISessions>();
         _device.Configure(options);
-        ctx.Hook(HookPoint.FromClient, 100, e => Jid.TryParse(e.Stanza.To, out var to) && jid.Equals(to) && Handle(ctx, jid, e));
+        var info = new DiscoInfo([new DiscoIdentity("client", "bot", "Thermometer")], [Ns], []);
+        ctx.OwnService(options.Subdomain, info, s =>
+        {
+            Handle(ctx, s);
+            return ValueTask.CompletedTask;
+        });
         ctx.Every(TimeSpan.FromMilliseconds(options.IntervalMs), _ =>
         {
             _device.Retain(sessions.List().Select(s => s.Jid)); // watchers that went offline
@@ -38,37 +45,29 @@ public sealed class ThermometerPlugin : IXmppPlugin
 
     public void RestoreState(byte[] state) => _device.Restore(state);
 
-    /// <summary>A stanza addressed to the device: handled here, never routed further.</summary>
-    private bool Handle(IPluginContext ctx, Jid jid, StanzaEvent e)
+    /// <summary>A stanza addressed to the device (disco#info is answered by the host from the registration).</summary>
+    private void Handle(IPluginContext ctx, AddressedStanza s)
     {
-        var s = e.Stanza;
-        switch (s.Name)
+        var stanza = s.Stanza;
+        switch (stanza.Name)
         {
-            case "iq" when s.Type == "get" && s.FirstChild() is { } q && q.Is("reading", Ns):
-                ctx.SendStanza(Reply(s, new Element("reading", Ns).SetAttr("value", _device.Value.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture))
+            case "iq" when stanza.Type == "get" && s.Payload is { } q && q.Is("reading", Ns) && s.To.IsDomain:
+                ctx.SendStanza(s.Result(new Element("reading", Ns)
+                    .SetAttr("value", _device.Value.ToString("0.0", System.Globalization.CultureInfo.InvariantCulture))
                     .SetAttr("unit", "Cel").SetAttr("state", _device.State)));
                 break;
-            case "iq" when s.Type == "get" && s.FirstChild() is { } q && q.Is("query", XNs.DiscoInfo):
-                ctx.SendStanza(Reply(s, new Element("query", XNs.DiscoInfo,
-                    new Element("identity", XNs.DiscoInfo).SetAttr("category", "client").SetAttr("type", "bot").SetAttr("name", "Thermometer"),
-                    new Element("feature", XNs.DiscoInfo).SetAttr("var", Ns),
-                    new Element("feature", XNs.DiscoInfo).SetAttr("var", XNs.DiscoInfo))));
+            case "iq" when stanza.Type is "get" or "set":
+                ctx.SendStanza(s.Error("service-unavailable")!); // RFC 6120 §8.4
                 break;
-            case "iq" when s.Type is "get" or "set":
-                ctx.SendStanza(Actors.Xmpp.Stanzas.StanzaErrors.Reply(s, "service-unavailable")!);
+            case "presence" when stanza.Type is null:
+                _device.Watch(s.From);
+                ctx.SendStanza(Presence(s.To, s.From));
                 break;
-            case "presence" when s.Type is null:
-                _device.Watch(e.Session);
-                ctx.SendStanza(Presence(jid, e.Session));
-                break;
-            case "presence" when s.Type == "unavailable":
-                _device.Unwatch(e.Session);
+            case "presence" when stanza.Type == "unavailable":
+                _device.Unwatch(s.From);
                 break;
         }
-        return true;
     }
-
-    private static Element Reply(Element iq, Element payload) => Actors.Xmpp.Stanzas.StanzaErrors.IqResult(iq, payload);
 
     private Element Presence(Jid from, Jid to)
     {

@@ -1,0 +1,172 @@
+using Actors.Xmpp.Persistence.Plugins;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+
+namespace Actors.Xmpp.PluginHost.Entities;
+
+/// <summary>
+/// One keyed entity of a plugin (persistence id entity:&lt;plugin&gt;/&lt;kind&gt;/&lt;key&gt;): a host-owned persistent actor
+/// that runs the plugin's <see cref="IEntityBehavior"/> over the plugin's state. It recovers from the latest snapshot and
+/// the events after it, handles one command at a time (events written before the replies and stanzas leave), snapshots
+/// every N events when the behaviour makes snapshots, and asks its region to passivate it when idle.
+/// </summary>
+internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
+{
+    /// <summary>A timer the behaviour scheduled: its command comes back to the entity.</summary>
+    private sealed record TimerFired(Element Command);
+
+    private readonly IEntityBehavior _behavior;
+    private readonly EntityKindOptions _options;
+    private readonly Action<Element> _send;
+    private readonly string _key;
+    private object _state;
+    private long _lastSnapshotSeq;
+    private IActorRef? _asker; // the asker of the command being handled, failed in PreRestart if the behaviour throws
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public override string PersistenceId { get; }
+
+    public static Props Props(string plugin, string kind, string key, IEntityBehavior behavior, EntityKindOptions options, Action<Element> send) =>
+        Akka.Actor.Props.Create(() => new PluginEntityActor(plugin, kind, key, behavior, options, send));
+
+    public PluginEntityActor(string plugin, string kind, string key, IEntityBehavior behavior, EntityKindOptions options, Action<Element> send)
+    {
+        _behavior = behavior;
+        _options = options;
+        _send = send;
+        _key = key;
+        PersistenceId = EntityPersistenceIds.Of(plugin, kind, key);
+        _state = BehaviorCalls.Initial(behavior, key);
+    }
+
+    protected override void OnRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer { Snapshot: EntitySnapshotRecord s } offer:
+                _state = BehaviorCalls.Restore(_behavior, _key, new EntitySnapshot(s.Xml is null ? null : StanzaXml.Parse(s.Xml), s.Bytes));
+                _lastSnapshotSeq = offer.Metadata.SequenceNr;
+                break;
+            case EntityEventRecord e:
+                _state = BehaviorCalls.Apply(_behavior, _state, StanzaXml.Parse(e.Xml));
+                break;
+            case RecoveryCompleted:
+                Context.SetReceiveTimeout(_options.PassivateAfter);
+                break;
+        }
+    }
+
+    protected override void OnCommand(object message)
+    {
+        switch (message)
+        {
+            case EntityCommand c:
+                Run(c.Command, c.ExpectsReply ? Sender : null);
+                break;
+            case TimerFired t:
+                Run(t.Command, null);
+                break;
+            case ReceiveTimeout:
+                Context.Parent.Tell(EntityRegionActor.Passivate.Instance);
+                break;
+            case EntityRegionActor.StopEntity:
+                Context.Stop(Self);
+                break;
+            case SaveSnapshotSuccess s:
+                _lastSnapshotSeq = s.Metadata.SequenceNr;
+                DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)); // the older ones
+                break;
+            case SaveSnapshotFailure f:
+                Log.Warning("snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message);
+                break;
+            case DeleteSnapshotsSuccess:
+            case DeleteSnapshotsFailure:
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private void Run(Element command, IActorRef? asker)
+    {
+        _asker = asker;
+        var effects = new Effects(_key);
+        BehaviorCalls.Handle(_behavior, effects, _state, command);
+        var events = effects.Events;
+        if (events is null)
+        {
+            Finish(effects, asker);
+            return;
+        }
+        var records = new EntityEventRecord[events.Count];
+        for (var i = 0; i < records.Length; i++) records[i] = new EntityEventRecord(StanzaXml.ToXml(events[i]));
+        var applied = 0;
+        PersistAll(records, _ =>
+        {
+            _state = BehaviorCalls.Apply(_behavior, _state, events[applied]);
+            if (++applied < records.Length) return;
+            Finish(effects, asker);
+            MaybeSnapshot();
+        });
+    }
+
+    private void Finish(Effects effects, IActorRef? asker)
+    {
+        _asker = null;
+        asker?.Tell(new EntityReply(effects.ReplyPayload));
+        if (effects.Stanzas is { } stanzas)
+            foreach (var stanza in stanzas) _send(stanza);
+        if (effects.TimerChanges is { } timers)
+        {
+            foreach (var (name, delay, cmd) in timers)
+            {
+                if (cmd is null) Timers.Cancel(name);
+                else Timers.StartSingleTimer(name, new TimerFired(cmd), delay);
+            }
+        }
+        if (effects.PassivateRequested) Context.Parent.Tell(EntityRegionActor.Passivate.Instance);
+    }
+
+    private void MaybeSnapshot()
+    {
+        if (LastSequenceNr - _lastSnapshotSeq < _options.SnapshotEvery) return;
+        var snapshot = BehaviorCalls.Snapshot(_behavior, _state);
+        if (snapshot is null) return;
+        _lastSnapshotSeq = LastSequenceNr; // one attempt per SnapshotEvery events, even if this one fails
+        SaveSnapshot(new EntitySnapshotRecord(snapshot.Xml is null ? null : StanzaXml.ToXml(snapshot.Xml), snapshot.Bytes));
+    }
+
+    protected override void PreRestart(Exception reason, object message)
+    {
+        _asker?.Tell(new Status.Failure(reason));
+        _asker = null;
+        base.PreRestart(reason, message);
+    }
+
+    /// <summary>What one command's handler asked for, carried out after its events are written.</summary>
+    private sealed class Effects(string key) : IEntityContext
+    {
+        public List<Element>? Events;
+        public List<Element>? Stanzas;
+        public List<(string Name, TimeSpan Delay, Element? Command)>? TimerChanges;
+        public Element? ReplyPayload;
+        public bool PassivateRequested;
+
+        public string Key { get; } = key;
+        public void Persist(Element @event) => (Events ??= new List<Element>()).Add(@event ?? throw new ArgumentNullException(nameof(@event)));
+        public void Reply(Element reply) => ReplyPayload = reply;
+        public void Send(Element stanza) => (Stanzas ??= new List<Element>()).Add(stanza ?? throw new ArgumentNullException(nameof(stanza)));
+
+        public void Schedule(string name, TimeSpan delay, Element command) =>
+            (TimerChanges ??= new()).Add((name, delay, command ?? throw new ArgumentNullException(nameof(command))));
+
+        public void Cancel(string name) => (TimerChanges ??= new()).Add((name, TimeSpan.Zero, null));
+        public void Passivate() => PassivateRequested = true;
+    }
+}

@@ -1,0 +1,97 @@
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.Plugins;
+
+/// <summary>
+/// The behaviour of a kind of keyed entity (<see cref="IPluginContext.AddEntityKind"/>): a host-owned persistent actor
+/// per key runs it over plugin-supplied state. The host keeps the state in memory only; what crosses the actor boundary
+/// or reaches the journal is XML: commands, events, replies and snapshots. Methods run one at a time per entity, on the
+/// entity's actor. <see cref="Handle"/> must not change the state: it decides and persists events, and
+/// <see cref="Apply"/> (also run on recovery) changes the state. Prefer <see cref="EntityBehavior{TState}"/>.
+/// </summary>
+public interface IEntityBehavior
+{
+    /// <summary>The state of an entity that has no events yet.</summary>
+    object Initial(string key);
+
+    /// <summary>The state after <paramref name="event"/> (the same object changed, or a new one).</summary>
+    object Apply(object state, Element @event);
+
+    /// <summary>Handles a command: reads the state, persists events, replies, sends stanzas, schedules timers (all
+    /// through <paramref name="entity"/>; events are written before replies and stanzas leave). An exception restarts
+    /// the entity from its journal (supervision) and the command's asker gets a failure.</summary>
+    void Handle(IEntityContext entity, object state, Element command);
+
+    /// <summary>The state as a snapshot, or null to keep only events.</summary>
+    EntitySnapshot? Snapshot(object state);
+
+    /// <summary>The state a snapshot made by <see cref="Snapshot"/> stands for.</summary>
+    object Restore(string key, EntitySnapshot snapshot);
+}
+
+/// <summary>A typed <see cref="IEntityBehavior"/>.</summary>
+public abstract class EntityBehavior<TState> : IEntityBehavior where TState : class
+{
+    public abstract TState Initial(string key);
+    public abstract TState Apply(TState state, Element @event);
+    public abstract void Handle(IEntityContext entity, TState state, Element command);
+    /// <summary>No snapshots unless overridden (with <see cref="Restore"/>).</summary>
+    public virtual EntitySnapshot? Snapshot(TState state) => null;
+    public virtual TState Restore(string key, EntitySnapshot snapshot) =>
+        throw new NotSupportedException($"{GetType().Name} makes no snapshots but was offered one");
+
+    object IEntityBehavior.Initial(string key) => Initial(key);
+    object IEntityBehavior.Apply(object state, Element @event) => Apply((TState)state, @event);
+    void IEntityBehavior.Handle(IEntityContext entity, object state, Element command) => Handle(entity, (TState)state, command);
+    EntitySnapshot? IEntityBehavior.Snapshot(object state) => Snapshot((TState)state);
+    object IEntityBehavior.Restore(string key, EntitySnapshot snapshot) => Restore(key, snapshot);
+}
+
+/// <summary>An entity's state as stored: an element, or bytes.</summary>
+public sealed record EntitySnapshot(Element? Xml, byte[]? Bytes = null)
+{
+    public static EntitySnapshot Of(Element xml) => new(xml);
+    public static EntitySnapshot Of(byte[] bytes) => new(null, bytes);
+}
+
+/// <summary>What a command handler may do; effects take place after the handler returns and its events are written.</summary>
+public interface IEntityContext
+{
+    /// <summary>The entity's key within its kind.</summary>
+    string Key { get; }
+    /// <summary>Writes an event to the entity's journal and applies it to the state.</summary>
+    void Persist(Element @event);
+    /// <summary>The answer to the command's asker (<see cref="IEntityKind.AskAsync"/>); ignored for told commands.</summary>
+    void Reply(Element reply);
+    /// <summary>Routes a stanza (its 'from' must be a local domain, a service the plugin owns, or a local JID).</summary>
+    void Send(Element stanza);
+    /// <summary>Delivers <paramref name="command"/> to this entity after <paramref name="delay"/> (one timer per name;
+    /// timers do not survive passivation).</summary>
+    void Schedule(string name, TimeSpan delay, Element command);
+    void Cancel(string name);
+    /// <summary>Stops the entity once this command is done (its state stays in the journal).</summary>
+    void Passivate();
+}
+
+/// <summary>How the host runs the entities of a kind.</summary>
+public sealed record EntityKindOptions
+{
+    /// <summary>An entity that got no command for this long is stopped (passivated); the next command recovers it.</summary>
+    public TimeSpan PassivateAfter { get; init; } = TimeSpan.FromMinutes(2);
+    /// <summary>A snapshot after this many events (when the behaviour makes snapshots).</summary>
+    public int SnapshotEvery { get; init; } = 100;
+}
+
+/// <summary>
+/// The entities of one kind, reached only by key (a shard region's shape: the clustering issue can put a
+/// cluster-sharded region behind it without any plugin change). Disposing it stops the entities; their state stays.
+/// </summary>
+public interface IEntityKind : IDisposable
+{
+    string Kind { get; }
+    /// <summary>Sends a command to the entity of <paramref name="key"/> (created and recovered on demand).</summary>
+    void Tell(string key, Element command);
+    /// <summary>Sends a command and completes with the entity's reply (null if it did not reply); fails with
+    /// TimeoutException, or with the entity's failure.</summary>
+    Task<Element?> AskAsync(string key, Element command, TimeSpan timeout);
+}

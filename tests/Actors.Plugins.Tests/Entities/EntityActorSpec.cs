@@ -1,0 +1,202 @@
+using Actors.Xmpp.PluginHost.Entities;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit.Xunit2;
+
+namespace Actors.Plugins.Tests.Entities;
+
+/// <summary>The host's keyed-entity actors (region + persistent entities) driven by a plugin-style behaviour.</summary>
+public sealed class EntityActorSpec : TestKit
+{
+    private const string Ns = "urn:test:counter";
+
+    private static readonly Config Journal = ConfigurationFactory.ParseString("""
+        akka.persistence.journal.plugin = "akka.persistence.journal.inmem"
+        akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
+        akka.loglevel = WARNING
+        """);
+
+    private int _regions;
+
+    public EntityActorSpec() : base(Journal) { }
+
+    /// <summary>A counter: &lt;add n/&gt; persists &lt;added n/&gt;; &lt;get/&gt; answers &lt;value n/&gt;; &lt;boom/&gt; throws.</summary>
+    private sealed class Counter : EntityBehavior<Counter.State>
+    {
+        public sealed class State
+        {
+            public int Value;
+        }
+
+        public int Restores;
+        public int Applies;
+        public bool Snapshots;
+
+        public override State Initial(string key) => new();
+
+        public override State Apply(State state, Element e)
+        {
+            Interlocked.Increment(ref Applies);
+            state.Value += int.Parse(e.Attr("n")!);
+            return state;
+        }
+
+        public override void Handle(IEntityContext entity, State state, Element command)
+        {
+            switch (command.Name)
+            {
+                case "add":
+                    entity.Persist(new Element("added", Ns).SetAttr("n", command.Attr("n")));
+                    entity.Reply(new Element("accepted", Ns)); // sent only once the event is written
+                    break;
+                case "get":
+                    entity.Reply(new Element("value", Ns).SetAttr("n", state.Value.ToString()).SetAttr("key", entity.Key));
+                    break;
+                case "boom":
+                    entity.Persist(new Element("added", Ns).SetAttr("n", "1000")); // never written: the handler throws
+                    throw new InvalidOperationException("boom");
+                case "later":
+                    entity.Schedule("later", TimeSpan.FromMilliseconds(100), new Element("add", Ns).SetAttr("n", "10"));
+                    break;
+                case "notify":
+                    entity.Send(new Element("message", "jabber:client").SetAttr("from", "svc.localhost").SetAttr("to", "alice@localhost"));
+                    break;
+                case "stop":
+                    entity.Passivate();
+                    break;
+            }
+        }
+
+        public override EntitySnapshot? Snapshot(State state) =>
+            Snapshots ? EntitySnapshot.Of(new Element("counter", Ns).SetAttr("n", state.Value.ToString())) : null;
+
+        public override State Restore(string key, EntitySnapshot snapshot)
+        {
+            Interlocked.Increment(ref Restores);
+            return new State { Value = int.Parse(snapshot.Xml!.Attr("n")!) };
+        }
+    }
+
+    private (IEntityKind Kind, IActorRef Region) Region(Counter behavior, EntityKindOptions? options = null, Action<Element>? send = null)
+    {
+        var o = options ?? new EntityKindOptions();
+        var region = Sys.ActorOf(EntityRegionActor.Props(key => PluginEntityActor.Props("test", "counter", key, behavior, o, send ?? (_ => { }))),
+            "entities-counter-" + Interlocked.Increment(ref _regions));
+        return (new EntityKindHandle("counter", region, () => Sys.Stop(region)), region);
+    }
+
+    private static Element Cmd(string name, int? n = null)
+    {
+        var e = new Element(name, Ns);
+        if (n is not null) e.SetAttr("n", n.Value.ToString());
+        return e;
+    }
+
+    private static async Task<int> Value(IEntityKind kind, string key) =>
+        int.Parse((await kind.AskAsync(key, Cmd("get"), TimeSpan.FromSeconds(3)))!.Attr("n")!);
+
+    [Fact]
+    public async Task Commands_reach_the_entity_of_their_key_only()
+    {
+        var (kind, _) = Region(new Counter());
+        await kind.AskAsync("a", Cmd("add", 2), TimeSpan.FromSeconds(3));
+        await kind.AskAsync("b", Cmd("add", 5), TimeSpan.FromSeconds(3));
+        kind.Tell("a", Cmd("add", 1));
+        Assert.Equal(3, await Value(kind, "a"));
+        Assert.Equal(5, await Value(kind, "b"));
+        Assert.Equal("a/b", (await kind.AskAsync("a/b", Cmd("get"), TimeSpan.FromSeconds(3)))!.Attr("key")); // any key
+    }
+
+    [Fact]
+    public async Task A_new_region_recovers_the_state_from_the_journal()
+    {
+        var (first, region) = Region(new Counter());
+        for (var i = 1; i <= 3; i++) await first.AskAsync("room", Cmd("add", i), TimeSpan.FromSeconds(3));
+        Watch(region);
+        first.Dispose(); // what unloading the plugin does: its entities stop, their state stays
+        ExpectTerminated(region);
+        var recovering = new Counter();
+        var (second, _) = Region(recovering);
+        Assert.Equal(6, await Value(second, "room"));
+        Assert.Equal(3, recovering.Applies);
+    }
+
+    [Fact]
+    public async Task An_idle_entity_is_passivated_and_recovered_on_the_next_command()
+    {
+        var (kind, region) = Region(new Counter(), new EntityKindOptions { PassivateAfter = TimeSpan.FromMilliseconds(200) });
+        await kind.AskAsync("k", Cmd("add", 4), TimeSpan.FromSeconds(3));
+        var entity = await Sys.ActorSelection(region.Path / "k").ResolveOne(TimeSpan.FromSeconds(3));
+        Watch(entity);
+        ExpectTerminated(entity, TimeSpan.FromSeconds(3));
+        Assert.Equal(4, await Value(kind, "k"));
+    }
+
+    [Fact]
+    public async Task Commands_sent_while_an_entity_passivates_are_kept_and_delivered()
+    {
+        var (kind, region) = Region(new Counter());
+        await kind.AskAsync("k", Cmd("add", 1), TimeSpan.FromSeconds(3));
+        var entity = await Sys.ActorSelection(region.Path / "k").ResolveOne(TimeSpan.FromSeconds(3));
+        Watch(entity);
+        kind.Tell("k", Cmd("stop"));
+        var adds = Enumerable.Range(0, 20).Select(_ => kind.AskAsync("k", Cmd("add", 1), TimeSpan.FromSeconds(5))).ToArray();
+        ExpectTerminated(entity, TimeSpan.FromSeconds(3));
+        await Task.WhenAll(adds);
+        Assert.Equal(21, await Value(kind, "k"));
+    }
+
+    [Fact]
+    public async Task Snapshots_are_taken_every_n_events_and_recovery_starts_from_the_latest()
+    {
+        var (first, region) = Region(new Counter { Snapshots = true }, new EntityKindOptions { SnapshotEvery = 2 });
+        for (var i = 0; i < 5; i++) await first.AskAsync("s", Cmd("add", 1), TimeSpan.FromSeconds(3));
+        Watch(region);
+        first.Dispose();
+        ExpectTerminated(region);
+        var recovering = new Counter { Snapshots = true };
+        var (second, _) = Region(recovering, new EntityKindOptions { SnapshotEvery = 2 });
+        Assert.Equal(5, await Value(second, "s"));
+        Assert.Equal(1, recovering.Restores);  // the snapshot at event 4
+        Assert.Equal(1, recovering.Applies);   // and the one event after it
+    }
+
+    [Fact]
+    public async Task A_failing_behaviour_restarts_its_entity_from_the_journal_and_fails_only_its_asker()
+    {
+        var (kind, region) = Region(new Counter());
+        await kind.AskAsync("f", Cmd("add", 7), TimeSpan.FromSeconds(3));
+        await Assert.ThrowsAsync<InvalidOperationException>(() => kind.AskAsync("f", Cmd("boom"), TimeSpan.FromSeconds(3)));
+        Assert.Equal(7, await Value(kind, "f")); // the event of the failed command was never written
+        var entity = await Sys.ActorSelection(region.Path / "f").ResolveOne(TimeSpan.FromSeconds(3));
+        Assert.False(entity.IsNobody());
+        Assert.Equal(1, await Value(kind, "other") + 1); // other entities are unaffected
+    }
+
+    [Fact]
+    public async Task Timers_deliver_their_command_to_the_entity()
+    {
+        var (kind, _) = Region(new Counter());
+        kind.Tell("t", Cmd("later"));
+        await AwaitAssertAsync(async () => Assert.Equal(10, await Value(kind, "t")), TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public async Task Stanzas_leave_through_the_host_router()
+    {
+        var probe = CreateTestProbe();
+        var (kind, _) = Region(new Counter(), send: e => probe.Ref.Tell(e));
+        await kind.AskAsync("n", Cmd("notify"), TimeSpan.FromSeconds(3));
+        var sent = probe.ExpectMsg<Element>();
+        Assert.Equal("alice@localhost", sent.To);
+    }
+
+    [Fact]
+    public async Task Asking_an_entity_that_does_not_reply_completes_with_null()
+    {
+        var (kind, _) = Region(new Counter());
+        Assert.Null(await kind.AskAsync("x", Cmd("later"), TimeSpan.FromSeconds(3)));
+    }
+}
