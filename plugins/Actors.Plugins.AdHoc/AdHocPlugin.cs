@@ -62,7 +62,8 @@ public sealed class AdHocPlugin : IXmppPlugin
             else if (action != ActionExecute) return Error(r, "bad-request", BadAction, $"'{action}' needs a session of this command");
 
             var reply = await command.Execute(r);
-            var answer = reply.Type == "result" ? reply.Child("command", Ns) : null;
+            if (reply.Type != "result") return reply; // an error (bad-payload, say) leaves the session at its stage
+            var answer = reply.Child("command", Ns);
             if (answer?.Attr("status") == StatusExecuting && answer.Attr("sessionid") is { } next) sessions.Stage(next, node, r.From, answer);
             else if (id is not null) sessions.End(id);
             return reply;

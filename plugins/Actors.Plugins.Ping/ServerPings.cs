@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
 using Actors.Xmpp;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Xml;
@@ -10,8 +11,10 @@ namespace Actors.Plugins.Ping;
 public sealed class PingOptions
 {
     /// <summary>Ping a client that sent nothing for this many seconds; 0 turns server pings off.</summary>
+    [Range(0, 86400)]
     public double IdleSeconds { get; set; } = 300;
     /// <summary>A client that does not answer within this many seconds is disconnected.</summary>
+    [Range(0.1, 3600)]
     public double TimeoutSeconds { get; set; } = 30;
 }
 

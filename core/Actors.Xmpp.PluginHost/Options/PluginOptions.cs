@@ -26,7 +26,7 @@ internal static class PluginOptions
         }
         catch (InvalidOperationException ex) // a value that does not convert: the binder's message names the key
         {
-            throw new InvalidPluginOptionsException(ex.Message);
+            throw new InvalidPluginOptionsException("invalid options: " + ex.Message);
         }
         var errors = Validate(options, section.Path);
         if (errors.Count > 0) throw new InvalidPluginOptionsException("invalid options: " + string.Join("; ", errors));
