@@ -56,7 +56,7 @@ public sealed class AdminCommandSpec : IAsyncLifetime
     }
 
     [Theory]
-    [InlineData("{}", "argument 'by' is required")]
+    [InlineData("{}", "argument 'by' is required (How much)")]
     [InlineData("{\"by\":\"three\"}", "argument 'by' must be a whole number, not 'three'")]
     [InlineData("{\"by\":1,\"direction\":\"sideways\"}", "argument 'direction' must be one of up, down, not 'sideways'")]
     [InlineData("{\"by\":1,\"loud\":\"maybe\"}", "argument 'loud' must be true or false (or 1 or 0), not 'maybe'")]
