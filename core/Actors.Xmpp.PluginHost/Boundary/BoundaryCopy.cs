@@ -41,6 +41,15 @@ internal static class BoundaryCopy
         return c with { Arguments = arguments };
     }
 
+    /// <summary>The arguments a plugin (the XEP-0050 bridge) passes to a command.</summary>
+    [MethodImpl(MethodImplOptions.NoOptimization | MethodImplOptions.NoInlining)]
+    public static Dictionary<string, IReadOnlyList<string>> Arguments(IReadOnlyDictionary<string, IReadOnlyList<string>> given)
+    {
+        var copy = new Dictionary<string, IReadOnlyList<string>>(StringComparer.Ordinal);
+        foreach (var (name, values) in given) copy[name] = ToArray(values);
+        return copy;
+    }
+
     public static CommandResult Result(CommandResult r)
     {
         if (r.Fields is null) return r;

@@ -59,7 +59,7 @@ internal sealed class AdminCommandRegistry(ILogger log) : IAdminCommands
         var c = entry.Command.Command;
         if (!caller.IsOperator && c.Access != CommandAccess.Admin)
             return new CommandOutcome(CommandRefusal.Forbidden, $"'{plugin} {command}' is for the operator only", null);
-        var (values, error) = Convert(c, arguments);
+        var (values, error) = Convert(c, BoundaryCopy.Arguments(arguments));
         if (error is not null) return new CommandOutcome(CommandRefusal.BadArguments, error, null);
 
         using (var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, entry.Removed.Token))
