@@ -28,7 +28,13 @@ internal static class PluginCommands
         var only = new Argument<string?>("plugin") { Description = "Only this plugin's commands", Arity = ArgumentArity.ZeroOrOne };
         var commands = new Command("commands", "List the plugins' admin commands and their arguments.") { only };
         commands.TreatUnmatchedTokensAsErrors = false;
-        commands.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "plugin-commands", ["plugin"] = p.GetValue(only) }));
+        commands.SetAction((p, ct) =>
+        {
+            // without a plugin id, a configuration override (--Xmpp:DataDir=...) lands in the optional argument
+            var id = p.GetValue(only);
+            var isOverride = id?.StartsWith("--", StringComparison.Ordinal) == true;
+            return Run(p, new JsonObject { ["cmd"] = "plugin-commands", ["plugin"] = isOverride ? null : id }, isOverride ? [id!] : null);
+        });
         plugin.Subcommands.Add(commands);
 
         // Arguments are name=value words: their names are known only to the running server, and --Key=value already

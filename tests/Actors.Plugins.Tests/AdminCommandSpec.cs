@@ -111,6 +111,9 @@ public sealed class AdminCommandSpec : IAsyncLifetime
         Assert.Contains("by=… (integer, required): How much", list.Stdout);
         Assert.Contains("direction=… (choice, default up, one of up|down): Up or down", list.Stdout);
         Assert.DoesNotContain("announce", list.Stdout);
+        var all = await Operator.CliAsync(_server, "plugin", "commands");
+        Assert.Contains("admin        announce         admin     Send Announcement to Online Users", all.Stdout);
+        Assert.Contains("counter      show             operator  Show the count", all.Stdout);
 
         var add = await Operator.CliAsync(_server, "plugin", "command", "counter", "add", "by=4", "loud=1", "cc=alice@localhost", "cc=bob@localhost");
         Assert.True(add.ExitCode == 0, add.Stderr);
