@@ -23,7 +23,11 @@ internal static class ServerPings
 {
     public static void Start(IPluginContext ctx, PingOptions options)
     {
-        if (options.IdleSeconds <= 0) return;
+        if (options.IdleSeconds <= 0)
+        {
+            ctx.AddCommand(Status(options, () => (0, 0)));
+            return;
+        }
         var sessions = ctx.Require<ISessions>();
         var idle = TimeSpan.FromSeconds(options.IdleSeconds);
         var timeout = TimeSpan.FromSeconds(Math.Max(0.1, options.TimeoutSeconds));
@@ -50,6 +54,8 @@ internal static class ServerPings
             return Task.CompletedTask;
         });
 
+        ctx.AddCommand(Status(options, () => (lastSeen.Count, pinging.Count)));
+
         async Task PingAsync(Jid client)
         {
             try
@@ -71,4 +77,20 @@ internal static class ServerPings
             }
         }
     }
+
+    /// <summary>`actors-server plugin command ping status` (and XEP-0050 for administrators).</summary>
+    private static AdminCommand Status(PingOptions options, Func<(int Watched, int Pinging)> counts) =>
+        new("status", "Server pings: settings and clients being watched", (_, _) =>
+        {
+            var (watched, pinging) = counts();
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            return Task.FromResult(CommandResult.Data(
+            [
+                ResultField.Of("idle-seconds", options.IdleSeconds.ToString(inv), "Ping a client silent for (s), 0: off"),
+                ResultField.Of("timeout-seconds", options.TimeoutSeconds.ToString(inv), "Disconnect a client that does not answer within (s)"),
+                ResultField.Of("watched", watched.ToString(inv), "Clients watched"),
+                ResultField.Of("pinging", pinging.ToString(inv), "Pings awaiting an answer"),
+            ], options.IdleSeconds > 0 ? $"server pings after {options.IdleSeconds} s of silence" : "server pings are off"));
+        })
+        { Access = CommandAccess.Admin };
 }
