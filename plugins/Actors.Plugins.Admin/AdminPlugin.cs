@@ -105,8 +105,8 @@ public sealed class AdminPlugin : IXmppPlugin
     /// <summary>The first stage of a command: a form to fill in.</summary>
     private static Element Ask(IqRequest r, string title, params Element[] fields)
     {
-        var command = Command(r, "executing");
-        command.Add(new Element("actions", Xmpp.Plugins.AdHoc.Ns).SetAttr("execute", "complete").Add(new Element("complete", Xmpp.Plugins.AdHoc.Ns)));
+        var command = Command(r, StatusExecuting);
+        command.Add(new Element("actions", Xmpp.Plugins.AdHoc.Ns).SetAttr("execute", ActionComplete).Add(new Element(ActionComplete, Xmpp.Plugins.AdHoc.Ns)));
         var form = Form("form", title, Ns);
         foreach (var f in fields) form.Add(f);
         return command.Add(form);
