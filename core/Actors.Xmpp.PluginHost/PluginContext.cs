@@ -1,5 +1,8 @@
 using Actors.Xmpp.PluginHost.Entities;
 using Actors.Xmpp.Plugins;
+using Actors.Xmpp.PluginHost.Boundary;
+using Actors.Xmpp.PluginHost.Commands;
+using Actors.Xmpp.PluginHost.Options;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
@@ -36,12 +39,10 @@ internal sealed class PluginContext : IPluginContext
     public IReadOnlyList<string> Domains => _server.Domains;
     public ILogger Logger { get; }
 
-    public T Options<T>() where T : class, new()
-    {
-        var options = new T();
-        _configuration.GetSection($"Xmpp:Plugins:{PluginId}").Bind(options);
-        return options;
-    }
+    /// <summary>The configuration section the options come from (Xmpp:Plugins:&lt;id&gt;).</summary>
+    public IConfigurationSection OptionsSection => _configuration.GetSection($"Xmpp:Plugins:{PluginId}");
+
+    public T Options<T>() where T : class, new() => PluginOptions.Bind<T>(OptionsSection);
 
     public IDisposable AddFeature(string feature, IqScope scope = IqScope.Server) => Track(_server.Iq.AddFeature(scope, feature));
 
@@ -91,6 +92,9 @@ internal sealed class PluginContext : IPluginContext
         return Track(EntityKinds.Start(PluginId, kind!, behavior, options, _supervisor, _services.Host.Send));
     }
 
+    // ---- admin commands ----
+    public IDisposable AddCommand(AdminCommand command) => Track(_services.Commands.Add(PluginId, command));
+
     public T Track<T>(T registration) where T : IDisposable
     {
         lock (_ledger) _ledger.Add(registration);
@@ -131,9 +135,11 @@ internal sealed class ServiceRegistry
     private readonly object _lock = new();
     private readonly Dictionary<Type, (object Service, string Provider)> _services = new();
 
-    public ServiceRegistry(HostServices host)
+    public ServiceRegistry(HostServices host, AdminCommandRegistry commands)
     {
         Host = host;
+        Commands = commands;
+        _services[typeof(IAdminCommands)] = (commands, "host");
         _services[typeof(IAccounts)] = (host, "host");
         _services[typeof(ISessions)] = (host, "host");
         _services[typeof(IRouter)] = (host, "host");
@@ -142,10 +148,12 @@ internal sealed class ServiceRegistry
     }
 
     public HostServices Host { get; }
+    public AdminCommandRegistry Commands { get; }
 
     public IDisposable Provide(Type type, object service, string provider)
     {
         if (!type.IsInterface) throw new ArgumentException($"a service must be an interface from the plugin contract, not {type.FullName}");
+        service = ServiceBoundary.Wrap(type, service);
         lock (_lock)
         {
             if (_services.TryGetValue(type, out var existing))

@@ -19,6 +19,7 @@ public static class PluginHostingExtensions
     {
         services.AddSingleton(sp => new PluginManager(sp.GetRequiredService<ServerContext>(), sp.GetRequiredService<ActorSystem>(),
             configuration, sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<IAdminCommandExtension, Commands.AdminCommandChannel>(); // before plugin-*: it takes plugin-command(s)
         services.AddSingleton<IAdminCommandExtension, PluginAdminCommands>();
         var hosted = ServiceDescriptor.Singleton<IHostedService, PluginHostService>();
         // hosted services start in order: insert ours before XmppServerService's (listeners), so clients never see

@@ -2,6 +2,9 @@ using System.Reflection;
 using System.Runtime.CompilerServices;
 using System.Runtime.Loader;
 using Actors.Xmpp.Plugins;
+using Actors.Xmpp.PluginHost.Boundary;
+using Actors.Xmpp.PluginHost.Commands;
+using Actors.Xmpp.PluginHost.Options;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
@@ -62,7 +65,8 @@ public sealed class PluginManager : IAsyncDisposable
         _configuration = configuration;
         _loggers = loggers;
         _log = loggers.CreateLogger("Actors.Xmpp.PluginHost");
-        _services = new ServiceRegistry(new HostServices(server));
+        Commands = new AdminCommandRegistry(_log);
+        _services = new ServiceRegistry(new HostServices(server), Commands);
         _server.Router.Hooks.Failed ??= ex => _log.LogError(ex, "a plugin stanza hook failed");
         Options = new PluginHostOptions();
         configuration.GetSection("Xmpp:Plugins").Bind(Options);
@@ -70,6 +74,9 @@ public sealed class PluginManager : IAsyncDisposable
     }
 
     public PluginHostOptions Options { get; }
+
+    /// <summary>The admin commands of the loaded plugins (CLI, admin socket, XEP-0050 through the admin plugin).</summary>
+    internal AdminCommandRegistry Commands { get; }
 
     /// <summary>How many times a plugin was configured (load or reload) since start.</summary>
     public int ActivationCount => Volatile.Read(ref _generation);
@@ -85,6 +92,9 @@ public sealed class PluginManager : IAsyncDisposable
         public IXmppPlugin? Plugin;
         public PluginContext? Context;
         public IActorRef? Supervisor;
+        /// <summary>The options section as it was when this version configured itself: if a reload fails, this
+        /// version is configured again from it (the live configuration may be what made the reload fail).</summary>
+        public IConfiguration? OptionsSnapshot;
     }
 
     private sealed class PluginLoadException(string message) : Exception(message);
@@ -291,7 +301,7 @@ public sealed class PluginManager : IAsyncDisposable
         {
             Release(next.Loader, next.Plugin);
             // the previous version takes over again (its assembly is still loaded)
-            try { Activate(new Candidate(old.Folder, old.Loader!, old.Plugin!, old.Descriptor, old.Xeps), state); }
+            try { Activate(new Candidate(old.Folder, old.Loader!, old.Plugin!, old.Descriptor, old.Xeps), state, old.OptionsSnapshot); }
             catch (PluginLoadException again) { Fail(old.Folder, old.Descriptor, again.Message); }
             ok = false;
             message = $"reload of {id} failed: {ex.Message}; version {old.Descriptor.Version} keeps serving";
@@ -377,7 +387,8 @@ public sealed class PluginManager : IAsyncDisposable
                 ? $"{Path.GetFileName(dll)} has no public IXmppPlugin class (or references another copy of the plugin contract)"
                 : $"{Path.GetFileName(dll)} has {types.Count} IXmppPlugin classes; one per assembly");
         var plugin = (IXmppPlugin)Activator.CreateInstance(types[0])!;
-        var descriptor = plugin.Descriptor ?? throw new PluginLoadException($"{types[0].Name} has no descriptor");
+        // copied at the boundary: the host keeps no collection the plugin's compiler made (see BoundaryCopy)
+        var descriptor = BoundaryCopy.Descriptor(plugin.Descriptor ?? throw new PluginLoadException($"{types[0].Name} has no descriptor"));
         if (string.IsNullOrWhiteSpace(descriptor.Id)) throw new PluginLoadException($"{types[0].Name} has an empty id");
         var xeps = types[0].GetCustomAttributes<XepAttribute>().OrderBy(x => x.Number).Select(x => x.ToString()).ToList();
         return (plugin, descriptor, xeps);
@@ -396,8 +407,9 @@ public sealed class PluginManager : IAsyncDisposable
         return null;
     }
 
-    /// <summary>Configures a prepared plugin: supervisor, context, Configure, RestoreState. Undone on failure.</summary>
-    private void Activate(Candidate c, byte[]? state)
+    /// <summary>Configures a prepared plugin: supervisor, context, Configure, RestoreState. Undone on failure.
+    /// <paramref name="options"/>: where its options come from (default: the live configuration).</summary>
+    private void Activate(Candidate c, byte[]? state, IConfiguration? options = null)
     {
         var d = c.Descriptor;
         if (MissingDependency(d, except: null) is { } missing) throw new PluginLoadException(missing);
@@ -406,7 +418,7 @@ public sealed class PluginManager : IAsyncDisposable
             ? _system.ActorOf(Props.Create(typeof(PluginSupervisorActor)), name)
             : _root.Ask<IActorRef>(new PluginSupervisorActor.Spawn(Props.Create(typeof(PluginSupervisorActor)), name, Reply: true),
                 TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
-        var ctx = new PluginContext(d.Id, _server, _services, _configuration, _loggers.CreateLogger("Plugins." + d.Id), supervisor);
+        var ctx = new PluginContext(d.Id, _server, _services, options ?? _configuration, _loggers.CreateLogger("Plugins." + d.Id), supervisor);
         try
         {
             c.Plugin.Configure(ctx);
@@ -416,11 +428,14 @@ public sealed class PluginManager : IAsyncDisposable
         {
             ctx.DisposeLedger();
             _system.Stop(supervisor);
-            throw new PluginLoadException($"plugin '{d.Id}' {d.Version} failed to configure: {ex.GetType().Name}: {ex.Message}");
+            throw new PluginLoadException(ex is InvalidPluginOptionsException
+                ? $"plugin '{d.Id}' {d.Version}: {ex.Message}"
+                : $"plugin '{d.Id}' {d.Version} failed to configure: {ex.GetType().Name}: {ex.Message}");
         }
         _loaded[d.Id] = new Loaded
         {
             Id = d.Id, Folder = c.Folder, Descriptor = d, Xeps = c.Xeps, Loader = c.Loader, Plugin = c.Plugin, Context = ctx, Supervisor = supervisor,
+            OptionsSnapshot = new ConfigurationBuilder().AddInMemoryCollection(ctx.OptionsSection.AsEnumerable()).Build(),
         };
         _order.Remove(d.Id);
         _order.Add(d.Id);

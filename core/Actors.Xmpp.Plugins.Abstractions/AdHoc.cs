@@ -7,6 +7,35 @@ public static class AdHoc
 {
     public const string Ns = "http://jabber.org/protocol/commands";
     public const string DataNs = "jabber:x:data";
+    /// <summary>XEP-0122 data forms validation.</summary>
+    public const string ValidateNs = "http://jabber.org/protocol/xdata-validate";
+
+    // XEP-0050 §3.4 actions and statuses
+    public const string ActionExecute = "execute";
+    public const string ActionCancel = "cancel";
+    public const string ActionPrev = "prev";
+    public const string ActionNext = "next";
+    public const string ActionComplete = "complete";
+    public const string StatusExecuting = "executing";
+    public const string StatusCompleted = "completed";
+    public const string StatusCanceled = "canceled";
+
+    // XEP-0050 §4.6 application-specific error conditions
+    public const string MalformedAction = "malformed-action";
+    public const string BadAction = "bad-action";
+    public const string BadLocale = "bad-locale";
+    public const string BadPayload = "bad-payload";
+    public const string BadSessionId = "bad-sessionid";
+    public const string SessionExpired = "session-expired";
+
+    /// <summary>An XEP-0050 §4.6 error: the stanza error condition plus the commands namespace's specific one
+    /// (e.g. bad-request + &lt;bad-sessionid/&gt;).</summary>
+    public static Element Error(IqRequest r, string condition, string specific, string? text = null)
+    {
+        var reply = r.Error(condition, text);
+        reply.Child("error", Xmpp.Ns.Client)!.Add(new Element(specific, Ns));
+        return reply;
+    }
 
     /// <summary>A reply &lt;command/&gt; for the request's node and session.</summary>
     public static Element Command(IqRequest r, string status, string? session = null) =>
@@ -16,7 +45,7 @@ public static class AdHoc
     /// <summary>A command that completed with a note.</summary>
     public static Element Completed(IqRequest r, string note, string type = "info")
     {
-        var c = Command(r, "completed");
+        var c = Command(r, StatusCompleted);
         c.Add(new Element("note", Ns).SetAttr("type", type).AddText(note));
         return c;
     }

@@ -16,7 +16,9 @@ public interface IPluginContext
     IReadOnlyList<string> Domains { get; }
     ILogger Logger { get; }
 
-    /// <summary>Options bound from the configuration section Xmpp:Plugins:&lt;id&gt; (defaults from the type).</summary>
+    /// <summary>Options bound from the configuration section Xmpp:Plugins:&lt;id&gt; (defaults from the type), then
+    /// validated with their System.ComponentModel.DataAnnotations attributes and <c>IValidatableObject</c>: invalid
+    /// options throw, and the plugin fails to load with the key and the reason.</summary>
     T Options<T>() where T : class, new();
 
     // ---- service discovery (XEP-0030) ----
@@ -67,6 +69,11 @@ public interface IPluginContext
     /// <summary>Registers a kind of keyed entity (call it from Configure): host-owned persistent actors, persistence id
     /// entity:&lt;plugin&gt;/&lt;kind&gt;/&lt;key&gt;, passivated when idle and recovered on the next command.</summary>
     IEntityKind AddEntityKind(string kind, IEntityBehavior behavior, EntityKindOptions? options = null);
+
+    // ---- admin commands ----
+    /// <summary>An admin command offered by the CLI, the admin socket and (for <see cref="CommandAccess.Admin"/>)
+    /// XEP-0050; removed on unload (a run in progress is cancelled).</summary>
+    IDisposable AddCommand(AdminCommand command);
 }
 
 /// <summary>Where a stanza hook runs (Prosody's stanza events).</summary>

@@ -32,29 +32,7 @@ public sealed record PluginDependency(string Id, bool Optional = false)
 public sealed record PluginDescriptor(string Id, string Version, IReadOnlyList<PluginDependency>? Dependencies = null,
     int ContractVersion = PluginContract.Version)
 {
-    /// <summary>Copied into a contract-owned array: the host never holds a collection type that the plugin's
-    /// compiler synthesized (a collection expression makes one in the plugin's assembly), which would pin it.</summary>
-    public IReadOnlyList<PluginDependency>? Dependencies { get; init; } = Boundary.Copy(Dependencies);
-
     public IReadOnlyList<PluginDependency> DependsOn => Dependencies ?? [];
-}
-
-/// <summary>Copies collections that cross the plugin boundary into plain arrays.</summary>
-public static class Boundary
-{
-    /// <summary>
-    /// Never optimized, so never instrumented by dynamic PGO: tier-1 code with a plugin's collection type baked in
-    /// (guarded devirtualization) keeps that plugin's load context alive for good (measured: it did).
-    /// </summary>
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoOptimization | System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    public static T[]? Copy<T>(IEnumerable<T>? items)
-    {
-        if (items is null) return null;
-        if (items is T[] array) return array;
-        var list = new List<T>();
-        foreach (var item in items) list.Add(item);
-        return list.ToArray();
-    }
 }
 
 /// <summary>

@@ -62,13 +62,7 @@ public interface IDisco
 }
 
 /// <summary>An entity's disco#info: identities, features and XEP-0128 forms.</summary>
-public sealed record DiscoInfo(IReadOnlyList<DiscoIdentity> Identities, IReadOnlyList<string> Features, IReadOnlyList<Element> Forms)
-{
-    // copied: another plugin iterates them (see Boundary.Copy)
-    public IReadOnlyList<DiscoIdentity> Identities { get; init; } = Boundary.Copy(Identities)!;
-    public IReadOnlyList<string> Features { get; init; } = Boundary.Copy(Features)!;
-    public IReadOnlyList<Element> Forms { get; init; } = Boundary.Copy(Forms)!;
-}
+public sealed record DiscoInfo(IReadOnlyList<DiscoIdentity> Identities, IReadOnlyList<string> Features, IReadOnlyList<Element> Forms);
 
 /// <summary>An XEP-0050 ad-hoc command.</summary>
 /// <param name="Node">Its node, e.g. http://jabber.org/protocol/admin#add-user.</param>
@@ -81,4 +75,8 @@ public sealed record AdHocCommand(string Node, string Name, Func<Jid, bool> Allo
 public interface IAdHocCommands
 {
     IDisposable Add(AdHocCommand command);
+
+    /// <summary>Commands that come and go (the admin plugin publishes every plugin's <see cref="AdminCommand"/> this
+    /// way): <paramref name="commands"/> is asked on every listing and lookup.</summary>
+    IDisposable AddSource(Func<IEnumerable<AdHocCommand>> commands);
 }

@@ -5,12 +5,12 @@ using Microsoft.Extensions.Configuration;
 
 namespace Actors.Host.Server;
 
-/// <summary>`actors-server plugin list|load|unload|reload`: through the running server's admin socket.</summary>
+/// <summary>`actors-server plugin list|load|unload|reload|commands|command`: through the running server's admin socket.</summary>
 internal static class PluginCommands
 {
     public static Command Create()
     {
-        var plugin = new Command("plugin", "Manage the plugins of the running server: list, load, unload, reload.");
+        var plugin = new Command("plugin", "Manage the plugins of the running server: list, load, unload, reload; list and run their admin commands.");
         var id = new Argument<string>("plugin") { Description = "A plugin id (unload, reload) or a folder name/path under the plugin directory (load)" };
 
         var list = new Command("list", "List plugins: id, version, XEPs, state.");
@@ -24,12 +24,53 @@ internal static class PluginCommands
             c.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "plugin-" + name, ["plugin"] = p.GetValue(id) }));
             plugin.Subcommands.Add(c);
         }
+
+        var only = new Argument<string?>("plugin") { Description = "Only this plugin's commands", Arity = ArgumentArity.ZeroOrOne };
+        var commands = new Command("commands", "List the plugins' admin commands and their arguments.") { only };
+        commands.TreatUnmatchedTokensAsErrors = false;
+        commands.SetAction((p, ct) =>
+        {
+            // without a plugin id, a configuration override (--Xmpp:DataDir=...) lands in the optional argument
+            var id = p.GetValue(only);
+            var isOverride = id?.StartsWith("--", StringComparison.Ordinal) == true;
+            return Run(p, new JsonObject { ["cmd"] = "plugin-commands", ["plugin"] = isOverride ? null : id }, isOverride ? [id!] : null);
+        });
+        plugin.Subcommands.Add(commands);
+
+        // Arguments are name=value words: their names are known only to the running server, and --Key=value already
+        // means a configuration override (--Xmpp:DataDir=... finds the server's admin socket).
+        var owner = new Argument<string>("plugin") { Description = "The plugin id" };
+        var commandName = new Argument<string>("command") { Description = "The command (see `plugin commands`)" };
+        var values = new Argument<string[]>("arguments") { Description = "name=value (repeat a name for several values)", Arity = ArgumentArity.ZeroOrMore };
+        var command = new Command("command", "Run a plugin's admin command: plugin command <plugin> <command> [name=value ...].") { owner, commandName, values };
+        command.TreatUnmatchedTokensAsErrors = false;
+        command.SetAction((p, ct) =>
+        {
+            var words = p.GetValue(values) ?? [];
+            var args = new JsonObject();
+            foreach (var word in words.Where(w => !w.StartsWith("--", StringComparison.Ordinal)))
+            {
+                var eq = word.IndexOf('=');
+                if (eq <= 0)
+                {
+                    Console.Error.WriteLine($"error: '{word}' is not name=value");
+                    return Task.FromResult(2);
+                }
+                var (key, value) = (word[..eq], word[(eq + 1)..]);
+                if (args[key] is JsonArray many) many.Add(value);
+                else if (args[key] is { } first) args[key] = new JsonArray((string?)first, value);
+                else args[key] = value;
+            }
+            var request = new JsonObject { ["cmd"] = "plugin-command", ["plugin"] = p.GetValue(owner), ["command"] = p.GetValue(commandName), ["args"] = args };
+            return Run(p, request, words.Where(w => w.StartsWith("--", StringComparison.Ordinal)));
+        });
+        plugin.Subcommands.Add(command);
         return plugin;
     }
 
-    private static async Task<int> Run(ParseResult parse, JsonObject request)
+    private static async Task<int> Run(ParseResult parse, JsonObject request, IEnumerable<string>? overrides = null)
     {
-        var configuration = ServerRunner.CreateBuilder(parse.UnmatchedTokens.ToArray()).Configuration;
+        var configuration = ServerRunner.CreateBuilder(parse.UnmatchedTokens.Concat(overrides ?? []).ToArray()).Configuration;
         var options = new XmppServerOptions();
         configuration.GetSection(XmppServerOptions.Section).Bind(options);
         JsonObject? response;
@@ -52,6 +93,11 @@ internal static class PluginCommands
             await Console.Error.WriteLineAsync("error: " + (string?)response["error"]);
             return 1;
         }
+        if (response["commands"] is JsonArray list)
+        {
+            PrintCommands(list);
+            return 0;
+        }
         if (response["plugins"] is JsonArray plugins)
         {
             Console.WriteLine($"{"ID",-12} {"VERSION",-10} {"STATE",-9} XEPS");
@@ -66,6 +112,26 @@ internal static class PluginCommands
         {
             Console.WriteLine((string?)message);
         }
+        if (response["fields"] is JsonObject fields)
+            foreach (var (field, values) in fields)
+                Console.WriteLine($"{field}: {string.Join(", ", ((JsonArray?)values ?? []).Select(v => (string?)v))}");
         return 0;
+    }
+
+    private static void PrintCommands(JsonArray commands)
+    {
+        Console.WriteLine($"{"PLUGIN",-12} {"COMMAND",-16} {"ACCESS",-9} DESCRIPTION");
+        foreach (var c in commands)
+        {
+            Console.WriteLine($"{(string?)c!["plugin"],-12} {(string?)c["name"],-16} {(string?)c["access"],-9} {(string?)c["description"]}");
+            foreach (var a in (JsonArray?)c["arguments"] ?? [])
+            {
+                var traits = new List<string> { (string?)a!["kind"] ?? "text" };
+                if ((bool?)a["required"] == true) traits.Add("required");
+                if ((string?)a["default"] is { } d) traits.Add("default " + d);
+                if (a["choices"] is JsonArray choices) traits.Add("one of " + string.Join("|", choices.Select(x => (string?)x)));
+                Console.WriteLine($"{"",-12}   {(string?)a["name"]}=… ({string.Join(", ", traits)}): {(string?)a["description"]}");
+            }
+        }
     }
 }

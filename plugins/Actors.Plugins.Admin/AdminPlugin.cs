@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Actors.Xmpp;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Xml;
@@ -6,27 +7,40 @@ using static Actors.Xmpp.Plugins.AdHoc;
 namespace Actors.Plugins.Admin;
 
 /// <summary>XEP-0133 service administration on top of XEP-0050: add user, delete user, list online users,
-/// announce. Only the JIDs in the options' Admins list see and run them.</summary>
+/// announce; and every plugin's admin commands open to administrators (<see cref="CommandAccess.Admin"/>) as
+/// XEP-0050 commands, their arguments a data form. Only the JIDs in the options' Admins list see and run them.</summary>
 [Xep(133, "1.3.0", Status = "partial")]
 public sealed class AdminPlugin : IXmppPlugin
 {
     public const string Ns = "http://jabber.org/protocol/admin";
 
-    public PluginDescriptor Descriptor { get; } = new("admin", "1.0.0", [PluginDependency.Hard("adhoc")]);
+    public PluginDescriptor Descriptor { get; } = new("admin", "1.1.0", [PluginDependency.Hard("adhoc")]);
 
-    public sealed class Options
+    public sealed class Options : IValidatableObject
     {
         /// <summary>Bare JIDs of the server's administrators.</summary>
         public List<string> Admins { get; set; } = new();
+
+        public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+        {
+            for (var i = 0; i < Admins.Count; i++)
+                if (!Jid.TryParse(Admins[i], out var jid) || jid is null || !jid.IsBare)
+                    yield return new ValidationResult($"'{Admins[i]}' is not a bare JID", [$"{nameof(Admins)}:{i}"]);
+        }
     }
 
     public void Configure(IPluginContext ctx)
     {
-        var admins = ctx.Options<Options>().Admins.Select(a => Jid.TryParse(a, out var j) ? j?.Bare : null).OfType<Jid>().ToHashSet();
+        var admins = ctx.Options<Options>().Admins.Select(a => Jid.Parse(a).Bare).ToHashSet();
         Func<Jid, bool> isAdmin = jid => admins.Contains(jid.Bare);
         var commands = ctx.Require<IAdHocCommands>();
         var accounts = ctx.Require<IAccounts>();
         var sessions = ctx.Require<ISessions>();
+        var adminCommands = ctx.Require<IAdminCommands>();
+
+        // every plugin's admin commands, as they come and go (this plugin's own announce and online-users among them)
+        ctx.Track(commands.AddSource(() => adminCommands.List().Where(c => c.Command.Access == CommandAccess.Admin)
+            .Select(c => new AdHocCommand(c.AdHocNode, c.Command.Description, isAdmin, r => AdminCommandBridge.RunAsync(adminCommands, c, r)))));
 
         ctx.Track(commands.Add(new AdHocCommand(Ns + "#add-user", "Add a User", isAdmin, async r =>
         {
@@ -54,20 +68,20 @@ public sealed class AdminPlugin : IXmppPlugin
             return r.Result(Completed(r, removed.Count == 0 ? "no account deleted" : "deleted " + string.Join(", ", removed)));
         })));
 
-        ctx.Track(commands.Add(new AdHocCommand(Ns + "#get-online-users-list", "Get List of Online Users", isAdmin, r =>
+        ctx.AddCommand(new AdminCommand("online-users", "Get List of Online Users", (_, _) =>
         {
             var users = sessions.List().Select(s => s.Jid.Bare.ToString()).Distinct().Order(StringComparer.Ordinal).ToArray();
-            var form = Form("result", "Online users", Ns);
-            form.Add(Field("onlineuserjids", "jid-multi", users));
-            return r.Ok(Command(r, "completed").Add(form));
-        })));
-
-        ctx.Track(commands.Add(new AdHocCommand(Ns + "#announce", "Send Announcement to Online Users", isAdmin, r =>
+            return Task.FromResult(CommandResult.Data([new ResultField("onlineuserjids", ArgumentKind.Jids, users) { Label = "The list of all online users" }],
+                $"{users.Length} users online"));
+        })
         {
-            if (r.Payload.Child("x", DataNs) is null) return r.Ok(Ask(r, "Announcement", Field("subject", "text-single"), Field("announcement", "text-multi")));
-            var body = string.Join("\n", Values(r.Payload, "announcement"));
-            if (body.Length == 0) return r.Fail("bad-request", "the announcement is empty");
-            var subject = Value(r.Payload, "subject");
+            Access = CommandAccess.Admin, AdHocNode = Ns + "#get-online-users-list", FormType = Ns,
+        });
+
+        ctx.AddCommand(new AdminCommand("announce", "Send Announcement to Online Users", (input, _) =>
+        {
+            var body = input.Text("announcement")!;
+            var subject = input.Text("subject");
             var online = sessions.List();
             foreach (var s in online)
             {
@@ -76,15 +90,23 @@ public sealed class AdminPlugin : IXmppPlugin
                 message.Add(new Element("body", Xmpp.Ns.Client, body));
                 ctx.SendStanza(message);
             }
-            return r.Ok(Completed(r, $"sent to {online.Count} sessions"));
-        })));
+            return Task.FromResult(CommandResult.Done($"sent to {online.Count} sessions"));
+        })
+        {
+            Access = CommandAccess.Admin, AdHocNode = Ns + "#announce", FormType = Ns,
+            Arguments =
+            [
+                new CommandArgument("subject", ArgumentKind.Text, "Subject"),
+                new CommandArgument("announcement", ArgumentKind.Lines, "Announcement") { Required = true },
+            ],
+        });
     }
 
     /// <summary>The first stage of a command: a form to fill in.</summary>
     private static Element Ask(IqRequest r, string title, params Element[] fields)
     {
-        var command = Command(r, "executing");
-        command.Add(new Element("actions", Xmpp.Plugins.AdHoc.Ns).SetAttr("execute", "complete").Add(new Element("complete", Xmpp.Plugins.AdHoc.Ns)));
+        var command = Command(r, StatusExecuting);
+        command.Add(new Element("actions", Xmpp.Plugins.AdHoc.Ns).SetAttr("execute", ActionComplete).Add(new Element(ActionComplete, Xmpp.Plugins.AdHoc.Ns)));
         var form = Form("form", title, Ns);
         foreach (var f in fields) form.Add(f);
         return command.Add(form);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Text;
 using Actors.Xmpp.Plugins;
@@ -16,6 +17,8 @@ public sealed class CapsPlugin : IXmppPlugin
 
     public sealed class Options
     {
+        /// <summary>XEP-0115 §4: a URI identifying the software.</summary>
+        [Required, Url]
         public string Node { get; set; } = "https://github.com/actors-xmpp/actors";
     }
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.ComponentModel.DataAnnotations;
 using Actors.Xmpp;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Xml;
@@ -10,8 +11,10 @@ namespace Actors.Plugins.Ping;
 public sealed class PingOptions
 {
     /// <summary>Ping a client that sent nothing for this many seconds; 0 turns server pings off.</summary>
+    [Range(0, 86400)]
     public double IdleSeconds { get; set; } = 300;
     /// <summary>A client that does not answer within this many seconds is disconnected.</summary>
+    [Range(0.1, 3600)]
     public double TimeoutSeconds { get; set; } = 30;
 }
 
@@ -20,7 +23,11 @@ internal static class ServerPings
 {
     public static void Start(IPluginContext ctx, PingOptions options)
     {
-        if (options.IdleSeconds <= 0) return;
+        if (options.IdleSeconds <= 0)
+        {
+            ctx.AddCommand(Status(options, () => (0, 0)));
+            return;
+        }
         var sessions = ctx.Require<ISessions>();
         var idle = TimeSpan.FromSeconds(options.IdleSeconds);
         var timeout = TimeSpan.FromSeconds(Math.Max(0.1, options.TimeoutSeconds));
@@ -47,6 +54,8 @@ internal static class ServerPings
             return Task.CompletedTask;
         });
 
+        ctx.AddCommand(Status(options, () => (lastSeen.Count, pinging.Count)));
+
         async Task PingAsync(Jid client)
         {
             try
@@ -68,4 +77,20 @@ internal static class ServerPings
             }
         }
     }
+
+    /// <summary>`actors-server plugin command ping status` (and XEP-0050 for administrators).</summary>
+    private static AdminCommand Status(PingOptions options, Func<(int Watched, int Pinging)> counts) =>
+        new("status", "Server pings: settings and clients being watched", (_, _) =>
+        {
+            var (watched, pinging) = counts();
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            return Task.FromResult(CommandResult.Data(
+            [
+                ResultField.Of("idle-seconds", options.IdleSeconds.ToString(inv), "Ping a client silent for (s), 0: off"),
+                ResultField.Of("timeout-seconds", options.TimeoutSeconds.ToString(inv), "Disconnect a client that does not answer within (s)"),
+                ResultField.Of("watched", watched.ToString(inv), "Clients watched"),
+                ResultField.Of("pinging", pinging.ToString(inv), "Pings awaiting an answer"),
+            ], options.IdleSeconds > 0 ? $"server pings after {options.IdleSeconds} s of silence" : "server pings are off"));
+        })
+        { Access = CommandAccess.Admin };
 }

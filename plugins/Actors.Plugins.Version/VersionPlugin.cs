@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Reflection;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Xml;
@@ -14,8 +15,10 @@ public sealed class VersionPlugin : IXmppPlugin
 
     public sealed class Options
     {
+        [Required, StringLength(100)]
         public string Name { get; set; } = "Actors";
         /// <summary>Default: the server's own version.</summary>
+        [StringLength(100, MinimumLength = 1)]
         public string? Version { get; set; }
         public bool ShowOs { get; set; }
     }

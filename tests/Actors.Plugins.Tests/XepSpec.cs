@@ -216,5 +216,9 @@ public sealed class ServerPingSpec
         Assert.False(alice.Closed.IsCompleted);
         await alice.Sends("<iq type='get' id='still' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
         await alice.Receives("<iq type='result' id='still'/>");
+        // the plugin's status command, through the admin socket
+        var status = await Operator.SocketAsync(server, new System.Text.Json.Nodes.JsonObject { ["cmd"] = "plugin-command", ["plugin"] = "ping", ["command"] = "status" });
+        Assert.Equal("server pings after 1 s of silence", (string?)status["message"]);
+        Assert.Equal("1", (string?)status["fields"]!["timeout-seconds"]![0]);
     }
 }

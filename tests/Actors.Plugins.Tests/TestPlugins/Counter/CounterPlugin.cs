@@ -30,6 +30,35 @@ public sealed class CounterPlugin : IXmppPlugin
             Interlocked.Increment(ref _ticks);
             return Task.CompletedTask;
         });
+
+        // admin commands: one for the operator only, one with every kind of argument for administrators too
+        ctx.AddCommand(new AdminCommand("show", "Show the count", (_, _) =>
+            Task.FromResult(CommandResult.Data([ResultField.Of("count", Volatile.Read(ref _count).ToString(System.Globalization.CultureInfo.InvariantCulture))]))));
+        ctx.AddCommand(new AdminCommand("add", "Add to the count", (input, _) =>
+        {
+            var by = input.Integer("by")!.Value * (input.Text("direction") == "down" ? -1 : 1);
+            if (by == 0) return Task.FromResult(CommandResult.Failed("adding 0 changes nothing"));
+            var now = Interlocked.Add(ref _count, (int)by);
+            var fields = new List<ResultField> { ResultField.Of("count", now.ToString(System.Globalization.CultureInfo.InvariantCulture), "The count") };
+            if (input.Boolean("loud") == true) fields.Add(new ResultField("by", ArgumentKind.Jids, [input.Caller.ToString(), .. input.Addresses("cc").Select(j => j.ToString())]));
+            return Task.FromResult(CommandResult.Data(fields, $"count is {now}" + (input.Text("note") is { } note ? $" ({note})" : "")));
+        })
+        {
+            Access = CommandAccess.Admin,
+            Arguments =
+            [
+                new CommandArgument("by", ArgumentKind.Integer, "How much") { Required = true },
+                new CommandArgument("direction", ArgumentKind.Choice, "Up or down") { Choices = ["up", "down"], Default = "up" },
+                new CommandArgument("loud", ArgumentKind.Boolean, "Also say who added"),
+                new CommandArgument("cc", ArgumentKind.Jids, "Who else to name"),
+                new CommandArgument("note", ArgumentKind.Text, "A note"),
+            ],
+        });
+        ctx.AddCommand(new AdminCommand("wait", "Wait until cancelled", async (_, ct) =>
+        {
+            await Task.Delay(Timeout.Infinite, ct);
+            return CommandResult.Done("never");
+        }));
     }
 
     public byte[]? SaveState() => BitConverter.GetBytes(_count);
