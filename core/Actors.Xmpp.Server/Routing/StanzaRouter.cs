@@ -299,6 +299,7 @@ public sealed class StanzaRouter
 
     private void Reply(Element reply)
     {
+        if (ReferenceEquals(reply, IqHandlers.AnsweredElsewhere)) return;
         if (!Jid.TryParse(reply.To, out var to) || to is null || !Jid.TryParse(reply.From, out var from) || from is null) return;
         Route(reply, from, to);
     }

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
+using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Stanzas;
 using Akka.Actor;
 using Akka.Event;
 
@@ -11,6 +13,10 @@ namespace Actors.Xmpp.Server.Users;
 /// the journal. Messages that were waiting in a stopping user actor (its stash, or sent while it stopped) come back
 /// as dead letters and are handed once more to a fresh actor; an offline message that is lost twice is bounced to
 /// its sender with &lt;internal-server-error/&gt; (nothing accepted is silently lost).
+/// An account being removed (<see cref="UserActor.RemoveAccount"/>) leaves a tombstone here until an account of that
+/// name is created again (<see cref="AccountCreated"/> on the event stream): what its closing sessions still send
+/// (presence, session ends) must not create a fresh actor that writes into the journal the removal deleted, and
+/// requests that raced with the removal are answered as for an account that does not exist.
 /// </summary>
 public sealed class UsersActor : ReceiveActor
 {
@@ -20,6 +26,7 @@ public sealed class UsersActor : ReceiveActor
     private readonly Func<Jid, Props> _userProps;
     private readonly StanzaRouter? _router;
     private readonly ConditionalWeakTable<object, object> _redelivered = new();
+    private readonly HashSet<Jid> _removed = new();
 
     public static Props Props(Func<Jid, Props> userProps, StanzaRouter? router = null) =>
         Akka.Actor.Props.Create(() => new UsersActor(userProps, router));
@@ -28,11 +35,47 @@ public sealed class UsersActor : ReceiveActor
     {
         _userProps = userProps;
         _router = router;
-        Receive<Envelope>(e => Child(e.User).Forward(e.Message));
+        Receive<Envelope>(e => Deliver(e.User, e.Message, Sender));
         Receive<DeadLetter>(Redeliver);
+        Receive<AccountCreated>(e => _removed.Remove(Jid.Create(e.User, e.Domain)));
     }
 
-    protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
+    protected override void PreStart()
+    {
+        Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
+        Context.System.EventStream.Subscribe(Self, typeof(AccountCreated));
+    }
+
+    private void Deliver(Jid user, object message, IActorRef sender)
+    {
+        if (_removed.Count > 0 && _removed.Contains(user))
+        {
+            ToRemovedAccount(message, sender);
+            return;
+        }
+        if (message is UserActor.RemoveAccount) _removed.Add(user);
+        Child(user).Tell(message, sender);
+    }
+
+    /// <summary>What an account that is gone answers (as UserActor does while it deletes its journal).</summary>
+    private void ToRemovedAccount(object message, IActorRef sender)
+    {
+        switch (message)
+        {
+            case UserActor.HandleIq m:
+                sender.Tell(StanzaErrors.Reply(m.Iq, "service-unavailable")); // RFC 6121 §8.5.1
+                break;
+            case UserActor.StoreOffline m:
+                _router?.Bounce(m.Stanza, "service-unavailable");
+                break;
+            case UserActor.SessionStarted:
+                sender.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(Stanzas.StreamErrors.NotAuthorized, "the account was removed"));
+                break;
+            case UserActor.RemoveAccount:
+                sender.Tell(new UserActor.AccountDeleted([]));
+                break;
+        }
+    }
 
     protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
 
@@ -47,7 +90,7 @@ public sealed class UsersActor : ReceiveActor
             return;
         }
         _redelivered.Add(d.Message, d.Message);
-        Child(user).Tell(d.Message, d.Sender);
+        Deliver(user, d.Message, d.Sender);
     }
 
     private IActorRef Child(Jid user)
