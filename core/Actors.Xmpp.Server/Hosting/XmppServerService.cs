@@ -50,6 +50,7 @@ public sealed class XmppServerService : IHostedService
             var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery));
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
         }
+        if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
         var transport = new TransportOptions
         {
