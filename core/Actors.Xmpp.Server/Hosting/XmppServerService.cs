@@ -47,7 +47,8 @@ public sealed class XmppServerService : IHostedService
         if (_server.Router.Users is LocalUserDirectory users && !users.Attached)
         {
             var router = _server.Router;
-            var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery));
+            var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery),
+                PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null);
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
         }
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);

@@ -89,8 +89,16 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     public sealed record CloseSessions(string Condition, string Text, Jid? Keep = null);
 
     /// <param name="ReportTimeout">After a restart, how long the actor waits (stashing) for the sessions' presence reports.</param>
+    /// <param name="PassivateAfter">With no bound session and no message for this long, the actor stops (through its
+    /// parent, <see cref="UsersActor.Passivate"/>); the next message recovers it. Null: never.</param>
     public sealed record Settings(int MaxOfflineMessages = 1000, int SnapshotEvery = 100, bool DeleteDeliveredOffline = true,
-        TimeSpan? ReportTimeout = null);
+        TimeSpan? ReportTimeout = null, TimeSpan? PassivateAfter = null);
+
+    /// <summary>The stop message of passivation: everything sent before it has been handled.</summary>
+    public sealed record Stop
+    {
+        public static readonly Stop Instance = new();
+    }
 
     private sealed record ReportsTimedOut(int Generation);
 
@@ -168,6 +176,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case RecoveryCompleted:
                 AdoptSessions();
+                ArmIdleTimer();
                 break;
             default:
                 Unhandled(message);
@@ -207,7 +216,16 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case RemoveAccount m:
                 BeginRemoval(m);
-                break;
+                return; // no idle timer: it stops once the journal is deleted
+            case ReceiveTimeout:
+                // idle: no bound session and no message for PassivateAfter
+                if (_resources.Count == 0) Context.Parent.Tell(new UsersActor.Passivate(Stop.Instance));
+                SetReceiveTimeout(null);
+                _idleArmed = false;
+                return;
+            case Stop:
+                Context.Stop(Self);
+                return;
             case CloseSessions m:
                 CloseSessionsExcept(m);
                 break;
@@ -241,6 +259,19 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 Unhandled(message);
                 break;
         }
+        ArmIdleTimer();
+    }
+
+    private bool _idleArmed;
+
+    /// <summary>Passivation: the receive timeout runs while no session is bound (any message restarts it).</summary>
+    private void ArmIdleTimer()
+    {
+        if (_settings.PassivateAfter is not { } after) return;
+        var idle = _resources.Count == 0;
+        if (idle == _idleArmed) return;
+        _idleArmed = idle;
+        SetReceiveTimeout(idle ? after : null);
     }
 
     /// <summary>
@@ -832,6 +863,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         if (_state.IsBlocked(m.From))
         {
             _router.Bounce(stanza, "service-unavailable"); // XEP-0191 §3.5
+            OfflineHandled(m);
             return;
         }
         // a resource became available since the router looked: deliver instead of storing
@@ -842,17 +874,26 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         {
             foreach (var r in _resources.Values)
                 if (r.Available && r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
+            OfflineHandled(m);
             return;
         }
         if (_state.Offline.Count >= _settings.MaxOfflineMessages)
         {
             _router.Bounce(stanza, "service-unavailable", "the recipient's offline mailbox is full");
+            OfflineHandled(m);
             return;
         }
         var stored = new OfflineStored(_state.LastOfflineId + 1, StanzaXml.ToXml(stanza), DateTimeOffset.UtcNow);
         // only acknowledged by the journal counts as stored; otherwise the sender gets an error (nothing lost)
-        Save(stored, () => { }, () => _router.Bounce(stanza, "internal-server-error", "the message could not be stored"));
+        Save(stored, () => OfflineHandled(m), () =>
+        {
+            _router.Bounce(stanza, "internal-server-error", "the message could not be stored");
+            OfflineHandled(m);
+        });
     }
+
+    /// <summary>Tells the parent that an offline message no longer needs it (see <see cref="UsersActor"/>).</summary>
+    private static void OfflineHandled(StoreOffline m) => Context.Parent.Tell(new UsersActor.OfflineHandled(m));
 
     private void FlushOffline(IActorRef session)
     {
@@ -1096,6 +1137,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case StoreOffline m:
                 _router.Bounce(m.Stanza, "service-unavailable");
+                OfflineHandled(m);
                 break;
             case SessionStarted:
                 Sender.Tell(AccountRemovedError); // a session that bound while the removal ran

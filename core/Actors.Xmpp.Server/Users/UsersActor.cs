@@ -3,16 +3,24 @@ using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Stanzas;
 using Akka.Actor;
-using Akka.Event;
 
 namespace Actors.Xmpp.Server.Users;
 
 /// <summary>
 /// Parent and supervisor of the <see cref="UserActor"/>s (/user/users): creates the one of an account on the first
-/// message for it and forwards. A user actor stops when its journal fails; the next message creates it again from
-/// the journal. Messages that were waiting in a stopping user actor (its stash, or sent while it stopped) come back
-/// as dead letters and are handed once more to a fresh actor; an offline message that is lost twice is bounced to
-/// its sender with &lt;internal-server-error/&gt; (nothing accepted is silently lost).
+/// message for it and forwards. Two ways a user actor ends, both explicit (no dead-letter recovery):
+/// <list type="bullet">
+/// <item>Passivation, ShardRegion's shape: an idle actor (no bound session, no message for
+/// <see cref="UserActor.Settings.PassivateAfter"/>) sends <see cref="Passivate"/>; messages for it are buffered here
+/// while the stop message travels through its mailbox behind what it still has to do, and start a fresh actor (from
+/// the journal) once it has terminated. The clustering issue swaps this actor for a shard region without changing
+/// the user actor.</item>
+/// <item>A journal failure stops the actor at once. Offline messages are the one thing accepted on a sender's behalf:
+/// each <see cref="UserActor.StoreOffline"/> stays in flight here until the user actor reports it handled (stored,
+/// delivered or bounced); those still in flight when it terminates are handed once to a fresh actor, and bounced
+/// with &lt;internal-server-error/&gt; if lost a second time. IQ requests lost this way are answered by the asker's
+/// timeout (&lt;internal-server-error/&gt;).</item>
+/// </list>
 /// An account being removed (<see cref="UserActor.RemoveAccount"/>) leaves a tombstone here until an account of that
 /// name is created again (<see cref="AccountCreated"/> on the event stream): what its closing sessions still send
 /// (presence, session ends) must not create a fresh actor that writes into the journal the removal deleted, and
@@ -23,10 +31,20 @@ public sealed class UsersActor : ReceiveActor
     /// <summary>A message for the user actor of <paramref name="User"/> (a bare JID).</summary>
     public sealed record Envelope(Jid User, object Message);
 
+    /// <summary>From an idle user actor: send it <paramref name="StopMessage"/> and buffer its messages until it stopped.</summary>
+    public sealed record Passivate(object StopMessage);
+
+    /// <summary>From a user actor: the <see cref="UserActor.StoreOffline"/> (this instance) is handled.</summary>
+    public sealed record OfflineHandled(UserActor.StoreOffline Message);
+
     private readonly Func<Jid, Props> _userProps;
     private readonly StanzaRouter? _router;
     private readonly ConditionalWeakTable<object, object> _redelivered = new();
     private readonly HashSet<Jid> _removed = new();
+    // per passivating child: what arrived for it meanwhile
+    private readonly Dictionary<IActorRef, List<(object Message, IActorRef Sender)>> _passivating = new();
+    // per child: offline messages it has not reported handled
+    private readonly Dictionary<IActorRef, List<UserActor.StoreOffline>> _offlineInFlight = new();
 
     public static Props Props(Func<Jid, Props> userProps, StanzaRouter? router = null) =>
         Akka.Actor.Props.Create(() => new UsersActor(userProps, router));
@@ -36,14 +54,48 @@ public sealed class UsersActor : ReceiveActor
         _userProps = userProps;
         _router = router;
         Receive<Envelope>(e => Deliver(e.User, e.Message, Sender));
-        Receive<DeadLetter>(Redeliver);
+        Receive<Passivate>(OnPassivate);
+        Receive<OfflineHandled>(m =>
+        {
+            if (_offlineInFlight.TryGetValue(Sender, out var list) && list.Remove(m.Message) && list.Count == 0)
+                _offlineInFlight.Remove(Sender);
+        });
+        Receive<Terminated>(OnTerminated);
         Receive<AccountCreated>(e => _removed.Remove(Jid.Create(e.User, e.Domain)));
     }
 
-    protected override void PreStart()
+    protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(AccountCreated));
+
+    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
+
+    private void OnPassivate(Passivate p)
     {
-        Context.System.EventStream.Subscribe(Self, typeof(DeadLetter));
-        Context.System.EventStream.Subscribe(Self, typeof(AccountCreated));
+        if (!Context.GetChildren().Contains(Sender) || _passivating.ContainsKey(Sender)) return;
+        _passivating[Sender] = new List<(object, IActorRef)>();
+        Sender.Tell(p.StopMessage);
+    }
+
+    private void OnTerminated(Terminated t)
+    {
+        var child = t.ActorRef;
+        _passivating.Remove(child, out var buffered);
+        _offlineInFlight.Remove(child, out var lost);
+        if (!Jid.TryParse(Uri.UnescapeDataString(child.Path.Name), out var user) || user is null) return;
+        if (lost is not null)
+        {
+            foreach (var m in lost)
+            {
+                if (_redelivered.TryGetValue(m, out _))
+                {
+                    _router?.Bounce(m.Stanza, "internal-server-error", "the message could not be stored");
+                    continue;
+                }
+                _redelivered.Add(m, m);
+                Deliver(user, m, ActorRefs.Nobody);
+            }
+        }
+        if (buffered is not null)
+            foreach (var (message, sender) in buffered) Deliver(user, message, sender);
     }
 
     private void Deliver(Jid user, object message, IActorRef sender)
@@ -54,7 +106,18 @@ public sealed class UsersActor : ReceiveActor
             return;
         }
         if (message is UserActor.RemoveAccount) _removed.Add(user);
-        Child(user).Tell(message, sender);
+        var child = Child(user);
+        if (_passivating.TryGetValue(child, out var buffer))
+        {
+            buffer.Add((message, sender)); // a fresh actor takes it once this one stopped
+            return;
+        }
+        if (message is UserActor.StoreOffline offline)
+        {
+            if (!_offlineInFlight.TryGetValue(child, out var inFlight)) _offlineInFlight[child] = inFlight = new List<UserActor.StoreOffline>(1);
+            inFlight.Add(offline);
+        }
+        child.Tell(message, sender);
     }
 
     /// <summary>What an account that is gone answers (as UserActor does while it deletes its journal).</summary>
@@ -77,27 +140,14 @@ public sealed class UsersActor : ReceiveActor
         }
     }
 
-    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
-
-    private void Redeliver(DeadLetter d)
-    {
-        if (!Self.Path.Equals(d.Recipient.Path.Parent)) return;
-        if (!Jid.TryParse(Uri.UnescapeDataString(d.Recipient.Path.Name), out var user) || user is null) return;
-        if (_redelivered.TryGetValue(d.Message, out _))
-        {
-            if (d.Message is UserActor.StoreOffline lost)
-                _router?.Bounce(lost.Stanza, "internal-server-error", "the message could not be stored");
-            return;
-        }
-        _redelivered.Add(d.Message, d.Message);
-        Deliver(user, d.Message, d.Sender);
-    }
-
     private IActorRef Child(Jid user)
     {
         var name = Uri.EscapeDataString(user.ToString());
         var child = Context.Child(name);
-        return child.IsNobody() ? Context.ActorOf(_userProps(user), name) : child;
+        if (!child.IsNobody()) return child;
+        child = Context.ActorOf(_userProps(user), name);
+        Context.Watch(child);
+        return child;
     }
 
     // a failing user actor is restarted (its state is recovered from the journal)
