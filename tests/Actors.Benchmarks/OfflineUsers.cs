@@ -48,6 +48,7 @@ public static class OfflineUsers
         {
             var accounts = host.Services.GetRequiredService<IAccountStore>();
             var users = host.Services.GetRequiredService<IUserDirectory>();
+            var system = host.Services.GetRequiredService<Akka.Actor.ActorSystem>();
             var all = Enumerable.Range(0, n + warmup).Select(i => (Jid.Create("u" + i.ToString(CultureInfo.InvariantCulture), "localhost"), "pw")).ToList();
             var measured = all.Take(n).Select(a => a.Item1).ToList();
             var warm = all.Skip(n).Select(a => a.Item1).ToList();
@@ -69,10 +70,10 @@ public static class OfflineUsers
                 Touch(users, measured);
                 var live = Measure();
                 Console.WriteLine($"round {round}: touched {n} accounts (each user actor recovered from the journal) in {watch.Elapsed.TotalSeconds:F1} s");
-                Report($"round {round}: user actors running, relative to before the touch", n, live.Heap - results[^1].Heap, live.Rss - results[^1].Rss);
+                Report($"round {round}: user actors running ({LiveUserActors(system)}), relative to before the touch", n, live.Heap - results[^1].Heap, live.Rss - results[^1].Rss);
                 Thread.Sleep(TimeSpan.FromSeconds(passivate + 5));
                 var idle = Measure();
-                Report($"round {round}: after passivation, relative to before the touch", n, idle.Heap - results[^1].Heap, idle.Rss - results[^1].Rss);
+                Report($"round {round}: after passivation ({LiveUserActors(system)} user actors left), relative to before the touch", n, idle.Heap - results[^1].Heap, idle.Rss - results[^1].Rss);
                 results.Add(idle);
             }
             return 0;
@@ -88,6 +89,22 @@ public static class OfflineUsers
     {
         foreach (var batch in jids.Chunk(500))
             Task.WhenAll(batch.Select(j => users.Ask<UserSnapshot>(j, UserActor.GetState.Instance, TimeSpan.FromSeconds(60)))).GetAwaiter().GetResult();
+    }
+
+    private static int LiveUserActors(Akka.Actor.ActorSystem system)
+    {
+        var inbox = Akka.Actor.Inbox.Create(system);
+        system.ActorSelection("/user/users/*").Tell(new Akka.Actor.Identify(1), inbox.Receiver);
+        var count = 0;
+        try
+        {
+            while (true)
+                if (inbox.Receive(TimeSpan.FromSeconds(1)) is Akka.Actor.ActorIdentity { Subject: not null }) count++;
+        }
+        catch (TimeoutException)
+        {
+        }
+        return count;
     }
 
     private static (long Heap, long Rss) Measure()

@@ -203,9 +203,11 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 if (_resources.TryGetValue(e.Resource, out var r) && r.Session.Equals(e.Session)) _resources.Remove(e.Resource);
                 break;
             case OutboundSubscription m:
+                Context.Parent.Tell(new UsersActor.Handled(m)); // taken: the parent need not hand it on (UsersActor)
                 OnOutbound(m);
                 break;
             case InboundPresence m:
+                Context.Parent.Tell(new UsersActor.Handled(m));
                 OnInbound(m);
                 break;
             case StoreOffline m:
@@ -892,8 +894,8 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         });
     }
 
-    /// <summary>Tells the parent that an offline message no longer needs it (see <see cref="UsersActor"/>).</summary>
-    private static void OfflineHandled(StoreOffline m) => Context.Parent.Tell(new UsersActor.OfflineHandled(m));
+    /// <summary>Tells the parent that a tracked message no longer needs it (see <see cref="UsersActor"/>).</summary>
+    private static void OfflineHandled(StoreOffline m) => Context.Parent.Tell(new UsersActor.Handled(m));
 
     private void FlushOffline(IActorRef session)
     {

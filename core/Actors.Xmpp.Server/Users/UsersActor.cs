@@ -15,11 +15,12 @@ namespace Actors.Xmpp.Server.Users;
 /// while the stop message travels through its mailbox behind what it still has to do, and start a fresh actor (from
 /// the journal) once it has terminated. The clustering issue swaps this actor for a shard region without changing
 /// the user actor.</item>
-/// <item>A journal failure stops the actor at once. Offline messages are the one thing accepted on a sender's behalf:
-/// each <see cref="UserActor.StoreOffline"/> stays in flight here until the user actor reports it handled (stored,
-/// delivered or bounced); those still in flight when it terminates are handed once to a fresh actor, and bounced
-/// with &lt;internal-server-error/&gt; if lost a second time. IQ requests lost this way are answered by the asker's
-/// timeout (&lt;internal-server-error/&gt;).</item>
+/// <item>A journal failure stops the actor at once. What it accepts on someone's behalf (offline messages,
+/// subscription stanzas and probes: <see cref="IsTracked"/>) stays in flight here until the user actor reports it
+/// taken (<see cref="Handled"/>: an offline message once stored, delivered or bounced; the others when their handling
+/// starts); what is still in flight when the actor terminates is handed once to a fresh actor, and an offline
+/// message lost a second time is bounced with &lt;internal-server-error/&gt;. IQ requests lost this way are
+/// answered by the asker's timeout (&lt;internal-server-error/&gt;); presence is sent again at the next change.</item>
 /// </list>
 /// An account being removed (<see cref="UserActor.RemoveAccount"/>) leaves a tombstone here until an account of that
 /// name is created again (<see cref="AccountCreated"/> on the event stream): what its closing sessions still send
@@ -34,8 +35,12 @@ public sealed class UsersActor : ReceiveActor
     /// <summary>From an idle user actor: send it <paramref name="StopMessage"/> and buffer its messages until it stopped.</summary>
     public sealed record Passivate(object StopMessage);
 
-    /// <summary>From a user actor: the <see cref="UserActor.StoreOffline"/> (this instance) is handled.</summary>
-    public sealed record OfflineHandled(UserActor.StoreOffline Message);
+    /// <summary>From a user actor: the tracked message (this instance) is taken care of.</summary>
+    public sealed record Handled(object Message);
+
+    /// <summary>The messages tracked until the user actor reports them <see cref="Handled"/>.</summary>
+    public static bool IsTracked(object message) =>
+        message is UserActor.StoreOffline or UserActor.InboundPresence or UserActor.OutboundSubscription;
 
     private readonly Func<Jid, Props> _userProps;
     private readonly StanzaRouter? _router;
@@ -43,8 +48,8 @@ public sealed class UsersActor : ReceiveActor
     private readonly HashSet<Jid> _removed = new();
     // per passivating child: what arrived for it meanwhile
     private readonly Dictionary<IActorRef, List<(object Message, IActorRef Sender)>> _passivating = new();
-    // per child: offline messages it has not reported handled
-    private readonly Dictionary<IActorRef, List<UserActor.StoreOffline>> _offlineInFlight = new();
+    // per child: tracked messages it has not reported handled
+    private readonly Dictionary<IActorRef, List<object>> _inFlight = new();
 
     public static Props Props(Func<Jid, Props> userProps, StanzaRouter? router = null) =>
         Akka.Actor.Props.Create(() => new UsersActor(userProps, router));
@@ -55,10 +60,9 @@ public sealed class UsersActor : ReceiveActor
         _router = router;
         Receive<Envelope>(e => Deliver(e.User, e.Message, Sender));
         Receive<Passivate>(OnPassivate);
-        Receive<OfflineHandled>(m =>
+        Receive<Handled>(m =>
         {
-            if (_offlineInFlight.TryGetValue(Sender, out var list) && list.Remove(m.Message) && list.Count == 0)
-                _offlineInFlight.Remove(Sender);
+            if (_inFlight.TryGetValue(Sender, out var list) && RemoveSame(list, m.Message) && list.Count == 0) _inFlight.Remove(Sender);
         });
         Receive<Terminated>(OnTerminated);
         Receive<AccountCreated>(e => _removed.Remove(Jid.Create(e.User, e.Domain)));
@@ -79,7 +83,7 @@ public sealed class UsersActor : ReceiveActor
     {
         var child = t.ActorRef;
         _passivating.Remove(child, out var buffered);
-        _offlineInFlight.Remove(child, out var lost);
+        _inFlight.Remove(child, out var lost);
         if (!Jid.TryParse(Uri.UnescapeDataString(child.Path.Name), out var user) || user is null) return;
         if (lost is not null)
         {
@@ -87,7 +91,8 @@ public sealed class UsersActor : ReceiveActor
             {
                 if (_redelivered.TryGetValue(m, out _))
                 {
-                    _router?.Bounce(m.Stanza, "internal-server-error", "the message could not be stored");
+                    if (m is UserActor.StoreOffline offline)
+                        _router?.Bounce(offline.Stanza, "internal-server-error", "the message could not be stored");
                     continue;
                 }
                 _redelivered.Add(m, m);
@@ -112,10 +117,10 @@ public sealed class UsersActor : ReceiveActor
             buffer.Add((message, sender)); // a fresh actor takes it once this one stopped
             return;
         }
-        if (message is UserActor.StoreOffline offline)
+        if (IsTracked(message))
         {
-            if (!_offlineInFlight.TryGetValue(child, out var inFlight)) _offlineInFlight[child] = inFlight = new List<UserActor.StoreOffline>(1);
-            inFlight.Add(offline);
+            if (!_inFlight.TryGetValue(child, out var inFlight)) _inFlight[child] = inFlight = new List<object>(1);
+            inFlight.Add(message);
         }
         child.Tell(message, sender);
     }
@@ -138,6 +143,17 @@ public sealed class UsersActor : ReceiveActor
                 sender.Tell(new UserActor.AccountDeleted([]));
                 break;
         }
+    }
+
+    private static bool RemoveSame(List<object> list, object message)
+    {
+        for (var i = 0; i < list.Count; i++)
+        {
+            if (!ReferenceEquals(list[i], message)) continue;
+            list.RemoveAt(i);
+            return true;
+        }
+        return false;
     }
 
     private IActorRef Child(Jid user)
