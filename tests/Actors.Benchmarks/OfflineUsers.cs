@@ -6,6 +6,7 @@ using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Hosting;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Server.Users.Events;
+using Akka.Actor;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -93,18 +94,24 @@ public static class OfflineUsers
 
     private static int LiveUserActors(Akka.Actor.ActorSystem system)
     {
-        var inbox = Akka.Actor.Inbox.Create(system);
-        system.ActorSelection("/user/users/*").Tell(new Akka.Actor.Identify(1), inbox.Receiver);
-        var count = 0;
-        try
-        {
-            while (true)
-                if (inbox.Receive(TimeSpan.FromSeconds(1)) is Akka.Actor.ActorIdentity { Subject: not null }) count++;
-        }
-        catch (TimeoutException)
-        {
-        }
+        // Identify resets an actor's receive timeout like any message: count only where it does not matter any more
+        var counter = system.ActorOf(Akka.Actor.Props.Create(() => new IdentityCounter()));
+        system.ActorSelection("/user/users/*").Tell(new Akka.Actor.Identify(1), counter);
+        Thread.Sleep(2000);
+        var count = counter.Ask<int>("count", TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
+        system.Stop(counter);
         return count;
+    }
+
+    private sealed class IdentityCounter : Akka.Actor.UntypedActor
+    {
+        private int _count;
+
+        protected override void OnReceive(object message)
+        {
+            if (message is Akka.Actor.ActorIdentity { Subject: not null }) _count++;
+            else if (message is "count") Sender.Tell(_count, Self);
+        }
     }
 
     private static (long Heap, long Rss) Measure()

@@ -74,7 +74,7 @@ public sealed class UsersActor : ReceiveActor
 
     private void OnPassivate(Passivate p)
     {
-        if (!Context.GetChildren().Contains(Sender) || _passivating.ContainsKey(Sender)) return;
+        if (!Context.Child(Sender.Path.Name).Equals(Sender) || _passivating.ContainsKey(Sender)) return; // only its own children
         _passivating[Sender] = new List<(object, IActorRef)>();
         Sender.Tell(p.StopMessage);
     }
