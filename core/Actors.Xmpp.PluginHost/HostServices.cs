@@ -14,7 +14,7 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
     public bool Exists(Jid account) => server.Accounts.Exists(account);
     public IReadOnlyList<Jid> List() => server.Accounts.List();
     public Task<bool> AddAsync(Jid account, string password) => server.Accounts.AddAsync(account, password);
-    public Task<bool> RemoveAsync(Jid account) => server.Accounts.RemoveAsync(account);
+    public Task<bool> RemoveAsync(Jid account) => server.AccountLifecycle.RemoveAsync(account); // sessions, contacts, journal
 
     // ISessions
     public int Count => server.Sessions.Count;

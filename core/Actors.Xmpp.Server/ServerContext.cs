@@ -17,6 +17,9 @@ public sealed record ServerContext(
     SaslMechanisms Sasl,
     LoginRateLimiter LoginLimiter)
 {
+    /// <summary>Removal and password change of accounts (<see cref="Accounts.AccountLifecycle"/>).</summary>
+    public AccountLifecycle AccountLifecycle { get; init; } = new(Accounts, Router.Users);
+
     public bool Serves(string domain)
     {
         for (var i = 0; i < Domains.Count; i++)

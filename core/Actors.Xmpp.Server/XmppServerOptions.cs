@@ -95,6 +95,10 @@ public sealed class XmppServerOptions
     {
         /// <summary>A user actor saves a snapshot of its state every this many events.</summary>
         public int SnapshotEvery { get; set; } = 100;
+
+        /// <summary>A user actor with no bound session and no message for this many seconds stops (passivation;
+        /// the next message recovers it from the journal). 0: never.</summary>
+        public int PassivateAfterSeconds { get; set; } = 60;
     }
 
     public sealed class MemorySettings

@@ -6,6 +6,10 @@ using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Hosting;
+using Actors.Xmpp.Server.Iq;
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Users;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Configuration;
 
 namespace Actors.Host.Server;
@@ -96,7 +100,14 @@ internal static class UserCommands
             var store = new JournalAccountStore(system, options.AllDomains(), options.Auth.ScramIterations, persistence.SnapshotEvery);
             await store.WaitReadyAsync();
             await store.MigrateAccountFileAsync(options.DataDir);
-            return await new AccountCommands(store, options.AllDomains()[0]).ExecuteAsync(request);
+            // the user actors, so that a removal cancels the contacts' subscriptions and deletes the account's journal
+            // as in a running server (nobody is connected here)
+            var users = new LocalUserDirectory();
+            var router = new StanzaRouter(options.AllDomains(), new LocalSessionRegistry(), store, new IqHandlers(),
+                NullLogger<StanzaRouter>.Instance, users);
+            var settings = new UserActor.Settings(options.Offline.MaxMessages, Math.Max(1, options.Users.SnapshotEvery));
+            users.Attach(system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
+            return await new AccountCommands(new AccountLifecycle(store, users), options.AllDomains()[0]).ExecuteAsync(request);
         }
         finally
         {

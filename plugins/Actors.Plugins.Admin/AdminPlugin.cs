@@ -60,11 +60,8 @@ public sealed class AdminPlugin : IXmppPlugin
             if (r.Payload.Child("x", DataNs) is null) return r.Result(Ask(r, "Delete Users", Field("accountjids", "jid-multi")));
             var removed = new List<string>();
             foreach (var text in Values(r.Payload, "accountjids"))
-                if (BareJid(text) is { } jid && await accounts.RemoveAsync(jid))
-                {
+                if (BareJid(text) is { } jid && await accounts.RemoveAsync(jid)) // the host closes its sessions and tells its contacts
                     removed.Add(jid.ToString());
-                    foreach (var s in sessions.Resources(jid)) sessions.Kick(s.Jid, "not-authorized", "account deleted");
-                }
             return r.Result(Completed(r, removed.Count == 0 ? "no account deleted" : "deleted " + string.Join(", ", removed)));
         })));
 

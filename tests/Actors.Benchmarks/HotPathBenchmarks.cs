@@ -88,6 +88,7 @@ public class RoutingBenchmarks
     {
         private readonly HashSet<Jid> _set = new(accounts);
         public UserCredentials? Find(Jid account) => null;
+        public ValueTask<UserCredentials?> FindAsync(Jid account) => ValueTask.FromResult<UserCredentials?>(null);
         public bool Exists(Jid account) => _set.Contains(account);
         public Task<bool> AddAsync(Jid account, string password) => throw new NotSupportedException();
         public Task<int> AddManyAsync(IReadOnlyList<(Jid Account, string Password)> accounts) => throw new NotSupportedException();

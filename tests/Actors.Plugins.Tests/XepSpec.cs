@@ -180,6 +180,36 @@ public sealed class XepSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0133_delete_user_closes_its_sessions_and_a_recreated_account_starts_empty()
+    {
+        await using var admin = await _server.LoginAsync("admin");
+        await using var bob = await _server.LoginAsync("bob");
+        await bob.Sends("<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='alice@localhost' name='Alice'/></query></iq>");
+        await bob.Receives("<iq type='result' id='r1'/>");
+        await bob.Sends("<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Bob</FN></vCard></iq>");
+        await bob.Receives("<iq type='result' id='v1'/>");
+
+        const string node = "http://jabber.org/protocol/admin#delete-user";
+        var form = await admin.Query($"<iq type='set' id='d1' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='{node}' action='execute'/></iq>");
+        var session = form.Child("command", AdHoc.Ns)!.Attr("sessionid");
+        await admin.Sends($"<iq type='set' id='d2' to='localhost'><command xmlns='http://jabber.org/protocol/commands' node='{node}' sessionid='{session}'>" +
+                          "<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/admin</value></field>" +
+                          "<field var='accountjids'><value>bob@localhost</value></field></x></command></iq>");
+        await admin.Receives("<iq type='result' id='d2'><command xmlns='http://jabber.org/protocol/commands' status='completed'/></iq>");
+        await bob.Closed.WaitAsync(TimeSpan.FromSeconds(10)); // the deleted account's stream ends
+
+        var accounts = (Actors.Xmpp.Server.Accounts.IAccountStore)_server.Services.GetService(typeof(Actors.Xmpp.Server.Accounts.IAccountStore))!;
+        Assert.True(await accounts.AddAsync(Jid.Parse("bob@localhost"), "pw"));
+        await using var fresh = await _server.LoginAsync("bob");
+        await fresh.Sends("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>");
+        var roster = await fresh.Receives("<iq type='result' id='r2'/>");
+        Assert.Empty(roster.Child("query", "jabber:iq:roster")!.Elements());
+        await fresh.Sends("<iq type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>");
+        var card = await fresh.Receives("<iq type='result' id='v2'/>");
+        Assert.Empty(card.Child("vCard", "vcard-temp")!.Elements());
+    }
+
+    [Fact]
     public async Task Xep0133_online_users_and_announce()
     {
         await using var admin = await _server.LoginAsync("admin");

@@ -8,7 +8,8 @@ namespace Actors.Xmpp.Server.Accounts;
 /// <summary>
 /// The account directory of one domain, event-sourced (persistence id "accounts:&lt;domain&gt;"). It mirrors its state
 /// into <see cref="AccountDirectory"/> only after an event is stored, so lookups on the login path stay synchronous and
-/// never see an account the journal does not hold. Bulk creation is written with PersistAll in batches.
+/// never see an account the journal does not hold. Bulk creation is written with PersistAll in batches. Each stored
+/// <see cref="AccountCreated"/> is also published on the (local) event stream.
 /// </summary>
 public sealed class AccountsActor : ReceivePersistentActor
 {
@@ -115,6 +116,7 @@ public sealed class AccountsActor : ReceivePersistentActor
             _accounts[e.User] = e.Scram;
             _directory.Set(_domain, e.User, e.Scram);
             _eventsSinceSnapshot++;
+            Context.System.EventStream.Publish(e); // the users actor forgets a removed account of that name
             if (++stored < events.Count) return;
             _replyTo.Tell(new Created(stored));
             MaybeSnapshot();

@@ -42,6 +42,7 @@ public sealed class FileAccountStore : IAccountStore
     }
 
     public UserCredentials? Find(Jid account) => _users.GetValueOrDefault(account.Bare.ToString());
+    public ValueTask<UserCredentials?> FindAsync(Jid account) => ValueTask.FromResult(Find(account));
     public bool Exists(Jid account) => _users.ContainsKey(account.Bare.ToString());
 
     public async Task<bool> AddAsync(Jid account, string password) => await AddManyAsync([(account, password)]) == 1;

@@ -10,6 +10,11 @@ public interface IAccountStore
 {
     /// <summary>Credentials of an account (a bare JID), or null.</summary>
     UserCredentials? Find(Jid account);
+    /// <summary>
+    /// <see cref="Find"/> for actors: completes synchronously when the answer is in memory, and otherwise later,
+    /// without blocking the caller's thread (the connection actor pipes the result to itself during SASL).
+    /// </summary>
+    ValueTask<UserCredentials?> FindAsync(Jid account);
     bool Exists(Jid account);
     /// <summary>Adds an account; false if it exists already.</summary>
     Task<bool> AddAsync(Jid account, string password);

@@ -44,17 +44,41 @@ public sealed class JournalAccountStore : IAccountStore
         return (actor, ready);
     })).Value;
 
+    /// <summary>Never blocks: a synchronous read before the domain's directory is recovered is an error (the server
+    /// accepts clients only after <see cref="WaitReadyAsync"/>; actors use <see cref="FindAsync"/>).</summary>
     private void EnsureReady(string domain)
     {
         var ready = Domain(domain).Ready;
-        if (!ready.IsCompleted && !ready.Wait(_timeout))
-            throw new TimeoutException($"the account directory of {domain} was not recovered within {_timeout.TotalSeconds:0} s");
-        if (ready.IsFaulted) throw new AccountStoreException($"the account directory of {domain} could not be recovered", ready.Exception);
+        if (ready.IsCompletedSuccessfully) return;
+        if (ready.IsFaulted || ready.IsCanceled)
+            throw new AccountStoreException($"the account directory of {domain} could not be recovered", ready.Exception);
+        throw new AccountStoreException($"the account directory of {domain} is still being recovered");
     }
 
     public UserCredentials? Find(Jid account)
     {
         EnsureReady(account.Domain);
+        return _directory.Find(account.Bare.ToString());
+    }
+
+    public ValueTask<UserCredentials?> FindAsync(Jid account)
+    {
+        var ready = Domain(account.Domain).Ready;
+        return ready.IsCompletedSuccessfully
+            ? ValueTask.FromResult(_directory.Find(account.Bare.ToString()))
+            : FindAfter(ready, account);
+    }
+
+    private async ValueTask<UserCredentials?> FindAfter(Task ready, Jid account)
+    {
+        try
+        {
+            await ready.ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not AccountStoreException)
+        {
+            throw new AccountStoreException($"the account directory of {account.Domain} could not be recovered", ex);
+        }
         return _directory.Find(account.Bare.ToString());
     }
 

@@ -42,6 +42,9 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
     /// <summary>Send this stanza to the client (answers computed off the actor thread, piped back).</summary>
     internal sealed record SendStanza(Element Stanza);
 
+    /// <summary>The answer of an account lookup that did not complete at once (<see cref="IAccountStore.FindAsync"/>).</summary>
+    private sealed record CredentialsFound(ISaslMechanism Mechanism, UserCredentials? Credentials, Exception? Failure);
+
     private readonly ServerContext _server;
     private readonly ITransportConnection _conn;
     private ILoggingAdapter? _log;
@@ -57,6 +60,7 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
     private ISaslMechanism? _sasl;
     private int _saslFailures;
     private bool _credentialsChecked; // the current SASL exchange got as far as a credential check
+    private Queue<Element>? _heldInput;  // stanzas that arrived while an account lookup was pending, in order
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -98,6 +102,11 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
         switch (message)
         {
             case TransportEvents.StanzaReceived m:
+                if (_heldInput is not null)
+                {
+                    _heldInput.Enqueue(m.Element); // acknowledged (Processed) when handled
+                    break;
+                }
                 try
                 {
                     if (_bound is null) NegotiationStanza(m.Element);
@@ -119,6 +128,9 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
                 break;
             case CloseWithStreamError m:
                 StreamError(m.Condition, m.Text);
+                break;
+            case CredentialsFound m when _bound is null: // negotiating
+                OnCredentialsFound(m);
                 break;
             case Tick:
                 OnTick();
@@ -439,7 +451,15 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
                     return;
                 }
                 _credentialsChecked = true;
-                OnSaslResult(mechanism.Continue(_server.Accounts.Find(account))); // an in-memory lookup
+                var lookup = _server.Accounts.FindAsync(account);
+                if (lookup.IsCompletedSuccessfully)
+                {
+                    OnSaslResult(mechanism.Continue(lookup.Result)); // in memory: answered at once
+                    return;
+                }
+                // not in memory: the answer comes back as a message; input is held until then
+                _heldInput = new Queue<Element>();
+                lookup.AsTask().PipeTo(Self, Self, c => new CredentialsFound(mechanism, c, null), ex => new CredentialsFound(mechanism, null, ex));
                 return;
             }
             case SaslResult.Success s:
@@ -456,6 +476,38 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
             case SaslResult.Failure f:
                 SaslFailure(f.Condition, f.Text, clear: true);
                 return;
+        }
+    }
+
+    private void OnCredentialsFound(CredentialsFound m)
+    {
+        if (ReferenceEquals(_sasl, m.Mechanism))
+        {
+            if (m.Failure is null) OnSaslResult(m.Mechanism.Continue(m.Credentials));
+            else
+            {
+                Log.Warning("account lookup on {0} failed: {1}", _conn.Id, m.Failure.Message);
+                _credentialsChecked = false; // not the client's fault: not a failed login
+                SaslFailure("temporary-auth-failure", "the account directory is not available", count: false);
+            }
+        }
+        // then what arrived meanwhile, in order (it may start another lookup, which holds the rest again)
+        var held = _heldInput!;
+        _heldInput = null;
+        while (held.Count > 0 && !_closing)
+        {
+            if (_heldInput is not null)
+            {
+                while (held.Count > 0) _heldInput.Enqueue(held.Dequeue());
+                return;
+            }
+            var e = held.Dequeue();
+            try
+            {
+                if (_bound is null) NegotiationStanza(e);
+                else BoundStanza(e);
+            }
+            finally { _conn.Processed(); }
         }
     }
 

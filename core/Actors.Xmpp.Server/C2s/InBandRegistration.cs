@@ -50,12 +50,12 @@ internal static class InBandRegistration
 
 /// <summary>
 /// XEP-0077 after authentication, on the account's own bare JID: the registration info (§3.2 get with
-/// &lt;registered/&gt;), password change (§3.3) and cancellation (§3.2, &lt;remove/&gt;: the account is deleted and
-/// its streams are closed). Registered only when in-band registration is enabled.
+/// &lt;registered/&gt;), password change (§3.3; the account's other sessions are closed) and cancellation (§3.2,
+/// &lt;remove/&gt;: see <see cref="Accounts.AccountLifecycle"/>). Registered only when in-band registration is enabled.
 /// </summary>
 internal static class AccountRegistration
 {
-    public static void Register(IqHandlers iq, XmppServerOptions options, Accounts.IAccountStore accounts, Routing.ISessionRegistry sessions)
+    public static void Register(IqHandlers iq, XmppServerOptions options, Accounts.AccountLifecycle accounts)
     {
         if (!options.Registration.Enabled) return;
         iq.AddFeature(Plugins.IqScope.Server, Ns.Register);
@@ -71,16 +71,13 @@ internal static class AccountRegistration
             var account = r.To;
             if (r.Payload.Child("remove") is not null)
             {
-                if (!await accounts.RemoveAsync(account).ConfigureAwait(false)) return r.Error("item-not-found");
-                // §3.2: the account is gone and its streams end with <not-authorized/>; the requester's only after
-                // the result below has reached its session (the router delivers it as soon as this returns)
-                var close = new C2sConnectionActor.CloseWithStreamError(StreamErrors.NotAuthorized, "the account was removed");
-                foreach (var s in sessions.Resources(account))
-                {
-                    if (s.Jid.Equals(r.From)) _ = Task.Delay(200).ContinueWith(_ => s.Session.Tell(close), TaskScheduler.Default);
-                    else s.Session.Tell(close);
-                }
-                return r.Result();
+                // §3.2: <remove/> must be the only child, else <bad-request/>
+                if (r.Payload.ElementCount != 1) return r.Error("bad-request", "<remove/> must be the only child of <query/>");
+                // §3.2: the account is deleted and every stream of it ends with <not-authorized/>; the requester's
+                // result is delivered by the account's user actor, before its stream error
+                return await accounts.RemoveAsync(account, r.From, r.Result()).ConfigureAwait(false)
+                    ? IqHandlers.AnsweredElsewhere
+                    : r.Error("item-not-found");
             }
             var username = r.Payload.ChildText("username");
             var password = r.Payload.ChildText("password");
@@ -89,7 +86,8 @@ internal static class AccountRegistration
             if (Jid.NormalizeLocal(username) != account.Local) return r.Error("not-authorized", "that is another account");
             if (password.Length < options.Registration.MinPasswordLength)
                 return r.Error("not-acceptable", $"the password must have at least {options.Registration.MinPasswordLength} characters");
-            return await accounts.SetPasswordAsync(account, password).ConfigureAwait(false) ? r.Result() : r.Error("item-not-found");
+            // the account's other sessions are closed; this one stays
+            return await accounts.SetPasswordAsync(account, password, keep: r.From).ConfigureAwait(false) ? r.Result() : r.Error("item-not-found");
         });
     }
 }

@@ -106,13 +106,15 @@ public interface IAdminCommandExtension
 /// <summary>The account operations shared by the admin channel and the offline CLI.</summary>
 public sealed class AccountCommands
 {
+    private readonly AccountLifecycle _lifecycle;
     private readonly IAccountStore _accounts;
     private readonly string _defaultDomain;
     private readonly Func<int>? _online;
 
-    public AccountCommands(IAccountStore accounts, string defaultDomain, Func<int>? online = null)
+    public AccountCommands(AccountLifecycle lifecycle, string defaultDomain, Func<int>? online = null)
     {
-        _accounts = accounts;
+        _lifecycle = lifecycle;
+        _accounts = lifecycle.Accounts;
         _defaultDomain = defaultDomain;
         _online = online;
     }
@@ -151,12 +153,12 @@ public sealed class AccountCommands
             case "remove":
             {
                 var jid = Account(Str(request, "user"));
-                return await _accounts.RemoveAsync(jid) ? Ok($"removed {jid}") : Fail($"no account {jid}");
+                return await _lifecycle.RemoveAsync(jid) ? Ok($"removed {jid}") : Fail($"no account {jid}");
             }
             case "passwd":
             {
                 var jid = Account(Str(request, "user"));
-                return await _accounts.SetPasswordAsync(jid, Str(request, "password")) ? Ok($"password of {jid} changed") : Fail($"no account {jid}");
+                return await _lifecycle.SetPasswordAsync(jid, Str(request, "password")) ? Ok($"password of {jid} changed") : Fail($"no account {jid}");
             }
             case "list":
             {

@@ -45,11 +45,12 @@ public static class XmppServerHostingExtensions
         services.AddSingleton<ISessionRegistry, LocalSessionRegistry>();
         services.AddSingleton<LocalUserDirectory>();
         services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<LocalUserDirectory>());
+        services.AddSingleton(sp => new AccountLifecycle(sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<IUserDirectory>()));
         services.AddSingleton(sp =>
         {
             var iq = new IqHandlers();
             UserIqHandlers.Register(iq, sp.GetRequiredService<IUserDirectory>());
-            AccountRegistration.Register(iq, options, sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<ISessionRegistry>());
+            AccountRegistration.Register(iq, options, sp.GetRequiredService<AccountLifecycle>());
             return iq;
         });
         services.AddSingleton(sp => new StanzaRouter(domains, sp.GetRequiredService<ISessionRegistry>(),
@@ -64,9 +65,12 @@ public static class XmppServerHostingExtensions
         services.AddSingleton(_ => new LoginRateLimiter(options.Auth.MaxFailuresPerMinute));
         services.AddSingleton(sp => new ServerContext(options, domains, sp.GetRequiredService<IAccountStore>(),
             sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<StanzaRouter>(), sp.GetRequiredService<IqHandlers>(),
-            sp.GetRequiredService<SaslMechanisms>(), sp.GetRequiredService<LoginRateLimiter>()));
+            sp.GetRequiredService<SaslMechanisms>(), sp.GetRequiredService<LoginRateLimiter>())
+        {
+            AccountLifecycle = sp.GetRequiredService<AccountLifecycle>(),
+        });
         services.AddSingleton(_ => LoadCertificate(options, domains));
-        services.AddSingleton(sp => new AccountCommands(sp.GetRequiredService<IAccountStore>(), domains[0],
+        services.AddSingleton(sp => new AccountCommands(sp.GetRequiredService<AccountLifecycle>(), domains[0],
             () => sp.GetRequiredService<ISessionRegistry>().Count));
 
         services.AddAkka("actors", builder =>

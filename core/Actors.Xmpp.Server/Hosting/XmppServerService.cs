@@ -48,9 +48,11 @@ public sealed class XmppServerService : IHostedService
         {
             var router = _server.Router;
             var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery),
-                OfflinePageBytes: Math.Max(1024, o.Limits.MaxOutboundBytes / 4));
+                OfflinePageBytes: Math.Max(1024, o.Limits.MaxOutboundBytes / 4),
+                PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null);
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
         }
+        if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
         var transport = new TransportOptions
         {

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
@@ -51,7 +50,8 @@ public sealed class StanzaRouter
     /// <summary>Stanza hooks run by sessions (from the client, before delivery).</summary>
     public StanzaHooks Hooks { get; } = new();
 
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<Element>> _pendingIq = new(StringComparer.Ordinal);
+    /// <summary>The server's own pending IQ requests (one actor per node; see <see cref="PendingServerIqs"/>).</summary>
+    public PendingServerIqs PendingIqs { get; } = new();
 
     /// <summary>Sends an IQ get/set from the server (its 'from' must be a local domain) and completes with the
     /// result or error addressed back to the server; TimeoutException after <paramref name="timeout"/>.</summary>
@@ -60,19 +60,10 @@ public sealed class StanzaRouter
         if (!Jid.TryParse(iq.From, out var from) || from is null || !_domains.Contains(from.Domain) || from.Local is not null)
             throw new ArgumentException("the IQ's 'from' must be a domain served here");
         if (!Jid.TryParse(iq.To, out var to) || to is null) throw new ArgumentException("the IQ needs a valid 'to'");
-        iq.Id ??= "s-" + Guid.NewGuid().ToString("N");
-        var key = PendingKey(iq.Id, from, to);
-        var tcs = new TaskCompletionSource<Element>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_pendingIq.TryAdd(key, tcs)) throw new InvalidOperationException($"an IQ with id '{iq.Id}' is pending already");
-        try
-        {
-            Route(iq, from, to);
-            return await tcs.Task.WaitAsync(timeout).ConfigureAwait(false);
-        }
-        finally
-        {
-            _pendingIq.TryRemove(key, out _);
-        }
+        iq.Id ??= PendingIqs.NewId();
+        var answer = PendingIqs.Expect(PendingKey(iq.Id, from, to), timeout); // queued before the request leaves
+        Route(iq, from, to);
+        return await answer.ConfigureAwait(false);
     }
 
     private static string PendingKey(string id, Jid server, Jid peer) => id + "\n" + server + "\n" + peer;
@@ -119,8 +110,7 @@ public sealed class StanzaRouter
         if (back.Local is null)
         {
             // an error to the server itself: only a waiting SendIqAsync wants it
-            if (reply.Name == "iq" && reply.Id is { } id && _pendingIq.TryRemove(PendingKey(id, back, replyFrom), out var waiting))
-                waiting.TrySetResult(reply);
+            if (reply.Name == "iq" && reply.Id is { } id) PendingIqs.Answer(id, PendingKey(id, back, replyFrom), reply);
             return;
         }
         // an error to a client: deliver straight to the full JID, or drop it if that session is gone (§8.5.3.2.1: errors are not redirected)
@@ -274,7 +264,7 @@ public sealed class StanzaRouter
         if (type is "result" or "error")
         {
             // answers to the server's own requests (SendIqAsync); RFC 6120 §8.2.3: matched by id and addresses
-            if (stanza.Id is { } id && _pendingIq.TryRemove(PendingKey(id, to, from), out var waiting)) waiting.TrySetResult(stanza);
+            if (stanza.Id is { } id) PendingIqs.Answer(id, PendingKey(id, to, from), stanza);
             return;
         }
         var payload = stanza.FirstChild();
@@ -319,6 +309,7 @@ public sealed class StanzaRouter
 
     private void Reply(Element reply)
     {
+        if (ReferenceEquals(reply, IqHandlers.AnsweredElsewhere)) return;
         if (!Jid.TryParse(reply.To, out var to) || to is null || !Jid.TryParse(reply.From, out var from) || from is null) return;
         Route(reply, from, to);
     }

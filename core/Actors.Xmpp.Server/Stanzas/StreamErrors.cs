@@ -19,6 +19,7 @@ public static class StreamErrors
     public const string NotAuthorized = "not-authorized";
     public const string NotWellFormed = "not-well-formed";
     public const string PolicyViolation = "policy-violation";
+    public const string Reset = "reset";
     public const string ResourceConstraint = "resource-constraint";
     public const string RestrictedXml = "restricted-xml";
     public const string SystemShutdown = "system-shutdown";

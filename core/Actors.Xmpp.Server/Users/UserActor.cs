@@ -82,12 +82,37 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         public static readonly GetState Instance = new();
     }
 
+    /// <summary>
+    /// The account is gone from the directory (XEP-0077 §3.2 cancellation, XEP-0133 delete-user, <c>user remove</c>):
+    /// every subscription is cancelled as when the user removes the roster item (RFC 6121 §2.5.2), contacts that saw
+    /// the user's presence get unavailable presence, the account's sessions are closed with &lt;not-authorized/&gt;,
+    /// the journal and snapshots are deleted and the actor stops. <paramref name="FinalStanza"/>, when given, reaches
+    /// the session of <paramref name="Requester"/> before its stream error (the result of a cancellation).
+    /// Answered with <see cref="AccountDeleted"/> (or Status.Failure when the journal did not delete).
+    /// </summary>
+    public sealed record RemoveAccount(Jid? Requester = null, Element? FinalStanza = null);
+
+    /// <summary>The answer to <see cref="RemoveAccount"/>: the contacts in local domains that were told.</summary>
+    public sealed record AccountDeleted(IReadOnlyList<Jid> LocalContacts);
+
+    /// <summary>Closes the account's sessions with a stream error, except the one of <paramref name="Keep"/> (the
+    /// session that changed the password). No answer.</summary>
+    public sealed record CloseSessions(string Condition, string Text, Jid? Keep = null);
+
     /// <param name="ReportTimeout">After a restart, how long the actor waits (stashing) for the sessions' presence reports.</param>
     /// <param name="OfflinePageBytes">The byte budget of one <see cref="OfflinePage"/> (stored XML, UTF-8): a page is
     /// sent when the previous one was written out, so a session never queues much more than this of the mailbox (the
     /// server sets a fraction of Limits:MaxOutboundBytes). A page holds at least one message.</param>
+    /// <param name="PassivateAfter">With no bound session and no message for this long, the actor stops (through its
+    /// parent, <see cref="UsersActor.Passivate"/>); the next message recovers it. Null: never.</param>
     public sealed record Settings(int MaxOfflineMessages = 1000, int SnapshotEvery = 100, bool DeleteDeliveredOffline = true,
-        TimeSpan? ReportTimeout = null, int OfflinePageBytes = 256 * 1024);
+        TimeSpan? ReportTimeout = null, int OfflinePageBytes = 256 * 1024, TimeSpan? PassivateAfter = null);
+
+    /// <summary>The stop message of passivation: everything sent before it has been handled.</summary>
+    public sealed record Stop
+    {
+        public static readonly Stop Instance = new();
+    }
 
     private sealed record ReportsTimedOut(int Generation);
 
@@ -169,6 +194,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case RecoveryCompleted:
                 AdoptSessions();
+                ArmIdleTimer();
                 break;
             default:
                 Unhandled(message);
@@ -199,9 +225,11 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 OnOfflinePageWritten(m);
                 break;
             case OutboundSubscription m:
+                Context.Parent.Tell(new UsersActor.Handled(m)); // taken: the parent need not hand it on (UsersActor)
                 OnOutbound(m);
                 break;
             case InboundPresence m:
+                Context.Parent.Tell(new UsersActor.Handled(m));
                 OnInbound(m);
                 break;
             case StoreOffline m:
@@ -209,6 +237,21 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case GetState:
                 Sender.Tell(_state.ToSnapshot());
+                break;
+            case RemoveAccount m:
+                BeginRemoval(m);
+                return; // no idle timer: it stops once the journal is deleted
+            case ReceiveTimeout:
+                // idle: no bound session and no message for PassivateAfter
+                if (_resources.Count == 0) Context.Parent.Tell(new UsersActor.Passivate(Stop.Instance));
+                SetReceiveTimeout(null);
+                _idleArmed = false;
+                return;
+            case Stop:
+                Context.Stop(Self);
+                return;
+            case CloseSessions m:
+                CloseSessionsExcept(m);
                 break;
             case PresenceReport m: // a late one (after the wait timed out) still helps
                 OnPresenceReport(m);
@@ -240,6 +283,19 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 Unhandled(message);
                 break;
         }
+        ArmIdleTimer();
+    }
+
+    private bool _idleArmed;
+
+    /// <summary>Passivation: the receive timeout runs while no session is bound (any message restarts it).</summary>
+    private void ArmIdleTimer()
+    {
+        if (_settings.PassivateAfter is not { } after) return;
+        var idle = _resources.Count == 0;
+        if (idle == _idleArmed) return;
+        _idleArmed = idle;
+        SetReceiveTimeout(idle ? after : null);
     }
 
     /// <summary>
@@ -835,6 +891,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         if (_state.IsBlocked(m.From))
         {
             _router.Bounce(stanza, "service-unavailable"); // XEP-0191 §3.5
+            OfflineHandled(m);
             return;
         }
         // a resource became available since the router looked: deliver instead of storing
@@ -845,17 +902,26 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         {
             foreach (var r in _resources.Values)
                 if (r.Available && r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
+            OfflineHandled(m);
             return;
         }
         if (_state.Offline.Count >= _settings.MaxOfflineMessages)
         {
             _router.Bounce(stanza, "service-unavailable", "the recipient's offline mailbox is full");
+            OfflineHandled(m);
             return;
         }
         var stored = new OfflineStored(_state.LastOfflineId + 1, StanzaXml.ToXml(stanza), DateTimeOffset.UtcNow);
         // only acknowledged by the journal counts as stored; otherwise the sender gets an error (nothing lost)
-        Save(stored, () => { }, () => _router.Bounce(stanza, "internal-server-error", "the message could not be stored"));
+        Save(stored, () => OfflineHandled(m), () =>
+        {
+            _router.Bounce(stanza, "internal-server-error", "the message could not be stored");
+            OfflineHandled(m);
+        });
     }
+
+    /// <summary>Tells the parent that a tracked message no longer needs it (see <see cref="UsersActor"/>).</summary>
+    private static void OfflineHandled(StoreOffline m) => Context.Parent.Tell(new UsersActor.Handled(m));
 
     /// <summary>
     /// Sends the next page of the mailbox to <paramref name="session"/>: the oldest stored messages, in order, up to
@@ -1084,5 +1150,129 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             return;
         }
         sender.Tell(StanzaErrors.IqResult(iq, query));
+    }
+
+    // ---- account removal (XEP-0077 §3.2, RFC 6121 §2.5.2) ---------------------------------------------------------
+
+    private sealed class Removal(IActorRef replyTo, IReadOnlyList<Jid> localContacts, long deleteTo)
+    {
+        public readonly IActorRef ReplyTo = replyTo;
+        public readonly IReadOnlyList<Jid> LocalContacts = localContacts;
+        public readonly long DeleteTo = deleteTo;
+        public bool MessagesDeleted = deleteTo == 0; // nothing was ever written
+        public bool SnapshotsDeleted;
+    }
+
+    private static readonly SnapshotSelectionCriteria AllSnapshots = new(long.MaxValue, DateTime.MaxValue);
+
+    private Removal? _removal;
+
+    private void BeginRemoval(RemoveAccount m)
+    {
+        // the contacts: what removing each roster item tells them (§2.5.2); pending inbound requests are denied
+        var contacts = new List<Jid>();
+        foreach (var item in _state.Roster)
+        {
+            if (!Jid.TryParse(item.Jid, out var contact) || contact is null) continue;
+            if (item.Subscription is "to" or "both" || item.Ask) SendSubscription("unsubscribe", contact);
+            if (item.Subscription is "from" or "both" || _state.PendingIn.ContainsKey(item.Jid))
+            {
+                SendSubscription("unsubscribed", contact);
+                SendPresenceOfAll(contact, unavailable: true); // only available resources sent presence
+            }
+            if (contact.Local is not null && _router.IsLocalDomain(contact.Domain)) contacts.Add(contact);
+        }
+        foreach (var key in _state.PendingIn.Keys)
+        {
+            if (_state.Item(key) is not null || !Jid.TryParse(key, out var requester) || requester is null) continue;
+            SendSubscription("unsubscribed", requester);
+            if (requester.Local is not null && _router.IsLocalDomain(requester.Domain)) contacts.Add(requester);
+        }
+
+        // the sessions: XEP-0077 §3.2 ends them with <not-authorized/>; the requester gets its result first
+        var finalDelivered = false;
+        foreach (var (full, r) in _resources)
+        {
+            if (r.Session.IsNobody()) continue;
+            if (m.FinalStanza is not null && full.Equals(m.Requester))
+            {
+                r.Session.Tell(new SessionMessages.Deliver(m.FinalStanza));
+                finalDelivered = true;
+            }
+            r.Session.Tell(AccountRemovedError);
+        }
+        if (!finalDelivered && m.FinalStanza is not null && m.Requester is not null) _router.Route(m.FinalStanza, _user, m.Requester);
+        _resources.Clear();
+
+        // the data: every event and snapshot of user:<jid>; a re-created account starts empty
+        _removal = new Removal(Sender, contacts, LastSequenceNr);
+        Timers.CancelAll();
+        if (LastSequenceNr > 0) DeleteMessages(LastSequenceNr);
+        DeleteSnapshots(AllSnapshots);
+        Become(Removing);
+    }
+
+    private static readonly C2s.C2sConnectionActor.CloseWithStreamError AccountRemovedError =
+        new(StreamErrors.NotAuthorized, "the account was removed");
+
+    /// <summary>After <see cref="RemoveAccount"/>: waits for the journal, answers as an account that does not exist.</summary>
+    private void Removing(object message)
+    {
+        var removal = _removal!;
+        switch (message)
+        {
+            case DeleteMessagesSuccess d when d.ToSequenceNr == removal.DeleteTo:
+                removal.MessagesDeleted = true;
+                EndRemovalIfDone();
+                break;
+            case DeleteSnapshotsSuccess s when s.Criteria.MaxSequenceNr == long.MaxValue:
+                removal.SnapshotsDeleted = true;
+                EndRemovalIfDone();
+                break;
+            case DeleteMessagesFailure f when f.ToSequenceNr == removal.DeleteTo:
+                FailRemoval(f.Cause);
+                break;
+            case DeleteSnapshotsFailure f when f.Criteria.MaxSequenceNr == long.MaxValue:
+                FailRemoval(f.Cause);
+                break;
+            case HandleIq m:
+                Sender.Tell(Error(m.Iq, "service-unavailable")); // RFC 6121 §8.5.1: no such account
+                break;
+            case StoreOffline m:
+                _router.Bounce(m.Stanza, "service-unavailable");
+                OfflineHandled(m);
+                break;
+            case SessionStarted:
+                Sender.Tell(AccountRemovedError); // a session that bound while the removal ran
+                break;
+            case RemoveAccount:
+                Sender.Tell(new AccountDeleted([]));
+                break;
+            default:
+                break; // presence, session ends, reports: nothing to keep for an account that is gone
+        }
+    }
+
+    private void EndRemovalIfDone()
+    {
+        var removal = _removal!;
+        if (!removal.MessagesDeleted || !removal.SnapshotsDeleted) return;
+        removal.ReplyTo.Tell(new AccountDeleted(removal.LocalContacts));
+        Context.Stop(Self);
+    }
+
+    private void FailRemoval(Exception cause)
+    {
+        Log.Error(cause, "deleting the journal of the removed account {0} failed", PersistenceId);
+        _removal!.ReplyTo.Tell(new Status.Failure(new Accounts.AccountStoreException(
+            $"the data of {_bare} could not be deleted: {cause.Message}", cause)));
+        Context.Stop(Self);
+    }
+
+    private void CloseSessionsExcept(CloseSessions m)
+    {
+        var close = new C2s.C2sConnectionActor.CloseWithStreamError(m.Condition, m.Text);
+        foreach (var (full, r) in _resources)
+            if (!r.Session.IsNobody() && !full.Equals(m.Keep)) r.Session.Tell(close);
     }
 }

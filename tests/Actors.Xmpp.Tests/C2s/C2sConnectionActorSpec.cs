@@ -193,6 +193,52 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         return (actor, conn);
     }
 
+    /// <summary>An account store whose lookups complete when the test opens it (a directory still being recovered);
+    /// a synchronous lookup fails the test.</summary>
+    private sealed class GatedAccounts(IAccountStore inner) : IAccountStore
+    {
+        public readonly TaskCompletionSource Open = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public UserCredentials? Find(Jid account) => throw new InvalidOperationException("a synchronous account lookup");
+        public async ValueTask<UserCredentials?> FindAsync(Jid account)
+        {
+            await Open.Task;
+            return inner.Find(account);
+        }
+        public bool Exists(Jid account) => inner.Exists(account);
+        public Task<bool> AddAsync(Jid account, string password) => inner.AddAsync(account, password);
+        public Task<int> AddManyAsync(IReadOnlyList<(Jid Account, string Password)> accounts) => inner.AddManyAsync(accounts);
+        public Task<bool> RemoveAsync(Jid account) => inner.RemoveAsync(account);
+        public Task<bool> SetPasswordAsync(Jid account, string password) => inner.SetPasswordAsync(account, password);
+        public IReadOnlyList<Jid> List() => inner.List();
+    }
+
+    [Fact]
+    public void Rfc6120_6_4_account_lookup_does_not_block_and_later_stanzas_wait_for_its_answer()
+    {
+        var gated = new GatedAccounts(_server.Accounts);
+        var server = _server with { Accounts = gated };
+        var conn = new InMemoryConnection();
+        var actor = Sys.ActorOf(C2sConnectionActor.Props(server, conn));
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0secret"));
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>")));
+        // the actor is not blocked while the lookup is pending: a message to it is answered
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<abort xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>")));
+        Assert.Throws<TimeoutException>(() => conn.Next(TimeSpan.FromMilliseconds(200)));
+        AwaitAssert(() => Assert.Equal(1, Volatile.Read(ref conn.ProcessedCount))); // the abort is held, unacknowledged
+
+        gated.Open.SetResult();
+        // the lookup's answer first: had the <abort/> been handled while the lookup was pending, the exchange would
+        // have ended with <failure><aborted/></failure> and no success
+        Assert.True(conn.NextElement().Is("success", Ns.Sasl));
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        Assert.NotNull(conn.NextElement().Child("bind", Ns.Bind)); // authenticated
+        AwaitAssert(() => Assert.Equal(2, Volatile.Read(ref conn.ProcessedCount)));
+    }
+
     public new void Dispose()
     {
         base.Dispose();
