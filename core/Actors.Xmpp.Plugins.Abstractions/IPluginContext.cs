@@ -54,6 +54,12 @@ public interface IPluginContext
     /// <summary>Adds a registration made elsewhere (for example on another plugin's service) to this plugin's
     /// ledger, so that it is undone on unload. Returns it.</summary>
     T Track<T>(T registration) where T : IDisposable;
+
+    // ---- storage and lifecycle events ----
+    /// <summary>This plugin's persistent maps and archives, per account or service (see <see cref="IPluginStorage"/>).</summary>
+    IPluginStorage Storage { get; }
+    /// <summary>Runs <paramref name="handler"/> on each lifecycle event of this kind; higher priorities run first.</summary>
+    IDisposable On(ServerEventKind kind, ServerEventHandler handler, int priority = 0);
 }
 
 /// <summary>Where a stanza hook runs.</summary>

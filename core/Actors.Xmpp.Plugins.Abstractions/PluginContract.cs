@@ -5,7 +5,7 @@ namespace Actors.Xmpp.Plugins;
 /// built against another one.</summary>
 public static class PluginContract
 {
-    public const int Version = 1;
+    public const int Version = 2;
 }
 
 /// <summary>An XEP a plugin implements, in ejabberd's <c>-protocol({xep, 199, '2.0.1'})</c> style.</summary>
