@@ -9,6 +9,10 @@ namespace Actors.Xmpp.Plugins;
 // it. Values are short strings or XML elements; keep a value small (a vCard, a settings document), and use an
 // archive for anything that grows.
 
+/// <summary>A store could not be read or written (the journal failed or did not answer in time). An IQ handler may
+/// let it through: the server answers the request with &lt;internal-server-error/&gt;.</summary>
+public sealed class StorageException(string message, Exception? inner = null) : Exception(message, inner);
+
 /// <summary>A stored value: a short text or an XML element (never both).</summary>
 public sealed record StoredValue
 {

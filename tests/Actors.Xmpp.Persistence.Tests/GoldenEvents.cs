@@ -1,3 +1,4 @@
+using Actors.Xmpp.Persistence.Plugins;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Users.Events;
 using Actors.Xmpp.Server.Users.Events;
@@ -53,5 +54,22 @@ public static class GoldenEvents
             """{"at":"2026-01-02T03:04:05+00:00","status":"gone"}"""),
         ["user.snapshot.v1"] = (UserEventSamples.All[11],
             """{"rosterVersion":8,"roster":[{"jid":"bob@example.com","name":"Bob","groups":["Friends"],"subscription":"to","ask":false,"approved":true}],"pendingIn":[{"from":"carol@example.com","stanza":"<presence xmlns='jabber:client' type='subscribe'/>"}],"lastOfflineId":3,"offline":[{"id":3,"stanza":"<message xmlns='jabber:client'><body>x</body></message>","stamp":"2026-01-02T03:04:05+00:00"}],"blocked":["spam@example.org"],"private":[{"key":"{storage:bookmarks} storage","xml":"<storage xmlns='storage:bookmarks'/>"}],"vCard":"<vCard xmlns='vcard-temp'/>","lastLogout":"2026-01-02T03:04:05+00:00","lastStatus":"gone"}"""),
+        // plugin storage (core envelope records; plugins' own types never reach the journal): StoreRecordSamples.All, in its order
+        ["plugin-store.map-set.v1"] = (StoreRecordSamples.All[0],
+            """{"plugin":"vcard","kind":"vcard","entries":[{"key":"","text":null,"xml":"<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>"}]}"""),
+        ["plugin-store.map-cleared.v1"] = (StoreRecordSamples.All[1],
+            """{"plugin":"private","kind":"private"}"""),
+        ["plugin-store.archive-appended.v1"] = (StoreRecordSamples.All[2],
+            """{"plugin":"offline","kind":"messages","items":[{"id":1,"stamp":"2026-01-02T03:04:05+00:00","text":null,"xml":"<message xmlns='jabber:client'><body>hi</body></message>"}]}"""),
+        ["plugin-store.archive-trimmed.v1"] = (StoreRecordSamples.All[3],
+            """{"plugin":"offline","kind":"messages","upToId":1}"""),
+        ["plugin-store.legacy-imported.v1"] = (StoreRecordSamples.All[4],
+            """{"plugin":"vcard","kind":"vcard","source":"user.snapshot.v1"}"""),
+        ["plugin-store.purged.v1"] = (StoreRecordSamples.All[5],
+            """{"plugin":"vcard","kind":"vcard"}"""),
+        ["plugin-store.map-snapshot.v1"] = (StoreRecordSamples.All[6],
+            """{"plugin":"blocking","kind":"blocklist","entries":[{"key":"spam@example.org","text":"","xml":null}],"legacyImported":true}"""),
+        ["plugin-store.archive-snapshot.v1"] = (StoreRecordSamples.All[7],
+            """{"plugin":"offline","kind":"messages","lastId":3,"items":[{"id":3,"stamp":"2026-01-02T03:04:05+00:00","text":"x","xml":null}],"legacyImported":false}"""),
     };
 }

@@ -17,7 +17,7 @@ namespace Actors.Xmpp.PluginTestKit;
 public sealed class TestServer : IAsyncDisposable
 {
     public static readonly string BuiltPlugins = Path.Combine(AppContext.BaseDirectory, "plugins");
-    public static readonly string[] RepositoryPlugins = ["disco", "ping", "version", "time", "last", "caps", "adhoc", "admin"];
+    public static readonly string[] RepositoryPlugins = ["disco", "ping", "version", "time", "last", "caps", "adhoc", "admin", "private", "vcard"];
 
     private readonly IHost _host;
 

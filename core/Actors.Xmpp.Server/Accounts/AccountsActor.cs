@@ -1,4 +1,6 @@
 using Actors.Xmpp.Persistence;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Server.Lifecycle;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -76,6 +78,7 @@ public sealed class AccountsActor : ReceivePersistentActor
             {
                 Apply(e.User, e.Scram);
                 _replyTo.Tell(true);
+                ServerEvents.Of(Context.System).Raise(ServerEventKind.PasswordChanged, Jid.Parse(e.User + "@" + _domain));
                 MaybeSnapshot();
             });
         });
@@ -89,6 +92,7 @@ public sealed class AccountsActor : ReceivePersistentActor
                 _directory.Remove(_domain, e.User);
                 _eventsSinceSnapshot++;
                 _replyTo.Tell(true);
+                ServerEvents.Of(Context.System).Raise(ServerEventKind.AccountRemoved, Jid.Parse(e.User + "@" + _domain));
                 MaybeSnapshot();
             });
         });
@@ -115,6 +119,7 @@ public sealed class AccountsActor : ReceivePersistentActor
             _accounts[e.User] = e.Scram;
             _directory.Set(_domain, e.User, e.Scram);
             _eventsSinceSnapshot++;
+            ServerEvents.Of(Context.System).Raise(ServerEventKind.AccountCreated, Jid.Parse(e.User + "@" + _domain));
             if (++stored < events.Count) return;
             _replyTo.Tell(new Created(stored));
             MaybeSnapshot();

@@ -50,6 +50,8 @@ public sealed class XmppServerService : IHostedService
             var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery));
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
         }
+        if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over
+            PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery))).UseLegacySource(new PluginStores.LegacyUserData(directory));
         _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
         var transport = new TransportOptions
         {

@@ -63,12 +63,20 @@ public sealed class PluginStores : IExtension
 
     internal async Task<T> AskAsync<T>(StoreAddress address, object command)
     {
-        var reply = await Parent.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
+        object reply;
+        try
+        {
+            reply = await Parent.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException ex)
+        {
+            throw new StorageException($"{address.PersistenceId} did not answer within {Timeout.TotalSeconds} s", ex);
+        }
         return reply switch
         {
             T t => t,
-            Status.Failure f => throw new InvalidOperationException($"{address.PersistenceId}: the journal write failed", f.Cause),
-            _ => throw new InvalidOperationException($"{address.PersistenceId}: unexpected reply {reply?.GetType().Name}"),
+            Status.Failure f => throw new StorageException($"{address.PersistenceId}: the journal write failed", f.Cause),
+            _ => throw new StorageException($"{address.PersistenceId}: unexpected reply {reply?.GetType().Name}"),
         };
     }
 

@@ -16,7 +16,9 @@ namespace Actors.Xmpp.Server.Users;
 /// <summary>
 /// The event-sourced actor of one account (persistence id "user:&lt;bare JID&gt;"): roster and roster versions
 /// (RFC 6121 §2), subscription states (§3, Appendix A), presence broadcast and probes (§4), offline messages
-/// (XEP-0160), block list (XEP-0191), private XML (XEP-0049), vCard (XEP-0054) and last activity (XEP-0012).
+/// (XEP-0160), block list (XEP-0191) and last activity (XEP-0012). The private XML (XEP-0049) and vCard (XEP-0054)
+/// it kept in release 1 are still read from old journals (<see cref="UserState"/>) for the plugins that took them over
+/// (<see cref="PluginStores.LegacyUserData"/>), never written.
 /// Reached by JID through <see cref="IUserDirectory"/>; it reaches its own sessions by the IActorRef they report
 /// and everything else through the <see cref="StanzaRouter"/>.
 /// </summary>
@@ -26,7 +28,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     // ---- protocol ---------------------------------------------------------------------------------------------
 
-    /// <summary>An IQ addressed to this account's bare JID (roster, blocking, private, vCard, last). Answered with an Element.</summary>
+    /// <summary>An IQ addressed to this account's bare JID (roster, blocking, last). Answered with an Element.</summary>
     public sealed record HandleIq(Element Iq, Jid From);
 
     /// <summary>A session bound a resource; answered with <see cref="BlockList"/>.</summary>
@@ -96,8 +98,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     public const string BlockingNs = "urn:xmpp:blocking";
     public const string BlockingErrorsNs = "urn:xmpp:blocking:errors";
-    public const string PrivateNs = "jabber:iq:private";
-    public const string VCardNs = "vcard-temp";
     public const string LastNs = "jabber:iq:last";
     private const int MaxNameLength = 1023;
 
@@ -372,23 +372,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             case BlockingNs:
                 if (!own) sender.Tell(Error(iq, "forbidden"));
                 else Blocking(iq, payload, set, m.From, sender);
-                return;
-            case PrivateNs when payload.Name == "query":
-                if (!own) sender.Tell(Error(iq, "forbidden", "private storage is readable by its owner only"));
-                else PrivateStorage(iq, payload, set, sender);
-                return;
-            case VCardNs when payload.Name == "vCard":
-                if (set)
-                {
-                    if (!own) sender.Tell(Error(iq, "forbidden", "only the owner can change a vCard"));
-                    else Save(new VCardSet(StanzaXml.ToXml(payload)), () => sender.Tell(StanzaErrors.IqResult(iq)),
-                        () => sender.Tell(Error(iq, "internal-server-error")));
-                }
-                else
-                {
-                    var card = _state.VCard is null ? new Element("vCard", VCardNs) : StanzaXml.Parse(_state.VCard);
-                    sender.Tell(StanzaErrors.IqResult(iq, card));
-                }
                 return;
             case LastNs when payload.Name == "query" && !set:
                 LastActivity(iq, m.From, own, sender);
@@ -926,37 +909,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             push.Add(change.Clone());
             _router.Route(push, _user, full);
         }
-    }
-
-    // ---- XEP-0049 private XML storage ------------------------------------------------------------------------
-
-    private void PrivateStorage(Element iq, Element query, bool set, IActorRef sender)
-    {
-        var children = query.Elements().ToList();
-        if (children.Count == 0 || (!set && children.Count != 1))
-        {
-            sender.Tell(Error(iq, "bad-request", "exactly one child element is expected (XEP-0049)"));
-            return;
-        }
-        foreach (var c in children)
-        {
-            if (c.Namespace is Ns.Client or Ns.Server or PrivateNs || c.Namespace.Length == 0)
-            {
-                sender.Tell(Error(iq, "not-acceptable", "this namespace cannot be used for private storage"));
-                return;
-            }
-        }
-        if (!set)
-        {
-            var c = children[0];
-            var stored = _state.Private.GetValueOrDefault(Key(c));
-            var result = new Element("query", PrivateNs).Add(stored is null ? new Element(c.Name, c.Namespace) : StanzaXml.Parse(stored));
-            sender.Tell(StanzaErrors.IqResult(iq, result));
-            return;
-        }
-        var events = children.Select(c => (IPersistentEvent)new PrivateStored(Key(c), StanzaXml.ToXml(c))).ToList();
-        Save(events, () => sender.Tell(StanzaErrors.IqResult(iq)), () => sender.Tell(Error(iq, "internal-server-error")));
-        static string Key(Element e) => "{" + e.Namespace + "} " + e.Name;
     }
 
     // ---- XEP-0012 last activity --------------------------------------------------------------------------------

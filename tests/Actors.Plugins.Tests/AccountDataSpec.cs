@@ -1,0 +1,144 @@
+using System.Security.Cryptography;
+using Actors.Xmpp;
+using Actors.Xmpp.PluginTestKit;
+using Actors.Xmpp.Plugins;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Actors.Plugins.Tests;
+
+/// <summary>The plugins that keep per-account data in plugin storage (private, vcard), over TCP.</summary>
+public sealed class AccountDataSpec : IAsyncLifetime
+{
+    private const string PrivateNs = "jabber:iq:private";
+    private const string VCardNs = "vcard-temp";
+    private const string UpdateNs = "vcard-temp:x:update";
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(TestServer.RepositoryPlugins);
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private static string Condition(Xmpp.Xml.Element error) =>
+        error.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == Ns.StanzaErrors)?.Name ?? "(none)";
+
+    [Fact]
+    public async Task Xep0049_3_private_xml_is_stored_per_namespace_and_readable_by_its_owner_only()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        Assert.True(await alice.IsFeatureAdvertised(PrivateNs));
+        var set = await alice.Query("<iq type='set' id='p1'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><color>blue</color></prefs></query></iq>");
+        Assert.Equal("result", set.Type);
+        var got = await alice.Query("<iq type='get' id='p2'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>");
+        Assert.Equal("blue", got.Child("query", PrivateNs)!.Child("prefs", "urn:example:prefs")!.ChildText("color", "urn:example:prefs"));
+
+        // §3.2: nothing stored under that namespace: the empty element asked for
+        var empty = await alice.Query("<iq type='get' id='p3'><query xmlns='jabber:iq:private'><other xmlns='urn:example:none'/></query></iq>");
+        Assert.False(empty.Child("query", PrivateNs)!.Child("other", "urn:example:none")!.HasChildren);
+
+        // §3.3: the namespaces of the protocol itself cannot be used
+        var client = await alice.Query("<iq type='set' id='p4'><query xmlns='jabber:iq:private'><x xmlns='jabber:client'/></query></iq>");
+        Assert.Equal("not-acceptable", Condition(client));
+        var two = await alice.Query("<iq type='get' id='p5'><query xmlns='jabber:iq:private'><a xmlns='urn:a'/><b xmlns='urn:b'/></query></iq>");
+        Assert.Equal("bad-request", Condition(two));
+
+        // §3: another account's private storage is out of reach
+        await using var bob = await _server.LoginAsync("bob");
+        var other = await bob.Query("<iq type='get' id='p6' to='alice@localhost'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>");
+        Assert.Equal("forbidden", Condition(other));
+    }
+
+    [Fact]
+    public async Task Xep0054_3_a_vcard_is_set_by_its_owner_and_read_by_anyone()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        Assert.True(await alice.IsFeatureAdvertised(VCardNs));
+        var none = await alice.Query("<iq type='get' id='v0'><vCard xmlns='vcard-temp'/></iq>");
+        Assert.False(none.Child("vCard", VCardNs)!.HasChildren);
+        Assert.Equal("result", (await alice.Query("<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Alice A.</FN></vCard></iq>")).Type);
+
+        await using var bob = await _server.LoginAsync("bob");
+        var card = await bob.Query("<iq type='get' id='v2' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>");
+        Assert.Equal("Alice A.", card.Child("vCard", VCardNs)!.ChildText("FN", VCardNs));
+        var forbidden = await bob.Query("<iq type='set' id='v3' to='alice@localhost'><vCard xmlns='vcard-temp'><FN>x</FN></vCard></iq>");
+        Assert.Equal("forbidden", Condition(forbidden));
+    }
+
+    [Fact]
+    public async Task Xep0153_4_3_the_server_adds_the_photo_hash_to_available_presence()
+    {
+        var image = new byte[] { 0x89, 0x50, 0x4E, 0x47, 1, 2, 3, 4, 5 };
+        var hash = Convert.ToHexStringLower(SHA1.HashData(image));
+        await using (var setup = await _server.LoginAsync("bob", "setup"))
+        {
+            var set = await setup.Query($"<iq type='set' id='v1'><vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>{Convert.ToBase64String(image)}</BINVAL></PHOTO></vCard></iq>");
+            Assert.Equal("result", set.Type);
+        }
+        // a new session: its own presence comes back to it (RFC 6121 §4.2.2) with the hash
+        await using var bob = await _server.LoginAsync("bob", "phone");
+        await bob.Sends("<presence/>");
+        var own = await bob.Receives("<presence from='bob@localhost/phone'/>");
+        Assert.Equal(hash, own.Child("x", UpdateNs)?.ChildText("photo", UpdateNs));
+
+        // §4.1: a client that sends its own <x/> keeps it
+        await bob.Sends("<presence><x xmlns='vcard-temp:x:update'/></presence>");
+        var kept = await bob.Receives("<presence from='bob@localhost/phone'/>");
+        Assert.Null(kept.Child("x", UpdateNs)!.Child("photo", UpdateNs));
+
+        // §3.2: a vCard without a photo: an empty <photo/>
+        Assert.Equal("result", (await bob.Query("<iq type='set' id='v2'><vCard xmlns='vcard-temp'><FN>Bob</FN></vCard></iq>")).Type);
+        await bob.Sends("<presence/>");
+        var noPhoto = await bob.Receives("<presence from='bob@localhost/phone'/>");
+        var photo = noPhoto.Child("x", UpdateNs)!.Child("photo", UpdateNs)!;
+        Assert.Equal("", photo.Text);
+    }
+
+    [Fact]
+    public async Task Stored_data_survives_unloading_and_reloading_the_plugins()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        await alice.Query("<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Kept</FN></vCard></iq>");
+        await alice.Query("<iq type='set' id='p1'><query xmlns='jabber:iq:private'><k xmlns='urn:example:kept'>1</k></query></iq>");
+        Assert.True((await _server.Plugins.UnloadAsync("vcard")).Ok);
+        var gone = await alice.Query("<iq type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>");
+        Assert.Equal("service-unavailable", Condition(gone));
+        Assert.True((await _server.Plugins.LoadAsync("vcard")).Ok);
+        Assert.True((await _server.Plugins.ReloadAsync("private")).Ok);
+        var card = await alice.Query("<iq type='get' id='v3'><vCard xmlns='vcard-temp'/></iq>");
+        Assert.Equal("Kept", card.Child("vCard", VCardNs)!.ChildText("FN", VCardNs));
+        var priv = await alice.Query("<iq type='get' id='p2'><query xmlns='jabber:iq:private'><k xmlns='urn:example:kept'/></query></iq>");
+        Assert.Equal("1", priv.Child("query", PrivateNs)!.Child("k", "urn:example:kept")!.Text);
+    }
+
+    [Fact]
+    public async Task Removing_an_account_removes_what_every_plugin_stored_for_it()
+    {
+        var accounts = _server.Services.GetRequiredService<Xmpp.Server.Accounts.IAccountStore>();
+        var carol = Jid.Parse("carol@localhost");
+        Assert.True(await accounts.AddAsync(carol, "pw"));
+        await using (var c = await XmppTestClient.LoginAsync(_server.EndPoint, "carol", "pw"))
+        {
+            await c.Query("<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Carol</FN></vCard></iq>");
+            await c.Query("<iq type='set' id='p1'><query xmlns='jabber:iq:private'><k xmlns='urn:example:c'>secret</k></query></iq>");
+        }
+        await using var alice = await _server.LoginAsync("alice");
+        await alice.Query("<iq type='set' id='a1'><vCard xmlns='vcard-temp'><FN>Alice stays</FN></vCard></iq>");
+        Assert.True(await accounts.RemoveAsync(carol));
+        Assert.True(await accounts.AddAsync(carol, "pw2")); // the same name again: a new account with nothing
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        string? fn;
+        do
+        {
+            var card = await alice.Query($"<iq type='get' id='g{DateTime.UtcNow.Ticks}' to='carol@localhost'><vCard xmlns='vcard-temp'/></iq>");
+            fn = card.Child("vCard", VCardNs)?.ChildText("FN", VCardNs);
+            if (fn is not null) await Task.Delay(100);
+        } while (fn is not null && DateTime.UtcNow < deadline);
+        Assert.Null(fn);
+        await using (var c = await XmppTestClient.LoginAsync(_server.EndPoint, "carol", "pw2"))
+        {
+            var priv = await c.Query("<iq type='get' id='p2'><query xmlns='jabber:iq:private'><k xmlns='urn:example:c'/></query></iq>");
+            Assert.Equal("", priv.Child("query", PrivateNs)!.Child("k", "urn:example:c")!.Text);
+        }
+        var kept = await alice.Query("<iq type='get' id='a2'><vCard xmlns='vcard-temp'/></iq>");
+        Assert.Equal("Alice stays", kept.Child("vCard", VCardNs)!.ChildText("FN", VCardNs));
+    }
+}
