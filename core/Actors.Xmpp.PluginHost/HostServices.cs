@@ -45,6 +45,9 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
         return server.Router.SendIqAsync(iq, timeout);
     }
 
+    /// <summary>The user directory (for <see cref="RosterService"/>).</summary>
+    public Actors.Xmpp.Server.Users.IUserDirectory? Users() => server.Router.Users;
+
     // IServerFeatures
     public IReadOnlyList<string> Features(IqScope scope) => server.Iq.Features(scope).ToList();
     public IReadOnlyList<DiscoIdentity> Identities(IqScope scope) =>

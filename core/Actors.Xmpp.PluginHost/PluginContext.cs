@@ -130,6 +130,7 @@ internal sealed class ServiceRegistry
         _services[typeof(ISessions)] = (host, "host");
         _services[typeof(IRouter)] = (host, "host");
         _services[typeof(IServerFeatures)] = (host, "host");
+        _services[typeof(IRosters)] = (new RosterService(host.Users), "host");
     }
 
     public HostServices Host { get; }

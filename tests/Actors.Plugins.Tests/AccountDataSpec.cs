@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using Actors.Xmpp;
 using Actors.Xmpp.PluginTestKit;
 using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Xml;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Actors.Plugins.Tests;
@@ -18,7 +19,7 @@ public sealed class AccountDataSpec : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private static string Condition(Xmpp.Xml.Element error) =>
+    private static string Condition(Element error) =>
         error.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == Ns.StanzaErrors)?.Name ?? "(none)";
 
     [Fact]
@@ -124,21 +125,58 @@ public sealed class AccountDataSpec : IAsyncLifetime
         await alice.Query("<iq type='set' id='a1'><vCard xmlns='vcard-temp'><FN>Alice stays</FN></vCard></iq>");
         Assert.True(await accounts.RemoveAsync(carol));
         Assert.True(await accounts.AddAsync(carol, "pw2")); // the same name again: a new account with nothing
-        var deadline = DateTime.UtcNow.AddSeconds(10);
-        string? fn;
-        do
-        {
-            var card = await alice.Query($"<iq type='get' id='g{DateTime.UtcNow.Ticks}' to='carol@localhost'><vCard xmlns='vcard-temp'/></iq>");
-            fn = card.Child("vCard", VCardNs)?.ChildText("FN", VCardNs);
-            if (fn is not null) await Task.Delay(100);
-        } while (fn is not null && DateTime.UtcNow < deadline);
-        Assert.Null(fn);
+        // the purge follows the stored removal (asynchronously): wait for it, bounded
         await using (var c = await XmppTestClient.LoginAsync(_server.EndPoint, "carol", "pw2"))
         {
-            var priv = await c.Query("<iq type='get' id='p2'><query xmlns='jabber:iq:private'><k xmlns='urn:example:c'/></query></iq>");
-            Assert.Equal("", priv.Child("query", PrivateNs)!.Child("k", "urn:example:c")!.Text);
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            string? fn, secret;
+            var n = 0;
+            do
+            {
+                var card = await c.Query($"<iq type='get' id='g{++n}'><vCard xmlns='vcard-temp'/></iq>");
+                fn = card.Child("vCard", VCardNs)?.ChildText("FN", VCardNs);
+                var priv = await c.Query($"<iq type='get' id='p{n}'><query xmlns='jabber:iq:private'><k xmlns='urn:example:c'/></query></iq>");
+                secret = priv.Child("query", PrivateNs)!.Child("k", "urn:example:c")!.Text;
+                if (fn is not null || secret.Length > 0) await Task.Delay(100);
+            } while ((fn is not null || secret.Length > 0) && DateTime.UtcNow < deadline);
+            Assert.Null(fn);
+            Assert.Equal("", secret);
         }
         var kept = await alice.Query("<iq type='get' id='a2'><vCard xmlns='vcard-temp'/></iq>");
         Assert.Equal("Alice stays", kept.Child("vCard", VCardNs)!.ChildText("FN", VCardNs));
+    }
+
+    [Fact]
+    public async Task Xep0012_4_last_activity_of_an_account_to_its_subscribers_only()
+    {
+        await using var alice = await _server.LoginAsync("alice", "last");
+        await using var bob = await _server.LoginAsync("bob", "last");
+        await bob.Sends("<presence/>");
+        await bob.Receives("<presence from='bob@localhost/last'/>");
+        // alice subscribes to bob's presence and bob approves: bob has alice with subscription 'from'
+        await alice.Sends("<presence to='bob@localhost' type='subscribe'/>");
+        await bob.Receives("<presence from='alice@localhost' type='subscribe'/>");
+        await bob.Sends("<presence to='alice@localhost' type='subscribed'/>");
+        await alice.Receives("<presence from='bob@localhost' type='subscribed'/>");
+
+        var online = await alice.Query("<iq type='get' id='l1' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
+        Assert.Equal("0", online.Child("query", "jabber:iq:last")!.Attr("seconds")); // an available resource
+        await bob.Sends("<presence type='unavailable'><status>lunch</status></presence>");
+        await bob.Receives("<presence from='bob@localhost/last' type='unavailable'/>");
+        Element last;
+        var n = 0;
+        do // the user actor records the logout after the session reported it
+        {
+            last = (await alice.Query($"<iq type='get' id='l{++n + 1}' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>")).Child("query", "jabber:iq:last")!;
+        } while (last.Attr("seconds") == "0" && last.Text.Length == 0 && n < 50);
+        Assert.True(long.Parse(last.Attr("seconds")!, System.Globalization.CultureInfo.InvariantCulture) >= 0);
+        Assert.Equal("lunch", last.Text);
+
+        // the account itself may ask; anyone else without a subscription may not
+        var own = await bob.Query("<iq type='get' id='o1' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
+        Assert.Equal("lunch", own.Child("query", "jabber:iq:last")!.Text);
+        await using var admin = await _server.LoginAsync("admin");
+        var stranger = await admin.Query("<iq type='get' id='s1' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
+        Assert.Equal("forbidden", Condition(stranger));
     }
 }

@@ -65,9 +65,11 @@ public sealed class LegacyJournalSpec
                 [new PrivateItemState("{urn:example:prefs} prefs", "<prefs xmlns='urn:example:prefs'><color>red</color></prefs>")],
                 "<vCard xmlns='vcard-temp'><FN>Bob of release 1</FN></vCard>", stamp, null);
             var done = 0;
-            var probe = system.ActorOf(Props.Create(() => new Collector(() => done++)));
+            Action count = () => Interlocked.Increment(ref done);
+            IPersistentEvent[] none = [];
+            var probe = system.ActorOf(Props.Create(() => new Collector(count)));
             probe.Tell(Props.Create(() => new Release1UserActor("user:alice@localhost", alice, null)));
-            probe.Tell(Props.Create(() => new Release1UserActor("user:bob@localhost", [], bob)));
+            probe.Tell(Props.Create(() => new Release1UserActor("user:bob@localhost", none, bob)));
             var deadline = DateTime.UtcNow.AddSeconds(20);
             while (Volatile.Read(ref done) < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
             Assert.Equal(2, Volatile.Read(ref done));

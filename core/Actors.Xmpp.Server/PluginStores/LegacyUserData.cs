@@ -1,4 +1,3 @@
-using System.Globalization;
 using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Persistence.Plugins;
 using Actors.Xmpp.Server.Users;
@@ -7,10 +6,9 @@ using Actors.Xmpp.Server.Users.Events;
 namespace Actors.Xmpp.Server.PluginStores;
 
 /// <summary>
-/// The migration of journals written by release 1, where the user actor kept the XEP-0054 vCard, XEP-0049 private
-/// XML, the XEP-0191 block list and the XEP-0012 last logout (events vcard.set.v1, private.stored.v1,
-/// blocking.blocked/unblocked.v1, last.recorded.v1 and the fields of user.snapshot.v1). The user actor still reads
-/// those records (they stay for replay) but no longer writes them; the first time a plugin touches the matching
+/// The migration of journals written by release 1, where the user actor kept the XEP-0054 vCard and XEP-0049 private
+/// XML (events vcard.set.v1, private.stored.v1 and the fields vCard and private of user.snapshot.v1). The user actor
+/// still reads those records (they stay for replay) but no longer writes them; the first time a plugin touches the matching
 /// store of an account, the store asks the account's user actor for them and writes them as its own first events,
 /// followed by a plugin-store.legacy-imported.v1 marker (written even when there was nothing), so that this happens
 /// once per account and store, lazily, with no pass over the whole journal at upgrade.
@@ -20,17 +18,12 @@ public sealed class LegacyUserData(IUserDirectory users) : ILegacyStoreSource
 {
     public const string PrivatePlugin = "private", PrivateKind = "private";
     public const string VCardPlugin = "vcard", VCardKind = "vcard";
-    public const string BlockingPlugin = "blocking", BlockingKind = "blocklist";
-    public const string LastPlugin = "last", LastKind = "account";
-    /// <summary>Keys of the last plugin's "account" map: the last logout (ISO 8601, "O") and its status text.</summary>
-    public const string LastLogoutKey = "logout", LastStatusKey = "status";
 
     public string Source => PersistentEventTypes.ManifestOf(typeof(UserSnapshot));
 
     public bool Covers(StoreAddress a) =>
         a.Shape == StoreShape.Map && a.Owner.Local is not null
-        && (a is { Plugin: PrivatePlugin, Kind: PrivateKind } or { Plugin: VCardPlugin, Kind: VCardKind }
-            or { Plugin: BlockingPlugin, Kind: BlockingKind } or { Plugin: LastPlugin, Kind: LastKind });
+        && (a is { Plugin: PrivatePlugin, Kind: PrivateKind } or { Plugin: VCardPlugin, Kind: VCardKind });
 
     public async Task<StoreEntryRecord[]> LoadAsync(StoreAddress a)
     {
@@ -43,10 +36,6 @@ public sealed class LegacyUserData(IUserDirectory users) : ILegacyStoreSource
     {
         (PrivatePlugin, PrivateKind) => s.Private.Select(p => new StoreEntryRecord(p.Key, null, p.Xml)).ToArray(),
         (VCardPlugin, VCardKind) => s.VCard is null ? [] : [new StoreEntryRecord("", null, s.VCard)],
-        (BlockingPlugin, BlockingKind) => s.Blocked.Select(j => new StoreEntryRecord(j, "", null)).ToArray(),
-        (LastPlugin, LastKind) => s.LastLogout is not { } at ? []
-            : s.LastStatus is null ? [new StoreEntryRecord(LastLogoutKey, at.ToString("O", CultureInfo.InvariantCulture), null)]
-            : [new StoreEntryRecord(LastLogoutKey, at.ToString("O", CultureInfo.InvariantCulture), null), new StoreEntryRecord(LastStatusKey, s.LastStatus, null)],
         _ => [],
     };
 }

@@ -94,13 +94,12 @@ public sealed class PluginStores : IExtension
             if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
         foreach (var id in await StoredIdsAsync().ConfigureAwait(false))
             if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
-        var purged = 0;
+        var purges = new List<Task>();
         foreach (var id in ids)
-        {
-            if (!StoreAddress.TryParse(id, out var address) || address is null || !address.Owner.Equals(owner.Bare)) continue;
-            await AskAsync<StoreReplies.Done>(address, StoreCommands.Purge.Instance).ConfigureAwait(false);
-            purged++;
-        }
+            if (StoreAddress.TryParse(id, out var address) && address is not null && address.Owner.Equals(owner.Bare))
+                purges.Add(AskAsync<StoreReplies.Done>(address, StoreCommands.Purge.Instance));
+        await Task.WhenAll(purges).ConfigureAwait(false);
+        var purged = purges.Count;
         if (purged > 0) _log.Info("removed {0} plugin store(s) of {1}", purged, owner.Bare);
         return purged;
     }

@@ -16,7 +16,8 @@ namespace Actors.Xmpp.Server.Users;
 /// <summary>
 /// The event-sourced actor of one account (persistence id "user:&lt;bare JID&gt;"): roster and roster versions
 /// (RFC 6121 §2), subscription states (§3, Appendix A), presence broadcast and probes (§4), offline messages
-/// (XEP-0160), block list (XEP-0191) and last activity (XEP-0012). The private XML (XEP-0049) and vCard (XEP-0054)
+/// (XEP-0160), block list (XEP-0191) and the last unavailable presence (§4.3.2, which the 'last' plugin reports as
+/// XEP-0012 last activity). The private XML (XEP-0049) and vCard (XEP-0054)
 /// it kept in release 1 are still read from old journals (<see cref="UserState"/>) for the plugins that took them over
 /// (<see cref="PluginStores.LegacyUserData"/>), never written.
 /// Reached by JID through <see cref="IUserDirectory"/>; it reaches its own sessions by the IActorRef they report
@@ -28,7 +29,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     // ---- protocol ---------------------------------------------------------------------------------------------
 
-    /// <summary>An IQ addressed to this account's bare JID (roster, blocking, last). Answered with an Element.</summary>
+    /// <summary>An IQ addressed to this account's bare JID (roster, blocking). Answered with an Element.</summary>
     public sealed record HandleIq(Element Iq, Jid From);
 
     /// <summary>A session bound a resource; answered with <see cref="BlockList"/>.</summary>
@@ -73,6 +74,20 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         public static readonly GetState Instance = new();
     }
 
+    /// <summary>The subscription state of a contact in this roster (RFC 6121 §2.1.2.5); answered with <see cref="SubscriptionOf"/>.</summary>
+    public sealed record GetSubscription(Jid Contact);
+
+    public sealed record SubscriptionOf(string Subscription);
+
+    /// <summary>When the account's last available resource went unavailable, and its status (RFC 6121 §4.3.2: what a
+    /// probe is answered with while it is offline); answered with <see cref="LastUnavailable"/>.</summary>
+    public sealed record GetLastUnavailable
+    {
+        public static readonly GetLastUnavailable Instance = new();
+    }
+
+    public sealed record LastUnavailable(DateTimeOffset? At, string? Status);
+
     /// <param name="ReportTimeout">After a restart, how long the actor waits (stashing) for the sessions' presence reports.</param>
     public sealed record Settings(int MaxOfflineMessages = 1000, int SnapshotEvery = 100, bool DeleteDeliveredOffline = true,
         TimeSpan? ReportTimeout = null);
@@ -98,7 +113,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     public const string BlockingNs = "urn:xmpp:blocking";
     public const string BlockingErrorsNs = "urn:xmpp:blocking:errors";
-    public const string LastNs = "jabber:iq:last";
     private const int MaxNameLength = 1023;
 
     private readonly Jid _user;
@@ -187,6 +201,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case GetState:
                 Sender.Tell(_state.ToSnapshot());
+                break;
+            case GetSubscription g:
+                Sender.Tell(new SubscriptionOf(_state.Item(g.Contact.Bare.ToString())?.Subscription ?? "none"));
+                break;
+            case GetLastUnavailable:
+                Sender.Tell(new LastUnavailable(_state.LastLogout, _state.LastStatus));
                 break;
             case PresenceReport m: // a late one (after the wait timed out) still helps
                 OnPresenceReport(m);
@@ -372,9 +392,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             case BlockingNs:
                 if (!own) sender.Tell(Error(iq, "forbidden"));
                 else Blocking(iq, payload, set, m.From, sender);
-                return;
-            case LastNs when payload.Name == "query" && !set:
-                LastActivity(iq, m.From, own, sender);
                 return;
         }
         sender.Tell(Error(iq, "service-unavailable"));
@@ -763,7 +780,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             if (wasAvailable) BroadcastToSubscribers(m.Resource, m.Presence);
             if (wasAvailable && !_resources.Values.Any(x => x.Available))
             {
-                // XEP-0012: the time of the last logout and its status
+                // §4.3.2: the last unavailable presence answers probes while offline (and is XEP-0012's last activity)
                 var status = m.Presence.ChildText("status", Ns.Client);
                 Save(new LastActivityRecorded(DateTimeOffset.UtcNow, status), () => { });
             }
@@ -909,31 +926,5 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             push.Add(change.Clone());
             _router.Route(push, _user, full);
         }
-    }
-
-    // ---- XEP-0012 last activity --------------------------------------------------------------------------------
-
-    private void LastActivity(Element iq, Jid from, bool own, IActorRef sender)
-    {
-        var item = _state.Item(from.Bare.ToString());
-        if (!own && (item is null || item.Subscription is not ("from" or "both")))
-        {
-            sender.Tell(Error(iq, "forbidden", "last activity is shown to subscribers only (XEP-0012 §4)"));
-            return;
-        }
-        var query = new Element("query", LastNs);
-        if (_resources.Values.Any(r => r.Available)) query.SetAttr("seconds", "0");
-        else if (_state.LastLogout is { } at)
-        {
-            var seconds = Math.Max(0, (long)(DateTimeOffset.UtcNow - at).TotalSeconds);
-            query.SetAttr("seconds", seconds.ToString(CultureInfo.InvariantCulture));
-            if (_state.LastStatus is { } status) query.AddText(status);
-        }
-        else
-        {
-            sender.Tell(Error(iq, "item-not-found", "the account has not logged out yet"));
-            return;
-        }
-        sender.Tell(StanzaErrors.IqResult(iq, query));
     }
 }

@@ -5,9 +5,8 @@ using Actors.Xmpp.Xml;
 namespace Actors.Xmpp.Server.Users;
 
 /// <summary>
-/// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2), XEP-0191 blocking and XEP-0012
-/// last activity to an account (the server's uptime is the 'last' plugin). XEP-0049 and XEP-0054 are the 'private'
-/// and 'vcard' plugins.
+/// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2) and XEP-0191 blocking. XEP-0049,
+/// XEP-0054 and XEP-0012 are the 'private', 'vcard' and 'last' plugins.
 /// </summary>
 public static class UserIqHandlers
 {
@@ -25,10 +24,6 @@ public static class UserIqHandlers
             iq.Register("get", IqScope.Account, UserActor.BlockingNs, "blocklist", toUser),
             iq.Register("set", IqScope.Account, UserActor.BlockingNs, "block", toUser),
             iq.Register("set", IqScope.Account, UserActor.BlockingNs, "unblock", toUser),
-
-            // XEP-0012 to an account (idle time since logout); to the server (uptime) it is the 'last' plugin
-            iq.AddFeature(IqScope.Account, UserActor.LastNs),
-            iq.Register("get", IqScope.Account, UserActor.LastNs, "query", toUser),
 
             iq.AddFeature(IqScope.Server, "msgoffline"), // XEP-0160 §5
         ];

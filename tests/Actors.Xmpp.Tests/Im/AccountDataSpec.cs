@@ -3,7 +3,7 @@ using Actors.Xmpp.Xml;
 
 namespace Actors.Xmpp.Tests.Im;
 
-/// <summary>XEP-0191 blocking and XEP-0012 last activity (XEP-0049 and XEP-0054 are plugins: Actors.Plugins.Tests).</summary>
+/// <summary>XEP-0191 blocking (XEP-0049, XEP-0054 and XEP-0012 are plugins: Actors.Plugins.Tests).</summary>
 public sealed class AccountDataSpec : ImSpecBase
 {
     private readonly Jid _alicePhone = Jid.Parse("alice@localhost/phone");
@@ -73,24 +73,5 @@ public sealed class AccountDataSpec : ImSpecBase
         Send(_bobPhone, "<message to='alice@localhost' type='chat'><body>let me in</body></message>");
         Assert.Equal("service-unavailable", Condition(Next(b)));
         Assert.Empty(State(Alice).Offline);
-    }
-
-    [Fact]
-    public void Xep0012_last_activity_of_an_account()
-    {
-        var (a, b) = MutualSubscription();
-        Send(_alicePhone, "<iq type='get' id='l1' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
-        Assert.Equal("0", Next(a).Child("query", UserActor.LastNs)!.Attr("seconds")); // online: 0
-        Offline(_bobPhone, b, status: "lunch");
-        Drain(a);
-        Send(_alicePhone, "<iq type='get' id='l2' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
-        var last = Next(a).Child("query", UserActor.LastNs)!;
-        Assert.True(long.Parse(last.Attr("seconds")!) >= 0);
-        Assert.Equal("lunch", last.Text);
-
-        var c = Bind(Carol.WithResource("x"));
-        Send(Carol.WithResource("x"), "<iq type='get' id='l3' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
-        Assert.Equal("forbidden", Condition(Next(c))); // not a subscriber
-        // §5 (the server's uptime) is the 'last' plugin, tested in Actors.Plugins.Tests
     }
 }
