@@ -151,6 +151,8 @@ public sealed class AccountDataSpec : IAsyncLifetime
     {
         await using var alice = await _server.LoginAsync("alice", "last");
         await using var bob = await _server.LoginAsync("bob", "last");
+        await alice.Sends("<presence/>");
+        await alice.Receives("<presence from='alice@localhost/last'/>");
         await bob.Sends("<presence/>");
         await bob.Receives("<presence from='bob@localhost/last'/>");
         // alice subscribes to bob's presence and bob approves: bob has alice with subscription 'from'
