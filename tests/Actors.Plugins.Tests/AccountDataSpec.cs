@@ -181,4 +181,27 @@ public sealed class AccountDataSpec : IAsyncLifetime
         var stranger = await admin.Query("<iq type='get' id='s1' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
         Assert.Equal("forbidden", Condition(stranger));
     }
+
+    [Fact]
+    public async Task Sessions_raise_bound_and_closed_and_a_plugins_handlers_leave_with_it()
+    {
+        var system = _server.Services.GetRequiredService<Akka.Actor.ActorSystem>();
+        var events = Xmpp.Server.Lifecycle.ServerEvents.Of(system);
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<ServerEvent>();
+        using var _ = events.On(ServerEventKind.SessionBound, e => { seen.Enqueue(e); return ValueTask.CompletedTask; });
+        using var __ = events.On(ServerEventKind.SessionClosed, e => { seen.Enqueue(e); return ValueTask.CompletedTask; });
+        await using (var alice = await _server.LoginAsync("alice", "events"))
+            Assert.Equal("result", (await alice.Query("<iq type='get' id='x'><query xmlns='jabber:iq:roster'/></iq>")).Type);
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (seen.Count < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal([new ServerEvent(ServerEventKind.SessionBound, Jid.Parse("alice@localhost/events")),
+            new ServerEvent(ServerEventKind.SessionClosed, Jid.Parse("alice@localhost/events"))], seen);
+
+        // the vcard plugin's AccountRemoved handler is in its ledger: unloading removes it
+        var before = events.Count(ServerEventKind.AccountRemoved);
+        Assert.True((await _server.Plugins.UnloadAsync("vcard")).Ok);
+        Assert.Equal(before - 1, events.Count(ServerEventKind.AccountRemoved));
+        Assert.True((await _server.Plugins.LoadAsync("vcard")).Ok);
+        Assert.Equal(before, events.Count(ServerEventKind.AccountRemoved));
+    }
 }

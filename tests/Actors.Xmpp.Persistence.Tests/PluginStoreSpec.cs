@@ -222,3 +222,48 @@ public sealed class UserStateViewSpec
             """.ReplaceLineEndings("\n"), output.ToString().ReplaceLineEndings("\n"));
     }
 }
+
+/// <summary>Lifecycle events of accounts, raised by the accounts actor once the change is journaled.</summary>
+public sealed class AccountEventsSpec
+{
+    [Fact]
+    public async Task Account_created_password_changed_and_removed_are_raised_after_the_journal_write_in_priority_order()
+    {
+        using var db = TestDatabase.Create(TestDatabase.Sqlite);
+        var system = PersistenceActorSystem.Create("events", db.Options, db.DataDir);
+        try
+        {
+            var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            var events = Actors.Xmpp.Server.Lifecycle.ServerEvents.Of(system);
+            var accounts = new JournalAccountStore(system, ["localhost"], scramIterations: 64, snapshotEvery: 100, timeout: TimeSpan.FromSeconds(30));
+            await accounts.WaitReadyAsync();
+            foreach (var kind in new[] { ServerEventKind.AccountCreated, ServerEventKind.PasswordChanged, ServerEventKind.AccountRemoved })
+            {
+                events.On(kind, e =>
+                {
+                    // journaled before it is raised: the directory already shows it
+                    seen.Enqueue($"low {e.Kind} {e.Jid} exists={accounts.Exists(e.Jid)}");
+                    return ValueTask.CompletedTask;
+                }, priority: -1);
+                events.On(kind, e => { seen.Enqueue($"high {e.Kind} {e.Jid}"); return ValueTask.CompletedTask; }, priority: 5);
+            }
+            var failing = events.On(ServerEventKind.AccountCreated, _ => throw new InvalidOperationException("a broken handler"), priority: 10);
+            Assert.True(await accounts.AddAsync(Jid.Parse("alice@localhost"), "pw"));
+            Assert.True(await accounts.SetPasswordAsync(Jid.Parse("alice@localhost"), "pw2"));
+            Assert.True(await accounts.RemoveAsync(Jid.Parse("alice@localhost")));
+            failing.Dispose();
+            failing.Dispose(); // twice is harmless
+            Assert.Equal(
+            [
+                "high AccountCreated alice@localhost", "low AccountCreated alice@localhost exists=True",
+                "high PasswordChanged alice@localhost", "low PasswordChanged alice@localhost exists=True",
+                "high AccountRemoved alice@localhost", "low AccountRemoved alice@localhost exists=False",
+            ], seen);
+            Assert.Equal(2, events.Count(ServerEventKind.AccountCreated));
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+}

@@ -78,7 +78,7 @@ public sealed class AccountsActor : ReceivePersistentActor
             {
                 Apply(e.User, e.Scram);
                 _replyTo.Tell(true);
-                ServerEvents.Of(Context.System).Raise(ServerEventKind.PasswordChanged, Jid.Parse(e.User + "@" + _domain));
+                ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.PasswordChanged, e.User, _domain);
                 MaybeSnapshot();
             });
         });
@@ -92,7 +92,7 @@ public sealed class AccountsActor : ReceivePersistentActor
                 _directory.Remove(_domain, e.User);
                 _eventsSinceSnapshot++;
                 _replyTo.Tell(true);
-                ServerEvents.Of(Context.System).Raise(ServerEventKind.AccountRemoved, Jid.Parse(e.User + "@" + _domain));
+                ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.AccountRemoved, e.User, _domain);
                 MaybeSnapshot();
             });
         });
@@ -119,7 +119,7 @@ public sealed class AccountsActor : ReceivePersistentActor
             _accounts[e.User] = e.Scram;
             _directory.Set(_domain, e.User, e.Scram);
             _eventsSinceSnapshot++;
-            ServerEvents.Of(Context.System).Raise(ServerEventKind.AccountCreated, Jid.Parse(e.User + "@" + _domain));
+            ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.AccountCreated, e.User, _domain);
             if (++stored < events.Count) return;
             _replyTo.Tell(new Created(stored));
             MaybeSnapshot();

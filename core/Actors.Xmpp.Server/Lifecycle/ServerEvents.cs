@@ -64,6 +64,15 @@ public sealed class ServerEvents : IExtension
         }
     }
 
+    /// <summary>How many handlers are registered for the kind.</summary>
+    public int Count(ServerEventKind kind) => Volatile.Read(ref _handlers[(int)kind]).Length;
+
+    /// <summary>An account event: the JID is made only if someone listens (bulk account creation raises thousands).</summary>
+    public void RaiseForAccount(ServerEventKind kind, string user, string domain)
+    {
+        if (Volatile.Read(ref _handlers[(int)kind]).Length > 0) Raise(kind, Jid.Parse(user + "@" + domain));
+    }
+
     private async Task Observe(ValueTask pending, ServerEvent e)
     {
         try { await pending.ConfigureAwait(false); }
