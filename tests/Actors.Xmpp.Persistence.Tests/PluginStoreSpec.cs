@@ -10,7 +10,7 @@ namespace Actors.Xmpp.Persistence.Tests;
 
 /// <summary>Plugin storage (IPluginStorage) on the real journal: maps per account and per service, archives, batched
 /// writes, recovery after a restart, snapshots, purge when the account is removed. Every case on SQLite and PostgreSQL.</summary>
-public sealed class PluginStoreSpec
+public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
 {
     private static readonly Jid Alice = Jid.Parse("alice@localhost"), Bob = Jid.Parse("bob@localhost");
     private static readonly Jid Service = Jid.Parse("localhost"), PubSub = Jid.Parse("pubsub.localhost");
@@ -104,6 +104,7 @@ public sealed class PluginStoreSpec
             Assert.Equal(n, (await map.GetAllAsync(Alice)).Count);
             var events = await Events(system, "plugin-store:test/map/batch:alice@localhost");
             // the first write alone, then whatever queued meanwhile in one: far fewer events than writes
+            output.WriteLine($"{kind}: {n} concurrent writes stored as {events.Count} journal events");
             Assert.True(events.Count < n / 4, $"{events.Count} journal events for {n} writes");
             Assert.Equal(n, events.Sum(e => ((StoreMapSet)e.Event).Entries.Length));
         });

@@ -25,8 +25,15 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         public TimeSpan Idle => IdleTimeout ?? TimeSpan.FromMinutes(2);
     }
 
-    /// <summary>Sent to the parent when idle: it stops this store (and buffers what arrives meanwhile).</summary>
+    /// <summary>Sent to the parent when idle: it answers with <see cref="Stop"/> (and buffers what arrives meanwhile).</summary>
     public sealed record Passivate(IActorRef Store);
+
+    /// <summary>From the parent after <see cref="Passivate"/>: an ordinary message, so that the commands that reached
+    /// this store before it are handled first; the store stops once no write is in flight.</summary>
+    public sealed record Stop
+    {
+        public static readonly Stop Instance = new();
+    }
 
     private sealed record LegacyLoaded(StoreEntryRecord[] Entries);
 
@@ -47,6 +54,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
     private List<(object Command, IActorRef ReplyTo)>? _queued;
     private List<(IActorRef ReplyTo, object Reply)>? _inFlightReplies;
     private long _lastSnapshotSeq;
+    private bool _stopWhenWritten;
 
     public override string PersistenceId { get; }
 
@@ -207,6 +215,10 @@ public sealed class PluginStoreActor : UntypedPersistentActor
             case ReceiveTimeout:
                 if (!_writing) Context.Parent.Tell(new Passivate(Self));
                 break;
+            case Stop:
+                if (_writing) _stopWhenWritten = true;
+                else Context.Stop(Self);
+                break;
             case SaveSnapshotSuccess s:
                 _lastSnapshotSeq = s.Metadata.SequenceNr;
                 DeleteMessages(s.Metadata.SequenceNr);
@@ -294,6 +306,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                 _queued = null;
                 Write(next);
             }
+            else if (_stopWhenWritten) Context.Stop(Self);
         });
     }
 

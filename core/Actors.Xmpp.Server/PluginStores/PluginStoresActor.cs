@@ -4,8 +4,8 @@ namespace Actors.Xmpp.Server.PluginStores;
 
 /// <summary>
 /// Parent and supervisor of the <see cref="PluginStoreActor"/>s (/system/plugin-stores): creates the store of an
-/// address on the first command for it and forwards. A store that asks to passivate is stopped; commands that
-/// arrive until it has stopped are kept and handed to a fresh one. Host-owned: unloading or reloading a plugin
+/// address on the first command for it and forwards. A store that asks to passivate is told to stop (behind the
+/// commands already in its mailbox); commands that arrive until it has stopped are kept and handed to a fresh one. Host-owned: unloading or reloading a plugin
 /// stops none of its stores (their data stays in the journal either way).
 /// </summary>
 public sealed class PluginStoresActor : UntypedActor
@@ -48,7 +48,7 @@ public sealed class PluginStoresActor : UntypedActor
                 if (!_running.Remove(p.Store, out var address)) return;
                 _stopping[p.Store] = (address, new());
                 _stoppingByName[p.Store.Path.Name] = p.Store;
-                Context.Stop(p.Store);
+                p.Store.Tell(PluginStoreActor.Stop.Instance); // after the commands already in its mailbox
                 break;
             case Terminated t:
                 _running.Remove(t.ActorRef);
