@@ -56,14 +56,15 @@ public sealed class CrashSpec(ITestOutputHelper output)
                     try { e = await alice.NextEventAsync(Wait); }
                     catch (TimeoutException) { lock (errors) errors.Add("no answer from the server within 10 s"); killed.TrySetResult(); return; }
                     if (e is not XmppTestClient.StanzaEvent { Element: var el }) return; // EOF / reset / close: the server is gone
-                    if (el.Type == "error") { lock (errors) errors.Add(el.ToString()); continue; }
-                    if (el.Name != "iq" || el.Id is not { } id) continue;
-                    if (id.StartsWith('v')) // the marker: refused (forbidden), but by bob's user actor, in order
+                    if (el is { Name: "iq", Type: "error", Id: { } marker } && marker.StartsWith('v')
+                        && el.Child("error", Ns.Client)?.Child("forbidden", Ns.StanzaErrors) is not null)
                     {
-                        Volatile.Write(ref lastMarker, int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture));
+                        // the marker: refused (a roster is its owner's), but by bob's user actor, in order
+                        Volatile.Write(ref lastMarker, int.Parse(marker[1..], System.Globalization.CultureInfo.InvariantCulture));
                         continue;
                     }
-                    if (el.Type != "result") continue; // roster pushes
+                    if (el.Type == "error") { lock (errors) errors.Add(el.ToString()); continue; }
+                    if (el.Name != "iq" || el.Type != "result" || el.Id is not { } id) continue; // roster pushes
                     if (id.StartsWith('r'))
                     {
                         lock (rosterAcked)
