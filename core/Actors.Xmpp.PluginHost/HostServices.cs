@@ -47,6 +47,8 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
 
     // IOwnedAddresses
     public IReadOnlyList<DiscoItem> Services(string domain) => server.Router.Addresses.Services(domain);
+    /// <summary>The user directory (for <see cref="RosterService"/>).</summary>
+    public Actors.Xmpp.Server.Users.IUserDirectory? Users() => server.Router.Users;
 
     // IServerFeatures
     public IReadOnlyList<string> Features(IqScope scope) => server.Iq.Features(scope).ToList();

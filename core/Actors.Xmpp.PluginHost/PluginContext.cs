@@ -4,6 +4,8 @@ using Actors.Xmpp.PluginHost.Boundary;
 using Actors.Xmpp.PluginHost.Commands;
 using Actors.Xmpp.PluginHost.Options;
 using Actors.Xmpp.Server;
+using Actors.Xmpp.Server.Lifecycle;
+using Actors.Xmpp.Server.PluginStores;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
 using Microsoft.Extensions.Configuration;
@@ -21,12 +23,14 @@ internal sealed class PluginContext : IPluginContext
     private readonly ServiceRegistry _services;
     private readonly IConfiguration _configuration;
     private readonly IActorRef _supervisor;
+    private readonly ActorSystem _system;
     private readonly List<IDisposable> _ledger = new();
     private int _timers;
 
     public PluginContext(string id, ServerContext server, ServiceRegistry services, IConfiguration configuration,
-        ILogger logger, IActorRef supervisor)
+        ILogger logger, IActorRef supervisor, ActorSystem system)
     {
+        _system = system;
         PluginId = id;
         _server = server;
         _services = services;
@@ -101,6 +105,11 @@ internal sealed class PluginContext : IPluginContext
         return registration;
     }
 
+    public IPluginStorage Storage => PluginStores.Of(_system).For(PluginId);
+
+    public IDisposable On(ServerEventKind kind, ServerEventHandler handler, int priority = 0) =>
+        Track(ServerEvents.Of(_system).On(kind, handler, priority));
+
     /// <summary>Undoes every registration, newest first. Failures are logged, never thrown.</summary>
     public void DisposeLedger()
     {
@@ -145,6 +154,7 @@ internal sealed class ServiceRegistry
         _services[typeof(IRouter)] = (host, "host");
         _services[typeof(IServerFeatures)] = (host, "host");
         _services[typeof(IOwnedAddresses)] = (host, "host");
+        _services[typeof(IRosters)] = (new RosterService(host.Users), "host");
     }
 
     public HostServices Host { get; }

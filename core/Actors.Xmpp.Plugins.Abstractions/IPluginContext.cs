@@ -74,6 +74,12 @@ public interface IPluginContext
     /// <summary>An admin command offered by the CLI, the admin socket and (for <see cref="CommandAccess.Admin"/>)
     /// XEP-0050; removed on unload (a run in progress is cancelled).</summary>
     IDisposable AddCommand(AdminCommand command);
+
+    // ---- storage and lifecycle events ----
+    /// <summary>This plugin's persistent maps and archives, per account or service (see <see cref="IPluginStorage"/>).</summary>
+    IPluginStorage Storage { get; }
+    /// <summary>Runs <paramref name="handler"/> on each lifecycle event of this kind; higher priorities run first.</summary>
+    IDisposable On(ServerEventKind kind, ServerEventHandler handler, int priority = 0);
 }
 
 /// <summary>Where a stanza hook runs (Prosody's stanza events).</summary>

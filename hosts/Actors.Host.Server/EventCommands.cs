@@ -151,8 +151,21 @@ internal static class EventCommands
         var state = view.Empty(pid);
         long applied = 0, last = 0;
         var undecodable = 0;
+        // the latest snapshot at or before the point first: the events it covers may have been deleted
+        var snapshots = Akka.Persistence.Persistence.Instance.Apply(log.System).SnapshotStoreFor(null);
+        var criteria = new Akka.Persistence.SnapshotSelectionCriteria(toSequence ?? long.MaxValue, at?.UtcDateTime ?? DateTime.MaxValue);
+        var loaded = await snapshots.Ask<Akka.Persistence.LoadSnapshotResult>(
+            new Akka.Persistence.LoadSnapshot(pid, criteria, toSequence ?? long.MaxValue), TimeSpan.FromSeconds(30), ct);
+        var from = 0L;
+        if (loaded.Snapshot is { } snapshot)
+        {
+            state = view.Apply(state, snapshot.Snapshot);
+            from = snapshot.Metadata.SequenceNr + 1;
+            last = snapshot.Metadata.SequenceNr;
+            Console.WriteLine($"{pid}: from the snapshot at #{snapshot.Metadata.SequenceNr} ({snapshot.Metadata.Timestamp:u})");
+        }
         var progress = new Progress("replayed", null);
-        await log.RunAsync(log.ByPersistenceId(pid, 0, toSequence ?? long.MaxValue), e =>
+        await log.RunAsync(log.ByPersistenceId(pid, from, toSequence ?? long.MaxValue), e =>
         {
             if (at is { } limit && e.Timestamp > limit) return;
             if (e.Event is UndecodableEvent) undecodable++;

@@ -42,9 +42,9 @@ public sealed class RoutingTests(PlainServer server) : IClassFixture<PlainServer
         await using var a = await LoginAsync("rt-a3");
         await a.SendAsync("<message to='rt-offline@localhost' type='chat' id='m4'><body>kept for later</body></message>");
         await a.ExpectNoBounceAsync(); // stored (XEP-0160), not bounced
-        // a barrier: an IQ to the recipient's account is answered by its user actor after it stored the message
-        // (same sender, same actor, in order), so the login below finds it in the offline queue
-        await a.IqAsync("get", "<vCard xmlns='vcard-temp'/>", to: "rt-offline@localhost");
+        // a barrier: an IQ to the recipient's account is answered by its user actor (here refused: a roster is its
+        // owner's) after it stored the message (same sender, same actor, in order), so the login below finds it
+        await a.IqAsync("get", "<query xmlns='jabber:iq:roster'/>", to: "rt-offline@localhost");
         await using var later = await LoginAsync("rt-offline");
         var message = await later.NextMatchingAsync(e => e.Name == "message");
         Assert.Equal("m4", message.Id);

@@ -139,4 +139,69 @@ public sealed class EventCliSpec
             await server.WaitForExitAsync();
         }
     }
+
+    /// <summary>Writes a user actor's records: events, or a snapshot (then deletes the events it covers, as the user actor does).</summary>
+    private sealed class UserWriter : UntypedPersistentActor
+    {
+        private IActorRef _replyTo = ActorRefs.Nobody;
+        public override string PersistenceId => "user:carol@localhost";
+        protected override void OnRecover(object message) { }
+
+        protected override void OnCommand(object message)
+        {
+            switch (message)
+            {
+                case Actors.Xmpp.Server.Users.Events.UserSnapshot snapshot:
+                    _replyTo = Sender;
+                    SaveSnapshot(snapshot);
+                    break;
+                case SaveSnapshotSuccess s:
+                    DeleteMessages(s.Metadata.SequenceNr);
+                    break;
+                case DeleteMessagesSuccess:
+                    _replyTo.Tell("done");
+                    break;
+                case IPersistentEvent e:
+                    Persist(e, _ => Sender.Tell("done"));
+                    break;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Rfc6121_rebuild_of_a_user_shows_roster_and_subscriptions_at_a_time_from_a_snapshot_and_events()
+    {
+        using var db = TestDatabase.Create(TestDatabase.Sqlite);
+        DateTimeOffset between;
+        var system = PersistenceActorSystem.Create("writer", db.Options, db.DataDir);
+        try
+        {
+            var writer = system.ActorOf(Props.Create(() => new UserWriter()));
+            async Task Write(object m) => Assert.Equal("done", await writer.Ask<string>(m, TimeSpan.FromSeconds(30)));
+            await Write(new Actors.Xmpp.Server.Users.Events.RosterItemSet("bob@localhost", "Bob", ["Friends"], "none", true, false, 1));
+            await Write(new Actors.Xmpp.Server.Users.Events.RosterItemSet("bob@localhost", "Bob", ["Friends"], "to", false, false, 2));
+            // a snapshot replaces those two events (deleted)
+            await Write(new Actors.Xmpp.Server.Users.Events.UserSnapshot(2,
+                [new Actors.Xmpp.Server.Users.Events.RosterItemState("bob@localhost", "Bob", ["Friends"], "to", false, false)], [], 0, [], [], [], null, null, null));
+            await Task.Delay(1100);
+            between = DateTimeOffset.UtcNow;
+            await Task.Delay(1100);
+            await Write(new Actors.Xmpp.Server.Users.Events.RosterItemSet("dave@localhost", null, [], "from", false, false, 3));
+            await Write(new Actors.Xmpp.Server.Users.Events.SubscriptionRequestStored("erin@localhost", "<presence xmlns='jabber:client' from='erin@localhost' type='subscribe'/>"));
+        }
+        finally { await system.Terminate(); }
+
+        var then = await ServerProcess.RunAsync(db, "events", "rebuild", "user:carol@localhost", "--at", between.ToString("O"));
+        Assert.True(then.ExitCode == 0, then.Stderr);
+        Assert.Contains("roster version 2, 1 item(s)", then.Stdout);
+        Assert.Contains("bob@localhost \"Bob\"  subscription=to [Friends]", then.Stdout);
+        Assert.DoesNotContain("dave@localhost", then.Stdout);
+        Assert.Contains("0 pending subscription request(s)", then.Stdout);
+
+        var now = await ServerProcess.RunAsync(db, "events", "rebuild", "user:carol@localhost");
+        Assert.True(now.ExitCode == 0, now.Stderr);
+        Assert.Contains("roster version 3, 2 item(s)", now.Stdout);
+        Assert.Contains("dave@localhost  subscription=from", now.Stdout);
+        Assert.Contains("from erin@localhost", now.Stdout);
+    }
 }

@@ -1,3 +1,4 @@
+using Actors.Xmpp.Persistence.Plugins;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Users.Events;
 using Actors.Xmpp.Server.Users.Events;
@@ -58,5 +59,22 @@ public static class GoldenEvents
             """{"xml":"<voted xmlns='urn:example:poll:0' voter='alice@example.com' choice='pizza'/>"}"""),
         ["plugin-entity.snapshot.v1"] = (new Actors.Xmpp.Persistence.Plugins.EntitySnapshotRecord("<poll xmlns='urn:example:poll:0'/>", [1, 2, 3]),
             """{"xml":"<poll xmlns='urn:example:poll:0'/>","bytes":"AQID"}"""),
+        // plugin storage (core envelope records; plugins' own types never reach the journal): StoreRecordSamples.All, in its order
+        ["plugin-store.map-set.v1"] = (StoreRecordSamples.All[0],
+            """{"plugin":"vcard","kind":"vcard","entries":[{"key":"","text":null,"xml":"<vCard xmlns='vcard-temp'><FN>Alice</FN></vCard>"}]}"""),
+        ["plugin-store.map-cleared.v1"] = (StoreRecordSamples.All[1],
+            """{"plugin":"private","kind":"private"}"""),
+        ["plugin-store.archive-appended.v1"] = (StoreRecordSamples.All[2],
+            """{"plugin":"offline","kind":"messages","items":[{"id":1,"stamp":"2026-01-02T03:04:05+00:00","text":null,"xml":"<message xmlns='jabber:client'><body>hi</body></message>"}]}"""),
+        ["plugin-store.archive-trimmed.v1"] = (StoreRecordSamples.All[3],
+            """{"plugin":"offline","kind":"messages","upToId":1}"""),
+        ["plugin-store.legacy-imported.v1"] = (StoreRecordSamples.All[4],
+            """{"plugin":"vcard","kind":"vcard","source":"user.snapshot.v1"}"""),
+        ["plugin-store.purged.v1"] = (StoreRecordSamples.All[5],
+            """{"plugin":"vcard","kind":"vcard"}"""),
+        ["plugin-store.map-snapshot.v1"] = (StoreRecordSamples.All[6],
+            """{"plugin":"blocking","kind":"blocklist","entries":[{"key":"spam@example.org","text":"","xml":null}],"legacyImported":true}"""),
+        ["plugin-store.archive-snapshot.v1"] = (StoreRecordSamples.All[7],
+            """{"plugin":"offline","kind":"messages","lastId":3,"items":[{"id":3,"stamp":"2026-01-02T03:04:05+00:00","text":"x","xml":null}],"legacyImported":false}"""),
     };
 }

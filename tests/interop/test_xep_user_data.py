@@ -1,5 +1,5 @@
-"""Per-account data kept by the user actors: XEP-0191 blocking, XEP-0054 vcard-temp, XEP-0049 private XML
-storage, XEP-0012 last activity, XEP-0160 offline quota errors."""
+"""Per-account data: XEP-0191 blocking (user actors), XEP-0054 vcard-temp, XEP-0049 private XML
+storage, XEP-0012 last activity (plugins), XEP-0160 offline quota errors."""
 import asyncio
 
 import pytest

@@ -13,17 +13,8 @@ namespace Actors.Xmpp.PluginHost.Boundary;
 /// </summary>
 internal static class BoundaryCopy
 {
-    /// <summary>Never optimized, so never instrumented by dynamic PGO: its own interface calls on the plugin's
-    /// collection cannot be devirtualized to the plugin's type.</summary>
-    [MethodImpl(MethodImplOptions.NoOptimization | MethodImplOptions.NoInlining)]
-    public static T[] ToArray<T>(IEnumerable<T>? items)
-    {
-        if (items is null) return [];
-        if (items is T[] array && array.GetType() == typeof(T[])) return array;
-        var list = new List<T>();
-        foreach (var item in items) list.Add(item);
-        return list.ToArray();
-    }
+    /// <summary>The copy itself (never optimized): <see cref="Actors.Xmpp.Server.Runtime.PluginBoundary"/>.</summary>
+    public static T[] ToArray<T>(IEnumerable<T>? items) => Actors.Xmpp.Server.Runtime.PluginBoundary.ToArray(items);
 
     public static PluginDescriptor Descriptor(PluginDescriptor d) =>
         d with { Dependencies = d.Dependencies is null ? null : ToArray(d.Dependencies) };

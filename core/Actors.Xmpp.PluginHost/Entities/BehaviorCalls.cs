@@ -7,7 +7,7 @@ namespace Actors.Xmpp.PluginHost.Entities;
 /// <summary>
 /// The host's calls into a plugin's entity behaviour, never optimized: tier-1 code that devirtualized a call to a
 /// plugin's type (guarded devirtualization) would keep that plugin's load context alive after unload (see
-/// Boundary.Copy in the contract).
+/// Runtime.PluginBoundary in the server).
 /// </summary>
 internal static class BehaviorCalls
 {

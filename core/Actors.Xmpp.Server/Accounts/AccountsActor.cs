@@ -1,4 +1,6 @@
 using Actors.Xmpp.Persistence;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Server.Lifecycle;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -77,6 +79,7 @@ public sealed class AccountsActor : ReceivePersistentActor
             {
                 Apply(e.User, e.Scram);
                 _replyTo.Tell(true);
+                ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.PasswordChanged, e.User, _domain);
                 MaybeSnapshot();
             });
         });
@@ -90,6 +93,7 @@ public sealed class AccountsActor : ReceivePersistentActor
                 _directory.Remove(_domain, e.User);
                 _eventsSinceSnapshot++;
                 _replyTo.Tell(true);
+                ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.AccountRemoved, e.User, _domain);
                 MaybeSnapshot();
             });
         });
@@ -117,6 +121,7 @@ public sealed class AccountsActor : ReceivePersistentActor
             _directory.Set(_domain, e.User, e.Scram);
             _eventsSinceSnapshot++;
             Context.System.EventStream.Publish(e); // the users actor forgets a removed account of that name
+            ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.AccountCreated, e.User, _domain);
             if (++stored < events.Count) return;
             _replyTo.Tell(new Created(stored));
             MaybeSnapshot();

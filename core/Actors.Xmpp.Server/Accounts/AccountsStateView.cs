@@ -17,6 +17,10 @@ public sealed class AccountsStateView : IJournalStateView
             case AccountCreated e: accounts[e.User + "@" + e.Domain] = Hashes(e.Scram); break;
             case AccountPasswordChanged e: accounts[e.User + "@" + e.Domain] = Hashes(e.Scram) + " (password changed)"; break;
             case AccountRemoved e: accounts.Remove(e.User + "@" + e.Domain); break;
+            case AccountsSnapshot s:
+                accounts.Clear();
+                foreach (var a in s.Accounts) accounts[a.User + "@" + s.Domain] = Hashes(a.Scram);
+                break;
         }
         return accounts;
     }

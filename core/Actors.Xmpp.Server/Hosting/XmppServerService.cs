@@ -53,6 +53,8 @@ public sealed class XmppServerService : IHostedService
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
         }
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
+        if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over
+            PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery))).UseLegacySource(new PluginStores.LegacyUserData(directory));
         _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
         var transport = new TransportOptions
         {

@@ -82,7 +82,11 @@ public sealed class SessionActor : UntypedActor
         }
     }
 
-    protected override void PreStart() => _router.Users?.Tell(_jid.Bare, new UserActor.SessionStarted(_jid, Self), Self);
+    protected override void PreStart()
+    {
+        _router.Users?.Tell(_jid.Bare, new UserActor.SessionStarted(_jid, Self), Self);
+        Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionBound, _jid);
+    }
 
     private bool IsBlocked(Jid jid) =>
         _blocked.Count > 0 && (_blocked.Contains(jid.ToString()) || _blocked.Contains(jid.Bare.ToString()) || _blocked.Contains(jid.Domain));
@@ -311,5 +315,6 @@ public sealed class SessionActor : UntypedActor
         SendUnavailableToDirected();
         _registry.Unregister(_jid, Self);
         _router.Users?.Tell(_jid.Bare, new UserActor.SessionEnded(_jid, Self));
+        Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionClosed, _jid);
     }
 }

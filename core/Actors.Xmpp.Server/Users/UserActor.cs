@@ -17,7 +17,10 @@ namespace Actors.Xmpp.Server.Users;
 /// <summary>
 /// The event-sourced actor of one account (persistence id "user:&lt;bare JID&gt;"): roster and roster versions
 /// (RFC 6121 §2), subscription states (§3, Appendix A), presence broadcast and probes (§4), offline messages
-/// (XEP-0160), block list (XEP-0191), private XML (XEP-0049), vCard (XEP-0054) and last activity (XEP-0012).
+/// (XEP-0160), block list (XEP-0191) and the last unavailable presence (§4.3.2, which the 'last' plugin reports as
+/// XEP-0012 last activity). The private XML (XEP-0049) and vCard (XEP-0054)
+/// it kept in release 1 are still read from old journals (<see cref="UserState"/>) for the plugins that took them over
+/// (<see cref="PluginStores.LegacyUserData"/>), never written.
 /// Reached by JID through <see cref="IUserDirectory"/>; it reaches its own sessions by the IActorRef they report
 /// and everything else through the <see cref="StanzaRouter"/>.
 /// </summary>
@@ -27,7 +30,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     // ---- protocol ---------------------------------------------------------------------------------------------
 
-    /// <summary>An IQ addressed to this account's bare JID (roster, blocking, private, vCard, last). Answered with an Element.</summary>
+    /// <summary>An IQ addressed to this account's bare JID (roster, blocking). Answered with an Element.</summary>
     public sealed record HandleIq(Element Iq, Jid From);
 
     /// <summary>A session bound a resource; answered with <see cref="BlockList"/>.</summary>
@@ -99,6 +102,20 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     /// session that changed the password). No answer.</summary>
     public sealed record CloseSessions(string Condition, string Text, Jid? Keep = null);
 
+    /// <summary>The subscription state of a contact in this roster (RFC 6121 §2.1.2.5); answered with <see cref="SubscriptionOf"/>.</summary>
+    public sealed record GetSubscription(Jid Contact);
+
+    public sealed record SubscriptionOf(string Subscription);
+
+    /// <summary>When the account's last available resource went unavailable, and its status (RFC 6121 §4.3.2: what a
+    /// probe is answered with while it is offline); answered with <see cref="LastUnavailable"/>.</summary>
+    public sealed record GetLastUnavailable
+    {
+        public static readonly GetLastUnavailable Instance = new();
+    }
+
+    public sealed record LastUnavailable(DateTimeOffset? At, string? Status);
+
     /// <param name="ReportTimeout">After a restart, how long the actor waits (stashing) for the sessions' presence reports.</param>
     /// <param name="OfflinePageBytes">The byte budget of one <see cref="OfflinePage"/> (stored XML, UTF-8): a page is
     /// sent when the previous one was written out, so a session never queues much more than this of the mailbox (the
@@ -135,9 +152,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     public const string BlockingNs = "urn:xmpp:blocking";
     public const string BlockingErrorsNs = "urn:xmpp:blocking:errors";
-    public const string PrivateNs = "jabber:iq:private";
-    public const string VCardNs = "vcard-temp";
-    public const string LastNs = "jabber:iq:last";
     private const int MaxNameLength = 1023;
 
     private readonly Jid _user;
@@ -252,6 +266,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 return;
             case CloseSessions m:
                 CloseSessionsExcept(m);
+                break;
+            case GetSubscription g:
+                Sender.Tell(new SubscriptionOf(_state.Item(g.Contact.Bare.ToString())?.Subscription ?? "none"));
+                break;
+            case GetLastUnavailable:
+                Sender.Tell(new LastUnavailable(_state.LastLogout, _state.LastStatus));
                 break;
             case PresenceReport m: // a late one (after the wait timed out) still helps
                 OnPresenceReport(m);
@@ -450,26 +470,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             case BlockingNs:
                 if (!own) sender.Tell(Error(iq, "forbidden"));
                 else Blocking(iq, payload, set, m.From, sender);
-                return;
-            case PrivateNs when payload.Name == "query":
-                if (!own) sender.Tell(Error(iq, "forbidden", "private storage is readable by its owner only"));
-                else PrivateStorage(iq, payload, set, sender);
-                return;
-            case VCardNs when payload.Name == "vCard":
-                if (set)
-                {
-                    if (!own) sender.Tell(Error(iq, "forbidden", "only the owner can change a vCard"));
-                    else Save(new VCardSet(StanzaXml.ToXml(payload)), () => sender.Tell(StanzaErrors.IqResult(iq)),
-                        () => sender.Tell(Error(iq, "internal-server-error")));
-                }
-                else
-                {
-                    var card = _state.VCard is null ? new Element("vCard", VCardNs) : StanzaXml.Parse(_state.VCard);
-                    sender.Tell(StanzaErrors.IqResult(iq, card));
-                }
-                return;
-            case LastNs when payload.Name == "query" && !set:
-                LastActivity(iq, m.From, own, sender);
                 return;
         }
         sender.Tell(Error(iq, "service-unavailable"));
@@ -862,7 +862,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             if (wasAvailable) BroadcastToSubscribers(m.Resource, m.Presence);
             if (wasAvailable && !_resources.Values.Any(x => x.Available))
             {
-                // XEP-0012: the time of the last logout and its status
+                // §4.3.2: the last unavailable presence answers probes while offline (and is XEP-0012's last activity)
                 var status = m.Presence.ChildText("status", Ns.Client);
                 Save(new LastActivityRecorded(DateTimeOffset.UtcNow, status), () => { });
             }
@@ -1093,63 +1093,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             push.Add(change.Clone());
             _router.Route(push, _user, full);
         }
-    }
-
-    // ---- XEP-0049 private XML storage ------------------------------------------------------------------------
-
-    private void PrivateStorage(Element iq, Element query, bool set, IActorRef sender)
-    {
-        var children = query.Elements().ToList();
-        if (children.Count == 0 || (!set && children.Count != 1))
-        {
-            sender.Tell(Error(iq, "bad-request", "exactly one child element is expected (XEP-0049)"));
-            return;
-        }
-        foreach (var c in children)
-        {
-            if (c.Namespace is Ns.Client or Ns.Server or PrivateNs || c.Namespace.Length == 0)
-            {
-                sender.Tell(Error(iq, "not-acceptable", "this namespace cannot be used for private storage"));
-                return;
-            }
-        }
-        if (!set)
-        {
-            var c = children[0];
-            var stored = _state.Private.GetValueOrDefault(Key(c));
-            var result = new Element("query", PrivateNs).Add(stored is null ? new Element(c.Name, c.Namespace) : StanzaXml.Parse(stored));
-            sender.Tell(StanzaErrors.IqResult(iq, result));
-            return;
-        }
-        var events = children.Select(c => (IPersistentEvent)new PrivateStored(Key(c), StanzaXml.ToXml(c))).ToList();
-        Save(events, () => sender.Tell(StanzaErrors.IqResult(iq)), () => sender.Tell(Error(iq, "internal-server-error")));
-        static string Key(Element e) => "{" + e.Namespace + "} " + e.Name;
-    }
-
-    // ---- XEP-0012 last activity --------------------------------------------------------------------------------
-
-    private void LastActivity(Element iq, Jid from, bool own, IActorRef sender)
-    {
-        var item = _state.Item(from.Bare.ToString());
-        if (!own && (item is null || item.Subscription is not ("from" or "both")))
-        {
-            sender.Tell(Error(iq, "forbidden", "last activity is shown to subscribers only (XEP-0012 §4)"));
-            return;
-        }
-        var query = new Element("query", LastNs);
-        if (_resources.Values.Any(r => r.Available)) query.SetAttr("seconds", "0");
-        else if (_state.LastLogout is { } at)
-        {
-            var seconds = Math.Max(0, (long)(DateTimeOffset.UtcNow - at).TotalSeconds);
-            query.SetAttr("seconds", seconds.ToString(CultureInfo.InvariantCulture));
-            if (_state.LastStatus is { } status) query.AddText(status);
-        }
-        else
-        {
-            sender.Tell(Error(iq, "item-not-found", "the account has not logged out yet"));
-            return;
-        }
-        sender.Tell(StanzaErrors.IqResult(iq, query));
     }
 
     // ---- account removal (XEP-0077 §3.2, RFC 6121 §2.5.2) ---------------------------------------------------------

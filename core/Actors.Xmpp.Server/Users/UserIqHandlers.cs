@@ -5,8 +5,8 @@ using Actors.Xmpp.Xml;
 namespace Actors.Xmpp.Server.Users;
 
 /// <summary>
-/// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2), XEP-0191 blocking, XEP-0049
-/// private storage, XEP-0054 vcard-temp and XEP-0012 last activity to an account (the server's uptime is the 'last' plugin).
+/// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2) and XEP-0191 blocking. XEP-0049,
+/// XEP-0054 and XEP-0012 are the 'private', 'vcard' and 'last' plugins.
 /// </summary>
 public static class UserIqHandlers
 {
@@ -24,18 +24,6 @@ public static class UserIqHandlers
             iq.Register("get", IqScope.Account, UserActor.BlockingNs, "blocklist", toUser),
             iq.Register("set", IqScope.Account, UserActor.BlockingNs, "block", toUser),
             iq.Register("set", IqScope.Account, UserActor.BlockingNs, "unblock", toUser),
-
-            iq.AddFeature(IqScope.Both, UserActor.PrivateNs),
-            iq.Register("get", IqScope.Account, UserActor.PrivateNs, "query", toUser),
-            iq.Register("set", IqScope.Account, UserActor.PrivateNs, "query", toUser),
-
-            iq.AddFeature(IqScope.Both, UserActor.VCardNs),
-            iq.Register("get", IqScope.Account, UserActor.VCardNs, "vCard", toUser),
-            iq.Register("set", IqScope.Account, UserActor.VCardNs, "vCard", toUser),
-
-            // XEP-0012 to an account (idle time since logout); to the server (uptime) it is the 'last' plugin
-            iq.AddFeature(IqScope.Account, UserActor.LastNs),
-            iq.Register("get", IqScope.Account, UserActor.LastNs, "query", toUser),
 
             iq.AddFeature(IqScope.Server, "msgoffline"), // XEP-0160 §5
         ];

@@ -61,6 +61,8 @@ public sealed class UserState
                 if (u.Jids.Length == 0) _blocked.Clear();
                 else foreach (var j in u.Jids) _blocked.Remove(j);
                 break;
+            // release 1 (the 'private' and 'vcard' plugins own these now): read from old journals, never written,
+            // and carried in snapshots until the plugin stores took them over (PluginStores.LegacyUserData)
             case PrivateStored p:
                 if (p.Xml is null) _private.Remove(p.Key);
                 else _private[p.Key] = p.Xml;

@@ -3,7 +3,7 @@ using Actors.Xmpp.Xml;
 
 namespace Actors.Xmpp.Tests.Im;
 
-/// <summary>XEP-0191 blocking, XEP-0049 private storage, XEP-0054 vCard, XEP-0012 last activity.</summary>
+/// <summary>XEP-0191 blocking (XEP-0049, XEP-0054 and XEP-0012 are plugins: Actors.Plugins.Tests).</summary>
 public sealed class AccountDataSpec : ImSpecBase
 {
     private readonly Jid _alicePhone = Jid.Parse("alice@localhost/phone");
@@ -73,62 +73,5 @@ public sealed class AccountDataSpec : ImSpecBase
         Send(_bobPhone, "<message to='alice@localhost' type='chat'><body>let me in</body></message>");
         Assert.Equal("service-unavailable", Condition(Next(b)));
         Assert.Empty(State(Alice).Offline);
-    }
-
-    [Fact]
-    public void Xep0049_private_xml_is_stored_per_namespace_and_readable_by_its_owner_only()
-    {
-        var a = Bind(_alicePhone);
-        Send(_alicePhone, "<iq type='set' id='p1'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><color>blue</color></prefs></query></iq>");
-        Assert.Equal("result", Next(a).Type);
-        Send(_alicePhone, "<iq type='get' id='p2'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>");
-        var stored = Next(a).Child("query", UserActor.PrivateNs)!.Child("prefs", "urn:example:prefs")!;
-        Assert.Equal("blue", stored.ChildText("color", "urn:example:prefs"));
-
-        Send(_alicePhone, "<iq type='get' id='p3'><query xmlns='jabber:iq:private'><other xmlns='urn:example:none'/></query></iq>");
-        var empty = Next(a).Child("query", UserActor.PrivateNs)!.Child("other", "urn:example:none")!;
-        Assert.False(empty.HasChildren);
-
-        Send(_alicePhone, "<iq type='set' id='p4'><query xmlns='jabber:iq:private'><x xmlns='jabber:client'/></query></iq>");
-        Assert.Equal("not-acceptable", Condition(Next(a)));
-
-        var b = Bind(_bobPhone);
-        Send(_bobPhone, "<iq type='get' id='p5' to='alice@localhost'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>");
-        Assert.Equal("forbidden", Condition(Next(b)));
-    }
-
-    [Fact]
-    public void Xep0054_a_vcard_is_set_by_its_owner_and_read_by_anyone()
-    {
-        var a = Bind(_alicePhone);
-        Send(_alicePhone, "<iq type='get' id='v0'><vCard xmlns='vcard-temp'/></iq>");
-        Assert.False(Next(a).Child("vCard", UserActor.VCardNs)!.HasChildren);
-        Send(_alicePhone, "<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Alice A.</FN></vCard></iq>");
-        Assert.Equal("result", Next(a).Type);
-
-        var b = Bind(_bobPhone);
-        Send(_bobPhone, "<iq type='get' id='v2' to='alice@localhost'><vCard xmlns='vcard-temp'/></iq>");
-        Assert.Equal("Alice A.", Next(b).Child("vCard", UserActor.VCardNs)!.ChildText("FN", UserActor.VCardNs));
-        Send(_bobPhone, "<iq type='set' id='v3' to='alice@localhost'><vCard xmlns='vcard-temp'><FN>x</FN></vCard></iq>");
-        Assert.Equal("forbidden", Condition(Next(b)));
-    }
-
-    [Fact]
-    public void Xep0012_last_activity_of_an_account()
-    {
-        var (a, b) = MutualSubscription();
-        Send(_alicePhone, "<iq type='get' id='l1' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
-        Assert.Equal("0", Next(a).Child("query", UserActor.LastNs)!.Attr("seconds")); // online: 0
-        Offline(_bobPhone, b, status: "lunch");
-        Drain(a);
-        Send(_alicePhone, "<iq type='get' id='l2' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
-        var last = Next(a).Child("query", UserActor.LastNs)!;
-        Assert.True(long.Parse(last.Attr("seconds")!) >= 0);
-        Assert.Equal("lunch", last.Text);
-
-        var c = Bind(Carol.WithResource("x"));
-        Send(Carol.WithResource("x"), "<iq type='get' id='l3' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
-        Assert.Equal("forbidden", Condition(Next(c))); // not a subscriber
-        // §5 (the server's uptime) is the 'last' plugin, tested in Actors.Plugins.Tests
     }
 }

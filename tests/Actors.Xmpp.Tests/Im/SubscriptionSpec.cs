@@ -197,7 +197,8 @@ public sealed class SubscriptionSpec : ImSpecBase
             Parse("<presence type='unavailable'/>"), false, 0));
         Users.Tell(Bob, new Actors.Xmpp.Server.Users.UserActor.SessionEnded(_bobPhone, b.Ref));
         Nothing(a); // alice is not told that bob/phone went away
-        Send(_alicePhone, "<iq type='get' id='l' to='bob@localhost'><query xmlns='jabber:iq:last'/></iq>");
-        Assert.Equal("0", Next(a).Child("query", "jabber:iq:last")!.Attr("seconds"));
+        // and bob did not log out (§4.3.2: no last unavailable presence recorded)
+        Users.Tell(Bob, Actors.Xmpp.Server.Users.UserActor.GetLastUnavailable.Instance, TestActor);
+        Assert.Null(ExpectMsg<Actors.Xmpp.Server.Users.UserActor.LastUnavailable>().At);
     }
 }

@@ -33,8 +33,6 @@ public sealed class UserPersistenceSpec : ImSpecBase
         var alicePhone = Alice.WithResource("phone");
         Send(alicePhone, "<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='C'><group>G</group></item></query></iq>");
         Send(alicePhone, "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='spam@localhost'/></block></iq>");
-        Send(alicePhone, "<iq type='set' id='v'><vCard xmlns='vcard-temp'><FN>A</FN></vCard></iq>");
-        Send(alicePhone, "<iq type='set' id='p'><query xmlns='jabber:iq:private'><x xmlns='urn:example'/></query></iq>");
         Send(Jid.Parse("dave@localhost/x"), "<presence to='alice@localhost' type='subscribe'/>");
         Offline(alicePhone, a, "away");
         Send(Bob.WithResource("phone"), "<message to='alice@localhost' type='chat'><body>stored</body></message>");

@@ -1,0 +1,27 @@
+namespace Actors.Xmpp.Plugins;
+
+/// <summary>What happened to a session or an account (Prosody's resource-bind, resource-unbind, user-created,
+/// user-deleted ... events).</summary>
+public enum ServerEventKind
+{
+    /// <summary>A client bound a resource (RFC 6120 §7). <see cref="ServerEvent.Jid"/> is the full JID.</summary>
+    SessionBound,
+    /// <summary>A detached session was resumed on a new connection (XEP-0198). Full JID.</summary>
+    SessionResumed,
+    /// <summary>A bound session ended (its stream closed or broke). Full JID.</summary>
+    SessionClosed,
+    /// <summary>An account was created and stored. Bare JID.</summary>
+    AccountCreated,
+    /// <summary>An account's password was changed and stored. Bare JID.</summary>
+    PasswordChanged,
+    /// <summary>An account was removed (after the removal was stored). Bare JID. The host removes what plugins
+    /// stored for the account itself: a plugin handles this only for state it keeps elsewhere.</summary>
+    AccountRemoved,
+}
+
+/// <summary>A lifecycle event: its kind and the session's full JID or the account's bare JID.</summary>
+public sealed record ServerEvent(ServerEventKind Kind, Jid Jid);
+
+/// <summary>Runs for a lifecycle event. It is called on the thread of the actor that raised the event: return
+/// quickly (start asynchronous work, do not block); an exception or a faulted task is logged.</summary>
+public delegate ValueTask ServerEventHandler(ServerEvent e);

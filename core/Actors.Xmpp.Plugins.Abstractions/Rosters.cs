@@ -1,0 +1,16 @@
+namespace Actors.Xmpp.Plugins;
+
+/// <summary>When an account's last available resource went unavailable, and the status it gave (RFC 6121 §4.3.2).</summary>
+public sealed record LastUnavailable(DateTimeOffset At, string? Status);
+
+/// <summary>What the server's roster (RFC 6121, kept by the core) tells plugins about an account (host-provided:
+/// ctx.Require&lt;IRosters&gt;()). Each call reaches the account's user actor.</summary>
+public interface IRosters
+{
+    /// <summary>The subscription state of <paramref name="contact"/> (a bare JID) in <paramref name="user"/>'s roster:
+    /// "none", "to", "from" or "both" (RFC 6121 §2.1.2.5).</summary>
+    Task<string> SubscriptionAsync(Jid user, Jid contact);
+
+    /// <summary>The account's last unavailable presence, or null if it never went offline.</summary>
+    Task<LastUnavailable?> LastUnavailableAsync(Jid user);
+}

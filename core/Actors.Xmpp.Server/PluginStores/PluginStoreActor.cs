@@ -1,0 +1,379 @@
+using Actors.Xmpp.Persistence;
+using Actors.Xmpp.Persistence.Plugins;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence;
+using Akka.Persistence.Journal;
+
+namespace Actors.Xmpp.Server.PluginStores;
+
+/// <summary>
+/// One plugin store of one owner (see <see cref="StoreAddress"/>): a map or an archive, event-sourced through the
+/// core envelope records of <see cref="StoreMapSet"/> and its siblings. Created on the first command for it (so
+/// nothing is read before the plugin asks), passivated after <see cref="Settings.IdleTimeout"/> without commands.
+/// Writes are batched: the first write goes to the journal at once; writes that arrive while it is in flight wait
+/// and go out together as the next write (one PersistAllAsync), each answered once its events are stored. Reads are
+/// answered from memory at once. A snapshot is taken every <see cref="Settings.SnapshotEvery"/> events, after which
+/// the events it covers are deleted (trimmed archive items and replaced values leave the journal).
+/// </summary>
+public sealed class PluginStoreActor : UntypedPersistentActor
+{
+    /// <param name="SnapshotEvery">Events between snapshots.</param>
+    /// <param name="IdleTimeout">How long a store stays in memory without commands.</param>
+    public sealed record Settings(int SnapshotEvery = 100, TimeSpan? IdleTimeout = null)
+    {
+        public TimeSpan Idle => IdleTimeout ?? TimeSpan.FromMinutes(2);
+    }
+
+    /// <summary>Sent to the parent when idle: it answers with <see cref="Stop"/> (and buffers what arrives meanwhile).</summary>
+    public sealed record Passivate(IActorRef Store);
+
+    /// <summary>From the parent after <see cref="Passivate"/>: an ordinary message, so that the commands that reached
+    /// this store before it are handled first; the store stops once no write is in flight.</summary>
+    public sealed record Stop
+    {
+        public static readonly Stop Instance = new();
+    }
+
+    private sealed record LegacyLoaded(StoreEntryRecord[] Entries);
+
+    private readonly StoreAddress _address;
+    private readonly Settings _settings;
+    private readonly ILegacyStoreSource? _legacy;
+    private readonly string[] _tags;
+
+    // state
+    private readonly SortedDictionary<string, StoreEntryRecord> _map = new(StringComparer.Ordinal);
+    private readonly List<StoreItemRecord> _archive = new();
+    private long _lastId; // the last archive id applied
+    private bool _legacyImported;
+
+    // writes
+    private long _nextId; // the last archive id handed out (ahead of _lastId while appends are in flight)
+    private bool _writing;
+    private List<(object Command, IActorRef ReplyTo)>? _queued;
+    private List<(IActorRef ReplyTo, object Reply)>? _inFlightReplies;
+    private long _lastSnapshotSeq;
+    private bool _stopWhenWritten;
+
+    public override string PersistenceId { get; }
+
+    public static Props Props(StoreAddress address, Settings settings, ILegacyStoreSource? legacy) =>
+        ActorProps.Of(() => new PluginStoreActor(address, settings, legacy));
+
+    public PluginStoreActor(StoreAddress address, Settings settings, ILegacyStoreSource? legacy)
+    {
+        _address = address;
+        _settings = settings;
+        _legacy = legacy;
+        PersistenceId = address.PersistenceId;
+        _tags = ["plugin-store", "plugin:" + address.Plugin, XmppEventTagger.DomainTag(address.Owner.Domain)];
+    }
+
+    protected override void PreStart()
+    {
+        base.PreStart();
+        Context.SetReceiveTimeout(_settings.Idle);
+    }
+
+    // ---- recovery --------------------------------------------------------------------------------------------
+
+    protected override void OnRecover(object message)
+    {
+        switch (message)
+        {
+            case SnapshotOffer offer:
+                ApplySnapshot(offer.Snapshot);
+                _lastSnapshotSeq = offer.Metadata.SequenceNr;
+                break;
+            case Tagged t:
+                Apply(t.Payload);
+                break;
+            case IPersistentEvent e:
+                Apply(e);
+                break;
+            case RecoveryCompleted:
+                _nextId = _lastId;
+                // journals of release 1 kept some of this data in the user actor: taken over on first touch
+                if (!_legacyImported && LastSequenceNr == 0 && _legacy is not null && _legacy.Covers(_address))
+                {
+                    var self = Self;
+                    _legacy.LoadAsync(_address).PipeTo(self, success: entries => new LegacyLoaded(entries));
+                    BecomeStacked(ImportingLegacy);
+                }
+                break;
+        }
+    }
+
+    private void ImportingLegacy(object message)
+    {
+        switch (message)
+        {
+            case LegacyLoaded loaded:
+                var events = new List<object> { Tag(new StoreLegacyImported(_address.Plugin, _address.Kind, _legacy!.Source)) };
+                if (loaded.Entries.Length > 0) events.Add(Tag(new StoreMapSet(_address.Plugin, _address.Kind, loaded.Entries)));
+                PersistAll(events, e => Apply(((Tagged)e).Payload));
+                DeferAsync(0, _ =>
+                {
+                    Context.UnbecomeStacked();
+                    Stash.UnstashAll();
+                });
+                break;
+            case Status.Failure f:
+                // the user actor could not be read: stop, so that nothing is written before the import (the next
+                // command starts a fresh store that tries again)
+                Log.Error(f.Cause, "{0}: taking over the data of release 1 failed", PersistenceId);
+                Context.Stop(Self);
+                break;
+            case ReceiveTimeout:
+                break;
+            default:
+                Stash.Stash();
+                break;
+        }
+    }
+
+    private void ApplySnapshot(object snapshot)
+    {
+        switch (snapshot)
+        {
+            case StoreMapSnapshot m:
+                _map.Clear();
+                foreach (var e in m.Entries) _map[e.Key] = e;
+                _legacyImported = m.LegacyImported;
+                break;
+            case StoreArchiveSnapshot a:
+                _archive.Clear();
+                _archive.AddRange(a.Items);
+                _lastId = a.LastId;
+                _legacyImported = a.LegacyImported;
+                break;
+        }
+    }
+
+    private void Apply(object e)
+    {
+        switch (e)
+        {
+            case StoreMapSet s:
+                foreach (var entry in s.Entries)
+                {
+                    if (entry.Text is null && entry.Xml is null) _map.Remove(entry.Key);
+                    else _map[entry.Key] = entry;
+                }
+                break;
+            case StoreMapCleared:
+                _map.Clear();
+                break;
+            case StoreArchiveAppended a:
+                foreach (var item in a.Items)
+                {
+                    _archive.Add(item);
+                    _lastId = item.Id;
+                }
+                break;
+            case StoreArchiveTrimmed t:
+                var n = 0;
+                while (n < _archive.Count && _archive[n].Id <= t.UpToId) n++;
+                _archive.RemoveRange(0, n);
+                break;
+            case StoreLegacyImported:
+                _legacyImported = true;
+                break;
+            case StorePurged:
+                _map.Clear();
+                _archive.Clear();
+                break;
+        }
+    }
+
+    // ---- commands --------------------------------------------------------------------------------------------
+
+    protected override void OnCommand(object message)
+    {
+        switch (message)
+        {
+            case StoreCommands.Get g:
+                Sender.Tell(new StoreReplies.Value(_map.GetValueOrDefault(g.Key)));
+                break;
+            case StoreCommands.GetAll:
+                Sender.Tell(new StoreReplies.Entries(_map.Values.ToArray()));
+                break;
+            case StoreCommands.Read r:
+                Sender.Tell(ReadPage(r.AfterId, r.Max));
+                break;
+            case StoreCommands.Count:
+                Sender.Tell(new StoreReplies.Counted(_archive.Count));
+                break;
+            case StoreCommands.Set or StoreCommands.Clear or StoreCommands.Append or StoreCommands.Trim:
+                if (_writing) (_queued ??= new()).Add((message, Sender));
+                else Write([(message, Sender)]);
+                break;
+            case StoreCommands.Purge:
+                Purge();
+                break;
+            case ReceiveTimeout:
+                if (!_writing) Context.Parent.Tell(new Passivate(Self));
+                break;
+            case Stop:
+                if (_writing) _stopWhenWritten = true;
+                else Context.Stop(Self);
+                break;
+            case SaveSnapshotSuccess s:
+                _lastSnapshotSeq = s.Metadata.SequenceNr;
+                DeleteMessages(s.Metadata.SequenceNr);
+                DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+                break;
+            case SaveSnapshotFailure f:
+                Log.Warning("snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message);
+                break;
+            case DeleteMessagesSuccess or DeleteSnapshotsSuccess or DeleteSnapshotsFailure:
+                break;
+            case DeleteMessagesFailure f:
+                Log.Warning("deleting the events of {0} failed: {1}", PersistenceId, f.Cause.Message);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    private StoreReplies.Page ReadPage(long afterId, int max)
+    {
+        // ids are consecutive from the first item kept: the start is found without a scan
+        var start = 0;
+        if (_archive.Count > 0) start = (int)Math.Clamp(afterId - _archive[0].Id + 1, 0, _archive.Count);
+        var count = Math.Clamp(max, 0, _archive.Count - start);
+        var items = _archive.GetRange(start, count).ToArray();
+        return new StoreReplies.Page(items, start + count >= _archive.Count);
+    }
+
+    /// <summary>One journal write for every command given: their events in order, then each command's reply.</summary>
+    private void Write(List<(object Command, IActorRef ReplyTo)> commands)
+    {
+        var events = new List<object>();
+        var replies = new List<(IActorRef, object)>(commands.Count);
+        List<StoreEntryRecord>? sets = null;
+        List<StoreItemRecord>? appends = null;
+        void FlushRuns()
+        {
+            if (sets is not null) events.Add(Tag(new StoreMapSet(_address.Plugin, _address.Kind, sets.ToArray())));
+            if (appends is not null) events.Add(Tag(new StoreArchiveAppended(_address.Plugin, _address.Kind, appends.ToArray())));
+            sets = null;
+            appends = null;
+        }
+        foreach (var (command, replyTo) in commands)
+        {
+            switch (command)
+            {
+                case StoreCommands.Set s:
+                    if (appends is not null) FlushRuns();
+                    (sets ??= new()).AddRange(s.Entries);
+                    replies.Add((replyTo, StoreReplies.Done.Instance));
+                    break;
+                case StoreCommands.Append a:
+                    if (sets is not null) FlushRuns();
+                    var id = ++_nextId;
+                    (appends ??= new()).Add(new StoreItemRecord(id, DateTimeOffset.UtcNow, a.Text, a.Xml));
+                    replies.Add((replyTo, new StoreReplies.Appended(id)));
+                    break;
+                case StoreCommands.Clear:
+                    FlushRuns();
+                    events.Add(Tag(new StoreMapCleared(_address.Plugin, _address.Kind)));
+                    replies.Add((replyTo, StoreReplies.Done.Instance));
+                    break;
+                case StoreCommands.Trim t:
+                    FlushRuns();
+                    events.Add(Tag(new StoreArchiveTrimmed(_address.Plugin, _address.Kind, t.UpToId)));
+                    replies.Add((replyTo, StoreReplies.Done.Instance));
+                    break;
+            }
+        }
+        FlushRuns();
+        _writing = true;
+        _inFlightReplies = replies;
+        var remaining = events.Count;
+        PersistAllAsync(events, e =>
+        {
+            Apply(((Tagged)e).Payload);
+            if (--remaining > 0) return;
+            foreach (var (to, reply) in replies) to.Tell(reply);
+            _inFlightReplies = null;
+            _writing = false;
+            MaybeSnapshot();
+            if (_queued is { Count: > 0 } next)
+            {
+                _queued = null;
+                Write(next);
+            }
+            else if (_stopWhenWritten) Context.Stop(Self);
+        });
+    }
+
+    private Tagged Tag(IPersistentEvent e) => new(e, _tags);
+
+    private void MaybeSnapshot()
+    {
+        if (LastSequenceNr - _lastSnapshotSeq < _settings.SnapshotEvery) return;
+        object snapshot = _address.Shape == StoreShape.Map
+            ? new StoreMapSnapshot(_address.Plugin, _address.Kind, _map.Values.ToArray(), _legacyImported)
+            : new StoreArchiveSnapshot(_address.Plugin, _address.Kind, _lastId, _archive.ToArray(), _legacyImported);
+        SaveSnapshot(snapshot);
+    }
+
+    /// <summary>The owner's account is gone: a purge record, then its events and snapshots are deleted; the store stops.</summary>
+    private void Purge()
+    {
+        var replyTo = Sender;
+        if (LastSequenceNr == 0)
+        {
+            replyTo.Tell(StoreReplies.Done.Instance);
+            Context.Stop(Self);
+            return;
+        }
+        // after the writes in flight (PersistAsync keeps the order)
+        PersistAsync(Tag(new StorePurged(_address.Plugin, _address.Kind)), e =>
+        {
+            Apply(e.Payload);
+            _queued = null;
+            DeleteMessages(LastSequenceNr);
+            DeleteSnapshots(SnapshotSelectionCriteria.Latest);
+            replyTo.Tell(StoreReplies.Done.Instance);
+            Context.Stop(Self);
+        });
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        Log.Error(cause, "journal write for {0} failed", PersistenceId);
+        FailWaiting(cause);
+        base.OnPersistFailure(cause, @event, sequenceNr); // stops; the next command recovers a fresh one
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        Log.Error(cause, "journal rejected an event of {0}", PersistenceId);
+        FailWaiting(cause);
+        base.OnPersistRejected(cause, @event, sequenceNr);
+    }
+
+    private void FailWaiting(Exception cause)
+    {
+        var failure = new Status.Failure(cause);
+        if (_inFlightReplies is not null)
+            foreach (var (to, _) in _inFlightReplies) to.Tell(failure);
+        if (_queued is not null)
+            foreach (var (_, to) in _queued) to.Tell(failure);
+        _inFlightReplies = null;
+        _queued = null;
+    }
+}
+
+/// <summary>Where a store finds what it held before it was a plugin store (the user actor of release 1).</summary>
+public interface ILegacyStoreSource
+{
+    /// <summary>The manifest of what is read (written in the import record).</summary>
+    string Source { get; }
+    bool Covers(StoreAddress address);
+    Task<StoreEntryRecord[]> LoadAsync(StoreAddress address);
+}

@@ -1,0 +1,213 @@
+using Actors.Xmpp.Persistence;
+using Actors.Xmpp.Persistence.Plugins;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Server.Lifecycle;
+using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Akka.Event;
+using Akka.Persistence.Query;
+using Akka.Persistence.Sql.Query;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+
+namespace Actors.Xmpp.Server.PluginStores;
+
+/// <summary>
+/// The host side of plugin storage, one per actor system (an Akka extension): the parent of every store actor,
+/// the <see cref="IPluginStorage"/> each plugin context hands out, and the purge of an account's stores when the
+/// account is removed (registered on <see cref="ServerEventKind.AccountRemoved"/>).
+/// </summary>
+public sealed class PluginStores : IExtension
+{
+    public static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
+
+    private readonly ExtendedActorSystem _system;
+    private readonly ILoggingAdapter _log;
+    private readonly Lazy<IActorRef> _parent;
+    private ILegacyStoreSource? _legacy;
+    private PluginStoreActor.Settings _settings = new();
+
+    public PluginStores(ExtendedActorSystem system)
+    {
+        _system = system;
+        _log = Logging.GetLogger(system, typeof(PluginStores));
+        _parent = new Lazy<IActorRef>(() => system.SystemActorOf(PluginStoresActor.Props(_settings, () => _legacy), "plugin-stores"));
+        ServerEvents.Of(system).On(ServerEventKind.AccountRemoved, e => new ValueTask(PurgeOwnerAsync(e.Jid)), int.MinValue);
+    }
+
+    public static PluginStores Of(ActorSystem system) => system.WithExtension<PluginStores, PluginStoresProvider>();
+
+    /// <summary>Settings for the stores (before the first store starts).</summary>
+    public PluginStores Configure(PluginStoreActor.Settings settings)
+    {
+        _settings = settings;
+        return this;
+    }
+
+    /// <summary>Where stores find the data release 1 kept in user actors (set by the server at start).</summary>
+    public PluginStores UseLegacySource(ILegacyStoreSource source)
+    {
+        _legacy = source;
+        return this;
+    }
+
+    public IActorRef Parent => _parent.Value;
+
+    /// <summary>The storage of one plugin.</summary>
+    public IPluginStorage For(string pluginId)
+    {
+        if (!StoreAddress.IsValidName(pluginId)) throw new ArgumentException($"'{pluginId}' cannot name a plugin store");
+        return new PluginStorage(this, pluginId);
+    }
+
+    internal async Task<T> AskAsync<T>(StoreAddress address, object command)
+    {
+        object reply;
+        try
+        {
+            reply = await Parent.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
+        }
+        catch (AskTimeoutException ex)
+        {
+            throw new StorageException($"{address.PersistenceId} did not answer within {Timeout.TotalSeconds} s", ex);
+        }
+        return reply switch
+        {
+            T t => t,
+            Status.Failure f => throw new StorageException($"{address.PersistenceId}: the journal write failed", f.Cause),
+            _ => throw new StorageException($"{address.PersistenceId}: unexpected reply {reply?.GetType().Name}"),
+        };
+    }
+
+    /// <summary>
+    /// Removes every plugin store of <paramref name="owner"/> (an account's bare JID), whether or not its plugin is
+    /// loaded: the stores are found by persistence id in the journal (one query: account removal is rare) and
+    /// among the running ones.
+    /// </summary>
+    public async Task<int> PurgeOwnerAsync(Jid owner)
+    {
+        var suffix = ":" + owner.Bare;
+        var ids = new HashSet<string>(StringComparer.Ordinal);
+        var running = await Parent.Ask<string[]>(PluginStoresActor.ListRunning.Instance, Timeout).ConfigureAwait(false);
+        foreach (var id in running)
+            if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
+        foreach (var id in await StoredIdsAsync().ConfigureAwait(false))
+            if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
+        var purges = new List<Task>();
+        foreach (var id in ids)
+            if (StoreAddress.TryParse(id, out var address) && address is not null && address.Owner.Equals(owner.Bare))
+                purges.Add(AskAsync<StoreReplies.Done>(address, StoreCommands.Purge.Instance));
+        await Task.WhenAll(purges).ConfigureAwait(false);
+        var purged = purges.Count;
+        if (purged > 0) _log.Info("removed {0} plugin store(s) of {1}", purged, owner.Bare);
+        return purged;
+    }
+
+    private async Task<IReadOnlyList<string>> StoredIdsAsync()
+    {
+        SqlReadJournal journal;
+        try { journal = PersistenceQuery.Get(_system).ReadJournalFor<SqlReadJournal>(XmppPersistenceConfig.QueryPlugin); }
+        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or Akka.Configuration.ConfigurationException)
+        {
+            return []; // a journal without the query side (the in-memory one of unit tests): the running stores only
+        }
+        var ids = new List<string>();
+        await journal.CurrentPersistenceIds().Where(id => id.StartsWith(StoreAddress.Prefix, StringComparison.Ordinal))
+            .RunForeach(ids.Add, _system.Materializer()).ConfigureAwait(false);
+        return ids;
+    }
+
+    // ---- values across the boundary: text as is, elements as their XML (parsed again with the framer) ----
+
+    internal static StoreEntryRecord ToRecord(string key, StoredValue? value) =>
+        value is null ? new StoreEntryRecord(key, null, null)
+        : value.Xml is { } xml ? new StoreEntryRecord(key, null, StanzaXml.ToXml(xml))
+        : new StoreEntryRecord(key, value.Text ?? "", null);
+
+    internal static StoredValue? FromRecord(string? text, string? xml) =>
+        xml is not null ? StoredValue.Of(StanzaXml.Parse(xml)) : text is not null ? StoredValue.Of(text) : null;
+
+    internal static Jid CheckOwner(Jid owner) =>
+        owner.Resource is null ? owner : throw new ArgumentException($"a store owner is a bare or service JID, not {owner}", nameof(owner));
+
+    private sealed class PluginStorage(PluginStores stores, string plugin) : IPluginStorage
+    {
+        public IStoreMap Map(string kind) => new StoreMap(stores, plugin, CheckKind(kind));
+        public IStoreArchive Archive(string kind) => new StoreArchive(stores, plugin, CheckKind(kind));
+
+        private static string CheckKind(string kind) =>
+            StoreAddress.IsValidName(kind) ? kind : throw new ArgumentException($"'{kind}' cannot name a store (letters, digits, '-', '_', '.')");
+    }
+
+    private sealed class StoreMap(PluginStores stores, string plugin, string kind) : IStoreMap
+    {
+        public string Kind => kind;
+
+        private StoreAddress At(Jid owner) => new(plugin, StoreShape.Map, kind, CheckOwner(owner));
+
+        public async ValueTask<StoredValue?> GetAsync(Jid owner, string key)
+        {
+            var reply = await stores.AskAsync<StoreReplies.Value>(At(owner), new StoreCommands.Get(key)).ConfigureAwait(false);
+            return reply.Entry is { } e ? FromRecord(e.Text, e.Xml) : null;
+        }
+
+        public async ValueTask<IReadOnlyList<StoredEntry>> GetAllAsync(Jid owner)
+        {
+            var reply = await stores.AskAsync<StoreReplies.Entries>(At(owner), StoreCommands.GetAll.Instance).ConfigureAwait(false);
+            var entries = new StoredEntry[reply.Items.Length];
+            for (var i = 0; i < entries.Length; i++) entries[i] = new StoredEntry(reply.Items[i].Key, FromRecord(reply.Items[i].Text, reply.Items[i].Xml));
+            return entries;
+        }
+
+        public Task SetAsync(Jid owner, string key, StoredValue? value) =>
+            stores.AskAsync<StoreReplies.Done>(At(owner), new StoreCommands.Set([ToRecord(key, value)]));
+
+        public Task SetManyAsync(Jid owner, IReadOnlyList<StoredEntry> entries)
+        {
+            var copied = Runtime.PluginBoundary.ToArray(entries);
+            var records = new StoreEntryRecord[copied.Length];
+            for (var i = 0; i < records.Length; i++) records[i] = ToRecord(copied[i].Key, copied[i].Value);
+            return stores.AskAsync<StoreReplies.Done>(At(owner), new StoreCommands.Set(records));
+        }
+
+        public Task ClearAsync(Jid owner) => stores.AskAsync<StoreReplies.Done>(At(owner), StoreCommands.Clear.Instance);
+    }
+
+    private sealed class StoreArchive(PluginStores stores, string plugin, string kind) : IStoreArchive
+    {
+        public string Kind => kind;
+
+        private StoreAddress At(Jid owner) => new(plugin, StoreShape.Archive, kind, CheckOwner(owner));
+
+        public async Task<long> AppendAsync(Jid owner, StoredValue item)
+        {
+            var r = ToRecord("", item ?? throw new ArgumentNullException(nameof(item)));
+            var reply = await stores.AskAsync<StoreReplies.Appended>(At(owner), new StoreCommands.Append(r.Text, r.Xml)).ConfigureAwait(false);
+            return reply.Id;
+        }
+
+        public async ValueTask<ArchivePage> ReadAsync(Jid owner, long afterId, int max)
+        {
+            if (max < 0) throw new ArgumentOutOfRangeException(nameof(max));
+            var page = await stores.AskAsync<StoreReplies.Page>(At(owner), new StoreCommands.Read(afterId, max)).ConfigureAwait(false);
+            var items = new ArchiveItem[page.Items.Length];
+            for (var i = 0; i < items.Length; i++)
+            {
+                var it = page.Items[i];
+                items[i] = new ArchiveItem(it.Id, it.Stamp, FromRecord(it.Text, it.Xml)!);
+            }
+            return new ArchivePage(items, page.Complete);
+        }
+
+        public Task TrimAsync(Jid owner, long upToId) => stores.AskAsync<StoreReplies.Done>(At(owner), new StoreCommands.Trim(upToId));
+
+        public async ValueTask<int> CountAsync(Jid owner) =>
+            (await stores.AskAsync<StoreReplies.Counted>(At(owner), StoreCommands.Count.Instance).ConfigureAwait(false)).Count;
+    }
+}
+
+public sealed class PluginStoresProvider : ExtensionIdProvider<PluginStores>
+{
+    public override PluginStores CreateExtension(ExtendedActorSystem system) => new(system);
+}
