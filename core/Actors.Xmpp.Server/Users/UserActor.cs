@@ -951,7 +951,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         }
         _offlineSession = session;
         _offlinePageUpTo = upTo;
-        session.Tell(new OfflinePage(page, upTo), Self);
+        session.Tell(new OfflinePage(page.ToArray(), upTo), Self); // an array: the message stays as sent
     }
 
     /// <summary>About what the XEP-0203 &lt;delay/&gt; adds to a stored stanza on the wire (about 90 bytes with a short
