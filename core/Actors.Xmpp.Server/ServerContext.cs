@@ -17,6 +17,9 @@ public sealed record ServerContext(
     SaslMechanisms Sasl,
     LoginRateLimiter LoginLimiter)
 {
+    /// <summary>The wheel every connection and session schedules its deadlines on (one per server).</summary>
+    public TimerWheel Timers { get; init; } = TimerWheel.Default;
+
     public bool Serves(string domain)
     {
         for (var i = 0; i < Domains.Count; i++)

@@ -64,7 +64,11 @@ public static class XmppServerHostingExtensions
         services.AddSingleton(_ => new LoginRateLimiter(options.Auth.MaxFailuresPerMinute));
         services.AddSingleton(sp => new ServerContext(options, domains, sp.GetRequiredService<IAccountStore>(),
             sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<StanzaRouter>(), sp.GetRequiredService<IqHandlers>(),
-            sp.GetRequiredService<SaslMechanisms>(), sp.GetRequiredService<LoginRateLimiter>()));
+            sp.GetRequiredService<SaslMechanisms>(), sp.GetRequiredService<LoginRateLimiter>())
+        {
+            Timers = sp.GetRequiredService<TimerWheel>(),
+        });
+        services.AddSingleton(_ => new TimerWheel(static () => Environment.TickCount64));
         services.AddSingleton(_ => LoadCertificate(options, domains));
         services.AddSingleton(sp => new AccountCommands(sp.GetRequiredService<IAccountStore>(), domains[0],
             () => sp.GetRequiredService<ISessionRegistry>().Count));

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.Sessions;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
@@ -50,7 +51,8 @@ public sealed class XmppServerService : IHostedService
             var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery));
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
         }
-        _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
+        var sessions = _system.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);
+        _connections = _system.ActorOf(ConnectionsActor.Props(_server, sessions), "c2s");
         var transport = new TransportOptions
         {
             Framer = new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),

@@ -32,6 +32,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private Stream _stream;               // NetworkStream, then SslStream
     private SslStream? _tls;
     private IChannelBinding? _channelBinding;
+    private string _contentNamespace = Ns.Client; // of the stream opened last (under _writeLock)
 
     // outbound
     private PooledBufferWriter _pending = new();
@@ -236,6 +237,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         }
     }
 
+    /// <summary>Queues raw UTF-8 as it is (transport tests and tools; the protocol uses the stream operations).</summary>
     public bool SendRaw(ReadOnlySpan<byte> utf8)
     {
         lock (_writeLock)
@@ -244,6 +246,53 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             var span = _pending.GetSpan(utf8.Length);
             utf8.CopyTo(span);
             _pending.Advance(utf8.Length);
+            return AfterAppend();
+        }
+    }
+
+    public bool OpenStream(StreamOpening opening)
+    {
+        lock (_writeLock)
+        {
+            if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
+            _contentNamespace = opening.ContentNamespace;
+            TcpStreamFraming.WriteHeader(_pending, opening);
+            return AfterAppend();
+        }
+    }
+
+    public bool SendFeatures(Element features)
+    {
+        lock (_writeLock)
+        {
+            if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
+            TcpStreamFraming.WriteStreamElement(_pending, features, _contentNamespace);
+            return AfterAppend();
+        }
+    }
+
+    public void CloseStream(Element? streamError)
+    {
+        lock (_writeLock)
+        {
+            if (!_closed && !_closeAfterFlush && !PlaintextForbidden)
+            {
+                if (streamError is not null) TcpStreamFraming.WriteStreamElement(_pending, streamError, _contentNamespace);
+                TcpStreamFraming.Close.CopyTo(_pending.GetSpan(TcpStreamFraming.Close.Length));
+                _pending.Advance(TcpStreamFraming.Close.Length);
+                if (!AfterAppend()) return;
+            }
+        }
+        Close();
+    }
+
+    public bool KeepAlive()
+    {
+        lock (_writeLock)
+        {
+            if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
+            TcpStreamFraming.KeepAlive.CopyTo(_pending.GetSpan(1));
+            _pending.Advance(TcpStreamFraming.KeepAlive.Length);
             return AfterAppend();
         }
     }

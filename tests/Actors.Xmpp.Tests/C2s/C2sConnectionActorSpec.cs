@@ -5,6 +5,7 @@ using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
+using Actors.Xmpp.Server.Sessions;
 using Actors.Xmpp.Server.Security;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
@@ -19,6 +20,7 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
 {
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "actors-spec-" + Guid.NewGuid().ToString("N"));
     private readonly ServerContext _server;
+    private readonly IActorRef _sessions;
 
     public C2sConnectionActorSpec()
     {
@@ -34,6 +36,7 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         var router = new StanzaRouter(domains, sessions, accounts, iq, NullLogger<StanzaRouter>.Instance);
         _server = new ServerContext(options, domains, accounts, sessions, router, iq,
             new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(10));
+        _sessions = Sys.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);
     }
 
     private static StreamHeader Header(string to = "localhost", string? version = "1.0", string ns = Ns.Streams, string? content = Ns.Client)
@@ -46,7 +49,7 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
     private (IActorRef Actor, InMemoryConnection Conn) Connect()
     {
         var conn = new InMemoryConnection();
-        var actor = Sys.ActorOf(C2sConnectionActor.Props(_server, conn));
+        var actor = Sys.ActorOf(C2sConnectionActor.Props(_server, conn, _sessions));
         return (actor, conn);
     }
 
