@@ -82,6 +82,12 @@ public static class XmppServerHostingExtensions
             });
             builder.WithXmppPersistence(persistence, options.DataDir);
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
+            // Akka's scheduler wakes a thread-pool thread every tick whether or not anything is due (10 ms by
+            // default: 100 wake-ups a second on an idle server, most of the idle CPU at 10,000 sessions, see
+            // docs/benchmarks.md). Connection and session deadlines are on the server's TimerWheel; what is left on
+            // Akka's scheduler (ask timeouts, plugin timers, backoff, persistence-query polling) fires at most one
+            // tick late and needs no finer resolution.
+            builder.AddHocon("akka.scheduler.tick-duration = 1s", HoconAddMode.Prepend);
             // the mailbox of actors that ask for nothing in particular (connections, sessions...): unbounded like
             // Akka's, without its 1 KiB queue segment per idle actor. Actors with a stash (the persistent user actors)
             // ask for deque semantics and keep Akka's deque mailbox.
