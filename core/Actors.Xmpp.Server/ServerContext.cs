@@ -19,6 +19,8 @@ public sealed record ServerContext(
 {
     /// <summary>Removal and password change of accounts (<see cref="Accounts.AccountLifecycle"/>).</summary>
     public AccountLifecycle AccountLifecycle { get; init; } = new(Accounts, Router.Users);
+    /// <summary>The wheel every connection and session schedules its deadlines on (one per server).</summary>
+    public TimerWheel Timers { get; init; } = TimerWheel.Default;
 
     public bool Serves(string domain)
     {

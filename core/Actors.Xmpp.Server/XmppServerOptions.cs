@@ -21,6 +21,7 @@ public sealed class XmppServerOptions
     public OfflineSettings Offline { get; set; } = new();
     public UserSettings Users { get; set; } = new();
     public MemorySettings Memory { get; set; } = new();
+    public SessionSettings Sessions { get; set; } = new();
 
     /// <summary>Refuses settings that would weaken security off loopback (a clear message for the operator).</summary>
     public void Validate()
@@ -65,6 +66,16 @@ public sealed class XmppServerOptions
         public int IdleTimeoutSeconds { get; set; } = 600;
         /// <summary>Seconds without any byte to the client before the server sends a whitespace keep-alive. 0 disables.</summary>
         public int KeepAliveSeconds { get; set; } = 60;
+    }
+
+    /// <summary>Sessions that outlive their connection (the lifecycle in docs/architecture.md).</summary>
+    public sealed class SessionSettings
+    {
+        /// <summary>Seconds a session whose connection was lost stays detached, waiting to be attached to a new
+        /// connection (what XEP-0198 resumption needs), before it is closed. 0 (the default) closes it at once.</summary>
+        public int ResumptionWindowSeconds { get; set; }
+        /// <summary>Stanzas a detached session keeps for its next connection; one more closes it.</summary>
+        public int MaxDetachedStanzas { get; set; } = 500;
     }
 
     public sealed class AuthSettings

@@ -25,11 +25,11 @@ public sealed class RuntimeTests
         var connections = await Started(server.Service.Connections);
         Assert.IsType<LeanMessageQueue>(connections.Mailbox.MessageQueue);
 
-        // a connection's actor and its session's child
+        // a connection's actor and its session (a child of the sessions supervisor)
         var system = connections.System;
         var connection = await system.ActorSelection("/user/c2s/*").ResolveOne(TimeSpan.FromSeconds(10));
         Assert.IsType<LeanMessageQueue>(Assert.IsType<ActorCell>(((ActorRefWithCell)connection).Underlying).Mailbox.MessageQueue);
-        var session = await system.ActorSelection("/user/c2s/*/session").ResolveOne(TimeSpan.FromSeconds(10));
+        var session = await system.ActorSelection("/user/sessions/*").ResolveOne(TimeSpan.FromSeconds(10));
         Assert.IsType<LeanMessageQueue>(Assert.IsType<ActorCell>(((ActorRefWithCell)session).Underlying).Mailbox.MessageQueue);
     }
 }

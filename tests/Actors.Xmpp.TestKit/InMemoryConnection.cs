@@ -1,9 +1,11 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Text;
 using Actors.Xmpp.Security;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Xml;
+using Akka.Actor;
 
 namespace Actors.Xmpp.Testing;
 
@@ -29,7 +31,47 @@ public sealed class InMemoryConnection : ITransportConnection
         return true;
     }
 
-    public bool SendRaw(ReadOnlySpan<byte> utf8)
+    public IActorRef? Owner;
+    public StreamOpening? LastOpening;
+    public int KeepAlives;
+
+    public void Start(IActorRef owner) => Owner = owner;
+
+    // the stream operations are rendered as the TCP transport renders them, and recorded like what it would write
+    public bool OpenStream(StreamOpening opening)
+    {
+        LastOpening = opening;
+        var buffer = new ArrayBufferWriter<byte>();
+        TcpStreamFraming.WriteHeader(buffer, opening);
+        return SendRaw(buffer.WrittenSpan);
+    }
+
+    public bool SendFeatures(Element features)
+    {
+        var buffer = new ArrayBufferWriter<byte>();
+        TcpStreamFraming.WriteStreamElement(buffer, features, Ns.Client);
+        return SendRaw(buffer.WrittenSpan);
+    }
+
+    public void CloseStream(Element? streamError)
+    {
+        if (streamError is not null)
+        {
+            var buffer = new ArrayBufferWriter<byte>();
+            TcpStreamFraming.WriteStreamElement(buffer, streamError, Ns.Client);
+            SendRaw(buffer.WrittenSpan);
+        }
+        SendRaw(TcpStreamFraming.Close);
+        Close();
+    }
+
+    public bool KeepAlive()
+    {
+        Interlocked.Increment(ref KeepAlives);
+        return SendRaw(TcpStreamFraming.KeepAlive);
+    }
+
+    private bool SendRaw(ReadOnlySpan<byte> utf8)
     {
         if (Closed) return false;
         var text = Encoding.UTF8.GetString(utf8);

@@ -1,6 +1,4 @@
-using System.Buffers;
 using System.Security.Cryptography;
-using System.Text;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
 using Actors.Xmpp.Server.Sessions;
@@ -16,11 +14,14 @@ namespace Actors.Xmpp.Server.C2s;
 
 /// <summary>
 /// One client-to-server stream (RFC 6120 §4-§7): stream headers and features, STARTTLS, SASL, resource binding,
-/// stream errors and close. Once a resource is bound it spawns the <see cref="SessionActor"/> and hands it every
-/// stanza. It sees the client only through <see cref="ITransportConnection"/> and <see cref="TransportEvents"/>,
-/// so WebSocket and BOSH transports can feed the same actor.
+/// stream errors and close. To bind a resource it asks the <see cref="SessionsActor"/> for a <see cref="SessionActor"/>
+/// and then hands it every stanza; the session outlives this actor (it is detached when the connection is lost,
+/// closed when the stream is). It sees the client only through <see cref="ITransportConnection"/> (open a stream, send
+/// features, send a stanza, close with a stream error, keep alive: the framing is the transport's) and
+/// <see cref="TransportEvents"/>, so WebSocket and BOSH transports can feed the same actor. Its deadlines
+/// (negotiation, idle timeout, keep-alive) are entries on the server's <see cref="TimerWheel"/>, not timers of its own.
 /// </summary>
-public sealed class C2sConnectionActor : UntypedActor, IWithTimers
+public sealed class C2sConnectionActor : UntypedActor
 {
     /// <summary>Close the stream with this stream error (RFC 6120 §4.9).</summary>
     public sealed record CloseWithStreamError(string Condition, string? Text = null)
@@ -47,7 +48,10 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
 
     private readonly ServerContext _server;
     private readonly ITransportConnection _conn;
+    private readonly IActorRef _sessions;
     private ILoggingAdapter? _log;
+    private TimerWheel.Timer? _negotiationDeadline;
+    private TimerWheel.Timer? _nextTick;
 
     private bool _headerSent;
     private bool _closing;
@@ -57,12 +61,13 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
     private Jid? _account;         // after SASL success
     private Jid? _bound;           // after resource binding; until then the stream is negotiating
     private IActorRef? _session;
+    private string? _sessionId;    // asked the sessions supervisor for a session: binding until it is open
+    private string? _bindIqId;
+    private List<Element>? _heldForSession; // stanzas received while the session is being opened
     private ISaslMechanism? _sasl;
     private int _saslFailures;
     private bool _credentialsChecked; // the current SASL exchange got as far as a credential check
     private Queue<Element>? _heldInput;  // stanzas that arrived while an account lookup was pending, in order
-
-    public ITimerScheduler Timers { get; set; } = null!;
 
     // made when something is logged, not per connection: Context.GetLogger() makes a new adapter at each call
     private ILoggingAdapter Log => _log ??= Context.GetLogger();
@@ -71,26 +76,33 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
     // usually off
     private bool DebugEnabled => _log?.IsDebugEnabled ?? Context.System.EventStream.LogLevel <= LogLevel.DebugLevel;
 
-    public static Props Props(ServerContext server, ITransportConnection connection) =>
-        ActorProps.Of(() => new C2sConnectionActor(server, connection));
+    /// <param name="sessions">The sessions supervisor (<see cref="SessionsActor"/>).</param>
+    public static Props Props(ServerContext server, ITransportConnection connection, IActorRef sessions) =>
+        ActorProps.Of(() => new C2sConnectionActor(server, connection, sessions));
 
-    public C2sConnectionActor(ServerContext server, ITransportConnection connection)
+    public C2sConnectionActor(ServerContext server, ITransportConnection connection, IActorRef sessions)
     {
         _server = server;
         _conn = connection;
+        _sessions = sessions;
         _domain = server.Domains[0];
     }
 
     protected override void PreStart()
     {
-        Timers.StartSingleTimer("negotiation", NegotiationTimeout.Instance,
+        _negotiationDeadline = _server.Timers.Schedule(Self, NegotiationTimeout.Instance,
             TimeSpan.FromSeconds(_server.Options.Limits.NegotiationTimeoutSeconds));
-        var tick = Math.Max(1, Math.Min(_server.Options.Limits.KeepAliveSeconds > 0 ? _server.Options.Limits.KeepAliveSeconds : 60,
-            _server.Options.Limits.IdleTimeoutSeconds));
-        Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.FromSeconds(tick));
+        ScheduleTick(Environment.TickCount64);
     }
 
-    protected override void PostStop() => _conn.Abort();
+    protected override void PostStop()
+    {
+        _negotiationDeadline?.Cancel();
+        _nextTick?.Cancel();
+        if (_session is not null) _session.Tell(new SessionActor.Detach(Self)); // lost without a stream close
+        else if (_sessionId is not null && _bound is null) _sessions.Tell(new SessionsActor.Abandoned(_sessionId, Self));
+        _conn.Abort();
+    }
 
     // ------------------------------------------------------------------ messages
     // Every message is handled here. The stream negotiates (header, STARTTLS, SASL, binding) until a resource is
@@ -101,6 +113,9 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
     {
         switch (message)
         {
+            case TransportEvents.StanzaReceived m when _sessionId is not null && _bound is null:
+                (_heldForSession ??= new List<Element>()).Add(m.Element); // processed once the session is open
+                break;
             case TransportEvents.StanzaReceived m:
                 if (_heldInput is not null)
                 {
@@ -138,6 +153,9 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
             case NegotiationTimeout:
                 // binding cancels the timer; a timeout that was already on its way is ignored
                 if (_bound is null) StreamError(StreamErrors.ConnectionTimeout, "stream negotiation took too long");
+                break;
+            case SessionsActor.Opened m when m.SessionId == _sessionId && _bound is null:
+                OnSessionOpened(m);
                 break;
             case SendStanza m when _bound is null: // negotiating
                 SendToClient(m.Stanza);
@@ -199,7 +217,7 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
             return;
         }
         SendHeader(header.Attr("from"));
-        SendStreamElement(Features());
+        _conn.SendFeatures(Features());
     }
 
     /// <summary>RFC 6120 §4.7.5: major version 1 is required; a higher major version gets our 1.0 header.</summary>
@@ -211,34 +229,15 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
         return major >= 1;
     }
 
+    /// <summary>Our side of the stream (RFC 6120 §4.7.1): 'to' is the client's 'from' when it gave a valid one (§4.7.2).</summary>
     private void SendHeader(string? clientFrom)
     {
         var id = Convert.ToHexString(RandomNumberGenerator.GetBytes(10)).ToLowerInvariant();
-        var sb = new StringBuilder(256);
-        sb.Append("<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='")
-          .Append(id).Append("' from='").Append(_domain).Append('\'');
-        if (clientFrom is not null && Jid.TryParse(clientFrom, out var from) && from is not null)
-            sb.Append(" to='").Append(Escape(from.ToString())).Append('\'');
-        sb.Append(" version='1.0' xml:lang='").Append(Escape(_lang)).Append("'>");
-        _conn.SendRaw(Encoding.UTF8.GetBytes(sb.ToString()));
+        string? to = null;
+        if (clientFrom is not null && Jid.TryParse(clientFrom, out var from) && from is not null) to = from.ToString();
+        _conn.OpenStream(new StreamOpening(Ns.Client, _domain, id, to, "1.0", _lang));
         _headerSent = true;
     }
-
-    /// <summary>
-    /// &lt;stream:features/&gt; and &lt;stream:error/&gt; with the 'stream' prefix our header declares: RFC 6120 §4.8.5
-    /// lets implementations accept only that prefix for the stream namespace, so a redeclared default namespace
-    /// (&lt;features xmlns='http://etherx.jabber.org/streams'/&gt;) would break such clients.
-    /// </summary>
-    private void SendStreamElement(Element e)
-    {
-        var buffer = new ArrayBufferWriter<byte>(256);
-        buffer.Write(Encoding.UTF8.GetBytes("<stream:" + e.Name + ">"));
-        foreach (var child in e.Elements()) child.WriteTo(buffer, Ns.Client);
-        buffer.Write(Encoding.UTF8.GetBytes("</stream:" + e.Name + ">"));
-        _conn.SendRaw(buffer.WrittenSpan);
-    }
-
-    private static string Escape(string s) => s.Replace("&", "&amp;").Replace("'", "&apos;").Replace("<", "&lt;").Replace(">", "&gt;");
 
     private Element Features()
     {
@@ -549,18 +548,39 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
             resource = normalized;
         }
         var full = account.WithResource(resource);
-        var session = Context.ActorOf(SessionActor.Props(full, _conn, Self, _server.Sessions, _server.Router), "session");
-        _bound = full;
-        _session = session;
-        var replaced = _server.Sessions.Register(new SessionEntry(full, session, false, 0, Environment.TickCount64));
-        // §7.7.2.2: the server's policy is to terminate the older session with <conflict/>
-        replaced?.Session.Tell(SessionMessages.ReplacedInstance);
+        // the sessions supervisor makes and registers the session (replacing an older one, §7.7.2.2); until it
+        // answers, what the client sends waits
+        _sessionId = SessionsActor.NewSessionId();
+        _bindIqId = iq.Id;
+        _sessions.Tell(new SessionsActor.Open(_sessionId, full, _conn, Self));
+    }
 
-        var result = StanzaErrors.IqResult(new Element("iq", Ns.Client).SetAttr("id", iq.Id));
+    private void OnSessionOpened(SessionsActor.Opened m)
+    {
+        if (_closing)
+        {
+            m.Session.Tell(new SessionActor.Close(Self)); // the stream closed while the session was being made
+            return;
+        }
+        _bound = m.Jid;
+        _session = m.Session;
+        _negotiationDeadline?.Cancel(); // _bound is set: from the next message on, the stream is bound
+        _negotiationDeadline = null;
+        var result = StanzaErrors.IqResult(new Element("iq", Ns.Client).SetAttr("id", _bindIqId));
         result.SetAttr("from", null).SetAttr("to", null);
-        result.Add(new Element("bind", Ns.Bind, new Element("jid", Ns.Bind, full.ToString())));
+        result.Add(new Element("bind", Ns.Bind, new Element("jid", Ns.Bind, m.Jid.ToString())));
         SendToClient(result);
-        Timers.Cancel("negotiation"); // _bound is set: from the next message on, the stream is bound
+        var held = _heldForSession;
+        _heldForSession = null;
+        if (held is null) return;
+        for (var i = 0; i < held.Count; i++)
+        {
+            try
+            {
+                if (!_closing) BoundStanza(held[i]);
+            }
+            finally { _conn.Processed(); }
+        }
     }
 
     private static string GenerateResource() =>
@@ -599,6 +619,8 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
     // ------------------------------------------------------------------ close, errors, timers
     private void OnTick()
     {
+        _nextTick = null;
+        if (_closing) return;
         var now = Environment.TickCount64;
         var limits = _server.Options.Limits;
         if (limits.IdleTimeoutSeconds > 0 && now - _conn.LastReceivedTicks > limits.IdleTimeoutSeconds * 1000L)
@@ -606,8 +628,20 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
             StreamError(StreamErrors.ConnectionTimeout, "no traffic from the client");
             return;
         }
-        if (limits.KeepAliveSeconds > 0 && !_closing && !_tlsStarting && now - _conn.LastSentTicks >= limits.KeepAliveSeconds * 1000L - 500)
-            _conn.SendRaw(" "u8); // whitespace keep-alive (RFC 6120 §4.6.1)
+        if (limits.KeepAliveSeconds > 0 && !_tlsStarting && now - _conn.LastSentTicks >= limits.KeepAliveSeconds * 1000L - 500)
+            _conn.KeepAlive(); // whitespace keep-alive on TCP (RFC 6120 §4.6.1)
+        ScheduleTick(now);
+    }
+
+    /// <summary>One wheel entry per connection, due at its next deadline: the idle timeout or the keep-alive.</summary>
+    private void ScheduleTick(long now)
+    {
+        var limits = _server.Options.Limits;
+        var due = long.MaxValue;
+        if (limits.IdleTimeoutSeconds > 0) due = _conn.LastReceivedTicks + limits.IdleTimeoutSeconds * 1000L + 1;
+        if (limits.KeepAliveSeconds > 0) due = Math.Min(due, _conn.LastSentTicks + limits.KeepAliveSeconds * 1000L);
+        if (due == long.MaxValue) return;
+        _nextTick = _server.Timers.Schedule(Self, Tick.Instance, TimeSpan.FromMilliseconds(Math.Max(1000, due - now)));
     }
 
     internal void SendToClient(Element? stanza)
@@ -623,28 +657,30 @@ public sealed class C2sConnectionActor : UntypedActor, IWithTimers
     {
         if (_closing) return;
         if (DebugEnabled) Log.Debug("{0}: stream error {1}: {2}", _conn.Id, condition, text);
-        if (!_tlsStarting) // during the TLS handshake there is no stream to put an error on: just close (RFC 6120 §5.4.3.2)
-        {
-            if (!_headerSent) SendHeader(null); // §4.9.1.2: an error needs an open stream
-            SendStreamElement(StreamErrors.Create(condition, text));
-        }
-        CloseStream();
+        CloseStream(StreamErrors.Create(condition, text));
     }
 
-    /// <summary>Our side of the close (RFC 6120 §4.4): the closing tag, then the TCP close once it is flushed.</summary>
-    private void CloseStream()
+    /// <summary>Our side of the close (RFC 6120 §4.4), after the stream error if there is one (§4.9): the transport
+    /// writes them, then closes the connection once they are flushed. The session ends with the stream.</summary>
+    private void CloseStream(Element? streamError = null)
     {
         if (_closing) return;
         _closing = true;
-        if (!_tlsStarting)
+        if (_tlsStarting)
         {
-            if (!_headerSent) SendHeader(null);
-            _conn.SendRaw(StreamErrors.StreamClose);
+            // during the TLS handshake there is no stream to put an error on or to close: just close (RFC 6120 §5.4.3.2)
+            _conn.Close();
         }
-        _conn.Close();
+        else
+        {
+            if (!_headerSent) SendHeader(null); // §4.9.1.2: an error needs an open stream
+            _conn.CloseStream(streamError);
+        }
+        _nextTick?.Cancel();
+        _nextTick = null;
         if (_session is not null)
         {
-            Context.Stop(_session); // unavailable presence and unregistration happen in its PostStop
+            _session.Tell(new SessionActor.Close(Self)); // unavailable presence and unregistration happen in its PostStop
             _session = null;
         }
     }

@@ -11,7 +11,8 @@ namespace Actors.Xmpp.Server.C2s;
 /// </summary>
 public sealed class ConnectionsActor : ReceiveActor
 {
-    public sealed record Accepted(SocketConnection Connection);
+    /// <summary>A new client connection, of any transport.</summary>
+    public sealed record Accepted(ITransportConnection Connection);
     public sealed record ShutdownAll
     {
         public static readonly ShutdownAll Instance = new();
@@ -26,15 +27,18 @@ public sealed class ConnectionsActor : ReceiveActor
     }
 
     private readonly ServerContext _server;
+    private readonly IActorRef _sessions;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private IActorRef? _shutdownRequester;
     private int _children;
 
-    public static Props Props(ServerContext server) => Akka.Actor.Props.Create(typeof(ConnectionsActor), server);
+    /// <param name="sessions">The sessions supervisor the connections open their sessions with.</param>
+    public static Props Props(ServerContext server, IActorRef sessions) => Akka.Actor.Props.Create(typeof(ConnectionsActor), server, sessions);
 
-    public ConnectionsActor(ServerContext server)
+    public ConnectionsActor(ServerContext server, IActorRef sessions)
     {
         _server = server;
+        _sessions = sessions;
         Receive<Accepted>(m =>
         {
             if (_shutdownRequester is not null)
@@ -42,7 +46,7 @@ public sealed class ConnectionsActor : ReceiveActor
                 m.Connection.Abort();
                 return;
             }
-            var child = Context.ActorOf(C2sConnectionActor.Props(_server, m.Connection), m.Connection.Id);
+            var child = Context.ActorOf(C2sConnectionActor.Props(_server, m.Connection, _sessions), m.Connection.Id);
             Context.Watch(child);
             _children++;
             m.Connection.Start(child);

@@ -68,7 +68,9 @@ public static class XmppServerHostingExtensions
             sp.GetRequiredService<SaslMechanisms>(), sp.GetRequiredService<LoginRateLimiter>())
         {
             AccountLifecycle = sp.GetRequiredService<AccountLifecycle>(),
+            Timers = sp.GetRequiredService<TimerWheel>(),
         });
+        services.AddSingleton(_ => new TimerWheel(static () => Environment.TickCount64));
         services.AddSingleton(_ => LoadCertificate(options, domains));
         services.AddSingleton(sp => new AccountCommands(sp.GetRequiredService<AccountLifecycle>(), domains[0],
             () => sp.GetRequiredService<ISessionRegistry>().Count));
@@ -84,6 +86,12 @@ public static class XmppServerHostingExtensions
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
             // stanzas between nodes travel as XML read back by the framer, never through Newtonsoft (Runtime/StanzaSerializer)
             builder.AddHocon(StanzaSerializer.Config, HoconAddMode.Prepend);
+            // Akka's scheduler wakes a thread-pool thread every tick whether or not anything is due (10 ms by
+            // default: 100 wake-ups a second on an idle server, most of the idle CPU at 10,000 sessions, see
+            // docs/benchmarks.md). Connection and session deadlines are on the server's TimerWheel; what is left on
+            // Akka's scheduler (ask timeouts, plugin timers, backoff, persistence-query polling) fires at most one
+            // tick late and needs no finer resolution.
+            builder.AddHocon("akka.scheduler.tick-duration = 1s", HoconAddMode.Prepend);
             // the mailbox of actors that ask for nothing in particular (connections, sessions...): unbounded like
             // Akka's, without its 1 KiB queue segment per idle actor. Actors with a stash (the persistent user actors)
             // ask for deque semantics and keep Akka's deque mailbox.

@@ -2,6 +2,7 @@ using System.Net;
 using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.Sessions;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
@@ -55,7 +56,8 @@ public sealed class XmppServerService : IHostedService
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over
             PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery))).UseLegacySource(new PluginStores.LegacyUserData(directory));
-        _connections = _system.ActorOf(ConnectionsActor.Props(_server), "c2s");
+        var sessions = _system.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);
+        _connections = _system.ActorOf(ConnectionsActor.Props(_server, sessions), "c2s");
         var transport = new TransportOptions
         {
             Framer = new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),

@@ -12,19 +12,60 @@ namespace Actors.Xmpp.Server.Sessions;
 /// <summary>
 /// One bound resource (RFC 6120 §7): stamps and validates what its client sends and hands it to the router, keeps
 /// the resource's presence (availability, priority, directed presence) and writes what the router delivers to the
-/// client. It knows its client only as an <see cref="ITransportConnection"/> and its connection actor, so a later
-/// stream-management issue can re-attach it to a new connection.
+/// client. A child of the <see cref="SessionsActor"/>, not of its connection: it knows its client only as an
+/// <see cref="ITransportConnection"/> and a connection actor, and outlives them. Lifecycle (docs/architecture.md):
+/// bound = attached; the connection lost = detached (closed at once unless <see cref="Settings.ResumptionWindow"/> is
+/// set; while detached, what is delivered waits for the next connection); attached again, or closed at the end of the
+/// window. Unavailable presence is broadcast only when it is really closed (PostStop).
 /// </summary>
 public sealed class SessionActor : UntypedActor
 {
     /// <summary>A stanza from the client (already known to be message, presence or iq in jabber:client).</summary>
     public sealed record FromClient(Element Stanza);
 
+    /// <summary>What the sessions supervisor gives every session.</summary>
+    /// <param name="ResumptionWindow">How long a detached session waits for a new connection; zero closes it at once.</param>
+    /// <param name="MaxDetachedStanzas">Stanzas kept while detached; one more closes the session.</param>
+    /// <param name="Timers">The server's timer wheel (the resumption window's deadline).</param>
+    public sealed record Settings(TimeSpan ResumptionWindow, int MaxDetachedStanzas, TimerWheel Timers);
+
+    /// <summary>Attach to <paramref name="Connection"/> (a detached session, or one whose old connection is still
+    /// open: that one is closed with &lt;conflict/&gt;). Only <paramref name="Account"/>'s own sessions attach. Answered
+    /// with <see cref="Attached"/> or <see cref="SessionsActor.AttachFailed"/>.</summary>
+    public sealed record Attach(Jid Account, ITransportConnection Client, IActorRef Connection);
+    /// <summary>The session <paramref name="Session"/> of <paramref name="Jid"/> now writes to the new connection,
+    /// starting with the <paramref name="Pending"/> stanzas that arrived while it was detached.</summary>
+    public sealed record Attached(string SessionId, Jid Jid, IActorRef Session, int Pending);
+    /// <summary>The connection <paramref name="Connection"/> is lost without a stream close: detach from it (ignored
+    /// when the session is attached to another connection by then).</summary>
+    public sealed record Detach(IActorRef Connection);
+    /// <summary>The stream of <paramref name="Connection"/> was closed (client close, stream error, kick): end the
+    /// session (ignored when the session is attached to another connection by then).</summary>
+    public sealed record Close(IActorRef Connection);
+    /// <summary>Asks for the <see cref="State"/> (tests, diagnostics).</summary>
+    public sealed record GetState
+    {
+        public static readonly GetState Instance = new();
+    }
+    public enum State
+    {
+        Attached,
+        Detached,
+    }
+
+    private sealed record ResumptionWindowElapsed
+    {
+        public static readonly ResumptionWindowElapsed Instance = new();
+    }
+
     private readonly Jid _jid;
-    private readonly ITransportConnection _client;
-    private readonly IActorRef _connection;
+    private ITransportConnection? _client;   // null while detached
+    private IActorRef? _connection;          // null while detached
     private readonly ISessionRegistry _registry;
     private readonly StanzaRouter _router;
+    private readonly Settings _settings;
+    private List<Element>? _detachedStanzas; // delivered while detached, for the next connection
+    private TimerWheel.Timer? _resumptionDeadline;
     private bool _available;
     private int _priority;
     private HashSet<Jid>? _directedPresence;
@@ -32,16 +73,19 @@ public sealed class SessionActor : UntypedActor
     private bool _rosterRequested, _blockListRequested;
     private ImmutableHashSet<string> _blocked = ImmutableHashSet<string>.Empty; // XEP-0191, kept by the user actor
 
-    public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router) =>
-        ActorProps.Of(() => new SessionActor(jid, client, connection, registry, router));
+    public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
+        Settings settings) =>
+        ActorProps.Of(() => new SessionActor(jid, client, connection, registry, router, settings));
 
-    public SessionActor(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router)
+    public SessionActor(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
+        Settings settings)
     {
         _jid = jid;
         _client = client;
         _connection = connection;
         _registry = registry;
         _router = router;
+        _settings = settings;
     }
 
     // one switch rather than ReceiveActor's Receive<T> table, which each instance builds (a delegate per handler)
@@ -68,18 +112,71 @@ public sealed class SessionActor : UntypedActor
                     new UserActor.PresenceReport(_jid, Self, _available ? _lastPresence?.Clone() : null, _rosterRequested, _blockListRequested), Self);
                 break;
             case C2s.C2sConnectionActor.CloseWithStreamError m:
-                _connection.Tell(m); // an operator or plugin kick
+                // an operator or plugin kick: the connection closes its stream, then tells Close
+                if (_connection is not null) _connection.Tell(m);
+                else Context.Stop(Self);
                 break;
             case FromClient m:
                 HandleFromClient(m.Stanza);
                 break;
             case SessionMessages.Replaced:
-                _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict);
+                if (_connection is not null) _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict);
+                else Context.Stop(Self);
+                break;
+            case Close m:
+                if (!m.Connection.Equals(_connection)) break; // a connection this session has left
+                _connection = null;
+                _client = null;
+                Context.Stop(Self);
+                break;
+            case Detach m:
+                if (m.Connection.Equals(_connection)) Detached();
+                break;
+            case Attach m:
+                AttachTo(m);
+                break;
+            case ResumptionWindowElapsed:
+                if (_connection is null) Context.Stop(Self); // an elapsed window raced with an attach: ignored
+                break;
+            case GetState:
+                Sender.Tell(_connection is null ? State.Detached : State.Attached);
                 break;
             default:
                 Unhandled(message);
                 break;
         }
+    }
+
+    private void Detached()
+    {
+        _connection = null;
+        _client = null;
+        if (_settings.ResumptionWindow <= TimeSpan.Zero)
+        {
+            Context.Stop(Self);
+            return;
+        }
+        _resumptionDeadline = _settings.Timers.Schedule(Self, ResumptionWindowElapsed.Instance, _settings.ResumptionWindow);
+    }
+
+    private void AttachTo(Attach m)
+    {
+        if (!m.Account.Equals(_jid.Bare))
+        {
+            Sender.Tell(new SessionsActor.AttachFailed(Self.Path.Name)); // another account's session
+            return;
+        }
+        if (_connection is not null && !_connection.Equals(m.Connection))
+            _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict); // its Close is ignored: it is left
+        _resumptionDeadline?.Cancel();
+        _resumptionDeadline = null;
+        _client = m.Client;
+        _connection = m.Connection;
+        var pending = _detachedStanzas;
+        _detachedStanzas = null;
+        Sender.Tell(new Attached(Self.Path.Name, _jid, Self, pending?.Count ?? 0));
+        if (pending is null) return;
+        for (var i = 0; i < pending.Count; i++) m.Client.Send(pending[i], Ns.Client);
     }
 
     protected override void PreStart()
@@ -101,7 +198,15 @@ public sealed class SessionActor : UntypedActor
                 _router.Bounce(stanza, "service-unavailable");
             return;
         }
-        _client.Send(stanza, Ns.Client);
+        if (_client is not null)
+        {
+            _client.Send(stanza, Ns.Client);
+            return;
+        }
+        // detached: kept for the next connection, up to a bound
+        var kept = _detachedStanzas ??= new List<Element>();
+        kept.Add(stanza);
+        if (kept.Count > _settings.MaxDetachedStanzas) Context.Stop(Self);
     }
 
     /// <summary>The transport's write receipt for an offline page (piped back to this actor).</summary>
@@ -110,6 +215,13 @@ public sealed class SessionActor : UntypedActor
     /// <summary>XEP-0160 in pages: each stanza as any delivered one (hooks, block list), then the write receipt.</summary>
     private void DeliverOfflinePage(UserActor.OfflinePage page)
     {
+        if (_client is null)
+        {
+            // detached: the page stays stored (not kept with the live stanzas, which would store it a second time if
+            // the session then closes); the user actor sends it again to whichever resource comes next
+            Self.Tell(new OfflinePageWriteEnded(page.UpToId, false));
+            return;
+        }
         for (var i = 0; i < page.Stanzas.Count; i++)
         {
             var stanza = page.Stanzas[i];
@@ -128,7 +240,7 @@ public sealed class SessionActor : UntypedActor
         {
             if (!Jid.TryParse(claimedFrom, out var claimed) || claimed is null || !(claimed.Equals(_jid) || claimed.Equals(_jid.Bare)))
             {
-                _connection.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InvalidFrom, "'from' does not match the bound JID"));
+                _connection?.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InvalidFrom, "'from' does not match the bound JID"));
                 return;
             }
         }
@@ -290,7 +402,7 @@ public sealed class SessionActor : UntypedActor
 
     private void Reply(Element? reply)
     {
-        if (reply is not null) _client.Send(reply, Ns.Client);
+        if (reply is not null) _client?.Send(reply, Ns.Client);
     }
 
     protected override void PostStop()
@@ -316,5 +428,31 @@ public sealed class SessionActor : UntypedActor
         _registry.Unregister(_jid, Self);
         _router.Users?.Tell(_jid.Bare, new UserActor.SessionEnded(_jid, Self));
         Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionClosed, _jid);
+        _resumptionDeadline?.Cancel();
+        ReturnDetachedStanzas();
+        // stopped while attached (it failed, or the server stops): the stream has no session any more
+        _connection?.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InternalServerError, "the session ended"));
+    }
+
+    /// <summary>
+    /// What was delivered while detached and never written goes back to the router now that this resource is
+    /// unregistered: a message to the full JID is then handled as RFC 6121 §8.5.3.2 says for a resource that is gone
+    /// (another resource, offline storage or an error), an IQ request is answered &lt;service-unavailable/&gt;
+    /// (§8.5.3.1) and presence is dropped.
+    /// </summary>
+    private void ReturnDetachedStanzas()
+    {
+        var kept = _detachedStanzas;
+        _detachedStanzas = null;
+        if (kept is null) return;
+        for (var i = 0; i < kept.Count; i++)
+        {
+            var stanza = kept[i];
+            if (stanza.Name == "message" && Jid.TryParse(stanza.From, out var from) && from is not null
+                && Jid.TryParse(stanza.To, out var to) && to is not null)
+                _router.Route(stanza, from, to);
+            else if (stanza.Name == "iq" && stanza.Type is "get" or "set")
+                _router.Bounce(stanza, "service-unavailable");
+        }
     }
 }

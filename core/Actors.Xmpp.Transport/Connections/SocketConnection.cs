@@ -32,6 +32,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private Stream _stream;               // NetworkStream, then SslStream
     private SslStream? _tls;
     private IChannelBinding? _channelBinding;
+    private string _contentNamespace = Ns.Client; // of the stream opened last (under _writeLock)
 
     // outbound
     private PooledBufferWriter _pending = new();
@@ -243,6 +244,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         }
     }
 
+    /// <summary>Queues raw UTF-8 as it is (transport tests and tools; the protocol uses the stream operations).</summary>
     public bool SendRaw(ReadOnlySpan<byte> utf8)
     {
         lock (_writeLock)
@@ -274,6 +276,60 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         var receipts = _receipts;
         if (receipts is null) return;
         while (receipts.Count > 0 && receipts.Peek().Bytes <= _writtenBytes) receipts.Dequeue().Receipt.TrySetResult(true);
+    }
+
+    public bool OpenStream(StreamOpening opening)
+    {
+        lock (_writeLock)
+        {
+            if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
+            _contentNamespace = opening.ContentNamespace;
+            var before = _pending.WrittenCount;
+            TcpStreamFraming.WriteHeader(_pending, opening);
+            _queuedBytes += _pending.WrittenCount - before;
+            return AfterAppend();
+        }
+    }
+
+    public bool SendFeatures(Element features)
+    {
+        lock (_writeLock)
+        {
+            if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
+            var before = _pending.WrittenCount;
+            TcpStreamFraming.WriteStreamElement(_pending, features, _contentNamespace);
+            _queuedBytes += _pending.WrittenCount - before;
+            return AfterAppend();
+        }
+    }
+
+    public void CloseStream(Element? streamError)
+    {
+        lock (_writeLock)
+        {
+            if (!_closed && !_closeAfterFlush && !PlaintextForbidden)
+            {
+                var before = _pending.WrittenCount;
+                if (streamError is not null) TcpStreamFraming.WriteStreamElement(_pending, streamError, _contentNamespace);
+                TcpStreamFraming.Close.CopyTo(_pending.GetSpan(TcpStreamFraming.Close.Length));
+                _pending.Advance(TcpStreamFraming.Close.Length);
+                _queuedBytes += _pending.WrittenCount - before;
+                if (!AfterAppend()) return;
+            }
+        }
+        Close();
+    }
+
+    public bool KeepAlive()
+    {
+        lock (_writeLock)
+        {
+            if (_closed || _closeAfterFlush || PlaintextForbidden) return false;
+            TcpStreamFraming.KeepAlive.CopyTo(_pending.GetSpan(1));
+            _pending.Advance(TcpStreamFraming.KeepAlive.Length);
+            _queuedBytes += TcpStreamFraming.KeepAlive.Length;
+            return AfterAppend();
+        }
     }
 
     /// <summary>A direct-TLS connection before its handshake completed: nothing may go out in plain text

@@ -5,6 +5,7 @@ using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
+using Actors.Xmpp.Server.Sessions;
 using Actors.Xmpp.Server.Security;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
@@ -19,6 +20,7 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
 {
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "actors-spec-" + Guid.NewGuid().ToString("N"));
     private readonly ServerContext _server;
+    private readonly IActorRef _sessions;
 
     public C2sConnectionActorSpec()
     {
@@ -34,6 +36,7 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         var router = new StanzaRouter(domains, sessions, accounts, iq, NullLogger<StanzaRouter>.Instance);
         _server = new ServerContext(options, domains, accounts, sessions, router, iq,
             new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(10));
+        _sessions = Sys.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);
     }
 
     private static StreamHeader Header(string to = "localhost", string? version = "1.0", string ns = Ns.Streams, string? content = Ns.Client)
@@ -43,10 +46,10 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         return new StreamHeader("stream", ns, content, attrs);
     }
 
-    private (IActorRef Actor, InMemoryConnection Conn) Connect()
+    private (IActorRef Actor, InMemoryConnection Conn) Connect(IActorRef? sessions = null)
     {
         var conn = new InMemoryConnection();
-        var actor = Sys.ActorOf(C2sConnectionActor.Props(_server, conn));
+        var actor = Sys.ActorOf(C2sConnectionActor.Props(_server, conn, sessions ?? _sessions));
         return (actor, conn);
     }
 
@@ -176,9 +179,79 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         Assert.Equal(second.Actor.Path.Name, second.Actor.Path.Name);
     }
 
-    private (IActorRef Actor, InMemoryConnection Conn) Login(string resource)
+    [Fact]
+    public void Rfc6120_7_stanzas_pipelined_behind_the_bind_request_reach_the_session_after_the_bind_result()
     {
         var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0secret"));
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>")));
+        conn.NextElement();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        // sent back to back: the session is made by the sessions supervisor meanwhile
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<iq type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>fast</resource></bind></iq>")));
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<presence/>")));
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<iq type='get' id='r'><query xmlns='jabber:iq:version'/></iq>")));
+        Assert.Equal("b", conn.NextElement().Id);
+        var presence = conn.NextElement();
+        Assert.Equal("presence", presence.Name);
+        Assert.Equal("alice@localhost/fast", presence.From);
+        AwaitCondition(() => conn.ProcessedCount == 4);
+    }
+
+    [Fact]
+    public void Rfc6120_4_6_1_a_silent_stream_gets_a_whitespace_keep_alive_from_the_timer_wheel()
+    {
+        _server.Options.Limits.KeepAliveSeconds = 1;
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        conn.NextElement();
+        conn.LastSentTicks = Environment.TickCount64 - 5000; // nothing sent for a while
+        conn.LastReceivedTicks = Environment.TickCount64;
+        AwaitCondition(() => conn.KeepAlives > 0, TimeSpan.FromSeconds(5));
+        Assert.Equal(" ", conn.NextRaw());
+    }
+
+    [Fact]
+    public void Without_a_resumption_window_a_lost_connection_closes_its_session()
+    {
+        var (actor, conn) = Login("lost");
+        var full = Jid.Parse("alice@localhost/lost");
+        Assert.NotNull(_server.Sessions.Find(full));
+        actor.Tell(new TransportEvents.ConnectionLost("reset by peer"));
+        AwaitCondition(() => _server.Sessions.Find(full) is null);
+    }
+
+    [Fact]
+    public void With_a_resumption_window_a_lost_connection_detaches_its_session_and_a_closed_stream_closes_it()
+    {
+        _server.Options.Sessions.ResumptionWindowSeconds = 60;
+        var sessions = Sys.ActorOf(SessionsActor.Props(_server));
+        var (lost, _) = Login("lost", sessions);
+        var lostSession = _server.Sessions.Find(Jid.Parse("alice@localhost/lost"))!.Session;
+        lost.Tell(new TransportEvents.ConnectionLost("reset by peer"));
+        AwaitAssert(() =>
+        {
+            lostSession.Tell(SessionActor.GetState.Instance);
+            Assert.Equal(SessionActor.State.Detached, ExpectMsg<SessionActor.State>());
+        });
+
+        var (closed, conn) = Login("closed", sessions);
+        var closedSession = _server.Sessions.Find(Jid.Parse("alice@localhost/closed"))!.Session;
+        Watch(closedSession);
+        closed.Tell(TransportEvents.StreamClosedInstance); // RFC 6120 §4.4: the client closes its stream
+        Assert.Equal("</stream:stream>", conn.NextRaw());
+        ExpectTerminated(closedSession);
+    }
+
+    private (IActorRef Actor, InMemoryConnection Conn) Login(string resource, IActorRef? sessions = null)
+    {
+        var (actor, conn) = Connect(sessions);
         actor.Tell(new TransportEvents.StreamOpened(Header()));
         conn.NextRaw();
         conn.NextElement();
@@ -218,7 +291,7 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         var gated = new GatedAccounts(_server.Accounts);
         var server = _server with { Accounts = gated };
         var conn = new InMemoryConnection();
-        var actor = Sys.ActorOf(C2sConnectionActor.Props(server, conn));
+        var actor = Sys.ActorOf(C2sConnectionActor.Props(server, conn, _sessions));
         actor.Tell(new TransportEvents.StreamOpened(Header()));
         conn.NextRaw();
         conn.NextElement();

@@ -2,6 +2,7 @@ using System.Text;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Sasl;
+using Actors.Xmpp.Server.Sessions;
 using Actors.Xmpp.Server.Security;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Tests.C2s;
@@ -19,6 +20,7 @@ namespace Actors.Xmpp.Tests.Im;
 public sealed class ImStreamSpec : ImSpecBase
 {
     private readonly ServerContext _server;
+    private readonly IActorRef _sessions;
 
     public ImStreamSpec()
     {
@@ -27,6 +29,7 @@ public sealed class ImStreamSpec : ImSpecBase
         options.Auth.AllowPlainWithoutTls = true;
         _server = new ServerContext(options, options.AllDomains(), Accounts, Sessions, Router, Iq,
             new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(100));
+        _sessions = Sys.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);
     }
 
     private sealed class Client(IActorRef actor, InMemoryConnection conn)
@@ -64,7 +67,7 @@ public sealed class ImStreamSpec : ImSpecBase
     private Client Login(string user, string resource, bool presence = true)
     {
         var conn = new InMemoryConnection();
-        var actor = Sys.ActorOf(C2sConnectionActor.Props(_server, conn));
+        var actor = Sys.ActorOf(C2sConnectionActor.Props(_server, conn, _sessions));
         actor.Tell(new TransportEvents.StreamOpened(Header()));
         conn.NextRaw();
         conn.NextElement();

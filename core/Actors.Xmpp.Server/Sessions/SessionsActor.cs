@@ -1,0 +1,105 @@
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Transport.Connections;
+using Akka.Actor;
+using Akka.Event;
+
+namespace Actors.Xmpp.Server.Sessions;
+
+/// <summary>
+/// The sessions supervisor (/user/sessions): parent of every <see cref="SessionActor"/>, so that a session outlives
+/// the connection that bound it. A connection actor asks it to <see cref="Open"/> a session when it binds a resource;
+/// a later connection asks it to <see cref="Attach"/> to a detached session by its id (XEP-0198 resumption will). A
+/// session is registered in the <see cref="ISessionRegistry"/> here, when it is made, and unregisters itself when it
+/// stops. A session actor that throws is stopped, never restarted (its presence state cannot be rebuilt): its
+/// PostStop broadcasts unavailable presence and closes the stream of its connection.
+/// </summary>
+public sealed class SessionsActor : UntypedActor
+{
+    /// <summary>Make the session of <paramref name="Jid"/>, attached to <paramref name="Connection"/>, under
+    /// <paramref name="SessionId"/> (unguessable: the connection actor draws it). Answered with <see cref="Opened"/>.</summary>
+    public sealed record Open(string SessionId, Jid Jid, ITransportConnection Client, IActorRef Connection);
+    public sealed record Opened(string SessionId, Jid Jid, IActorRef Session);
+
+    /// <summary>The connection that asked to <see cref="Open"/> <paramref name="SessionId"/> is gone before it
+    /// learnt of the session: the session closes (nobody can resume a session whose bind it never saw).</summary>
+    public sealed record Abandoned(string SessionId, IActorRef Connection);
+
+    /// <summary>Attach the session <paramref name="SessionId"/> of <paramref name="Account"/> to a new connection.
+    /// Answered with <see cref="SessionActor.Attached"/> or <see cref="AttachFailed"/>.</summary>
+    public sealed record Attach(string SessionId, Jid Account, ITransportConnection Client, IActorRef Connection);
+    /// <summary>No such session (closed, never existed) or it belongs to another account.</summary>
+    public sealed record AttachFailed(string SessionId);
+
+    public sealed record GetCount
+    {
+        public static readonly GetCount Instance = new();
+    }
+
+    public const string Name = "sessions";
+
+    private readonly ServerContext _server;
+    private readonly SessionActor.Settings _settings;
+    private ILoggingAdapter? _log;
+
+    public static Props Props(ServerContext server) => ActorProps.Of(() => new SessionsActor(server));
+
+    public SessionsActor(ServerContext server)
+    {
+        _server = server;
+        var s = server.Options.Sessions;
+        _settings = new SessionActor.Settings(TimeSpan.FromSeconds(Math.Max(0, s.ResumptionWindowSeconds)),
+            Math.Max(0, s.MaxDetachedStanzas), server.Timers);
+    }
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case Open m:
+            {
+                var session = Context.ActorOf(SessionActor.Props(m.Jid, m.Client, m.Connection, _server.Sessions, _server.Router, _settings),
+                    m.SessionId);
+                var replaced = _server.Sessions.Register(new SessionEntry(m.Jid, session, false, 0, Environment.TickCount64));
+                // RFC 6120 §7.7.2.2: the server's policy is to terminate the older session with <conflict/>
+                replaced?.Session.Tell(SessionMessages.ReplacedInstance);
+                Sender.Tell(new Opened(m.SessionId, m.Jid, session));
+                break;
+            }
+            case Abandoned m:
+                Context.Child(m.SessionId).Tell(new SessionActor.Close(m.Connection));
+                break;
+            case Attach m:
+            {
+                // the id comes from a client (a resumption request): only an id of our own shape names a child
+                var session = WellFormedId(m.SessionId) ? Context.Child(m.SessionId) : ActorRefs.Nobody;
+                if (session.IsNobody()) Sender.Tell(new AttachFailed(m.SessionId));
+                else session.Forward(new SessionActor.Attach(m.Account, m.Client, m.Connection));
+                break;
+            }
+            case GetCount:
+                Sender.Tell(Context.GetChildren().Count());
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+    }
+
+    /// <summary>A new session id: 128 random bits, hex (also a valid actor name).</summary>
+    public static string NewSessionId() =>
+        Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
+
+    private static bool WellFormedId(string id)
+    {
+        if (id.Length != 32) return false;
+        foreach (var c in id)
+            if (c is not ((>= '0' and <= '9') or (>= 'a' and <= 'f'))) return false;
+        return true;
+    }
+
+    protected override SupervisorStrategy SupervisorStrategy() => new OneForOneStrategy(ex =>
+    {
+        (_log ??= Context.GetLogger()).Error(ex, "session actor failed; closing that session");
+        return Directive.Stop;
+    });
+}
