@@ -1,10 +1,14 @@
+using Actors.Xmpp;
 using Actors.Xmpp.Testing;
+using Actors.Xmpp.Xml;
 
 namespace Samples.Polls.Tests;
 
-/// <summary>The walkthrough plugin of docs/plugin-authoring.md: a service address whose polls are keyed entities.</summary>
+/// <summary>The walkthrough plugin of docs/plugin-authoring.md: a service address whose polls are keyed entities, and
+/// per-account storage of the polls each account voted in.</summary>
 public sealed class PollsSpec : IAsyncLifetime
 {
+    private const string PollNs = "urn:example:poll:0";
     private TestServer _server = null!;
 
     public async Task InitializeAsync() => _server = await TestServer.StartAsync(["disco", "polls"]);
@@ -87,5 +91,81 @@ public sealed class PollsSpec : IAsyncLifetime
         Assert.True(load.Ok, load.Message);
         await alice.Sends("<iq type='get' id='t3' to='lunch@polls.localhost'><tally xmlns='urn:example:poll:0'/></iq>");
         await alice.Receives("<iq type='result' id='t3'><tally xmlns='urn:example:poll:0'><choice name='pizza' votes='1'/></tally></iq>");
+    }
+
+    [Fact]
+    public async Task An_account_lists_the_polls_it_voted_in_with_its_choice_and_the_list_survives_a_reload()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        await using var bob = await _server.LoginAsync("bob");
+        Assert.Empty(await Mine(alice, "m0"));
+        await alice.Sends("<iq type='set' id='v1' to='lunch@polls.localhost'><vote xmlns='urn:example:poll:0' choice='pizza'/></iq>");
+        await alice.Receives("<iq type='result' id='v1'/>");
+        await alice.Sends("<message type='chat' to='dinner@polls.localhost'><body>soup</body></message>");
+        await alice.Receives("<message from='dinner@polls.localhost'><body>soup: 1</body></message>");
+        await alice.Sends("<message type='chat' to='lunch@polls.localhost'><body>sushi</body></message>"); // changes the vote
+        await alice.Receives("<message from='lunch@polls.localhost'><body>sushi: 1</body></message>");
+        await alice.Sends("<iq type='set' id='v2' to='breakfast@polls.localhost'><vote xmlns='urn:example:poll:0'/></iq>");
+        await alice.Receives("<iq type='error' id='v2'/>"); // no choice: no vote, not listed
+        await alice.Sends("<iq type='get' id='t1' to='brunch@polls.localhost'><tally xmlns='urn:example:poll:0'/></iq>");
+        await alice.Receives("<iq type='result' id='t1'/>"); // looking at a poll is not voting in it
+        await bob.Sends("<iq type='set' id='v3' to='lunch@polls.localhost'><vote xmlns='urn:example:poll:0' choice='pizza'/></iq>");
+        await bob.Receives("<iq type='result' id='v3'/>");
+
+        string[] alices = ["dinner@polls.localhost=soup", "lunch@polls.localhost=sushi"];
+        Assert.Equal(alices, await Mine(alice, "m1"));
+        Assert.Equal(["lunch@polls.localhost=pizza"], await Mine(bob, "m2"));
+
+        var reload = await _server.Plugins.ReloadAsync("polls"); // the list is in the server's journal, not the plugin
+        Assert.True(reload.Ok, reload.Message);
+        Assert.True(TestServer.AllCollected(reload.Released));
+        Assert.Equal(alices, await Mine(alice, "m3"));
+        Assert.Equal(["lunch@polls.localhost=pizza"], await Mine(bob, "m4"));
+    }
+
+    [Fact]
+    public async Task Removing_an_account_removes_its_list_of_polls()
+    {
+        var carol = Jid.Create("carol", TestServer.Domain);
+        Assert.True(await _server.Accounts.AddAsync(carol, TestServer.Password));
+        await using (var c = await _server.LoginAsync("carol"))
+        {
+            await c.Sends("<iq type='set' id='v1' to='lunch@polls.localhost'><vote xmlns='urn:example:poll:0' choice='salad'/></iq>");
+            await c.Receives("<iq type='result' id='v1'/>");
+            Assert.Equal(["lunch@polls.localhost=salad"], await Mine(c, "m1"));
+        }
+        await using var alice = await _server.LoginAsync("alice");
+        await alice.Sends("<iq type='set' id='v2' to='lunch@polls.localhost'><vote xmlns='urn:example:poll:0' choice='pizza'/></iq>");
+        await alice.Receives("<iq type='result' id='v2'/>");
+
+        Assert.True(await _server.Accounts.RemoveAsync(carol));
+        Assert.True(await _server.Accounts.AddAsync(carol, TestServer.Password)); // the same name again: a new account
+        await using (var c = await _server.LoginAsync("carol"))
+        {
+            // the host purges the removed account's stores after the removal is stored: wait for it, bounded
+            var deadline = DateTime.UtcNow.AddSeconds(10);
+            var n = 0;
+            string[] mine;
+            while ((mine = await Mine(c, $"m{++n}")).Length > 0 && DateTime.UtcNow < deadline) await Task.Delay(100);
+            Assert.Empty(mine);
+        }
+        Assert.Equal(["lunch@polls.localhost=pizza"], await Mine(alice, "m2"));
+    }
+
+    [Fact]
+    public async Task The_service_answers_only_a_get_of_mine_RFC6120_8_3_3_19()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        await alice.Sends("<iq type='set' id='e1' to='polls.localhost'><mine xmlns='urn:example:poll:0'/></iq>");
+        await alice.Receives("<iq type='error' id='e1' from='polls.localhost'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>");
+    }
+
+    /// <summary>The polls the client's account voted in, as "poll-jid=choice", from &lt;mine/&gt; at the service.</summary>
+    private static async Task<string[]> Mine(XmppTestClient client, string id)
+    {
+        var reply = await client.Query($"<iq type='get' id='{id}' to='polls.localhost'><mine xmlns='{PollNs}'/></iq>");
+        Assert.Equal("result", reply.Type);
+        Assert.Equal("polls.localhost", reply.Attr("from"));
+        return reply.Child("mine", PollNs)!.Elements("poll", PollNs).Select(p => $"{p.Attr("jid")}={p.Attr("choice")}").ToArray();
     }
 }
