@@ -45,7 +45,6 @@ public sealed class AccountRemovalSpec : ImSpecBase
         Send(phone, "<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='Carol'/></query></iq>");
         Send(phone, "<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>");
         Send(phone, "<iq type='set' id='p1'><query xmlns='jabber:iq:private'><notes xmlns='urn:test'>x</notes></query></iq>");
-        Send(phone, "<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='spam@example.org'/></block></iq>");
         Send(Bob.WithResource("phone"), "<message to='alice@localhost' type='chat'><body>kept offline</body></message>");
         AwaitAssert(() =>
         {
@@ -71,7 +70,6 @@ public sealed class AccountRemovalSpec : ImSpecBase
         Assert.Empty(fresh.Roster);
         Assert.Empty(fresh.Offline);
         Assert.Empty(fresh.Private);
-        Assert.Empty(fresh.Blocked);
         Assert.Null(fresh.VCard);
         Assert.Null(fresh.LastLogout);
     }
