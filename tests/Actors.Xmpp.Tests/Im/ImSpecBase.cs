@@ -69,6 +69,7 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         }));
         Sessions.Register(new SessionEntry(full, probe.Ref, false, 0, Environment.TickCount64));
         Users.Tell(full.Bare, new UserActor.SessionStarted(full, probe.Ref), probe.Ref);
+        State(full.Bare); // answered after the user actor tracked the session (what the session's next stanza relies on)
         return probe;
     }
 
