@@ -12,7 +12,7 @@ namespace Actors.Plugins.Blocking;
 /// The block lists in memory, per account (bare JID), and the hooks that enforce them. See <see cref="BlockingPlugin"/>
 /// for when a list is read and what happens to a stanza that arrives while it is being read.
 /// </summary>
-internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger log, IReadOnlyList<string> domains)
+internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger log, IReadOnlyList<string> domains, IAccounts accounts, ISessions sessions)
 {
     private readonly HashSet<string> _domains = new(domains, StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Jid, AccountList> _accounts = new();
@@ -76,7 +76,13 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
         var to = e.Session;
         if (from.Bare.Equals(to.Bare)) return false; // an account's own stanzas (pushes, its other resources)
 
-        var recipient = Of(to.Bare);
+        // a list is read only for an account that exists (a stanza to any name must not make the store write for it)
+        if (!_accounts.TryGetValue(to.Bare, out var recipient))
+        {
+            if (!accounts.Exists(to.Bare)) return false; // the router answers as for no account
+            recipient = Of(to.Bare);
+        }
+        recipient.Touch();
         if (!recipient.TryGet(out var blockedByRecipient, e.Stanza)) return true; // held, routed again once read
         if (Blocks(blockedByRecipient, from))
         {
@@ -87,7 +93,7 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
         // from a local account (remote senders do not reach this hook before s2s exists; for them no list is read)
         if (!_accounts.TryGetValue(from.Bare, out var sender))
         {
-            if (!IsLocal(from)) return false;
+            if (!IsLocal(from) || !accounts.Exists(from.Bare)) return false;
             sender = Of(from.Bare);
         }
         if (!sender.TryGet(out var blockedBySender, e.Stanza)) return true;
@@ -127,19 +133,16 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
         return true;
     }
 
-    /// <summary>PresenceBroadcast: which resources are available (§3.3 sends them unavailable to a newly blocked contact).</summary>
-    public bool PresenceBroadcast(StanzaEvent e)
+    /// <summary>The account's available resources (§3.3 sends each one's unavailable presence to a newly blocked contact).</summary>
+    public List<Jid> AvailableResources(Jid account)
     {
-        Of(e.Session.Bare).Available(e.Session, e.Stanza.Type != "unavailable");
-        return false;
+        var available = new List<Jid>();
+        foreach (var s in sessions.Resources(account))
+            if (s.Available) available.Add(s.Jid);
+        return available;
     }
 
     // ---- lifecycle ------------------------------------------------------------------------------------------------
-
-    public void SessionBound(Jid full)
-    {
-        Of(full.Bare).SessionBound();
-    }
 
     public void SessionClosed(Jid full)
     {
@@ -153,7 +156,7 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
     {
         var before = Environment.TickCount64 - (long)idle.TotalMilliseconds;
         foreach (var (account, list) in _accounts)
-            if (list.Unused(before)) _accounts.TryRemove(new KeyValuePair<Jid, AccountList>(account, list));
+            if (sessions.Resources(account).Count == 0 && list.Unused(before)) _accounts.TryRemove(new KeyValuePair<Jid, AccountList>(account, list));
     }
 
     // ---- what blocked means -----------------------------------------------------------------------------------------
@@ -179,7 +182,7 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
 }
 
 /// <summary>One account's block list in memory, the stanzas held while it is read, and the account's resources that
-/// requested the list (§3.2) or are available (§3.3).</summary>
+/// requested the list (§3.2).</summary>
 internal sealed class AccountList
 {
     private readonly Lock _lock = new();
@@ -187,8 +190,6 @@ internal sealed class AccountList
     private volatile ImmutableHashSet<string>? _published; // read without the lock once the held stanzas went again
     private List<Element>? _held;
     private readonly HashSet<Jid> _interested = [];
-    private readonly HashSet<Jid> _available = [];
-    private int _sessions;
     private long _lastUsed = Environment.TickCount64;
 
     /// <summary>Completes once the list is read (fails if it cannot be).</summary>
@@ -282,37 +283,16 @@ internal sealed class AccountList
         lock (_lock) return [.. _interested];
     }
 
-    public void Available(Jid resource, bool available)
-    {
-        lock (_lock)
-        {
-            if (available) _available.Add(resource);
-            else _available.Remove(resource);
-        }
-    }
-
-    public Jid[] AvailableResources()
-    {
-        lock (_lock) return [.. _available];
-    }
-
-    public void SessionBound()
-    {
-        lock (_lock) _sessions++;
-    }
-
     public void SessionClosed(Jid resource)
     {
         lock (_lock)
         {
-            if (_sessions > 0) _sessions--;
             _interested.Remove(resource);
-            _available.Remove(resource);
         }
     }
 
     public bool Unused(long before)
     {
-        lock (_lock) return _sessions == 0 && _held is null && _published is not null && _lastUsed < before;
+        lock (_lock) return _held is null && _published is not null && _lastUsed < before;
     }
 }

@@ -10,17 +10,19 @@ namespace Actors.Plugins.Blocking;
 /// in this plugin's store (key: the blocked JID as written by the client, normalized; value: empty text).
 ///
 /// Hooks are synchronous, so the lists of the accounts the hooks ask about are kept in memory (<see cref="BlockLists"/>):
-/// a list is read when a session of the account binds (so that it is usually there before the client's first stanza),
-/// or at the first stanza that needs it. A hook that needs a list still being read holds the stanza (it returns true,
-/// nothing else sees it) and routes it again, in arrival order, once the list is in memory: the second pass decides.
-/// No thread ever waits for the store. Lists of accounts with no bound session are dropped after a minute unused.
+/// a list is read at the first stanza that needs it (routed to or from an existing local account, or the account's
+/// own block command), not at login, so that a login costs no read of this store. A hook that needs a list still being
+/// read holds the stanza (it returns true, nothing else sees it) and routes it again, in arrival order, once the list
+/// is in memory: the second pass decides. No thread ever waits for the store. Lists of accounts with no bound session
+/// are dropped after a minute unused.
 ///
 /// Enforcement: inbound (§3.5) at InboundBare, InboundFull and Deliver (what the account blocked never reaches it:
 /// messages and IQ get/set are answered service-unavailable, presence is dropped, so nothing from a blocked JID is
 /// stored offline or taken as a subscription request); outbound (§3.6) at FromClient (the user's stanza to a blocked
 /// JID: not-acceptable with &lt;blocked/&gt;) and, for what the server sends on the user's behalf (presence
 /// broadcasts, probe answers), at the recipient's inbound hooks, which drop presence from a user to a JID the user
-/// blocked. (PresenceBroadcast cannot do it: it sees one broadcast for all contacts.)
+/// blocked (the PresenceBroadcast hook cannot do it: it sees one broadcast for all contacts). The refusals themselves
+/// are errors, which no check stops.
 /// </summary>
 [Xep(191, "1.3")]
 public sealed class BlockingPlugin : IXmppPlugin
@@ -36,7 +38,7 @@ public sealed class BlockingPlugin : IXmppPlugin
     public void Configure(IPluginContext ctx)
     {
         var store = ctx.Storage.Map(StoreKind);
-        var lists = new BlockLists(store, ctx.SendStanza, ctx.Logger, ctx.Domains);
+        var lists = new BlockLists(store, ctx.SendStanza, ctx.Logger, ctx.Domains, ctx.Require<IAccounts>(), ctx.Require<ISessions>());
         ctx.AddFeature(Ns, IqScope.Both);
         ctx.HandleIq("get", IqScope.Account, Ns, "blocklist", r => Get(lists, r));
         ctx.HandleIq("set", IqScope.Account, Ns, "block", r => Change(ctx, store, lists, r, block: true));
@@ -46,10 +48,7 @@ public sealed class BlockingPlugin : IXmppPlugin
         ctx.Hook(HookPoint.InboundFull, HookPriority, lists.Inbound);
         ctx.Hook(HookPoint.Deliver, HookPriority, lists.Deliver);
         ctx.Hook(HookPoint.FromClient, HookPriority, lists.FromClient);
-        ctx.Hook(HookPoint.PresenceBroadcast, HookPriority, lists.PresenceBroadcast);
 
-        ctx.On(ServerEventKind.SessionBound, e => { lists.SessionBound(e.Jid); return ValueTask.CompletedTask; });
-        ctx.On(ServerEventKind.SessionResumed, e => { lists.SessionBound(e.Jid); return ValueTask.CompletedTask; });
         ctx.On(ServerEventKind.SessionClosed, e => { lists.SessionClosed(e.Jid); return ValueTask.CompletedTask; });
         ctx.On(ServerEventKind.AccountRemoved, e => { lists.Forget(e.Jid); return ValueTask.CompletedTask; });
         ctx.Every(TimeSpan.FromMinutes(1), _ => { lists.DropUnused(TimeSpan.FromMinutes(1)); return Task.CompletedTask; });
@@ -99,7 +98,7 @@ public sealed class BlockingPlugin : IXmppPlugin
         if (block)
             foreach (var jid in jids)
                 if (!list.Contains(jid) && Jid.TryParse(jid, out var contact) && contact is not null && contact.Local is not null)
-                    foreach (var resource in list.AvailableResources())
+                    foreach (var resource in lists.AvailableResources(account))
                         ctx.SendStanza(new Element("presence", Xmpp.Ns.Client).SetAttr("type", "unavailable")
                             .SetAttr("from", resource.ToString()).SetAttr("to", jid));
         list.Apply(block, jids);
