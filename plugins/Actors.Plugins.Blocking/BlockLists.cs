@@ -108,8 +108,9 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
 
     private bool IsLocal(Jid jid) => _domains.Contains(jid.Domain);
 
-    /// <summary>Deliver: the last check before a stanza is written (offline messages stored before the block, §3.5).
-    /// Only with the list in memory (a bound session's list is read at bind; the inbound hooks have decided before).</summary>
+    /// <summary>Deliver: the last check before a stanza is written (offline messages stored before the block, §3.5),
+    /// with the list in memory only: every routed stanza was decided by the inbound hooks already, which read the list;
+    /// an offline page (not routed) delivered before any stanza made the list be read passes.</summary>
     public bool Deliver(StanzaEvent e)
     {
         if (e.Stanza.Type == "error") return false;
