@@ -8,8 +8,8 @@ using Akka.Persistence;
 namespace Actors.Plugins.Tests;
 
 /// <summary>
-/// A journal written by release 1 (the user actor kept the vCard and private XML itself: vcard.set.v1,
-/// private.stored.v1 and the fields of user.snapshot.v1) still loads: the plugins that took the data over find it.
+/// A journal written by release 1 (the user actor kept the vCard, private XML and block list itself: vcard.set.v1,
+/// private.stored.v1, blocking.blocked.v1, blocking.unblocked.v1 and the fields of user.snapshot.v1) still loads: the plugins that took the data over find it.
 /// </summary>
 public sealed class LegacyJournalSpec
 {
@@ -58,10 +58,11 @@ public sealed class LegacyJournalSpec
                 new PrivateStored("{urn:example:prefs} prefs", "<prefs xmlns='urn:example:prefs'><color>green</color></prefs>"),
                 new PrivateStored("{urn:example:gone} gone", "<gone xmlns='urn:example:gone'/>"),
                 new PrivateStored("{urn:example:gone} gone", null),
-                new JidsBlocked(["spam@localhost"]),
+                new JidsBlocked(["spam@localhost", "gone@localhost"]),
+                new JidsUnblocked(["gone@localhost"]),
                 new LastActivityRecorded(stamp, "bye"),
             ];
-            var bob = new UserSnapshot(1, [new RosterItemState("alice@localhost", null, [], "both", false, false)], [], 0, [], [],
+            var bob = new UserSnapshot(1, [new RosterItemState("alice@localhost", null, [], "both", false, false)], [], 0, [], ["troll@localhost"],
                 [new PrivateItemState("{urn:example:prefs} prefs", "<prefs xmlns='urn:example:prefs'><color>red</color></prefs>")],
                 "<vCard xmlns='vcard-temp'><FN>Bob of release 1</FN></vCard>", stamp, null);
             var done = 0;
@@ -90,7 +91,7 @@ public sealed class LegacyJournalSpec
     }
 
     [Fact]
-    public async Task A_release_1_journal_loads_vcard_and_private_xml_move_into_the_plugin_stores_once()
+    public async Task A_release_1_journal_loads_vcard_private_xml_and_block_list_move_into_the_plugin_stores_once()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "actors-release1-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dataDir);
@@ -108,6 +109,9 @@ public sealed class LegacyJournalSpec
                 Assert.Equal("green", prefs.Child("query", "jabber:iq:private")!.Child("prefs", "urn:example:prefs")!.ChildText("color", "urn:example:prefs"));
                 var gone = await alice.Query("<iq type='get' id='p2'><query xmlns='jabber:iq:private'><gone xmlns='urn:example:gone'/></query></iq>");
                 Assert.False(gone.Child("query", "jabber:iq:private")!.Child("gone", "urn:example:gone")!.HasChildren);
+                // the block list (XEP-0191 §3.2), from events
+                var blocked = await alice.Query("<iq type='get' id='b1'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
+                Assert.Equal(["spam@localhost"], blocked.Child("blocklist", "urn:xmpp:blocking")!.Elements("item", "urn:xmpp:blocking").Select(i => i.Attr("jid")!).ToArray());
                 // the roster is still the user actor's
                 var roster = await alice.Query("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
                 Assert.Equal("bob@localhost", roster.Child("query", Ns.Roster)!.Child("item", Ns.Roster)!.Attr("jid"));
@@ -116,6 +120,14 @@ public sealed class LegacyJournalSpec
                 Assert.Equal("Bob of release 1", bobCard.Child("vCard", "vcard-temp")!.ChildText("FN", "vcard-temp"));
                 // a change after the move is what counts from now on
                 await alice.Query("<iq type='set' id='v3'><vCard xmlns='vcard-temp'><FN>Alice of release 2</FN></vCard></iq>");
+                Assert.Equal("result", (await alice.Query("<iq type='set' id='u1'><unblock xmlns='urn:xmpp:blocking'/></iq>")).Type);
+            }
+            await using (var server = await TestServer.StartAsync(TestServer.RepositoryPlugins, settings))
+            {
+                // bob's block list came from a snapshot: it is enforced (XEP-0191 §3.5) once the plugin has read it
+                await using var bob = await server.LoginAsync("bob");
+                var blocked = await bob.Query("<iq type='get' id='b1'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
+                Assert.Equal(["troll@localhost"], blocked.Child("blocklist", "urn:xmpp:blocking")!.Elements("item", "urn:xmpp:blocking").Select(i => i.Attr("jid")!).ToArray());
             }
             await using (var server = await TestServer.StartAsync(TestServer.RepositoryPlugins, settings))
             {
@@ -124,6 +136,8 @@ public sealed class LegacyJournalSpec
                 Assert.Equal("Alice of release 2", card.Child("vCard", "vcard-temp")!.ChildText("FN", "vcard-temp")); // not imported twice
                 var prefs = await alice.Query("<iq type='get' id='p1'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>");
                 Assert.Equal("green", prefs.Child("query", "jabber:iq:private")!.Child("prefs", "urn:example:prefs")!.ChildText("color", "urn:example:prefs"));
+                var blocked = await alice.Query("<iq type='get' id='b2'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
+                Assert.Empty(blocked.Child("blocklist", "urn:xmpp:blocking")!.Elements("item", "urn:xmpp:blocking")); // the unblock stays
             }
         }
         finally

@@ -1,4 +1,4 @@
-"""Per-account data: XEP-0191 blocking (user actors), XEP-0054 vcard-temp, XEP-0049 private XML
+"""Per-account data: XEP-0191 blocking (the blocking plugin), XEP-0054 vcard-temp, XEP-0049 private XML
 storage, XEP-0012 last activity (plugins), XEP-0160 offline quota errors."""
 import asyncio
 

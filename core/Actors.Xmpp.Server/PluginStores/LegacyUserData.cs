@@ -6,8 +6,9 @@ using Actors.Xmpp.Server.Users.Events;
 namespace Actors.Xmpp.Server.PluginStores;
 
 /// <summary>
-/// The migration of journals written by release 1, where the user actor kept the XEP-0054 vCard and XEP-0049 private
-/// XML (events vcard.set.v1, private.stored.v1 and the fields vCard and private of user.snapshot.v1). The user actor
+/// The migration of journals written by release 1, where the user actor kept the XEP-0054 vCard, the XEP-0049 private
+/// XML and the XEP-0191 block list (events vcard.set.v1, private.stored.v1, blocking.blocked.v1, blocking.unblocked.v1
+/// and the fields vCard, private and blocked of user.snapshot.v1). The user actor
 /// still reads those records (they stay for replay) but no longer writes them; the first time a plugin touches the matching
 /// store of an account, the store asks the account's user actor for them and writes them as its own first events,
 /// followed by a plugin-store.legacy-imported.v1 marker (written even when there was nothing), so that this happens
@@ -18,12 +19,13 @@ public sealed class LegacyUserData(IUserDirectory users) : ILegacyStoreSource
 {
     public const string PrivatePlugin = "private", PrivateKind = "private";
     public const string VCardPlugin = "vcard", VCardKind = "vcard";
+    public const string BlockingPlugin = "blocking", BlockingKind = "blocklist";
 
     public string Source => PersistentEventTypes.ManifestOf(typeof(UserSnapshot));
 
     public bool Covers(StoreAddress a) =>
         a.Shape == StoreShape.Map && a.Owner.Local is not null
-        && (a is { Plugin: PrivatePlugin, Kind: PrivateKind } or { Plugin: VCardPlugin, Kind: VCardKind });
+        && (a is { Plugin: PrivatePlugin, Kind: PrivateKind } or { Plugin: VCardPlugin, Kind: VCardKind } or { Plugin: BlockingPlugin, Kind: BlockingKind });
 
     public async Task<StoreEntryRecord[]> LoadAsync(StoreAddress a)
     {
@@ -36,6 +38,8 @@ public sealed class LegacyUserData(IUserDirectory users) : ILegacyStoreSource
     {
         (PrivatePlugin, PrivateKind) => s.Private.Select(p => new StoreEntryRecord(p.Key, null, p.Xml)).ToArray(),
         (VCardPlugin, VCardKind) => s.VCard is null ? [] : [new StoreEntryRecord("", null, s.VCard)],
+        // the blocking plugin's map: the blocked JID as key, an empty text as value
+        (BlockingPlugin, BlockingKind) => s.Blocked.Select(j => new StoreEntryRecord(j, "", null)).ToArray(),
         _ => [],
     };
 }

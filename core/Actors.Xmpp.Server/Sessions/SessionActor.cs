@@ -70,8 +70,7 @@ public sealed class SessionActor : UntypedActor
     private int _priority;
     private HashSet<Jid>? _directedPresence;
     private Element? _lastPresence; // the last broadcast available presence, reported to a restarted user actor
-    private bool _rosterRequested, _blockListRequested;
-    private ImmutableHashSet<string> _blocked = ImmutableHashSet<string>.Empty; // XEP-0191, kept by the user actor
+    private bool _rosterRequested;
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
         Settings settings) =>
@@ -104,12 +103,9 @@ public sealed class SessionActor : UntypedActor
                 // only a page written out counts as delivered; a lost connection leaves it stored for the next login
                 if (w.Written) _router.Users?.Tell(_jid.Bare, new UserActor.OfflinePageWritten(_jid, Self, w.UpToId), Self);
                 break;
-            case UserActor.BlockList b:
-                _blocked = b.Jids;
-                break;
             case UserActor.ReportPresence:
                 _router.Users?.Tell(_jid.Bare,
-                    new UserActor.PresenceReport(_jid, Self, _available ? _lastPresence?.Clone() : null, _rosterRequested, _blockListRequested), Self);
+                    new UserActor.PresenceReport(_jid, Self, _available ? _lastPresence?.Clone() : null, _rosterRequested), Self);
                 break;
             case C2s.C2sConnectionActor.CloseWithStreamError m:
                 // an operator or plugin kick: the connection closes its stream, then tells Close
@@ -185,19 +181,8 @@ public sealed class SessionActor : UntypedActor
         Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionBound, _jid);
     }
 
-    private bool IsBlocked(Jid jid) =>
-        _blocked.Count > 0 && (_blocked.Contains(jid.ToString()) || _blocked.Contains(jid.Bare.ToString()) || _blocked.Contains(jid.Domain));
-
     private void Deliver(Element stanza)
     {
-        if (_blocked.Count > 0 && Jid.TryParse(stanza.From, out var from) && from is not null && !from.Bare.Equals(_jid.Bare) && IsBlocked(from))
-        {
-            // XEP-0191 §3.5: nothing from a blocked entity reaches the user; messages and IQ requests are answered
-            // as if the user did not exist, presence is dropped
-            if (stanza.Name == "message" || stanza.Name == "iq" && stanza.Type is "get" or "set")
-                _router.Bounce(stanza, "service-unavailable");
-            return;
-        }
         if (_client is not null)
         {
             _client.Send(stanza, Ns.Client);
@@ -212,7 +197,7 @@ public sealed class SessionActor : UntypedActor
     /// <summary>The transport's write receipt for an offline page (piped back to this actor).</summary>
     private sealed record OfflinePageWriteEnded(long UpToId, bool Written);
 
-    /// <summary>XEP-0160 in pages: each stanza as any delivered one (hooks, block list), then the write receipt.</summary>
+    /// <summary>XEP-0160 in pages: each stanza as any delivered one (through the Deliver hooks), then the write receipt.</summary>
     private void DeliverOfflinePage(UserActor.OfflinePage page)
     {
         if (_client is null)
@@ -256,18 +241,6 @@ public sealed class SessionActor : UntypedActor
                 return;
             }
             stanza.To = to.ToString();
-            if (IsBlocked(to) && !to.Bare.Equals(_jid.Bare) && stanza.Type != "error")
-            {
-                // XEP-0191 §3.6: the user cannot send to an entity it blocked
-                if (stanza.Name == "presence" && stanza.Type == "unavailable") return;
-                var error = StanzaErrors.Reply(stanza, "not-acceptable", "the recipient is blocked");
-                if (error is not null)
-                {
-                    error.Child("error", Ns.Client)?.Add(new Element("blocked", UserActor.BlockingErrorsNs));
-                    Reply(error);
-                }
-                return;
-            }
         }
 
         if (_router.Hooks.Run(Plugins.HookPoint.FromClient, stanza, _jid)) return; // a plugin handled it
@@ -313,9 +286,8 @@ public sealed class SessionActor : UntypedActor
         }
         if (to.Equals(_jid.Bare) && stanza.FirstChild() is { } payload)
         {
-            // what the user actor knows only in memory (roster / block-list interest), for a restarted one
+            // what the user actor knows only in memory (roster interest), for a restarted one
             if (payload.Is("query", Ns.Roster)) _rosterRequested = true;
-            else if (type == "get" && payload.Is("blocklist", UserActor.BlockingNs)) _blockListRequested = true;
         }
         _router.Route(stanza, _jid, to);
     }

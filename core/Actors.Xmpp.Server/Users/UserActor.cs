@@ -17,8 +17,8 @@ namespace Actors.Xmpp.Server.Users;
 /// <summary>
 /// The event-sourced actor of one account (persistence id "user:&lt;bare JID&gt;"): roster and roster versions
 /// (RFC 6121 §2), subscription states (§3, Appendix A), presence broadcast and probes (§4), offline messages
-/// (XEP-0160), block list (XEP-0191) and the last unavailable presence (§4.3.2, which the 'last' plugin reports as
-/// XEP-0012 last activity). The private XML (XEP-0049) and vCard (XEP-0054)
+/// (XEP-0160) and the last unavailable presence (§4.3.2, which the 'last' plugin reports as
+/// XEP-0012 last activity). The private XML (XEP-0049), vCard (XEP-0054) and block list (XEP-0191)
 /// it kept in release 1 are still read from old journals (<see cref="UserState"/>) for the plugins that took them over
 /// (<see cref="PluginStores.LegacyUserData"/>), never written.
 /// Reached by JID through <see cref="IUserDirectory"/>; it reaches its own sessions by the IActorRef they report
@@ -30,10 +30,10 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     // ---- protocol ---------------------------------------------------------------------------------------------
 
-    /// <summary>An IQ addressed to this account's bare JID (roster, blocking). Answered with an Element.</summary>
+    /// <summary>An IQ addressed to this account's bare JID (roster). Answered with an Element.</summary>
     public sealed record HandleIq(Element Iq, Jid From);
 
-    /// <summary>A session bound a resource; answered with <see cref="BlockList"/>.</summary>
+    /// <summary>A session bound a resource.</summary>
     public sealed record SessionStarted(Jid Resource, IActorRef Session);
 
     /// <summary>A resource's broadcast presence (no 'to'): available or unavailable (RFC 6121 §4.2, §4.4, §4.5).</summary>
@@ -62,12 +62,9 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     /// <summary>
     /// A session's state that only lives in the user actor's memory: its last broadcast presence (null when
-    /// unavailable) and whether it requested the roster (RFC 6121 §2.1.6) or the block list (XEP-0191 §3.2).
+    /// unavailable) and whether it requested the roster (RFC 6121 §2.1.6).
     /// </summary>
-    public sealed record PresenceReport(Jid Resource, IActorRef Session, Element? Presence, bool RosterRequested, bool BlockListRequested);
-
-    /// <summary>Sent to the user's sessions: the JIDs whose stanzas they must not deliver (XEP-0191).</summary>
-    public sealed record BlockList(ImmutableHashSet<string> Jids);
+    public sealed record PresenceReport(Jid Resource, IActorRef Session, Element? Presence, bool RosterRequested);
 
     /// <summary>
     /// To a session: one page of the offline mailbox (XEP-0160), each stanza with its XEP-0203 delay, the stored
@@ -147,11 +144,8 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         public int Priority;
         public Element? LastPresence;
         public bool RosterInterested;
-        public bool BlockListInterested;
     }
 
-    public const string BlockingNs = "urn:xmpp:blocking";
-    public const string BlockingErrorsNs = "urn:xmpp:blocking:errors";
     private const int MaxNameLength = 1023;
 
     private readonly Jid _user;
@@ -226,7 +220,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case SessionStarted s:
                 Track(s.Resource, s.Session);
-                Sender.Tell(new BlockList(_state.Blocked.ToImmutableHashSet(StringComparer.Ordinal)));
                 break;
             case ResourcePresence m:
                 OnResourcePresence(m);
@@ -382,7 +375,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     {
         if (!_resources.TryGetValue(m.Resource, out var r) || !r.Session.Equals(m.Session)) return;
         if (m.RosterRequested) r.RosterInterested = true;
-        if (m.BlockListRequested) r.BlockListInterested = true;
         if (r.Available && m.Presence is not null) r.LastPresence = m.Presence.Clone();
     }
 
@@ -466,10 +458,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 if (!own) sender.Tell(Error(iq, "forbidden", "a roster can only be used by its owner"));
                 else if (set) RosterSet(iq, payload, m.From, sender);
                 else RosterGet(iq, payload, m.From, sender);
-                return;
-            case BlockingNs:
-                if (!own) sender.Tell(Error(iq, "forbidden"));
-                else Blocking(iq, payload, set, m.From, sender);
                 return;
         }
         sender.Tell(Error(iq, "service-unavailable"));
@@ -719,7 +707,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         var stanza = m.Stanza;
         var from = m.From.Bare;
         var key = from.ToString();
-        if (_state.IsBlocked(m.From)) return; // XEP-0191 §3.5: presence from blocked entities is dropped
         var item = _state.Item(key);
         switch (stanza.Type)
         {
@@ -869,13 +856,14 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         }
     }
 
-    /// <summary>§4.2.2 / §4.4.2 / §4.5.2: to every contact with a subscription from or both (not blocked ones).</summary>
+    /// <summary>§4.2.2 / §4.4.2 / §4.5.2: to every contact with a subscription from or both (the blocking plugin
+    /// drops what goes to a contact the user blocked, XEP-0191 §3.6).</summary>
     private void BroadcastToSubscribers(Jid resource, Element presence)
     {
         foreach (var item in _state.Roster)
         {
             if (item.Subscription is not ("from" or "both")) continue;
-            if (!Jid.TryParse(item.Jid, out var c) || c is null || _state.IsBlocked(c)) continue;
+            if (!Jid.TryParse(item.Jid, out var c) || c is null) continue;
             var copy = presence.Clone();
             copy.From = resource.ToString();
             copy.To = item.Jid;
@@ -888,12 +876,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     private void OnStoreOffline(StoreOffline m)
     {
         var stanza = m.Stanza;
-        if (_state.IsBlocked(m.From))
-        {
-            _router.Bounce(stanza, "service-unavailable"); // XEP-0191 §3.5
-            OfflineHandled(m);
-            return;
-        }
         // a resource became available since the router looked: deliver instead of storing
         var best = int.MinValue;
         foreach (var r in _resources.Values)
@@ -1015,84 +997,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         if (StanzaXml.TryParse(xml, out var element, out var error)) return element;
         Log.Warning("{0}: skipping stored {1}: {2}", PersistenceId, what, error);
         return null;
-    }
-
-    // ---- XEP-0191 blocking command -----------------------------------------------------------------------------
-
-    private void Blocking(Element iq, Element payload, bool set, Jid from, IActorRef sender)
-    {
-        if (!set)
-        {
-            if (payload.Name != "blocklist")
-            {
-                sender.Tell(Error(iq, "bad-request"));
-                return;
-            }
-            // §3.2: a resource that retrieved the block list gets the pushes of its changes (§3.3, §3.4)
-            ResourceOf(from)?.BlockListInterested = true;
-            var list = new Element("blocklist", BlockingNs);
-            foreach (var j in _state.Blocked.Order(StringComparer.Ordinal)) list.Add(new Element("item", BlockingNs).SetAttr("jid", j));
-            sender.Tell(StanzaErrors.IqResult(iq, list));
-            return;
-        }
-        if (payload.Name is not ("block" or "unblock"))
-        {
-            sender.Tell(Error(iq, "bad-request"));
-            return;
-        }
-        var jids = new List<string>();
-        foreach (var item in payload.Elements("item", BlockingNs))
-        {
-            if (!Jid.TryParse(item.Attr("jid"), out var j) || j is null)
-            {
-                sender.Tell(Error(iq, "jid-malformed", "an item's 'jid' is not a valid JID"));
-                return;
-            }
-            if (!jids.Contains(j.ToString())) jids.Add(j.ToString());
-        }
-        var failure = () => sender.Tell(Error(iq, "internal-server-error"));
-        if (payload.Name == "block")
-        {
-            if (jids.Count == 0)
-            {
-                sender.Tell(Error(iq, "bad-request", "a block needs at least one item (XEP-0191 §3.3)"));
-                return;
-            }
-            Save(new JidsBlocked(jids.ToArray()), () =>
-            {
-                sender.Tell(StanzaErrors.IqResult(iq));
-                // §3.3: a blocked contact sees the user go offline
-                foreach (var j in jids)
-                    if (Jid.TryParse(j, out var c) && c is not null && c.Local is not null) SendPresenceOfAll(c, unavailable: true);
-                BlockingChanged(payload);
-            }, failure);
-        }
-        else
-        {
-            Save(new JidsUnblocked(jids.ToArray()), () =>
-            {
-                sender.Tell(StanzaErrors.IqResult(iq));
-                BlockingChanged(payload);
-            }, failure);
-        }
-    }
-
-    /// <summary>
-    /// XEP-0191 §3.3/§3.4: every session gets the new list (it enforces it); the change is pushed only to the
-    /// resources that requested the block list (§3.2), like roster pushes.
-    /// </summary>
-    private void BlockingChanged(Element change)
-    {
-        var list = new BlockList(_state.Blocked.ToImmutableHashSet(StringComparer.Ordinal));
-        foreach (var (full, r) in _resources)
-        {
-            r.Session.Tell(list);
-            if (!r.BlockListInterested) continue;
-            var push = new Element("iq", Ns.Client).SetAttr("type", "set").SetAttr("id", "push" + Guid.NewGuid().ToString("N")[..12])
-                .SetAttr("from", _bare).SetAttr("to", full.ToString());
-            push.Add(change.Clone());
-            _router.Route(push, _user, full);
-        }
     }
 
     // ---- account removal (XEP-0077 §3.2, RFC 6121 §2.5.2) ---------------------------------------------------------

@@ -5,8 +5,8 @@ using Actors.Xmpp.Xml;
 namespace Actors.Xmpp.Server.Users;
 
 /// <summary>
-/// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2) and XEP-0191 blocking. XEP-0049,
-/// XEP-0054 and XEP-0012 are the 'private', 'vcard' and 'last' plugins.
+/// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2). XEP-0049, XEP-0054, XEP-0012 and
+/// XEP-0191 are the 'private', 'vcard', 'last' and 'blocking' plugins.
 /// </summary>
 public static class UserIqHandlers
 {
@@ -19,11 +19,6 @@ public static class UserIqHandlers
         [
             iq.Register("get", IqScope.Account, Ns.Roster, "query", toUser),
             iq.Register("set", IqScope.Account, Ns.Roster, "query", toUser),
-
-            iq.AddFeature(IqScope.Both, UserActor.BlockingNs),
-            iq.Register("get", IqScope.Account, UserActor.BlockingNs, "blocklist", toUser),
-            iq.Register("set", IqScope.Account, UserActor.BlockingNs, "block", toUser),
-            iq.Register("set", IqScope.Account, UserActor.BlockingNs, "unblock", toUser),
 
             iq.AddFeature(IqScope.Server, "msgoffline"), // XEP-0160 §5
         ];

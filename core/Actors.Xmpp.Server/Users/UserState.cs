@@ -109,10 +109,4 @@ public sealed class UserState
         LastStatus = s.LastStatus;
     }
 
-    /// <summary>True if stanzas from <paramref name="jid"/> are blocked (XEP-0191 §3.3: bare, full or domain match).</summary>
-    public bool IsBlocked(Jid jid)
-    {
-        if (_blocked.Count == 0) return false;
-        return _blocked.Contains(jid.ToString()) || _blocked.Contains(jid.Bare.ToString()) || _blocked.Contains(jid.Domain);
-    }
 }

@@ -43,8 +43,7 @@ public sealed class AccountRemovalSpec : ImSpecBase
         var phone = Alice.WithResource("phone");
         var a = Bind(phone); // bound, never available: the offline mailbox stays
         Send(phone, "<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='Carol'/></query></iq>");
-        // (vCard and private XML are plugin stores now: their purge on removal is PluginStoreSpec's and AccountDataSpec's)
-        Send(phone, "<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='spam@example.org'/></block></iq>");
+        // (vCard, private XML and the block list are plugin stores now: their purge on removal is tested with the plugins)
         Send(Bob.WithResource("phone"), "<message to='alice@localhost' type='chat'><body>kept offline</body></message>");
         AwaitAssert(() =>
         {
@@ -69,7 +68,6 @@ public sealed class AccountRemovalSpec : ImSpecBase
         Assert.Empty(fresh.Roster);
         Assert.Empty(fresh.Offline);
         Assert.Empty(fresh.Private);
-        Assert.Empty(fresh.Blocked);
         Assert.Null(fresh.VCard);
         Assert.Null(fresh.LastLogout);
     }

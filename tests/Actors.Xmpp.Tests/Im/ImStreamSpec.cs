@@ -129,26 +129,6 @@ public sealed class ImStreamSpec : ImSpecBase
     }
 
     [Fact]
-    public void Xep0191_3_5_and_3_6_blocked_contacts_cannot_reach_the_user_and_the_user_cannot_reach_them()
-    {
-        var alice = Login("alice", "phone");
-        var bob = Login("bob", "phone");
-        alice.Send("<iq type='set' id='blk'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>");
-        alice.Next(e => e.Id == "blk");
-        AwaitAssert(() => Assert.Single(State(Alice).Blocked));
-        Thread.Sleep(200); // the session gets the new list from the user actor
-
-        bob.Send("<message to='alice@localhost/phone' type='chat' id='m'><body>hi</body></message>");
-        var bounce = bob.Next(e => e.Id == "m");
-        Assert.Equal("service-unavailable", Condition(bounce));
-
-        alice.Send("<message to='bob@localhost' type='chat' id='out'><body>hi</body></message>");
-        var error = alice.Next(e => e.Id == "out");
-        Assert.Equal("not-acceptable", Condition(error));
-        Assert.NotNull(error.Child("error", Ns.Client)!.Child("blocked", UserActor.BlockingErrorsNs));
-    }
-
-    [Fact]
     public void Rfc6121_4_3_a_probe_sent_by_a_client_is_answered_by_the_contacts_server_and_never_reaches_its_clients()
     {
         var alice = Login("alice", "phone");
@@ -179,8 +159,6 @@ public sealed class ImStreamSpec : ImSpecBase
         var bob = Login("bob", "phone");
         bob.Send("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/></iq>");
         bob.Next(e => e.Id == "r0");
-        bob.Send("<iq type='get' id='l0'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
-        bob.Next(e => e.Id == "l0");
         alice.Send("<presence to='bob@localhost' type='subscribe'/>");
         bob.Next(e => e.Type == "subscribe");
         bob.Send("<presence to='alice@localhost' type='subscribed'/>");
@@ -195,12 +173,10 @@ public sealed class ImStreamSpec : ImSpecBase
         var answer = alice.Next(e => e.Name == "presence" && e.From == "bob@localhost/phone" && e.Type is null);
         Assert.Equal(("dnd", "busy"), (answer.ChildText("show", Ns.Client), answer.ChildText("status", Ns.Client)));
 
-        // the interests reported by the session: roster pushes (RFC 6121 §2.1.6) and block-list pushes (XEP-0191 §3.3)
+        // the interest reported by the session: roster pushes (RFC 6121 §2.1.6)
         alice.Send("<presence to='bob@localhost' type='unsubscribe'/>");
         var push = bob.Next(e => e.Name == "iq" && e.Type == "set" && e.Child("query", Ns.Roster) is not null);
         Assert.Equal("none", push.Child("query", Ns.Roster)!.Child("item", Ns.Roster)!.Attr("subscription"));
-        bob.Send("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='carol@localhost'/></block></iq>");
-        bob.Next(e => e.Name == "iq" && e.Type == "set" && e.Child("block", UserActor.BlockingNs) is not null);
     }
 
     [Fact]

@@ -32,7 +32,6 @@ public sealed class UserPersistenceSpec : ImSpecBase
         var (a, b) = MutualSubscription();
         var alicePhone = Alice.WithResource("phone");
         Send(alicePhone, "<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='C'><group>G</group></item></query></iq>");
-        Send(alicePhone, "<iq type='set' id='b'><block xmlns='urn:xmpp:blocking'><item jid='spam@localhost'/></block></iq>");
         Send(Jid.Parse("dave@localhost/x"), "<presence to='alice@localhost' type='subscribe'/>");
         Offline(alicePhone, a, "away");
         Send(Bob.WithResource("phone"), "<message to='alice@localhost' type='chat'><body>stored</body></message>");
