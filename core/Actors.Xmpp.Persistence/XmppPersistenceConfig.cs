@@ -60,6 +60,10 @@ public static class XmppPersistenceConfig
                 tag-read-mode = Csv
                 refresh-interval = {{refresh}}
                 journal-sequence-retrieval.query-delay = {{refresh}}
+                # tag and all-events queries ask the plugin's sequence actor for the highest ordering before every
+                # batch; it answers from memory, so this bounds only a starved dispatcher (the default 1 s failed
+                # `events dump --tag` on a busy machine)
+                journal-sequence-retrieval.ask-timeout = 30s
               }
             }
             """;

@@ -85,7 +85,7 @@ internal static class EventCommands
         await Console.Error.WriteLineAsync($"journal: {persistence.Describe(options.DataDir)}");
         try
         {
-            return await run(new JournalReader(system));
+            return await run(await JournalReader.OpenAsync(system));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

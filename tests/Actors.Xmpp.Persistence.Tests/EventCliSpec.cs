@@ -18,43 +18,47 @@ public sealed class EventCliSpec
         public Writer() => Command<string>(s => Persist(new OnlyInTests(s), _ => Sender.Tell("done")));
     }
 
+    /// <summary>The command exited 0; otherwise fails with what it wrote to stderr.</summary>
+    private static ServerProcess.Result Succeeded(ServerProcess.Result result)
+    {
+        Assert.True(result.ExitCode == 0, $"exit {result.ExitCode}: {result.Stderr}");
+        return result;
+    }
+
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
     public async Task The_event_tool_lists_dumps_rebuilds_and_verifies_the_journal(string kind)
     {
         using var db = TestDatabase.Create(kind);
-        Assert.Equal(0, (await ServerProcess.RunAsync(db, "user", "add", "alice", "pw")).ExitCode);
-        Assert.Equal(0, (await ServerProcess.RunAsync(db, "user", "add", "bob", "pw")).ExitCode);
-        Assert.Equal(0, (await ServerProcess.RunAsync(db, "user", "remove", "bob")).ExitCode);
-        var users = await ServerProcess.RunAsync(db, "user", "list");
+        Succeeded(await ServerProcess.RunAsync(db, "user", "add", "alice", "pw"));
+        Succeeded(await ServerProcess.RunAsync(db, "user", "add", "bob", "pw"));
+        Succeeded(await ServerProcess.RunAsync(db, "user", "remove", "bob"));
+        var users = Succeeded(await ServerProcess.RunAsync(db, "user", "list"));
         Assert.Equal("alice@localhost", users.Stdout.Trim());
 
-        var list = await ServerProcess.RunAsync(db, "events", "list");
-        Assert.Equal(0, list.ExitCode);
+        var list = Succeeded(await ServerProcess.RunAsync(db, "events", "list"));
         Assert.Contains("accounts:localhost\t3 events", list.Stdout);
 
-        var dump = await ServerProcess.RunAsync(db, "events", "dump", "accounts:localhost");
-        Assert.Equal(0, dump.ExitCode);
+        var dump = Succeeded(await ServerProcess.RunAsync(db, "events", "dump", "accounts:localhost"));
         var lines = dump.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonNode.Parse(l)!.AsObject()).ToList();
         Assert.Equal(["account.created.v1", "account.created.v1", "account.removed.v1"], lines.Select(l => (string)l["manifest"]!));
         Assert.Equal("bob", (string)lines[2]["event"]!["user"]!);
         Assert.Equal(["account", "domain:localhost"], lines[0]["tags"]!.AsArray().Select(t => (string)t!));
         Assert.DoesNotContain("\"pw\"", dump.Stdout);
 
-        var byTag = await ServerProcess.RunAsync(db, "events", "dump", "--tag", "domain:localhost", "--format", "table");
+        var byTag = Succeeded(await ServerProcess.RunAsync(db, "events", "dump", "--tag", "domain:localhost", "--format", "table"));
         Assert.Equal(3, byTag.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length);
-        var future = await ServerProcess.RunAsync(db, "events", "dump", "--from", DateTime.UtcNow.AddHours(1).ToString("o"));
+        var future = Succeeded(await ServerProcess.RunAsync(db, "events", "dump", "--from", DateTime.UtcNow.AddHours(1).ToString("o")));
         Assert.Equal("", future.Stdout.Trim());
 
-        var atTwo = await ServerProcess.RunAsync(db, "events", "rebuild", "accounts:localhost", "--to-sequence", "2");
+        var atTwo = Succeeded(await ServerProcess.RunAsync(db, "events", "rebuild", "accounts:localhost", "--to-sequence", "2"));
         Assert.Contains("2 accounts", atTwo.Stdout);
         Assert.Contains("bob@localhost", atTwo.Stdout);
-        var now = await ServerProcess.RunAsync(db, "events", "rebuild", "accounts:localhost");
+        var now = Succeeded(await ServerProcess.RunAsync(db, "events", "rebuild", "accounts:localhost"));
         Assert.Contains("1 accounts", now.Stdout);
         Assert.DoesNotContain("bob@localhost", now.Stdout);
 
-        var ok = await ServerProcess.RunAsync(db, "events", "verify");
-        Assert.Equal(0, ok.ExitCode);
+        var ok = Succeeded(await ServerProcess.RunAsync(db, "events", "verify"));
         Assert.Contains("ok: 3 events", ok.Stdout);
 
         // an event the tool cannot decode (its type only exists in this test assembly)
@@ -65,7 +69,7 @@ public sealed class EventCliSpec
         }
         finally { await system.Terminate(); }
         var bad = await ServerProcess.RunAsync(db, "events", "verify");
-        Assert.Equal(3, bad.ExitCode);
+        Assert.True(bad.ExitCode == 3, $"exit {bad.ExitCode}: {bad.Stderr}");
         Assert.Contains("test:unknown #1 (test.only-in-tests.v1", bad.Stdout);
         Assert.Contains("FAILED: 1 of 4 events", bad.Stdout);
     }

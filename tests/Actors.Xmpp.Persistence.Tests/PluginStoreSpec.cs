@@ -31,7 +31,7 @@ public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
 
     private static async Task<IReadOnlyList<JournalEvent>> Events(ActorSystem system, string persistenceId)
     {
-        var reader = new JournalReader(system);
+        var reader = await JournalReader.OpenAsync(system);
         return await reader.CollectAsync(reader.ByPersistenceId(persistenceId));
     }
 

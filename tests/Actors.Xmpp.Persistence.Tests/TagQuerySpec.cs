@@ -29,7 +29,7 @@ public sealed class TagQuerySpec(ITestOutputHelper output)
             }
             write.Stop();
 
-            var reader = new JournalReader(system);
+            var reader = await JournalReader.OpenAsync(system);
             var read = Stopwatch.StartNew();
             var count = 0;
             await reader.RunAsync(reader.ByTag("domain:tags.example"), _ => count++);

@@ -1,5 +1,6 @@
 using Akka;
 using Akka.Actor;
+using Akka.Persistence;
 using Akka.Persistence.Query;
 using Akka.Persistence.Sql.Query;
 using Akka.Streams;
@@ -20,14 +21,45 @@ public sealed record JournalEvent(string PersistenceId, long SequenceNr, long Or
 
 /// <summary>
 /// Read-only access to the journal through Akka.Persistence.Query's SqlReadJournal (works while the server runs).
+/// Open it with <see cref="OpenAsync"/>.
 /// </summary>
 public sealed class JournalReader
 {
+    /// <summary>How long <see cref="OpenAsync"/> waits by default for the write journal to initialize.</summary>
+    public static readonly TimeSpan DefaultStartTimeout = TimeSpan.FromSeconds(60);
+
+    // a persistence id nothing writes: the readiness probe reads its highest sequence number (0)
+    private const string ReadinessProbeId = "actors-journal-reader:readiness-probe";
+
     private readonly ActorSystem _system;
     private readonly SqlReadJournal _journal;
     private readonly IMaterializer _materializer;
 
-    public JournalReader(ActorSystem system)
+    /// <summary>
+    /// Opens the query side once the write journal has finished initializing. SqlReadJournal's constructor blocks on
+    /// an ask to the write journal with a fixed 5 s timeout (Akka.Persistence.Sql issue 344's fix) and the write
+    /// journal answers only after it has created its materializer and tables: in a fresh process on a busy machine
+    /// that takes longer, and every command of the event tool failed with "Timeout after 5.00 seconds". Waiting here,
+    /// asynchronously and for the journal's own answer, makes that ask return at once.
+    /// </summary>
+    public static async Task<JournalReader> OpenAsync(ActorSystem system, TimeSpan? timeout = null, CancellationToken ct = default)
+    {
+        await WriteJournalReadyAsync(system, timeout ?? DefaultStartTimeout, ct).ConfigureAwait(false);
+        return new JournalReader(system);
+    }
+
+    /// <summary>Completes when the write journal serves requests: it stashes everything until its initialization
+    /// is done, so the answer to a (public) replay request for an unused id is that signal.</summary>
+    public static async Task WriteJournalReadyAsync(ActorSystem system, TimeSpan timeout, CancellationToken ct = default)
+    {
+        var journal = Akka.Persistence.Persistence.Instance.Apply(system).JournalFor(XmppPersistenceConfig.JournalPlugin);
+        var reply = await journal.Ask<object>(replyTo => new ReplayMessages(0, 0, 0, ReadinessProbeId, replyTo), timeout, ct)
+            .ConfigureAwait(false);
+        if (reply is ReplayMessagesFailure failure)
+            throw new InvalidOperationException("the journal failed to start: " + failure.Cause.Message, failure.Cause);
+    }
+
+    private JournalReader(ActorSystem system)
     {
         _system = system;
         _journal = PersistenceQuery.Get(system).ReadJournalFor<SqlReadJournal>(XmppPersistenceConfig.QueryPlugin);
