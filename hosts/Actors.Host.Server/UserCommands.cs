@@ -107,7 +107,12 @@ internal static class UserCommands
                 NullLogger<StanzaRouter>.Instance, users);
             var settings = new UserActor.Settings(options.Offline.MaxMessages, Math.Max(1, options.Users.SnapshotEvery));
             users.Attach(system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
-            return await new AccountCommands(new AccountLifecycle(store, users), options.AllDomains()[0]).ExecuteAsync(request);
+            var lifecycle = new AccountLifecycle(store, users);
+            // and the plugin stores, so that a removal purges what plugins kept for the account (loaded or not)
+            var stores = Actors.Xmpp.Server.PluginStores.PluginStores.Of(system).Configure(new(Math.Max(1, options.Users.SnapshotEvery)))
+                .UseLegacySource(new Actors.Xmpp.Server.PluginStores.LegacyUserData(users));
+            lifecycle.UsePluginData(stores.PurgeOwnerAsync);
+            return await new AccountCommands(lifecycle, options.AllDomains()[0]).ExecuteAsync(request);
         }
         finally
         {

@@ -55,7 +55,11 @@ public sealed class XmppServerService : IHostedService
         }
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over
-            PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery))).UseLegacySource(new PluginStores.LegacyUserData(directory));
+        {
+            var stores = PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery)))
+                .UseLegacySource(new PluginStores.LegacyUserData(directory));
+            _server.AccountLifecycle.UsePluginData(stores.PurgeOwnerAsync); // removal returns once plugin data is gone
+        }
         var sessions = _system.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);
         _connections = _system.ActorOf(ConnectionsActor.Props(_server, sessions), "c2s");
         var transport = new TransportOptions

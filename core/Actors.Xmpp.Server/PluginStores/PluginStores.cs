@@ -85,7 +85,31 @@ public sealed class PluginStores : IExtension
     /// loaded: the stores are found by persistence id in the journal (one query: account removal is rare) and
     /// among the running ones.
     /// </summary>
-    public async Task<int> PurgeOwnerAsync(Jid owner)
+    public Task<int> PurgeOwnerAsync(Jid owner)
+    {
+        // one purge per owner at a time: the account-removed event and the removal itself (AccountLifecycle) ask for
+        // the same one, and the second waits for the first instead of writing every purge twice
+        var bare = owner.Bare;
+        while (true)
+        {
+            if (_purges.TryGetValue(bare, out var running)) return running;
+            var mine = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (!_purges.TryAdd(bare, mine.Task)) continue;
+            _ = RunPurge(bare, mine);
+            return mine.Task;
+        }
+    }
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Jid, Task<int>> _purges = new();
+
+    private async Task RunPurge(Jid owner, TaskCompletionSource<int> done)
+    {
+        try { done.TrySetResult(await PurgeNowAsync(owner).ConfigureAwait(false)); }
+        catch (Exception ex) { done.TrySetException(ex); }
+        finally { _purges.TryRemove(owner, out _); }
+    }
+
+    private async Task<int> PurgeNowAsync(Jid owner)
     {
         var suffix = ":" + owner.Bare;
         var ids = new HashSet<string>(StringComparer.Ordinal);
