@@ -131,7 +131,13 @@ public sealed class PluginStores : IExtension
     private async Task<IReadOnlyList<string>> StoredIdsAsync()
     {
         SqlReadJournal journal;
-        try { journal = PersistenceQuery.Get(_system).ReadJournalFor<SqlReadJournal>(XmppPersistenceConfig.QueryPlugin); }
+        // the read journal's constructor asks the write journal with a fixed 5 s timeout: wait (without blocking) until
+        // the write journal answers first, as the event-log tool does (JournalReader.WriteJournalReadyAsync)
+        try
+        {
+            await Actors.Xmpp.Persistence.Replay.JournalReader.WriteJournalReadyAsync(_system, TimeSpan.FromSeconds(60)).ConfigureAwait(false);
+            journal = PersistenceQuery.Get(_system).ReadJournalFor<SqlReadJournal>(XmppPersistenceConfig.QueryPlugin);
+        }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or Akka.Configuration.ConfigurationException)
         {
             return []; // a journal without the query side (the in-memory one of unit tests): the running stores only
