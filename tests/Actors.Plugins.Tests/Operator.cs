@@ -65,16 +65,5 @@ public static class Operator
         return new CliResult(process.ExitCode, await stdout, await stderr);
     }
 
-    private static string ServerDll
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Actors.sln"))) dir = dir.Parent;
-            if (dir is null) throw new InvalidOperationException("Actors.sln not found above " + AppContext.BaseDirectory);
-            var config = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-            var dll = Path.Combine(dir.FullName, "hosts", "Actors.Host.Server", "bin", config, "net10.0", "actors-server.dll");
-            return File.Exists(dll) ? dll : throw new InvalidOperationException(dll + " not built");
-        }
-    }
+    private static string ServerDll => ServerBinary.Dll;
 }

@@ -8,18 +8,7 @@ namespace Actors.Xmpp.Persistence.Tests;
 /// <summary>Runs actors-server (built beside this test project) as a child process: CLI commands, or the server itself.</summary>
 public static class ServerProcess
 {
-    public static string Dll
-    {
-        get
-        {
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Actors.sln"))) dir = dir.Parent;
-            if (dir is null) throw new InvalidOperationException("Actors.sln not found above " + AppContext.BaseDirectory);
-            var config = AppContext.BaseDirectory.Contains("/Release/", StringComparison.Ordinal) ? "Release" : "Debug";
-            var dll = Path.Combine(dir.FullName, "hosts", "Actors.Host.Server", "bin", config, "net10.0", "actors-server.dll");
-            return File.Exists(dll) ? dll : throw new InvalidOperationException(dll + " not built");
-        }
-    }
+    public static string Dll => Actors.Xmpp.Testing.ServerBinary.Dll;
 
     public static ProcessStartInfo StartInfo(IEnumerable<string> args, string workDir)
     {
