@@ -513,15 +513,20 @@ public sealed class C2sConnectionActor : UntypedActor
     private void SaslFailure(string condition, string? text, bool count = true, bool clear = true)
     {
         if (clear) _sasl = null;
+        // only a failed credential check is a failed login; a client probing mechanisms or channel-binding types
+        // (slixmpp tries every -PLUS mechanism first) is not. Counted before the <failure/> is written: a client that
+        // reconnects the moment it reads the failure must already find it counted.
+        var counted = count && _credentialsChecked;
+        if (counted)
+        {
+            _credentialsChecked = false;
+            _server.LoginLimiter.Failed(_conn.RemoteEndPoint);
+        }
         var failure = new Element("failure", Ns.Sasl);
         failure.AddChild(condition);
         if (text is not null) failure.AddChild("text").SetAttr("xml:lang", "en").AddText(text);
         SendToClient(failure);
-        // only a failed credential check is a failed login; a client probing mechanisms or channel-binding types
-        // (slixmpp tries every -PLUS mechanism first) is not
-        if (!count || !_credentialsChecked) return;
-        _credentialsChecked = false;
-        _server.LoginLimiter.Failed(_conn.RemoteEndPoint);
+        if (!counted) return;
         // RFC 6120 §6.4.5: allow a few retries, then close the stream
         if (++_saslFailures >= _server.Options.Auth.MaxFailuresPerStream)
             StreamError(StreamErrors.PolicyViolation, "too many failed authentication attempts");
