@@ -65,8 +65,10 @@ public interface IEntityContext
     void Reply(Element reply);
     /// <summary>Routes a stanza (its 'from' must be a local domain, a service the plugin owns, or a local JID).</summary>
     void Send(Element stanza);
-    /// <summary>Delivers <paramref name="command"/> to this entity after <paramref name="delay"/> (one timer per name;
-    /// timers do not survive passivation).</summary>
+    /// <summary>Delivers <paramref name="command"/> to this entity after <paramref name="delay"/> (one timer per name,
+    /// a new one replaces the pending one). An entity with a pending timer is not passivated for idleness; the timer
+    /// is lost only if the entity stops otherwise (<see cref="Passivate"/>, plugin unload, node loss): state that
+    /// must outlive those belongs in an event, re-armed from the state when the entity next runs.</summary>
     void Schedule(string name, TimeSpan delay, Element command);
     void Cancel(string name);
     /// <summary>Stops the entity once this command is done (its state stays in the journal).</summary>

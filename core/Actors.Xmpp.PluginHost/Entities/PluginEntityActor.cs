@@ -12,12 +12,13 @@ namespace Actors.Xmpp.PluginHost.Entities;
 /// One keyed entity of a plugin (persistence id entity:&lt;plugin&gt;/&lt;kind&gt;/&lt;key&gt;): a host-owned persistent actor
 /// that runs the plugin's <see cref="IEntityBehavior"/> over the plugin's state. It recovers from the latest snapshot and
 /// the events after it, handles one command at a time (events written before the replies and stanzas leave), snapshots
-/// every N events when the behaviour makes snapshots, and asks its region to passivate it when idle.
+/// every N events when the behaviour makes snapshots, and asks its region to passivate it when idle (not while one of its
+/// timers is pending).
 /// </summary>
 internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
 {
     /// <summary>A timer the behaviour scheduled: its command comes back to the entity.</summary>
-    private sealed record TimerFired(Element Command);
+    private sealed record TimerFired(string Name, Element Command);
 
     private readonly IEntityBehavior _behavior;
     private readonly EntityKindOptions _options;
@@ -26,6 +27,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     private object _state;
     private long _lastSnapshotSeq;
     private IActorRef? _asker; // the asker of the command being handled, failed in PreRestart if the behaviour throws
+    private HashSet<string>? _pendingTimers; // names of the behaviour's timers not yet fired: an idle entity waits for them
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -69,10 +71,13 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
                 Run(c.Command, c.ExpectsReply ? Sender : null);
                 break;
             case TimerFired t:
+                _pendingTimers?.Remove(t.Name);
                 Run(t.Command, null);
                 break;
             case ReceiveTimeout:
-                Context.Parent.Tell(EntityRegionActor.Passivate.Instance);
+                // idle, but a timer still due keeps it (a passivated entity would lose it); the receive timeout
+                // comes again after the next idle period
+                if (_pendingTimers is not { Count: > 0 }) Context.Parent.Tell(EntityRegionActor.Passivate.Instance);
                 break;
             case EntityRegionActor.StopEntity:
                 Context.Stop(Self);
@@ -126,8 +131,16 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
         {
             foreach (var (name, delay, cmd) in timers)
             {
-                if (cmd is null) Timers.Cancel(name);
-                else Timers.StartSingleTimer(name, new TimerFired(cmd), delay);
+                if (cmd is null)
+                {
+                    Timers.Cancel(name);
+                    _pendingTimers?.Remove(name);
+                }
+                else
+                {
+                    Timers.StartSingleTimer(name, new TimerFired(name, cmd), delay);
+                    (_pendingTimers ??= new HashSet<string>(StringComparer.Ordinal)).Add(name);
+                }
             }
         }
         if (effects.PassivateRequested) Context.Parent.Tell(EntityRegionActor.Passivate.Instance);

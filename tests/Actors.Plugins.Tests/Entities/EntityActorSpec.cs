@@ -60,6 +60,9 @@ public sealed class EntityActorSpec : TestKit
                 case "later":
                     entity.Schedule("later", TimeSpan.FromMilliseconds(100), new Element("add", Ns).SetAttr("n", "10"));
                     break;
+                case "later-long":
+                    entity.Schedule("later", TimeSpan.FromMilliseconds(700), new Element("add", Ns).SetAttr("n", "10"));
+                    break;
                 case "notify":
                     entity.Send(new Element("message", "jabber:client").SetAttr("from", "svc.localhost").SetAttr("to", "alice@localhost"));
                     break;
@@ -181,6 +184,21 @@ public sealed class EntityActorSpec : TestKit
         var (kind, _) = Region(new Counter());
         kind.Tell("t", Cmd("later"));
         await AwaitAssertAsync(async () => Assert.Equal(10, await Value(kind, "t")), TimeSpan.FromSeconds(3));
+    }
+
+    [Fact]
+    public async Task An_idle_entity_with_a_pending_timer_is_not_passivated_before_it_fires()
+    {
+        var behavior = new Counter();
+        var (kind, region) = Region(behavior, new EntityKindOptions { PassivateAfter = TimeSpan.FromMilliseconds(100) });
+        kind.Tell("p", Cmd("later-long")); // a timer due in 700 ms, seven idle periods away
+        IActorRef entity = ActorRefs.Nobody;
+        await AwaitAssertAsync(async () => entity = await Sys.ActorSelection(region.Path / "p").ResolveOne(TimeSpan.FromSeconds(1)));
+        Watch(entity);
+        ExpectTerminated(entity, TimeSpan.FromSeconds(5)); // passivated once idle after the timer's command ran
+        Assert.Equal(0, behavior.Restores);
+        Assert.Equal(10, await Value(kind, "p")); // recovered from the journal: the timer's event was written
+        Assert.Equal(2, behavior.Applies);        // once live, once in recovery
     }
 
     [Fact]
