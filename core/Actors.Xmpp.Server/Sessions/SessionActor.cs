@@ -171,6 +171,7 @@ public sealed class SessionActor : UntypedActor
         var pending = _detachedStanzas;
         _detachedStanzas = null;
         Sender.Tell(new Attached(Self.Path.Name, _jid, Self, pending?.Count ?? 0));
+        Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionResumed, _jid);
         if (pending is null) return;
         for (var i = 0; i < pending.Count; i++) m.Client.Send(pending[i], Ns.Client);
     }

@@ -193,10 +193,18 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         session.Tell(new SessionMessages.Deliver(Stanza("<message from='bob@localhost/x' to='alice@localhost/phone' type='chat'><body>one</body></message>")));
         session.Tell(new SessionMessages.Deliver(Stanza("<message from='bob@localhost/x' to='alice@localhost/phone' type='chat'><body>two</body></message>")));
 
+        var resumed = new System.Collections.Concurrent.ConcurrentQueue<Actors.Xmpp.Plugins.ServerEvent>();
+        using var subscription = Actors.Xmpp.Server.Lifecycle.ServerEvents.Of(Sys).On(Actors.Xmpp.Plugins.ServerEventKind.SessionResumed, e =>
+        {
+            resumed.Enqueue(e);
+            return ValueTask.CompletedTask;
+        });
         var newConnection = CreateTestProbe();
         var newClient = new InMemoryConnection();
         supervisor.Tell(new SessionsActor.Attach(id, Alice.Bare, newClient, newConnection.Ref), newConnection.Ref);
         var attached = newConnection.ExpectMsg<SessionActor.Attached>();
+        AwaitCondition(() => resumed.Count == 1); // plugins hear of it (ServerEventKind.SessionResumed, the full JID)
+        Assert.Equal(Alice, Assert.Single(resumed).Jid);
         Assert.Equal(session, attached.Session);
         Assert.Equal(Alice, attached.Jid);
         Assert.Equal(2, attached.Pending);
