@@ -111,6 +111,39 @@ public sealed class AccountDataSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Every_repository_plugin_unloads_and_reloads_and_serves_again_with_its_stored_data()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        await alice.Query("<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Kept</FN></vCard></iq>");
+        await alice.Query("<iq type='set' id='p1'><query xmlns='jabber:iq:private'><k xmlns='urn:example:kept'>1</k></query></iq>");
+        await alice.Query("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='spam@example.net'/></block></iq>");
+        const string serverInfo = "<iq type='get' id='{0}' to='localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>";
+        const string accountInfo = "<iq type='get' id='{0}' to='alice@localhost'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>";
+        var serverFeatures = Features(await alice.Query(string.Format(serverInfo, "d1")));
+        var accountFeatures = Features(await alice.Query(string.Format(accountInfo, "d2")));
+
+        foreach (var id in TestServer.RepositoryPlugins)
+        {
+            var unload = await _server.Plugins.UnloadAsync(id);
+            Assert.True(unload.Ok, $"{id}: {unload.Message}");
+            var load = await _server.Plugins.LoadAsync(id);
+            Assert.True(load.Ok, $"{id}: {load.Message}");
+        }
+
+        Assert.Equal(serverFeatures, Features(await alice.Query(string.Format(serverInfo, "d3"))));
+        Assert.Equal(accountFeatures, Features(await alice.Query(string.Format(accountInfo, "d4"))));
+        var card = await alice.Query("<iq type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>");
+        Assert.Equal("Kept", card.Child("vCard", VCardNs)!.ChildText("FN", VCardNs));
+        var priv = await alice.Query("<iq type='get' id='p2'><query xmlns='jabber:iq:private'><k xmlns='urn:example:kept'/></query></iq>");
+        Assert.Equal("1", priv.Child("query", PrivateNs)!.Child("k", "urn:example:kept")!.Text);
+        var blocked = await alice.Query("<iq type='get' id='b2'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
+        Assert.Equal(["spam@example.net"], blocked.Child("blocklist", "urn:xmpp:blocking")!.Elements().Select(i => i.Attr("jid")));
+
+        static string[] Features(Element info) =>
+            [.. info.Child("query", "http://jabber.org/protocol/disco#info")!.Elements().Select(f => f.Name + ":" + (f.Attr("var") ?? f.Attr("category") + "/" + f.Attr("type"))).Order(StringComparer.Ordinal)];
+    }
+
+    [Fact]
     public async Task Removing_an_account_removes_what_every_plugin_stored_for_it()
     {
         var accounts = _server.Services.GetRequiredService<Xmpp.Server.Accounts.IAccountStore>();
