@@ -179,12 +179,20 @@ public sealed class RegisterPlugin : IXmppPlugin
         var password = r.Payload.ChildText("password");
         // §3.3: incomplete information is <bad-request/>, and an empty password never replaces the one on file
         if (string.IsNullOrEmpty(username) || string.IsNullOrEmpty(password))
-            return r.Error("bad-request", "username and password are required");
-        if (Jid.NormalizeLocal(username) != account.Local) return r.Error("not-authorized", "that is another account");
+            return PasswordChangeError(r, "bad-request", "username and password are required");
+        if (Jid.NormalizeLocal(username) != account.Local) return PasswordChangeError(r, "not-authorized", "that is another account");
         if (password.Length < options.MinPasswordLength)
-            return r.Error("not-acceptable", $"the password must have at least {options.MinPasswordLength} characters");
+            return PasswordChangeError(r, "not-acceptable", $"the password must have at least {options.MinPasswordLength} characters");
         // the account's other sessions are closed; this one stays
-        return await accounts.SetPasswordAsync(account, password, keep: r.From) ? r.Result() : r.Error("item-not-found");
+        return await accounts.SetPasswordAsync(account, password, keep: r.From) ? r.Result() : PasswordChangeError(r, "item-not-found", null);
+    }
+
+    /// <summary>§3.3: an error about a password change does not carry the request's XML back (it holds the password).</summary>
+    private static Element PasswordChangeError(IqRequest r, string condition, string? text)
+    {
+        var error = r.Error(condition, text);
+        error.RemoveAll("query", Ns.Register);
+        return error;
     }
 
     /// <summary>The request comes from a session of <paramref name="account"/>, a local account (its bare JID, or the

@@ -119,6 +119,24 @@ public sealed class RegisterSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0077_3_3_a_refused_password_change_keeps_the_password_and_its_error_does_not_carry_the_request_back()
+    {
+        await _server.AddUserAsync("keeps-pw", "original-pw");
+        await using (var c = await XmppTestClient.LoginAsync(_server.C2sEndPoint, "keeps-pw", "original-pw"))
+        {
+            var empty = await c.IqAsync("set", $"<query xmlns='{Ns.Register}'><username>keeps-pw</username><password/></query>");
+            Assert.Equal("bad-request", Condition(empty)); // §3.3: an empty password never replaces the one on file
+            Assert.Null(empty.Child("query", Ns.Register));
+            var tooShort = await c.IqAsync("set", $"<query xmlns='{Ns.Register}'><username>keeps-pw</username><password>abc</password></query>");
+            Assert.Equal("not-acceptable", Condition(tooShort));
+            Assert.Null(tooShort.Child("query", Ns.Register));
+            Assert.DoesNotContain("abc", tooShort.ToString());
+        }
+        await using var login = await XmppTestClient.LoginAsync(_server.C2sEndPoint, "keeps-pw", "original-pw");
+        Assert.Equal("keeps-pw@localhost", login.Jid.Bare.ToString());
+    }
+
+    [Fact]
     public async Task Xep0077_8_unloading_withdraws_the_feature_and_registration_is_service_unavailable_until_the_plugin_is_loaded_again()
     {
         await using (var c = await XmppTestClient.ConnectAsync(_server.C2sEndPoint))
