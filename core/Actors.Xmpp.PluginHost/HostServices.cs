@@ -15,6 +15,10 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
     public IReadOnlyList<Jid> List() => server.Accounts.List();
     public Task<bool> AddAsync(Jid account, string password) => server.Accounts.AddAsync(account, password);
     public Task<bool> RemoveAsync(Jid account) => server.AccountLifecycle.RemoveAsync(account); // sessions, contacts, journal
+    public Task<bool> RemoveAsync(Jid account, Jid requester, Element finalStanza) =>
+        server.AccountLifecycle.RemoveAsync(account, requester, finalStanza);
+    public Task<bool> SetPasswordAsync(Jid account, string password, Jid? keep = null) =>
+        server.AccountLifecycle.SetPasswordAsync(account, password, keep); // the other sessions are closed
 
     // ISessions
     public int Count => server.Sessions.Count;

@@ -17,7 +17,7 @@ namespace Actors.Xmpp.PluginHost;
 /// The context one loaded plugin configures itself with. Every registration goes into <see cref="Ledger"/>, which
 /// the host disposes (in reverse order) on unload, so a plugin writes no teardown code.
 /// </summary>
-internal sealed class PluginContext : IPluginContext
+internal sealed partial class PluginContext : IPluginContext
 {
     private readonly ServerContext _server;
     private readonly ServiceRegistry _services;
@@ -27,9 +27,13 @@ internal sealed class PluginContext : IPluginContext
     private readonly List<IDisposable> _ledger = new();
     private int _timers;
 
+    private readonly string _optionsSection;
+
+    /// <param name="optionsSection">The descriptor's <see cref="PluginDescriptor.OptionsSection"/> (null: Xmpp:Plugins:&lt;id&gt;).</param>
     public PluginContext(string id, ServerContext server, ServiceRegistry services, IConfiguration configuration,
-        ILogger logger, IActorRef supervisor, ActorSystem system)
+        ILogger logger, IActorRef supervisor, ActorSystem system, string? optionsSection = null)
     {
+        _optionsSection = string.IsNullOrEmpty(optionsSection) ? $"Xmpp:Plugins:{id}" : optionsSection;
         _system = system;
         PluginId = id;
         _server = server;
@@ -43,8 +47,8 @@ internal sealed class PluginContext : IPluginContext
     public IReadOnlyList<string> Domains => _server.Domains;
     public ILogger Logger { get; }
 
-    /// <summary>The configuration section the options come from (Xmpp:Plugins:&lt;id&gt;).</summary>
-    public IConfigurationSection OptionsSection => _configuration.GetSection($"Xmpp:Plugins:{PluginId}");
+    /// <summary>The configuration section the options come from (Xmpp:Plugins:&lt;id&gt; unless the descriptor names another).</summary>
+    public IConfigurationSection OptionsSection => _configuration.GetSection(_optionsSection);
 
     public T Options<T>() where T : class, new() => PluginOptions.Bind<T>(OptionsSection);
 

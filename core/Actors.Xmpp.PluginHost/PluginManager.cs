@@ -418,7 +418,8 @@ public sealed class PluginManager : IAsyncDisposable
             ? _system.ActorOf(Props.Create(typeof(PluginSupervisorActor)), name)
             : _root.Ask<IActorRef>(new PluginSupervisorActor.Spawn(Props.Create(typeof(PluginSupervisorActor)), name, Reply: true),
                 TimeSpan.FromSeconds(10)).GetAwaiter().GetResult();
-        var ctx = new PluginContext(d.Id, _server, _services, options ?? _configuration, _loggers.CreateLogger("Plugins." + d.Id), supervisor, _system);
+        var ctx = new PluginContext(d.Id, _server, _services, options ?? _configuration, _loggers.CreateLogger("Plugins." + d.Id), supervisor, _system,
+            d.OptionsSection);
         try
         {
             c.Plugin.Configure(ctx);

@@ -8,7 +8,7 @@ namespace Actors.Xmpp.Plugins;
 /// returns an IDisposable that the host also keeps in the plugin's ledger and disposes on unload: plugins may
 /// ignore the return values.
 /// </summary>
-public interface IPluginContext
+public partial interface IPluginContext
 {
     /// <summary>The plugin's id (as in its descriptor).</summary>
     string PluginId { get; }

@@ -11,6 +11,10 @@ public enum IqScope { Server = 1, Account = 2, Both = Server | Account }
 /// <summary>An IQ the server answers: the request (from and to already validated and stamped) and its payload.</summary>
 public sealed record IqRequest(Element Iq, Jid From, Jid To, Element Payload)
 {
+    /// <summary>What a handler completes with when its answer is delivered another way (the server sends nothing
+    /// more): <see cref="IAccounts.RemoveAsync(Jid, Jid, Element)"/> delivers the result before the stream error.</summary>
+    public static readonly Element AnsweredElsewhere = new("answered-elsewhere", "urn:actors:internal");
+
     public bool IsSet => Iq.Type == "set";
     public Element Result(Element? payload = null) => StanzaErrors.IqResult(Iq, payload);
     public Element Error(string condition, string? text = null) => StanzaErrors.Reply(Iq, condition, text)!;

@@ -33,6 +33,11 @@ public sealed record PluginDescriptor(string Id, string Version, IReadOnlyList<P
     int ContractVersion = PluginContract.Version)
 {
     public IReadOnlyList<PluginDependency> DependsOn => Dependencies ?? [];
+
+    /// <summary>The configuration section <see cref="IPluginContext.Options{T}"/> binds, when not Xmpp:Plugins:&lt;id&gt;:
+    /// a feature moved out of the core keeps the keys operators already set (the register plugin reads
+    /// Xmpp:Registration).</summary>
+    public string? OptionsSection { get; init; }
 }
 
 /// <summary>

@@ -9,8 +9,19 @@ public interface IAccounts
 {
     bool Exists(Jid account);
     IReadOnlyList<Jid> List();
+    /// <summary>Creates the account; false if it exists already.</summary>
     Task<bool> AddAsync(Jid account, string password);
+    /// <summary>Removes the account: its sessions are closed, its contacts told, what every plugin stored for it
+    /// deleted. False if there is no such account.</summary>
     Task<bool> RemoveAsync(Jid account);
+    /// <summary>Removes the account as <see cref="RemoveAsync(Jid)"/>, the account itself asking from the session
+    /// <paramref name="requester"/>: <paramref name="finalStanza"/> (its IQ result) reaches that session before the
+    /// stream error that closes it (XEP-0077 §3.2). An IQ handler that calls this completes with
+    /// <see cref="IqRequest.AnsweredElsewhere"/>.</summary>
+    Task<bool> RemoveAsync(Jid account, Jid requester, Element finalStanza);
+    /// <summary>Sets the account's password; every session of the account is closed except that of
+    /// <paramref name="keep"/> (the one that changed it). False if there is no such account.</summary>
+    Task<bool> SetPasswordAsync(Jid account, string password, Jid? keep = null);
 }
 
 /// <summary>One bound resource.</summary>

@@ -1,4 +1,5 @@
 using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
@@ -21,6 +22,8 @@ public sealed record ServerContext(
     public AccountLifecycle AccountLifecycle { get; init; } = new(Accounts, Router.Users);
     /// <summary>The wheel every connection and session schedules its deadlines on (one per server).</summary>
     public TimerWheel Timers { get; init; } = TimerWheel.Default;
+    /// <summary>The stream features and pre-authentication IQ handlers plugins add to client streams.</summary>
+    public StreamNegotiation Negotiation { get; init; } = new();
 
     public bool Serves(string domain)
     {

@@ -17,7 +17,6 @@ public sealed class XmppServerOptions
     public TlsSettings Tls { get; set; } = new();
     public LimitSettings Limits { get; set; } = new();
     public AuthSettings Auth { get; set; } = new();
-    public RegistrationSettings Registration { get; set; } = new();
     public OfflineSettings Offline { get; set; } = new();
     public UserSettings Users { get; set; } = new();
     public MemorySettings Memory { get; set; } = new();
@@ -87,13 +86,6 @@ public sealed class XmppServerOptions
         public int MaxFailuresPerMinute { get; set; } = 10;
         /// <summary>Failed SASL attempts on one stream before it is closed (RFC 6120 §6.4.5).</summary>
         public int MaxFailuresPerStream { get; set; } = 3;
-    }
-
-    public sealed class RegistrationSettings
-    {
-        /// <summary>XEP-0077 in-band registration. Off by default.</summary>
-        public bool Enabled { get; set; }
-        public int MinPasswordLength { get; set; } = 4;
     }
 
     public sealed class OfflineSettings

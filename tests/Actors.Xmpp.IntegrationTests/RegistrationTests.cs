@@ -77,6 +77,28 @@ public sealed class RegistrationTests(PlainServer server) : IClassFixture<PlainS
         StanzaAssert.Error(reply, "service-unavailable");
     }
 
+    [Fact]
+    public async Task Xep0077_10_where_TLS_is_required_registration_is_neither_offered_nor_answered_before_TLS()
+    {
+        await using var tls = new TestServer(new Dictionary<string, string?> { ["Xmpp:Registration:Enabled"] = "true" }); // TLS required
+        await using var c = await XmppTestClient.ConnectAsync(tls.C2sEndPoint);
+        Assert.Null((await c.OpenStreamAsync()).Child("register", Ns.RegisterFeature));
+        StanzaAssert.Error(await c.IqAsync("get", "<query xmlns='jabber:iq:register'/>"), "not-authorized");
+        StanzaAssert.Error(await c.IqAsync("set", "<query xmlns='jabber:iq:register'><username>ibr-plain</username><password>long-enough</password></query>"), "not-authorized");
+        Assert.False(tls.Accounts.Exists(Jid.Create("ibr-plain", TestServer.Domain)));
+        Assert.NotNull((await c.StartTlsAsync()).Child("register", Ns.RegisterFeature));
+        Assert.Equal("result", (await c.IqAsync("get", "<query xmlns='jabber:iq:register'/>")).Type);
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_12_any_other_IQ_before_authentication_is_a_not_authorized_stream_error()
+    {
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        await c.SendAsync("<iq type='get' id='v1' to='localhost'><query xmlns='jabber:iq:version'/></iq>");
+        await c.ExpectStreamErrorAsync("not-authorized");
+    }
+
     [Theory]
     [InlineData("<username>ibr-short</username><password>abc</password>", "not-acceptable")]
     [InlineData("<username>ibr-nopw</username>", "not-acceptable")]

@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
 using Actors.Xmpp.Server.Sessions;
@@ -261,7 +262,9 @@ public sealed class C2sConnectionActor : UntypedActor
                     var cbs = features.AddChild("sasl-channel-binding", Ns.SaslChannelBinding);
                     foreach (var type in cb.SupportedTypes) cbs.AddChild("channel-binding").SetAttr("type", type);
                 }
-                if (_server.Options.Registration.Enabled) features.AddChild("register", Ns.RegisterFeature);
+                // plugins' features before authentication (XEP-0077 <register/>), where the stream may authenticate
+                if (_server.Negotiation.HasFeatures(StreamStage.BeforeAuthentication))
+                    _server.Negotiation.AddFeatures(StreamStage.BeforeAuthentication, StreamInfo(), features);
             }
         }
         else if (_bound is null)
@@ -274,6 +277,8 @@ public sealed class C2sConnectionActor : UntypedActor
                 features.AddChild("sub", "urn:xmpp:features:pre-approval");  // RFC 6121 §3.4.1 pre-approval
             }
             foreach (var extra in _server.Iq.StreamFeatures()) features.Add(extra); // plugins (XEP-0115 caps, ...)
+            if (_server.Negotiation.HasFeatures(StreamStage.AfterAuthentication))
+                _server.Negotiation.AddFeatures(StreamStage.AfterAuthentication, StreamInfo(), features);
         }
         return features;
     }
@@ -325,17 +330,7 @@ public sealed class C2sConnectionActor : UntypedActor
         var payload = iq.FirstChild();
         if (_account is null)
         {
-            if (payload?.Namespace == Ns.Register && (_conn.IsSecure || !_server.Options.Tls.Required))
-            {
-                InBandRegistration.Handle(_server, _domain, iq, payload).PipeTo(Self, success: r => new SendStanza(r));
-                return;
-            }
-            if (payload?.Namespace == Ns.Register)
-            {
-                SendToClient(StanzaErrors.Reply(iq, "not-authorized", "negotiate TLS first"));
-                return;
-            }
-            StreamError(StreamErrors.NotAuthorized, "authenticate first");
+            PreAuthIq(iq, payload);
             return;
         }
         if (iq.Type == "set" && payload is not null && payload.Is("bind", Ns.Bind))
@@ -350,6 +345,51 @@ public sealed class C2sConnectionActor : UntypedActor
         }
         StreamError(StreamErrors.NotAuthorized, "bind a resource first");
     }
+
+    /// <summary>
+    /// An IQ before authentication: a plugin's pre-authentication handler answers it on this stream (XEP-0077
+    /// registration); where TLS is required and not yet negotiated the handler is not asked (a &lt;not-authorized/&gt;
+    /// stanza error). An IQ no handler takes ends the stream with &lt;not-authorized/&gt; (RFC 6120 §4.9.3.12), except a
+    /// jabber:iq:register one: XEP-0077 §3.1 has a server without in-band registration (disabled, or its plugin not
+    /// loaded) answer &lt;service-unavailable/&gt;.
+    /// </summary>
+    private void PreAuthIq(Element iq, Element? payload)
+    {
+        var handler = payload is not null && iq.Type is "get" or "set" ? _server.Negotiation.FindPreAuthIq(iq.Type!, payload.Namespace, payload.Name) : null;
+        if (handler is null && !(payload?.Namespace == Ns.Register && iq.Type is "get" or "set"))
+        {
+            StreamError(StreamErrors.NotAuthorized, "authenticate first");
+            return;
+        }
+        if (!_conn.IsSecure && _server.Options.Tls.Required)
+        {
+            SendToClient(StanzaErrors.Reply(iq, "not-authorized", "negotiate TLS first"));
+            return;
+        }
+        if (handler is null)
+        {
+            SendToClient(StanzaErrors.Reply(iq, "service-unavailable", "in-band registration is not offered")); // XEP-0077 §3.1
+            return;
+        }
+        ValueTask<Element> answer;
+        try { answer = handler(new PreAuthIqRequest(iq, payload!, StreamInfo())); }
+        catch (Exception ex) { answer = ValueTask.FromException<Element>(ex); }
+        if (answer.IsCompletedSuccessfully)
+        {
+            SendToClient(answer.Result);
+            return;
+        }
+        var log = Log; // the adapter is thread-safe; Context is not, off this thread
+        answer.AsTask().PipeTo(Self, success: r => new SendStanza(r), failure: ex =>
+        {
+            log.Warning(ex, "a pre-authentication handler for {0} failed", payload!.Namespace);
+            return new SendStanza(StanzaErrors.Reply(iq, "internal-server-error")!);
+        });
+    }
+
+    /// <summary>What plugins see of this stream (pre-authentication handlers, stream-feature providers).</summary>
+    private StreamInfo StreamInfo() =>
+        new(_domain, _conn.IsSecure, _conn.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address.ToString() : null);
 
     // ------------------------------------------------------------------ SASL (RFC 6120 §6)
     private void Sasl(Element e)

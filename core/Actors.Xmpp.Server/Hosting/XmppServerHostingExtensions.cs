@@ -50,7 +50,6 @@ public static class XmppServerHostingExtensions
         {
             var iq = new IqHandlers();
             UserIqHandlers.Register(iq, sp.GetRequiredService<IUserDirectory>());
-            AccountRegistration.Register(iq, options, sp.GetRequiredService<AccountLifecycle>());
             return iq;
         });
         services.AddSingleton(sp => new StanzaRouter(domains, sp.GetRequiredService<ISessionRegistry>(),

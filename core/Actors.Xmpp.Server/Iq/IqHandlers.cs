@@ -11,10 +11,11 @@ namespace Actors.Xmpp.Server.Iq;
 public sealed class IqHandlers
 {
     /// <summary>
-    /// What a handler completes with when it has delivered its answer itself: the router sends nothing more. The
-    /// XEP-0077 cancellation does so, because its result must reach the client before the stream error.
+    /// What a handler completes with when it has delivered its answer itself: the router sends nothing more (the
+    /// contract's <see cref="IqRequest.AnsweredElsewhere"/>; XEP-0077 cancellation does so, because its result must
+    /// reach the client before the stream error).
     /// </summary>
-    public static readonly Element AnsweredElsewhere = new("answered-elsewhere", "urn:actors:internal");
+    public static readonly Element AnsweredElsewhere = IqRequest.AnsweredElsewhere;
 
     private readonly object _lock = new();
     private volatile Dictionary<(string Type, IqScope Scope, string Ns, string Name), IqHandler> _handlers = new();

@@ -110,6 +110,55 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
     }
 
     [Fact]
+    public void A_plugins_pre_authentication_IQ_handler_answers_on_the_stream_and_sees_its_domain_security_and_address()
+    {
+        Plugins.StreamInfo? seen = null;
+        using var feature = _server.Negotiation.AddStreamFeature(Plugins.StreamStage.BeforeAuthentication,
+            s => s.IsSecure ? null : new Element("example", "urn:example:pre"));
+        using var handler = _server.Negotiation.HandlePreAuthIq("get", "urn:example:pre", "query", r =>
+        {
+            seen = r.Stream;
+            return ValueTask.FromResult(r.Result(new Element("query", "urn:example:pre")));
+        });
+        var (actor, conn) = Connect();
+        actor.Tell(new TransportEvents.StreamOpened(Header()));
+        conn.NextRaw();
+        Assert.NotNull(conn.NextElement().Child("example", "urn:example:pre")); // the provider's own condition: not secure
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<iq type='get' id='q1'><query xmlns='urn:example:pre'/></iq>")));
+        var answer = conn.NextElement();
+        Assert.Equal("result", answer.Type);
+        Assert.Equal("q1", answer.Id);
+        Assert.Equal(new Plugins.StreamInfo("localhost", false, "127.0.0.1"), seen);
+        // RFC 6120 §4.9.3.12: the same namespace with a type nobody handles still ends the stream
+        actor.Tell(new TransportEvents.StanzaReceived(Stanza("<iq type='set' id='q2'><query xmlns='urn:example:pre'/></iq>")));
+        ExpectStreamError(conn, "not-authorized");
+    }
+
+    [Fact]
+    public void A_plugins_stream_feature_after_authentication_is_offered_next_to_bind_and_withdrawn_when_disposed()
+    {
+        var feature = _server.Negotiation.AddStreamFeature(Plugins.StreamStage.AfterAuthentication, _ => new Element("example", "urn:example:post"));
+        Element Login()
+        {
+            var (actor, conn) = Connect();
+            actor.Tell(new TransportEvents.StreamOpened(Header()));
+            conn.NextRaw();
+            Assert.Null(conn.NextElement().Child("example", "urn:example:post")); // not before authentication
+            var plain = Convert.ToBase64String(Encoding.UTF8.GetBytes("\0alice\0secret"));
+            actor.Tell(new TransportEvents.StanzaReceived(Stanza($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{plain}</auth>")));
+            Assert.True(conn.NextElement().Is("success", Ns.Sasl));
+            actor.Tell(new TransportEvents.StreamOpened(Header()));
+            conn.NextRaw();
+            return conn.NextElement();
+        }
+        var features = Login();
+        Assert.NotNull(features.Child("bind", Ns.Bind));
+        Assert.NotNull(features.Child("example", "urn:example:post"));
+        feature.Dispose();
+        Assert.Null(Login().Child("example", "urn:example:post"));
+    }
+
+    [Fact]
     public void Rfc6120_6_and_7_plain_login_bind_and_message_to_self()
     {
         var (actor, conn) = Connect();
