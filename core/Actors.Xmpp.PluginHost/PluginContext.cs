@@ -43,8 +43,9 @@ internal sealed class PluginContext : IPluginContext
     public IReadOnlyList<string> Domains => _server.Domains;
     public ILogger Logger { get; }
 
-    /// <summary>The configuration section the options come from (Xmpp:Plugins:&lt;id&gt;).</summary>
-    public IConfigurationSection OptionsSection => _configuration.GetSection($"Xmpp:Plugins:{PluginId}");
+    /// <summary>The configuration section the options come from (Xmpp:Plugins:&lt;id&gt;, over the keys of release 1 the
+    /// plugin took over: <see cref="LegacyOptionKeys"/>).</summary>
+    public IConfigurationSection OptionsSection => LegacyOptionKeys.Section(_configuration, PluginId);
 
     public T Options<T>() where T : class, new() => PluginOptions.Bind<T>(OptionsSection);
 
@@ -154,6 +155,7 @@ internal sealed class ServiceRegistry
         _services[typeof(IRouter)] = (host, "host");
         _services[typeof(IServerFeatures)] = (host, "host");
         _services[typeof(IOwnedAddresses)] = (host, "host");
+        _services[typeof(ISessionDelivery)] = (host, "host");
         _services[typeof(IRosters)] = (new RosterService(host.Users), "host");
     }
 

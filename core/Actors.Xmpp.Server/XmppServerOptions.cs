@@ -18,7 +18,6 @@ public sealed class XmppServerOptions
     public LimitSettings Limits { get; set; } = new();
     public AuthSettings Auth { get; set; } = new();
     public RegistrationSettings Registration { get; set; } = new();
-    public OfflineSettings Offline { get; set; } = new();
     public UserSettings Users { get; set; } = new();
     public MemorySettings Memory { get; set; } = new();
     public SessionSettings Sessions { get; set; } = new();
@@ -94,12 +93,6 @@ public sealed class XmppServerOptions
         /// <summary>XEP-0077 in-band registration. Off by default.</summary>
         public bool Enabled { get; set; }
         public int MinPasswordLength { get; set; } = 4;
-    }
-
-    public sealed class OfflineSettings
-    {
-        /// <summary>Offline messages kept per account (XEP-0160); when full, senders get &lt;service-unavailable/&gt;.</summary>
-        public int MaxMessages { get; set; } = 1000;
     }
 
     public sealed class UserSettings

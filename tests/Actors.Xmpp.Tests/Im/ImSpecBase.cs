@@ -41,7 +41,7 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         Router = new StanzaRouter(["localhost"], Sessions, Accounts, Iq, NullLogger<StanzaRouter>.Instance, Users);
         var s = settings ?? new UserActor.Settings();
         var router = Router;
-        Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s), router), "users"));
+        Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s)), "users"));
     }
 
     /// <summary>The last available presence sent through <see cref="Online"/>, per resource (what a session keeps).</summary>
