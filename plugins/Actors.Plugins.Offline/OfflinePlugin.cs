@@ -25,6 +25,10 @@ public sealed class OfflinePlugin : IXmppPlugin
         public int MaxMessages { get; set; } = 1000;
     }
 
+    /// <summary>Storing is the last resort: every other plugin's Undeliverable hook (one that takes the message
+    /// elsewhere) runs first (Prosody's mod_offline hooks message/offline/handle at -1).</summary>
+    public const int StorePriority = -100;
+
     public PluginDescriptor Descriptor { get; } = new("offline", "1.0.0");
 
     public void Configure(IPluginContext ctx)
@@ -34,7 +38,7 @@ public sealed class OfflinePlugin : IXmppPlugin
             ctx.Require<IRouter>(), options.MaxMessages, ctx.Logger);
         ctx.AddFeature(Feature);
         // RFC 6121 §8.5.2.2.1: no resource can take it
-        ctx.Hook(HookPoint.Undeliverable, 0, e => mailboxes.Store(e.Stanza, e.Session.Bare));
+        ctx.Hook(HookPoint.Undeliverable, StorePriority, e => mailboxes.Store(e.Stanza, e.Session.Bare));
         // XEP-0160 §3: delivered when the account comes online with a resource that takes messages to the bare JID
         ctx.On(ServerEventKind.ResourceAvailable, e =>
         {
