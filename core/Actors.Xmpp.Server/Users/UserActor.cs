@@ -66,7 +66,8 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     /// <summary>
     /// From the offline plugin's store once it holds the offline messages of release 1 (<see cref="PluginStores.LegacyUserData"/>):
     /// the entries up to <paramref name="UpToId"/> leave this actor's state (an <c>offline.delivered.v1</c> event, so
-    /// that snapshots stop carrying them). Answered with <see cref="Status.Success"/> once stored.
+    /// that snapshots stop carrying them, followed by a snapshot and the deletion of the events before it). No answer:
+    /// if it is lost, the entries stay until the next time (the plugin's store imports only once, so nothing twice).
     /// </summary>
     public sealed record DropLegacyOffline(long UpToId);
 
@@ -857,18 +858,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     /// deletion of the events before it, the journal.</summary>
     private void DropOffline(DropLegacyOffline m)
     {
-        var sender = Sender;
-        if (_state.Offline.Count == 0 || _state.Offline[0].Id > m.UpToId)
-        {
-            sender.Tell(new Status.Success(m.UpToId));
-            return;
-        }
+        if (_state.Offline.Count == 0 || _state.Offline[0].Id > m.UpToId) return;
         Save(new OfflineDelivered(m.UpToId), () =>
         {
-            sender.Tell(new Status.Success(m.UpToId));
             _deleteOnSnapshot = true;
             MaybeSnapshot(force: true);
-        }, () => sender.Tell(new Status.Failure(new InvalidOperationException($"{PersistenceId}: the journal write failed"))));
+        });
     }
 
     /// <summary>A stored stanza, or null (logged) for an entry that is not well-formed XML any more (written by a
