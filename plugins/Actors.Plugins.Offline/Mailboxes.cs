@@ -14,10 +14,16 @@ namespace Actors.Plugins.Offline;
 /// at most <see cref="ISessionDelivery.PageBytes"/> of XML (at least one message), the next one is sent only after the
 /// transport wrote the previous one out, and only what was written out is trimmed from the archive (a connection lost
 /// mid-mailbox leaves the rest, and the page in flight, for the next login: at least once to the socket).
+/// Disposed when the plugin unloads: deliveries in progress stop after their current page (the next version, or the
+/// next login, takes over from what is stored).
 /// </summary>
 internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery, ISessions sessions, IRouter router, int maxMessages,
-    ILogger log)
+    ILogger log) : IDisposable
 {
+    private volatile bool _disposed;
+
+    public void Dispose() => _disposed = true;
+
     public const string Kind = "messages";
 
     /// <summary>Items read from the archive at a time (a page is then cut by bytes).</summary>
@@ -63,6 +69,8 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
         }
         catch (StorageException ex)
         {
+            // the journal failed or did not answer in time: the sender learns it (if the write was only slow, the
+            // message may still arrive: an error and a delivery, never neither)
             log.LogError(ex, "storing an offline message for {Account} failed", account);
             Bounce(stanza, "internal-server-error", "the message could not be stored");
             return;
@@ -89,6 +97,7 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
     /// when it can take it), unless a delivery runs: that one then looks again when it ends.</summary>
     public void Deliver(Jid account, Jid? preferred)
     {
+        if (_disposed) return;
         var run = new Run { Preferred = preferred };
         var current = _running.GetOrAdd(account, run);
         if (!ReferenceEquals(current, run))
@@ -143,7 +152,7 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
     {
         HashSet<Jid>? failed = null;
         var after = 0L;
-        while (true)
+        while (!_disposed)
         {
             var target = Target(account, preferred, failed);
             if (target is null) return;

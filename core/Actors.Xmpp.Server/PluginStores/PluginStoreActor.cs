@@ -309,9 +309,10 @@ public sealed class PluginStoreActor : UntypedPersistentActor
             }
         }
         FlushRuns();
-        if (events.Count == 0)
+        if (events.Count == 0) // only refused appends: nothing to write
         {
             foreach (var (to, reply) in replies) to.Tell(reply);
+            if (_stopWhenWritten) Context.Stop(Self);
             return;
         }
         _writing = true;
