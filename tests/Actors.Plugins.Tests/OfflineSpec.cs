@@ -116,6 +116,18 @@ public sealed class OfflineSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0160_release_1_key_Xmpp_Offline_MaxMessages_still_sets_the_quota_under_the_plugins_own_key()
+    {
+        await using var server = await TestServer.StartAsync(["offline", "ping"], new Dictionary<string, string?> { ["Xmpp:Offline:MaxMessages"] = "2" });
+        await using var bob = await server.LoginAsync("bob", "phone");
+        for (var i = 0; i < 3; i++) await bob.Sends($"<message to='alice@localhost' type='chat' id='q{i}'><body>{i}</body></message>");
+        var error = await bob.Receives(e => e.Type == "error", "a bounce");
+        Assert.Equal(("q2", "service-unavailable"), (error.Id, Condition(error)));
+        await Sync(bob);
+        await Nothing(bob, e => e.Type == "error", "no other bounce");
+    }
+
+    [Fact]
     public async Task Xep0160_a_negative_priority_resource_gets_nothing_until_its_priority_is_zero_or_more()
     {
         await using var bob = await _server.LoginAsync("bob", "phone");
