@@ -128,6 +128,32 @@ public sealed class OfflineSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rfc6121_8_5_2_2_1_a_message_the_journal_does_not_store_is_bounced_with_internal_server_error()
+    {
+        await using var bob = await _server.LoginAsync("bob", "phone");
+        // another writer holds the database: the archive's write cannot go through before the store's answer is due
+        await using (var blocker = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(_server.DataDir, "actors.db")}"))
+        {
+            await blocker.OpenAsync();
+            await using var tx = await blocker.BeginTransactionAsync(System.Data.IsolationLevel.Serializable);
+            var lockIt = blocker.CreateCommand();
+            lockIt.Transaction = (Microsoft.Data.Sqlite.SqliteTransaction)tx;
+            lockIt.CommandText = "CREATE TABLE offline_spec_lock(x INTEGER)"; // takes the write lock until rollback
+            await lockIt.ExecuteNonQueryAsync();
+            await bob.Sends("<message to='alice@localhost' type='chat' id='f'><body>not stored in time</body></message>");
+            var timeout = bob.Timeout;
+            bob.Timeout = TimeSpan.FromSeconds(30);
+            try
+            {
+                var error = await bob.Receives("<message id='f' type='error'/>");
+                Assert.Equal("internal-server-error", Condition(error)); // nothing accepted is silently lost
+            }
+            finally { bob.Timeout = timeout; }
+            await tx.RollbackAsync();
+        }
+    }
+
+    [Fact]
     public async Task Xep0160_a_negative_priority_resource_gets_nothing_until_its_priority_is_zero_or_more()
     {
         await using var bob = await _server.LoginAsync("bob", "phone");
