@@ -2,13 +2,14 @@ using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Iq;
+using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
 
 namespace Actors.Xmpp.PluginHost;
 
 /// <summary>The services the host provides to every plugin through the contract.</summary>
-internal sealed class HostServices(ServerContext server) : IAccounts, ISessions, IRouter, IServerFeatures, IOwnedAddresses
+internal sealed class HostServices(ServerContext server) : IAccounts, ISessions, IRouter, IServerFeatures, IOwnedAddresses, ISessionDelivery
 {
     // IAccounts
     public bool Exists(Jid account) => server.Accounts.Exists(account);
@@ -32,6 +33,33 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
         if (entry is null) return false;
         entry.Session.Tell(new C2sConnectionActor.CloseWithStreamError(condition, text));
         return true;
+    }
+
+    // ISessionDelivery
+    /// <summary>How long a page may take to be written out before it counts as not written (a client that does not
+    /// read is dropped once Limits:MaxOutboundBytes is queued, or by its idle timeout).</summary>
+    public static readonly TimeSpan PageWriteTimeout = TimeSpan.FromMinutes(2);
+
+    public int PageBytes => Math.Max(1024, server.Options.Limits.MaxOutboundBytes / 4);
+
+    public async Task<bool> WriteAsync(Jid session, IReadOnlyList<Element> stanzas)
+    {
+        ArgumentNullException.ThrowIfNull(session);
+        if (session.Resource is null) throw new ArgumentException("a session is a full JID", nameof(session));
+        var entry = server.Sessions.Find(session);
+        if (entry is null) return false;
+        var page = new Element[stanzas.Count]; // copied: the caller's list may change, the message must not
+        for (var i = 0; i < page.Length; i++) page[i] = stanzas[i];
+        try
+        {
+            var answer = await entry.Session.Ask<SessionMessages.PageWritten>(new SessionMessages.DeliverPage(page, 0), PageWriteTimeout)
+                .ConfigureAwait(false);
+            return answer.Written;
+        }
+        catch (AskTimeoutException)
+        {
+            return false; // not known to be written: delivered again later
+        }
     }
 
     // IRouter

@@ -158,6 +158,7 @@ internal sealed class ServiceRegistry
         _services[typeof(IRouter)] = (host, "host");
         _services[typeof(IServerFeatures)] = (host, "host");
         _services[typeof(IOwnedAddresses)] = (host, "host");
+        _services[typeof(ISessionDelivery)] = (host, "host");
         _services[typeof(IRosters)] = (new RosterService(host.Users), "host");
     }
 

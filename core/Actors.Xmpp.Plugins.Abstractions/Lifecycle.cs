@@ -17,6 +17,10 @@ public enum ServerEventKind
     /// <summary>An account was removed (after the removal was stored). Bare JID. The host removes what plugins
     /// stored for the account itself: a plugin handles this only for state it keeps elsewhere.</summary>
     AccountRemoved,
+    /// <summary>A bound session became available with a non-negative priority (RFC 6121 §4.2 initial presence, or a
+    /// presence that raised a negative priority to zero or more): from now on it receives messages sent to the bare JID
+    /// (§8.5.2.1.1), and what waited for the account may be delivered to it (XEP-0160). Full JID.</summary>
+    ResourceAvailable,
 }
 
 /// <summary>A lifecycle event: its kind and the session's full JID or the account's bare JID.</summary>

@@ -37,6 +37,27 @@ public interface ISessions
     bool Kick(Jid fullJid, string condition = "connection-timeout", string? text = null);
 }
 
+/// <summary>
+/// Paced delivery to one bound session, with a write receipt (host-provided: ctx.Require&lt;ISessionDelivery&gt;()): what
+/// a plugin that hands a client stored stanzas needs (the offline mailbox, later XEP-0198 resends and MAM pages), so
+/// that it removes from storage only what reached the connection and never queues more than the connection's outbound
+/// limit allows.
+/// </summary>
+public interface ISessionDelivery
+{
+    /// <summary>How many bytes of stanzas (their XML, UTF-8) a caller should have unwritten to one session at once: a
+    /// page of about this size, then the next once the first is written. A fraction of Limits:MaxOutboundBytes, past
+    /// which the server drops a client that does not read.</summary>
+    int PageBytes { get; }
+
+    /// <summary>Writes <paramref name="stanzas"/> in order to the client of the bound resource <paramref name="session"/>
+    /// (a full JID), each through the Deliver hooks as any stanza routed to it. Completes with true once the transport
+    /// has written all of them out to the connection; with false when no such session is bound, it has no connection
+    /// (detached), or the connection was lost or did not drain in time first: then any part of the page may or may not
+    /// have reached the client (deliver it again later: at-least-once).</summary>
+    Task<bool> WriteAsync(Jid session, IReadOnlyList<Element> stanzas);
+}
+
 /// <summary>Routes stanzas as the server.</summary>
 public interface IRouter
 {

@@ -70,6 +70,10 @@ public interface IStoreArchive
     string Kind { get; }
     /// <summary>Appends an item; completes with its id once stored.</summary>
     Task<long> AppendAsync(Jid owner, StoredValue item);
+    /// <summary>Appends an item unless the archive already holds <paramref name="maxItems"/> items (counted with the
+    /// appends before it, in order: a quota that concurrent appends cannot overrun); completes with its id once
+    /// stored, or with 0 when the archive was full and nothing was appended.</summary>
+    Task<long> AppendAsync(Jid owner, StoredValue item, int maxItems);
     /// <summary>At most <paramref name="max"/> items with ids greater than <paramref name="afterId"/> (0: from the start).</summary>
     ValueTask<ArchivePage> ReadAsync(Jid owner, long afterId, int max);
     /// <summary>Removes every item with an id up to and including <paramref name="upToId"/>.</summary>

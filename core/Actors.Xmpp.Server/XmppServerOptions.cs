@@ -17,7 +17,6 @@ public sealed class XmppServerOptions
     public TlsSettings Tls { get; set; } = new();
     public LimitSettings Limits { get; set; } = new();
     public AuthSettings Auth { get; set; } = new();
-    public OfflineSettings Offline { get; set; } = new();
     public UserSettings Users { get; set; } = new();
     public MemorySettings Memory { get; set; } = new();
     public SessionSettings Sessions { get; set; } = new();
@@ -86,12 +85,6 @@ public sealed class XmppServerOptions
         public int MaxFailuresPerMinute { get; set; } = 10;
         /// <summary>Failed SASL attempts on one stream before it is closed (RFC 6120 §6.4.5).</summary>
         public int MaxFailuresPerStream { get; set; } = 3;
-    }
-
-    public sealed class OfflineSettings
-    {
-        /// <summary>Offline messages kept per account (XEP-0160); when full, senders get &lt;service-unavailable/&gt;.</summary>
-        public int MaxMessages { get; set; } = 1000;
     }
 
     public sealed class UserSettings

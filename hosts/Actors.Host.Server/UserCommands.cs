@@ -105,8 +105,8 @@ internal static class UserCommands
             var users = new LocalUserDirectory();
             var router = new StanzaRouter(options.AllDomains(), new LocalSessionRegistry(), store, new IqHandlers(),
                 NullLogger<StanzaRouter>.Instance, users);
-            var settings = new UserActor.Settings(options.Offline.MaxMessages, Math.Max(1, options.Users.SnapshotEvery));
-            users.Attach(system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
+            var settings = new UserActor.Settings(Math.Max(1, options.Users.SnapshotEvery));
+            users.Attach(system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings)), "users"));
             var lifecycle = new AccountLifecycle(store, users);
             // and the plugin stores, so that a removal purges what plugins kept for the account (loaded or not)
             var stores = Actors.Xmpp.Server.PluginStores.PluginStores.Of(system).Configure(new(Math.Max(1, options.Users.SnapshotEvery)))

@@ -216,6 +216,32 @@ public sealed class AccountDataSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rfc6121_8_5_2_1_1_resource_available_is_raised_when_a_session_starts_taking_bare_jid_messages()
+    {
+        var system = _server.Services.GetRequiredService<Akka.Actor.ActorSystem>();
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<ServerEvent>();
+        using var _ = Xmpp.Server.Lifecycle.ServerEvents.Of(system).On(ServerEventKind.ResourceAvailable, e => { seen.Enqueue(e); return ValueTask.CompletedTask; });
+        var phone = Jid.Parse("alice@localhost/avail");
+        await using var alice = await _server.LoginAsync("alice", "avail");
+        async Task Presence(string xml)
+        {
+            await alice.Sends(xml);
+            await alice.Receives(e => e.Name == "presence" && e.From == phone.ToString(), "its own presence back");
+        }
+        await Presence("<presence><priority>-5</priority></presence>"); // available, but takes no bare-JID message
+        Assert.Empty(seen);
+        await Presence("<presence><priority>1</priority></presence>"); // now it does
+        await Presence("<presence><priority>2</priority><show>away</show></presence>"); // still does: not raised again
+        await alice.Sends("<presence type='unavailable'/>");
+        await alice.Query("<iq type='get' id='x1'><query xmlns='jabber:iq:roster'/></iq>");
+        await Presence("<presence/>"); // initial presence again
+        var deadline = DateTime.UtcNow.AddSeconds(5);
+        while (seen.Count < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        await Task.Delay(200);
+        Assert.Equal([new ServerEvent(ServerEventKind.ResourceAvailable, phone), new ServerEvent(ServerEventKind.ResourceAvailable, phone)], seen);
+    }
+
+    [Fact]
     public async Task Sessions_raise_bound_and_closed_and_a_plugins_handlers_leave_with_it()
     {
         var system = _server.Services.GetRequiredService<Akka.Actor.ActorSystem>();

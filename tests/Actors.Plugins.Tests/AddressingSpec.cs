@@ -8,7 +8,7 @@ public sealed class AddressingSpec : IAsyncLifetime
     private const string Stanzas = "urn:ietf:params:xml:ns:xmpp-stanzas";
     private TestServer _server = null!;
 
-    public async Task InitializeAsync() => _server = await TestServer.StartAsync(["addressing"]);
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(["addressing", "offline"]);
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 

@@ -2,14 +2,17 @@ using Actors.Xmpp;
 using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Testing;
 using Actors.Xmpp.Server.Users.Events;
+using Actors.Xmpp.Xml;
+using Microsoft.Extensions.DependencyInjection;
 using Akka.Actor;
 using Akka.Persistence;
 
 namespace Actors.Plugins.Tests;
 
 /// <summary>
-/// A journal written by release 1 (the user actor kept the vCard, private XML and block list itself: vcard.set.v1,
-/// private.stored.v1, blocking.blocked.v1, blocking.unblocked.v1 and the fields of user.snapshot.v1) still loads: the plugins that took the data over find it.
+/// A journal written by release 1 (the user actor kept the vCard, private XML, block list and offline messages itself:
+/// vcard.set.v1, private.stored.v1, blocking.blocked.v1, blocking.unblocked.v1, offline.stored.v1, offline.delivered.v1
+/// and the fields of user.snapshot.v1) still loads: the plugins that took the data over find it.
 /// </summary>
 public sealed class LegacyJournalSpec
 {
@@ -61,8 +64,16 @@ public sealed class LegacyJournalSpec
                 new JidsBlocked(["spam@localhost", "gone@localhost"]),
                 new JidsUnblocked(["gone@localhost"]),
                 new LastActivityRecorded(stamp, "bye"),
+                new OfflineStored(1, Chat("delivered in release 1"), stamp),
+                new OfflineDelivered(1),
+                new OfflineStored(2, Chat("first"), stamp),
+                // what release 1's serializer could store for <z xmlns='urn:x'><xml:w/></z>: it does not parse, and must
+                // not keep the others back (left behind by the migration)
+                new OfflineStored(3, "<message xmlns='jabber:client' from='carol@localhost/x' to='alice@localhost' type='chat'><z xmlns='urn:x'><w xmlns='http://www.w3.org/XML/1998/namespace'/></z></message>", stamp),
+                new OfflineStored(4, Chat("second"), stamp.AddMinutes(1)),
             ];
-            var bob = new UserSnapshot(1, [new RosterItemState("alice@localhost", null, [], "both", false, false)], [], 0, [], ["troll@localhost"],
+            var bob = new UserSnapshot(1, [new RosterItemState("alice@localhost", null, [], "both", false, false)], [], 7,
+                [new OfflineMessageState(7, Chat("from a snapshot"), stamp)], ["troll@localhost"],
                 [new PrivateItemState("{urn:example:prefs} prefs", "<prefs xmlns='urn:example:prefs'><color>red</color></prefs>")],
                 "<vCard xmlns='vcard-temp'><FN>Bob of release 1</FN></vCard>", stamp, null);
             var done = 0;
@@ -81,6 +92,26 @@ public sealed class LegacyJournalSpec
         }
     }
 
+    private static string Chat(string body) =>
+        $"<message xmlns='jabber:client' from='carol@localhost/x' to='alice@localhost' type='chat'><body>{body}</body></message>";
+
+    /// <summary>The offline messages that arrive after initial presence, until the server answers a ping.</summary>
+    private static async Task<List<Element>> OfflineMessagesAsync(XmppTestClient client)
+    {
+        await client.Sends("<presence/>");
+        var got = new List<Element>();
+        // the mailbox follows initial presence asynchronously: wait for the first one, then for the rest
+        var timeout = client.Timeout;
+        client.Timeout = TimeSpan.FromSeconds(2);
+        try
+        {
+            while (true) got.Add(await client.Receives(e => e.Name == "message", "an offline message"));
+        }
+        catch (TimeoutException) { }
+        finally { client.Timeout = timeout; }
+        return got;
+    }
+
     private sealed class Collector : ReceiveActor
     {
         public Collector(Action done)
@@ -91,7 +122,7 @@ public sealed class LegacyJournalSpec
     }
 
     [Fact]
-    public async Task A_release_1_journal_loads_vcard_private_xml_and_block_list_move_into_the_plugin_stores_once()
+    public async Task A_release_1_journal_loads_vcard_private_xml_block_list_and_offline_messages_move_into_the_plugin_stores_once()
     {
         var dataDir = Path.Combine(Path.GetTempPath(), "actors-release1-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dataDir);
@@ -118,6 +149,18 @@ public sealed class LegacyJournalSpec
                 // from a snapshot
                 var bobCard = await alice.Query("<iq type='get' id='v2' to='bob@localhost'><vCard xmlns='vcard-temp'/></iq>");
                 Assert.Equal("Bob of release 1", bobCard.Child("vCard", "vcard-temp")!.ChildText("FN", "vcard-temp"));
+                // XEP-0160: the offline messages, in order, with the time release 1 stored them (XEP-0203)
+                var offline = await OfflineMessagesAsync(alice);
+                Assert.Equal(["first", "second"], offline.Select(m => m.ChildText("body", Ns.Client)));
+                Assert.Equal(["2026-01-02T03:04:05.000Z", "2026-01-02T03:05:05.000Z"], offline.Select(m => m.Child("delay", Ns.Delay)!.Attr("stamp")));
+                // the user actor no longer carries them (dropped once the plugin's archive held them)
+                var users = server.Services.GetRequiredService<Actors.Xmpp.Server.Users.IUserDirectory>();
+                var deadline = DateTime.UtcNow.AddSeconds(10);
+                while ((await users.Ask<UserSnapshot>(Jid.Parse("alice@localhost"), Actors.Xmpp.Server.Users.UserActor.GetState.Instance, TimeSpan.FromSeconds(5))).Offline.Length > 0)
+                {
+                    Assert.True(DateTime.UtcNow < deadline, "release 1's offline messages stayed in the user actor");
+                    await Task.Delay(50);
+                }
                 // a change after the move is what counts from now on
                 await alice.Query("<iq type='set' id='v3'><vCard xmlns='vcard-temp'><FN>Alice of release 2</FN></vCard></iq>");
                 Assert.Equal("result", (await alice.Query("<iq type='set' id='u1'><unblock xmlns='urn:xmpp:blocking'/></iq>")).Type);
@@ -128,6 +171,8 @@ public sealed class LegacyJournalSpec
                 await using var bob = await server.LoginAsync("bob");
                 var blocked = await bob.Query("<iq type='get' id='b1'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
                 Assert.Equal(["troll@localhost"], blocked.Child("blocklist", "urn:xmpp:blocking")!.Elements("item", "urn:xmpp:blocking").Select(i => i.Attr("jid")!).ToArray());
+                // bob's offline message came from a snapshot
+                Assert.Equal(["from a snapshot"], (await OfflineMessagesAsync(bob)).Select(m => m.ChildText("body", Ns.Client)));
             }
             await using (var server = await TestServer.StartAsync(TestServer.RepositoryPlugins, settings))
             {
@@ -138,6 +183,7 @@ public sealed class LegacyJournalSpec
                 Assert.Equal("green", prefs.Child("query", "jabber:iq:private")!.Child("prefs", "urn:example:prefs")!.ChildText("color", "urn:example:prefs"));
                 var blocked = await alice.Query("<iq type='get' id='b2'><blocklist xmlns='urn:xmpp:blocking'/></iq>");
                 Assert.Empty(blocked.Child("blocklist", "urn:xmpp:blocking")!.Elements("item", "urn:xmpp:blocking")); // the unblock stays
+                Assert.Empty(await OfflineMessagesAsync(alice)); // delivered once, not imported twice
             }
         }
         finally

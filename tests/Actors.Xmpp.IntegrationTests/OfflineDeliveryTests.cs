@@ -1,6 +1,6 @@
 using System.Diagnostics;
-using Actors.Xmpp.Server.Users;
-using Actors.Xmpp.Server.Users.Events;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Server.PluginStores;
 using Actors.Xmpp.Xml;
 using Microsoft.Extensions.DependencyInjection;
 using Xunit.Abstractions;
@@ -8,13 +8,12 @@ using Xunit.Abstractions;
 namespace Actors.Xmpp.IntegrationTests;
 
 /// <summary>
-/// XEP-0160 over TCP: the mailbox goes out in pages under a byte budget (a quarter of Limits:MaxOutboundBytes),
-/// each deleted only once the transport reports it written out to the socket.
+/// XEP-0160 over TCP (the offline plugin): the mailbox goes out in pages under a byte budget (a quarter of
+/// Limits:MaxOutboundBytes), each deleted only once the transport reports it written out to the socket.
 /// </summary>
 public sealed class OfflineDeliveryTests(ITestOutputHelper output)
 {
-    // a mailbox of about 8 MiB (more than the socket buffers hold) in few messages: each stored offline message is its
-    // own journal commit, and thousands of them took minutes while the other test assemblies loaded the machine
+    // a mailbox of about 8 MiB (more than the socket buffers hold) in few messages
     private const int Messages = 400;
     private static readonly string Filler = new('x', 20000);
 
@@ -23,7 +22,7 @@ public sealed class OfflineDeliveryTests(ITestOutputHelper output)
         ["Xmpp:Tls:Required"] = "false",
         ["Xmpp:Auth:AllowPlainWithoutTls"] = "true",
         ["Xmpp:Limits:MaxOutboundBytes"] = "65536",
-        ["Xmpp:Offline:MaxMessages"] = "5000",
+        ["Xmpp:Offline:MaxMessages"] = "5000", // release 1's key, still read by the offline plugin
     });
 
     /// <summary>Fills the mailbox of <paramref name="user"/> with <see cref="Messages"/> numbered chat messages.</summary>
@@ -37,10 +36,9 @@ public sealed class OfflineDeliveryTests(ITestOutputHelper output)
                 $"<message to='{user}@localhost' type='chat' id='m{n}'><body>{n}</body><x xmlns='urn:test:filler'>{Filler}</x></message>"));
             await sender.SendAsync(batch);
         }
-        // each offline message is its own journal write (one commit each): on a loaded 2-core machine filling the
-        // mailbox takes tens of seconds, and each poll waits behind the writes queued before it
+        // the plugin's archive writes the appends that arrive while one write is in flight as one journal write
         var deadline = DateTime.UtcNow.AddSeconds(240);
-        while ((await StateAsync(server, user)).Offline.Length < Messages)
+        while ((await StoredAsync(server, user)).Count < Messages)
         {
             Assert.True(DateTime.UtcNow < deadline, "the mailbox was not filled in time");
             await Task.Delay(500);
@@ -49,9 +47,10 @@ public sealed class OfflineDeliveryTests(ITestOutputHelper output)
         output.WriteLine($"{Messages} messages stored in {sw.Elapsed.TotalSeconds:0.0} s");
     }
 
-    private static Task<UserSnapshot> StateAsync(TestServer server, string user) =>
-        server.Services.GetRequiredService<IUserDirectory>()
-            .Ask<UserSnapshot>(Jid.Create(user, TestServer.Domain), UserActor.GetState.Instance, TimeSpan.FromSeconds(240));
+    /// <summary>What the offline plugin's archive of <paramref name="user"/> holds.</summary>
+    private static async Task<IReadOnlyList<ArchiveItem>> StoredAsync(TestServer server, string user) =>
+        (await PluginStores.Of(server.Services.GetRequiredService<Akka.Actor.ActorSystem>()).For("offline").Archive("messages")
+            .ReadAsync(Jid.Create(user, TestServer.Domain), 0, int.MaxValue)).Items;
 
     /// <summary>Logs in without presence, then sends initial presence: the mailbox follows.</summary>
     private static async Task<XmppTestClient> ComeOnlineAsync(TestServer server, string user)
@@ -78,7 +77,7 @@ public sealed class OfflineDeliveryTests(ITestOutputHelper output)
         var stanza = new Element("message", Ns.Client);
         Assert.IsType<Actors.Xmpp.Server.StanzaSerializer>(serialization.FindSerializerFor(stanza));
         Assert.IsType<Actors.Xmpp.Server.StanzaSerializer>(serialization.FindSerializerFor(new Actors.Xmpp.Server.Routing.SessionMessages.Deliver(stanza)));
-        Assert.IsType<Actors.Xmpp.Server.StanzaSerializer>(serialization.FindSerializerFor(new UserActor.OfflinePage([stanza], 1)));
+        Assert.IsType<Actors.Xmpp.Server.StanzaSerializer>(serialization.FindSerializerFor(new Actors.Xmpp.Server.Routing.SessionMessages.DeliverPage([stanza], 1)));
     }
 
     [Fact]
@@ -95,7 +94,7 @@ public sealed class OfflineDeliveryTests(ITestOutputHelper output)
         output.WriteLine($"{Messages} messages ({Messages * 20L / 1024} MiB) delivered through a 64 KiB outbound bound in {sw.Elapsed.TotalSeconds:0.0} s");
         await c.PingServerAsync(); // the connection is still there
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while ((await StateAsync(server, "big-box")).Offline.Length > 0)
+        while ((await StoredAsync(server, "big-box")).Count > 0)
         {
             Assert.True(DateTime.UtcNow < deadline, "delivered messages were not deleted");
             await Task.Delay(50);
@@ -129,11 +128,11 @@ public sealed class OfflineDeliveryTests(ITestOutputHelper output)
         for (var i = 0; i < 20; i++) received.Add(await NextMessageAsync(first));
         first.PauseReading(); // the client stops reading: the server writes until the socket buffers are full
         // wait until the server makes no more progress (every page it could write out was marked delivered)
-        var stored = (await StateAsync(server, "lost-box")).Offline.Length;
+        var stored = (await StoredAsync(server, "lost-box")).Count;
         while (true)
         {
             await Task.Delay(700);
-            var now = (await StateAsync(server, "lost-box")).Offline.Length;
+            var now = (await StoredAsync(server, "lost-box")).Count;
             if (now == stored) break;
             stored = now;
         }
@@ -141,22 +140,22 @@ public sealed class OfflineDeliveryTests(ITestOutputHelper output)
         first.Abort();
         await Task.Delay(500);
 
-        var remaining = (await StateAsync(server, "lost-box")).Offline;
-        Assert.Equal(stored, remaining.Length); // the page in flight was not written out: it stays
+        var remaining = await StoredAsync(server, "lost-box");
+        Assert.Equal(stored, remaining.Count); // the page in flight was not written out: it stays
         var firstRemaining = remaining[0].Id;
-        output.WriteLine($"after the abort: {Messages - remaining.Length} deleted (written out), {remaining.Length} stored; the client read {received.Count}");
+        output.WriteLine($"after the abort: {Messages - remaining.Count} deleted (written out), {remaining.Count} stored; the client read {received.Count}");
 
         await using var second = await ComeOnlineAsync(server, "lost-box");
         var secondGot = new List<int>();
-        for (var i = 0; i < remaining.Length; i++) secondGot.Add(await NextMessageAsync(second));
+        for (var i = 0; i < remaining.Count; i++) secondGot.Add(await NextMessageAsync(second));
         // exactly the stored rest, in order (offline ids are 1-based message numbers + 1)
         Assert.Equal(remaining.Select(r => (int)r.Id - 1), secondGot);
-        Assert.Equal(Enumerable.Range((int)firstRemaining - 1, remaining.Length), secondGot);
+        Assert.Equal(Enumerable.Range((int)firstRemaining - 1, remaining.Count), secondGot);
         // nothing twice beyond the page in flight, nothing lost that had not been written out
         Assert.Empty(received.Intersect(secondGot));
         await second.PingServerAsync();
         var deadline = DateTime.UtcNow.AddSeconds(10);
-        while ((await StateAsync(server, "lost-box")).Offline.Length > 0)
+        while ((await StoredAsync(server, "lost-box")).Count > 0)
         {
             Assert.True(DateTime.UtcNow < deadline, "delivered messages were not deleted");
             await Task.Delay(50);

@@ -48,10 +48,9 @@ public sealed class XmppServerService : IHostedService
         if (_server.Router.Users is LocalUserDirectory users && !users.Attached)
         {
             var router = _server.Router;
-            var settings = new UserActor.Settings(o.Offline.MaxMessages, Math.Max(1, o.Users.SnapshotEvery),
-                OfflinePageBytes: Math.Max(1024, o.Limits.MaxOutboundBytes / 4),
+            var settings = new UserActor.Settings(Math.Max(1, o.Users.SnapshotEvery),
                 PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null);
-            users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router), "users"));
+            users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings)), "users"));
         }
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over

@@ -35,7 +35,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         public static readonly Stop Instance = new();
     }
 
-    private sealed record LegacyLoaded(StoreEntryRecord[] Entries);
+    private sealed record LegacyLoaded(LegacyData Data);
 
     private readonly StoreAddress _address;
     private readonly Settings _settings;
@@ -98,7 +98,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                 if (!_legacyImported && LastSequenceNr == 0 && _legacy is not null && _legacy.Covers(_address))
                 {
                     var self = Self;
-                    _legacy.LoadAsync(_address).PipeTo(self, success: entries => new LegacyLoaded(entries));
+                    _legacy.LoadAsync(_address).PipeTo(self, success: data => new LegacyLoaded(data));
                     BecomeStacked(ImportingLegacy);
                 }
                 break;
@@ -110,11 +110,21 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         switch (message)
         {
             case LegacyLoaded loaded:
+                var data = loaded.Data;
                 var events = new List<object> { Tag(new StoreLegacyImported(_address.Plugin, _address.Kind, _legacy!.Source)) };
-                if (loaded.Entries.Length > 0) events.Add(Tag(new StoreMapSet(_address.Plugin, _address.Kind, loaded.Entries)));
+                if (data.Entries.Length > 0) events.Add(Tag(new StoreMapSet(_address.Plugin, _address.Kind, data.Entries)));
+                if (data.Items.Length > 0)
+                {
+                    // the first items of this archive: ids from 1, in order, with their original stamps
+                    var items = new StoreItemRecord[data.Items.Length];
+                    for (var i = 0; i < items.Length; i++) items[i] = data.Items[i] with { Id = i + 1 };
+                    events.Add(Tag(new StoreArchiveAppended(_address.Plugin, _address.Kind, items)));
+                }
                 PersistAll(events, e => Apply(((Tagged)e).Payload));
                 DeferAsync(0, _ =>
                 {
+                    _nextId = _lastId;
+                    _legacy.Imported(_address, data); // stored here: the source may forget it
                     Context.UnbecomeStacked();
                     Stash.UnstashAll();
                 });
@@ -253,6 +263,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
     {
         var events = new List<object>();
         var replies = new List<(IActorRef, object)>(commands.Count);
+        var count = _archive.Count; // the archive's size after the commands so far (for bounded appends)
         List<StoreEntryRecord>? sets = null;
         List<StoreItemRecord>? appends = null;
         void FlushRuns()
@@ -272,7 +283,13 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                     replies.Add((replyTo, StoreReplies.Done.Instance));
                     break;
                 case StoreCommands.Append a:
+                    if (count >= a.MaxItems)
+                    {
+                        replies.Add((replyTo, new StoreReplies.Appended(0))); // full: nothing appended
+                        break;
+                    }
                     if (sets is not null) FlushRuns();
+                    count++;
                     var id = ++_nextId;
                     (appends ??= new()).Add(new StoreItemRecord(id, DateTimeOffset.UtcNow, a.Text, a.Xml));
                     replies.Add((replyTo, new StoreReplies.Appended(id)));
@@ -284,12 +301,20 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                     break;
                 case StoreCommands.Trim t:
                     FlushRuns();
+                    // ids are consecutive: what stays is what has an id above both the trim and the first kept one
+                    count = (int)Math.Max(0, _nextId - Math.Max(t.UpToId, _nextId - count));
                     events.Add(Tag(new StoreArchiveTrimmed(_address.Plugin, _address.Kind, t.UpToId)));
                     replies.Add((replyTo, StoreReplies.Done.Instance));
                     break;
             }
         }
         FlushRuns();
+        if (events.Count == 0) // only refused appends: nothing to write
+        {
+            foreach (var (to, reply) in replies) to.Tell(reply);
+            if (_stopWhenWritten) Context.Stop(Self);
+            return;
+        }
         _writing = true;
         _inFlightReplies = replies;
         var remaining = events.Count;
@@ -375,5 +400,15 @@ public interface ILegacyStoreSource
     /// <summary>The manifest of what is read (written in the import record).</summary>
     string Source { get; }
     bool Covers(StoreAddress address);
-    Task<StoreEntryRecord[]> LoadAsync(StoreAddress address);
+    Task<LegacyData> LoadAsync(StoreAddress address);
+    /// <summary>Called once <paramref name="data"/> is stored in the store at <paramref name="address"/>: the source
+    /// may drop its copy.</summary>
+    void Imported(StoreAddress address, LegacyData data);
+}
+
+/// <summary>What a store takes over: map entries (a map) or archive items in order (an archive; their ids are
+/// renumbered from 1), and how far into the source's own numbering they went (<paramref name="SourceUpTo"/>).</summary>
+public sealed record LegacyData(StoreEntryRecord[] Entries, StoreItemRecord[] Items, long SourceUpTo = 0)
+{
+    public static LegacyData Of(StoreEntryRecord[] entries) => new(entries, []);
 }

@@ -210,10 +210,13 @@ public sealed class PluginStores : IExtension
 
         private StoreAddress At(Jid owner) => new(plugin, StoreShape.Archive, kind, CheckOwner(owner));
 
-        public async Task<long> AppendAsync(Jid owner, StoredValue item)
+        public Task<long> AppendAsync(Jid owner, StoredValue item) => AppendAsync(owner, item, int.MaxValue);
+
+        public async Task<long> AppendAsync(Jid owner, StoredValue item, int maxItems)
         {
+            if (maxItems < 0) throw new ArgumentOutOfRangeException(nameof(maxItems));
             var r = ToRecord("", item ?? throw new ArgumentNullException(nameof(item)));
-            var reply = await stores.AskAsync<StoreReplies.Appended>(At(owner), new StoreCommands.Append(r.Text, r.Xml)).ConfigureAwait(false);
+            var reply = await stores.AskAsync<StoreReplies.Appended>(At(owner), new StoreCommands.Append(r.Text, r.Xml, maxItems)).ConfigureAwait(false);
             return reply.Id;
         }
 

@@ -20,7 +20,8 @@ public static class StoreCommands
     {
         public static readonly Clear Instance = new();
     }
-    public sealed record Append(string? Text, string? Xml);
+    /// <summary>Appends unless the archive holds <paramref name="MaxItems"/> items already (then answered with id 0).</summary>
+    public sealed record Append(string? Text, string? Xml, int MaxItems = int.MaxValue);
     public sealed record Read(long AfterId, int Max);
     public sealed record Trim(long UpToId);
     public sealed record Count
@@ -40,6 +41,7 @@ public static class StoreReplies
     public sealed record Value(StoreEntryRecord? Entry);
     public sealed record Entries(StoreEntryRecord[] Items);
     public sealed record Page(StoreItemRecord[] Items, bool Complete);
+    /// <summary>The id of the appended item; 0 when the archive was full (nothing appended).</summary>
     public sealed record Appended(long Id);
     public sealed record Counted(int Count);
     /// <summary>A write (or purge) was stored.</summary>

@@ -24,8 +24,8 @@ public sealed class StanzaRouter
     private readonly ILogger _log;
     private readonly IUserDirectory? _users;
 
-    /// <param name="users">The accounts' user actors (roster, subscriptions, offline storage). Without it, subscription
-    /// stanzas are delivered as they are and messages for offline accounts are bounced.</param>
+    /// <param name="users">The accounts' user actors (roster, subscriptions). Without it, subscription stanzas are
+    /// delivered as they are.</param>
     public StanzaRouter(IEnumerable<string> domains, ISessionRegistry sessions, IAccountStore accounts, IqHandlers iq, ILogger<StanzaRouter> log,
         IUserDirectory? users = null)
     {
@@ -198,13 +198,11 @@ public sealed class StanzaRouter
             if (resources[i].Available && resources[i].Priority >= 0 && resources[i].Priority > best) best = resources[i].Priority;
         if (best == int.MinValue)
         {
-            if (Hooks.Run(HookPoint.Undeliverable, stanza, to, from)) return; // e.g. the offline plugin (plugin contract v2)
-            // §8.5.2.2.1: no available resource: normal and chat are stored offline (XEP-0160) by the user actor,
-            // which bounces them if storage fails or the mailbox is full. Headlines are dropped.
+            if (Hooks.Run(HookPoint.Undeliverable, stanza, to, from)) return; // the offline plugin stores it (XEP-0160)
+            // §8.5.2.2.1: no available resource and no offline storage (the plugin is not loaded): headlines are
+            // silently ignored, normal and chat bounced
             if (type == "headline") return;
-            if (_users is not null && Jid.TryParse(stanza.From, out var sender) && sender is not null)
-                _users.Tell(to, new UserActor.StoreOffline(stanza, sender));
-            else Bounce(stanza, "service-unavailable", "the recipient is offline");
+            Bounce(stanza, "service-unavailable", "the recipient is offline");
             return;
         }
         for (var i = 0; i < resources.Count; i++)

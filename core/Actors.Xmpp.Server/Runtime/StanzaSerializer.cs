@@ -2,7 +2,6 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.Serialization;
 using Actors.Xmpp.Server.Routing;
-using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Framing;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
@@ -12,7 +11,7 @@ namespace Actors.Xmpp.Server;
 
 /// <summary>
 /// The wire format of stanzas between nodes (Akka remoting and cluster sharding): <see cref="Element"/>, and the
-/// messages that carry stanzas to a session (<see cref="SessionMessages.Deliver"/>, <see cref="UserActor.OfflinePage"/>).
+/// messages that carry stanzas to a session (<see cref="SessionMessages.Deliver"/>, <see cref="SessionMessages.DeliverPage"/>).
 /// A stanza travels as the UTF-8 XML <see cref="XmlSerializer"/> writes (namespace-well-formed, round-trips: see
 /// XmlRoundTripSpec) and is read back by <see cref="XmppFramer"/>, the parser every client byte goes through, so
 /// nothing another node sends is trusted more than a client. Stable manifests, no .NET type names on the wire.
@@ -23,7 +22,7 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
 
     public const string ElementManifest = "xmpp.element.v1";
     public const string DeliverManifest = "xmpp.deliver.v1";
-    public const string OfflinePageManifest = "xmpp.offline-page.v1";
+    public const string DeliverPageManifest = "xmpp.deliver-page.v1";
 
     /// <summary>The HOCON that registers and binds this serializer (prepended to the server's Akka configuration).</summary>
     public static readonly string Config = BuildConfig();
@@ -45,7 +44,7 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
     {
         Element => ElementManifest,
         SessionMessages.Deliver => DeliverManifest,
-        UserActor.OfflinePage => OfflinePageManifest,
+        SessionMessages.DeliverPage => DeliverPageManifest,
         _ => throw new ArgumentException($"{nameof(StanzaSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -61,9 +60,9 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
             case SessionMessages.Deliver d:
                 XmlSerializer.Write(o, d.Stanza, null);
                 break;
-            case UserActor.OfflinePage p:
-                // the last id, the count, then each stanza as its length and its XML
-                BinaryPrimitives.WriteInt64LittleEndian(o.GetSpan(8), p.UpToId);
+            case SessionMessages.DeliverPage p:
+                // the page id, the count, then each stanza as its length and its XML
+                BinaryPrimitives.WriteInt64LittleEndian(o.GetSpan(8), p.PageId);
                 o.Advance(8);
                 BinaryPrimitives.WriteInt32LittleEndian(o.GetSpan(4), p.Stanzas.Count);
                 o.Advance(4);
@@ -94,25 +93,25 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
                 return Parse(bytes);
             case DeliverManifest:
                 return new SessionMessages.Deliver(Parse(bytes));
-            case OfflinePageManifest:
+            case DeliverPageManifest:
             {
                 var span = bytes.AsSpan();
-                if (span.Length < 12) throw new SerializationException("truncated offline page");
-                var upTo = BinaryPrimitives.ReadInt64LittleEndian(span);
+                if (span.Length < 12) throw new SerializationException("truncated page");
+                var pageId = BinaryPrimitives.ReadInt64LittleEndian(span);
                 var count = BinaryPrimitives.ReadInt32LittleEndian(span[8..]);
-                if (count < 0 || count > (span.Length - 12) / 4) throw new SerializationException("invalid offline page");
+                if (count < 0 || count > (span.Length - 12) / 4) throw new SerializationException("invalid page");
                 var stanzas = new Element[count];
                 var p = 12;
                 for (var i = 0; i < count; i++)
                 {
-                    if (p + 4 > span.Length) throw new SerializationException("truncated offline page");
+                    if (p + 4 > span.Length) throw new SerializationException("truncated page");
                     var length = BinaryPrimitives.ReadInt32LittleEndian(span[p..]);
                     p += 4;
-                    if (length < 0 || length > span.Length - p) throw new SerializationException("truncated offline page");
+                    if (length < 0 || length > span.Length - p) throw new SerializationException("truncated page");
                     stanzas[i] = Parse(span.Slice(p, length));
                     p += length;
                 }
-                return new UserActor.OfflinePage(stanzas, upTo);
+                return new SessionMessages.DeliverPage(stanzas, pageId);
             }
             default:
                 throw new SerializationException($"unknown stanza manifest '{manifest}'");
@@ -169,7 +168,7 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
               serialization-bindings {
                 {{Name(typeof(Element))}} = xmpp-stanzas
                 {{Name(typeof(SessionMessages.Deliver))}} = xmpp-stanzas
-                {{Name(typeof(UserActor.OfflinePage))}} = xmpp-stanzas
+                {{Name(typeof(SessionMessages.DeliverPage))}} = xmpp-stanzas
               }
               serialization-identifiers { {{Name(typeof(StanzaSerializer))}} = {{SerializerId}} }
             }

@@ -96,12 +96,8 @@ public sealed class SessionActor : UntypedActor
             case SessionMessages.Deliver d:
                 if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, d.Stanza, _jid)) Deliver(d.Stanza);
                 break;
-            case UserActor.OfflinePage page:
-                DeliverOfflinePage(page);
-                break;
-            case OfflinePageWriteEnded w:
-                // only a page written out counts as delivered; a lost connection leaves it stored for the next login
-                if (w.Written) _router.Users?.Tell(_jid.Bare, new UserActor.OfflinePageWritten(_jid, Self, w.UpToId), Self);
+            case SessionMessages.DeliverPage page:
+                DeliverPage(page);
                 break;
             case UserActor.ReportPresence:
                 _router.Users?.Tell(_jid.Bare,
@@ -195,17 +191,16 @@ public sealed class SessionActor : UntypedActor
         if (kept.Count > _settings.MaxDetachedStanzas) Context.Stop(Self);
     }
 
-    /// <summary>The transport's write receipt for an offline page (piped back to this actor).</summary>
-    private sealed record OfflinePageWriteEnded(long UpToId, bool Written);
-
-    /// <summary>XEP-0160 in pages: each stanza as any delivered one (through the Deliver hooks), then the write receipt.</summary>
-    private void DeliverOfflinePage(UserActor.OfflinePage page)
+    /// <summary>A page in order (each stanza through the Deliver hooks, as any delivered one), then the transport's write
+    /// receipt piped to the asker: only a page written out counts as delivered (the offline mailbox deletes nothing
+    /// else). Detached, the page is not kept with the live stanzas (a closing session would route it a second time):
+    /// the asker learns at once that it was not written, and delivers it again later.</summary>
+    private void DeliverPage(SessionMessages.DeliverPage page)
     {
+        var asker = Sender;
         if (_client is null)
         {
-            // detached: the page stays stored (not kept with the live stanzas, which would store it a second time if
-            // the session then closes); the user actor sends it again to whichever resource comes next
-            Self.Tell(new OfflinePageWriteEnded(page.UpToId, false));
+            asker.Tell(new SessionMessages.PageWritten(page.PageId, false));
             return;
         }
         for (var i = 0; i < page.Stanzas.Count; i++)
@@ -213,9 +208,9 @@ public sealed class SessionActor : UntypedActor
             var stanza = page.Stanzas[i];
             if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, stanza, _jid)) Deliver(stanza);
         }
-        var upTo = page.UpToId;
-        _client.WhenWritten().PipeTo(Self, success: written => new OfflinePageWriteEnded(upTo, written),
-            failure: _ => new OfflinePageWriteEnded(upTo, false));
+        var id = page.PageId;
+        _client.WhenWritten().PipeTo(asker, success: written => new SessionMessages.PageWritten(id, written),
+            failure: _ => new SessionMessages.PageWritten(id, false));
     }
 
     private void HandleFromClient(Element stanza)
@@ -319,6 +314,7 @@ public sealed class SessionActor : UntypedActor
         }
         if (type is not (null or "unavailable")) return; // subscription requests and probes need a 'to'
 
+        var wasDeliverable = _available && _priority >= 0;
         if (type is null)
         {
             _available = true;
@@ -331,13 +327,19 @@ public sealed class SessionActor : UntypedActor
             _lastPresence = null;
         }
         _registry.UpdatePresence(_jid, Self, _available, _priority);
-        if (_router.Hooks.Run(Plugins.HookPoint.PresenceBroadcast, stanza, _jid, _jid)) return; // a plugin took the broadcast
-        // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included
-        BroadcastToOwnResources(stanza);
-        // §4.2.2 / §4.4.2 / §4.5.2: the user actor broadcasts to the contacts (it knows the roster), probes, and
-        // hands over offline messages and pending subscription requests
-        _router.Users?.Tell(_jid.Bare, new UserActor.ResourcePresence(_jid, Self, stanza.Clone(), _available, _priority), Self);
-        if (type == "unavailable") SendUnavailableToDirected();
+        if (!_router.Hooks.Run(Plugins.HookPoint.PresenceBroadcast, stanza, _jid, _jid)) // unless a plugin took the broadcast
+        {
+            // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included
+            BroadcastToOwnResources(stanza);
+            // §4.2.2 / §4.4.2 / §4.5.2: the user actor broadcasts to the contacts (it knows the roster), probes, and
+            // hands over pending subscription requests
+            _router.Users?.Tell(_jid.Bare, new UserActor.ResourcePresence(_jid, Self, stanza.Clone(), _available, _priority), Self);
+            if (type == "unavailable") SendUnavailableToDirected();
+        }
+        // §8.5.2.1.1: from now on it takes messages to the bare JID; what waited for the account may come (XEP-0160:
+        // the offline plugin delivers its mailbox on this event)
+        if (_available && _priority >= 0 && !wasDeliverable)
+            Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.ResourceAvailable, _jid);
     }
 
     private void BroadcastToOwnResources(Element presence)

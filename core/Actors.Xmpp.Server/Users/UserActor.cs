@@ -16,11 +16,11 @@ namespace Actors.Xmpp.Server.Users;
 
 /// <summary>
 /// The event-sourced actor of one account (persistence id "user:&lt;bare JID&gt;"): roster and roster versions
-/// (RFC 6121 §2), subscription states (§3, Appendix A), presence broadcast and probes (§4), offline messages
-/// (XEP-0160) and the last unavailable presence (§4.3.2, which the 'last' plugin reports as
-/// XEP-0012 last activity). The private XML (XEP-0049), vCard (XEP-0054) and block list (XEP-0191)
-/// it kept in release 1 are still read from old journals (<see cref="UserState"/>) for the plugins that took them over
-/// (<see cref="PluginStores.LegacyUserData"/>), never written.
+/// (RFC 6121 §2), subscription states (§3, Appendix A), presence broadcast and probes (§4) and the last unavailable
+/// presence (§4.3.2, which the 'last' plugin reports as XEP-0012 last activity). The private XML (XEP-0049), vCard
+/// (XEP-0054), block list (XEP-0191) and offline messages (XEP-0160) it kept in release 1 are still read from old
+/// journals (<see cref="UserState"/>) for the plugins that took them over (<see cref="PluginStores.LegacyUserData"/>),
+/// never written (the offline messages are dropped with <see cref="DropLegacyOffline"/> once the plugin holds them).
 /// Reached by JID through <see cref="IUserDirectory"/>; it reaches its own sessions by the IActorRef they report
 /// and everything else through the <see cref="StanzaRouter"/>.
 /// </summary>
@@ -48,9 +48,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     /// <summary>A subscription stanza or probe addressed to the user (inbound processing).</summary>
     public sealed record InboundPresence(Element Stanza, Jid From);
 
-    /// <summary>A message for the bare JID while no resource is available (RFC 6121 §8.5.2.2.1, XEP-0160).</summary>
-    public sealed record StoreOffline(Element Stanza, Jid From);
-
     /// <summary>
     /// Sent by a recovered user actor to the available sessions the registry lists: each answers (through the user
     /// directory, after anything it sent before) with a <see cref="PresenceReport"/>.
@@ -67,14 +64,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     public sealed record PresenceReport(Jid Resource, IActorRef Session, Element? Presence, bool RosterRequested);
 
     /// <summary>
-    /// To a session: one page of the offline mailbox (XEP-0160), each stanza with its XEP-0203 delay, the stored
-    /// entries up to <paramref name="UpToId"/>. The session writes them to its client and answers
-    /// <see cref="OfflinePageWritten"/> once its transport reports them written out; only then are they deleted.
+    /// From the offline plugin's store once it holds the offline messages of release 1 (<see cref="PluginStores.LegacyUserData"/>):
+    /// the entries up to <paramref name="UpToId"/> leave this actor's state (an <c>offline.delivered.v1</c> event, so
+    /// that snapshots stop carrying them, followed by a snapshot and the deletion of the events before it). No answer:
+    /// if it is lost, the entries stay until the next time (the plugin's store imports only once, so nothing twice).
     /// </summary>
-    public sealed record OfflinePage(IReadOnlyList<Element> Stanzas, long UpToId);
-
-    /// <summary>From a session: the <see cref="OfflinePage"/> up to <paramref name="UpToId"/> was written out to the client.</summary>
-    public sealed record OfflinePageWritten(Jid Resource, IActorRef Session, long UpToId);
+    public sealed record DropLegacyOffline(long UpToId);
 
     /// <summary>For tests and tools: the current state as a snapshot record.</summary>
     public sealed record GetState
@@ -114,13 +109,9 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     public sealed record LastUnavailable(DateTimeOffset? At, string? Status);
 
     /// <param name="ReportTimeout">After a restart, how long the actor waits (stashing) for the sessions' presence reports.</param>
-    /// <param name="OfflinePageBytes">The byte budget of one <see cref="OfflinePage"/> (stored XML, UTF-8): a page is
-    /// sent when the previous one was written out, so a session never queues much more than this of the mailbox (the
-    /// server sets a fraction of Limits:MaxOutboundBytes). A page holds at least one message.</param>
     /// <param name="PassivateAfter">With no bound session and no message for this long, the actor stops (through its
     /// parent, <see cref="UsersActor.Passivate"/>); the next message recovers it. Null: never.</param>
-    public sealed record Settings(int MaxOfflineMessages = 1000, int SnapshotEvery = 100, bool DeleteDeliveredOffline = true,
-        TimeSpan? ReportTimeout = null, int OfflinePageBytes = 256 * 1024, TimeSpan? PassivateAfter = null);
+    public sealed record Settings(int SnapshotEvery = 100, TimeSpan? ReportTimeout = null, TimeSpan? PassivateAfter = null);
 
     /// <summary>The stop message of passivation: everything sent before it has been handled.</summary>
     public sealed record Stop
@@ -162,10 +153,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     private Action? _onPersistFailure;
     private HashSet<Jid>? _awaitingReports;
     private int _reportGeneration;
-    // the offline page being written by a session, if any (one delivery at a time, to one resource)
-    private IActorRef? _offlineSession;
-    private long _offlinePageUpTo;
-    private bool _offlineDelivered; // a page was written out since the last snapshot-and-delete
 
     public override string PersistenceId { get; }
 
@@ -226,10 +213,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case SessionEnded e:
                 if (_resources.TryGetValue(e.Resource, out var r) && r.Session.Equals(e.Session)) _resources.Remove(e.Resource);
-                if (e.Session.Equals(_offlineSession)) OfflineDeliveryStopped();
-                break;
-            case OfflinePageWritten m:
-                OnOfflinePageWritten(m);
                 break;
             case OutboundSubscription m:
                 Context.Parent.Tell(new UsersActor.Handled(m)); // taken: the parent need not hand it on (UsersActor)
@@ -239,8 +222,8 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 Context.Parent.Tell(new UsersActor.Handled(m));
                 OnInbound(m);
                 break;
-            case StoreOffline m:
-                OnStoreOffline(m);
+            case DropLegacyOffline m:
+                DropOffline(m);
                 break;
             case GetState:
                 Sender.Tell(_state.ToSnapshot());
@@ -275,7 +258,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 _lastSnapshotSeq = s.Metadata.SequenceNr;
                 if (_deleteOnSnapshot)
                 {
-                    // XEP-0160: delivered messages leave the journal: everything up to the snapshot is in the snapshot
+                    // the offline messages of release 1 leave the journal: everything up to the snapshot is in it
                     _deleteOnSnapshot = false;
                     DeleteMessages(s.Metadata.SequenceNr);
                     DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
@@ -840,12 +823,10 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 foreach (var (from, xml) in _state.PendingIn)
                     if (TryParseStored(xml, "subscription request from " + from) is { } request) m.Session.Tell(new SessionMessages.Deliver(request));
             }
-            if (m.Priority >= 0 && _offlineSession is null) SendOfflinePage(m.Session);
         }
         else
         {
             r.LastPresence = null;
-            if (m.Session.Equals(_offlineSession)) OfflineDeliveryStopped();
             if (wasAvailable) BroadcastToSubscribers(m.Resource, m.Presence);
             if (wasAvailable && !_resources.Values.Any(x => x.Available))
             {
@@ -871,123 +852,18 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         }
     }
 
-    // ---- offline messages (RFC 6121 §8.5.2.2.1, XEP-0160, XEP-0203) --------------------------------------------
+    // ---- offline messages of release 1 (XEP-0160: the offline plugin holds them now) ----------------------------
 
-    private void OnStoreOffline(StoreOffline m)
+    /// <summary>The offline plugin's store took the entries over: they leave the state, and with a snapshot and the
+    /// deletion of the events before it, the journal.</summary>
+    private void DropOffline(DropLegacyOffline m)
     {
-        var stanza = m.Stanza;
-        // a resource became available since the router looked: deliver instead of storing
-        var best = int.MinValue;
-        foreach (var r in _resources.Values)
-            if (r.Available && r.Priority >= 0 && r.Priority > best) best = r.Priority;
-        if (best != int.MinValue)
-        {
-            foreach (var r in _resources.Values)
-                if (r.Available && r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
-            OfflineHandled(m);
-            return;
-        }
-        if (_state.Offline.Count >= _settings.MaxOfflineMessages)
-        {
-            _router.Bounce(stanza, "service-unavailable", "the recipient's offline mailbox is full");
-            OfflineHandled(m);
-            return;
-        }
-        var stored = new OfflineStored(_state.LastOfflineId + 1, StanzaXml.ToXml(stanza), DateTimeOffset.UtcNow);
-        // only acknowledged by the journal counts as stored; otherwise the sender gets an error (nothing lost)
-        Save(stored, () => OfflineHandled(m), () =>
-        {
-            _router.Bounce(stanza, "internal-server-error", "the message could not be stored");
-            OfflineHandled(m);
-        });
-    }
-
-    /// <summary>Tells the parent that a tracked message no longer needs it (see <see cref="UsersActor"/>).</summary>
-    private static void OfflineHandled(StoreOffline m) => Context.Parent.Tell(new UsersActor.Handled(m));
-
-    /// <summary>
-    /// Sends the next page of the mailbox to <paramref name="session"/>: the oldest stored messages, in order, up to
-    /// <see cref="Settings.OfflinePageBytes"/> (at least one). Nothing is deleted here: <see cref="OnOfflinePageWritten"/>
-    /// marks the page delivered when the session reports it written out, then sends the next one. An entry that
-    /// cannot be parsed is skipped (logged) and leaves with its page.
-    /// </summary>
-    private void SendOfflinePage(IActorRef session)
-    {
-        var offline = _state.Offline;
-        if (offline.Count == 0)
-        {
-            _offlineSession = null;
-            return;
-        }
-        var page = new List<Element>();
-        var bytes = 0L;
-        var upTo = 0L;
-        for (var i = 0; i < offline.Count && (page.Count == 0 || bytes < _settings.OfflinePageBytes); i++)
-        {
-            var m = offline[i];
-            upTo = m.Id;
-            bytes += Encoding.UTF8.GetByteCount(m.Stanza) + DelayBytes;
-            if (TryParseStored(m.Stanza, "offline message " + m.Id.ToString(CultureInfo.InvariantCulture)) is not { } stanza) continue;
-            stanza.Add(Delay(m.Stamp)); // XEP-0203
-            page.Add(stanza);
-        }
-        _offlineSession = session;
-        _offlinePageUpTo = upTo;
-        session.Tell(new OfflinePage(page.ToArray(), upTo), Self); // an array: the message stays as sent
-    }
-
-    /// <summary>About what the XEP-0203 &lt;delay/&gt; adds to a stored stanza on the wire (about 90 bytes with a short
-    /// domain): counted so that a page of many small messages stays within its budget.</summary>
-    private const int DelayBytes = 128;
-
-    private void OnOfflinePageWritten(OfflinePageWritten m)
-    {
-        if (!m.Session.Equals(_offlineSession) || m.UpToId != _offlinePageUpTo)
-        {
-            // not the page in flight (this actor restarted since it was sent): it was written all the same, and
-            // the rest goes to that session if no other delivery runs
-            if (_state.Offline.Count == 0 || _state.Offline[0].Id > m.UpToId) return;
-            Save(new OfflineDelivered(m.UpToId), () =>
-            {
-                _offlineDelivered = true;
-                if (_offlineSession is null && _resources.TryGetValue(m.Resource, out var r) && r.Session.Equals(m.Session)
-                    && r.Available && r.Priority >= 0) SendOfflinePage(m.Session);
-                else if (_offlineSession is null) OfflineDeliveryStopped();
-            });
-            return;
-        }
+        if (_state.Offline.Count == 0 || _state.Offline[0].Id > m.UpToId) return;
         Save(new OfflineDelivered(m.UpToId), () =>
         {
-            _offlineDelivered = true;
-            if (!m.Session.Equals(_offlineSession)) return; // the session went away meanwhile
-            if (_state.Offline.Count > 0 && _resources.TryGetValue(m.Resource, out var r) && r.Session.Equals(m.Session) && r.Available)
-            {
-                SendOfflinePage(m.Session);
-                return;
-            }
-            OfflineDeliveryStopped();
+            _deleteOnSnapshot = true;
+            MaybeSnapshot(force: true);
         });
-    }
-
-    /// <summary>The delivering session is done, gone or unavailable: what it did not write stays stored, for another
-    /// available resource now or the next login; delivered messages leave the journal (snapshot, then deletion).</summary>
-    private void OfflineDeliveryStopped()
-    {
-        _offlineSession = null;
-        _offlinePageUpTo = 0;
-        if (_state.Offline.Count > 0)
-        {
-            foreach (var r in _resources.Values)
-            {
-                if (!r.Available || r.Priority < 0 || r.Session.IsNobody()) continue;
-                SendOfflinePage(r.Session);
-                return;
-            }
-        }
-        if (!_offlineDelivered || !_settings.DeleteDeliveredOffline) return;
-        _offlineDelivered = false;
-        _deleteOnSnapshot = true;
-        MaybeSnapshot(force: true);
     }
 
     /// <summary>A stored stanza, or null (logged) for an entry that is not well-formed XML any more (written by a
@@ -1084,10 +960,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 break;
             case HandleIq m:
                 Sender.Tell(Error(m.Iq, "service-unavailable")); // RFC 6121 §8.5.1: no such account
-                break;
-            case StoreOffline m:
-                _router.Bounce(m.Stanza, "service-unavailable");
-                OfflineHandled(m);
                 break;
             case SessionStarted:
                 Sender.Tell(AccountRemovedError); // a session that bound while the removal ran

@@ -6,7 +6,7 @@ namespace Actors.Xmpp.Server.Users;
 
 /// <summary>
 /// The IQs answered by the account's <see cref="UserActor"/>: roster (RFC 6121 §2). XEP-0049, XEP-0054, XEP-0012 and
-/// XEP-0191 are the 'private', 'vcard', 'last' and 'blocking' plugins.
+/// XEP-0191 and XEP-0160 are the 'private', 'vcard', 'last', 'blocking' and 'offline' plugins.
 /// </summary>
 public static class UserIqHandlers
 {
@@ -19,8 +19,6 @@ public static class UserIqHandlers
         [
             iq.Register("get", IqScope.Account, Ns.Roster, "query", toUser),
             iq.Register("set", IqScope.Account, Ns.Roster, "query", toUser),
-
-            iq.AddFeature(IqScope.Server, "msgoffline"), // XEP-0160 §5
         ];
     }
 }

@@ -47,6 +47,8 @@ public sealed class UserState
             case SubscriptionRequestCleared c:
                 _pendingIn.Remove(c.From);
                 break;
+            // release 1 (the 'offline' plugin owns XEP-0160 now): read from old journals; OfflineDelivered is written
+            // once more when the plugin's store took them over (PluginStores.LegacyUserData)
             case OfflineStored o:
                 _offline.Add(new OfflineMessageState(o.Id, o.Stanza, o.Stamp));
                 LastOfflineId = o.Id;

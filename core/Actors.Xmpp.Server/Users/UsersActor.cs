@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using Actors.Xmpp.Server.Accounts;
-using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Stanzas;
 using Akka.Actor;
 
@@ -15,12 +14,11 @@ namespace Actors.Xmpp.Server.Users;
 /// while the stop message travels through its mailbox behind what it still has to do, and start a fresh actor (from
 /// the journal) once it has terminated. The clustering issue swaps this actor for a shard region without changing
 /// the user actor.</item>
-/// <item>A journal failure stops the actor at once. What it accepts on someone's behalf (offline messages,
-/// subscription stanzas and probes: <see cref="IsTracked"/>) stays in flight here until the user actor reports it
-/// taken (<see cref="Handled"/>: an offline message once stored, delivered or bounced; the others when their handling
-/// starts); what is still in flight when the actor terminates is handed once to a fresh actor, and an offline
-/// message lost a second time is bounced with &lt;internal-server-error/&gt;. IQ requests lost this way are
-/// answered by the asker's timeout (&lt;internal-server-error/&gt;); presence is sent again at the next change.</item>
+/// <item>A journal failure stops the actor at once. What it accepts on someone's behalf (subscription stanzas and
+/// probes: <see cref="IsTracked"/>) stays in flight here until the user actor reports it taken (<see cref="Handled"/>,
+/// when its handling starts); what is still in flight when the actor terminates is handed once to a fresh actor. IQ
+/// requests lost this way are answered by the asker's timeout (&lt;internal-server-error/&gt;); presence is sent again
+/// at the next change. (Offline messages are the offline plugin's: its store answers each append.)</item>
 /// </list>
 /// An account being removed (<see cref="UserActor.RemoveAccount"/>) leaves a tombstone here until an account of that
 /// name is created again (<see cref="AccountCreated"/> on the event stream): what its closing sessions still send
@@ -40,10 +38,9 @@ public sealed class UsersActor : ReceiveActor
 
     /// <summary>The messages tracked until the user actor reports them <see cref="Handled"/>.</summary>
     public static bool IsTracked(object message) =>
-        message is UserActor.StoreOffline or UserActor.InboundPresence or UserActor.OutboundSubscription;
+        message is UserActor.InboundPresence or UserActor.OutboundSubscription;
 
     private readonly Func<Jid, Props> _userProps;
-    private readonly StanzaRouter? _router;
     private readonly ConditionalWeakTable<object, object> _redelivered = new();
     private readonly HashSet<Jid> _removed = new();
     // per passivating child: what arrived for it meanwhile
@@ -51,13 +48,11 @@ public sealed class UsersActor : ReceiveActor
     // per child: tracked messages it has not reported handled
     private readonly Dictionary<IActorRef, List<object>> _inFlight = new();
 
-    public static Props Props(Func<Jid, Props> userProps, StanzaRouter? router = null) =>
-        Akka.Actor.Props.Create(() => new UsersActor(userProps, router));
+    public static Props Props(Func<Jid, Props> userProps) => Akka.Actor.Props.Create(() => new UsersActor(userProps));
 
-    public UsersActor(Func<Jid, Props> userProps, StanzaRouter? router)
+    public UsersActor(Func<Jid, Props> userProps)
     {
         _userProps = userProps;
-        _router = router;
         Receive<Envelope>(e => Deliver(e.User, e.Message, Sender));
         Receive<Passivate>(OnPassivate);
         Receive<Handled>(m =>
@@ -89,12 +84,7 @@ public sealed class UsersActor : ReceiveActor
         {
             foreach (var m in lost)
             {
-                if (_redelivered.TryGetValue(m, out _))
-                {
-                    if (m is UserActor.StoreOffline offline)
-                        _router?.Bounce(offline.Stanza, "internal-server-error", "the message could not be stored");
-                    continue;
-                }
+                if (_redelivered.TryGetValue(m, out _)) continue; // lost twice: the sender sends it again at the next change
                 _redelivered.Add(m, m);
                 Deliver(user, m, ActorRefs.Nobody);
             }
@@ -132,9 +122,6 @@ public sealed class UsersActor : ReceiveActor
         {
             case UserActor.HandleIq m:
                 sender.Tell(StanzaErrors.Reply(m.Iq, "service-unavailable")); // RFC 6121 §8.5.1
-                break;
-            case UserActor.StoreOffline m:
-                _router?.Bounce(m.Stanza, "service-unavailable");
                 break;
             case UserActor.SessionStarted:
                 sender.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(Stanzas.StreamErrors.NotAuthorized, "the account was removed"));

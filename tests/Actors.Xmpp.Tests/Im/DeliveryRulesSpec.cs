@@ -41,7 +41,7 @@ public sealed class DeliveryRulesSpec : ImSpecBase
         Send(_bobPhone, "<message to='alice@localhost' type='chat'><body>hi</body></message>");
         Assert.Equal("hi", Next(high).ChildText("body", Ns.Client));
         Nothing(low);
-        Assert.Empty(State(Alice).Offline);
+        Nothing(b); // not bounced as for an account without an available resource
     }
 
     [Fact]
@@ -58,7 +58,20 @@ public sealed class DeliveryRulesSpec : ImSpecBase
         var b = Online(_bobPhone);
         Send(_bobPhone, "<message to='alice@localhost/gone' type='headline'><body>news</body></message>");
         Nothing(b);
-        Assert.Empty(State(Alice).Offline);
+    }
+
+    [Fact]
+    public void Rfc6121_8_5_2_2_1_without_offline_storage_chat_and_normal_to_an_account_with_no_available_resource_bounce()
+    {
+        // the offline plugin is not loaded here: the server "either stores or bounces"; it bounces
+        var b = Online(_bobPhone);
+        Send(_bobPhone, "<message to='alice@localhost' type='chat' id='c1'><body>hi</body></message>");
+        var error = Next(b);
+        Assert.Equal(("c1", "error", "service-unavailable"), (error.Id, error.Type, Condition(error)));
+        Send(_bobPhone, "<message to='alice@localhost' id='n1'><body>hi</body></message>");
+        Assert.Equal(("n1", "service-unavailable"), (Next(b).Id, Condition(error)));
+        Send(_bobPhone, "<message to='alice@localhost' type='headline'><body>news</body></message>"); // silently ignored
+        Nothing(b);
     }
 
     [Fact]

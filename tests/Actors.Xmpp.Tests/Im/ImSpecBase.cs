@@ -41,17 +41,11 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         Router = new StanzaRouter(["localhost"], Sessions, Accounts, Iq, NullLogger<StanzaRouter>.Instance, Users);
         var s = settings ?? new UserActor.Settings();
         var router = Router;
-        Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s), router), "users"));
+        Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s)), "users"));
     }
 
     /// <summary>The last available presence sent through <see cref="Online"/>, per resource (what a session keeps).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<Jid, Element> _presenceOf = new();
-
-    /// <summary>Whether the probes report offline pages written (false: as if every connection died before).</summary>
-    protected volatile bool OfflinePagesWritten = true;
-
-    /// <summary>Stanzas of an offline page not yet returned by <see cref="Next"/>, per probe.</summary>
-    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<TestProbe, Queue<Element>> PagedOut = new();
 
     /// <summary>A bound resource (not yet available) whose deliveries arrive at the returned probe.</summary>
     protected TestProbe Bind(Jid full)
@@ -62,9 +56,6 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         {
             if (message is UserActor.ReportPresence)
                 Users.Tell(full.Bare, new UserActor.PresenceReport(full, probe.Ref, _presenceOf.GetValueOrDefault(full)?.Clone(), false), probe.Ref);
-            // like SessionActor on a transport that writes at once: every offline page is written out
-            if (message is UserActor.OfflinePage page && OfflinePagesWritten)
-                Users.Tell(full.Bare, new UserActor.OfflinePageWritten(full, probe.Ref, page.UpToId), probe.Ref);
             return AutoPilot.KeepRunning;
         }));
         Sessions.Register(new SessionEntry(full, probe.Ref, false, 0, Environment.TickCount64));
@@ -115,17 +106,12 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     /// <summary>The next stanza delivered to a probe.</summary>
     protected static Element Next(TestProbe probe, TimeSpan? timeout = null)
     {
-        var paged = PagedOut.GetOrCreateValue(probe);
         while (true)
         {
-            if (paged.Count > 0) return paged.Dequeue();
             var m = probe.ReceiveOne(timeout ?? TimeSpan.FromSeconds(3));
             switch (m)
             {
                 case SessionMessages.Deliver d: return d.Stanza;
-                case UserActor.OfflinePage page:
-                    foreach (var e in page.Stanzas) paged.Enqueue(e);
-                    continue;
                 case UserActor.ReportPresence: continue;
                 case null: throw new TimeoutException("nothing was delivered");
                 default: throw new InvalidOperationException($"unexpected {m}");
@@ -145,14 +131,11 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     protected static List<Element> Drain(TestProbe probe, int quietMs = 400)
     {
         var list = new List<Element>();
-        var paged = PagedOut.GetOrCreateValue(probe);
-        while (paged.Count > 0) list.Add(paged.Dequeue());
         while (true)
         {
             var m = probe.ReceiveOne(TimeSpan.FromMilliseconds(quietMs));
             if (m is null) return list;
             if (m is SessionMessages.Deliver d) list.Add(d.Stanza);
-            else if (m is UserActor.OfflinePage page) list.AddRange(page.Stanzas);
         }
     }
 
@@ -165,8 +148,6 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     protected static List<Element> DrainUntil(TestProbe probe, Predicate<Element> expected, int quietMs = 400, int timeoutMs = 10_000)
     {
         var list = new List<Element>();
-        var paged = PagedOut.GetOrCreateValue(probe);
-        while (paged.Count > 0) list.Add(paged.Dequeue());
         var deadline = Environment.TickCount64 + timeoutMs;
         while (!list.Exists(expected))
         {
@@ -175,7 +156,6 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
             if (m is null)
                 Assert.Fail($"the expected stanza was not delivered within {timeoutMs} ms; got: " + string.Join(" ", list.Select(e => e.ToString())));
             if (m is SessionMessages.Deliver d) list.Add(d.Stanza);
-            else if (m is UserActor.OfflinePage page) list.AddRange(page.Stanzas);
         }
         list.AddRange(Drain(probe, quietMs));
         return list;

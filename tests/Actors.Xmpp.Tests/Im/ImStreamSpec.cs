@@ -115,20 +115,6 @@ public sealed class ImStreamSpec : ImSpecBase
     }
 
     [Fact]
-    public void Xep0160_an_offline_message_arrives_with_delay_when_the_recipient_comes_online()
-    {
-        var bob = Login("bob", "phone");
-        bob.Send("<message to='alice@localhost' type='chat' id='m1'><body>while you were out</body></message>");
-        AwaitAssert(() => Assert.Single(State(Alice).Offline));
-        var alice = Login("alice", "phone", presence: false);
-        alice.Send("<presence/>");
-        var message = alice.Next(e => e.Name == "message");
-        Assert.Equal("while you were out", message.ChildText("body", Ns.Client));
-        Assert.NotNull(message.Child("delay", Ns.Delay));
-        bob.Quiet();
-    }
-
-    [Fact]
     public void Rfc6121_4_3_a_probe_sent_by_a_client_is_answered_by_the_contacts_server_and_never_reaches_its_clients()
     {
         var alice = Login("alice", "phone");

@@ -13,7 +13,7 @@ namespace Actors.Xmpp.Tests.Im;
 /// <summary>Recovery of the user actor from its events and snapshots, and what a failing journal does.</summary>
 public sealed class UserPersistenceSpec : ImSpecBase
 {
-    public UserPersistenceSpec() : base(new UserActor.Settings(MaxOfflineMessages: 100, SnapshotEvery: 3, DeleteDeliveredOffline: false),
+    public UserPersistenceSpec() : base(new UserActor.Settings(SnapshotEvery: 3),
         """
         akka.persistence.journal.plugin = "akka.persistence.journal.failing"
         akka.persistence.journal.failing {
@@ -34,11 +34,9 @@ public sealed class UserPersistenceSpec : ImSpecBase
         Send(alicePhone, "<iq type='set' id='r'><query xmlns='jabber:iq:roster'><item jid='carol@localhost' name='C'><group>G</group></item></query></iq>");
         Send(Jid.Parse("dave@localhost/x"), "<presence to='alice@localhost' type='subscribe'/>");
         Offline(alicePhone, a, "away");
-        Send(Bob.WithResource("phone"), "<message to='alice@localhost' type='chat'><body>stored</body></message>");
         AwaitAssert(() =>
         {
             var s = State(Alice);
-            Assert.Single(s.Offline);
             Assert.Single(s.PendingIn);
             Assert.Equal(2, s.Roster.Length);
             Assert.NotNull(s.LastLogout);
@@ -67,46 +65,6 @@ public sealed class UserPersistenceSpec : ImSpecBase
         Assert.IsType<UserSnapshot>(loaded.Snapshot?.Snapshot); // every 3 events
         StopUser(Alice);
         Assert.Equal(before, Json(State(Alice)));
-    }
-
-    [Fact]
-    public void Nothing_lost_a_message_whose_journal_write_fails_is_bounced_with_internal_server_error()
-    {
-        var b = Online(Bob.WithResource("phone"));
-        FailingJournal.Failing.TryAdd("user:carol@localhost", 0);
-        try
-        {
-            Send(Bob.WithResource("phone"), "<message to='carol@localhost' type='chat' id='lost?'><body>x</body></message>");
-            var error = Next(b);
-            Assert.Equal("lost?", error.Id);
-            Assert.Equal("internal-server-error", Condition(error));
-        }
-        finally
-        {
-            FailingJournal.Failing.TryRemove("user:carol@localhost", out _);
-        }
-        // the actor stopped; the next message recreates it and storage works again
-        Send(Bob.WithResource("phone"), "<message to='carol@localhost' type='chat' id='ok'><body>y</body></message>");
-        AwaitAssert(() => Assert.Single(State(Carol).Offline));
-    }
-
-    [Fact]
-    public void Nothing_lost_messages_waiting_behind_a_failed_write_are_stored_by_the_next_actor_or_bounced()
-    {
-        var b = Online(Bob.WithResource("phone"));
-        FailingJournal.Failing.TryAdd("user:carol@localhost", 0);
-        try
-        {
-            for (var i = 0; i < 5; i++)
-                Send(Bob.WithResource("phone"), $"<message to='carol@localhost' type='chat' id='m{i}'><body>{i}</body></message>");
-            var errors = NextN(b, 5);
-            Assert.Equal(["m0", "m1", "m2", "m3", "m4"], errors.Select(e => e.Id!).Order());
-            Assert.All(errors, e => Assert.Equal("internal-server-error", Condition(e)));
-        }
-        finally
-        {
-            FailingJournal.Failing.TryRemove("user:carol@localhost", out _);
-        }
     }
 
     [Fact]

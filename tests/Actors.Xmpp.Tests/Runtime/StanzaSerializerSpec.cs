@@ -48,20 +48,20 @@ public sealed class StanzaSerializerSpec() : Akka.TestKit.Xunit2.TestKit(StanzaS
     }
 
     [Fact]
-    public void Deliver_and_offline_pages_round_trip()
+    public void Deliver_and_delivery_pages_round_trip()
     {
         var deliver = Assert.IsType<SessionMessages.Deliver>(RoundTrip(new SessionMessages.Deliver(Nasty()), out var s1));
         Assert.IsType<StanzaSerializer>(s1);
         Assert.Equal(Nasty().ToString(), deliver.Stanza.ToString());
 
-        var page = new UserActor.OfflinePage([Nasty(), new Element("message", Ns.Client).SetAttr("id", "2"), Nasty()], 42);
-        var back = Assert.IsType<UserActor.OfflinePage>(RoundTrip(page, out var s2));
+        var page = new SessionMessages.DeliverPage([Nasty(), new Element("message", Ns.Client).SetAttr("id", "2"), Nasty()], 42);
+        var back = Assert.IsType<SessionMessages.DeliverPage>(RoundTrip(page, out var s2));
         Assert.IsType<StanzaSerializer>(s2);
-        Assert.Equal(42, back.UpToId);
+        Assert.Equal(42, back.PageId);
         Assert.Equal(page.Stanzas.Select(e => e.ToString()), back.Stanzas.Select(e => e.ToString()));
 
-        var empty = Assert.IsType<UserActor.OfflinePage>(RoundTrip(new UserActor.OfflinePage([], 7), out _));
-        Assert.Equal((7L, 0), (empty.UpToId, empty.Stanzas.Count));
+        var empty = Assert.IsType<SessionMessages.DeliverPage>(RoundTrip(new SessionMessages.DeliverPage([], 7), out _));
+        Assert.Equal((7L, 0), (empty.PageId, empty.Stanzas.Count));
     }
 
     [Fact]
@@ -73,7 +73,7 @@ public sealed class StanzaSerializerSpec() : Akka.TestKit.Xunit2.TestKit(StanzaS
                 serializer.FromBinary(Encoding.UTF8.GetBytes(bad), StanzaSerializer.ElementManifest));
         var page = new byte[12];
         BitConverter.TryWriteBytes(page.AsSpan(8), 1000);
-        Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(page, StanzaSerializer.OfflinePageManifest));
+        Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary(page, StanzaSerializer.DeliverPageManifest));
         Assert.Throws<System.Runtime.Serialization.SerializationException>(() => serializer.FromBinary([], "xmpp.unknown.v1"));
     }
 }

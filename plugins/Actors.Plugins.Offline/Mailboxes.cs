@@ -1,0 +1,205 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using Actors.Xmpp;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Stanzas;
+using Actors.Xmpp.Xml;
+using Microsoft.Extensions.Logging;
+
+namespace Actors.Plugins.Offline;
+
+/// <summary>
+/// The accounts' offline mailboxes: one archive per account (owner the bare JID), appended to when a message cannot
+/// be delivered and read out in pages when a resource comes online. One delivery per account at a time; a page is
+/// at most <see cref="ISessionDelivery.PageBytes"/> of XML (at least one message), the next one is sent only after the
+/// transport wrote the previous one out, and only what was written out is trimmed from the archive (a connection lost
+/// mid-mailbox leaves the rest, and the page in flight, for the next login: at least once to the socket).
+/// Disposed when the plugin unloads: deliveries in progress stop after their current page (the next version, or the
+/// next login, takes over from what is stored).
+/// </summary>
+internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery, ISessions sessions, IRouter router, int maxMessages,
+    ILogger log) : IDisposable
+{
+    private volatile bool _disposed;
+
+    public void Dispose() => _disposed = true;
+
+    public const string Kind = "messages";
+
+    /// <summary>Items read from the archive at a time (a page is then cut by bytes).</summary>
+    private const int ReadBatch = 200;
+
+    /// <summary>About what the XEP-0203 &lt;delay/&gt; adds to a stored stanza on the wire (about 90 bytes with a short
+    /// domain): counted so that a page of many small messages stays within its budget.</summary>
+    private const int DelayBytes = 128;
+
+    // accounts whose mailbox is being delivered; Again: something was stored or a resource came meanwhile
+    private readonly ConcurrentDictionary<Jid, Run> _running = new();
+
+    private sealed class Run
+    {
+        public bool Again;
+        public Jid? Preferred;
+    }
+
+    // ---- storing (RFC 6121 §8.5.2.2.1) ------------------------------------------------------------------------
+
+    /// <summary>The Undeliverable hook: true when the message is taken (stored or dropped as the RFC says).</summary>
+    public bool Store(Element stanza, Jid account)
+    {
+        switch (stanza.Type ?? "normal")
+        {
+            case "normal" or "chat":
+                // the XML is taken before the first await: the routed stanza is not touched afterwards
+                _ = StoreAsync(stanza, account, StoredValue.Of(stanza));
+                return true;
+            case "headline" or "error":
+                return true; // §8.5.2.2.1: silently ignored
+            default:
+                return false; // (groupchat is bounced by the router before)
+        }
+    }
+
+    private async Task StoreAsync(Element stanza, Jid account, StoredValue value)
+    {
+        long id;
+        try
+        {
+            id = await archive.AppendAsync(account, value, maxMessages);
+        }
+        catch (StorageException ex)
+        {
+            // the journal failed or did not answer in time: the sender learns it (if the write was only slow, the
+            // message may still arrive: an error and a delivery, never neither)
+            log.LogError(ex, "storing an offline message for {Account} failed", account);
+            Bounce(stanza, "internal-server-error", "the message could not be stored");
+            return;
+        }
+        if (id == 0)
+        {
+            Bounce(stanza, "service-unavailable", "the recipient's offline mailbox is full");
+            return;
+        }
+        // a resource may have become available since the router looked: it gets it now
+        Deliver(account, null);
+    }
+
+    private void Bounce(Element stanza, string condition, string text)
+    {
+        if (StanzaErrors.Reply(stanza, condition, text) is not { } reply) return;
+        try { router.Send(reply); }
+        catch (ArgumentException ex) { log.LogDebug(ex, "the error for an offline message could not be routed back"); }
+    }
+
+    // ---- delivery (XEP-0160, XEP-0203) ----------------------------------------------------------------------------
+
+    /// <summary>Delivers the mailbox of <paramref name="account"/> to an available resource (<paramref name="preferred"/>
+    /// when it can take it), unless a delivery runs: that one then looks again when it ends.</summary>
+    public void Deliver(Jid account, Jid? preferred)
+    {
+        if (_disposed) return;
+        var run = new Run { Preferred = preferred };
+        var current = _running.GetOrAdd(account, run);
+        if (!ReferenceEquals(current, run))
+        {
+            lock (current)
+            {
+                if (_running.TryGetValue(account, out var still) && ReferenceEquals(still, current))
+                {
+                    current.Again = true;
+                    current.Preferred ??= preferred;
+                    return;
+                }
+            }
+            Deliver(account, preferred); // it just ended: start one
+            return;
+        }
+        _ = RunAsync(account, run);
+    }
+
+    private async Task RunAsync(Jid account, Run run)
+    {
+        try
+        {
+            while (true)
+            {
+                Jid? preferred;
+                lock (run)
+                {
+                    run.Again = false;
+                    preferred = run.Preferred;
+                    run.Preferred = null;
+                }
+                await DeliverAllAsync(account, preferred);
+                lock (run)
+                {
+                    if (run.Again) continue;
+                    _running.TryRemove(new KeyValuePair<Jid, Run>(account, run));
+                    return;
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // StorageException: the archive could not be read or trimmed; the rest waits for the next login
+            log.LogWarning(ex, "delivering the offline messages of {Account} stopped", account);
+            lock (run) _running.TryRemove(new KeyValuePair<Jid, Run>(account, run));
+        }
+    }
+
+    /// <summary>Page after page to one resource at a time, while one can take them.</summary>
+    private async Task DeliverAllAsync(Jid account, Jid? preferred)
+    {
+        HashSet<Jid>? failed = null;
+        var after = 0L;
+        while (!_disposed)
+        {
+            var target = Target(account, preferred, failed);
+            if (target is null) return;
+            var read = await archive.ReadAsync(account, after, ReadBatch);
+            if (read.Items.Count == 0) return;
+            var page = new List<Element>();
+            var bytes = 0L;
+            var upTo = 0L;
+            for (var i = 0; i < read.Items.Count && (page.Count == 0 || bytes < delivery.PageBytes); i++)
+            {
+                var item = read.Items[i];
+                upTo = item.Id;
+                if (item.Value.Xml is not { } stanza) continue; // (only stanzas are appended)
+                bytes += stanza.ToUtf8().Length + DelayBytes;
+                stanza.Add(Delay(item.Stamp, account.Domain)); // XEP-0203
+                page.Add(stanza);
+            }
+            if (!await delivery.WriteAsync(target, page))
+            {
+                // not written (the session went away, detached or stalled): another available resource may take it
+                (failed ??= new()).Add(target);
+                continue;
+            }
+            await archive.TrimAsync(account, upTo); // only now: written out to the client's connection
+            after = upTo;
+        }
+    }
+
+    /// <summary>The resource to deliver to: <paramref name="preferred"/> if it is available with a non-negative priority,
+    /// otherwise the highest-priority such resource (RFC 6121 §8.5.2.1.1); none: the mailbox waits.</summary>
+    private Jid? Target(Jid account, Jid? preferred, HashSet<Jid>? failed)
+    {
+        Jid? best = null;
+        var bestPriority = int.MinValue;
+        foreach (var r in sessions.Resources(account))
+        {
+            if (!r.Available || r.Priority < 0 || failed is not null && failed.Contains(r.Jid)) continue;
+            if (r.Jid.Equals(preferred)) return r.Jid;
+            if (r.Priority > bestPriority)
+            {
+                best = r.Jid;
+                bestPriority = r.Priority;
+            }
+        }
+        return best;
+    }
+
+    private static Element Delay(DateTimeOffset at, string domain) => new Element("delay", Ns.Delay).SetAttr("from", domain)
+        .SetAttr("stamp", at.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+}
