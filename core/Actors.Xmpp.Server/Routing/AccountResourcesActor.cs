@@ -14,8 +14,8 @@ namespace Actors.Xmpp.Server.Routing;
 /// <list type="bullet">
 /// <item>Fed by what the sessions already send: <see cref="UserActor.SessionStarted"/>, <see cref="UserActor.ResourcePresence"/>
 /// and <see cref="UserActor.SessionEnded"/> (the parent hands it a copy before the user actor gets them), and
-/// <see cref="OwnPresence"/>, a session's broadcast presence, which it also reflects to the account's own resources
-/// (RFC 6121 §4.2.2, §4.4.2, §4.5.2).</item>
+/// <see cref="OwnPresence"/>, a session's broadcast presence, which it also reflects to the account's other available
+/// resources (RFC 6121 §4.2.2, §4.4.2, §4.5.2).</item>
 /// <item>Stanzas arrive as <see cref="RouteStanza"/> from <see cref="StanzaRouter.Route"/> after the inbound hooks;
 /// subscription stanzas, probes and IQs to the bare JID go on to the user actor and the IQ handlers as before.</item>
 /// <item>Whether the account exists is learnt once per incarnation (<see cref="IAccountStore.FindAsync"/>, piped to
@@ -37,9 +37,9 @@ public sealed class AccountResourcesActor : UntypedActor
     public sealed record RouteStanza(Element Stanza, Jid From, Jid To);
 
     /// <summary>A session's broadcast presence: its availability and priority now, and what to reflect to the account's
-    /// available resources (null: nothing, when a plugin took the broadcast). <paramref name="IncludeSelf"/>: the
-    /// sending resource gets its own presence too (RFC 6121 §4.2.2), not at the end of a session.</summary>
-    public sealed record OwnPresence(Jid Resource, IActorRef Session, bool Available, int Priority, Element? Broadcast, bool IncludeSelf);
+    /// other available resources (null: nothing, when a plugin took the broadcast). The sending session delivers its
+    /// own copy itself (RFC 6121 §4.2.2), through its own mailbox.</summary>
+    public sealed record OwnPresence(Jid Resource, IActorRef Session, bool Available, int Priority, Element? Broadcast);
 
     /// <summary>The bound resources, answered with <see cref="ResourceList"/> (a restarted user actor adopts them).</summary>
     public sealed record ListResources
@@ -166,7 +166,7 @@ public sealed class AccountResourcesActor : UntypedActor
             case OwnPresence m:
                 // the presence of a session another one replaced (RFC 6120 §7.7.2.2) is not reflected: the resource lives on
                 if (!SetPresence(m.Resource, m.Session, m.Available, m.Priority) && IndexOf(m.Resource) >= 0) break;
-                if (m.Broadcast is not null) Reflect(m.Resource, m.Broadcast, m.IncludeSelf);
+                if (m.Broadcast is not null) Reflect(m.Resource, m.Broadcast);
                 break;
             case UserActor.ResourcePresence m:
                 _ = SetPresence(m.Resource, m.Session, m.Available, m.Priority);
@@ -274,15 +274,13 @@ public sealed class AccountResourcesActor : UntypedActor
         if (i >= 0 && _resources[i].Session.Equals(session)) _resources.RemoveAt(i);
     }
 
-    /// <summary>RFC 6121 §4.2.2 / §4.5.2: a resource's broadcast presence to the account's available resources
-    /// (to itself too while it lives: its own presence comes back to it).</summary>
-    private void Reflect(Jid from, Element presence, bool includeSelf)
+    /// <summary>RFC 6121 §4.2.2 / §4.5.2: a resource's broadcast presence to the account's other available resources.</summary>
+    private void Reflect(Jid from, Element presence)
     {
         for (var i = 0; i < _resources.Count; i++)
         {
             var r = _resources[i];
-            var self = r.Jid.Equals(from);
-            if (self ? !includeSelf : !r.Available) continue;
+            if (!r.Available || r.Jid.Equals(from)) continue;
             var copy = presence.Clone();
             copy.To = r.Jid.ToString();
             r.Session.Tell(new SessionMessages.Deliver(copy));

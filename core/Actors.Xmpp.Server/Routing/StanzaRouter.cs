@@ -94,6 +94,14 @@ public sealed class StanzaRouter
         if (to.Resource is null)
         {
             if (Hooks.Run(HookPoint.InboundBare, stanza, to, from)) return;
+            if (stanza.Name == "iq" && _users is not null && from.Local is not null && to.Equals(from.Bare))
+            {
+                // an IQ of an account's own resource to its bare JID (roster, private XML, vCard, PEP...): the account
+                // exists (the session authenticated as it) and no resource is chosen, so it is handled here, on the
+                // session's thread, in order with what the session tells its user actor directly
+                if (!Addresses.TryAccount(stanza, from, to)) HandleIq(stanza, from, to, IqScope.Account);
+                return;
+            }
         }
         else
         {

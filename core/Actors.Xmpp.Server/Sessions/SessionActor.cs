@@ -331,12 +331,16 @@ public sealed class SessionActor : UntypedActor
         if (_router.Hooks.Run(Plugins.HookPoint.PresenceBroadcast, stanza, _jid, _jid))
         {
             // a plugin took the broadcast; the account's resources entity still learns availability and priority
-            _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, _available, _priority, null, false), Self);
+            _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, _available, _priority, null), Self);
             return;
         }
-        // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included (by the
-        // account's resources entity, which knows them)
-        _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, _available, _priority, stanza, true), Self);
+        // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included: to itself
+        // through its own mailbox first (before anything the user actor sends it for this presence), to the others
+        // by the account's resources entity, which knows them
+        var own = stanza.Clone();
+        own.To = _jid.ToString();
+        Self.Tell(new SessionMessages.Deliver(own));
+        _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, _available, _priority, stanza), Self);
         // §4.2.2 / §4.4.2 / §4.5.2: the user actor broadcasts to the contacts (it knows the roster), probes, and
         // hands over offline messages and pending subscription requests
         _router.Users?.Tell(_jid.Bare, new UserActor.ResourcePresence(_jid, Self, stanza.Clone(), _available, _priority), Self);
@@ -377,7 +381,7 @@ public sealed class SessionActor : UntypedActor
             _registry.UpdatePresence(_jid, Self, false, _priority);
             var unavailable = new Element("presence", Ns.Client).SetAttr("from", _jid.ToString()).SetAttr("type", "unavailable");
             // to the account's other available resources, through its resources entity
-            _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, false, _priority, unavailable.Clone(), false));
+            _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, false, _priority, unavailable.Clone()));
             _router.Users?.Tell(_jid.Bare, new UserActor.ResourcePresence(_jid, Self, unavailable, false, _priority));
         }
         SendUnavailableToDirected();

@@ -179,8 +179,12 @@ public sealed class UsersActor : ReceiveActor
                 case AccountResourcesActor.OwnPresence or AccountResourcesActor.ListResources:
                     ToEntity(user, message, sender);
                     return;
-                case UserActor.SessionStarted or UserActor.ResourcePresence or UserActor.SessionEnded:
+                case UserActor.SessionStarted:
+                    _noAccount.Remove(user); // a session authenticated as the account: it exists
                     ToEntity(user, message, sender); // the entity first: a restarted user actor asks it for the resources
+                    break;
+                case UserActor.ResourcePresence or UserActor.SessionEnded:
+                    ToEntity(user, message, sender);
                     break;
                 case UserActor.RemoveAccount:
                     if (_entities.ContainsKey(user)) ToEntity(user, AccountResourcesActor.AccountRemoved.Instance, sender);

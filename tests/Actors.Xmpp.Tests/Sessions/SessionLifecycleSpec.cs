@@ -98,7 +98,7 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
     {
         var laptop = CreateTestProbe();
         _users!.Tell(AliceLaptop.Bare, new UserActor.SessionStarted(AliceLaptop, laptop.Ref), laptop.Ref);
-        _users.Tell(AliceLaptop.Bare, new AccountResourcesActor.OwnPresence(AliceLaptop, laptop.Ref, true, 0, null, false), laptop.Ref);
+        _users.Tell(AliceLaptop.Bare, new AccountResourcesActor.OwnPresence(AliceLaptop, laptop.Ref, true, 0, null), laptop.Ref);
         return laptop;
     }
 
