@@ -222,6 +222,43 @@ public sealed class AccountResourcesSpec() : ImSpecBase(resources: new AccountRe
         Assert.Equal("after", Body(Next(phone)));
     }
 
+    [Fact]
+    public void An_entity_asked_to_stop_after_a_session_bound_cancels_its_passivation_and_keeps_the_session()
+    {
+        // the test actor is the entity's parent (the users actor's part: Passivate, then the stop message)
+        var entity = ActorOfAsTestActorRef<AccountResourcesActor>(
+            AccountResourcesActor.Props(Alice, Router, Accounts, new AccountResourcesActor.Settings(TimeSpan.FromMilliseconds(200))), TestActor);
+        var passivate = ExpectMsg<UsersActor.Passivate>(TimeSpan.FromSeconds(3)); // idle, no resource
+        var phone = CreateTestProbe();
+        var alicePhone = Alice.WithResource("phone");
+        entity.Tell(new UserActor.SessionStarted(alicePhone, phone.Ref), phone.Ref); // bound before the stop arrived
+        Watch(entity);
+        entity.Tell(passivate.StopMessage, TestActor);
+        ExpectMsg<AccountResourcesActor.CancelPassivation>();
+        ExpectNoMsg(TimeSpan.FromMilliseconds(400)); // not terminated, no new passivation while a resource is bound
+        var m = Parse("<message from='bob@localhost/phone' to='alice@localhost/phone' type='chat'><body>kept</body></message>");
+        entity.Tell(new AccountResourcesActor.RouteStanza(m, _bobPhone, alicePhone));
+        Assert.Equal("kept", Body(phone.ExpectMsg<SessionMessages.Deliver>().Stanza));
+    }
+
+    [Fact]
+    public void Rfc6121_8_5_1_an_entity_without_account_reports_the_name_to_its_parent_and_stops_at_its_stop_message()
+    {
+        var nobody = Jid.Parse("nobody@localhost");
+        var entity = ActorOfAsTestActorRef<AccountResourcesActor>(
+            AccountResourcesActor.Props(nobody, Router, Accounts, AccountResourcesActor.Settings.Default), TestActor);
+        var m = Parse("<message from='bob@localhost/phone' to='nobody@localhost' type='chat' id='n1'><body>x</body></message>");
+        var bob = Online(_bobPhone);
+        Drain(bob);
+        entity.Tell(new AccountResourcesActor.RouteStanza(m, _bobPhone, nobody));
+        Assert.Equal(nobody, ExpectMsg<AccountResourcesActor.NoAccount>().Account);
+        var passivate = ExpectMsg<UsersActor.Passivate>(); // at once, not after the idle time
+        Assert.Equal("service-unavailable", Condition(Next(bob)));
+        Watch(entity);
+        entity.Tell(passivate.StopMessage, TestActor);
+        ExpectTerminated(entity);
+    }
+
     /// <summary>An account store whose lookups complete when the test says so (a directory on another node).</summary>
     private sealed class SlowAccountStore(IAccountStore inner) : IAccountStore
     {
