@@ -4,6 +4,7 @@ using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
+using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Buffers;
 using Actors.Xmpp.Transport.Framing;
 using Actors.Xmpp.Xml;
@@ -88,7 +89,8 @@ public class RoutingBenchmarks
     {
         private readonly HashSet<Jid> _set = new(accounts);
         public UserCredentials? Find(Jid account) => null;
-        public ValueTask<UserCredentials?> FindAsync(Jid account) => ValueTask.FromResult<UserCredentials?>(null);
+        public ValueTask<UserCredentials?> FindAsync(Jid account) =>
+            ValueTask.FromResult(_set.Contains(account) ? new UserCredentials(account.Local ?? "", []) : null);
         public bool Exists(Jid account) => _set.Contains(account);
         public Task<bool> AddAsync(Jid account, string password) => throw new NotSupportedException();
         public Task<int> AddManyAsync(IReadOnlyList<(Jid Account, string Password)> accounts) => throw new NotSupportedException();
@@ -97,18 +99,17 @@ public class RoutingBenchmarks
         public IReadOnlyList<Jid> List() => _set.ToList();
     }
 
-    /// <summary>An IActorRef whose Tell does nothing but count: isolates the router's own cost.</summary>
-    private sealed class CountingRef : MinimalActorRef
-    {
-        public long Count;
-        public override ActorPath Path { get; } = new RootActorPath(new Address("akka", "bench")) / "counting";
-        public override IActorRefProvider Provider => throw new NotSupportedException();
-        protected override void TellInternal(object message, IActorRef sender) => Count++;
-    }
-
     private sealed class Ignore : UntypedActor
     {
         protected override void OnReceive(object message) { }
+    }
+
+    /// <summary>A user directory whose Tell does nothing but count: the router's own cost up to its one Tell.</summary>
+    private sealed class CountingDirectory : IUserDirectory
+    {
+        public long Count;
+        public void Tell(Jid user, object message, IActorRef? sender = null) => Count++;
+        public Task<T> Ask<T>(Jid user, object message, TimeSpan timeout) => throw new NotSupportedException();
     }
 
     private StanzaRouter _stubRouter = null!, _actorRouter = null!;
@@ -126,24 +127,28 @@ public class RoutingBenchmarks
         _stanza.From = _from.ToString();
         var accounts = new Accounts(_from.Bare, _to);
 
-        var stubSessions = new LocalSessionRegistry();
-        stubSessions.Register(new SessionEntry(Jid.Parse("romeo@example.com/orchard"), new CountingRef(), true, 0, 0));
-        _stubRouter = new StanzaRouter(["example.com"], stubSessions, accounts, new IqHandlers(), NullLogger<StanzaRouter>.Instance);
+        // the router Tells the account's resources entity (issue 9, 5e): the stub counts that Tell
+        _stubRouter = new StanzaRouter(["example.com"], new LocalSessionRegistry(), accounts, new IqHandlers(), NullLogger<StanzaRouter>.Instance,
+            new CountingDirectory());
 
+        // the real path: users actor → romeo's resources entity → a do-nothing session
         _system = ActorSystem.Create("bench", "akka.loglevel = WARNING\nakka.stdout-loglevel = WARNING");
         var session = _system.ActorOf(Props.Create(typeof(Ignore)), "romeo-orchard");
-        var actorSessions = new LocalSessionRegistry();
-        actorSessions.Register(new SessionEntry(Jid.Parse("romeo@example.com/orchard"), session, true, 0, 0));
-        _actorRouter = new StanzaRouter(["example.com"], actorSessions, accounts, new IqHandlers(), NullLogger<StanzaRouter>.Instance);
+        var users = new LocalUserDirectory();
+        _actorRouter = new StanzaRouter(["example.com"], new LocalSessionRegistry(), accounts, new IqHandlers(), NullLogger<StanzaRouter>.Instance, users);
+        users.Attach(_system.ActorOf(UsersActor.Props(_ => Props.Create(typeof(Ignore)), _actorRouter), "users"));
+        var romeo = Jid.Parse("romeo@example.com/orchard");
+        users.Tell(romeo.Bare, new UserActor.SessionStarted(romeo, session), session);
+        users.Tell(romeo.Bare, new UserActor.ResourcePresence(romeo, session, new Element("presence", Ns.Client), true, 0), session);
     }
 
     [GlobalCleanup]
     public void Cleanup() => _system.Terminate().Wait();
 
-    [Benchmark(Description = "Route to bare JID, stub IActorRef")]
+    [Benchmark(Description = "Route to bare JID, stub user directory")]
     public void RouteStub() => _stubRouter.Route(_stanza, _from, _to);
 
-    [Benchmark(Description = "Route to bare JID, real do-nothing actor")]
+    [Benchmark(Description = "Route to bare JID, through the resources entity to a do-nothing actor")]
     public void RouteActor() => _actorRouter.Route(_stanza, _from, _to);
 }
 

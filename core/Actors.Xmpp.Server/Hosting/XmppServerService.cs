@@ -50,7 +50,9 @@ public sealed class XmppServerService : IHostedService
             var router = _server.Router;
             var settings = new UserActor.Settings(Math.Max(1, o.Users.SnapshotEvery),
                 PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null);
-            users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings)), "users"));
+            // the accounts' resources entities passivate like the user actors (after the default when those never do)
+            var resources = settings.PassivateAfter is { } idle ? new Routing.AccountResourcesActor.Settings(idle) : null;
+            users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router, resources), "users"));
         }
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over

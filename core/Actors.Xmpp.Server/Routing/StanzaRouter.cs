@@ -11,9 +11,11 @@ using Microsoft.Extensions.Logging;
 namespace Actors.Xmpp.Server.Routing;
 
 /// <summary>
-/// Delivers stanzas whose 'from' and 'to' are already validated: to the server itself (IQ handlers), to bare and
-/// full JIDs of local accounts (RFC 6121 §8.5), and answers with the RFC's errors otherwise. Thread-safe and
-/// lock-free: session actors call it on their own thread and it only Tells.
+/// Delivers stanzas whose 'from' and 'to' are already validated: to the server itself (IQ handlers), to plugins'
+/// service JIDs, to bare and full JIDs of local accounts (after the inbound hooks, told to the account's
+/// <see cref="AccountResourcesActor"/>, which applies RFC 6121 §8.5), and answers with the RFC's errors otherwise.
+/// Thread-safe and lock-free: session actors call it on their own thread; it reads no session registry and no
+/// account directory, and only Tells.
 /// </summary>
 public sealed class StanzaRouter
 {
@@ -43,7 +45,12 @@ public sealed class StanzaRouter
 
     public bool IsLocalDomain(string domain) => _domains.Contains(domain);
 
+    /// <summary>This node's sessions for the operator (<c>online</c>, XEP-0133 lists, <c>info</c>): never read to
+    /// decide a delivery (the accounts' resources entities do that, <see cref="AccountResourcesActor"/>).</summary>
     public ISessionRegistry Sessions => _sessions;
+
+    /// <summary>The account directory (the resources entities look their account up once per incarnation).</summary>
+    public IAccountStore Accounts => _accounts;
 
     /// <summary>Where the accounts' <see cref="UserActor"/>s are reached (null when the router runs without them).</summary>
     public IUserDirectory? Users => _users;
@@ -87,13 +94,20 @@ public sealed class StanzaRouter
         if (to.Resource is null)
         {
             if (Hooks.Run(HookPoint.InboundBare, stanza, to, from)) return;
-            ToBareJid(stanza, from, to);
+            if (stanza.Name == "iq" && _users is not null && from.Local is not null && to.Equals(from.Bare))
+            {
+                // an IQ of an account's own resource to its bare JID (roster, private XML, vCard, PEP...): the account
+                // exists (the session authenticated as it) and no resource is chosen, so it is handled here, on the
+                // session's thread, in order with what the session tells its user actor directly
+                if (!Addresses.TryAccount(stanza, from, to)) HandleIq(stanza, from, to, IqScope.Account);
+                return;
+            }
         }
         else
         {
             if (Hooks.Run(HookPoint.InboundFull, stanza, to, from)) return;
-            ToFullJid(stanza, from, to);
         }
+        ToAccount(stanza, from, to);
     }
 
     /// <summary>Sends an error reply to the sender of <paramref name="stanza"/> (nothing for errors, which are never answered).</summary>
@@ -132,44 +146,35 @@ public sealed class StanzaRouter
         }
     }
 
-    private void ToBareJid(Element stanza, Jid from, Jid to)
+    /// <summary>
+    /// A stanza for a local account: told to the account's resources entity (<see cref="AccountResourcesActor"/>),
+    /// which applies RFC 6121 §8.5 with the resources it holds; nothing shared is read here. Without a user
+    /// directory (a router built for a tool) nothing can reach an account: answered as for no account (§8.5.1).
+    /// </summary>
+    private void ToAccount(Element stanza, Jid from, Jid to)
     {
-        var exists = _accounts.Exists(to);
-        if (exists && Addresses.TryAccount(stanza, from, to)) return; // a namespace a plugin owns (plugin contract v2)
+        if (_users is not null)
+        {
+            _users.Tell(to, new AccountResourcesActor.RouteStanza(stanza, from, to));
+            return;
+        }
+        ToNoAccount(stanza, from, to);
+    }
+
+    /// <summary>RFC 6121 §8.5.1: what a stanza to a local account that does not exist gets (the resources entity and
+    /// its parent's negative cache answer with this).</summary>
+    internal void ToNoAccount(Element stanza, Jid from, Jid to)
+    {
         switch (stanza.Name)
         {
             case "iq":
-                if (!exists) Bounce(stanza, "service-unavailable");
-                else HandleIq(stanza, from, to, IqScope.Account);
-                return;
             case "message":
-                if (!exists)
-                {
-                    Bounce(stanza, "service-unavailable"); // RFC 6121 §8.5.1
-                    return;
-                }
-                MessageToBare(stanza, from, to);
+                Bounce(stanza, "service-unavailable");
                 return;
             case "presence":
-                if (!exists)
-                {
-                    // RFC 6121 §8.5.1: silently ignored; §4.3.2 (1): a probe of an account that does not exist is
-                    // answered with unsubscribed from the bare JID
-                    if (stanza.Type == "probe") ProbeOfNoAccount(stanza, from, to);
-                    return;
-                }
-                if (_users is not null && stanza.Type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed" or "probe")
-                {
-                    // RFC 6121 §3 inbound subscription processing and §4.3 probes: the contact's user actor decides
-                    // (a probe, from a server or a client, is answered by the contact's server and never reaches its clients)
-                    _users.Tell(to, new UserActor.InboundPresence(stanza, from));
-                    return;
-                }
-                if (stanza.Type == "probe") return; // §4.3: probes are for the server; without user actors nobody answers them
-                var resources = _sessions.Resources(to);
-                // §8.5.2.1.1: presence goes to every available resource
-                for (var i = 0; i < resources.Count; i++)
-                    if (resources[i].Available) resources[i].Session.Tell(new SessionMessages.Deliver(stanza));
+                // §8.5.1: silently ignored; §4.3.2 (1): a probe of an account that does not exist is answered with
+                // unsubscribed from the bare JID
+                if (stanza.Type == "probe") ProbeOfNoAccount(stanza, from, to.Bare);
                 return;
         }
     }
@@ -181,80 +186,22 @@ public sealed class StanzaRouter
         Route(answer, to, from.Bare);
     }
 
-    private void MessageToBare(Element stanza, Jid from, Jid to)
+    /// <summary>
+    /// RFC 6121 §8.5.2.2: a message for the bare JID <paramref name="to"/> of an existing account with no available
+    /// resource of non-negative priority (decided by the account's resources entity). <paramref name="type"/> is the
+    /// message's type ("normal" when absent).
+    /// </summary>
+    internal void Undeliverable(Element stanza, Jid from, Jid to, string type)
     {
-        var type = stanza.Type ?? "normal";
-        if (type == "error") return; // §8.5.2.1.1 / §8.5.2.2.1: silently dropped
-        if (type == "groupchat")
-        {
-            Bounce(stanza, "service-unavailable"); // §8.5.2.1.1 groupchat to a bare JID
-            return;
-        }
-        var resources = _sessions.Resources(to);
-        // §8.5.2.1.1: normal and chat go to the highest-priority available resource(s); headline to all of
-        // the available resources with non-negative priority. Negative priority never receives bare-JID messages.
-        var best = int.MinValue;
-        for (var i = 0; i < resources.Count; i++)
-            if (resources[i].Available && resources[i].Priority >= 0 && resources[i].Priority > best) best = resources[i].Priority;
-        if (best == int.MinValue)
-        {
-            if (Hooks.Run(HookPoint.Undeliverable, stanza, to, from)) return; // the offline plugin stores it (XEP-0160)
-            // §8.5.2.2.1: no available resource and no offline storage (the plugin is not loaded): headlines are
-            // silently ignored, normal and chat bounced
-            if (type == "headline") return;
-            Bounce(stanza, "service-unavailable", "the recipient is offline");
-            return;
-        }
-        for (var i = 0; i < resources.Count; i++)
-        {
-            var r = resources[i];
-            if (!r.Available || r.Priority < 0) continue;
-            if (type == "headline" || r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
-        }
+        if (Hooks.Run(HookPoint.Undeliverable, stanza, to, from)) return; // the offline plugin stores it (XEP-0160)
+        // §8.5.2.2.1: no available resource and no offline storage (the plugin is not loaded): headlines are
+        // silently ignored, normal and chat bounced
+        if (type == "headline") return;
+        Bounce(stanza, "service-unavailable", "the recipient is offline");
     }
 
-    private void ToFullJid(Element stanza, Jid from, Jid to)
-    {
-        if (stanza.Name == "presence" && (stanza.Type == "probe" || _users is not null && stanza.Type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed"))
-        {
-            // RFC 6121 §3 / §4.3: subscription stanzas and probes are processed for the bare JID (probes never reach a client)
-            ToBareJid(stanza, from, to.Bare);
-            return;
-        }
-        var entry = _sessions.Find(to);
-        if (entry is not null)
-        {
-            entry.Session.Tell(new SessionMessages.Deliver(stanza)); // §8.5.3.1: a connected resource gets it
-            return;
-        }
-        // RFC 6121 §8.5.3.2: no session with that resource
-        switch (stanza.Name)
-        {
-            case "message":
-                var type = stanza.Type ?? "normal";
-                if (type == "error") return;
-                if (type == "groupchat")
-                {
-                    Bounce(stanza, "service-unavailable");
-                    return;
-                }
-                if (!_accounts.Exists(to.Bare))
-                {
-                    Bounce(stanza, "service-unavailable");
-                    return;
-                }
-                MessageToBare(stanza, from, to.Bare); // §8.5.3.2.1: normal, chat, headline: as if to the bare JID
-                return;
-            case "presence":
-                // §8.5.3.2.2: presence to an unavailable resource: subscription stanzas as if to the bare JID, others ignored
-                var ptype = stanza.Type;
-                if (ptype is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed") ToBareJid(stanza, from, to.Bare);
-                return;
-            case "iq":
-                if (stanza.Type is "get" or "set") Bounce(stanza, "service-unavailable"); // §8.5.3.2.3
-                return;
-        }
-    }
+    /// <summary>An IQ to an account's bare JID (the resources entity calls this once it knows the account exists).</summary>
+    internal void HandleAccountIq(Element stanza, Jid from, Jid to) => HandleIq(stanza, from, to, IqScope.Account);
 
     private void HandleIq(Element stanza, Jid from, Jid to, IqScope scope)
     {

@@ -172,11 +172,9 @@ public sealed class SessionActor : UntypedActor
         for (var i = 0; i < pending.Count; i++) m.Client.Send(pending[i], Ns.Client);
     }
 
-    protected override void PreStart()
-    {
-        _router.Users?.Tell(_jid.Bare, new UserActor.SessionStarted(_jid, Self), Self);
-        Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionBound, _jid);
-    }
+    // (SessionStarted is told by the sessions supervisor when it makes this actor, before the bind result leaves:
+    // the account's resources entity knows the resource before anyone can address it)
+    protected override void PreStart() => Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionBound, _jid);
 
     private void Deliver(Element stanza)
     {
@@ -326,11 +324,21 @@ public sealed class SessionActor : UntypedActor
             _available = false;
             _lastPresence = null;
         }
-        _registry.UpdatePresence(_jid, Self, _available, _priority);
-        if (!_router.Hooks.Run(Plugins.HookPoint.PresenceBroadcast, stanza, _jid, _jid)) // unless a plugin took the broadcast
+        _registry.UpdatePresence(_jid, Self, _available, _priority); // the operator's view
+        if (_router.Hooks.Run(Plugins.HookPoint.PresenceBroadcast, stanza, _jid, _jid))
         {
-            // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included
-            BroadcastToOwnResources(stanza);
+            // a plugin took the broadcast; the account's resources entity still learns availability and priority
+            _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, _available, _priority, null), Self);
+        }
+        else
+        {
+            // RFC 6121 §4.2.2 / §4.5.2: broadcast to the account's own available resources, this one included: to
+            // itself through its own mailbox first (before anything the user actor sends it for this presence), to the
+            // others by the account's resources entity, which knows them
+            var own = stanza.Clone();
+            own.To = _jid.ToString();
+            Self.Tell(new SessionMessages.Deliver(own));
+            _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, _available, _priority, stanza), Self);
             // §4.2.2 / §4.4.2 / §4.5.2: the user actor broadcasts to the contacts (it knows the roster), probes, and
             // hands over pending subscription requests
             _router.Users?.Tell(_jid.Bare, new UserActor.ResourcePresence(_jid, Self, stanza.Clone(), _available, _priority), Self);
@@ -340,19 +348,6 @@ public sealed class SessionActor : UntypedActor
         // the offline plugin delivers its mailbox on this event)
         if (_available && _priority >= 0 && !wasDeliverable)
             Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.ResourceAvailable, _jid);
-    }
-
-    private void BroadcastToOwnResources(Element presence)
-    {
-        var resources = _registry.Resources(_jid.Bare);
-        for (var i = 0; i < resources.Count; i++)
-        {
-            var r = resources[i];
-            if (!r.Available && !r.Jid.Equals(_jid)) continue;
-            var copy = presence.Clone();
-            copy.To = r.Jid.ToString();
-            r.Session.Tell(new SessionMessages.Deliver(copy));
-        }
     }
 
     private void SendUnavailableToDirected()
@@ -388,20 +383,13 @@ public sealed class SessionActor : UntypedActor
             _available = false;
             _registry.UpdatePresence(_jid, Self, false, _priority);
             var unavailable = new Element("presence", Ns.Client).SetAttr("from", _jid.ToString()).SetAttr("type", "unavailable");
-            var resources = _registry.Resources(_jid.Bare);
-            for (var i = 0; i < resources.Count; i++)
-            {
-                var r = resources[i];
-                if (!r.Available || r.Jid.Equals(_jid)) continue;
-                var copy = unavailable.Clone();
-                copy.To = r.Jid.ToString();
-                r.Session.Tell(new SessionMessages.Deliver(copy));
-            }
+            // to the account's other available resources, through its resources entity
+            _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.OwnPresence(_jid, Self, false, _priority, unavailable.Clone()));
             _router.Users?.Tell(_jid.Bare, new UserActor.ResourcePresence(_jid, Self, unavailable, false, _priority));
         }
         SendUnavailableToDirected();
-        _registry.Unregister(_jid, Self);
-        _router.Users?.Tell(_jid.Bare, new UserActor.SessionEnded(_jid, Self));
+        _registry.Unregister(_jid, Self); // the operator's view
+        _router.Users?.Tell(_jid.Bare, new UserActor.SessionEnded(_jid, Self)); // the resources entity and the user actor
         Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionClosed, _jid);
         _resumptionDeadline?.Cancel();
         ReturnDetachedStanzas();

@@ -1,4 +1,5 @@
 using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Transport.Connections;
 using Akka.Actor;
 using Akka.Event;
@@ -9,8 +10,9 @@ namespace Actors.Xmpp.Server.Sessions;
 /// The sessions supervisor (/user/sessions): parent of every <see cref="SessionActor"/>, so that a session outlives
 /// the connection that bound it. A connection actor asks it to <see cref="Open"/> a session when it binds a resource;
 /// a later connection asks it to <see cref="Attach"/> to a detached session by its id (XEP-0198 resumption will). A
-/// session is registered in the <see cref="ISessionRegistry"/> here, when it is made, and unregisters itself when it
-/// stops. A session actor that throws is stopped, never restarted (its presence state cannot be rebuilt): its
+/// session is registered here, when it is made, in the <see cref="ISessionRegistry"/> (this node's operator view, also
+/// where a resource conflict is found) and with its account (<see cref="UserActor.SessionStarted"/>, to the account's
+/// resources entity, which routes, and its user actor); it unregisters itself from both when it stops. A session actor that throws is stopped, never restarted (its presence state cannot be rebuilt): its
 /// PostStop broadcasts unavailable presence and closes the stream of its connection.
 /// </summary>
 public sealed class SessionsActor : UntypedActor
@@ -62,6 +64,9 @@ public sealed class SessionsActor : UntypedActor
                 var replaced = _server.Sessions.Register(new SessionEntry(m.Jid, session, false, 0, Environment.TickCount64));
                 // RFC 6120 §7.7.2.2: the server's policy is to terminate the older session with <conflict/>
                 replaced?.Session.Tell(SessionMessages.ReplacedInstance);
+                // the account's resources entity (routing) and user actor learn of the resource before the client
+                // learns its full JID from the bind result, so nothing can address it before it is known
+                _server.Router.Users?.Tell(m.Jid.Bare, new UserActor.SessionStarted(m.Jid, session), session);
                 Sender.Tell(new Opened(m.SessionId, m.Jid, session));
                 break;
             }

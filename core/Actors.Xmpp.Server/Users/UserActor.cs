@@ -49,7 +49,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     public sealed record InboundPresence(Element Stanza, Jid From);
 
     /// <summary>
-    /// Sent by a recovered user actor to the available sessions the registry lists: each answers (through the user
+    /// Sent by a recovered user actor to the available sessions its account's resources entity lists: each answers (through the user
     /// directory, after anything it sent before) with a <see cref="PresenceReport"/>.
     /// </summary>
     public sealed record ReportPresence
@@ -295,15 +295,49 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>
-    /// After a restart: the sessions that are bound now. The available ones are asked for their last presence and
-    /// interests (<see cref="ReportPresence"/>); until they answered (or <see cref="Settings.ReportTimeout"/>),
-    /// other messages are stashed, so that a probe is not answered with a presence that lost its show and status.
-    /// (At the first start no session is available yet: nothing is asked.)
+    /// After a restart: the sessions that are bound now, as the account's resources entity holds them (asked, not
+    /// read: <see cref="AccountResourcesActor.ListResources"/>; other messages wait in the stash until it answers).
+    /// The available ones are asked for their last presence and interests (<see cref="ReportPresence"/>); until they
+    /// answered (or <see cref="Settings.ReportTimeout"/>), other messages are stashed, so that a probe is not answered
+    /// with a presence that lost its show and status. (At the first start no session is available yet: nothing is asked.)
     /// </summary>
     private void AdoptSessions()
     {
-        foreach (var e in _router.Sessions.Resources(_user))
+        if (_router.Users is not { } users) return;
+        users.Tell(_user, AccountResourcesActor.ListResources.Instance, Self);
+        var generation = ++_reportGeneration;
+        Timers.StartSingleTimer(nameof(ReportsTimedOut), new ReportsTimedOut(generation), _settings.ReportTimeout ?? TimeSpan.FromSeconds(2));
+        BecomeStacked(WaitingForResources);
+    }
+
+    /// <summary>The behaviour <see cref="AdoptSessions"/> pushes first: the entity's list is taken, everything else waits.</summary>
+    private void WaitingForResources(object message)
+    {
+        switch (message)
         {
+            case AccountResourcesActor.ResourceList m:
+                Context.UnbecomeStacked();
+                Timers.Cancel(nameof(ReportsTimedOut));
+                AdoptResources(m.Resources);
+                if (_awaitingReports is null) Stash.UnstashAll();
+                break;
+            case ReportsTimedOut t:
+                if (t.Generation != _reportGeneration) return;
+                Log.Warning("{0}: the account's resources entity did not answer", PersistenceId);
+                Context.UnbecomeStacked();
+                Stash.UnstashAll();
+                break;
+            default:
+                Stash.Stash();
+                break;
+        }
+    }
+
+    private void AdoptResources(IReadOnlyList<SessionEntry> resources)
+    {
+        for (var i = 0; i < resources.Count; i++)
+        {
+            var e = resources[i];
             var r = Track(e.Jid, e.Session);
             r.Available = e.Available;
             r.Priority = e.Priority;

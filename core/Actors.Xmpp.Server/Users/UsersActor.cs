@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Stanzas;
 using Akka.Actor;
 
@@ -24,6 +25,19 @@ namespace Actors.Xmpp.Server.Users;
 /// name is created again (<see cref="AccountCreated"/> on the event stream): what its closing sessions still send
 /// (presence, session ends) must not create a fresh actor that writes into the journal the removal deleted, and
 /// requests that raced with the removal are answered as for an account that does not exist.
+/// <para>
+/// It is also the parent of the accounts' resources entities (<see cref="AccountResourcesActor"/>, named after the
+/// account with the suffix <see cref="ResourcesSuffix"/>): the stanzas routed to an account
+/// (<see cref="AccountResourcesActor.RouteStanza"/>), the sessions' <see cref="AccountResourcesActor.OwnPresence"/> and
+/// <see cref="AccountResourcesActor.ListResources"/> go to the entity; <see cref="UserActor.SessionStarted"/>,
+/// <see cref="UserActor.ResourcePresence"/> and <see cref="UserActor.SessionEnded"/> go to the entity first, then to the
+/// user actor; removal and creation of an account are told to its entity. Entities passivate like user actors (and
+/// may cancel a passivation when a session bound meanwhile: <see cref="AccountResourcesActor.CancelPassivation"/>).
+/// A name an entity found without account (<see cref="AccountResourcesActor.NoAccount"/>) is answered here, as RFC
+/// 6121 §8.5.1 says, for <see cref="NoAccountTtl"/> (at most <see cref="NoAccountCapacity"/> names, oldest evicted;
+/// <see cref="AccountCreated"/> removes the name at once), so that a flood to names without account starts no actor
+/// per stanza.
+/// </para>
 /// </summary>
 public sealed class UsersActor : ReceiveActor
 {
@@ -40,7 +54,22 @@ public sealed class UsersActor : ReceiveActor
     public static bool IsTracked(object message) =>
         message is UserActor.InboundPresence or UserActor.OutboundSubscription;
 
+    /// <summary>The suffix of an entity's child name (never in an escaped JID: '!' is percent-encoded there).</summary>
+    public const string ResourcesSuffix = "!resources";
+    /// <summary>How long a name without account is answered here without asking an entity.</summary>
+    public static readonly TimeSpan NoAccountTtl = TimeSpan.FromSeconds(10);
+    /// <summary>How many names without account are remembered (the oldest goes first).</summary>
+    public const int NoAccountCapacity = 10_000;
+
     private readonly Func<Jid, Props> _userProps;
+    private readonly Func<Jid, Props>? _resourcesProps;
+    private readonly StanzaRouter? _router;
+    // the live resources entities by account (no name escaping per routed stanza), and back
+    private readonly Dictionary<Jid, IActorRef> _entities = new();
+    private readonly Dictionary<IActorRef, Jid> _entityAccounts = new();
+    // the negative cache: names without account, with when they expire, in insertion order
+    private readonly Dictionary<Jid, long> _noAccount = new();
+    private readonly Queue<(Jid Account, long Expires)> _noAccountOrder = new();
     private readonly ConditionalWeakTable<object, object> _redelivered = new();
     private readonly HashSet<Jid> _removed = new();
     // per passivating child: what arrived for it meanwhile
@@ -48,19 +77,45 @@ public sealed class UsersActor : ReceiveActor
     // per child: tracked messages it has not reported handled
     private readonly Dictionary<IActorRef, List<object>> _inFlight = new();
 
-    public static Props Props(Func<Jid, Props> userProps) => Akka.Actor.Props.Create(() => new UsersActor(userProps));
+    /// <param name="resources">The settings of the resources entities (default <see cref="AccountResourcesActor.Settings.Default"/>);
+    /// there are none without <paramref name="router"/>.</param>
+    public static Props Props(Func<Jid, Props> userProps, StanzaRouter? router = null, AccountResourcesActor.Settings? resources = null) =>
+        Akka.Actor.Props.Create(() => new UsersActor(userProps, router, resources));
 
-    public UsersActor(Func<Jid, Props> userProps)
+    public UsersActor(Func<Jid, Props> userProps, StanzaRouter? router, AccountResourcesActor.Settings? resources = null)
     {
         _userProps = userProps;
+        _router = router;
+        var settings = resources ?? AccountResourcesActor.Settings.Default;
+        if (router is not null) _resourcesProps = u => AccountResourcesActor.Props(u, router, router.Accounts, settings);
         Receive<Envelope>(e => Deliver(e.User, e.Message, Sender));
+        Receive<AccountResourcesActor.NoAccount>(m =>
+        {
+            if (!_entityAccounts.ContainsKey(Sender)) return;
+            var expires = Environment.TickCount64 + (long)NoAccountTtl.TotalMilliseconds;
+            _noAccount[m.Account] = expires;
+            _noAccountOrder.Enqueue((m.Account, expires));
+            while (_noAccountOrder.Count > NoAccountCapacity) ForgetOldestNoAccount();
+        });
+        Receive<AccountResourcesActor.CancelPassivation>(_ =>
+        {
+            // the entity stays: what was buffered for its successor goes to it, in order
+            if (!_passivating.Remove(Sender, out var buffered)) return;
+            foreach (var (message, sender) in buffered) Sender.Tell(message, sender);
+        });
         Receive<Passivate>(OnPassivate);
         Receive<Handled>(m =>
         {
             if (_inFlight.TryGetValue(Sender, out var list) && RemoveSame(list, m.Message) && list.Count == 0) _inFlight.Remove(Sender);
         });
         Receive<Terminated>(OnTerminated);
-        Receive<AccountCreated>(e => _removed.Remove(Jid.Create(e.User, e.Domain)));
+        Receive<AccountCreated>(e =>
+        {
+            var account = Jid.Create(e.User, e.Domain);
+            _removed.Remove(account);
+            _noAccount.Remove(account);
+            if (_entities.TryGetValue(account, out var entity)) entity.Tell(AccountResourcesActor.AccountCreated.Instance);
+        });
     }
 
     protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(AccountCreated));
@@ -78,6 +133,13 @@ public sealed class UsersActor : ReceiveActor
     {
         var child = t.ActorRef;
         _passivating.Remove(child, out var buffered);
+        if (_entityAccounts.Remove(child, out var account))
+        {
+            _entities.Remove(account);
+            if (buffered is not null)
+                foreach (var (message, sender) in buffered) Deliver(account, message, sender);
+            return;
+        }
         _inFlight.Remove(child, out var lost);
         if (!Jid.TryParse(Uri.UnescapeDataString(child.Path.Name), out var user) || user is null) return;
         if (lost is not null)
@@ -100,6 +162,34 @@ public sealed class UsersActor : ReceiveActor
             ToRemovedAccount(message, sender);
             return;
         }
+        if (_resourcesProps is not null)
+        {
+            switch (message)
+            {
+                case AccountResourcesActor.RouteStanza m:
+                    if (_noAccount.Count > 0 && KnownWithoutAccount(user)) _router!.ToNoAccount(m.Stanza, m.From, m.To); // §8.5.1
+                    else ToEntity(user, message, sender);
+                    return;
+                case AccountResourcesActor.OwnPresence or AccountResourcesActor.ListResources:
+                    ToEntity(user, message, sender);
+                    return;
+                case UserActor.SessionStarted:
+                    _noAccount.Remove(user); // a session authenticated as the account: it exists
+                    ToEntity(user, message, sender); // the entity first: a restarted user actor asks it for the resources
+                    break;
+                case UserActor.ResourcePresence or UserActor.SessionEnded:
+                    ToEntity(user, message, sender);
+                    break;
+                case UserActor.RemoveAccount:
+                    if (_entities.ContainsKey(user)) ToEntity(user, AccountResourcesActor.AccountRemoved.Instance, sender);
+                    break;
+            }
+        }
+        else if (message is AccountResourcesActor.ListResources)
+        {
+            sender.Tell(new AccountResourcesActor.ResourceList([])); // no entities without a router
+            return;
+        }
         if (message is UserActor.RemoveAccount) _removed.Add(user);
         var child = Child(user);
         if (_passivating.TryGetValue(child, out var buffer))
@@ -115,11 +205,48 @@ public sealed class UsersActor : ReceiveActor
         child.Tell(message, sender);
     }
 
+    private void ToEntity(Jid account, object message, IActorRef sender)
+    {
+        var entity = Entity(account);
+        if (_passivating.TryGetValue(entity, out var buffer)) buffer.Add((message, sender)); // for its successor
+        else entity.Tell(message, sender);
+    }
+
+    private IActorRef Entity(Jid account)
+    {
+        if (_entities.TryGetValue(account, out var entity)) return entity;
+        entity = Context.ActorOf(_resourcesProps!(account), Uri.EscapeDataString(account.ToString()) + ResourcesSuffix);
+        Context.Watch(entity);
+        _entities[account] = entity;
+        _entityAccounts[entity] = account;
+        return entity;
+    }
+
+    private bool KnownWithoutAccount(Jid account)
+    {
+        var now = Environment.TickCount64;
+        while (_noAccountOrder.Count > 0 && _noAccountOrder.Peek().Expires <= now) ForgetOldestNoAccount();
+        return _noAccount.TryGetValue(account, out var expires) && expires > now;
+    }
+
+    private void ForgetOldestNoAccount()
+    {
+        var (account, expires) = _noAccountOrder.Dequeue();
+        // a name cached again later has a newer entry in the queue: only its own entry removes it
+        if (_noAccount.TryGetValue(account, out var current) && current == expires) _noAccount.Remove(account);
+    }
+
     /// <summary>What an account that is gone answers (as UserActor does while it deletes its journal).</summary>
     private void ToRemovedAccount(object message, IActorRef sender)
     {
         switch (message)
         {
+            case AccountResourcesActor.RouteStanza m:
+                _router?.ToNoAccount(m.Stanza, m.From, m.To); // RFC 6121 §8.5.1
+                break;
+            case AccountResourcesActor.ListResources:
+                sender.Tell(new AccountResourcesActor.ResourceList([]));
+                break;
             case UserActor.HandleIq m:
                 sender.Tell(StanzaErrors.Reply(m.Iq, "service-unavailable")); // RFC 6121 §8.5.1
                 break;
@@ -153,7 +280,8 @@ public sealed class UsersActor : ReceiveActor
         return child;
     }
 
-    // a failing user actor is restarted (its state is recovered from the journal)
+    // a failing user actor is restarted (its state is recovered from the journal); a failing resources entity is
+    // resumed: its table of live sessions cannot be recovered, the stanza it failed on is lost
     protected override SupervisorStrategy SupervisorStrategy() =>
-        new OneForOneStrategy(10, TimeSpan.FromMinutes(1), _ => Directive.Restart);
+        new OneForOneStrategy(10, TimeSpan.FromMinutes(1), ex => ex is AccountResourcesActor.Failure ? Directive.Resume : Directive.Restart);
 }

@@ -6,6 +6,7 @@ using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
 using Actors.Xmpp.Server.Sessions;
+using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Server.Security;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
@@ -33,7 +34,10 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         accounts.AddAsync(Jid.Parse("alice@localhost"), "secret").GetAwaiter().GetResult();
         var sessions = new LocalSessionRegistry();
         var iq = new IqHandlers();
-        var router = new StanzaRouter(domains, sessions, accounts, iq, NullLogger<StanzaRouter>.Instance);
+        // the accounts' resources entities route; the user actors are left out (nothing here needs a roster)
+        var users = new LocalUserDirectory();
+        var router = new StanzaRouter(domains, sessions, accounts, iq, NullLogger<StanzaRouter>.Instance, users);
+        users.Attach(Sys.ActorOf(UsersActor.Props(_ => Akka.TestKit.TestActors.BlackHoleActor.Props, router)));
         _server = new ServerContext(options, domains, accounts, sessions, router, iq,
             new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(10));
         _sessions = Sys.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);

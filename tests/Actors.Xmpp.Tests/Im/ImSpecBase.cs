@@ -12,8 +12,9 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Actors.Xmpp.Tests.Im;
 
 /// <summary>
-/// A router, session registry, account store and the users actor on Akka's in-memory journal; "sessions" are test
-/// probes registered in the registry, so every stanza the server delivers to a resource arrives at its probe.
+/// A router, account store and the users actor (user actors and the accounts' resources entities) on Akka's in-memory
+/// journal; "sessions" are test probes that tell what a session tells (bound, presence, ended), so every stanza the
+/// server delivers to a resource arrives at its probe. (They are also put in the session registry, the operator's view.)
 /// </summary>
 public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
 {
@@ -33,7 +34,8 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
     protected readonly Jid Bob = Jid.Parse("bob@localhost");
     protected readonly Jid Carol = Jid.Parse("carol@localhost");
 
-    protected ImSpecBase(UserActor.Settings? settings = null, string? config = null) : base(config ?? InMemoryPersistence)
+    protected ImSpecBase(UserActor.Settings? settings = null, string? config = null, AccountResourcesActor.Settings? resources = null)
+        : base(config ?? InMemoryPersistence)
     {
         Accounts = new FileAccountStore(DataDir, 64);
         Accounts.AddManyAsync([(Alice, "a"), (Bob, "b"), (Carol, "c"), (Jid.Parse("dave@localhost"), "d")]).GetAwaiter().GetResult();
@@ -41,7 +43,7 @@ public abstract class ImSpecBase : Akka.TestKit.Xunit2.TestKit, IDisposable
         Router = new StanzaRouter(["localhost"], Sessions, Accounts, Iq, NullLogger<StanzaRouter>.Instance, Users);
         var s = settings ?? new UserActor.Settings();
         var router = Router;
-        Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s)), "users"));
+        Users.Attach(Sys.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, s), router, resources), "users"));
     }
 
     /// <summary>The last available presence sent through <see cref="Online"/>, per resource (what a session keeps).</summary>

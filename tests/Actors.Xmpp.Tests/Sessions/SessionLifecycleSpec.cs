@@ -7,6 +7,7 @@ using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
 using Actors.Xmpp.Server.Security;
 using Actors.Xmpp.Server.Sessions;
+using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Tests.C2s;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
@@ -28,6 +29,7 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "actors-sessions-" + Guid.NewGuid().ToString("N"));
     private readonly LocalSessionRegistry _registry = new();
     private readonly TimerWheel _wheel;
+    private LocalUserDirectory? _users;
     private long _now = 1_000_000;
     private static readonly Jid Alice = Jid.Parse("alice@localhost/phone");
     private static readonly Jid AliceLaptop = Jid.Parse("alice@localhost/laptop");
@@ -49,7 +51,11 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         var accounts = new FileAccountStore(_dataDir, 64);
         accounts.AddAsync(Jid.Parse("alice@localhost"), "secret").GetAwaiter().GetResult();
         var iq = new IqHandlers();
-        var router = new StanzaRouter(domains, _registry, accounts, iq, NullLogger<StanzaRouter>.Instance);
+        // the accounts' resources entities route; the user actors are left out (nothing here needs a roster)
+        var users = new LocalUserDirectory();
+        var router = new StanzaRouter(domains, _registry, accounts, iq, NullLogger<StanzaRouter>.Instance, users);
+        users.Attach(Sys.ActorOf(UsersActor.Props(_ => Akka.TestKit.TestActors.BlackHoleActor.Props, router)));
+        _users = users;
         return new ServerContext(options, domains, accounts, _registry, router, iq,
             new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(10))
         {
@@ -86,11 +92,13 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         return (opened.Session, id, connection, client);
     }
 
-    /// <summary>Another resource of the account, as a probe registered available: it receives the presence broadcasts.</summary>
+    /// <summary>Another resource of the account, as a probe bound and available (what its session tells the account's
+    /// resources entity): it receives the presence broadcasts.</summary>
     private TestProbe OtherResource()
     {
         var laptop = CreateTestProbe();
-        _registry.Register(new SessionEntry(AliceLaptop, laptop.Ref, true, 0, 0));
+        _users!.Tell(AliceLaptop.Bare, new UserActor.SessionStarted(AliceLaptop, laptop.Ref), laptop.Ref);
+        _users.Tell(AliceLaptop.Bare, new AccountResourcesActor.OwnPresence(AliceLaptop, laptop.Ref, true, 0, null), laptop.Ref);
         return laptop;
     }
 

@@ -1,0 +1,390 @@
+using Actors.Xmpp.Server.Accounts;
+using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+
+namespace Actors.Xmpp.Server.Routing;
+
+/// <summary>
+/// The per-account resources entity (issue 9, item 5e): holds an account's bound resources (session, availability,
+/// priority, bound-at) and delivers every stanza addressed to the account's JIDs by RFC 6121 §8.5 from that table,
+/// so that routing reads no shared memory. A sibling of the account's <see cref="UserActor"/> under
+/// <see cref="UsersActor"/> (the same Tell-by-key shape: the clustering issue puts both in one shard region),
+/// non-persistent, passivated when it holds no resource and nothing arrived for a while.
+/// <list type="bullet">
+/// <item>Fed by what the sessions already send: <see cref="UserActor.SessionStarted"/>, <see cref="UserActor.ResourcePresence"/>
+/// and <see cref="UserActor.SessionEnded"/> (the parent hands it a copy before the user actor gets them), and
+/// <see cref="OwnPresence"/>, a session's broadcast presence, which it also reflects to the account's other available
+/// resources (RFC 6121 §4.2.2, §4.4.2, §4.5.2).</item>
+/// <item>Stanzas arrive as <see cref="RouteStanza"/> from <see cref="StanzaRouter.Route"/> after the inbound hooks;
+/// subscription stanzas, probes and IQs to the bare JID go on to the user actor and the IQ handlers as before.</item>
+/// <item>Whether the account exists is learnt once per incarnation (<see cref="IAccountStore.FindAsync"/>, piped to
+/// itself when it does not complete at once; stanzas wait in arrival order meanwhile). Creation and removal reach it
+/// through the parent (<see cref="AccountCreated"/>, <see cref="AccountRemoved"/>). For a name with no account it
+/// answers as RFC 6121 §8.5.1 says and passivates at once; the parent then answers that name itself for a while
+/// (its bounded negative cache).</item>
+/// </list>
+/// Order (RFC 6120 §10.1): the stanzas of one sender session to this account are told by that session's thread, in
+/// order, to the parent, which forwards them in order to this one mailbox (waiting stanzas are replayed in order,
+/// passivation buffers in the parent are replayed in order), and this actor tells each resource's session in the
+/// order it handles them: per-pair FIFO holds along sender session → parent → entity → recipient session.
+/// </summary>
+public sealed class AccountResourcesActor : UntypedActor
+{
+    // ---- protocol ---------------------------------------------------------------------------------------------
+
+    /// <summary>A stanza for this account (its 'to' is <paramref name="To"/>, bare or full), after the inbound hooks.</summary>
+    public sealed record RouteStanza(Element Stanza, Jid From, Jid To);
+
+    /// <summary>A session's broadcast presence: its availability and priority now, and what to reflect to the account's
+    /// other available resources (null: nothing, when a plugin took the broadcast). The sending session delivers its
+    /// own copy itself (RFC 6121 §4.2.2), through its own mailbox.</summary>
+    public sealed record OwnPresence(Jid Resource, IActorRef Session, bool Available, int Priority, Element? Broadcast);
+
+    /// <summary>The bound resources, answered with <see cref="ResourceList"/> (a restarted user actor adopts them).</summary>
+    public sealed record ListResources
+    {
+        public static readonly ListResources Instance = new();
+    }
+
+    public sealed record ResourceList(IReadOnlyList<SessionEntry> Resources);
+
+    /// <summary>From the parent: an account of this name was created.</summary>
+    public sealed record AccountCreated
+    {
+        public static readonly AccountCreated Instance = new();
+    }
+
+    /// <summary>From the parent: the account is being removed (what follows is answered as for no account).</summary>
+    public sealed record AccountRemoved
+    {
+        public static readonly AccountRemoved Instance = new();
+    }
+
+    /// <summary>To the parent: this name has no account (it may answer the name itself for a while).</summary>
+    public sealed record NoAccount(Jid Account);
+
+    /// <summary>The stop message of passivation (everything sent before it has been handled).</summary>
+    public sealed record Stop
+    {
+        public static readonly Stop Instance = new();
+    }
+
+    /// <param name="PassivateAfter">With no bound resource and no message for this long, the entity passivates.</param>
+    public sealed record Settings(TimeSpan PassivateAfter)
+    {
+        public static readonly Settings Default = new(TimeSpan.FromMinutes(2));
+    }
+
+    /// <summary>An exception of this entity: its parent resumes it (the table is kept, the message is lost).</summary>
+    public sealed class Failure(Exception cause) : Exception("the resources entity failed: " + cause.Message, cause);
+
+    private sealed record Existence(bool Exists, bool LookupFailed = false);
+
+    /// <summary>To the parent: a stop was asked while idle, but a session bound meanwhile: keep this incarnation.</summary>
+    public sealed record CancelPassivation
+    {
+        public static readonly CancelPassivation Instance = new();
+    }
+
+    public static Props Props(Jid account, StanzaRouter router, IAccountStore accounts, Settings settings) =>
+        ActorProps.Of(() => new AccountResourcesActor(account, router, accounts, settings));
+
+    // ---- state -----------------------------------------------------------------------------------------------
+
+    private enum Known { Unknown, Exists, Missing }
+
+    private readonly Jid _account;
+    private readonly StanzaRouter _router;
+    private readonly IAccountStore _accounts;
+    private readonly Settings _settings;
+    private readonly List<SessionEntry> _resources = new(2);
+    private Known _known;
+    private List<RouteStanza>? _waiting; // stanzas that arrived before the existence lookup answered
+    private bool _idleArmed;
+    private bool _passivating;
+    private bool _lookupFailed; // the directory could not answer: no answer is cached for the name
+
+    public AccountResourcesActor(Jid account, StanzaRouter router, IAccountStore accounts, Settings settings)
+    {
+        _account = account.Bare;
+        _router = router;
+        _accounts = accounts;
+        _settings = settings;
+    }
+
+    protected override void PreStart()
+    {
+        ValueTask<Sasl.UserCredentials?> lookup;
+        try
+        {
+            lookup = _accounts.FindAsync(_account);
+        }
+        catch (AccountStoreException)
+        {
+            Self.Tell(new Existence(false, LookupFailed: true)); // the directory cannot answer: as for no account, not cached
+            return;
+        }
+        if (lookup.IsCompletedSuccessfully) _known = lookup.Result is null ? Known.Missing : Known.Exists; // in memory: no wait
+        else lookup.AsTask().PipeTo(Self, success: c => new Existence(c is not null), failure: _ => new Existence(false, LookupFailed: true));
+        ArmIdleTimer();
+    }
+
+    protected override bool AroundReceive(Receive receive, object message)
+    {
+        try
+        {
+            return base.AroundReceive(receive, message);
+        }
+        catch (Exception ex) when (ex is not Failure)
+        {
+            throw new Failure(ex); // the parent resumes (see UsersActor): the table of live sessions must not be lost
+        }
+    }
+
+    protected override void OnReceive(object message)
+    {
+        switch (message)
+        {
+            case RouteStanza m:
+                if (_known == Known.Unknown) (_waiting ??= new List<RouteStanza>()).Add(m);
+                else
+                {
+                    Route(m);
+                    if (_known == Known.Missing && _resources.Count == 0) Passivate();
+                }
+                break;
+            case UserActor.SessionStarted m:
+                // a session authenticated as this account: it exists (the parent keeps a removed account's away)
+                if (_known != Known.Exists)
+                {
+                    _known = Known.Exists;
+                    ReplayWaiting();
+                }
+                Bound(m.Resource, m.Session);
+                break;
+            case OwnPresence m:
+                // the presence of a session another one replaced (RFC 6120 §7.7.2.2) is not reflected: the resource lives on
+                if (!SetPresence(m.Resource, m.Session, m.Available, m.Priority) && IndexOf(m.Resource) >= 0) break;
+                if (m.Broadcast is not null) Reflect(m.Resource, m.Broadcast);
+                break;
+            case UserActor.ResourcePresence m:
+                _ = SetPresence(m.Resource, m.Session, m.Available, m.Priority);
+                break;
+            case UserActor.SessionEnded m:
+                Ended(m.Resource, m.Session);
+                break;
+            case ListResources:
+                Sender.Tell(new ResourceList(_resources.ToArray()));
+                break;
+            case Existence e:
+                if (_known != Known.Unknown) break; // creation, removal or a session told it meanwhile
+                _known = e.Exists ? Known.Exists : Known.Missing;
+                _lookupFailed = e.LookupFailed;
+                ReplayWaiting();
+                break;
+            case AccountCreated:
+                _known = Known.Exists;
+                ReplayWaiting();
+                break;
+            case AccountRemoved:
+                _known = Known.Missing;
+                _resources.Clear(); // the user actor closes the sessions; nothing more is delivered to them
+                ReplayWaiting();
+                break;
+            case ReceiveTimeout:
+                SetReceiveTimeout(null);
+                _idleArmed = false;
+                if (_resources.Count == 0) Passivate();
+                return;
+            case Stop:
+                if (_resources.Count == 0)
+                {
+                    Context.Stop(Self);
+                    return;
+                }
+                // a session bound between the idle decision and the stop: this incarnation holds it, so it stays
+                _passivating = false;
+                Context.Parent.Tell(CancelPassivation.Instance);
+                break;
+            default:
+                Unhandled(message);
+                break;
+        }
+        ArmIdleTimer();
+    }
+
+    private void ReplayWaiting()
+    {
+        var waiting = _waiting;
+        _waiting = null;
+        if (waiting is not null)
+            for (var i = 0; i < waiting.Count; i++) Route(waiting[i]);
+        if (_known == Known.Missing && _resources.Count == 0) Passivate();
+    }
+
+    /// <summary>No account (RFC 6121 §8.5.1): answered, then gone at once; the parent caches the name.</summary>
+    private void Passivate()
+    {
+        if (_passivating) return;
+        _passivating = true;
+        if (_known == Known.Missing && !_lookupFailed) Context.Parent.Tell(new NoAccount(_account));
+        Context.Parent.Tell(new UsersActor.Passivate(Stop.Instance));
+    }
+
+    /// <summary>The receive timeout runs only while no resource is bound (an account with sessions stays).</summary>
+    private void ArmIdleTimer()
+    {
+        var idle = _resources.Count == 0 && !_passivating;
+        if (idle == _idleArmed) return;
+        _idleArmed = idle;
+        SetReceiveTimeout(idle ? _settings.PassivateAfter : null);
+    }
+
+    // ---- the table -------------------------------------------------------------------------------------------
+
+    private int IndexOf(Jid full)
+    {
+        for (var i = 0; i < _resources.Count; i++)
+            if (_resources[i].Jid.Equals(full)) return i;
+        return -1;
+    }
+
+    private void Bound(Jid full, IActorRef session)
+    {
+        var entry = new SessionEntry(full, session, false, 0, Environment.TickCount64);
+        var i = IndexOf(full);
+        if (i >= 0) _resources[i] = entry; // RFC 6120 §7.7.2.2: the new session takes the resource (the old one is closed)
+        else _resources.Add(entry);
+    }
+
+    /// <summary>False when <paramref name="session"/> does not hold <paramref name="full"/> (replaced or ended).</summary>
+    private bool SetPresence(Jid full, IActorRef session, bool available, int priority)
+    {
+        var i = IndexOf(full);
+        if (i < 0 || !_resources[i].Session.Equals(session)) return false;
+        var e = _resources[i];
+        if (e.Available != available || e.Priority != priority) _resources[i] = e with { Available = available, Priority = priority };
+        return true;
+    }
+
+    private void Ended(Jid full, IActorRef session)
+    {
+        var i = IndexOf(full);
+        if (i >= 0 && _resources[i].Session.Equals(session)) _resources.RemoveAt(i);
+    }
+
+    /// <summary>RFC 6121 §4.2.2 / §4.5.2: a resource's broadcast presence to the account's other available resources.</summary>
+    private void Reflect(Jid from, Element presence)
+    {
+        for (var i = 0; i < _resources.Count; i++)
+        {
+            var r = _resources[i];
+            if (!r.Available || r.Jid.Equals(from)) continue;
+            var copy = presence.Clone();
+            copy.To = r.Jid.ToString();
+            r.Session.Tell(new SessionMessages.Deliver(copy));
+        }
+    }
+
+    // ---- RFC 6121 §8.5 ---------------------------------------------------------------------------------------
+
+    private void Route(RouteStanza m)
+    {
+        if (_known == Known.Missing)
+        {
+            _router.ToNoAccount(m.Stanza, m.From, m.To); // §8.5.1
+            return;
+        }
+        if (m.To.Resource is null) ToBareJid(m.Stanza, m.From, m.To);
+        else ToFullJid(m.Stanza, m.From, m.To);
+    }
+
+    private void ToBareJid(Element stanza, Jid from, Jid to)
+    {
+        if (_router.Addresses.TryAccount(stanza, from, to)) return; // a namespace a plugin owns (plugin contract v2)
+        switch (stanza.Name)
+        {
+            case "iq":
+                _router.HandleAccountIq(stanza, from, to);
+                return;
+            case "message":
+                MessageToBare(stanza, from, to);
+                return;
+            case "presence":
+                if (stanza.Type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed" or "probe")
+                {
+                    // RFC 6121 §3 inbound subscription processing and §4.3 probes: the contact's user actor decides
+                    // (a probe, from a server or a client, is answered by the contact's server and never reaches its clients)
+                    _router.Users?.Tell(to, new UserActor.InboundPresence(stanza, from));
+                    return;
+                }
+                // §8.5.2.1.1: presence goes to every available resource
+                for (var i = 0; i < _resources.Count; i++)
+                    if (_resources[i].Available) _resources[i].Session.Tell(new SessionMessages.Deliver(stanza));
+                return;
+        }
+    }
+
+    private void MessageToBare(Element stanza, Jid from, Jid to)
+    {
+        var type = stanza.Type ?? "normal";
+        if (type == "error") return; // §8.5.2.1.1 / §8.5.2.2.1: silently dropped
+        if (type == "groupchat")
+        {
+            _router.Bounce(stanza, "service-unavailable"); // §8.5.2.1.1 groupchat to a bare JID
+            return;
+        }
+        // §8.5.2.1.1: normal and chat go to the highest-priority available resource(s); headline to all of
+        // the available resources with non-negative priority. Negative priority never receives bare-JID messages.
+        var best = int.MinValue;
+        for (var i = 0; i < _resources.Count; i++)
+            if (_resources[i].Available && _resources[i].Priority >= 0 && _resources[i].Priority > best) best = _resources[i].Priority;
+        if (best == int.MinValue)
+        {
+            _router.Undeliverable(stanza, from, to, type); // §8.5.2.2: no available resource
+            return;
+        }
+        for (var i = 0; i < _resources.Count; i++)
+        {
+            var r = _resources[i];
+            if (!r.Available || r.Priority < 0) continue;
+            if (type == "headline" || r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
+        }
+    }
+
+    private void ToFullJid(Element stanza, Jid from, Jid to)
+    {
+        if (stanza.Name == "presence" && stanza.Type is "probe" or "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed")
+        {
+            // RFC 6121 §3 / §4.3: subscription stanzas and probes are processed for the bare JID (probes never reach a client)
+            ToBareJid(stanza, from, to.Bare);
+            return;
+        }
+        var i = IndexOf(to);
+        if (i >= 0)
+        {
+            _resources[i].Session.Tell(new SessionMessages.Deliver(stanza)); // §8.5.3.1: a connected resource gets it
+            return;
+        }
+        // RFC 6121 §8.5.3.2: no session with that resource
+        switch (stanza.Name)
+        {
+            case "message":
+                var type = stanza.Type ?? "normal";
+                if (type == "error") return;
+                if (type == "groupchat")
+                {
+                    _router.Bounce(stanza, "service-unavailable");
+                    return;
+                }
+                MessageToBare(stanza, from, to.Bare); // §8.5.3.2.1: normal, chat, headline: as if to the bare JID
+                return;
+            case "presence":
+                return; // §8.5.3.2.2: presence to an unavailable resource (subscription stanzas went to the bare JID above)
+            case "iq":
+                if (stanza.Type is "get" or "set") _router.Bounce(stanza, "service-unavailable"); // §8.5.3.2.3
+                return;
+        }
+    }
+}
