@@ -8,7 +8,8 @@
 #   BENCH_WORKDIR=/tmp/xb BENCH_PYTHON=/usr/bin/python3 tests/harness/idle-cpu.sh "ejabberd actors" 10000 60
 #
 # Environment: BENCH_HOME (default: ../shared/bench next to the project root), SETTLE (seconds between the last
-# login and the window, default 20), BENCH_PASSWORD / BENCH_PREFIX as bench.sh.
+# login and the window, default 20), BENCH_PASSWORD / BENCH_PREFIX as bench.sh, THREADS=1 (also print, on stderr,
+# the window's CPU per thread name of the server process, from /proc/<pid>/task/*/stat: what the idle CPU went to).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVERS="${1:-ejabberd actors}"
@@ -32,6 +33,20 @@ cpu_ticks() { # utime+stime of $1 and its direct children, in clock ticks
   echo "$total"
 }
 
+thread_ticks() { # one line per thread of $1: tid name utime+stime
+  local t
+  for t in /proc/"$1"/task/*; do
+    [ -r "$t/stat" ] || continue
+    echo "${t##*/} $(tr ' ' '_' < "$t/comm") $(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}')"
+  done
+}
+
+thread_report() { # $1 $2: thread_ticks before and after; prints CPU-ms per thread name, largest first
+  awk -v hz="$HZ" 'NR == FNR { before[$1] = $3; next }
+    { d = $3 - before[$1]; if (d > 0) { ms[$2] += 1000 * d / hz; n[$2]++ } }
+    END { for (k in ms) printf "  %8.0f ms  %s (%d threads)\n", ms[k], k, n[k] }' "$1" "$2" | sort -rn
+}
+
 established() { ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l; }
 
 HZ=$(getconf CLK_TCK)
@@ -51,9 +66,15 @@ for s in $SERVERS; do
   for _ in $(seq 600); do [ "$(established "$port")" -ge "$N" ] && break; sleep 1; done
   online=$(established "$port")
   sleep "$SETTLE"
+  [ "${THREADS:-0}" = 1 ] && thread_ticks "$pid" > "$BENCH_WORKDIR/threads-$s.0"
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
   sleep "$WINDOW"
   c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+  if [ "${THREADS:-0}" = 1 ]; then
+    thread_ticks "$pid" > "$BENCH_WORKDIR/threads-$s.1"
+    echo "idle-cpu.sh: $s, CPU per thread over the window:" >&2
+    thread_report "$BENCH_WORKDIR/threads-$s.0" "$BENCH_WORKDIR/threads-$s.1" >&2
+  fi
   after=$(established "$port")
   kill "$gen" 2>/dev/null || true
   wait "$gen" 2>/dev/null || true
