@@ -118,8 +118,7 @@ public sealed class TimerWheel : IDisposable
     }
 
     /// <summary>When the wheel will next wake up, from now (null: nothing is waiting, it sleeps until something is
-    /// scheduled). A slot's earliest deadline is exact once the wheel visited it; a deadline cancelled since can make
-    /// it wake for nothing once.</summary>
+    /// scheduled). Exact when it was armed; a deadline cancelled since can make it wake for nothing once.</summary>
     public TimeSpan? NextWakeUp
     {
         get
@@ -268,13 +267,38 @@ public sealed class TimerWheel : IDisposable
         _count--;
     }
 
-    // under _lock
+    // under _lock: the earliest live deadline's tick. A slot's bound may be stale (an entry cancelled since, or one
+    // cancelled through its ICancelable, which the wheel only sees when it looks): the earliest slot is walked, its
+    // cancelled entries dropped and its bound made exact, until the earliest bound is a live entry's. So cancelled
+    // entries (Akka cancels a recovery or receive timeout for every actor that recovers or receives) are dropped when
+    // the wheel arms, and do not wake it for nothing.
     private long Earliest()
     {
-        var earliest = Never;
-        foreach (var t in _slotEarliest)
-            if (t < earliest) earliest = t;
-        return earliest;
+        while (true)
+        {
+            var earliest = Never;
+            var slot = -1;
+            for (var i = 0; i < _slotEarliest.Length; i++)
+            {
+                if (_slotEarliest[i] < earliest)
+                {
+                    earliest = _slotEarliest[i];
+                    slot = i;
+                }
+            }
+            if (slot < 0) return Never;
+            var exact = Never;
+            var entry = _slots[slot];
+            while (entry is not null)
+            {
+                var next = entry.Next;
+                if (entry.IsCancelled) Unlink(entry);
+                else if (entry.DueTick < exact) exact = entry.DueTick;
+                entry = next;
+            }
+            _slotEarliest[slot] = exact;
+            if (exact == earliest) return earliest;
+        }
     }
 
     // under _lock: the driver fires once, at the start of tick (or never)
@@ -295,8 +319,28 @@ public sealed class TimerWheel : IDisposable
 
     private void OnDriverFired()
     {
-        lock (_lock) _armedTick = Never; // it fired: whatever Advance finds next must arm it again
+        lock (_lock)
+        {
+            _armedTick = Never; // it fired: whatever Advance finds next must arm it again
+            WakeUps++;
+        }
         Advance();
+    }
+
+    /// <summary>How many times its timer woke the process (diagnostics, and tests that an idle server sleeps).</summary>
+    public long WakeUps { get; private set; }
+
+    /// <summary>What is waiting, earliest first (diagnostics).</summary>
+    internal List<Entry> Waiting()
+    {
+        var all = new List<Entry>();
+        lock (_lock)
+        {
+            foreach (var head in _slots)
+                for (var e = head; e is not null; e = e.Next) all.Add(e);
+        }
+        all.Sort(static (a, b) => a.DueAt.CompareTo(b.DueAt));
+        return all;
     }
 
     public void Dispose()

@@ -46,6 +46,19 @@ public sealed class TimerWheelScheduler : SchedulerBase, IDateTimeOffsetNowTimeP
     /// <summary>When the scheduler will next wake the process (null: nothing is waiting).</summary>
     public TimeSpan? NextWakeUp => _wheel.NextWakeUp;
 
+    /// <summary>How many times it woke the process.</summary>
+    public long WakeUps => _wheel.WakeUps;
+
+    /// <summary>What is waiting, earliest first, with its delay from now (diagnostics).</summary>
+    public IReadOnlyList<string> Describe()
+    {
+        var now = Stopwatch.GetTimestamp();
+        var list = new List<string>();
+        foreach (var e in _wheel.Waiting())
+            list.Add($"{(e.DueAt - now) * 1000.0 / Stopwatch.Frequency:0} ms: {e}");
+        return list;
+    }
+
     protected override DateTimeOffset TimeNow => DateTimeOffset.UtcNow;
 
     // Akka's own monotonic clock (internal to Akka; its time provider is the public way to it), so that what the

@@ -118,6 +118,24 @@ public sealed class TimerWheelSchedulerSpec() : Akka.TestKit.Xunit2.TestKit(Time
     }
 
     [Fact]
+    public void Cancelled_tasks_do_not_wake_it_each_at_its_own_deadline()
+    {
+        // Akka cancels a recovery timeout for every persistent actor that recovered, a receive timeout on every message
+        using var scheduler = new TimerWheelScheduler(ConfigurationFactory.ParseString("akka.scheduler.tick-duration = 10ms"), Sys.Log);
+        IScheduler asScheduler = scheduler;
+        var cancelables = new List<ICancelable>();
+        for (var i = 0; i < 100; i++) // spread over ten ticks
+            cancelables.Add(asScheduler.ScheduleTellOnceCancelable(TimeSpan.FromMilliseconds(200 + i), TestActor, "cancelled", ActorRefs.NoSender));
+        asScheduler.ScheduleTellOnce(TimeSpan.FromMilliseconds(600), TestActor, "live", ActorRefs.NoSender);
+        foreach (var c in cancelables) c.Cancel();
+        ExpectMsg("live", Wait);
+        // one wake-up for the first cancelled deadline (it was armed before the cancellations), which drops them all,
+        // then the live one: not one per tick of cancelled deadlines
+        Assert.InRange(scheduler.WakeUps, 1, 2);
+        Assert.Equal(0, scheduler.Pending);
+    }
+
+    [Fact]
     public void Once_disposed_it_runs_what_was_waiting_once_and_refuses_more()
     {
         var scheduler = new TimerWheelScheduler(ConfigurationFactory.ParseString("akka.scheduler.tick-duration = 10ms"), Sys.Log);
