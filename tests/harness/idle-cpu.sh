@@ -72,7 +72,8 @@ for s in $SERVERS; do
   c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
   if [ "${THREADS:-0}" = 1 ]; then
     thread_ticks "$pid" > "$BENCH_WORKDIR/threads-$s.1"
-    echo "idle-cpu.sh: $s, CPU per thread over the window:" >&2
+    echo "idle-cpu.sh: $s, CPU per thread over the window ($(wc -l < "$BENCH_WORKDIR/threads-$s.0") threads at its start," \
+         "$(wc -l < "$BENCH_WORKDIR/threads-$s.1") at its end; the CPU of threads that ended within it is not listed):" >&2
     thread_report "$BENCH_WORKDIR/threads-$s.0" "$BENCH_WORKDIR/threads-$s.1" >&2
   fi
   after=$(established "$port")
