@@ -9,7 +9,8 @@
 #
 # Environment: BENCH_HOME (default: ../shared/bench next to the project root), SETTLE (seconds between the last
 # login and the window, default 20), BENCH_PASSWORD / BENCH_PREFIX as bench.sh, THREADS=1 (also print, on stderr,
-# the window's CPU per thread name of the server process, from /proc/<pid>/task/*/stat: what the idle CPU went to).
+# the window's CPU per thread name of the server process, from /proc/<pid>/task/*/schedstat, in nanoseconds: what the
+# idle CPU went to; the clock-tick figures of /proc/<pid>/task/*/stat round each thread down to 10 ms).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVERS="${1:-ejabberd actors}"
@@ -33,18 +34,18 @@ cpu_ticks() { # utime+stime of $1 and its direct children, in clock ticks
   echo "$total"
 }
 
-thread_ticks() { # one line per thread of $1: tid name utime+stime
+thread_ticks() { # one line per thread of $1: tid name nanoseconds on CPU (schedstat: exact, unlike stat's clock ticks)
   local t
   for t in /proc/"$1"/task/*; do
-    [ -r "$t/stat" ] || continue
-    echo "${t##*/} $(tr ' ' '_' < "$t/comm") $(sed 's/^.*) //' "$t/stat" | awk '{print $12 + $13}')"
+    [ -r "$t/schedstat" ] || continue
+    echo "${t##*/} $(tr ' ' '_' < "$t/comm" 2>/dev/null) $(cut -d' ' -f1 < "$t/schedstat" 2>/dev/null)"
   done
 }
 
 thread_report() { # $1 $2: thread_ticks before and after; prints CPU-ms per thread name, largest first
-  awk -v hz="$HZ" 'NR == FNR { before[$1] = $3; next }
-    { d = $3 - before[$1]; if (d > 0) { ms[$2] += 1000 * d / hz; n[$2]++ } }
-    END { for (k in ms) printf "  %8.0f ms  %s (%d threads)\n", ms[k], k, n[k] }' "$1" "$2" | sort -rn
+  awk 'NR == FNR { before[$1] = $3; next }
+    { d = $3 - before[$1]; if (d > 0) { ms[$2] += d / 1e6; n[$2]++; total += d / 1e6 } }
+    END { for (k in ms) printf "  %8.1f ms  %s (%d threads)\n", ms[k], k, n[k]; printf "  %8.1f ms  all threads listed\n", total }' "$1" "$2" | sort -rn
 }
 
 established() { ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l; }
