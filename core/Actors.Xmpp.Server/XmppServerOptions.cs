@@ -62,8 +62,19 @@ public sealed class XmppServerOptions
         public int NegotiationTimeoutSeconds { get; set; } = 60;
         /// <summary>Seconds without any byte from the client before the server closes with &lt;connection-timeout/&gt;.</summary>
         public int IdleTimeoutSeconds { get; set; } = 600;
-        /// <summary>Seconds without any byte to the client before the server sends a whitespace keep-alive. 0 disables.</summary>
-        public int KeepAliveSeconds { get; set; } = 60;
+        /// <summary>Seconds without any byte to the client before the server writes a whitespace keep-alive (RFC 6120
+        /// §4.6.1). 0 (the default) writes none: dead peers are found by TCP keep-alive (<see cref="TcpKeepAliveSeconds"/>),
+        /// which costs the server process nothing. Turn it on for clients behind proxies that end TCP (so that the
+        /// kernel's probes do not reach them) and drop connections that carry no data.</summary>
+        public int KeepAliveSeconds { get; set; }
+        /// <summary>Seconds without any packet from the client before the kernel probes it (TCP keep-alive on every
+        /// accepted connection). 0 disables TCP keep-alive.</summary>
+        public int TcpKeepAliveSeconds { get; set; } = 60;
+        /// <summary>Seconds between TCP keep-alive probes once the first went unanswered.</summary>
+        public int TcpKeepAliveIntervalSeconds { get; set; } = 15;
+        /// <summary>Unanswered TCP keep-alive probes after which the connection is dropped as dead (with the defaults:
+        /// two minutes after the client's last packet).</summary>
+        public int TcpKeepAliveProbes { get; set; } = 4;
     }
 
     /// <summary>Sessions that outlive their connection (the lifecycle in docs/architecture.md).</summary>

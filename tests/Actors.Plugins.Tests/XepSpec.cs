@@ -240,9 +240,22 @@ public sealed class ServerPingSpec
         await using var bob = await server.LoginAsync("bob");
         var ping = await alice.Receives("<iq type='get' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
         await alice.Sends($"<iq type='result' id='{ping.Id}' to='localhost'/>");
+        // alice is not silent while bob is being dropped (silent for the idle second again, she would be pinged again
+        // and dropped for not answering while the test waits for bob)
+        using var stopTalking = new CancellationTokenSource();
+        var talking = Task.Run(async () =>
+        {
+            for (var n = 0; !stopTalking.IsCancellationRequested; n++)
+            {
+                await alice.Sends($"<iq type='get' id='talk{n}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+                await Task.Delay(250);
+            }
+        });
         await bob.Receives("<iq type='get' from='localhost'><ping xmlns='urn:xmpp:ping'/></iq>"); // and never answers
         await bob.Receives("<error xmlns='http://etherx.jabber.org/streams'><connection-timeout xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></error>");
         await bob.Closed.WaitAsync(TimeSpan.FromSeconds(10));
+        await stopTalking.CancelAsync();
+        await talking;
         Assert.False(alice.Closed.IsCompleted);
         await alice.Sends("<iq type='get' id='still' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
         await alice.Receives("<iq type='result' id='still'/>");

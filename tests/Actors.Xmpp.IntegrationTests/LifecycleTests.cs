@@ -1,3 +1,6 @@
+using Actors.Xmpp.Server.Routing;
+using Microsoft.Extensions.DependencyInjection;
+
 namespace Actors.Xmpp.IntegrationTests;
 
 /// <summary>Timeouts, keep-alives (RFC 6120 §4.6) and shutdown (§4.9.3.17); each test has its own server.</summary>
@@ -44,6 +47,24 @@ public sealed class LifecycleTests
         await active.SendAsync("\n\t \r\n");
         await active.PingServerAsync(); // still connected after more than twice the idle timeout
         await idle.ExpectStreamErrorAsync("connection-timeout"); // it already happened (after 2-4 s)
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_6_1_a_client_that_vanished_without_closing_is_found_by_tcp_keepalive_and_its_session_ends()
+    {
+        // whitespace keep-alives are off (the default): the kernel's probes alone find the dead peer
+        await using var server = new TestServer(Plain(("Xmpp:Limits:TcpKeepAliveSeconds", "1"),
+            ("Xmpp:Limits:TcpKeepAliveIntervalSeconds", "1"), ("Xmpp:Limits:TcpKeepAliveProbes", "2")));
+        Assert.Equal(0, server.Options.Limits.KeepAliveSeconds);
+        await server.AddUserAsync("ka-vanished");
+        await using var c = await XmppTestClient.LoginAsync(server, "ka-vanished");
+        await c.PingServerAsync(); // nothing left in flight towards it: keep-alive probes go only on a quiet connection
+        var registry = server.Services.GetRequiredService<ISessionRegistry>();
+        Assert.NotNull(registry.Find(c.Jid));
+        c.Vanish();
+        var until = DateTime.UtcNow.AddSeconds(30);
+        while (registry.Find(c.Jid) is not null && DateTime.UtcNow < until) await Task.Delay(100);
+        Assert.Null(registry.Find(c.Jid));
     }
 
     [Fact]

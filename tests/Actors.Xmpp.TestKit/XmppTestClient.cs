@@ -608,6 +608,10 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         try { _tcp.Client.Close(0); } catch (ObjectDisposedException) { }
     }
 
+    /// <summary>The client vanishes without closing: its kernel drops whatever arrives for it from now on
+    /// (<see cref="VanishingPeer"/>); only the server's dead-peer detection can end its session.</summary>
+    public void Vanish() => VanishingPeer.Vanish(_tcp.Client);
+
     public async ValueTask DisposeAsync()
     {
         ResumeReading();

@@ -8,7 +8,9 @@
 #   BENCH_WORKDIR=/tmp/xb BENCH_PYTHON=/usr/bin/python3 tests/harness/idle-cpu.sh "ejabberd actors" 10000 60
 #
 # Environment: BENCH_HOME (default: ../shared/bench next to the project root), SETTLE (seconds between the last
-# login and the window, default 20), BENCH_PASSWORD / BENCH_PREFIX as bench.sh.
+# login and the window, default 20), BENCH_PASSWORD / BENCH_PREFIX as bench.sh, THREADS=1 (also print, on stderr,
+# the window's CPU per thread name of the server process, from /proc/<pid>/task/*/schedstat, in nanoseconds: what the
+# idle CPU went to; the clock-tick figures of /proc/<pid>/task/*/stat round each thread down to 10 ms).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVERS="${1:-ejabberd actors}"
@@ -32,6 +34,20 @@ cpu_ticks() { # utime+stime of $1 and its direct children, in clock ticks
   echo "$total"
 }
 
+thread_ticks() { # one line per thread of $1: tid name nanoseconds on CPU (schedstat: exact, unlike stat's clock ticks)
+  local t
+  for t in /proc/"$1"/task/*; do
+    [ -r "$t/schedstat" ] || continue
+    echo "${t##*/} $(tr ' ' '_' < "$t/comm" 2>/dev/null) $(cut -d' ' -f1 < "$t/schedstat" 2>/dev/null)"
+  done
+}
+
+thread_report() { # $1 $2: thread_ticks before and after; prints CPU-ms per thread name, largest first
+  awk 'NR == FNR { before[$1] = $3; next }
+    { d = $3 - before[$1]; if (d > 0) { ms[$2] += d / 1e6; n[$2]++; total += d / 1e6 } }
+    END { for (k in ms) printf "  %8.1f ms  %s (%d threads)\n", ms[k], k, n[k]; printf "  %8.1f ms  all threads listed\n", total }' "$1" "$2" | sort -rn
+}
+
 established() { ss -Htn state established "( sport = :$1 )" 2>/dev/null | wc -l; }
 
 HZ=$(getconf CLK_TCK)
@@ -51,9 +67,16 @@ for s in $SERVERS; do
   for _ in $(seq 600); do [ "$(established "$port")" -ge "$N" ] && break; sleep 1; done
   online=$(established "$port")
   sleep "$SETTLE"
+  [ "${THREADS:-0}" = 1 ] && thread_ticks "$pid" > "$BENCH_WORKDIR/threads-$s.0"
   c0=$(cpu_ticks "$pid"); t0=$(date +%s.%N)
   sleep "$WINDOW"
   c1=$(cpu_ticks "$pid"); t1=$(date +%s.%N)
+  if [ "${THREADS:-0}" = 1 ]; then
+    thread_ticks "$pid" > "$BENCH_WORKDIR/threads-$s.1"
+    echo "idle-cpu.sh: $s, CPU per thread over the window ($(wc -l < "$BENCH_WORKDIR/threads-$s.0") threads at its start," \
+         "$(wc -l < "$BENCH_WORKDIR/threads-$s.1") at its end; the CPU of threads that ended within it is not listed):" >&2
+    thread_report "$BENCH_WORKDIR/threads-$s.0" "$BENCH_WORKDIR/threads-$s.1" >&2
+  fi
   after=$(established "$port")
   kill "$gen" 2>/dev/null || true
   wait "$gen" 2>/dev/null || true

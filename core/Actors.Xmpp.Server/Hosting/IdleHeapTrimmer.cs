@@ -7,12 +7,14 @@ namespace Actors.Xmpp.Server.Hosting;
 /// <summary>
 /// Gives memory back to the operating system after a burst (a login storm, a flood of presence): the .NET GC only
 /// collects when something allocates, so after the burst the garbage it left — and the committed memory holding it —
-/// stays until the next burst. Once a second this service looks at the allocation rate; when the server has been idle
-/// for <see cref="XmppServerOptions.MemorySettings.IdleSeconds"/> and the committed heap grew by
+/// stays until the next burst. This service samples the allocation rate; when the server has been idle for
+/// <see cref="XmppServerOptions.MemorySettings.IdleSeconds"/> and the committed heap grew by
 /// <see cref="XmppServerOptions.MemorySettings.TrimGrowthMegabytes"/> since the last trim, it runs one blocking,
 /// compacting collection that decommits what is free (<see cref="GCCollectionMode.Aggressive"/>). It is what Erlang's
 /// hibernation does for an idle ejabberd session, once for the whole heap. At 10,000 idle sessions it returned about
-/// 12 KiB per session (docs/benchmarks.md).
+/// 12 KiB per session (docs/benchmarks.md). It samples every second while the server works or a trim may come, and
+/// backs off (doubling, up to <see cref="Policy.MaxInterval"/>) while the server is idle with nothing to trim, so that
+/// an idle server is not woken every second for it (docs/benchmarks.md, "Idle CPU").
 /// </summary>
 public sealed class IdleHeapTrimmer : BackgroundService
 {
@@ -26,28 +28,47 @@ public sealed class IdleHeapTrimmer : BackgroundService
     }
 
     /// <summary>The decision, kept apart from the clock and the GC so that it can be tested.</summary>
-    public sealed class Policy(int idleTicks, long idleBytesPerTick, long growthBytes)
+    /// <param name="idleSeconds">Seconds of allocation below the idle rate before a trim.</param>
+    /// <param name="idleBytesPerSecond">Below this allocation rate the server counts as idle.</param>
+    /// <param name="growthBytes">Committed heap growth since the last trim that makes a trim worth it.</param>
+    public sealed class Policy(int idleSeconds, long idleBytesPerSecond, long growthBytes)
     {
+        /// <summary>The longest wait between two samples while idle with nothing to trim.</summary>
+        public static readonly TimeSpan MaxInterval = TimeSpan.FromSeconds(32);
+
         private long _lastAllocated = -1;
-        private int _idleTicks;
+        private double _idleSeconds;
         private long _committedAfterTrim;
+
+        /// <summary>How long to wait before the next sample.</summary>
+        public TimeSpan Interval { get; private set; } = TimeSpan.FromSeconds(1);
 
         /// <summary>Starts from the current state (nothing to trim yet).</summary>
         public void Reset(long allocatedBytes, long committedBytes)
         {
             _lastAllocated = allocatedBytes;
-            _idleTicks = 0;
+            _idleSeconds = 0;
             _committedAfterTrim = committedBytes;
+            Interval = TimeSpan.FromSeconds(1);
         }
 
-        /// <summary>One sample: total bytes allocated so far and the committed heap. True: trim now.</summary>
+        /// <summary>One sample, <see cref="Interval"/> after the last one: total bytes allocated so far and the
+        /// committed heap. True: trim now.</summary>
         public bool Tick(long allocatedBytes, long committedBytes)
         {
+            var seconds = Interval.TotalSeconds;
             var delta = _lastAllocated < 0 ? long.MaxValue : allocatedBytes - _lastAllocated;
             _lastAllocated = allocatedBytes;
-            _idleTicks = delta <= idleBytesPerTick ? _idleTicks + 1 : 0;
+            var idle = delta <= idleBytesPerSecond * seconds;
+            _idleSeconds = idle ? _idleSeconds + seconds : 0;
             if (committedBytes < _committedAfterTrim) _committedAfterTrim = committedBytes; // the GC gave some back itself
-            return _idleTicks >= idleTicks && committedBytes - _committedAfterTrim >= growthBytes;
+            var grown = committedBytes - _committedAfterTrim >= growthBytes;
+            // idle with nothing to trim: nothing can change until the server allocates again, so look less often;
+            // otherwise every second (a burst under way, or a trim due once it has been idle long enough)
+            Interval = idle && !grown
+                ? TimeSpan.FromSeconds(Math.Min(seconds * 2, MaxInterval.TotalSeconds))
+                : TimeSpan.FromSeconds(1);
+            return _idleSeconds >= idleSeconds && grown;
         }
     }
 
@@ -57,11 +78,11 @@ public sealed class IdleHeapTrimmer : BackgroundService
         var policy = new Policy(Math.Max(1, _settings.IdleSeconds), (long)(_settings.IdleAllocationMegabytesPerSecond * 1024 * 1024),
             (long)_settings.TrimGrowthMegabytes * 1024 * 1024);
         policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetGCMemoryInfo().TotalCommittedBytes);
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
+            while (true)
             {
+                await Task.Delay(policy.Interval, stoppingToken);
                 if (!policy.Tick(GC.GetTotalAllocatedBytes(), GC.GetGCMemoryInfo().TotalCommittedBytes)) continue;
                 var before = Environment.WorkingSet;
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();

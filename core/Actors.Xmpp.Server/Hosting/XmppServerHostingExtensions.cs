@@ -85,12 +85,11 @@ public static class XmppServerHostingExtensions
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
             // stanzas between nodes travel as XML read back by the framer, never through Newtonsoft (Runtime/StanzaSerializer)
             builder.AddHocon(StanzaSerializer.Config, HoconAddMode.Prepend);
-            // Akka's scheduler wakes a thread-pool thread every tick whether or not anything is due (10 ms by
-            // default: 100 wake-ups a second on an idle server, most of the idle CPU at 10,000 sessions, see
-            // docs/benchmarks.md). Connection and session deadlines are on the server's TimerWheel; what is left on
-            // Akka's scheduler (ask timeouts, plugin timers, backoff, persistence-query polling) fires at most one
-            // tick late and needs no finer resolution.
-            builder.AddHocon("akka.scheduler.tick-duration = 1s", HoconAddMode.Prepend);
+            // Akka's own scheduler wakes a thread-pool thread every akka.scheduler.tick-duration whether or not
+            // anything is due (100 wake-ups a second at its 10 ms default: most of the idle CPU at 10,000 sessions,
+            // docs/benchmarks.md). This one keeps Akka's timers (asks, IWithTimers, receive timeouts, backoff) in a
+            // TimerWheel and wakes only when one is due, at the same 10 ms resolution.
+            builder.AddHocon(TimerWheelScheduler.Config, HoconAddMode.Prepend);
             // the mailbox of actors that ask for nothing in particular (connections, sessions...): unbounded like
             // Akka's, without its 1 KiB queue segment per idle actor. Actors with a stash (the persistent user actors)
             // ask for deque semantics and keep Akka's deque mailbox.

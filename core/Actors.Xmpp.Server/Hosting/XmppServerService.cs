@@ -68,6 +68,10 @@ public sealed class XmppServerService : IHostedService
             Framer = new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
             MaxOutboundBytes = o.Limits.MaxOutboundBytes,
             Certificate = _certificate,
+            KeepAlive = o.Limits.TcpKeepAliveSeconds > 0
+                ? new TcpKeepAlive(TimeSpan.FromSeconds(o.Limits.TcpKeepAliveSeconds),
+                    TimeSpan.FromSeconds(Math.Max(1, o.Limits.TcpKeepAliveIntervalSeconds)), Math.Max(1, o.Limits.TcpKeepAliveProbes))
+                : null,
         };
         var address = IPAddress.Parse(o.BindAddress);
         var c2s = new SocketListener(new IPEndPoint(address, o.C2sPort), transport, directTls: false,

@@ -66,6 +66,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         _directTls = directTls;
         _onClosed = onClosed;
         _socket.NoDelay = true;
+        options.KeepAlive?.Apply(socket);
         // plain TCP reads through a plain NetworkStream: the readiness check (a poll(2) per wake-up) is for the TLS
         // stream (HandshakeAsync), where a stale wake-up makes SslStream park holding its 32 KiB buffer; on plain
         // connections it added a system call per read and no measurable memory saving (10,000 idle sessions)
@@ -81,6 +82,8 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     public bool IsSecure => _tls is not null;
     public bool CanStartTls => _tls is null && _options.Certificate is not null && !_tlsRequested;
     public IChannelBinding? ChannelBinding => _channelBinding;
+    /// <summary>The socket (tests and diagnostics).</summary>
+    internal Socket Socket => _socket;
     /// <summary>The TLS stream once negotiated (tests and diagnostics).</summary>
     internal SslStream? Tls => _tls;
     public long LastReceivedTicks { get; private set; }

@@ -50,8 +50,17 @@ public sealed class SocketListener : IAsyncDisposable
             {
                 await _slots.WaitAsync(token).ConfigureAwait(false);
                 var socket = await _listen.AcceptAsync(token).ConfigureAwait(false);
+                SocketConnection connection;
+                try
+                {
+                    connection = new SocketConnection(socket, _options, _directTls, OnClosed); // socket options may fail on a peer gone already
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
                 Interlocked.Increment(ref _open);
-                var connection = new SocketConnection(socket, _options, _directTls, OnClosed);
                 _onConnection(connection);
             }
             catch (OperationCanceledException)

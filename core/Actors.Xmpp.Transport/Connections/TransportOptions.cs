@@ -13,4 +13,6 @@ public sealed record TransportOptions
     public int ReadBufferBytes { get; init; } = 8 * 1024;
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
     public X509Certificate2? Certificate { get; init; }
+    /// <summary>TCP keep-alive on every accepted connection (dead-peer detection by the kernel); null: off.</summary>
+    public TcpKeepAlive? KeepAlive { get; init; }
 }

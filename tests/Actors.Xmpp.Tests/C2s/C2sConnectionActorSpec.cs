@@ -260,6 +260,7 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
     public void Rfc6120_4_6_1_a_silent_stream_gets_a_whitespace_keep_alive_from_the_timer_wheel()
     {
         _server.Options.Limits.KeepAliveSeconds = 1;
+        _server.Options.Limits.NegotiationTimeoutSeconds = 10; // due with the keep-alive at 1 s, it would close the stream first
         var (actor, conn) = Connect();
         actor.Tell(new TransportEvents.StreamOpened(Header()));
         conn.NextRaw();

@@ -10,7 +10,7 @@ public sealed class IdleHeapTrimmerSpec
 
     private static IdleHeapTrimmer.Policy Policy()
     {
-        var p = new IdleHeapTrimmer.Policy(idleTicks: 2, idleBytesPerTick: 1 * MiB, growthBytes: 32 * MiB);
+        var p = new IdleHeapTrimmer.Policy(idleSeconds: 2, idleBytesPerSecond: 1 * MiB, growthBytes: 32 * MiB);
         p.Reset(allocatedBytes: 0, committedBytes: 100 * MiB);
         return p;
     }
@@ -42,8 +42,40 @@ public sealed class IdleHeapTrimmerSpec
         Assert.True(p.Tick(20, 200 * MiB));
         p.Reset(20, 120 * MiB); // what the trim left
         for (var i = 0; i < 5; i++) Assert.False(p.Tick(30 + i, 130 * MiB));
-        Assert.False(p.Tick(40 * MiB, 160 * MiB)); // a new burst
-        Assert.False(p.Tick(40 * MiB, 160 * MiB));
-        Assert.True(p.Tick(40 * MiB, 160 * MiB));
+        Assert.False(p.Tick(400 * MiB, 160 * MiB)); // a new burst
+        Assert.False(p.Tick(400 * MiB, 160 * MiB));
+        Assert.True(p.Tick(400 * MiB, 160 * MiB));
+    }
+
+    [Fact]
+    public void Idle_with_nothing_to_trim_it_samples_less_and_less_often_and_a_burst_brings_it_back_to_every_second()
+    {
+        var p = Policy();
+        var waits = new List<double>();
+        for (var i = 0; i < 8; i++)
+        {
+            Assert.False(p.Tick(i, 100 * MiB)); // idle, the heap as after the last trim
+            waits.Add(p.Interval.TotalSeconds);
+        }
+        Assert.Equal([2, 4, 8, 16, 32, 32, 32, 32], waits);
+        Assert.Equal(IdleHeapTrimmer.Policy.MaxInterval, p.Interval);
+        // a burst while it waited: found at the next sample, then every second until the trim
+        Assert.False(p.Tick(2000 * MiB, 300 * MiB));
+        Assert.Equal(TimeSpan.FromSeconds(1), p.Interval);
+        Assert.False(p.Tick(2000 * MiB, 300 * MiB));
+        Assert.Equal(TimeSpan.FromSeconds(1), p.Interval);
+        Assert.True(p.Tick(2000 * MiB, 300 * MiB));
+    }
+
+    [Fact]
+    public void A_slow_trickle_over_a_long_wait_counts_as_idle_by_its_rate_not_its_total()
+    {
+        var p = Policy();
+        for (var i = 0; i < 5; i++) p.Tick(0, 100 * MiB);
+        Assert.Equal(TimeSpan.FromSeconds(32), p.Interval);
+        Assert.False(p.Tick(20 * MiB, 100 * MiB)); // 20 MiB in 32 s: below 1 MiB/s, still idle
+        Assert.Equal(TimeSpan.FromSeconds(32), p.Interval);
+        Assert.False(p.Tick(20 * MiB + 40 * MiB, 100 * MiB)); // 40 MiB in 32 s: busy
+        Assert.Equal(TimeSpan.FromSeconds(1), p.Interval);
     }
 }

@@ -98,19 +98,81 @@ public sealed class TimerWheelSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void Ten_thousand_idle_deadlines_cost_one_slot_visit_per_tick_and_fire_once_each()
+    public void Ten_thousand_idle_deadlines_wake_the_wheel_only_when_the_first_is_due_and_fire_once_each()
     {
         using var wheel = Wheel(tickMillis: 500, slots: 512);
         var probe = CreateTestProbe();
         for (var i = 0; i < 10_000; i++) wheel.Schedule(probe, i, TimeSpan.FromSeconds(60 + i % 60));
+        Assert.Equal(TimeSpan.FromSeconds(60), wheel.NextWakeUp); // not the next tick: nothing is due before 60 s
         _now += 59_000;
         wheel.Advance();
         probe.ExpectNoMsg(Nothing);
         Assert.Equal(10_000, wheel.Count);
+        Assert.Equal(TimeSpan.FromSeconds(1), wheel.NextWakeUp);
         _now += 62_000;
         wheel.Advance();
         var received = probe.ReceiveN(10_000, TimeSpan.FromSeconds(10));
         Assert.Equal(10_000, received.Distinct().Count());
         Assert.Equal(0, wheel.Count);
+        Assert.Null(wheel.NextWakeUp);
+    }
+
+    [Fact]
+    public void An_empty_wheel_sleeps_until_something_is_scheduled()
+    {
+        using var wheel = Wheel(tickMillis: 500, slots: 8);
+        Assert.Null(wheel.NextWakeUp);
+        var probe = CreateTestProbe();
+        var timer = wheel.Schedule(probe, "in ten minutes", TimeSpan.FromMinutes(10));
+        Assert.Equal(TimeSpan.FromMinutes(10), wheel.NextWakeUp); // further than a revolution (4 s): still one wake-up
+        timer.Cancel();
+        wheel.Advance();
+        Assert.Null(wheel.NextWakeUp);
+    }
+
+    [Fact]
+    public void After_firing_the_wheel_sleeps_until_the_next_deadline_and_an_earlier_one_wakes_it_sooner()
+    {
+        using var wheel = Wheel(tickMillis: 500, slots: 8);
+        var probe = CreateTestProbe();
+        wheel.Schedule(probe, "first", TimeSpan.FromSeconds(1));
+        wheel.Schedule(probe, "second", TimeSpan.FromSeconds(30));
+        Assert.Equal(TimeSpan.FromSeconds(1), wheel.NextWakeUp);
+        _now += 1000;
+        wheel.Advance();
+        probe.ExpectMsg("first");
+        Assert.Equal(TimeSpan.FromSeconds(29), wheel.NextWakeUp);
+        wheel.Schedule(probe, "sooner", TimeSpan.FromSeconds(2));
+        Assert.Equal(TimeSpan.FromSeconds(2), wheel.NextWakeUp);
+    }
+
+    [Fact]
+    public void Deadlines_due_at_the_same_instant_fire_in_the_order_they_were_scheduled()
+    {
+        using var wheel = Wheel(tickMillis: 500, slots: 8);
+        var probe = CreateTestProbe();
+        for (var i = 0; i < 20; i++) wheel.Schedule(probe, i, TimeSpan.FromSeconds(2));
+        wheel.Schedule(probe, "earlier in the same tick", TimeSpan.FromMilliseconds(1600));
+        _now += 2000;
+        wheel.Advance();
+        probe.ExpectMsg("earlier in the same tick");
+        for (var i = 0; i < 20; i++) probe.ExpectMsg(i);
+    }
+
+    [Fact]
+    public void Driven_by_its_own_timer_it_fires_each_deadline_once_never_early()
+    {
+        using var wheel = new TimerWheel(static () => Environment.TickCount64, tickMillis: 20, slots: 64);
+        var probe = CreateTestProbe();
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        wheel.Schedule(probe, "late", TimeSpan.FromMilliseconds(700));
+        wheel.Schedule(probe, "soon", TimeSpan.FromMilliseconds(300));
+        probe.ExpectMsg("soon", TimeSpan.FromSeconds(5));
+        Assert.True(started.ElapsedMilliseconds >= 290, $"fired after {started.ElapsedMilliseconds} ms"); // the clock's granularity
+        probe.ExpectMsg("late", TimeSpan.FromSeconds(5));
+        Assert.True(started.ElapsedMilliseconds >= 690, $"fired after {started.ElapsedMilliseconds} ms");
+        probe.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        Assert.Equal(0, wheel.Count);
+        Assert.Null(wheel.NextWakeUp);
     }
 }
