@@ -46,14 +46,15 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
     {
         ArgumentNullException.ThrowIfNull(session);
         if (session.Resource is null) throw new ArgumentException("a session is a full JID", nameof(session));
-        var entry = server.Sessions.Find(session);
-        if (entry is null) return false;
+        if (server.Router.Users is not { } users) return false;
         var page = new Element[stanzas.Count]; // copied: the caller's list may change, the message must not
         for (var i = 0; i < page.Length; i++) page[i] = stanzas[i];
         try
         {
-            var answer = await entry.Session.Ask<SessionMessages.PageWritten>(new SessionMessages.DeliverPage(page, 0), PageWriteTimeout)
-                .ConfigureAwait(false);
+            // through the account's resources entity (the one that decides every delivery to the account), which
+            // hands the page to that resource's session or answers that there is none
+            var answer = await users.Ask<SessionMessages.PageWritten>(session.Bare,
+                new AccountResourcesActor.DeliverPageTo(session, new SessionMessages.DeliverPage(page, 0)), PageWriteTimeout).ConfigureAwait(false);
             return answer.Written;
         }
         catch (AskTimeoutException)

@@ -41,6 +41,11 @@ public sealed class AccountResourcesActor : UntypedActor
     /// own copy itself (RFC 6121 §4.2.2), through its own mailbox.</summary>
     public sealed record OwnPresence(Jid Resource, IActorRef Session, bool Available, int Priority, Element? Broadcast);
 
+    /// <summary>A paced page for one bound resource (<c>ISessionDelivery</c>): forwarded to that resource's session, which
+    /// answers the asker <see cref="SessionMessages.PageWritten"/>; answered not written here when the account has no
+    /// such resource. The delivery is decided by the entity, as every other one, not by a registry read.</summary>
+    public sealed record DeliverPageTo(Jid Resource, SessionMessages.DeliverPage Page);
+
     /// <summary>The bound resources, answered with <see cref="ResourceList"/> (a restarted user actor adopts them).</summary>
     public sealed record ListResources
     {
@@ -177,6 +182,13 @@ public sealed class AccountResourcesActor : UntypedActor
             case ListResources:
                 Sender.Tell(new ResourceList(_resources.ToArray()));
                 break;
+            case DeliverPageTo m:
+            {
+                var i = IndexOf(m.Resource);
+                if (i >= 0) _resources[i].Session.Forward(m.Page); // the session answers the asker once written
+                else Sender.Tell(new SessionMessages.PageWritten(m.Page.PageId, false));
+                break;
+            }
             case Existence e:
                 if (_known != Known.Unknown) break; // creation, removal or a session told it meanwhile
                 _known = e.Exists ? Known.Exists : Known.Missing;

@@ -170,7 +170,7 @@ public sealed class UsersActor : ReceiveActor
                     if (_noAccount.Count > 0 && KnownWithoutAccount(user)) _router!.ToNoAccount(m.Stanza, m.From, m.To); // §8.5.1
                     else ToEntity(user, message, sender);
                     return;
-                case AccountResourcesActor.OwnPresence or AccountResourcesActor.ListResources:
+                case AccountResourcesActor.OwnPresence or AccountResourcesActor.ListResources or AccountResourcesActor.DeliverPageTo:
                     ToEntity(user, message, sender);
                     return;
                 case UserActor.SessionStarted:
@@ -188,6 +188,11 @@ public sealed class UsersActor : ReceiveActor
         else if (message is AccountResourcesActor.ListResources)
         {
             sender.Tell(new AccountResourcesActor.ResourceList([])); // no entities without a router
+            return;
+        }
+        else if (message is AccountResourcesActor.DeliverPageTo page)
+        {
+            sender.Tell(new SessionMessages.PageWritten(page.Page.PageId, false));
             return;
         }
         if (message is UserActor.RemoveAccount) _removed.Add(user);
@@ -246,6 +251,9 @@ public sealed class UsersActor : ReceiveActor
                 break;
             case AccountResourcesActor.ListResources:
                 sender.Tell(new AccountResourcesActor.ResourceList([]));
+                break;
+            case AccountResourcesActor.DeliverPageTo page:
+                sender.Tell(new SessionMessages.PageWritten(page.Page.PageId, false));
                 break;
             case UserActor.HandleIq m:
                 sender.Tell(StanzaErrors.Reply(m.Iq, "service-unavailable")); // RFC 6121 §8.5.1

@@ -195,6 +195,23 @@ public sealed class AccountResourcesSpec() : ImSpecBase(resources: new AccountRe
     }
 
     [Fact]
+    public async Task A_paced_page_goes_through_the_entity_to_the_bound_resource_or_is_answered_not_written()
+    {
+        var alicePhone = Alice.WithResource("phone");
+        var phone = Online(alicePhone);
+        Drain(phone);
+        var page = new SessionMessages.DeliverPage([Parse("<message to='alice@localhost'><body>p</body></message>")], 7);
+        var asked = Users.Ask<SessionMessages.PageWritten>(Alice, new AccountResourcesActor.DeliverPageTo(alicePhone, page), TimeSpan.FromSeconds(3));
+        var forwarded = phone.FishForMessage(m => m is SessionMessages.DeliverPage, TimeSpan.FromSeconds(3));
+        Assert.Same(page, forwarded);
+        phone.LastSender.Tell(new SessionMessages.PageWritten(7, true)); // what the session answers once written
+        Assert.True((await asked).Written);
+        // a resource the account has not bound: not written, answered by the entity
+        var none = await Users.Ask<SessionMessages.PageWritten>(Alice, new AccountResourcesActor.DeliverPageTo(Alice.WithResource("gone"), page), TimeSpan.FromSeconds(3));
+        Assert.Equal((7L, false), (none.PageId, none.Written));
+    }
+
+    [Fact]
     public void An_idle_entity_without_resources_passivates_and_one_with_a_bound_resource_stays()
     {
         var alicePhone = Alice.WithResource("phone");
