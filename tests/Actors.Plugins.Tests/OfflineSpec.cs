@@ -3,6 +3,7 @@ using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.PluginStores;
 using Actors.Xmpp.Testing;
 using Actors.Xmpp.Xml;
+using Akka.Actor;
 using Microsoft.Extensions.DependencyInjection;
 
 namespace Actors.Plugins.Tests;
@@ -53,6 +54,34 @@ public sealed class OfflineSpec : IAsyncLifetime
     {
         await using var alice = await _server.LoginAsync("alice");
         Assert.True(await alice.IsFeatureAdvertised("msgoffline"));
+    }
+
+    [Fact]
+    public async Task A_login_with_an_empty_mailbox_reads_no_account_store_and_one_with_mail_does()
+    {
+        var stores = PluginStores.Of(_server.Services.GetRequiredService<Akka.Actor.ActorSystem>());
+        async Task<bool> ArchiveRunning(string account) =>
+            (await stores.Parent.Ask<string[]>(PluginStoresActor.ListRunning.Instance, TimeSpan.FromSeconds(5)))
+            .Contains("plugin-store:offline/archive/messages:" + account);
+
+        await _server.AddUserAsync("dave");
+        await using (var dave = await _server.LoginAsync("dave", "phone"))
+        {
+            await dave.Sends("<presence/>");
+            await Sync(dave);
+            Assert.False(await ArchiveRunning("dave@localhost")); // issue 9: no recovery read at login for an empty mailbox
+        }
+        await using (var bob = await _server.LoginAsync("bob", "phone"))
+        {
+            await bob.Sends("<message to='dave@localhost' type='chat' id='c1'><body>kept</body></message>");
+            await Sync(bob);
+        }
+        await WaitStoredAsync("dave@localhost", 1);
+        await using var again = await _server.LoginAsync("dave", "phone");
+        await again.Sends("<presence/>");
+        var got = await again.Receives(e => e.Name == "message", "the stored message");
+        Assert.Equal("kept", got.ChildText("body", Ns.Client));
+        await WaitStoredAsync("dave@localhost", 0);
     }
 
     [Fact]

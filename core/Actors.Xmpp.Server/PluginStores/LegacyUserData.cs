@@ -1,5 +1,7 @@
 using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Persistence.Plugins;
+using Actors.Xmpp.Plugins;
+using Akka.Actor;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Server.Users.Events;
 
@@ -24,7 +26,16 @@ public sealed class LegacyUserData(IUserDirectory users) : ILegacyStoreSource
     public const string BlockingPlugin = "blocking", BlockingKind = "blocklist";
     public const string OfflinePlugin = "offline", OfflineKind = "messages";
 
+    /// <summary>The offline plugin's index of accounts that may have mail (a map per domain, key the bare JID).</summary>
+    public const string OfflineIndexKind = "mailboxes";
+
     public string Source => PersistentEventTypes.ManifestOf(typeof(UserSnapshot));
+
+    /// <summary>Marks <paramref name="account"/> in the offline plugin's index, as the plugin does before it stores a
+    /// message: its release-1 offline messages are then read (and imported) at the account's next login.</summary>
+    public static Task MarkOfflineMail(ActorSystem system, Jid account) =>
+        PluginStores.Of(system).For(OfflinePlugin).Map(OfflineIndexKind)
+            .SetAsync(Jid.Create(null, account.Domain), account.Bare.ToString(), StoredValue.Of("1"));
 
     public bool Covers(StoreAddress a) =>
         a.Owner.Local is not null
