@@ -33,12 +33,8 @@ public sealed class IdleHeapTrimmer : BackgroundService
     /// <param name="growthBytes">Committed heap growth since the last trim that makes a trim worth it.</param>
     public sealed class Policy(int idleSeconds, long idleBytesPerSecond, long growthBytes)
     {
-        /// <summary>The longest wait between two samples while idle with nothing to trim. Short enough that a burst
-        /// of two seconds is always seen while it runs, so the trim follows it by the idle time (with 32 s, a 10 s login
-        /// storm could pass unseen and the heap stayed untrimmed for half a minute: RSS per idle session 23 KiB instead of
-        /// 11 in the shared bench, docs/benchmarks.md); at 30 cheap samples a minute it costs an idle server
-        /// well under a millisecond of CPU a minute.</summary>
-        public static readonly TimeSpan MaxInterval = TimeSpan.FromSeconds(2);
+        /// <summary>The longest wait between two samples while idle with nothing to trim.</summary>
+        public static readonly TimeSpan MaxInterval = TimeSpan.FromSeconds(32);
 
         private long _lastAllocated = -1;
         private double _idleSeconds;
