@@ -2,6 +2,7 @@ using Actors.Xmpp.Persistence.Plugins;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Xml;
+using Actors.Xmpp.Server.Runtime;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -86,14 +87,8 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
                 _lastSnapshotSeq = s.Metadata.SequenceNr;
                 DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1)); // the older ones
                 break;
-            case SaveSnapshotFailure f:
-                Log.Warning("snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message);
-                break;
-            case DeleteSnapshotsSuccess:
-            case DeleteSnapshotsFailure:
-                break;
             default:
-                Unhandled(message);
+                if (!SnapshotHousekeeping.Handled(message, Log, PersistenceId)) Unhandled(message);
                 break;
         }
     }

@@ -1,5 +1,6 @@
 using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Persistence.Plugins;
+using Actors.Xmpp.Server.Runtime;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -234,16 +235,8 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                 DeleteMessages(s.Metadata.SequenceNr);
                 DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
                 break;
-            case SaveSnapshotFailure f:
-                Log.Warning("snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message);
-                break;
-            case DeleteMessagesSuccess or DeleteSnapshotsSuccess or DeleteSnapshotsFailure:
-                break;
-            case DeleteMessagesFailure f:
-                Log.Warning("deleting the events of {0} failed: {1}", PersistenceId, f.Cause.Message);
-                break;
             default:
-                Unhandled(message);
+                if (!SnapshotHousekeeping.Handled(message, Log, PersistenceId)) Unhandled(message);
                 break;
         }
     }

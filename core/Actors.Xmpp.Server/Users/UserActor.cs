@@ -7,6 +7,7 @@ using Actors.Xmpp.Server.Stanzas;
 using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Server.Users.Events;
 using Actors.Xmpp.Xml;
+using Actors.Xmpp.Server.Runtime;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -276,19 +277,8 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                     DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
                 }
                 break;
-            case SaveSnapshotFailure f:
-                Log.Warning("snapshot of {0} failed: {1}", PersistenceId, f.Cause.Message);
-                break;
-            case DeleteMessagesSuccess:
-                break;
-            case DeleteMessagesFailure f:
-                Log.Warning("deleting delivered events of {0} failed: {1}", PersistenceId, f.Cause.Message);
-                break;
-            case DeleteSnapshotsSuccess:
-            case DeleteSnapshotsFailure:
-                break;
             default:
-                Unhandled(message);
+                if (!SnapshotHousekeeping.Handled(message, Log, PersistenceId)) Unhandled(message);
                 break;
         }
         ArmIdleTimer();
