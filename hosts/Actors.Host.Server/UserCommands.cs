@@ -110,7 +110,7 @@ internal static class UserCommands
             var lifecycle = new AccountLifecycle(store, users);
             // and the plugin stores, so that a removal purges what plugins kept for the account (loaded or not)
             var stores = Actors.Xmpp.Server.PluginStores.PluginStores.Of(system).Configure(new(Math.Max(1, options.Users.SnapshotEvery)))
-                .UseLegacySource(new Actors.Xmpp.Server.PluginStores.LegacyUserData(users));
+                .UseLegacySource(new Actors.Xmpp.Server.PluginStores.LegacyUserData(users, options.AllDomains()));
             lifecycle.UsePluginData(stores.PurgeOwnerAsync);
             return await new AccountCommands(lifecycle, options.AllDomains()[0]).ExecuteAsync(request);
         }

@@ -173,6 +173,47 @@ public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task The_directory_answers_for_stores_the_journal_never_held_without_starting_them_and_starts_the_others(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        static Task<string[]> Running(ActorSystem system) => PluginStores.Of(system).Parent.Ask<string[]>(PluginStoresActor.ListRunning.Instance);
+        await WithSystem(db, async (system, storage) =>
+        {
+            // three writes with a snapshot every three events: the journal keeps only the snapshot of this store
+            for (var i = 0; i < 3; i++) await storage.Map("prefs").SetAsync(Alice, "k" + i, StoredValue.Of("v" + i));
+            await storage.Archive("log").AppendAsync(Service, StoredValue.Of("e1"));
+            await Task.Delay(1000); // passivated
+            Assert.Empty(await Running(system));
+        }, snapshotEvery: 3);
+        await WithSystem(db, async (system, storage) =>
+        {
+            Assert.True(await PluginStores.Of(system).StartDirectoryAsync());
+            var map = storage.Map("prefs");
+            // never written: answered as empty, nothing started (reads, and writes that change nothing)
+            Assert.Null(await map.GetAsync(Bob, "k0"));
+            Assert.Empty(await map.GetAllAsync(Bob));
+            Assert.Empty((await storage.Archive("log").ReadAsync(Bob, 0, 10)).Items);
+            Assert.Equal(0, await storage.Archive("log").CountAsync(Bob));
+            await map.SetAsync(Bob, "k0", null);
+            await storage.Archive("log").TrimAsync(Bob, 10);
+            Assert.Empty(await Running(system));
+            // held (one of them behind a snapshot only): started and read
+            Assert.Equal(["v0", "v1", "v2"], (await map.GetAllAsync(Alice)).Select(e => e.Value!.Text));
+            Assert.Equal(["e1"], (await storage.Archive("log").ReadAsync(Service, 0, 10)).Items.Select(i => i.Value.Text));
+            Assert.Equal(2, (await Running(system)).Length);
+            // a write makes a store exist: read back from then on
+            await map.SetAsync(Bob, "k0", StoredValue.Of("b"));
+            Assert.Equal("b", (await map.GetAsync(Bob, "k0"))!.Text);
+            Assert.Equal(1, await storage.Archive("log").AppendAsync(Bob, StoredValue.Of("x")));
+            await Task.Delay(1000); // passivated: the directory remembers what was written since the start
+            Assert.Equal("b", (await map.GetAsync(Bob, "k0"))!.Text);
+            Assert.Equal(1, await storage.Archive("log").CountAsync(Bob));
+            Assert.Throws<ArgumentException>(() => PluginStores.Of(system).For("_host")); // the host's own stores
+        }, snapshotEvery: 3);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
     public async Task Removing_an_account_purges_every_plugin_store_of_it_and_nothing_else(string kind)
     {
         using var db = TestDatabase.Create(kind);

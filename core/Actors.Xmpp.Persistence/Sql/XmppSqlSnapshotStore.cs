@@ -1,3 +1,4 @@
+using Akka.Actor;
 using Akka.Persistence;
 using Akka.Persistence.Sql;
 using Akka.Persistence.Sql.Config;
@@ -10,12 +11,15 @@ namespace Actors.Xmpp.Persistence.Sql;
 /// snapshot query, which the plugin runs as a linq2db expression tree inside a transaction; here it is one SQL
 /// statement on a pooled ADO.NET connection, with the plugin's selection (the highest sequence number at or below
 /// the criteria's maximum sequence number and timestamp) and the same <see cref="SelectedSnapshot"/>. Saves and
-/// deletes are the plugin's own.
+/// deletes are the plugin's own. It also answers <see cref="ListPersistenceIds"/> (which actors have a snapshot), which
+/// no Akka.Persistence query offers: the plugin-store directory needs it to find release-1 accounts whose journal was
+/// trimmed behind a snapshot.
 /// </summary>
 public sealed class XmppSqlSnapshotStore : SqlSnapshotStore
 {
     private readonly SqlReads _reads;
     private readonly string _loadSql;
+    private readonly string _idsSql;
     private readonly Akka.Serialization.Serialization _serialization;
 
     public XmppSqlSnapshotStore(Akka.Configuration.Config snapshotConfig) : base(snapshotConfig)
@@ -29,7 +33,39 @@ public sealed class XmppSqlSnapshotStore : SqlSnapshotStore
             $"SELECT {Q(c.SequenceNumber)}, {Q(c.Created)}, {Q(c.Snapshot)}, {Q(c.Manifest)}, {Q(c.SerializerId)} " +
             $"FROM {SqlReads.Table(config.TableConfig.SchemaName, t.Name)} WHERE {Q(c.PersistenceId)} = @pid " +
             $"AND {Q(c.SequenceNumber)} <= @seq AND {Q(c.Created)} <= @ts ORDER BY {Q(c.SequenceNumber)} DESC LIMIT 1";
+        _idsSql = $"SELECT DISTINCT {Q(c.PersistenceId)} FROM {SqlReads.Table(config.TableConfig.SchemaName, t.Name)} " +
+                  $"WHERE {Q(c.PersistenceId)} LIKE @prefix";
         _serialization = Context.System.Serialization;
+    }
+
+    /// <summary>Asks for the persistence ids starting with <paramref name="Prefix"/> (letters, digits, ':' and '-'
+    /// only: no LIKE wildcards) that have a snapshot; answered with a <c>string[]</c> (or a Status.Failure).</summary>
+    public sealed record ListPersistenceIds(string Prefix);
+
+    protected override bool ReceivePluginInternal(object message)
+    {
+        if (message is not ListPersistenceIds list) return base.ReceivePluginInternal(message);
+        foreach (var ch in list.Prefix)
+            if (!(char.IsAsciiLetterOrDigit(ch) || ch is ':' or '-'))
+            {
+                Sender.Tell(new Akka.Actor.Status.Failure(new ArgumentException($"'{list.Prefix}' is not a plain prefix")));
+                return true;
+            }
+        var replyTo = Sender;
+        _reads.Run(() => Ids(list.Prefix)).PipeTo(replyTo);
+        return true;
+    }
+
+    private async Task<string[]> Ids(string prefix)
+    {
+        await using var connection = await _reads.OpenAsync(CancellationToken.None).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = _idsSql;
+        SqlReads.Add(command, "@prefix", prefix + "%");
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        while (await reader.ReadAsync().ConfigureAwait(false)) ids.Add(reader.GetString(0));
+        return ids.ToArray();
     }
 
     protected override Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria,

@@ -58,7 +58,10 @@ public sealed class XmppServerService : IHostedService
         if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over
         {
             var stores = PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery)))
-                .UseLegacySource(new PluginStores.LegacyUserData(directory));
+                .UseLegacySource(new PluginStores.LegacyUserData(directory, _server.Domains));
+            // from now on a store the journal never held is not started to be read (listed before clients come, so that
+            // a login finds the directory ready rather than starting the stores it would then not need)
+            await stores.StartDirectoryAsync(cancellationToken);
             _server.AccountLifecycle.UsePluginData(stores.PurgeOwnerAsync); // removal returns once plugin data is gone
         }
         var sessions = _system.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);

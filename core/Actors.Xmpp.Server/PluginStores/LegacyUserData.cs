@@ -19,7 +19,7 @@ namespace Actors.Xmpp.Server.PluginStores;
 /// journal would otherwise carry on forever, are then dropped there (<see cref="UserActor.DropLegacyOffline"/>).
 /// This class is the one place that knows how the plugins that replaced core lay out their stores.
 /// </summary>
-public sealed class LegacyUserData(IUserDirectory users) : ILegacyStoreSource
+public sealed class LegacyUserData(IUserDirectory users, IReadOnlyCollection<string> domains) : ILegacyStoreSource
 {
     public const string PrivatePlugin = "private", PrivateKind = "private";
     public const string VCardPlugin = "vcard", VCardKind = "vcard";
@@ -30,6 +30,10 @@ public sealed class LegacyUserData(IUserDirectory users) : ILegacyStoreSource
     public const string OfflineIndexKind = "mailboxes";
 
     public string Source => PersistentEventTypes.ManifestOf(typeof(UserSnapshot));
+
+    public string HolderPrefix => UserActor.PersistenceIdOf(Jid.Create(null, "x"))[..^1];
+
+    public IReadOnlyCollection<string> Domains => domains;
 
     /// <summary>Marks <paramref name="account"/> in the offline plugin's index, as the plugin does before it stores a
     /// message: its release-1 offline messages are then read (and imported) at the account's next login.</summary>

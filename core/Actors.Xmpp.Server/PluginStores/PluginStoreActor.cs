@@ -392,6 +392,10 @@ public interface ILegacyStoreSource
 {
     /// <summary>The manifest of what is read (written in the import record).</summary>
     string Source { get; }
+    /// <summary>The persistence-id prefix of the actors that held the data, followed by the owner's bare JID.</summary>
+    string HolderPrefix { get; }
+    /// <summary>The domains whose accounts may hold such data.</summary>
+    IReadOnlyCollection<string> Domains { get; }
     bool Covers(StoreAddress address);
     Task<LegacyData> LoadAsync(StoreAddress address);
     /// <summary>Called once <paramref name="data"/> is stored in the store at <paramref name="address"/>: the source

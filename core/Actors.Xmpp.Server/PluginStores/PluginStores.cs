@@ -54,9 +54,47 @@ public sealed class PluginStores : IExtension
 
     public IActorRef Parent => _parent.Value;
 
+    /// <summary>
+    /// Lists the journal once (plugin stores, and user actors that may hold release-1 data for the legacy source set
+    /// before): from then on, a command for a store the journal has never held is answered without starting it
+    /// (<see cref="PluginStoresActor"/>). Without it every command starts its store. Completes with true once the
+    /// directory is complete (false: the journal cannot be listed, and there is none).
+    /// </summary>
+    public Task<bool> StartDirectoryAsync(CancellationToken cancellationToken = default) =>
+        Parent.Ask<bool>(new PluginStoresActor.StartDirectory(ListAsync), TimeSpan.FromMinutes(5), cancellationToken);
+
+    private async Task<PluginStoresActor.Listing?> ListAsync()
+    {
+        var storeIds = new List<string>();
+        var owners = new List<Jid>();
+        var holderPrefix = _legacy?.HolderPrefix;
+        var listed = await JournalIdsAsync(id =>
+        {
+            if (id.StartsWith(StoreAddress.Prefix, StringComparison.Ordinal)) storeIds.Add(id);
+            else if (holderPrefix is not null) AddOwner(owners, id, holderPrefix);
+        }).ConfigureAwait(false);
+        if (!listed) return null;
+        // an actor whose events were all deleted behind a snapshot is in the snapshot table only
+        foreach (var id in await SnapshotIdsAsync(StoreAddress.Prefix).ConfigureAwait(false)) storeIds.Add(id);
+        if (holderPrefix is not null)
+            foreach (var id in await SnapshotIdsAsync(holderPrefix).ConfigureAwait(false)) AddOwner(owners, id, holderPrefix);
+        return new PluginStoresActor.Listing(storeIds, owners);
+    }
+
+    private Task<string[]> SnapshotIdsAsync(string prefix) =>
+        Akka.Persistence.Persistence.Instance.Apply(_system).SnapshotStoreFor(null)
+            .Ask<string[]>(new Actors.Xmpp.Persistence.Sql.XmppSqlSnapshotStore.ListPersistenceIds(prefix), TimeSpan.FromSeconds(60));
+
+    private static void AddOwner(List<Jid> owners, string persistenceId, string prefix)
+    {
+        if (persistenceId.StartsWith(prefix, StringComparison.Ordinal) && Jid.TryParse(persistenceId[prefix.Length..], out var owner) && owner is not null)
+            owners.Add(owner.Bare);
+    }
+
     /// <summary>The storage of one plugin.</summary>
     public IPluginStorage For(string pluginId)
     {
+        if (pluginId.StartsWith('_')) throw new ArgumentException($"'{pluginId}': plugin ids starting with '_' are the host's");
         if (!StoreAddress.IsValidName(pluginId)) throw new ArgumentException($"'{pluginId}' cannot name a plugin store");
         return new PluginStorage(this, pluginId);
     }
@@ -116,8 +154,10 @@ public sealed class PluginStores : IExtension
         var running = await Parent.Ask<string[]>(PluginStoresActor.ListRunning.Instance, Timeout).ConfigureAwait(false);
         foreach (var id in running)
             if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
-        foreach (var id in await StoredIdsAsync().ConfigureAwait(false))
-            if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
+        await JournalIdsAsync(id =>
+        {
+            if (id.StartsWith(StoreAddress.Prefix, StringComparison.Ordinal) && id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
+        }).ConfigureAwait(false);
         var purges = new List<Task>();
         foreach (var id in ids)
             if (StoreAddress.TryParse(id, out var address) && address is not null && address.Owner.Equals(owner.Bare))
@@ -128,7 +168,9 @@ public sealed class PluginStores : IExtension
         return purged;
     }
 
-    private async Task<IReadOnlyList<string>> StoredIdsAsync()
+    /// <summary>Every persistence id in the journal, to <paramref name="each"/>; false when the journal has no query
+    /// side (the in-memory one of unit tests).</summary>
+    private async Task<bool> JournalIdsAsync(Action<string> each)
     {
         SqlReadJournal journal;
         // the read journal's constructor asks the write journal with a fixed 5 s timeout: wait (without blocking) until
@@ -140,12 +182,10 @@ public sealed class PluginStores : IExtension
         }
         catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or Akka.Configuration.ConfigurationException)
         {
-            return []; // a journal without the query side (the in-memory one of unit tests): the running stores only
+            return false;
         }
-        var ids = new List<string>();
-        await journal.CurrentPersistenceIds().Where(id => id.StartsWith(StoreAddress.Prefix, StringComparison.Ordinal))
-            .RunForeach(ids.Add, _system.Materializer()).ConfigureAwait(false);
-        return ids;
+        await journal.CurrentPersistenceIds().RunForeach(each, _system.Materializer()).ConfigureAwait(false);
+        return true;
     }
 
     // ---- values across the boundary: text as is, elements as their XML (parsed again with the framer) ----

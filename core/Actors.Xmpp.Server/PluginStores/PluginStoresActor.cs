@@ -1,12 +1,33 @@
+using Actors.Xmpp.Persistence.Plugins;
 using Akka.Actor;
+using Akka.Event;
 
 namespace Actors.Xmpp.Server.PluginStores;
 
 /// <summary>
-/// Parent and supervisor of the <see cref="PluginStoreActor"/>s (/system/plugin-stores): creates the store of an
-/// address on the first command for it and forwards. A store that asks to passivate is told to stop (behind the
-/// commands already in its mailbox); commands that arrive until it has stopped are kept and handed to a fresh one. Host-owned: unloading or reloading a plugin
-/// stops none of its stores (their data stays in the journal either way).
+/// Parent and supervisor of the <see cref="PluginStoreActor"/>s (/system/plugin-stores), and the directory of which
+/// stores hold data. A command for a store the journal has never held (and that could not hold release-1 data) is
+/// answered here as an empty store would answer it, without starting one: a login reads a block list, a mailbox or a
+/// vCard only when it exists (issue 9: nothing a plugin stores is read at login unless there is something to read, and
+/// a plugin store per account is not kept in memory). The directory is the set of store persistence ids listed from the
+/// journal once at start (<see cref="StartDirectory"/>, sent by the server), plus every store a command was forwarded to
+/// since it was asked; it only grows (a purged store's id stays: its next read starts the store, which finds it empty).
+/// Until it is complete, and when the journal cannot be listed (the in-memory journal of unit tests), there is no
+/// directory: every command starts its store, as it would without one.
+/// <para>
+/// Release-1 data (<see cref="ILegacyStoreSource"/>) lives in user actors, not in stores: the accounts that may hold
+/// some are those whose user actor had written anything (journal or snapshot) when the directory first saw their
+/// domain. They are written once, per domain, into a host map (<see cref="LegacyHoldersKind"/>, owner the domain,
+/// one key per account) and read back at every later start; a store those accounts may hold data for starts on its
+/// first command (and takes the data over, see <see cref="PluginStoreActor"/>).
+/// </para>
+/// <para>
+/// Otherwise it creates the store of an address on the first command for it and forwards. A store that asks to
+/// passivate is told to stop (behind the commands already in its mailbox); commands that arrive until it has stopped
+/// are kept and handed to a fresh one. Host-owned: unloading or reloading a plugin stops none of its stores (their data
+/// stays in the journal either way). The directory is this node's: with several nodes (the clustering issue) the
+/// stores and this directory move behind one sharded region, so that every write passes where reads are decided.
+/// </para>
 /// </summary>
 public sealed class PluginStoresActor : UntypedActor
 {
@@ -16,11 +37,41 @@ public sealed class PluginStoresActor : UntypedActor
         public static readonly ListRunning Instance = new();
     }
 
+    /// <summary>Lists the journal and, once that is done, answers for the stores it has never held (sent once, by the
+    /// server, after it set the legacy source). Answered with true once the directory is complete, false when there is
+    /// none (the journal cannot be listed).</summary>
+    public sealed record StartDirectory(Func<Task<Listing?>> List);
+
+    /// <summary>What the journal held at start: the persistence ids of plugin stores, and the owners whose user actors
+    /// have written anything (journal or snapshot). Null: the journal cannot be listed (no directory).</summary>
+    public sealed record Listing(IReadOnlyCollection<string> StoreIds, IReadOnlyCollection<Jid> UserOwners);
+
+    /// <summary>The plugin id of the host's own stores (reserved: plugin ids do not start with '_').</summary>
+    public const string HostPlugin = "_host";
+
+    /// <summary>The host map of the accounts of a domain that may hold release-1 data (owner: the domain).</summary>
+    public const string LegacyHoldersKind = "legacy-holders";
+
+    /// <summary>The key written with the holders, so that a domain with none is known to have been listed.</summary>
+    private const string ListedKey = "";
+
+    private sealed record Listed(Listing? Listing);
+    private sealed record HoldersKnown(string Domain, HashSet<Jid> Holders);
+
     private readonly PluginStoreActor.Settings _settings;
     private readonly Func<ILegacyStoreSource?> _legacy;
+    private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Dictionary<IActorRef, (StoreAddress Address, List<(object Command, IActorRef Sender)> Waiting)> _stopping = new();
     private readonly Dictionary<string, IActorRef> _stoppingByName = new(StringComparer.Ordinal);
     private readonly Dictionary<IActorRef, StoreAddress> _running = new();
+
+    private HashSet<string>? _stored; // null: no directory (yet)
+    private HashSet<string>? _forwarded; // while the directory is being made: the stores commands went to
+    private HashSet<string>? _listed;
+    private ILegacyStoreSource? _legacySource;
+    private readonly Dictionary<string, HashSet<Jid>> _legacyHolders = new(StringComparer.Ordinal);
+    private int _pendingDomains;
+    private IActorRef? _directoryAsker;
 
     public static Props Props(PluginStoreActor.Settings settings, Func<ILegacyStoreSource?> legacy) =>
         ActorProps.Of(() => new PluginStoresActor(settings, legacy));
@@ -30,6 +81,79 @@ public sealed class PluginStoresActor : UntypedActor
         _settings = settings;
         _legacy = legacy;
     }
+
+    public static StoreAddress LegacyHoldersAddress(string domain) =>
+        new(HostPlugin, StoreShape.Map, LegacyHoldersKind, Jid.Create(null, domain));
+
+    // ---- the directory: the journal is listed, then each served domain's release-1 holders are read or written -----
+
+    private void OnListed(Listing? listing)
+    {
+        if (listing is null)
+        {
+            _forwarded = null; // no directory
+            _directoryAsker?.Tell(false);
+            return;
+        }
+        _listed = new HashSet<string>(listing.StoreIds, StringComparer.Ordinal);
+        _legacySource = _legacy();
+        if (_legacySource is { } legacy) ListLegacyHolders(legacy, listing.UserOwners);
+        if (_pendingDomains == 0) DirectoryComplete();
+    }
+
+    private void DirectoryComplete()
+    {
+        _listed!.UnionWith(_forwarded!);
+        _stored = _listed;
+        _listed = null;
+        _forwarded = null;
+        _log.Info("plugin-store directory: {0} store(s) in the journal", _stored.Count);
+        _directoryAsker?.Tell(true);
+    }
+
+    private void DirectoryFailed(Exception cause)
+    {
+        _log.Error(cause, "the plugin-store directory could not be made: every store starts on its first command");
+        _listed = null;
+        _forwarded = null;
+        _pendingDomains = -1;
+        _directoryAsker?.Tell(false);
+    }
+
+    private void ListLegacyHolders(ILegacyStoreSource legacy, IReadOnlyCollection<Jid> userOwners)
+    {
+        foreach (var domain in legacy.Domains)
+        {
+            var address = LegacyHoldersAddress(domain);
+            var store = Child(address, Uri.EscapeDataString(address.PersistenceId));
+            _forwarded!.Add(address.PersistenceId);
+            _pendingDomains++;
+            if (_listed!.Contains(address.PersistenceId))
+            {
+                store.Ask<StoreReplies.Entries>(StoreCommands.GetAll.Instance, PluginStores.Timeout).PipeTo(Self,
+                    success: e => new HoldersKnown(domain, Holders(e.Items)), failure: ex => new Status.Failure(ex));
+                continue;
+            }
+            // the first start that serves this domain: its accounts with a user journal may hold release-1 data
+            var holders = new HashSet<Jid>();
+            var records = new List<StoreEntryRecord> { new(ListedKey, DateTimeOffset.UtcNow.ToString("O"), null) };
+            foreach (var owner in userOwners)
+                if (owner.Domain == domain && holders.Add(owner.Bare)) records.Add(new StoreEntryRecord(owner.Bare.ToString(), "", null));
+            store.Ask<StoreReplies.Done>(new StoreCommands.Set(records.ToArray()), PluginStores.Timeout).PipeTo(Self,
+                success: _ => new HoldersKnown(domain, holders), failure: ex => new Status.Failure(ex));
+            if (holders.Count > 0) _log.Info("{0} account(s) of {1} may hold data of release 1: it moves to plugin stores on first use", holders.Count, domain);
+        }
+    }
+
+    private static HashSet<Jid> Holders(StoreEntryRecord[] entries)
+    {
+        var holders = new HashSet<Jid>();
+        foreach (var e in entries)
+            if (e.Key != ListedKey && Jid.TryParse(e.Key, out var jid) && jid is not null) holders.Add(jid);
+        return holders;
+    }
+
+    // ---- running -------------------------------------------------------------------------------------------------
 
     protected override void OnReceive(object message)
     {
@@ -42,6 +166,16 @@ public sealed class PluginStoresActor : UntypedActor
                     _stopping[stopping].Waiting.Add((e.Command, Sender));
                     return;
                 }
+                if (_stored is not null && !_stored.Contains(e.Address.PersistenceId))
+                {
+                    if (!Writes(e.Command) && !MayHoldLegacy(e.Address))
+                    {
+                        Sender.Tell(AsEmpty(e.Command)); // a store the journal has never held: nothing to start
+                        return;
+                    }
+                    _stored.Add(e.Address.PersistenceId);
+                }
+                _forwarded?.Add(e.Address.PersistenceId);
                 Child(e.Address, name).Forward(e.Command);
                 break;
             case PluginStoreActor.Passivate p:
@@ -61,11 +195,60 @@ public sealed class PluginStoresActor : UntypedActor
             case ListRunning:
                 Sender.Tell(_running.Values.Select(a => a.PersistenceId).ToArray());
                 break;
+            case StartDirectory start:
+                if (_forwarded is not null || _stored is not null) return; // once
+                _directoryAsker = Sender;
+                _forwarded = new HashSet<string>(StringComparer.Ordinal);
+                foreach (var a in _running.Values) _forwarded.Add(a.PersistenceId);
+                start.List().PipeTo(Self, success: l => new Listed(l), failure: ex => new Status.Failure(ex));
+                break;
+            case Listed l when _forwarded is not null:
+                OnListed(l.Listing);
+                break;
+            case HoldersKnown known when _forwarded is not null && _pendingDomains > 0:
+                _legacyHolders[known.Domain] = known.Holders;
+                if (--_pendingDomains == 0) DirectoryComplete();
+                break;
+            case Status.Failure f when _forwarded is not null:
+                DirectoryFailed(f.Cause);
+                break;
+            case Listed or HoldersKnown or Status.Failure:
+                break; // an answer for a directory given up
             default:
                 Unhandled(message);
                 break;
         }
     }
+
+    /// <summary>A command that stores something (an append, or a set with a value): it makes the store exist.</summary>
+    private static bool Writes(object command)
+    {
+        switch (command)
+        {
+            case StoreCommands.Append:
+                return true;
+            case StoreCommands.Set set:
+                foreach (var entry in set.Entries)
+                    if (entry.Text is not null || entry.Xml is not null) return true;
+                return false;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>What an empty store answers (reads, and writes that change nothing in an empty store).</summary>
+    private static object AsEmpty(object command) => command switch
+    {
+        StoreCommands.Get => new StoreReplies.Value(null),
+        StoreCommands.GetAll => new StoreReplies.Entries([]),
+        StoreCommands.Read => new StoreReplies.Page([], true),
+        StoreCommands.Count => new StoreReplies.Counted(0),
+        _ => StoreReplies.Done.Instance, // a set of removals, clear, trim, purge
+    };
+
+    private bool MayHoldLegacy(StoreAddress address) =>
+        _legacySource is { } legacy && legacy.Covers(address)
+        && _legacyHolders.TryGetValue(address.Owner.Domain, out var holders) && holders.Contains(address.Owner.Bare);
 
     private IActorRef Child(StoreAddress address, string name)
     {

@@ -41,7 +41,7 @@ public sealed class PoisonedStorageSpec : ImSpecBase
 
         // what the offline plugin's archive takes over: the three that parse, in order, with their stamps
         var address = new StoreAddress(LegacyUserData.OfflinePlugin, StoreShape.Archive, LegacyUserData.OfflineKind, Alice);
-        var legacy = new LegacyUserData(Users);
+        var legacy = new LegacyUserData(Users, ["localhost"]);
         Assert.True(legacy.Covers(address));
         var data = LegacyUserData.Data(address, state);
         Assert.Equal(["one", "three", "five"], data.Items.Select(i => Parse(i.Xml!).ChildText("body", Ns.Client)));
