@@ -17,7 +17,7 @@ namespace Actors.Plugins.Offline;
 /// Disposed when the plugin unloads: deliveries in progress stop after their current page (the next version, or the
 /// next login, takes over from what is stored).
 /// </summary>
-internal sealed class Mailboxes(IStoreArchive archive, MailIndex index, ISessionDelivery delivery, ISessions sessions, IRouter router, int maxMessages,
+internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery, ISessions sessions, IRouter router, int maxMessages,
     ILogger log) : IDisposable
 {
     private volatile bool _disposed;
@@ -65,14 +65,7 @@ internal sealed class Mailboxes(IStoreArchive archive, MailIndex index, ISession
         long id;
         try
         {
-            // the mark and the append are sent at once, in the order the messages came (appends of one account must
-            // not overtake each other: awaiting the mark first would let them)
-            var marking = index.MarkAsync(account);
-            var append = archive.AppendAsync(account, value, maxMessages);
-            await marking;
-            id = await append;
-            // a delivery that just found the mailbox empty may have unmarked it meanwhile: mark it again
-            if (id != 0) await index.MarkAsync(account);
+            id = await archive.AppendAsync(account, value, maxMessages);
         }
         catch (StorageException ex)
         {
@@ -159,20 +152,14 @@ internal sealed class Mailboxes(IStoreArchive archive, MailIndex index, ISession
     {
         HashSet<Jid>? failed = null;
         var after = 0L;
-        if (Target(account, preferred, null) is null || !await index.MayHaveMailAsync(account)) return; // no store read
+        // an empty mailbox that never held a message is answered by the host's store directory: no store is read
+        if (Target(account, preferred, null) is null) return;
         while (!_disposed)
         {
             var target = Target(account, preferred, failed);
             if (target is null) return;
             var read = await archive.ReadAsync(account, after, ReadBatch);
-            if (read.Items.Count == 0)
-            {
-                // empty: unmarked, then read once more (a message stored meanwhile marks it again, or is found here)
-                await index.UnmarkAsync(account);
-                if ((await archive.ReadAsync(account, after, 1)).Items.Count == 0) return;
-                await index.MarkAsync(account, force: true);
-                continue;
-            }
+            if (read.Items.Count == 0) return; // (a message stored from now on starts a delivery of its own)
             var page = new List<Element>();
             var bytes = 0L;
             var upTo = 0L;

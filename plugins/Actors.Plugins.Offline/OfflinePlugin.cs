@@ -35,7 +35,7 @@ public sealed class OfflinePlugin : IXmppPlugin
     public void Configure(IPluginContext ctx)
     {
         var options = ctx.Options<Options>();
-        var mailboxes = ctx.Track(new Mailboxes(ctx.Storage.Archive(Mailboxes.Kind), new MailIndex(ctx.Storage.Map(MailIndex.Kind)), ctx.Require<ISessionDelivery>(),
+        var mailboxes = ctx.Track(new Mailboxes(ctx.Storage.Archive(Mailboxes.Kind), ctx.Require<ISessionDelivery>(),
             ctx.Require<ISessions>(), ctx.Require<IRouter>(), options.MaxMessages, ctx.Logger));
         ctx.AddFeature(Feature);
         // RFC 6121 §8.5.2.2.1: no resource can take it

@@ -26,20 +26,11 @@ public sealed class LegacyUserData(IUserDirectory users, IReadOnlyCollection<str
     public const string BlockingPlugin = "blocking", BlockingKind = "blocklist";
     public const string OfflinePlugin = "offline", OfflineKind = "messages";
 
-    /// <summary>The offline plugin's index of accounts that may have mail (a map per domain, key the bare JID).</summary>
-    public const string OfflineIndexKind = "mailboxes";
-
     public string Source => PersistentEventTypes.ManifestOf(typeof(UserSnapshot));
 
-    public string HolderPrefix => UserActor.PersistenceIdOf(Jid.Create(null, "x"))[..^1];
+    public string HolderPrefix => UserActor.PersistenceIdPrefix;
 
     public IReadOnlyCollection<string> Domains => domains;
-
-    /// <summary>Marks <paramref name="account"/> in the offline plugin's index, as the plugin does before it stores a
-    /// message: its release-1 offline messages are then read (and imported) at the account's next login.</summary>
-    public static Task MarkOfflineMail(ActorSystem system, Jid account) =>
-        PluginStores.Of(system).For(OfflinePlugin).Map(OfflineIndexKind)
-            .SetAsync(Jid.Create(null, account.Domain), account.Bare.ToString(), StoredValue.Of("1"));
 
     public bool Covers(StoreAddress a) =>
         a.Owner.Local is not null

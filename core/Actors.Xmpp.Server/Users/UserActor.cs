@@ -125,7 +125,9 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     public static Props Props(Jid user, StanzaRouter router, Settings settings) =>
         ActorProps.Of(() => new UserActor(user, router, settings));
 
-    public static string PersistenceIdOf(Jid user) => "user:" + user.Bare;
+    public const string PersistenceIdPrefix = "user:";
+
+    public static string PersistenceIdOf(Jid user) => PersistenceIdPrefix + user.Bare;
 
     // ---- state -----------------------------------------------------------------------------------------------
 
@@ -191,7 +193,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             case RecoveryCompleted:
                 AdoptSessions();
                 ArmIdleTimer();
-                MarkLegacyOfflineMail();
                 break;
             default:
                 Unhandled(message);
@@ -223,17 +224,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             case InboundPresence m:
                 Context.Parent.Tell(new UsersActor.Handled(m));
                 OnInbound(m);
-                break;
-            case LegacyOfflineMailMarked:
-                // the offline plugin may have looked at its index before the mark: the resources that take messages
-                // to the bare JID are announced again (its delivery runs once per account at a time)
-                foreach (var (full, resource) in _resources)
-                    if (resource.Available && resource.Priority >= 0)
-                        Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.ResourceAvailable, full);
-                break;
-            case LegacyOfflineMailMarkFailed f:
-                // the messages stay in this journal; the next recovery marks them again
-                Log.Warning("{0}: marking the release-1 offline messages for the offline plugin failed: {1}", PersistenceId, f.Reason);
                 break;
             case DropLegacyOffline m:
                 DropOffline(m);
@@ -889,23 +879,6 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     }
 
     // ---- offline messages of release 1 (XEP-0160: the offline plugin holds them now) ----------------------------
-
-    private sealed record LegacyOfflineMailMarked
-    {
-        public static readonly LegacyOfflineMailMarked Instance = new();
-    }
-
-    private sealed record LegacyOfflineMailMarkFailed(string Reason);
-
-    /// <summary>Release-1 offline messages still in this journal: the offline plugin reads an account's mailbox at login
-    /// only when its index marks the account, so the account is marked (once per recovery until the plugin's store
-    /// takes the messages over, see <see cref="DropOffline"/>).</summary>
-    private void MarkLegacyOfflineMail()
-    {
-        if (_state.Offline.Count == 0) return;
-        PluginStores.LegacyUserData.MarkOfflineMail(Context.System, _user)
-            .PipeTo(Self, success: () => LegacyOfflineMailMarked.Instance, failure: ex => new LegacyOfflineMailMarkFailed(ex.Message));
-    }
 
     /// <summary>The offline plugin's store took the entries over: they leave the state, and with a snapshot and the
     /// deletion of the events before it, the journal.</summary>
