@@ -35,6 +35,53 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
         return true;
     }
 
+    // session flags: by full JID, with the session they were set on, so that a new session bound at the same full JID
+    // starts with none (a flag of a session that has ended is not seen, and is dropped when it closes)
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<Jid, SessionFlags> _flags = new();
+
+    private sealed class SessionFlags(IActorRef session)
+    {
+        public readonly IActorRef Session = session;
+        public string[] Set = [];
+    }
+
+    public bool SetFlag(Jid fullJid, string flag, bool on)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(flag);
+        var entry = server.Sessions.Find(fullJid);
+        if (entry is null) return false;
+        while (true)
+        {
+            var flags = _flags.GetOrAdd(fullJid, _ => new SessionFlags(entry.Session));
+            if (!flags.Session.Equals(entry.Session))
+            {
+                _flags.TryRemove(new KeyValuePair<Jid, SessionFlags>(fullJid, flags)); // an ended session's
+                continue;
+            }
+            lock (flags)
+            {
+                var has = Array.IndexOf(flags.Set, flag) >= 0;
+                if (on && !has) flags.Set = [.. flags.Set, flag];
+                else if (!on && has) flags.Set = Array.FindAll(flags.Set, f => f != flag);
+            }
+            return true;
+        }
+    }
+
+    public bool HasFlag(Jid fullJid, string flag)
+    {
+        if (!_flags.TryGetValue(fullJid, out var flags) || Array.IndexOf(flags.Set, flag) < 0) return false;
+        return server.Sessions.Find(fullJid) is { } entry && entry.Session.Equals(flags.Session);
+    }
+
+    /// <summary>The session bound at <paramref name="fullJid"/> closed: its flags go (unless a new one is bound there).</summary>
+    public void SessionClosed(Jid fullJid)
+    {
+        if (!_flags.TryGetValue(fullJid, out var flags)) return;
+        if (server.Sessions.Find(fullJid) is { } entry && entry.Session.Equals(flags.Session)) return;
+        _flags.TryRemove(new KeyValuePair<Jid, SessionFlags>(fullJid, flags));
+    }
+
     // ISessionDelivery
     /// <summary>How long a page may take to be written out before it counts as not written (a client that does not
     /// read is dropped once Limits:MaxOutboundBytes is queued, or by its idle timeout).</summary>

@@ -66,7 +66,14 @@ public sealed class PluginManager : IAsyncDisposable
         _loggers = loggers;
         _log = loggers.CreateLogger("Actors.Xmpp.PluginHost");
         Commands = new AdminCommandRegistry(_log);
-        _services = new ServiceRegistry(new HostServices(server), Commands);
+        var host = new HostServices(server);
+        _services = new ServiceRegistry(host, Commands);
+        // the sessions' flags (ISessions.SetFlag) end with them, whichever plugins are loaded
+        Actors.Xmpp.Server.Lifecycle.ServerEvents.Of(system).On(ServerEventKind.SessionClosed, e =>
+        {
+            host.SessionClosed(e.Jid);
+            return ValueTask.CompletedTask;
+        }, int.MinValue);
         _server.Router.Hooks.Failed ??= ex => _log.LogError(ex, "a plugin stanza hook failed");
         Options = new PluginHostOptions();
         configuration.GetSection("Xmpp:Plugins").Bind(Options);

@@ -35,6 +35,15 @@ public interface ISessions
     IReadOnlyList<OnlineSession> Resources(Jid bare);
     /// <summary>Closes the session's stream with a stream error (default &lt;connection-timeout/&gt;).</summary>
     bool Kick(Jid fullJid, string condition = "connection-timeout", string? text = null);
+    /// <summary>
+    /// Sets or clears a flag on a bound session: what a session asked of a plugin for as long as it lives (it requested
+    /// the block list, it enabled carbons). The host keeps it with the session, so it survives a reload of the plugin
+    /// and a stream resumption, and ends with the session. <paramref name="flag"/>: a name of the plugin's own (its
+    /// XML namespace). False when no session is bound at <paramref name="fullJid"/>.
+    /// </summary>
+    bool SetFlag(Jid fullJid, string flag, bool on);
+    /// <summary>Whether the session bound at <paramref name="fullJid"/> has <paramref name="flag"/> set.</summary>
+    bool HasFlag(Jid fullJid, string flag);
 }
 
 /// <summary>

@@ -134,6 +134,19 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
         return true;
     }
 
+    /// <summary>§3.2: the resource requested the block list, and gets the pushes of every change (a flag the host keeps
+    /// with the session: it survives a reload of this plugin).</summary>
+    public void Interested(Jid resource) => sessions.SetFlag(resource, BlockingPlugin.Ns, on: true);
+
+    /// <summary>The account's resources that requested the block list (§3.3, §3.4 push to them).</summary>
+    public List<Jid> InterestedResources(Jid account)
+    {
+        var interested = new List<Jid>();
+        foreach (var s in sessions.Resources(account))
+            if (sessions.HasFlag(s.Jid, BlockingPlugin.Ns)) interested.Add(s.Jid);
+        return interested;
+    }
+
     /// <summary>The account's available resources (§3.3 sends each one's unavailable presence to a newly blocked contact).</summary>
     public List<Jid> AvailableResources(Jid account)
     {
@@ -144,11 +157,6 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
     }
 
     // ---- lifecycle ------------------------------------------------------------------------------------------------
-
-    public void SessionClosed(Jid full)
-    {
-        if (_accounts.TryGetValue(full.Bare, out var list)) list.SessionClosed(full);
-    }
 
     public void Forget(Jid account) => _accounts.TryRemove(account, out _);
 
@@ -182,15 +190,13 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
     }
 }
 
-/// <summary>One account's block list in memory, the stanzas held while it is read, and the account's resources that
-/// requested the list (§3.2).</summary>
+/// <summary>One account's block list in memory, and the stanzas held while it is read.</summary>
 internal sealed class AccountList
 {
     private readonly Lock _lock = new();
     private ImmutableHashSet<string>? _decided;      // set under the lock once read (before the held stanzas go again)
     private volatile ImmutableHashSet<string>? _published; // read without the lock once the held stanzas went again
     private List<Element>? _held;
-    private readonly HashSet<Jid> _interested = [];
     private long _lastUsed = Environment.TickCount64;
 
     /// <summary>Completes once the list is read (fails if it cannot be).</summary>
@@ -271,24 +277,6 @@ internal sealed class AccountList
             var next = block ? current.Union(jids) : jids.Count == 0 ? current.Clear() : current.Except(jids);
             _decided = next;
             _published = next;
-        }
-    }
-
-    public void Interested(Jid resource)
-    {
-        lock (_lock) _interested.Add(resource);
-    }
-
-    public Jid[] InterestedResources()
-    {
-        lock (_lock) return [.. _interested];
-    }
-
-    public void SessionClosed(Jid resource)
-    {
-        lock (_lock)
-        {
-            _interested.Remove(resource);
         }
     }
 

@@ -49,7 +49,6 @@ public sealed class BlockingPlugin : IXmppPlugin
         ctx.Hook(HookPoint.Deliver, HookPriority, lists.Deliver);
         ctx.Hook(HookPoint.FromClient, HookPriority, lists.FromClient);
 
-        ctx.On(ServerEventKind.SessionClosed, e => { lists.SessionClosed(e.Jid); return ValueTask.CompletedTask; });
         ctx.On(ServerEventKind.AccountRemoved, e => { lists.Forget(e.Jid); return ValueTask.CompletedTask; });
         ctx.Every(TimeSpan.FromMinutes(1), _ => { lists.DropUnused(TimeSpan.FromMinutes(1)); return Task.CompletedTask; });
     }
@@ -61,7 +60,7 @@ public sealed class BlockingPlugin : IXmppPlugin
         if (!r.From.Bare.Equals(r.To.Bare)) return r.Error("forbidden", "a block list can only be used by its owner");
         var list = await lists.LoadAsync(r.To.Bare);
         // §3.2: this resource now gets the pushes of every change (§3.3, §3.4)
-        list.Interested(r.From);
+        lists.Interested(r.From);
         var result = new Element("blocklist", Ns);
         foreach (var jid in list.Sorted()) result.Add(new Element("item", Ns).SetAttr("jid", jid));
         return r.Result(result);
@@ -104,7 +103,7 @@ public sealed class BlockingPlugin : IXmppPlugin
         list.Apply(block, jids);
 
         // §3.3 / §3.4: the change is pushed to every resource that requested the block list (§3.2)
-        foreach (var resource in list.InterestedResources())
+        foreach (var resource in lists.InterestedResources(account))
         {
             var push = new Element("iq", Xmpp.Ns.Client).SetAttr("type", "set").SetAttr("id", "push" + Guid.NewGuid().ToString("N")[..12])
                 .SetAttr("from", account.ToString()).SetAttr("to", resource.ToString());

@@ -15,6 +15,7 @@ public sealed class BlockingSpec : IAsyncLifetime
     {
         _server = await TestServer.StartAsync(TestServer.RepositoryPlugins);
         await _server.AddUserAsync("carol");
+        await _server.AddUserAsync("dave");
     }
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
@@ -135,5 +136,28 @@ public sealed class BlockingSpec : IAsyncLifetime
         var load = await _server.Plugins.LoadAsync("blocking");
         Assert.True(load.Ok, load.Message);
         Assert.Equal(["spam@example.org"], Items(await alice.Query("<iq type='get' id='l2'><blocklist xmlns='urn:xmpp:blocking'/></iq>")));
+    }
+
+    [Fact]
+    public async Task Xep0191_3_3_a_resource_that_requested_the_list_still_gets_pushes_after_a_reload_of_the_plugin()
+    {
+        await using var phone = await _server.LoginAsync("dave", "phone");
+        await using var desk = await _server.LoginAsync("dave", "desk");
+        Assert.Empty(Items(await desk.Query("<iq type='get' id='l0'><blocklist xmlns='urn:xmpp:blocking'/></iq>"))); // §3.2
+        var reload = await _server.Plugins.ReloadAsync("blocking");
+        Assert.True(reload.Ok, reload.Message);
+        Assert.Equal("result", (await phone.Query("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='carol@localhost'/></block></iq>")).Type);
+        var push = await desk.Receives(e => e.Name == "iq" && e.Type == "set" && e.Child("block", BlockingNs) is not null, "a block push after the reload");
+        Assert.Equal(["carol@localhost"], Items(push, "block"));
+        await desk.Sends($"<iq type='result' id='{push.Id}' to='dave@localhost'/>");
+        // the phone never requested the list: no push for it (the next stanza it gets is the answer to its own ping)
+        await phone.Sends("<iq type='get' id='p1' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        Assert.Equal("p1", (await phone.NextAsync()).Id);
+        // a new session at the desk's full JID starts without the flag of the one before
+        await desk.DisposeAsync();
+        await using var desk2 = await _server.LoginAsync("dave", "desk");
+        Assert.Equal("result", (await phone.Query("<iq type='set' id='u1'><unblock xmlns='urn:xmpp:blocking'/></iq>")).Type);
+        await desk2.Sends("<iq type='get' id='p2' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        Assert.Equal("p2", (await desk2.NextAsync()).Id);
     }
 }
