@@ -80,8 +80,12 @@ public sealed class MucPlugin : IXmppPlugin
     }
 
     /// <summary>The service's rooms and salt: read from storage once per service JID.</summary>
-    private Task<ServiceDirectory> Directory(string domain, IStoreMap listings, IStoreMap secrets) =>
-        _services.GetOrAdd(domain, d => new Lazy<Task<ServiceDirectory>>(() => Load(Jid.Parse(d), listings, secrets))).Value;
+    private Task<ServiceDirectory> Directory(string domain, IStoreMap listings, IStoreMap secrets)
+    {
+        var loading = _services.GetOrAdd(domain, d => new Lazy<Task<ServiceDirectory>>(() => Load(Jid.Parse(d), listings, secrets)));
+        if (loading.Value.IsFaulted) _services.TryRemove(new KeyValuePair<string, Lazy<Task<ServiceDirectory>>>(domain, loading)); // the next stanza tries again
+        return loading.Value;
+    }
 
     private static async Task<ServiceDirectory> Load(Jid service, IStoreMap listings, IStoreMap secrets)
     {
@@ -132,7 +136,7 @@ public sealed class MucPlugin : IXmppPlugin
             ctx.SendStanza(s.Result(items));
             return;
         }
-        if (s.Error(Errors.ServiceUnavailable) is { } error) ctx.SendStanza(error); // RFC 6120 §8.3.3.19
+        if (s.Stanza.Name != "presence" && s.Error(Errors.ServiceUnavailable) is { } error) ctx.SendStanza(error); // RFC 6120 §8.3.3.19
     }
 
     private sealed class ServiceDirectory(Jid jid, byte[] salt)

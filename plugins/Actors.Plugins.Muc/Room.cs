@@ -47,6 +47,12 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
             }
         }
         r.Finish();
+        if (!r.State.Exists && occupants.Count == 0)
+        {
+            // no room here (a stanza to a name never used, or a room just destroyed): nothing to keep in memory
+            registry.Forget(room.Key);
+            room.Passivate();
+        }
     }
 
     /// <summary>One command's context: the room, its state as the journal has it, its occupants and the stanza.</summary>
@@ -71,7 +77,7 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
         public void Persist(Element e)
         {
             Room.Persist(e);
-            State = Pending(State, e);
+            if (e.Name != "history") State = Pending(State, e); // history is never read after a write in one turn (the hot path)
         }
 
         public void Error(string condition, string? text = null)
@@ -112,7 +118,7 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
             var copy = new RoomState(s.HistoryCapacity) { Exists = s.Exists, Locked = s.Locked, Config = s.Config, Subject = s.Subject, SubjectNick = s.SubjectNick };
             foreach (var (k, v) in s.Affiliations) copy.Affiliations[k] = v;
             foreach (var (k, v) in s.RegisteredNicks) copy.RegisteredNicks[k] = v;
-            if (e.Name != "history") foreach (var h in s.History) copy.History.AddLast(h); // history is never read after a write in one turn
+            foreach (var h in s.History) copy.History.AddLast(h);
             return RoomEvents.Apply(copy, e);
         }
     }
