@@ -357,4 +357,55 @@ public sealed class MucSpec : IAsyncLifetime
         for (var i = 0; i < 5; i++) await CreateInstant(bob, "many" + i, "bob");
         await Error(bob, $"<presence to='{Room("many5")}/bob'><x xmlns='{Ns}'/></presence>", "not-allowed");
     }
+    [Fact]
+    public async Task Cancelling_the_initial_configuration_destroys_the_room_10_1_3()
+    {
+        await using var alice = await Login("alice");
+        await Enter(alice, "never", "alice");
+        var cancel = await alice.Query($"<iq type='set' id='c1' to='{Room("never")}'><query xmlns='{Owner}'><x xmlns='jabber:x:data' type='cancel'/></query></iq>");
+        Assert.Equal("result", cancel.Type);
+        await alice.Receives($"<presence type='unavailable' from='{Room("never")}/alice'/>");
+        await Error(alice, $"<iq type='get' id='c2' to='{Room("never")}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", "item-not-found");
+    }
+
+    [Fact]
+    public async Task Configuration_changes_are_announced_with_104_and_logging_with_170_10_2_1_7_2_12()
+    {
+        await using var alice = await Login("alice");
+        await using var bob = await Login("bob");
+        await CreateInstant(alice, "conf", "alice");
+        await Enter(bob, "conf", "bob");
+        await Configure(alice, "conf", Form(Field("muc#roomconfig_enablelogging", "1"), Field("muc#roomconfig_whois", "anyone")));
+        var notice = await bob.Receives($"<message type='groupchat' from='{Room("conf")}'><x xmlns='{User}'><status code='104'/></x></message>");
+        var codes = notice.Child("x", User)!.Elements("status", User).Select(c => c.Attr("code")!).OrderBy(c => c, StringComparer.Ordinal).ToArray();
+        Assert.Equal(["104", "170", "172"], codes);
+        await using var admin = await Login("admin");
+        var self = await Enter(admin, "conf", "adm");
+        Assert.Equal(["100", "110", "170"], StatusCodes(self));
+    }
+
+    [Fact]
+    public async Task Losing_membership_of_a_members_only_room_removes_the_occupant_with_321_9_4()
+    {
+        await using var alice = await Login("alice");
+        await using var bob = await Login("bob");
+        await CreateInstant(alice, "club", "alice");
+        await alice.Query($"<iq type='set' id='m1' to='{Room("club")}'><query xmlns='{Admin}'><item affiliation='member' jid='bob@localhost'/></query></iq>");
+        await Configure(alice, "club", Form(Field("muc#roomconfig_membersonly", "1")));
+        await Enter(bob, "club", "bob");
+        await alice.Query($"<iq type='set' id='m2' to='{Room("club")}'><query xmlns='{Admin}'><item affiliation='none' jid='bob@localhost'/></query></iq>");
+        var removed = await bob.Receives($"<presence type='unavailable' from='{Room("club")}/bob'><x xmlns='{User}'><item affiliation='none' role='none'/></x></presence>");
+        Assert.Equal(["110", "321"], StatusCodes(removed));
+    }
+
+    [Fact]
+    public async Task A_hidden_room_is_not_listed_on_the_service_6_3()
+    {
+        await using var alice = await Login("alice");
+        await CreateInstant(alice, "shown", "alice");
+        await Enter(alice, "hidden", "alice");
+        await Configure(alice, "hidden", Form(Field("muc#roomconfig_publicroom", "0")));
+        var items = await alice.Query($"<iq type='get' id='i1' to='{Service}'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
+        Assert.Equal([Room("shown")], items.FirstChild()!.Elements().Select(i => i.Attr("jid")!).ToArray());
+    }
 }
