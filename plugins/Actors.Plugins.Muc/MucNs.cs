@@ -56,6 +56,7 @@ internal static class StatusCodes
     public const string Banned = "301";
     public const string NickChanged = "303";
     public const string Kicked = "307";
+    public const string TechnicalKick = "333";
     public const string NickModified = "210";
     public const string AffiliationChanged = "321";
     public const string MembersOnlyRemoved = "322";

@@ -69,17 +69,20 @@ internal sealed class OccupantRegistry
             w.Write(FormatVersion);
             foreach (var (room, occupants) in _rooms)
             {
-                if (occupants.Count == 0) continue;
-                w.Write(true);
-                w.Write(room);
-                w.Write(occupants.Count);
-                foreach (var o in occupants.ByJid.Values)
+                lock (occupants) // a room may be handling a stanza while the plugin is saved
                 {
-                    w.Write(o.Nick);
-                    w.Write(o.Jid.ToString());
-                    w.Write(o.Role);
-                    w.Write(o.OccupantId);
-                    Write(w, o.Presence);
+                    if (occupants.Count == 0) continue;
+                    w.Write(true);
+                    w.Write(room);
+                    w.Write(occupants.Count);
+                    foreach (var o in occupants.ByJid.Values)
+                    {
+                        w.Write(o.Nick);
+                        w.Write(o.Jid.ToString());
+                        w.Write(o.Role);
+                        w.Write(o.OccupantId);
+                        Write(w, o.Presence);
+                    }
                 }
             }
             w.Write(false);

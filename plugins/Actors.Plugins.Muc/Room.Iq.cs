@@ -223,15 +223,15 @@ internal sealed partial class Room
         }
     }
 
-    /// <summary>A room that became moderated or unmoderated: occupants without affiliation become visitors or
-    /// participants (§8.5's rule for who has voice).</summary>
+    /// <summary>A room that became unmoderated has no visitors: they become participants (voice is what a moderated
+    /// room grants, §8.3). A room that became moderated keeps its occupants' roles; newcomers enter as visitors.</summary>
     private static void Remoderate(Turn r)
     {
+        if (r.State.Config.Moderated) return;
         foreach (var o in r.Occupants.ByJid.Values.ToArray())
         {
-            var role = RoleFor(r.State, r.State.AffiliationOf(o.Jid));
-            if (o.Role == role || o.Role == Roles.Moderator) continue;
-            o.Role = role;
+            if (o.Role != Roles.Visitor) continue;
+            o.Role = Roles.Participant;
             BroadcastPresence(r, o, null, null, [], [StatusCodes.SelfPresence]);
         }
     }

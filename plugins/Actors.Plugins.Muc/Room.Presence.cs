@@ -20,9 +20,12 @@ internal sealed partial class Room
                     r.Error(Errors.JidMalformed, "a room nickname is required");
                     return;
                 }
-                if (self is null) Enter(r, nick);
-                else if (self.Nick == nick) Update(r, self);
-                else ChangeNick(r, self, nick);
+                var joining = r.Stanza.Child("x", MucNs.Muc) is not null;
+                if (self is null && !joining) NotAnOccupant(r, nick);
+                else if (self is null) Enter(r, nick);
+                else if (self.Nick != nick) ChangeNick(r, self, nick);
+                else if (joining) Resync(r, self);
+                else Update(r, self);
                 return;
             case "unavailable":
                 if (self is not null) Leave(r, self);
@@ -50,6 +53,39 @@ internal sealed partial class Room
         return p;
     }
 
+    /// <summary>§7.2.18: presence without the MUC &lt;x/&gt; from someone not in the room is a desynchronised client
+    /// (or a groupchat 1.0 join): it gets an explicit kick with 110, 307 and 333 (RECOMMENDED since version 1.32).</summary>
+    private static void NotAnOccupant(Turn r, string nick)
+    {
+        var x = new Element("x", MucNs.User).Add(new Element("item", MucNs.User).SetAttr("affiliation", MucAffiliations.None).SetAttr("role", Roles.None)
+            .Add(new Element("reason", MucNs.User).AddText("You are not in the room.")));
+        foreach (var code in (ReadOnlySpan<string>)[StatusCodes.SelfPresence, StatusCodes.Kicked, StatusCodes.TechnicalKick])
+            x.Add(new Element("status", MucNs.User).SetAttr("code", code));
+        r.Send(new Element("presence", XNs.Client).SetAttr("from", r.RoomJid.WithResource(nick).ToString()).SetAttr("to", r.From.ToString())
+            .SetAttr("type", "unavailable").Add(x));
+    }
+
+    /// <summary>§7.2.1: an &lt;x/&gt;-tagged join from a client already in the room under that nickname lost its
+    /// synchronisation: it gets what a new occupant gets (the others' presence, its own, history, subject).</summary>
+    private static void Resync(Turn r, Occupant o)
+    {
+        o.Presence = OwnPresence(r.Stanza);
+        foreach (var other in r.Occupants.ByJid.Values)
+            if (!ReferenceEquals(other, o) && (Broadcasts(r, other) || o.Role == Roles.Moderator)) r.Send(PresenceOf(r, other, o));
+        BroadcastPresence(r, o, null, null, [], SelfCodes(r, created: false), r.Stanza.Id);
+        History(r, o, r.Stanza.Child("x", MucNs.Muc)?.Child("history", MucNs.Muc));
+        SubjectOnEntry(r, o);
+    }
+
+    private static string[] SelfCodes(Turn r, bool created)
+    {
+        var codes = new List<string>(4) { StatusCodes.SelfPresence };
+        if (r.State.Config.NonAnonymous) codes.Add(StatusCodes.NonAnonymous); // §7.2.3
+        if (r.State.Config.Logging) codes.Add(StatusCodes.Logged); // §7.2.12
+        if (created) codes.Add(StatusCodes.Created); // §10.1.1
+        return codes.ToArray();
+    }
+
     /// <summary>§7.2: entering a room (creating it first when it does not exist, §10.1.1).</summary>
     private void Enter(Turn r, string nick)
     {
@@ -64,14 +100,12 @@ internal sealed partial class Room
                 r.Error(Errors.NotAllowed, "you may not create rooms on this service");
                 return;
             }
-            // §10.1.1: the room is locked until its owner configures it; a client without MUC support (no <x/>)
-            // gets an instant room (§7.2.1, §10.1.2)
-            r.Persist(RoomEvents.Created(r.From.Bare.ToString(), locked: mucX is not null));
-            if (mucX is null) r.Persist(RoomEvents.Configured(r.State.Config));
+            // §10.1.1: the room is locked until its owner configures it (§10.1.2 instant, §10.1.3 reserved)
+            r.Persist(RoomEvents.Created(r.From.Bare.ToString(), locked: true));
             r.ListingChanged = true;
             created = true;
         }
-        else if (r.State.Locked) // §10.1.1: nobody but the owner enters a locked room
+        else if (r.State.Locked) // §7.2.10: nobody but the owner enters a locked room
         {
             r.Error(Errors.ItemNotFound, "the room is locked until its owner configures it");
             return;
@@ -95,33 +129,29 @@ internal sealed partial class Room
                 r.Error(Errors.NotAuthorized, "a password is required to enter this room");
                 return;
             }
-            if (r.Occupants.ByNick.ContainsKey(nick)) // §7.2.9
+            if (r.Occupants.ByNick.ContainsKey(nick)) // §7.2.8
             {
                 r.Error(Errors.Conflict, "that nickname is in use");
                 return;
             }
-            if (r.State.RegisteredOwnerOf(nick) is { } owner && owner != r.From.Bare.ToString()) // §7.2.9 / §7.10: a reserved nick
+            if (r.State.RegisteredOwnerOf(nick) is { } owner && owner != r.From.Bare.ToString()) // §7.2.8 / §7.10: a reserved nick
             {
                 r.Error(Errors.Conflict, "that nickname is registered by another person");
                 return;
             }
             var max = MaxOccupants(r);
-            if (max > 0 && r.Occupants.Count >= max && !admin) // §7.2.10
+            if (max > 0 && r.Occupants.Count >= max && !admin) // §7.2.9
             {
                 r.Error(Errors.ServiceUnavailable, "the room is full");
                 return;
             }
         }
         var occupant = new Occupant(nick, r.From, RoleFor(r.State, affiliation), occupantIdOf(r.RoomJid.ToString(), r.From.Bare), OwnPresence(r.Stanza));
-        // §7.2.3: the occupants' presence first, then the new occupant's, its own copy last
+        // §7.2.2: the occupants' presence first, then the new occupant's, its own copy last
         foreach (var other in r.Occupants.ByJid.Values)
             if (Broadcasts(r, other) || occupant.Role == Roles.Moderator) r.Send(PresenceOf(r, other, occupant));
         r.Occupants.Add(occupant);
-        var selfCodes = new List<string>(4) { StatusCodes.SelfPresence };
-        if (r.State.Config.NonAnonymous) selfCodes.Add(StatusCodes.NonAnonymous); // §7.2.4 (must: 100 when non-anonymous)
-        if (r.State.Config.Logging) selfCodes.Add(StatusCodes.Logged); // §7.2.12
-        if (created) selfCodes.Add(StatusCodes.Created); // §10.1.1
-        BroadcastPresence(r, occupant, null, null, [], selfCodes.ToArray());
+        BroadcastPresence(r, occupant, null, null, [], SelfCodes(r, created), r.Stanza.Id); // §7.2.2: the self-presence reflects the join's id
         History(r, occupant, mucX?.Child("history", MucNs.Muc));
         SubjectOnEntry(r, occupant);
     }

@@ -82,7 +82,9 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
 
         public void Error(string condition, string? text = null)
         {
-            if (StanzaErrors.Reply(Stanza, condition, text) is { } error) Send(error);
+            if (StanzaErrors.Reply(Stanza, condition, text) is not { } error) return;
+            error.Child("error", XNs.Client)?.SetAttr("by", RoomJid.ToString()); // §7.2.1's examples: the room says it
+            Send(error);
         }
 
         public void Result(Element? payload = null) => Send(StanzaErrors.IqResult(Stanza, payload));
@@ -155,7 +157,7 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
 
     /// <summary>Sends every occupant the presence of <paramref name="o"/> (§7.2.3, §7.7); the occupant's own copy
     /// carries 110 and <paramref name="selfCodes"/>.</summary>
-    private static void BroadcastPresence(Turn r, Occupant o, string? type, Action<Element>? extra, string[] codes, string[] selfCodes)
+    private static void BroadcastPresence(Turn r, Occupant o, string? type, Action<Element>? extra, string[] codes, string[] selfCodes, string? selfId = null)
     {
         foreach (var other in r.Occupants.ByJid.Values)
         {
@@ -163,7 +165,7 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
             if (type is null && !Broadcasts(r, o) && other.Role != Roles.Moderator) continue; // muc#roomconfig_presencebroadcast
             r.Send(PresenceOf(r, o, other, type, extra, codes));
         }
-        r.Send(PresenceOf(r, o, o, type, extra, selfCodes));
+        r.Send(PresenceOf(r, o, o, type, extra, selfCodes).SetAttr("id", selfId));
     }
 
     private static bool Broadcasts(Turn r, Occupant o) => Array.IndexOf(r.State.Config.BroadcastRoles, o.Role) >= 0;

@@ -44,16 +44,16 @@ public sealed class MucSpec : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Entering_a_new_room_locks_it_until_the_instant_room_is_accepted_7_2_and_10_1_2()
+    public async Task Entering_a_new_room_locks_it_until_the_instant_room_is_accepted_7_2_2_7_2_10_and_10_1_2()
     {
         await using var alice = await Login("alice");
         await using var bob = await Login("bob");
         var self = await Enter(alice, "locked", "alice");
         Assert.Equal(["110", "201"], StatusCodes(self));
-        await Error(bob, $"<presence to='{Room("locked")}/bob'><x xmlns='{Ns}'/></presence>", "item-not-found"); // §10.1.1
+        await Error(bob, $"<presence to='{Room("locked")}/bob'><x xmlns='{Ns}'/></presence>", "item-not-found"); // §7.2.10
         await Configure(alice, "locked", "");                                                                    // §10.1.2
         await bob.Sends($"<presence to='{Room("locked")}/bob'><x xmlns='{Ns}'/></presence>");
-        // §7.2.3: the occupants' presence first, then the new occupant's own (110), then the subject (§7.2.15)
+        // §7.2.2: the occupants' presence first, then the new occupant's own (110), then the subject (§7.2.15)
         await bob.Receives($"<presence from='{Room("locked")}/alice'><x xmlns='{User}'><item affiliation='owner' role='moderator'/></x><occupant-id xmlns='urn:xmpp:occupant-id:0'/></presence>");
         var own = await bob.Receives($"<presence from='{Room("locked")}/bob'><x xmlns='{User}'><item affiliation='none' role='participant' jid='bob@localhost/r'/><status code='110'/></x></presence>");
         Assert.Equal(["110"], StatusCodes(own));
@@ -64,7 +64,7 @@ public sealed class MucSpec : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_nickname_in_use_is_a_conflict_7_2_9_and_a_non_anonymous_room_says_100_7_2_4()
+    public async Task A_nickname_in_use_is_a_conflict_7_2_8_and_a_non_anonymous_room_says_100_7_2_3()
     {
         await using var alice = await Login("alice");
         await using var bob = await Login("bob");
@@ -76,7 +76,7 @@ public sealed class MucSpec : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Members_only_password_banned_and_full_rooms_refuse_entry_7_2_5_to_7_2_10()
+    public async Task Members_only_password_banned_and_full_rooms_refuse_entry_7_2_5_to_7_2_9()
     {
         await using var alice = await Login("alice");
         await using var bob = await Login("bob");
@@ -92,7 +92,7 @@ public sealed class MucSpec : IAsyncLifetime
 
         await Enter(alice, "full", "alice");
         await Configure(alice, "full", Form(Field("muc#roomconfig_maxusers", "1")));
-        await Error(bob, $"<presence to='{Room("full")}/bob'><x xmlns='{Ns}'/></presence>", "service-unavailable");    // §7.2.10
+        await Error(bob, $"<presence to='{Room("full")}/bob'><x xmlns='{Ns}'/></presence>", "service-unavailable");    // §7.2.9
 
         var ban = await alice.Query($"<iq type='set' id='b1' to='{Room("full")}'><query xmlns='{Admin}'><item affiliation='outcast' jid='admin@localhost'/></query></iq>");
         Assert.Equal("result", ban.Type);
@@ -407,5 +407,33 @@ public sealed class MucSpec : IAsyncLifetime
         await Configure(alice, "hidden", Form(Field("muc#roomconfig_publicroom", "0")));
         var items = await alice.Query($"<iq type='get' id='i1' to='{Service}'><query xmlns='http://jabber.org/protocol/disco#items'/></iq>");
         Assert.Equal([Room("shown")], items.FirstChild()!.Elements().Select(i => i.Attr("jid")!).ToArray());
+    }
+    [Fact]
+    public async Task Presence_without_the_muc_element_from_a_non_occupant_is_kicked_with_110_307_333_7_2_18()
+    {
+        await using var alice = await Login("alice");
+        await CreateInstant(alice, "gc", "alice");
+        await using var bob = await Login("bob");
+        await bob.Sends($"<presence to='{Room("gc")}/bob'/>");
+        var kick = await bob.Receives($"<presence type='unavailable' from='{Room("gc")}/bob'><x xmlns='{User}'><item affiliation='none' role='none'/></x></presence>");
+        Assert.Equal(["110", "307", "333"], StatusCodes(kick));
+        await Error(bob, $"<iq type='get' id='n1' to='{Room("nothere")}'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>", "item-not-found");
+    }
+
+    [Fact]
+    public async Task A_join_from_an_occupant_already_in_is_answered_as_a_new_join_and_the_self_presence_keeps_its_id_7_2_1_7_2_2()
+    {
+        await using var alice = await Login("alice");
+        await using var bob = await Login("bob");
+        await CreateInstant(alice, "again", "alice");
+        await bob.Sends($"<presence id='j1' to='{Room("again")}/bob'><x xmlns='{Ns}'/></presence>");
+        await bob.Receives($"<presence id='j1' from='{Room("again")}/bob'><x xmlns='{User}'><status code='110'/></x></presence>");
+        await bob.Receives("<message type='groupchat'><subject/></message>");
+        await bob.Sends($"<presence id='j2' to='{Room("again")}/bob'><x xmlns='{Ns}'/></presence>");
+        await bob.Receives($"<presence from='{Room("again")}/alice'/>");
+        await bob.Receives($"<presence id='j2' from='{Room("again")}/bob'><x xmlns='{User}'><status code='110'/></x></presence>");
+        await bob.Receives("<message type='groupchat'><subject/></message>");
+        var error = await Error(bob, $"<presence to='{Room("again")}'><x xmlns='{Ns}'/></presence>", "jid-malformed"); // §7.2.1: no nickname
+        Assert.Equal(Room("again"), error.Child("error", "jabber:client")!.Attr("by"));
     }
 }
