@@ -12,8 +12,8 @@ internal sealed partial class Room
     {
         if (r.Stanza.Type == "error")
         {
-            // §18.1: an occupant whose client bounces a groupchat message is removed
-            if (r.Occupants.ByJid.TryGetValue(r.From, out var bouncing) && r.To.Resource is null) Leave(r, bouncing);
+            // §11.1: an occupant whose client bounces what the room sent it is removed (333)
+            if (r.Occupants.ByJid.TryGetValue(r.From, out var bouncing)) RemoveBroken(r, bouncing);
             return;
         }
         if (!r.State.Exists || r.State.Locked)

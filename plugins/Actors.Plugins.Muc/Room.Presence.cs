@@ -31,8 +31,7 @@ internal sealed partial class Room
                 if (self is not null) Leave(r, self);
                 return;
             case "error":
-                // §18.1 (business rules): an occupant whose client bounces the room's presence is gone
-                if (self is not null) Leave(r, self);
+                if (self is not null) RemoveBroken(r, self);
                 return;
             default:
                 return; // subscription requests to a room are not answered
@@ -231,6 +230,15 @@ internal sealed partial class Room
         r.Occupants.Rename(o, nick);
         o.Presence = OwnPresence(r.Stanza);
         BroadcastPresence(r, o, null, null, [], [StatusCodes.SelfPresence]);
+    }
+
+    /// <summary>§11.1 (the service removes a user because of an error response): an occupant whose
+    /// client answers the room with an error is removed, with 333 (and 307, as other servers do) to everyone.</summary>
+    private static void RemoveBroken(Turn r, Occupant o)
+    {
+        BroadcastPresence(r, o, "unavailable", null, [StatusCodes.Kicked, StatusCodes.TechnicalKick],
+            [StatusCodes.SelfPresence, StatusCodes.Kicked, StatusCodes.TechnicalKick]);
+        Remove(r, o);
     }
 
     /// <summary>§7.14: unavailable to the others and, with 110, to the occupant leaving.</summary>

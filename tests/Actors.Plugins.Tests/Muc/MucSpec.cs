@@ -436,4 +436,15 @@ public sealed class MucSpec : IAsyncLifetime
         var error = await Error(bob, $"<presence to='{Room("again")}'><x xmlns='{Ns}'/></presence>", "jid-malformed"); // §7.2.1: no nickname
         Assert.Equal(Room("again"), error.Child("error", "jabber:client")!.Attr("by"));
     }
+    [Fact]
+    public async Task An_occupant_whose_client_answers_with_an_error_is_removed_with_333_11_1()
+    {
+        await using var alice = await Login("alice");
+        await using var bob = await Login("bob");
+        await CreateInstant(alice, "broken", "alice");
+        await Enter(bob, "broken", "bob");
+        await bob.Sends($"<message type='error' to='{Room("broken")}'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+        var gone = await alice.Receives($"<presence type='unavailable' from='{Room("broken")}/bob'/>");
+        Assert.Equal(["307", "333"], StatusCodes(gone));
+    }
 }
