@@ -11,6 +11,8 @@ internal static class MucNs
     public const string RoomInfo = "http://jabber.org/protocol/muc#roominfo";
     public const string Request = "http://jabber.org/protocol/muc#request";
     public const string Register = "http://jabber.org/protocol/muc#register";
+    /// <summary>§7.4 (since 1.31): the room reflects the sender's message id.</summary>
+    public const string StableId = "http://jabber.org/protocol/muc#stable_id";
     /// <summary>XEP-0421.</summary>
     public const string OccupantId = "urn:xmpp:occupant-id:0";
     /// <summary>XEP-0249.</summary>

@@ -40,7 +40,7 @@ public sealed class MucPlugin : IXmppPlugin
         var rooms = ctx.AddEntityKind("room", new Room(options, _occupants, OccupantIdOf),
             new EntityKindOptions { PassivateAfter = TimeSpan.FromSeconds(options.IdleSeconds) });
 
-        var info = new DiscoInfo([new DiscoIdentity("conference", "text", options.Name)], [MucNs.Muc, MucNs.OccupantId, MucNs.SelfPing], []);
+        var info = new DiscoInfo([new DiscoIdentity("conference", "text", options.Name)], [MucNs.Muc, MucNs.StableId, MucNs.OccupantId, MucNs.SelfPing], []);
         ctx.OwnService(options.Subdomain, info, async s =>
         {
             var service = await Directory(s.To.Domain, listings, secrets);

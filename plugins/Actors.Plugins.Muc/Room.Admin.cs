@@ -90,6 +90,8 @@ internal sealed partial class Room
     {
         var actor = r.State.AffiliationOf(r.From);
         var actorRank = MucAffiliations.Rank(actor);
+        if (item.Attr("role") is not null && item.Attr("affiliation") is not null) // §18: one or the other
+            return (Errors.BadRequest, "an item changes a role or an affiliation, not both");
         if (item.Attr("role") is { } role)
         {
             if (role is not (Roles.None or Roles.Visitor or Roles.Participant or Roles.Moderator)) return (Errors.BadRequest, "no such role");

@@ -12,7 +12,11 @@ internal sealed partial class Room
 {
     private void Iq(Turn r)
     {
-        if (r.Stanza.Type is not ("get" or "set")) return;
+        if (r.Stanza.Type is not ("get" or "set"))
+        {
+            if (r.To.Resource is { } asker) ForwardIqResponse(r, asker);
+            return;
+        }
         var payload = r.Stanza.FirstChild();
         if (payload is null)
         {
@@ -64,7 +68,24 @@ internal sealed partial class Room
             r.Result();
             return;
         }
-        r.Error(Errors.ServiceUnavailable, "IQs are not relayed to occupants");
+        // §18 (business rules): in a semi-anonymous room an IQ to an occupant JID goes on to the occupant's real JID,
+        // from the sender's occupant JID, so neither learns the other's real JID; the answer comes back the same way
+        var target = r.Occupants.ByNick[nick];
+        var forwarded = new Element("iq", XNs.Client).SetAttr("from", r.RoomJid.WithResource(sender.Nick).ToString())
+            .SetAttr("to", target.Jid.ToString()).SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id).Add(payload.Clone());
+        r.Send(forwarded);
+    }
+
+    /// <summary>An occupant's answer to a forwarded IQ (sent to the asker's occupant JID): on to the asker, from the
+    /// answering occupant's JID.</summary>
+    private static void ForwardIqResponse(Turn r, string askerNick)
+    {
+        if (!r.Occupants.ByJid.TryGetValue(r.From, out var answering) || !r.Occupants.ByNick.TryGetValue(askerNick, out var asker)) return;
+        var response = new Element("iq", XNs.Client).SetAttr("from", r.RoomJid.WithResource(answering.Nick).ToString())
+            .SetAttr("to", asker.Jid.ToString()).SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id);
+        foreach (var node in r.Stanza.Nodes)
+            if (node is Element child) response.Add(child.Clone());
+        r.Send(response);
     }
 
     /// <summary>§6.4: identity, features that say what kind of room it is, and the muc#roominfo form.</summary>
@@ -76,6 +97,7 @@ internal sealed partial class Room
             .SetAttr("name", c.Name.Length > 0 ? c.Name : r.RoomJid.Local));
         void Feature(string f) => q.Add(new Element("feature", XNs.DiscoInfo).SetAttr("var", f));
         Feature(MucNs.Muc);
+        Feature(MucNs.StableId);
         Feature(XNs.DiscoInfo);
         Feature(MucNs.OccupantId);
         Feature(MucNs.SelfPing);

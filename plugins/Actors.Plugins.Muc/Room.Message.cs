@@ -67,8 +67,9 @@ internal sealed partial class Room
             r.Error(Errors.Forbidden, "you have no voice in this room");
             return;
         }
+        // §7.4: reflected with the sender's id (one generated for all copies when it has none)
         var message = new Element("message", XNs.Client).SetAttr("from", r.RoomJid.WithResource(sender.Nick).ToString())
-            .SetAttr("type", "groupchat").SetAttr("id", r.Stanza.Id).SetAttr("xml:lang", r.Stanza.Lang);
+            .SetAttr("type", "groupchat").SetAttr("id", r.Stanza.Id ?? Guid.NewGuid().ToString("N")).SetAttr("xml:lang", r.Stanza.Lang);
         foreach (var node in r.Stanza.Nodes)
             if (node is Element child && child.Namespace != MucNs.OccupantId) message.Add(child.Clone()); // XEP-0421 §4
         message.Add(new Element("occupant-id", MucNs.OccupantId).SetAttr("id", sender.OccupantId));

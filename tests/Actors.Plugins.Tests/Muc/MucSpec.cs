@@ -33,7 +33,7 @@ public sealed class MucSpec : IAsyncLifetime
             <iq type='result' id='i4'><query xmlns='http://jabber.org/protocol/disco#info'>
               <identity category='conference' type='text'/><feature var='{Ns}'/><feature var='muc_public'/><feature var='muc_temporary'/>
               <feature var='muc_open'/><feature var='muc_unmoderated'/><feature var='muc_semianonymous'/><feature var='muc_unsecured'/>
-              <feature var='urn:xmpp:occupant-id:0'/>
+              <feature var='urn:xmpp:occupant-id:0'/><feature var='http://jabber.org/protocol/muc#stable_id'/>
               <x xmlns='jabber:x:data' type='result'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roominfo</value></field>
                 <field var='muc#roominfo_occupants'><value>1</value></field></x>
             </query></iq>
@@ -446,5 +446,21 @@ public sealed class MucSpec : IAsyncLifetime
         await bob.Sends($"<message type='error' to='{Room("broken")}'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
         var gone = await alice.Receives($"<presence type='unavailable' from='{Room("broken")}/bob'/>");
         Assert.Equal(["307", "333"], StatusCodes(gone));
+    }
+    [Fact]
+    public async Task An_iq_to_an_occupant_goes_to_its_real_jid_and_back_without_revealing_either_18()
+    {
+        await using var alice = await Login("alice");
+        await using var bob = await Login("bob");
+        await CreateInstant(alice, "cards", "alice");
+        await Enter(bob, "cards", "bob");
+        await bob.Sends($"<iq type='get' id='vc1' to='{Room("cards")}/alice'><vCard xmlns='vcard-temp'/></iq>");
+        var asked = await alice.Receives($"<iq type='get' id='vc1' from='{Room("cards")}/bob' to='alice@localhost/r'><vCard xmlns='vcard-temp'/></iq>");
+        await alice.Sends($"<iq type='result' id='vc1' to='{Room("cards")}/bob'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>");
+        var answer = await bob.Receives($"<iq type='result' id='vc1' from='{Room("cards")}/alice'><vCard xmlns='vcard-temp'><FN>Alice</FN></vCard></iq>");
+        Assert.DoesNotContain("alice@localhost", answer.ToString());
+        Assert.DoesNotContain("bob@localhost", asked.ToString().Replace("to=\"alice@localhost/r\"", "", StringComparison.Ordinal));
+        var both = await alice.Query($"<iq type='set' id='ab1' to='{Room("cards")}'><query xmlns='{Admin}'><item nick='bob' role='visitor' affiliation='member'/></query></iq>");
+        StanzaAssert.Error(both, "bad-request"); // §18: a role or an affiliation, not both
     }
 }
