@@ -37,7 +37,9 @@ internal sealed partial class Room
         switch (r.Stanza.Type, payload.Namespace, payload.Name)
         {
             case ("get", XNs.DiscoInfo, "query") when payload.Attr("node") is null: r.Result(DiscoInfo(r)); return;
+            case ("get", XNs.DiscoInfo, "query") when payload.Attr("node") == ReservedNickNode: r.Result(ReservedNick(r)); return;
             case ("get", XNs.DiscoItems, "query") when payload.Attr("node") is null: r.Result(DiscoItems(r, sender)); return;
+            case ("get", XNs.DiscoInfo or XNs.DiscoItems, "query"): r.Error(Errors.ItemNotFound, "no such node"); return; // XEP-0030 §3.1
             case ("get", MucNs.Owner, "query"): ConfigurationForm(r); return;
             case ("set", MucNs.Owner, "query"): Own(r, payload); return;
             case ("get", MucNs.Admin, "query"): List(r, sender, payload); return;
@@ -47,6 +49,17 @@ internal sealed partial class Room
             case ("get", XNs.Ping, "ping"): r.Result(); return; // the room answers pings itself (XEP-0199 §4.2)
             default: r.Error(Errors.ServiceUnavailable); return;
         }
+    }
+
+    private const string ReservedNickNode = "x-roomuser-item";
+
+    /// <summary>§7.12: the asker's registered nickname as the name of a conference identity; an empty query when none.</summary>
+    private static Element ReservedNick(Turn r)
+    {
+        var q = new Element("query", XNs.DiscoInfo).SetAttr("node", ReservedNickNode);
+        if (r.State.RegisteredNicks.TryGetValue(r.From.Bare.ToString(), out var nick))
+            q.Add(new Element("identity", XNs.DiscoInfo).SetAttr("category", "conference").SetAttr("type", "text").SetAttr("name", nick));
+        return q;
     }
 
     /// <summary>XEP-0410 §3: a ping to one's own occupant JID is answered by the room (joined); a stanza to an occupant

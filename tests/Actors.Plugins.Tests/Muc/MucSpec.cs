@@ -318,7 +318,7 @@ public sealed class MucSpec : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Self_ping_answers_occupants_and_refuses_others_XEP0410_and_registered_nicks_are_reserved_7_10()
+    public async Task Self_ping_answers_occupants_and_refuses_others_XEP0410_and_registered_nicks_are_reserved_7_10_7_12()
     {
         await using var alice = await Login("alice");
         await using var bob = await Login("bob");
@@ -334,6 +334,10 @@ public sealed class MucSpec : IAsyncLifetime
         StanzaAssert.Matches("<iq type='result'><query xmlns='http://jabber.org/protocol/muc#register'><x xmlns='jabber:x:data' type='form'><field var='muc#register_roomnick'/></x></query></iq>", registration);
         var done = await bob.Query($"<iq type='set' id='rg3' to='{Room("ping")}'><query xmlns='http://jabber.org/protocol/muc#register'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#register</value></field><field var='muc#register_roomnick'><value>thebob</value></field></x></query></iq>");
         Assert.Equal("result", done.Type);
+        var reserved = await bob.Query($"<iq type='get' id='rg4' to='{Room("ping")}'><query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/></iq>");
+        StanzaAssert.Matches("<iq type='result'><query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'><identity category='conference' type='text' name='thebob'/></query></iq>", reserved); // §7.12
+        var none = await alice.Query($"<iq type='get' id='rg5' to='{Room("ping")}'><query xmlns='http://jabber.org/protocol/disco#info' node='x-roomuser-item'/></iq>");
+        Assert.False(none.FirstChild()!.HasChildren);
         await using var admin = await Login("admin");
         await Error(admin, $"<presence to='{Room("ping")}/thebob'><x xmlns='{Ns}'/></presence>", "conflict");
         await Enter(bob, "ping", "thebob");
