@@ -118,6 +118,7 @@ case "${1:-}" in
     echo "DIRECT_TLS_PORT=$DIRECT_TLS_PORT"
     echo "TLS_REQUIRED=$TLS_REQUIRED"
     echo "REGISTRATION=$REGISTRATION"
+    echo "MUC_SERVICE=conference.$DOMAIN"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)

@@ -1,0 +1,148 @@
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using Actors.Xmpp;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Xml;
+using XNs = Actors.Xmpp.Ns;
+
+namespace Actors.Plugins.Muc;
+
+/// <summary>
+/// XEP-0045 multi-user chat at conference.&lt;domain&gt; (Prosody's mod_muc + muc/room split): this class is the
+/// service (disco of the service, the room directory, who may create rooms); every room is a keyed entity
+/// (<see cref="Room"/>) whose configuration, affiliations, subject and history are its journal, and whose occupants
+/// live in memory (<see cref="OccupantRegistry"/>, handed over on reload).
+/// </summary>
+[Xep(45, "1.35.1")]
+[Xep(249, "1.2")]
+[Xep(410, "1.1.0")]
+[Xep(421, "0.1.0")]
+public sealed class MucPlugin : IXmppPlugin
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly OccupantRegistry _occupants = new();
+    /// <summary>Per service JID: its rooms (room JID -> listing) and its occupant-id salt, loaded once.</summary>
+    private readonly ConcurrentDictionary<string, Lazy<Task<ServiceDirectory>>> _services = new(StringComparer.Ordinal);
+
+    public PluginDescriptor Descriptor { get; } = new("muc", "1.0.0", [PluginDependency.Soft("disco")]) { OptionsSection = "Xmpp:Muc" };
+
+    public byte[]? SaveState() => _occupants.Save();
+
+    public void RestoreState(byte[] state) => _occupants.Restore(state);
+
+    public void Configure(IPluginContext ctx)
+    {
+        var options = ctx.Options<MucOptions>();
+        var listings = ctx.Storage.Map("rooms");   // owner: the service JID; key: room JID; value: <listing/>
+        var secrets = ctx.Storage.Map("service");  // owner: the service JID; occupant-id-salt
+        var rooms = ctx.AddEntityKind("room", new Room(options, _occupants, OccupantIdOf),
+            new EntityKindOptions { PassivateAfter = TimeSpan.FromSeconds(options.IdleSeconds) });
+
+        var info = new DiscoInfo([new DiscoIdentity("conference", "text", options.Name)], [MucNs.Muc, MucNs.StableId, MucNs.OccupantId, MucNs.SelfPing], []);
+        ctx.OwnService(options.Subdomain, info, async s =>
+        {
+            var service = await Directory(s.To.Domain, listings, secrets);
+            if (s.To.Local is null)
+            {
+                ServiceStanza(ctx, s, service);
+                return;
+            }
+            var key = s.To.Bare.ToString();
+            if (s.Stanza.Name == "message" && s.Stanza.Type == "groupchat" && s.To.Resource is null)
+            {
+                rooms.Tell(key, Room.Command(s.Stanza, false)); // the hot path: no answer needed
+                return;
+            }
+            var mayCreate = s.Stanza.Name == "presence" && s.Stanza.Type is null && MayCreate(ctx, options, service, s.From);
+            var outcome = await rooms.AskAsync(key, Room.Command(s.Stanza, mayCreate), AskTimeout);
+            if (outcome?.Child("listing", MucNs.Internal) is { } listing)
+            {
+                service.Rooms[key] = listing;
+                await listings.SetAsync(service.Jid, key, StoredValue.Of(listing));
+            }
+            else if (outcome?.Child("gone", MucNs.Internal) is not null)
+            {
+                service.Rooms.TryRemove(key, out _);
+                _occupants.Forget(key);
+                await listings.SetAsync(service.Jid, key, null);
+            }
+        });
+
+        string OccupantIdOf(string room, Jid real)
+        {
+            var domain = Jid.Parse(room).Domain;
+            var salt = _services.TryGetValue(domain, out var d) && d.Value.IsCompletedSuccessfully ? d.Value.Result.Salt : [];
+            var hash = HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes(room + "\n" + real.Bare));
+            return Convert.ToBase64String(hash, 0, 18); // XEP-0421 §4: stable per room and real bare JID, opaque
+        }
+    }
+
+    /// <summary>The service's rooms and salt: read from storage once per service JID.</summary>
+    private Task<ServiceDirectory> Directory(string domain, IStoreMap listings, IStoreMap secrets)
+    {
+        var loading = _services.GetOrAdd(domain, d => new Lazy<Task<ServiceDirectory>>(() => Load(Jid.Parse(d), listings, secrets)));
+        if (loading.Value.IsFaulted) _services.TryRemove(new KeyValuePair<string, Lazy<Task<ServiceDirectory>>>(domain, loading)); // the next stanza tries again
+        return loading.Value;
+    }
+
+    private static async Task<ServiceDirectory> Load(Jid service, IStoreMap listings, IStoreMap secrets)
+    {
+        var salt = (await secrets.GetAsync(service, "occupant-id-salt"))?.Text;
+        if (salt is null)
+        {
+            salt = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+            await secrets.SetAsync(service, "occupant-id-salt", StoredValue.Of(salt));
+        }
+        var directory = new ServiceDirectory(service, Convert.FromBase64String(salt));
+        foreach (var entry in await listings.GetAllAsync(service))
+            if (entry.Value?.Xml is { } listing) directory.Rooms[entry.Key] = listing;
+        return directory;
+    }
+
+    /// <summary>Who may create rooms (Xmpp:Muc:Create) and how many each may own (MaxRoomsPerUser).</summary>
+    private static bool MayCreate(IPluginContext ctx, MucOptions options, ServiceDirectory service, Jid user)
+    {
+        var bare = user.Bare.ToString();
+        var admin = Array.IndexOf(options.Admins, bare) >= 0;
+        var allowed = options.Create switch
+        {
+            MucOptions.CreateAnyone => true,
+            MucOptions.CreateLocal => admin || ctx.Domains.Contains(user.Domain),
+            _ => admin,
+        };
+        if (!allowed) return false;
+        if (options.MaxRoomsPerUser == 0 || admin) return true;
+        var owned = 0;
+        foreach (var listing in service.Rooms.Values)
+            if (listing.Attr("creator") == bare) owned++;
+        return owned < options.MaxRoomsPerUser;
+    }
+
+    /// <summary>Stanzas to the service itself: disco#items lists the public rooms (§6.3); the rest is not served.</summary>
+    private void ServiceStanza(IPluginContext ctx, AddressedStanza s, ServiceDirectory service)
+    {
+        if (s.Stanza.Name == "iq" && s.Stanza.Type == "get" && s.Payload is { } q && q.Is("query", XNs.DiscoItems) && q.Attr("node") is null)
+        {
+            var items = new Element("query", XNs.DiscoItems);
+            foreach (var (room, listing) in service.Rooms.OrderBy(r => r.Key, StringComparer.Ordinal))
+            {
+                if (listing.Attr("public") != "1") continue;
+                if (listing.Attr("persistent") != "1" && _occupants.CountOf(room) == 0) continue; // a temporary room left empty is gone
+                var name = listing.Attr("name");
+                items.Add(new Element("item", XNs.DiscoItems).SetAttr("jid", room).SetAttr("name", string.IsNullOrEmpty(name) ? Jid.Parse(room).Local : name));
+            }
+            ctx.SendStanza(s.Result(items));
+            return;
+        }
+        if (s.Stanza.Name != "presence" && s.Error(Errors.ServiceUnavailable) is { } error) ctx.SendStanza(error); // RFC 6120 §8.3.3.19
+    }
+
+    private sealed class ServiceDirectory(Jid jid, byte[] salt)
+    {
+        public readonly Jid Jid = jid;
+        public readonly byte[] Salt = salt;
+        public readonly ConcurrentDictionary<string, Element> Rooms = new(StringComparer.Ordinal);
+    }
+}

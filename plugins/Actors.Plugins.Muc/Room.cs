@@ -1,0 +1,196 @@
+using System.Globalization;
+using Actors.Xmpp;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Stanzas;
+using Actors.Xmpp.Xml;
+using XNs = Actors.Xmpp.Ns;
+
+namespace Actors.Plugins.Muc;
+
+/// <summary>
+/// A room (XEP-0045), one keyed entity per room JID: it decides on every stanza sent to the room or to an occupant,
+/// persists what must outlive it (creation, configuration, affiliations, registered nicks, subject, history) and keeps
+/// its occupants in the service's <see cref="OccupantRegistry"/>. Prosody's muc/muc.lib.lua, split into
+/// <c>Room.*.cs</c> by use case: entering and leaving, messages, moderation, ownership.
+/// </summary>
+internal sealed partial class Room(MucOptions options, OccupantRegistry registry, Func<string, Jid, string> occupantIdOf) : EntityBehavior<RoomState>
+{
+    public override RoomState Initial(string key) => new(options.HistorySize);
+
+    public override RoomState Apply(RoomState state, Element e) => RoomEvents.Apply(state, e);
+
+    public override EntitySnapshot? Snapshot(RoomState state) => RoomEvents.Snapshot(state);
+
+    public override RoomState Restore(string key, EntitySnapshot snapshot) => RoomEvents.Restore(Initial(key), snapshot);
+
+    /// <summary>A command: &lt;cmd xmlns='urn:actors:muc:0' create='1'&gt;stanza&lt;/cmd&gt; (create: the sender may
+    /// create rooms, by the service's policy and limits).</summary>
+    public static Element Command(Element stanza, bool mayCreate) =>
+        new Element("cmd", MucNs.Internal).SetAttr("create", mayCreate ? "1" : null).Add(stanza);
+
+    public override void Handle(IEntityContext room, RoomState state, Element command)
+    {
+        var stanza = command.FirstChild();
+        if (stanza is null) return;
+        var roomJid = Jid.Parse(room.Key);
+        var to = Jid.Parse(stanza.To!);
+        var from = Jid.Parse(stanza.From!);
+        var occupants = registry.Of(room.Key);
+        var r = new Turn(room, state, occupants, roomJid, stanza, from, to, command.Attr("create") == "1");
+        lock (occupants) // the registry's save (a reload) reads the occupants from another thread
+        {
+            switch (stanza.Name)
+            {
+                case "presence": Presence(r); break;
+                case "message": Message(r); break;
+                case "iq": Iq(r); break;
+            }
+        }
+        r.Finish();
+        if (!r.State.Exists && occupants.Count == 0)
+        {
+            // no room here (a stanza to a name never used, or a room just destroyed): nothing to keep in memory
+            registry.Forget(room.Key);
+            room.Passivate();
+        }
+    }
+
+    /// <summary>One command's context: the room, its state as the journal has it, its occupants and the stanza.</summary>
+    private sealed class Turn(IEntityContext room, RoomState state, RoomOccupants occupants, Jid roomJid, Element stanza, Jid from, Jid to, bool mayCreate)
+    {
+        public readonly IEntityContext Room = room;
+        public RoomState State = state;
+        public readonly RoomOccupants Occupants = occupants;
+        public readonly Jid RoomJid = roomJid;
+        public readonly Element Stanza = stanza;
+        public readonly Jid From = from;
+        public readonly Jid To = to;
+        public readonly bool MayCreate = mayCreate;
+        /// <summary>The room's listing changed (created, configured, destroyed): the service updates its directory.</summary>
+        public bool ListingChanged;
+        private Element? _reply;
+
+        public void Send(Element s) => Room.Send(s);
+
+        /// <summary>Persists an event and applies it to a copy of the decision's view (the entity applies it for real
+        /// once written).</summary>
+        public void Persist(Element e)
+        {
+            Room.Persist(e);
+            if (e.Name != "history") State = Pending(State, e); // history is never read after a write in one turn (the hot path)
+        }
+
+        public void Error(string condition, string? text = null)
+        {
+            if (StanzaErrors.Reply(Stanza, condition, text) is not { } error) return;
+            error.Child("error", XNs.Client)?.SetAttr("by", RoomJid.ToString()); // §7.2.1's examples: the room says it
+            Send(error);
+        }
+
+        public void Result(Element? payload = null) => Send(StanzaErrors.IqResult(Stanza, payload));
+
+        public void Reply(Element reply) => _reply = reply;
+
+        public void Finish()
+        {
+            var outcome = _reply ?? new Element("outcome", MucNs.Internal);
+            if (ListingChanged)
+            {
+                outcome.Add(State.Exists
+                    ? new Element("listing", MucNs.Internal).SetAttr("public", State.Config.Public ? "1" : "0")
+                        .SetAttr("persistent", State.Config.Persistent ? "1" : "0").SetAttr("name", State.Config.Name)
+                        .SetAttr("creator", Creator(State))
+                    : new Element("gone", MucNs.Internal));
+            }
+            Room.Reply(outcome);
+        }
+
+        private static string? Creator(RoomState s)
+        {
+            foreach (var (jid, a) in s.Affiliations)
+                if (a == MucAffiliations.Owner) return jid;
+            return null;
+        }
+
+        /// <summary>The state after an event, without touching the entity's own state object (Handle decides, Apply
+        /// changes): events that replace the state object are applied to a fresh one; the others to a shallow copy.</summary>
+        private static RoomState Pending(RoomState s, Element e)
+        {
+            if (e.Name is "created" or "destroyed") return RoomEvents.Apply(s, e);
+            var copy = new RoomState(s.HistoryCapacity) { Exists = s.Exists, Locked = s.Locked, Config = s.Config, Subject = s.Subject, SubjectNick = s.SubjectNick };
+            foreach (var (k, v) in s.Affiliations) copy.Affiliations[k] = v;
+            foreach (var (k, v) in s.RegisteredNicks) copy.RegisteredNicks[k] = v;
+            foreach (var h in s.History) copy.History.AddLast(h);
+            return RoomEvents.Apply(copy, e);
+        }
+    }
+
+    // ---- shared pieces ----
+
+    private static string RoleFor(RoomState s, string affiliation) => affiliation switch
+    {
+        MucAffiliations.Owner or MucAffiliations.Admin => Roles.Moderator,
+        MucAffiliations.Member => Roles.Participant,
+        _ => s.Config.Moderated ? Roles.Visitor : Roles.Participant,
+    };
+
+    /// <summary>An occupant's presence as the room sends it to <paramref name="recipient"/> (§7.2.3): the occupant's
+    /// own presence, then the muc#user item (with the real JID when the room is non-anonymous or the recipient a
+    /// moderator), status codes and the XEP-0421 occupant id.</summary>
+    private static Element PresenceOf(Turn r, Occupant o, Occupant recipient, string? type = null, Action<Element>? extra = null, params string[] codes)
+    {
+        var p = new Element("presence", XNs.Client).SetAttr("from", r.RoomJid.WithResource(o.Nick).ToString())
+            .SetAttr("to", recipient.Jid.ToString()).SetAttr("type", type);
+        if (type is null)
+            foreach (var node in o.Presence.Nodes)
+                if (node is Element child) p.Add(child.Clone());
+        var x = new Element("x", MucNs.User);
+        var item = new Element("item", MucNs.User).SetAttr("affiliation", r.State.AffiliationOf(o.Jid)).SetAttr("role", type == "unavailable" ? Roles.None : o.Role);
+        if (r.State.Config.NonAnonymous || recipient.Role == Roles.Moderator || ReferenceEquals(o, recipient)) item.SetAttr("jid", o.Jid.ToString());
+        x.Add(item);
+        extra?.Invoke(x);
+        foreach (var code in codes) x.Add(new Element("status", MucNs.User).SetAttr("code", code));
+        p.Add(x);
+        p.Add(new Element("occupant-id", MucNs.OccupantId).SetAttr("id", o.OccupantId));
+        return p;
+    }
+
+    /// <summary>Sends every occupant the presence of <paramref name="o"/> (§7.2.3, §7.7); the occupant's own copy
+    /// carries 110 and <paramref name="selfCodes"/>.</summary>
+    private static void BroadcastPresence(Turn r, Occupant o, string? type, Action<Element>? extra, string[] codes, string[] selfCodes, string? selfId = null)
+    {
+        foreach (var other in r.Occupants.ByJid.Values)
+        {
+            if (ReferenceEquals(other, o)) continue;
+            if (type is null && !Broadcasts(r, o) && other.Role != Roles.Moderator) continue; // muc#roomconfig_presencebroadcast
+            r.Send(PresenceOf(r, o, other, type, extra, codes));
+        }
+        r.Send(PresenceOf(r, o, o, type, extra, selfCodes).SetAttr("id", selfId));
+    }
+
+    private static bool Broadcasts(Turn r, Occupant o) => Array.IndexOf(r.State.Config.BroadcastRoles, o.Role) >= 0;
+
+    private static string[] With(string[] codes, params string[] more)
+    {
+        var all = new string[codes.Length + more.Length];
+        codes.CopyTo(all, 0);
+        more.CopyTo(all, codes.Length);
+        return all;
+    }
+
+    private static Element Stamp(DateTimeOffset stamp, Jid by) =>
+        new Element("delay", XNs.Delay).SetAttr("from", by.ToString())
+            .SetAttr("stamp", stamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
+
+    /// <summary>Removes an occupant and, when a temporary room is left empty, destroys it (§10.1: a temporary room is
+    /// destroyed when the last occupant exits).</summary>
+    private static void Remove(Turn r, Occupant o)
+    {
+        r.Occupants.Remove(o);
+        if (r.Occupants.Count == 0 && r.State.Exists && !r.State.Config.Persistent)
+        {
+            r.Persist(RoomEvents.Destroyed());
+            r.ListingChanged = true;
+        }
+    }
+}
