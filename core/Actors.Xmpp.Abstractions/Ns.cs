@@ -22,6 +22,8 @@ public static class Ns
     public const string Delay = "urn:xmpp:delay";
     public const string DataForms = "jabber:x:data";
     public const string SaslChannelBinding = "urn:xmpp:sasl-cb:0";
+    /// <summary>XEP-0198 stream management, version 3.</summary>
+    public const string StreamManagement = "urn:xmpp:sm:3";
     public const string Version = "jabber:iq:version";
     public const string Time = "urn:xmpp:time";
 }
