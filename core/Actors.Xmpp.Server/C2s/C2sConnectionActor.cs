@@ -286,6 +286,7 @@ public sealed class C2sConnectionActor : UntypedActor
                 features.AddChild("sub", "urn:xmpp:features:pre-approval");  // RFC 6121 §3.4.1 pre-approval
             }
             features.AddChild("sm", Ns.StreamManagement); // XEP-0198 §2: enable after binding, or resume instead of it
+            features.AddChild("csi", Ns.Csi);             // XEP-0352 §3
             foreach (var extra in _server.Iq.StreamFeatures()) features.Add(extra); // plugins (XEP-0115 caps, ...)
             if (_server.Negotiation.HasFeatures(StreamStage.AfterAuthentication))
                 _server.Negotiation.AddFeatures(StreamStage.AfterAuthentication, StreamInfo(), features);
@@ -725,6 +726,12 @@ public sealed class C2sConnectionActor : UntypedActor
         if (e.Namespace == Ns.StreamManagement)
         {
             _session!.Tell(new SessionActor.StreamManagementElement(e)); // XEP-0198: the session counts and acknowledges
+            return;
+        }
+        if (e.Namespace == Ns.Csi && e.Name is "active" or "inactive")
+        {
+            // XEP-0352: the session holds unimportant stanzas while the client is inactive
+            _session!.Tell(e.Name == "active" ? SessionActor.ClientState.IsActive : SessionActor.ClientState.IsInactive);
             return;
         }
         if (e.Namespace != Ns.Client || e.Name is not ("message" or "presence" or "iq"))

@@ -37,6 +37,17 @@ public sealed class SessionActor : UntypedActor
     /// <summary>An XEP-0198 element (urn:xmpp:sm:3) the client sent after binding: &lt;enable/&gt;, &lt;r/&gt;, &lt;a/&gt;, ...</summary>
     public sealed record StreamManagementElement(Element Element);
 
+    /// <summary>XEP-0352: the client said it is &lt;active/&gt; or &lt;inactive/&gt;.</summary>
+    public sealed record ClientState(bool Active)
+    {
+        public static readonly ClientState IsActive = new(true);
+        public static readonly ClientState IsInactive = new(false);
+    }
+
+    /// <summary>XEP-0352: presence updates and chat states an inactive client's session holds at most; one more flushes
+    /// them all (nothing is dropped, the client just wakes up sooner).</summary>
+    public const int MaxHeldWhileInactive = 100;
+
     /// <summary>Attach to <paramref name="Connection"/> (a detached session, or one whose old connection is still
     /// open: that one is closed with &lt;conflict/&gt;). Only <paramref name="Account"/>'s own sessions attach. Answered
     /// with <see cref="Attached"/> or <see cref="SessionsActor.AttachFailed"/>.</summary>
@@ -83,6 +94,8 @@ public sealed class SessionActor : UntypedActor
     private Element? _lastPresence; // the last broadcast available presence, reported to a restarted user actor
     private bool _rosterRequested;
     private StreamManagement? _sm;          // XEP-0198, once the client enabled it
+    private bool _inactive;                 // XEP-0352: the client said <inactive/>
+    private List<Element>? _heldWhileInactive;
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
         Settings settings) =>
@@ -127,6 +140,10 @@ public sealed class SessionActor : UntypedActor
             case StreamManagementElement m:
                 OnStreamManagement(m.Element);
                 break;
+            case ClientState m:
+                _inactive = !m.Active;
+                if (m.Active) FlushHeld(); // XEP-0352 §4: what waited goes out now
+                break;
             case SessionMessages.Replaced:
                 if (_connection is not null) _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict);
                 else Context.Stop(Self);
@@ -157,6 +174,7 @@ public sealed class SessionActor : UntypedActor
 
     private void Detached()
     {
+        FlushHeld(); // into the unacknowledged queue or the detached list: kept for a resumption like the rest
         _connection = null;
         _client = null;
         // a session that enabled XEP-0198 resumption waits for its own window (what <enabled max/> told the client)
@@ -207,6 +225,7 @@ public sealed class SessionActor : UntypedActor
         }
         else Sender.Tell(new Attached(Self.Path.Name, _jid, Self, pending?.Count ?? 0));
         Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionResumed, _jid);
+        _inactive = false; // XEP-0352: a new stream starts active
         if (pending is null) return;
         for (var i = 0; i < pending.Count; i++) Write(pending[i]);
     }
@@ -339,7 +358,73 @@ public sealed class SessionActor : UntypedActor
     // the account's resources entity knows the resource before anyone can address it)
     protected override void PreStart() => Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionBound, _jid);
 
-    private void Deliver(Element stanza) => Write(stanza);
+    private void Deliver(Element stanza)
+    {
+        if (_inactive && _client is not null)
+        {
+            if (!IsImportant(stanza))
+            {
+                Hold(stanza);
+                return;
+            }
+            FlushHeld(); // XEP-0352 §4: an important stanza goes out at once, after what waited (in order)
+        }
+        Write(stanza);
+    }
+
+    /// <summary>
+    /// XEP-0352 §4 (what a server may hold while the client is inactive): presence updates (not subscription
+    /// requests or answers, not errors) and messages that carry nothing but XEP-0085 chat states. Everything else is
+    /// important: IQs, messages with a body or anything else, presence subscriptions.
+    /// </summary>
+    public static bool IsImportant(Element stanza)
+    {
+        switch (stanza.Name)
+        {
+            case "presence":
+                return stanza.Type is not (null or "unavailable");
+            case "message":
+                if (stanza.Type == "error") return true;
+                var chatState = false;
+                foreach (var child in stanza.Elements())
+                {
+                    if (child.Namespace == Ns.ChatStates) chatState = true;
+                    else if (child.Namespace == Ns.Client && child.Name == "thread") continue;
+                    else if (child.Namespace == Ns.Delay) continue;
+                    else return true; // a body, a subject, a receipt, an encrypted payload, ...
+                }
+                return !chatState;
+            default:
+                return true;
+        }
+    }
+
+    /// <summary>Held until the client is active again or something important comes; a presence replaces the one from the
+    /// same sender held before it (only the latest matters); past <see cref="MaxHeldWhileInactive"/> everything goes out.</summary>
+    private void Hold(Element stanza)
+    {
+        var held = _heldWhileInactive ??= new List<Element>();
+        if (stanza.Name == "presence")
+        {
+            var from = stanza.From;
+            for (var i = 0; i < held.Count; i++)
+            {
+                if (held[i].Name != "presence" || held[i].From != from) continue;
+                held.RemoveAt(i);
+                break;
+            }
+        }
+        held.Add(stanza);
+        if (held.Count > MaxHeldWhileInactive) FlushHeld();
+    }
+
+    private void FlushHeld()
+    {
+        var held = _heldWhileInactive;
+        if (held is null || held.Count == 0) return;
+        _heldWhileInactive = null;
+        for (var i = 0; i < held.Count; i++) Write(held[i]);
+    }
 
     private void KeepDetached(Element stanza)
     {
@@ -365,6 +450,7 @@ public sealed class SessionActor : UntypedActor
         // XEP-0198: written out is not enough, the page counts as delivered once the client acknowledged its last
         // stanza (the offline mailbox deletes it only then); if the session ends first, it was not
         var receipt = _sm is null ? null : new StreamManagement.PageReceipt(id, asker);
+        FlushHeld(); // a page is important (stored messages): what waited goes first
         for (var i = 0; i < page.Stanzas.Count; i++)
         {
             var stanza = page.Stanzas[i];
