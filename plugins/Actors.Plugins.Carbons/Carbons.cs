@@ -54,6 +54,8 @@ public static class Eligibility
 internal sealed class Carbons(ISessions sessions, IRouter router)
 {
     private readonly ConcurrentDictionary<Jid, bool> _enabled = new();
+    // accounts with at least one enabled resource (how many), so that a message of any other account costs one lookup
+    private readonly ConcurrentDictionary<Jid, int> _accounts = new();
 
     /// <summary>§4, §5: enable or disable for the requesting resource; repeated requests are answered with a result
     /// (§9.1). Only the account itself, addressing its bare JID or the server: another's is &lt;not-allowed/&gt;.</summary>
@@ -61,19 +63,30 @@ internal sealed class Carbons(ISessions sessions, IRouter router)
     {
         if (r.From.Resource is null || !(r.To.IsDomain && r.To.Domain == r.From.Domain || r.To.Equals(r.From.Bare)))
             return r.Fail("not-allowed", "carbons are set by a client of this account for itself");
-        if (enabled) _enabled[r.From] = true;
-        else _enabled.TryRemove(r.From, out _);
+        if (enabled)
+        {
+            if (_enabled.TryAdd(r.From, true)) _accounts.AddOrUpdate(r.From.Bare, 1, (_, n) => n + 1);
+        }
+        else Forget(r.From);
         return r.Ok();
     }
 
-    public void Forget(Jid session) => _enabled.TryRemove(session, out _);
+    public void Forget(Jid session)
+    {
+        if (!_enabled.TryRemove(session, out _)) return;
+        var account = session.Bare;
+        while (_accounts.TryGetValue(account, out var n))
+        {
+            if (n <= 1 ? _accounts.TryRemove(new KeyValuePair<Jid, int>(account, n)) : _accounts.TryUpdate(account, n - 1, n)) return;
+        }
+    }
 
     /// <summary>§8: a client sent an eligible message: a &lt;sent/&gt; copy to each other carbons-enabled resource of
     /// its account (whether or not the sender enabled carbons).</summary>
     public bool Sent(StanzaEvent e)
     {
-        if (_enabled.IsEmpty || e.Stanza.Name != "message" || !Eligibility.IsEligible(e.Stanza, null)) return false;
         var account = e.Session.Bare;
+        if (e.Stanza.Name != "message" || !_accounts.ContainsKey(account) || !Eligibility.IsEligible(e.Stanza, null)) return false;
         foreach (var resource in sessions.Resources(account))
         {
             if (resource.Jid.Equals(e.Session) || !_enabled.ContainsKey(resource.Jid)) continue;
@@ -99,8 +112,8 @@ internal sealed class Carbons(ISessions sessions, IRouter router)
             stanza.Remove(privateElement);
             return false;
         }
-        if (_enabled.IsEmpty || !Eligibility.IsEligible(stanza, e.From)) return false;
         var account = e.Session.Bare;
+        if (!_accounts.ContainsKey(account) || !Eligibility.IsEligible(stanza, e.From)) return false;
         if (e.From is not null && e.From.Bare.Equals(account)) return false; // between the account's resources: its <sent/> copies cover them
         var resources = sessions.Resources(account);
         Jid? addressed = null;
