@@ -22,6 +22,12 @@ public static class Ns
     public const string Delay = "urn:xmpp:delay";
     public const string DataForms = "jabber:x:data";
     public const string SaslChannelBinding = "urn:xmpp:sasl-cb:0";
+    /// <summary>XEP-0198 stream management, version 3.</summary>
+    public const string StreamManagement = "urn:xmpp:sm:3";
+    /// <summary>XEP-0352 client state indication.</summary>
+    public const string Csi = "urn:xmpp:csi:0";
+    /// <summary>XEP-0085 chat state notifications.</summary>
+    public const string ChatStates = "http://jabber.org/protocol/chatstates";
     public const string Version = "jabber:iq:version";
     public const string Time = "urn:xmpp:time";
 }

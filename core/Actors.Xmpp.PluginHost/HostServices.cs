@@ -87,6 +87,11 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
     /// read is dropped once Limits:MaxOutboundBytes is queued, or by its idle timeout).</summary>
     public static readonly TimeSpan PageWriteTimeout = TimeSpan.FromMinutes(2);
 
+    /// <summary>With XEP-0198 a page counts once the client acknowledged it, which may come after a resumption: the
+    /// wait covers the resumption window too (a page given up while the session still holds it would be delivered twice).</summary>
+    private TimeSpan PageAcknowledgeTimeout => PageWriteTimeout
+        + TimeSpan.FromSeconds(Math.Max(0, Math.Max(server.Options.Sessions.StreamResumptionSeconds, server.Options.Sessions.ResumptionWindowSeconds)));
+
     public int PageBytes => Math.Max(1024, server.Options.Limits.MaxOutboundBytes / 4);
 
     public async Task<bool> WriteAsync(Jid session, IReadOnlyList<Element> stanzas)
@@ -101,7 +106,7 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
             // through the account's resources entity (the one that decides every delivery to the account), which
             // hands the page to that resource's session or answers that there is none
             var answer = await users.Ask<SessionMessages.PageWritten>(session.Bare,
-                new AccountResourcesActor.DeliverPageTo(session, new SessionMessages.DeliverPage(page, 0)), PageWriteTimeout).ConfigureAwait(false);
+                new AccountResourcesActor.DeliverPageTo(session, new SessionMessages.DeliverPage(page, 0)), PageAcknowledgeTimeout).ConfigureAwait(false);
             return answer.Written;
         }
         catch (AskTimeoutException)

@@ -61,9 +61,11 @@ public interface ISessionDelivery
 
     /// <summary>Writes <paramref name="stanzas"/> in order to the client of the bound resource <paramref name="session"/>
     /// (a full JID), each through the Deliver hooks as any stanza routed to it. Completes with true once the transport
-    /// has written all of them out to the connection; with false when no such session is bound, it has no connection
+    /// has written all of them out to the connection, or, when the client enabled XEP-0198 stream management, once the
+    /// client acknowledged them (possibly on a resumed stream); with false when no such session is bound, it has no connection
     /// (detached), or the connection was lost or did not drain in time first: then any part of the page may or may not
-    /// have reached the client (deliver it again later: at-least-once).</summary>
+    /// have reached the client (deliver it again later: at-least-once; with XEP-0198 also when the session ended before
+    /// the client acknowledged the page).</summary>
     Task<bool> WriteAsync(Jid session, IReadOnlyList<Element> stanzas);
 }
 

@@ -83,8 +83,15 @@ public sealed class XmppServerOptions
         /// <summary>Seconds a session whose connection was lost stays detached, waiting to be attached to a new
         /// connection (what XEP-0198 resumption needs), before it is closed. 0 (the default) closes it at once.</summary>
         public int ResumptionWindowSeconds { get; set; }
-        /// <summary>Stanzas a detached session keeps for its next connection; one more closes it.</summary>
+        /// <summary>Stanzas a detached session keeps for its next connection, and, with XEP-0198, stanzas a session
+        /// keeps unacknowledged; one more closes it.</summary>
         public int MaxDetachedStanzas { get; set; } = 500;
+        /// <summary>XEP-0198: the longest a session that enabled stream resumption waits detached for it (the 'max' of
+        /// &lt;enabled/&gt;; a client's shorter 'max' wins). 0: resumption is not offered (acknowledgements still are).</summary>
+        public int StreamResumptionSeconds { get; set; } = 300;
+        /// <summary>XEP-0198 §3: the host (or host:port) clients should reconnect to for resumption, sent as
+        /// &lt;enabled location='…'/&gt;; empty: none (reconnect as usual).</summary>
+        public string? ResumeLocation { get; set; }
     }
 
     public sealed class AuthSettings

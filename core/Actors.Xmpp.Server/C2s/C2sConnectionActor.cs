@@ -25,7 +25,8 @@ namespace Actors.Xmpp.Server.C2s;
 public sealed class C2sConnectionActor : UntypedActor
 {
     /// <summary>Close the stream with this stream error (RFC 6120 §4.9).</summary>
-    public sealed record CloseWithStreamError(string Condition, string? Text = null)
+    /// <param name="ApplicationSpecific">§4.9.4: an application-specific condition element, or null.</param>
+    public sealed record CloseWithStreamError(string Condition, string? Text = null, Element? ApplicationSpecific = null)
     {
         public static readonly CloseWithStreamError Conflict = new(StreamErrors.Conflict, "replaced by a new session with the same resource");
         public static readonly CloseWithStreamError SystemShutdown = new(StreamErrors.SystemShutdown, "the server is shutting down");
@@ -63,6 +64,7 @@ public sealed class C2sConnectionActor : UntypedActor
     private Jid? _bound;           // after resource binding; until then the stream is negotiating
     private IActorRef? _session;
     private string? _sessionId;    // asked the sessions supervisor for a session: binding until it is open
+    private bool _resuming;        // XEP-0198: _sessionId is a session being resumed, not one being opened
     private string? _bindIqId;
     private List<Element>? _heldForSession; // stanzas received while the session is being opened
     private ISaslMechanism? _sasl;
@@ -101,6 +103,7 @@ public sealed class C2sConnectionActor : UntypedActor
         _negotiationDeadline?.Cancel();
         _nextTick?.Cancel();
         if (_session is not null) _session.Tell(new SessionActor.Detach(Self)); // lost without a stream close
+        else if (_resuming) _sessions.Tell(new SessionsActor.AttachAbandoned(_sessionId!, Self)); // it stays resumable
         else if (_sessionId is not null && _bound is null) _sessions.Tell(new SessionsActor.Abandoned(_sessionId, Self));
         _conn.Abort();
     }
@@ -143,7 +146,7 @@ public sealed class C2sConnectionActor : UntypedActor
                 Context.Stop(Self);
                 break;
             case CloseWithStreamError m:
-                StreamError(m.Condition, m.Text);
+                StreamError(m.Condition, m.Text, m.ApplicationSpecific);
                 break;
             case CredentialsFound m when _bound is null: // negotiating
                 OnCredentialsFound(m);
@@ -157,6 +160,12 @@ public sealed class C2sConnectionActor : UntypedActor
                 break;
             case SessionsActor.Opened m when m.SessionId == _sessionId && _bound is null:
                 OnSessionOpened(m);
+                break;
+            case SessionActor.Attached m when _resuming && m.SessionId == _sessionId:
+                OnResumed(m);
+                break;
+            case SessionsActor.AttachFailed m when _resuming && m.SessionId == _sessionId:
+                OnResumeFailed(m);
                 break;
             case SendStanza m when _bound is null: // negotiating
                 SendToClient(m.Stanza);
@@ -276,6 +285,8 @@ public sealed class C2sConnectionActor : UntypedActor
                 features.AddChild("ver", "urn:xmpp:features:rosterver");     // RFC 6121 §2.6.1 roster versioning
                 features.AddChild("sub", "urn:xmpp:features:pre-approval");  // RFC 6121 §3.4.1 pre-approval
             }
+            features.AddChild("sm", Ns.StreamManagement); // XEP-0198 §2: enable after binding, or resume instead of it
+            features.AddChild("csi", Ns.Csi);             // XEP-0352 §3
             foreach (var extra in _server.Iq.StreamFeatures()) features.Add(extra); // plugins (XEP-0115 caps, ...)
             if (_server.Negotiation.HasFeatures(StreamStage.AfterAuthentication))
                 _server.Negotiation.AddFeatures(StreamStage.AfterAuthentication, StreamInfo(), features);
@@ -300,6 +311,11 @@ public sealed class C2sConnectionActor : UntypedActor
         if (e.Namespace == Ns.Client && e.Name == "iq")
         {
             NegotiationIq(e);
+            return;
+        }
+        if (e.Namespace == Ns.StreamManagement)
+        {
+            StreamManagementBeforeBind(e);
             return;
         }
         if (e.Namespace == Ns.Client && e.Name is "message" or "presence")
@@ -615,14 +631,87 @@ public sealed class C2sConnectionActor : UntypedActor
         result.SetAttr("from", null).SetAttr("to", null);
         result.Add(new Element("bind", Ns.Bind, new Element("jid", Ns.Bind, m.Jid.ToString())));
         SendToClient(result);
+        ReplayHeld();
+    }
+
+    // ------------------------------------------------------------------ XEP-0198 resumption (instead of binding)
+    /// <summary>Before a resource is bound only &lt;resume/&gt; is allowed, and only once authenticated (XEP-0198 §5);
+    /// &lt;enable/&gt; comes after binding (§3: the server enforces the order with &lt;failed/&gt;).</summary>
+    private void StreamManagementBeforeBind(Element e)
+    {
+        if (e.Name != "resume" || _account is null)
+        {
+            SendToClient(StreamManagementFailed("unexpected-request"));
+            return;
+        }
+        var previd = e.Attr("previd");
+        if (string.IsNullOrEmpty(previd) || !StreamManagement.TryParseH(e.Attr("h"), out var h))
+        {
+            SendToClient(StreamManagementFailed("bad-request"));
+            return;
+        }
+        // what the client sends until the session answers waits (as during binding)
+        _sessionId = previd;
+        _resuming = true;
+        _sessions.Tell(new SessionsActor.Attach(previd, _account, _conn, Self, h));
+    }
+
+    private static Element StreamManagementFailed(string condition) =>
+        new Element("failed", Ns.StreamManagement).Add(new Element(condition, Ns.StanzaErrors));
+
+    /// <summary>The session wrote &lt;resumed/&gt; and what the client had not acknowledged; the stream is bound to it.</summary>
+    private void OnResumed(SessionActor.Attached m)
+    {
+        _resuming = false;
+        if (_closing)
+        {
+            m.Session.Tell(new SessionActor.Detach(Self)); // the stream ended meanwhile: the session waits for another
+            return;
+        }
+        _bound = m.Jid;
+        _session = m.Session;
+        _negotiationDeadline?.Cancel();
+        _negotiationDeadline = null;
+        if (DebugEnabled) Log.Debug("{0} resumed {1} ({2} stanzas retransmitted)", _conn.Id, m.Jid, m.Pending);
+        ReplayHeld();
+    }
+
+    /// <summary>XEP-0198 §5: unknown or expired 'previd' (or another account's): &lt;failed/&gt; with
+    /// &lt;item-not-found/&gt;, and the client may bind instead; an 'h' above what was sent ends the stream (§4).</summary>
+    private void OnResumeFailed(SessionsActor.AttachFailed m)
+    {
+        _resuming = false;
+        _sessionId = null;
+        if (m.TooHigh is { } tooHigh)
+        {
+            var error = SessionActor.HandledCountTooHighError(tooHigh.H, tooHigh.SendCount);
+            StreamError(error.Condition, error.Text, error.ApplicationSpecific);
+            return;
+        }
+        SendToClient(StreamManagementFailed("item-not-found"));
+        ReplayHeld();
+    }
+
+    /// <summary>What the client sent while the session was being opened or resumed, in order; a bind among it holds the
+    /// rest again.</summary>
+    private void ReplayHeld()
+    {
         var held = _heldForSession;
         _heldForSession = null;
         if (held is null) return;
         for (var i = 0; i < held.Count; i++)
         {
+            if (_sessionId is not null && _bound is null)
+            {
+                // waiting for a session again: the rest stays held (and unacknowledged) until it is there
+                (_heldForSession ??= new List<Element>()).Add(held[i]);
+                continue;
+            }
             try
             {
-                if (!_closing) BoundStanza(held[i]);
+                if (_closing) continue;
+                if (_bound is null) NegotiationStanza(held[i]);
+                else BoundStanza(held[i]);
             }
             finally { _conn.Processed(); }
         }
@@ -634,6 +723,17 @@ public sealed class C2sConnectionActor : UntypedActor
     // ------------------------------------------------------------------ after binding
     private void BoundStanza(Element e)
     {
+        if (e.Namespace == Ns.StreamManagement)
+        {
+            _session!.Tell(new SessionActor.StreamManagementElement(e)); // XEP-0198: the session counts and acknowledges
+            return;
+        }
+        if (e.Namespace == Ns.Csi && e.Name is "active" or "inactive")
+        {
+            // XEP-0352: the session holds unimportant stanzas while the client is inactive
+            _session!.Tell(e.Name == "active" ? SessionActor.ClientState.IsActive : SessionActor.ClientState.IsInactive);
+            return;
+        }
         if (e.Namespace != Ns.Client || e.Name is not ("message" or "presence" or "iq"))
         {
             if (e.Namespace is Ns.Sasl or Ns.Tls)
@@ -644,20 +744,7 @@ public sealed class C2sConnectionActor : UntypedActor
             StreamError(StreamErrors.UnsupportedStanzaType, $"<{e.Name} xmlns='{e.Namespace}'/> is not a stanza");
             return;
         }
-        if (e.Name == "iq" && e.Type == "set" && e.To is null && e.FirstChild() is { } payload)
-        {
-            if (payload.Is("session", Ns.Session))
-            {
-                // RFC 3921 §3 session establishment, kept for old clients: a no-op that succeeds
-                SendToClient(StanzaErrors.IqResult(new Element("iq", Ns.Client).SetAttr("id", e.Id)).SetAttr("from", null).SetAttr("to", null));
-                return;
-            }
-            if (payload.Is("bind", Ns.Bind))
-            {
-                SendToClient(StanzaErrors.Reply(e, "not-allowed", "a resource is bound already"));
-                return;
-            }
-        }
+        // (the session answers the legacy session IQ and a second bind itself: what it sends is what XEP-0198 counts)
         _session!.Tell(new SessionActor.FromClient(e));
     }
 
@@ -698,11 +785,11 @@ public sealed class C2sConnectionActor : UntypedActor
     internal ITransportConnection Connection => _conn;
     internal string Domain => _domain;
 
-    private void StreamError(string condition, string? text)
+    private void StreamError(string condition, string? text, Element? applicationSpecific = null)
     {
         if (_closing) return;
         if (DebugEnabled) Log.Debug("{0}: stream error {1}: {2}", _conn.Id, condition, text);
-        CloseStream(StreamErrors.Create(condition, text));
+        CloseStream(StreamErrors.Create(condition, text, applicationSpecific));
     }
 
     /// <summary>Our side of the close (RFC 6120 §4.4), after the stream error if there is one (§4.9): the transport

@@ -27,12 +27,34 @@ public sealed class SessionActor : UntypedActor
     /// <param name="ResumptionWindow">How long a detached session waits for a new connection; zero closes it at once.</param>
     /// <param name="MaxDetachedStanzas">Stanzas kept while detached; one more closes the session.</param>
     /// <param name="Timers">The server's timer wheel (the resumption window's deadline).</param>
-    public sealed record Settings(TimeSpan ResumptionWindow, int MaxDetachedStanzas, TimerWheel Timers);
+    /// <param name="StreamResumptionWindow">XEP-0198: the longest a session that enabled resumption waits detached
+    /// (its &lt;enabled max='…'/&gt;); zero: resumption is not offered.</param>
+    /// <param name="ResumeLocation">XEP-0198 §3: where clients should reconnect to resume (&lt;enabled location='…'/&gt;),
+    /// or null.</param>
+    public sealed record Settings(TimeSpan ResumptionWindow, int MaxDetachedStanzas, TimerWheel Timers,
+        TimeSpan StreamResumptionWindow = default, string? ResumeLocation = null);
+
+    /// <summary>An XEP-0198 element (urn:xmpp:sm:3) the client sent after binding: &lt;enable/&gt;, &lt;r/&gt;, &lt;a/&gt;, ...</summary>
+    public sealed record StreamManagementElement(Element Element);
+
+    /// <summary>XEP-0352: the client said it is &lt;active/&gt; or &lt;inactive/&gt;.</summary>
+    public sealed record ClientState(bool Active)
+    {
+        public static readonly ClientState IsActive = new(true);
+        public static readonly ClientState IsInactive = new(false);
+    }
+
+    /// <summary>XEP-0352: presence updates and chat states an inactive client's session holds at most; one more flushes
+    /// them all (nothing is dropped, the client just wakes up sooner).</summary>
+    public const int MaxHeldWhileInactive = 100;
 
     /// <summary>Attach to <paramref name="Connection"/> (a detached session, or one whose old connection is still
     /// open: that one is closed with &lt;conflict/&gt;). Only <paramref name="Account"/>'s own sessions attach. Answered
     /// with <see cref="Attached"/> or <see cref="SessionsActor.AttachFailed"/>.</summary>
-    public sealed record Attach(Jid Account, ITransportConnection Client, IActorRef Connection);
+    /// <param name="Handled">XEP-0198 resumption: the client's 'h' (what it received of this session); null for a plain
+    /// attach. With it, only a session that enabled resumption attaches: it answers &lt;resumed/&gt; and retransmits
+    /// what the client did not acknowledge.</param>
+    public sealed record Attach(Jid Account, ITransportConnection Client, IActorRef Connection, uint? Handled = null);
     /// <summary>The session <paramref name="Session"/> of <paramref name="Jid"/> now writes to the new connection,
     /// starting with the <paramref name="Pending"/> stanzas that arrived while it was detached.</summary>
     public sealed record Attached(string SessionId, Jid Jid, IActorRef Session, int Pending);
@@ -71,6 +93,9 @@ public sealed class SessionActor : UntypedActor
     private HashSet<Jid>? _directedPresence;
     private Element? _lastPresence; // the last broadcast available presence, reported to a restarted user actor
     private bool _rosterRequested;
+    private StreamManagement? _sm;          // XEP-0198, once the client enabled it
+    private bool _inactive;                 // XEP-0352: the client said <inactive/>
+    private List<Element>? _heldWhileInactive;
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
         Settings settings) =>
@@ -109,7 +134,15 @@ public sealed class SessionActor : UntypedActor
                 else Context.Stop(Self);
                 break;
             case FromClient m:
+                _sm?.CountHandled(); // XEP-0198 §4: every stanza received counts, whatever becomes of it
                 HandleFromClient(m.Stanza);
+                break;
+            case StreamManagementElement m:
+                OnStreamManagement(m.Element);
+                break;
+            case ClientState m:
+                _inactive = !m.Active;
+                if (m.Active) FlushHeld(); // XEP-0352 §4: what waited goes out now
                 break;
             case SessionMessages.Replaced:
                 if (_connection is not null) _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict);
@@ -141,21 +174,31 @@ public sealed class SessionActor : UntypedActor
 
     private void Detached()
     {
+        FlushHeld(); // into the unacknowledged queue or the detached list: kept for a resumption like the rest
         _connection = null;
         _client = null;
-        if (_settings.ResumptionWindow <= TimeSpan.Zero)
+        // a session that enabled XEP-0198 resumption waits for its own window (what <enabled max/> told the client)
+        var window = _sm is { Resumable: true } ? _sm.Window : _settings.ResumptionWindow;
+        if (window <= TimeSpan.Zero)
         {
             Context.Stop(Self);
             return;
         }
-        _resumptionDeadline = _settings.Timers.Schedule(Self, ResumptionWindowElapsed.Instance, _settings.ResumptionWindow);
+        _resumptionDeadline = _settings.Timers.Schedule(Self, ResumptionWindowElapsed.Instance, window);
     }
 
     private void AttachTo(Attach m)
     {
-        if (!m.Account.Equals(_jid.Bare))
+        if (!m.Account.Equals(_jid.Bare) || m.Handled is not null && _sm is not { Resumable: true })
         {
-            Sender.Tell(new SessionsActor.AttachFailed(Self.Path.Name)); // another account's session
+            // another account's session, or a resumption of a session that did not enable it (XEP-0198 §5: item-not-found)
+            Sender.Tell(new SessionsActor.AttachFailed(Self.Path.Name));
+            return;
+        }
+        if (m.Handled is { } h && !_sm!.IsValidAck(h))
+        {
+            // XEP-0198 §4: the client acknowledges stanzas never sent; the session stays as it is
+            Sender.Tell(new SessionsActor.AttachFailed(Self.Path.Name, new HandledCountTooHigh(h, _sm.Sent)));
             return;
         }
         if (_connection is not null && !_connection.Equals(m.Connection))
@@ -166,10 +209,149 @@ public sealed class SessionActor : UntypedActor
         _connection = m.Connection;
         var pending = _detachedStanzas;
         _detachedStanzas = null;
-        Sender.Tell(new Attached(Self.Path.Name, _jid, Self, pending?.Count ?? 0));
+        if (m.Handled is { } handled)
+        {
+            // XEP-0198 §5: <resumed/> with what we handled, then every stanza the client did not acknowledge, in order
+            // (still counted as sent once: the client counts what it receives)
+            var sm = _sm!;
+            sm.Acknowledge(handled, AcknowledgedPage);
+            m.Client.Send(new Element("resumed", Ns.StreamManagement).SetAttr("previd", Self.Path.Name)
+                .SetAttr("h", Format(sm.Handled)), Ns.Client);
+            var retransmitted = sm.UnackedCount;
+            foreach (var item in sm) m.Client.Send(item.Stanza, Ns.Client);
+            sm.AckRequested = false;
+            RequestAckIfUnacked();
+            Sender.Tell(new Attached(Self.Path.Name, _jid, Self, retransmitted));
+        }
+        else Sender.Tell(new Attached(Self.Path.Name, _jid, Self, pending?.Count ?? 0));
         Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionResumed, _jid);
+        _inactive = false; // XEP-0352: a new stream starts active
         if (pending is null) return;
-        for (var i = 0; i < pending.Count; i++) m.Client.Send(pending[i], Ns.Client);
+        for (var i = 0; i < pending.Count; i++) Write(pending[i]);
+    }
+
+    /// <summary>Why a resumption was refused with a stream error rather than &lt;failed/&gt;: the client's 'h' counts
+    /// more stanzas than were sent (XEP-0198 §4 &lt;handled-count-too-high/&gt;).</summary>
+    public sealed record HandledCountTooHigh(uint H, uint SendCount);
+
+    // ------------------------------------------------------------------ XEP-0198 stream management
+    private void OnStreamManagement(Element e)
+    {
+        switch (e.Name)
+        {
+            case "enable":
+                Enable(e);
+                return;
+            case "r" when _sm is not null:
+                // §4: answer with what was handled so far
+                Send(new Element("a", Ns.StreamManagement).SetAttr("h", Format(_sm.Handled)));
+                return;
+            case "a" when _sm is not null:
+            {
+                if (!StreamManagement.TryParseH(e.Attr("h"), out var h))
+                {
+                    CloseStream(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InvalidXml, "<a/> needs an 'h' that is an unsigned 32-bit integer"));
+                    return;
+                }
+                if (!_sm.IsValidAck(h))
+                {
+                    CloseStream(HandledCountTooHighError(h, _sm.Sent));
+                    return;
+                }
+                _sm.Acknowledge(h, AcknowledgedPage);
+                _sm.AckRequested = false;
+                RequestAckIfUnacked();
+                return;
+            }
+            case "r" or "a" or "resume":
+                // §3: nothing to acknowledge before enable; §5: a bound stream cannot resume another session
+                Send(Failed("unexpected-request"));
+                return;
+            default:
+                CloseStream(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.UnsupportedStanzaType,
+                    $"<{e.Name} xmlns='{Ns.StreamManagement}'/> is not a stream management element"));
+                return;
+        }
+    }
+
+    /// <summary>XEP-0198 §3: &lt;enable/&gt; once per stream, after binding (a second one is &lt;failed/&gt; with
+    /// &lt;unexpected-request/&gt;); 'resume' asks for resumption, 'max' the client's preferred longest wait.</summary>
+    private void Enable(Element e)
+    {
+        if (_sm is not null)
+        {
+            Send(Failed("unexpected-request"));
+            return;
+        }
+        var resume = e.Attr("resume") is "true" or "1";
+        var window = _settings.StreamResumptionWindow;
+        if (resume && StreamManagement.TryParseH(e.Attr("max"), out var max) && max > 0 && TimeSpan.FromSeconds(max) < window)
+            window = TimeSpan.FromSeconds(max); // the client's preference, when shorter than the server's
+        var resumable = resume && window > TimeSpan.Zero;
+        var enabled = new Element("enabled", Ns.StreamManagement);
+        if (resumable)
+        {
+            // the session id is the resumption id (unguessable, 128 random bits)
+            enabled.SetAttr("id", Self.Path.Name).SetAttr("resume", "true")
+                .SetAttr("max", Format((uint)Math.Max(1, (long)window.TotalSeconds)));
+            if (_settings.ResumeLocation is { } location) enabled.SetAttr("location", location);
+        }
+        Send(enabled); // not counted: counting starts after it
+        _sm = new StreamManagement(resumable, resumable ? window : TimeSpan.Zero);
+    }
+
+    private static Element Failed(string condition) =>
+        new Element("failed", Ns.StreamManagement).Add(new Element(condition, Ns.StanzaErrors));
+
+    internal static C2s.C2sConnectionActor.CloseWithStreamError HandledCountTooHighError(uint h, uint sent) =>
+        new(StreamErrors.UndefinedCondition, $"you acknowledged {h} stanzas, but only {sent} were sent",
+            new Element("handled-count-too-high", Ns.StreamManagement).SetAttr("h", Format(h)).SetAttr("send-count", Format(sent)));
+
+    private static string Format(uint n) => n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+
+    /// <summary>One &lt;r/&gt; outstanding at a time, sent as soon as something is unacknowledged: acknowledgements
+    /// come back promptly, so a session that ends hands back (to offline storage, or bounced) only what the client
+    /// really may not have.</summary>
+    private void RequestAckIfUnacked()
+    {
+        if (_sm is null || _sm.AckRequested || _sm.UnackedCount == 0 || _client is null) return;
+        _sm.AckRequested = true;
+        _client.Send(new Element("r", Ns.StreamManagement), Ns.Client);
+    }
+
+    private static void AcknowledgedPage(StreamManagement.PageReceipt receipt) =>
+        receipt.Asker.Tell(new SessionMessages.PageWritten(receipt.PageId, true));
+
+    /// <summary>A nonza or stanza to the client, not counted (XEP-0198 elements, or before enable).</summary>
+    private void Send(Element element) => _client?.Send(element, Ns.Client);
+
+    private void CloseStream(C2s.C2sConnectionActor.CloseWithStreamError error)
+    {
+        if (_connection is not null) _connection.Tell(error);
+        else Context.Stop(Self);
+    }
+
+    /// <summary>A stanza to the client: with stream management, counted and kept until acknowledged (while detached
+    /// too, for the resumption to retransmit); without it, written, or kept for the next connection while detached.</summary>
+    private void Write(Element stanza, StreamManagement.PageReceipt? receipt = null)
+    {
+        if (_sm is null)
+        {
+            if (_client is not null) _client.Send(stanza, Ns.Client);
+            else KeepDetached(stanza);
+            return;
+        }
+        _sm.Sending(stanza, receipt);
+        if (_sm.UnackedCount > _settings.MaxDetachedStanzas)
+        {
+            // a client that does not acknowledge (or a detached session that fills up): the session ends, and what it
+            // holds goes back to the router
+            CloseStream(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.ResourceConstraint, "too many unacknowledged stanzas"));
+            return;
+        }
+        if (_client is null) return;
+        _client.Send(stanza, Ns.Client);
+        RequestAckIfUnacked();
     }
 
     // (SessionStarted is told by the sessions supervisor when it makes this actor, before the bind result leaves:
@@ -178,11 +360,74 @@ public sealed class SessionActor : UntypedActor
 
     private void Deliver(Element stanza)
     {
-        if (_client is not null)
+        if (_inactive && _client is not null)
         {
-            _client.Send(stanza, Ns.Client);
-            return;
+            if (!IsImportant(stanza))
+            {
+                Hold(stanza);
+                return;
+            }
+            FlushHeld(); // XEP-0352 §4: an important stanza goes out at once, after what waited (in order)
         }
+        Write(stanza);
+    }
+
+    /// <summary>
+    /// XEP-0352 §4 (what a server may hold while the client is inactive): presence updates (not subscription
+    /// requests or answers, not errors) and messages that carry nothing but XEP-0085 chat states. Everything else is
+    /// important: IQs, messages with a body or anything else, presence subscriptions.
+    /// </summary>
+    public static bool IsImportant(Element stanza)
+    {
+        switch (stanza.Name)
+        {
+            case "presence":
+                return stanza.Type is not (null or "unavailable");
+            case "message":
+                if (stanza.Type == "error") return true;
+                var chatState = false;
+                foreach (var child in stanza.Elements())
+                {
+                    if (child.Namespace == Ns.ChatStates) chatState = true;
+                    else if (child.Namespace == Ns.Client && child.Name == "thread") continue;
+                    else if (child.Namespace == Ns.Delay) continue;
+                    else return true; // a body, a subject, a receipt, an encrypted payload, ...
+                }
+                return !chatState;
+            default:
+                return true;
+        }
+    }
+
+    /// <summary>Held until the client is active again or something important comes; a presence replaces the one from the
+    /// same sender held before it (only the latest matters); past <see cref="MaxHeldWhileInactive"/> everything goes out.</summary>
+    private void Hold(Element stanza)
+    {
+        var held = _heldWhileInactive ??= new List<Element>();
+        if (stanza.Name == "presence")
+        {
+            var from = stanza.From;
+            for (var i = 0; i < held.Count; i++)
+            {
+                if (held[i].Name != "presence" || held[i].From != from) continue;
+                held.RemoveAt(i);
+                break;
+            }
+        }
+        held.Add(stanza);
+        if (held.Count > MaxHeldWhileInactive) FlushHeld();
+    }
+
+    private void FlushHeld()
+    {
+        var held = _heldWhileInactive;
+        if (held is null || held.Count == 0) return;
+        _heldWhileInactive = null;
+        for (var i = 0; i < held.Count; i++) Write(held[i]);
+    }
+
+    private void KeepDetached(Element stanza)
+    {
         // detached: kept for the next connection, up to a bound
         var kept = _detachedStanzas ??= new List<Element>();
         kept.Add(stanza);
@@ -201,18 +446,41 @@ public sealed class SessionActor : UntypedActor
             asker.Tell(new SessionMessages.PageWritten(page.PageId, false));
             return;
         }
+        var id = page.PageId;
+        // XEP-0198: written out is not enough, the page counts as delivered once the client acknowledged its last
+        // stanza (the offline mailbox deletes it only then); if the session ends first, it was not
+        var receipt = _sm is null ? null : new StreamManagement.PageReceipt(id, asker);
+        FlushHeld(); // a page is important (stored messages): what waited goes first
         for (var i = 0; i < page.Stanzas.Count; i++)
         {
             var stanza = page.Stanzas[i];
-            if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, stanza, _jid)) Deliver(stanza);
+            if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, stanza, _jid)) Write(stanza, receipt);
         }
-        var id = page.PageId;
+        if (receipt is not null)
+        {
+            if (!_sm!.EndPage(receipt)) asker.Tell(new SessionMessages.PageWritten(id, true)); // nothing left to acknowledge
+            return;
+        }
         _client.WhenWritten().PipeTo(asker, success: written => new SessionMessages.PageWritten(id, written),
             failure: _ => new SessionMessages.PageWritten(id, false));
     }
 
     private void HandleFromClient(Element stanza)
     {
+        if (stanza.Name == "iq" && stanza.Type == "set" && stanza.To is null && stanza.FirstChild() is { } payload)
+        {
+            if (payload.Is("session", Ns.Session))
+            {
+                // RFC 3921 §3 session establishment, kept for old clients: a no-op that succeeds
+                Write(StanzaErrors.IqResult(new Element("iq", Ns.Client).SetAttr("id", stanza.Id)).SetAttr("from", null).SetAttr("to", null));
+                return;
+            }
+            if (payload.Is("bind", Ns.Bind))
+            {
+                Reply(StanzaErrors.Reply(stanza, "not-allowed", "a resource is bound already"));
+                return;
+            }
+        }
         // RFC 6120 §8.1.2.1: the server stamps 'from' with the full JID; a different 'from' is an error
         var claimedFrom = stanza.From;
         if (claimedFrom is not null)
@@ -372,7 +640,7 @@ public sealed class SessionActor : UntypedActor
 
     private void Reply(Element? reply)
     {
-        if (reply is not null) _client?.Send(reply, Ns.Client);
+        if (reply is not null) Write(reply);
     }
 
     protected override void PostStop()
@@ -393,6 +661,7 @@ public sealed class SessionActor : UntypedActor
         Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionClosed, _jid);
         _resumptionDeadline?.Cancel();
         ReturnDetachedStanzas();
+        ReturnUnacknowledged();
         // stopped while attached (it failed, or the server stops): the stream has no session any more
         _connection?.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InternalServerError, "the session ended"));
     }
@@ -408,14 +677,33 @@ public sealed class SessionActor : UntypedActor
         var kept = _detachedStanzas;
         _detachedStanzas = null;
         if (kept is null) return;
-        for (var i = 0; i < kept.Count; i++)
+        for (var i = 0; i < kept.Count; i++) Return(kept[i]);
+    }
+
+    /// <summary>
+    /// XEP-0198 §4 (a session that ends with stanzas unacknowledged): they are treated as not delivered, as above
+    /// (messages to another resource, offline storage or bounced; IQ requests answered with an error), except the
+    /// stanzas of a paced page, which its asker still holds: it learns the page was not delivered, and delivers it
+    /// again later (the offline mailbox keeps it), so nothing is handed back twice.
+    /// </summary>
+    private void ReturnUnacknowledged()
+    {
+        if (_sm is null) return;
+        var unacked = _sm.TakeAll();
+        for (var i = 0; i < unacked.Length; i++)
         {
-            var stanza = kept[i];
-            if (stanza.Name == "message" && Jid.TryParse(stanza.From, out var from) && from is not null
-                && Jid.TryParse(stanza.To, out var to) && to is not null)
-                _router.Route(stanza, from, to);
-            else if (stanza.Name == "iq" && stanza.Type is "get" or "set")
-                _router.Bounce(stanza, "service-unavailable");
+            var item = unacked[i];
+            if (item.Page is null) Return(item.Stanza);
+            else if (item.EndsPage) item.Page.Asker.Tell(new SessionMessages.PageWritten(item.Page.PageId, false));
         }
+    }
+
+    private void Return(Element stanza)
+    {
+        if (stanza.Name == "message" && stanza.Type != "error" && Jid.TryParse(stanza.From, out var from) && from is not null
+            && Jid.TryParse(stanza.To, out var to) && to is not null)
+            _router.Route(stanza, from, to);
+        else if (stanza.Name == "iq" && stanza.Type is "get" or "set")
+            _router.Bounce(stanza, "service-unavailable");
     }
 }

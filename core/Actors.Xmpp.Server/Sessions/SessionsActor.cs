@@ -28,9 +28,14 @@ public sealed class SessionsActor : UntypedActor
 
     /// <summary>Attach the session <paramref name="SessionId"/> of <paramref name="Account"/> to a new connection.
     /// Answered with <see cref="SessionActor.Attached"/> or <see cref="AttachFailed"/>.</summary>
-    public sealed record Attach(string SessionId, Jid Account, ITransportConnection Client, IActorRef Connection);
-    /// <summary>No such session (closed, never existed) or it belongs to another account.</summary>
-    public sealed record AttachFailed(string SessionId);
+    /// <param name="Handled">XEP-0198 resumption: the client's 'h' (see <see cref="SessionActor.Attach"/>).</param>
+    public sealed record Attach(string SessionId, Jid Account, ITransportConnection Client, IActorRef Connection, uint? Handled = null);
+    /// <summary>No such session (closed, never existed, not resumable) or it belongs to another account;
+    /// <paramref name="TooHigh"/> when a resumption's 'h' counts stanzas never sent.</summary>
+    public sealed record AttachFailed(string SessionId, SessionActor.HandledCountTooHigh? TooHigh = null);
+    /// <summary>The connection that asked to <see cref="Attach"/> <paramref name="SessionId"/> is gone before it learnt
+    /// the answer: if the session attached to it, it detaches again (and waits for another resumption).</summary>
+    public sealed record AttachAbandoned(string SessionId, IActorRef Connection);
 
     public sealed record GetCount
     {
@@ -50,7 +55,8 @@ public sealed class SessionsActor : UntypedActor
         _server = server;
         var s = server.Options.Sessions;
         _settings = new SessionActor.Settings(TimeSpan.FromSeconds(Math.Max(0, s.ResumptionWindowSeconds)),
-            Math.Max(0, s.MaxDetachedStanzas), server.Timers);
+            Math.Max(0, s.MaxDetachedStanzas), server.Timers, TimeSpan.FromSeconds(Math.Max(0, s.StreamResumptionSeconds)),
+            string.IsNullOrWhiteSpace(s.ResumeLocation) ? null : s.ResumeLocation);
     }
 
     protected override void OnReceive(object message)
@@ -78,9 +84,13 @@ public sealed class SessionsActor : UntypedActor
                 // the id comes from a client (a resumption request): only an id of our own shape names a child
                 var session = WellFormedId(m.SessionId) ? Context.Child(m.SessionId) : ActorRefs.Nobody;
                 if (session.IsNobody()) Sender.Tell(new AttachFailed(m.SessionId));
-                else session.Forward(new SessionActor.Attach(m.Account, m.Client, m.Connection));
+                else session.Forward(new SessionActor.Attach(m.Account, m.Client, m.Connection, m.Handled));
                 break;
             }
+            case AttachAbandoned m:
+                // told by the same connection after its Attach: the session handles them in that order
+                if (WellFormedId(m.SessionId)) Context.Child(m.SessionId).Tell(new SessionActor.Detach(m.Connection));
+                break;
             case GetCount:
                 Sender.Tell(Context.GetChildren().Count());
                 break;

@@ -27,12 +27,15 @@ public static class StreamErrors
     public const string UnsupportedFeature = "unsupported-feature";
     public const string UnsupportedStanzaType = "unsupported-stanza-type";
     public const string UnsupportedVersion = "unsupported-version";
+    public const string UndefinedCondition = "undefined-condition";
 
-    public static Element Create(string condition, string? text = null)
+    /// <param name="applicationSpecific">§4.9.4: an application-specific condition (in its own namespace), after the text.</param>
+    public static Element Create(string condition, string? text = null, Element? applicationSpecific = null)
     {
         var error = new Element("error", Ns.Streams);
         error.Add(new Element(condition, Ns.StreamErrors));
         if (text is not null) error.Add(new Element("text", Ns.StreamErrors).SetAttr("xml:lang", "en").AddText(text));
+        if (applicationSpecific is not null) error.Add(applicationSpecific);
         return error;
     }
 
