@@ -50,7 +50,9 @@ public static class Eligibility
         message.Child("sent", CarbonsNs.Carbons) is not null || message.Child("received", CarbonsNs.Carbons) is not null;
 }
 
-/// <summary>Which resources enabled carbons (in memory: a session's choice ends with it), and the hooks that copy.</summary>
+/// <summary>Which resources enabled carbons, and the hooks that copy. A session's choice is a flag the host keeps with the
+/// session (<see cref="ISessions.SetFlag"/>: it survives a reload of this plugin and ends with the session); this class
+/// mirrors the flags in memory for the hooks, and reads them back when it starts.</summary>
 internal sealed class Carbons(ISessions sessions, IRouter router)
 {
     private readonly ConcurrentDictionary<Jid, bool> _enabled = new();
@@ -63,12 +65,22 @@ internal sealed class Carbons(ISessions sessions, IRouter router)
     {
         if (r.From.Resource is null || !(r.To.IsDomain && r.To.Domain == r.From.Domain || r.To.Equals(r.From.Bare)))
             return r.Fail("not-allowed", "carbons are set by a client of this account for itself");
-        if (enabled)
-        {
-            if (_enabled.TryAdd(r.From, true)) _accounts.AddOrUpdate(r.From.Bare, 1, (_, n) => n + 1);
-        }
+        sessions.SetFlag(r.From, CarbonsNs.Carbons, enabled);
+        if (enabled) Enabled(r.From);
         else Forget(r.From);
         return r.Ok();
+    }
+
+    /// <summary>At load: the sessions that enabled carbons before (with an earlier instance of this plugin).</summary>
+    public void ReadFlags()
+    {
+        foreach (var session in sessions.List())
+            if (sessions.HasFlag(session.Jid, CarbonsNs.Carbons)) Enabled(session.Jid);
+    }
+
+    private void Enabled(Jid session)
+    {
+        if (_enabled.TryAdd(session, true)) _accounts.AddOrUpdate(session.Bare, 1, (_, n) => n + 1);
     }
 
     public void Forget(Jid session)

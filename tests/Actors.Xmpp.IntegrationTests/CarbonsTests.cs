@@ -175,4 +175,17 @@ public sealed class CarbonsTests : IAsyncLifetime
         await phone.SendAsync($"<message to='{bob.Jid}' type='chat' id='d2'><body>two</body></message>");
         Assert.Equal("d2", Forwarded(await NextMessageAsync(desk), "sent", desk).Id);
     }
+
+    [Fact]
+    public async Task Xep0280_4_carbons_enabled_before_a_reload_of_the_plugin_stay_enabled()
+    {
+        await using var phone = await OnlineAsync("cb-reload", "phone", carbons: true);
+        await using var desk = await OnlineAsync("cb-reload", "desk");
+        await using var bob = await OnlineAsync("cb-reload-bob", "x");
+        var reload = await _server.Plugins.ReloadAsync("carbons");
+        Assert.True(reload.Ok, reload.Message);
+        await desk.SendAsync("<message to='cb-reload-bob@localhost' type='chat' id='r1'><body>after the reload</body></message>");
+        Assert.Equal("r1", (await NextMessageAsync(bob)).Id);
+        Assert.Equal("r1", Forwarded(await NextMessageAsync(phone), "sent", phone).Id);
+    }
 }
