@@ -212,7 +212,8 @@ public sealed class BoshConnection : ITransportConnection
         if (empty && body.Attr("type") != BoshProtocol.Terminate)
         {
             // §11: two consecutive empty requests closer than 'polling', the first answered without payload
-            if (_lastResponseEmpty && _held.Count == 1 && now - _lastEmptyRequestAt < Parameters.Polling * 1000L)
+            if (_lastResponseEmpty && _held.Count == 1 && _lastEmptyRequestAt != long.MinValue
+                && now - _lastEmptyRequestAt < Parameters.Polling * 1000L)
             {
                 TerminateNow(BoshProtocol.Conditions.PolicyViolation, "polling too often");
                 return;
