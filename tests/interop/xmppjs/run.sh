@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Interop with xmpp.js: installs @xmpp/client (pinned in package.json) from npm, starts a private server through
 # tests/harness/server.sh (TLS required, port XMPPJS_PORT, default 35226), adds the accounts, runs `node --test`,
-# stops the server. Exits with node's status.
+# stops the server. Also logs in over RFC 7395 WebSocket (the harness's WS_URL). Exits with node's status.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/../../.." && pwd)"
@@ -17,5 +17,10 @@ trap '"$ROOT/tests/harness/server.sh" stop || true' EXIT
 "$ROOT/tests/harness/server.sh" start
 "$ROOT/tests/harness/server.sh" adduser jsalice jsalice-pw
 "$ROOT/tests/harness/server.sh" adduser jsbob jsbob-pw
+WS_URL="$("$ROOT/tests/harness/server.sh" info | sed -n 's/^WS_URL=//p')"
+export WS_URL
 cd "$HERE"
-NODE_TLS_REJECT_UNAUTHORIZED=0 NODE_NO_WARNINGS=1 node --test --test-reporter=tap interop.test.mjs
+# Node 20 has its WebSocket client (what @xmpp/websocket uses) behind a flag; later versions have it on
+ws_flag=""
+node -e 'process.exit(typeof WebSocket === "function" ? 0 : 1)' 2>/dev/null || ws_flag="--experimental-websocket"
+NODE_TLS_REJECT_UNAUTHORIZED=0 NODE_NO_WARNINGS=1 node $ws_flag --test --test-reporter=tap interop.test.mjs
