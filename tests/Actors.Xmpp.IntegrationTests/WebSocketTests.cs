@@ -192,7 +192,7 @@ public sealed class WebSocketTests(HttpServer server) : IClassFixture<HttpServer
     }
 
     [Fact]
-    public async Task Rfc7395_3_4_stream_error_comes_in_its_own_message_after_the_open_then_close()
+    public async Task Rfc7395_3_5_stream_error_comes_in_its_own_message_after_the_open_then_close()
     {
         await using var ws = await WsClient.ConnectAsync(server.WebSocketUri);
         await ws.SendAsync(WsClient.Open(to: "not-served.example"));
@@ -287,7 +287,7 @@ public sealed class WebSocketTests(HttpServer server) : IClassFixture<HttpServer
     }
 
     [Fact]
-    public async Task Rfc7395_3_7_a_closed_websocket_without_close_ends_the_session()
+    public async Task Rfc7395_3_6_a_closed_websocket_without_close_ends_the_session()
     {
         await server.AddUserAsync("wsgone");
         await server.AddUserAsync("wswatcher");

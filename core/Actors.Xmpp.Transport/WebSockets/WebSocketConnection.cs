@@ -275,7 +275,7 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
 
     public void CloseStream(Element? streamError)
     {
-        // RFC 7395 §3.4: the error in a message of its own, then §3.6: <close/>, then the WebSocket's closing handshake
+        // RFC 7395 §3.5: the error in a message of its own, then §3.6: <close/>, then the WebSocket's closing handshake
         if (streamError is not null) Enqueue(static (o, e) => WebSocketFraming.WriteStreamElement(o, e), streamError);
         Enqueue(static (o, _) => WebSocketFraming.WriteClose(o), (string?)null);
         Close();
