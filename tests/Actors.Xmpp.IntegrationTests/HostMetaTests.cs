@@ -18,7 +18,10 @@ public sealed class HostMetaTests(HttpServer server) : IClassFixture<HttpServer>
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
         Assert.Equal("application/xrd+xml", response.Content.Headers.ContentType?.MediaType);
         Assert.Equal("*", response.Headers.GetValues("Access-Control-Allow-Origin").Single());
-        var xrd = WsClient.Standalone(await response.Content.ReadAsStringAsync());
+        var text = await response.Content.ReadAsStringAsync();
+        const string declaration = "<?xml version='1.0' encoding='utf-8'?>";
+        Assert.StartsWith(declaration, text); // RFC 6415 §3: an XRD document
+        var xrd = WsClient.Standalone(text[declaration.Length..]);
         Assert.True(xrd.Is("XRD", HostMeta.XrdNamespace));
         var links = xrd.Elements("Link", HostMeta.XrdNamespace).ToDictionary(l => l.Attr("rel")!, l => l.Attr("href"));
         // the request came from 127.0.0.1, a trusted TLS-terminating proxy: the public URLs are secure
