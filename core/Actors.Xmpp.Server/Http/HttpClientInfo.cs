@@ -8,8 +8,10 @@ namespace Actors.Xmpp.Server.Http;
 /// and the public scheme and host it used. Forwarded headers (X-Forwarded-For, -Proto, -Host) count only on requests
 /// from a trusted proxy (Xmpp:Http:TrustedProxies), a TLS-terminating reverse proxy: such a request is secure unless
 /// the proxy says X-Forwarded-Proto: http. From anyone else they are ignored (a client could claim any address).
+/// <see cref="PublicTls"/> is whether the URL the client used is https/wss: the request's own scheme, or the trusted
+/// proxy's X-Forwarded-Proto (a proxy that sends none is reached as it was reached, e.g. plain HTTP on loopback).
 /// </summary>
-public readonly record struct HttpClientInfo(IPEndPoint? RemoteEndPoint, bool Secure, string Host)
+public readonly record struct HttpClientInfo(IPEndPoint? RemoteEndPoint, bool Secure, string Host, bool PublicTls)
 {
     public const string ForwardedFor = "X-Forwarded-For";
     public const string ForwardedProto = "X-Forwarded-Proto";
@@ -21,16 +23,17 @@ public readonly record struct HttpClientInfo(IPEndPoint? RemoteEndPoint, bool Se
         var remote = connection.RemoteIpAddress is { } ip ? new IPEndPoint(ip, connection.RemotePort) : null;
         var secure = context.Request.IsHttps;
         var host = context.Request.Host.HasValue ? context.Request.Host.Value : "";
-        if (remote is null || !IsTrusted(remote.Address, trustedProxies)) return new(remote, secure, host);
+        if (remote is null || !IsTrusted(remote.Address, trustedProxies)) return new(remote, secure, host, secure);
 
+        var publicTls = secure;
         secure = true; // a TLS-terminating proxy
         if (LastValue(context.Request.Headers[ForwardedProto]) is { } proto)
-            secure = !proto.Equals("http", StringComparison.OrdinalIgnoreCase) && !proto.Equals("ws", StringComparison.OrdinalIgnoreCase);
+            publicTls = secure = !proto.Equals("http", StringComparison.OrdinalIgnoreCase) && !proto.Equals("ws", StringComparison.OrdinalIgnoreCase);
         // the last address is the one our proxy saw (those before it are the client's claims)
         if (LastValue(context.Request.Headers[ForwardedFor]) is { } forwarded && IPAddress.TryParse(forwarded, out var client))
             remote = new IPEndPoint(client, 0);
         if (LastValue(context.Request.Headers[ForwardedHost]) is { Length: > 0 } forwardedHost) host = forwardedHost;
-        return new(remote, secure, host);
+        return new(remote, secure, host, publicTls);
     }
 
     private static bool IsTrusted(IPAddress address, IReadOnlyList<IPAddress> trusted)

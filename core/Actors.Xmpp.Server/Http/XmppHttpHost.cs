@@ -163,7 +163,7 @@ public sealed class XmppHttpHost : IAsyncDisposable
             return ($"ws{secureBase}://{host}{prefix}{settings.WebSocketPath}", $"http{secureBase}://{host}{prefix}{settings.BoshPath}");
         }
         host = client.Host;
-        secureBase = client.Secure ? "s" : "";
+        secureBase = client.PublicTls ? "s" : "";
         return ($"ws{secureBase}://{host}{settings.WebSocketPath}", $"http{secureBase}://{host}{settings.BoshPath}");
     }
 
