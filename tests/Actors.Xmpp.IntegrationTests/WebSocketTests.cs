@@ -157,6 +157,17 @@ public sealed class WebSocketTests(HttpServer server) : IClassFixture<HttpServer
     }
 
     [Fact]
+    public async Task Rfc6120_5_3_1_a_trusted_proxy_that_says_http_is_not_secure()
+    {
+        // the trusted proxy's X-Forwarded-Proto: http: the client reached it in clear text, so no SASL where TLS is required
+        await using var ws = await WsClient.ConnectAsync(server.WebSocketUri, configure: o => o.SetRequestHeader("X-Forwarded-Proto", "http"));
+        await ws.SendAsync(WsClient.Open());
+        await ws.ReceiveAsync();
+        var features = await ws.ReceiveAsync();
+        Assert.Null(features.Child("mechanisms", Ns.Sasl));
+    }
+
+    [Fact]
     public async Task Rfc7395_3_3_3_login_bind_and_chat_with_a_tcp_client()
     {
         await server.AddUserAsync("wsalice");
