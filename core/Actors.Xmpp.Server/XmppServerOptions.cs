@@ -20,6 +20,7 @@ public sealed class XmppServerOptions
     public UserSettings Users { get; set; } = new();
     public MemorySettings Memory { get; set; } = new();
     public SessionSettings Sessions { get; set; } = new();
+    public HttpSettings Http { get; set; } = new();
 
     /// <summary>Refuses settings that would weaken security off loopback (a clear message for the operator).</summary>
     public void Validate()
@@ -29,6 +30,14 @@ public sealed class XmppServerOptions
         if (Auth.AllowPlainWithoutTls && !System.Net.IPAddress.IsLoopback(address))
             throw new InvalidOperationException(
                 "Xmpp:Auth:AllowPlainWithoutTls sends passwords in clear text and is only allowed on a loopback Xmpp:BindAddress (benchmarks, tests)");
+        if (!string.IsNullOrEmpty(Http.BindAddress) && !System.Net.IPAddress.TryParse(Http.BindAddress, out _))
+            throw new InvalidOperationException($"Xmpp:Http:BindAddress '{Http.BindAddress}' is not an IP address");
+        foreach (var proxy in Http.TrustedProxies)
+            if (!System.Net.IPAddress.TryParse(proxy, out _))
+                throw new InvalidOperationException($"Xmpp:Http:TrustedProxies: '{proxy}' is not an IP address");
+        foreach (var path in new[] { Http.WebSocketPath, Http.BoshPath })
+            if (!path.StartsWith('/'))
+                throw new InvalidOperationException($"Xmpp:Http paths must start with '/' (got '{path}')");
     }
 
     public IReadOnlyList<string> AllDomains()
@@ -92,6 +101,48 @@ public sealed class XmppServerOptions
         /// <summary>XEP-0198 §3: the host (or host:port) clients should reconnect to for resumption, sent as
         /// &lt;enabled location='…'/&gt;; empty: none (reconnect as usual).</summary>
         public string? ResumeLocation { get; set; }
+    }
+
+    /// <summary>The HTTP host (Kestrel): XMPP over WebSocket (RFC 7395), BOSH (XEP-0206) and XEP-0156 discovery
+    /// (/.well-known/host-meta, host-meta.json). Off unless a port is set.</summary>
+    public sealed class HttpSettings
+    {
+        /// <summary>Plain HTTP port (ws:, http:). -1 (the default) disables it; 0 picks a free port.</summary>
+        public int Port { get; set; } = -1;
+        /// <summary>HTTPS port (wss:, https:) with the certificate of the client listeners. -1 (the default) disables it.</summary>
+        public int TlsPort { get; set; } = -1;
+        /// <summary>Address of the HTTP listeners; empty: <see cref="XmppServerOptions.BindAddress"/>.</summary>
+        public string? BindAddress { get; set; }
+        public string WebSocketPath { get; set; } = "/xmpp-websocket";
+        public string BoshPath { get; set; } = "/http-bind";
+        /// <summary>Addresses of TLS-terminating reverse proxies. A request from one of them counts as secure (unless
+        /// its X-Forwarded-Proto says http), its X-Forwarded-For names the client and its X-Forwarded-Host and
+        /// X-Forwarded-Proto the public URL. Forwarded headers from any other address are ignored. Empty by default.</summary>
+        public List<string> TrustedProxies { get; set; } = new();
+        /// <summary>When set, every WebSocket stream is answered with &lt;close see-other-uri='...'/&gt; (RFC 7395
+        /// §3.6.1): the client is sent to that endpoint.</summary>
+        public string? SeeOtherUri { get; set; }
+        /// <summary>The public base URL (https://chat.example.org) host-meta lists the endpoints under; empty: the
+        /// scheme and Host of each request (the forwarded ones behind a trusted proxy).</summary>
+        public string? PublicUrl { get; set; }
+        public BoshSettings Bosh { get; set; } = new();
+    }
+
+    /// <summary>XEP-0124 session limits the server announces and enforces.</summary>
+    public sealed class BoshSettings
+    {
+        /// <summary>Longest 'wait' granted (seconds a request may be held for lack of data).</summary>
+        public int MaxWaitSeconds { get; set; } = 60;
+        /// <summary>'inactivity': seconds with no request held before the session ends.</summary>
+        public int InactivitySeconds { get; set; } = 60;
+        /// <summary>'maxpause': longest pause a client may ask for (seconds).</summary>
+        public int MaxPauseSeconds { get; set; } = 120;
+        /// <summary>'polling': shortest interval between two empty requests when no request is held (seconds).</summary>
+        public int PollingSeconds { get; set; } = 2;
+        /// <summary>Upper bound of 'requests' (simultaneous requests); the session gets min(hold + 1, this).</summary>
+        public int MaxRequests { get; set; } = 2;
+        /// <summary>Upper bound of 'hold' (requests the server may keep waiting).</summary>
+        public int MaxHold { get; set; } = 1;
     }
 
     public sealed class AuthSettings

@@ -8,6 +8,9 @@
 #   XMPP_DOMAIN        served domain (default localhost)
 #   XMPP_HOST          127.x address to bind (default 127.0.0.1)
 #   XMPP_PORT          c2s port with STARTTLS (default 5222); direct TLS (XEP-0368) is on XMPP_DIRECT_TLS_PORT (default XMPP_PORT+1)
+#   XMPP_HTTP_PORT     HTTP host port (default XMPP_PORT+58, 5280): XMPP over WebSocket (RFC 7395) at WS_URL, BOSH
+#                      (XEP-0206) at BOSH_URL, XEP-0156 host-meta; plain HTTP with the host trusted as a TLS-terminating
+#                      proxy (Xmpp:Http:TrustedProxies), so clients on it count as secure
 #   XMPP_TLS_REQUIRED  true (default) or false: false also allows SASL PLAIN without TLS (load tools on loopback)
 #   XMPP_REGISTRATION  false (default) or true: XEP-0077 in-band registration
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
@@ -19,6 +22,7 @@ DOMAIN="${XMPP_DOMAIN:-localhost}"
 HOST="${XMPP_HOST:-127.0.0.1}"
 PORT="${XMPP_PORT:-5222}"
 DIRECT_TLS_PORT="${XMPP_DIRECT_TLS_PORT:-$((PORT + 1))}"
+HTTP_PORT="${XMPP_HTTP_PORT:-$((PORT + 58))}"
 TLS_REQUIRED="${XMPP_TLS_REQUIRED:-true}"
 REGISTRATION="${XMPP_REGISTRATION:-false}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
@@ -38,7 +42,8 @@ server_args() {
   [ "$TLS_REQUIRED" = false ] && plain=true
   echo "--Xmpp:Domain=$DOMAIN --Xmpp:BindAddress=$HOST --Xmpp:C2sPort=$PORT --Xmpp:DirectTlsPort=$DIRECT_TLS_PORT" \
        "--Xmpp:DataDir=$WORKDIR/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
-       "--Xmpp:Registration:Enabled=$REGISTRATION"
+       "--Xmpp:Registration:Enabled=$REGISTRATION" \
+       "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST"
 }
 
 # Build once (and again when a source is newer than the build); concurrent callers wait for one build.
@@ -63,7 +68,7 @@ running_pid() {
 }
 
 port_open() {
-  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && return 0 || return 1
+  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null && return 0 || return 1
 }
 
 cli() {
@@ -116,6 +121,9 @@ case "${1:-}" in
     echo "HOST=$HOST"
     echo "C2S_PORT=$PORT"
     echo "DIRECT_TLS_PORT=$DIRECT_TLS_PORT"
+    echo "HTTP_PORT=$HTTP_PORT"
+    echo "WS_URL=ws://$HOST:$HTTP_PORT/xmpp-websocket"
+    echo "BOSH_URL=http://$HOST:$HTTP_PORT/http-bind"
     echo "TLS_REQUIRED=$TLS_REQUIRED"
     echo "REGISTRATION=$REGISTRATION"
     echo "MUC_SERVICE=conference.$DOMAIN"

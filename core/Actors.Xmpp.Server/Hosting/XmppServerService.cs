@@ -23,11 +23,15 @@ public sealed class XmppServerService : IHostedService
     private readonly ServerContext _server;
     private readonly X509Certificate2 _certificate;
     private readonly ILogger<XmppServerService> _log;
+    private readonly ILoggerFactory _loggers;
+    private Http.XmppHttpHost? _http;
     private readonly List<SocketListener> _listeners = new();
     private IActorRef _connections = ActorRefs.Nobody;
 
-    public XmppServerService(ActorSystem system, ServerContext server, X509Certificate2 certificate, ILogger<XmppServerService> log)
+    public XmppServerService(ActorSystem system, ServerContext server, X509Certificate2 certificate, ILogger<XmppServerService> log,
+        ILoggerFactory loggers)
     {
+        _loggers = loggers;
         _system = system;
         _server = server;
         _certificate = certificate;
@@ -37,6 +41,8 @@ public sealed class XmppServerService : IHostedService
     public IPEndPoint? C2sEndPoint { get; private set; }
     public IPEndPoint? DirectTlsEndPoint { get; private set; }
     public IActorRef Connections => _connections;
+    /// <summary>The HTTP host (WebSocket, BOSH, host-meta) when Xmpp:Http enables it.</summary>
+    public Http.XmppHttpHost? Http => _http;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -88,6 +94,13 @@ public sealed class XmppServerService : IHostedService
             _listeners.Add(tls);
             DirectTlsEndPoint = tls.LocalEndPoint;
         }
+        if (Actors.Xmpp.Server.Http.XmppHttpHost.Enabled(o))
+        {
+            _http = new Http.XmppHttpHost(_server, _certificate, transport, _connections, _loggers);
+            await _http.StartAsync(cancellationToken);
+            _log.LogInformation("HTTP host: WebSocket at {WebSocket}, BOSH at {Bosh} on {Http}{Https}", o.Http.WebSocketPath, o.Http.BoshPath,
+                _http.HttpEndPoint is null ? "" : "http://" + _http.HttpEndPoint, _http.HttpsEndPoint is null ? "" : " https://" + _http.HttpsEndPoint);
+        }
         foreach (var l in _listeners) l.Start();
         _log.LogInformation(
             "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificate {Subject} (expires {Expiry:yyyy-MM-dd})",
@@ -107,6 +120,14 @@ public sealed class XmppServerService : IHostedService
         catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException or OperationCanceledException)
         {
             _log.LogWarning("some client streams did not close within 10 s of the shutdown notice");
+        }
+        if (_http is not null)
+        {
+            // after the streams were told to close: WebSocket requests end with their streams, BOSH sessions now
+            try { await _http.StopAsync(cancellationToken); }
+            catch (OperationCanceledException) { }
+            await _http.DisposeAsync();
+            _http = null;
         }
         _log.LogInformation("Actors XMPP server stopped");
     }

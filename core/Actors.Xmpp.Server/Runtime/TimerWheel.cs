@@ -248,7 +248,17 @@ public sealed class TimerWheel : IDisposable
         if (due < _armedTick) Arm(due);
     }
 
-    private void Remove(Entry entry)
+    /// <summary>Moves <paramref name="entry"/> (in the wheel or not) to <paramref name="delay"/> from now.</summary>
+    internal void Move(Entry entry, TimeSpan delay)
+    {
+        lock (_lock)
+        {
+            if (entry.Slot >= 0) Unlink(entry);
+            Insert(entry, _clock() + Units(delay));
+        }
+    }
+
+    internal void Remove(Entry entry)
     {
         lock (_lock)
         {

@@ -7,10 +7,12 @@ import { client, xml } from "@xmpp/client";
 const PORT = process.env.XMPP_PORT ?? "35226";
 const DOMAIN = process.env.XMPP_DOMAIN ?? "localhost";
 const HOST = process.env.XMPP_HOST ?? "127.0.0.1";
+// RFC 7395: the harness's WebSocket endpoint (server.sh info: WS_URL), plain HTTP behind a trusted proxy setting
+const WS_URL = process.env.WS_URL;
 
-function connect(username, password, resource) {
+function connect(username, password, resource, service = `xmpp://${HOST}:${PORT}`) {
   // the server's certificate is self-signed: STARTTLS without verification, as a test against localhost
-  const c = client({ service: `xmpp://${HOST}:${PORT}`, domain: DOMAIN, username, password, resource });
+  const c = client({ service, domain: DOMAIN, username, password, resource });
   c.on("error", () => {});
   return c;
 }
@@ -52,5 +54,31 @@ test("rfc6120_6_5_10_wrong_password_is_not_authorized_for_xmppjs", async () => {
     });
   } finally {
     await Promise.allSettled([c.stop()]);
+  }
+});
+
+test("rfc7395_websocket_sasl_bind_and_chat_with_a_tcp_xmppjs_client", { skip: WS_URL ? false : "WS_URL not set" }, async () => {
+  const w = connect("jsalice", "jsalice-pw", "ws", WS_URL);
+  const t = connect("jsbob", "jsbob-pw", "tcp");
+  try {
+    const atTcp = new Promise((res) => t.on("stanza", (s) => { if (s.is("message")) res(s); }));
+    const atWs = new Promise((res) => w.on("stanza", (s) => { if (s.is("message")) res(s); }));
+    const jidW = await withTimeout(w.start(), 15000, "websocket client online");
+    await withTimeout(t.start(), 15000, "tcp client online");
+    assert.equal(jidW.toString(), `jsalice@${DOMAIN}/ws`);
+
+    const pong = await w.iqCaller.request(xml("iq", { type: "get", to: DOMAIN }, xml("ping", { xmlns: "urn:xmpp:ping" })));
+    assert.equal(pong.attrs.type, "result");
+
+    await w.send(xml("message", { to: `jsbob@${DOMAIN}/tcp`, type: "chat", id: "ws1" }, xml("body", {}, "hello over websocket")));
+    const m = await withTimeout(atTcp, 10000, "message at the tcp client");
+    assert.equal(m.getChildText("body"), "hello over websocket");
+    assert.equal(m.attrs.from, `jsalice@${DOMAIN}/ws`);
+
+    await t.send(xml("message", { to: `jsalice@${DOMAIN}/ws`, type: "chat", id: "tcp1" }, xml("body", {}, "hello over tcp")));
+    const back = await withTimeout(atWs, 10000, "message at the websocket client");
+    assert.equal(back.getChildText("body"), "hello over tcp");
+  } finally {
+    await Promise.allSettled([w.stop(), t.stop()]);
   }
 });

@@ -1,0 +1,182 @@
+using System.Net;
+using System.Security.Cryptography.X509Certificates;
+using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Transport.Tls;
+using Actors.Xmpp.Transport.WebSockets;
+using Akka.Actor;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace Actors.Xmpp.Server.Http;
+
+/// <summary>
+/// The server's one HTTP host (Kestrel), for every HTTP feature: XMPP over WebSocket (RFC 7395) at
+/// Xmpp:Http:WebSocketPath, BOSH (XEP-0124/XEP-0206) at Xmpp:Http:BoshPath, and XEP-0156 discovery at
+/// /.well-known/host-meta(.json). Plain HTTP on Xmpp:Http:Port, HTTPS on Xmpp:Http:TlsPort with the certificate of the
+/// client listeners. Every WebSocket stream and BOSH session is an <see cref="ITransportConnection"/> handed to the
+/// connections supervisor like a TCP connection, so the same connection and session actors serve it.
+/// </summary>
+public sealed class XmppHttpHost : IAsyncDisposable
+{
+    private readonly ServerContext _server;
+    private readonly X509Certificate2 _certificate;
+    private readonly TransportOptions _transport;
+    private readonly IActorRef _connections;
+    private readonly ILoggerFactory _loggers;
+    private readonly IReadOnlyList<IPAddress> _trustedProxies;
+    private readonly Bosh.BoshSessions _bosh;
+    private WebApplication? _app;
+
+    public XmppHttpHost(ServerContext server, X509Certificate2 certificate, TransportOptions transport, IActorRef connections, ILoggerFactory loggers)
+    {
+        _server = server;
+        _certificate = certificate;
+        _transport = transport;
+        _connections = connections;
+        _loggers = loggers;
+        var proxies = new List<IPAddress>();
+        foreach (var p in server.Options.Http.TrustedProxies) proxies.Add(IPAddress.Parse(p));
+        _trustedProxies = proxies;
+        _bosh = new Bosh.BoshSessions(server, transport, connections);
+    }
+
+    private XmppServerOptions.HttpSettings Settings => _server.Options.Http;
+
+    /// <summary>Whether the configuration asks for an HTTP listener at all.</summary>
+    public static bool Enabled(XmppServerOptions options) => options.Http.Port >= 0 || options.Http.TlsPort >= 0;
+
+    public IPEndPoint? HttpEndPoint { get; private set; }
+    public IPEndPoint? HttpsEndPoint { get; private set; }
+    /// <summary>The BOSH sessions (tests and diagnostics).</summary>
+    internal Bosh.BoshSessions Bosh => _bosh;
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var settings = Settings;
+        var address = IPAddress.Parse(string.IsNullOrEmpty(settings.BindAddress) ? _server.Options.BindAddress : settings.BindAddress);
+        var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
+        builder.Services.AddSingleton(_loggers);
+        builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxConcurrentUpgradedConnections = _server.Options.Limits.MaxConnections;
+            k.Limits.MaxRequestBodySize = Math.Max(_server.Options.Limits.MaxStanzaBytes, 64 * 1024) + 4096;
+            if (settings.Port >= 0) k.Listen(address, settings.Port);
+            if (settings.TlsPort >= 0)
+                k.Listen(address, settings.TlsPort, l => l.UseHttps(h => h.ServerCertificate = _certificate));
+        });
+        var app = builder.Build();
+        app.UseWebSockets();
+        app.Run(HandleAsync);
+        await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        _app = app;
+        foreach (var url in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses)
+        {
+            var uri = new Uri(url);
+            var endPoint = new IPEndPoint(address, uri.Port);
+            if (uri.Scheme == Uri.UriSchemeHttps) HttpsEndPoint = endPoint;
+            else HttpEndPoint = endPoint;
+        }
+        _bosh.Start();
+    }
+
+    private Task HandleAsync(HttpContext context)
+    {
+        var path = context.Request.Path.Value;
+        var settings = Settings;
+        if (path == settings.WebSocketPath) return WebSocketAsync(context);
+        if (path == settings.BoshPath) return _bosh.HandleAsync(context, HttpClientInfo.Of(context, _trustedProxies));
+        if (path == HostMeta.Path) return HostMetaAsync(context, json: false);
+        if (path == HostMeta.JsonPath) return HostMetaAsync(context, json: true);
+        context.Response.StatusCode = StatusCodes.Status404NotFound;
+        return Task.CompletedTask;
+    }
+
+    // ------------------------------------------------------------------ RFC 7395
+    private async Task WebSocketAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status426UpgradeRequired;
+            context.Response.Headers.Upgrade = "websocket";
+            return;
+        }
+        // RFC 7395 §3.2: the client asks for the 'xmpp' subprotocol and the server confirms it; a handshake without
+        // it is not an XMPP stream
+        var requested = context.WebSockets.WebSocketRequestedProtocols;
+        var xmpp = false;
+        for (var i = 0; i < requested.Count; i++)
+            if (string.Equals(requested[i], WebSocketFraming.Subprotocol, StringComparison.Ordinal)) xmpp = true;
+        if (!xmpp)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            await context.Response.WriteAsync("RFC 7395 §3.2: ask for the 'xmpp' WebSocket subprotocol").ConfigureAwait(false);
+            return;
+        }
+        var client = HttpClientInfo.Of(context, _trustedProxies);
+        var keepAlive = _server.Options.Limits.KeepAliveSeconds;
+        var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        {
+            SubProtocol = WebSocketFraming.Subprotocol,
+            KeepAliveInterval = keepAlive > 0 ? TimeSpan.FromSeconds(keepAlive) : TimeSpan.Zero,
+        }).ConfigureAwait(false);
+        var connection = new WebSocketConnection(socket, _transport, client.RemoteEndPoint, client.Secure, Settings.SeeOtherUri);
+        _connections.Tell(new ConnectionsActor.Accepted(connection));
+        await connection.Completion.ConfigureAwait(false); // the request lives as long as the stream
+    }
+
+    // ------------------------------------------------------------------ XEP-0156
+    private Task HostMetaAsync(HttpContext context, bool json)
+    {
+        if (!HttpMethods.IsGet(context.Request.Method) && !HttpMethods.IsHead(context.Request.Method))
+        {
+            context.Response.StatusCode = StatusCodes.Status405MethodNotAllowed;
+            return Task.CompletedTask;
+        }
+        var (websocket, bosh) = EndpointUrls(HttpClientInfo.Of(context, _trustedProxies));
+        var body = json ? HostMeta.Json(websocket, bosh) : HostMeta.Xrd(websocket, bosh);
+        context.Response.ContentType = json ? HostMeta.JsonContentType : HostMeta.XrdContentType;
+        // XEP-0156 §3: browsers on other origins read it (CORS)
+        context.Response.Headers.AccessControlAllowOrigin = "*";
+        context.Response.ContentLength = body.Length;
+        return HttpMethods.IsHead(context.Request.Method) ? Task.CompletedTask : context.Response.Body.WriteAsync(body).AsTask();
+    }
+
+    /// <summary>The public WebSocket and BOSH URLs: under Xmpp:Http:PublicUrl, or the scheme and host the client used.</summary>
+    private (string WebSocket, string Bosh) EndpointUrls(HttpClientInfo client)
+    {
+        var settings = Settings;
+        string secureBase, host;
+        if (!string.IsNullOrEmpty(settings.PublicUrl) && Uri.TryCreate(settings.PublicUrl, UriKind.Absolute, out var pub))
+        {
+            host = pub.Authority;
+            secureBase = pub.Scheme == Uri.UriSchemeHttps ? "s" : "";
+            var prefix = pub.AbsolutePath.TrimEnd('/');
+            return ($"ws{secureBase}://{host}{prefix}{settings.WebSocketPath}", $"http{secureBase}://{host}{prefix}{settings.BoshPath}");
+        }
+        host = client.Host;
+        secureBase = client.PublicTls ? "s" : "";
+        return ($"ws{secureBase}://{host}{settings.WebSocketPath}", $"http{secureBase}://{host}{settings.BoshPath}");
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        _bosh.Stop();
+        if (_app is null) return;
+        await _app.StopAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_app is not null) await _app.DisposeAsync().ConfigureAwait(false);
+        _app = null;
+    }
+}
