@@ -1,0 +1,572 @@
+using System.Globalization;
+using System.Text;
+using Actors.Xmpp;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Stanzas;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Plugins.PubSub;
+
+/// <summary>
+/// The node engine (Prosody's util/pubsub): one pubsub node as a keyed entity, key "&lt;service&gt;/&lt;node&gt;".
+/// <see cref="Handle"/> decides on one client IQ (XEP-0060 §5-§8) and persists events; <see cref="NodeEvents.Apply"/>
+/// changes the state. Notifications leave through the entity's Send once the events are written. Replies are
+/// &lt;outcome/&gt; elements (<see cref="NodeRequests"/>): the IQ's answer and what the service records outside the node.
+/// </summary>
+public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
+{
+    public override NodeState Initial(string key) => new();
+
+    public override NodeState Apply(NodeState state, Element e) => NodeEvents.Apply(state, e);
+
+    public override EntitySnapshot? Snapshot(NodeState state) => EntitySnapshot.Of(NodeEvents.SnapshotOf(state));
+
+    public override NodeState Restore(string key, EntitySnapshot snapshot) => NodeEvents.Apply(new NodeState(), snapshot.Xml!);
+
+    public override void Handle(IEntityContext entity, NodeState state, Element command)
+    {
+        if (!command.Is(NodeRequests.Request, PubSubNs.Internal) || command.FirstChild() is not { Name: "iq" } iq) return;
+        var (service, node) = NodeRequests.Split(entity.Key);
+        var request = new Request(entity, state, iq, service, node, limits,
+            command.Attr("may-create") == "1", command.Attr("admin") == "1",
+            command.Attr("presence") switch { "1" => true, "0" => false, _ => (bool?)null });
+        request.Run();
+    }
+
+    /// <summary>One IQ being decided; collects the outcome.</summary>
+    private sealed class Request(IEntityContext entity, NodeState state, Element iq, string service, string node,
+        PubSubOptions limits, bool mayCreate, bool admin, bool? presence)
+    {
+        private readonly Element _outcome = new(NodeRequests.Outcome, PubSubNs.Internal);
+        private readonly Jid _from = Jid.Parse(iq.From!);
+        private string Requester => _from.Bare.ToString();
+        private NodeConfig Config => state.Config;
+
+        public void Run()
+        {
+            var payload = iq.FirstChild();
+            var get = iq.Type == "get";
+            if (payload is null) { Fail("bad-request"); return; }
+            if (payload.Is("query", Ns.DiscoInfo)) { DiscoInfo(); return; }
+            if (payload.Is("query", Ns.DiscoItems)) { DiscoItems(); return; }
+            var action = Action(payload);
+            if (action is null) { Fail("bad-request"); return; }
+            if (payload.Namespace == PubSubNs.PubSub)
+            {
+                switch (action.Name)
+                {
+                    case "create" when !get: Create(payload); return;
+                    case "publish" when !get: Publish(action, payload); return;
+                    case "retract" when !get: Retract(action); return;
+                    case "subscribe" when !get: Subscribe(action, payload); return;
+                    case "unsubscribe" when !get: Unsubscribe(action); return;
+                    case "items" when get: Items(action); return;
+                    case "subscriptions" when get: OwnSubscriptions(); return;
+                    case "affiliations" when get: OwnAffiliations(); return;
+                    case "options" or "default":
+                        Fail("feature-not-implemented", PubSubErrors.Unsupported, "subscription-options");
+                        return;
+                }
+            }
+            else if (payload.Namespace == PubSubNs.Owner)
+            {
+                switch (action.Name)
+                {
+                    case "configure": Configure(action, get); return;
+                    case "delete" when !get: Delete(action); return;
+                    case "purge" when !get: Purge(); return;
+                    case "subscriptions": ManageSubscriptions(action, get); return;
+                    case "affiliations": ManageAffiliations(action, get); return;
+                }
+            }
+            Fail("bad-request");
+        }
+
+        /// <summary>The action element: the one child of &lt;pubsub/&gt; that is not an options/configure companion.</summary>
+        private static Element? Action(Element pubsub)
+        {
+            foreach (var child in pubsub.Elements())
+                if (child.Namespace == pubsub.Namespace && child.Name is not ("configure" or "publish-options" or "options") || pubsub.ElementCount == 1)
+                    return child;
+            return pubsub.FirstChild();
+        }
+
+        // ---------------------------------------------------------------- who may do what (XEP-0060 §4.1)
+
+        private string Affiliation => admin ? Affiliations.Owner : state.Affiliations.GetValueOrDefault(Requester, Affiliations.None);
+        private bool IsOwner => Affiliation == Affiliations.Owner;
+
+        private bool IsSubscribed(string bare)
+        {
+            foreach (var s in state.Subscriptions.Values)
+                if (s.State == SubscriptionStates.Subscribed && NodeRequests.BareOf(s.Jid)?.ToString() == bare) return true;
+            return false;
+        }
+
+        /// <summary>XEP-0060 §4.5 access to subscribe and retrieve items; false when answered (an error, or a question
+        /// to the service about presence).</summary>
+        private bool MayAccess()
+        {
+            var affiliation = Affiliation;
+            if (affiliation == Affiliations.Outcast) { Fail("forbidden"); return false; } // §6.1.3.8, §6.5.9.8
+            if (affiliation is Affiliations.Owner or Affiliations.Publisher or Affiliations.Member) return true;
+            switch (Config.Access)
+            {
+                case AccessModels.Open:
+                    return true;
+                case AccessModels.Presence:
+                    if (presence is null)
+                    {
+                        var owners = new StringBuilder();
+                        foreach (var (jid, a) in state.Affiliations)
+                            if (a == Affiliations.Owner) owners.Append(owners.Length == 0 ? "" : " ").Append(jid);
+                        entity.Reply(new Element(NodeRequests.NeedPresence, PubSubNs.Internal).SetAttr("owners", owners.ToString()));
+                        return false;
+                    }
+                    if (presence.Value) return true;
+                    Fail("not-authorized", PubSubErrors.PresenceSubscriptionRequired); // §6.1.3.2, §6.5.9.2
+                    return false;
+                default: // whitelist
+                    Fail("not-allowed", PubSubErrors.ClosedNode); // §6.1.3.4, §6.5.9.4
+                    return false;
+            }
+        }
+
+        private bool MayPublish()
+        {
+            var affiliation = Affiliation;
+            if (affiliation is Affiliations.Owner or Affiliations.Publisher or Affiliations.PublishOnly) return true;
+            if (affiliation == Affiliations.Outcast) return false;
+            return Config.Publish switch
+            {
+                PublishModels.Open => true,
+                PublishModels.Subscribers => IsSubscribed(Requester),
+                _ => false,
+            };
+        }
+
+        private bool Exists()
+        {
+            if (state.Exists) return true;
+            Fail("item-not-found");
+            return false;
+        }
+
+        // ---------------------------------------------------------------- §8.1 create
+
+        private void Create(Element pubsub)
+        {
+            if (!mayCreate) { Fail("forbidden"); return; } // §8.1.3.3
+            if (state.Exists) { Fail("conflict"); return; } // §8.1.3.4
+            var config = new NodeConfig();
+            if (pubsub.Child("configure", PubSubNs.PubSub)?.Child("x", Ns.DataForms) is { } form) // §8.1.3 create-and-configure
+            {
+                var applied = config.TryApply(form, limits, out var reason);
+                if (applied is null) { Fail("not-acceptable", null, null, reason); return; } // §8.1.3.6? the config is refused
+                config = applied;
+            }
+            entity.Persist(NodeEvents.Create(Requester, config));
+            _outcome.Add(new Element(NodeRequests.NodeCreated, PubSubNs.Internal).SetAttr("owner", Requester));
+            _outcome.Add(NodeRequests.AffiliationChanged(Requester, Affiliations.Owner));
+            var instant = pubsub.Child("create", PubSubNs.PubSub)?.Attr("node") is null;
+            Ok(instant ? new Element("pubsub", PubSubNs.PubSub).Add(new Element("create", PubSubNs.PubSub).SetAttr("node", node)) : null); // §8.1.2
+        }
+
+        // ---------------------------------------------------------------- §8.2 configure, §8.4 delete, §8.5 purge
+
+        private bool OwnerOnly()
+        {
+            if (!Exists()) return false;
+            if (IsOwner) return true;
+            Fail("forbidden");
+            return false;
+        }
+
+        private void Configure(Element configure, bool get)
+        {
+            if (!OwnerOnly()) return;
+            if (get) // §8.2.1
+            {
+                Ok(new Element("pubsub", PubSubNs.Owner).Add(new Element("configure", PubSubNs.Owner).SetAttr("node", node).Add(Config.Form())));
+                return;
+            }
+            if (configure.Child("x", Ns.DataForms) is not { } form) { Fail("bad-request"); return; }
+            var applied = Config.TryApply(form, limits, out var reason);
+            if (applied is null) { Fail("not-acceptable", null, null, reason); return; } // §8.2.5.3
+            if (form.Attr("type") == "cancel" || applied == Config) { Ok(); return; } // §8.2.4.2
+            entity.Persist(NodeEvents.Configure(applied));
+            if (applied.Config && applied.Notifications) // §8.2.5.1 (notify_config)
+            {
+                var configuration = new Element("configuration", PubSubNs.Event).SetAttr("node", node);
+                if (applied.Payloads) configuration.Add(applied.Form("result"));
+                Broadcast(configuration, applied.MessageType, null);
+            }
+            Ok();
+        }
+
+        private void Delete(Element delete)
+        {
+            if (!OwnerOnly()) return;
+            var redirect = delete.Child("redirect", PubSubNs.Owner)?.Attr("uri");
+            if (Config.Delete && Config.Notifications) // §8.4.2
+            {
+                var deleted = new Element("delete", PubSubNs.Event).SetAttr("node", node);
+                if (redirect is not null) deleted.Add(new Element("redirect", PubSubNs.Event).SetAttr("uri", redirect));
+                Broadcast(deleted, Config.MessageType, null);
+            }
+            foreach (var s in state.Subscriptions.Values) _outcome.Add(NodeRequests.SubscriptionChanged(s, removed: true));
+            foreach (var jid in state.Affiliations.Keys) _outcome.Add(NodeRequests.AffiliationChanged(jid, Affiliations.None));
+            _outcome.Add(new Element(NodeRequests.NodeDeleted, PubSubNs.Internal));
+            entity.Persist(NodeEvents.Delete());
+            Ok();
+        }
+
+        private void Purge()
+        {
+            if (!OwnerOnly()) return;
+            if (!Config.Persist) { Fail("feature-not-implemented", PubSubErrors.Unsupported, PubSubFeatures.PersistentItems); return; } // §8.5.3.2
+            entity.Persist(NodeEvents.Purge());
+            if (Config.Notifications) Broadcast(new Element("purge", PubSubNs.Event).SetAttr("node", node), Config.MessageType, null); // §8.5.2
+            Ok();
+        }
+
+        // ---------------------------------------------------------------- §7.1 publish, §7.2 retract
+
+        private void Publish(Element publish, Element pubsub)
+        {
+            if (!Exists()) return; // §7.1.3.3
+            if (!MayPublish()) { Fail("forbidden"); return; } // §7.1.3.1
+            var items = publish.Elements("item", PubSubNs.PubSub).ToList();
+            if (items.Count > 1) { Fail("bad-request", PubSubErrors.InvalidPayload); return; } // §7.1.3.6: one item per request
+            var item = items.Count == 1 ? items[0] : null;
+            var payloadCount = item?.ElementCount ?? 0;
+            if (item is null && (Config.Persist || Config.Payloads)) { Fail("bad-request", PubSubErrors.ItemRequired); return; } // §7.1.3.7
+            if (payloadCount > 1) { Fail("bad-request", PubSubErrors.InvalidPayload); return; } // §7.1.3.5
+            if (payloadCount == 0 && (Config.Persist || Config.Payloads)) { Fail("bad-request", PubSubErrors.PayloadRequired); return; } // §7.1.3.6
+            if (payloadCount > 0 && !Config.Persist && !Config.Payloads) { Fail("bad-request", PubSubErrors.ItemForbidden); return; } // §7.1.3.7
+            var payload = item?.FirstChild();
+            if (payload is not null && Encoding.UTF8.GetByteCount(payload.ToString()) > Config.PayloadBytes(limits.MaxPayloadBytes))
+            {
+                Fail("not-acceptable", PubSubErrors.PayloadTooBig); // §7.1.3.4
+                return;
+            }
+            if (pubsub.Child("publish-options", PubSubNs.PubSub)?.Child("x", Ns.DataForms) is { } options && !PreconditionsMet(options))
+            {
+                Fail("conflict", PubSubErrors.PreconditionNotMet); // §7.1.5
+                return;
+            }
+            var id = item?.Attr("id") is { Length: > 0 } given ? given : Guid.NewGuid().ToString("N"); // §7.1.2: the service makes one
+            var published = new PublishedItem(id, Requester, DateTimeOffset.UtcNow, payload?.Clone());
+            if (Config.Persist) entity.Persist(NodeEvents.Publish(published, Config.ItemLimit(limits.MaxItemsPerNode)));
+            if (Config.Notifications) // §7.1.2.1 with payload, §7.1.2.2 without
+            {
+                var notified = new Element("item", PubSubNs.Event).SetAttr("id", id);
+                if (Config.Payloads && payload is not null) notified.Add(payload.Clone());
+                Broadcast(new Element("items", PubSubNs.Event).SetAttr("node", node).Add(notified), Config.MessageType, null);
+            }
+            Ok(new Element("pubsub", PubSubNs.PubSub).Add(new Element("publish", PubSubNs.PubSub).SetAttr("node", node)
+                .Add(new Element("item", PubSubNs.PubSub).SetAttr("id", id)))); // §7.1.2
+        }
+
+        /// <summary>§7.1.5: every field of the publish-options form must equal the node's configuration.</summary>
+        private bool PreconditionsMet(Element form)
+        {
+            if (NodeConfig.FormType(form) is { } type && type != PubSubNs.PublishOptions) return false;
+            foreach (var field in form.Elements("field", Ns.DataForms))
+            {
+                var var = field.Attr("var");
+                if (var is null or "FORM_TYPE") continue;
+                var wanted = field.ChildText("value", Ns.DataForms) ?? "";
+                var actual = Config.ValueOf(var);
+                if (actual is null) return false;
+                if (NodeConfig.TryBool(wanted, out var w) && NodeConfig.TryBool(actual, out var a) && (actual is "0" or "1")) { if (w != a) return false; }
+                else if (wanted != actual) return false;
+            }
+            return true;
+        }
+
+        private void Retract(Element retract)
+        {
+            if (!Exists()) return; // §7.2.3.3
+            var affiliation = Affiliation;
+            if (affiliation is not (Affiliations.Owner or Affiliations.Publisher)) { Fail("forbidden"); return; } // §7.2.3.1
+            if (retract.Child("item", PubSubNs.PubSub)?.Attr("id") is not { Length: > 0 } id) { Fail("bad-request", PubSubErrors.ItemRequired); return; } // §7.2.3.5
+            if (!Config.Persist) { Fail("feature-not-implemented", PubSubErrors.Unsupported, PubSubFeatures.PersistentItems); return; } // §7.2.3.6
+            if (state.Item(id) is null) { Fail("item-not-found"); return; } // §7.2.3.7
+            entity.Persist(NodeEvents.Retract(id));
+            var notify = retract.Attr("notify") switch { "1" or "true" => true, "0" or "false" => false, _ => Config.Retract };
+            if (notify && Config.Notifications) // §7.2.2.1
+                Broadcast(new Element("items", PubSubNs.Event).SetAttr("node", node).Add(new Element("retract", PubSubNs.Event).SetAttr("id", id)), Config.MessageType, null);
+            Ok();
+        }
+
+        // ---------------------------------------------------------------- §6.1 subscribe, §6.2 unsubscribe
+
+        private void Subscribe(Element subscribe, Element pubsub)
+        {
+            var jidText = subscribe.Attr("jid");
+            if (!Jid.TryParse(jidText, out var jid) || jid is null || jid.Bare.ToString() != Requester)
+            {
+                Fail("bad-request", PubSubErrors.InvalidJid); // §6.1.3.1
+                return;
+            }
+            if (!Exists()) return; // §6.1.3.12
+            if (pubsub.Child("options", PubSubNs.PubSub) is { HasChildren: true })
+            {
+                Fail("feature-not-implemented", PubSubErrors.Unsupported, "subscription-options"); // §6.3.4.? not offered
+                return;
+            }
+            if (!MayAccess()) return;
+            var subscribed = jid.ToString();
+            foreach (var s in state.Subscriptions.Values)
+                if (s.Jid == subscribed) { Ok(SubscriptionResult(s)); return; } // one subscription per JID: the existing one
+            if (state.Subscriptions.Count >= limits.MaxSubscriptionsPerNode)
+            {
+                Fail("policy-violation", PubSubErrors.TooManySubscriptions, null, null, "wait"); // §6.1.3.9
+                return;
+            }
+            var subscription = new NodeSubscription(subscribed, Guid.NewGuid().ToString("N"), SubscriptionStates.Subscribed);
+            entity.Persist(NodeEvents.Subscribe(subscription));
+            _outcome.Add(NodeRequests.SubscriptionChanged(subscription, removed: false));
+            Ok(SubscriptionResult(subscription)); // §6.1.2
+            if (Config.SendLast != SendLastPublished.Never && Config.Notifications && state.LastItem is { } last) // §6.1.7
+                entity.Send(LastPublished(subscribed, last));
+        }
+
+        private Element SubscriptionResult(NodeSubscription s) =>
+            new Element("pubsub", PubSubNs.PubSub).Add(new Element("subscription", PubSubNs.PubSub).SetAttr("node", node)
+                .SetAttr("jid", s.Jid).SetAttr("subid", s.SubId).SetAttr("subscription", s.State));
+
+        /// <summary>§6.1.7: the last published item, with an XEP-0203 &lt;delay/&gt; saying when it was published.</summary>
+        private Element LastPublished(string to, PublishedItem item)
+        {
+            var notified = new Element("item", PubSubNs.Event).SetAttr("id", item.Id);
+            if (Config.Payloads && item.Payload is not null) notified.Add(item.Payload.Clone());
+            return Message(to, Config.MessageType, new Element("items", PubSubNs.Event).SetAttr("node", node).Add(notified))
+                .Add(new Element("delay", Ns.Delay).SetAttr("from", service)
+                    .SetAttr("stamp", item.At.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)));
+        }
+
+        private void Unsubscribe(Element unsubscribe)
+        {
+            if (!Jid.TryParse(unsubscribe.Attr("jid"), out var jid) || jid is null) { Fail("bad-request", PubSubErrors.InvalidJid); return; }
+            if (!Exists()) return; // §6.2.3.4
+            if (jid.Bare.ToString() != Requester && !IsOwner) { Fail("forbidden"); return; } // §6.2.3.3
+            var subid = unsubscribe.Attr("subid");
+            NodeSubscription? found = null;
+            var count = 0;
+            foreach (var s in state.Subscriptions.Values)
+            {
+                if (s.Jid != jid.ToString()) continue;
+                count++;
+                if (subid is null || s.SubId == subid) found = s;
+            }
+            if (count == 0) { Fail("unexpected-request", PubSubErrors.NotSubscribed, null, null, "cancel"); return; } // §6.2.3.2
+            if (subid is null && count > 1) { Fail("bad-request", PubSubErrors.SubIdRequired); return; } // §6.2.3.1
+            if (found is null) { Fail("not-acceptable", PubSubErrors.InvalidSubId); return; } // §6.2.3.5
+            entity.Persist(NodeEvents.Unsubscribe(found.SubId));
+            _outcome.Add(NodeRequests.SubscriptionChanged(found, removed: true));
+            Ok(); // §6.2.2
+        }
+
+        // ---------------------------------------------------------------- §6.5 retrieve items
+
+        private void Items(Element items)
+        {
+            if (!Exists()) return; // §6.5.9.11
+            if (!MayAccess()) return;
+            var result = new Element("items", PubSubNs.PubSub).SetAttr("node", node);
+            var asked = items.Elements("item", PubSubNs.PubSub).ToList();
+            if (asked.Count > 0) // §6.5.8
+            {
+                foreach (var a in asked)
+                    if (a.Attr("id") is { } id && state.Item(id) is { } found) result.Add(Retrieved(found));
+            }
+            else
+            {
+                var from = 0;
+                if (items.Attr("max_items") is { } max) // §6.5.7: the most recent N
+                {
+                    if (!int.TryParse(max, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1) { Fail("bad-request"); return; }
+                    from = Math.Max(0, state.Items.Count - n);
+                }
+                for (var i = from; i < state.Items.Count; i++) result.Add(Retrieved(state.Items[i]));
+            }
+            Ok(new Element("pubsub", PubSubNs.PubSub).Add(result));
+        }
+
+        private static Element Retrieved(PublishedItem item)
+        {
+            var e = new Element("item", PubSubNs.PubSub).SetAttr("id", item.Id);
+            if (item.Payload is not null) e.Add(item.Payload.Clone());
+            return e;
+        }
+
+        // ---------------------------------------------------------------- §5.6, §5.7 the requester's own, at this node
+
+        private void OwnSubscriptions()
+        {
+            var list = new Element("subscriptions", PubSubNs.PubSub).SetAttr("node", node);
+            foreach (var s in state.Subscriptions.Values)
+                if (NodeRequests.BareOf(s.Jid)?.ToString() == Requester)
+                    list.Add(new Element("subscription", PubSubNs.PubSub).SetAttr("node", node).SetAttr("jid", s.Jid).SetAttr("subscription", s.State).SetAttr("subid", s.SubId));
+            Ok(new Element("pubsub", PubSubNs.PubSub).Add(list));
+        }
+
+        private void OwnAffiliations()
+        {
+            var list = new Element("affiliations", PubSubNs.PubSub).SetAttr("node", node);
+            if (state.Affiliations.TryGetValue(Requester, out var a))
+                list.Add(new Element("affiliation", PubSubNs.PubSub).SetAttr("node", node).SetAttr("affiliation", a));
+            Ok(new Element("pubsub", PubSubNs.PubSub).Add(list));
+        }
+
+        // ---------------------------------------------------------------- §8.8 and §8.9: owners manage
+
+        private void ManageSubscriptions(Element request, bool get)
+        {
+            if (!OwnerOnly()) return; // §8.8.1.2, §8.8.1.3
+            if (get) // §8.8.1
+            {
+                var list = new Element("subscriptions", PubSubNs.Owner).SetAttr("node", node);
+                foreach (var s in state.Subscriptions.Values)
+                    list.Add(new Element("subscription", PubSubNs.Owner).SetAttr("jid", s.Jid).SetAttr("subscription", s.State).SetAttr("subid", s.SubId));
+                Ok(new Element("pubsub", PubSubNs.Owner).Add(list));
+                return;
+            }
+            var changes = new List<(string Jid, string State, string? SubId)>(); // §8.8.2: all or nothing
+            foreach (var s in request.Elements("subscription", PubSubNs.Owner))
+            {
+                if (!Jid.TryParse(s.Attr("jid"), out var jid) || jid is null) { Fail("jid-malformed"); return; }
+                if (s.Attr("subscription") is not (SubscriptionStates.Subscribed or SubscriptionStates.None) || s.Attr("subscription") is not { } st)
+                {
+                    Fail("bad-request");
+                    return;
+                }
+                changes.Add((jid.ToString(), st, s.Attr("subid")));
+            }
+            foreach (var (jid, st, subid) in changes)
+            {
+                NodeSubscription? existing = null;
+                foreach (var s in state.Subscriptions.Values)
+                    if (s.Jid == jid && (subid is null || s.SubId == subid)) existing = s;
+                if (st == SubscriptionStates.None)
+                {
+                    if (existing is null) continue;
+                    entity.Persist(NodeEvents.Unsubscribe(existing.SubId));
+                    _outcome.Add(NodeRequests.SubscriptionChanged(existing, removed: true));
+                }
+                else if (existing is null || existing.State != st)
+                {
+                    var changed = new NodeSubscription(jid, existing?.SubId ?? Guid.NewGuid().ToString("N"), st);
+                    entity.Persist(NodeEvents.Subscribe(changed));
+                    _outcome.Add(NodeRequests.SubscriptionChanged(changed, removed: false));
+                }
+            }
+            Ok();
+        }
+
+        private void ManageAffiliations(Element request, bool get)
+        {
+            if (!OwnerOnly()) return; // §8.9.1.2, §8.9.1.3
+            if (get) // §8.9.1
+            {
+                var list = new Element("affiliations", PubSubNs.Owner).SetAttr("node", node);
+                foreach (var (jid, a) in state.Affiliations)
+                    list.Add(new Element("affiliation", PubSubNs.Owner).SetAttr("jid", jid).SetAttr("affiliation", a));
+                Ok(new Element("pubsub", PubSubNs.Owner).Add(list));
+                return;
+            }
+            var changes = new Dictionary<string, string>(StringComparer.Ordinal); // §8.9.2: all or nothing
+            foreach (var a in request.Elements("affiliation", PubSubNs.Owner))
+            {
+                if (!Jid.TryParse(a.Attr("jid"), out var jid) || jid is null) { Fail("jid-malformed"); return; }
+                if (!Affiliations.IsValid(a.Attr("affiliation"))) { Fail("bad-request"); return; }
+                changes[jid.Bare.ToString()] = a.Attr("affiliation")!;
+            }
+            var owners = 0;
+            foreach (var (jid, a) in state.Affiliations)
+                if ((changes.TryGetValue(jid, out var next) ? next : a) == Affiliations.Owner) owners++;
+            foreach (var (jid, a) in changes)
+                if (a == Affiliations.Owner && !state.Affiliations.ContainsKey(jid)) owners++;
+            if (owners == 0) { Fail("not-acceptable", null, null, "a node keeps at least one owner"); return; }
+            foreach (var (jid, a) in changes)
+            {
+                if (state.Affiliations.GetValueOrDefault(jid, Affiliations.None) == a) continue;
+                entity.Persist(NodeEvents.Affiliate(jid, a));
+                _outcome.Add(NodeRequests.AffiliationChanged(jid, a));
+                if (a != Affiliations.Outcast) continue;
+                foreach (var s in state.Subscriptions.Values) // §4.1: an outcast has no subscription
+                {
+                    if (NodeRequests.BareOf(s.Jid)?.ToString() != jid) continue;
+                    entity.Persist(NodeEvents.Unsubscribe(s.SubId));
+                    _outcome.Add(NodeRequests.SubscriptionChanged(s, removed: true));
+                }
+            }
+            Ok();
+        }
+
+        // ---------------------------------------------------------------- §5.3, §5.4, §5.5 discovery of a node
+
+        private void DiscoInfo()
+        {
+            if (!Exists()) return;
+            var query = new Element("query", Ns.DiscoInfo).SetAttr("node", node);
+            query.Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "pubsub").SetAttr("type", "leaf"));
+            query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", Ns.DiscoInfo));
+            query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", PubSubNs.PubSub));
+            var form = new Element("x", Ns.DataForms).SetAttr("type", "result"); // §5.4 pubsub#meta-data
+            form.Add(Value(new Element("field", Ns.DataForms).SetAttr("var", "FORM_TYPE").SetAttr("type", "hidden"), PubSubNs.MetaData));
+            var owners = new Element("field", Ns.DataForms).SetAttr("var", "pubsub#owner");
+            foreach (var (jid, a) in state.Affiliations)
+                if (a == Affiliations.Owner) Value(owners, jid);
+            form.Add(owners);
+            foreach (var var in (string[])[NodeConfig.Title, NodeConfig.Description, NodeConfig.PayloadType, NodeConfig.AccessModel, NodeConfig.PublishModel, NodeConfig.MaxItems])
+                form.Add(Value(new Element("field", Ns.DataForms).SetAttr("var", var), Config.ValueOf(var) ?? ""));
+            query.Add(form);
+            Ok(query);
+        }
+
+        private static Element Value(Element field, string value) => field.Add(new Element("value", Ns.DataForms).AddText(value));
+
+        private void DiscoItems()
+        {
+            if (!Exists()) return;
+            if (!MayAccess()) return;
+            var query = new Element("query", Ns.DiscoItems).SetAttr("node", node);
+            foreach (var item in state.Items) query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", service).SetAttr("name", item.Id)); // §5.5
+            Ok(query);
+        }
+
+        // ---------------------------------------------------------------- replies and notifications
+
+        /// <summary>Sends <paramref name="event"/> to every subscribed JID (the <paramref name="except"/> one skipped).</summary>
+        private void Broadcast(Element @event, string type, string? except)
+        {
+            foreach (var s in state.Subscriptions.Values)
+                if (s.State == SubscriptionStates.Subscribed && s.Jid != except)
+                    entity.Send(Message(s.Jid, type, @event.Clone()));
+        }
+
+        private Element Message(string to, string type, Element content) =>
+            new Element("message", Ns.Client).SetAttr("from", service).SetAttr("to", to).SetAttr("type", type)
+                .Add(new Element("event", PubSubNs.Event).Add(content));
+
+        private void Ok(Element? payload = null)
+        {
+            _outcome.Add(StanzaErrors.IqResult(iq, payload));
+            entity.Reply(_outcome);
+        }
+
+        /// <summary>An error reply with an optional pubsub#errors condition (XEP-0060 §7 and the sections it names).</summary>
+        private void Fail(string condition, string? pubsubCondition = null, string? feature = null, string? text = null, string? type = null)
+        {
+            var reply = new Element("iq", Ns.Client).SetAttr("from", iq.To).SetAttr("to", iq.From).SetAttr("id", iq.Id).SetAttr("type", "error");
+            var error = StanzaErrors.Error(condition, text, type);
+            if (pubsubCondition is not null) error.Add(new Element(pubsubCondition, PubSubNs.Errors).SetAttr("feature", feature));
+            reply.Add(error);
+            _outcome.Add(reply);
+            entity.Reply(_outcome);
+        }
+    }
+}
