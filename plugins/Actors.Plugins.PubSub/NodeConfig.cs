@@ -47,6 +47,12 @@ public sealed record NodeConfig
     public int? PayloadLimit { get; init; }
     public string MessageType { get; init; } = "headline";
 
+    /// <summary>XEP-0163 PEP nodes: presence access, the last item to contacts coming online, one item.</summary>
+    public static readonly NodeConfig PepDefaults = new()
+    {
+        Access = AccessModels.Presence, SendLast = SendLastPublished.OnSubAndPresence, MaxItemsValue = 1,
+    };
+
     /// <summary>The items kept under the service's limit.</summary>
     public int ItemLimit(int serviceMax) => MaxItemsValue is { } n ? Math.Min(n, serviceMax) : serviceMax;
 

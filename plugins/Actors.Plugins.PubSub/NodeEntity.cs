@@ -25,22 +25,56 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
 
     public override void Handle(IEntityContext entity, NodeState state, Element command)
     {
-        if (!command.Is(NodeRequests.Request, PubSubNs.Internal) || command.FirstChild() is not { Name: "iq" } iq) return;
         var (service, node) = NodeRequests.Split(entity.Key);
+        if (command.Is(NodeRequests.SendLast, PubSubNs.Internal)) // XEP-0163 §4.3.? a contact came online: on_sub_and_presence
+        {
+            if (state.Exists && state.Config.SendLast == SendLastPublished.OnSubAndPresence && state.Config.Notifications
+                && state.LastItem is { } last && command.Attr("to") is { } to && NodeRequests.BareOf(to) is { } contact
+                && MaySee(state, contact.ToString())) // the contact has the owner's presence: presence and open nodes
+                entity.Send(LastPublished(state.Config, service, node, to, last));
+            return;
+        }
+        if (!command.Is(NodeRequests.Request, PubSubNs.Internal) || command.FirstChild() is not { Name: "iq" } iq) return;
         var request = new Request(entity, state, iq, service, node, limits,
             command.Attr("may-create") == "1", command.Attr("admin") == "1",
-            command.Attr("presence") switch { "1" => true, "0" => false, _ => (bool?)null });
+            command.Attr("presence") switch { "1" => true, "0" => false, _ => (bool?)null }, command.Attr("pep") == "1");
         request.Run();
     }
 
+    private static bool MaySee(NodeState state, string bare)
+    {
+        var affiliation = state.Affiliations.GetValueOrDefault(bare, Affiliations.None);
+        if (affiliation == Affiliations.Outcast) return false;
+        return state.Config.Access != AccessModels.Whitelist || affiliation is Affiliations.Owner or Affiliations.Publisher or Affiliations.Member;
+    }
+
+    /// <summary>§6.1.7: the last published item, with an XEP-0203 &lt;delay/&gt; saying when it was published.</summary>
+    private static Element LastPublished(NodeConfig config, string service, string node, string to, PublishedItem item)
+    {
+        var notified = new Element("item", PubSubNs.Event).SetAttr("id", item.Id);
+        if (config.Payloads && item.Payload is not null) notified.Add(item.Payload.Clone());
+        return Message(service, to, config.MessageType, new Element("items", PubSubNs.Event).SetAttr("node", node).Add(notified))
+            .Add(new Element("delay", Ns.Delay).SetAttr("from", service)
+                .SetAttr("stamp", item.At.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)));
+    }
+
+    /// <summary>An event notification (XEP-0060 §7.1.2) from the service (or the PEP account) to a subscriber.</summary>
+    internal static Element Message(string from, string to, string type, Element content) =>
+        new Element("message", Ns.Client).SetAttr("from", from).SetAttr("to", to).SetAttr("type", type)
+            .Add(new Element("event", PubSubNs.Event).Add(content));
+
     /// <summary>One IQ being decided; collects the outcome.</summary>
     private sealed class Request(IEntityContext entity, NodeState state, Element iq, string service, string node,
-        PubSubOptions limits, bool mayCreate, bool admin, bool? presence)
+        PubSubOptions limits, bool mayCreate, bool admin, bool? presence, bool pep)
     {
         private readonly Element _outcome = new(NodeRequests.Outcome, PubSubNs.Internal);
         private readonly Jid _from = Jid.Parse(iq.From!);
         private string Requester => _from.Bare.ToString();
-        private NodeConfig Config => state.Config;
+        /// <summary>The configuration of a node created by this very request (PEP auto-create), else the node's.</summary>
+        private NodeConfig? _created;
+        private NodeConfig Config => _created ?? state.Config;
+        /// <summary>A new node's configuration: PEP nodes (XEP-0163 §4.?) default to the presence access model.</summary>
+        private NodeConfig Defaults => pep ? NodeConfig.PepDefaults : new NodeConfig();
 
         public void Run()
         {
@@ -158,7 +192,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         {
             if (!mayCreate) { Fail("forbidden"); return; } // §8.1.3.3
             if (state.Exists) { Fail("conflict"); return; } // §8.1.3.4
-            var config = new NodeConfig();
+            var config = Defaults;
             if (pubsub.Child("configure", PubSubNs.PubSub)?.Child("x", Ns.DataForms) is { } form) // §8.1.3 create-and-configure
             {
                 var applied = config.TryApply(form, limits, out var reason);
@@ -234,8 +268,25 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
 
         private void Publish(Element publish, Element pubsub)
         {
-            if (!Exists()) return; // §7.1.3.3
-            if (!MayPublish()) { Fail("forbidden"); return; } // §7.1.3.1
+            var options = pubsub.Child("publish-options", PubSubNs.PubSub)?.Child("x", Ns.DataForms);
+            var autoCreated = false;
+            if (!state.Exists && pep && mayCreate) // XEP-0163 §3: auto-create, with the publish-options as configuration (§7.1.5)
+            {
+                var config = Defaults;
+                if (options is not null)
+                {
+                    var applied = config.TryApply(WithoutFormType(options), limits, out var reason);
+                    if (applied is null) { Fail("conflict", PubSubErrors.PreconditionNotMet, null, reason); return; }
+                    config = applied;
+                }
+                entity.Persist(NodeEvents.Create(Requester, config));
+                _outcome.Add(new Element(NodeRequests.NodeCreated, PubSubNs.Internal).SetAttr("owner", Requester));
+                _outcome.Add(NodeRequests.AffiliationChanged(Requester, Affiliations.Owner));
+                _created = config;
+                autoCreated = true;
+            }
+            else if (!Exists()) return; // §7.1.3.3
+            if (!autoCreated && !MayPublish()) { Fail("forbidden"); return; } // §7.1.3.1
             var items = publish.Elements("item", PubSubNs.PubSub).ToList();
             if (items.Count > 1) { Fail("bad-request", PubSubErrors.InvalidPayload); return; } // §7.1.3.6: one item per request
             var item = items.Count == 1 ? items[0] : null;
@@ -250,7 +301,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 Fail("not-acceptable", PubSubErrors.PayloadTooBig); // §7.1.3.4
                 return;
             }
-            if (pubsub.Child("publish-options", PubSubNs.PubSub)?.Child("x", Ns.DataForms) is { } options && !PreconditionsMet(options))
+            if (!autoCreated && options is not null && !PreconditionsMet(options))
             {
                 Fail("conflict", PubSubErrors.PreconditionNotMet); // §7.1.5
                 return;
@@ -266,6 +317,15 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             }
             Ok(new Element("pubsub", PubSubNs.PubSub).Add(new Element("publish", PubSubNs.PubSub).SetAttr("node", node)
                 .Add(new Element("item", PubSubNs.PubSub).SetAttr("id", id)))); // §7.1.2
+        }
+
+        /// <summary>A publish-options form read as a node_config submission.</summary>
+        private static Element WithoutFormType(Element form)
+        {
+            var x = new Element("x", Ns.DataForms).SetAttr("type", "submit");
+            foreach (var field in form.Elements("field", Ns.DataForms))
+                if (field.Attr("var") != "FORM_TYPE") x.Add(field.Clone());
+            return x;
         }
 
         /// <summary>§7.1.5: every field of the publish-options form must equal the node's configuration.</summary>
@@ -330,22 +390,12 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             _outcome.Add(NodeRequests.SubscriptionChanged(subscription, removed: false));
             Ok(SubscriptionResult(subscription)); // §6.1.2
             if (Config.SendLast != SendLastPublished.Never && Config.Notifications && state.LastItem is { } last) // §6.1.7
-                entity.Send(LastPublished(subscribed, last));
+                entity.Send(LastPublished(Config, service, node, subscribed, last));
         }
 
         private Element SubscriptionResult(NodeSubscription s) =>
             new Element("pubsub", PubSubNs.PubSub).Add(new Element("subscription", PubSubNs.PubSub).SetAttr("node", node)
                 .SetAttr("jid", s.Jid).SetAttr("subid", s.SubId).SetAttr("subscription", s.State));
-
-        /// <summary>§6.1.7: the last published item, with an XEP-0203 &lt;delay/&gt; saying when it was published.</summary>
-        private Element LastPublished(string to, PublishedItem item)
-        {
-            var notified = new Element("item", PubSubNs.Event).SetAttr("id", item.Id);
-            if (Config.Payloads && item.Payload is not null) notified.Add(item.Payload.Clone());
-            return Message(to, Config.MessageType, new Element("items", PubSubNs.Event).SetAttr("node", node).Add(notified))
-                .Add(new Element("delay", Ns.Delay).SetAttr("from", service)
-                    .SetAttr("stamp", item.At.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)));
-        }
 
         private void Unsubscribe(Element unsubscribe)
         {
@@ -543,14 +593,14 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         /// <summary>Sends <paramref name="event"/> to every subscribed JID (the <paramref name="except"/> one skipped).</summary>
         private void Broadcast(Element @event, string type, string? except)
         {
+            if (pep) // XEP-0163 §4: the service adds the contacts interested through +notify
+                _outcome.Add(new Element(NodeRequests.Notify, PubSubNs.Internal).SetAttr("type", type).Add(@event.Clone()));
             foreach (var s in state.Subscriptions.Values)
                 if (s.State == SubscriptionStates.Subscribed && s.Jid != except)
                     entity.Send(Message(s.Jid, type, @event.Clone()));
         }
 
-        private Element Message(string to, string type, Element content) =>
-            new Element("message", Ns.Client).SetAttr("from", service).SetAttr("to", to).SetAttr("type", type)
-                .Add(new Element("event", PubSubNs.Event).Add(content));
+        private Element Message(string to, string type, Element content) => NodeEntity.Message(service, to, type, content);
 
         private void Ok(Element? payload = null)
         {

@@ -18,13 +18,16 @@ public static class NodeRequests
     public const string NodeDeleted = "node-deleted";
     public const string Subscription = "subscription";
     public const string Affiliation = "affiliation";
+    public const string Notify = "notify";
+    public const string SendLast = "send-last";
 
     /// <summary>A client's IQ for a node. <paramref name="mayCreate"/>: the requester may create nodes;
     /// <paramref name="admin"/>: the requester owns every node; <paramref name="presence"/>: whether an owner
     /// shares presence with the requester (null: not asked yet).</summary>
-    public static Element For(Element iq, bool mayCreate, bool admin, bool? presence)
+    public static Element For(Element iq, bool mayCreate, bool admin, bool? presence, bool pep = false)
     {
         var r = new Element(Request, PubSubNs.Internal);
+        if (pep) r.SetAttr("pep", "1");
         if (mayCreate) r.SetAttr("may-create", "1");
         if (admin) r.SetAttr("admin", "1");
         if (presence is { } p) r.SetAttr("presence", p ? "1" : "0");

@@ -2,6 +2,7 @@ using Actors.Xmpp;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Xml;
+using Microsoft.Extensions.Logging;
 
 namespace Actors.Plugins.PubSub;
 
@@ -20,7 +21,8 @@ internal sealed class PubSubService(
     IStoreMap subscriptions,
     IStoreMap affiliations,
     IRosters rosters,
-    IAccounts accounts)
+    IAccounts accounts,
+    NotifyInterest interest)
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
     private readonly HashSet<string> _admins = new(options.Admins, StringComparer.Ordinal);
@@ -41,17 +43,32 @@ internal sealed class PubSubService(
             return; // presence to the service: nothing to do
         }
         if (stanza.Type is not ("get" or "set")) return;
-        if (!s.To.IsDomain || s.Payload is not { } payload) { Send(s.Error("service-unavailable")); return; }
+        if (!s.To.IsDomain || s.Payload is null) { Send(s.Error("service-unavailable")); return; }
+        await DispatchAsync(s, s.To.Domain, pep: false);
+    }
+
+    /// <summary>XEP-0163: an IQ in the pubsub namespaces to an account's bare JID, its personal eventing service.</summary>
+    public async ValueTask HandlePepAsync(AddressedStanza s)
+    {
+        if (s.Stanza.Type is not ("get" or "set") || s.Payload is null) return;
+        await DispatchAsync(s, s.To.Bare.ToString(), pep: true);
+    }
+
+    private async Task DispatchAsync(AddressedStanza s, string service, bool pep)
+    {
+        var stanza = s.Stanza;
+        var payload = s.Payload!;
         var get = stanza.Type == "get";
         var requester = s.From.Bare;
+        var owner = pep && requester.ToString() == service; // the account itself owns its PEP nodes
         if (payload.Is("query", Ns.DiscoInfo) && get && payload.Attr("node") is { } infoNode)
         {
-            await AskNodeAsync(s, infoNode, mayCreate: false);
+            await AskNodeAsync(s, service, infoNode, mayCreate: false, pep);
             return;
         }
         if (payload.Is("query", Ns.DiscoItems) && get)
         {
-            if (payload.Attr("node") is { } itemsNode) await AskNodeAsync(s, itemsNode, mayCreate: false);
+            if (payload.Attr("node") is { } itemsNode) await AskNodeAsync(s, service, itemsNode, mayCreate: false, pep);
             else Send(s.Result(await NodeListAsync(s.To)));
             return;
         }
@@ -67,20 +84,25 @@ internal sealed class PubSubService(
         {
             switch (action.Name)
             {
+                case "create" when !get && pep:
+                    if (!owner) Send(Failure(stanza, "forbidden")); // XEP-0163: only the account creates its nodes
+                    else if (node is not { Length: > 0 }) Send(Failure(stanza, "not-acceptable", PubSubErrors.NodeIdRequired)); // §8.1.2.? no instant PEP nodes
+                    else await AskNodeAsync(s, service, node, mayCreate: true, pep);
+                    return;
                 case "create" when !get:
                     await CreateAsync(s, requester, node);
                     return;
                 case "subscriptions" when get && node is null: // §5.6
-                    Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(await OwnSubscriptionsAsync(requester, s.To.Domain))));
+                    Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(await OwnSubscriptionsAsync(requester, service))));
                     return;
                 case "affiliations" when get && node is null: // §5.7
-                    Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(await OwnAffiliationsAsync(requester, s.To.Domain))));
+                    Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(await OwnAffiliationsAsync(requester, service))));
                     return;
             }
         }
         else if (action.Name == "default" && get && node is null) // §8.3
         {
-            Send(s.Result(new Element("pubsub", PubSubNs.Owner).Add(new Element("default", PubSubNs.Owner).Add(new NodeConfig().Form()))));
+            Send(s.Result(new Element("pubsub", PubSubNs.Owner).Add(new Element("default", PubSubNs.Owner).Add((pep ? NodeConfig.PepDefaults : new NodeConfig()).Form()))));
             return;
         }
         if (node is not { Length: > 0 }) // §6.1.3.? and the like: every other request names its node
@@ -88,7 +110,7 @@ internal sealed class PubSubService(
             Send(Failure(stanza, "bad-request", PubSubErrors.NodeIdRequired));
             return;
         }
-        await AskNodeAsync(s, node, mayCreate: false);
+        await AskNodeAsync(s, service, node, mayCreate: owner, pep); // a PEP publish by the owner may auto-create
     }
 
     /// <summary>§8.1: who may create (§8.1.3.3), how many nodes an account may own, instant nodes (§8.1.2).</summary>
@@ -101,7 +123,7 @@ internal sealed class PubSubService(
             return;
         }
         if (node is { Length: 0 }) { Send(Failure(s.Stanza, "bad-request", PubSubErrors.NodeIdRequired)); return; }
-        await AskNodeAsync(s, node ?? Guid.NewGuid().ToString("N"), mayCreate: true);
+        await AskNodeAsync(s, s.To.Domain, node ?? Guid.NewGuid().ToString("N"), mayCreate: true, pep: false);
     }
 
     private bool IsAdmin(Jid requester) => _admins.Contains(requester.ToString());
@@ -114,16 +136,15 @@ internal sealed class PubSubService(
     };
 
     /// <summary>Sends the IQ to its node and carries out the outcome: what the service records, then the answer.</summary>
-    private async Task AskNodeAsync(AddressedStanza s, string node, bool mayCreate)
+    private async Task AskNodeAsync(AddressedStanza s, string service, string node, bool mayCreate, bool pep)
     {
-        var service = s.To.Domain;
         var key = NodeRequests.Key(service, node);
-        var admin = IsAdmin(s.From.Bare);
-        var reply = await nodes.AskAsync(key, NodeRequests.For(s.Stanza.Clone(), mayCreate, admin, null), AskTimeout);
+        var admin = pep ? s.From.Bare.ToString() == service : IsAdmin(s.From.Bare);
+        var reply = await nodes.AskAsync(key, NodeRequests.For(s.Stanza.Clone(), mayCreate, admin, null, pep), AskTimeout);
         if (reply is not null && reply.Is(NodeRequests.NeedPresence, PubSubNs.Internal)) // §4.5 presence access: the owners' rosters
         {
             var shares = await OwnerSharesPresenceAsync(reply.Attr("owners") ?? "", s.From.Bare);
-            reply = await nodes.AskAsync(key, NodeRequests.For(s.Stanza.Clone(), mayCreate, admin, shares), AskTimeout);
+            reply = await nodes.AskAsync(key, NodeRequests.For(s.Stanza.Clone(), mayCreate, admin, shares, pep), AskTimeout);
         }
         if (reply is null || !reply.Is(NodeRequests.Outcome, PubSubNs.Internal))
         {
@@ -152,6 +173,46 @@ internal sealed class PubSubService(
             }
         }
         Send(answer ?? s.Error("internal-server-error"));
+        if (!pep) return;
+        foreach (var e in reply.Elements(NodeRequests.Notify, PubSubNs.Internal))
+            if (e.FirstChild() is { } @event) await NotifyContactsAsync(Jid.Parse(service), node, e.Attr("type") ?? "headline", @event);
+    }
+
+    /// <summary>XEP-0163 §4.3: a PEP event to every session that asked for the node with +notify and may see it: the
+    /// account's own, and its contacts with a presence subscription to it ('from' or 'both').</summary>
+    private async Task NotifyContactsAsync(Jid owner, string node, string type, Element @event)
+    {
+        Dictionary<Jid, bool>? allowed = null;
+        foreach (var session in interest.Interested(node))
+        {
+            var bare = session.Bare;
+            if (!bare.Equals(owner))
+            {
+                allowed ??= new Dictionary<Jid, bool>();
+                if (!allowed.TryGetValue(bare, out var ok))
+                    allowed[bare] = ok = await rosters.SubscriptionAsync(owner, bare) is "from" or "both";
+                if (!ok) continue;
+            }
+            ctx.SendStanza(NodeEntity.Message(owner.ToString(), session.ToString(), type, @event.Clone()));
+        }
+    }
+
+    /// <summary>XEP-0163 §4.3.? a contact's presence reached <paramref name="session"/>: the last item of each PEP node of
+    /// <paramref name="contact"/> it asked for with +notify (nodes with send_last_published_item on_sub_and_presence).</summary>
+    public async Task SendLastItemsAsync(Jid session, Jid contact, IReadOnlyCollection<string> wanted)
+    {
+        if (wanted.Count == 0 || !IsAccount(contact) || !interest.FirstTime(session, contact)) return;
+        try
+        {
+            foreach (var entry in await directory.GetAllAsync(contact))
+                if (wanted.Contains(entry.Key))
+                    nodes.Tell(NodeRequests.Key(contact.ToString(), entry.Key),
+                        new Element(NodeRequests.SendLast, PubSubNs.Internal).SetAttr("to", session.ToString()));
+        }
+        catch (StorageException ex)
+        {
+            ctx.Logger.LogWarning(ex, "the PEP nodes of {Contact} could not be read for {Session}", contact, session);
+        }
     }
 
     private async Task<bool> OwnerSharesPresenceAsync(string owners, Jid requester)
