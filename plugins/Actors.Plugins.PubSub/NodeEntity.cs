@@ -26,7 +26,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
     public override void Handle(IEntityContext entity, NodeState state, Element command)
     {
         var (service, node) = NodeRequests.Split(entity.Key);
-        if (command.Is(NodeRequests.SendLast, PubSubNs.Internal)) // XEP-0163 §4.3.? a contact came online: on_sub_and_presence
+        if (command.Is(NodeRequests.SendLast, PubSubNs.Internal)) // XEP-0163: a contact came online (send_last_published_item on_sub_and_presence)
         {
             if (state.Exists && state.Config.SendLast == SendLastPublished.OnSubAndPresence && state.Config.Notifications
                 && state.LastItem is { } last && command.Attr("to") is { } to && NodeRequests.BareOf(to) is { } contact
@@ -73,7 +73,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         /// <summary>The configuration of a node created by this very request (PEP auto-create), else the node's.</summary>
         private NodeConfig? _created;
         private NodeConfig Config => _created ?? state.Config;
-        /// <summary>A new node's configuration: PEP nodes (XEP-0163 §4.?) default to the presence access model.</summary>
+        /// <summary>A new node's configuration: PEP nodes (XEP-0163) default to the presence access model.</summary>
         private NodeConfig Defaults => pep ? NodeConfig.PepDefaults : new NodeConfig();
 
         public void Run()
@@ -196,7 +196,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (pubsub.Child("configure", PubSubNs.PubSub)?.Child("x", Ns.DataForms) is { } form) // §8.1.3 create-and-configure
             {
                 var applied = config.TryApply(form, limits, out var reason);
-                if (applied is null) { Fail("not-acceptable", null, null, reason); return; } // §8.1.3.6? the config is refused
+                if (applied is null) { Fail("not-acceptable", null, null, reason); return; } // §8.1.3: a configuration the service refuses
                 config = applied;
             }
             entity.Persist(NodeEvents.Create(Requester, config));
@@ -288,13 +288,13 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             else if (!Exists()) return; // §7.1.3.3
             if (!autoCreated && !MayPublish()) { Fail("forbidden"); return; } // §7.1.3.1
             var items = publish.Elements("item", PubSubNs.PubSub).ToList();
-            if (items.Count > 1) { Fail("bad-request", PubSubErrors.InvalidPayload); return; } // §7.1.3.6: one item per request
+            if (items.Count > 1) { Fail("bad-request", PubSubErrors.InvalidPayload); return; } // §7.1.3.5: one item per request
             var item = items.Count == 1 ? items[0] : null;
             var payloadCount = item?.ElementCount ?? 0;
-            if (item is null && (Config.Persist || Config.Payloads)) { Fail("bad-request", PubSubErrors.ItemRequired); return; } // §7.1.3.7
+            if (item is null && (Config.Persist || Config.Payloads)) { Fail("bad-request", PubSubErrors.ItemRequired); return; } // §7.1.3.6
             if (payloadCount > 1) { Fail("bad-request", PubSubErrors.InvalidPayload); return; } // §7.1.3.5
             if (payloadCount == 0 && (Config.Persist || Config.Payloads)) { Fail("bad-request", PubSubErrors.PayloadRequired); return; } // §7.1.3.6
-            if (payloadCount > 0 && !Config.Persist && !Config.Payloads) { Fail("bad-request", PubSubErrors.ItemForbidden); return; } // §7.1.3.7
+            if (payloadCount > 0 && !Config.Persist && !Config.Payloads) { Fail("bad-request", PubSubErrors.ItemForbidden); return; } // §7.1.3.6
             var payload = item?.FirstChild();
             if (payload is not null && Encoding.UTF8.GetByteCount(payload.ToString()) > Config.PayloadBytes(limits.MaxPayloadBytes))
             {
@@ -373,7 +373,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (!Exists()) return; // §6.1.3.12
             if (pubsub.Child("options", PubSubNs.PubSub) is { HasChildren: true })
             {
-                Fail("feature-not-implemented", PubSubErrors.Unsupported, "subscription-options"); // §6.3.4.? not offered
+                Fail("feature-not-implemented", PubSubErrors.Unsupported, "subscription-options"); // subscription options (§6.3) are not offered
                 return;
             }
             if (!MayAccess()) return;

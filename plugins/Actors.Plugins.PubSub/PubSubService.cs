@@ -86,7 +86,7 @@ internal sealed class PubSubService(
             {
                 case "create" when !get && pep:
                     if (!owner) Send(Failure(stanza, "forbidden")); // XEP-0163: only the account creates its nodes
-                    else if (node is not { Length: > 0 }) Send(Failure(stanza, "not-acceptable", PubSubErrors.NodeIdRequired)); // §8.1.2.? no instant PEP nodes
+                    else if (node is not { Length: > 0 }) Send(Failure(stanza, "not-acceptable", PubSubErrors.NodeIdRequired)); // §8.1.2: no instant PEP nodes
                     else await AskNodeAsync(s, service, node, mayCreate: true, pep);
                     return;
                 case "create" when !get:
@@ -105,7 +105,7 @@ internal sealed class PubSubService(
             Send(s.Result(new Element("pubsub", PubSubNs.Owner).Add(new Element("default", PubSubNs.Owner).Add((pep ? NodeConfig.PepDefaults : new NodeConfig()).Form()))));
             return;
         }
-        if (node is not { Length: > 0 }) // §6.1.3.? and the like: every other request names its node
+        if (node is not { Length: > 0 }) // every other request names its node (nodeid-required)
         {
             Send(Failure(stanza, "bad-request", PubSubErrors.NodeIdRequired));
             return;
@@ -197,7 +197,7 @@ internal sealed class PubSubService(
         }
     }
 
-    /// <summary>XEP-0163 §4.3.? a contact's presence reached <paramref name="session"/>: the last item of each PEP node of
+    /// <summary>XEP-0163: a contact's presence reached <paramref name="session"/>: the last item of each PEP node of
     /// <paramref name="contact"/> it asked for with +notify (nodes with send_last_published_item on_sub_and_presence).</summary>
     public async Task SendLastItemsAsync(Jid session, Jid contact, IReadOnlyCollection<string> wanted)
     {

@@ -452,7 +452,7 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
         Assert.Empty(ItemIds(await Items(alice, transient)));
         AssertError(await alice.Query($"<iq type='set' id='p' to='{Service}'><pubsub xmlns='{Owner}'><purge node='{transient}'/></pubsub></iq>"),
             "feature-not-implemented", "unsupported");
-        // notification-only: no payload may be published (§7.1.3.7 item-forbidden)
+        // notification-only: no payload may be published (§7.1.3.6 item-forbidden)
         var bare = Unique("bare");
         await Create(alice, bare, Field("pubsub#persist_items", "0") + Field("pubsub#deliver_payloads", "0"));
         AssertError(await Publish(alice, bare, "x", Entry("no")), "bad-request", "item-forbidden");
