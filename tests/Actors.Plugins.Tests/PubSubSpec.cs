@@ -460,6 +460,30 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
     }
 
     [Fact]
+    public async Task A_journal_replay_shows_the_nodes_configuration_subscribers_and_items_in_order()
+    {
+        await using var alice = await Server.LoginAsync("alice");
+        await using var bob = await Server.LoginAsync("bob");
+        var node = Unique("replayed");
+        await Create(alice, node, Field("pubsub#title", "Replayed"));
+        Assert.Equal("result", (await Subscribe(bob, node)).Type);
+        foreach (var id in new[] { "first", "second", "third" }) Assert.Equal("result", (await Publish(alice, node, id, Entry(id))).Type);
+        await Ok(alice, $"<iq type='set' id='r' to='{Service}'><pubsub xmlns='{PubSub}'><retract node='{node}'><item id='second'/></retract></pubsub></iq>");
+
+        var rebuilt = await Operator.CliAsync(Server, "events", "rebuild", $"entity:pubsub/node/{Service}/{node}");
+        Assert.True(rebuilt.ExitCode == 0, rebuilt.Stderr);
+        var output = rebuilt.Stdout;
+        Assert.Contains("Replayed", output);                       // the configuration
+        Assert.Contains("creator='alice@localhost'", output);      // the owner
+        Assert.Contains($"<subscribed xmlns='urn:actors:pubsub:node:0' jid='{bob.Jid}'", output); // the subscriber
+        var first = output.IndexOf("id='first'", StringComparison.Ordinal);
+        var second = output.IndexOf("id='second'", StringComparison.Ordinal);
+        var third = output.IndexOf("id='third'", StringComparison.Ordinal);
+        Assert.True(first >= 0 && second > first && third > second, output);  // the items, in publish order
+        Assert.Contains("<retracted xmlns='urn:actors:pubsub:node:0' id='second'/>", output);
+    }
+
+    [Fact]
     public async Task Xep0060_nodes_survive_a_plugin_reload_with_their_items_and_subscribers()
     {
         await using var alice = await Server.LoginAsync("alice");
