@@ -24,7 +24,9 @@ internal sealed class PubSubService(
     IAccounts accounts,
     NotifyInterest interest)
 {
-    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>A node answers within milliseconds; an ask that reached a node stopped by an unload or a reload is lost
+    /// with its mailbox and fails after this (the host then answers the IQ with internal-server-error).</summary>
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(4);
     private readonly HashSet<string> _admins = new(options.Admins, StringComparer.Ordinal);
 
     public static DiscoInfo Info()

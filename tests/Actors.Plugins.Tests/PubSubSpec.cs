@@ -484,6 +484,39 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
     }
 
     [Fact]
+    public async Task Hot_swapping_the_plugin_under_publish_load_loses_no_notification()
+    {
+        await using var alice = await Server.LoginAsync("alice");
+        await using var bob = await Server.LoginAsync("bob");
+        var node = Unique("swap");
+        await Create(alice, node);
+        Assert.Equal("result", (await Subscribe(bob, node)).Type);
+        var acknowledged = new List<string>();
+        var refused = 0;
+        var publishing = Task.Run(async () =>
+        {
+            for (var i = 0; i < 150; i++)
+            {
+                var reply = await Publish(alice, node, "i" + i, Entry("n" + i));
+                if (reply.Type == "result") acknowledged.Add("i" + i);
+                else refused++; // while the address is between versions the IQ is answered with an error: not lost silently
+            }
+        });
+        await Task.Delay(100);
+        var reload = await Server.Plugins.ReloadAsync("pubsub");
+        Assert.True(reload.Ok, reload.Message);
+        await publishing;
+        Assert.True(acknowledged.Count > 0);
+        var received = new HashSet<string>();
+        while (received.Count < acknowledged.Count)
+        {
+            var n = await Notification(bob, node);
+            received.Add(n.Child("event", Event)!.Child("items", Event)!.Child("item", Event)!.Attr("id")!);
+        }
+        Assert.Empty(acknowledged.Except(received)); // every publish that got its result notified the subscriber
+    }
+
+    [Fact]
     public async Task Xep0060_nodes_survive_a_plugin_reload_with_their_items_and_subscribers()
     {
         await using var alice = await Server.LoginAsync("alice");
