@@ -94,7 +94,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                     case "retract" when !get: Retract(action); return;
                     case "subscribe" when !get: Subscribe(action, payload); return;
                     case "unsubscribe" when !get: Unsubscribe(action); return;
-                    case "items" when get: Items(action); return;
+                    case "items" when get: Items(action, payload.Child("set", PubSubNs.Rsm)); return;
                     case "subscriptions" when get: OwnSubscriptions(); return;
                     case "affiliations" when get: OwnAffiliations(); return;
                     case "options" or "default":
@@ -421,7 +421,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
 
         // ---------------------------------------------------------------- §6.5 retrieve items
 
-        private void Items(Element items)
+        private void Items(Element items, Element? page)
         {
             if (!Exists()) return; // §6.5.9.11
             if (!MayAccess()) return;
@@ -431,18 +431,72 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             {
                 foreach (var a in asked)
                     if (a.Attr("id") is { } id && state.Item(id) is { } found) result.Add(Retrieved(found));
+                Ok(new Element("pubsub", PubSubNs.PubSub).Add(result));
+                return;
             }
-            else
+            int from = 0, to = state.Items.Count; // [from, to) oldest first
+            if (items.Attr("max_items") is { } max) // §6.5.7: the most recent N
             {
-                var from = 0;
-                if (items.Attr("max_items") is { } max) // §6.5.7: the most recent N
-                {
-                    if (!int.TryParse(max, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1) { Fail("bad-request"); return; }
-                    from = Math.Max(0, state.Items.Count - n);
-                }
-                for (var i = from; i < state.Items.Count; i++) result.Add(Retrieved(state.Items[i]));
+                if (!int.TryParse(max, NumberStyles.None, CultureInfo.InvariantCulture, out var n) || n < 1) { Fail("bad-request"); return; }
+                from = Math.Max(0, to - n);
             }
-            Ok(new Element("pubsub", PubSubNs.PubSub).Add(result));
+            Element? set = null;
+            if (page is not null) // §6.5.4 with XEP-0059 §2: a page of at most <max/>, after or before an item id
+            {
+                if (!Rsm(page, from, to, out from, out to)) return;
+                set = new Element("set", PubSubNs.Rsm);
+                if (to > from)
+                {
+                    set.Add(new Element("first", PubSubNs.Rsm).SetAttr("index", from.ToString(CultureInfo.InvariantCulture)).AddText(state.Items[from].Id));
+                    set.Add(new Element("last", PubSubNs.Rsm).AddText(state.Items[to - 1].Id));
+                }
+                set.Add(new Element("count", PubSubNs.Rsm).AddText(state.Items.Count.ToString(CultureInfo.InvariantCulture)));
+            }
+            for (var i = from; i < to; i++) result.Add(Retrieved(state.Items[i]));
+            var pubsub = new Element("pubsub", PubSubNs.PubSub).Add(result);
+            if (set is not null) pubsub.Add(set);
+            Ok(pubsub);
+        }
+
+        /// <summary>XEP-0059: narrows [from, to) by &lt;after/&gt;, &lt;before/&gt; (empty: the last page) and &lt;max/&gt;;
+        /// false when answered with an error (an unknown item id: item-not-found, §2.5; a bad max: bad-request).</summary>
+        private bool Rsm(Element set, int from, int to, out int start, out int end)
+        {
+            start = from;
+            end = to;
+            var max = int.MaxValue;
+            if (set.ChildText("max", PubSubNs.Rsm) is { } m && (!int.TryParse(m, NumberStyles.None, CultureInfo.InvariantCulture, out max)))
+            {
+                Fail("bad-request");
+                return false;
+            }
+            if (set.ChildText("after", PubSubNs.Rsm) is { } after)
+            {
+                var i = IndexOf(after);
+                if (i < 0) { Fail("item-not-found"); return false; }
+                start = Math.Max(start, i + 1);
+            }
+            var before = set.Child("before", PubSubNs.Rsm);
+            if (before is not null && before.Text is { Length: > 0 } id)
+            {
+                var i = IndexOf(id);
+                if (i < 0) { Fail("item-not-found"); return false; }
+                end = Math.Min(end, i);
+            }
+            if (end < start) end = start;
+            if (end - start > max)
+            {
+                if (before is not null) start = end - max; // paging backwards: the page just before
+                else end = start + max;
+            }
+            return true;
+        }
+
+        private int IndexOf(string id)
+        {
+            for (var i = 0; i < state.Items.Count; i++)
+                if (state.Items[i].Id == id) return i;
+            return -1;
         }
 
         private static Element Retrieved(PublishedItem item)

@@ -10,6 +10,8 @@ public static class PubSubNs
     public const string NodeConfig = "http://jabber.org/protocol/pubsub#node_config";
     public const string PublishOptions = "http://jabber.org/protocol/pubsub#publish-options";
     public const string MetaData = "http://jabber.org/protocol/pubsub#meta-data";
+    /// <summary>XEP-0059 result set management (paging retrieved items, XEP-0060 §6.5.4).</summary>
+    public const string Rsm = "http://jabber.org/protocol/rsm";
     /// <summary>The node engine's commands, events and snapshots (never seen by clients).</summary>
     public const string Internal = "urn:actors:pubsub:node:0";
 

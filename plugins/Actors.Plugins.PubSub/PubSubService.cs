@@ -31,7 +31,7 @@ internal sealed class PubSubService(
 
     public static DiscoInfo Info()
     {
-        var features = new List<string> { Ns.DiscoItems, PubSubNs.PubSub };
+        var features = new List<string> { Ns.DiscoItems, PubSubNs.PubSub, PubSubNs.Rsm };
         foreach (var f in PubSubFeatures.Implemented) features.Add(PubSubNs.Feature(f));
         return new DiscoInfo([new DiscoIdentity("pubsub", "service", "Publish-Subscribe")], features.ToArray(), []); // §5.1
     }

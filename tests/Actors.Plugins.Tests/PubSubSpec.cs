@@ -259,6 +259,26 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
     }
 
     [Fact]
+    public async Task Xep0060_6_5_4_items_are_paged_with_xep0059_result_set_management()
+    {
+        await using var alice = await Server.LoginAsync("alice");
+        var node = Unique("paged");
+        await Create(alice, node, Field("pubsub#max_items", "max"));
+        foreach (var id in new[] { "a", "b", "c", "d", "e" }) Assert.Equal("result", (await Publish(alice, node, id, Entry(id))).Type);
+        Task<Element> Page(string set) => alice.Query($"<iq type='get' id='{alice.NextId()}' to='{Service}'><pubsub xmlns='{PubSub}'><items node='{node}'/>" +
+            $"<set xmlns='http://jabber.org/protocol/rsm'>{set}</set></pubsub></iq>");
+        const string Rsm = "http://jabber.org/protocol/rsm";
+        var first = await Page("<max>2</max>");
+        Assert.Equal(["a", "b"], ItemIds(first));
+        StanzaAssert.Matches($"<iq><pubsub xmlns='{PubSub}'><set xmlns='{Rsm}'><first index='0'>a</first><last>b</last><count>5</count></set></pubsub></iq>", first);
+        Assert.Equal(["c", "d"], ItemIds(await Page("<max>2</max><after>b</after>")));
+        Assert.Equal(["e"], ItemIds(await Page("<max>2</max><after>d</after>")));
+        Assert.Equal(["d", "e"], ItemIds(await Page("<max>2</max><before/>"))); // XEP-0059 §2.5: the last page
+        Assert.Equal(["b", "c"], ItemIds(await Page("<max>2</max><before>d</before>")));
+        AssertError(await Page("<max>2</max><after>nonesuch</after>"), "item-not-found");
+    }
+
+    [Fact]
     public async Task Xep0060_7_2_retract_removes_the_item_and_notifies_with_notify()
     {
         await using var alice = await Server.LoginAsync("alice");
