@@ -26,6 +26,7 @@ public sealed record NodeConfig
     public const string SendLastPublishedItem = "pubsub#send_last_published_item";
     public const string MaxPayloadSize = "pubsub#max_payload_size";
     public const string NotificationType = "pubsub#notification_type";
+    public const string ItemExpire = "pubsub#item_expire";
     /// <summary>pubsub#max_items: the service's own limit (XEP-0060 §16.4.4 "max").</summary>
     public const string Max = "max";
 
@@ -46,6 +47,11 @@ public sealed record NodeConfig
     /// <summary>Bytes of one item's payload; null: the service's limit.</summary>
     public int? PayloadLimit { get; init; }
     public string MessageType { get; init; } = "headline";
+    /// <summary>Seconds after its publication an item is removed; null: never (pubsub#item_expire).</summary>
+    public int? ExpireSeconds { get; init; }
+
+    /// <summary>Whether <paramref name="item"/> has outlived pubsub#item_expire at <paramref name="now"/>.</summary>
+    public bool Expired(PublishedItem item, DateTimeOffset now) => ExpireSeconds is { } s && item.At.AddSeconds(s) <= now;
 
     /// <summary>XEP-0163 PEP nodes: presence access, the last item to contacts coming online, one item.</summary>
     public static readonly NodeConfig PepDefaults = new()
@@ -58,7 +64,7 @@ public sealed record NodeConfig
 
     public int PayloadBytes(int serviceMax) => PayloadLimit is { } n ? Math.Min(n, serviceMax) : serviceMax;
 
-    private static readonly string[] AccessValues = [AccessModels.Open, AccessModels.Presence, AccessModels.Whitelist];
+    private static readonly string[] AccessValues = [AccessModels.Open, AccessModels.Presence, AccessModels.Whitelist, AccessModels.Authorize];
     private static readonly string[] PublishValues = [PublishModels.Publishers, PublishModels.Subscribers, PublishModels.Open];
     private static readonly string[] SendLastValues = [SendLastPublished.Never, SendLastPublished.OnSub, SendLastPublished.OnSubAndPresence];
     private static readonly string[] MessageTypes = ["headline", "normal"];
@@ -81,13 +87,14 @@ public sealed record NodeConfig
         SendLastPublishedItem => SendLast,
         MaxPayloadSize => PayloadLimit?.ToString(CultureInfo.InvariantCulture),
         NotificationType => MessageType,
+        ItemExpire => ExpireSeconds?.ToString(CultureInfo.InvariantCulture),
         _ => null,
     };
 
     private static readonly string[] Fields =
     [
         Title, Description, PayloadType, MaxItems, PersistItems, DeliverPayloads, DeliverNotifications, NotifyRetract,
-        NotifyDelete, NotifyConfig, AccessModel, PublishModel, SendLastPublishedItem, MaxPayloadSize, NotificationType,
+        NotifyDelete, NotifyConfig, AccessModel, PublishModel, SendLastPublishedItem, MaxPayloadSize, NotificationType, ItemExpire,
     ];
 
     private static string Bool(bool b) => b ? "1" : "0";
@@ -123,6 +130,15 @@ public sealed record NodeConfig
             case PublishModel when Array.IndexOf(PublishValues, value) >= 0: changed = this with { Publish = value }; return true;
             case SendLastPublishedItem when Array.IndexOf(SendLastValues, value) >= 0: changed = this with { SendLast = value }; return true;
             case NotificationType when Array.IndexOf(MessageTypes, value) >= 0: changed = this with { MessageType = value }; return true;
+            case ItemExpire:
+                if (value.Length == 0) { changed = this with { ExpireSeconds = null }; return true; }
+                if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out var seconds) && seconds >= 1)
+                {
+                    changed = this with { ExpireSeconds = seconds };
+                    return true;
+                }
+                reason = $"{ItemExpire} is a number of seconds (1 or more), or empty for never";
+                return false;
             case PersistItems or DeliverPayloads or DeliverNotifications or NotifyRetract or NotifyDelete or NotifyConfig:
                 if (!TryBool(value, out var b))
                 {
@@ -211,6 +227,7 @@ public sealed record NodeConfig
         x.Add(Options(Field(SendLastPublishedItem, "list-single", "When to send the last published item", SendLast), SendLastValues));
         x.Add(Field(MaxPayloadSize, "text-single", "Max payload size in bytes", PayloadLimit?.ToString(CultureInfo.InvariantCulture)));
         x.Add(Options(Field(NotificationType, "list-single", "Specify the event notification type", MessageType), MessageTypes));
+        x.Add(Field(ItemExpire, "text-single", "Number of seconds after which to automatically purge items", ValueOf(ItemExpire)));
         return x;
     }
 

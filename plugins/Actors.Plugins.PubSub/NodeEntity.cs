@@ -29,16 +29,36 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         if (command.Is(NodeRequests.SendLast, PubSubNs.Internal)) // XEP-0163: a contact came online (send_last_published_item on_sub_and_presence)
         {
             if (state.Exists && state.Config.SendLast == SendLastPublished.OnSubAndPresence && state.Config.Notifications
-                && state.LastItem is { } last && command.Attr("to") is { } to && NodeRequests.BareOf(to) is { } contact
+                && state.LastItem is { } last && !state.Config.Expired(last, DateTimeOffset.UtcNow) && command.Attr("to") is { } to && NodeRequests.BareOf(to) is { } contact
                 && MaySee(state, contact.ToString())) // the contact has the owner's presence: presence and open nodes
                 entity.Send(LastPublished(state.Config, service, node, to, last));
             return;
         }
-        if (!command.Is(NodeRequests.Request, PubSubNs.Internal) || command.FirstChild() is not { Name: "iq" } iq) return;
+        if (command.Is(NodeRequests.Expire, PubSubNs.Internal)) // pubsub#item_expire: remove what has outlived it
+        {
+            ExpireItems(entity, state, DateTimeOffset.UtcNow);
+            return;
+        }
+        if (!command.Is(NodeRequests.Request, PubSubNs.Internal) || command.FirstChild() is not { Name: "iq" or "message" } iq) return;
+        if (state.Exists && state.Config.ExpireSeconds is not null) ExpireItems(entity, state, DateTimeOffset.UtcNow); // re-arms the timer too
         var request = new Request(entity, state, iq, service, node, limits,
             command.Attr("may-create") == "1", command.Attr("admin") == "1",
             command.Attr("presence") switch { "1" => true, "0" => false, _ => (bool?)null }, command.Attr("pep") == "1");
         request.Run();
+    }
+
+    /// <summary>Retracts the expired items (silently: expiry is no retraction by a publisher) and arms the timer for the
+    /// next one. A timer lost with an unload is armed again by the node's next request.</summary>
+    private static void ExpireItems(IEntityContext entity, NodeState state, DateTimeOffset now)
+    {
+        if (!state.Exists || state.Config.ExpireSeconds is not { } seconds) return;
+        DateTimeOffset? next = null;
+        foreach (var item in state.Items)
+        {
+            if (state.Config.Expired(item, now)) entity.Persist(NodeEvents.Retract(item.Id));
+            else if (next is null || item.At.AddSeconds(seconds) < next) next = item.At.AddSeconds(seconds);
+        }
+        if (next is { } at) entity.Schedule(NodeRequests.Expire, at - now + TimeSpan.FromMilliseconds(10), new Element(NodeRequests.Expire, PubSubNs.Internal));
     }
 
     private static bool MaySee(NodeState state, string bare)
@@ -69,6 +89,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
     {
         private readonly Element _outcome = new(NodeRequests.Outcome, PubSubNs.Internal);
         private readonly Jid _from = Jid.Parse(iq.From!);
+        private readonly DateTimeOffset _now = DateTimeOffset.UtcNow;
         private string Requester => _from.Bare.ToString();
         /// <summary>The configuration of a node created by this very request (PEP auto-create), else the node's.</summary>
         private NodeConfig? _created;
@@ -78,6 +99,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
 
         public void Run()
         {
+            if (iq.Name == "message") { Authorization(); return; }
             var payload = iq.FirstChild();
             var get = iq.Type == "get";
             if (payload is null) { Fail("bad-request"); return; }
@@ -139,7 +161,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
 
         /// <summary>XEP-0060 §4.5 access to subscribe and retrieve items; false when answered (an error, or a question
         /// to the service about presence).</summary>
-        private bool MayAccess()
+        private bool MayAccess(bool subscribing = false)
         {
             var affiliation = Affiliation;
             if (affiliation == Affiliations.Outcast) { Fail("forbidden"); return false; } // §6.1.3.8, §6.5.9.8
@@ -159,6 +181,18 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                     }
                     if (presence.Value) return true;
                     Fail("not-authorized", PubSubErrors.PresenceSubscriptionRequired); // §6.1.3.2, §6.5.9.2
+                    return false;
+                case AccessModels.Authorize when subscribing: // §6.1.2: approved by an owner (§8.6)
+                    return true;
+                case AccessModels.Authorize:
+                    var pending = false;
+                    foreach (var s in state.Subscriptions.Values)
+                    {
+                        if (NodeRequests.BareOf(s.Jid)?.ToString() != Requester) continue;
+                        if (s.State == SubscriptionStates.Subscribed) return true;
+                        pending |= s.State == SubscriptionStates.Pending;
+                    }
+                    Fail("not-authorized", pending ? PubSubErrors.PendingSubscription : PubSubErrors.NotSubscribed); // §6.5.9.3
                     return false;
                 default: // whitelist
                     Fail("not-allowed", PubSubErrors.ClosedNode); // §6.1.3.4, §6.5.9.4
@@ -309,6 +343,8 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             var id = item?.Attr("id") is { Length: > 0 } given ? given : Guid.NewGuid().ToString("N"); // §7.1.2: the service makes one
             var published = new PublishedItem(id, Requester, DateTimeOffset.UtcNow, payload?.Clone());
             if (Config.Persist) entity.Persist(NodeEvents.Publish(published, Config.ItemLimit(limits.MaxItemsPerNode)));
+            if (Config.Persist && Config.ExpireSeconds is { } expire && state.Items.Count == 0) // the first to expire: arm the timer
+                entity.Schedule(NodeRequests.Expire, TimeSpan.FromSeconds(expire), new Element(NodeRequests.Expire, PubSubNs.Internal));
             if (Config.Notifications) // §7.1.2.1 with payload, §7.1.2.2 without
             {
                 var notified = new Element("item", PubSubNs.Event).SetAttr("id", id);
@@ -376,7 +412,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 Fail("feature-not-implemented", PubSubErrors.Unsupported, "subscription-options"); // subscription options (§6.3) are not offered
                 return;
             }
-            if (!MayAccess()) return;
+            if (!MayAccess(subscribing: true)) return;
             var subscribed = jid.ToString();
             foreach (var s in state.Subscriptions.Values)
                 if (s.Jid == subscribed) { Ok(SubscriptionResult(s)); return; } // one subscription per JID: the existing one
@@ -385,12 +421,67 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 Fail("policy-violation", PubSubErrors.TooManySubscriptions, null, null, "wait"); // §6.1.3.9
                 return;
             }
-            var subscription = new NodeSubscription(subscribed, Guid.NewGuid().ToString("N"), SubscriptionStates.Subscribed);
+            var approval = Config.Access == AccessModels.Authorize && Affiliation is not (Affiliations.Owner or Affiliations.Publisher or Affiliations.Member);
+            var subscription = new NodeSubscription(subscribed, Guid.NewGuid().ToString("N"), approval ? SubscriptionStates.Pending : SubscriptionStates.Subscribed);
             entity.Persist(NodeEvents.Subscribe(subscription));
             _outcome.Add(NodeRequests.SubscriptionChanged(subscription, removed: false));
             Ok(SubscriptionResult(subscription)); // §6.1.2
-            if (Config.SendLast != SendLastPublished.Never && Config.Notifications && state.LastItem is { } last) // §6.1.7
+            if (approval) // §8.6: every owner gets the form to approve or deny
+            {
+                foreach (var (owner, a) in state.Affiliations)
+                    if (a == Affiliations.Owner) entity.Send(AuthorizationRequest(owner, subscription));
+                return;
+            }
+            if (Config.SendLast != SendLastPublished.Never && Config.Notifications && state.LastItem is { } last && !Config.Expired(last, _now)) // §6.1.7
                 entity.Send(LastPublished(Config, service, node, subscribed, last));
+        }
+
+        /// <summary>§8.6: the subscription authorization form, in a message to an owner.</summary>
+        private Element AuthorizationRequest(string owner, NodeSubscription s)
+        {
+            var form = new Element("x", Ns.DataForms).SetAttr("type", "form");
+            form.Add(new Element("title", Ns.DataForms).AddText("PubSub subscriber request"));
+            form.Add(new Element("instructions", Ns.DataForms).AddText("To approve this entity's subscription request, click the OK button. To deny the request, click the cancel button."));
+            form.Add(FormField("FORM_TYPE", "hidden", null, PubSubNs.SubscribeAuthorization));
+            form.Add(FormField("pubsub#subid", "hidden", null, s.SubId));
+            form.Add(FormField("pubsub#node", "text-single", "Node ID", node));
+            form.Add(FormField("pubsub#subscriber_jid", "jid-single", "Subscriber Address", s.Jid));
+            form.Add(FormField("pubsub#allow", "boolean", "Allow this JID to subscribe to this pubsub node?", "false"));
+            return new Element("message", Ns.Client).SetAttr("from", service).SetAttr("to", owner).Add(form);
+        }
+
+        private static Element FormField(string var, string type, string? label, string value) =>
+            new Element("field", Ns.DataForms).SetAttr("var", var).SetAttr("type", type).SetAttr("label", label)
+                .Add(new Element("value", Ns.DataForms).AddText(value));
+
+        /// <summary>§8.6: an owner's answer to the authorization form (a message to the service): the pending
+        /// subscription becomes 'subscribed' or is removed, and the subscriber is told (§8.6 "notification of
+        /// subscription state change").</summary>
+        private void Authorization()
+        {
+            if (iq.Child("x", Ns.DataForms) is not { } form || NodeConfig.FormType(form) != PubSubNs.SubscribeAuthorization) { Fail("bad-request"); return; }
+            if (form.Attr("type") == "cancel") { entity.Reply(_outcome); return; } // no decision: the subscription stays pending
+            if (!Exists()) return;
+            if (!IsOwner) { Fail("forbidden"); return; }
+            string? Value(string var)
+            {
+                foreach (var f in form.Elements("field", Ns.DataForms))
+                    if (f.Attr("var") == var) return f.ChildText("value", Ns.DataForms);
+                return null;
+            }
+            var subid = Value("pubsub#subid");
+            var jid = Value("pubsub#subscriber_jid");
+            if (!NodeConfig.TryBool(Value("pubsub#allow") ?? "", out var allow)) { Fail("bad-request"); return; }
+            NodeSubscription? pending = null;
+            foreach (var s in state.Subscriptions.Values)
+                if (s.State == SubscriptionStates.Pending && (subid is not null ? s.SubId == subid : s.Jid == jid)) pending = s;
+            if (pending is null) { Fail("item-not-found"); return; } // decided already, or never asked
+            var decided = pending with { State = allow ? SubscriptionStates.Subscribed : SubscriptionStates.None };
+            entity.Persist(allow ? NodeEvents.Subscribe(decided) : NodeEvents.Unsubscribe(pending.SubId));
+            _outcome.Add(NodeRequests.SubscriptionChanged(decided, removed: !allow));
+            entity.Send(Message(pending.Jid, "normal", new Element("subscription", PubSubNs.Event).SetAttr("node", node)
+                .SetAttr("jid", pending.Jid).SetAttr("subid", pending.SubId).SetAttr("subscription", decided.State)));
+            entity.Reply(_outcome); // a message gets no answer
         }
 
         private Element SubscriptionResult(NodeSubscription s) =>
@@ -430,7 +521,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (asked.Count > 0) // §6.5.8
             {
                 foreach (var a in asked)
-                    if (a.Attr("id") is { } id && state.Item(id) is { } found) result.Add(Retrieved(found));
+                    if (a.Attr("id") is { } id && state.Item(id) is { } found && !Config.Expired(found, _now)) result.Add(Retrieved(found));
                 Ok(new Element("pubsub", PubSubNs.PubSub).Add(result));
                 return;
             }
@@ -452,7 +543,8 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 }
                 set.Add(new Element("count", PubSubNs.Rsm).AddText(state.Items.Count.ToString(CultureInfo.InvariantCulture)));
             }
-            for (var i = from; i < to; i++) result.Add(Retrieved(state.Items[i]));
+            for (var i = from; i < to; i++)
+                if (!Config.Expired(state.Items[i], _now)) result.Add(Retrieved(state.Items[i]));
             var pubsub = new Element("pubsub", PubSubNs.PubSub).Add(result);
             if (set is not null) pubsub.Add(set);
             Ok(pubsub);
@@ -638,7 +730,8 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (!Exists()) return;
             if (!MayAccess()) return;
             var query = new Element("query", Ns.DiscoItems).SetAttr("node", node);
-            foreach (var item in state.Items) query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", service).SetAttr("name", item.Id)); // §5.5
+            foreach (var item in state.Items) // §5.5
+                if (!Config.Expired(item, _now)) query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", service).SetAttr("name", item.Id));
             Ok(query);
         }
 
@@ -665,7 +758,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         /// <summary>An error reply with an optional pubsub#errors condition (XEP-0060 §7 and the sections it names).</summary>
         private void Fail(string condition, string? pubsubCondition = null, string? feature = null, string? text = null, string? type = null)
         {
-            var reply = new Element("iq", Ns.Client).SetAttr("from", iq.To).SetAttr("to", iq.From).SetAttr("id", iq.Id).SetAttr("type", "error");
+            var reply = new Element(iq.Name, Ns.Client).SetAttr("from", iq.To).SetAttr("to", iq.From).SetAttr("id", iq.Id).SetAttr("type", "error");
             var error = StanzaErrors.Error(condition, text, type);
             if (pubsubCondition is not null) error.Add(new Element(pubsubCondition, PubSubNs.Errors).SetAttr("feature", feature));
             reply.Add(error);

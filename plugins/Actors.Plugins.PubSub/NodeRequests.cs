@@ -20,6 +20,7 @@ public static class NodeRequests
     public const string Affiliation = "affiliation";
     public const string Notify = "notify";
     public const string SendLast = "send-last";
+    public const string Expire = "expire";
 
     /// <summary>A client's IQ for a node. <paramref name="mayCreate"/>: the requester may create nodes;
     /// <paramref name="admin"/>: the requester owns every node; <paramref name="presence"/>: whether an owner

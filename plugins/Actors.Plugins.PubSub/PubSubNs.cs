@@ -9,6 +9,8 @@ public static class PubSubNs
     public const string Errors = "http://jabber.org/protocol/pubsub#errors";
     public const string NodeConfig = "http://jabber.org/protocol/pubsub#node_config";
     public const string PublishOptions = "http://jabber.org/protocol/pubsub#publish-options";
+    /// <summary>§8.6 the form an owner gets to approve a subscription to an 'authorize' node.</summary>
+    public const string SubscribeAuthorization = "http://jabber.org/protocol/pubsub#subscribe_authorization";
     public const string MetaData = "http://jabber.org/protocol/pubsub#meta-data";
     /// <summary>XEP-0059 result set management (paging retrieved items, XEP-0060 §6.5.4).</summary>
     public const string Rsm = "http://jabber.org/protocol/rsm";
@@ -22,6 +24,7 @@ public static class PubSubNs
 /// <summary>XEP-0060 §10 feature names this service implements (each is honoured; disco lists exactly these).</summary>
 public static class PubSubFeatures
 {
+    public const string AccessAuthorize = "access-authorize";
     public const string AccessOpen = "access-open";
     public const string AccessPresence = "access-presence";
     public const string AccessWhitelist = "access-whitelist";
@@ -53,7 +56,7 @@ public static class PubSubFeatures
 
     public static readonly string[] Implemented =
     [
-        AccessOpen, AccessPresence, AccessWhitelist, ConfigNode, ConfigNodeMax, CreateAndConfigure, CreateNodes,
+        AccessAuthorize, AccessOpen, AccessPresence, AccessWhitelist, ConfigNode, ConfigNodeMax, CreateAndConfigure, CreateNodes,
         DeleteItems, DeleteNodes, InstantNodes, ItemIds, LastPublished, ManageSubscriptions, MemberAffiliation, MetaData,
         ModifyAffiliations, OutcastAffiliation, PersistentItems, Publish, PublishOptions, PublisherAffiliation, PurgeNodes,
         RetractItems, RetrieveAffiliations, RetrieveDefault, RetrieveItems, RetrieveSubscriptions, Subscribe,
@@ -88,6 +91,7 @@ public static class AccessModels
     public const string Open = "open";
     public const string Presence = "presence";
     public const string Whitelist = "whitelist";
+    public const string Authorize = "authorize";
 }
 
 /// <summary>pubsub#publish_model values.</summary>
@@ -118,6 +122,7 @@ public static class PubSubErrors
     public const string NodeIdRequired = "nodeid-required";
     public const string NotSubscribed = "not-subscribed";
     public const string PayloadRequired = "payload-required";
+    public const string PendingSubscription = "pending-subscription";
     public const string PayloadTooBig = "payload-too-big";
     public const string PreconditionNotMet = "precondition-not-met";
     public const string PresenceSubscriptionRequired = "presence-subscription-required";

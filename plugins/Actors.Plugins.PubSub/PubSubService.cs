@@ -41,6 +41,12 @@ internal sealed class PubSubService(
         var stanza = s.Stanza;
         if (stanza.Name != "iq")
         {
+            if (stanza.Name == "message" && stanza.Type != "error" && s.To.IsDomain && stanza.Child("x", Ns.DataForms) is { } form
+                && NodeConfig.FormType(form) == PubSubNs.SubscribeAuthorization && FormValue(form, "pubsub#node") is { Length: > 0 } decided)
+            {
+                await AskNodeAsync(s, s.To.Domain, decided, mayCreate: false, pep: false); // §8.6: an owner approves or denies
+                return;
+            }
             if (stanza.Name == "message" && s.Error("service-unavailable") is { } bounce) ctx.SendStanza(bounce);
             return; // presence to the service: nothing to do
         }
@@ -128,6 +134,13 @@ internal sealed class PubSubService(
         await AskNodeAsync(s, s.To.Domain, node ?? Guid.NewGuid().ToString("N"), mayCreate: true, pep: false);
     }
 
+    private static string? FormValue(Element form, string var)
+    {
+        foreach (var f in form.Elements("field", Ns.DataForms))
+            if (f.Attr("var") == var) return f.ChildText("value", Ns.DataForms);
+        return null;
+    }
+
     private bool IsAdmin(Jid requester) => _admins.Contains(requester.ToString());
 
     private bool MayCreate(Jid requester) => options.NodeCreation switch
@@ -174,7 +187,8 @@ internal sealed class PubSubService(
                     break;
             }
         }
-        Send(answer ?? s.Error("internal-server-error"));
+        if (answer is not null) Send(answer);
+        else if (s.Stanza.Name == "iq") Send(s.Error("internal-server-error")); // an IQ is always answered; a message need not be
         if (!pep) return;
         foreach (var e in reply.Elements(NodeRequests.Notify, PubSubNs.Internal))
             if (e.FirstChild() is { } @event) await NotifyContactsAsync(Jid.Parse(service), node, e.Attr("type") ?? "headline", @event);

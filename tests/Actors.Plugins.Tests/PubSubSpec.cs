@@ -83,14 +83,15 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
         var info = await Ok(alice, $"<iq type='get' id='i1' to='{Service}'><query xmlns='{Ns.DiscoInfo}'/></iq>");
         var query = info.Child("query", Ns.DiscoInfo)!;
         Assert.Contains(query.Elements("identity", Ns.DiscoInfo), i => i.Attr("category") == "pubsub" && i.Attr("type") == "service");
-        var features = query.Elements("feature", Ns.DiscoInfo).Select(f => f.Attr("var")!).ToHashSet();
-        foreach (var f in new[] { "create-nodes", "instant-nodes", "create-and-configure", "config-node", "delete-nodes", "purge-nodes", "publish",
-                     "publish-options", "retract-items", "retrieve-items", "subscribe", "retrieve-subscriptions", "retrieve-affiliations",
-                     "manage-subscriptions", "modify-affiliations", "persistent-items", "item-ids", "access-open", "access-presence",
-                     "access-whitelist", "last-published", "retrieve-default", "meta-data" })
-            Assert.Contains(PubSub + "#" + f, features);
-        foreach (var f in new[] { "access-authorize", "access-roster", "subscription-options", "collections", "multi-subscribe", "auto-create" })
-            Assert.DoesNotContain(PubSub + "#" + f, features); // not implemented, so not advertised
+        var features = query.Elements("feature", Ns.DiscoInfo).Select(f => f.Attr("var")!).Order(StringComparer.Ordinal).ToArray();
+        var implemented = new[] { "access-authorize", "access-open", "access-presence", "access-whitelist", "config-node", "config-node-max",
+                "create-and-configure", "create-nodes", "delete-items", "delete-nodes", "instant-nodes", "item-ids", "last-published",
+                "manage-subscriptions", "member-affiliation", "meta-data", "modify-affiliations", "outcast-affiliation", "persistent-items",
+                "publish", "publish-options", "publisher-affiliation", "purge-nodes", "retract-items", "retrieve-affiliations",
+                "retrieve-default", "retrieve-items", "retrieve-subscriptions", "subscribe" }
+            .Select(f => PubSub + "#" + f)
+            .Concat([Ns.DiscoInfo, Ns.DiscoItems, PubSub, "http://jabber.org/protocol/rsm"]).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(implemented, features); // exactly these: e.g. no access-roster, subscription-options, collections, multi-subscribe
 
         var node = Unique("musings");
         await Create(alice, node);
@@ -279,6 +280,21 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
     }
 
     [Fact]
+    public async Task Xep0060_16_4_4_item_expire_removes_items_that_outlived_it()
+    {
+        await using var alice = await Server.LoginAsync("alice");
+        var node = Unique("expiring");
+        await Create(alice, node, Field("pubsub#item_expire", "1"));
+        Assert.Equal("result", (await Publish(alice, node, "soon-gone", Entry("brief"))).Type);
+        Assert.Equal(["soon-gone"], ItemIds(await Items(alice, node)));
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        Assert.Empty(ItemIds(await Items(alice, node)));
+        var disco = await Ok(alice, $"<iq type='get' id='d' to='{Service}'><query xmlns='{Ns.DiscoItems}' node='{node}'/></iq>");
+        Assert.Empty(disco.Child("query", Ns.DiscoItems)!.Elements());
+        AssertError(await alice.Query($"<iq type='set' id='c' to='{Service}'><pubsub xmlns='{Owner}'><configure node='{node}'>{Form(Field("pubsub#item_expire", "soon"))}</configure></pubsub></iq>"), "not-acceptable");
+    }
+
+    [Fact]
     public async Task Xep0060_7_2_retract_removes_the_item_and_notifies_with_notify()
     {
         await using var alice = await Server.LoginAsync("alice");
@@ -436,6 +452,55 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
         await carol.Receives("<presence type='subscribed' from='alice@localhost'/>");
         Assert.Equal("result", (await Subscribe(carol, node)).Type);
         Assert.Equal("result", (await Items(carol, node)).Type);
+    }
+
+    [Fact]
+    public async Task Xep0060_8_6_authorize_nodes_ask_the_owner_who_approves_or_denies_with_a_message_form()
+    {
+        await using var alice = await Server.LoginAsync("alice", "approver");
+        await using var bob = await Server.LoginAsync("bob", "asker");
+        await using var carol = await Server.LoginAsync("carol", "asker");
+        await alice.Sends("<presence/>");
+        await bob.Sends("<presence/>");
+        await carol.Sends("<presence/>");
+        var node = Unique("approved");
+        await Create(alice, node, Field("pubsub#access_model", "authorize"));
+        Assert.Equal("result", (await Publish(alice, node, "secret", Entry("for the approved"))).Type);
+        const string AuthForm = "http://jabber.org/protocol/pubsub#subscribe_authorization";
+        async Task<Element> Ask(XmppTestClient who)
+        {
+            var pending = await Subscribe(who, node);
+            StanzaAssert.Matches($"<iq type='result'><pubsub xmlns='{PubSub}'><subscription node='{node}' jid='{who.Jid}' subscription='pending'/></pubsub></iq>", pending); // §6.1.2
+            var request = await alice.Receives(e => e.Name == "message" && e.From == Service && e.Child("x", "jabber:x:data") is { } x
+                && x.Elements("field", "jabber:x:data").Any(f => f.Attr("var") == "pubsub#subscriber_jid" && f.ChildText("value", "jabber:x:data") == who.Jid.ToString()),
+                $"the authorization form for {who.Jid}"); // §8.6
+            StanzaAssert.Matches($"<message><x xmlns='jabber:x:data' type='form'><field var='FORM_TYPE'><value>{AuthForm}</value></field>" +
+                $"<field var='pubsub#node'><value>{node}</value></field><field var='pubsub#allow'><value>false</value></field></x></message>", request);
+            return request;
+        }
+        string Answer(Element request, bool allow)
+        {
+            var subid = request.Child("x", "jabber:x:data")!.Elements("field", "jabber:x:data").First(f => f.Attr("var") == "pubsub#subid").ChildText("value", "jabber:x:data");
+            var jid = request.Child("x", "jabber:x:data")!.Elements("field", "jabber:x:data").First(f => f.Attr("var") == "pubsub#subscriber_jid").ChildText("value", "jabber:x:data");
+            return $"<message to='{Service}' id='{Guid.NewGuid():N}'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{AuthForm}</value></field>" +
+                $"<field var='pubsub#subid'><value>{subid}</value></field><field var='pubsub#node'><value>{node}</value></field>" +
+                $"<field var='pubsub#subscriber_jid'><value>{jid}</value></field><field var='pubsub#allow'><value>{(allow ? "true" : "false")}</value></field></x></message>";
+        }
+
+        var bobRequest = await Ask(bob);
+        AssertError(await Items(bob, node), "not-authorized", "pending-subscription"); // §6.5.9.3 while pending
+        await alice.Sends(Answer(bobRequest, allow: true));
+        await bob.Receives($"<message from='{Service}'><event xmlns='{Event}'><subscription node='{node}' jid='{bob.Jid}' subscription='subscribed'/></event></message>");
+        Assert.Equal(["secret"], ItemIds(await Items(bob, node)));
+
+        var carolRequest = await Ask(carol);
+        await alice.Sends(Answer(carolRequest, allow: false));
+        await carol.Receives($"<message from='{Service}'><event xmlns='{Event}'><subscription node='{node}' jid='{carol.Jid}' subscription='none'/></event></message>");
+        AssertError(await Items(carol, node), "not-authorized", "not-subscribed");
+        // only owners decide
+        var forged = await Ask(carol);
+        await carol.Sends(Answer(forged, allow: true));
+        await carol.Receives(e => e.Name == "message" && e.Type == "error" && e.Child("error", Ns.Client)?.Child("forbidden", Ns.StanzaErrors) is not null, "a forbidden error");
     }
 
     [Fact]
