@@ -83,6 +83,19 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         new Element("message", Ns.Client).SetAttr("from", from).SetAttr("to", to).SetAttr("type", type)
             .Add(new Element("event", PubSubNs.Event).Add(content));
 
+    /// <summary>§6.3: the subscription options form (type 'form'); the one option honoured is pubsub#deliver.</summary>
+    internal static Element OptionsForm(bool deliver)
+    {
+        var x = new Element("x", Ns.DataForms).SetAttr("type", "form");
+        x.Add(FormField("FORM_TYPE", "hidden", null, PubSubNs.SubscribeOptions));
+        x.Add(FormField("pubsub#deliver", "boolean", "Enable delivery?", deliver ? "1" : "0"));
+        return x;
+    }
+
+    private static Element FormField(string var, string type, string? label, string value) =>
+        new Element("field", Ns.DataForms).SetAttr("var", var).SetAttr("type", type).SetAttr("label", label)
+            .Add(new Element("value", Ns.DataForms).AddText(value));
+
     /// <summary>One IQ being decided; collects the outcome.</summary>
     private sealed class Request(IEntityContext entity, NodeState state, Element iq, string service, string node,
         PubSubOptions limits, bool mayCreate, bool admin, bool? presence, bool pep)
@@ -119,8 +132,9 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                     case "items" when get: Items(action, payload.Child("set", PubSubNs.Rsm)); return;
                     case "subscriptions" when get: OwnSubscriptions(); return;
                     case "affiliations" when get: OwnAffiliations(); return;
-                    case "options" or "default":
-                        Fail("feature-not-implemented", PubSubErrors.Unsupported, "subscription-options");
+                    case "options": Options(action, get); return;
+                    case "default" when get: // §6.4: the default subscription options
+                        Ok(new Element("pubsub", PubSubNs.PubSub).Add(new Element("default", PubSubNs.PubSub).SetAttr("node", node).Add(OptionsForm(true))));
                         return;
                 }
             }
@@ -407,10 +421,11 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 return;
             }
             if (!Exists()) return; // §6.1.3.12
-            if (pubsub.Child("options", PubSubNs.PubSub) is { HasChildren: true })
+            var deliver = true;
+            if (pubsub.Child("options", PubSubNs.PubSub)?.Child("x", Ns.DataForms) is { } optionsForm) // §6.3.7 subscribe and configure
             {
-                Fail("feature-not-implemented", PubSubErrors.Unsupported, "subscription-options"); // subscription options (§6.3) are not offered
-                return;
+                if (TryOptions(optionsForm, true) is not { } d) { Fail("bad-request", PubSubErrors.InvalidOptions); return; } // §6.3.6
+                deliver = d;
             }
             if (!MayAccess(subscribing: true)) return;
             var subscribed = jid.ToString();
@@ -422,7 +437,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 return;
             }
             var approval = Config.Access == AccessModels.Authorize && Affiliation is not (Affiliations.Owner or Affiliations.Publisher or Affiliations.Member);
-            var subscription = new NodeSubscription(subscribed, Guid.NewGuid().ToString("N"), approval ? SubscriptionStates.Pending : SubscriptionStates.Subscribed);
+            var subscription = new NodeSubscription(subscribed, Guid.NewGuid().ToString("N"), approval ? SubscriptionStates.Pending : SubscriptionStates.Subscribed, deliver);
             entity.Persist(NodeEvents.Subscribe(subscription));
             _outcome.Add(NodeRequests.SubscriptionChanged(subscription, removed: false));
             Ok(SubscriptionResult(subscription)); // §6.1.2
@@ -449,10 +464,6 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             form.Add(FormField("pubsub#allow", "boolean", "Allow this JID to subscribe to this pubsub node?", "false"));
             return new Element("message", Ns.Client).SetAttr("from", service).SetAttr("to", owner).Add(form);
         }
-
-        private static Element FormField(string var, string type, string? label, string value) =>
-            new Element("field", Ns.DataForms).SetAttr("var", var).SetAttr("type", type).SetAttr("label", label)
-                .Add(new Element("value", Ns.DataForms).AddText(value));
 
         /// <summary>§8.6: an owner's answer to the authorization form (a message to the service): the pending
         /// subscription becomes 'subscribed' or is removed, and the subscriber is told (§8.6 "notification of
@@ -482,6 +493,61 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             entity.Send(Message(pending.Jid, "normal", new Element("subscription", PubSubNs.Event).SetAttr("node", node)
                 .SetAttr("jid", pending.Jid).SetAttr("subid", pending.SubId).SetAttr("subscription", decided.State)));
             entity.Reply(_outcome); // a message gets no answer
+        }
+
+        /// <summary>A submitted subscribe_options form: the pubsub#deliver it sets, or null when the form is not one
+        /// this service accepts (another FORM_TYPE, a field it does not honour, a value that is no boolean).</summary>
+        private static bool? TryOptions(Element form, bool deliver)
+        {
+            if (form.Attr("type") is not ("submit" or null)) return null;
+            if (NodeConfig.FormType(form) is { } type && type != PubSubNs.SubscribeOptions) return null;
+            foreach (var f in form.Elements("field", Ns.DataForms))
+            {
+                switch (f.Attr("var"))
+                {
+                    case "FORM_TYPE":
+                        continue;
+                    case "pubsub#deliver" when NodeConfig.TryBool(f.ChildText("value", Ns.DataForms) ?? "", out var d):
+                        deliver = d;
+                        continue;
+                    default:
+                        return null;
+                }
+            }
+            return deliver;
+        }
+
+        /// <summary>§6.3: get (§6.3.2) or set (§6.3.5) the options of one subscription.</summary>
+        private void Options(Element options, bool get)
+        {
+            if (!Jid.TryParse(options.Attr("jid"), out var jid) || jid is null) { Fail("bad-request", PubSubErrors.InvalidJid); return; }
+            if (!Exists()) return; // §6.3.4.6
+            if (jid.Bare.ToString() != Requester && !IsOwner) { Fail("forbidden"); return; } // §6.3.4.1
+            var subid = options.Attr("subid");
+            NodeSubscription? found = null;
+            var count = 0;
+            foreach (var s in state.Subscriptions.Values)
+            {
+                if (s.Jid != jid.ToString()) continue;
+                count++;
+                if (subid is null || s.SubId == subid) found = s;
+            }
+            if (count == 0) { Fail("unexpected-request", PubSubErrors.NotSubscribed, null, null, "cancel"); return; } // §6.3.4.2
+            if (subid is null && count > 1) { Fail("bad-request", PubSubErrors.SubIdRequired); return; } // §6.3.4.3
+            if (found is null) { Fail("not-acceptable", PubSubErrors.InvalidSubId); return; } // §6.3.4.4
+            if (get)
+            {
+                Ok(new Element("pubsub", PubSubNs.PubSub).Add(new Element("options", PubSubNs.PubSub).SetAttr("node", node)
+                    .SetAttr("jid", found.Jid).SetAttr("subid", found.SubId).Add(OptionsForm(found.Deliver))));
+                return;
+            }
+            if (options.Child("x", Ns.DataForms) is not { } form || TryOptions(form, found.Deliver) is not { } deliver)
+            {
+                Fail("bad-request", PubSubErrors.InvalidOptions); // §6.3.6
+                return;
+            }
+            if (deliver != found.Deliver) entity.Persist(NodeEvents.Subscribe(found with { Deliver = deliver }));
+            Ok();
         }
 
         private Element SubscriptionResult(NodeSubscription s) =>
@@ -654,7 +720,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 }
                 else if (existing is null || existing.State != st)
                 {
-                    var changed = new NodeSubscription(jid, existing?.SubId ?? Guid.NewGuid().ToString("N"), st);
+                    var changed = new NodeSubscription(jid, existing?.SubId ?? Guid.NewGuid().ToString("N"), st, existing?.Deliver ?? true);
                     entity.Persist(NodeEvents.Subscribe(changed));
                     _outcome.Add(NodeRequests.SubscriptionChanged(changed, removed: false));
                 }
@@ -743,7 +809,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (pep) // XEP-0163 §4: the service adds the contacts interested through +notify
                 _outcome.Add(new Element(NodeRequests.Notify, PubSubNs.Internal).SetAttr("type", type).Add(@event.Clone()));
             foreach (var s in state.Subscriptions.Values)
-                if (s.State == SubscriptionStates.Subscribed && s.Jid != except)
+                if (s.State == SubscriptionStates.Subscribed && s.Deliver && s.Jid != except)
                     entity.Send(Message(s.Jid, type, @event.Clone()));
         }
 

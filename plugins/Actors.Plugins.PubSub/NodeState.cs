@@ -6,8 +6,9 @@ namespace Actors.Plugins.PubSub;
 /// <summary>One published item (XEP-0060 §7.1): its id, who published it, when, and its payload (null: none).</summary>
 public sealed record PublishedItem(string Id, string Publisher, DateTimeOffset At, Element? Payload);
 
-/// <summary>One subscription (XEP-0060 §4.2): the subscribed JID as given (bare or full), its subid and state.</summary>
-public sealed record NodeSubscription(string Jid, string SubId, string State);
+/// <summary>One subscription (XEP-0060 §4.2): the subscribed JID as given (bare or full), its subid and state, and its
+/// options (§6.3: pubsub#deliver, whether notifications are sent at all).</summary>
+public sealed record NodeSubscription(string Jid, string SubId, string State, bool Deliver = true);
 
 /// <summary>
 /// A node's state, in memory only: changed by <see cref="NodeEvents.Apply"/> alone (on the node's entity actor, one
@@ -79,7 +80,8 @@ public static class NodeEvents
     }
 
     public static Element Retract(string id) => E(Retracted).SetAttr("id", id);
-    public static Element Subscribe(NodeSubscription s) => E(Subscribed).SetAttr("jid", s.Jid).SetAttr("subid", s.SubId).SetAttr("state", s.State);
+    public static Element Subscribe(NodeSubscription s) => E(Subscribed).SetAttr("jid", s.Jid).SetAttr("subid", s.SubId).SetAttr("state", s.State)
+        .SetAttr("deliver", s.Deliver ? null : "0");
     public static Element Unsubscribe(string subId) => E(Unsubscribed).SetAttr("subid", subId);
     public static Element Affiliate(string jid, string affiliation) => E(Affiliated).SetAttr("jid", jid).SetAttr("affiliation", affiliation);
 
@@ -117,7 +119,7 @@ public static class NodeEvents
                 break;
             case Subscribed:
             {
-                var s = new NodeSubscription(e.Attr("jid")!, e.Attr("subid")!, e.Attr("state") ?? SubscriptionStates.Subscribed);
+                var s = new NodeSubscription(e.Attr("jid")!, e.Attr("subid")!, e.Attr("state") ?? SubscriptionStates.Subscribed, e.Attr("deliver") != "0");
                 state.Subscriptions[s.SubId] = s;
                 break;
             }

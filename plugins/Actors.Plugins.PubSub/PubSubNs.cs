@@ -10,6 +10,7 @@ public static class PubSubNs
     public const string NodeConfig = "http://jabber.org/protocol/pubsub#node_config";
     public const string PublishOptions = "http://jabber.org/protocol/pubsub#publish-options";
     /// <summary>§8.6 the form an owner gets to approve a subscription to an 'authorize' node.</summary>
+    public const string SubscribeOptions = "http://jabber.org/protocol/pubsub#subscribe_options";
     public const string SubscribeAuthorization = "http://jabber.org/protocol/pubsub#subscribe_authorization";
     public const string MetaData = "http://jabber.org/protocol/pubsub#meta-data";
     /// <summary>XEP-0059 result set management (paging retrieved items, XEP-0060 §6.5.4).</summary>
@@ -53,13 +54,14 @@ public static class PubSubFeatures
     public const string RetrieveItems = "retrieve-items";
     public const string RetrieveSubscriptions = "retrieve-subscriptions";
     public const string Subscribe = "subscribe";
+    public const string SubscriptionOptions = "subscription-options";
 
     public static readonly string[] Implemented =
     [
         AccessAuthorize, AccessOpen, AccessPresence, AccessWhitelist, ConfigNode, ConfigNodeMax, CreateAndConfigure, CreateNodes,
         DeleteItems, DeleteNodes, InstantNodes, ItemIds, LastPublished, ManageSubscriptions, MemberAffiliation, MetaData,
         ModifyAffiliations, OutcastAffiliation, PersistentItems, Publish, PublishOptions, PublisherAffiliation, PurgeNodes,
-        RetractItems, RetrieveAffiliations, RetrieveDefault, RetrieveItems, RetrieveSubscriptions, Subscribe,
+        RetractItems, RetrieveAffiliations, RetrieveDefault, RetrieveItems, RetrieveSubscriptions, Subscribe, SubscriptionOptions,
     ];
 }
 
@@ -115,6 +117,7 @@ public static class PubSubErrors
 {
     public const string ClosedNode = "closed-node";
     public const string InvalidJid = "invalid-jid";
+    public const string InvalidOptions = "invalid-options";
     public const string InvalidPayload = "invalid-payload";
     public const string InvalidSubId = "invalid-subid";
     public const string ItemForbidden = "item-forbidden";

@@ -100,6 +100,9 @@ internal sealed class PubSubService(
                 case "create" when !get:
                     await CreateAsync(s, requester, node);
                     return;
+                case "default" when get && node is null: // §6.4: the default subscription options
+                    Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(new Element("default", PubSubNs.PubSub).Add(NodeEntity.OptionsForm(true)))));
+                    return;
                 case "subscriptions" when get && node is null: // §5.6
                     Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(await OwnSubscriptionsAsync(requester, service))));
                     return;

@@ -88,10 +88,10 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
                 "create-and-configure", "create-nodes", "delete-items", "delete-nodes", "instant-nodes", "item-ids", "last-published",
                 "manage-subscriptions", "member-affiliation", "meta-data", "modify-affiliations", "outcast-affiliation", "persistent-items",
                 "publish", "publish-options", "publisher-affiliation", "purge-nodes", "retract-items", "retrieve-affiliations",
-                "retrieve-default", "retrieve-items", "retrieve-subscriptions", "subscribe" }
+                "retrieve-default", "retrieve-items", "retrieve-subscriptions", "subscribe", "subscription-options" }
             .Select(f => PubSub + "#" + f)
             .Concat([Ns.DiscoInfo, Ns.DiscoItems, PubSub, "http://jabber.org/protocol/rsm"]).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal(implemented, features); // exactly these: e.g. no access-roster, subscription-options, collections, multi-subscribe
+        Assert.Equal(implemented, features); // exactly these: e.g. no access-roster, collections, multi-subscribe
 
         var node = Unique("musings");
         await Create(alice, node);
@@ -205,6 +205,40 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
         var right = Form(Field("pubsub#access_model", "whitelist") + Field("pubsub#persist_items", "true"), "http://jabber.org/protocol/pubsub#publish-options");
         Assert.Equal("result", (await Publish(alice, node, "k1", Entry("key"), $"<publish-options>{right}</publish-options>")).Type);
         Assert.Equal(["k1"], ItemIds(await Items(alice, node)));
+    }
+
+    [Fact]
+    public async Task Xep0060_6_3_subscription_options_deliver_off_stops_notifications_and_6_3_7_subscribe_with_options()
+    {
+        await using var alice = await Server.LoginAsync("alice");
+        await using var bob = await Server.LoginAsync("bob");
+        await using var carol = await Server.LoginAsync("carol");
+        var node = Unique("optioned");
+        await Create(alice, node);
+        const string OptionsForm = "http://jabber.org/protocol/pubsub#subscribe_options";
+        string Deliver(bool on) => Form(Field("pubsub#deliver", on ? "1" : "0"), OptionsForm);
+        var subid = (await Subscribe(bob, node)).Child("pubsub", PubSub)!.Child("subscription", PubSub)!.Attr("subid");
+        // §6.3.2: the form, with the current value
+        StanzaAssert.Matches($"<iq type='result'><pubsub xmlns='{PubSub}'><options node='{node}' jid='{bob.Jid}' subid='{subid}'><x xmlns='jabber:x:data' type='form'>" +
+            $"<field var='FORM_TYPE'><value>{OptionsForm}</value></field><field var='pubsub#deliver'><value>1</value></field></x></options></pubsub></iq>",
+            await bob.Query($"<iq type='get' id='o1' to='{Service}'><pubsub xmlns='{PubSub}'><options node='{node}' jid='{bob.Jid}'/></pubsub></iq>"));
+        // §6.3.5: delivery off; §6.3.6: an option the service does not know is refused
+        await Ok(bob, $"<iq type='set' id='o2' to='{Service}'><pubsub xmlns='{PubSub}'><options node='{node}' jid='{bob.Jid}'>{Deliver(false)}</options></pubsub></iq>");
+        AssertError(await bob.Query($"<iq type='set' id='o3' to='{Service}'><pubsub xmlns='{PubSub}'><options node='{node}' jid='{bob.Jid}'>{Form(Field("pubsub#digest", "1"), OptionsForm)}</options></pubsub></iq>"),
+            "bad-request", "invalid-options");
+        AssertError(await carol.Query($"<iq type='get' id='o4' to='{Service}'><pubsub xmlns='{PubSub}'><options node='{node}' jid='{bob.Jid}'/></pubsub></iq>"), "forbidden"); // §6.3.4.1
+        AssertError(await carol.Query($"<iq type='get' id='o5' to='{Service}'><pubsub xmlns='{PubSub}'><options node='{node}' jid='{carol.Jid}'/></pubsub></iq>"),
+            "unexpected-request", "not-subscribed"); // §6.3.4.2
+        // §6.3.7: carol subscribes with delivery on in the same request
+        var carolSub = await carol.Query($"<iq type='set' id='o6' to='{Service}'><pubsub xmlns='{PubSub}'><subscribe node='{node}' jid='{carol.Jid}'/><options>{Deliver(true)}</options></pubsub></iq>");
+        Assert.Equal("result", carolSub.Type);
+        Assert.Equal("result", (await Publish(alice, node, "quiet-for-bob", Entry("x"))).Type);
+        await Notification(carol, node);
+        bob.Timeout = TimeSpan.FromSeconds(1); // carol has hers: bob's would have come by now
+        await Assert.ThrowsAsync<TimeoutException>(() => Notification(bob, node));
+        // §6.4: the default options
+        StanzaAssert.Matches($"<iq type='result'><pubsub xmlns='{PubSub}'><default><x xmlns='jabber:x:data'><field var='pubsub#deliver'/></x></default></pubsub></iq>",
+            await bob.Query($"<iq type='get' id='o7' to='{Service}'><pubsub xmlns='{PubSub}'><default/></pubsub></iq>"));
     }
 
     [Fact]
