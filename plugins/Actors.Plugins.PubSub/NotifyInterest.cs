@@ -13,7 +13,6 @@ namespace Actors.Plugins.PubSub;
 /// </summary>
 internal sealed class NotifyInterest(IPluginContext ctx)
 {
-    public const string CapsNs = "http://jabber.org/protocol/caps";
     public const string NotifySuffix = "+notify";
     private static readonly TimeSpan FetchTimeout = TimeSpan.FromSeconds(10);
     private const int MaxCachedVers = 10_000;
@@ -37,12 +36,14 @@ internal sealed class NotifyInterest(IPluginContext ctx)
             if (e.Stanza.Type == "unavailable") Forget(session);
             return false;
         }
-        if (e.Stanza.Child("c", CapsNs) is not { } c || c.Attr("node") is not { Length: > 0 } node || c.Attr("ver") is not { Length: > 0 } ver)
+        if (e.Stanza.Child("c", EntityCapabilities.Ns) is not { } c || c.Attr("node") is not { Length: > 0 } node || c.Attr("ver") is not { Length: > 0 } ver)
         {
             Forget(session);
             return false;
         }
-        var key = node + "#" + ver;
+        var hash = c.Attr("hash");
+        // only a SHA-1 ver can be checked (§5.4) and cached for everyone; any other is this session's alone
+        var key = hash == EntityCapabilities.Sha1 ? node + "#" + ver : session + " " + node + "#" + ver;
         bool fetch;
         lock (_lock)
         {
@@ -52,7 +53,7 @@ internal sealed class NotifyInterest(IPluginContext ctx)
             if (fetch) _fetching[key] = waiting = new List<Jid>();
             waiting!.Add(session);
         }
-        if (fetch) _ = FetchAsync(session, key);
+        if (fetch) _ = FetchAsync(session, key, node + "#" + ver, hash == EntityCapabilities.Sha1 ? ver : null);
         return false;
     }
 
@@ -103,16 +104,28 @@ internal sealed class NotifyInterest(IPluginContext ctx)
         return sessions;
     }
 
-    private async Task FetchAsync(Jid session, string key)
+    /// <summary>Asks <paramref name="session"/> for the disco#info of its caps node#ver. A SHA-1 ver is cached under
+    /// <paramref name="key"/> for every session only if the answer hashes to it (XEP-0115 §5.4); otherwise the
+    /// answer holds for this session alone.</summary>
+    private async Task FetchAsync(Jid session, string fetchKey, string capsNode, string? sha1Ver)
     {
+        var key = fetchKey;
         HashSet<string>? nodes = null;
         try
         {
             var iq = new Element("iq", Ns.Client).SetAttr("type", "get").SetAttr("from", session.Domain).SetAttr("to", session.ToString())
-                .Add(new Element("query", Ns.DiscoInfo).SetAttr("node", key));
+                .Add(new Element("query", Ns.DiscoInfo).SetAttr("node", capsNode));
             var reply = await ctx.SendIqAsync(iq, FetchTimeout).ConfigureAwait(false);
             if (reply.Type == "result" && reply.Child("query", Ns.DiscoInfo) is { } query)
             {
+                if (sha1Ver is not null && EntityCapabilities.Ver(query) != sha1Ver)
+                {
+                    ctx.Logger.LogDebug("caps {Caps} of {Session} do not hash to their ver: kept for that session only", capsNode, session);
+                    var own = session + " " + capsNode;
+                    lock (_lock)
+                        if (_sessionCaps.TryGetValue(session, out var current) && current == key) _sessionCaps[session] = own;
+                    key = own;
+                }
                 nodes = new HashSet<string>(StringComparer.Ordinal);
                 foreach (var feature in query.Elements("feature", Ns.DiscoInfo))
                     if (feature.Attr("var") is { } var && var.EndsWith(NotifySuffix, StringComparison.Ordinal) && var.Length > NotifySuffix.Length)
@@ -124,12 +137,30 @@ internal sealed class NotifyInterest(IPluginContext ctx)
             ctx.Logger.LogDebug("caps {Caps} of {Session} not fetched: {Reason}", key, session, ex.Message);
         }
         var resolved = new List<(Jid Session, IReadOnlyCollection<Jid> Contacts)>();
+        Jid? askNext = null;
+        List<Jid>? waiting;
         lock (_lock)
         {
-            _fetching.Remove(key, out var waiting);
-            if (nodes is null) return; // asked again at the next presence with this ver
-            if (_notify.Count >= MaxCachedVers) _notify.Clear();
-            _notify[key] = nodes;
+            _fetching.Remove(fetchKey, out waiting);
+            if (key != fetchKey && waiting is not null) // an answer that did not verify: ask the next session with that ver
+            {
+                var others = waiting.Where(w => !w.Equals(session) && _sessionCaps.TryGetValue(w, out var k) && k == fetchKey).ToList();
+                if (others.Count > 0)
+                {
+                    _fetching[fetchKey] = others;
+                    askNext = others[0];
+                }
+            }
+            if (nodes is not null)
+            {
+                if (_notify.Count >= MaxCachedVers) _notify.Clear();
+                _notify[key] = nodes;
+            }
+        }
+        if (askNext is not null) _ = FetchAsync(askNext, fetchKey, capsNode, sha1Ver);
+        if (nodes is null) return; // asked again at the next presence with this ver
+        lock (_lock)
+        {
             foreach (var s in waiting ?? [])
             {
                 if (!_sessionCaps.TryGetValue(s, out var k) || k != key) continue;

@@ -43,17 +43,27 @@ public sealed class PepSpec : IAsyncLifetime
         await watcher.Receives($"<presence type='subscribed' from='{owner.Jid.Bare}'/>");
     }
 
-    /// <summary>Sends available presence with XEP-0115 caps and answers the server's disco#info for them (if it asks)
-    /// with <paramref name="notify"/> nodes as +notify features.</summary>
-    private static async Task ComeOnlineWithCaps(XmppTestClient c, string ver, bool expectQuery, params string[] notify)
+    /// <summary>The disco#info a client with these +notify nodes answers, and its XEP-0115 §5.1 ver.</summary>
+    private static (string Query, string Ver) ClientInfo(string node, params string[] notify)
     {
-        await c.Sends($"<presence><c xmlns='{Caps}' hash='sha-1' node='https://example.org/client' ver='{ver}'/></presence>");
+        var query = $"<query xmlns='{Ns.DiscoInfo}' node='{node}'><identity category='client' type='pc' name='Test'/><feature var='{Ns.DiscoInfo}'/>" +
+            string.Join("", notify.Select(n => $"<feature var='{n}+notify'/>")) + "</query>";
+        return (query, Actors.Xmpp.Plugins.EntityCapabilities.Ver(Element.Parse(query))!);
+    }
+
+    /// <summary>Sends available presence with XEP-0115 caps (the ver of <paramref name="notify"/>, or
+    /// <paramref name="claimedVer"/>) and answers the server's disco#info for them if <paramref name="expectQuery"/>.</summary>
+    private static async Task ComeOnlineWithCaps(XmppTestClient c, bool expectQuery, string[] notify, string? claimedVer = null)
+    {
+        const string Node = "https://example.org/client";
+        var (_, realVer) = ClientInfo(Node, notify);
+        var ver = claimedVer ?? realVer;
+        await c.Sends($"<presence><c xmlns='{Caps}' hash='sha-1' node='{Node}' ver='{ver}'/></presence>");
         if (!expectQuery) return;
         var query = await c.Receives(e => e.Name == "iq" && e.Type == "get" && e.Child("query", Ns.DiscoInfo) is not null, "the server's disco#info for the caps");
-        Assert.Equal($"https://example.org/client#{ver}", query.Child("query", Ns.DiscoInfo)!.Attr("node")); // XEP-0115 §6.2
-        var features = string.Join("", notify.Select(n => $"<feature var='{n}+notify'/>"));
-        await c.Sends($"<iq type='result' id='{query.Id}' to='{query.From}'><query xmlns='{Ns.DiscoInfo}' node='{query.Child("query", Ns.DiscoInfo)!.Attr("node")}'>" +
-            $"<identity category='client' type='pc'/><feature var='{Ns.DiscoInfo}'/>{features}</query></iq>");
+        Assert.Equal($"{Node}#{ver}", query.Child("query", Ns.DiscoInfo)!.Attr("node")); // XEP-0115 §6.2
+        var (answer, _) = ClientInfo($"{Node}#{ver}", notify);
+        await c.Sends($"<iq type='result' id='{query.Id}' to='{query.From}'>{answer}</iq>");
     }
 
     [Fact]
@@ -98,8 +108,8 @@ public sealed class PepSpec : IAsyncLifetime
         await using var bob = await _server.LoginAsync("bob", "phone");
         await using var carol = await _server.LoginAsync("carol", "pc");
         await alice.Sends("<presence/>");
-        await ComeOnlineWithCaps(bob, "bob-ver-1", expectQuery: true, Tune);         // the server fetches unknown caps
-        await ComeOnlineWithCaps(carol, "carol-ver-1", expectQuery: true, Tune);     // interested, but no subscription
+        await ComeOnlineWithCaps(bob, expectQuery: true, [Tune]);   // the server fetches unknown caps
+        await ComeOnlineWithCaps(carol, expectQuery: false, [Tune]); // the same ver: known already; interested, but no subscription
         await SharePresence(alice, bob);
 
         Assert.Equal("result", (await PublishTune(alice, "Let It Be")).Type);
@@ -112,10 +122,22 @@ public sealed class PepSpec : IAsyncLifetime
 
         // a second resource of bob with caps the server knows already: no query, and alice's last item on her presence
         await using var tablet = await _server.LoginAsync("bob", "tablet");
-        await ComeOnlineWithCaps(tablet, "bob-ver-1", expectQuery: false);
+        await ComeOnlineWithCaps(tablet, expectQuery: false, [Tune]);
         var last = await tablet.Receives(e => e.Name == "message" && e.Child("event", Event) is not null, "alice's last tune");
         StanzaAssert.Matches($"<message from='alice@localhost'><event xmlns='{Event}'><items node='{Tune}'><item id='current'/></items></event>" +
             "<delay xmlns='urn:xmpp:delay'/></message>", last);
+    }
+
+    [Fact]
+    public async Task Xep0115_5_4_caps_whose_answer_does_not_hash_to_the_ver_are_not_cached_for_others()
+    {
+        await using var alice = await _server.LoginAsync("alice", "desk");
+        await using var liar = await _server.LoginAsync("bob", "liar");
+        await using var honest = await _server.LoginAsync("bob", "honest");
+        await alice.Sends("<presence/>");
+        var (_, geoVer) = ClientInfo("https://example.org/client", "http://jabber.org/protocol/geoloc");
+        await ComeOnlineWithCaps(liar, expectQuery: true, [Tune], claimedVer: geoVer); // claims geoloc's ver, answers tune
+        await ComeOnlineWithCaps(honest, expectQuery: true, ["http://jabber.org/protocol/geoloc"]); // so the ver is asked again
     }
 
     [Fact]
