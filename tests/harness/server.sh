@@ -38,7 +38,8 @@ server_args() {
   [ "$TLS_REQUIRED" = false ] && plain=true
   echo "--Xmpp:Domain=$DOMAIN --Xmpp:BindAddress=$HOST --Xmpp:C2sPort=$PORT --Xmpp:DirectTlsPort=$DIRECT_TLS_PORT" \
        "--Xmpp:DataDir=$WORKDIR/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
-       "--Xmpp:Registration:Enabled=$REGISTRATION"
+       "--Xmpp:Registration:Enabled=$REGISTRATION" \
+       "--Xmpp:PubSub:NodeCreation=Accounts"
 }
 
 # Build once (and again when a source is newer than the build); concurrent callers wait for one build.
@@ -118,6 +119,7 @@ case "${1:-}" in
     echo "DIRECT_TLS_PORT=$DIRECT_TLS_PORT"
     echo "TLS_REQUIRED=$TLS_REQUIRED"
     echo "REGISTRATION=$REGISTRATION"
+    echo "PUBSUB=pubsub.$DOMAIN"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)
