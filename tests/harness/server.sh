@@ -43,7 +43,8 @@ server_args() {
   echo "--Xmpp:Domain=$DOMAIN --Xmpp:BindAddress=$HOST --Xmpp:C2sPort=$PORT --Xmpp:DirectTlsPort=$DIRECT_TLS_PORT" \
        "--Xmpp:DataDir=$WORKDIR/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
        "--Xmpp:Registration:Enabled=$REGISTRATION" \
-       "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST"
+       "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
+       "--Xmpp:PubSub:NodeCreation=Accounts"
 }
 
 # Build once (and again when a source is newer than the build); concurrent callers wait for one build.
@@ -127,6 +128,7 @@ case "${1:-}" in
     echo "TLS_REQUIRED=$TLS_REQUIRED"
     echo "REGISTRATION=$REGISTRATION"
     echo "MUC_SERVICE=conference.$DOMAIN"
+    echo "PUBSUB=pubsub.$DOMAIN"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)

@@ -1,0 +1,324 @@
+using Actors.Xmpp;
+using Actors.Xmpp.Plugins;
+using Actors.Xmpp.Stanzas;
+using Actors.Xmpp.Xml;
+using Microsoft.Extensions.Logging;
+
+namespace Actors.Plugins.PubSub;
+
+/// <summary>
+/// The service at pubsub.&lt;domain&gt; (Prosody's mod_pubsub over util/pubsub): routes each IQ to its node's entity
+/// (<see cref="NodeEntity"/>), answers what spans nodes (§5.2 node discovery, §5.6/§5.7 without a node, §8.3 default
+/// configuration, §8.1 who may create and how many), asks the roster for the presence access model (§4.5), and keeps
+/// the lists outside the nodes in plugin storage: the service's nodes (owner: the service JID) and each account's
+/// subscriptions and affiliations (owner: the account, removed with it).
+/// </summary>
+internal sealed class PubSubService(
+    IPluginContext ctx,
+    PubSubOptions options,
+    IEntityKind nodes,
+    IStoreMap directory,
+    IStoreMap subscriptions,
+    IStoreMap affiliations,
+    IRosters rosters,
+    IAccounts accounts,
+    NotifyInterest interest)
+{
+    /// <summary>A node answers within milliseconds; an ask that reached a node stopped by an unload or a reload is lost
+    /// with its mailbox and fails after this (the host then answers the IQ with internal-server-error).</summary>
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(4);
+    private readonly HashSet<string> _admins = new(options.Admins, StringComparer.Ordinal);
+
+    public static DiscoInfo Info()
+    {
+        var features = new List<string> { Ns.DiscoItems, PubSubNs.PubSub, PubSubNs.Rsm };
+        foreach (var f in PubSubFeatures.Implemented) features.Add(PubSubNs.Feature(f));
+        return new DiscoInfo([new DiscoIdentity("pubsub", "service", "Publish-Subscribe")], features.ToArray(), []); // §5.1
+    }
+
+    public async ValueTask HandleAsync(AddressedStanza s)
+    {
+        var stanza = s.Stanza;
+        if (stanza.Name != "iq")
+        {
+            if (stanza.Name == "message" && stanza.Type != "error" && s.To.IsDomain && stanza.Child("x", Ns.DataForms) is { } form
+                && NodeConfig.FormType(form) == PubSubNs.SubscribeAuthorization && FormValue(form, "pubsub#node") is { Length: > 0 } decided)
+            {
+                await AskNodeAsync(s, s.To.Domain, decided, mayCreate: false, pep: false); // §8.6: an owner approves or denies
+                return;
+            }
+            if (stanza.Name == "message" && s.Error("service-unavailable") is { } bounce) ctx.SendStanza(bounce);
+            return; // presence to the service: nothing to do
+        }
+        if (stanza.Type is not ("get" or "set")) return;
+        if (!s.To.IsDomain || s.Payload is null) { Send(s.Error("service-unavailable")); return; }
+        await DispatchAsync(s, s.To.Domain, pep: false);
+    }
+
+    /// <summary>XEP-0163: an IQ in the pubsub namespaces to an account's bare JID, its personal eventing service.</summary>
+    public async ValueTask HandlePepAsync(AddressedStanza s)
+    {
+        if (s.Stanza.Type is not ("get" or "set") || s.Payload is null) return;
+        await DispatchAsync(s, s.To.Bare.ToString(), pep: true);
+    }
+
+    private async Task DispatchAsync(AddressedStanza s, string service, bool pep)
+    {
+        var stanza = s.Stanza;
+        var payload = s.Payload!;
+        var get = stanza.Type == "get";
+        var requester = s.From.Bare;
+        var owner = pep && requester.ToString() == service; // the account itself owns its PEP nodes
+        if (payload.Is("query", Ns.DiscoInfo) && get && payload.Attr("node") is { } infoNode)
+        {
+            await AskNodeAsync(s, service, infoNode, mayCreate: false, pep);
+            return;
+        }
+        if (payload.Is("query", Ns.DiscoItems) && get)
+        {
+            if (payload.Attr("node") is { } itemsNode) await AskNodeAsync(s, service, itemsNode, mayCreate: false, pep);
+            else Send(s.Result(await NodeListAsync(s.To)));
+            return;
+        }
+        if (payload.Name != "pubsub" || payload.Namespace is not (PubSubNs.PubSub or PubSubNs.Owner) || payload.FirstChild() is not { } first)
+        {
+            Send(s.Error(payload.Name == "pubsub" ? "bad-request" : "service-unavailable"));
+            return;
+        }
+        var action = first.Name is "configure" or "publish-options" or "options" && payload.ElementCount > 1
+            ? payload.Elements().First(e => e.Name is not ("configure" or "publish-options" or "options")) : first;
+        var node = action.Attr("node");
+        if (payload.Namespace == PubSubNs.PubSub)
+        {
+            switch (action.Name)
+            {
+                case "create" when !get && pep:
+                    if (!owner) Send(Failure(stanza, "forbidden")); // XEP-0163: only the account creates its nodes
+                    else if (node is not { Length: > 0 }) Send(Failure(stanza, "not-acceptable", PubSubErrors.NodeIdRequired)); // §8.1.2: no instant PEP nodes
+                    else await AskNodeAsync(s, service, node, mayCreate: true, pep);
+                    return;
+                case "create" when !get:
+                    await CreateAsync(s, requester, node);
+                    return;
+                case "default" when get && node is null: // §6.4: the default subscription options
+                    Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(new Element("default", PubSubNs.PubSub).Add(NodeEntity.OptionsForm(true)))));
+                    return;
+                case "subscriptions" when get && node is null: // §5.6
+                    Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(await OwnSubscriptionsAsync(requester, service))));
+                    return;
+                case "affiliations" when get && node is null: // §5.7
+                    Send(s.Result(new Element("pubsub", PubSubNs.PubSub).Add(await OwnAffiliationsAsync(requester, service))));
+                    return;
+            }
+        }
+        else if (action.Name == "default" && get && node is null) // §8.3
+        {
+            Send(s.Result(new Element("pubsub", PubSubNs.Owner).Add(new Element("default", PubSubNs.Owner).Add((pep ? NodeConfig.PepDefaults : new NodeConfig()).Form()))));
+            return;
+        }
+        if (node is not { Length: > 0 }) // every other request names its node (nodeid-required)
+        {
+            Send(Failure(stanza, "bad-request", PubSubErrors.NodeIdRequired));
+            return;
+        }
+        await AskNodeAsync(s, service, node, mayCreate: owner, pep); // a PEP publish by the owner may auto-create
+    }
+
+    /// <summary>§8.1: who may create (§8.1.3.3), how many nodes an account may own, instant nodes (§8.1.2).</summary>
+    private async Task CreateAsync(AddressedStanza s, Jid requester, string? node)
+    {
+        if (!MayCreate(requester)) { Send(Failure(s.Stanza, "forbidden")); return; }
+        if (!IsAdmin(requester) && await OwnedCountAsync(requester, s.To.Domain) >= options.MaxNodesPerUser)
+        {
+            Send(Failure(s.Stanza, "not-allowed", PubSubErrors.MaxNodesExceeded, $"an account may own {options.MaxNodesPerUser} nodes"));
+            return;
+        }
+        if (node is { Length: 0 }) { Send(Failure(s.Stanza, "bad-request", PubSubErrors.NodeIdRequired)); return; }
+        await AskNodeAsync(s, s.To.Domain, node ?? Guid.NewGuid().ToString("N"), mayCreate: true, pep: false);
+    }
+
+    private static string? FormValue(Element form, string var)
+    {
+        foreach (var f in form.Elements("field", Ns.DataForms))
+            if (f.Attr("var") == var) return f.ChildText("value", Ns.DataForms);
+        return null;
+    }
+
+    private bool IsAdmin(Jid requester) => _admins.Contains(requester.ToString());
+
+    private bool MayCreate(Jid requester) => options.NodeCreation switch
+    {
+        NodeCreation.Accounts => IsAdmin(requester) || (requester.Local is not null && ctx.Domains.Contains(requester.Domain)),
+        NodeCreation.Admins => IsAdmin(requester),
+        _ => false,
+    };
+
+    /// <summary>Sends the IQ to its node and carries out the outcome: what the service records, then the answer.</summary>
+    private async Task AskNodeAsync(AddressedStanza s, string service, string node, bool mayCreate, bool pep)
+    {
+        var key = NodeRequests.Key(service, node);
+        var admin = pep ? s.From.Bare.ToString() == service : IsAdmin(s.From.Bare);
+        var reply = await nodes.AskAsync(key, NodeRequests.For(s.Stanza.Clone(), mayCreate, admin, null, pep), AskTimeout);
+        if (reply is not null && reply.Is(NodeRequests.NeedPresence, PubSubNs.Internal)) // §4.5 presence access: the owners' rosters
+        {
+            var shares = await OwnerSharesPresenceAsync(reply.Attr("owners") ?? "", s.From.Bare);
+            reply = await nodes.AskAsync(key, NodeRequests.For(s.Stanza.Clone(), mayCreate, admin, shares, pep), AskTimeout);
+        }
+        if (reply is null || !reply.Is(NodeRequests.Outcome, PubSubNs.Internal))
+        {
+            Send(s.Error("internal-server-error"));
+            return;
+        }
+        Element? answer = null;
+        foreach (var e in reply.Elements())
+        {
+            if (e.Namespace != PubSubNs.Internal)
+            {
+                answer = e;
+                continue;
+            }
+            switch (e.Name)
+            {
+                case NodeRequests.Index:
+                    await IndexAsync(e, service, node);
+                    break;
+                case NodeRequests.NodeCreated:
+                    await directory.SetAsync(Jid.Parse(service), node, StoredValue.Of(e.Attr("owner") ?? ""));
+                    break;
+                case NodeRequests.NodeDeleted:
+                    await directory.SetAsync(Jid.Parse(service), node, null);
+                    break;
+            }
+        }
+        if (answer is not null) Send(answer);
+        else if (s.Stanza.Name == "iq") Send(s.Error("internal-server-error")); // an IQ is always answered; a message need not be
+        if (!pep) return;
+        foreach (var e in reply.Elements(NodeRequests.Notify, PubSubNs.Internal))
+            if (e.FirstChild() is { } @event) await NotifyContactsAsync(Jid.Parse(service), node, e.Attr("type") ?? "headline", @event);
+    }
+
+    /// <summary>XEP-0163 §4.3: a PEP event to every session that asked for the node with +notify and may see it: the
+    /// account's own, and its contacts with a presence subscription to it ('from' or 'both').</summary>
+    private async Task NotifyContactsAsync(Jid owner, string node, string type, Element @event)
+    {
+        Dictionary<Jid, bool>? allowed = null;
+        foreach (var session in interest.Interested(node))
+        {
+            var bare = session.Bare;
+            if (!bare.Equals(owner))
+            {
+                allowed ??= new Dictionary<Jid, bool>();
+                if (!allowed.TryGetValue(bare, out var ok))
+                    allowed[bare] = ok = await rosters.SubscriptionAsync(owner, bare) is "from" or "both";
+                if (!ok) continue;
+            }
+            ctx.SendStanza(NodeEntity.Message(owner.ToString(), session.ToString(), type, @event.Clone()));
+        }
+    }
+
+    /// <summary>XEP-0163: a contact's presence reached <paramref name="session"/>: the last item of each PEP node of
+    /// <paramref name="contact"/> it asked for with +notify (nodes with send_last_published_item on_sub_and_presence).</summary>
+    public async Task SendLastItemsAsync(Jid session, Jid contact, IReadOnlyCollection<string> wanted)
+    {
+        if (wanted.Count == 0 || !IsAccount(contact) || !interest.FirstTime(session, contact)) return;
+        try
+        {
+            foreach (var entry in await directory.GetAllAsync(contact))
+                if (wanted.Contains(entry.Key))
+                    nodes.Tell(NodeRequests.Key(contact.ToString(), entry.Key),
+                        new Element(NodeRequests.SendLast, PubSubNs.Internal).SetAttr("to", session.ToString()));
+        }
+        catch (StorageException ex)
+        {
+            ctx.Logger.LogWarning(ex, "the PEP nodes of {Contact} could not be read for {Session}", contact, session);
+        }
+    }
+
+    private async Task<bool> OwnerSharesPresenceAsync(string owners, Jid requester)
+    {
+        foreach (var owner in owners.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!Jid.TryParse(owner, out var jid) || jid is null || !IsAccount(jid)) continue;
+            if (await rosters.SubscriptionAsync(jid, requester) is "from" or "both") return true; // the owner shares presence with the requester
+        }
+        return false;
+    }
+
+    private bool IsAccount(Jid bare) => bare.Local is not null && ctx.Domains.Contains(bare.Domain) && accounts.Exists(bare);
+
+    /// <summary>Keeps an account's own list of subscriptions (key: subid) and affiliations (key: service/node).</summary>
+    private async Task IndexAsync(Element change, string service, string node)
+    {
+        if (NodeRequests.BareOf(change.Attr("jid")) is not { } account || !IsAccount(account)) return; // remote JIDs keep no list
+        if (change.Attr("kind") == NodeRequests.Subscription)
+        {
+            var removed = change.Attr("state") == SubscriptionStates.None;
+            var entry = new Element("subscription", PubSubNs.Internal).SetAttr("service", service).SetAttr("node", node)
+                .SetAttr("jid", change.Attr("jid")).SetAttr("subscription", change.Attr("state")).SetAttr("subid", change.Attr("subid"));
+            await subscriptions.SetAsync(account, change.Attr("subid")!, removed ? null : StoredValue.Of(entry));
+        }
+        else
+        {
+            var affiliation = change.Attr("affiliation");
+            await affiliations.SetAsync(account, NodeRequests.Key(service, node), affiliation is null or Affiliations.None ? null : StoredValue.Of(affiliation));
+        }
+    }
+
+    private async Task<Element> OwnSubscriptionsAsync(Jid requester, string service)
+    {
+        var list = new Element("subscriptions", PubSubNs.PubSub);
+        if (!IsAccount(requester)) return list;
+        foreach (var entry in await subscriptions.GetAllAsync(requester))
+        {
+            if (entry.Value?.Xml is not { } s || s.Attr("service") != service) continue;
+            list.Add(new Element("subscription", PubSubNs.PubSub).SetAttr("node", s.Attr("node")).SetAttr("jid", s.Attr("jid"))
+                .SetAttr("subscription", s.Attr("subscription")).SetAttr("subid", s.Attr("subid")));
+        }
+        return list;
+    }
+
+    private async Task<Element> OwnAffiliationsAsync(Jid requester, string service)
+    {
+        var list = new Element("affiliations", PubSubNs.PubSub);
+        if (!IsAccount(requester)) return list;
+        var prefix = service + "/";
+        foreach (var entry in await affiliations.GetAllAsync(requester))
+            if (entry.Key.StartsWith(prefix, StringComparison.Ordinal) && entry.Value?.Text is { } a)
+                list.Add(new Element("affiliation", PubSubNs.PubSub).SetAttr("node", entry.Key[prefix.Length..]).SetAttr("affiliation", a));
+        return list;
+    }
+
+    private async Task<int> OwnedCountAsync(Jid requester, string service)
+    {
+        if (!IsAccount(requester)) return 0;
+        var prefix = service + "/";
+        var owned = 0;
+        foreach (var entry in await affiliations.GetAllAsync(requester))
+            if (entry.Key.StartsWith(prefix, StringComparison.Ordinal) && entry.Value?.Text == Affiliations.Owner) owned++;
+        return owned;
+    }
+
+    /// <summary>§5.2: the service's nodes, as disco#items.</summary>
+    private async Task<Element> NodeListAsync(Jid service)
+    {
+        var query = new Element("query", Ns.DiscoItems);
+        var all = await directory.GetAllAsync(service);
+        foreach (var entry in all.OrderBy(e => e.Key, StringComparer.Ordinal))
+            query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", service.ToString()).SetAttr("node", entry.Key));
+        return query;
+    }
+
+    private void Send(Element? stanza)
+    {
+        if (stanza is not null) ctx.SendStanza(stanza);
+    }
+
+    /// <summary>An IQ error with an optional pubsub#errors condition.</summary>
+    public static Element Failure(Element iq, string condition, string? pubsubCondition = null, string? text = null)
+    {
+        var reply = new Element("iq", Ns.Client).SetAttr("from", iq.To).SetAttr("to", iq.From).SetAttr("id", iq.Id).SetAttr("type", "error");
+        var error = StanzaErrors.Error(condition, text);
+        if (pubsubCondition is not null) error.Add(new Element(pubsubCondition, PubSubNs.Errors));
+        return reply.Add(error);
+    }
+}

@@ -1,0 +1,161 @@
+using Actors.Xmpp;
+using Actors.Xmpp.Testing;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Plugins.Tests;
+
+/// <summary>XEP-0163 Personal Eventing Protocol on accounts' bare JIDs (the 'pubsub' plugin), over TCP.</summary>
+public sealed class PepSpec : IAsyncLifetime
+{
+    private const string PubSub = "http://jabber.org/protocol/pubsub";
+    private const string Event = "http://jabber.org/protocol/pubsub#event";
+    private const string Errors = "http://jabber.org/protocol/pubsub#errors";
+    private const string Tune = "http://jabber.org/protocol/tune";
+    private const string Caps = "http://jabber.org/protocol/caps";
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await TestServer.StartAsync(["disco", "ping", "pubsub"]);
+        await _server.AddUserAsync("carol");
+    }
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private static string TuneItem(string title) => $"<tune xmlns='{Tune}'><title>{title}</title></tune>";
+
+    private static Task<Element> PublishTune(XmppTestClient c, string title, string options = "", string to = "") =>
+        c.Query($"<iq type='set' id='{c.NextId()}'{to}><pubsub xmlns='{PubSub}'><publish node='{Tune}'><item id='current'>{TuneItem(title)}</item></publish>{options}</pubsub></iq>");
+
+    private static string Condition(Element e) =>
+        e.Child("error", Ns.Client)?.Elements().FirstOrDefault(x => x.Namespace == Ns.StanzaErrors)?.Name ?? "(none)";
+
+    private static string? PubSubCondition(Element e) =>
+        e.Child("error", Ns.Client)?.Elements().FirstOrDefault(x => x.Namespace == Errors)?.Name;
+
+    /// <summary><paramref name="watcher"/> subscribes to <paramref name="owner"/>'s presence and is approved (RFC 6121 §3.1):
+    /// the owner's roster then has the watcher with 'from'. Both must be available.</summary>
+    private static async Task SharePresence(XmppTestClient owner, XmppTestClient watcher)
+    {
+        await watcher.Sends($"<presence type='subscribe' to='{owner.Jid.Bare}'/>");
+        await owner.Receives($"<presence type='subscribe' from='{watcher.Jid.Bare}'/>");
+        await owner.Sends($"<presence type='subscribed' to='{watcher.Jid.Bare}'/>");
+        await watcher.Receives($"<presence type='subscribed' from='{owner.Jid.Bare}'/>");
+    }
+
+    /// <summary>The disco#info a client with these +notify nodes answers, and its XEP-0115 §5.1 ver.</summary>
+    private static (string Query, string Ver) ClientInfo(string node, params string[] notify)
+    {
+        var query = $"<query xmlns='{Ns.DiscoInfo}' node='{node}'><identity category='client' type='pc' name='Test'/><feature var='{Ns.DiscoInfo}'/>" +
+            string.Join("", notify.Select(n => $"<feature var='{n}+notify'/>")) + "</query>";
+        return (query, Actors.Xmpp.Plugins.EntityCapabilities.Ver(Element.Parse(query))!);
+    }
+
+    /// <summary>Sends available presence with XEP-0115 caps (the ver of <paramref name="notify"/>, or
+    /// <paramref name="claimedVer"/>) and answers the server's disco#info for them if <paramref name="expectQuery"/>.</summary>
+    private static async Task ComeOnlineWithCaps(XmppTestClient c, bool expectQuery, string[] notify, string? claimedVer = null)
+    {
+        const string Node = "https://example.org/client";
+        var (_, realVer) = ClientInfo(Node, notify);
+        var ver = claimedVer ?? realVer;
+        await c.Sends($"<presence><c xmlns='{Caps}' hash='sha-1' node='{Node}' ver='{ver}'/></presence>");
+        if (!expectQuery) return;
+        var query = await c.Receives(e => e.Name == "iq" && e.Type == "get" && e.Child("query", Ns.DiscoInfo) is not null, "the server's disco#info for the caps");
+        Assert.Equal($"{Node}#{ver}", query.Child("query", Ns.DiscoInfo)!.Attr("node")); // XEP-0115 §6.2
+        var (answer, _) = ClientInfo($"{Node}#{ver}", notify);
+        await c.Sends($"<iq type='result' id='{query.Id}' to='{query.From}'>{answer}</iq>");
+    }
+
+    [Fact]
+    public async Task Xep0163_3_a_publish_auto_creates_the_node_and_the_account_is_a_pep_service()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        var info = await alice.Query($"<iq type='get' id='i1' to='alice@localhost'><query xmlns='{Ns.DiscoInfo}'/></iq>");
+        StanzaAssert.Matches($"<iq type='result'><query xmlns='{Ns.DiscoInfo}'><identity category='pubsub' type='pep'/>" +
+            $"<feature var='{PubSub}#auto-create'/><feature var='{PubSub}#publish-options'/><feature var='{PubSub}#filtered-notifications'/></query></iq>", info);
+        var published = await PublishTune(alice, "Yesterday"); // no 'to': the account's own PEP service
+        StanzaAssert.Matches($"<iq type='result'><pubsub xmlns='{PubSub}'><publish node='{Tune}'><item id='current'/></publish></pubsub></iq>", published);
+        var items = await alice.Query($"<iq type='get' id='g1' to='alice@localhost'><pubsub xmlns='{PubSub}'><items node='{Tune}'/></pubsub></iq>");
+        StanzaAssert.Matches($"<iq type='result'><pubsub xmlns='{PubSub}'><items node='{Tune}'><item id='current'>{TuneItem("Yesterday")}</item></items></pubsub></iq>", items);
+        // only the account creates its nodes
+        await using var bob = await _server.LoginAsync("bob");
+        var foreign = await PublishTune(bob, "not yours", to: " to='alice@localhost'");
+        Assert.Equal("forbidden", Condition(foreign));
+    }
+
+    [Fact]
+    public async Task Xep0163_4_presence_access_is_the_default_contacts_with_a_subscription_see_the_items_others_do_not()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        await using var bob = await _server.LoginAsync("bob");
+        await using var carol = await _server.LoginAsync("carol");
+        Assert.Equal("result", (await PublishTune(alice, "Help!")).Type);
+        var refused = await carol.Query($"<iq type='get' id='g1' to='alice@localhost'><pubsub xmlns='{PubSub}'><items node='{Tune}'/></pubsub></iq>");
+        Assert.Equal("not-authorized", Condition(refused));
+        Assert.Equal("presence-subscription-required", PubSubCondition(refused));
+        await alice.Sends("<presence/>");
+        await bob.Sends("<presence/>");
+        await SharePresence(alice, bob);
+        var items = await bob.Query($"<iq type='get' id='g2' to='alice@localhost'><pubsub xmlns='{PubSub}'><items node='{Tune}'/></pubsub></iq>");
+        Assert.Equal("result", items.Type);
+        Assert.Equal("current", items.Child("pubsub", PubSub)!.Child("items", PubSub)!.Child("item", PubSub)!.Attr("id"));
+    }
+
+    [Fact]
+    public async Task Xep0163_4_2_notifications_go_to_contacts_whose_caps_say_notify_and_the_last_item_to_a_contact_coming_online()
+    {
+        await using var alice = await _server.LoginAsync("alice", "desk");
+        await using var bob = await _server.LoginAsync("bob", "phone");
+        await using var carol = await _server.LoginAsync("carol", "pc");
+        await alice.Sends("<presence/>");
+        await ComeOnlineWithCaps(bob, expectQuery: true, [Tune]);   // the server fetches unknown caps
+        await ComeOnlineWithCaps(carol, expectQuery: false, [Tune]); // the same ver: known already; interested, but no subscription
+        await SharePresence(alice, bob);
+
+        Assert.Equal("result", (await PublishTune(alice, "Let It Be")).Type);
+        var n = await bob.Receives(e => e.Name == "message" && e.Child("event", Event) is not null, "alice's tune");
+        StanzaAssert.Matches($"<message from='alice@localhost' to='bob@localhost/phone'><event xmlns='{Event}'><items node='{Tune}'>" +
+            $"<item id='current'>{TuneItem("Let It Be")}</item></items></event></message>", n);
+        await carol.PingServerAsync();
+        carol.Timeout = TimeSpan.FromSeconds(1); // bob got his notification already: carol's would have come by now
+        Assert.Throws<TimeoutException>(() => carol.Receives(e => e.Name == "message", "nothing").GetAwaiter().GetResult());
+
+        // a second resource of bob with caps the server knows already: no query, and alice's last item on her presence
+        await using var tablet = await _server.LoginAsync("bob", "tablet");
+        await ComeOnlineWithCaps(tablet, expectQuery: false, [Tune]);
+        var last = await tablet.Receives(e => e.Name == "message" && e.Child("event", Event) is not null, "alice's last tune");
+        StanzaAssert.Matches($"<message from='alice@localhost'><event xmlns='{Event}'><items node='{Tune}'><item id='current'/></items></event>" +
+            "<delay xmlns='urn:xmpp:delay'/></message>", last);
+    }
+
+    [Fact]
+    public async Task Xep0115_5_4_caps_whose_answer_does_not_hash_to_the_ver_are_not_cached_for_others()
+    {
+        await using var alice = await _server.LoginAsync("alice", "desk");
+        await using var liar = await _server.LoginAsync("bob", "liar");
+        await using var honest = await _server.LoginAsync("bob", "honest");
+        await alice.Sends("<presence/>");
+        var (_, geoVer) = ClientInfo("https://example.org/client", "http://jabber.org/protocol/geoloc");
+        await ComeOnlineWithCaps(liar, expectQuery: true, [Tune], claimedVer: geoVer); // claims geoloc's ver, answers tune
+        await ComeOnlineWithCaps(honest, expectQuery: true, ["http://jabber.org/protocol/geoloc"]); // so the ver is asked again
+    }
+
+    [Fact]
+    public async Task Xep0223_publish_options_make_a_private_node_and_are_preconditions_afterwards()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        await using var bob = await _server.LoginAsync("bob");
+        const string node = "storage:bookmarks";
+        var privateOptions = $"<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{PubSub}#publish-options</value></field>" +
+            "<field var='pubsub#persist_items'><value>true</value></field><field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options>";
+        var stored = await alice.Query($"<iq type='set' id='p1'><pubsub xmlns='{PubSub}'><publish node='{node}'><item id='current'><storage xmlns='storage:bookmarks'/></item></publish>{privateOptions}</pubsub></iq>");
+        Assert.Equal("result", stored.Type);
+        var refused = await bob.Query($"<iq type='get' id='g1' to='alice@localhost'><pubsub xmlns='{PubSub}'><items node='{node}'/></pubsub></iq>");
+        Assert.Equal("not-allowed", Condition(refused));
+        Assert.Equal("closed-node", PubSubCondition(refused));
+        var openOptions = privateOptions.Replace("<value>whitelist</value>", "<value>open</value>");
+        var conflict = await alice.Query($"<iq type='set' id='p2'><pubsub xmlns='{PubSub}'><publish node='{node}'><item id='current'><storage xmlns='storage:bookmarks'/></item></publish>{openOptions}</pubsub></iq>");
+        Assert.Equal("conflict", Condition(conflict));
+        Assert.Equal("precondition-not-met", PubSubCondition(conflict));
+    }
+}
