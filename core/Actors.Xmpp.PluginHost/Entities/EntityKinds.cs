@@ -32,10 +32,13 @@ internal static partial class EntityKinds
     }
 }
 
-/// <summary>A plugin's handle on one entity kind: commands by key, nothing else.</summary>
+/// <summary>A plugin's handle on one entity kind: commands by key, nothing else. Disposing it (the plugin unloads or
+/// reloads) stops the region; asks still waiting then fail at once rather than at their timeout (a command an entity
+/// had not handled when it stopped gets no answer), and later asks fail as soon as they are made.</summary>
 internal sealed class EntityKindHandle(string kind, IActorRef region, Action stop) : IEntityKind
 {
     private Action? _stop = stop;
+    private readonly CancellationTokenSource _stopped = new();
 
     public string Kind { get; } = kind;
 
@@ -46,11 +49,15 @@ internal sealed class EntityKindHandle(string kind, IActorRef region, Action sto
         object answer;
         try
         {
-            answer = await region.Ask(new EntityCommand(CheckKey(key), command.Clone(), true), timeout).ConfigureAwait(false);
+            answer = await region.Ask(new EntityCommand(CheckKey(key), command.Clone(), true), timeout, _stopped.Token).ConfigureAwait(false);
         }
         catch (AskTimeoutException ex)
         {
             throw new TimeoutException($"the entity {Kind}/{key} did not answer within {timeout}", ex);
+        }
+        catch (OperationCanceledException ex) when (_stopped.IsCancellationRequested)
+        {
+            throw new InvalidOperationException($"the entity kind {Kind} stopped (its plugin was unloaded or reloaded) before {key} answered", ex);
         }
         return answer switch
         {
@@ -60,7 +67,12 @@ internal sealed class EntityKindHandle(string kind, IActorRef region, Action sto
         };
     }
 
-    public void Dispose() => Interlocked.Exchange(ref _stop, null)?.Invoke();
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _stop, null) is not { } stopRegion) return;
+        _stopped.Cancel();
+        stopRegion();
+    }
 
     private static string CheckKey(string key) =>
         string.IsNullOrEmpty(key) ? throw new ArgumentException("an entity key must not be empty", nameof(key)) : key;

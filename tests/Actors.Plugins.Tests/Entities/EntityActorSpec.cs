@@ -127,6 +127,24 @@ public sealed class EntityActorSpec : TestKit
     }
 
     [Fact]
+    public async Task Asks_waiting_when_the_kind_stops_and_asks_made_after_fail_at_once_not_at_their_timeout()
+    {
+        var (kind, _) = Region(new Counter());
+        var waiting = new List<Task>();
+        for (var i = 0; i < 20; i++) waiting.Add(kind.AskAsync("k" + i, Cmd("add", 1), TimeSpan.FromSeconds(30)));
+        kind.Dispose(); // a reload of the plugin
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        foreach (var ask in waiting)
+        {
+            try { await ask; } // answered before the stop, or failed by it
+            catch (InvalidOperationException) { }
+        }
+        var after = await Assert.ThrowsAsync<InvalidOperationException>(() => kind.AskAsync("k0", Cmd("get"), TimeSpan.FromSeconds(30)));
+        Assert.Contains("stopped", after.Message);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), $"asks waited {clock.Elapsed} for a stopped kind");
+    }
+
+    [Fact]
     public async Task An_idle_entity_is_passivated_and_recovered_on_the_next_command()
     {
         var (kind, region) = Region(new Counter(), new EntityKindOptions { PassivateAfter = TimeSpan.FromMilliseconds(200) });
