@@ -36,6 +36,9 @@ public sealed class XmppServerService : IHostedService
 
     public IPEndPoint? C2sEndPoint { get; private set; }
     public IPEndPoint? DirectTlsEndPoint { get; private set; }
+    /// <summary>The XEP-0114 component listener's endpoint (null when <c>Xmpp:Components:Port</c> is -1).</summary>
+    public IPEndPoint? ComponentEndPoint { get; private set; }
+    private Transport.Streams.LinkListener? _componentListener;
     public IActorRef Connections => _connections;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -88,6 +91,18 @@ public sealed class XmppServerService : IHostedService
             _listeners.Add(tls);
             DirectTlsEndPoint = tls.LocalEndPoint;
         }
+        if (o.Components.Port >= 0)
+        {
+            var components = _system.ActorOf(Components.ComponentsActor.Props(_server, o.Components.Secrets), Components.ComponentsActor.Name);
+            _componentListener = new Transport.Streams.LinkListener(new IPEndPoint(address, o.Components.Port), maxLinks: 256, socket =>
+            {
+                var listener = _componentListener!;
+                components.Tell(new Components.ComponentsActor.Accepted(socket, listener.Release));
+            });
+            ComponentEndPoint = _componentListener.LocalEndPoint;
+            _componentListener.Start();
+            _log.LogInformation("XEP-0114 components ({Domains}) on {Endpoint}", string.Join(", ", o.Components.Secrets.Keys), ComponentEndPoint);
+        }
         foreach (var l in _listeners) l.Start();
         _log.LogInformation(
             "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificate {Subject} (expires {Expiry:yyyy-MM-dd})",
@@ -100,6 +115,7 @@ public sealed class XmppServerService : IHostedService
     {
         foreach (var l in _listeners) await l.DisposeAsync();
         _listeners.Clear();
+        if (_componentListener is not null) await _componentListener.DisposeAsync();
         try
         {
             await _connections.Ask<ConnectionsActor.AllClosed>(ConnectionsActor.ShutdownAll.Instance, TimeSpan.FromSeconds(10), cancellationToken);

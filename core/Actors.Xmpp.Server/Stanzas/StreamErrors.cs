@@ -28,6 +28,17 @@ public static class StreamErrors
     public const string UnsupportedStanzaType = "unsupported-stanza-type";
     public const string UnsupportedVersion = "unsupported-version";
 
+    /// <summary>The stream error condition of a framing error (RFC 6120 §4.9.3, one to one).</summary>
+    public static string ForFraming(Actors.Xmpp.Transport.Framing.FramerErrorCondition c) => c switch
+    {
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.RestrictedXml => RestrictedXml,
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.PolicyViolation => PolicyViolation,
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.BadNamespacePrefix => BadNamespacePrefix,
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.UnsupportedEncoding => UnsupportedEncoding,
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.InvalidXml => InvalidXml,
+        _ => NotWellFormed,
+    };
+
     public static Element Create(string condition, string? text = null)
     {
         var error = new Element("error", Ns.Streams);
