@@ -32,6 +32,7 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
     private const string Handshake = "handshake";
 
     private readonly Socket _socket;
+    private readonly IMaterializer _materializer;
     private readonly ServerContext _server;
     private readonly IReadOnlyDictionary<string, string> _secrets;
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -40,15 +41,18 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
     private string? _domain;       // the domain the component asked for (its header's 'to')
     private bool _headerSent, _authenticated, _closing;
 
-    public ComponentLinkActor(Socket socket, ServerContext server, IReadOnlyDictionary<string, string> secrets)
+    public ComponentLinkActor(Socket socket, IMaterializer materializer, ServerContext server, IReadOnlyDictionary<string, string> secrets)
     {
         _socket = socket;
+        _materializer = materializer;
         _server = server;
         _secrets = secrets;
         Receive<TransportEvents.StreamOpened>(m => { OnStreamOpened(m.Header); Sender.Tell(StreamLink.Ack); });
         Receive<TransportEvents.StanzaReceived>(m => { OnElement(m.Element); Sender.Tell(StreamLink.Ack); });
         Receive<TransportEvents.StreamClosed>(_ => { CloseStream(null); Sender.Tell(StreamLink.Ack); });
         Receive<TransportEvents.FramingFailed>(m => { CloseStream(StreamErrors.ForFraming(m.Condition), m.Text); Sender.Tell(StreamLink.Ack); });
+        // the inbound side ended (the peer closed, or our own close completed): what is queued outbound is still
+        // written by the graph, which the parent's materializer runs, not this actor
         Receive<TransportEvents.ConnectionLost>(_ => Context.Stop(Self));
         Receive<ComponentRoutes.Deliver>(m => ToComponent(m.Stanza));
         Receive<HandshakeTimedOut>(_ => { if (!_authenticated) CloseStream(StreamErrors.ConnectionTimeout, "no handshake in time"); });
@@ -61,8 +65,10 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(Socket socket, ServerContext server, IReadOnlyDictionary<string, string> secrets) =>
-        ActorProps.Of(() => new ComponentLinkActor(socket, server, secrets));
+    /// <param name="materializer">Runs the link's graph; it must outlive this actor (the parent's), so that the
+    /// last writes (a stream error, the stream close) leave after the actor has stopped.</param>
+    public static Props Props(Socket socket, IMaterializer materializer, ServerContext server, IReadOnlyDictionary<string, string> secrets) =>
+        ActorProps.Of(() => new ComponentLinkActor(socket, materializer, server, secrets));
 
     private sealed record HandshakeTimedOut
     {
@@ -72,7 +78,7 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var o = _server.Options;
-        _link = StreamLink.Run(_socket, Self, Context.Materializer(), new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), MaxQueuedWrites);
+        _link = StreamLink.Run(_socket, Self, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), MaxQueuedWrites);
         Timers.StartSingleTimer(HandshakeTimer, HandshakeTimedOut.Instance, TimeSpan.FromSeconds(Math.Max(1, o.Limits.NegotiationTimeoutSeconds)));
     }
 
@@ -163,7 +169,8 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
         stanza.From = from.ToString();
         if (!Jid.TryParse(toAttr, out var to) || to is null)
         {
-            _server.Router.Bounce(stanza, "jid-malformed"); // RFC 6120 §8.3.3.8
+            // RFC 6120 §8.3.3.8, straight back (as a client's session does: the router cannot address the malformed JID)
+            if (StanzaErrors.Reply(stanza, "jid-malformed", "the 'to' address is not a valid JID") is { } reply) ToComponent(reply);
             return;
         }
         stanza.To = to.ToString();

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Akka.Actor;
+using Akka.Streams;
 
 namespace Actors.Xmpp.Server.Components;
 
@@ -18,9 +19,10 @@ public sealed class ComponentsActor : ReceiveActor
 
     public ComponentsActor(ServerContext server, IReadOnlyDictionary<string, string> secrets)
     {
+        var materializer = Context.Materializer(namePrefix: "component"); // the links' graphs, stopped with this actor
         Receive<Accepted>(m =>
         {
-            var link = Context.ActorOf(ComponentLinkActor.Props(m.Socket, server, secrets));
+            var link = Context.ActorOf(ComponentLinkActor.Props(m.Socket, materializer, server, secrets));
             _releases[link] = m.Release;
             Context.Watch(link);
         });
