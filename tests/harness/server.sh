@@ -10,6 +10,9 @@
 #   XMPP_PORT          c2s port with STARTTLS (default 5222); direct TLS (XEP-0368) is on XMPP_DIRECT_TLS_PORT (default XMPP_PORT+1)
 #   XMPP_TLS_REQUIRED  true (default) or false: false also allows SASL PLAIN without TLS (load tools on loopback)
 #   XMPP_REGISTRATION  false (default) or true: XEP-0077 in-band registration
+#   XMPP_COMPONENT_PORT    XEP-0114 component port (default XMPP_PORT+125, 5347 for 5222)
+#   XMPP_COMPONENT_DOMAIN  the component the harness configures (default component.XMPP_DOMAIN)
+#   XMPP_COMPONENT_SECRET  its handshake secret (default component-secret)
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 set -euo pipefail
 
@@ -21,6 +24,9 @@ PORT="${XMPP_PORT:-5222}"
 DIRECT_TLS_PORT="${XMPP_DIRECT_TLS_PORT:-$((PORT + 1))}"
 TLS_REQUIRED="${XMPP_TLS_REQUIRED:-true}"
 REGISTRATION="${XMPP_REGISTRATION:-false}"
+COMPONENT_PORT="${XMPP_COMPONENT_PORT:-$((PORT + 125))}"
+COMPONENT_DOMAIN="${XMPP_COMPONENT_DOMAIN:-component.$DOMAIN}"
+COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -38,7 +44,8 @@ server_args() {
   [ "$TLS_REQUIRED" = false ] && plain=true
   echo "--Xmpp:Domain=$DOMAIN --Xmpp:BindAddress=$HOST --Xmpp:C2sPort=$PORT --Xmpp:DirectTlsPort=$DIRECT_TLS_PORT" \
        "--Xmpp:DataDir=$WORKDIR/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
-       "--Xmpp:Registration:Enabled=$REGISTRATION"
+       "--Xmpp:Registration:Enabled=$REGISTRATION" \
+       "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET"
 }
 
 # Build once (and again when a source is newer than the build); concurrent callers wait for one build.
@@ -118,6 +125,9 @@ case "${1:-}" in
     echo "DIRECT_TLS_PORT=$DIRECT_TLS_PORT"
     echo "TLS_REQUIRED=$TLS_REQUIRED"
     echo "REGISTRATION=$REGISTRATION"
+    echo "COMPONENT_PORT=$COMPONENT_PORT"
+    echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
+    echo "COMPONENT_SECRET=$COMPONENT_SECRET"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)
