@@ -202,6 +202,8 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
     {
         if (_closing) return;
         _closing = true;
+        // the route goes before the close leaves: a component that reconnects once it has seen the close finds it free
+        if (_authenticated && _domain is not null) _server.Router.Components.Detach(_domain, Self);
         if (!_headerSent) SendHeader(_domain ?? _server.Domains[0]);
         var bytes = new ArrayBufferWriter<byte>(256);
         if (condition is not null) TcpStreamFraming.WriteStreamElement(bytes, StreamErrors.Create(condition, text), Ns.ComponentAccept);
