@@ -179,7 +179,11 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
 
     private void ToComponent(Element stanza)
     {
-        if (!_authenticated || _closing) return;
+        if (!_authenticated || _closing)
+        {
+            _server.Router.Bounce(stanza, "service-unavailable", $"the component {_domain} is disconnecting"); // §8.3.3.19
+            return;
+        }
         var copy = stanza.Namespace == Ns.ComponentAccept ? stanza : stanza.CloneIn(stanza.Namespace, Ns.ComponentAccept);
         _link!.Send(copy, Ns.ComponentAccept);
     }
