@@ -234,4 +234,25 @@ public sealed class ComponentTests(ComponentServerFixture fixture) : IClassFixtu
         // the domain can be connected again once the first link is gone
         await using var again = await ConnectComponentAsync(ComponentServerFixture.OtherDomain, ComponentServerFixture.OtherSecret);
     }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_17_server_shutdown_closes_component_streams_with_system_shutdown()
+    {
+        var own = await TestServer.StartAsync([], new Dictionary<string, string?>
+        {
+            ["Xmpp:Components:Port"] = "0",
+            ["Xmpp:Components:bye.localhost:Secret"] = "bye",
+        });
+        await using (own)
+        {
+            await using var c = await XmppTestClient.ConnectAsync(own.ComponentEndPoint);
+            await c.SendAsync(Header("bye.localhost"));
+            var header = await c.ExpectStreamHeaderAsync();
+            await c.SendAsync($"<handshake>{Proof(header.Attr("id")!, "bye")}</handshake>");
+            Assert.True((await c.NextAsync()).Is("handshake", Ns.ComponentAccept));
+            var stopping = own.StopAsync();
+            await c.ExpectStreamErrorAsync("system-shutdown");
+            await stopping;
+        }
+    }
 }

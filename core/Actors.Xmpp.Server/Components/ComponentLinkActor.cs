@@ -55,6 +55,7 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
         // written by the graph, which the parent's materializer runs, not this actor
         Receive<TransportEvents.ConnectionLost>(_ => Context.Stop(Self));
         Receive<ComponentRoutes.Deliver>(m => ToComponent(m.Stanza));
+        Receive<SystemShutdown>(_ => CloseStream(StreamErrors.SystemShutdown, null));
         Receive<HandshakeTimedOut>(_ => { if (!_authenticated) CloseStream(StreamErrors.ConnectionTimeout, "no handshake in time"); });
         ReceiveAny(m =>
         {
@@ -69,6 +70,12 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
     /// last writes (a stream error, the stream close) leave after the actor has stopped.</param>
     public static Props Props(Socket socket, IMaterializer materializer, ServerContext server, IReadOnlyDictionary<string, string> secrets) =>
         ActorProps.Of(() => new ComponentLinkActor(socket, materializer, server, secrets));
+
+    /// <summary>The server is stopping: close with &lt;system-shutdown/&gt; (RFC 6120 §4.9.3.17).</summary>
+    public sealed record SystemShutdown
+    {
+        public static readonly SystemShutdown Instance = new();
+    }
 
     private sealed record HandshakeTimedOut
     {

@@ -15,13 +15,31 @@ public sealed class ComponentsActor : ReceiveActor
     /// <summary>A socket accepted on the component port; <paramref name="Release"/> gives its listener slot back.</summary>
     public sealed record Accepted(Socket Socket, Action Release);
 
+    /// <summary>Server shutdown: every link closes with &lt;system-shutdown/&gt;; <see cref="AllClosed"/> answers once all are gone.</summary>
+    public sealed record ShutdownAll
+    {
+        public static readonly ShutdownAll Instance = new();
+    }
+
+    public sealed record AllClosed
+    {
+        public static readonly AllClosed Instance = new();
+    }
+
     private readonly Dictionary<IActorRef, Action> _releases = new();
+    private IActorRef? _shutdownRequester;
 
     public ComponentsActor(ServerContext server, IReadOnlyDictionary<string, string> secrets)
     {
         var materializer = Context.Materializer(namePrefix: "component"); // the links' graphs, stopped with this actor
         Receive<Accepted>(m =>
         {
+            if (_shutdownRequester is not null)
+            {
+                m.Socket.Dispose();
+                m.Release();
+                return;
+            }
             var link = Context.ActorOf(ComponentLinkActor.Props(m.Socket, materializer, server, secrets));
             _releases[link] = m.Release;
             Context.Watch(link);
@@ -29,6 +47,13 @@ public sealed class ComponentsActor : ReceiveActor
         Receive<Terminated>(m =>
         {
             if (_releases.Remove(m.ActorRef, out var release)) release();
+            if (_releases.Count == 0) _shutdownRequester?.Tell(AllClosed.Instance);
+        });
+        Receive<ShutdownAll>(_ =>
+        {
+            _shutdownRequester = Sender;
+            if (_releases.Count == 0) Sender.Tell(AllClosed.Instance);
+            foreach (var link in _releases.Keys) link.Tell(ComponentLinkActor.SystemShutdown.Instance);
         });
     }
 

@@ -39,6 +39,7 @@ public sealed class XmppServerService : IHostedService
     /// <summary>The XEP-0114 component listener's endpoint (null when <c>Xmpp:Components:Port</c> is -1).</summary>
     public IPEndPoint? ComponentEndPoint { get; private set; }
     private Transport.Streams.LinkListener? _componentListener;
+    private IActorRef _components = ActorRefs.Nobody;
     public IActorRef Connections => _connections;
 
     public async Task StartAsync(CancellationToken cancellationToken)
@@ -93,7 +94,7 @@ public sealed class XmppServerService : IHostedService
         }
         if (o.Components.Port >= 0)
         {
-            var components = _system.ActorOf(Components.ComponentsActor.Props(_server, o.Components.Secrets), Components.ComponentsActor.Name);
+            var components = _components = _system.ActorOf(Components.ComponentsActor.Props(_server, o.Components.Secrets), Components.ComponentsActor.Name);
             _componentListener = new Transport.Streams.LinkListener(new IPEndPoint(address, o.Components.Port), maxLinks: 256, socket =>
             {
                 var listener = _componentListener!;
@@ -115,7 +116,18 @@ public sealed class XmppServerService : IHostedService
     {
         foreach (var l in _listeners) await l.DisposeAsync();
         _listeners.Clear();
-        if (_componentListener is not null) await _componentListener.DisposeAsync();
+        if (_componentListener is not null)
+        {
+            await _componentListener.DisposeAsync();
+            try
+            {
+                await _components.Ask<Components.ComponentsActor.AllClosed>(Components.ComponentsActor.ShutdownAll.Instance, TimeSpan.FromSeconds(5), cancellationToken);
+            }
+            catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException or OperationCanceledException)
+            {
+                _log.LogWarning("some component streams did not close within 5 s of the shutdown notice");
+            }
+        }
         try
         {
             await _connections.Ask<ConnectionsActor.AllClosed>(ConnectionsActor.ShutdownAll.Instance, TimeSpan.FromSeconds(10), cancellationToken);
