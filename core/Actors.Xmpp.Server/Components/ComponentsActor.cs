@@ -11,6 +11,8 @@ namespace Actors.Xmpp.Server.Components;
 public sealed class ComponentsActor : ReceiveActor
 {
     public const string Name = "components";
+    /// <summary>Component connections open at once (authenticated or not); past that the listener stops accepting.</summary>
+    public const int MaxLinks = 256;
 
     /// <summary>A socket accepted on the component port; <paramref name="Release"/> gives its listener slot back.</summary>
     public sealed record Accepted(Socket Socket, Action Release);

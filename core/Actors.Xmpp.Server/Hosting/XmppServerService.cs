@@ -95,7 +95,7 @@ public sealed class XmppServerService : IHostedService
         if (o.Components.Port >= 0)
         {
             var components = _components = _system.ActorOf(Components.ComponentsActor.Props(_server, o.Components.Secrets), Components.ComponentsActor.Name);
-            _componentListener = new Transport.Streams.LinkListener(new IPEndPoint(address, o.Components.Port), maxLinks: 256, socket =>
+            _componentListener = new Transport.Streams.LinkListener(new IPEndPoint(address, o.Components.Port), Components.ComponentsActor.MaxLinks, socket =>
             {
                 var listener = _componentListener!;
                 components.Tell(new Components.ComponentsActor.Accepted(socket, listener.Release));
