@@ -6,6 +6,8 @@ public static class Ns
     public const string Streams = "http://etherx.jabber.org/streams";
     public const string Client = "jabber:client";
     public const string Server = "jabber:server";
+    /// <summary>XEP-0114: the content namespace of a component's stream.</summary>
+    public const string ComponentAccept = "jabber:component:accept";
     public const string StreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";
     public const string StanzaErrors = "urn:ietf:params:xml:ns:xmpp-stanzas";
     public const string Tls = "urn:ietf:params:xml:ns:xmpp-tls";

@@ -21,6 +21,7 @@ public sealed class XmppServerOptions
     public MemorySettings Memory { get; set; } = new();
     public SessionSettings Sessions { get; set; } = new();
     public HttpSettings Http { get; set; } = new();
+    public ComponentSettings Components { get; set; } = new();
 
     /// <summary>Refuses settings that would weaken security off loopback (a clear message for the operator).</summary>
     public void Validate()
@@ -84,6 +85,34 @@ public sealed class XmppServerOptions
         /// <summary>Unanswered TCP keep-alive probes after which the connection is dropped as dead (with the defaults:
         /// two minutes after the client's last packet).</summary>
         public int TcpKeepAliveProbes { get; set; } = 4;
+    }
+
+    /// <summary>XEP-0114 external components: <c>Xmpp:Components:Port</c> and, per component domain,
+    /// <c>Xmpp:Components:&lt;domain&gt;:Secret</c> (read by <see cref="ReadComponentDomains"/>).</summary>
+    public sealed class ComponentSettings
+    {
+        /// <summary>The component listener's port (jabber:component:accept). -1 (the default) disables it; 0 picks a free port.</summary>
+        public int Port { get; set; } = -1;
+        /// <summary>Component domain → shared secret.</summary>
+        public Dictionary<string, string> Secrets { get; set; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>Reads the <c>Xmpp:Components:&lt;domain&gt;:Secret</c> keys of <paramref name="components"/> (the
+    /// "Xmpp:Components" section) into <see cref="ComponentSettings.Secrets"/>, by normalized domain. A component domain
+    /// must not be one this server serves.</summary>
+    public void ReadComponentDomains(Microsoft.Extensions.Configuration.IConfigurationSection components)
+    {
+        var served = AllDomains();
+        foreach (var child in components.GetChildren())
+        {
+            if (child.Key == nameof(ComponentSettings.Port) || child.Key == nameof(ComponentSettings.Secrets)) continue;
+            var secret = child["Secret"];
+            if (secret is null) continue;
+            var domain = Jid.NormalizeDomain(child.Key) ?? throw new InvalidOperationException($"Xmpp:Components:{child.Key} is not a valid domain");
+            if (served.Contains(domain)) throw new InvalidOperationException($"Xmpp:Components:{child.Key} is a domain this server serves");
+            if (secret.Length == 0) throw new InvalidOperationException($"Xmpp:Components:{child.Key}:Secret is empty");
+            Components.Secrets[domain] = secret;
+        }
     }
 
     /// <summary>Sessions that outlive their connection (the lifecycle in docs/architecture.md).</summary>

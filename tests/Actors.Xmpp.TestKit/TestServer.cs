@@ -138,6 +138,7 @@ public class TestServer : IAsyncDisposable, IDisposable
     public IPEndPoint C2sEndPoint => Service.C2sEndPoint ?? throw new InvalidOperationException("no C2S endpoint");
     /// <summary>The same as <see cref="C2sEndPoint"/>.</summary>
     public IPEndPoint EndPoint => C2sEndPoint;
+    public IPEndPoint ComponentEndPoint => Service.ComponentEndPoint ?? throw new InvalidOperationException("no component endpoint (Xmpp:Components:Port is -1)");
     public IPEndPoint DirectTlsEndPoint => Service.DirectTlsEndPoint ?? throw new InvalidOperationException("no direct TLS endpoint (Xmpp:DirectTlsPort is -1)");
 
     /// <summary>Creates an account (user@localhost) with <see cref="Password"/> unless another password is given.</summary>

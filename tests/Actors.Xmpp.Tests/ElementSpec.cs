@@ -23,4 +23,23 @@ public class ElementSpec
         copy.Child("query", Ns.Roster)!.SetAttr("ver", "x");
         Assert.Null(iq.Child("query", Ns.Roster)!.Attr("ver"));
     }
+
+    [Fact]
+    public void CloneIn_moves_every_element_of_one_namespace_and_keeps_the_rest_and_the_original()
+    {
+        var stanza = Element.Parse("<message xmlns='jabber:component:accept' from='a@c.example' to='b@example' xml:lang='en'>"
+            + "<body>hi</body><x xmlns='urn:example'><y/></x><error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>");
+        var copy = stanza.CloneIn(Ns.ComponentAccept, Ns.Client);
+        Assert.True(copy.Is("message", Ns.Client));
+        Assert.Equal("a@c.example", copy.From);
+        Assert.Equal("en", copy.Lang);
+        Assert.Equal("hi", copy.ChildText("body", Ns.Client));
+        Assert.NotNull(copy.Child("x", "urn:example")?.Child("y", "urn:example"));
+        Assert.NotNull(copy.Child("error", Ns.Client)?.Child("item-not-found", Ns.StanzaErrors));
+        Assert.Equal("<message from='a@c.example' to='b@example' xml:lang='en'><body>hi</body><x xmlns='urn:example'><y/></x>"
+            + "<error type='cancel'><item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
+            System.Text.Encoding.UTF8.GetString(copy.ToUtf8(Ns.Client)).Replace('"', '\''));
+        Assert.True(stanza.Is("message", Ns.ComponentAccept)); // the original is untouched
+        Assert.Equal("hi", stanza.ChildText("body", Ns.ComponentAccept));
+    }
 }

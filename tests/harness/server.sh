@@ -13,6 +13,9 @@
 #                      proxy (Xmpp:Http:TrustedProxies), so clients on it count as secure
 #   XMPP_TLS_REQUIRED  true (default) or false: false also allows SASL PLAIN without TLS (load tools on loopback)
 #   XMPP_REGISTRATION  false (default) or true: XEP-0077 in-band registration
+#   XMPP_COMPONENT_PORT    XEP-0114 component port (default XMPP_PORT+125, 5347 for 5222)
+#   XMPP_COMPONENT_DOMAIN  the component the harness configures (default component.XMPP_DOMAIN)
+#   XMPP_COMPONENT_SECRET  its handshake secret (default component-secret)
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 set -euo pipefail
 
@@ -25,6 +28,9 @@ DIRECT_TLS_PORT="${XMPP_DIRECT_TLS_PORT:-$((PORT + 1))}"
 HTTP_PORT="${XMPP_HTTP_PORT:-$((PORT + 58))}"
 TLS_REQUIRED="${XMPP_TLS_REQUIRED:-true}"
 REGISTRATION="${XMPP_REGISTRATION:-false}"
+COMPONENT_PORT="${XMPP_COMPONENT_PORT:-$((PORT + 125))}"
+COMPONENT_DOMAIN="${XMPP_COMPONENT_DOMAIN:-component.$DOMAIN}"
+COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -44,7 +50,8 @@ server_args() {
        "--Xmpp:DataDir=$WORKDIR/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
        "--Xmpp:Registration:Enabled=$REGISTRATION" \
        "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
-       "--Xmpp:PubSub:NodeCreation=Accounts"
+       "--Xmpp:PubSub:NodeCreation=Accounts" \
+       "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET"
 }
 
 # Build once (and again when a source is newer than the build); concurrent callers wait for one build.
@@ -129,6 +136,9 @@ case "${1:-}" in
     echo "REGISTRATION=$REGISTRATION"
     echo "MUC_SERVICE=conference.$DOMAIN"
     echo "PUBSUB=pubsub.$DOMAIN"
+    echo "COMPONENT_PORT=$COMPONENT_PORT"
+    echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
+    echo "COMPONENT_SECRET=$COMPONENT_SECRET"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)

@@ -22,6 +22,11 @@ DIRECT_TLS_PORT = int(os.environ.get("XMPP_DIRECT_TLS_PORT", str(PORT + 1)))
 # Second instance: XMPP_TLS_REQUIRED=false and XMPP_REGISTRATION=true (0 = not started, tests skip).
 OPEN_PORT = int(os.environ.get("INTEROP_OPEN_PORT", "0"))
 
+# The XEP-0114 component tests/harness/server.sh configures (its defaults; `server.sh info` prints them).
+COMPONENT_PORT = int(os.environ.get("XMPP_COMPONENT_PORT", str(PORT + 125)))
+COMPONENT_DOMAIN = os.environ.get("XMPP_COMPONENT_DOMAIN", "component." + DOMAIN)
+COMPONENT_SECRET = os.environ.get("XMPP_COMPONENT_SECRET", "component-secret")
+
 # Accounts created by run.sh on both instances (user -> password).
 USERS = {
     "alice": "alice-pw",
@@ -199,6 +204,41 @@ class Harness:
             c.send_presence()
             await w.wait()
         return c
+
+    def component(self, secret=COMPONENT_SECRET, plugins=()):
+        """A slixmpp ComponentXMPP (XEP-0114) for the harness's component domain."""
+        c = slixmpp.ComponentXMPP(COMPONENT_DOMAIN, secret, HOST, COMPONENT_PORT)
+        c.use_ipv6 = False
+        c.use_aiodns = False
+        c.whitespace_keepalive = False
+        for p in plugins:
+            c.register_plugin(p)
+        self.clients.append(c)
+        return c
+
+    async def connect_component(self, c, timeout=WAIT):
+        """Connect and wait for the handshake (session_start); return ("ok", None) or the failure event."""
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+
+        def done(result):
+            if not fut.done():
+                fut.set_result(result)
+
+        handlers = {
+            "session_start": lambda e: done(("ok", None)),
+            "stream_error": lambda e: done(("stream_error", e)),
+            "disconnected": lambda e: done(("disconnected", e)),
+            "connection_failed": lambda e: done(("connection_failed", e)),
+        }
+        for name, h in handlers.items():
+            c.add_event_handler(name, h)
+        try:
+            c.connect()
+            return await asyncio.wait_for(fut, timeout)
+        finally:
+            for name, h in handlers.items():
+                c.del_event_handler(name, h)
 
     async def close(self):
         for c in self.clients:

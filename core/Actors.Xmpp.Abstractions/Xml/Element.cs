@@ -199,6 +199,20 @@ public sealed class Element
         return copy;
     }
 
+    /// <summary>A deep copy in which every element in <paramref name="fromNs"/> is in <paramref name="toNs"/> (a stanza
+    /// moved between streams of different content namespaces: jabber:client, jabber:server, jabber:component:accept).</summary>
+    public Element CloneIn(string fromNs, string toNs)
+    {
+        var copy = new Element(Name, Namespace == fromNs ? toNs : Namespace);
+        if (_attrs is not null) copy._attrs = new List<XAttr>(_attrs);
+        if (_children is not null)
+        {
+            copy._children = new List<object>(_children.Count);
+            foreach (var c in _children) copy._children.Add(c is Element e ? e.CloneIn(fromNs, toNs) : c);
+        }
+        return copy;
+    }
+
     // ---- serialization -----------------------------------------------------------------------
     /// <summary>Writes UTF-8 XML. <paramref name="contextNamespace"/> is the default namespace in scope
     /// (the stream's content namespace for top-level stanzas); an xmlns is written only where it differs.</summary>

@@ -817,13 +817,5 @@ public sealed class C2sConnectionActor : UntypedActor
         }
     }
 
-    private static string FramingCondition(FramerErrorCondition c) => c switch
-    {
-        FramerErrorCondition.RestrictedXml => StreamErrors.RestrictedXml,
-        FramerErrorCondition.PolicyViolation => StreamErrors.PolicyViolation,
-        FramerErrorCondition.BadNamespacePrefix => StreamErrors.BadNamespacePrefix,
-        FramerErrorCondition.UnsupportedEncoding => StreamErrors.UnsupportedEncoding,
-        FramerErrorCondition.InvalidXml => StreamErrors.InvalidXml,
-        _ => StreamErrors.NotWellFormed,
-    };
+    private static string FramingCondition(FramerErrorCondition c) => StreamErrors.ForFraming(c);
 }

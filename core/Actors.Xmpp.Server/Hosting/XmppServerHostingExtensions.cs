@@ -26,6 +26,7 @@ public static class XmppServerHostingExtensions
     {
         var options = new XmppServerOptions();
         configuration.GetSection(XmppServerOptions.Section).Bind(options);
+        options.ReadComponentDomains(configuration.GetSection(XmppServerOptions.Section).GetSection(nameof(XmppServerOptions.Components)));
         options.Validate();
         var domains = options.AllDomains();
         services.AddSingleton(options);
@@ -54,7 +55,7 @@ public static class XmppServerHostingExtensions
         });
         services.AddSingleton(sp => new StanzaRouter(domains, sp.GetRequiredService<ISessionRegistry>(),
             sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<IqHandlers>(), sp.GetRequiredService<ILogger<StanzaRouter>>(),
-            sp.GetRequiredService<IUserDirectory>()));
+            sp.GetRequiredService<IUserDirectory>(), new ComponentRoutes(options.Components.Secrets.Keys)));
         services.AddSingleton(_ => new SaslMechanisms(new SaslOptions
         {
             AllowPlainWithoutTls = options.Auth.AllowPlainWithoutTls,

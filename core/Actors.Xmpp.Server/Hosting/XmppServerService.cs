@@ -40,6 +40,10 @@ public sealed class XmppServerService : IHostedService
 
     public IPEndPoint? C2sEndPoint { get; private set; }
     public IPEndPoint? DirectTlsEndPoint { get; private set; }
+    /// <summary>The XEP-0114 component listener's endpoint (null when <c>Xmpp:Components:Port</c> is -1).</summary>
+    public IPEndPoint? ComponentEndPoint { get; private set; }
+    private Transport.Streams.LinkListener? _componentListener;
+    private IActorRef _components = ActorRefs.Nobody;
     public IActorRef Connections => _connections;
     /// <summary>The HTTP host (WebSocket, BOSH, host-meta) when Xmpp:Http enables it.</summary>
     public Http.XmppHttpHost? Http => _http;
@@ -101,6 +105,18 @@ public sealed class XmppServerService : IHostedService
             _log.LogInformation("HTTP host: WebSocket at {WebSocket}, BOSH at {Bosh} on {Http}{Https}", o.Http.WebSocketPath, o.Http.BoshPath,
                 _http.HttpEndPoint is null ? "" : "http://" + _http.HttpEndPoint, _http.HttpsEndPoint is null ? "" : " https://" + _http.HttpsEndPoint);
         }
+        if (o.Components.Port >= 0)
+        {
+            var components = _components = _system.ActorOf(Components.ComponentsActor.Props(_server, o.Components.Secrets), Components.ComponentsActor.Name);
+            _componentListener = new Transport.Streams.LinkListener(new IPEndPoint(address, o.Components.Port), Components.ComponentsActor.MaxLinks, socket =>
+            {
+                var listener = _componentListener!;
+                components.Tell(new Components.ComponentsActor.Accepted(socket, listener.Release));
+            });
+            ComponentEndPoint = _componentListener.LocalEndPoint;
+            _componentListener.Start();
+            _log.LogInformation("XEP-0114 components ({Domains}) on {Endpoint}", string.Join(", ", o.Components.Secrets.Keys), ComponentEndPoint);
+        }
         foreach (var l in _listeners) l.Start();
         _log.LogInformation(
             "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificate {Subject} (expires {Expiry:yyyy-MM-dd})",
@@ -113,6 +129,18 @@ public sealed class XmppServerService : IHostedService
     {
         foreach (var l in _listeners) await l.DisposeAsync();
         _listeners.Clear();
+        if (_componentListener is not null)
+        {
+            await _componentListener.DisposeAsync();
+            try
+            {
+                await _components.Ask<Components.ComponentsActor.AllClosed>(Components.ComponentsActor.ShutdownAll.Instance, TimeSpan.FromSeconds(5), cancellationToken);
+            }
+            catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException or OperationCanceledException)
+            {
+                _log.LogWarning("some component streams did not close within 5 s of the shutdown notice");
+            }
+        }
         try
         {
             await _connections.Ask<ConnectionsActor.AllClosed>(ConnectionsActor.ShutdownAll.Instance, TimeSpan.FromSeconds(10), cancellationToken);

@@ -46,6 +46,7 @@ public sealed class OwnedAddresses
             foreach (var domain in added)
             {
                 if (_router.IsLocalDomain(domain)) throw new InvalidOperationException($"{domain} is a domain this server serves");
+                if (_router.Components.IsComponent(domain)) throw new InvalidOperationException($"{domain} is a component's domain");
                 if (next.TryGetValue(domain, out var existing))
                     throw new InvalidOperationException($"{domain} is owned by plugin '{existing.Owner}' already");
                 next[domain] = new Service(owner, domain, info, handler);
@@ -90,10 +91,13 @@ public sealed class OwnedAddresses
     /// <summary>True when <paramref name="domain"/> is a service JID's domain owned by a plugin.</summary>
     public bool IsService(string domain) => _services.ContainsKey(domain);
 
-    /// <summary>The owned services under a served domain, as disco items.</summary>
+    /// <summary>The owned services and the XEP-0114 component domains under a served domain, as disco items.</summary>
     public IReadOnlyList<DiscoItem> Services(string domain)
     {
         var list = new List<DiscoItem>();
+        foreach (var c in _router.Components.Domains)
+            if (c.Length > domain.Length && c.EndsWith(domain, StringComparison.Ordinal) && c[^(domain.Length + 1)] == '.')
+                list.Add(new DiscoItem(c, null, null));
         foreach (var s in _services.Values)
             if (s.Domain.Length > domain.Length && s.Domain.EndsWith(domain, StringComparison.Ordinal) && s.Domain[^(domain.Length + 1)] == '.')
                 list.Add(new DiscoItem(s.Domain, null, s.Info.Identities.Count > 0 ? s.Info.Identities[0].Name : null));

@@ -28,9 +28,11 @@ public sealed class StanzaRouter
 
     /// <param name="users">The accounts' user actors (roster, subscriptions). Without it, subscription stanzas are
     /// delivered as they are.</param>
+    /// <param name="components">The XEP-0114 component domains (none when null).</param>
     public StanzaRouter(IEnumerable<string> domains, ISessionRegistry sessions, IAccountStore accounts, IqHandlers iq, ILogger<StanzaRouter> log,
-        IUserDirectory? users = null)
+        IUserDirectory? users = null, ComponentRoutes? components = null)
     {
+        Components = components ?? new ComponentRoutes([]);
         _users = users;
         _domains = new HashSet<string>(domains, StringComparer.Ordinal);
         _sessions = sessions;
@@ -44,6 +46,9 @@ public sealed class StanzaRouter
     public OwnedAddresses Addresses { get; }
 
     public bool IsLocalDomain(string domain) => _domains.Contains(domain);
+
+    /// <summary>The XEP-0114 component domains and their links.</summary>
+    public ComponentRoutes Components { get; }
 
     /// <summary>This node's sessions for the operator (<c>online</c>, XEP-0133 lists, <c>info</c>): never read to
     /// decide a delivery (the accounts' resources entities do that, <see cref="AccountResourcesActor"/>).</summary>
@@ -80,6 +85,13 @@ public sealed class StanzaRouter
     {
         if (!_domains.Contains(to.Domain))
         {
+            if (Components.IsComponent(to.Domain))
+            {
+                // XEP-0114: to the component's link; RFC 6120 §8.3.3.19 while it is not connected
+                if (Components.Link(to.Domain) is { } link) link.Tell(new ComponentRoutes.Deliver(stanza));
+                else Bounce(stanza, "service-unavailable", $"the component {to.Domain} is not connected");
+                return;
+            }
             if (Addresses.TryService(stanza, from, to)) return; // a plugin's service JID (plugin contract v2)
             // no server-to-server yet: every remote domain is unreachable (RFC 6120 §8.3.3.14)
             Bounce(stanza, "remote-server-not-found", $"{to.Domain} is not served here and federation is not enabled");
@@ -118,7 +130,8 @@ public sealed class StanzaRouter
         if (!Jid.TryParse(reply.From, out var replyFrom) || replyFrom is null) return;
         if (!_domains.Contains(back.Domain))
         {
-            if (Addresses.IsService(back.Domain)) Route(reply, replyFrom, back); // an error for a plugin's service
+            // an error for a plugin's service or a component
+            if (Addresses.IsService(back.Domain) || Components.IsComponent(back.Domain)) Route(reply, replyFrom, back);
             return;
         }
         if (back.Local is null)

@@ -29,6 +29,18 @@ public static class StreamErrors
     public const string UnsupportedVersion = "unsupported-version";
     public const string UndefinedCondition = "undefined-condition";
 
+    /// <summary>The stream error condition of a framing error (RFC 6120 §4.9.3, one to one).</summary>
+    public static string ForFraming(Actors.Xmpp.Transport.Framing.FramerErrorCondition c) => c switch
+    {
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.RestrictedXml => RestrictedXml,
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.PolicyViolation => PolicyViolation,
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.BadNamespacePrefix => BadNamespacePrefix,
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.UnsupportedEncoding => UnsupportedEncoding,
+        Actors.Xmpp.Transport.Framing.FramerErrorCondition.InvalidXml => InvalidXml,
+        _ => NotWellFormed,
+    };
+
+
     /// <param name="applicationSpecific">§4.9.4: an application-specific condition (in its own namespace), after the text.</param>
     public static Element Create(string condition, string? text = null, Element? applicationSpecific = null)
     {

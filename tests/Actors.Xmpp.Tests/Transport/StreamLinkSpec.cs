@@ -1,0 +1,143 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Transport.Framing;
+using Actors.Xmpp.Transport.Streams;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Akka.Streams;
+using Akka.TestKit;
+
+namespace Actors.Xmpp.Tests.Transport;
+
+/// <summary>The Akka.Streams link stages (socket source and sink, the framer) on a real loopback socket pair.</summary>
+public sealed class StreamLinkSpec : Akka.TestKit.Xunit2.TestKit
+{
+    private static async Task<(Socket Server, Socket Peer)> PairAsync()
+    {
+        using var listen = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listen.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listen.Listen(1);
+        var peer = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        var accept = listen.AcceptAsync();
+        await peer.ConnectAsync(listen.LocalEndPoint!);
+        return (await accept, peer);
+    }
+
+    private static async Task<string> ReadUntilClosedAsync(Socket peer)
+    {
+        var all = new MemoryStream();
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        while (true)
+        {
+            var n = await peer.ReceiveAsync(buffer, SocketFlags.None, cts.Token);
+            if (n == 0) return Encoding.UTF8.GetString(all.ToArray());
+            all.Write(buffer, 0, n);
+        }
+    }
+
+    /// <summary>Acks each event to its sender, as a link's owner must, and hands it to the test.</summary>
+    private TestProbe Owner()
+    {
+        var probe = CreateTestProbe();
+        probe.SetAutoPilot(new DelegateAutoPilot((sender, _) =>
+        {
+            sender.Tell(StreamLink.Ack);
+            return AutoPilot.KeepRunning;
+        }));
+        return probe;
+    }
+
+    [Fact]
+    public async Task Inbound_bytes_become_acknowledged_transport_events_in_order_split_anywhere()
+    {
+        var (server, peer) = await PairAsync();
+        using var _ = peer;
+        var owner = Owner();
+        StreamLink.Run(server, owner, Sys.Materializer(), new FramerLimits());
+        owner.ExpectMsg<object>(m => ReferenceEquals(m, StreamLink.Init));
+        var text = "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='c.example'>"
+                   + "<message to='a@example' from='b@c.example'><body>one</body></message><iq type='get' id='2'/></stream:stream>";
+        var bytes = Encoding.UTF8.GetBytes(text);
+        for (var i = 0; i < bytes.Length; i += 7) // chunks that cut names and attributes apart
+        {
+            await peer.SendAsync(bytes.AsMemory(i, Math.Min(7, bytes.Length - i)), SocketFlags.None);
+            await Task.Delay(1);
+        }
+        var opened = owner.ExpectMsg<TransportEvents.StreamOpened>();
+        Assert.Equal("c.example", opened.Header.Attr("to"));
+        Assert.Equal(Ns.ComponentAccept, opened.Header.DefaultNamespace);
+        var message = owner.ExpectMsg<TransportEvents.StanzaReceived>().Element;
+        Assert.True(message.Is("message", Ns.ComponentAccept));
+        Assert.Equal("one", message.ChildText("body", Ns.ComponentAccept));
+        Assert.Equal("2", owner.ExpectMsg<TransportEvents.StanzaReceived>().Element.Id);
+        owner.ExpectMsg<TransportEvents.StreamClosed>();
+        owner.ExpectMsg<TransportEvents.ConnectionLost>();
+    }
+
+    [Fact]
+    public async Task Rfc6120_11_1_restricted_xml_is_reported_as_a_framing_failure_and_ends_the_inbound_side()
+    {
+        var (server, peer) = await PairAsync();
+        using var _ = peer;
+        var owner = Owner();
+        StreamLink.Run(server, owner, Sys.Materializer(), new FramerLimits());
+        owner.ExpectMsg<object>(m => ReferenceEquals(m, StreamLink.Init));
+        await peer.SendAsync(Encoding.UTF8.GetBytes(
+            "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'><!-- a comment -->"), SocketFlags.None);
+        owner.ExpectMsg<TransportEvents.StreamOpened>();
+        Assert.Equal(FramerErrorCondition.RestrictedXml, owner.ExpectMsg<TransportEvents.FramingFailed>().Condition);
+        owner.ExpectMsg<TransportEvents.ConnectionLost>();
+    }
+
+    [Fact]
+    public async Task Stanza_over_the_size_limit_is_a_policy_violation()
+    {
+        var (server, peer) = await PairAsync();
+        using var _ = peer;
+        var owner = Owner();
+        StreamLink.Run(server, owner, Sys.Materializer(), new FramerLimits(MaxStanzaBytes: 200));
+        owner.ExpectMsg<object>(m => ReferenceEquals(m, StreamLink.Init));
+        await peer.SendAsync(Encoding.UTF8.GetBytes(
+            "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'><message><body>"
+            + new string('x', 400) + "</body></message>"), SocketFlags.None);
+        owner.ExpectMsg<TransportEvents.StreamOpened>();
+        Assert.Equal(FramerErrorCondition.PolicyViolation, owner.ExpectMsg<TransportEvents.FramingFailed>().Condition);
+    }
+
+    [Fact]
+    public async Task Writes_leave_in_order_and_complete_closes_the_socket_after_them()
+    {
+        var (server, peer) = await PairAsync();
+        using var _ = peer;
+        var owner = Owner();
+        var link = StreamLink.Run(server, owner, Sys.Materializer(), new FramerLimits());
+        link.Send("<stream:stream>"u8);
+        for (var i = 0; i < 100; i++)
+            link.Send(new Element("message", Ns.ComponentAccept).SetAttr("id", i.ToString(System.Globalization.CultureInfo.InvariantCulture)), Ns.ComponentAccept);
+        link.Send("</stream:stream>"u8);
+        link.Complete();
+        var written = await ReadUntilClosedAsync(peer);
+        var expected = new StringBuilder("<stream:stream>");
+        for (var i = 0; i < 100; i++) expected.Append("<message id='").Append(i).Append("'/>");
+        expected.Append("</stream:stream>");
+        Assert.Equal(expected.ToString(), written.Replace('"', '\''));
+        owner.FishForMessage(m => m is TransportEvents.ConnectionLost, TimeSpan.FromSeconds(5)); // the inbound side ends with it
+    }
+
+    [Fact]
+    public async Task Peer_that_does_not_read_past_the_bounded_queue_is_disconnected()
+    {
+        var (server, peer) = await PairAsync();
+        using var _ = peer;
+        peer.ReceiveBufferSize = 4096;
+        var owner = Owner();
+        var link = StreamLink.Run(server, owner, Sys.Materializer(), new FramerLimits(), outboundElements: 8);
+        var big = new Element("message", Ns.ComponentAccept);
+        big.AddChild("body").AddText(new string('x', 64 * 1024));
+        for (var i = 0; i < 200; i++) link.Send(big, Ns.ComponentAccept); // far more than the socket buffers and the queue hold
+        owner.FishForMessage(m => m is TransportEvents.ConnectionLost, TimeSpan.FromSeconds(10));
+    }
+}
