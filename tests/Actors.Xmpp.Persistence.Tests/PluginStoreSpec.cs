@@ -173,6 +173,32 @@ public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task A_read_sees_every_write_sent_to_the_store_before_it_even_while_those_are_being_written(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        await WithSystem(db, async (_, storage) =>
+        {
+            var archive = storage.Archive("inbox");
+            var map = storage.Map("flags");
+            for (var round = 1; round <= 5; round++)
+            {
+                // sent without waiting: the first is being written while the others queue; the reads come after them
+                var appends = Enumerable.Range(0, 10).Select(i => archive.AppendAsync(Alice, StoredValue.Of($"r{round}-{i}"))).ToArray();
+                var sets = Enumerable.Range(0, 10).Select(i => map.SetAsync(Alice, $"k{i}", StoredValue.Of($"r{round}"))).ToArray();
+                var page = archive.ReadAsync(Alice, 0, 1000);
+                var count = archive.CountAsync(Alice);
+                var all = map.GetAllAsync(Alice);
+                Assert.Equal(round * 10, (await page).Items.Count);
+                Assert.Equal(round * 10, await count);
+                Assert.All(await all, e => Assert.Equal($"r{round}", e.Value!.Text));
+                await Task.WhenAll(appends);
+                await Task.WhenAll(sets);
+            }
+        });
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
     public async Task The_directory_answers_for_stores_the_journal_never_held_without_starting_them_and_starts_the_others(string kind)
     {
         using var db = TestDatabase.Create(kind);

@@ -14,7 +14,7 @@ namespace Actors.Xmpp.Server.PluginStores;
 /// nothing is read before the plugin asks), passivated after <see cref="Settings.IdleTimeout"/> without commands.
 /// Writes are batched: the first write goes to the journal at once; writes that arrive while it is in flight wait
 /// and go out together as the next write (one PersistAllAsync), each answered once its events are stored. Reads are
-/// answered from memory at once. A snapshot is taken every <see cref="Settings.SnapshotEvery"/> events, after which
+/// answered from memory, after the writes that reached the store before them (a read never overtakes a write). A snapshot is taken every <see cref="Settings.SnapshotEvery"/> events, after which
 /// the events it covers are deleted (trimmed archive items and replaced values leave the journal).
 /// </summary>
 public sealed class PluginStoreActor : UntypedPersistentActor
@@ -204,17 +204,10 @@ public sealed class PluginStoreActor : UntypedPersistentActor
     {
         switch (message)
         {
-            case StoreCommands.Get g:
-                Sender.Tell(new StoreReplies.Value(_map.GetValueOrDefault(g.Key)));
-                break;
-            case StoreCommands.GetAll:
-                Sender.Tell(new StoreReplies.Entries(_map.Values.ToArray()));
-                break;
-            case StoreCommands.Read r:
-                Sender.Tell(ReadPage(r.AfterId, r.Max));
-                break;
-            case StoreCommands.Count:
-                Sender.Tell(new StoreReplies.Counted(_archive.Count));
+            case StoreCommands.Get or StoreCommands.GetAll or StoreCommands.Read or StoreCommands.Count:
+                // a read sees every write that reached this store before it: behind writes in flight, it waits
+                if (_writing) (_queued ??= new()).Add((message, Sender));
+                else Answer(message, Sender);
                 break;
             case StoreCommands.Set or StoreCommands.Clear or StoreCommands.Append or StoreCommands.Trim:
                 if (_writing) (_queued ??= new()).Add((message, Sender));
@@ -239,6 +232,52 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                 if (!SnapshotHousekeeping.Handled(message, Log, PersistenceId)) Unhandled(message);
                 break;
         }
+    }
+
+    private static bool IsRead(object command) =>
+        command is StoreCommands.Get or StoreCommands.GetAll or StoreCommands.Read or StoreCommands.Count;
+
+    private void Answer(object read, IActorRef replyTo)
+    {
+        switch (read)
+        {
+            case StoreCommands.Get g:
+                replyTo.Tell(new StoreReplies.Value(_map.GetValueOrDefault(g.Key)));
+                break;
+            case StoreCommands.GetAll:
+                replyTo.Tell(new StoreReplies.Entries(_map.Values.ToArray()));
+                break;
+            case StoreCommands.Read r:
+                replyTo.Tell(ReadPage(r.AfterId, r.Max));
+                break;
+            case StoreCommands.Count:
+                replyTo.Tell(new StoreReplies.Counted(_archive.Count));
+                break;
+        }
+    }
+
+    /// <summary>After a write: the commands that waited, in order (reads answered, writes up to the next read sent
+    /// as the next write); then a requested stop.</summary>
+    private void Drain()
+    {
+        while (_queued is { Count: > 0 } queued)
+        {
+            if (IsRead(queued[0].Command))
+            {
+                var (read, replyTo) = queued[0];
+                queued.RemoveAt(0);
+                Answer(read, replyTo);
+                continue;
+            }
+            var n = 0;
+            while (n < queued.Count && !IsRead(queued[n].Command)) n++;
+            var writes = queued.GetRange(0, n);
+            queued.RemoveRange(0, n);
+            Write(writes);
+            if (_writing) return; // the rest after this write
+        }
+        _queued = null;
+        if (_stopWhenWritten) Context.Stop(Self);
     }
 
     private StoreReplies.Page ReadPage(long afterId, int max)
@@ -305,8 +344,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         if (events.Count == 0) // only refused appends: nothing to write
         {
             foreach (var (to, reply) in replies) to.Tell(reply);
-            if (_stopWhenWritten) Context.Stop(Self);
-            return;
+            return; // (the caller drains what waits)
         }
         _writing = true;
         _inFlightReplies = replies;
@@ -319,12 +357,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
             _inFlightReplies = null;
             _writing = false;
             MaybeSnapshot();
-            if (_queued is { Count: > 0 } next)
-            {
-                _queued = null;
-                Write(next);
-            }
-            else if (_stopWhenWritten) Context.Stop(Self);
+            Drain();
         });
     }
 
