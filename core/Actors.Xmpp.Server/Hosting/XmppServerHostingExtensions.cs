@@ -24,6 +24,10 @@ public static class XmppServerHostingExtensions
     /// </summary>
     public static IServiceCollection AddXmppServer(this IServiceCollection services, IConfiguration configuration)
     {
+        // a key no option has is a typo that would otherwise be ignored silently: refuse to start, naming it
+        if (ConfigurationKeys.Check(configuration).Unknown is { Count: > 0 } unknown)
+            throw new InvalidOperationException("unknown configuration key(s): " + string.Join(", ", unknown) +
+                                                " (see README: Configuration; `actors-server check` lists every problem)");
         var options = new XmppServerOptions();
         configuration.GetSection(XmppServerOptions.Section).Bind(options);
         options.Validate();
