@@ -113,3 +113,99 @@ public sealed class CliSpec : IAsyncLifetime
         Assert.NotNull(JsonNode.Parse(list.Stdout)!.AsArray());
     }
 }
+
+/// <summary>`actors-server check` (offline: no server needed) and the unknown-key check at start.</summary>
+public sealed class CheckSpec : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync([]);
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private string WritePem(string name, DateTimeOffset notBefore, DateTimeOffset notAfter, params string[] dnsNames)
+    {
+        using var key = System.Security.Cryptography.ECDsa.Create(System.Security.Cryptography.ECCurve.NamedCurves.nistP256);
+        var request = new System.Security.Cryptography.X509Certificates.CertificateRequest("CN=" + dnsNames[0], key,
+            System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var san = new System.Security.Cryptography.X509Certificates.SubjectAlternativeNameBuilder();
+        foreach (var n in dnsNames) san.AddDnsName(n);
+        request.CertificateExtensions.Add(san.Build());
+        using var cert = request.CreateSelfSigned(notBefore, notAfter);
+        var path = Path.Combine(_server.Root, name + ".pem");
+        File.WriteAllText(path, cert.ExportCertificatePem() + "\n" + key.ExportPkcs8PrivateKeyPem());
+        return path;
+    }
+
+    [Fact]
+    public async Task Fresh_default_setup_passes_with_the_self_signed_warning()
+    {
+        var r = await Operator.CliAsync(_server, "check");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Contains("warning: no Xmpp:Tls:CertificatePath", r.Stdout);
+        Assert.Contains("0 error(s)", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Unknown_keys_are_errors_named_by_their_path()
+    {
+        var r = await Operator.CliAsync(_server, "check", "--set", "Xmpp:C2sPrt=5222", "--set", "Xmpp:Tls:Requird=false");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("error: unknown configuration key Xmpp:C2sPrt", r.Stdout);
+        Assert.Contains("error: unknown configuration key Xmpp:Tls:Requird", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Invalid_values_are_errors_named_by_their_key()
+    {
+        var text = await Operator.CliAsync(_server, "check", "--set", "Xmpp:C2sPort=abc");
+        Assert.Equal(1, text.ExitCode);
+        Assert.Contains("'Xmpp:C2sPort'", text.Stdout);
+        var range = await Operator.CliAsync(_server, "check", "--set", "Xmpp:DirectTlsPort=70000");
+        Assert.Equal(1, range.ExitCode);
+        Assert.Contains("error: Xmpp:DirectTlsPort = 70000", range.Stdout);
+        var address = await Operator.CliAsync(_server, "check", "--set", "Xmpp:BindAddress=not-an-address");
+        Assert.Equal(1, address.ExitCode);
+        Assert.Contains("Xmpp:BindAddress", address.Stdout);
+    }
+
+    [Fact]
+    public async Task Expired_certificate_and_certificate_naming_no_domain_are_errors()
+    {
+        var expired = WritePem("expired", DateTimeOffset.UtcNow.AddDays(-30), DateTimeOffset.UtcNow.AddDays(-1), TestServer.Domain);
+        var r = await Operator.CliAsync(_server, "check", "--set", "Xmpp:Tls:CertificatePath=" + expired);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("expired on", r.Stdout);
+        var other = WritePem("other", DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(90), "other.example");
+        var o = await Operator.CliAsync(_server, "check", "--set", "Xmpp:Tls:CertificatePath=" + other);
+        Assert.Equal(1, o.ExitCode);
+        Assert.Contains("error: no certificate names the domain " + TestServer.Domain, o.Stdout);
+        Assert.Contains("warning: certificate", o.Stdout); // self-signed: the chain does not verify against the system's roots
+    }
+
+    [Fact]
+    public async Task Certificate_expiring_soon_is_a_warning_only()
+    {
+        var soon = WritePem("soon", DateTimeOffset.UtcNow.AddDays(-80), DateTimeOffset.UtcNow.AddDays(5), TestServer.Domain);
+        var r = await Operator.CliAsync(_server, "check", "--set", "Xmpp:Tls:CertificatePath=" + soon);
+        Assert.True(r.ExitCode == 0, r.Stdout);
+        Assert.Contains("expires on", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Unreachable_postgresql_is_an_error()
+    {
+        var r = await Operator.CliAsync(_server, "check", "--set", "Xmpp:Persistence:Provider=PostgreSQL",
+            "--set", "Xmpp:Persistence:ConnectionString=Host=127.0.0.1;Port=1;Database=x;Username=x;Password=x");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("error: PostgreSQL database not reachable", r.Stdout);
+    }
+
+    [Fact]
+    public async Task Server_refuses_to_start_with_an_unknown_key()
+    {
+        var r = await Operator.CliAsync(_server, "--set", "Xmpp:Limits:MaxStanzaByte=1000", "--set", "Xmpp:C2sPort=0");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("unknown configuration key(s): Xmpp:Limits:MaxStanzaByte", r.Stderr);
+    }
+}
