@@ -43,16 +43,12 @@ public sealed class ServerCertificates
     /// <summary>The default certificate.</summary>
     public ServerCertificate Default => _current.Certificates[0];
 
-    /// <summary>Raised after a successful <see cref="Reload"/>.</summary>
-    public event Action<IReadOnlyList<ServerCertificate>>? Reloaded;
-
     /// <summary>Reads the certificates again and uses them for the handshakes that start from now on. On failure
     /// the current ones stay and the exception propagates.</summary>
     public IReadOnlyList<ServerCertificate> Reload()
     {
         var next = Build(_load());
         _current = next;
-        Reloaded?.Invoke(next.Certificates);
         return next.Certificates;
     }
 
