@@ -87,14 +87,20 @@ public sealed class ServerCertificates
     {
         public IReadOnlyList<ServerCertificate> Certificates { get; } = certificates;
 
+        private readonly Dictionary<string, ServerCertificate>.AlternateLookup<ReadOnlySpan<char>> _exact =
+            exact.GetAlternateLookup<ReadOnlySpan<char>>();
+        private readonly Dictionary<string, ServerCertificate>.AlternateLookup<ReadOnlySpan<char>> _wildcard =
+            wildcard.GetAlternateLookup<ReadOnlySpan<char>>();
+
         public ServerCertificate Select(string? serverName)
         {
             if (string.IsNullOrEmpty(serverName) || Certificates.Count == 1) return Certificates[0];
-            var name = serverName.EndsWith('.') ? serverName[..^1] : serverName;
-            if (exact.TryGetValue(name, out var c)) return c;
+            var name = serverName.AsSpan();
+            if (name.EndsWith('.')) name = name[..^1];
+            if (_exact.TryGetValue(name, out var c)) return c;
             // a wildcard covers exactly one label (RFC 6125 §6.4.3)
             var dot = name.IndexOf('.');
-            if (dot > 0 && wildcard.TryGetValue(name[(dot + 1)..], out c)) return c;
+            if (dot > 0 && _wildcard.TryGetValue(name[(dot + 1)..], out c)) return c;
             return Certificates[0];
         }
     }
