@@ -58,6 +58,20 @@ public sealed class XmppServerOptions
         public bool Required { get; set; } = true;
         /// <summary>PEM certificate (chain) file; with <see cref="KeyPath"/>. Empty: a self-signed certificate in the data folder.</summary>
         public string? CertificatePath { get; set; }
+        /// <summary>The private key's PEM file. Empty: the key is in <see cref="CertificatePath"/>.</summary>
+        public string? KeyPath { get; set; }
+        /// <summary>More certificates (other domains), selected by the name the client asks for (SNI) among each
+        /// certificate's own names; <see cref="CertificatePath"/> is the default for clients that name none.</summary>
+        public List<CertificateFiles> Certificates { get; set; } = new();
+        /// <summary>Reload the certificates when their files change (certbot renewals); connections stay up.</summary>
+        public bool WatchFiles { get; set; } = true;
+    }
+
+    public sealed class CertificateFiles
+    {
+        /// <summary>PEM certificate file, the leaf first then its intermediates (certbot's fullchain.pem).</summary>
+        public string? CertificatePath { get; set; }
+        /// <summary>The private key's PEM file. Empty: the key is in <see cref="CertificatePath"/>.</summary>
         public string? KeyPath { get; set; }
     }
 

@@ -23,7 +23,6 @@ internal static class EventCommands
         var events = new Command("events", "Read the event journal: list, dump, rebuild, verify.");
 
         var list = new Command("list", "Persistence ids (accounts:<domain>, users, ...) with their event counts.");
-        list.TreatUnmatchedTokensAsErrors = false;
         list.SetAction((p, ct) => WithLog(p, log => ListAsync(log, ct)));
 
         var pid = new Argument<string?>("persistenceId") { Description = "The entity whose log to dump", Arity = ArgumentArity.ZeroOrOne };
@@ -35,21 +34,16 @@ internal static class EventCommands
         var follow = new Option<bool>("--follow", "-f") { Description = "Keep running and print new events as they are stored" };
         var dump = new Command("dump", "Print events: one entity's log, all events with a tag, or all events in a time range.")
             { pid, tag, from, to, format, follow };
-        dump.TreatUnmatchedTokensAsErrors = false;
-        // "--Xmpp:Key=value" overrides are not options, so the optional argument may swallow one: give it back
-        static string? Pid(ParseResult p, Argument<string?> a) => p.GetValue(a) is { } v && !v.StartsWith("--", StringComparison.Ordinal) ? v : null;
-        dump.SetAction((p, ct) => WithLog(p, log => DumpAsync(log, Pid(p, pid), p.GetValue(tag), Time(p.GetValue(from)),
+        dump.SetAction((p, ct) => WithLog(p, log => DumpAsync(log, p.GetValue(pid), p.GetValue(tag), Time(p.GetValue(from)),
             Time(p.GetValue(to)), p.GetValue(format) == "table", p.GetValue(follow), ct)));
 
         var rebuildPid = new Argument<string>("persistenceId") { Description = "The entity to rebuild, e.g. accounts:localhost" };
         var toSeq = new Option<long?>("--to-sequence") { Description = "Replay up to and including this sequence number" };
         var at = new Option<string?>("--at") { Description = "Replay the events stored up to this time (ISO 8601)" };
         var rebuild = new Command("rebuild", "Replay an entity's events into fresh state and print what it holds.") { rebuildPid, toSeq, at };
-        rebuild.TreatUnmatchedTokensAsErrors = false;
         rebuild.SetAction((p, ct) => WithLog(p, log => RebuildAsync(log, p.GetValue(rebuildPid)!, p.GetValue(toSeq), Time(p.GetValue(at)), ct)));
 
         var verify = new Command("verify", "Read every event of every entity; report those that cannot be deserialized.");
-        verify.TreatUnmatchedTokensAsErrors = false;
         verify.SetAction((p, ct) => WithLog(p, log => VerifyAsync(log, ct)));
 
         events.Subcommands.Add(list);
@@ -64,10 +58,7 @@ internal static class EventCommands
 
     private static async Task<int> WithLog(ParseResult parse, Func<JournalReader, Task<int>> run)
     {
-        var args = parse.UnmatchedTokens.ToList();
-        foreach (var r in parse.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>())
-            args.AddRange(r.Tokens.Select(t => t.Value).Where(v => v.StartsWith("--", StringComparison.Ordinal)));
-        var configuration = ServerRunner.CreateBuilder(args.ToArray()).Configuration;
+        var configuration = ServerRunner.CreateBuilder(ConfigOverrides.For(parse)).Configuration;
         var options = new XmppServerOptions();
         configuration.GetSection(XmppServerOptions.Section).Bind(options);
         var persistence = new XmppPersistenceOptions();

@@ -13,42 +13,32 @@ internal static class PluginCommands
         var plugin = new Command("plugin", "Manage the plugins of the running server: list, load, unload, reload; list and run their admin commands.");
         var id = new Argument<string>("plugin") { Description = "A plugin id (unload, reload) or a folder name/path under the plugin directory (load)" };
 
-        var list = new Command("list", "List plugins: id, version, XEPs, state.");
-        list.TreatUnmatchedTokensAsErrors = false;
-        list.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "plugin-list" }));
+        var json = new Option<bool>("--json") { Description = "Print the listing as JSON" };
+        var list = new Command("list", "List plugins: id, version, XEPs, state.") { json };
+        list.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "plugin-list" }, p.GetValue(json)));
         plugin.Subcommands.Add(list);
         foreach (var (name, help) in new[] { ("load", "Load a plugin folder."), ("unload", "Unload a plugin (and its dependants)."), ("reload", "Reload a plugin from its folder, keeping its state.") })
         {
             var c = new Command(name, help) { id };
-            c.TreatUnmatchedTokensAsErrors = false;
             c.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "plugin-" + name, ["plugin"] = p.GetValue(id) }));
             plugin.Subcommands.Add(c);
         }
 
         var only = new Argument<string?>("plugin") { Description = "Only this plugin's commands", Arity = ArgumentArity.ZeroOrOne };
-        var commands = new Command("commands", "List the plugins' admin commands and their arguments.") { only };
-        commands.TreatUnmatchedTokensAsErrors = false;
-        commands.SetAction((p, ct) =>
-        {
-            // without a plugin id, a configuration override (--Xmpp:DataDir=...) lands in the optional argument
-            var id = p.GetValue(only);
-            var isOverride = id?.StartsWith("--", StringComparison.Ordinal) == true;
-            return Run(p, new JsonObject { ["cmd"] = "plugin-commands", ["plugin"] = isOverride ? null : id }, isOverride ? [id!] : null);
-        });
+        var commands = new Command("commands", "List the plugins' admin commands and their arguments.") { only, json };
+        commands.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "plugin-commands", ["plugin"] = p.GetValue(only) }, p.GetValue(json)));
         plugin.Subcommands.Add(commands);
 
-        // Arguments are name=value words: their names are known only to the running server, and --Key=value already
-        // means a configuration override (--Xmpp:DataDir=... finds the server's admin socket).
+        // Arguments are name=value words: their names are known only to the running server.
         var owner = new Argument<string>("plugin") { Description = "The plugin id" };
         var commandName = new Argument<string>("command") { Description = "The command (see `plugin commands`)" };
         var values = new Argument<string[]>("arguments") { Description = "name=value (repeat a name for several values)", Arity = ArgumentArity.ZeroOrMore };
         var command = new Command("command", "Run a plugin's admin command: plugin command <plugin> <command> [name=value ...].") { owner, commandName, values };
-        command.TreatUnmatchedTokensAsErrors = false;
         command.SetAction((p, ct) =>
         {
             var words = p.GetValue(values) ?? [];
             var args = new JsonObject();
-            foreach (var word in words.Where(w => !w.StartsWith("--", StringComparison.Ordinal)))
+            foreach (var word in words)
             {
                 var eq = word.IndexOf('=');
                 if (eq <= 0)
@@ -62,15 +52,15 @@ internal static class PluginCommands
                 else args[key] = value;
             }
             var request = new JsonObject { ["cmd"] = "plugin-command", ["plugin"] = p.GetValue(owner), ["command"] = p.GetValue(commandName), ["args"] = args };
-            return Run(p, request, words.Where(w => w.StartsWith("--", StringComparison.Ordinal)));
+            return Run(p, request);
         });
         plugin.Subcommands.Add(command);
         return plugin;
     }
 
-    private static async Task<int> Run(ParseResult parse, JsonObject request, IEnumerable<string>? overrides = null)
+    private static async Task<int> Run(ParseResult parse, JsonObject request, bool json = false)
     {
-        var configuration = ServerRunner.CreateBuilder(parse.UnmatchedTokens.Concat(overrides ?? []).ToArray()).Configuration;
+        var configuration = ServerRunner.CreateBuilder(ConfigOverrides.For(parse)).Configuration;
         var options = new XmppServerOptions();
         configuration.GetSection(XmppServerOptions.Section).Bind(options);
         JsonObject? response;
@@ -92,6 +82,11 @@ internal static class PluginCommands
         {
             await Console.Error.WriteLineAsync("error: " + (string?)response["error"]);
             return 1;
+        }
+        if (json && (response["commands"] ?? response["plugins"]) is JsonArray listing)
+        {
+            Console.WriteLine(listing.ToJsonString());
+            return 0;
         }
         if (response["commands"] is JsonArray list)
         {

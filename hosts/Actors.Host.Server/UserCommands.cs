@@ -25,28 +25,30 @@ internal static class UserCommands
         var user = new Command("user", "Manage accounts: add, remove, passwd, list, bulk.");
         var name = new Argument<string>("user") { Description = "A user name (in the first configured domain) or a bare JID" };
         var password = new Argument<string>("password") { Description = "The password (stored only as SCRAM keys)" };
+        var optionalPassword = new Argument<string?>("password")
+        {
+            Description = "The password (visible to other users of the machine: prefer the prompt or --password-stdin)",
+            Arity = ArgumentArity.ZeroOrOne,
+        };
+        var passwordStdin = new Option<bool>("--password-stdin") { Description = "Read the password from the first line of standard input" };
+        var json = new Option<bool>("--json") { Description = "Print the listing as JSON" };
 
-        var add = new Command("add", "Create an account.") { name, password };
-        add.TreatUnmatchedTokensAsErrors = false;
-        add.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "add", ["user"] = p.GetValue(name), ["password"] = p.GetValue(password) }));
+        var add = new Command("add", "Create an account (the password from the prompt, standard input or the command line).") { name, optionalPassword, passwordStdin };
+        add.SetAction((p, ct) => WithPassword(p, optionalPassword, passwordStdin, pw => Run(p, new JsonObject { ["cmd"] = "add", ["user"] = p.GetValue(name), ["password"] = pw })));
 
         var remove = new Command("remove", "Delete an account.") { name };
-        remove.TreatUnmatchedTokensAsErrors = false;
         remove.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "remove", ["user"] = p.GetValue(name) }));
 
-        var passwd = new Command("passwd", "Set an account's password.") { name, password };
-        passwd.TreatUnmatchedTokensAsErrors = false;
-        passwd.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "passwd", ["user"] = p.GetValue(name), ["password"] = p.GetValue(password) }));
+        var passwd = new Command("passwd", "Set an account's password (from the prompt, standard input or the command line).") { name, optionalPassword, passwordStdin };
+        passwd.SetAction((p, ct) => WithPassword(p, optionalPassword, passwordStdin, pw => Run(p, new JsonObject { ["cmd"] = "passwd", ["user"] = p.GetValue(name), ["password"] = pw })));
 
-        var list = new Command("list", "List the accounts.");
-        list.TreatUnmatchedTokensAsErrors = false;
-        list.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "list" }));
+        var list = new Command("list", "List the accounts.") { json };
+        list.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "list" }, p.GetValue(json)));
 
         var count = new Argument<int>("count") { Description = "How many accounts" };
         var prefix = new Argument<string>("prefix") { Description = "User names are PREFIX{START}..PREFIX{START+COUNT-1}" };
         var start = new Argument<int>("start") { Description = "First number", DefaultValueFactory = _ => 0 };
         var bulk = new Command("bulk", "Create many accounts with one password (load tests).") { count, prefix, password, start };
-        bulk.TreatUnmatchedTokensAsErrors = false;
         bulk.SetAction((p, ct) => Run(p, new JsonObject
         {
             ["cmd"] = "bulk", ["count"] = p.GetValue(count), ["prefix"] = p.GetValue(prefix),
@@ -61,9 +63,71 @@ internal static class UserCommands
         return user;
     }
 
-    private static async Task<int> Run(ParseResult parse, JsonObject request)
+    /// <summary>The password of add/passwd: the argument, or the first line of standard input (--password-stdin), or
+    /// typed at a prompt (not echoed, asked twice) when standard input is a terminal.</summary>
+    private static async Task<int> WithPassword(ParseResult parse, Argument<string?> argument, Option<bool> fromStdin, Func<string, Task<int>> run)
     {
-        var configuration = ServerRunner.CreateBuilder(parse.UnmatchedTokens.ToArray()).Configuration;
+        var given = parse.GetValue(argument);
+        string? password;
+        if (parse.GetValue(fromStdin))
+        {
+            if (given is not null)
+            {
+                await Console.Error.WriteLineAsync("error: a password argument and --password-stdin: give one of them");
+                return 2;
+            }
+            password = (await Console.In.ReadLineAsync())?.TrimEnd('\r');
+        }
+        else if (given is not null)
+        {
+            password = given;
+        }
+        else if (!Console.IsInputRedirected)
+        {
+            password = Prompt("Password: ");
+            if (password != Prompt("Password again: "))
+            {
+                await Console.Error.WriteLineAsync("error: the passwords differ");
+                return 1;
+            }
+        }
+        else
+        {
+            await Console.Error.WriteLineAsync("error: no password: pass --password-stdin to read it from standard input");
+            return 2;
+        }
+        if (string.IsNullOrEmpty(password))
+        {
+            await Console.Error.WriteLineAsync("error: the password is empty");
+            return 2;
+        }
+        return await run(password);
+    }
+
+    private static string Prompt(string label)
+    {
+        Console.Error.Write(label);
+        var text = new StringBuilder();
+        while (true)
+        {
+            var key = Console.ReadKey(intercept: true);
+            if (key.Key == ConsoleKey.Enter) break;
+            if (key.Key == ConsoleKey.Backspace)
+            {
+                if (text.Length > 0) text.Length--;
+            }
+            else if (key.KeyChar != '\0')
+            {
+                text.Append(key.KeyChar);
+            }
+        }
+        Console.Error.WriteLine();
+        return text.ToString();
+    }
+
+    private static async Task<int> Run(ParseResult parse, JsonObject request, bool json = false)
+    {
+        var configuration = ServerRunner.CreateBuilder(ConfigOverrides.For(parse)).Configuration;
         var options = new XmppServerOptions();
         configuration.GetSection(XmppServerOptions.Section).Bind(options);
         JsonObject response;
@@ -82,7 +146,9 @@ internal static class UserCommands
             await Console.Error.WriteLineAsync("error: " + (string?)response["error"]);
             return 1;
         }
-        if (response["users"] is JsonArray users)
+        if (json && response["users"] is JsonArray listed)
+            Console.WriteLine(listed.ToJsonString());
+        else if (response["users"] is JsonArray users)
             foreach (var u in users) Console.WriteLine((string?)u);
         else if (response["message"] is { } message)
             Console.WriteLine((string?)message);

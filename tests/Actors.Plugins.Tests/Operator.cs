@@ -39,13 +39,17 @@ public static class Operator
     public sealed record CliResult(int ExitCode, string Stdout, string Stderr);
 
     /// <summary>Runs `actors-server ARGS --Xmpp:DataDir=&lt;the server's data folder&gt;` and waits for it.</summary>
-    public static async Task<CliResult> CliAsync(TestServer server, params string[] args)
+    public static Task<CliResult> CliAsync(TestServer server, params string[] args) => CliWithInputAsync(server, "", args);
+
+    /// <summary>The same with <paramref name="input"/> on its standard input (then closed).</summary>
+    public static async Task<CliResult> CliWithInputAsync(TestServer server, string input, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet")
         {
             WorkingDirectory = server.Root,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
+            RedirectStandardInput = true,
             UseShellExecute = false,
         };
         psi.ArgumentList.Add(ServerDll);
@@ -53,6 +57,8 @@ public static class Operator
         psi.ArgumentList.Add("--Xmpp:DataDir=" + Path.Combine(server.Root, "data"));
         psi.Environment["DOTNET_NOLOGO"] = "1";
         using var process = Process.Start(psi)!;
+        await process.StandardInput.WriteAsync(input);
+        process.StandardInput.Close();
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));

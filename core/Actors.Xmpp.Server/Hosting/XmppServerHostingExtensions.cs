@@ -1,5 +1,5 @@
+using Actors.Xmpp.Server.Tls;
 using Actors.Xmpp.Server.C2s;
-using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.Iq;
 using Actors.Xmpp.Server.Routing;
@@ -24,6 +24,10 @@ public static class XmppServerHostingExtensions
     /// </summary>
     public static IServiceCollection AddXmppServer(this IServiceCollection services, IConfiguration configuration)
     {
+        // a key no option has is a typo that would otherwise be ignored silently: refuse to start, naming it
+        if (ConfigurationKeys.Check(configuration).Unknown is { Count: > 0 } unknown)
+            throw new InvalidOperationException("unknown configuration key(s): " + string.Join(", ", unknown) +
+                                                " (see README: Configuration; `actors-server check` lists every problem)");
         var options = new XmppServerOptions();
         configuration.GetSection(XmppServerOptions.Section).Bind(options);
         options.ReadComponentDomains(configuration.GetSection(XmppServerOptions.Section).GetSection(nameof(XmppServerOptions.Components)));
@@ -71,7 +75,8 @@ public static class XmppServerHostingExtensions
             Timers = sp.GetRequiredService<TimerWheel>(),
         });
         services.AddSingleton(_ => new TimerWheel(static () => Environment.TickCount64));
-        services.AddSingleton(_ => LoadCertificate(options, domains));
+        services.AddSingleton(_ => new ServerCertificates(() => CertificateReload.Load(options, domains)));
+        services.AddSingleton<IAdminCommandExtension, CertificateAdminCommands>();
         services.AddSingleton(sp => new AccountCommands(sp.GetRequiredService<AccountLifecycle>(), domains[0],
             () => sp.GetRequiredService<ISessionRegistry>().Count));
 
@@ -101,19 +106,10 @@ public static class XmppServerHostingExtensions
         services.AddHostedService(sp => sp.GetRequiredService<XmppServerService>());
         services.AddHostedService<AdminChannel>();
         services.AddHostedService<IdleHeapTrimmer>();
+        if (options.Tls.WatchFiles && CertificateReload.Files(options) is { Count: > 0 } certificateFiles)
+            services.AddHostedService(sp => new CertificateFilesWatcher(sp.GetRequiredService<ServerCertificates>(), certificateFiles,
+                sp.GetRequiredService<ILogger<CertificateFilesWatcher>>()));
         return services;
-    }
-
-    private static X509Certificate2 LoadCertificate(XmppServerOptions options, IReadOnlyList<string> domains)
-    {
-        var tls = options.Tls;
-        if (!string.IsNullOrEmpty(tls.CertificatePath))
-        {
-            if (string.IsNullOrEmpty(tls.KeyPath))
-                throw new InvalidOperationException("Xmpp:Tls:CertificatePath is set but Xmpp:Tls:KeyPath is not");
-            return CertificateLoader.LoadPem(tls.CertificatePath, tls.KeyPath);
-        }
-        return CertificateLoader.LoadOrCreateSelfSigned(Path.Combine(options.DataDir, "tls"), domains);
     }
 
     /// <summary>A random secret kept in the data folder (used to answer SCRAM for unknown users like for real ones).</summary>

@@ -1,5 +1,5 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
+using Actors.Xmpp.Transport.Tls;
 using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Sessions;
@@ -21,20 +21,20 @@ public sealed class XmppServerService : IHostedService
 {
     private readonly ActorSystem _system;
     private readonly ServerContext _server;
-    private readonly X509Certificate2 _certificate;
+    private readonly ServerCertificates _certificates;
     private readonly ILogger<XmppServerService> _log;
     private readonly ILoggerFactory _loggers;
     private Http.XmppHttpHost? _http;
     private readonly List<SocketListener> _listeners = new();
     private IActorRef _connections = ActorRefs.Nobody;
 
-    public XmppServerService(ActorSystem system, ServerContext server, X509Certificate2 certificate, ILogger<XmppServerService> log,
+    public XmppServerService(ActorSystem system, ServerContext server, ServerCertificates certificates, ILogger<XmppServerService> log,
         ILoggerFactory loggers)
     {
         _loggers = loggers;
         _system = system;
         _server = server;
-        _certificate = certificate;
+        _certificates = certificates;
         _log = log;
     }
 
@@ -80,7 +80,7 @@ public sealed class XmppServerService : IHostedService
         {
             Framer = new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
             MaxOutboundBytes = o.Limits.MaxOutboundBytes,
-            Certificate = _certificate,
+            Certificates = _certificates,
             KeepAlive = o.Limits.TcpKeepAliveSeconds > 0
                 ? new TcpKeepAlive(TimeSpan.FromSeconds(o.Limits.TcpKeepAliveSeconds),
                     TimeSpan.FromSeconds(Math.Max(1, o.Limits.TcpKeepAliveIntervalSeconds)), Math.Max(1, o.Limits.TcpKeepAliveProbes))
@@ -100,7 +100,7 @@ public sealed class XmppServerService : IHostedService
         }
         if (Actors.Xmpp.Server.Http.XmppHttpHost.Enabled(o))
         {
-            _http = new Http.XmppHttpHost(_server, _certificate, transport, _connections, _loggers);
+            _http = new Http.XmppHttpHost(_server, _certificates, transport, _connections, _loggers);
             await _http.StartAsync(cancellationToken);
             _log.LogInformation("HTTP host: WebSocket at {WebSocket}, BOSH at {Bosh} on {Http}{Https}", o.Http.WebSocketPath, o.Http.BoshPath,
                 _http.HttpEndPoint is null ? "" : "http://" + _http.HttpEndPoint, _http.HttpsEndPoint is null ? "" : " https://" + _http.HttpsEndPoint);
@@ -119,10 +119,10 @@ public sealed class XmppServerService : IHostedService
         }
         foreach (var l in _listeners) l.Start();
         _log.LogInformation(
-            "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificate {Subject} (expires {Expiry:yyyy-MM-dd})",
+            "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificates {Certificates}",
             string.Join(", ", _server.Domains), C2sEndPoint, o.Tls.Required ? "required" : "optional",
             DirectTlsEndPoint is null ? "" : $" and direct TLS on {DirectTlsEndPoint}",
-            Path.GetFullPath(o.DataDir), _certificate.Subject, _certificate.NotAfter);
+            Path.GetFullPath(o.DataDir), Tls.CertificateReload.Describe(_certificates.All));
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

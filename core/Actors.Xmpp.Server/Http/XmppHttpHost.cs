@@ -1,5 +1,4 @@
 using System.Net;
-using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Tls;
@@ -11,6 +10,7 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 
@@ -26,7 +26,7 @@ namespace Actors.Xmpp.Server.Http;
 public sealed class XmppHttpHost : IAsyncDisposable
 {
     private readonly ServerContext _server;
-    private readonly X509Certificate2 _certificate;
+    private readonly ServerCertificates _certificates;
     private readonly TransportOptions _transport;
     private readonly IActorRef _connections;
     private readonly ILoggerFactory _loggers;
@@ -34,10 +34,10 @@ public sealed class XmppHttpHost : IAsyncDisposable
     private readonly Bosh.BoshSessions _bosh;
     private WebApplication? _app;
 
-    public XmppHttpHost(ServerContext server, X509Certificate2 certificate, TransportOptions transport, IActorRef connections, ILoggerFactory loggers)
+    public XmppHttpHost(ServerContext server, ServerCertificates certificates, TransportOptions transport, IActorRef connections, ILoggerFactory loggers)
     {
         _server = server;
-        _certificate = certificate;
+        _certificates = certificates;
         _transport = transport;
         _connections = connections;
         _loggers = loggers;
@@ -71,7 +71,12 @@ public sealed class XmppHttpHost : IAsyncDisposable
             k.Limits.MaxRequestBodySize = Math.Max(_server.Options.Limits.MaxStanzaBytes, 64 * 1024) + 4096;
             if (settings.Port >= 0) k.Listen(address, settings.Port);
             if (settings.TlsPort >= 0)
-                k.Listen(address, settings.TlsPort, l => l.UseHttps(h => h.ServerCertificate = _certificate));
+                k.Listen(address, settings.TlsPort, l => l.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    // the certificate for the name the client asked for (SNI), the one in use since the last reload
+                    OnConnection = c => ValueTask.FromResult(_certificates.HttpOptions(c.ClientHelloInfo.ServerName)),
+                    HandshakeTimeout = _transport.TlsHandshakeTimeout,
+                }));
         });
         var app = builder.Build();
         app.UseWebSockets();

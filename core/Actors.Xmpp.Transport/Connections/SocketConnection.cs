@@ -80,7 +80,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     public string Id { get; }
     public EndPoint? RemoteEndPoint { get; }
     public bool IsSecure => _tls is not null;
-    public bool CanStartTls => _tls is null && _options.Certificate is not null && !_tlsRequested;
+    public bool CanStartTls => _tls is null && _options.Certificates is not null && !_tlsRequested;
     public IChannelBinding? ChannelBinding => _channelBinding;
     /// <summary>The socket (tests and diagnostics).</summary>
     internal Socket Socket => _socket;
@@ -163,7 +163,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
 
     private async Task<bool> HandshakeAsync()
     {
-        var cert = _options.Certificate ?? throw new InvalidOperationException("no certificate for TLS");
+        var certificates = _options.Certificates ?? throw new InvalidOperationException("no certificate for TLS");
         var tls = new SslStream(new ReadinessNetworkStream(_socket), leaveInnerStreamOpen: false);
         // The timeout shuts the socket down, which ends the handshake's pending I/O, rather than being passed to the
         // handshake as a token: the socket caches its receive and send operations, and a cached operation keeps the
@@ -173,7 +173,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         try
         {
             using (timeout.Token.UnsafeRegister(static s => ShutdownQuietly((Socket)s!), _socket))
-                await tls.AuthenticateAsServerAsync(ServerTlsOptions.For(cert)).ConfigureAwait(false);
+                await tls.AuthenticateAsServerAsync(ServerCertificates.SelectXmpp, certificates, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or SocketException or ObjectDisposedException)
         {

@@ -1,4 +1,3 @@
-using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Transport.Framing;
 
 namespace Actors.Xmpp.Transport.Connections;
@@ -12,7 +11,8 @@ public sealed record TransportOptions
     public int MaxStanzasInFlight { get; init; } = 64;
     public int ReadBufferBytes { get; init; } = 8 * 1024;
     public TimeSpan TlsHandshakeTimeout { get; init; } = TimeSpan.FromSeconds(30);
-    public X509Certificate2? Certificate { get; init; }
+    /// <summary>The certificates for STARTTLS and direct TLS (selected by SNI); null: no TLS.</summary>
+    public Tls.ServerCertificates? Certificates { get; init; }
     /// <summary>TCP keep-alive on every accepted connection (dead-peer detection by the kernel); null: off.</summary>
     public TcpKeepAlive? KeepAlive { get; init; }
 }

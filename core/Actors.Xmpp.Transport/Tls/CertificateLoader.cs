@@ -6,7 +6,23 @@ namespace Actors.Xmpp.Transport.Tls;
 /// <summary>Loads the server certificate from PEM files, or generates and stores a self-signed one on first start.</summary>
 public static class CertificateLoader
 {
-    public static X509Certificate2 LoadPem(string certificatePath, string keyPath)
+    /// <summary>A certificate with its chain from a PEM file (certbot's fullchain.pem: the leaf first, then the
+    /// intermediates) and its private key from <paramref name="keyPath"/> (null or empty: the same file).</summary>
+    public static ServerCertificates.ServerCertificate LoadPemChain(string certificatePath, string? keyPath)
+    {
+        var leaf = LoadPem(certificatePath, string.IsNullOrEmpty(keyPath) ? null : keyPath);
+        var all = new X509Certificate2Collection();
+        all.ImportFromPemFile(certificatePath);
+        var intermediates = new X509Certificate2Collection();
+        foreach (var c in all)
+        {
+            if (c.RawDataMemory.Span.SequenceEqual(leaf.RawDataMemory.Span)) c.Dispose();
+            else intermediates.Add(c);
+        }
+        return new ServerCertificates.ServerCertificate(leaf, intermediates, Path.GetFullPath(certificatePath));
+    }
+
+    public static X509Certificate2 LoadPem(string certificatePath, string? keyPath)
     {
         using var pem = X509Certificate2.CreateFromPemFile(certificatePath, keyPath);
         // round-trip through PKCS#12 so that the private key is usable by SslStream on every platform

@@ -44,7 +44,7 @@ public static class IdleServer
         if (mode == "ours")
         {
             var l = new SocketListener(new IPEndPoint(IPAddress.Loopback, 0),
-                new TransportOptions { Certificate = tls ? CertificateLoader.LoadOrCreateSelfSigned(Path.Combine(Path.GetTempPath(), "actors-bench-cert"), ["example.com"]) : null },
+                new TransportOptions { Certificates = tls ? ServerCertificates.Single(CertificateLoader.LoadOrCreateSelfSigned(Path.Combine(Path.GetTempPath(), "actors-bench-cert"), ["example.com"])) : null },
                 directTls: tls && !starttls,
                 maxConnections: 100_000, backlog: 4096, onConnection: c =>
                 {

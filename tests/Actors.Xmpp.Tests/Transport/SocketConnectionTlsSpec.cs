@@ -49,7 +49,7 @@ public sealed class SocketConnectionTlsSpec : Akka.TestKit.Xunit2.TestKit, IAsyn
 
     private int Listen(bool directTls, TimeSpan? handshakeTimeout = null)
     {
-        var options = new TransportOptions { Certificate = _cert };
+        var options = new TransportOptions { Certificates = ServerCertificates.Single(_cert) };
         if (handshakeTimeout is { } t) options = options with { TlsHandshakeTimeout = t };
         _listener = new SocketListener(new IPEndPoint(IPAddress.Loopback, 0), options,
             directTls, maxConnections: 10, backlog: 10, onConnection: c =>
