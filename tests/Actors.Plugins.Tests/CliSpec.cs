@@ -156,6 +156,16 @@ public sealed class CheckSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0114_component_domains_are_known_keys_and_a_misspelt_secret_is_not()
+    {
+        var ok = await Operator.CliAsync(_server, "check", "--set", "Xmpp:Components:Port=0", "--set", "Xmpp:Components:bot.example:Secret=s");
+        Assert.True(ok.ExitCode == 0, ok.Stdout + ok.Stderr);
+        var r = await Operator.CliAsync(_server, "check", "--set", "Xmpp:Components:bot.example:Secrt=s");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("error: unknown configuration key Xmpp:Components:bot.example:Secrt", r.Stdout);
+    }
+
+    [Fact]
     public async Task Invalid_values_are_errors_named_by_their_key()
     {
         var text = await Operator.CliAsync(_server, "check", "--set", "Xmpp:C2sPort=abc");

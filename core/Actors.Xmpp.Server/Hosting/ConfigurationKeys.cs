@@ -63,9 +63,19 @@ public static class ConfigurationKeys
         foreach (var c in section.GetChildren())
         {
             var property = Find(type, c.Key);
-            if (property is null) unknown.Add(c.Path);
-            else Walk(c, property.PropertyType, unknown);
+            if (property is not null) Walk(c, property.PropertyType, unknown);
+            else if (type == typeof(XmppServerOptions.ComponentSettings)) ComponentDomain(c, unknown);
+            else unknown.Add(c.Path);
         }
+    }
+
+    /// <summary>Xmpp:Components:&lt;domain&gt;:Secret (XEP-0114: a section per component domain, read by
+    /// <see cref="XmppServerOptions.ReadComponentDomains"/>): only "Secret" is known in it.</summary>
+    private static void ComponentDomain(IConfigurationSection domain, List<string> unknown)
+    {
+        if (domain.Value is not null) unknown.Add(domain.Path);
+        foreach (var c in domain.GetChildren())
+            if (!c.Key.Equals("Secret", StringComparison.OrdinalIgnoreCase) || c.GetChildren().Any()) unknown.Add(c.Path);
     }
 
     private static bool IsScalar(Type type)
