@@ -11,7 +11,7 @@ public partial interface IPluginContext
     IDisposable MapHttp(string pathPrefix, HttpHandler handler);
 
     /// <summary>The public base URL of the HTTP host (scheme://host:port, no trailing '/'): Xmpp:Http:PublicUrl, else
-    /// the plain HTTP listener (then the HTTPS one) at its bound address. Null while the host has no listener.</summary>
+    /// the HTTPS listener (then the plain HTTP one) at its bound address. Null while the host has no listener.</summary>
     string? HttpBaseUrl { get; }
 
     /// <summary>This plugin's folder for files under the server's data folder (&lt;Xmpp:DataDir&gt;/plugins/&lt;id&gt;),

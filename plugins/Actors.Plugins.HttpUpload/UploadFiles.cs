@@ -1,19 +1,19 @@
 using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.Json;
+using System.Globalization;
 
 namespace Actors.Plugins.HttpUpload;
 
 /// <summary>A slot handed out and not yet used: who asked, for what, until when, and the PUT's Authorization value.</summary>
 internal sealed record PendingSlot(string Token, string Owner, string Name, long Size, string ContentType, DateTimeOffset Expires, string Authorization);
 
-/// <summary>What is stored next to an uploaded file (&lt;token&gt;.json).</summary>
+/// <summary>What is stored next to an uploaded file (&lt;token&gt;.meta).</summary>
 internal sealed record StoredFile(string Owner, string Name, long Size, string ContentType, DateTimeOffset Uploaded);
 
 /// <summary>
-/// The files on disk under the plugin's data folder: &lt;token&gt;.bin (the bytes) and &lt;token&gt;.json (owner, name,
-/// type, size), written as &lt;token&gt;.part first and renamed once complete. A token is 32 random bytes, base64url: the
+/// The files on disk under the plugin's data folder: &lt;token&gt;.bin (the bytes) and &lt;token&gt;.meta (owner, name,
+/// type, size, time: tab-separated, none of them can hold a tab or a newline), written as &lt;token&gt;.part first and renamed once complete. A token is 32 random bytes, base64url: the
 /// only part of a URL ever used as a file name (the name in the URL is compared, never opened), so no request path
 /// reaches outside the folder. Also the open slots and each account's bytes (stored plus reserved) for the quota.
 /// </summary>
@@ -42,7 +42,7 @@ internal sealed class UploadFiles(string folder)
     }
 
     public string DataPath(string token) => Path.Combine(folder, token + ".bin");
-    public string MetaPath(string token) => Path.Combine(folder, token + ".json");
+    public string MetaPath(string token) => Path.Combine(folder, token + ".meta");
     public string PartPath(string token) => Path.Combine(folder, token + ".part");
 
     // ---------------------------------------------------------------- names and types
@@ -181,7 +181,7 @@ internal sealed class UploadFiles(string folder)
 
     public IEnumerable<(string Token, StoredFile File)> StoredFiles()
     {
-        foreach (var meta in Directory.EnumerateFiles(folder, "*.json"))
+        foreach (var meta in Directory.EnumerateFiles(folder, "*.meta"))
         {
             var token = Path.GetFileNameWithoutExtension(meta);
             if (!IsToken(token)) continue;
@@ -189,15 +189,22 @@ internal sealed class UploadFiles(string folder)
         }
     }
 
+    // no System.Text.Json here: its caches would keep this collectible plugin's types (and its load context) alive
     public StoredFile? ReadMeta(string token)
     {
-        try { return JsonSerializer.Deserialize<StoredFile>(File.ReadAllBytes(MetaPath(token))); }
+        string text;
+        try { text = File.ReadAllText(MetaPath(token), Encoding.UTF8); }
         catch (IOException) { return null; }
-        catch (JsonException) { return null; }
         catch (UnauthorizedAccessException) { return null; }
+        var f = text.Split('\t');
+        if (f.Length != 5 || !long.TryParse(f[2], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
+            || !long.TryParse(f[4], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)) return null;
+        return new StoredFile(f[0], f[1], size, f[3], new DateTimeOffset(ticks, TimeSpan.Zero));
     }
 
-    public void WriteMeta(string token, StoredFile file) => File.WriteAllBytes(MetaPath(token), JsonSerializer.SerializeToUtf8Bytes(file));
+    public void WriteMeta(string token, StoredFile file) =>
+        File.WriteAllText(MetaPath(token), string.Join('\t', file.Owner, file.Name, file.Size.ToString(CultureInfo.InvariantCulture),
+            file.ContentType, file.Uploaded.UtcTicks.ToString(CultureInfo.InvariantCulture)), Encoding.UTF8);
 
     /// <summary>Deletes a stored file (its bytes first, then its description) and gives its bytes back.</summary>
     public void Delete(string token, StoredFile file)
@@ -222,11 +229,25 @@ internal sealed class UploadFiles(string folder)
 
     // ---------------------------------------------------------------- reload
 
-    public byte[] SaveSlots() => JsonSerializer.SerializeToUtf8Bytes(_slots.Values.ToArray());
+    /// <summary>The open slots, a line each (tab-separated fields), for the next version of the plugin.</summary>
+    public byte[] SaveSlots()
+    {
+        var text = new StringBuilder();
+        foreach (var slot in _slots.Values)
+            text.Append(slot.Token).Append('\t').Append(slot.Owner).Append('\t').Append(slot.Name).Append('\t')
+                .Append(slot.Size.ToString(CultureInfo.InvariantCulture)).Append('\t').Append(slot.ContentType).Append('\t')
+                .Append(slot.Expires.UtcTicks.ToString(CultureInfo.InvariantCulture)).Append('\t').Append(slot.Authorization).Append('\n');
+        return Encoding.UTF8.GetBytes(text.ToString());
+    }
 
     public void RestoreSlots(byte[] state)
     {
-        var slots = JsonSerializer.Deserialize<PendingSlot[]>(state) ?? [];
-        foreach (var slot in slots) _slots[slot.Token] = slot;
+        foreach (var line in Encoding.UTF8.GetString(state).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            var f = line.Split('\t');
+            if (f.Length != 7 || !IsToken(f[0]) || !long.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
+                || !long.TryParse(f[5], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)) continue;
+            _slots[f[0]] = new PendingSlot(f[0], f[1], f[2], size, f[4], new DateTimeOffset(ticks, TimeSpan.Zero), f[6]);
+        }
     }
 }

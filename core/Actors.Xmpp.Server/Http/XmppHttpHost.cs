@@ -89,14 +89,14 @@ public sealed class XmppHttpHost : IAsyncDisposable
         _bosh.Start();
     }
 
-    /// <summary>Xmpp:Http:PublicUrl, else the plain listener (then the TLS one) at the bound address.</summary>
+    /// <summary>Xmpp:Http:PublicUrl, else the TLS listener (then the plain one) at the bound address.</summary>
     private string? BaseUrl(XmppServerOptions.HttpSettings settings, IPAddress address)
     {
         if (!string.IsNullOrEmpty(settings.PublicUrl)) return settings.PublicUrl.TrimEnd('/');
         var host = address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) ? _server.Domains[0]
             : address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
-        if (HttpEndPoint is { } plain) return $"http://{host}:{plain.Port}";
         if (HttpsEndPoint is { } tls) return $"https://{host}:{tls.Port}";
+        if (HttpEndPoint is { } plain) return $"http://{host}:{plain.Port}";
         return null;
     }
 

@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
 using System.Text;
-using System.Text.Json;
 using Actors.Xmpp.Testing;
 using Actors.Xmpp.Xml;
 
@@ -250,7 +249,7 @@ public sealed class UploadSpec : IAsyncLifetime
                  {
                      "/upload/../secret.txt", "/upload/%2e%2e/%2e%2e/%2e%2e/secret.txt", "/upload/..%2f..%2f..%2fsecret.txt",
                      $"/upload/{token}/..%2f..%2f..%2fsecret.txt", $"/upload/{token}/../../../secret.txt", "/upload/%2e%2e%2f%2e%2e%2f%2e%2e%2fsecret.txt/x",
-                     $"/upload/{token}.json/t.txt", $"/upload/{token}/t.txt/extra", "/upload/..%5c..%5c..%5csecret.txt/x", "/upload",
+                     $"/upload/{token}.meta/t.txt", $"/upload/{token}/t.txt/extra", "/upload/..%5c..%5c..%5csecret.txt/x", "/upload",
                  })
         {
             var (status, response) = await Raw($"GET {path} HTTP/1.1\nHost: x\nConnection: close\n\n");
@@ -311,10 +310,11 @@ public sealed class UploadExpirySpec
 
         // the file was uploaded two hours ago, as far as its description says
         var folder = Path.Combine(server.DataDir, "plugins", "upload");
-        var meta = Directory.GetFiles(folder, "*.json").Single();
-        var json = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(File.ReadAllText(meta))!;
-        var aged = json.ToDictionary(kv => kv.Key, kv => kv.Key == "Uploaded" ? (object)DateTimeOffset.UtcNow.AddHours(-2) : kv.Value);
-        File.WriteAllText(meta, JsonSerializer.Serialize(aged));
+        var meta = Directory.GetFiles(folder, "*.meta").Single();
+        var fields = File.ReadAllText(meta).Split('\t'); // owner, name, size, type, upload time (UTC ticks)
+        Assert.Equal(["alice@localhost", "old.txt", "100", "application/octet-stream"], fields[..4]);
+        fields[4] = DateTimeOffset.UtcNow.AddHours(-2).UtcTicks.ToString();
+        File.WriteAllText(meta, string.Join('\t', fields));
 
         var deadline = DateTime.UtcNow.AddSeconds(15);
         while ((await http.GetAsync(put.Attr("url"))).StatusCode != HttpStatusCode.NotFound && DateTime.UtcNow < deadline) await Task.Delay(200);
