@@ -238,6 +238,25 @@ public sealed class UploadSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task An_open_slot_and_stored_files_survive_a_reload_of_the_plugin()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        var stored = await RequestSlot(alice, "kept.txt", 4, "text/plain");
+        Assert.Equal(HttpStatusCode.Created, (await Put(stored, "kept"u8.ToArray(), "text/plain")).StatusCode);
+        var open = await RequestSlot(alice, "later.txt", 5, "text/plain");
+        var reload = await _server.Plugins.ReloadAsync("upload");
+        Assert.True(reload.Ok, reload.Message);
+        Assert.Equal(HttpStatusCode.Created, (await Put(open, "later"u8.ToArray(), "text/plain")).StatusCode);
+        Assert.Equal("kept", await _http.GetStringAsync(stored.Get));
+        Assert.Equal("later", await _http.GetStringAsync(open.Get));
+        // the quota still counts both files exactly: 9 + 1000 + 1000 + 491 = 2500 fits, one byte more does not
+        await RequestSlot(alice, "a.bin", 1000);
+        await RequestSlot(alice, "b.bin", 1000);
+        StanzaAssert.Error(await alice.Query(Request("r", "c.bin", 492)), "resource-constraint");
+        await RequestSlot(alice, "c.bin", 491);
+    }
+
+    [Fact]
     public async Task Path_traversal_in_request_paths_reaches_no_file()
     {
         await using var alice = await _server.LoginAsync("alice");
