@@ -58,11 +58,9 @@ public sealed class HttpUploadPlugin : IXmppPlugin
 
         ctx.MapHttp(options.PathPrefix, exchange => Serve(ctx, options, files, exchange));
 
-        ctx.Every(TimeSpan.FromSeconds(options.CleanupSeconds), _ =>
-        {
-            Cleanup(ctx, options, files, DateTimeOffset.UtcNow);
-            return Task.CompletedTask;
-        });
+        // file system work off the timer actor's thread (no blocking inside actors)
+        ctx.Every(TimeSpan.FromSeconds(options.CleanupSeconds), _ => Task.Run(() => Cleanup(ctx, options, files, DateTimeOffset.UtcNow)));
+        _ = Task.Run(() => files.Usage("")); // count what is on disk now, not in the first slot request
     }
 
     // ------------------------------------------------------------------ §4 and §5: slot requests

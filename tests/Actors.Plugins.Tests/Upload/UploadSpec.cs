@@ -309,6 +309,27 @@ public sealed class UploadExpirySpec
     }
 
     [Fact]
+    public async Task A_file_larger_than_the_http_hosts_default_body_limit_is_taken_when_the_slot_allows_it()
+    {
+        await using var server = await TestServer.StartAsync(["disco", "upload"], new Dictionary<string, string?>
+        {
+            ["Xmpp:Http:Port"] = "0",
+            ["Xmpp:Limits:MaxStanzaBytes"] = "65536", // the host's own body limit: about 68 KB
+            ["Xmpp:Plugins:upload:MaxFileSize"] = "3000000",
+        });
+        await using var alice = await server.LoginAsync("alice");
+        using var http = new HttpClient();
+        var body = new byte[2_500_000];
+        new Random(7).NextBytes(body);
+        var reply = await alice.Query($"<iq type='get' id='s1' to='{UploadSpec.Service}'><request xmlns='{Ns}' filename='big.bin' size='{body.Length}'/></iq>");
+        var put = reply.Child("slot", Ns)!.Child("put", Ns)!;
+        var request = new HttpRequestMessage(HttpMethod.Put, put.Attr("url")) { Content = new ByteArrayContent(body) };
+        request.Headers.TryAddWithoutValidation("Authorization", put.Child("header", Ns)!.Text);
+        Assert.Equal(HttpStatusCode.Created, (await http.SendAsync(request)).StatusCode);
+        Assert.Equal(body, await http.GetByteArrayAsync(reply.Child("slot", Ns)!.Child("get", Ns)!.Attr("url")));
+    }
+
+    [Fact]
     public async Task Files_older_than_their_lifetime_are_deleted_by_the_cleanup_and_give_back_their_quota_7()
     {
         await using var server = await TestServer.StartAsync(["disco", "upload"], new Dictionary<string, string?>
