@@ -247,7 +247,11 @@ internal sealed class UploadFiles(string folder)
             var f = line.Split('\t');
             if (f.Length != 7 || !IsToken(f[0]) || !long.TryParse(f[3], NumberStyles.None, CultureInfo.InvariantCulture, out var size)
                 || !long.TryParse(f[5], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks)) continue;
-            _slots[f[0]] = new PendingSlot(f[0], f[1], f[2], size, f[4], new DateTimeOffset(ticks, TimeSpan.Zero), f[6]);
+            lock (_usage) // counted once: by the disk scan if it comes later, here if it ran already
+            {
+                _slots[f[0]] = new PendingSlot(f[0], f[1], f[2], size, f[4], new DateTimeOffset(ticks, TimeSpan.Zero), f[6]);
+                if (_usageLoaded) _usage[f[1]] = _usage.GetValueOrDefault(f[1]) + size;
+            }
         }
     }
 }
