@@ -24,6 +24,8 @@ public sealed record ServerContext(
     public TimerWheel Timers { get; init; } = TimerWheel.Default;
     /// <summary>The stream features and pre-authentication IQ handlers plugins add to client streams.</summary>
     public StreamNegotiation Negotiation { get; init; } = new();
+    /// <summary>The path prefixes plugins serve on the HTTP host, and its public base URL.</summary>
+    public Http.HttpRoutes HttpRoutes { get; init; } = new();
 
     public bool Serves(string domain)
     {

@@ -10,7 +10,8 @@
 #   XMPP_PORT          c2s port with STARTTLS (default 5222); direct TLS (XEP-0368) is on XMPP_DIRECT_TLS_PORT (default XMPP_PORT+1)
 #   XMPP_HTTP_PORT     HTTP host port (default XMPP_PORT+58, 5280): XMPP over WebSocket (RFC 7395) at WS_URL, BOSH
 #                      (XEP-0206) at BOSH_URL, XEP-0156 host-meta; plain HTTP with the host trusted as a TLS-terminating
-#                      proxy (Xmpp:Http:TrustedProxies), so clients on it count as secure
+#                      proxy (Xmpp:Http:TrustedProxies), so clients on it count as secure; XEP-0363 HTTP upload
+#                      (UPLOAD_SERVICE) puts and serves files at http://HOST:HTTP_PORT/upload/...
 #   XMPP_TLS_REQUIRED  true (default) or false: false also allows SASL PLAIN without TLS (load tools on loopback)
 #   XMPP_REGISTRATION  false (default) or true: XEP-0077 in-band registration
 #   XMPP_COMPONENT_PORT    XEP-0114 component port (default XMPP_PORT+125, 5347 for 5222)
@@ -139,6 +140,7 @@ case "${1:-}" in
     echo "COMPONENT_PORT=$COMPONENT_PORT"
     echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
     echo "COMPONENT_SECRET=$COMPONENT_SECRET"
+    echo "UPLOAD_SERVICE=upload.$DOMAIN"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)

@@ -90,7 +90,19 @@ public sealed class XmppHttpHost : IAsyncDisposable
             if (uri.Scheme == Uri.UriSchemeHttps) HttpsEndPoint = endPoint;
             else HttpEndPoint = endPoint;
         }
+        _server.HttpRoutes.BaseUrl = BaseUrl(settings, address);
         _bosh.Start();
+    }
+
+    /// <summary>Xmpp:Http:PublicUrl, else the TLS listener (then the plain one) at the bound address.</summary>
+    private string? BaseUrl(XmppServerOptions.HttpSettings settings, IPAddress address)
+    {
+        if (!string.IsNullOrEmpty(settings.PublicUrl)) return settings.PublicUrl.TrimEnd('/');
+        var host = address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) ? _server.Domains[0]
+            : address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? $"[{address}]" : address.ToString();
+        if (HttpsEndPoint is { } tls) return $"https://{host}:{tls.Port}";
+        if (HttpEndPoint is { } plain) return $"http://{host}:{plain.Port}";
+        return null;
     }
 
     private Task HandleAsync(HttpContext context)
@@ -101,8 +113,16 @@ public sealed class XmppHttpHost : IAsyncDisposable
         if (path == settings.BoshPath) return _bosh.HandleAsync(context, HttpClientInfo.Of(context, _trustedProxies));
         if (path == HostMeta.Path) return HostMetaAsync(context, json: false);
         if (path == HostMeta.JsonPath) return HostMetaAsync(context, json: true);
+        if (path is not null && _server.HttpRoutes.TryMatch(path, out var handler, out var subPath)) return PluginAsync(context, handler, subPath);
         context.Response.StatusCode = StatusCodes.Status404NotFound;
         return Task.CompletedTask;
+    }
+
+    // ------------------------------------------------------------------ plugins' paths (IPluginContext.MapHttp)
+    private async Task PluginAsync(HttpContext context, Actors.Xmpp.Plugins.HttpHandler handler, string subPath)
+    {
+        var client = HttpClientInfo.Of(context, _trustedProxies);
+        await handler(new KestrelHttpExchange(context, subPath, client.Secure)).ConfigureAwait(false);
     }
 
     // ------------------------------------------------------------------ RFC 7395
@@ -175,6 +195,7 @@ public sealed class XmppHttpHost : IAsyncDisposable
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _bosh.Stop();
+        _server.HttpRoutes.BaseUrl = null;
         if (_app is null) return;
         await _app.StopAsync(cancellationToken).ConfigureAwait(false);
     }
