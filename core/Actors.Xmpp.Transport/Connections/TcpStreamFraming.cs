@@ -19,22 +19,9 @@ public static class TcpStreamFraming
     {
         XmlSerializer.Raw(output, "<?xml version='1.0'?><stream:stream xmlns='"u8);
         XmlSerializer.Escaped(output, opening.ContentNamespace, attribute: true);
-        XmlSerializer.Raw(output, "' xmlns:stream='http://etherx.jabber.org/streams' id='"u8);
-        XmlSerializer.Escaped(output, opening.Id, attribute: true);
-        XmlSerializer.Raw(output, "' from='"u8);
-        XmlSerializer.Escaped(output, opening.From, attribute: true);
-        XmlSerializer.Raw(output, "'"u8);
-        if (opening.To is not null)
-        {
-            XmlSerializer.Raw(output, " to='"u8);
-            XmlSerializer.Escaped(output, opening.To, attribute: true);
-            XmlSerializer.Raw(output, "'"u8);
-        }
-        XmlSerializer.Raw(output, " version='"u8);
-        XmlSerializer.Escaped(output, opening.Version, attribute: true);
-        XmlSerializer.Raw(output, "' xml:lang='"u8);
-        XmlSerializer.Escaped(output, opening.Lang, attribute: true);
-        XmlSerializer.Raw(output, "'>"u8);
+        XmlSerializer.Raw(output, "' xmlns:stream='http://etherx.jabber.org/streams'"u8);
+        opening.WriteAttributes(output);
+        XmlSerializer.Raw(output, ">"u8);
     }
 
     /// <summary>

@@ -26,22 +26,9 @@ public static class WebSocketFraming
     /// (§3.3.2: the attributes of RFC 6120's stream header).</summary>
     public static void WriteOpen(IBufferWriter<byte> output, StreamOpening opening)
     {
-        XmlSerializer.Raw(output, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' id='"u8);
-        XmlSerializer.Escaped(output, opening.Id, attribute: true);
-        XmlSerializer.Raw(output, "' from='"u8);
-        XmlSerializer.Escaped(output, opening.From, attribute: true);
-        XmlSerializer.Raw(output, "'"u8);
-        if (opening.To is not null)
-        {
-            XmlSerializer.Raw(output, " to='"u8);
-            XmlSerializer.Escaped(output, opening.To, attribute: true);
-            XmlSerializer.Raw(output, "'"u8);
-        }
-        XmlSerializer.Raw(output, " version='"u8);
-        XmlSerializer.Escaped(output, opening.Version, attribute: true);
-        XmlSerializer.Raw(output, "' xml:lang='"u8);
-        XmlSerializer.Escaped(output, opening.Lang, attribute: true);
-        XmlSerializer.Raw(output, "'/>"u8);
+        XmlSerializer.Raw(output, "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing'"u8);
+        opening.WriteAttributes(output);
+        XmlSerializer.Raw(output, "/>"u8);
     }
 
     /// <summary>&lt;close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/&gt;, with see-other-uri when given (§3.6.1).</summary>
