@@ -18,7 +18,10 @@ async def discover(c):
     coroutines to asyncio.wait, which Python 3.11 refuses. Returns the service's disco#info and max-file-size."""
     items = (await c["xep_0030"].get_items(jid=DOMAIN, local=False, timeout=5))["disco_items"]["items"]
     for item_jid, _node, _name in items:
-        info = (await c["xep_0030"].get_info(jid=item_jid, local=False, timeout=5))["disco_info"]
+        try:
+            info = (await c["xep_0030"].get_info(jid=item_jid, local=False, timeout=5))["disco_info"]
+        except IqError:
+            continue  # an item that cannot answer now (a component not connected) is not the upload service
         if any(cat == "store" and typ == "file" for cat, typ, _l, _n in info["identities"]) and NS in info["features"]:
             forms = [f["values"] for f in info.iterables if f["values"].get("FORM_TYPE") == [NS]]
             return item_jid, int(forms[0]["max-file-size"])
