@@ -9,7 +9,7 @@ using Akka.Actor;
 namespace Actors.Xmpp.PluginHost;
 
 /// <summary>The services the host provides to every plugin through the contract.</summary>
-internal sealed class HostServices(ServerContext server) : IAccounts, ISessions, IRouter, IServerFeatures, IOwnedAddresses, ISessionDelivery
+internal sealed class HostServices(ServerContext server, ActorSystem system) : IAccounts, ISessions, IRouter, IServerFeatures, IOwnedAddresses, ISessionDelivery
 {
     // IAccounts
     public bool Exists(Jid account) => server.Accounts.Exists(account);
@@ -94,24 +94,37 @@ internal sealed class HostServices(ServerContext server) : IAccounts, ISessions,
 
     public int PageBytes => Math.Max(1024, server.Options.Limits.MaxOutboundBytes / 4);
 
-    public async Task<bool> WriteAsync(Jid session, IReadOnlyList<Element> stanzas)
+    public Task<bool> WriteAsync(Jid session, IReadOnlyList<Element> stanzas) => Deliver(session, stanzas).Delivered;
+
+    private long _lastPageId;
+    private IActorRef? _pageReceipts;
+
+    public PageDelivery Deliver(Jid session, IReadOnlyList<Element> stanzas)
     {
         ArgumentNullException.ThrowIfNull(session);
         if (session.Resource is null) throw new ArgumentException("a session is a full JID", nameof(session));
-        if (server.Router.Users is not { } users) return false;
+        if (server.Router.Users is not { } users)
+        {
+            var none = Task.FromResult(false);
+            return new PageDelivery(none, none);
+        }
         var page = new Element[stanzas.Count]; // copied: the caller's list may change, the message must not
         for (var i = 0; i < page.Length; i++) page[i] = stanzas[i];
-        try
+        var written = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var delivered = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        // through the account's resources entity (the one that decides every delivery to the account), which hands the
+        // page to that resource's session or answers that there is none; the receipts actor is the asker of both answers
+        var receipts = Volatile.Read(ref _pageReceipts) ?? InitPageReceipts(users);
+        receipts.Tell(new PageReceiptsActor.Send(session, new SessionMessages.DeliverPage(page, Interlocked.Increment(ref _lastPageId)),
+            written, delivered, PageWriteTimeout, PageAcknowledgeTimeout));
+        return new PageDelivery(written.Task, delivered.Task);
+    }
+
+    private IActorRef InitPageReceipts(Actors.Xmpp.Server.Users.IUserDirectory users)
+    {
+        lock (this)
         {
-            // through the account's resources entity (the one that decides every delivery to the account), which
-            // hands the page to that resource's session or answers that there is none
-            var answer = await users.Ask<SessionMessages.PageWritten>(session.Bare,
-                new AccountResourcesActor.DeliverPageTo(session, new SessionMessages.DeliverPage(page, 0)), PageAcknowledgeTimeout).ConfigureAwait(false);
-            return answer.Written;
-        }
-        catch (AskTimeoutException)
-        {
-            return false; // not known to be written: delivered again later
+            return _pageReceipts ??= system.ActorOf(Props.Create(() => new PageReceiptsActor(users)));
         }
     }
 

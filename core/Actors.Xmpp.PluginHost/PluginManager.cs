@@ -66,7 +66,7 @@ public sealed class PluginManager : IAsyncDisposable
         _loggers = loggers;
         _log = loggers.CreateLogger("Actors.Xmpp.PluginHost");
         Commands = new AdminCommandRegistry(_log);
-        var host = new HostServices(server);
+        var host = new HostServices(server, system);
         _services = new ServiceRegistry(host, Commands);
         // the sessions' flags (ISessions.SetFlag) end with them, whichever plugins are loaded
         Actors.Xmpp.Server.Lifecycle.ServerEvents.Of(system).On(ServerEventKind.SessionClosed, e =>

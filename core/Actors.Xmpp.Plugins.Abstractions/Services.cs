@@ -67,7 +67,26 @@ public interface ISessionDelivery
     /// have reached the client (deliver it again later: at-least-once; with XEP-0198 also when the session ended before
     /// the client acknowledged the page).</summary>
     Task<bool> WriteAsync(Jid session, IReadOnlyList<Element> stanzas);
+
+    /// <summary>Writes <paramref name="stanzas"/> as <see cref="WriteAsync"/> does, and reports the two moments apart
+    /// (<see cref="PageDelivery"/>): pace the next page on <see cref="PageDelivery.Written"/>, remove from storage on
+    /// <see cref="PageDelivery.Delivered"/>. With XEP-0198 a client acknowledges when the server asks (one &lt;r/&gt;
+    /// at a time), so a caller that waited for each page's acknowledgement before writing the next would stall on a
+    /// client that acknowledges late or only at the end; this lets a few pages be unacknowledged at once.</summary>
+    PageDelivery Deliver(Jid session, IReadOnlyList<Element> stanzas)
+    {
+        var delivered = WriteAsync(session, stanzas);
+        return new PageDelivery(delivered, delivered);
+    }
 }
+
+/// <summary>What became of a page handed to <see cref="ISessionDelivery.Deliver"/>.</summary>
+/// <param name="Written">True once the transport wrote the page out to the client's connection; false when no such
+/// session is bound, it has no connection, or the connection was lost or did not drain in time first.</param>
+/// <param name="Delivered">True once the page counts as delivered: written out, or, when the client enabled XEP-0198
+/// stream management, acknowledged by the client (possibly on a resumed stream); false when it never will (the
+/// session ended first, or the wait for the acknowledgement ran out): deliver it again later (at least once).</param>
+public sealed record PageDelivery(Task<bool> Written, Task<bool> Delivered);
 
 /// <summary>Routes stanzas as the server.</summary>
 public interface IRouter

@@ -12,8 +12,9 @@ namespace Actors.Plugins.Offline;
 /// The accounts' offline mailboxes: one archive per account (owner the bare JID), appended to when a message cannot
 /// be delivered and read out in pages when a resource comes online. One delivery per account at a time; a page is
 /// at most <see cref="ISessionDelivery.PageBytes"/> of XML (at least one message), the next one is sent only after the
-/// transport wrote the previous one out, and only what was written out is trimmed from the archive (a connection lost
-/// mid-mailbox leaves the rest, and the page in flight, for the next login: at least once to the socket).
+/// transport wrote the previous one out, and only what was delivered is trimmed from the archive: written out, or with
+/// XEP-0198 acknowledged by the client (a few pages may wait for that at once, <see cref="PagesInFlight"/>); a connection
+/// lost mid-mailbox leaves the rest, and the pages in flight, for the next login: at least once to the client.
 /// Disposed when the plugin unloads: deliveries in progress stop after their current page (the next version, or the
 /// next login, takes over from what is stored).
 /// </summary>
@@ -147,19 +148,27 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
         }
     }
 
-    /// <summary>Page after page to one resource at a time, while one can take them.</summary>
+    /// <summary>Pages written out but not yet known delivered (acknowledged, with XEP-0198) at once, per delivery: the
+    /// next page goes out when the previous one is written, while up to this many wait for the client's acknowledgement
+    /// (it acknowledges when the server asks, one &lt;r/&gt; at a time). With a page a quarter of the outbound limit, as
+    /// much as that limit can be unacknowledged.</summary>
+    private const int PagesInFlight = 4;
+
+    /// <summary>Page after page to one resource at a time, while one can take them; a page is trimmed from the archive
+    /// only once delivered (written out, or acknowledged under XEP-0198), in order.</summary>
     private async Task DeliverAllAsync(Jid account, Jid? preferred)
     {
         HashSet<Jid>? failed = null;
-        var after = 0L;
+        var after = 0L;     // read from here
+        var inFlight = new Queue<(long UpTo, Task<bool> Delivered)>();
         // an empty mailbox that never held a message is answered by the host's store directory: no store is read
         if (Target(account, preferred, null) is null) return;
         while (!_disposed)
         {
             var target = Target(account, preferred, failed);
-            if (target is null) return;
+            if (target is null) break;
             var read = await archive.ReadAsync(account, after, ReadBatch);
-            if (read.Items.Count == 0) return; // (a message stored from now on starts a delivery of its own)
+            if (read.Items.Count == 0) break; // (a message stored from now on starts a delivery of its own)
             var page = new List<Element>();
             var bytes = 0L;
             var upTo = 0L;
@@ -172,14 +181,45 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
                 stanza.Add(Delay(item.Stamp, account.Domain)); // XEP-0203
                 page.Add(stanza);
             }
-            if (!await delivery.WriteAsync(target, page))
+            var sent = delivery.Deliver(target, page);
+            if (!await sent.Written)
             {
-                // not written (the session went away, detached or stalled): another available resource may take it
+                // not written (the session went away, detached or stalled): another available resource may take it,
+                // from what is known delivered (what was trimmed is gone: reading from the start reads the rest again)
                 (failed ??= new()).Add(target);
+                await TrimDeliveredAsync(account, inFlight, wait: false);
+                inFlight.Clear();
+                after = 0;
                 continue;
             }
-            await archive.TrimAsync(account, upTo); // only now: written out to the client's connection
+            inFlight.Enqueue((upTo, sent.Delivered));
             after = upTo;
+            if (inFlight.Count < PagesInFlight && !inFlight.Peek().Delivered.IsCompleted) continue;
+            var (oldestUpTo, oldest) = inFlight.Dequeue();
+            if (await oldest)
+            {
+                await archive.TrimAsync(account, oldestUpTo); // only now: delivered to the client
+                continue;
+            }
+            // the session ended before the client acknowledged it: the rest is read again, for another resource
+            (failed ??= new()).Add(target);
+            inFlight.Clear();
+            after = 0;
+        }
+        // the mailbox is written out (or nothing else can take it): trim what the client acknowledges, in order
+        await TrimDeliveredAsync(account, inFlight, wait: true);
+    }
+
+    /// <summary>Trims the pages in flight that are delivered, in order (waiting for each when <paramref name="wait"/>), up
+    /// to the first that is not.</summary>
+    private async Task TrimDeliveredAsync(Jid account, Queue<(long UpTo, Task<bool> Delivered)> inFlight, bool wait)
+    {
+        while (inFlight.Count > 0)
+        {
+            var (upTo, delivered) = inFlight.Peek();
+            if (!wait && !delivered.IsCompleted || !await delivered) return;
+            inFlight.Dequeue();
+            await archive.TrimAsync(account, upTo);
         }
     }
 

@@ -332,4 +332,30 @@ public sealed class StreamManagementTests
         await again.SendAsync($"<a xmlns='{Sm}' h='2'/>"); // the presence reflection and the message
         await WaitUntilAsync(async () => (await StoredOfflineAsync(server, "sm-off-a")).Count == 0, "the acknowledged message is deleted");
     }
+
+    [Fact]
+    public async Task Xep0198_a_mailbox_of_several_pages_is_written_out_whole_before_the_client_acknowledges_and_deleted_at_its_ack()
+    {
+        // pages of about 1 KiB (a quarter of the outbound limit): two of these messages each
+        await using var server = Server(("Xmpp:Limits:MaxOutboundBytes", "4096"));
+        await server.AddUserAsync("sm-pages-a");
+        await server.AddUserAsync("sm-pages-b");
+        const int messages = 6;
+        var body = new string('x', 600);
+        await using (var b = await XmppTestClient.LoginAsync(server, "sm-pages-b"))
+        {
+            for (var i = 0; i < messages; i++)
+                await b.SendAsync($"<message to='sm-pages-a@localhost' type='chat' id='p{i}'><body>{body}</body></message>");
+            await b.ExpectNoBounceAsync();
+        }
+        await WaitUntilAsync(async () => (await StoredOfflineAsync(server, "sm-pages-a")).Count == messages, "the messages are stored");
+
+        // a client that acknowledges only once it has everything (it answers no <r/> meanwhile) still gets every page
+        var (a, _) = await LoginWithSmAsync(server, "sm-pages-a", "");
+        await using var __ = a;
+        for (var i = 0; i < messages; i++) Assert.Equal("p" + i, (await NextMessageAsync(a)).Id);
+        Assert.Equal(messages, (await StoredOfflineAsync(server, "sm-pages-a")).Count); // written out is not acknowledged
+        await a.SendAsync($"<a xmlns='{Sm}' h='{messages + 1}'/>"); // the presence reflection and the messages
+        await WaitUntilAsync(async () => (await StoredOfflineAsync(server, "sm-pages-a")).Count == 0, "the acknowledged pages are deleted");
+    }
 }

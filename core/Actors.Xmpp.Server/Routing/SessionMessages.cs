@@ -13,8 +13,14 @@ public static class SessionMessages
     /// first). Paced deliveries (the offline mailbox, <c>ISessionDelivery</c>) send the next page only then.
     /// </summary>
     public sealed record DeliverPage(IReadOnlyList<Element> Stanzas, long PageId);
-    /// <summary>The answer to <see cref="DeliverPage"/>.</summary>
-    public sealed record PageWritten(long PageId, bool Written);
+    /// <summary>The answer to <see cref="DeliverPage"/>: written out to the connection or not. <paramref name="AwaitsAck"/>:
+    /// the client enabled XEP-0198, so the page counts as delivered only at its <see cref="PageAcknowledged"/> (told
+    /// to the same asker, before or after this answer), whatever the write gave (a detached session may still
+    /// retransmit it on a resumed stream).</summary>
+    public sealed record PageWritten(long PageId, bool Written, bool AwaitsAck = false);
+    /// <summary>XEP-0198: the client acknowledged the last stanza of the page (true), or the session ended before it
+    /// did (false: the page was not delivered, the asker delivers it again later).</summary>
+    public sealed record PageAcknowledged(long PageId, bool Acknowledged);
     /// <summary>Another stream bound the same full JID (RFC 6120 §7.7.2.2): close this one with &lt;conflict/&gt;.</summary>
     public sealed record Replaced;
     public static readonly Replaced ReplacedInstance = new();

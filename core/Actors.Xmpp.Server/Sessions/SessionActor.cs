@@ -320,7 +320,7 @@ public sealed class SessionActor : UntypedActor
     }
 
     private static void AcknowledgedPage(StreamManagement.PageReceipt receipt) =>
-        receipt.Asker.Tell(new SessionMessages.PageWritten(receipt.PageId, true));
+        receipt.Asker.Tell(new SessionMessages.PageAcknowledged(receipt.PageId, true));
 
     /// <summary>A nonza or stanza to the client, not counted (XEP-0198 elements, or before enable).</summary>
     private void Send(Element element) => _client?.Send(element, Ns.Client);
@@ -436,8 +436,10 @@ public sealed class SessionActor : UntypedActor
 
     /// <summary>A page in order (each stanza through the Deliver hooks, as any delivered one), then the transport's write
     /// receipt piped to the asker: only a page written out counts as delivered (the offline mailbox deletes nothing
-    /// else). Detached, the page is not kept with the live stanzas (a closing session would route it a second time):
-    /// the asker learns at once that it was not written, and delivers it again later.</summary>
+    /// else), and with XEP-0198 only once acknowledged (<see cref="SessionMessages.PageAcknowledged"/>, told to the
+    /// asker apart, so that it can write its next page meanwhile). Detached, the page is not kept with the live
+    /// stanzas (a closing session would route it a second time): the asker learns at once that it was not written,
+    /// and delivers it again later.</summary>
     private void DeliverPage(SessionMessages.DeliverPage page)
     {
         var asker = Sender;
@@ -456,13 +458,11 @@ public sealed class SessionActor : UntypedActor
             var stanza = page.Stanzas[i];
             if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, stanza, _jid)) Write(stanza, receipt);
         }
-        if (receipt is not null)
-        {
-            if (!_sm!.EndPage(receipt)) asker.Tell(new SessionMessages.PageWritten(id, true)); // nothing left to acknowledge
-            return;
-        }
-        _client.WhenWritten().PipeTo(asker, success: written => new SessionMessages.PageWritten(id, written),
-            failure: _ => new SessionMessages.PageWritten(id, false));
+        var awaitsAck = receipt is not null;
+        if (awaitsAck && !_sm!.EndPage(receipt!)) asker.Tell(new SessionMessages.PageAcknowledged(id, true)); // nothing left to acknowledge
+        // the write receipt paces the asker's next page; with XEP-0198 the acknowledgement follows on its own
+        _client.WhenWritten().PipeTo(asker, success: written => new SessionMessages.PageWritten(id, written, awaitsAck),
+            failure: _ => new SessionMessages.PageWritten(id, false, awaitsAck));
     }
 
     private void HandleFromClient(Element stanza)
@@ -694,7 +694,7 @@ public sealed class SessionActor : UntypedActor
         {
             var item = unacked[i];
             if (item.Page is null) Return(item.Stanza);
-            else if (item.EndsPage) item.Page.Asker.Tell(new SessionMessages.PageWritten(item.Page.PageId, false));
+            else if (item.EndsPage) item.Page.Asker.Tell(new SessionMessages.PageAcknowledged(item.Page.PageId, false));
         }
     }
 
