@@ -22,6 +22,7 @@ public sealed class XmppServerOptions
     public SessionSettings Sessions { get; set; } = new();
     public HttpSettings Http { get; set; } = new();
     public ComponentSettings Components { get; set; } = new();
+    public MetricsSettings Metrics { get; set; } = new();
 
     /// <summary>Refuses settings that would weaken security off loopback (a clear message for the operator).</summary>
     public void Validate()
@@ -169,6 +170,20 @@ public sealed class XmppServerOptions
         /// scheme and Host of each request (the forwarded ones behind a trusted proxy).</summary>
         public string? PublicUrl { get; set; }
         public BoshSettings Bosh { get; set; } = new();
+    }
+
+    /// <summary>The operator's HTTP endpoint: Prometheus metrics and health checks, apart from the public HTTP host
+    /// (bound to loopback by default), and the OTLP export.</summary>
+    public sealed class MetricsSettings
+    {
+        /// <summary>Port of the metrics and health endpoint. -1 (the default) disables it; 0 picks a free port.</summary>
+        public int Port { get; set; } = -1;
+        /// <summary>Its address: loopback unless the operator exposes it (to a scraper on another host).</summary>
+        public string BindAddress { get; set; } = "127.0.0.1";
+        /// <summary>The Prometheus scrape path.</summary>
+        public string Path { get; set; } = "/metrics";
+        /// <summary>When set (http://collector:4317), metrics are also pushed with OTLP to that collector.</summary>
+        public string? OtlpEndpoint { get; set; }
     }
 
     /// <summary>XEP-0124 session limits the server announces and enforces.</summary>

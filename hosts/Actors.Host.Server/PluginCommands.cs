@@ -60,29 +60,7 @@ internal static class PluginCommands
 
     private static async Task<int> Run(ParseResult parse, JsonObject request, bool json = false)
     {
-        var configuration = ServerRunner.CreateBuilder(ConfigOverrides.For(parse)).Configuration;
-        var options = new XmppServerOptions();
-        configuration.GetSection(XmppServerOptions.Section).Bind(options);
-        JsonObject? response;
-        try
-        {
-            response = await UserCommands.ThroughRunningServer(options.DataDir, request);
-        }
-        catch (IOException ex)
-        {
-            await Console.Error.WriteLineAsync("error: " + ex.Message);
-            return 1;
-        }
-        if (response is null)
-        {
-            await Console.Error.WriteLineAsync($"error: no server is running on the data folder {Path.GetFullPath(options.DataDir)}");
-            return 1;
-        }
-        if ((bool?)response["ok"] != true)
-        {
-            await Console.Error.WriteLineAsync("error: " + (string?)response["error"]);
-            return 1;
-        }
+        if (await RunningServer.RequestAsync(parse, request) is not { } response) return 1;
         if (json && (response["commands"] ?? response["plugins"]) is JsonArray listing)
         {
             Console.WriteLine(listing.ToJsonString());

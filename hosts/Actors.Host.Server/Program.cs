@@ -9,6 +9,8 @@ using Actors.Host.Server;
 // actors-server plugin commands|command P C a=b   plugins' admin commands (through the running server)
 // actors-server cert reload|list [--json]            the running server's certificates (reload: a certbot deploy hook)
 // actors-server check                               configuration, certificates, database (exit 1 on errors)
+// actors-server health|stats [--json]               the running server's readiness (exit 1 when not ready), numbers
+// actors-server session list [--json]|kick JID      the running server's client sessions
 // Unknown commands and options are errors.
 var root = new RootCommand("Actors XMPP server. Without a command it runs the server; configuration overrides: --set Xmpp:Domain=example.org (or --Xmpp:Domain=example.org).")
 {
@@ -20,4 +22,5 @@ root.Subcommands.Add(EventCommands.Create());
 root.Subcommands.Add(PluginCommands.Create());
 root.Subcommands.Add(CertCommands.Create());
 root.Subcommands.Add(CheckCommand.Create());
+foreach (var command in OperationsCommands.Create()) root.Subcommands.Add(command);
 return await root.Parse(ConfigOverrides.Extract(args)).InvokeAsync();

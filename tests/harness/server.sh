@@ -17,6 +17,8 @@
 #   XMPP_COMPONENT_PORT    XEP-0114 component port (default XMPP_PORT+125, 5347 for 5222)
 #   XMPP_COMPONENT_DOMAIN  the component the harness configures (default component.XMPP_DOMAIN)
 #   XMPP_COMPONENT_SECRET  its handshake secret (default component-secret)
+#   XMPP_METRICS_PORT  the operator's endpoint (default XMPP_PORT+60, 5282): Prometheus metrics at METRICS_URL,
+#                      health at /health/live and /health/ready
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 set -euo pipefail
 
@@ -32,6 +34,7 @@ REGISTRATION="${XMPP_REGISTRATION:-false}"
 COMPONENT_PORT="${XMPP_COMPONENT_PORT:-$((PORT + 125))}"
 COMPONENT_DOMAIN="${XMPP_COMPONENT_DOMAIN:-component.$DOMAIN}"
 COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
+METRICS_PORT="${XMPP_METRICS_PORT:-$((PORT + 60))}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -52,6 +55,7 @@ server_args() {
        "--Xmpp:Registration:Enabled=$REGISTRATION" \
        "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
        "--Xmpp:PubSub:NodeCreation=Accounts" \
+       "--Xmpp:Metrics:Port=$METRICS_PORT --Xmpp:Metrics:BindAddress=$HOST" \
        "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET"
 }
 
@@ -141,6 +145,7 @@ case "${1:-}" in
     echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
     echo "COMPONENT_SECRET=$COMPONENT_SECRET"
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
+    echo "METRICS_URL=http://$HOST:$METRICS_PORT/metrics"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)

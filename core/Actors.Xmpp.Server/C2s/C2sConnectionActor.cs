@@ -522,6 +522,7 @@ public sealed class C2sConnectionActor : UntypedActor
                 var account = Jid.Create(s.Username, _domain);
                 _account = account;
                 _sasl = null;
+                Diagnostics.XmppMetrics.Login(success: true);
                 _conn.RestartStream();                  // before <success/> can reach the client
                 _headerSent = false;
                 SendToClient(new Element("success", Ns.Sasl).AddText(s.AdditionalData is { Length: > 0 } d ? Convert.ToBase64String(d) : ""));
@@ -577,6 +578,7 @@ public sealed class C2sConnectionActor : UntypedActor
         {
             _credentialsChecked = false;
             _server.LoginLimiter.Failed(_conn.RemoteEndPoint);
+            Diagnostics.XmppMetrics.Login(success: false);
         }
         var failure = new Element("failure", Ns.Sasl);
         failure.AddChild(condition);

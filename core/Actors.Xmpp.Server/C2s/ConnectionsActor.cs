@@ -49,11 +49,13 @@ public sealed class ConnectionsActor : ReceiveActor
             var child = Context.ActorOf(C2sConnectionActor.Props(_server, m.Connection, _sessions), m.Connection.Id);
             Context.Watch(child);
             _children++;
+            Diagnostics.XmppMetrics.ConnectionOpened();
             m.Connection.Start(child);
         });
         Receive<Terminated>(_ =>
         {
             _children--;
+            Diagnostics.XmppMetrics.ConnectionClosed();
             if (_children == 0 && _shutdownRequester is not null) _shutdownRequester.Tell(AllClosed.Instance);
         });
         Receive<GetCount>(_ => Sender.Tell(_children));

@@ -104,6 +104,13 @@ public static class XmppServerHostingExtensions
         });
         services.AddSingleton<XmppServerService>();
         services.AddHostedService(sp => sp.GetRequiredService<XmppServerService>());
+        // health and metrics (after the server: the endpoint answers once the listeners are open)
+        services.AddSingleton(sp => new Diagnostics.ServerHealth(sp.GetRequiredService<ActorSystem>(),
+            sp.GetRequiredService<XmppServerService>(), options, persistence));
+        services.AddSingleton<IAdminCommandExtension>(sp => new Diagnostics.OperationsCommands(
+            sp.GetRequiredService<Diagnostics.ServerHealth>(), sp.GetRequiredService<ServerContext>()));
+        services.AddSingleton<Diagnostics.OperationsService>();
+        services.AddHostedService(sp => sp.GetRequiredService<Diagnostics.OperationsService>());
         services.AddHostedService<AdminChannel>();
         services.AddHostedService<IdleHeapTrimmer>();
         if (options.Tls.WatchFiles && CertificateReload.Files(options) is { Count: > 0 } certificateFiles)

@@ -125,8 +125,12 @@ public sealed class XmppServerService : IHostedService
             Path.GetFullPath(o.DataDir), Tls.CertificateReload.Describe(_certificates.All));
     }
 
+    /// <summary>Set once the host began stopping (readiness fails from then on).</summary>
+    public bool Stopping { get; private set; }
+
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        Stopping = true;
         foreach (var l in _listeners) await l.DisposeAsync();
         _listeners.Clear();
         if (_componentListener is not null)

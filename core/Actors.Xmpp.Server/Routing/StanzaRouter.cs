@@ -206,6 +206,7 @@ public sealed class StanzaRouter
     /// </summary>
     internal void Undeliverable(Element stanza, Jid from, Jid to, string type)
     {
+        Diagnostics.XmppMetrics.Undeliverable.Add(1);
         if (Hooks.Run(HookPoint.Undeliverable, stanza, to, from)) return; // the offline plugin stores it (XEP-0160)
         // §8.5.2.2.1: no available resource and no offline storage (the plugin is not loaded): headlines are
         // silently ignored, normal and chat bounced

@@ -337,7 +337,11 @@ public sealed class SessionActor : UntypedActor
     {
         if (_sm is null)
         {
-            if (_client is not null) _client.Send(stanza, Ns.Client);
+            if (_client is not null)
+            {
+                _client.Send(stanza, Ns.Client);
+                Diagnostics.XmppMetrics.Stanza(stanza.Name, fromClient: false);
+            }
             else KeepDetached(stanza);
             return;
         }
@@ -351,6 +355,7 @@ public sealed class SessionActor : UntypedActor
         }
         if (_client is null) return;
         _client.Send(stanza, Ns.Client);
+        Diagnostics.XmppMetrics.Stanza(stanza.Name, fromClient: false);
         RequestAckIfUnacked();
     }
 
@@ -505,6 +510,7 @@ public sealed class SessionActor : UntypedActor
             stanza.To = to.ToString();
         }
 
+        Diagnostics.XmppMetrics.Stanza(stanza.Name, fromClient: true);
         if (_router.Hooks.Run(Plugins.HookPoint.FromClient, stanza, _jid)) return; // a plugin handled it
 
         switch (stanza.Name)

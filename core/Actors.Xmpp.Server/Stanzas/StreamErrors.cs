@@ -29,6 +29,18 @@ public static class StreamErrors
     public const string UnsupportedVersion = "unsupported-version";
     public const string UndefinedCondition = "undefined-condition";
 
+    /// <summary>Whether <paramref name="condition"/> is a defined RFC 6120 §4.9.3 condition an operator may close a stream
+    /// with (see-other-host is left out: it needs a host to name).</summary>
+    public static bool IsDefined(string condition) => Defined.Contains(condition);
+
+    private static readonly System.Collections.Frozen.FrozenSet<string> Defined = System.Collections.Frozen.FrozenSet.ToFrozenSet(
+    [
+        BadFormat, BadNamespacePrefix, Conflict, ConnectionTimeout, "host-gone", HostUnknown, ImproperAddressing, InternalServerError,
+        InvalidFrom, InvalidNamespace, InvalidXml, NotAuthorized, NotWellFormed, PolicyViolation, "remote-connection-failed", Reset,
+        ResourceConstraint, RestrictedXml, SystemShutdown, UndefinedCondition, UnsupportedEncoding, UnsupportedFeature,
+        UnsupportedStanzaType, UnsupportedVersion,
+    ], StringComparer.Ordinal);
+
     /// <summary>The stream error condition of a framing error (RFC 6120 §4.9.3, one to one).</summary>
     public static string ForFraming(Actors.Xmpp.Transport.Framing.FramerErrorCondition c) => c switch
     {

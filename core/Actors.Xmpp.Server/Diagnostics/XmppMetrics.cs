@@ -1,0 +1,89 @@
+using System.Diagnostics.Metrics;
+
+namespace Actors.Xmpp.Server.Diagnostics;
+
+/// <summary>
+/// The server's meters (System.Diagnostics.Metrics, meter <see cref="MeterName"/>): what an operator watches, exported
+/// by OpenTelemetry (Prometheus scrape endpoint, OTLP) when Xmpp:Metrics is on, and by any other listener (dotnet-counters).
+/// A counter's Add costs a check of a flag while nothing listens; the instruments are static so that the hot path
+/// reaches them without a lookup. Gauges read counters kept here (connections) or the services that hold the numbers
+/// (sessions: <see cref="ObserveSessions"/>).
+/// </summary>
+public static class XmppMetrics
+{
+    public const string MeterName = "Actors.Xmpp";
+
+    /// <summary>Tag names and values (Prometheus label names; constants, not loose strings).</summary>
+    public static class Tags
+    {
+        public const string Kind = "kind";
+        public const string Result = "result";
+        public const string Direction = "direction";
+        public const string Success = "success";
+        public const string Failure = "failure";
+        public const string FromClient = "in";
+        public const string ToClient = "out";
+    }
+
+    private static readonly Meter Meter = new(MeterName, typeof(XmppMetrics).Assembly.GetName().Version?.ToString());
+
+    private static long _connections;
+    private static Func<int>? _sessions;
+
+    /// <summary>Client connections accepted (TCP, direct TLS, WebSocket, BOSH).</summary>
+    public static readonly Counter<long> ConnectionsOpened = Meter.CreateCounter<long>("xmpp.c2s.connections.opened", "{connection}",
+        "Client connections accepted");
+
+    /// <summary>SASL logins by result (a failed credential check is a failure; a probe of mechanisms is not counted).</summary>
+    public static readonly Counter<long> Logins = Meter.CreateCounter<long>("xmpp.c2s.logins", "{login}",
+        "SASL authentications completed, by result");
+
+    /// <summary>Stanzas from and to clients, by kind (message, presence, iq) and direction.</summary>
+    public static readonly Counter<long> Stanzas = Meter.CreateCounter<long>("xmpp.c2s.stanzas", "{stanza}",
+        "Stanzas received from clients (direction=in) and written to them (direction=out), by kind");
+
+    /// <summary>Stanzas handed to the offline store, bounced, or dropped as undeliverable (RFC 6121 §8.5).</summary>
+    public static readonly Counter<long> Undeliverable = Meter.CreateCounter<long>("xmpp.routing.undeliverable", "{stanza}",
+        "Stanzas to an account with no available resource (stored offline, bounced or dropped as RFC 6121 §8.5 says)");
+
+    static XmppMetrics()
+    {
+        Meter.CreateObservableGauge("xmpp.c2s.connections.active", () => Volatile.Read(ref _connections), "{connection}",
+            "Client connections open now");
+        Meter.CreateObservableGauge("xmpp.c2s.sessions.active", () => _sessions?.Invoke() ?? 0, "{session}",
+            "Bound client sessions on this node");
+    }
+
+    public static void ConnectionOpened()
+    {
+        Interlocked.Increment(ref _connections);
+        ConnectionsOpened.Add(1);
+    }
+
+    public static void ConnectionClosed() => Interlocked.Decrement(ref _connections);
+
+    /// <summary>The source of the sessions gauge (the node's session registry).</summary>
+    public static void ObserveSessions(Func<int> count) => _sessions = count;
+
+    public static void Login(bool success)
+    {
+        if (success) Interlocked.Increment(ref _loginsSucceeded);
+        else Interlocked.Increment(ref _loginsFailed);
+        Logins.Add(1, new KeyValuePair<string, object?>(Tags.Result, success ? Tags.Success : Tags.Failure));
+    }
+
+    private static long _loginsSucceeded;
+    private static long _loginsFailed;
+
+    /// <summary>Totals since start, for `actors-server stats` (process-wide, like the meters).</summary>
+    public static long ActiveConnections => Volatile.Read(ref _connections);
+    public static long LoginsSucceeded => Volatile.Read(ref _loginsSucceeded);
+    public static long LoginsFailed => Volatile.Read(ref _loginsFailed);
+
+    public static void Stanza(string kind, bool fromClient)
+    {
+        if (!Stanzas.Enabled) return;
+        Stanzas.Add(1, new KeyValuePair<string, object?>(Tags.Kind, kind),
+            new KeyValuePair<string, object?>(Tags.Direction, fromClient ? Tags.FromClient : Tags.ToClient));
+    }
+}
