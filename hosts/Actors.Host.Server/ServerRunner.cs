@@ -45,6 +45,9 @@ internal static class ServerRunner
             var builder = CreateBuilder(configArgs);
             builder.Services.AddXmppServer(builder.Configuration);
             builder.Services.AddXmppPlugins(builder.Configuration);
+            // under systemd (Type=notify): READY=1 once the listeners are open, STOPPING=1 at shutdown, journald log
+            // levels; a no-op elsewhere
+            builder.Services.AddSystemd();
             using var host = builder.Build();
             await host.RunAsync(ct);
             return 0;
