@@ -77,7 +77,7 @@ internal static class BackupCommands
             return await Error($"backup failed: {ex.Message}");
         }
         Console.WriteLine($"backed up {source.DataSource} to {target} ({new FileInfo(target).Length.ToString("N0", CultureInfo.InvariantCulture)} bytes)");
-        Console.WriteLine($"(copy the rest of {Path.GetFullPath(options.DataDir)} too: uploaded files, server.secret, certificates)");
+        Console.WriteLine($"(copy the rest of {Path.GetFullPath(options.DataDir)} too: the plugins' files in plugins/, server.secret, certificates)");
         return 0;
     }
 
