@@ -21,6 +21,9 @@ public enum ServerEventKind
     /// presence that raised a negative priority to zero or more): from now on it receives messages sent to the bare JID
     /// (§8.5.2.1.1), and what waited for the account may be delivered to it (XEP-0160). Full JID.</summary>
     ResourceAvailable,
+    /// <summary>A session lost its connection and waits for a XEP-0198 resumption (stanzas to it are held, not written):
+    /// followed by <see cref="SessionResumed"/> or <see cref="SessionClosed"/>. Full JID.</summary>
+    SessionDetached,
 }
 
 /// <summary>A lifecycle event: its kind and the session's full JID or the account's bare JID.</summary>

@@ -92,6 +92,9 @@ public sealed record PageDelivery(Task<bool> Written, Task<bool> Delivered);
 public interface IRouter
 {
     void Send(Element stanza);
+    /// <summary>Sends an IQ get/set and completes with its result or error (TimeoutException after
+    /// <paramref name="timeout"/>). 'from' is the server's domain when absent, or a local account's bare JID (a request
+    /// made on the account's behalf; its answer is caught for the caller).</summary>
     Task<Element> SendIqAsync(Element iq, TimeSpan timeout);
 }
 

@@ -69,8 +69,10 @@ public sealed class StanzaRouter
     /// result or error addressed back to the server; TimeoutException after <paramref name="timeout"/>.</summary>
     public async Task<Element> SendIqAsync(Element iq, TimeSpan timeout)
     {
-        if (!Jid.TryParse(iq.From, out var from) || from is null || !_domains.Contains(from.Domain) || from.Local is not null)
-            throw new ArgumentException("the IQ's 'from' must be a domain served here");
+        // from the server, or on behalf of an account (its bare JID: XEP-0357 notifications come from the user's JID;
+        // the answer reaches the account's IQ handling, which hands results and errors to the wait below)
+        if (!Jid.TryParse(iq.From, out var from) || from is null || !_domains.Contains(from.Domain) || from.Resource is not null)
+            throw new ArgumentException("the IQ's 'from' must be a domain served here or the bare JID of one of its accounts");
         if (!Jid.TryParse(iq.To, out var to) || to is null) throw new ArgumentException("the IQ needs a valid 'to'");
         iq.Id ??= PendingIqs.NewId();
         var answer = PendingIqs.Expect(PendingKey(iq.Id, from, to), timeout); // queued before the request leaves

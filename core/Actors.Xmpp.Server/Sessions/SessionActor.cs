@@ -185,6 +185,7 @@ public sealed class SessionActor : UntypedActor
             return;
         }
         _resumptionDeadline = _settings.Timers.Schedule(Self, ResumptionWindowElapsed.Instance, window);
+        Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionDetached, _jid);
     }
 
     private void AttachTo(Attach m)
