@@ -158,4 +158,52 @@ public sealed class PepSpec : IAsyncLifetime
         Assert.Equal("conflict", Condition(conflict));
         Assert.Equal("precondition-not-met", PubSubCondition(conflict));
     }
+
+    [Fact]
+    public async Task Xep0402_3_bookmarks_are_added_with_publish_options_listed_pushed_to_own_resources_and_retracted()
+    {
+        const string Bookmarks = "urn:xmpp:bookmarks:1";
+        await using var phone = await _server.LoginAsync("carol", "phone");
+        await using var desk = await _server.LoginAsync("carol", "desk");
+        await using var bob = await _server.LoginAsync("bob", "b402");
+        await ComeOnlineWithCaps(desk, expectQuery: true, [Bookmarks]);
+        await desk.Receives(e => e.Name == "presence" && e.From == desk.Jid.ToString(), "its own presence");
+
+        // §3.2 (example 3): one item per room, id the room's JID, with the publish-options the XEP requires
+        var options = "<publish-options><x xmlns='jabber:x:data' type='submit'>" +
+            $"<field var='FORM_TYPE' type='hidden'><value>{PubSub}#publish-options</value></field>" +
+            "<field var='pubsub#persist_items'><value>true</value></field><field var='pubsub#max_items'><value>max</value></field>" +
+            "<field var='pubsub#send_last_published_item'><value>never</value></field>" +
+            "<field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options>";
+        foreach (var (room, name) in new[] { ("theplay@conference.shakespeare.lit", "The Play's the Thing"), ("orchard@conference.shakespeare.lit", "The Orchard") })
+        {
+            var added = await phone.Query($"<iq type='set' id='{phone.NextId()}'><pubsub xmlns='{PubSub}'><publish node='{Bookmarks}'>" +
+                $"<item id='{room}'><conference xmlns='{Bookmarks}' name=\"{name}\" autojoin='true'><nick>JC</nick></conference></item></publish>{options}</pubsub></iq>");
+            Assert.Equal("result", added.Type);
+            // §3.4: a resource that wants notifications (+notify in its caps) is told of each new bookmark
+            var pushed = await desk.Receives(e => e.Name == "message" && e.Child("event", Event) is not null, "the bookmark notification");
+            Assert.Equal("carol@localhost", pushed.From);
+            var item = pushed.Child("event", Event)!.Child("items", Event)!.Child("item", Event)!;
+            Assert.Equal(room, item.Attr("id"));
+            Assert.Equal(name, item.Child("conference", Bookmarks)!.Attr("name"));
+        }
+
+        // §3.1: all bookmarks (max_items 'max': the second did not replace the first)
+        var list = await phone.Query($"<iq type='get' id='l1'><pubsub xmlns='{PubSub}'><items node='{Bookmarks}'/></pubsub></iq>");
+        var ids = list.Child("pubsub", PubSub)!.Child("items", PubSub)!.Elements("item", PubSub).Select(i => i.Attr("id")).Order().ToArray();
+        Assert.Equal(["orchard@conference.shakespeare.lit", "theplay@conference.shakespeare.lit"], ids);
+
+        // whitelist: nobody else reads them
+        var refused = await bob.Query($"<iq type='get' id='g1' to='carol@localhost'><pubsub xmlns='{PubSub}'><items node='{Bookmarks}'/></pubsub></iq>");
+        Assert.Equal("error", refused.Type);
+
+        // §3.3 / §3.5: removing one, with notify: the other resource is told of the retraction
+        var removed = await phone.Query($"<iq type='set' id='r1'><pubsub xmlns='{PubSub}'><retract node='{Bookmarks}' notify='true'>" +
+            "<item id='orchard@conference.shakespeare.lit'/></retract></pubsub></iq>");
+        Assert.Equal("result", removed.Type);
+        var retracted = await desk.Receives(e => e.Name == "message" && e.Child("event", Event)?.Child("items", Event)?.Child("retract", Event) is not null, "the retraction");
+        Assert.Equal("orchard@conference.shakespeare.lit", retracted.Child("event", Event)!.Child("items", Event)!.Child("retract", Event)!.Attr("id"));
+        var after = await phone.Query($"<iq type='get' id='l2'><pubsub xmlns='{PubSub}'><items node='{Bookmarks}'/></pubsub></iq>");
+        Assert.Single(after.Child("pubsub", PubSub)!.Child("items", PubSub)!.Elements("item", PubSub));
+    }
 }
