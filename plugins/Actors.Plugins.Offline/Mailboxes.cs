@@ -48,6 +48,9 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
     /// <summary>The Undeliverable hook: true when the message is taken (stored or dropped as the RFC says).</summary>
     public bool Store(Element stanza, Jid account)
     {
+        // XEP-0353: a call (propose, retract, accept...) is live signalling, not chat to read later: not stored, so the
+        // router bounces it and the caller learns the callee cannot be reached now (a missed call is in the archive)
+        if (IsJingleMessage(stanza)) return false;
         switch (stanza.Type ?? "normal")
         {
             case "normal" or "chat":
@@ -59,6 +62,16 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
             default:
                 return false; // (groupchat is bounced by the router before)
         }
+    }
+
+    /// <summary>XEP-0353 Jingle message initiation.</summary>
+    public const string JingleMessageNs = "urn:xmpp:jingle-message:0";
+
+    private static bool IsJingleMessage(Element stanza)
+    {
+        foreach (var child in stanza.Elements())
+            if (child.Namespace == JingleMessageNs) return true;
+        return false;
     }
 
     private async Task StoreAsync(Element stanza, Jid account, StoredValue value)

@@ -133,6 +133,16 @@ public sealed class OfflineSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0353_a_call_proposal_to_an_offline_account_is_not_stored_as_chat_and_the_caller_learns_it()
+    {
+        await using var bob = await _server.LoginAsync("bob", "caller");
+        await bob.Sends("<message to='alice@localhost' type='chat' id='call1'><propose xmlns='urn:xmpp:jingle-message:0' id='c1'>" +
+                        "<description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose><store xmlns='urn:xmpp:hints'/></message>");
+        Assert.Equal("service-unavailable", Condition(await bob.Receives("<message id='call1' type='error'/>")));
+        Assert.Equal(0, await Archive.CountAsync(Jid.Parse("alice@localhost")));
+    }
+
+    [Fact]
     public async Task Xep0160_a_full_mailbox_answers_service_unavailable_saying_so()
     {
         await using var bob = await _server.LoginAsync("bob", "phone");
