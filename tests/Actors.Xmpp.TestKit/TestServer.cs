@@ -36,7 +36,7 @@ public class TestServer : IAsyncDisposable, IDisposable
 
     public TestServer() : this(new Dictionary<string, string?>()) { }
 
-    public TestServer(IDictionary<string, string?> overrides) : this(NewRoot(), overrides, privatePlugins: false, log: false)
+    public TestServer(IDictionary<string, string?> overrides) : this(NewRoot(), overrides, privatePlugins: false, log: true)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         _host.StartAsync(cts.Token).GetAwaiter().GetResult();
@@ -70,7 +70,7 @@ public class TestServer : IAsyncDisposable, IDisposable
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.ClearProviders();
         if (log) builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         builder.Services.AddXmppServer(builder.Configuration);
         builder.Services.AddXmppPlugins(builder.Configuration);
@@ -139,6 +139,8 @@ public class TestServer : IAsyncDisposable, IDisposable
     /// <summary>The same as <see cref="C2sEndPoint"/>.</summary>
     public IPEndPoint EndPoint => C2sEndPoint;
     public IPEndPoint ComponentEndPoint => Service.ComponentEndPoint ?? throw new InvalidOperationException("no component endpoint (Xmpp:Components:Port is -1)");
+    /// <summary>The server-to-server listener (Xmpp:S2s:Port ≥ 0).</summary>
+    public IPEndPoint S2sEndPoint => Service.S2sEndPoint ?? throw new InvalidOperationException("no s2s endpoint (Xmpp:S2s:Port is -1)");
     public IPEndPoint DirectTlsEndPoint => Service.DirectTlsEndPoint ?? throw new InvalidOperationException("no direct TLS endpoint (Xmpp:DirectTlsPort is -1)");
 
     /// <summary>Creates an account (user@localhost) with <see cref="Password"/> unless another password is given.</summary>

@@ -100,7 +100,7 @@ public sealed class S2sActor : ReceiveActor
                 : FirstBackoff;
             _backoff[(m.Local, m.Remote)] = new Backoff(DateTime.UtcNow + length, length, m.Condition, m.Reason);
         });
-        Receive<LinkEstablished>(m => _backoff.Remove((m.Local, m.Remote)));
+        Receive<LinkEstablished>(m => { _backoff.Remove((m.Local, m.Remote)); });
         Receive<Terminated>(m =>
         {
             if (_inbound.Remove(m.ActorRef, out var release)) release();
