@@ -36,7 +36,7 @@ public class TestServer : IAsyncDisposable, IDisposable
 
     public TestServer() : this(new Dictionary<string, string?>()) { }
 
-    public TestServer(IDictionary<string, string?> overrides) : this(NewRoot(), overrides, privatePlugins: false, log: true)
+    public TestServer(IDictionary<string, string?> overrides) : this(NewRoot(), overrides, privatePlugins: false, log: false)
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         _host.StartAsync(cts.Token).GetAwaiter().GetResult();
@@ -70,7 +70,7 @@ public class TestServer : IAsyncDisposable, IDisposable
         builder.Configuration.AddInMemoryCollection(settings);
         builder.Logging.ClearProviders();
         if (log) builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
-        builder.Logging.SetMinimumLevel(LogLevel.Debug);
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         builder.Services.AddXmppServer(builder.Configuration);
         builder.Services.AddXmppPlugins(builder.Configuration);
