@@ -16,6 +16,8 @@ public sealed class S2sActor : ReceiveActor
 {
     public const string Name = "s2s";
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromSeconds(1), MaxBackoff = TimeSpan.FromSeconds(60);
+    /// <summary>Remembered failing domain pairs past which expired ones are forgotten (their doubling starts again).</summary>
+    private const int MaxBackoffEntries = 4096;
 
     /// <summary>A socket accepted on the s2s port; <paramref name="Release"/> gives its listener slot back.</summary>
     public sealed record Accepted(Socket Socket, Action Release);
@@ -98,7 +100,9 @@ public sealed class S2sActor : ReceiveActor
             var length = _backoff.TryGetValue((m.Local, m.Remote), out var previous)
                 ? TimeSpan.FromTicks(Math.Min(previous.Length.Ticks * 2, MaxBackoff.Ticks))
                 : FirstBackoff;
-            _backoff[(m.Local, m.Remote)] = new Backoff(DateTime.UtcNow + length, length, m.Condition, m.Reason);
+            var now = DateTime.UtcNow;
+            if (_backoff.Count >= MaxBackoffEntries) PruneBackoff(now); // many failing domains: keep only live entries
+            _backoff[(m.Local, m.Remote)] = new Backoff(now + length, length, m.Condition, m.Reason);
         });
         Receive<LinkEstablished>(m => { _backoff.Remove((m.Local, m.Remote)); });
         Receive<Terminated>(m =>
@@ -136,6 +140,15 @@ public sealed class S2sActor : ReceiveActor
             }
         }
         OutboundLink(m.Local, m.Remote).Tell(m);
+    }
+
+    private void PruneBackoff(DateTime now)
+    {
+        List<(string, string)>? expired = null;
+        foreach (var (key, b) in _backoff)
+            if (b.Until + MaxBackoff < now) (expired ??= new List<(string, string)>()).Add(key);
+        if (expired is not null)
+            foreach (var key in expired) _backoff.Remove(key);
     }
 
     private IActorRef OutboundLink(string local, string remote)
