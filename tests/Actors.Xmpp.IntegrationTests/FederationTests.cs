@@ -161,6 +161,23 @@ public sealed class FederationTests(FederationFixture fixture) : IClassFixture<F
     }
 
     [Fact]
+    public async Task Rfc6120_8_3_1_errors_of_the_remote_server_come_back_over_federation()
+    {
+        await using var carol = await LoginA("carol", "err");
+        // RFC 6121 §8.5.1: no such account at b.test; b.test's error travels back over its own link to a.test
+        await carol.SendAsync($"<message to='nobody@{B}' id='no-account' type='chat'><body>hello?</body></message>");
+        var bounce = await carol.NextMatchingAsync(e => e.Id == "no-account", Slow);
+        Assert.Equal("error", bounce.Type);
+        Assert.Equal($"nobody@{B}", bounce.From);
+        Assert.Equal("service-unavailable", ErrorCondition(bounce));
+        // RFC 6121 §8.5.3.2.3: an IQ to a resource of an existing account that is not connected
+        await carol.SendAsync($"<iq to='bob@{B}/gone' id='no-resource' type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
+        var iqError = await carol.NextMatchingAsync(e => e.Id == "no-resource", Slow);
+        Assert.Equal("error", iqError.Type);
+        Assert.Equal("service-unavailable", ErrorCondition(iqError));
+    }
+
+    [Fact]
     public async Task Rfc6120_8_3_3_14_unreachable_domain_bounces_remote_server_not_found()
     {
         await using var alice = await LoginA("alice", "dead");
