@@ -11,7 +11,7 @@
 # stops both servers, and exits with pytest's status.
 #
 # Environment: XMPP_HOST (127.0.0.1), XMPP_DOMAIN (localhost), XMPP_PORT (35222),
-# INTEROP_OPEN_PORT (35224; 0 skips the second server and its tests), INTEROP_FEDERATION_PORT (35226: an
+# INTEROP_OPEN_PORT (35224; 0 skips the second server and its tests), INTEROP_FEDERATION_PORT (35228: an
 # actors.test instance federating with a private Prosody on 127.0.0.2, when `prosody` is installed; 0 skips it), INTEROP_KEEP_WORKDIR=1 keeps
 # the work directories (logs) after the run, INTEROP_DEBUG=1 logs the XML streams.
 # Needs Debian's python3-slixmpp and python3-pytest for /usr/bin/python3.
@@ -78,7 +78,7 @@ fi
 # Federation with Prosody (Debian package `prosody`; skipped without it or with INTEROP_FEDERATION_PORT=0): a third
 # instance serving actors.test (TLS optional, a static route to prosody.test) and a private Prosody serving prosody.test
 # on 127.0.0.2 with a static route back; both authenticate with dialback over plain TCP.
-export INTEROP_FEDERATION_PORT="${INTEROP_FEDERATION_PORT:-35226}"
+export INTEROP_FEDERATION_PORT="${INTEROP_FEDERATION_PORT:-35228}"
 if [ "$INTEROP_FEDERATION_PORT" != 0 ] && command -v prosody >/dev/null; then
   export FED_DOMAIN=actors.test FED_PORT="$INTEROP_FEDERATION_PORT" FED_S2S_PORT="$((INTEROP_FEDERATION_PORT + 47))"
   export PROSODY_DOMAIN=prosody.test PROSODY_HOST=127.0.0.2 PROSODY_C2S_PORT="${PROSODY_C2S_PORT:-35422}" PROSODY_S2S_PORT="${PROSODY_S2S_PORT:-35469}"
