@@ -8,6 +8,10 @@ public static class Ns
     public const string Server = "jabber:server";
     /// <summary>XEP-0114: the content namespace of a component's stream.</summary>
     public const string ComponentAccept = "jabber:component:accept";
+    /// <summary>XEP-0220: server dialback elements (db:result, db:verify) on server-to-server streams.</summary>
+    public const string Dialback = "jabber:server:dialback";
+    /// <summary>XEP-0220 §2.4 / XEP-0288-era stream feature announcing dialback (with &lt;errors/&gt;: dialback errors).</summary>
+    public const string DialbackFeature = "urn:xmpp:features:dialback";
     public const string StreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";
     public const string StanzaErrors = "urn:ietf:params:xml:ns:xmpp-stanzas";
     public const string Tls = "urn:ietf:params:xml:ns:xmpp-tls";

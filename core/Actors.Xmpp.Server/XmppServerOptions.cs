@@ -23,6 +23,7 @@ public sealed class XmppServerOptions
     public HttpSettings Http { get; set; } = new();
     public ComponentSettings Components { get; set; } = new();
     public MetricsSettings Metrics { get; set; } = new();
+    public S2sSettings S2s { get; set; } = new();
 
     /// <summary>Refuses settings that would weaken security off loopback (a clear message for the operator).</summary>
     public void Validate()
@@ -110,6 +111,29 @@ public sealed class XmppServerOptions
         public int Port { get; set; } = -1;
         /// <summary>Component domain → shared secret.</summary>
         public Dictionary<string, string> Secrets { get; set; } = new(StringComparer.Ordinal);
+    }
+
+    /// <summary>Server-to-server federation (RFC 6120): <c>Xmpp:S2s:Port</c> and the routes to peers.</summary>
+    public sealed class S2sSettings
+    {
+        /// <summary>The listening server-to-server port (jabber:server, RFC 6120 default 5269). -1 (the default) turns
+        /// federation off: stanzas to other domains are answered &lt;remote-server-not-found/&gt;; 0 picks a free port.</summary>
+        public int Port { get; set; } = -1;
+        /// <summary>Static routes, remote domain → host:port, asked before DNS (tests, private networks).</summary>
+        public Dictionary<string, string> Routes { get; set; } = new(StringComparer.Ordinal);
+        /// <summary>Look peers up with DNS SRV (_xmpps-server._tcp, _xmpp-server._tcp) and A/AAAA (RFC 6120 §3.2) when
+        /// no static route names them. Off: only static routes are reached.</summary>
+        public bool UseDns { get; set; } = true;
+        /// <summary>Stanzas an outbound link queues while it connects and authenticates; one more is bounced with
+        /// &lt;remote-server-timeout/&gt;.</summary>
+        public int MaxQueuedStanzas { get; set; } = 1000;
+        /// <summary>Seconds an outbound link may take from resolution to authenticated; then its queue is bounced with
+        /// &lt;remote-server-timeout/&gt;. Also the time an inbound stream has to authenticate.</summary>
+        public int ConnectTimeoutSeconds { get; set; } = 30;
+        /// <summary>Seconds without a stanza after which a link (either direction) closes its stream.</summary>
+        public int IdleTimeoutSeconds { get; set; } = 600;
+        /// <summary>Inbound server-to-server connections open at once; past that the listener stops accepting.</summary>
+        public int MaxInboundStreams { get; set; } = 512;
     }
 
     /// <summary>Reads the <c>Xmpp:Components:&lt;domain&gt;:Secret</c> keys of <paramref name="components"/> (the

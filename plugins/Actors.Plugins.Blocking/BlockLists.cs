@@ -90,7 +90,7 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
             return true;
         }
         if (from.Local is null) return false; // the server or a service: it has no block list
-        // from a local account (remote senders do not reach this hook before s2s exists; for them no list is read)
+        // from a local account (a remote sender, over s2s, has no list here: none is read)
         if (!_accounts.TryGetValue(from.Bare, out var sender))
         {
             if (!IsLocal(from) || !accounts.Exists(from.Bare)) return false;

@@ -19,6 +19,8 @@
 #   XMPP_COMPONENT_SECRET  its handshake secret (default component-secret)
 #   XMPP_METRICS_PORT  the operator's endpoint (default XMPP_PORT+60, 5282): Prometheus metrics at METRICS_URL,
 #                      health at /health/live and /health/ready
+#   XMPP_S2S_PORT      server-to-server port (RFC 6120; default XMPP_PORT+47, 5269 for 5222)
+#   XMPP_S2S_ROUTES    static server-to-server routes, domain=host:port,... (asked before DNS; default none)
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 set -euo pipefail
 
@@ -35,6 +37,8 @@ COMPONENT_PORT="${XMPP_COMPONENT_PORT:-$((PORT + 125))}"
 COMPONENT_DOMAIN="${XMPP_COMPONENT_DOMAIN:-component.$DOMAIN}"
 COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
 METRICS_PORT="${XMPP_METRICS_PORT:-$((PORT + 60))}"
+S2S_PORT="${XMPP_S2S_PORT:-$((PORT + 47))}"
+S2S_ROUTES="${XMPP_S2S_ROUTES:-}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -45,6 +49,9 @@ die() { echo "server.sh: $*" >&2; exit 1; }
 
 case "$HOST" in 127.*) ;; *) die "XMPP_HOST must be a 127.x address (got $HOST)";; esac
 case "$TLS_REQUIRED" in true|false) ;; *) die "XMPP_TLS_REQUIRED must be true or false";; esac
+for route in ${S2S_ROUTES//,/ }; do
+  case "$route" in ?*=?*) ;; *) die "XMPP_S2S_ROUTES: '$route' is not domain=host:port";; esac
+done
 
 # The server's configuration, as command-line overrides (see README: Configuration).
 server_args() {
@@ -56,7 +63,12 @@ server_args() {
        "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
        "--Xmpp:PubSub:NodeCreation=Accounts" \
        "--Xmpp:Metrics:Port=$METRICS_PORT --Xmpp:Metrics:BindAddress=$HOST" \
-       "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET"
+       "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
+       "--Xmpp:S2s:Port=$S2S_PORT"
+  local route
+  for route in ${S2S_ROUTES//,/ }; do
+    echo "--Xmpp:S2s:Routes:${route%%=*}=${route#*=}"
+  done
 }
 
 # Build once (and again when a source is newer than the build); concurrent callers wait for one build.
@@ -144,6 +156,7 @@ case "${1:-}" in
     echo "COMPONENT_PORT=$COMPONENT_PORT"
     echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
     echo "COMPONENT_SECRET=$COMPONENT_SECRET"
+    echo "S2S_PORT=$S2S_PORT"
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
     echo "METRICS_URL=http://$HOST:$METRICS_PORT/metrics"
     echo "WORKDIR=$WORKDIR"

@@ -11,7 +11,8 @@
 # stops both servers, and exits with pytest's status.
 #
 # Environment: XMPP_HOST (127.0.0.1), XMPP_DOMAIN (localhost), XMPP_PORT (35222),
-# INTEROP_OPEN_PORT (35224; 0 skips the second server and its tests), INTEROP_KEEP_WORKDIR=1 keeps
+# INTEROP_OPEN_PORT (35224; 0 skips the second server and its tests), INTEROP_FEDERATION_PORT (35228: an
+# actors.test instance federating with a private Prosody on 127.0.0.2, when `prosody` is installed; 0 skips it), INTEROP_KEEP_WORKDIR=1 keeps
 # the work directories (logs) after the run, INTEROP_DEBUG=1 logs the XML streams.
 # Needs Debian's python3-slixmpp and python3-pytest for /usr/bin/python3.
 set -euo pipefail
@@ -43,6 +44,10 @@ instance() {
 
 cleanup() {
   local status=$?
+  if [ -n "${PROSODY_WORKDIR:-}" ]; then
+    "$ROOT/tests/interop/prosody/run-prosody.sh" stop "$PROSODY_WORKDIR" || true
+    if [ "${INTEROP_KEEP_WORKDIR:-0}" != 1 ] && [ "$status" -eq 0 ]; then rm -rf "$PROSODY_WORKDIR"; fi
+  fi
   for port in "${STARTED[@]}"; do
     instance "$port" "$SERVER" stop || true
     if [ "${INTEROP_KEEP_WORKDIR:-0}" != 1 ] && [ "$status" -eq 0 ]; then rm -rf "$ROOT/.work/interop-$port"; fi
@@ -68,6 +73,21 @@ start_instance() {
 start_instance "$XMPP_PORT" XMPP_TLS_REQUIRED=true XMPP_REGISTRATION=false
 if [ "$INTEROP_OPEN_PORT" != 0 ]; then
   start_instance "$INTEROP_OPEN_PORT" XMPP_TLS_REQUIRED=false XMPP_REGISTRATION=true
+fi
+
+# Federation with Prosody (Debian package `prosody`; skipped without it or with INTEROP_FEDERATION_PORT=0): a third
+# instance serving actors.test (TLS optional, a static route to prosody.test) and a private Prosody serving prosody.test
+# on 127.0.0.2 with a static route back; both authenticate with dialback over plain TCP.
+export INTEROP_FEDERATION_PORT="${INTEROP_FEDERATION_PORT:-35228}"
+if [ "$INTEROP_FEDERATION_PORT" != 0 ] && command -v prosody >/dev/null; then
+  export FED_DOMAIN=actors.test FED_PORT="$INTEROP_FEDERATION_PORT" FED_S2S_PORT="$((INTEROP_FEDERATION_PORT + 47))"
+  export PROSODY_DOMAIN=prosody.test PROSODY_HOST=127.0.0.2 PROSODY_C2S_PORT="${PROSODY_C2S_PORT:-35422}" PROSODY_S2S_PORT="${PROSODY_S2S_PORT:-35469}"
+  PROSODY_WORKDIR="$ROOT/.work/interop-prosody"
+  rm -rf "$PROSODY_WORKDIR"
+  "$ROOT/tests/interop/prosody/run-prosody.sh" start "$PROSODY_WORKDIR" "$PROSODY_DOMAIN" "$PROSODY_HOST" "$PROSODY_C2S_PORT" \
+    "$PROSODY_S2S_PORT" "$FED_DOMAIN" "$XMPP_HOST" "$FED_S2S_PORT"
+  start_instance "$FED_PORT" XMPP_DOMAIN="$FED_DOMAIN" XMPP_TLS_REQUIRED=false XMPP_REGISTRATION=false \
+    XMPP_S2S_PORT="$FED_S2S_PORT" XMPP_S2S_ROUTES="$PROSODY_DOMAIN=$PROSODY_HOST:$PROSODY_S2S_PORT"
 fi
 
 cd "$ROOT"

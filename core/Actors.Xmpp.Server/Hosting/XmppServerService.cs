@@ -44,6 +44,10 @@ public sealed class XmppServerService : IHostedService
     public IPEndPoint? ComponentEndPoint { get; private set; }
     private Transport.Streams.LinkListener? _componentListener;
     private IActorRef _components = ActorRefs.Nobody;
+    /// <summary>The server-to-server listener's endpoint (null when <c>Xmpp:S2s:Port</c> is -1: federation off).</summary>
+    public IPEndPoint? S2sEndPoint { get; private set; }
+    private Transport.Streams.LinkListener? _s2sListener;
+    private IActorRef _s2s = ActorRefs.Nobody;
     public IActorRef Connections => _connections;
     /// <summary>The HTTP host (WebSocket, BOSH, host-meta) when Xmpp:Http enables it.</summary>
     public Http.XmppHttpHost? Http => _http;
@@ -117,6 +121,7 @@ public sealed class XmppServerService : IHostedService
             _componentListener.Start();
             _log.LogInformation("XEP-0114 components ({Domains}) on {Endpoint}", string.Join(", ", o.Components.Secrets.Keys), ComponentEndPoint);
         }
+        if (o.S2s.Port >= 0) StartS2s(address);
         foreach (var l in _listeners) l.Start();
         _log.LogInformation(
             "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificates {Certificates}",
@@ -127,12 +132,43 @@ public sealed class XmppServerService : IHostedService
 
     /// <summary>Set once the host began stopping (readiness fails from then on).</summary>
     public bool Stopping { get; private set; }
+    /// <summary>RFC 6120 server-to-server: the s2s parent actor, the router's way out to it, and the listener.</summary>
+    private void StartS2s(IPAddress address)
+    {
+        var o = _server.Options;
+        var dns = o.S2s.UseDns ? new DnsClient.LookupClient(new DnsClient.LookupClientOptions { UseCache = true, Timeout = TimeSpan.FromSeconds(5) }) : null;
+        var context = new S2s.S2sContext(_server, S2s.DialbackKeys.Load(o.DataDir), new S2s.S2sResolver(S2s.S2sResolver.ParseRoutes(o.S2s.Routes), dns));
+        var s2s = _s2s = _system.ActorOf(S2s.S2sActor.Props(context), S2s.S2sActor.Name);
+        _s2sListener = new Transport.Streams.LinkListener(new IPEndPoint(address, o.S2s.Port), Math.Max(1, o.S2s.MaxInboundStreams), socket =>
+        {
+            var listener = _s2sListener!;
+            s2s.Tell(new S2s.S2sActor.Accepted(socket, listener.Release));
+        });
+        S2sEndPoint = _s2sListener.LocalEndPoint;
+        _server.Router.S2s.Attach(s2s);
+        _s2sListener.Start();
+        _log.LogInformation("server-to-server on {Endpoint} ({Routes} static routes, DNS {Dns})", S2sEndPoint, o.S2s.Routes.Count, o.S2s.UseDns ? "on" : "off");
+    }
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         Stopping = true;
         foreach (var l in _listeners) await l.DisposeAsync();
         _listeners.Clear();
+        if (_s2sListener is not null)
+        {
+            await _s2sListener.DisposeAsync();
+            _s2sListener = null;
+            try
+            {
+                await _s2s.Ask<S2s.S2sActor.AllClosed>(S2s.S2sActor.ShutdownAll.Instance, TimeSpan.FromSeconds(5), cancellationToken);
+            }
+            catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException or OperationCanceledException)
+            {
+                _log.LogWarning("some server-to-server streams did not close within 5 s of the shutdown notice");
+            }
+            _server.Router.S2s.Detach();
+        }
         if (_componentListener is not null)
         {
             await _componentListener.DisposeAsync();

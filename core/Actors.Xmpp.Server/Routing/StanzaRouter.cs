@@ -50,6 +50,12 @@ public sealed class StanzaRouter
     /// <summary>The XEP-0114 component domains and their links.</summary>
     public ComponentRoutes Components { get; }
 
+    /// <summary>Server-to-server federation: the way to every other domain once it is attached.</summary>
+    public S2sRoutes S2s { get; } = new();
+
+    /// <summary>A domain stanzas may be addressed to on this server: served, a component's, or a plugin's service.</summary>
+    public bool IsHostedDomain(string domain) => _domains.Contains(domain) || Components.IsComponent(domain) || Addresses.IsService(domain);
+
     /// <summary>This node's sessions for the operator (<c>online</c>, XEP-0133 lists, <c>info</c>): never read to
     /// decide a delivery (the accounts' resources entities do that, <see cref="AccountResourcesActor"/>).</summary>
     public ISessionRegistry Sessions => _sessions;
@@ -95,7 +101,9 @@ public sealed class StanzaRouter
                 return;
             }
             if (Addresses.TryService(stanza, from, to)) return; // a plugin's service JID (plugin contract v2)
-            // no server-to-server yet: every remote domain is unreachable (RFC 6120 §8.3.3.14)
+            // another server's domain: out through the s2s links (RFC 6120 §10.4), which bounce what they cannot deliver
+            if (S2s.TrySend(stanza, from, to)) return;
+            // federation is off: every remote domain is unreachable (RFC 6120 §8.3.3.14)
             Bounce(stanza, "remote-server-not-found", $"{to.Domain} is not served here and federation is not enabled");
             return;
         }
@@ -132,8 +140,8 @@ public sealed class StanzaRouter
         if (!Jid.TryParse(reply.From, out var replyFrom) || replyFrom is null) return;
         if (!_domains.Contains(back.Domain))
         {
-            // an error for a plugin's service or a component
-            if (Addresses.IsService(back.Domain) || Components.IsComponent(back.Domain)) Route(reply, replyFrom, back);
+            // an error for a plugin's service or a component, or (federation on) for another server's entity
+            if (Addresses.IsService(back.Domain) || Components.IsComponent(back.Domain) || S2s.Enabled) Route(reply, replyFrom, back);
             return;
         }
         if (back.Local is null)

@@ -1,0 +1,162 @@
+using System.Net;
+using System.Net.Sockets;
+using DnsClient;
+using DnsClient.Protocol;
+
+namespace Actors.Xmpp.Server.S2s;
+
+/// <summary>Where a remote domain's server is reached: a host (name or address) and a port, in the order to try.</summary>
+public sealed record S2sTarget(string Host, int Port);
+
+/// <summary>
+/// Finds the servers of a remote domain (RFC 6120 §3.2): a static route of <c>Xmpp:S2s:Routes</c> first; else the
+/// SRV records of <c>_xmpp-server._tcp.&lt;domain&gt;</c> (§3.2.1, ordered by priority, then weighted at random per
+/// RFC 2782); a single SRV record whose target is "." means the domain offers no service (§3.2.1 step 4: no
+/// fallback); without SRV records, the domain itself on port 5269 (§3.2.2). The <c>_xmpps-server._tcp</c> records of
+/// XEP-0368 (TLS from the first byte) are not used: this server opens server-to-server streams in the clear (see
+/// docs/architecture.md, federation). Then connects to the first target and address that accepts.
+/// </summary>
+public sealed class S2sResolver
+{
+    public const int DefaultPort = 5269;
+    public const string SrvPrefix = "_xmpp-server._tcp.";
+
+    private readonly IReadOnlyDictionary<string, S2sTarget> _routes;
+    private readonly ILookupClient? _dns;
+
+    /// <param name="routes">remote domain → "host:port" (normalized domains).</param>
+    /// <param name="dns">null: static routes only.</param>
+    public S2sResolver(IReadOnlyDictionary<string, S2sTarget> routes, ILookupClient? dns)
+    {
+        _routes = routes;
+        _dns = dns;
+    }
+
+    /// <summary>Parses <c>Xmpp:S2s:Routes</c> (domain → host:port, port 5269 when absent).</summary>
+    public static Dictionary<string, S2sTarget> ParseRoutes(IReadOnlyDictionary<string, string> configured)
+    {
+        var routes = new Dictionary<string, S2sTarget>(StringComparer.Ordinal);
+        foreach (var (key, value) in configured)
+        {
+            var domain = Jid.NormalizeDomain(key) ?? throw new InvalidOperationException($"Xmpp:S2s:Routes:{key} is not a valid domain");
+            routes[domain] = ParseTarget(value) ?? throw new InvalidOperationException($"Xmpp:S2s:Routes:{key}: '{value}' is not host:port");
+        }
+        return routes;
+    }
+
+    private static S2sTarget? ParseTarget(string value)
+    {
+        value = value.Trim();
+        if (value.Length == 0) return null;
+        if (IPEndPoint.TryParse(value, out var ep) && (value.Contains(']') || value.Count(c => c == ':') == 1))
+            return new S2sTarget(ep.Address.ToString(), ep.Port == 0 ? DefaultPort : ep.Port);
+        var colon = value.LastIndexOf(':');
+        if (colon < 0) return new S2sTarget(value, DefaultPort);
+        if (!int.TryParse(value.AsSpan(colon + 1), out var port) || port is <= 0 or > 65535 || colon == 0) return null;
+        return new S2sTarget(value[..colon], port);
+    }
+
+    /// <summary>The targets for <paramref name="domain"/>, in order (empty: the domain has no server-to-server service).</summary>
+    public async Task<IReadOnlyList<S2sTarget>> ResolveAsync(string domain, CancellationToken cancel)
+    {
+        if (_routes.TryGetValue(domain, out var route)) return [route];
+        if (_dns is null) return [];
+        var srv = await _dns.QueryAsync(SrvPrefix + domain + ".", QueryType.SRV, QueryClass.IN, cancel).ConfigureAwait(false);
+        var records = new List<SrvRecord>();
+        if (!srv.HasError)
+            foreach (var r in srv.Answers.SrvRecords()) records.Add(r);
+        if (records.Count == 0) return [new S2sTarget(domain, DefaultPort)]; // §3.2.2: fallback to A/AAAA on 5269
+        if (records.Count == 1 && records[0].Target.Value is "." or "") return []; // §3.2.1: "service decidedly not available"
+        return OrderSrv(records);
+    }
+
+    /// <summary>RFC 2782: lowest priority first; within a priority, a weighted random order.</summary>
+    internal static IReadOnlyList<S2sTarget> OrderSrv(List<SrvRecord> records)
+    {
+        records.Sort((a, b) => a.Priority.CompareTo(b.Priority));
+        var ordered = new List<S2sTarget>(records.Count);
+        var i = 0;
+        while (i < records.Count)
+        {
+            var j = i;
+            while (j < records.Count && records[j].Priority == records[i].Priority) j++;
+            var group = records.GetRange(i, j - i);
+            while (group.Count > 0)
+            {
+                var total = 0;
+                foreach (var r in group) total += r.Weight;
+                var pick = 0;
+                if (total > 0)
+                {
+                    var roll = Random.Shared.Next(total + 1);
+                    var sum = 0;
+                    for (pick = 0; pick < group.Count; pick++)
+                    {
+                        sum += group[pick].Weight;
+                        if (sum >= roll) break;
+                    }
+                    if (pick == group.Count) pick = group.Count - 1;
+                }
+                var chosen = group[pick];
+                group.RemoveAt(pick);
+                ordered.Add(new S2sTarget(chosen.Target.Value.TrimEnd('.'), chosen.Port));
+            }
+            i = j;
+        }
+        return ordered;
+    }
+
+    /// <summary>Resolves <paramref name="domain"/> and connects to the first target address that accepts; throws
+    /// <see cref="S2sUnreachableException"/> when none does.</summary>
+    public async Task<Socket> ConnectAsync(string domain, CancellationToken cancel)
+    {
+        IReadOnlyList<S2sTarget> targets;
+        try
+        {
+            targets = await ResolveAsync(domain, cancel).ConfigureAwait(false);
+        }
+        catch (DnsResponseException ex)
+        {
+            throw new S2sUnreachableException($"{domain}: DNS failed ({ex.Message})");
+        }
+        if (targets.Count == 0) throw new S2sUnreachableException($"{domain} offers no server-to-server service");
+        string? last = null;
+        foreach (var target in targets)
+        {
+            IPAddress[] addresses;
+            if (IPAddress.TryParse(target.Host, out var literal)) addresses = [literal];
+            else
+            {
+                try { addresses = await Dns.GetHostAddressesAsync(target.Host, cancel).ConfigureAwait(false); }
+                catch (SocketException ex)
+                {
+                    last = $"{target.Host}: {ex.SocketErrorCode}";
+                    continue;
+                }
+            }
+            foreach (var address in addresses)
+            {
+                var socket = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                try
+                {
+                    await socket.ConnectAsync(new IPEndPoint(address, target.Port), cancel).ConfigureAwait(false);
+                    return socket;
+                }
+                catch (SocketException ex)
+                {
+                    socket.Dispose();
+                    last = $"{address}:{target.Port}: {ex.SocketErrorCode}";
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            }
+        }
+        throw new S2sUnreachableException($"{domain}: no server accepted ({last ?? "no address"})");
+    }
+}
+
+/// <summary>A remote domain could not be resolved or connected (RFC 6120 §8.3.3.14 remote-server-not-found).</summary>
+public sealed class S2sUnreachableException(string message) : Exception(message);

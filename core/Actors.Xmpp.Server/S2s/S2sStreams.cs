@@ -1,0 +1,99 @@
+using System.Buffers;
+using Actors.Xmpp.Server.Stanzas;
+using Actors.Xmpp.Transport.Connections;
+using Actors.Xmpp.Transport.Framing;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.Server.S2s;
+
+/// <summary>The text of server-to-server streams (RFC 6120 §4.7, XEP-0220) both link directions write.</summary>
+internal static class S2sStreams
+{
+    public const string Result = "result";
+    public const string Verify = "verify";
+    public const string Valid = "valid";
+    public const string Invalid = "invalid";
+    public const string Error = "error";
+    public const string Features = "features";
+    public const string StartTls = "starttls";
+    public const string Required = "required";
+
+    /// <summary>A jabber:server stream header declaring the dialback prefix (XEP-0220 §2.1: the initiating entity
+    /// declares it to show that it supports dialback). <paramref name="id"/> only on the responding side (RFC 6120
+    /// §4.7.3: the initiating entity MUST NOT send one).</summary>
+    public static byte[] Header(string from, string? to, string? id)
+    {
+        var output = new ArrayBufferWriter<byte>(320);
+        XmlSerializer.Raw(output, "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'"u8);
+        Attribute(output, "from", from);
+        if (to is not null) Attribute(output, "to", to);
+        if (id is not null) Attribute(output, "id", id);
+        XmlSerializer.Raw(output, " version='1.0' xml:lang='en'>"u8);
+        return output.WrittenSpan.ToArray();
+    }
+
+    private static void Attribute(ArrayBufferWriter<byte> output, string name, string value)
+    {
+        XmlSerializer.Raw(output, " "u8);
+        XmlSerializer.Utf8(output, name);
+        XmlSerializer.Raw(output, "='"u8);
+        XmlSerializer.Escaped(output, value, attribute: true);
+        XmlSerializer.Raw(output, "'"u8);
+    }
+
+    /// <summary>An optional stream error (§4.9), then the closing tag (§4.4).</summary>
+    public static byte[] Close(string? condition, string? text)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        if (condition is not null) TcpStreamFraming.WriteStreamElement(output, StreamErrors.Create(condition, text), Ns.Server);
+        XmlSerializer.Raw(output, TcpStreamFraming.Close);
+        return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>&lt;stream:features&gt; of a receiving server: dialback with dialback errors (XEP-0220 §2.4).</summary>
+    public static byte[] FeaturesWithDialback()
+    {
+        var features = new Element(Features, Ns.Streams);
+        features.Add(new Element("dialback", Ns.DialbackFeature).Add(new Element("errors", Ns.DialbackFeature)));
+        var output = new ArrayBufferWriter<byte>(160);
+        TcpStreamFraming.WriteStreamElement(output, features, Ns.Server);
+        return output.WrittenSpan.ToArray();
+    }
+
+    public static Element Dialback(string name, string from, string to, string? type = null, string? id = null, string? key = null)
+    {
+        var e = new Element(name, Ns.Dialback).SetAttr("from", from).SetAttr("to", to).SetAttr("id", id).SetAttr("type", type);
+        if (key is not null) e.AddText(key);
+        return e;
+    }
+
+    /// <summary>XEP-0220 §2.4 (dialback errors): type='error' with a stanza error condition.</summary>
+    public static Element DialbackError(string name, string from, string to, string condition, string? id = null)
+    {
+        var e = Dialback(name, from, to, Error, id);
+        var error = new Element("error", Ns.Dialback).SetAttr("type", Actors.Xmpp.Stanzas.StanzaErrors.DefaultType(condition));
+        error.Add(new Element(condition, Ns.StanzaErrors));
+        e.Add(error);
+        return e;
+    }
+
+    /// <summary>The stanza condition inside a dialback error (XEP-0220 §2.4), or null.</summary>
+    public static string? ErrorCondition(Element dialback)
+    {
+        var error = dialback.Child("error", Ns.Dialback) ?? dialback.Child("error", Ns.Server);
+        if (error is null) return null;
+        foreach (var node in error.Nodes)
+            if (node is Element c && c.Namespace == Ns.StanzaErrors && c.Name != "text") return c.Name;
+        return null;
+    }
+
+    public static bool IsStanza(Element e) => e.Namespace == Ns.Server && e.Name is "message" or "presence" or "iq";
+
+    public static bool IsStreamFeatures(Element e) => e.Is(Features, Ns.Streams);
+
+    public static bool IsStreamError(Element e) => e.Is("error", Ns.Streams);
+
+    /// <summary>RFC 6120 §4.7.5: a version 1.0 header (or later) announces stream features.</summary>
+    public static bool SupportsFeatures(StreamHeader header) =>
+        header.Attr("version") is { } v && Version.TryParse(v.Contains('.') ? v : v + ".0", out var parsed) && parsed.Major >= 1;
+}

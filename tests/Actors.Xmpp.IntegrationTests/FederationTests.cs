@@ -1,0 +1,321 @@
+using System.Net;
+using System.Net.Sockets;
+using Actors.Xmpp.Server.S2s;
+using Actors.Xmpp.Xml;
+
+namespace Actors.Xmpp.IntegrationTests;
+
+/// <summary>
+/// Two servers of this project in the test process, federating over loopback with static routes and dialback:
+/// a.test (s2s port 0) and b.test; a.test also routes dead.test to a closed port and silent.test to a listener that
+/// accepts and never answers.
+/// </summary>
+public sealed class FederationFixture : IAsyncLifetime
+{
+    public const string A = "a.test", B = "b.test", Dead = "dead.test", Silent = "silent.test", Nowhere = "nowhere.test";
+    public const int ConnectTimeoutSeconds = 4, MaxQueued = 2;
+    public TestServer ServerA { get; private set; } = null!;
+    public TestServer ServerB { get; private set; } = null!;
+    private TcpListener? _silent;
+    private readonly List<Socket> _held = new();
+
+    public async Task InitializeAsync()
+    {
+        _silent = new TcpListener(IPAddress.Loopback, 0);
+        _silent.Start();
+        _ = HoldAsync(_silent);
+        var deadPort = FreePort();
+        var bPort = FreePort();
+        ServerA = new TestServer(Settings(A, 0, new()
+        {
+            [B] = $"127.0.0.1:{bPort}",
+            [Dead] = $"127.0.0.1:{deadPort}",
+            [Silent] = $"127.0.0.1:{((IPEndPoint)_silent.LocalEndpoint).Port}",
+        }));
+        ServerB = new TestServer(Settings(B, bPort, new() { [A] = $"127.0.0.1:{ServerA.S2sEndPoint.Port}" }));
+        foreach (var user in new[] { "alice", "carol", "dave" }) Assert.True(await ServerA.Accounts.AddAsync(Jid.Create(user, A), TestServer.Password));
+        foreach (var user in new[] { "bob", "erin" }) Assert.True(await ServerB.Accounts.AddAsync(Jid.Create(user, B), TestServer.Password));
+    }
+
+    private static Dictionary<string, string?> Settings(string domain, int s2sPort, Dictionary<string, string> routes)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["Xmpp:Domain"] = domain,
+            ["Xmpp:Tls:Required"] = "false",
+            ["Xmpp:Auth:AllowPlainWithoutTls"] = "true",
+            ["Xmpp:DirectTlsPort"] = "-1",
+            ["Xmpp:S2s:Port"] = s2sPort.ToString(),
+            ["Xmpp:S2s:UseDns"] = "false",
+            ["Xmpp:S2s:ConnectTimeoutSeconds"] = ConnectTimeoutSeconds.ToString(),
+            ["Xmpp:S2s:MaxQueuedStanzas"] = MaxQueued.ToString(),
+        };
+        foreach (var (d, target) in routes) settings[$"Xmpp:S2s:Routes:{d}"] = target;
+        return settings;
+    }
+
+    private static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private async Task HoldAsync(TcpListener listener)
+    {
+        try
+        {
+            while (true)
+            {
+                var socket = await listener.AcceptSocketAsync();
+                lock (_held) _held.Add(socket); // accepted, never read nor answered
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException) { }
+    }
+
+    public async Task DisposeAsync()
+    {
+        _silent?.Stop();
+        lock (_held) foreach (var s in _held) s.Dispose();
+        if (ServerB is not null) await ServerB.DisposeAsync();
+        if (ServerA is not null) await ServerA.DisposeAsync();
+    }
+}
+
+/// <summary>RFC 6120 server-to-server streams, XEP-0220 dialback (XEP-0185 keys) and RFC 6120 §8.3.3 bounces.</summary>
+public sealed class FederationTests(FederationFixture fixture) : IClassFixture<FederationFixture>
+{
+    private const string A = FederationFixture.A, B = FederationFixture.B;
+    private static readonly TimeSpan Slow = TimeSpan.FromSeconds(20); // the first stanza sets a link up (and JITs it)
+
+    private Task<XmppTestClient> LoginA(string user, string resource) =>
+        XmppTestClient.LoginAsync(fixture.ServerA.C2sEndPoint, user, TestServer.Password, A, resource);
+
+    private Task<XmppTestClient> LoginB(string user, string resource) =>
+        XmppTestClient.LoginAsync(fixture.ServerB.C2sEndPoint, user, TestServer.Password, B, resource);
+
+    private static string ErrorCondition(Element stanza) =>
+        stanza.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == Ns.StanzaErrors && e.Name != "text")?.Name ?? "(none)";
+
+    [Fact]
+    public async Task Rfc6120_10_4_messages_cross_to_the_remote_server_and_back()
+    {
+        await using var alice = await LoginA("alice", "m");
+        await using var bob = await LoginB("bob", "m");
+        await alice.SendAsync($"<message to='bob@{B}/m' id='s2s-1' type='chat'><body>hello b</body></message>");
+        var got = await bob.NextMatchingAsync(e => e.Name == "message" && e.Id == "s2s-1", Slow);
+        Assert.Equal($"alice@{A}/m", got.From);
+        Assert.Equal("hello b", got.ChildText("body", Ns.Client));
+
+        await bob.SendAsync($"<message to='alice@{A}/m' id='s2s-2' type='chat'><body>hello a</body></message>");
+        var back = await alice.NextMatchingAsync(e => e.Name == "message" && e.Id == "s2s-2", Slow);
+        Assert.Equal($"bob@{B}/m", back.From);
+        Assert.Equal("hello a", back.ChildText("body", Ns.Client));
+    }
+
+    [Fact]
+    public async Task Rfc6120_8_2_3_iq_crosses_both_ways_to_servers_and_full_jids()
+    {
+        await using var carol = await LoginA("carol", "i");
+        await using var erin = await LoginB("erin", "i");
+        // to the remote server itself (XEP-0199 ping, answered by b.test)
+        await carol.SendAsync($"<iq to='{B}' id='ping-b' type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
+        var pong = await carol.NextMatchingAsync(e => e.Name == "iq" && e.Id == "ping-b", Slow);
+        Assert.Equal("result", pong.Type);
+        Assert.Equal(B, pong.From);
+        // a remote client's full JID asks, the local client answers
+        await erin.SendAsync($"<iq to='carol@{A}/i' id='ask-carol' type='get'><query xmlns='jabber:iq:version'/></iq>");
+        var ask = await carol.NextMatchingAsync(e => e.Name == "iq" && e.Id == "ask-carol", Slow);
+        Assert.Equal($"erin@{B}/i", ask.From);
+        Assert.Equal("get", ask.Type);
+        await carol.SendAsync($"<iq to='erin@{B}/i' id='ask-carol' type='result'><query xmlns='jabber:iq:version'><name>t</name><version>1</version></query></iq>");
+        var answer = await erin.NextMatchingAsync(e => e.Name == "iq" && e.Id == "ask-carol", Slow);
+        Assert.Equal("result", answer.Type);
+        Assert.Equal($"carol@{A}/i", answer.From);
+    }
+
+    [Fact]
+    public async Task Rfc6121_3_presence_subscription_across_servers()
+    {
+        await using var dave = await LoginA("dave", "p");
+        await using var erin = await LoginB("erin", "p");
+        await dave.SendAsync("<presence/>");
+        await erin.SendAsync("<presence/>");
+        await dave.SendAsync($"<presence to='erin@{B}' type='subscribe' id='sub1'/>");
+        var request = await erin.NextMatchingAsync(e => e.Name == "presence" && e.Type == "subscribe", Slow);
+        Assert.Equal($"dave@{A}", request.From); // RFC 6121 §3.1.2: stamped with the bare JID
+        await erin.SendAsync($"<presence to='dave@{A}' type='subscribed'/>");
+        // the approval, and (RFC 6121 §3.1.5) the contact's available presence, which the contact's server sends right
+        // after it: the user's server hands the approval to the user's roster first, so the two may arrive in either order
+        Element? approved = null, available = null;
+        while (approved is null || available is null)
+        {
+            var e = await dave.NextAsync(Slow);
+            if (e.Name != "presence") continue;
+            if (e.Type == "subscribed") approved = e;
+            else if (e.Type is null && e.From == $"erin@{B}/p") available = e;
+        }
+        Assert.Equal($"erin@{B}", approved.From);
+        Assert.Equal($"dave@{A}", available.To);
+    }
+
+    [Fact]
+    public async Task Rfc6120_8_3_1_errors_of_the_remote_server_come_back_over_federation()
+    {
+        await using var carol = await LoginA("carol", "err");
+        // RFC 6121 §8.5.1: no such account at b.test; b.test's error travels back over its own link to a.test
+        await carol.SendAsync($"<message to='nobody@{B}' id='no-account' type='chat'><body>hello?</body></message>");
+        var bounce = await carol.NextMatchingAsync(e => e.Id == "no-account", Slow);
+        Assert.Equal("error", bounce.Type);
+        Assert.Equal($"nobody@{B}", bounce.From);
+        Assert.Equal("service-unavailable", ErrorCondition(bounce));
+        // RFC 6121 §8.5.3.2.3: an IQ to a resource of an existing account that is not connected
+        await carol.SendAsync($"<iq to='bob@{B}/gone' id='no-resource' type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
+        var iqError = await carol.NextMatchingAsync(e => e.Id == "no-resource", Slow);
+        Assert.Equal("error", iqError.Type);
+        Assert.Equal("service-unavailable", ErrorCondition(iqError));
+    }
+
+    [Fact]
+    public async Task Rfc6120_8_3_3_14_unreachable_domain_bounces_remote_server_not_found()
+    {
+        await using var alice = await LoginA("alice", "dead");
+        await alice.SendAsync($"<message to='x@{FederationFixture.Dead}' id='dead-1'><body>anyone?</body></message>");
+        var bounce = await alice.NextMatchingAsync(e => e.Id == "dead-1", Slow);
+        Assert.Equal("error", bounce.Type);
+        Assert.Equal("remote-server-not-found", ErrorCondition(bounce));
+        Assert.Equal($"x@{FederationFixture.Dead}", bounce.From);
+        // a domain with no route (and DNS off) cannot be resolved
+        await alice.SendAsync($"<iq to='{FederationFixture.Nowhere}' id='nowhere-1' type='get'><ping xmlns='urn:xmpp:ping'/></iq>");
+        var unresolved = await alice.NextMatchingAsync(e => e.Id == "nowhere-1", Slow);
+        Assert.Equal("error", unresolved.Type);
+        Assert.Equal("remote-server-not-found", ErrorCondition(unresolved));
+    }
+
+    [Fact]
+    public async Task Rfc6120_8_3_3_15_silent_peer_bounces_remote_server_timeout_and_a_full_queue_at_once()
+    {
+        await using var carol = await LoginA("carol", "silent");
+        for (var i = 0; i <= FederationFixture.MaxQueued; i++)
+            await carol.SendAsync($"<message to='x@{FederationFixture.Silent}' id='silent-{i}'><body>{i}</body></message>");
+        // the queue holds MaxQueued stanzas while the link is set up: the next is bounced at once
+        var overflow = await carol.NextMatchingAsync(e => e.Name == "message", TimeSpan.FromSeconds(FederationFixture.ConnectTimeoutSeconds - 1));
+        Assert.Equal($"silent-{FederationFixture.MaxQueued}", overflow.Id);
+        Assert.Equal("remote-server-timeout", ErrorCondition(overflow));
+        // then the queued ones, when the peer has not answered within ConnectTimeoutSeconds
+        for (var i = 0; i < FederationFixture.MaxQueued; i++)
+        {
+            var bounced = await carol.NextMatchingAsync(e => e.Name == "message", Slow);
+            Assert.Equal($"silent-{i}", bounced.Id);
+            Assert.Equal("error", bounced.Type);
+            Assert.Equal("remote-server-timeout", ErrorCondition(bounced));
+        }
+    }
+
+    // ---- the receiving side, driven by hand as a peer server would
+
+    private async Task<(XmppTestClient Peer, string StreamId)> OpenAsPeerAsync(string from, string to)
+    {
+        var peer = await XmppTestClient.ConnectAsync(fixture.ServerA.S2sEndPoint);
+        peer.Timeout = Slow;
+        await peer.SendAsync($"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='{from}' to='{to}' version='1.0'>");
+        var header = await peer.ExpectStreamHeaderAsync();
+        Assert.Equal(Ns.Server, header.DefaultNamespace);
+        Assert.Equal(to, header.Attr("from"));
+        var id = header.Attr("id");
+        Assert.False(string.IsNullOrEmpty(id));
+        var features = await peer.ExpectFeaturesAsync();
+        Assert.NotNull(features.Child("dialback", Ns.DialbackFeature)); // XEP-0220 §2.1
+        return (peer, id!);
+    }
+
+    /// <summary>Authenticates b.test on a stream to a.test with b.test's real key: a.test asks b.test (its
+    /// Authoritative Server) through its outbound link.</summary>
+    private async Task<XmppTestClient> AuthenticatedAsBAsync()
+    {
+        var (peer, id) = await OpenAsPeerAsync(B, A);
+        var key = DialbackKeys.Load(fixture.ServerB.DataDir).Generate(A, B, id);
+        await peer.SendAsync($"<db:result from='{B}' to='{A}'>{key}</db:result>");
+        var result = await peer.NextAsync();
+        Assert.True(result.Is("result", Ns.Dialback), result.ToString());
+        Assert.Equal("valid", result.Type);
+        Assert.Equal(A, result.From);
+        Assert.Equal(B, result.To);
+        return peer;
+    }
+
+    [Fact]
+    public async Task Xep0220_2_4_valid_key_authenticates_and_stanzas_are_delivered()
+    {
+        await using var alice = await LoginA("alice", "raw");
+        await using var peer = await AuthenticatedAsBAsync();
+        await peer.SendAsync($"<message from='bob@{B}/x' to='alice@{A}/raw' id='raw-1'><body>by hand</body></message>");
+        var got = await alice.NextMatchingAsync(e => e.Id == "raw-1", Slow);
+        Assert.Equal($"bob@{B}/x", got.From);
+        Assert.Equal("by hand", got.ChildText("body", Ns.Client));
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_9_spoofed_from_is_invalid_from()
+    {
+        await using var peer = await AuthenticatedAsBAsync();
+        await peer.SendAsync($"<message from='mallory@evil.test' to='alice@{A}' id='spoof'><body>trust me</body></message>");
+        await peer.ExpectStreamErrorAsync("invalid-from");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_6_stanza_to_a_domain_not_authenticated_is_host_unknown()
+    {
+        await using var peer = await AuthenticatedAsBAsync();
+        await peer.SendAsync($"<message from='bob@{B}' to='someone@elsewhere.test' id='relay'><body>relay this</body></message>");
+        await peer.ExpectStreamErrorAsync("host-unknown");
+    }
+
+    [Fact]
+    public async Task Xep0220_2_4_wrong_key_is_invalid()
+    {
+        var (peer, id) = await OpenAsPeerAsync(B, A);
+        await using var _ = peer;
+        var wrong = DialbackKeys.Load(fixture.ServerB.DataDir).Generate(A, B, id + "x");
+        await peer.SendAsync($"<db:result from='{B}' to='{A}'>{wrong}</db:result>");
+        var result = await peer.NextAsync();
+        Assert.True(result.Is("result", Ns.Dialback), result.ToString());
+        Assert.Equal("invalid", result.Type);
+        // nothing was authenticated on the stream: a stanza is refused
+        await peer.SendAsync($"<message from='bob@{B}' to='alice@{A}'><body>x</body></message>");
+        await peer.ExpectStreamErrorAsync("not-authorized");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_12_stanza_before_dialback_is_not_authorized()
+    {
+        var (peer, _) = await OpenAsPeerAsync(B, A);
+        await using var __ = peer;
+        await peer.SendAsync($"<message from='bob@{B}' to='alice@{A}'><body>early</body></message>");
+        await peer.ExpectStreamErrorAsync("not-authorized");
+    }
+
+    [Fact]
+    public async Task Rfc6120_4_9_3_6_header_to_a_domain_not_served_is_host_unknown()
+    {
+        await using var peer = await XmppTestClient.ConnectAsync(fixture.ServerA.S2sEndPoint);
+        await peer.SendAsync($"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='{B}' to='other.test' version='1.0'>");
+        await peer.ExpectStreamErrorAsync("host-unknown");
+    }
+
+    [Fact]
+    public async Task Xep0220_2_3_authoritative_server_answers_db_verify_with_its_xep0185_key()
+    {
+        var (peer, _) = await OpenAsPeerAsync(B, A);
+        await using var __ = peer;
+        var keys = DialbackKeys.Load(fixture.ServerA.DataDir);
+        await peer.SendAsync($"<db:verify from='{B}' to='{A}' id='stream-42'>{keys.Generate(B, A, "stream-42")}</db:verify>");
+        var valid = await peer.NextAsync();
+        Assert.True(valid.Is("verify", Ns.Dialback), valid.ToString());
+        Assert.Equal(("valid", A, B, "stream-42"), (valid.Type, valid.From, valid.To, valid.Id));
+        await peer.SendAsync($"<db:verify from='{B}' to='{A}' id='stream-43'>{keys.Generate(B, A, "stream-42")}</db:verify>");
+        var invalid = await peer.NextAsync();
+        Assert.Equal(("invalid", "stream-43"), (invalid.Type, invalid.Id));
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Starts a private Prosody (Debian package `prosody`) as a federation peer for tests/interop/test_rfc6120_s2s_prosody.py:
+#   run-prosody.sh start WORKDIR DOMAIN HOST C2S_PORT S2S_PORT PEER_DOMAIN PEER_HOST PEER_S2S_PORT | stop WORKDIR
+# Plain TCP both ways (s2s_require_encryption = false), dialback for authentication (self-signed peers), a static
+# route to the peer (mod_static_s2s_routes next to this script), accounts created with prosodyctl.
+set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+case "${1:-}" in
+  start)
+    WORKDIR="$2" DOMAIN="$3" HOST="$4" C2S="$5" S2S="$6" PEER="$7" PEER_HOST="$8" PEER_PORT="$9"
+    mkdir -p "$WORKDIR/data"
+    cat > "$WORKDIR/prosody.cfg.lua" <<CFG
+pidfile = "$WORKDIR/prosody.pid"
+data_path = "$WORKDIR/data"
+plugin_paths = { "$HERE" }
+daemonize = false
+run_as_root = true -- CI runs as root; the test owns this private instance
+log = { debug = "$WORKDIR/prosody.log" }
+interfaces = { "$HOST" }
+c2s_ports = { $C2S }
+s2s_ports = { $S2S }
+c2s_direct_tls_ports = { }
+s2s_direct_tls_ports = { }
+http_ports = { }
+https_ports = { }
+c2s_require_encryption = false
+s2s_require_encryption = false
+s2s_secure_auth = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+modules_enabled = { "roster", "saslauth", "dialback", "disco", "ping", "presence", "message", "iq", "static_s2s_routes" }
+modules_disabled = { "tls", "s2s_bidi" }
+static_s2s_routes = { ["$PEER"] = { "$PEER_HOST", $PEER_PORT } }
+VirtualHost "$DOMAIN"
+CFG
+    prosodyctl --config "$WORKDIR/prosody.cfg.lua" register alice "$DOMAIN" alice-pw >/dev/null 2>&1 || true
+    setsid prosody --config "$WORKDIR/prosody.cfg.lua" -F >"$WORKDIR/stdout.log" 2>&1 < /dev/null &
+    echo $! > "$WORKDIR/runner.pid"
+    for _ in $(seq 1 100); do
+      (exec 3<>"/dev/tcp/$HOST/$C2S") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$S2S") 2>/dev/null && exit 0
+      sleep 0.1
+    done
+    echo "run-prosody.sh: prosody did not listen on $HOST:$C2S/$S2S; see $WORKDIR" >&2; tail -20 "$WORKDIR/stdout.log" "$WORKDIR/prosody.log" >&2 || true
+    exit 1
+    ;;
+  stop)
+    WORKDIR="$2"
+    [ -f "$WORKDIR/runner.pid" ] || exit 0
+    pid="$(cat "$WORKDIR/runner.pid")"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || exit 0; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    ;;
+  *) echo "usage: run-prosody.sh start WORKDIR DOMAIN HOST C2S_PORT S2S_PORT PEER_DOMAIN PEER_HOST PEER_S2S_PORT | stop WORKDIR" >&2; exit 2 ;;
+esac
