@@ -17,6 +17,8 @@
 #   XMPP_COMPONENT_PORT    XEP-0114 component port (default XMPP_PORT+125, 5347 for 5222)
 #   XMPP_COMPONENT_DOMAIN  the component the harness configures (default component.XMPP_DOMAIN)
 #   XMPP_COMPONENT_SECRET  its handshake secret (default component-secret)
+#   XMPP_MQTT_PORT     the MQTT 5 bridge's port (default XMPP_PORT-3339, 1883 for 5222): MQTT clients log in with an
+#                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 set -euo pipefail
 
@@ -32,6 +34,7 @@ REGISTRATION="${XMPP_REGISTRATION:-false}"
 COMPONENT_PORT="${XMPP_COMPONENT_PORT:-$((PORT + 125))}"
 COMPONENT_DOMAIN="${XMPP_COMPONENT_DOMAIN:-component.$DOMAIN}"
 COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
+MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -52,6 +55,7 @@ server_args() {
        "--Xmpp:Registration:Enabled=$REGISTRATION" \
        "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
        "--Xmpp:PubSub:NodeCreation=Accounts" \
+       "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$MQTT_PORT --Xmpp:Plugins:mqtt:BindAddress=$HOST" \
        "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET"
 }
 
@@ -77,7 +81,8 @@ running_pid() {
 }
 
 port_open() {
-  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null && return 0 || return 1
+  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null \
+    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && return 0 || return 1
 }
 
 cli() {
@@ -141,6 +146,7 @@ case "${1:-}" in
     echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
     echo "COMPONENT_SECRET=$COMPONENT_SECRET"
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
+    echo "MQTT_PORT=$MQTT_PORT"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)
