@@ -14,7 +14,7 @@ namespace Actors.Plugins.Things;
 /// <c>&lt;thing jid owner? public?&gt;&lt;str/&gt;&lt;num/&gt;...&lt;/thing&gt;</c>. Changes go one at a time (a claim reads,
 /// decides and writes without another change in between).
 /// </summary>
-internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, IStoreMap things, ISessions sessions)
+internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, IStoreMap things, ISessions sessions, IRosters rosters, IAccounts accounts)
 {
     private const string Thing = "thing";
     private readonly SemaphoreSlim _changes = new(1, 1);
@@ -146,6 +146,7 @@ internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, I
             await things.SetAsync(s.To, found.Key, StoredValue.Of(claimed));
             var told = WithNode(new Element("claimed", MetaTags.Ns).SetAttr("jid", owner).SetAttr("public", isPublic ? null : "false"), found.Record);
             foreach (var resource in sessions.Resources(thing)) _ = AskThingAsync(s.To, resource.Jid, told.Clone());
+            Befriend(s.From.Bare, thing);
         }
         return s.Result(WithNode(new Element("claimed", MetaTags.Ns).SetAttr("jid", thing.ToString()), found.Record));
     }
@@ -181,8 +182,33 @@ internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, I
         unclaimed.SetAttr("owner", null).SetAttr("public", null);
         unclaimed.Add(new Element(MetaTags.Str, MetaTags.Ns).SetAttr("name", MetaTags.Key).SetAttr("value", MetaTags.RandomKey()));
         await things.SetAsync(s.To, key, StoredValue.Of(unclaimed));
+        Unfriend(s.From.Bare, jid.Bare);
         return s.Result();
     }
+
+    // ---------------------------------------------------------------- rosters
+
+    /// <summary>The owner and its thing subscribe to each other's presence (the friendship §3.4 lets them make, made by
+    /// the registry): each pre-approves the other (RFC 6121 §3.4), then each subscribes, so both rosters end with
+    /// 'both' and the owner sees the thing's presence. Only between accounts of this server.</summary>
+    private void Befriend(Jid owner, Jid thing)
+    {
+        if (owner.Equals(thing) || !IsAccount(owner) || !IsAccount(thing)) return;
+        rosters.SendSubscription(thing, owner, "subscribed");
+        rosters.SendSubscription(owner, thing, "subscribed");
+        rosters.SendSubscription(owner, thing, "subscribe");
+        rosters.SendSubscription(thing, owner, "subscribe");
+    }
+
+    /// <summary>Disowned: the friendship ends both ways (each side cancels its subscription and the other's).</summary>
+    private void Unfriend(Jid owner, Jid thing)
+    {
+        if (owner.Equals(thing) || !IsAccount(owner) || !IsAccount(thing)) return;
+        rosters.SendSubscription(owner, thing, "unsubscribe");
+        rosters.SendSubscription(owner, thing, "unsubscribed");
+    }
+
+    private bool IsAccount(Jid bare) => ctx.Domains.Contains(bare.Domain) && accounts.Exists(bare);
 
     // ---------------------------------------------------------------- search
 

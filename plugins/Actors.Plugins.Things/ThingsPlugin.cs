@@ -12,7 +12,8 @@ public sealed class ThingsPlugin : IXmppPlugin
     public void Configure(IPluginContext ctx)
     {
         var options = ctx.Options<ThingsOptions>();
-        var registry = new ThingRegistry(ctx, options, ctx.Storage.Map("things"), ctx.Require<ISessions>());
+        var registry = new ThingRegistry(ctx, options, ctx.Storage.Map("things"), ctx.Require<ISessions>(),
+            ctx.Require<IRosters>(), ctx.Require<IAccounts>());
         ctx.OwnService(options.Subdomain, ThingRegistry.Info(options.Name), registry.HandleAsync);
     }
 }

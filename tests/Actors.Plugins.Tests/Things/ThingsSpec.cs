@@ -80,6 +80,38 @@ public sealed class ThingsSpec(ThingsServer fixture) : IClassFixture<ThingsServe
         return sn;
     }
 
+    /// <summary>The subscription state of <paramref name="contact"/> in <paramref name="c"/>'s roster (RFC 6121 §2.1.3),
+    /// once it is <paramref name="expected"/> (roster changes follow the claim by a few messages).</summary>
+    private static async Task RosterSays(XmppTestClient c, string contact, string expected)
+    {
+        var until = DateTime.UtcNow.AddSeconds(10);
+        string? state;
+        do
+        {
+            var roster = await c.Query($"<iq type='get' id='{c.NextId()}'><query xmlns='jabber:iq:roster'/></iq>");
+            state = roster.Child("query", "jabber:iq:roster")?.Elements("item", "jabber:iq:roster").FirstOrDefault(i => i.Attr("jid") == contact)?.Attr("subscription");
+            if (state == expected) return;
+            await Task.Delay(50);
+        }
+        while (DateTime.UtcNow < until);
+        Assert.Fail($"{c.Jid}'s roster has {contact} with subscription '{state}', not '{expected}'");
+    }
+
+    [Fact]
+    public async Task Xep0347_3_4_a_claim_makes_owner_and_thing_friends_both_ways_so_the_owner_sees_the_things_presence()
+    {
+        await using var thing = await NewThing("sensor");
+        await using var alice = await Server.LoginAsync("alice");
+        await Claimed(thing, alice, "k-" + Unique());
+        await RosterSays(alice, thing.Jid.Bare.ToString(), "both");
+        await RosterSays(thing, "alice@localhost", "both");
+
+        await alice.Sends("<presence/>"); // available (RFC 6121 §4.2.2: presence goes to available resources)
+        await alice.Receives(e => e.Name == "presence" && e.From == alice.Jid.ToString(), "her own presence");
+        await thing.Sends("<presence/>");
+        await alice.Receives(e => e.Name == "presence" && e.From == thing.Jid.ToString() && e.Type is null, "the thing's presence");
+    }
+
     [Fact]
     public async Task Xep0347_4_the_registry_advertises_its_feature_and_the_server_lists_it()
     {
@@ -246,6 +278,8 @@ public sealed class ThingsSpec(ThingsServer fixture) : IClassFixture<ThingsServe
         var disown = Set(alice, $"<disown xmlns='{IoT}' jid='{jid}'/>");
         await Acknowledge(again, "disowned");
         Assert.Equal("result", (await disown).Type);
+        await RosterSays(alice, jid, "none"); // the friendship ends with the ownership
+        await RosterSays(again, "alice@localhost", "none");
         Assert.Empty((await Search(alice, $"<strEq name='SN' value='{sn}'/>")).Elements());
         AssertError(await Set(alice, $"<mine xmlns='{IoT}'><str name='SN' value='{sn}'/></mine>"), "item-not-found"); // its tags are gone
         Assert.False((await Ok(again, $"<register xmlns='{IoT}'>{Tags(sn, "new")}</register>")).HasChildren); // unclaimed: it registers anew
