@@ -147,6 +147,7 @@ case "${1:-}" in
     echo "COMPONENT_SECRET=$COMPONENT_SECRET"
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
     echo "MQTT_PORT=$MQTT_PORT"
+    echo "THING_REGISTRY=discovery.$DOMAIN"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)
