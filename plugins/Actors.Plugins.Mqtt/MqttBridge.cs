@@ -177,14 +177,14 @@ internal sealed class MqttBridge
     }
 
     /// <summary>MQTT 5 §3.2.2.3.2: the server keeps no session after the connection (Session Expiry Interval 0 in
-    /// CONNACK), and it offers no wildcard subscriptions (§3.2.2.3.14: a topic is one PubSub node).</summary>
+    /// CONNACK; Session Present stays MQTTnet's: 1 only when a connection with Clean Start 0 takes over a live one), and
+    /// it offers no wildcard subscriptions (§3.2.2.3.14: a topic is one PubSub node).</summary>
     private static Task OnOutboundPacket(InterceptingPacketEventArgs e)
     {
         if (e.Packet is MqttConnAckPacket connAck)
         {
             connAck.SessionExpiryInterval = 0;
             connAck.WildcardSubscriptionAvailable = false;
-            connAck.IsSessionPresent = false;
         }
         return Task.CompletedTask;
     }
