@@ -11,6 +11,9 @@ namespace Actors.Xmpp.PluginHost;
 /// <summary>The services the host provides to every plugin through the contract.</summary>
 internal sealed class HostServices(ServerContext server, ActorSystem system) : IAccounts, ISessions, IRouter, IServerFeatures, IOwnedAddresses, ISessionDelivery
 {
+    /// <summary>The server these services are of (for the host's other services, e.g. <see cref="HostAuthentication"/>).</summary>
+    internal ServerContext Server => server;
+
     // IAccounts
     public bool Exists(Jid account) => server.Accounts.Exists(account);
     public IReadOnlyList<Jid> List() => server.Accounts.List();

@@ -1,5 +1,6 @@
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Xml;
 
 namespace Actors.Xmpp.PluginHost;
 
@@ -11,6 +12,14 @@ internal sealed class RosterService(Func<IUserDirectory?> users) : IRosters
     public async Task<string> SubscriptionAsync(Jid user, Jid contact) =>
         (await Users.Ask<UserActor.SubscriptionOf>(user.Bare, new UserActor.GetSubscription(contact.Bare), UserIqHandlers.Timeout)
             .ConfigureAwait(false)).Subscription;
+
+    public void SendSubscription(Jid user, Jid contact, string type)
+    {
+        if (type is not ("subscribe" or "subscribed" or "unsubscribe" or "unsubscribed"))
+            throw new ArgumentException($"not a subscription presence type: {type}", nameof(type));
+        var presence = new Element("presence", Ns.Client).SetAttr("type", type).SetAttr("from", user.Bare.ToString()).SetAttr("to", contact.Bare.ToString());
+        Users.Tell(user.Bare, new UserActor.OutboundSubscription(presence, contact.Bare)); // as SessionActor does for its client
+    }
 
     public async Task<LastUnavailable?> LastUnavailableAsync(Jid user)
     {

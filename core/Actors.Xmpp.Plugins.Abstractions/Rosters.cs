@@ -13,4 +13,13 @@ public interface IRosters
 
     /// <summary>The account's last unavailable presence, or null if it never went offline.</summary>
     Task<LastUnavailable?> LastUnavailableAsync(Jid user);
+
+    /// <summary>Sends, as the account <paramref name="user"/>, the subscription presence <paramref name="type"/>
+    /// ("subscribe", "subscribed", "unsubscribe" or "unsubscribed") to <paramref name="contact"/> (a bare JID), with the
+    /// server's outbound processing of RFC 6121 §3 (roster changes and pushes, §3.4 pre-approval, routing), exactly as
+    /// if a client of the account had sent it; handed to the account's user actor, in order with what else is sent
+    /// through it. A "subscribed" before the contact's "subscribe" is a pre-approval, so each side pre-approving the
+    /// other and then subscribing makes them subscribed both ways (what the XEP-0347 registry does for an owner and
+    /// its thing).</summary>
+    void SendSubscription(Jid user, Jid contact, string type);
 }

@@ -21,6 +21,8 @@
 #                      health at /health/live and /health/ready
 #   XMPP_S2S_PORT      server-to-server port (RFC 6120; default XMPP_PORT+47, 5269 for 5222)
 #   XMPP_S2S_ROUTES    static server-to-server routes, domain=host:port,... (asked before DNS; default none)
+#   XMPP_MQTT_PORT     the MQTT 5 bridge's port (default XMPP_PORT-3339, 1883 for 5222): MQTT clients log in with an
+#                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 set -euo pipefail
 
@@ -39,6 +41,7 @@ COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
 METRICS_PORT="${XMPP_METRICS_PORT:-$((PORT + 60))}"
 S2S_PORT="${XMPP_S2S_PORT:-$((PORT + 47))}"
 S2S_ROUTES="${XMPP_S2S_ROUTES:-}"
+MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -63,6 +66,7 @@ server_args() {
        "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
        "--Xmpp:PubSub:NodeCreation=Accounts" \
        "--Xmpp:Metrics:Port=$METRICS_PORT --Xmpp:Metrics:BindAddress=$HOST" \
+       "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$MQTT_PORT --Xmpp:Plugins:mqtt:BindAddress=$HOST" \
        "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
        "--Xmpp:S2s:Port=$S2S_PORT"
   local route
@@ -93,7 +97,8 @@ running_pid() {
 }
 
 port_open() {
-  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null && return 0 || return 1
+  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null \
+    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && return 0 || return 1
 }
 
 cli() {
@@ -159,6 +164,8 @@ case "${1:-}" in
     echo "S2S_PORT=$S2S_PORT"
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
     echo "METRICS_URL=http://$HOST:$METRICS_PORT/metrics"
+    echo "MQTT_PORT=$MQTT_PORT"
+    echo "THING_REGISTRY=discovery.$DOMAIN"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)

@@ -1,0 +1,23 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace Actors.Plugins.Things;
+
+/// <summary>Options (section Xmpp:Plugins:things).</summary>
+public sealed class ThingsOptions
+{
+    /// <summary>The registry is &lt;Subdomain&gt;.&lt;domain&gt; for every served domain.</summary>
+    [Required, RegularExpression("^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")]
+    public string Subdomain { get; set; } = "discovery";
+
+    /// <summary>The registry's name in disco.</summary>
+    [Required, StringLength(100)] public string Name { get; set; } = "Thing Registry";
+
+    /// <summary>Meta tags one thing may have (XEP-0347 §3.6, "tag name spam"); more: bad-request.</summary>
+    [Range(8, 1000)] public int MaxTags { get; set; } = 64;
+
+    /// <summary>Things one search returns at most (a smaller maxCount wins; 'more' says when others follow).</summary>
+    [Range(1, 10_000)] public int MaxSearchResults { get; set; } = 100;
+
+    /// <summary>How long the registry waits for a thing to acknowledge &lt;claimed/&gt;, &lt;removed/&gt; or &lt;disowned/&gt;.</summary>
+    [Range(0.5, 600)] public double ThingTimeoutSeconds { get; set; } = 10;
+}
