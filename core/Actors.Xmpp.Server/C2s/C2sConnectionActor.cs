@@ -42,6 +42,17 @@ public sealed class C2sConnectionActor : UntypedActor
         public static readonly NegotiationTimeout Instance = new();
     }
 
+    private sealed record AuthenticationTimeout
+    {
+        public static readonly AuthenticationTimeout Instance = new();
+    }
+
+    /// <summary>The deadline of the stanza partly received (<see cref="ITransportConnection.StanzaStartedTicks"/>) may be due.</summary>
+    private sealed record StanzaDeadline
+    {
+        public static readonly StanzaDeadline Instance = new();
+    }
+
     /// <summary>Send this stanza to the client (answers computed off the actor thread, piped back).</summary>
     internal sealed record SendStanza(Element Stanza);
 
@@ -54,6 +65,8 @@ public sealed class C2sConnectionActor : UntypedActor
     private ILoggingAdapter? _log;
     private TimerWheel.Timer? _negotiationDeadline;
     private TimerWheel.Timer? _nextTick;
+    private TimerWheel.Timer? _stanzaDeadline;
+    private long _connectedTicks;
 
     private bool _headerSent;
     private bool _closing;
@@ -66,10 +79,12 @@ public sealed class C2sConnectionActor : UntypedActor
     private string? _sessionId;    // asked the sessions supervisor for a session: binding until it is open
     private bool _resuming;        // XEP-0198: _sessionId is a session being resumed, not one being opened
     private string? _bindIqId;
+    private Element? _bindIq;      // the bind request until the session is open (for its error reply)
     private List<Element>? _heldForSession; // stanzas received while the session is being opened
     private ISaslMechanism? _sasl;
     private int _saslFailures;
     private bool _credentialsChecked; // the current SASL exchange got as far as a credential check
+    private bool _loginAttemptOpen;   // the login throttle counted an exchange of this stream that has not ended
     private Queue<Element>? _heldInput;  // stanzas that arrived while an account lookup was pending, in order
 
     // made when something is logged, not per connection: Context.GetLogger() makes a new adapter at each call
@@ -93,15 +108,21 @@ public sealed class C2sConnectionActor : UntypedActor
 
     protected override void PreStart()
     {
-        _negotiationDeadline = _server.Timers.Schedule(Self, NegotiationTimeout.Instance,
-            TimeSpan.FromSeconds(_server.Options.Limits.NegotiationTimeoutSeconds));
-        ScheduleTick(Environment.TickCount64);
+        _connectedTicks = Environment.TickCount64;
+        var limits = _server.Options.Limits;
+        // until authenticated the shorter of the two deadlines; after, what is left of the negotiation's
+        _negotiationDeadline = limits.AuthenticationTimeoutSeconds > 0 && limits.AuthenticationTimeoutSeconds < limits.NegotiationTimeoutSeconds
+            ? _server.Timers.Schedule(Self, AuthenticationTimeout.Instance, TimeSpan.FromSeconds(limits.AuthenticationTimeoutSeconds))
+            : _server.Timers.Schedule(Self, NegotiationTimeout.Instance, TimeSpan.FromSeconds(limits.NegotiationTimeoutSeconds));
+        ScheduleTick(_connectedTicks);
     }
 
     protected override void PostStop()
     {
         _negotiationDeadline?.Cancel();
         _nextTick?.Cancel();
+        _stanzaDeadline?.Cancel();
+        EndLoginAttempt(failedCheck: false); // the connection went away mid-exchange: no password was found wrong
         if (_session is not null) _session.Tell(new SessionActor.Detach(Self)); // lost without a stream close
         else if (_resuming) _sessions.Tell(new SessionsActor.AttachAbandoned(_sessionId!, Self)); // it stays resumable
         else if (_sessionId is not null && _bound is null) _sessions.Tell(new SessionsActor.Abandoned(_sessionId, Self));
@@ -158,8 +179,21 @@ public sealed class C2sConnectionActor : UntypedActor
                 // binding cancels the timer; a timeout that was already on its way is ignored
                 if (_bound is null) StreamError(StreamErrors.ConnectionTimeout, "stream negotiation took too long");
                 break;
+            case AuthenticationTimeout:
+                if (_account is null) StreamError(StreamErrors.ConnectionTimeout, "authentication took too long");
+                break;
+            case TransportEvents.StanzaStarted:
+                if (_stanzaDeadline is null) ScheduleStanzaDeadline(Environment.TickCount64);
+                break;
+            case StanzaDeadline:
+                _stanzaDeadline = null;
+                ScheduleStanzaDeadline(Environment.TickCount64);
+                break;
             case SessionsActor.Opened m when m.SessionId == _sessionId && _bound is null:
                 OnSessionOpened(m);
+                break;
+            case SessionsActor.OpenRefused m when m.SessionId == _sessionId && _bound is null:
+                OnBindRefused(m);
                 break;
             case SessionActor.Attached m when _resuming && m.SessionId == _sessionId:
                 OnResumed(m);
@@ -429,11 +463,6 @@ public sealed class C2sConnectionActor : UntypedActor
                     SaslFailure("aborted", "a SASL exchange is already in progress", clear: true);
                     return;
                 }
-                if (!_server.LoginLimiter.Allowed(_conn.RemoteEndPoint))
-                {
-                    SaslFailure("temporary-auth-failure", "too many failed logins from your address; try again later", count: false);
-                    return;
-                }
                 var name = e.Attr("mechanism");
                 var mechanism = name is null ? null : _server.Sasl.Create(name, _conn.IsSecure, _conn.ChannelBinding, _domain);
                 if (mechanism is null)
@@ -441,6 +470,14 @@ public sealed class C2sConnectionActor : UntypedActor
                     SaslFailure("invalid-mechanism", null, count: false);
                     return;
                 }
+                // counted from the <auth/>, before anything is checked: parallel streams get no more guesses than one
+                var verdict = _server.LoginLimiter.Begin(_conn.RemoteEndPoint);
+                if (!verdict.Allowed)
+                {
+                    SaslFailure("temporary-auth-failure", verdict.Refusal, count: false);
+                    return;
+                }
+                _loginAttemptOpen = true;
                 if (!TryDecode(e, out var initial, allowAbsent: true)) return;
                 _sasl = mechanism;
                 _credentialsChecked = false;
@@ -522,6 +559,9 @@ public sealed class C2sConnectionActor : UntypedActor
                 var account = Jid.Create(s.Username, _domain);
                 _account = account;
                 _sasl = null;
+                EndLoginAttempt(failedCheck: false);
+                ResumeNegotiationDeadline();
+                _conn.Authenticated();                  // the full stanza limit from the restart on
                 _conn.RestartStream();                  // before <success/> can reach the client
                 _headerSent = false;
                 SendToClient(new Element("success", Ns.Sasl).AddText(s.AdditionalData is { Length: > 0 } d ? Convert.ToBase64String(d) : ""));
@@ -573,11 +613,8 @@ public sealed class C2sConnectionActor : UntypedActor
         // (slixmpp tries every -PLUS mechanism first) is not. Counted before the <failure/> is written: a client that
         // reconnects the moment it reads the failure must already find it counted.
         var counted = count && _credentialsChecked;
-        if (counted)
-        {
-            _credentialsChecked = false;
-            _server.LoginLimiter.Failed(_conn.RemoteEndPoint);
-        }
+        if (counted) _credentialsChecked = false;
+        if (clear || counted) EndLoginAttempt(failedCheck: counted);
         var failure = new Element("failure", Ns.Sasl);
         failure.AddChild(condition);
         if (text is not null) failure.AddChild("text").SetAttr("xml:lang", "en").AddText(text);
@@ -586,6 +623,39 @@ public sealed class C2sConnectionActor : UntypedActor
         // RFC 6120 §6.4.5: allow a few retries, then close the stream
         if (++_saslFailures >= _server.Options.Auth.MaxFailuresPerStream)
             StreamError(StreamErrors.PolicyViolation, "too many failed authentication attempts");
+    }
+
+    /// <summary>Ends the exchange the login throttle counted at its &lt;auth/&gt;, if one is open: a failed credential
+    /// check keeps its count, anything else gives it back.</summary>
+    private void EndLoginAttempt(bool failedCheck)
+    {
+        if (!_loginAttemptOpen) return;
+        _loginAttemptOpen = false;
+        _server.LoginLimiter.End(_conn.RemoteEndPoint, failedCheck);
+    }
+
+    /// <summary>Authenticated: the authentication deadline gives way to what is left of the negotiation's.</summary>
+    private void ResumeNegotiationDeadline()
+    {
+        _negotiationDeadline?.Cancel();
+        var left = _server.Options.Limits.NegotiationTimeoutSeconds * 1000L - (Environment.TickCount64 - _connectedTicks);
+        _negotiationDeadline = _server.Timers.Schedule(Self, NegotiationTimeout.Instance, TimeSpan.FromMilliseconds(Math.Max(1, left)));
+    }
+
+    /// <summary>Slowloris: a stanza that began (<see cref="ITransportConnection.StanzaStartedTicks"/>) must be complete
+    /// within Xmpp:Limits:StanzaDeadlineSeconds, however many bytes keep trickling in; else &lt;policy-violation/&gt;
+    /// (RFC 6120 §4.9.3.14). One wheel entry, only while a stanza is partly received.</summary>
+    private void ScheduleStanzaDeadline(long now)
+    {
+        var deadline = _server.Options.Limits.StanzaDeadlineSeconds * 1000L;
+        var started = _conn.StanzaStartedTicks;
+        if (deadline <= 0 || started == 0 || _closing) return;
+        if (now - started >= deadline)
+        {
+            StreamError(StreamErrors.PolicyViolation, $"a stanza took more than {deadline / 1000} seconds to arrive");
+            return;
+        }
+        _stanzaDeadline = _server.Timers.Schedule(Self, StanzaDeadline.Instance, TimeSpan.FromMilliseconds(started + deadline - now));
     }
 
     // ------------------------------------------------------------------ resource binding (RFC 6120 §7)
@@ -613,11 +683,26 @@ public sealed class C2sConnectionActor : UntypedActor
         // answers, what the client sends waits
         _sessionId = SessionsActor.NewSessionId();
         _bindIqId = iq.Id;
+        _bindIq = iq;
         _sessions.Tell(new SessionsActor.Open(_sessionId, full, _conn, Self));
+    }
+
+    /// <summary>RFC 6120 §7.6.2.1: the account has reached its limit of simultaneous resources: &lt;resource-constraint/&gt;
+    /// (type wait); the stream stays open, unbound (the client may try again once a resource is gone).</summary>
+    private void OnBindRefused(SessionsActor.OpenRefused m)
+    {
+        _sessionId = null;
+        var iq = _bindIq!;
+        _bindIq = null;
+        var error = StanzaErrors.Reply(iq, "resource-constraint", $"this account has {m.MaxResources} resources bound already, the most it may have");
+        error?.SetAttr("from", null).SetAttr("to", null);
+        SendToClient(error);
+        ReplayHeld();
     }
 
     private void OnSessionOpened(SessionsActor.Opened m)
     {
+        _bindIq = null;
         if (_closing)
         {
             m.Session.Tell(new SessionActor.Close(Self)); // the stream closed while the session was being made

@@ -4,6 +4,7 @@ using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Sessions;
 using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Transport.Admission;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
 using Akka.Actor;
@@ -78,7 +79,8 @@ public sealed class XmppServerService : IHostedService
         _connections = _system.ActorOf(ConnectionsActor.Props(_server, sessions), "c2s");
         var transport = new TransportOptions
         {
-            Framer = new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
+            Framer = Framer(o.Limits),
+            MaxStanzaBytesBeforeAuthentication = o.Limits.MaxStanzaBytesBeforeAuthentication,
             MaxOutboundBytes = o.Limits.MaxOutboundBytes,
             Certificates = _certificates,
             KeepAlive = o.Limits.TcpKeepAliveSeconds > 0
@@ -87,14 +89,16 @@ public sealed class XmppServerService : IHostedService
                 : null,
         };
         var address = IPAddress.Parse(o.BindAddress);
+        Admission = new ConnectionAdmission(new AdmissionLimits(o.Limits.MaxConnectionsPerAddress,
+            o.Limits.NewConnectionsPerSecondPerAddress, Math.Max(1, o.Limits.NewConnectionsBurstPerAddress), o.Limits.ExemptLoopback));
         var c2s = new SocketListener(new IPEndPoint(address, o.C2sPort), transport, directTls: false,
-            o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)));
+            o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)), Admission, Refusal);
         _listeners.Add(c2s);
         C2sEndPoint = c2s.LocalEndPoint;
         if (o.DirectTlsPort >= 0)
         {
             var tls = new SocketListener(new IPEndPoint(address, o.DirectTlsPort), transport, directTls: true,
-                o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)));
+                o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)), Admission);
             _listeners.Add(tls);
             DirectTlsEndPoint = tls.LocalEndPoint;
         }
@@ -124,6 +128,26 @@ public sealed class XmppServerService : IHostedService
             DirectTlsEndPoint is null ? "" : $" and direct TLS on {DirectTlsEndPoint}",
             Path.GetFullPath(o.DataDir), Tls.CertificateReload.Describe(_certificates.All));
     }
+
+    /// <summary>The per-address caps of the client listeners (set once started).</summary>
+    public ConnectionAdmission? Admission { get; private set; }
+
+    /// <summary>The framer limits of client and component streams (Xmpp:Limits).</summary>
+    internal static FramerLimits Framer(XmppServerOptions.LimitSettings limits) => new(limits.MaxStanzaBytes, limits.MaxDepth,
+        limits.MaxAttributesPerElement, limits.MaxChildrenPerElement, limits.MaxElementsPerStanza);
+
+    /// <summary>What a refused connection reads (RFC 6120 §4.9.1.2: the stream header, the &lt;policy-violation/&gt;
+    /// stream error, the close), rendered per refusal reason once.</summary>
+    private byte[] Refusal(string reason) => _refusals.GetOrAdd(reason, static (text, domain) =>
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>(512);
+        TcpStreamFraming.WriteHeader(output, new StreamOpening(Ns.Client, domain, "refused", null, "1.0", "en"));
+        TcpStreamFraming.WriteStreamElement(output, Stanzas.StreamErrors.Create(Stanzas.StreamErrors.PolicyViolation, text), Ns.Client);
+        System.Buffers.BuffersExtensions.Write(output, TcpStreamFraming.Close);
+        return output.WrittenSpan.ToArray();
+    }, _server.Domains[0]);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _refusals = new();
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {
