@@ -79,7 +79,8 @@ public sealed class LoginRateLimiter
                 w.GiveBack();
                 return;
             }
-            if (w.Count(now) >= _limits.MaxFailuresPerMinute) Ban(w, now);
+            w.Failures.Enqueue(now);
+            if (w.FailureCount(now) >= _limits.MaxFailuresPerMinute) Ban(w, now);
         }
     }
 
@@ -101,14 +102,15 @@ public sealed class LoginRateLimiter
     {
         List<AddressGroup>? idle = null;
         foreach (var (group, w) in _windows)
-            if (w.UnderWay == 0 && w.BannedUntil <= now && w.Count(now) == 0) (idle ??= new()).Add(group);
+            if (w.UnderWay == 0 && w.BannedUntil <= now && w.Count(now) == 0 && w.FailureCount(now) == 0) (idle ??= new()).Add(group);
         if (idle is not null) foreach (var g in idle) _windows.Remove(g);
         _sweepAt = Math.Max(1024, _windows.Count * 2);
     }
 
     private sealed class Window
     {
-        public readonly Queue<long> Attempts = new();
+        public readonly Queue<long> Attempts = new(); // under way or failed, this minute
+        public readonly Queue<long> Failures = new(); // failed, this minute
         public int UnderWay;
         public long BannedUntil;
 
@@ -116,6 +118,12 @@ public sealed class LoginRateLimiter
         {
             while (Attempts.Count > 0 && now - Attempts.Peek() > 60_000) Attempts.Dequeue();
             return Attempts.Count;
+        }
+
+        public int FailureCount(long now)
+        {
+            while (Failures.Count > 0 && now - Failures.Peek() > 60_000) Failures.Dequeue();
+            return Failures.Count;
         }
 
         /// <summary>Drops the latest attempt (the one being given back; an older one may have expired already).</summary>
