@@ -122,6 +122,7 @@ public sealed class XmppServerService : IHostedService
             _log.LogInformation("XEP-0114 components ({Domains}) on {Endpoint}", string.Join(", ", o.Components.Secrets.Keys), ComponentEndPoint);
         }
         foreach (var l in _listeners) l.Start();
+        _log.LogInformation("TLS: {OpenSsl}", OpenSslTuning.Describe());
         _log.LogInformation(
             "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificates {Certificates}",
             string.Join(", ", _server.Domains), C2sEndPoint, o.Tls.Required ? "required" : "optional",
