@@ -336,6 +336,47 @@ public sealed class HardeningTests
         Assert.Equal("alice@localhost/two", jid);
     }
 
+    // ------------------------------------------------------------------ registration (XEP-0077)
+
+    [Fact]
+    public async Task Xep0077_3_1_default_password_policy_refuses_seven_characters_with_not_acceptable()
+    {
+        await using var server = await ServerAsync(("Xmpp:Registration:Enabled", "true"));
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        var seven = await c.IqAsync("set", "<query xmlns='jabber:iq:register'><username>short</username><password>1234567</password></query>");
+        StanzaAssert.Error(seven, "not-acceptable");
+        Assert.Contains("at least 8 characters", seven.Child("error", Ns.Client)!.ChildText("text", Ns.StanzaErrors));
+        var eight = await c.IqAsync("set", "<query xmlns='jabber:iq:register'><username>enough</username><password>12345678</password></query>");
+        Assert.Equal("result", eight.Type);
+    }
+
+    [Fact]
+    public async Task Xep0077_3_1_1_pipelined_registrations_are_answered_one_at_a_time_in_order_and_throttled()
+    {
+        await using var server = await ServerAsync(("Xmpp:Registration:Enabled", "true"), ("Xmpp:Registration:MaxPerAddressPerMinute", "3"),
+            ("Xmpp:Auth:ScramIterations", "20000"));
+        await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
+        await c.OpenStreamAsync();
+        var burst = new StringBuilder();
+        for (var i = 0; i < 5; i++)
+            burst.Append($"<iq type='set' id='reg{i}'><query xmlns='jabber:iq:register'><username>flood{i}</username><password>long-enough</password></query></iq>");
+        await c.SendAsync(burst.ToString()); // all in one write
+        for (var i = 0; i < 5; i++)
+        {
+            var answer = await c.NextAsync(TimeSpan.FromSeconds(30));
+            Assert.Equal($"reg{i}", answer.Id);
+            if (i < 3) Assert.Equal("result", answer.Type);
+            else
+            {
+                StanzaAssert.Error(answer, "not-acceptable");
+                Assert.Equal("wait", answer.Child("error", Ns.Client)!.Attr("type"));
+            }
+        }
+        Assert.True(server.Accounts.Exists(Jid.Create("flood2", TestServer.Domain)));
+        Assert.False(server.Accounts.Exists(Jid.Create("flood3", TestServer.Domain)));
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         for (var i = 0; i < 100 && !condition(); i++) await Task.Delay(50);

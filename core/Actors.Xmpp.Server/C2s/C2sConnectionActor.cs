@@ -56,6 +56,9 @@ public sealed class C2sConnectionActor : UntypedActor
     /// <summary>Send this stanza to the client (answers computed off the actor thread, piped back).</summary>
     internal sealed record SendStanza(Element Stanza);
 
+    /// <summary>The answer of a pre-authentication handler that did not complete at once; input was held meanwhile.</summary>
+    private sealed record PreAuthAnswered(Element Answer);
+
     /// <summary>The answer of an account lookup that did not complete at once (<see cref="IAccountStore.FindAsync"/>).</summary>
     private sealed record CredentialsFound(ISaslMechanism Mechanism, UserCredentials? Credentials, Exception? Failure);
 
@@ -203,6 +206,10 @@ public sealed class C2sConnectionActor : UntypedActor
                 break;
             case SendStanza m when _bound is null: // negotiating
                 SendToClient(m.Stanza);
+                break;
+            case PreAuthAnswered m when _bound is null: // negotiating
+                SendToClient(m.Answer);
+                ReplayHeldInput();
                 break;
             case TransportEvents.TlsEstablished when _bound is null: // negotiating
                 _headerSent = false; // the client now sends a new header
@@ -429,17 +436,21 @@ public sealed class C2sConnectionActor : UntypedActor
             SendToClient(answer.Result);
             return;
         }
+        // one answer pending at a time (a registration derives keys): what the client pipelines behind it is held,
+        // unacknowledged, so the transport stops reading once too much is waiting
+        _heldInput = new Queue<Element>();
         var log = Log; // the adapter is thread-safe; Context is not, off this thread
-        answer.AsTask().PipeTo(Self, success: r => new SendStanza(r), failure: ex =>
+        answer.AsTask().PipeTo(Self, success: r => new PreAuthAnswered(r), failure: ex =>
         {
             log.Warning(ex, "a pre-authentication handler for {0} failed", payload!.Namespace);
-            return new SendStanza(StanzaErrors.Reply(iq, "internal-server-error")!);
+            return new PreAuthAnswered(StanzaErrors.Reply(iq, "internal-server-error")!);
         });
     }
 
     /// <summary>What plugins see of this stream (pre-authentication handlers, stream-feature providers).</summary>
     private StreamInfo StreamInfo() =>
-        new(_domain, _conn.IsSecure, _conn.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address.ToString() : null);
+        new(_domain, _conn.IsSecure, _conn.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address.ToString() : null,
+            Transport.Admission.AddressGroup.Of(_conn.RemoteEndPoint)?.ToString());
 
     // ------------------------------------------------------------------ SASL (RFC 6120 §6)
     private void Sasl(Element e)
@@ -586,7 +597,13 @@ public sealed class C2sConnectionActor : UntypedActor
                 SaslFailure("temporary-auth-failure", "the account directory is not available", count: false);
             }
         }
-        // then what arrived meanwhile, in order (it may start another lookup, which holds the rest again)
+        ReplayHeldInput();
+    }
+
+    /// <summary>What arrived while an answer was pending (an account lookup, a pre-authentication handler), in order;
+    /// it may start another wait, which holds the rest again.</summary>
+    private void ReplayHeldInput()
+    {
         var held = _heldInput!;
         _heldInput = null;
         while (held.Count > 0 && !_closing)
