@@ -105,6 +105,11 @@ public sealed class XmppServerOptions
         /// <summary>Resources bound at once per account; one more bind is refused with &lt;resource-constraint/&gt;
         /// (RFC 6120 §7.6.2.1). 0: no cap.</summary>
         public int MaxResourcesPerAccount { get; set; } = 32;
+        /// <summary>Items a roster may hold; a roster set adding one more gets &lt;not-allowed/&gt; (RFC 6121 §2.3.3). 0: no cap.</summary>
+        public int MaxRosterItems { get; set; } = 5000;
+        /// <summary>Entities one session may send directed presence to (RFC 6121 §4.6, each owed an unavailable presence
+        /// at the session's end); one more gets &lt;resource-constraint/&gt;. 0: no cap.</summary>
+        public int MaxDirectedPresenceTargets { get; set; } = 1000;
         public int ListenBacklog { get; set; } = 4096;
         public int MaxOutboundBytes { get; set; } = 4 * 1024 * 1024;
         /// <summary>Seconds a connection may take from connect to bound resource.</summary>

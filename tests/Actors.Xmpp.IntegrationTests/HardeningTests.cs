@@ -331,6 +331,7 @@ public sealed class HardeningTests
         var e = error.Child("error", Ns.Client)!;
         Assert.Equal("wait", e.Attr("type"));
         Assert.NotNull(e.Child("resource-constraint", Ns.StanzaErrors));
+        Assert.NotNull(e.Child("resource-limit-exceeded", "urn:xmpp:errors")); // XEP-0205 §3
         // binding the resource of a bound session replaces it (§7.7.2.2): no resource more, allowed
         var jid = await c.BindAsync("two");
         Assert.Equal("alice@localhost/two", jid);
@@ -375,6 +376,35 @@ public sealed class HardeningTests
         }
         Assert.True(server.Accounts.Exists(Jid.Create("flood2", TestServer.Domain)));
         Assert.False(server.Accounts.Exists(Jid.Create("flood3", TestServer.Domain)));
+    }
+
+    [Fact]
+    public async Task Rfc6121_2_3_3_roster_set_past_the_item_limit_is_not_allowed()
+    {
+        await using var server = await ServerAsync(("Xmpp:Limits:MaxRosterItems", "2"));
+        await using var c = await LoggedInAsync(server);
+        for (var i = 0; i < 2; i++)
+            Assert.Equal("result", (await c.IqAsync("set", $"<query xmlns='jabber:iq:roster'><item jid='c{i}@localhost'/></query>")).Type);
+        var third = await c.IqAsync("set", "<query xmlns='jabber:iq:roster'><item jid='c2@localhost'/></query>");
+        StanzaAssert.Error(third, "not-allowed");
+        // changing an item it holds adds none
+        Assert.Equal("result", (await c.IqAsync("set", "<query xmlns='jabber:iq:roster'><item jid='c1@localhost' name='renamed'/></query>")).Type);
+        var roster = await c.IqAsync("get", "<query xmlns='jabber:iq:roster'/>");
+        Assert.Equal(2, roster.Child("query", Ns.Roster)!.Elements("item", Ns.Roster).Count());
+    }
+
+    [Fact]
+    public async Task Rfc6121_4_6_directed_presence_past_the_target_limit_is_resource_constraint()
+    {
+        await using var server = await ServerAsync(("Xmpp:Limits:MaxDirectedPresenceTargets", "2"));
+        await using var c = await LoggedInAsync(server);
+        await c.SendAsync("<presence to='t0@localhost'/><presence to='t1@localhost'/><presence to='t1@localhost'/>");
+        await c.SendAsync("<presence to='t2@localhost' id='p2'/>");
+        var error = await c.NextMatchingAsync(e => e.Name == "presence" && e.Id == "p2");
+        StanzaAssert.Error(error, "resource-constraint");
+        // an unavailable presence to a target frees its place
+        await c.SendAsync("<presence to='t0@localhost' type='unavailable'/><presence to='t3@localhost' id='p3'/>");
+        await c.ExpectNoBounceAsync();
     }
 
     private static async Task WaitUntilAsync(Func<bool> condition)

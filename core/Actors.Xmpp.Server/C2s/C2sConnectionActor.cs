@@ -706,6 +706,8 @@ public sealed class C2sConnectionActor : UntypedActor
 
     /// <summary>RFC 6120 §7.6.2.1: the account has reached its limit of simultaneous resources: &lt;resource-constraint/&gt;
     /// (type wait); the stream stays open, unbound (the client may try again once a resource is gone).</summary>
+    private const string XmppErrorsNamespace = "urn:xmpp:errors";
+
     private void OnBindRefused(SessionsActor.OpenRefused m)
     {
         _sessionId = null;
@@ -713,6 +715,8 @@ public sealed class C2sConnectionActor : UntypedActor
         _bindIq = null;
         var error = StanzaErrors.Reply(iq, "resource-constraint", $"this account has {m.MaxResources} resources bound already, the most it may have");
         error?.SetAttr("from", null).SetAttr("to", null);
+        // XEP-0205 §3's application-specific condition for it (XEP-0182 registry)
+        error?.Child("error", Ns.Client)?.Add(new Element("resource-limit-exceeded", XmppErrorsNamespace));
         SendToClient(error);
         ReplayHeld();
     }

@@ -60,7 +60,8 @@ public sealed class XmppServerService : IHostedService
         {
             var router = _server.Router;
             var settings = new UserActor.Settings(Math.Max(1, o.Users.SnapshotEvery),
-                PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null);
+                PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null,
+                MaxRosterItems: Math.Max(0, o.Limits.MaxRosterItems));
             // the accounts' resources entities passivate like the user actors (after the default when those never do)
             var resources = settings.PassivateAfter is { } idle ? new Routing.AccountResourcesActor.Settings(idle) : null;
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router, resources), "users"));

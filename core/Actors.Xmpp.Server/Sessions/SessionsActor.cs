@@ -59,7 +59,8 @@ public sealed class SessionsActor : UntypedActor
         var s = server.Options.Sessions;
         _settings = new SessionActor.Settings(TimeSpan.FromSeconds(Math.Max(0, s.ResumptionWindowSeconds)),
             Math.Max(0, s.MaxDetachedStanzas), server.Timers, TimeSpan.FromSeconds(Math.Max(0, s.StreamResumptionSeconds)),
-            string.IsNullOrWhiteSpace(s.ResumeLocation) ? null : s.ResumeLocation);
+            string.IsNullOrWhiteSpace(s.ResumeLocation) ? null : s.ResumeLocation,
+            Math.Max(0, server.Options.Limits.MaxDirectedPresenceTargets));
     }
 
     protected override void OnReceive(object message)
