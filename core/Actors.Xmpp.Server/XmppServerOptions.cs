@@ -99,8 +99,9 @@ public sealed class XmppServerOptions
         public double NewConnectionsPerSecondPerAddress { get; set; } = 5;
         /// <summary>New client connections one address may open at once before <see cref="NewConnectionsPerSecondPerAddress"/> applies.</summary>
         public int NewConnectionsBurstPerAddress { get; set; } = 30;
-        /// <summary>Per-address caps (connections, connection rate, concurrent SASL exchanges) do not apply to loopback
-        /// addresses: local load tests and a reverse proxy on the same host. Failed logins always count.</summary>
+        /// <summary>Per-address caps (connections, connection rate, concurrent SASL exchanges, login attempts counted from
+        /// &lt;auth/&gt;) do not apply to loopback addresses: local load tests and a reverse proxy on the same host. Their
+        /// failed logins still count when they fail.</summary>
         public bool ExemptLoopback { get; set; } = true;
         /// <summary>Resources bound at once per account; one more bind is refused with &lt;resource-constraint/&gt;
         /// (RFC 6120 §7.6.2.1). 0: no cap.</summary>

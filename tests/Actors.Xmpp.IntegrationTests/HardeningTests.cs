@@ -226,7 +226,7 @@ public sealed class HardeningTests
     [Fact]
     public async Task Rfc6120_6_5_11_parallel_guesses_are_counted_at_auth()
     {
-        await using var server = await ServerAsync(("Xmpp:Auth:MaxFailuresPerMinute", "3"));
+        await using var server = await ServerAsync(("Xmpp:Auth:MaxFailuresPerMinute", "3"), ("Xmpp:Limits:ExemptLoopback", "false"));
         var clients = new List<XmppTestClient>();
         try
         {
@@ -248,6 +248,15 @@ public sealed class HardeningTests
         {
             foreach (var c in clients) await c.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task Rfc6120_6_5_11_loopback_logins_in_parallel_are_not_refused_by_default()
+    {
+        // local load tests log thousands of clients in at once from one address
+        await using var server = await ServerAsync(("Xmpp:Auth:MaxFailuresPerMinute", "3"), ("Xmpp:Auth:MaxConcurrentExchangesPerAddress", "2"));
+        var logins = await Task.WhenAll(Enumerable.Range(0, 12).Select(i => LoggedInAsync(server, "p" + i)));
+        foreach (var c in logins) await c.DisposeAsync();
     }
 
     [Fact]

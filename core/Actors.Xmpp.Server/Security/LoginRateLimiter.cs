@@ -38,7 +38,8 @@ public sealed class LoginRateLimiter
     public Verdict Begin(EndPoint? remote)
     {
         if (AddressGroup.Of(remote) is not { } group) return default;
-        if (_limits.MaxFailuresPerMinute <= 0 && (_limits.MaxConcurrentExchanges <= 0 || Exempt(remote))) return default;
+        var exempt = Exempt(remote);
+        if (_limits.MaxFailuresPerMinute <= 0 && (_limits.MaxConcurrentExchanges <= 0 || exempt)) return default;
         var now = Environment.TickCount64;
         lock (_lock)
         {
@@ -49,14 +50,14 @@ public sealed class LoginRateLimiter
             }
             if (w.BannedUntil > now)
                 return new($"too many failed logins from your address; try again in {(w.BannedUntil - now + 999) / 1000} seconds");
-            if (_limits.MaxConcurrentExchanges > 0 && !Exempt(remote) && w.UnderWay >= _limits.MaxConcurrentExchanges)
+            if (_limits.MaxConcurrentExchanges > 0 && !exempt && w.UnderWay >= _limits.MaxConcurrentExchanges)
                 return new("too many authentication exchanges under way from your address; finish one first");
             if (_limits.MaxFailuresPerMinute > 0)
             {
                 // attempts under way count too (that is what stops parallel guessing), but only failures ban
                 if (w.Count(now) >= _limits.MaxFailuresPerMinute)
                     return new($"too many login attempts from your address; try again in {(w.Attempts.Peek() + 60_000 - now + 999) / 1000} seconds");
-                w.Attempts.Enqueue(now);
+                if (!exempt) w.Attempts.Enqueue(now); // an exempt (loopback) attempt counts once it failed
             }
             w.UnderWay++;
             return default;
@@ -74,11 +75,13 @@ public sealed class LoginRateLimiter
             if (!_windows.TryGetValue(group, out var w)) return;
             if (w.UnderWay > 0) w.UnderWay--;
             if (_limits.MaxFailuresPerMinute <= 0) return;
+            var exempt = Exempt(remote);
             if (!failedCheck)
             {
-                w.GiveBack();
+                if (!exempt) w.GiveBack();
                 return;
             }
+            if (exempt) w.Attempts.Enqueue(now);
             w.Failures.Enqueue(now);
             if (w.FailureCount(now) >= _limits.MaxFailuresPerMinute) Ban(w, now);
         }
@@ -141,5 +144,7 @@ public sealed class LoginRateLimiter
 /// <param name="MaxFailuresPerMinute">Login attempts per address group per minute that may fail; 0: unlimited.</param>
 /// <param name="BanSeconds">How long an address group that reached <paramref name="MaxFailuresPerMinute"/> is refused.</param>
 /// <param name="MaxConcurrentExchanges">SASL exchanges under way at once per address group; 0: unlimited.</param>
-/// <param name="ExemptLoopback">The concurrency cap does not apply to loopback addresses (failed logins always count).</param>
+/// <param name="ExemptLoopback">Loopback addresses (local load tests, a reverse proxy on the host) are not capped by
+/// exchanges under way: neither the concurrency cap nor counting at &lt;auth/&gt; applies to them; their failed logins
+/// count when they fail, and ban as any.</param>
 public sealed record LoginLimits(int MaxFailuresPerMinute = 10, int BanSeconds = 300, int MaxConcurrentExchanges = 16, bool ExemptLoopback = true);

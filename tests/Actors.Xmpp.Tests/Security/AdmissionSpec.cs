@@ -62,7 +62,7 @@ public class AdmissionSpec
     [Fact]
     public void Rfc6120_6_5_11_attempts_count_at_auth_and_success_gives_them_back()
     {
-        var limiter = new LoginRateLimiter(new LoginLimits(MaxFailuresPerMinute: 2, BanSeconds: 60, MaxConcurrentExchanges: 0));
+        var limiter = new LoginRateLimiter(new LoginLimits(MaxFailuresPerMinute: 2, BanSeconds: 60, MaxConcurrentExchanges: 0, ExemptLoopback: false));
         var a = At("2001:db8::1");
         Assert.True(limiter.Begin(a).Allowed);
         Assert.True(limiter.Begin(At("2001:db8::2")).Allowed); // same /64, both under way
