@@ -16,9 +16,12 @@ public static class XmppPersistenceConfig
     public const string QueryPlugin = "akka.persistence.query.journal.sql";
 
     /// <summary>Our settings only (prepend to the system's config); <see cref="Build"/> adds the plugin defaults.</summary>
-    public static Config Own(XmppPersistenceOptions options, string dataDir, bool lenientReads = false)
+    /// <param name="readOnly">For tools that only read (the event-log tool): SQLite opened read-only, no table
+    /// created.</param>
+    public static Config Own(XmppPersistenceOptions options, string dataDir, bool lenientReads = false, bool readOnly = false)
     {
-        var connection = options.ResolveConnectionString(dataDir);
+        var connection = options.ResolveConnectionString(dataDir, readOnly);
+        var autoInitialize = readOnly ? "off" : "on";
         var provider = options.ProviderName;
         var iface = $"\"{typeof(IPersistentEvent).FullName}, {typeof(IPersistentEvent).Assembly.GetName().Name}\"";
         var refresh = $"{(int)options.RefreshInterval.TotalMilliseconds}ms";
@@ -37,7 +40,7 @@ public static class XmppPersistenceConfig
                   class = "{{typeof(Sql.XmppSqlJournal).FullName}}, {{typeof(Sql.XmppSqlJournal).Assembly.GetName().Name}}"
                   connection-string = {{Quote(connection)}}
                   provider-name = {{Quote(provider)}}
-                  auto-initialize = on
+                  auto-initialize = {{autoInitialize}}
                   warn-on-auto-init-fail = on
                   tag-write-mode = Csv
                   event-adapters { xmpp-tagger = "{{typeof(XmppEventTagger).FullName}}, {{typeof(XmppEventTagger).Assembly.GetName().Name}}" }
@@ -50,7 +53,7 @@ public static class XmppPersistenceConfig
                   class = "{{typeof(Sql.XmppSqlSnapshotStore).FullName}}, {{typeof(Sql.XmppSqlSnapshotStore).Assembly.GetName().Name}}"
                   connection-string = {{Quote(connection)}}
                   provider-name = {{Quote(provider)}}
-                  auto-initialize = on
+                  auto-initialize = {{autoInitialize}}
                 }
               }
               query.journal.sql {
@@ -72,8 +75,18 @@ public static class XmppPersistenceConfig
 
     /// <summary>Our settings with Akka.Persistence.Sql's defaults as fallback (without them every persistent actor
     /// fails with "Plugin class name must be defined").</summary>
-    public static Config Build(XmppPersistenceOptions options, string dataDir, bool lenientReads = false)
-        => Own(options, dataDir, lenientReads).WithFallback(SqlPersistence.DefaultConfiguration);
+    public static Config Build(XmppPersistenceOptions options, string dataDir, bool lenientReads = false, bool readOnly = false)
+        => Own(options, dataDir, lenientReads, readOnly).WithFallback(SqlPersistence.DefaultConfiguration);
+
+    /// <summary>
+    /// SQLite's durability setting, chosen rather than inherited: FULL. With the journal in WAL mode, FULL syncs the
+    /// write-ahead log at every commit, so an event the journal acknowledged (and a client was told of) survives a
+    /// power loss or an operating-system crash; NORMAL would be faster and could lose the last commits. It is a
+    /// per-connection setting that connection strings cannot carry, and the journal plugin opens its own connections:
+    /// <see cref="PrepareDatabase"/> checks that a new connection starts at this level (SQLite's compiled-in default)
+    /// and refuses to start otherwise, rather than running with less durability than documented.
+    /// </summary>
+    public const int SqliteSynchronousFull = 2;
 
     /// <summary>
     /// Creates the SQLite file's folder and switches the file to WAL, so the event-log tool reads while the server
@@ -90,8 +103,26 @@ public static class XmppPersistenceConfig
         using var cmd = connection.CreateCommand();
         cmd.CommandText = "PRAGMA journal_mode=WAL;";
         cmd.ExecuteNonQuery();
+        cmd.CommandText = "PRAGMA synchronous;";
+        var synchronous = Convert.ToInt32(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        if (synchronous != SqliteSynchronousFull)
+            throw new InvalidOperationException(
+                $"this SQLite library opens connections with synchronous={synchronous}; the journal needs FULL ({SqliteSynchronousFull}) for acknowledged events to survive a crash");
         if (!OperatingSystem.IsWindows() && File.Exists(cs.DataSource))
             File.SetUnixFileMode(cs.DataSource, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+    }
+
+    /// <summary>
+    /// For tools that only read: checks that the SQLite file exists (a wrong data folder must not create an empty
+    /// database that then reads as an empty journal). A no-op for PostgreSQL.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The file does not exist.</exception>
+    public static void RequireExistingDatabase(XmppPersistenceOptions options, string dataDir)
+    {
+        if (!options.IsSqlite) return;
+        var file = new SqliteConnectionStringBuilder(options.ResolveConnectionString(dataDir)).DataSource;
+        if (!File.Exists(file))
+            throw new InvalidOperationException($"no database at {Path.GetFullPath(file)}: check Xmpp:DataDir (or Xmpp:Persistence:ConnectionString)");
     }
 
     private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";

@@ -25,9 +25,11 @@ public static class XmppPersistenceHostingExtensions
 /// <summary>A small actor system with only the persistence configuration: the offline CLI and the event-log tool.</summary>
 public static class PersistenceActorSystem
 {
-    public static ActorSystem Create(string name, XmppPersistenceOptions options, string dataDir, bool lenientReads = false)
+    /// <param name="readOnly">For tools that only read: the database must exist and is opened read-only (SQLite).</param>
+    public static ActorSystem Create(string name, XmppPersistenceOptions options, string dataDir, bool lenientReads = false, bool readOnly = false)
     {
-        XmppPersistenceConfig.PrepareDatabase(options, dataDir);
+        if (readOnly) XmppPersistenceConfig.RequireExistingDatabase(options, dataDir);
+        else XmppPersistenceConfig.PrepareDatabase(options, dataDir);
         var basics = ConfigurationFactory.ParseString("""
             akka.loglevel = WARNING
             akka.stdout-loglevel = WARNING
@@ -36,6 +38,6 @@ public static class PersistenceActorSystem
             akka.coordinated-shutdown.run-by-clr-shutdown-hook = off
             akka.actor.ask-timeout = 30s
             """);
-        return ActorSystem.Create(name, basics.WithFallback(XmppPersistenceConfig.Build(options, dataDir, lenientReads)));
+        return ActorSystem.Create(name, basics.WithFallback(XmppPersistenceConfig.Build(options, dataDir, lenientReads, readOnly)));
     }
 }

@@ -27,6 +27,16 @@ public sealed class XmppPersistenceOptions
         : IsSqlite ? LinqToDB.ProviderName.SQLiteMS
         : throw new InvalidOperationException($"Xmpp:Persistence:Provider '{Provider}' is not supported: use Sqlite or PostgreSQL");
 
+    /// <summary>The connection string to use, given the server's data folder. <paramref name="readOnly"/>: for SQLite,
+    /// the file opened read-only (Mode=ReadOnly: nothing can be written, and a missing file is an error rather than a
+    /// new empty database).</summary>
+    public string ResolveConnectionString(string dataDir, bool readOnly)
+    {
+        var connection = ResolveConnectionString(dataDir);
+        if (!readOnly || !IsSqlite) return connection;
+        return new Microsoft.Data.Sqlite.SqliteConnectionStringBuilder(connection) { Mode = Microsoft.Data.Sqlite.SqliteOpenMode.ReadOnly }.ToString();
+    }
+
     /// <summary>The connection string to use, given the server's data folder.</summary>
     public string ResolveConnectionString(string dataDir)
     {

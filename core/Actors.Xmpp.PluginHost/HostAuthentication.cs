@@ -15,10 +15,19 @@ internal sealed class HostAuthentication(ServerContext server) : IAuthentication
     {
         ArgumentNullException.ThrowIfNull(account);
         ArgumentNullException.ThrowIfNull(password);
-        if (!server.LoginLimiter.Allowed(remote)) return false;
-        var ok = account.Local is not null && account.Resource is null && server.Serves(account.Domain)
-            && await CheckAsync(account, password).ConfigureAwait(false);
-        if (!ok) server.LoginLimiter.Failed(remote);
+        // counted as a SASL exchange is: from its start (parallel guesses count), a failure towards the address's ban
+        if (!server.LoginLimiter.Begin(remote).Allowed) return false;
+        var ok = false;
+        try
+        {
+            ok = account.Local is not null && account.Resource is null && server.Serves(account.Domain)
+                && await CheckAsync(account, password).ConfigureAwait(false);
+        }
+        finally
+        {
+            server.LoginLimiter.End(remote, failedCheck: !ok);
+        }
+        Actors.Xmpp.Server.Diagnostics.XmppMetrics.Login(ok);
         return ok;
     }
 

@@ -17,7 +17,9 @@ public enum StreamStage
 /// <param name="Domain">The served domain the client asked for in its stream header.</param>
 /// <param name="IsSecure">TLS is established on the stream (STARTTLS or direct TLS).</param>
 /// <param name="RemoteAddress">The client's IP address (no port), or null where the transport has none.</param>
-public sealed record StreamInfo(string Domain, bool IsSecure, string? RemoteAddress);
+/// <param name="RemoteAddressGroup">What per-address limits count by: the IPv4 address, or the /64 of an IPv6 address
+/// ("2001:db8:1:2::/64": a client picks any address in its /64); null where the transport has no address.</param>
+public sealed record StreamInfo(string Domain, bool IsSecure, string? RemoteAddress, string? RemoteAddressGroup = null);
 
 /// <summary>
 /// An IQ get/set received on a client stream before authentication (no 'from': the client has no JID yet). The

@@ -80,12 +80,47 @@ public sealed class XmppServerOptions
     public sealed class LimitSettings
     {
         public int MaxStanzaBytes { get; set; } = 256 * 1024;
+        /// <summary>The stanza limit until the stream is authenticated (XEP-0205 §2: an unauthenticated client gets less).</summary>
+        public int MaxStanzaBytesBeforeAuthentication { get; set; } = 16 * 1024;
         public int MaxDepth { get; set; } = 64;
+        /// <summary>Attributes on one element, namespace declarations included (more: &lt;policy-violation/&gt;).</summary>
+        public int MaxAttributesPerElement { get; set; } = 64;
+        /// <summary>Child elements of one element (more: &lt;policy-violation/&gt;).</summary>
+        public int MaxChildrenPerElement { get; set; } = 1024;
+        /// <summary>Elements in one stanza (more: &lt;policy-violation/&gt;): a stanza of empty elements costs many times
+        /// its bytes in objects.</summary>
+        public int MaxElementsPerStanza { get; set; } = 4096;
+        /// <summary>Seconds a stanza may take to arrive once its first byte did (slowloris: one byte at a time would hold a
+        /// partial stanza forever); past it, &lt;policy-violation/&gt;. 0: no deadline.</summary>
+        public int StanzaDeadlineSeconds { get; set; } = 30;
         public int MaxConnections { get; set; } = 100_000;
+        /// <summary>Client connections open at once from one address (an IPv6 /64 counts as one); more are refused with
+        /// &lt;policy-violation/&gt;. 0: no cap.</summary>
+        public int MaxConnectionsPerAddress { get; set; } = 100;
+        /// <summary>New client connections per second one address (IPv6 /64) may open on average; 0: no cap.</summary>
+        public double NewConnectionsPerSecondPerAddress { get; set; } = 5;
+        /// <summary>New client connections one address may open at once before <see cref="NewConnectionsPerSecondPerAddress"/> applies.</summary>
+        public int NewConnectionsBurstPerAddress { get; set; } = 30;
+        /// <summary>Per-address caps (connections, connection rate, concurrent SASL exchanges, login attempts counted from
+        /// &lt;auth/&gt;) do not apply to loopback addresses: local load tests and a reverse proxy on the same host. Their
+        /// failed logins still count when they fail.</summary>
+        public bool ExemptLoopback { get; set; } = true;
+        /// <summary>Resources bound at once per account; one more bind is refused with &lt;resource-constraint/&gt;
+        /// (RFC 6120 §7.6.2.1). 0: no cap.</summary>
+        public int MaxResourcesPerAccount { get; set; } = 32;
+        /// <summary>Items a roster may hold; a roster set adding one more gets &lt;not-allowed/&gt; (RFC 6121 §2.3.3). 0: no cap.</summary>
+        public int MaxRosterItems { get; set; } = 5000;
+        /// <summary>Entities one session may send directed presence to (RFC 6121 §4.6, each owed an unavailable presence
+        /// at the session's end); one more gets &lt;resource-constraint/&gt;. 0: no cap.</summary>
+        public int MaxDirectedPresenceTargets { get; set; } = 1000;
         public int ListenBacklog { get; set; } = 4096;
         public int MaxOutboundBytes { get; set; } = 4 * 1024 * 1024;
         /// <summary>Seconds a connection may take from connect to bound resource.</summary>
         public int NegotiationTimeoutSeconds { get; set; } = 60;
+        /// <summary>Seconds a connection may take from connect to authenticated (SASL success); past it,
+        /// &lt;connection-timeout/&gt;. Shorter than <see cref="NegotiationTimeoutSeconds"/>: an unauthenticated connection
+        /// costs the server and proves nothing.</summary>
+        public int AuthenticationTimeoutSeconds { get; set; } = 30;
         /// <summary>Seconds without any byte from the client before the server closes with &lt;connection-timeout/&gt;.</summary>
         public int IdleTimeoutSeconds { get; set; } = 600;
         /// <summary>Seconds without any byte to the client before the server writes a whitespace keep-alive (RFC 6120
@@ -236,6 +271,11 @@ public sealed class XmppServerOptions
         public int MaxFailuresPerMinute { get; set; } = 10;
         /// <summary>Failed SASL attempts on one stream before it is closed (RFC 6120 §6.4.5).</summary>
         public int MaxFailuresPerStream { get; set; } = 3;
+        /// <summary>Seconds an address (IPv6 /64) that reached <see cref="MaxFailuresPerMinute"/> failed logins is
+        /// refused (&lt;temporary-auth-failure/&gt; with the seconds left).</summary>
+        public int BanSeconds { get; set; } = 300;
+        /// <summary>SASL exchanges under way at once from one address (IPv6 /64); more get &lt;temporary-auth-failure/&gt;. 0: no cap.</summary>
+        public int MaxConcurrentExchangesPerAddress { get; set; } = 16;
     }
 
     public sealed class UserSettings

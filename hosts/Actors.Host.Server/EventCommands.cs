@@ -66,7 +66,8 @@ internal static class EventCommands
         ActorSystem system;
         try
         {
-            system = PersistenceActorSystem.Create("actors-events", persistence, options.DataDir, lenientReads: true);
+            // every events command only reads: the database must exist and is opened read-only
+            system = PersistenceActorSystem.Create("actors-events", persistence, options.DataDir, lenientReads: true, readOnly: true);
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException)
         {

@@ -35,10 +35,10 @@ public sealed class RegisterPlugin : IXmppPlugin
 
         /// <summary>Passwords shorter than this are refused with &lt;not-acceptable/&gt; (registration and change).</summary>
         [Range(0, 1024)]
-        public int MinPasswordLength { get; set; } = 4;
+        public int MinPasswordLength { get; set; } = 8;
 
-        /// <summary>Accounts one remote address may create per minute (§3.1.1); more get &lt;not-acceptable/&gt;
-        /// (type wait). 0: no limit.</summary>
+        /// <summary>Accounts one remote address (an IPv6 /64 counts as one) may create per minute (§3.1.1); more get
+        /// &lt;not-acceptable/&gt; (type wait). 0: no limit.</summary>
         [Range(0, 1_000_000)]
         public int MaxPerAddressPerMinute { get; set; } = 10;
     }
@@ -108,7 +108,8 @@ public sealed class RegisterPlugin : IXmppPlugin
         if (password.Length < options.MinPasswordLength)
             return r.Error("not-acceptable", $"the password must have at least {options.MinPasswordLength} characters");
         // §3.1.1: too many registrations from this address
-        if (!throttle.TryTake(r.Stream.RemoteAddress))
+        var address = r.Stream.RemoteAddressGroup ?? r.Stream.RemoteAddress; // an IPv6 client owns its whole /64
+        if (!throttle.TryTake(address))
             return r.Error("not-acceptable", "too many accounts were registered from your address; try again later", type: "wait");
         var created = false;
         try
@@ -117,7 +118,7 @@ public sealed class RegisterPlugin : IXmppPlugin
         }
         finally
         {
-            if (!created) throttle.Return(r.Stream.RemoteAddress);
+            if (!created) throttle.Return(address);
         }
         return created ? r.Result() : r.Error("conflict", "the username is taken");
     }

@@ -208,4 +208,48 @@ public sealed class EventCliSpec
         Assert.Contains("dave@localhost  subscription=from", now.Stdout);
         Assert.Contains("from erin@localhost", now.Stdout);
     }
+
+    [Fact]
+    public async Task The_event_tool_refuses_a_missing_database_and_creates_none()
+    {
+        using var db = TestDatabase.Create(TestDatabase.Sqlite);
+        var wrong = Path.Combine(db.DataDir, "not-the-data-folder");
+        var result = await ServerProcess.RunAsync(db, "events", "list", "--Xmpp:DataDir=" + wrong);
+        Assert.Equal(1, result.ExitCode);
+        Assert.Contains("no database at", result.Stderr);
+        Assert.False(Directory.Exists(wrong), "the tool created the data folder");
+        Assert.False(File.Exists(XmppPersistenceOptions.SqliteFile(wrong)), "the tool created a database");
+    }
+
+    [Fact]
+    public async Task The_event_tool_reads_a_database_it_may_not_write()
+    {
+        using var db = TestDatabase.Create(TestDatabase.Sqlite);
+        Succeeded(await ServerProcess.RunAsync(db, "user", "add", "alice", "pw"));
+        var file = XmppPersistenceOptions.SqliteFile(db.DataDir);
+        var before = File.ReadAllBytes(file);
+        File.SetUnixFileMode(file, UnixFileMode.UserRead);
+        try
+        {
+            var list = Succeeded(await ServerProcess.RunAsync(db, "events", "list"));
+            Assert.Contains("accounts:localhost\t1 events", list.Stdout);
+        }
+        finally
+        {
+            File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        }
+        Assert.Equal(before, File.ReadAllBytes(file));
+    }
+
+    [Fact]
+    public void Sqlite_connections_start_with_synchronous_full()
+    {
+        using var db = TestDatabase.Create(TestDatabase.Sqlite);
+        XmppPersistenceConfig.PrepareDatabase(db.Options, db.DataDir); // checks it, or throws
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection(db.Options.ResolveConnectionString(db.DataDir));
+        connection.Open();
+        using var cmd = connection.CreateCommand();
+        cmd.CommandText = "PRAGMA synchronous;";
+        Assert.Equal((long)XmppPersistenceConfig.SqliteSynchronousFull, cmd.ExecuteScalar());
+    }
 }

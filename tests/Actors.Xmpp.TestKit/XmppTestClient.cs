@@ -48,7 +48,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
     {
         _tcp = tcp;
         _stream = stream;
-        _framer = new XmppFramer(this, new FramerLimits(16 * 1024 * 1024, 256));
+        _framer = new XmppFramer(this, FramerLimits.Trusted(16 * 1024 * 1024, 256));
     }
 
     /// <summary>The full JID bound by <see cref="BindAsync"/>.</summary>

@@ -14,6 +14,9 @@
 #                      (UPLOAD_SERVICE) puts and serves files at http://HOST:HTTP_PORT/upload/...
 #   XMPP_TLS_REQUIRED  true (default) or false: false also allows SASL PLAIN without TLS (load tools on loopback)
 #   XMPP_REGISTRATION  false (default) or true: XEP-0077 in-band registration
+#   XMPP_LOOPBACK_LIMITS  false (default) or true: the per-address caps (connections per address, connection rate,
+#                      concurrent SASL exchanges, login attempts counted from <auth/>) apply to loopback clients too
+#                      (Xmpp:Limits:ExemptLoopback=false), for hostile-client runs from this host
 #   XMPP_COMPONENT_PORT    XEP-0114 component port (default XMPP_PORT+125, 5347 for 5222)
 #   XMPP_COMPONENT_DOMAIN  the component the harness configures (default component.XMPP_DOMAIN)
 #   XMPP_COMPONENT_SECRET  its handshake secret (default component-secret)
@@ -35,6 +38,7 @@ DIRECT_TLS_PORT="${XMPP_DIRECT_TLS_PORT:-$((PORT + 1))}"
 HTTP_PORT="${XMPP_HTTP_PORT:-$((PORT + 58))}"
 TLS_REQUIRED="${XMPP_TLS_REQUIRED:-true}"
 REGISTRATION="${XMPP_REGISTRATION:-false}"
+LOOPBACK_LIMITS="${XMPP_LOOPBACK_LIMITS:-false}"
 COMPONENT_PORT="${XMPP_COMPONENT_PORT:-$((PORT + 125))}"
 COMPONENT_DOMAIN="${XMPP_COMPONENT_DOMAIN:-component.$DOMAIN}"
 COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
@@ -55,14 +59,16 @@ case "$TLS_REQUIRED" in true|false) ;; *) die "XMPP_TLS_REQUIRED must be true or
 for route in ${S2S_ROUTES//,/ }; do
   case "$route" in ?*=?*) ;; *) die "XMPP_S2S_ROUTES: '$route' is not domain=host:port";; esac
 done
+case "$LOOPBACK_LIMITS" in true|false) ;; *) die "XMPP_LOOPBACK_LIMITS must be true or false";; esac
 
 # The server's configuration, as command-line overrides (see README: Configuration).
 server_args() {
-  local plain=false
+  local plain=false exempt=true
   [ "$TLS_REQUIRED" = false ] && plain=true
+  [ "$LOOPBACK_LIMITS" = true ] && exempt=false
   echo "--Xmpp:Domain=$DOMAIN --Xmpp:BindAddress=$HOST --Xmpp:C2sPort=$PORT --Xmpp:DirectTlsPort=$DIRECT_TLS_PORT" \
        "--Xmpp:DataDir=$WORKDIR/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
-       "--Xmpp:Registration:Enabled=$REGISTRATION" \
+       "--Xmpp:Registration:Enabled=$REGISTRATION --Xmpp:Limits:ExemptLoopback=$exempt" \
        "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
        "--Xmpp:PubSub:NodeCreation=Accounts" \
        "--Xmpp:Metrics:Port=$METRICS_PORT --Xmpp:Metrics:BindAddress=$HOST" \
@@ -156,6 +162,7 @@ case "${1:-}" in
     echo "BOSH_URL=http://$HOST:$HTTP_PORT/http-bind"
     echo "TLS_REQUIRED=$TLS_REQUIRED"
     echo "REGISTRATION=$REGISTRATION"
+    echo "LOOPBACK_LIMITS=$LOOPBACK_LIMITS"
     echo "MUC_SERVICE=conference.$DOMAIN"
     echo "PUBSUB=pubsub.$DOMAIN"
     echo "COMPONENT_PORT=$COMPONENT_PORT"

@@ -51,8 +51,8 @@ public sealed class FileAccountStore : IAccountStore
     {
         // derive keys outside the lock, on all cores (PBKDF2 is the expensive part)
         var derived = new UserCredentials[accounts.Count];
-        Parallel.For(0, accounts.Count, i =>
-            derived[i] = ScramKeys.Create(accounts[i].Account.Local!, accounts[i].Password, _iterations));
+        await Task.Run(() => Parallel.For(0, accounts.Count, i =>
+            derived[i] = ScramKeys.Create(accounts[i].Account.Local!, accounts[i].Password, _iterations))); // never on the caller's (an actor's) thread
         await _writeLock.WaitAsync();
         try
         {
@@ -80,7 +80,7 @@ public sealed class FileAccountStore : IAccountStore
     public async Task<bool> SetPasswordAsync(Jid account, string password)
     {
         var key = account.Bare.ToString();
-        var creds = ScramKeys.Create(account.Local!, password, _iterations);
+        var creds = await Task.Run(() => ScramKeys.Create(account.Local!, password, _iterations));
         await _writeLock.WaitAsync();
         try
         {

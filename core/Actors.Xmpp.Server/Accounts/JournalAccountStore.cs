@@ -100,8 +100,9 @@ public sealed class JournalAccountStore : IAccountStore
             var fresh = group.Where(a => !_directory.Contains(a.Account.Bare.ToString()))
                 .DistinctBy(a => a.Account.Local, StringComparer.Ordinal).ToList();
             var entries = new AccountEntry[fresh.Count];
-            Parallel.For(0, fresh.Count, i => entries[i] = new AccountEntry(fresh[i].Account.Local!,
-                ScramKeyRecord.From(ScramKeys.Create(fresh[i].Account.Local!, fresh[i].Password, _iterations))));
+            // on the thread pool, never on the caller's thread: a caller may be an actor (in-band registration)
+            await Task.Run(() => Parallel.For(0, fresh.Count, i => entries[i] = new AccountEntry(fresh[i].Account.Local!,
+                ScramKeyRecord.From(ScramKeys.Create(fresh[i].Account.Local!, fresh[i].Password, _iterations)))));
             var actor = Domain(group.Key).Actor;
             foreach (var batch in entries.Chunk(AccountsActor.MaxBatch))
                 added += (await Ask<AccountsActor.Created>(actor, new AccountsActor.Create(batch))).Count;
@@ -147,7 +148,7 @@ public sealed class JournalAccountStore : IAccountStore
     {
         await Ready(account.Domain);
         if (!_directory.Contains(account.Bare.ToString())) return false;
-        var keys = ScramKeyRecord.From(ScramKeys.Create(account.Local!, password, _iterations));
+        var keys = await Task.Run(() => ScramKeyRecord.From(ScramKeys.Create(account.Local!, password, _iterations))); // off the caller's thread
         return await Ask<bool>(Domain(account.Domain).Actor, new AccountsActor.SetPassword(account.Local!, keys));
     }
 

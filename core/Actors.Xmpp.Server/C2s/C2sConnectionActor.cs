@@ -42,8 +42,22 @@ public sealed class C2sConnectionActor : UntypedActor
         public static readonly NegotiationTimeout Instance = new();
     }
 
+    private sealed record AuthenticationTimeout
+    {
+        public static readonly AuthenticationTimeout Instance = new();
+    }
+
+    /// <summary>The deadline of the stanza partly received (<see cref="ITransportConnection.StanzaStartedTicks"/>) may be due.</summary>
+    private sealed record StanzaDeadline
+    {
+        public static readonly StanzaDeadline Instance = new();
+    }
+
     /// <summary>Send this stanza to the client (answers computed off the actor thread, piped back).</summary>
     internal sealed record SendStanza(Element Stanza);
+
+    /// <summary>The answer of a pre-authentication handler that did not complete at once; input was held meanwhile.</summary>
+    private sealed record PreAuthAnswered(Element Answer);
 
     /// <summary>The answer of an account lookup that did not complete at once (<see cref="IAccountStore.FindAsync"/>).</summary>
     private sealed record CredentialsFound(ISaslMechanism Mechanism, UserCredentials? Credentials, Exception? Failure);
@@ -54,6 +68,8 @@ public sealed class C2sConnectionActor : UntypedActor
     private ILoggingAdapter? _log;
     private TimerWheel.Timer? _negotiationDeadline;
     private TimerWheel.Timer? _nextTick;
+    private TimerWheel.Timer? _stanzaDeadline;
+    private long _connectedTicks;
 
     private bool _headerSent;
     private bool _closing;
@@ -66,10 +82,12 @@ public sealed class C2sConnectionActor : UntypedActor
     private string? _sessionId;    // asked the sessions supervisor for a session: binding until it is open
     private bool _resuming;        // XEP-0198: _sessionId is a session being resumed, not one being opened
     private string? _bindIqId;
+    private Element? _bindIq;      // the bind request until the session is open (for its error reply)
     private List<Element>? _heldForSession; // stanzas received while the session is being opened
     private ISaslMechanism? _sasl;
     private int _saslFailures;
     private bool _credentialsChecked; // the current SASL exchange got as far as a credential check
+    private bool _loginAttemptOpen;   // the login throttle counted an exchange of this stream that has not ended
     private Queue<Element>? _heldInput;  // stanzas that arrived while an account lookup was pending, in order
 
     // made when something is logged, not per connection: Context.GetLogger() makes a new adapter at each call
@@ -93,15 +111,21 @@ public sealed class C2sConnectionActor : UntypedActor
 
     protected override void PreStart()
     {
-        _negotiationDeadline = _server.Timers.Schedule(Self, NegotiationTimeout.Instance,
-            TimeSpan.FromSeconds(_server.Options.Limits.NegotiationTimeoutSeconds));
-        ScheduleTick(Environment.TickCount64);
+        _connectedTicks = Environment.TickCount64;
+        var limits = _server.Options.Limits;
+        // until authenticated the shorter of the two deadlines; after, what is left of the negotiation's
+        _negotiationDeadline = limits.AuthenticationTimeoutSeconds > 0 && limits.AuthenticationTimeoutSeconds < limits.NegotiationTimeoutSeconds
+            ? _server.Timers.Schedule(Self, AuthenticationTimeout.Instance, TimeSpan.FromSeconds(limits.AuthenticationTimeoutSeconds))
+            : _server.Timers.Schedule(Self, NegotiationTimeout.Instance, TimeSpan.FromSeconds(limits.NegotiationTimeoutSeconds));
+        ScheduleTick(_connectedTicks);
     }
 
     protected override void PostStop()
     {
         _negotiationDeadline?.Cancel();
         _nextTick?.Cancel();
+        _stanzaDeadline?.Cancel();
+        EndLoginAttempt(failedCheck: false); // the connection went away mid-exchange: no password was found wrong
         if (_session is not null) _session.Tell(new SessionActor.Detach(Self)); // lost without a stream close
         else if (_resuming) _sessions.Tell(new SessionsActor.AttachAbandoned(_sessionId!, Self)); // it stays resumable
         else if (_sessionId is not null && _bound is null) _sessions.Tell(new SessionsActor.Abandoned(_sessionId, Self));
@@ -158,8 +182,21 @@ public sealed class C2sConnectionActor : UntypedActor
                 // binding cancels the timer; a timeout that was already on its way is ignored
                 if (_bound is null) StreamError(StreamErrors.ConnectionTimeout, "stream negotiation took too long");
                 break;
+            case AuthenticationTimeout:
+                if (_account is null) StreamError(StreamErrors.ConnectionTimeout, "authentication took too long");
+                break;
+            case TransportEvents.StanzaStarted:
+                if (_stanzaDeadline is null) ScheduleStanzaDeadline(Environment.TickCount64);
+                break;
+            case StanzaDeadline:
+                _stanzaDeadline = null;
+                ScheduleStanzaDeadline(Environment.TickCount64);
+                break;
             case SessionsActor.Opened m when m.SessionId == _sessionId && _bound is null:
                 OnSessionOpened(m);
+                break;
+            case SessionsActor.OpenRefused m when m.SessionId == _sessionId && _bound is null:
+                OnBindRefused(m);
                 break;
             case SessionActor.Attached m when _resuming && m.SessionId == _sessionId:
                 OnResumed(m);
@@ -169,6 +206,10 @@ public sealed class C2sConnectionActor : UntypedActor
                 break;
             case SendStanza m when _bound is null: // negotiating
                 SendToClient(m.Stanza);
+                break;
+            case PreAuthAnswered m when _bound is null: // negotiating
+                SendToClient(m.Answer);
+                ReplayHeldInput();
                 break;
             case TransportEvents.TlsEstablished when _bound is null: // negotiating
                 _headerSent = false; // the client now sends a new header
@@ -395,17 +436,21 @@ public sealed class C2sConnectionActor : UntypedActor
             SendToClient(answer.Result);
             return;
         }
+        // one answer pending at a time (a registration derives keys): what the client pipelines behind it is held,
+        // unacknowledged, so the transport stops reading once too much is waiting
+        _heldInput = new Queue<Element>();
         var log = Log; // the adapter is thread-safe; Context is not, off this thread
-        answer.AsTask().PipeTo(Self, success: r => new SendStanza(r), failure: ex =>
+        answer.AsTask().PipeTo(Self, success: r => new PreAuthAnswered(r), failure: ex =>
         {
             log.Warning(ex, "a pre-authentication handler for {0} failed", payload!.Namespace);
-            return new SendStanza(StanzaErrors.Reply(iq, "internal-server-error")!);
+            return new PreAuthAnswered(StanzaErrors.Reply(iq, "internal-server-error")!);
         });
     }
 
     /// <summary>What plugins see of this stream (pre-authentication handlers, stream-feature providers).</summary>
     private StreamInfo StreamInfo() =>
-        new(_domain, _conn.IsSecure, _conn.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address.ToString() : null);
+        new(_domain, _conn.IsSecure, _conn.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address.ToString() : null,
+            Transport.Admission.AddressGroup.Of(_conn.RemoteEndPoint)?.ToString());
 
     // ------------------------------------------------------------------ SASL (RFC 6120 §6)
     private void Sasl(Element e)
@@ -429,11 +474,6 @@ public sealed class C2sConnectionActor : UntypedActor
                     SaslFailure("aborted", "a SASL exchange is already in progress", clear: true);
                     return;
                 }
-                if (!_server.LoginLimiter.Allowed(_conn.RemoteEndPoint))
-                {
-                    SaslFailure("temporary-auth-failure", "too many failed logins from your address; try again later", count: false);
-                    return;
-                }
                 var name = e.Attr("mechanism");
                 var mechanism = name is null ? null : _server.Sasl.Create(name, _conn.IsSecure, _conn.ChannelBinding, _domain);
                 if (mechanism is null)
@@ -441,6 +481,14 @@ public sealed class C2sConnectionActor : UntypedActor
                     SaslFailure("invalid-mechanism", null, count: false);
                     return;
                 }
+                // counted from the <auth/>, before anything is checked: parallel streams get no more guesses than one
+                var verdict = _server.LoginLimiter.Begin(_conn.RemoteEndPoint);
+                if (!verdict.Allowed)
+                {
+                    SaslFailure("temporary-auth-failure", verdict.Refusal, count: false);
+                    return;
+                }
+                _loginAttemptOpen = true;
                 if (!TryDecode(e, out var initial, allowAbsent: true)) return;
                 _sasl = mechanism;
                 _credentialsChecked = false;
@@ -523,6 +571,9 @@ public sealed class C2sConnectionActor : UntypedActor
                 _account = account;
                 _sasl = null;
                 Diagnostics.XmppMetrics.Login(success: true);
+                EndLoginAttempt(failedCheck: false);
+                ResumeNegotiationDeadline();
+                _conn.Authenticated();                  // the full stanza limit from the restart on
                 _conn.RestartStream();                  // before <success/> can reach the client
                 _headerSent = false;
                 SendToClient(new Element("success", Ns.Sasl).AddText(s.AdditionalData is { Length: > 0 } d ? Convert.ToBase64String(d) : ""));
@@ -547,7 +598,13 @@ public sealed class C2sConnectionActor : UntypedActor
                 SaslFailure("temporary-auth-failure", "the account directory is not available", count: false);
             }
         }
-        // then what arrived meanwhile, in order (it may start another lookup, which holds the rest again)
+        ReplayHeldInput();
+    }
+
+    /// <summary>What arrived while an answer was pending (an account lookup, a pre-authentication handler), in order;
+    /// it may start another wait, which holds the rest again.</summary>
+    private void ReplayHeldInput()
+    {
         var held = _heldInput!;
         _heldInput = null;
         while (held.Count > 0 && !_closing)
@@ -577,9 +634,9 @@ public sealed class C2sConnectionActor : UntypedActor
         if (counted)
         {
             _credentialsChecked = false;
-            _server.LoginLimiter.Failed(_conn.RemoteEndPoint);
             Diagnostics.XmppMetrics.Login(success: false);
         }
+        if (clear || counted) EndLoginAttempt(failedCheck: counted);
         var failure = new Element("failure", Ns.Sasl);
         failure.AddChild(condition);
         if (text is not null) failure.AddChild("text").SetAttr("xml:lang", "en").AddText(text);
@@ -588,6 +645,39 @@ public sealed class C2sConnectionActor : UntypedActor
         // RFC 6120 §6.4.5: allow a few retries, then close the stream
         if (++_saslFailures >= _server.Options.Auth.MaxFailuresPerStream)
             StreamError(StreamErrors.PolicyViolation, "too many failed authentication attempts");
+    }
+
+    /// <summary>Ends the exchange the login throttle counted at its &lt;auth/&gt;, if one is open: a failed credential
+    /// check keeps its count, anything else gives it back.</summary>
+    private void EndLoginAttempt(bool failedCheck)
+    {
+        if (!_loginAttemptOpen) return;
+        _loginAttemptOpen = false;
+        _server.LoginLimiter.End(_conn.RemoteEndPoint, failedCheck);
+    }
+
+    /// <summary>Authenticated: the authentication deadline gives way to what is left of the negotiation's.</summary>
+    private void ResumeNegotiationDeadline()
+    {
+        _negotiationDeadline?.Cancel();
+        var left = _server.Options.Limits.NegotiationTimeoutSeconds * 1000L - (Environment.TickCount64 - _connectedTicks);
+        _negotiationDeadline = _server.Timers.Schedule(Self, NegotiationTimeout.Instance, TimeSpan.FromMilliseconds(Math.Max(1, left)));
+    }
+
+    /// <summary>Slowloris: a stanza that began (<see cref="ITransportConnection.StanzaStartedTicks"/>) must be complete
+    /// within Xmpp:Limits:StanzaDeadlineSeconds, however many bytes keep trickling in; else &lt;policy-violation/&gt;
+    /// (RFC 6120 §4.9.3.14). One wheel entry, only while a stanza is partly received.</summary>
+    private void ScheduleStanzaDeadline(long now)
+    {
+        var deadline = _server.Options.Limits.StanzaDeadlineSeconds * 1000L;
+        var started = _conn.StanzaStartedTicks;
+        if (deadline <= 0 || started == 0 || _closing) return;
+        if (now - started >= deadline)
+        {
+            StreamError(StreamErrors.PolicyViolation, $"a stanza took more than {deadline / 1000} seconds to arrive");
+            return;
+        }
+        _stanzaDeadline = _server.Timers.Schedule(Self, StanzaDeadline.Instance, TimeSpan.FromMilliseconds(started + deadline - now));
     }
 
     // ------------------------------------------------------------------ resource binding (RFC 6120 §7)
@@ -615,11 +705,30 @@ public sealed class C2sConnectionActor : UntypedActor
         // answers, what the client sends waits
         _sessionId = SessionsActor.NewSessionId();
         _bindIqId = iq.Id;
+        _bindIq = iq;
         _sessions.Tell(new SessionsActor.Open(_sessionId, full, _conn, Self));
+    }
+
+    /// <summary>RFC 6120 §7.6.2.1: the account has reached its limit of simultaneous resources: &lt;resource-constraint/&gt;
+    /// (type wait); the stream stays open, unbound (the client may try again once a resource is gone).</summary>
+    private const string XmppErrorsNamespace = "urn:xmpp:errors";
+
+    private void OnBindRefused(SessionsActor.OpenRefused m)
+    {
+        _sessionId = null;
+        var iq = _bindIq!;
+        _bindIq = null;
+        var error = StanzaErrors.Reply(iq, "resource-constraint", $"this account has {m.MaxResources} resources bound already, the most it may have");
+        error?.SetAttr("from", null).SetAttr("to", null);
+        // XEP-0205 §3's application-specific condition for it (XEP-0182 registry)
+        error?.Child("error", Ns.Client)?.Add(new Element("resource-limit-exceeded", XmppErrorsNamespace));
+        SendToClient(error);
+        ReplayHeld();
     }
 
     private void OnSessionOpened(SessionsActor.Opened m)
     {
+        _bindIq = null;
         if (_closing)
         {
             m.Session.Tell(new SessionActor.Close(Self)); // the stream closed while the session was being made

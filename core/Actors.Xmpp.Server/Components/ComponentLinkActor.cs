@@ -85,7 +85,7 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var o = _server.Options;
-        _link = StreamLink.Run(_socket, Self, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), MaxQueuedWrites);
+        _link = StreamLink.Run(_socket, Self, _materializer, Hosting.XmppServerService.Framer(o.Limits), MaxQueuedWrites);
         Timers.StartSingleTimer(HandshakeTimer, HandshakeTimedOut.Instance, TimeSpan.FromSeconds(Math.Max(1, o.Limits.NegotiationTimeoutSeconds)));
     }
 

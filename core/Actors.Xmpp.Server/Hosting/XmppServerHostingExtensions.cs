@@ -66,7 +66,8 @@ public static class XmppServerHostingExtensions
             ServerSecret = ServerSecret(options.DataDir),
             FakeIterations = options.Auth.ScramIterations,
         }));
-        services.AddSingleton(_ => new LoginRateLimiter(options.Auth.MaxFailuresPerMinute));
+        services.AddSingleton(_ => new LoginRateLimiter(new LoginLimits(options.Auth.MaxFailuresPerMinute, options.Auth.BanSeconds,
+            options.Auth.MaxConcurrentExchangesPerAddress, options.Limits.ExemptLoopback)));
         services.AddSingleton(sp => new ServerContext(options, domains, sp.GetRequiredService<IAccountStore>(),
             sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<StanzaRouter>(), sp.GetRequiredService<IqHandlers>(),
             sp.GetRequiredService<SaslMechanisms>(), sp.GetRequiredService<LoginRateLimiter>())

@@ -4,6 +4,7 @@ using Actors.Xmpp.Server.Accounts;
 using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Sessions;
 using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Transport.Admission;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
 using Akka.Actor;
@@ -63,7 +64,8 @@ public sealed class XmppServerService : IHostedService
         {
             var router = _server.Router;
             var settings = new UserActor.Settings(Math.Max(1, o.Users.SnapshotEvery),
-                PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null);
+                PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null,
+                MaxRosterItems: Math.Max(0, o.Limits.MaxRosterItems));
             // the accounts' resources entities passivate like the user actors (after the default when those never do)
             var resources = settings.PassivateAfter is { } idle ? new Routing.AccountResourcesActor.Settings(idle) : null;
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router, resources), "users"));
@@ -82,7 +84,8 @@ public sealed class XmppServerService : IHostedService
         _connections = _system.ActorOf(ConnectionsActor.Props(_server, sessions), "c2s");
         var transport = new TransportOptions
         {
-            Framer = new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
+            Framer = Framer(o.Limits),
+            MaxStanzaBytesBeforeAuthentication = o.Limits.MaxStanzaBytesBeforeAuthentication,
             MaxOutboundBytes = o.Limits.MaxOutboundBytes,
             Certificates = _certificates,
             KeepAlive = o.Limits.TcpKeepAliveSeconds > 0
@@ -91,14 +94,16 @@ public sealed class XmppServerService : IHostedService
                 : null,
         };
         var address = IPAddress.Parse(o.BindAddress);
+        Admission = new ConnectionAdmission(new AdmissionLimits(o.Limits.MaxConnectionsPerAddress,
+            o.Limits.NewConnectionsPerSecondPerAddress, Math.Max(1, o.Limits.NewConnectionsBurstPerAddress), o.Limits.ExemptLoopback));
         var c2s = new SocketListener(new IPEndPoint(address, o.C2sPort), transport, directTls: false,
-            o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)));
+            o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)), Admission, Refusal);
         _listeners.Add(c2s);
         C2sEndPoint = c2s.LocalEndPoint;
         if (o.DirectTlsPort >= 0)
         {
             var tls = new SocketListener(new IPEndPoint(address, o.DirectTlsPort), transport, directTls: true,
-                o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)));
+                o.Limits.MaxConnections, o.Limits.ListenBacklog, c => _connections.Tell(new ConnectionsActor.Accepted(c)), Admission);
             _listeners.Add(tls);
             DirectTlsEndPoint = tls.LocalEndPoint;
         }
@@ -123,6 +128,7 @@ public sealed class XmppServerService : IHostedService
         }
         if (o.S2s.Port >= 0) StartS2s(address);
         foreach (var l in _listeners) l.Start();
+        _log.LogInformation("TLS: {OpenSsl}", OpenSslTuning.Describe());
         _log.LogInformation(
             "Actors XMPP server serving {Domains}: client connections on {C2s} (STARTTLS {TlsMode}){DirectTls}; data in {DataDir}; certificates {Certificates}",
             string.Join(", ", _server.Domains), C2sEndPoint, o.Tls.Required ? "required" : "optional",
@@ -149,6 +155,26 @@ public sealed class XmppServerService : IHostedService
         _s2sListener.Start();
         _log.LogInformation("server-to-server on {Endpoint} ({Routes} static routes, DNS {Dns})", S2sEndPoint, o.S2s.Routes.Count, o.S2s.UseDns ? "on" : "off");
     }
+
+    /// <summary>The per-address caps of the client listeners (set once started).</summary>
+    public ConnectionAdmission? Admission { get; private set; }
+
+    /// <summary>The framer limits of client and component streams (Xmpp:Limits).</summary>
+    internal static FramerLimits Framer(XmppServerOptions.LimitSettings limits) => new(limits.MaxStanzaBytes, limits.MaxDepth,
+        limits.MaxAttributesPerElement, limits.MaxChildrenPerElement, limits.MaxElementsPerStanza);
+
+    /// <summary>What a refused connection reads (RFC 6120 §4.9.1.2: the stream header, the &lt;policy-violation/&gt;
+    /// stream error, the close), rendered per refusal reason once.</summary>
+    private byte[] Refusal(string reason) => _refusals.GetOrAdd(reason, static (text, domain) =>
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>(512);
+        TcpStreamFraming.WriteHeader(output, new StreamOpening(Ns.Client, domain, "refused", null, "1.0", "en"));
+        TcpStreamFraming.WriteStreamElement(output, Stanzas.StreamErrors.Create(Stanzas.StreamErrors.PolicyViolation, text), Ns.Client);
+        System.Buffers.BuffersExtensions.Write(output, TcpStreamFraming.Close);
+        return output.WrittenSpan.ToArray();
+    }, _server.Domains[0]);
+
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> _refusals = new();
 
     public async Task StopAsync(CancellationToken cancellationToken)
     {

@@ -29,7 +29,7 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
 
     // a stanza between nodes is bounded by what a client may send, but stanzas the server builds (a roster, a
     // disco#items result) may be larger or deeper: generous limits, only against unbounded input
-    private static readonly FramerLimits Limits = new(64 * 1024 * 1024, 1024);
+    private static readonly FramerLimits Limits = FramerLimits.Trusted(64 * 1024 * 1024, 1024);
     private static readonly byte[] StreamOpen = "<s:s xmlns:s='http://etherx.jabber.org/streams'>"u8.ToArray();
 
     [ThreadStatic] private static ArrayBufferWriter<byte>? _output;

@@ -31,8 +31,10 @@ public sealed class SessionActor : UntypedActor
     /// (its &lt;enabled max='…'/&gt;); zero: resumption is not offered.</param>
     /// <param name="ResumeLocation">XEP-0198 §3: where clients should reconnect to resume (&lt;enabled location='…'/&gt;),
     /// or null.</param>
+    /// <param name="MaxDirectedPresenceTargets">Entities a session may have sent directed presence to (and owes an
+    /// unavailable presence at its end); one more is refused with &lt;resource-constraint/&gt;. 0: no cap.</param>
     public sealed record Settings(TimeSpan ResumptionWindow, int MaxDetachedStanzas, TimerWheel Timers,
-        TimeSpan StreamResumptionWindow = default, string? ResumeLocation = null);
+        TimeSpan StreamResumptionWindow = default, string? ResumeLocation = null, int MaxDirectedPresenceTargets = 0);
 
     /// <summary>An XEP-0198 element (urn:xmpp:sm:3) the client sent after binding: &lt;enable/&gt;, &lt;r/&gt;, &lt;a/&gt;, ...</summary>
     public sealed record StreamManagementElement(Element Element);
@@ -572,7 +574,19 @@ public sealed class SessionActor : UntypedActor
         if (to is not null)
         {
             // directed presence (RFC 6121 §4.6); remember it so that unavailable reaches it at session end
-            if (type is null) (_directedPresence ??= new HashSet<Jid>()).Add(to);
+            if (type is null)
+            {
+                _directedPresence ??= new HashSet<Jid>();
+                if (_settings.MaxDirectedPresenceTargets > 0 && _directedPresence.Count >= _settings.MaxDirectedPresenceTargets
+                    && !_directedPresence.Contains(to))
+                {
+                    // each target is remembered for the unavailable presence the session owes it at its end
+                    Reply(StanzaErrors.Reply(stanza, "resource-constraint",
+                        $"directed presence was sent to {_settings.MaxDirectedPresenceTargets} entities already, the most a session may have"));
+                    return;
+                }
+                _directedPresence.Add(to);
+            }
             else if (type == "unavailable") _directedPresence?.Remove(to);
             if (type is "subscribe" or "subscribed" or "unsubscribe" or "unsubscribed")
             {

@@ -21,6 +21,9 @@ public sealed class SessionsActor : UntypedActor
     /// <paramref name="SessionId"/> (unguessable: the connection actor draws it). Answered with <see cref="Opened"/>.</summary>
     public sealed record Open(string SessionId, Jid Jid, ITransportConnection Client, IActorRef Connection);
     public sealed record Opened(string SessionId, Jid Jid, IActorRef Session);
+    /// <summary>The account has Xmpp:Limits:MaxResourcesPerAccount resources bound already: no session was made
+    /// (the bind is answered with &lt;resource-constraint/&gt;, RFC 6120 §7.6.2.1).</summary>
+    public sealed record OpenRefused(string SessionId, int MaxResources);
 
     /// <summary>The connection that asked to <see cref="Open"/> <paramref name="SessionId"/> is gone before it
     /// learnt of the session: the session closes (nobody can resume a session whose bind it never saw).</summary>
@@ -56,7 +59,8 @@ public sealed class SessionsActor : UntypedActor
         var s = server.Options.Sessions;
         _settings = new SessionActor.Settings(TimeSpan.FromSeconds(Math.Max(0, s.ResumptionWindowSeconds)),
             Math.Max(0, s.MaxDetachedStanzas), server.Timers, TimeSpan.FromSeconds(Math.Max(0, s.StreamResumptionSeconds)),
-            string.IsNullOrWhiteSpace(s.ResumeLocation) ? null : s.ResumeLocation);
+            string.IsNullOrWhiteSpace(s.ResumeLocation) ? null : s.ResumeLocation,
+            Math.Max(0, server.Options.Limits.MaxDirectedPresenceTargets));
     }
 
     protected override void OnReceive(object message)
@@ -65,6 +69,11 @@ public sealed class SessionsActor : UntypedActor
         {
             case Open m:
             {
+                if (OverResourceCap(m.Jid))
+                {
+                    Sender.Tell(new OpenRefused(m.SessionId, _server.Options.Limits.MaxResourcesPerAccount));
+                    break;
+                }
                 var session = Context.ActorOf(SessionActor.Props(m.Jid, m.Client, m.Connection, _server.Sessions, _server.Router, _settings),
                     m.SessionId);
                 var replaced = _server.Sessions.Register(new SessionEntry(m.Jid, session, false, 0, Environment.TickCount64));
@@ -98,6 +107,20 @@ public sealed class SessionsActor : UntypedActor
                 Unhandled(message);
                 break;
         }
+    }
+
+    /// <summary>Binding <paramref name="full"/> would bind one resource more than the account may have at once (a
+    /// bind that replaces a session of the same resource adds none). Counts the sessions of this node's registry,
+    /// detached ones included (they hold their resource until closed).</summary>
+    private bool OverResourceCap(Jid full)
+    {
+        var max = _server.Options.Limits.MaxResourcesPerAccount;
+        if (max <= 0) return false;
+        var resources = _server.Sessions.Resources(full.Bare);
+        if (resources.Count < max) return false;
+        for (var i = 0; i < resources.Count; i++)
+            if (resources[i].Jid == full) return false;
+        return true;
     }
 
     /// <summary>A new session id: 128 random bits, hex (also a valid actor name).</summary>

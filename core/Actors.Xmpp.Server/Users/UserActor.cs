@@ -112,7 +112,9 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     /// <param name="ReportTimeout">After a restart, how long the actor waits (stashing) for the sessions' presence reports.</param>
     /// <param name="PassivateAfter">With no bound session and no message for this long, the actor stops (through its
     /// parent, <see cref="UsersActor.Passivate"/>); the next message recovers it. Null: never.</param>
-    public sealed record Settings(int SnapshotEvery = 100, TimeSpan? ReportTimeout = null, TimeSpan? PassivateAfter = null);
+    /// <param name="MaxRosterItems">Items a roster may hold; a roster set adding one more is refused with
+    /// &lt;not-allowed/&gt; (RFC 6121 §2.3.3). 0: no cap.</param>
+    public sealed record Settings(int SnapshotEvery = 100, TimeSpan? ReportTimeout = null, TimeSpan? PassivateAfter = null, int MaxRosterItems = 0);
 
     /// <summary>The stop message of passivation: everything sent before it has been handled.</summary>
     public sealed record Stop
@@ -572,6 +574,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 return;
             }
             groups.Add(text);
+        }
+        // a roster may hold so many items (held in memory, written by every snapshot): one more is not allowed
+        if (existing is null && _settings.MaxRosterItems > 0 && _state.RosterCount >= _settings.MaxRosterItems)
+        {
+            sender.Tell(Error(iq, "not-allowed", $"the roster has {_settings.MaxRosterItems} items, the most it may have"));
+            return;
         }
         // §2.1.2.5: 'subscription' (other than remove), 'ask' and 'approved' from the client are ignored
         var next = existing is null

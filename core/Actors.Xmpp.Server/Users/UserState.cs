@@ -28,6 +28,7 @@ public sealed class UserState
     public IReadOnlyDictionary<string, string> Private => _private;
 
     public RosterItemState? Item(string bareJid) => _roster.GetValueOrDefault(bareJid);
+    public int RosterCount => _roster.Count;
 
     public void Apply(IPersistentEvent e)
     {

@@ -26,6 +26,10 @@ public interface ITransportConnection
     /// <summary>Environment.TickCount64 of the last bytes queued for sending.</summary>
     long LastSentTicks { get; }
 
+    /// <summary>Environment.TickCount64 of the read in which the stanza now partly received began; 0 when no stanza is
+    /// partly received (see <see cref="TransportEvents.StanzaStarted"/>). A transport that frames whole messages has none.</summary>
+    long StanzaStartedTicks => 0;
+
     /// <summary>Starts reading: every <see cref="TransportEvents"/> message goes to <paramref name="owner"/> (the connection actor).</summary>
     void Start(Akka.Actor.IActorRef owner);
     /// <summary>Opens the server's side of the stream (RFC 6120 §4.7; again after each stream restart).</summary>
@@ -51,6 +55,9 @@ public interface ITransportConnection
     void Processed();
     /// <summary>The next bytes start a new stream (RFC 6120 §4.3.3 restart): reset the framer before feeding them.</summary>
     void RestartStream();
+    /// <summary>The stream is authenticated: from its restart on, the full stanza limit applies (before, a transport
+    /// may hold the client to a smaller one, XEP-0205 §2). Call before <see cref="RestartStream"/>.</summary>
+    void Authenticated() { }
     /// <summary>Start TLS on the next bytes from the peer (after &lt;proceed/&gt; was queued). Ends with TlsEstablished or TlsFailed.</summary>
     void StartTls();
     /// <summary>Flushes what is queued, then closes without a stream close (a TLS handshake under way has no stream

@@ -5,6 +5,9 @@ namespace Actors.Xmpp.Transport.Connections;
 public sealed record TransportOptions
 {
     public FramerLimits Framer { get; init; } = new();
+    /// <summary>The stanza limit before the stream is authenticated (<see cref="ITransportConnection.Authenticated"/>);
+    /// 0: <see cref="Framer"/>'s.</summary>
+    public int MaxStanzaBytesBeforeAuthentication { get; init; }
     /// <summary>Bytes queued for a peer that reads too slowly before the connection is dropped.</summary>
     public int MaxOutboundBytes { get; init; } = 4 * 1024 * 1024;
     /// <summary>Stanzas handed to the owner and not yet processed before reading pauses.</summary>

@@ -42,7 +42,7 @@ public static class ElementParsing
         var sink = new Collector();
         // limits sized to the text: a caller parses what it already holds (a stored stanza may be as large as the
         // stanza limit it was received under)
-        var framer = new XmppFramer(sink, new FramerLimits(Math.Max(64 * 1024, bytes.Length * 4 + 1024), 64));
+        var framer = new XmppFramer(sink, FramerLimits.Trusted(Math.Max(64 * 1024, bytes.Length * 4 + 1024), 64));
         framer.Feed(StreamOpen);
         framer.Feed(bytes);
         // the message names the framer's condition, never the text (stored stanzas are users' messages)

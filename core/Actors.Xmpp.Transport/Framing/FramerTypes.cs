@@ -6,7 +6,16 @@ namespace Actors.Xmpp.Transport.Framing;
 /// <param name="MaxStanzaBytes">Maximum bytes of one depth-1 element (from its '&lt;' to the end of its end tag), of the
 /// root start tag, and of the XML declaration. Exceeding it is a policy-violation, reported as soon as the limit is crossed.</param>
 /// <param name="MaxDepth">Maximum element nesting depth; the stream root is depth 0, stanzas are depth 1.</param>
-public sealed record FramerLimits(int MaxStanzaBytes = 256 * 1024, int MaxDepth = 64);
+/// <param name="MaxAttributes">Maximum attributes on one element, namespace declarations included.</param>
+/// <param name="MaxChildren">Maximum child elements of one element.</param>
+/// <param name="MaxElements">Maximum elements in one stanza, the stanza itself included: a stanza of empty elements
+/// costs many times its bytes in objects, so the byte limit alone does not bound its memory.</param>
+public sealed record FramerLimits(int MaxStanzaBytes = 256 * 1024, int MaxDepth = 64, int MaxAttributes = 64,
+    int MaxChildren = 1024, int MaxElements = 4096)
+{
+    /// <summary>No bound but bytes and depth: for text the server wrote itself (journal, stored stanzas).</summary>
+    public static FramerLimits Trusted(int maxBytes, int maxDepth) => new(maxBytes, maxDepth, int.MaxValue, int.MaxValue, int.MaxValue);
+}
 
 /// <summary>Receives framing events. Callbacks run synchronously inside <see cref="XmppFramer.Feed"/>; a sink may call
 /// <see cref="XmppFramer.Reset"/> from <see cref="OnStanza"/> (e.g. after SASL success) and the rest of the fed chunk is then

@@ -63,6 +63,7 @@ public sealed class XmppFramer
         public string? Prefix;   // prefix as written on the wire (for end-tag matching), null when unprefixed
         public string Local;
         public int BindMark;     // _bindCount before this element's declarations
+        public int Children;     // child elements so far (bounded by FramerLimits.MaxChildren)
     }
 
     private struct RawAttr
@@ -77,8 +78,13 @@ public sealed class XmppFramer
     }
 
     private readonly IFramerSink _sink;
-    private readonly int _maxBytes;
+    private readonly int _maxBytesLimit;
+    private int _maxBytes;
     private readonly int _maxDepth;
+    private readonly int _maxAttributes;
+    private readonly int _maxChildren;
+    private readonly int _maxElements;
+    private int _elements;       // elements of the current stanza so far
 
     private State _state;
     private bool _faulted;
@@ -116,9 +122,26 @@ public sealed class XmppFramer
         limits ??= new FramerLimits();
         if (limits.MaxStanzaBytes < 64) throw new ArgumentOutOfRangeException(nameof(limits), "MaxStanzaBytes must be at least 64");
         if (limits.MaxDepth < 1) throw new ArgumentOutOfRangeException(nameof(limits), "MaxDepth must be at least 1");
-        _maxBytes = limits.MaxStanzaBytes;
+        if (limits.MaxAttributes < 1 || limits.MaxChildren < 1 || limits.MaxElements < 1)
+            throw new ArgumentOutOfRangeException(nameof(limits), "MaxAttributes, MaxChildren and MaxElements must be at least 1");
+        _maxBytesLimit = _maxBytes = limits.MaxStanzaBytes;
         _maxDepth = limits.MaxDepth;
+        _maxAttributes = limits.MaxAttributes;
+        _maxChildren = limits.MaxChildren;
+        _maxElements = limits.MaxElements;
     }
+
+    /// <summary>The stanza limit in force (from the next stanza on): at least 64 and at most the limit the framer was
+    /// made with. A stream lowers it before authentication and raises it back after (XEP-0205 §2, pre-authentication limits).</summary>
+    public int MaxStanzaBytes
+    {
+        get => _maxBytes;
+        set => _maxBytes = Math.Clamp(value, 64, _maxBytesLimit);
+    }
+
+    /// <summary>True while a stanza has begun (its '&lt;' arrived) and is not complete: what a deadline to complete a
+    /// stanza watches (a peer trickling one byte at a time keeps a partial stanza otherwise).</summary>
+    public bool StanzaInProgress => !_faulted && (_depth >= 2 || (_depth == 1 && _state != State.Between));
 
     /// <summary>True after an error, until <see cref="Reset"/>.</summary>
     public bool Faulted => _faulted;
@@ -164,6 +187,7 @@ public sealed class XmppFramer
         _quote = 0;
         _match = 0;
         _endTag = false;
+        _elements = 0;
     }
 
     // ---- the byte-level state machine --------------------------------------------------------------------------
@@ -436,6 +460,13 @@ public sealed class XmppFramer
         if (_endTag) { CompleteEndTag(t, end); return; }
 
         if (_depth > _maxDepth) throw Error(FramerErrorCondition.PolicyViolation, $"elements nested deeper than {_maxDepth}");
+        if (_depth >= 1)
+        {
+            if (_depth == 1) _elements = 0; // a new stanza
+            if (++_elements > _maxElements) throw Error(FramerErrorCondition.PolicyViolation, $"more than {_maxElements} elements in a stanza");
+            if (_depth >= 2 && ++_frames[_depth - 1].Children > _maxChildren)
+                throw Error(FramerErrorCondition.PolicyViolation, $"more than {_maxChildren} child elements in an element");
+        }
 
         var p = 1;
         ParseQName(t, ref p, out var eps, out var epl, out var els, out var ell);
@@ -453,6 +484,7 @@ public sealed class XmppFramer
                 break;
             }
             if (!ws) throw NotWellFormed("missing whitespace before an attribute");
+            if (na == _maxAttributes) throw Error(FramerErrorCondition.PolicyViolation, $"more than {_maxAttributes} attributes on an element");
             ref var a = ref NextAttr(na++);
             ParseQName(t, ref p, out a.PStart, out a.PLen, out a.LStart, out a.LLen);
             SkipWs(t, ref p);

@@ -14,11 +14,47 @@ namespace Actors.Xmpp.Transport.Tls;
 /// <item><see cref="ReleaseIdleBioBuffers"/>: SslStream feeds OpenSSL through two memory BIOs (encrypted bytes in, and
 /// out). Their buffers only grow: each keeps the size of the largest record that went through it — 1.4 KB for the
 /// two after a handshake, ≈40 KB after one 30 KB write — for the connection's life. This frees them when empty
-/// (OpenSSL 3).</item>
+/// (OpenSSL 3). It swaps a BIO's buffer from outside SslStream, which is safe only because SslStream encrypts and
+/// decrypts under its own lock (_handshakeLock), taken here too. That is an internal of the runtime: a runtime that
+/// no longer held that lock would have OpenSSL use a freed buffer. So it runs only on the runtime versions it was
+/// checked against (<see cref="CheckedRuntimes"/>) and is off on any other, whatever the reflection finds; the
+/// server logs which at start (<see cref="Describe"/>).</item>
 /// </list>
 /// </summary>
-internal static class OpenSslTuning
+public static class OpenSslTuning
 {
+    /// <summary>Runtime versions (major.minor) whose SslStream was read for the locking <see cref="ReleaseIdleBioBuffers"/>
+    /// relies on. A new runtime is added here only after its SslStream has been read again.</summary>
+    public static readonly IReadOnlyList<Version> CheckedRuntimes = [new(10, 0)];
+
+    /// <summary>True when <see cref="ReleaseIdleBioBuffers"/> runs: a checked runtime, its SslStream members found,
+    /// on Linux.</summary>
+    public static bool BioReleaseEnabled => BioRelease.Value;
+
+    // lazily: the static fields it reads are initialized further down
+    private static readonly Lazy<bool> BioRelease = new(() => ComputeBioReleaseEnabled(Environment.Version));
+
+    internal static bool IsCheckedRuntime(Version runtime)
+    {
+        foreach (var v in CheckedRuntimes)
+            if (v.Major == runtime.Major && v.Minor == runtime.Minor) return true;
+        return false;
+    }
+
+    private static bool ComputeBioReleaseEnabled(Version runtime) =>
+        OperatingSystem.IsLinux() && IsCheckedRuntime(runtime) && HandshakeLock is not null && HandshakeWaiter is not null;
+
+    /// <summary>One line for the start-up log: whether the BIO buffer release is on, and why not when it is off.</summary>
+    public static string Describe()
+    {
+        var runtime = Environment.Version;
+        if (BioReleaseEnabled) return $"OpenSSL idle buffer release on (runtime {runtime}, a checked version)";
+        if (!OperatingSystem.IsLinux()) return "OpenSSL idle buffer release off (not Linux)";
+        if (!IsCheckedRuntime(runtime))
+            return $"OpenSSL idle buffer release off: runtime {runtime} is not among the checked versions ({string.Join(", ", CheckedRuntimes)})";
+        return $"OpenSSL idle buffer release off: runtime {runtime}'s SslStream lacks the members it relies on";
+    }
+
     private const int SslCtrlMode = 33;               // SSL_CTRL_MODE
     private const long SslModeReleaseBuffers = 0x10;  // SSL_MODE_RELEASE_BUFFERS
     private const int BioTypeMem = 1 | 0x0400;        // BIO_TYPE_MEM
@@ -29,7 +65,7 @@ internal static class OpenSslTuning
     private const int BioCGetBufMemPtr = 115;         // BIO_C_GET_BUF_MEM_PTR
     private const int BioClose = 1;                   // BIO_CLOSE
 
-    public static bool ReleaseBuffersWhenIdle(SslStream stream) =>
+    internal static bool ReleaseBuffersWhenIdle(SslStream stream) =>
         TlsChannelBinding.WithSsl(stream, static ssl => TlsChannelBinding.LoadedLibSsl.Value switch
         {
             // the libssl the runtime loaded: an SSL* must never reach another OpenSSL version
@@ -54,9 +90,9 @@ internal static class OpenSslTuning
     /// writes go on: it takes the stream's own encrypt/decrypt lock, and does nothing while a post-handshake exchange
     /// runs. Returns how many buffers were freed (0 when not possible here).
     /// </summary>
-    public static int ReleaseIdleBioBuffers(SslStream stream)
+    internal static int ReleaseIdleBioBuffers(SslStream stream)
     {
-        if (HandshakeLock is null || HandshakeWaiter is null || !stream.IsAuthenticated) return 0;
+        if (!BioReleaseEnabled || HandshakeLock is null || HandshakeWaiter is null || !stream.IsAuthenticated) return 0;
         lock (HandshakeLock(stream))
         {
             if (HandshakeWaiter.GetValue(stream) is not null) return 0;

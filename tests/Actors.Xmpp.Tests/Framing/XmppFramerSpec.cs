@@ -487,8 +487,8 @@ public class XmppFramerSpec
         AssertError(InStanza("<message xmlns='urn:x' xmlns='urn:y'/>"), FramerErrorCondition.NotWellFormed);
         AssertError(InStanza("<message xmlns:a='urn:x' xmlns:a='urn:y'/>"), FramerErrorCondition.NotWellFormed);
         var many = new StringBuilder("<message");
-        for (var i = 0; i < 100; i++) many.Append($" a{i}='x'");
-        many.Append(" a57='y'/>");
+        for (var i = 0; i < 40; i++) many.Append($" a{i}='x'"); // past 16: the hashed duplicate check
+        many.Append(" a37='y'/>");
         AssertError(InStanza(many.ToString()), FramerErrorCondition.NotWellFormed);
     }
 
@@ -821,5 +821,73 @@ public class XmppFramerSpec
         Assert.False(f2.Faulted);
         Assert.Equal("1", rec2.Stanzas[0].Attr("a", "urn:p"));
         Assert.Equal("2", rec2.Stanzas[0].Child("q", "urn:q")!.Attr("b", "urn:p"));
+    }
+
+    // ---- issue 17: attributes, children and elements per stanza ------------------------------------------------
+
+    [Fact]
+    public void Rfc6120_4_9_3_14_attributes_over_the_limit_are_policy_violation_declarations_included()
+    {
+        var limits = new FramerLimits(MaxAttributes: 5); // the header has 5
+        var ok = EverySplit(Header + "<message a='1' b='2' xmlns:x='urn:x' x:c='3' d='4'/>", limits);
+        Assert.StartsWith("stanza", ok[^1]);
+        var over = EverySplit(Header + "<message a='1' b='2' xmlns:x='urn:x' x:c='3' d='4' e='5'/>", limits);
+        Assert.Equal("error PolicyViolation", over[^1]);
+        // the stream header is an element too
+        var header = EverySplit("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='a' version='1.0' id='x' xml:lang='en'>", limits);
+        Assert.Equal("error PolicyViolation", header[^1]);
+    }
+
+    [Fact]
+    public void Rfc6120_4_9_3_14_children_over_the_limit_are_policy_violation()
+    {
+        var limits = new FramerLimits(MaxChildren: 3);
+        Assert.StartsWith("stanza", EverySplit(Header + "<message><a/><b>t</b><c><d/><e/><f/></c></message>", limits)[^1]);
+        Assert.Equal("error PolicyViolation", EverySplit(Header + "<message><a/><b/><c/><d/></message>", limits)[^1]);
+        Assert.Equal("error PolicyViolation", EverySplit(Header + "<message><x><a/><b/><c/><d/></x></message>", limits)[^1]);
+    }
+
+    [Fact]
+    public void Rfc6120_4_9_3_14_elements_per_stanza_over_the_limit_are_policy_violation_and_counted_per_stanza()
+    {
+        var limits = new FramerLimits(MaxElements: 5);
+        // five elements in each stanza, many stanzas: the count starts again with each
+        var five = "<message><a/><b><c/></b><d/></message>";
+        var events = EverySplit(Header + five + five + five, limits);
+        Assert.Equal(4, events.Count);
+        Assert.All(events.Skip(1), e => Assert.StartsWith("stanza", e));
+        Assert.Equal("error PolicyViolation", EverySplit(Header + "<message><a/><b><c/></b><d/><e/></message>", limits)[^1]);
+    }
+
+    [Fact]
+    public void Stanza_in_progress_is_reported_from_its_first_byte_until_it_completes()
+    {
+        var rec = NewFramer(out var f);
+        f.Feed(Utf8(Header));
+        Assert.False(f.StanzaInProgress);
+        f.Feed(Utf8("  "));
+        Assert.False(f.StanzaInProgress); // whitespace keep-alives are not a stanza
+        f.Feed(Utf8("<"));
+        Assert.True(f.StanzaInProgress);
+        f.Feed(Utf8("message><body>hi</body"));
+        Assert.True(f.StanzaInProgress);
+        f.Feed(Utf8("></message>"));
+        Assert.False(f.StanzaInProgress);
+        Assert.StartsWith("stanza", rec.Events[^1]);
+    }
+
+    [Fact]
+    public void Stanza_limit_can_be_lowered_and_raised_back_within_the_framer_limit()
+    {
+        var rec = NewFramer(out var f, new FramerLimits(MaxStanzaBytes: 4096));
+        f.Feed(Utf8(Header));
+        f.MaxStanzaBytes = 100;
+        f.Feed(Utf8("<message><body>" + new string('x', 60) + "</body></message>"));
+        Assert.StartsWith("stanza", rec.Events[^1]);
+        f.MaxStanzaBytes = 1_000_000; // clamped to the framer's own limit
+        Assert.Equal(4096, f.MaxStanzaBytes);
+        f.MaxStanzaBytes = 100;
+        f.Feed(Utf8("<message><body>" + new string('x', 200) + "</body></message>"));
+        Assert.Equal("error PolicyViolation", rec.Events[^1]);
     }
 }
