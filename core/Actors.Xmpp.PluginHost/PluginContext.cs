@@ -160,6 +160,7 @@ internal sealed class ServiceRegistry
         _services[typeof(IOwnedAddresses)] = (host, "host");
         _services[typeof(ISessionDelivery)] = (host, "host");
         _services[typeof(IRosters)] = (new RosterService(host.Users), "host");
+        if (host.MessageArchive is { } archive) _services[typeof(IMessageArchive)] = (archive, "host");
     }
 
     public HostServices Host { get; }
