@@ -160,10 +160,12 @@ public sealed class MessageArchive : IMessageArchive, IAsyncDisposable
         var more = rows.Count > query.Max;
         if (more) rows.RemoveAt(rows.Count - 1);
         if (query.Backwards) rows.Reverse();
-        var firstIndex = 0;
-        if (rows.Count > 0 && (query.Backwards || query.After is not null))
-            firstIndex = await Run(() => _table.CountAsync(selection with { BeforeSeq = Earlier(selection.BeforeSeq, rows[0].Seq) }, cancellationToken))
-                .ConfigureAwait(false);
+        // the page's index in the selection: known without a second count when the page touches one of its ends
+        int firstIndex;
+        if (rows.Count == 0 || !query.Backwards && query.After is null || query.Backwards && !more && query.After is null) firstIndex = 0; // from the start
+        else if (!query.Backwards && !more || query.Before is null) firstIndex = count - rows.Count;               // up to the end
+        else firstIndex = await Run(() => _table.CountAsync(selection with { BeforeSeq = Earlier(selection.BeforeSeq, rows[0].Seq) }, cancellationToken))
+            .ConfigureAwait(false);
         var items = new ArchivedMessage[rows.Count];
         for (var i = 0; i < items.Length; i++) items[i] = ToMessage(rows[i]);
         return new MessageArchivePage(items, !more, count, firstIndex);
