@@ -56,6 +56,13 @@ public sealed class MessageArchiveSpec
         Assert.Equal(["m1", "m2", "m3"], Bodies(first));
         Assert.False(first.Complete);
         Assert.Equal((7, 0), (first.Count, first.FirstIndex));
+        var middle = await archive.QueryAsync("mam", Alice, new MessageArchiveQuery(all, 3, After: ids[1]));
+        Assert.Equal(["m3", "m4", "m5"], Bodies(middle));
+        Assert.Equal(2, middle.FirstIndex);
+        Assert.False(middle.Complete);
+        var inside = await archive.QueryAsync("mam", Alice, new MessageArchiveQuery(all, 2, Before: ids[5]));
+        Assert.Equal(["m4", "m5"], Bodies(inside));
+        Assert.Equal(3, inside.FirstIndex);
         var next = await archive.QueryAsync("mam", Alice, new MessageArchiveQuery(all, 3, After: ids[5]));
         Assert.Equal(["m7"], Bodies(next));
         Assert.True(next.Complete);

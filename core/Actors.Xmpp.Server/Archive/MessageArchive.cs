@@ -162,8 +162,10 @@ public sealed class MessageArchive : IMessageArchive, IAsyncDisposable
         if (query.Backwards) rows.Reverse();
         // the page's index in the selection: known without a second count when the page touches one of its ends
         int firstIndex;
-        if (rows.Count == 0 || !query.Backwards && query.After is null || query.Backwards && !more && query.After is null) firstIndex = 0; // from the start
-        else if (!query.Backwards && !more || query.Before is null) firstIndex = count - rows.Count;               // up to the end
+        if (rows.Count == 0 || !query.Backwards && query.After is null || query.Backwards && !more && query.After is null)
+            firstIndex = 0; // the page starts where the selection starts
+        else if (!query.Backwards && !more || query.Backwards && query.Before is null)
+            firstIndex = count - rows.Count; // the page ends where the selection ends
         else firstIndex = await Run(() => _table.CountAsync(selection with { BeforeSeq = Earlier(selection.BeforeSeq, rows[0].Seq) }, cancellationToken))
             .ConfigureAwait(false);
         var items = new ArchivedMessage[rows.Count];
