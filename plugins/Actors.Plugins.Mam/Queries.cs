@@ -44,8 +44,7 @@ internal sealed partial class Queries(IMessageArchive archive, ISessionDelivery 
     /// <summary>
     /// §4: pushes the matching messages to the querying resource, each as &lt;result queryid id&gt;&lt;forwarded&gt;
     /// with the XEP-0203 delay of when it was archived (§4.2), in chronological order (reversed within the page with
-    /// &lt;flip-page/&gt;, §4.3.4), then answers with &lt;fin/&gt; and the XEP-0059 set (§4.3): first (with its
-    /// index), last, count, and complete='true' when the page reaches the end of the results in its direction.
+    /// &lt;flip-page/&gt;, §4.3.4), then answers with &lt;fin/&gt; and the XEP-0059 set (§4.3): first, last, count, and complete='true' when the page reaches the end of the results in its direction.
     /// </summary>
     public async ValueTask<Element> Query(IqRequest r)
     {
@@ -64,7 +63,9 @@ internal sealed partial class Queries(IMessageArchive archive, ISessionDelivery 
         var set = new Element("set", MamNs.Rsm);
         if (page.Items.Count > 0)
         {
-            set.Add(new Element("first", MamNs.Rsm).SetAttr("index", page.FirstIndex.ToString(CultureInfo.InvariantCulture)).AddText(page.Items[0].Id));
+            // no 'index' (optional, §4.3.2): a client paging backwards from the last page reads first index + page size
+            // = count as the end of the results (slixmpp's XEP-0059 iterator stops there, one page short)
+            set.Add(new Element("first", MamNs.Rsm).AddText(page.Items[0].Id));
             set.Add(new Element("last", MamNs.Rsm).AddText(page.Items[^1].Id));
         }
         set.Add(new Element("count", MamNs.Rsm).AddText(page.Count.ToString(CultureInfo.InvariantCulture)));
