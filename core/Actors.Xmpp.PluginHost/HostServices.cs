@@ -155,6 +155,9 @@ internal sealed class HostServices(ServerContext server, ActorSystem system) : I
     /// <summary>The user directory (for <see cref="RosterService"/>).</summary>
     public Actors.Xmpp.Server.Users.IUserDirectory? Users() => server.Router.Users;
 
+    /// <summary>The server's message archive (<see cref="IMessageArchive"/>), when it has a database.</summary>
+    public Actors.Xmpp.Server.Archive.MessageArchive? MessageArchive => server.MessageArchive;
+
     // IServerFeatures
     public IReadOnlyList<string> Features(IqScope scope) => server.Iq.Features(scope).ToList();
     public IReadOnlyList<DiscoIdentity> Identities(IqScope scope) =>

@@ -74,6 +74,10 @@ public sealed class PluginManager : IAsyncDisposable
             host.SessionClosed(e.Jid);
             return ValueTask.CompletedTask;
         }, int.MinValue);
+        // the message archive (IMessageArchive): an account's archives go with the account, whichever plugins are loaded
+        if (server.MessageArchive is { } archive)
+            Actors.Xmpp.Server.Lifecycle.ServerEvents.Of(system).On(ServerEventKind.AccountRemoved,
+                e => new ValueTask(archive.RemoveOwnerAsync(e.Jid)), int.MinValue);
         _server.Router.Hooks.Failed ??= ex => _log.LogError(ex, "a plugin stanza hook failed");
         Options = new PluginHostOptions();
         configuration.GetSection("Xmpp:Plugins").Bind(Options);

@@ -26,6 +26,8 @@ public sealed record ServerContext(
     public StreamNegotiation Negotiation { get; init; } = new();
     /// <summary>The path prefixes plugins serve on the HTTP host, and its public base URL.</summary>
     public Http.HttpRoutes HttpRoutes { get; init; } = new();
+    /// <summary>The message archive table plugins archive into (<c>IMessageArchive</c>); null without a database.</summary>
+    public Archive.MessageArchive? MessageArchive { get; init; }
 
     public bool Serves(string domain)
     {

@@ -74,7 +74,10 @@ public static class XmppServerHostingExtensions
         {
             AccountLifecycle = sp.GetRequiredService<AccountLifecycle>(),
             Timers = sp.GetRequiredService<TimerWheel>(),
+            MessageArchive = sp.GetRequiredService<Archive.MessageArchive>(),
         });
+        services.AddSingleton(sp => new Archive.MessageArchive(new Persistence.Archive.MessageArchiveTable(persistence, options.DataDir),
+            sp.GetRequiredService<ILogger<Archive.MessageArchive>>()));
         services.AddSingleton(_ => new TimerWheel(static () => Environment.TickCount64));
         services.AddSingleton(_ => new ServerCertificates(() => CertificateReload.Load(options, domains)));
         services.AddSingleton<IAdminCommandExtension, CertificateAdminCommands>();
