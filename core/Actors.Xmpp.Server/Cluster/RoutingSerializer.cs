@@ -125,7 +125,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         {
             case UsersActor.Envelope e:
                 w.Jid(e.User);
-                w.Nested(_system, e.Message);
+                Nested(ref w, e.Message);
                 break;
             case AccountResourcesActor.RouteStanza m:
                 w.Element(m.Stanza);
@@ -141,7 +141,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 break;
             case AccountResourcesActor.DeliverPageTo m:
                 w.Jid(m.Resource);
-                w.Nested(_system, m.Page);
+                Nested(ref w, m.Page);
                 break;
             case AccountResourcesActor.ResourceList m:
                 w.Int(m.Resources.Count);
@@ -333,29 +333,47 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 Int(-1);
                 return;
             }
-            var at = Output.WrittenCount;
-            Int(0);
+            var at = BeginLength();
             StanzaSerializer.WriteElement(Output, element);
-            var length = Output.WrittenCount - at - 4;
-            // patch the length: the written span is the buffer's own memory
-            BinaryPrimitives.WriteInt32LittleEndian(System.Runtime.InteropServices.MemoryMarshal.AsMemory(Output.WrittenMemory).Span[at..], length);
+            EndLength(at);
         }
 
         public void Ref(IActorRef actor) => String(Akka.Serialization.Serialization.SerializedActorPath(actor));
 
-        /// <summary>Another record through the serializer its type is bound to: the serializer id, the manifest, the bytes.</summary>
-        public void Nested(ExtendedActorSystem system, object message)
+        /// <summary>The position of a length to patch once what follows it is written.</summary>
+        public int BeginLength()
         {
-            var serializer = system.Serialization.FindSerializerFor(message);
-            if (serializer is not SerializerWithStringManifest withManifest || serializer is not (RoutingSerializer or StanzaSerializer))
-                throw new ArgumentException($"{message.GetType()} has no routing serializer: it cannot be sent to another node", nameof(message));
-            Int(serializer.Identifier);
-            String(withManifest.Manifest(message));
-            var bytes = serializer.ToBinary(message);
-            Int(bytes.Length);
-            bytes.CopyTo(Output.GetSpan(bytes.Length));
-            Output.Advance(bytes.Length);
+            var at = Output.WrittenCount;
+            Int(0);
+            return at;
         }
+
+        public void EndLength(int at) =>
+            BinaryPrimitives.WriteInt32LittleEndian(System.Runtime.InteropServices.MemoryMarshal.AsMemory(Output.WrittenMemory).Span[at..],
+                Output.WrittenCount - at - 4);
+    }
+
+    /// <summary>Another record through the serializer its type is bound to: the serializer id, the manifest, the
+    /// length and the bytes (a routing record is written in place, into the same buffer).</summary>
+    private void Nested(ref Writer w, object message)
+    {
+        var serializer = _system.Serialization.FindSerializerFor(message);
+        if (serializer is not (RoutingSerializer or StanzaSerializer))
+            throw new ArgumentException($"{message.GetType()} has no routing serializer: it cannot be sent to another node", nameof(message));
+        var withManifest = (SerializerWithStringManifest)serializer;
+        w.Int(serializer.Identifier);
+        w.String(withManifest.Manifest(message));
+        if (serializer is RoutingSerializer)
+        {
+            var at = w.BeginLength();
+            Write(ref w, message);
+            w.EndLength(at);
+            return;
+        }
+        var bytes = serializer.ToBinary(message); // the stanza serializer's own buffer
+        w.Int(bytes.Length);
+        bytes.CopyTo(w.Output.GetSpan(bytes.Length));
+        w.Output.Advance(bytes.Length);
     }
 
     private ref struct Reader(byte[] bytes)

@@ -101,7 +101,8 @@ public sealed class UsersActor : ReceiveActor
     public UsersActor(Func<Jid, Props> userProps, StanzaRouter? router, AccountResourcesActor.Settings? resources = null)
         : this(userProps, router, resources, false) { }
 
-    private UsersActor(Func<Jid, Props> userProps, StanzaRouter? router, AccountResourcesActor.Settings? resources, bool sharded)
+    /// <param name="sharded">The entity of one account in the "users" shard region (a cluster), not /user/users.</param>
+    public UsersActor(Func<Jid, Props> userProps, StanzaRouter? router, AccountResourcesActor.Settings? resources, bool sharded)
     {
         _userProps = userProps;
         _router = router;
