@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Actors.Xmpp.Server.Cluster;
+using Actors.Xmpp.Server.Routing;
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
@@ -124,18 +125,34 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     private static async Task<XmppTestClient> LoginAsync(TestServer node, string user, string resource, bool available = true) =>
         await XmppTestClient.LoginAsync(node, user, resource, available: available);
 
+    /// <summary>Until the account's resources entity (wherever it lives) holds <paramref name="full"/> as available: a
+    /// client's presence reaches its own session at once, its entity one network hop later.</summary>
+    private async Task WaitAvailableAsync(string full)
+    {
+        var jid = Jid.Parse(full);
+        var directory = cluster.NodeA.Services.GetRequiredService<ShardedUserDirectory>();
+        await ClusterFixture.WaitForAsync(async () =>
+        {
+            var list = await directory.Ask<AccountResourcesActor.ResourceList>(jid.Bare, AccountResourcesActor.ListResources.Instance, TimeSpan.FromSeconds(5));
+            foreach (var r in list.Resources)
+                if (r.Jid.Equals(jid) && r.Available) return true;
+            return false;
+        }, full + " available in its entity");
+    }
+
     [Fact]
     public async Task Rfc6121_8_5_2_message_between_clients_on_different_nodes_both_ways()
     {
         await using var alice = await LoginAsync(cluster.NodeA, "alice", "a");
         await using var bob = await LoginAsync(cluster.NodeB, "bob", "b");
+        await WaitAvailableAsync("bob@localhost/b"); // a message to the bare JID goes to available resources (§8.5.2.1.1)
         await alice.SendAsync("<message to='bob@localhost' type='chat' id='x1'><body>from node A</body></message>");
-        var atBob = await bob.NextMatchingAsync(e => e.Name == "message");
+        var atBob = await bob.Receives(e => e.Name == "message", "e.Name == 'message'");
         Assert.Equal("x1", atBob.Id);
         Assert.Equal("alice@localhost/a", atBob.From);
         Assert.Equal("from node A", atBob.ChildText("body", Ns.Client));
         await bob.SendAsync("<message to='alice@localhost/a' type='chat' id='x2'><body>from node B</body></message>");
-        var atAlice = await alice.NextMatchingAsync(e => e.Name == "message");
+        var atAlice = await alice.Receives(e => e.Name == "message", "e.Name == 'message'");
         Assert.Equal("x2", atAlice.Id);
         Assert.Equal("bob@localhost/b", atAlice.From);
         Assert.Equal("alice@localhost/a", atAlice.To);
@@ -145,14 +162,16 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     [Fact]
     public async Task Rfc6120_8_5_3_iq_to_a_full_jid_on_another_node_reaches_that_resource_and_its_result_comes_back()
     {
+        // no waiting here: the bind result leaves only once the account's entity (maybe on the other node) holds the
+        // resource, so the full JID is routable as soon as the client knows it
         await using var alice = await LoginAsync(cluster.NodeA, "alice", "iq-a", available: false);
         await using var bob = await LoginAsync(cluster.NodeB, "bob", "iq-b", available: false);
         await alice.SendAsync("<iq type='get' id='q1' to='bob@localhost/iq-b'><query xmlns='jabber:iq:version'/></iq>");
-        var request = await bob.NextMatchingAsync(e => e.Name == "iq" && e.Id == "q1");
+        var request = await bob.Receives(e => e.Name == "iq" && e.Id == "q1", "e.Name == 'iq' && e.Id == 'q1'");
         Assert.Equal("get", request.Type);
         Assert.Equal("alice@localhost/iq-a", request.From);
         await bob.SendAsync("<iq type='result' id='q1' to='alice@localhost/iq-a'><query xmlns='jabber:iq:version'><name>b</name><version>1</version></query></iq>");
-        var result = await alice.NextMatchingAsync(e => e.Name == "iq" && e.Id == "q1");
+        var result = await alice.Receives(e => e.Name == "iq" && e.Id == "q1", "e.Name == 'iq' && e.Id == 'q1'");
         Assert.Equal("result", result.Type);
         Assert.Equal("bob@localhost/iq-b", result.From);
     }
@@ -163,7 +182,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         await using var alice = await LoginAsync(cluster.NodeA, "alice", "iq-c", available: false);
         await using var bob = await LoginAsync(cluster.NodeB, "bob", "iq-d", available: false);
         await alice.SendAsync("<iq type='get' id='q2' to='bob@localhost/nobody'><query xmlns='jabber:iq:version'/></iq>");
-        var error = await alice.NextMatchingAsync(e => e.Name == "iq" && e.Id == "q2");
+        var error = await alice.Receives(e => e.Name == "iq" && e.Id == "q2", "e.Name == 'iq' && e.Id == 'q2'");
         StanzaAssert.Error(error, "service-unavailable");
     }
 
@@ -174,13 +193,13 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         await using var admin = await LoginAsync(cluster.NodeA, "admin", "s-a");
         await using var bob = await LoginAsync(cluster.NodeB, "bob", "s-b");
         await admin.SendAsync("<presence to='bob@localhost' type='subscribe'/>");
-        var request = await bob.NextMatchingAsync(e => e.Name == "presence" && e.Type == "subscribe");
+        var request = await bob.Receives(e => e.Name == "presence" && e.Type == "subscribe", "e.Name == 'presence' && e.Type == 'subscribe'");
         Assert.Equal("admin@localhost", request.From); // RFC 6121 §3.1.3: from the bare JID
         await bob.SendAsync("<presence to='admin@localhost' type='subscribed'/>");
-        var subscribed = await admin.NextMatchingAsync(e => e.Name == "presence" && e.Type == "subscribed");
+        var subscribed = await admin.Receives(e => e.Name == "presence" && e.Type == "subscribed", "e.Name == 'presence' && e.Type == 'subscribed'");
         Assert.Equal("bob@localhost", subscribed.From);
         // §3.1.5/§3.1.6: once approved, the contact's available resource's presence reaches the user
-        var available = await admin.NextMatchingAsync(e => e.Name == "presence" && e.Type is null && e.From == "bob@localhost/s-b");
+        var available = await admin.Receives(e => e.Name == "presence" && e.Type is null && e.From == "bob@localhost/s-b", "e.Name == 'presence' && e.Type is null && e.From == 'bob@localhost/s-b'");
         Assert.NotNull(available);
         // and the roster push on node A names the subscription 'to' (RFC 6121 §3.1.6)
         var roster = await admin.IqAsync("get", "<query xmlns='jabber:iq:roster'/>");
@@ -198,7 +217,7 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         for (var i = 0; i < 40; i++) await alice.SendAsync($"<message to='nobody{i}@localhost' type='chat' id='n{i}'><body>x</body></message>");
         for (var i = 0; i < 40; i++)
         {
-            var error = await alice.NextMatchingAsync(e => e.Name == "message" && e.Id == "n" + i);
+            var error = await alice.Receives(e => e.Name == "message" && e.Id == "n" + i, "e.Name == 'message' && e.Id == 'n' + i");
             StanzaAssert.Error(error, "service-unavailable");
         }
         var region = cluster.NodeA.Services.GetRequiredService<ShardedUserDirectory>().Region;

@@ -52,6 +52,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string PageWritten = "s.page-written.v1";
     private const string Replaced = "s.replaced.v1";
     private const string CloseWithStreamError = "s.close-stream-error.v1";
+    private const string Registered = "s.registered.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -64,6 +65,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(UserActor.RemoveAccount), typeof(UserActor.AccountDeleted), typeof(UserActor.CloseSessions), typeof(UserActor.GetSubscription),
         typeof(UserActor.SubscriptionOf), typeof(UserActor.GetLastUnavailable), typeof(UserActor.LastUnavailable),
         typeof(SessionMessages.PageWritten), typeof(SessionMessages.Replaced), typeof(C2sConnectionActor.CloseWithStreamError),
+        typeof(Sessions.SessionsActor.Registered),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -106,6 +108,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         SessionMessages.PageWritten => PageWritten,
         SessionMessages.Replaced => Replaced,
         C2sConnectionActor.CloseWithStreamError => CloseWithStreamError,
+        Sessions.SessionsActor.Registered => Registered,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -156,6 +159,11 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 break;
             case UserActor.SessionStarted m:
                 w.Jid(m.Resource);
+                w.Ref(m.Session);
+                w.Bool(m.Registered is not null);
+                if (m.Registered is { } registered) w.Ref(registered);
+                break;
+            case Sessions.SessionsActor.Registered m:
                 w.Ref(m.Session);
                 break;
             case UserActor.ResourcePresence m:
@@ -244,7 +252,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             ListResources => AccountResourcesActor.ListResources.Instance,
             ResourceList => new AccountResourcesActor.ResourceList(ReadEntries(ref r)),
             AccountCreated => AccountResourcesActor.AccountCreated.Instance,
-            SessionStarted => new UserActor.SessionStarted(r.Jid(), r.Ref(_system)),
+            SessionStarted => new UserActor.SessionStarted(r.Jid(), r.Ref(_system), r.Bool() ? r.Ref(_system) : null),
+            Registered => new Sessions.SessionsActor.Registered(r.Ref(_system)),
             ResourcePresence => new UserActor.ResourcePresence(r.Jid(), r.Ref(_system), r.Element(), r.Bool(), r.Int()),
             SessionEnded => new UserActor.SessionEnded(r.Jid(), r.Ref(_system)),
             OutboundSubscription => new UserActor.OutboundSubscription(r.Element(), r.Jid()),

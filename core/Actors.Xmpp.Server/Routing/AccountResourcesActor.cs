@@ -167,6 +167,7 @@ public sealed class AccountResourcesActor : UntypedActor
                     ReplayWaiting();
                 }
                 Bound(m.Resource, m.Session);
+                m.Registered?.Tell(new Sessions.SessionsActor.Registered(m.Session)); // a cluster: the bind result may go now
                 break;
             case OwnPresence m:
                 // the presence of a session another one replaced (RFC 6120 §7.7.2.2) is not reflected: the resource lives on

@@ -79,6 +79,8 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
         object[] records =
         [
             new UserActor.SessionStarted(AliceRes, session),
+            new UserActor.SessionStarted(AliceRes, session, session),
+            new Server.Sessions.SessionsActor.Registered(session),
             new UserActor.ResourcePresence(AliceRes, session, Stanza("p"), false, 7),
             new UserActor.SessionEnded(AliceRes, session),
             new UserActor.OutboundSubscription(Stanza("s"), Bob),
