@@ -209,6 +209,29 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     }
 
     [Fact]
+    public async Task An_account_created_through_one_node_logs_in_on_the_other_and_its_removal_reaches_both()
+    {
+        // created through B (a writer on B), seen by A's directory through the shared journal
+        var carol = await cluster.NodeB.AddUserAsync("carol");
+        Assert.True(cluster.NodeB.Accounts.Exists(carol)); // the writing node's directory at once
+        await ClusterFixture.WaitForAsync(() => cluster.NodeA.Accounts.Exists(carol), "carol in node A's directory");
+        await using (var onA = await LoginAsync(cluster.NodeA, "carol", "c"))
+        await using (var alice = await LoginAsync(cluster.NodeB, "alice", "for-carol"))
+        {
+            await WaitAvailableAsync("carol@localhost/c");
+            await alice.SendAsync("<message to='carol@localhost' type='chat' id='c1'><body>hi carol</body></message>");
+            var m = await onA.Receives(e => e.Name == "message" && e.Id == "c1", "message c1");
+            Assert.Equal("hi carol", m.ChildText("body", Ns.Client));
+        }
+        // the same name again through A: the writer there recovers the newest state and refuses a duplicate
+        Assert.False(await cluster.NodeA.Accounts.AddAsync(carol, "other"));
+        // removed through A: B's directory drops it, and a login on B then fails (RFC 6120 §6.5.10 not-authorized)
+        Assert.True(await cluster.NodeA.Accounts.RemoveAsync(carol));
+        await ClusterFixture.WaitForAsync(() => !cluster.NodeB.Accounts.Exists(carol), "carol gone from node B's directory");
+        await Assert.ThrowsAnyAsync<Exception>(() => LoginAsync(cluster.NodeB, "carol", "again", available: false));
+    }
+
+    [Fact]
     public async Task Rfc6121_8_5_1_accounts_entities_live_on_both_nodes_and_answer_from_either()
     {
         // 40 names without account: each starts its entity in the shard its JID hashes to, on whichever node the

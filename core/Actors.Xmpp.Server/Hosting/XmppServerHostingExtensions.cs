@@ -42,7 +42,7 @@ public static class XmppServerHostingExtensions
         services.AddSingleton<IAccountStore>(sp =>
         {
             var store = new JournalAccountStore(sp.GetRequiredService<ActorSystem>(), domains, options.Auth.ScramIterations,
-                persistence.SnapshotEvery);
+                persistence.SnapshotEvery, followEvery: options.Cluster.Enabled ? persistence.RefreshInterval : null);
             var migrated = store.MigrateAccountFileAsync(options.DataDir).GetAwaiter().GetResult();
             if (migrated > 0)
                 sp.GetRequiredService<ILogger<JournalAccountStore>>().LogInformation(
