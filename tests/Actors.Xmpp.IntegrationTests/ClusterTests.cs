@@ -24,6 +24,7 @@ public sealed class ClusterFixture : IAsyncLifetime
     public TestServer NodeA { get; private set; } = null!;
     public TestServer NodeB { get; private set; } = null!;
     public string ConnectionString { get; private set; } = "";
+    public int SeedPort { get; private set; }
 
     public async Task InitializeAsync()
     {
@@ -36,7 +37,7 @@ public sealed class ClusterFixture : IAsyncLifetime
             await cmd.ExecuteNonQueryAsync();
         }
         ConnectionString = new NpgsqlConnectionStringBuilder(url) { SearchPath = schema }.ToString();
-        var seedPort = FreePort();
+        var seedPort = SeedPort = FreePort();
         NodeA = await StartNodeAsync(ConnectionString, seedPort, seedPort);
         NodeB = await StartNodeAsync(ConnectionString, FreePort(), seedPort);
         await WaitForAsync(() => Up(NodeA) == 2 && Up(NodeB) == 2, "both nodes up in both views");
@@ -50,7 +51,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
     }
 
-    private static int Up(TestServer node) =>
+    public static int Up(TestServer node) =>
         Akka.Cluster.Cluster.Get(node.Services.GetRequiredService<ActorSystem>()).State.Members.Count(m => m.Status == MemberStatus.Up);
 
     public static Dictionary<string, string?> NodeSettings(string connectionString, int port, int seedPort) => new()
@@ -229,6 +230,38 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         Assert.True(await cluster.NodeA.Accounts.RemoveAsync(carol));
         await ClusterFixture.WaitForAsync(() => !cluster.NodeB.Accounts.Exists(carol), "carol gone from node B's directory");
         await Assert.ThrowsAnyAsync<Exception>(() => LoginAsync(cluster.NodeB, "carol", "again", available: false));
+    }
+
+    [Fact]
+    public async Task Graceful_leave_closes_the_nodes_streams_with_system_shutdown_and_its_accounts_go_on_elsewhere()
+    {
+        await cluster.NodeA.AddUserAsync("dave");
+        var nodeC = await ClusterFixture.StartNodeAsync(cluster.ConnectionString, ClusterFixture.FreePort(), cluster.SeedPort);
+        try
+        {
+            await ClusterFixture.WaitForAsync(() => ClusterFixture.Up(cluster.NodeA) == 3, "node C up");
+            await ClusterFixture.WaitForAsync(() => nodeC.Accounts.Exists(Jid.Parse("dave@localhost")), "dave in node C's directory");
+            await using var alice = await LoginAsync(cluster.NodeA, "alice", "leave");
+            var dave = await LoginAsync(nodeC, "dave", "on-c");
+            await WaitAvailableAsync("dave@localhost/on-c");
+            // RFC 6120 §4.9.3.22: a node that leaves closes its streams with <system-shutdown/>
+            await nodeC.StopAsync();
+            await dave.ExpectStreamErrorAsync("system-shutdown", skipStanzas: true, timeout: TimeSpan.FromSeconds(20));
+            await dave.DisposeAsync();
+            await ClusterFixture.WaitForAsync(() => ClusterFixture.Up(cluster.NodeA) == 2, "node C gone from the membership");
+            // the session left the routing view: a chat message to dave now bounces (no offline plugin here, §8.5.2.2.1)
+            await alice.SendAsync("<message to='dave@localhost' type='chat' id='d1'><body>still there?</body></message>");
+            StanzaAssert.Error(await alice.Receives(e => e.Name == "message" && e.Id == "d1", "the bounce of d1"), "service-unavailable");
+            // and dave's account goes on from the remaining nodes
+            await using var again = await LoginAsync(cluster.NodeB, "dave", "on-b");
+            await WaitAvailableAsync("dave@localhost/on-b");
+            await alice.SendAsync("<message to='dave@localhost' type='chat' id='d2'><body>welcome back</body></message>");
+            Assert.Equal("welcome back", (await again.Receives(e => e.Name == "message" && e.Id == "d2", "message d2")).ChildText("body", Ns.Client));
+        }
+        finally
+        {
+            await nodeC.DisposeAsync();
+        }
     }
 
     [Fact]

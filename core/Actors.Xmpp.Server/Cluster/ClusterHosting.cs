@@ -63,8 +63,10 @@ public static class ClusterHosting
     internal static async Task StartUsersAsync(ActorSystem system, ShardedUserDirectory directory, StanzaRouter router,
         Func<Jid, Props> userProps, AccountResourcesActor.Settings? resources, int shards)
     {
+        // sessions live on their nodes: the resources entities watch them (a crashed node's sessions end when it is downed)
+        var watched = (resources ?? AccountResourcesActor.Settings.Default) with { WatchSessions = true };
         var region = await ShardedUserDirectory.StartRegionAsync(system,
-            id => UsersActor.ShardEntityProps(userProps, router, resources), shards);
+            id => UsersActor.ShardEntityProps(userProps, router, watched), shards);
         directory.Attach(region);
         system.ActorOf(Props.Create(() => new AccountCreationForwarder(directory)), "account-creations");
     }
