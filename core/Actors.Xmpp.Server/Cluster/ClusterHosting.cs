@@ -54,6 +54,10 @@ public static class ClusterHosting
             akka.cluster.sharding.remember-entities-store = eventsourced
             akka.cluster.sharding.passivate-idle-entity-after = off
             akka.cluster.log-info = off
+            # an account directory is written by a short-lived writer on whichever node takes the change, so one
+            # persistence id legitimately alternates between writers (the journal's unique sequence numbers order them):
+            # the replay filter would discard a returning writer's newer events as a split brain's
+            {{Actors.Xmpp.Persistence.XmppPersistenceConfig.JournalPlugin}}.replay-filter.mode = off
             """, HoconAddMode.Prepend);
         return builder;
     }
