@@ -9,6 +9,7 @@ using Actors.Host.Server;
 // actors-server plugin commands|command P C a=b   plugins' admin commands (through the running server)
 // actors-server cert reload|list [--json]            the running server's certificates (reload: a certbot deploy hook)
 // actors-server check                               configuration, certificates, database (exit 1 on errors)
+// actors-server cluster status|leave NODE            the running node's cluster (members, sessions, entities)
 // Unknown commands and options are errors.
 var root = new RootCommand("Actors XMPP server. Without a command it runs the server; configuration overrides: --set Xmpp:Domain=example.org (or --Xmpp:Domain=example.org).")
 {
@@ -20,4 +21,5 @@ root.Subcommands.Add(EventCommands.Create());
 root.Subcommands.Add(PluginCommands.Create());
 root.Subcommands.Add(CertCommands.Create());
 root.Subcommands.Add(CheckCommand.Create());
+root.Subcommands.Add(ClusterCommands.Create());
 return await root.Parse(ConfigOverrides.Extract(args)).InvokeAsync();

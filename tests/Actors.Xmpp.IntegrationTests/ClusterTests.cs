@@ -265,6 +265,32 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     }
 
     [Fact]
+    public async Task Cluster_status_lists_both_members_up_and_reachable_with_their_sessions_and_entities()
+    {
+        await using var bob = await LoginAsync(cluster.NodeB, "bob", "status");
+        await WaitAvailableAsync("bob@localhost/status"); // bob's entity exists somewhere
+        var commands = cluster.NodeA.Services.GetServices<Server.Hosting.IAdminCommandExtension>().OfType<ClusterAdminCommands>().Single();
+        var status = await commands.TryExecuteAsync(new System.Text.Json.Nodes.JsonObject { ["cmd"] = ClusterAdminCommands.StatusCommand });
+        Assert.True((bool?)status!["ok"]);
+        // the fixture's two nodes (a node another test started and stopped may still be listed, leaving)
+        var addresses = new[] { cluster.NodeA, cluster.NodeB }
+            .Select(n => Akka.Cluster.Cluster.Get(n.Services.GetRequiredService<ActorSystem>()).SelfAddress.ToString()).ToHashSet();
+        var members = status["members"]!.AsArray().Where(m => addresses.Contains((string?)m!["address"] ?? "")).ToList();
+        Assert.Equal(2, members.Count);
+        Assert.All(members, m =>
+        {
+            Assert.Equal("Up", (string?)m!["status"]);
+            Assert.True((bool?)m["reachable"]);
+            Assert.NotNull(m["entities"]);
+        });
+        Assert.Single(members, m => (bool?)m!["self"] == true);
+        var b = members.Single(m => (string?)m!["address"] == Akka.Cluster.Cluster.Get(cluster.NodeB.Services.GetRequiredService<ActorSystem>()).SelfAddress.ToString());
+        Assert.True((int?)b!["sessions"] >= 1); // asked of node B itself
+        var total = members.Sum(m => (int?)m!["entities"] ?? 0);
+        Assert.True(total >= 1);
+    }
+
+    [Fact]
     public async Task Rfc6121_8_5_1_accounts_entities_live_on_both_nodes_and_answer_from_either()
     {
         // 40 names without account: each starts its entity in the shard its JID hashes to, on whichever node the

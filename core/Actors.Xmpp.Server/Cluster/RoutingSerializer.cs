@@ -53,6 +53,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string Replaced = "s.replaced.v1";
     private const string CloseWithStreamError = "s.close-stream-error.v1";
     private const string Registered = "s.registered.v1";
+    private const string NodeInfoQuery = "c.node-info-query.v1";
+    private const string NodeInfo = "c.node-info.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -65,7 +67,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(UserActor.RemoveAccount), typeof(UserActor.AccountDeleted), typeof(UserActor.CloseSessions), typeof(UserActor.GetSubscription),
         typeof(UserActor.SubscriptionOf), typeof(UserActor.GetLastUnavailable), typeof(UserActor.LastUnavailable),
         typeof(SessionMessages.PageWritten), typeof(SessionMessages.Replaced), typeof(C2sConnectionActor.CloseWithStreamError),
-        typeof(Sessions.SessionsActor.Registered),
+        typeof(Sessions.SessionsActor.Registered), typeof(NodeInfoActor.Query), typeof(NodeInfoActor.Info),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -109,6 +111,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         SessionMessages.Replaced => Replaced,
         C2sConnectionActor.CloseWithStreamError => CloseWithStreamError,
         Sessions.SessionsActor.Registered => Registered,
+        NodeInfoActor.Query => NodeInfoQuery,
+        NodeInfoActor.Info => NodeInfo,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -165,6 +169,9 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 break;
             case Sessions.SessionsActor.Registered m:
                 w.Ref(m.Session);
+                break;
+            case NodeInfoActor.Info m:
+                w.Int(m.Sessions);
                 break;
             case UserActor.ResourcePresence m:
                 w.Jid(m.Resource);
@@ -232,7 +239,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 w.Element(m.ApplicationSpecific);
                 break;
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
-                or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced:
+                or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query:
                 break; // no fields
             default:
                 throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {obj.GetType()}", nameof(obj));
@@ -254,6 +261,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             AccountCreated => AccountResourcesActor.AccountCreated.Instance,
             SessionStarted => new UserActor.SessionStarted(r.Jid(), r.Ref(_system), r.Bool() ? r.Ref(_system) : null),
             Registered => new Sessions.SessionsActor.Registered(r.Ref(_system)),
+            NodeInfoQuery => NodeInfoActor.Query.Instance,
+            NodeInfo => new NodeInfoActor.Info(r.Int()),
             ResourcePresence => new UserActor.ResourcePresence(r.Jid(), r.Ref(_system), r.Element(), r.Bool(), r.Int()),
             SessionEnded => new UserActor.SessionEnded(r.Jid(), r.Ref(_system)),
             OutboundSubscription => new UserActor.OutboundSubscription(r.Element(), r.Jid()),

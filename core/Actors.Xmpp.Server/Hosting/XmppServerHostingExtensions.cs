@@ -82,6 +82,8 @@ public static class XmppServerHostingExtensions
         services.AddSingleton(_ => new TimerWheel(static () => Environment.TickCount64));
         services.AddSingleton(_ => new ServerCertificates(() => CertificateReload.Load(options, domains)));
         services.AddSingleton<IAdminCommandExtension, CertificateAdminCommands>();
+        services.AddSingleton<IAdminCommandExtension>(sp => new ClusterAdminCommands(sp.GetRequiredService<ActorSystem>(), options,
+            sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<ShardedUserDirectory>()));
         services.AddSingleton(sp => new AccountCommands(sp.GetRequiredService<AccountLifecycle>(), domains[0],
             () => sp.GetRequiredService<ISessionRegistry>().Count));
 

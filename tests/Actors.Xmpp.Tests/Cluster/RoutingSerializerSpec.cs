@@ -81,6 +81,7 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
             new UserActor.SessionStarted(AliceRes, session),
             new UserActor.SessionStarted(AliceRes, session, session),
             new Server.Sessions.SessionsActor.Registered(session),
+            new NodeInfoActor.Info(12345),
             new UserActor.ResourcePresence(AliceRes, session, Stanza("p"), false, 7),
             new UserActor.SessionEnded(AliceRes, session),
             new UserActor.OutboundSubscription(Stanza("s"), Bob),
