@@ -6,10 +6,11 @@
 #   tests/postgres.sh url     print the connection string of the running server
 #
 # Port: ACTORS_PG_PORT, else the first free one from 25432. initdb refuses to run as root, so as root the server
-# runs as the "postgres" user (created if missing).
+# runs as the "postgres" user (created if missing). Folder: ACTORS_PG_DIR (the cluster harness keeps its own inside
+# XMPP_WORKDIR), else .work/pg.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PGDIR="$ROOT/.work/pg"
+PGDIR="${ACTORS_PG_DIR:-$ROOT/.work/pg}"
 DATA="$PGDIR/data"
 BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
 [ -x "$BIN/initdb" ] || { echo "postgres.sh: PostgreSQL not installed (apt-get install -y postgresql)" >&2; exit 1; }

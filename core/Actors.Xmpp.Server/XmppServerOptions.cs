@@ -1,7 +1,7 @@
 namespace Actors.Xmpp.Server;
 
 /// <summary>The "Xmpp" configuration section (appsettings.json, XMPP__* environment variables, --Xmpp:Key=value).</summary>
-public sealed class XmppServerOptions
+public sealed partial class XmppServerOptions
 {
     public const string Section = "Xmpp";
 

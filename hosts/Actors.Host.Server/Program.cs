@@ -12,6 +12,7 @@ using Actors.Host.Server;
 // actors-server health|stats [--json]               the running server's readiness (exit 1 when not ready), numbers
 // actors-server session list [--json]|kick JID      the running server's client sessions
 // actors-server backup FILE | restore FILE          the SQLite journal (online backup; restore with the server stopped)
+// actors-server cluster status|leave NODE            the running node's cluster (members, sessions, entities)
 // Unknown commands and options are errors.
 var root = new RootCommand("Actors XMPP server. Without a command it runs the server; configuration overrides: --set Xmpp:Domain=example.org (or --Xmpp:Domain=example.org).")
 {
@@ -25,4 +26,5 @@ root.Subcommands.Add(CertCommands.Create());
 root.Subcommands.Add(CheckCommand.Create());
 foreach (var command in OperationsCommands.Create()) root.Subcommands.Add(command);
 foreach (var command in BackupCommands.Create()) root.Subcommands.Add(command);
+root.Subcommands.Add(ClusterCommands.Create());
 return await root.Parse(ConfigOverrides.Extract(args)).InvokeAsync();

@@ -2,6 +2,7 @@
 # Harness for external suites and load tools: one private Actors server instance, driven from outside.
 #
 #   tests/harness/server.sh start | stop | pid | info | adduser USER PASS | bulk-users N PREFIX PASS [START]
+#   with XMPP_NODES=N also: node-stop I (graceful) | node-kill I (SIGKILL) | node-start I   (I: 1-based)
 #
 # Environment:
 #   XMPP_WORKDIR       all state, logs and the PID file (default: ./.work/harness)
@@ -27,6 +28,12 @@
 #   XMPP_MQTT_PORT     the MQTT 5 bridge's port (default XMPP_PORT-3339, 1883 for 5222): MQTT clients log in with an
 #                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
+#   XMPP_NODES         N: a local cluster of N nodes serving XMPP_DOMAIN (issue 10). Node I listens for clients on
+#                      XMPP_PORT+2(I-1) (direct TLS on the next port), HTTP on XMPP_HTTP_PORT+(I-1), Akka.Remote on
+#                      XMPP_PORT+300+I; every node lists every node as a seed; the XEP-0114 component listener is on
+#                      node 1. State under XMPP_WORKDIR/nodeI. Unset: one server, as before.
+#   XMPP_PG            the cluster's PostgreSQL connection string; unset: a private PostgreSQL initialised and started
+#                      in XMPP_WORKDIR/pg (tests/postgres.sh), stopped by `stop`
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -54,6 +61,13 @@ LOG="$WORKDIR/server.log"
 
 die() { echo "server.sh: $*" >&2; exit 1; }
 
+NODES="${XMPP_NODES:-}"
+if [ -n "$NODES" ]; then
+  case "$NODES" in ''|*[!0-9]*) die "XMPP_NODES must be a number of nodes (got $NODES)";; esac
+  [ "$NODES" -ge 1 ] && [ "$NODES" -le 9 ] || die "XMPP_NODES must be 1 to 9"
+fi
+PG_DIR="$WORKDIR/pg"
+
 case "$HOST" in 127.*) ;; *) die "XMPP_HOST must be a 127.x address (got $HOST)";; esac
 case "$TLS_REQUIRED" in true|false) ;; *) die "XMPP_TLS_REQUIRED must be true or false";; esac
 for route in ${S2S_ROUTES//,/ }; do
@@ -79,6 +93,172 @@ server_args() {
   for route in ${S2S_ROUTES//,/ }; do
     echo "--Xmpp:S2s:Routes:${route%%=*}=${route#*=}"
   done
+}
+
+# ---- a local cluster (XMPP_NODES) ---------------------------------------------------------------------------------
+node_dir() { echo "$WORKDIR/node$1"; }
+node_port() { echo $((PORT + 2 * ($1 - 1))); }
+node_tls_port() { echo $(($(node_port "$1") + 1)); }
+node_http_port() { echo $((HTTP_PORT + $1 - 1)); }
+node_remote_port() { echo $((PORT + 300 + $1)); }
+
+check_node() {
+  case "${1:-}" in ''|*[!0-9]*) die "node number expected (1 to $NODES)";; esac
+  [ "$1" -ge 1 ] && [ "$1" -le "$NODES" ] || die "no node $1 (XMPP_NODES=$NODES)"
+}
+
+pg_url() {
+  if [ -n "${XMPP_PG:-}" ]; then echo "$XMPP_PG"; else ACTORS_PG_DIR="$PG_DIR" "$ROOT/tests/postgres.sh" url; fi
+}
+
+# node I's configuration: the single server's, with its own ports and data folder, the cluster and the shared journal
+node_args() {
+  local i="$1" plain=false seeds="" n
+  [ "$TLS_REQUIRED" = false ] && plain=true
+  for n in $(seq 1 "$NODES"); do seeds="$seeds --Xmpp:Cluster:SeedNodes:$((n - 1))=$HOST:$(node_remote_port "$n")"; done
+  local component="--Xmpp:Components:Port=-1"
+  [ "$i" = 1 ] && component="--Xmpp:Components:Port=$COMPONENT_PORT"
+  echo "--Xmpp:Domain=$DOMAIN --Xmpp:BindAddress=$HOST --Xmpp:C2sPort=$(node_port "$i") --Xmpp:DirectTlsPort=$(node_tls_port "$i")" \
+       "--Xmpp:DataDir=$(node_dir "$i")/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
+       "--Xmpp:Registration:Enabled=$REGISTRATION" \
+       "--Xmpp:Http:Port=$(node_http_port "$i") --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
+       "--Xmpp:PubSub:NodeCreation=Accounts" \
+       "$component --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
+       "--Xmpp:Persistence:Provider=PostgreSQL --Xmpp:Persistence:RefreshInterval=00:00:00.100" \
+       "--Xmpp:Cluster:Enabled=true --Xmpp:Cluster:Hostname=$HOST --Xmpp:Cluster:Port=$(node_remote_port "$i")" \
+       "--Xmpp:Cluster:StableAfterSeconds=5 $seeds"
+}
+
+node_pid() {
+  local f; f="$(node_dir "$1")/server.pid"
+  [ -f "$f" ] || return 1
+  local pid; pid="$(cat "$f")"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 1
+  echo "$pid"
+}
+
+node_ready() {
+  local i="$1"
+  (exec 3<>"/dev/tcp/$HOST/$(node_port "$i")") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$(node_http_port "$i")") 2>/dev/null \
+    && [ -S "$(node_dir "$i")/data/admin.sock" ]
+}
+
+# starts node I in the background (the connection string goes in the environment, not on the command line)
+node_launch() {
+  local i="$1" dir url; dir="$(node_dir "$i")"
+  mkdir -p "$dir"
+  node_pid "$i" >/dev/null && return 0
+  url="$(pg_url)"
+  # shellcheck disable=SC2046
+  (cd "$dir" && Xmpp__Persistence__ConnectionString="$url" exec setsid dotnet "$DLL" $(node_args "$i") >"$dir/server.log" 2>&1 < /dev/null) &
+  echo $! > "$dir/server.pid"
+}
+
+node_wait() {
+  local i="$1" pid dir; dir="$(node_dir "$i")"; pid="$(cat "$dir/server.pid")"
+  for _ in $(seq 1 900); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "server.sh: node $i exited during start; last lines of $dir/server.log:" >&2; tail -n 30 "$dir/server.log" >&2
+      rm -f "$dir/server.pid"; return 1
+    fi
+    node_ready "$i" && return 0
+    sleep 0.1
+  done
+  echo "server.sh: node $i did not accept connections within 90 s; last lines of $dir/server.log:" >&2; tail -n 30 "$dir/server.log" >&2
+  kill -KILL "$pid" 2>/dev/null || true; rm -f "$dir/server.pid"; return 1
+}
+
+node_stop() {
+  local i="$1" pid dir; dir="$(node_dir "$i")"
+  pid="$(node_pid "$i")" || { rm -f "$dir/server.pid"; return 0; }
+  kill -TERM "$pid" 2>/dev/null || true
+  # graceful: sessions get <system-shutdown/>, the node leaves the cluster and hands its shards over
+  for _ in $(seq 1 300); do kill -0 "$pid" 2>/dev/null || { rm -f "$dir/server.pid"; return 0; }; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$dir/server.pid"
+}
+
+cluster_cli() {
+  ensure_built
+  local dir; dir="$(node_dir 1)"
+  mkdir -p "$dir"
+  # shellcheck disable=SC2046
+  (cd "$dir" && Xmpp__Persistence__ConnectionString="$(pg_url)" dotnet "$DLL" "$@" $(node_args 1))
+}
+
+cluster_main() {
+  case "${1:-}" in
+    start)
+      mkdir -p "$WORKDIR"
+      ensure_built
+      if [ -z "${XMPP_PG:-}" ]; then ACTORS_PG_DIR="$PG_DIR" "$ROOT/tests/postgres.sh" start >/dev/null || die "PostgreSQL did not start"; fi
+      # node 1 first (the first seed forms the cluster), then the others together
+      node_launch 1
+      node_wait 1 || exit 1
+      for i in $(seq 2 "$NODES"); do node_launch "$i"; done
+      for i in $(seq 2 "$NODES"); do node_wait "$i" || exit 1; done
+      ;;
+    stop)
+      for i in $(seq "$NODES" -1 1); do node_stop "$i"; done
+      if [ -z "${XMPP_PG:-}" ] && [ -d "$PG_DIR" ]; then ACTORS_PG_DIR="$PG_DIR" "$ROOT/tests/postgres.sh" stop || true; fi
+      ;;
+    pid)
+      local any=1
+      for i in $(seq 1 "$NODES"); do node_pid "$i" && any=0; done
+      [ "$any" = 0 ] || die "not running"
+      ;;
+    node-stop)
+      check_node "${2:-}"; node_stop "$2"
+      ;;
+    node-kill)
+      check_node "${2:-}"
+      if pid="$(node_pid "$2")"; then kill -KILL "$pid" 2>/dev/null || true; fi
+      rm -f "$(node_dir "$2")/server.pid"
+      ;;
+    node-start)
+      check_node "${2:-}"
+      ensure_built
+      node_launch "$2"
+      node_wait "$2" || exit 1
+      ;;
+    adduser)
+      [ $# -eq 3 ] || die "usage: server.sh adduser USER PASS"
+      cluster_cli user add "$2" "$3" >/dev/null
+      sleep 0.3 # the other nodes' directories follow the journal every 100 ms
+      ;;
+    bulk-users)
+      [ $# -ge 4 ] && [ $# -le 5 ] || die "usage: server.sh bulk-users N PREFIX PASS [START]"
+      cluster_cli user bulk "$2" "$3" "$4" "${5:-0}"
+      sleep 0.5
+      ;;
+    info)
+      local ports="" tls="" i
+      for i in $(seq 1 "$NODES"); do ports="$ports${ports:+,}$(node_port "$i")"; tls="$tls${tls:+,}$(node_tls_port "$i")"; done
+      echo "NODES=$NODES"
+      echo "C2S_PORTS=$ports"
+      echo "DIRECT_TLS_PORTS=$tls"
+      echo "DOMAIN=$DOMAIN"
+      echo "HOST=$HOST"
+      echo "C2S_PORT=$(node_port 1)"
+      echo "DIRECT_TLS_PORT=$(node_tls_port 1)"
+      echo "HTTP_PORT=$(node_http_port 1)"
+      echo "WS_URL=ws://$HOST:$(node_http_port 1)/xmpp-websocket"
+      echo "BOSH_URL=http://$HOST:$(node_http_port 1)/http-bind"
+      echo "TLS_REQUIRED=$TLS_REQUIRED"
+      echo "REGISTRATION=$REGISTRATION"
+      echo "MUC_SERVICE=conference.$DOMAIN"
+      echo "PUBSUB=pubsub.$DOMAIN"
+      echo "COMPONENT_PORT=$COMPONENT_PORT"
+      echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
+      echo "COMPONENT_SECRET=$COMPONENT_SECRET"
+      echo "UPLOAD_SERVICE=upload.$DOMAIN"
+      echo "WORKDIR=$WORKDIR"
+      ;;
+    *)
+      echo "usage: XMPP_NODES=N server.sh start|stop|pid|info|adduser USER PASS|bulk-users N PREFIX PASS [START]|node-stop I|node-kill I|node-start I" >&2
+      exit 2
+      ;;
+  esac
 }
 
 # Build once (and again when a source is newer than the build); concurrent callers wait for one build.
@@ -112,6 +292,11 @@ cli() {
   # shellcheck disable=SC2046
   (cd "$WORKDIR" && dotnet "$DLL" "$@" $(server_args))
 }
+
+if [ -n "$NODES" ]; then
+  cluster_main "$@"
+  exit $?
+fi
 
 case "${1:-}" in
   start)

@@ -4,6 +4,9 @@ using Actors.Xmpp.Server.Lifecycle;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
+using Akka.Streams;
+using Akka.Streams.Dsl;
+using Actors.Xmpp.Persistence.Replay;
 
 namespace Actors.Xmpp.Server.Accounts;
 
@@ -12,8 +15,17 @@ namespace Actors.Xmpp.Server.Accounts;
 /// into <see cref="AccountDirectory"/> only after an event is stored, so lookups on the login path stay synchronous and
 /// never see an account the journal does not hold. Bulk creation is written with PersistAll in batches. Each stored
 /// <see cref="AccountCreated"/> is also published on the (local) event stream.
+/// <para>
+/// In a cluster (<see cref="Role.Follower"/>) every node keeps one per domain that never writes: it recovers, then
+/// follows the shared journal (every <c>followEvery</c>: the events after the last it applied, through the query side),
+/// so that each node's directory sees the accounts any node created, changed or removed. A change goes to a
+/// short-lived <see cref="Role.Writer"/> child: it recovers to the journal's newest state (so its sequence numbers are
+/// the next ones), validates and persists the one command, mirrors it into this node's directory, answers and stops.
+/// Two nodes writing the same domain at the same instant are ordered by the journal's unique (persistence id,
+/// sequence number): one write fails with <see cref="AccountStoreException"/> and nothing is half-applied.
+/// </para>
 /// </summary>
-public sealed class AccountsActor : ReceivePersistentActor
+public sealed class AccountsActor : ReceivePersistentActor, IWithTimers
 {
     /// <summary>Creates the accounts that do not exist yet; replies <see cref="Created"/> or Status.Failure.</summary>
     public sealed record Create(IReadOnlyList<AccountEntry> Accounts);
@@ -32,6 +44,26 @@ public sealed class AccountsActor : ReceivePersistentActor
 
     public const int MaxBatch = 1000;
 
+    /// <summary>Single node: the one reader and writer. Follower and Writer: a clustered node (see the summary).</summary>
+    public enum Role { Single, Follower, Writer }
+
+    private sealed record FollowTick
+    {
+        public static readonly FollowTick Instance = new();
+    }
+    private sealed record ReaderOpened(JournalReader Reader);
+    private sealed record Followed(IReadOnlyList<JournalEvent> Events);
+    private sealed record FollowFailed(Exception Cause);
+
+    public ITimerScheduler Timers { get; set; } = null!;
+    private readonly Role _role;
+    private readonly TimeSpan _followEvery;
+    private JournalReader? _reader;
+    private IMaterializer? _materializer;
+    private bool _following;
+    private long _lastApplied;
+    private int _writers;
+
     private readonly string _domain;
     private readonly AccountDirectory _directory;
     private readonly int _snapshotEvery;
@@ -41,14 +73,23 @@ public sealed class AccountsActor : ReceivePersistentActor
     private IActorRef _replyTo = ActorRefs.Nobody;
 
     public static Props Props(string domain, AccountDirectory directory, int snapshotEvery)
-        => Akka.Actor.Props.Create(() => new AccountsActor(domain, directory, snapshotEvery));
+        => Akka.Actor.Props.Create(() => new AccountsActor(domain, directory, snapshotEvery, Role.Single, TimeSpan.Zero));
+
+    /// <summary>A clustered node's directory of <paramref name="domain"/>: follows the journal every <paramref name="followEvery"/>.</summary>
+    public static Props FollowerProps(string domain, AccountDirectory directory, int snapshotEvery, TimeSpan followEvery)
+        => Akka.Actor.Props.Create(() => new AccountsActor(domain, directory, snapshotEvery, Role.Follower, followEvery));
 
     public static string PersistenceIdFor(string domain) => "accounts:" + domain;
 
     public override string PersistenceId { get; }
 
     public AccountsActor(string domain, AccountDirectory directory, int snapshotEvery)
+        : this(domain, directory, snapshotEvery, Role.Single, TimeSpan.Zero) { }
+
+    public AccountsActor(string domain, AccountDirectory directory, int snapshotEvery, Role role, TimeSpan followEvery)
     {
+        _role = role;
+        _followEvery = followEvery;
         _domain = domain;
         _directory = directory;
         _snapshotEvery = Math.Max(1, snapshotEvery);
@@ -65,15 +106,47 @@ public sealed class AccountsActor : ReceivePersistentActor
         Recover<AccountRemoved>(e => { _accounts.Remove(e.User); _eventsSinceSnapshot++; });
         Recover<RecoveryCompleted>(_ =>
         {
+            if (_role == Role.Writer) return; // it mirrors only the change it writes
             _directory.Replace(_domain, _accounts);
             _log.Info("accounts of {0}: {1} recovered", _domain, _accounts.Count);
+            if (_role != Role.Follower) return;
+            _lastApplied = LastSequenceNr;
+            Timers.StartPeriodicTimer(FollowTick.Instance, FollowTick.Instance, _followEvery);
+            Follow();
         });
 
         Command<WaitRecovered>(_ => Sender.Tell(new Recovered(_accounts.Count)));
+        if (role == Role.Follower)
+        {
+            // changes go to a writer child that recovers to the newest state first; this actor only follows
+            Command<Create>(ToWriter);
+            Command<SetPassword>(ToWriter);
+            Command<Remove>(ToWriter);
+            Command<ReaderOpened>(m =>
+            {
+                _following = false;
+                _reader = m.Reader;
+                _materializer = Context.System.Materializer();
+                Follow();
+            });
+            Command<FollowTick>(_ => Follow());
+            Command<Followed>(OnFollowed);
+            Command<FollowFailed>(f =>
+            {
+                _following = false;
+                _log.Warning(f.Cause, "accounts of {0}: reading the journal's newer events failed (retried)", _domain);
+            });
+            Command<Terminated>(_ =>
+            {
+                _writers--;
+                Follow(); // what the writer stored, at once
+            });
+            return;
+        }
         Command<Create>(OnCreate);
         Command<SetPassword>(cmd =>
         {
-            if (!_accounts.ContainsKey(cmd.User)) { Sender.Tell(false); return; }
+            if (!_accounts.ContainsKey(cmd.User)) { Sender.Tell(false); Done(); return; }
             _replyTo = Sender;
             Persist(new AccountPasswordChanged(_domain, cmd.User, cmd.Scram), e =>
             {
@@ -81,11 +154,12 @@ public sealed class AccountsActor : ReceivePersistentActor
                 _replyTo.Tell(true);
                 ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.PasswordChanged, e.User, _domain);
                 MaybeSnapshot();
+                Done();
             });
         });
         Command<Remove>(cmd =>
         {
-            if (!_accounts.ContainsKey(cmd.User)) { Sender.Tell(false); return; }
+            if (!_accounts.ContainsKey(cmd.User)) { Sender.Tell(false); Done(); return; }
             _replyTo = Sender;
             Persist(new AccountRemoved(_domain, cmd.User), e =>
             {
@@ -95,6 +169,7 @@ public sealed class AccountsActor : ReceivePersistentActor
                 _replyTo.Tell(true);
                 ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.AccountRemoved, e.User, _domain);
                 MaybeSnapshot();
+                Done();
             });
         });
         Command<SaveSnapshotSuccess>(s =>
@@ -111,7 +186,7 @@ public sealed class AccountsActor : ReceivePersistentActor
         foreach (var a in cmd.Accounts)
             if (!_accounts.ContainsKey(a.User) && seen.Add(a.User))
                 events.Add(new AccountCreated(_domain, a.User, a.Scram));
-        if (events.Count == 0) { Sender.Tell(new Created(0)); return; }
+        if (events.Count == 0) { Sender.Tell(new Created(0)); Done(); return; }
         _replyTo = Sender;
         var stored = 0;
         // one PersistAll per command: the store sends at most MaxBatch accounts per command
@@ -125,7 +200,64 @@ public sealed class AccountsActor : ReceivePersistentActor
             if (++stored < events.Count) return;
             _replyTo.Tell(new Created(stored));
             MaybeSnapshot();
+            Done();
         });
+    }
+
+    /// <summary>A writer stops once its one command is answered (a snapshot it started may not be kept: an optimisation only).</summary>
+    private void Done()
+    {
+        if (_role == Role.Writer) Context.Stop(Self);
+    }
+
+    private void ToWriter(object command)
+    {
+        var writer = Context.ActorOf(Akka.Actor.Props.Create(() => new AccountsActor(_domain, _directory, _snapshotEvery, Role.Writer, TimeSpan.Zero)));
+        Context.Watch(writer);
+        _writers++;
+        writer.Forward(command); // stashed by the writer until it has recovered
+    }
+
+    /// <summary>Reads the events other nodes (or this node's writers) stored after the last one applied here.</summary>
+    private void Follow()
+    {
+        if (_following) return;
+        _following = true;
+        if (_reader is null)
+        {
+            // the query side opens once the write journal answers (never blocking this actor's thread)
+            JournalReader.OpenAsync(Context.System).PipeTo(Self, success: r => new ReaderOpened(r), failure: ex => new FollowFailed(ex));
+            return;
+        }
+        _reader.ByPersistenceId(PersistenceId, _lastApplied + 1).RunWith(Sink.Seq<JournalEvent>(), _materializer!)
+            .PipeTo(Self, success: list => new Followed(list), failure: ex => new FollowFailed(ex));
+    }
+
+    private void OnFollowed(Followed m)
+    {
+        _following = false;
+        foreach (var e in m.Events)
+        {
+            if (e.SequenceNr <= _lastApplied) continue;
+            _lastApplied = e.SequenceNr;
+            switch (e.Event)
+            {
+                case AccountCreated c:
+                    var fresh = !_accounts.ContainsKey(c.User);
+                    _accounts[c.User] = c.Scram;
+                    _directory.Set(_domain, c.User, c.Scram);
+                    if (fresh) Context.System.EventStream.Publish(c); // this node's users forget a removed account of that name
+                    break;
+                case AccountPasswordChanged p:
+                    _accounts[p.User] = p.Scram;
+                    _directory.Set(_domain, p.User, p.Scram);
+                    break;
+                case AccountRemoved r:
+                    _accounts.Remove(r.User);
+                    _directory.Remove(_domain, r.User);
+                    break;
+            }
+        }
     }
 
     private void Apply(string user, IReadOnlyList<ScramKeyRecord> scram)

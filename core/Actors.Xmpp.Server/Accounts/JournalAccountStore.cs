@@ -18,9 +18,14 @@ public sealed class JournalAccountStore : IAccountStore
     private readonly AccountDirectory _directory = new();
     private readonly ConcurrentDictionary<string, Lazy<(IActorRef Actor, Task Ready)>> _domains = new(StringComparer.Ordinal);
 
+    private readonly TimeSpan? _followEvery;
+
+    /// <param name="followEvery">A clustered node: each domain's directory follows the shared journal this often
+    /// (<see cref="AccountsActor.Role.Follower"/>); null on a single node.</param>
     public JournalAccountStore(ActorSystem system, IEnumerable<string> domains, int scramIterations = 4096,
-        int snapshotEvery = 1000, TimeSpan? timeout = null)
+        int snapshotEvery = 1000, TimeSpan? timeout = null, TimeSpan? followEvery = null)
     {
+        _followEvery = followEvery;
         _system = system;
         _iterations = scramIterations;
         _snapshotEvery = snapshotEvery;
@@ -36,7 +41,10 @@ public sealed class JournalAccountStore : IAccountStore
     private (IActorRef Actor, Task Ready) Domain(string domain) => _domains.GetOrAdd(domain, d => new Lazy<(IActorRef, Task)>(() =>
     {
         // restarted with back-off when it stops after a journal failure (it then replays the journal)
-        var props = BackoffSupervisor.Props(Backoff.OnStop(AccountsActor.Props(d, _directory, _snapshotEvery),
+        var directory = _followEvery is { } every
+            ? AccountsActor.FollowerProps(d, _directory, _snapshotEvery, every)
+            : AccountsActor.Props(d, _directory, _snapshotEvery);
+        var props = BackoffSupervisor.Props(Backoff.OnStop(directory,
             "directory", TimeSpan.FromMilliseconds(200), TimeSpan.FromSeconds(10), 0.2, -1));
         var name = "accounts-" + Uri.EscapeDataString(d).Replace("%", "_");
         var actor = _system.ActorOf(props, name);

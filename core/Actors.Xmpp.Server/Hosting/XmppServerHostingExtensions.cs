@@ -6,6 +6,7 @@ using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Sasl;
 using Actors.Xmpp.Server.Security;
 using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Server.Cluster;
 using Actors.Xmpp.Transport.Tls;
 using Actors.Xmpp.Persistence;
 using Akka.Actor;
@@ -36,11 +37,12 @@ public static class XmppServerHostingExtensions
         services.AddSingleton(options);
         var persistence = new XmppPersistenceOptions();
         configuration.GetSection(XmppPersistenceOptions.Section).Bind(persistence);
+        options.Cluster.Validate(persistence); // a cluster needs the shared journal: a clear refusal on SQLite
         services.AddSingleton(persistence);
         services.AddSingleton<IAccountStore>(sp =>
         {
             var store = new JournalAccountStore(sp.GetRequiredService<ActorSystem>(), domains, options.Auth.ScramIterations,
-                persistence.SnapshotEvery);
+                persistence.SnapshotEvery, followEvery: options.Cluster.Enabled ? persistence.RefreshInterval : null);
             var migrated = store.MigrateAccountFileAsync(options.DataDir).GetAwaiter().GetResult();
             if (migrated > 0)
                 sp.GetRequiredService<ILogger<JournalAccountStore>>().LogInformation(
@@ -49,7 +51,10 @@ public static class XmppServerHostingExtensions
         });
         services.AddSingleton<ISessionRegistry, LocalSessionRegistry>();
         services.AddSingleton<LocalUserDirectory>();
-        services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<LocalUserDirectory>());
+        services.AddSingleton<Cluster.ShardedUserDirectory>();
+        // a clustered node reaches accounts through the "users" shard region; a single node through /user/users
+        if (options.Cluster.Enabled) services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<Cluster.ShardedUserDirectory>());
+        else services.AddSingleton<IUserDirectory>(sp => sp.GetRequiredService<LocalUserDirectory>());
         services.AddSingleton(sp => new AccountLifecycle(sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<IUserDirectory>()));
         services.AddSingleton(sp =>
         {
@@ -81,6 +86,8 @@ public static class XmppServerHostingExtensions
         services.AddSingleton(_ => new TimerWheel(static () => Environment.TickCount64));
         services.AddSingleton(_ => new ServerCertificates(() => CertificateReload.Load(options, domains)));
         services.AddSingleton<IAdminCommandExtension, CertificateAdminCommands>();
+        services.AddSingleton<IAdminCommandExtension>(sp => new ClusterAdminCommands(sp.GetRequiredService<ActorSystem>(), options,
+            sp.GetRequiredService<ISessionRegistry>(), sp.GetRequiredService<ShardedUserDirectory>()));
         services.AddSingleton(sp => new AccountCommands(sp.GetRequiredService<AccountLifecycle>(), domains[0],
             () => sp.GetRequiredService<ISessionRegistry>().Count));
 
@@ -92,6 +99,7 @@ public static class XmppServerHostingExtensions
                 l.AddLoggerFactory();
             });
             builder.WithXmppPersistence(persistence, options.DataDir);
+            if (options.Cluster.Enabled) builder.WithXmppCluster(options.Cluster); // else Akka's local provider, as always
             builder.AddHocon("akka.coordinated-shutdown.run-by-clr-shutdown-hook = off\nakka.actor.ask-timeout = 10s", HoconAddMode.Prepend);
             // stanzas between nodes travel as XML read back by the framer, never through Newtonsoft (Runtime/StanzaSerializer)
             builder.AddHocon(StanzaSerializer.Config, HoconAddMode.Prepend);

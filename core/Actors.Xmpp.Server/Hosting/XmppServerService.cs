@@ -60,16 +60,17 @@ public sealed class XmppServerService : IHostedService
         // recovery waited on it, and enough of them starved the thread pool the recovery needs
         if (_server.Accounts is JournalAccountStore journalAccounts)
             await journalAccounts.WaitReadyAsync().WaitAsync(cancellationToken);
-        if (_server.Router.Users is LocalUserDirectory users && !users.Attached)
-        {
-            var router = _server.Router;
-            var settings = new UserActor.Settings(Math.Max(1, o.Users.SnapshotEvery),
-                PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null,
-                MaxRosterItems: Math.Max(0, o.Limits.MaxRosterItems));
-            // the accounts' resources entities passivate like the user actors (after the default when those never do)
-            var resources = settings.PassivateAfter is { } idle ? new Routing.AccountResourcesActor.Settings(idle) : null;
+        var router = _server.Router;
+        var settings = new UserActor.Settings(Math.Max(1, o.Users.SnapshotEvery),
+            PassivateAfter: o.Users.PassivateAfterSeconds > 0 ? TimeSpan.FromSeconds(o.Users.PassivateAfterSeconds) : null,
+            MaxRosterItems: Math.Max(0, o.Limits.MaxRosterItems));
+        // the accounts' resources entities passivate like the user actors (after the default when those never do)
+        var resources = settings.PassivateAfter is { } idle ? new Routing.AccountResourcesActor.Settings(idle) : null;
+        if (router.Users is LocalUserDirectory users && !users.Attached)
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router, resources), "users"));
-        }
+        else if (router.Users is Cluster.ShardedUserDirectory sharded && !sharded.Attached) // a clustered node: the "users" shard region
+            await Cluster.ClusterHosting.StartUsersAsync(_system, sharded, router, u => UserActor.Props(u, router, settings), resources,
+                o.Cluster.ShardCount);
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over
         {

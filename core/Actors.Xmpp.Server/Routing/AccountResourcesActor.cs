@@ -76,7 +76,10 @@ public sealed class AccountResourcesActor : UntypedActor
     }
 
     /// <param name="PassivateAfter">With no bound resource and no message for this long, the entity passivates.</param>
-    public sealed record Settings(TimeSpan PassivateAfter)
+    /// <param name="WatchSessions">A cluster: the entity watches its sessions, so that the sessions of a node that
+    /// crashed (they never tell <see cref="UserActor.SessionEnded"/>) leave the table once that node is downed, and
+    /// stanzas to them go offline or bounce as for any ended session.</param>
+    public sealed record Settings(TimeSpan PassivateAfter, bool WatchSessions = false)
     {
         public static readonly Settings Default = new(TimeSpan.FromMinutes(2));
     }
@@ -167,6 +170,7 @@ public sealed class AccountResourcesActor : UntypedActor
                     ReplayWaiting();
                 }
                 Bound(m.Resource, m.Session);
+                m.Registered?.Tell(new Sessions.SessionsActor.Registered(m.Session)); // a cluster: the bind result may go now
                 break;
             case OwnPresence m:
                 // the presence of a session another one replaced (RFC 6120 §7.7.2.2) is not reflected: the resource lives on
@@ -178,6 +182,9 @@ public sealed class AccountResourcesActor : UntypedActor
                 break;
             case UserActor.SessionEnded m:
                 Ended(m.Resource, m.Session);
+                break;
+            case Terminated t:
+                SessionDied(t.ActorRef);
                 break;
             case ListResources:
                 Sender.Tell(new ResourceList(_resources.ToArray()));
@@ -268,6 +275,7 @@ public sealed class AccountResourcesActor : UntypedActor
         var i = IndexOf(full);
         if (i >= 0) _resources[i] = entry; // RFC 6120 §7.7.2.2: the new session takes the resource (the old one is closed)
         else _resources.Add(entry);
+        if (_settings.WatchSessions) Context.Watch(session);
     }
 
     /// <summary>False when <paramref name="session"/> does not hold <paramref name="full"/> (replaced or ended).</summary>
@@ -283,7 +291,18 @@ public sealed class AccountResourcesActor : UntypedActor
     private void Ended(Jid full, IActorRef session)
     {
         var i = IndexOf(full);
-        if (i >= 0 && _resources[i].Session.Equals(session)) _resources.RemoveAt(i);
+        if (i < 0 || !_resources[i].Session.Equals(session)) return;
+        _resources.RemoveAt(i);
+        if (_settings.WatchSessions) Context.Unwatch(session);
+    }
+
+    /// <summary>A watched session died without ending (its node crashed and was downed): it ends as if it had told
+    /// so, through the parent, so that the user actor learns it too (unavailable presence to the contacts).</summary>
+    private void SessionDied(IActorRef session)
+    {
+        for (var i = 0; i < _resources.Count; i++)
+            if (_resources[i].Session.Equals(session))
+                Context.Parent.Tell(new UsersActor.Envelope(_account, new UserActor.SessionEnded(_resources[i].Jid, session)));
     }
 
     /// <summary>RFC 6121 §4.2.2 / §4.5.2: a resource's broadcast presence to the account's other available resources.</summary>

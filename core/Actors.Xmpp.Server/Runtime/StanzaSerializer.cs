@@ -118,6 +118,12 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
         }
     }
 
+    /// <summary>Writes <paramref name="stanza"/> as the XML this serializer reads back (for the routing records' serializer).</summary>
+    internal static void WriteElement(IBufferWriter<byte> output, Element stanza) => XmlSerializer.Write(output, stanza, null);
+
+    /// <summary>Reads an element written by <see cref="WriteElement"/> through the stream framer.</summary>
+    internal static Element ParseElement(ReadOnlySpan<byte> xml) => Parse(xml);
+
     /// <summary>Parses one element with the stream framer (restricted XML, limits), reusing the thread's framer.</summary>
     private static Element Parse(ReadOnlySpan<byte> xml)
     {

@@ -24,6 +24,8 @@ public sealed class SessionsActor : UntypedActor
     /// <summary>The account has Xmpp:Limits:MaxResourcesPerAccount resources bound already: no session was made
     /// (the bind is answered with &lt;resource-constraint/&gt;, RFC 6120 §7.6.2.1).</summary>
     public sealed record OpenRefused(string SessionId, int MaxResources);
+    /// <summary>In a cluster: from the account's resources entity, the session's resource is in its table.</summary>
+    public sealed record Registered(IActorRef Session);
 
     /// <summary>The connection that asked to <see cref="Open"/> <paramref name="SessionId"/> is gone before it
     /// learnt of the session: the session closes (nobody can resume a session whose bind it never saw).</summary>
@@ -56,12 +58,17 @@ public sealed class SessionsActor : UntypedActor
     public SessionsActor(ServerContext server)
     {
         _server = server;
+        _clustered = server.Options.Cluster.Enabled;
         var s = server.Options.Sessions;
         _settings = new SessionActor.Settings(TimeSpan.FromSeconds(Math.Max(0, s.ResumptionWindowSeconds)),
             Math.Max(0, s.MaxDetachedStanzas), server.Timers, TimeSpan.FromSeconds(Math.Max(0, s.StreamResumptionSeconds)),
             string.IsNullOrWhiteSpace(s.ResumeLocation) ? null : s.ResumeLocation,
             Math.Max(0, server.Options.Limits.MaxDirectedPresenceTargets));
     }
+
+    // a cluster: sessions whose bind result waits for their entity's Registered
+    private readonly bool _clustered;
+    private readonly Dictionary<IActorRef, (IActorRef Connection, Opened Opened)> _awaitingRegistration = new();
 
     protected override void OnReceive(object message)
     {
@@ -80,11 +87,29 @@ public sealed class SessionsActor : UntypedActor
                 // RFC 6120 §7.7.2.2: the server's policy is to terminate the older session with <conflict/>
                 replaced?.Session.Tell(SessionMessages.ReplacedInstance);
                 // the account's resources entity (routing) and user actor learn of the resource before the client
-                // learns its full JID from the bind result, so nothing can address it before it is known
-                _server.Router.Users?.Tell(m.Jid.Bare, new UserActor.SessionStarted(m.Jid, session), session);
-                Sender.Tell(new Opened(m.SessionId, m.Jid, session));
+                // learns its full JID from the bind result, so nothing can address it before it is known. In a
+                // cluster the entity may live on another node: the bind result waits for its Registered
+                if (!_clustered)
+                {
+                    _server.Router.Users?.Tell(m.Jid.Bare, new UserActor.SessionStarted(m.Jid, session), session);
+                    Sender.Tell(new Opened(m.SessionId, m.Jid, session));
+                    break;
+                }
+                _awaitingRegistration[session] = (Sender, new Opened(m.SessionId, m.Jid, session));
+                Context.Watch(session);
+                _server.Router.Users?.Tell(m.Jid.Bare, new UserActor.SessionStarted(m.Jid, session, Self), session);
                 break;
             }
+            case Registered m:
+                if (_awaitingRegistration.Remove(m.Session, out var waiting))
+                {
+                    Context.Unwatch(m.Session);
+                    waiting.Connection.Tell(waiting.Opened);
+                }
+                break;
+            case Terminated t:
+                _awaitingRegistration.Remove(t.ActorRef); // closed before its entity answered (a removed account)
+                break;
             case Abandoned m:
                 Context.Child(m.SessionId).Tell(new SessionActor.Close(m.Connection));
                 break;

@@ -35,7 +35,9 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     public sealed record HandleIq(Element Iq, Jid From);
 
     /// <summary>A session bound a resource.</summary>
-    public sealed record SessionStarted(Jid Resource, IActorRef Session);
+    /// <param name="Registered">In a cluster, who the account's resources entity tells <see cref="Sessions.SessionsActor.Registered"/>
+    /// once the resource is in its table (the bind result waits for it: the entity may be on another node).</param>
+    public sealed record SessionStarted(Jid Resource, IActorRef Session, IActorRef? Registered = null);
 
     /// <summary>A resource's broadcast presence (no 'to'): available or unavailable (RFC 6121 §4.2, §4.4, §4.5).</summary>
     public sealed record ResourcePresence(Jid Resource, IActorRef Session, Element Presence, bool Available, int Priority);

@@ -38,6 +38,14 @@ namespace Actors.Xmpp.Server.Users;
 /// <see cref="AccountCreated"/> removes the name at once), so that a flood to names without account starts no actor
 /// per stanza.
 /// </para>
+/// <para>
+/// In a cluster (<see cref="XmppServerOptions.ClusterSettings.Enabled"/>) one instance per account is the entity of the
+/// "users" shard region (<see cref="Cluster.ShardedUserDirectory"/>, entity id = the bare JID), with that account's two
+/// children under it: everything above holds unchanged for the one account, and the shard moves all three together.
+/// Such an instance learns of an account's creation from the directory (an <see cref="AccountResourcesActor.AccountCreated"/>
+/// envelope) instead of the event stream, and asks its shard to passivate it once both children have stopped and it
+/// keeps no tombstone (after <see cref="NoAccountTtl"/> when it answers a name without account).
+/// </para>
 /// </summary>
 public sealed class UsersActor : ReceiveActor
 {
@@ -76,19 +84,38 @@ public sealed class UsersActor : ReceiveActor
     private readonly Dictionary<IActorRef, List<(object Message, IActorRef Sender)>> _passivating = new();
     // per child: tracked messages it has not reported handled
     private readonly Dictionary<IActorRef, List<object>> _inFlight = new();
+    // the entity of one account in the "users" shard region (cluster), rather than the parent of every account
+    private readonly bool _sharded;
+    // sharded: passivation asked of the shard; what arrives until the stop message goes back through the region
+    private List<(object Message, IActorRef Sender)>? _afterPassivate;
 
     /// <param name="resources">The settings of the resources entities (default <see cref="AccountResourcesActor.Settings.Default"/>);
     /// there are none without <paramref name="router"/>.</param>
     public static Props Props(Func<Jid, Props> userProps, StanzaRouter? router = null, AccountResourcesActor.Settings? resources = null) =>
-        Akka.Actor.Props.Create(() => new UsersActor(userProps, router, resources));
+        Akka.Actor.Props.Create(() => new UsersActor(userProps, router, resources, false));
+
+    /// <summary>The entity of one account in the "users" shard region (<see cref="Cluster.ShardedUserDirectory"/>).</summary>
+    public static Props ShardEntityProps(Func<Jid, Props> userProps, StanzaRouter router, AccountResourcesActor.Settings? resources) =>
+        Akka.Actor.Props.Create(() => new UsersActor(userProps, router, resources, true));
 
     public UsersActor(Func<Jid, Props> userProps, StanzaRouter? router, AccountResourcesActor.Settings? resources = null)
+        : this(userProps, router, resources, false) { }
+
+    /// <param name="sharded">The entity of one account in the "users" shard region (a cluster), not /user/users.</param>
+    public UsersActor(Func<Jid, Props> userProps, StanzaRouter? router, AccountResourcesActor.Settings? resources, bool sharded)
     {
         _userProps = userProps;
         _router = router;
+        _sharded = sharded;
         var settings = resources ?? AccountResourcesActor.Settings.Default;
         if (router is not null) _resourcesProps = u => AccountResourcesActor.Props(u, router, router.Accounts, settings);
-        Receive<Envelope>(e => Deliver(e.User, e.Message, Sender));
+        Receive<Envelope>(e =>
+        {
+            if (_afterPassivate is not null) _afterPassivate.Add((e, Sender)); // for the next incarnation
+            else Deliver(e.User, e.Message, Sender);
+        });
+        Receive<ShardStop>(_ => OnShardStop());
+        Receive<ReceiveTimeout>(_ => PassivateIfIdle());
         Receive<AccountResourcesActor.NoAccount>(m =>
         {
             if (!_entityAccounts.ContainsKey(Sender)) return;
@@ -109,18 +136,70 @@ public sealed class UsersActor : ReceiveActor
             if (_inFlight.TryGetValue(Sender, out var list) && RemoveSame(list, m.Message) && list.Count == 0) _inFlight.Remove(Sender);
         });
         Receive<Terminated>(OnTerminated);
-        Receive<AccountCreated>(e =>
-        {
-            var account = Jid.Create(e.User, e.Domain);
-            _removed.Remove(account);
-            _noAccount.Remove(account);
-            if (_entities.TryGetValue(account, out var entity)) entity.Tell(AccountResourcesActor.AccountCreated.Instance);
-        });
+        Receive<AccountCreated>(e => OnAccountCreated(Jid.Create(e.User, e.Domain)));
     }
 
-    protected override void PreStart() => Context.System.EventStream.Subscribe(Self, typeof(AccountCreated));
+    private void OnAccountCreated(Jid account)
+    {
+        _removed.Remove(account);
+        _noAccount.Remove(account);
+        if (_entities.TryGetValue(account, out var entity)) entity.Tell(AccountResourcesActor.AccountCreated.Instance);
+    }
 
-    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
+    protected override void PreStart()
+    {
+        if (!_sharded) Context.System.EventStream.Subscribe(Self, typeof(AccountCreated));
+    }
+
+    protected override void PostStop()
+    {
+        if (!_sharded) Context.System.EventStream.Unsubscribe(Self);
+    }
+
+    /// <summary>The stop message a sharded instance gives its shard with <c>Passivate</c>.</summary>
+    public sealed record ShardStop
+    {
+        public static readonly ShardStop Instance = new();
+    }
+
+    /// <summary>Sharded: once both children stopped and nothing is remembered here, the shard may stop this instance.</summary>
+    private void PassivateIfIdle()
+    {
+        if (!_sharded || _afterPassivate is not null) return;
+        if (_removed.Count > 0 || _passivating.Count > 0 || _inFlight.Count > 0) return; // a tombstone, or work in hand
+        foreach (var _ in Context.GetChildren())
+        {
+            Context.SetReceiveTimeout(null);
+            return;
+        }
+        if (_noAccount.Count > 0)
+        {
+            // answer the name without account for its TTL, then go
+            var now = Environment.TickCount64;
+            while (_noAccountOrder.Count > 0 && _noAccountOrder.Peek().Expires <= now) ForgetOldestNoAccount();
+            if (_noAccount.Count > 0)
+            {
+                Context.SetReceiveTimeout(NoAccountTtl);
+                return;
+            }
+        }
+        Context.SetReceiveTimeout(null);
+        _afterPassivate = new List<(object, IActorRef)>();
+        Context.Parent.Tell(new Akka.Cluster.Sharding.Passivate(ShardStop.Instance));
+    }
+
+    /// <summary>Sharded: the shard buffers what comes after its Passivate; what reached this mailbox before goes back
+    /// through the region to the next incarnation.</summary>
+    private void OnShardStop()
+    {
+        if (_afterPassivate is { Count: > 0 } late)
+        {
+            var region = Akka.Cluster.Sharding.ClusterSharding.Get(Context.System).ShardRegion(Cluster.ShardedUserDirectory.TypeName);
+            foreach (var (message, sender) in late) region.Tell(message, sender);
+        }
+        _afterPassivate = null;
+        Context.Stop(Self);
+    }
 
     private void OnPassivate(Passivate p)
     {
@@ -138,6 +217,7 @@ public sealed class UsersActor : ReceiveActor
             _entities.Remove(account);
             if (buffered is not null)
                 foreach (var (message, sender) in buffered) Deliver(account, message, sender);
+            PassivateIfIdle();
             return;
         }
         _inFlight.Remove(child, out var lost);
@@ -153,10 +233,17 @@ public sealed class UsersActor : ReceiveActor
         }
         if (buffered is not null)
             foreach (var (message, sender) in buffered) Deliver(user, message, sender);
+        PassivateIfIdle();
     }
 
     private void Deliver(Jid user, object message, IActorRef sender)
     {
+        if (message is AccountResourcesActor.AccountCreated)
+        {
+            OnAccountCreated(user); // sharded: told by the directory, not the event stream
+            PassivateIfIdle(); // an instance started only to hear it
+            return;
+        }
         if (_removed.Count > 0 && _removed.Contains(user))
         {
             ToRemovedAccount(message, sender);

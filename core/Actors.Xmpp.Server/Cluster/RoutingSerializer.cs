@@ -1,0 +1,493 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Runtime.Serialization;
+using System.Text;
+using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Akka.Serialization;
+
+namespace Actors.Xmpp.Server.Cluster;
+
+/// <summary>
+/// The wire format of the core records that cross nodes on the routing path (issue 10): the
+/// <see cref="UsersActor.Envelope"/> a node sends to an account's entity through the "users" shard region, the
+/// messages it carries (stanzas to route, the sessions' bind, presence and end, the user actor's requests) and their
+/// answers. Explicit binary layouts with stable manifests, no .NET type names and nothing a plugin defines; stanzas
+/// inside them are written and read back exactly as <see cref="StanzaSerializer"/> does (through the stream framer, so
+/// another node is trusted no more than a client); session references travel as actor paths (remote refs).
+/// A record this serializer does not know cannot be sent to another node (an error, never a silent fallback).
+/// </summary>
+public sealed class RoutingSerializer : SerializerWithStringManifest
+{
+    public const int SerializerId = 4712;
+
+    // manifests: stable names, one per record, never reused
+    private const string Envelope = "u.env.v1";
+    private const string RouteStanza = "r.route.v1";
+    private const string OwnPresence = "r.own-presence.v1";
+    private const string DeliverPageTo = "r.page-to.v1";
+    private const string ListResources = "r.list.v1";
+    private const string ResourceList = "r.resources.v1";
+    private const string AccountCreated = "r.account-created.v1";
+    private const string SessionStarted = "u.session-started.v1";
+    private const string ResourcePresence = "u.resource-presence.v1";
+    private const string SessionEnded = "u.session-ended.v1";
+    private const string OutboundSubscription = "u.outbound-subscription.v1";
+    private const string InboundPresence = "u.inbound-presence.v1";
+    private const string HandleIq = "u.iq.v1";
+    private const string ReportPresence = "u.report-presence.v1";
+    private const string PresenceReport = "u.presence-report.v1";
+    private const string DropLegacyOffline = "u.drop-legacy-offline.v1";
+    private const string GetState = "u.get-state.v1";
+    private const string RemoveAccount = "u.remove-account.v1";
+    private const string AccountDeleted = "u.account-deleted.v1";
+    private const string CloseSessions = "u.close-sessions.v1";
+    private const string GetSubscription = "u.get-subscription.v1";
+    private const string SubscriptionOf = "u.subscription-of.v1";
+    private const string GetLastUnavailable = "u.get-last-unavailable.v1";
+    private const string LastUnavailable = "u.last-unavailable.v1";
+    private const string PageWritten = "s.page-written.v2"; // v2: with AwaitsAck
+    private const string PageAcknowledged = "s.page-acked.v1";
+    private const string Replaced = "s.replaced.v1";
+    private const string CloseWithStreamError = "s.close-stream-error.v1";
+    private const string Registered = "s.registered.v1";
+    private const string NodeInfoQuery = "c.node-info-query.v1";
+    private const string NodeInfo = "c.node-info.v1";
+
+    /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
+    internal static readonly Type[] Records =
+    [
+        typeof(UsersActor.Envelope), typeof(AccountResourcesActor.RouteStanza), typeof(AccountResourcesActor.OwnPresence),
+        typeof(AccountResourcesActor.DeliverPageTo), typeof(AccountResourcesActor.ListResources), typeof(AccountResourcesActor.ResourceList),
+        typeof(AccountResourcesActor.AccountCreated), typeof(UserActor.SessionStarted), typeof(UserActor.ResourcePresence),
+        typeof(UserActor.SessionEnded), typeof(UserActor.OutboundSubscription), typeof(UserActor.InboundPresence), typeof(UserActor.HandleIq),
+        typeof(UserActor.ReportPresence), typeof(UserActor.PresenceReport), typeof(UserActor.DropLegacyOffline), typeof(UserActor.GetState),
+        typeof(UserActor.RemoveAccount), typeof(UserActor.AccountDeleted), typeof(UserActor.CloseSessions), typeof(UserActor.GetSubscription),
+        typeof(UserActor.SubscriptionOf), typeof(UserActor.GetLastUnavailable), typeof(UserActor.LastUnavailable),
+        typeof(SessionMessages.PageWritten), typeof(SessionMessages.PageAcknowledged), typeof(SessionMessages.Replaced), typeof(C2sConnectionActor.CloseWithStreamError),
+        typeof(Sessions.SessionsActor.Registered), typeof(NodeInfoActor.Query), typeof(NodeInfoActor.Info),
+    ];
+
+    /// <summary>The HOCON that registers and binds this serializer.</summary>
+    public static readonly string Config = BuildConfig();
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? _output;
+
+    private readonly ExtendedActorSystem _system;
+
+    public RoutingSerializer(ExtendedActorSystem system) : base(system) => _system = system;
+
+    public override int Identifier => SerializerId;
+
+    public override string Manifest(object o) => o switch
+    {
+        UsersActor.Envelope => Envelope,
+        AccountResourcesActor.RouteStanza => RouteStanza,
+        AccountResourcesActor.OwnPresence => OwnPresence,
+        AccountResourcesActor.DeliverPageTo => DeliverPageTo,
+        AccountResourcesActor.ListResources => ListResources,
+        AccountResourcesActor.ResourceList => ResourceList,
+        AccountResourcesActor.AccountCreated => AccountCreated,
+        UserActor.SessionStarted => SessionStarted,
+        UserActor.ResourcePresence => ResourcePresence,
+        UserActor.SessionEnded => SessionEnded,
+        UserActor.OutboundSubscription => OutboundSubscription,
+        UserActor.InboundPresence => InboundPresence,
+        UserActor.HandleIq => HandleIq,
+        UserActor.ReportPresence => ReportPresence,
+        UserActor.PresenceReport => PresenceReport,
+        UserActor.DropLegacyOffline => DropLegacyOffline,
+        UserActor.GetState => GetState,
+        UserActor.RemoveAccount => RemoveAccount,
+        UserActor.AccountDeleted => AccountDeleted,
+        UserActor.CloseSessions => CloseSessions,
+        UserActor.GetSubscription => GetSubscription,
+        UserActor.SubscriptionOf => SubscriptionOf,
+        UserActor.GetLastUnavailable => GetLastUnavailable,
+        UserActor.LastUnavailable => LastUnavailable,
+        SessionMessages.PageWritten => PageWritten,
+        SessionMessages.PageAcknowledged => PageAcknowledged,
+        SessionMessages.Replaced => Replaced,
+        C2sConnectionActor.CloseWithStreamError => CloseWithStreamError,
+        Sessions.SessionsActor.Registered => Registered,
+        NodeInfoActor.Query => NodeInfoQuery,
+        NodeInfoActor.Info => NodeInfo,
+        _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
+    };
+
+    public override byte[] ToBinary(object obj)
+    {
+        var w = new Writer(_output ??= new ArrayBufferWriter<byte>(512));
+        w.Output.ResetWrittenCount();
+        Write(ref w, obj);
+        var bytes = w.Output.WrittenSpan.ToArray();
+        if (w.Output.Capacity > 256 * 1024) _output = null; // do not keep a large stanza's buffer per thread
+        return bytes;
+    }
+
+    private void Write(ref Writer w, object obj)
+    {
+        switch (obj)
+        {
+            case UsersActor.Envelope e:
+                w.Jid(e.User);
+                Nested(ref w, e.Message);
+                break;
+            case AccountResourcesActor.RouteStanza m:
+                w.Element(m.Stanza);
+                w.Jid(m.From);
+                w.Jid(m.To);
+                break;
+            case AccountResourcesActor.OwnPresence m:
+                w.Jid(m.Resource);
+                w.Ref(m.Session);
+                w.Bool(m.Available);
+                w.Int(m.Priority);
+                w.Element(m.Broadcast);
+                break;
+            case AccountResourcesActor.DeliverPageTo m:
+                w.Jid(m.Resource);
+                Nested(ref w, m.Page);
+                break;
+            case AccountResourcesActor.ResourceList m:
+                w.Int(m.Resources.Count);
+                foreach (var r in m.Resources)
+                {
+                    w.Jid(r.Jid);
+                    w.Ref(r.Session);
+                    w.Bool(r.Available);
+                    w.Int(r.Priority);
+                    w.Long(r.BoundAt);
+                }
+                break;
+            case UserActor.SessionStarted m:
+                w.Jid(m.Resource);
+                w.Ref(m.Session);
+                w.Bool(m.Registered is not null);
+                if (m.Registered is { } registered) w.Ref(registered);
+                break;
+            case Sessions.SessionsActor.Registered m:
+                w.Ref(m.Session);
+                break;
+            case NodeInfoActor.Info m:
+                w.Int(m.Sessions);
+                break;
+            case UserActor.ResourcePresence m:
+                w.Jid(m.Resource);
+                w.Ref(m.Session);
+                w.Element(m.Presence);
+                w.Bool(m.Available);
+                w.Int(m.Priority);
+                break;
+            case UserActor.SessionEnded m:
+                w.Jid(m.Resource);
+                w.Ref(m.Session);
+                break;
+            case UserActor.OutboundSubscription m:
+                w.Element(m.Stanza);
+                w.Jid(m.To);
+                break;
+            case UserActor.InboundPresence m:
+                w.Element(m.Stanza);
+                w.Jid(m.From);
+                break;
+            case UserActor.HandleIq m:
+                w.Element(m.Iq);
+                w.Jid(m.From);
+                break;
+            case UserActor.PresenceReport m:
+                w.Jid(m.Resource);
+                w.Ref(m.Session);
+                w.Element(m.Presence);
+                w.Bool(m.RosterRequested);
+                break;
+            case UserActor.DropLegacyOffline m:
+                w.Long(m.UpToId);
+                break;
+            case UserActor.RemoveAccount m:
+                w.OptionalJid(m.Requester);
+                w.Element(m.FinalStanza);
+                break;
+            case UserActor.AccountDeleted m:
+                w.Int(m.LocalContacts.Count);
+                foreach (var c in m.LocalContacts) w.Jid(c);
+                break;
+            case UserActor.CloseSessions m:
+                w.String(m.Condition);
+                w.String(m.Text);
+                w.OptionalJid(m.Keep);
+                break;
+            case UserActor.GetSubscription m:
+                w.Jid(m.Contact);
+                break;
+            case UserActor.SubscriptionOf m:
+                w.String(m.Subscription);
+                break;
+            case UserActor.LastUnavailable m:
+                w.Bool(m.At.HasValue);
+                if (m.At is { } at) w.Long(at.UtcTicks);
+                w.String(m.Status);
+                break;
+            case SessionMessages.PageWritten m:
+                w.Long(m.PageId);
+                w.Bool(m.Written);
+                w.Bool(m.AwaitsAck);
+                break;
+            case SessionMessages.PageAcknowledged m:
+                w.Long(m.PageId);
+                w.Bool(m.Acknowledged);
+                break;
+            case C2sConnectionActor.CloseWithStreamError m:
+                w.String(m.Condition);
+                w.String(m.Text);
+                w.Element(m.ApplicationSpecific);
+                break;
+            case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
+                or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query:
+                break; // no fields
+            default:
+                throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {obj.GetType()}", nameof(obj));
+        }
+    }
+
+    public override object FromBinary(byte[] bytes, string manifest)
+    {
+        var r = new Reader(bytes);
+        object result = manifest switch
+        {
+            Envelope => new UsersActor.Envelope(r.Jid(), r.Nested(_system)),
+            RouteStanza => new AccountResourcesActor.RouteStanza(r.Element(), r.Jid(), r.Jid()),
+            OwnPresence => new AccountResourcesActor.OwnPresence(r.Jid(), r.Ref(_system), r.Bool(), r.Int(), r.OptionalElement()),
+            DeliverPageTo => new AccountResourcesActor.DeliverPageTo(r.Jid(),
+                r.Nested(_system) as SessionMessages.DeliverPage ?? throw new SerializationException("not a page")),
+            ListResources => AccountResourcesActor.ListResources.Instance,
+            ResourceList => new AccountResourcesActor.ResourceList(ReadEntries(ref r)),
+            AccountCreated => AccountResourcesActor.AccountCreated.Instance,
+            SessionStarted => new UserActor.SessionStarted(r.Jid(), r.Ref(_system), r.Bool() ? r.Ref(_system) : null),
+            Registered => new Sessions.SessionsActor.Registered(r.Ref(_system)),
+            NodeInfoQuery => NodeInfoActor.Query.Instance,
+            NodeInfo => new NodeInfoActor.Info(r.Int()),
+            ResourcePresence => new UserActor.ResourcePresence(r.Jid(), r.Ref(_system), r.Element(), r.Bool(), r.Int()),
+            SessionEnded => new UserActor.SessionEnded(r.Jid(), r.Ref(_system)),
+            OutboundSubscription => new UserActor.OutboundSubscription(r.Element(), r.Jid()),
+            InboundPresence => new UserActor.InboundPresence(r.Element(), r.Jid()),
+            HandleIq => new UserActor.HandleIq(r.Element(), r.Jid()),
+            ReportPresence => UserActor.ReportPresence.Instance,
+            PresenceReport => new UserActor.PresenceReport(r.Jid(), r.Ref(_system), r.OptionalElement(), r.Bool()),
+            DropLegacyOffline => new UserActor.DropLegacyOffline(r.Long()),
+            GetState => UserActor.GetState.Instance,
+            RemoveAccount => new UserActor.RemoveAccount(r.OptionalJid(), r.OptionalElement()),
+            AccountDeleted => new UserActor.AccountDeleted(ReadJids(ref r)),
+            CloseSessions => new UserActor.CloseSessions(r.RequiredString(), r.RequiredString(), r.OptionalJid()),
+            GetSubscription => new UserActor.GetSubscription(r.Jid()),
+            SubscriptionOf => new UserActor.SubscriptionOf(r.RequiredString()),
+            GetLastUnavailable => UserActor.GetLastUnavailable.Instance,
+            LastUnavailable => new UserActor.LastUnavailable(r.Bool() ? new DateTimeOffset(r.Long(), TimeSpan.Zero) : null, r.String()),
+            PageWritten => new SessionMessages.PageWritten(r.Long(), r.Bool(), r.Bool()),
+            PageAcknowledged => new SessionMessages.PageAcknowledged(r.Long(), r.Bool()),
+            Replaced => new SessionMessages.Replaced(),
+            CloseWithStreamError => new C2sConnectionActor.CloseWithStreamError(r.RequiredString(), r.String(), r.OptionalElement()),
+            _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
+        };
+        r.End();
+        return result;
+    }
+
+    private IReadOnlyList<SessionEntry> ReadEntries(ref Reader r)
+    {
+        var count = r.Count();
+        var list = new SessionEntry[count];
+        for (var i = 0; i < count; i++) list[i] = new SessionEntry(r.Jid(), r.Ref(_system), r.Bool(), r.Int(), r.Long());
+        return list;
+    }
+
+    private static IReadOnlyList<Jid> ReadJids(ref Reader r)
+    {
+        var count = r.Count();
+        var list = new Jid[count];
+        for (var i = 0; i < count; i++) list[i] = r.Jid();
+        return list;
+    }
+
+    private ref struct Writer(ArrayBufferWriter<byte> output)
+    {
+        public readonly ArrayBufferWriter<byte> Output = output;
+
+        public void Bool(bool b)
+        {
+            Output.GetSpan(1)[0] = b ? (byte)1 : (byte)0;
+            Output.Advance(1);
+        }
+
+        public void Int(int i)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(Output.GetSpan(4), i);
+            Output.Advance(4);
+        }
+
+        public void Long(long l)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(Output.GetSpan(8), l);
+            Output.Advance(8);
+        }
+
+        /// <summary>-1 for null, else the UTF-8 byte count and the bytes.</summary>
+        public void String(string? s)
+        {
+            if (s is null)
+            {
+                Int(-1);
+                return;
+            }
+            var count = Encoding.UTF8.GetByteCount(s);
+            Int(count);
+            Encoding.UTF8.GetBytes(s, Output.GetSpan(count));
+            Output.Advance(count);
+        }
+
+        public void Jid(Jid jid) => String(jid.ToString());
+        public void OptionalJid(Jid? jid) => String(jid?.ToString());
+
+        /// <summary>-1 for null, else the XML's byte count and the XML (written in place, its length patched after).</summary>
+        public void Element(Element? element)
+        {
+            if (element is null)
+            {
+                Int(-1);
+                return;
+            }
+            var at = BeginLength();
+            StanzaSerializer.WriteElement(Output, element);
+            EndLength(at);
+        }
+
+        public void Ref(IActorRef actor) => String(Akka.Serialization.Serialization.SerializedActorPath(actor));
+
+        /// <summary>The position of a length to patch once what follows it is written.</summary>
+        public int BeginLength()
+        {
+            var at = Output.WrittenCount;
+            Int(0);
+            return at;
+        }
+
+        public void EndLength(int at) =>
+            BinaryPrimitives.WriteInt32LittleEndian(System.Runtime.InteropServices.MemoryMarshal.AsMemory(Output.WrittenMemory).Span[at..],
+                Output.WrittenCount - at - 4);
+    }
+
+    /// <summary>Another record through the serializer its type is bound to: the serializer id, the manifest, the
+    /// length and the bytes (a routing record is written in place, into the same buffer).</summary>
+    private void Nested(ref Writer w, object message)
+    {
+        var serializer = _system.Serialization.FindSerializerFor(message);
+        if (serializer is not (RoutingSerializer or StanzaSerializer))
+            throw new ArgumentException($"{message.GetType()} has no routing serializer: it cannot be sent to another node", nameof(message));
+        var withManifest = (SerializerWithStringManifest)serializer;
+        w.Int(serializer.Identifier);
+        w.String(withManifest.Manifest(message));
+        if (serializer is RoutingSerializer)
+        {
+            var at = w.BeginLength();
+            Write(ref w, message);
+            w.EndLength(at);
+            return;
+        }
+        var bytes = serializer.ToBinary(message); // the stanza serializer's own buffer
+        w.Int(bytes.Length);
+        bytes.CopyTo(w.Output.GetSpan(bytes.Length));
+        w.Output.Advance(bytes.Length);
+    }
+
+    private ref struct Reader(byte[] bytes)
+    {
+        private readonly byte[] _bytes = bytes;
+        private int _at;
+
+        private ReadOnlySpan<byte> Take(int count)
+        {
+            if (count < 0 || count > _bytes.Length - _at) throw new SerializationException("truncated routing record");
+            var span = _bytes.AsSpan(_at, count);
+            _at += count;
+            return span;
+        }
+
+        public void End()
+        {
+            if (_at != _bytes.Length) throw new SerializationException("trailing bytes after a routing record");
+        }
+
+        public bool Bool() => Take(1)[0] switch
+        {
+            0 => false,
+            1 => true,
+            _ => throw new SerializationException("invalid boolean"),
+        };
+
+        public int Int() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
+        public long Long() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
+
+        public int Count()
+        {
+            var count = Int();
+            // every counted item takes at least 4 bytes: a count larger than what is left is hostile
+            if (count < 0 || count > (_bytes.Length - _at) / 4) throw new SerializationException("invalid count");
+            return count;
+        }
+
+        public string? String()
+        {
+            var length = Int();
+            return length == -1 ? null : Encoding.UTF8.GetString(Take(length));
+        }
+
+        public string RequiredString() => String() ?? throw new SerializationException("missing string");
+
+        public Jid Jid() => OptionalJid() ?? throw new SerializationException("missing JID");
+
+        public Jid? OptionalJid()
+        {
+            var text = String();
+            if (text is null) return null;
+            return global::Actors.Xmpp.Jid.TryParse(text, out var jid) && jid is not null ? jid : throw new SerializationException("invalid JID");
+        }
+
+        public Element Element() => OptionalElement() ?? throw new SerializationException("missing stanza");
+
+        public Element? OptionalElement()
+        {
+            var length = Int();
+            return length == -1 ? null : StanzaSerializer.ParseElement(Take(length));
+        }
+
+        public IActorRef Ref(ExtendedActorSystem system) => system.Provider.ResolveActorRef(String() ?? throw new SerializationException("missing actor"));
+
+        public object Nested(ExtendedActorSystem system)
+        {
+            var id = Int();
+            if (id is not (SerializerId or StanzaSerializer.SerializerId)) throw new SerializationException($"serializer {id} is not a routing serializer");
+            var manifest = RequiredString();
+            var length = Int();
+            var bytes = Take(length).ToArray();
+            return system.Serialization.Deserialize(bytes, id, manifest);
+        }
+    }
+
+    private static string BuildConfig()
+    {
+        static string Name(Type t) => $"\"{t.FullName}, {t.Assembly.GetName().Name}\"";
+        var bindings = new StringBuilder();
+        foreach (var t in Records) bindings.Append("    ").Append(Name(t)).Append(" = xmpp-routing\n");
+        return $$"""
+            akka.actor {
+              serializers.xmpp-routing = {{Name(typeof(RoutingSerializer))}}
+              serialization-bindings {
+            {{bindings}}  }
+              serialization-identifiers { {{Name(typeof(RoutingSerializer))}} = {{SerializerId}} }
+            }
+            """;
+    }
+}

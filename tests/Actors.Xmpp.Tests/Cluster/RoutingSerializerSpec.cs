@@ -1,0 +1,155 @@
+using System.Runtime.Serialization;
+using Actors.Xmpp.Server;
+using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.Cluster;
+using Actors.Xmpp.Server.Routing;
+using Actors.Xmpp.Server.Users;
+using Actors.Xmpp.Xml;
+using Akka.Actor;
+using Akka.Serialization;
+
+namespace Actors.Xmpp.Tests.Cluster;
+
+/// <summary>The records that cross nodes (issue 10), through Akka's serialization system configured as a clustered
+/// node configures it: each is bound to <see cref="RoutingSerializer"/> (never Newtonsoft) and round-trips.</summary>
+public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(StanzaSerializer.Config + "\n" + RoutingSerializer.Config)
+{
+    private static readonly Jid Alice = Jid.Parse("alice@localhost");
+    private static readonly Jid AliceRes = Jid.Parse("alice@localhost/phone");
+    private static readonly Jid Bob = Jid.Parse("bob@localhost/r");
+
+    private static Element Stanza(string id = "m1")
+    {
+        var m = new Element("message", Ns.Client).SetAttr("to", "alice@localhost").SetAttr("id", id).SetAttr("type", "chat");
+        m.AddChild("body").AddText("<&>'\" 😀");
+        m.AddChild("x", "urn:x").SetAttr("k", "v");
+        return m;
+    }
+
+    private object RoundTrip(object message)
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(message);
+        Assert.IsType<RoutingSerializer>(serializer);
+        var bytes = serializer.ToBinary(message);
+        var manifest = Akka.Serialization.Serialization.ManifestFor(serializer, message);
+        return Sys.Serialization.Deserialize(bytes, serializer.Identifier, manifest);
+    }
+
+    [Fact]
+    public void Every_bound_record_is_serialized_by_the_routing_serializer()
+    {
+        foreach (var type in RoutingSerializer.Records)
+            Assert.IsType<RoutingSerializer>(Sys.Serialization.FindSerializerForType(type));
+    }
+
+    [Fact]
+    public void An_envelope_with_a_routed_stanza_round_trips_with_its_stanza_and_jids()
+    {
+        var back = Assert.IsType<UsersActor.Envelope>(RoundTrip(new UsersActor.Envelope(Alice,
+            new AccountResourcesActor.RouteStanza(Stanza(), Bob, AliceRes))));
+        Assert.Equal(Alice, back.User);
+        var route = Assert.IsType<AccountResourcesActor.RouteStanza>(back.Message);
+        Assert.Equal(Stanza().ToString(), route.Stanza.ToString());
+        Assert.Equal(Bob, route.From);
+        Assert.Equal(AliceRes, route.To);
+    }
+
+    [Fact]
+    public void Session_references_travel_as_actor_paths_and_resolve_to_the_same_actor()
+    {
+        var session = CreateTestProbe().Ref;
+        var back = Assert.IsType<UsersActor.Envelope>(RoundTrip(new UsersActor.Envelope(Alice,
+            new AccountResourcesActor.OwnPresence(AliceRes, session, true, -3, null))));
+        var own = Assert.IsType<AccountResourcesActor.OwnPresence>(back.Message);
+        Assert.Equal(session, own.Session);
+        Assert.True(own.Available);
+        Assert.Equal(-3, own.Priority);
+        Assert.Null(own.Broadcast);
+
+        var list = Assert.IsType<AccountResourcesActor.ResourceList>(RoundTrip(new AccountResourcesActor.ResourceList(
+            [new SessionEntry(AliceRes, session, true, 5, 1234567890123L), new SessionEntry(Bob, session, false, 0, 1)])));
+        Assert.Equal(2, list.Resources.Count);
+        Assert.Equal(new SessionEntry(AliceRes, session, true, 5, 1234567890123L), list.Resources[0]);
+    }
+
+    [Fact]
+    public void The_user_actor_requests_and_answers_round_trip()
+    {
+        var session = CreateTestProbe().Ref;
+        object[] records =
+        [
+            new UserActor.SessionStarted(AliceRes, session),
+            new UserActor.SessionStarted(AliceRes, session, session),
+            new Server.Sessions.SessionsActor.Registered(session),
+            new NodeInfoActor.Info(12345),
+            new UserActor.ResourcePresence(AliceRes, session, Stanza("p"), false, 7),
+            new UserActor.SessionEnded(AliceRes, session),
+            new UserActor.OutboundSubscription(Stanza("s"), Bob),
+            new UserActor.InboundPresence(Stanza("i"), Bob),
+            new UserActor.HandleIq(Stanza("q"), Bob),
+            new UserActor.PresenceReport(AliceRes, session, null, true),
+            new UserActor.DropLegacyOffline(99),
+            new UserActor.RemoveAccount(AliceRes, Stanza("f")),
+            new UserActor.RemoveAccount(),
+            new UserActor.AccountDeleted([Alice, Bob]),
+            new UserActor.CloseSessions("conflict", "text", AliceRes),
+            new UserActor.GetSubscription(Bob),
+            new UserActor.SubscriptionOf("both"),
+            new UserActor.LastUnavailable(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero), "away"),
+            new UserActor.LastUnavailable(null, null),
+            new SessionMessages.PageWritten(12, true),
+            new SessionMessages.PageWritten(13, false, AwaitsAck: true),
+            new SessionMessages.PageAcknowledged(14, true),
+            new C2sConnectionActor.CloseWithStreamError("system-shutdown", null, null),
+        ];
+        foreach (var r in records)
+        {
+            var back = RoundTrip(r);
+            Assert.Equal(r.GetType(), back.GetType());
+            Assert.Equal(Describe(r), Describe(back)); // records compare Elements by reference: compare their text
+        }
+        Assert.Same(UserActor.GetState.Instance, RoundTrip(UserActor.GetState.Instance));
+        Assert.Same(AccountResourcesActor.ListResources.Instance, RoundTrip(AccountResourcesActor.ListResources.Instance));
+        Assert.Same(AccountResourcesActor.AccountCreated.Instance, RoundTrip(AccountResourcesActor.AccountCreated.Instance));
+    }
+
+    [Fact]
+    public void A_delivery_page_for_a_resource_round_trips_inside_its_envelope()
+    {
+        var page = new SessionMessages.DeliverPage([Stanza("1"), Stanza("2")], 77);
+        var back = Assert.IsType<UsersActor.Envelope>(RoundTrip(new UsersActor.Envelope(Alice, new AccountResourcesActor.DeliverPageTo(AliceRes, page))));
+        var to = Assert.IsType<AccountResourcesActor.DeliverPageTo>(back.Message);
+        Assert.Equal(77, to.Page.PageId);
+        Assert.Equal(Stanza("2").ToString(), to.Page.Stanzas[1].ToString());
+    }
+
+    [Fact]
+    public void A_record_without_a_routing_serializer_is_refused_rather_than_sent_through_Newtonsoft()
+    {
+        var serializer = (RoutingSerializer)Sys.Serialization.FindSerializerForType(typeof(UsersActor.Envelope));
+        Assert.Throws<ArgumentException>(() => serializer.ToBinary(new UsersActor.Envelope(Alice, new object())));
+    }
+
+    [Fact]
+    public void Hostile_bytes_are_refused_not_trusted()
+    {
+        var serializer = (RoutingSerializer)Sys.Serialization.FindSerializerForType(typeof(UsersActor.Envelope));
+        var bytes = serializer.ToBinary(new AccountResourcesActor.RouteStanza(Stanza(), Bob, AliceRes));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes[..^3], "r.route.v1")); // truncated
+        Assert.Throws<SerializationException>(() => serializer.FromBinary([.. bytes, 0], "r.route.v1")); // trailing
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "no.such.v1"));
+        var count = new byte[] { 0xff, 0xff, 0xff, 0x7f };
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(count, "r.resources.v1")); // a count larger than the bytes
+    }
+
+    private static string Describe(object o) => o switch
+    {
+        UserActor.ResourcePresence m => $"{m.Resource} {m.Session} {m.Presence} {m.Available} {m.Priority}",
+        UserActor.OutboundSubscription m => $"{m.Stanza} {m.To}",
+        UserActor.InboundPresence m => $"{m.Stanza} {m.From}",
+        UserActor.HandleIq m => $"{m.Iq} {m.From}",
+        UserActor.RemoveAccount m => $"{m.Requester} {m.FinalStanza}",
+        UserActor.AccountDeleted m => string.Join(",", m.LocalContacts),
+        _ => o.ToString()!,
+    };
+}
