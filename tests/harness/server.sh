@@ -21,7 +21,7 @@
 #   XMPP_COMPONENT_PORT    XEP-0114 component port (default XMPP_PORT+125, 5347 for 5222)
 #   XMPP_COMPONENT_DOMAIN  the component the harness configures (default component.XMPP_DOMAIN)
 #   XMPP_COMPONENT_SECRET  its handshake secret (default component-secret)
-#   XMPP_METRICS_PORT  the operator's endpoint (default XMPP_PORT+60, 5282): Prometheus metrics at METRICS_URL,
+#   XMPP_METRICS_PORT  the operator's endpoint (default XMPP_PORT+70, 5292): Prometheus metrics at METRICS_URL,
 #                      health at /health/live and /health/ready
 #   XMPP_S2S_PORT      server-to-server port (RFC 6120; default XMPP_PORT+47, 5269 for 5222)
 #   XMPP_S2S_ROUTES    static server-to-server routes, domain=host:port,... (asked before DNS; default none)
@@ -49,7 +49,8 @@ LOOPBACK_LIMITS="${XMPP_LOOPBACK_LIMITS:-false}"
 COMPONENT_PORT="${XMPP_COMPONENT_PORT:-$((PORT + 125))}"
 COMPONENT_DOMAIN="${XMPP_COMPONENT_DOMAIN:-component.$DOMAIN}"
 COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
-METRICS_PORT="${XMPP_METRICS_PORT:-$((PORT + 60))}"
+# (+70: clear of the other ports of instances a few ports apart, as tests/interop/run.sh starts them, and of cluster nodes' HTTP ports)
+METRICS_PORT="${XMPP_METRICS_PORT:-$((PORT + 70))}"
 S2S_PORT="${XMPP_S2S_PORT:-$((PORT + 47))}"
 S2S_ROUTES="${XMPP_S2S_ROUTES:-}"
 MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
