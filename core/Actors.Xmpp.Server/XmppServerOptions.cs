@@ -105,6 +105,14 @@ public sealed partial class XmppServerOptions
         /// &lt;auth/&gt;) do not apply to loopback addresses: local load tests and a reverse proxy on the same host. Their
         /// failed logins still count when they fail.</summary>
         public bool ExemptLoopback { get; set; } = true;
+        /// <summary>Bytes per second the server reads from one client connection (TCP, WebSocket), on average, after
+        /// <see cref="ClientBurstBytes"/>: a shaper in the manner of ejabberd's (3,000 B/s by default there) and Prosody's
+        /// mod_limits. A client over it is read later, not dropped. Loopback clients are not shaped unless
+        /// <see cref="ExemptLoopback"/> is off. 0: not shaped.</summary>
+        public int ClientBytesPerSecond { get; set; } = 32 * 1024;
+        /// <summary>Bytes a client connection may send at once before <see cref="ClientBytesPerSecond"/> applies (at least a
+        /// whole stanza of <see cref="MaxStanzaBytes"/>).</summary>
+        public int ClientBurstBytes { get; set; } = 512 * 1024;
         /// <summary>Resources bound at once per account; one more bind is refused with &lt;resource-constraint/&gt;
         /// (RFC 6120 §7.6.2.1). 0: no cap.</summary>
         public int MaxResourcesPerAccount { get; set; } = 32;

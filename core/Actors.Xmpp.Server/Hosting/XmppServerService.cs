@@ -89,6 +89,8 @@ public sealed class XmppServerService : IHostedService
             MaxStanzaBytesBeforeAuthentication = o.Limits.MaxStanzaBytesBeforeAuthentication,
             MaxOutboundBytes = o.Limits.MaxOutboundBytes,
             Certificates = _certificates,
+            Shaper = new ShaperLimits(Math.Max(0, o.Limits.ClientBytesPerSecond),
+                Math.Max(o.Limits.ClientBurstBytes, o.Limits.MaxStanzaBytes), o.Limits.ExemptLoopback),
             KeepAlive = o.Limits.TcpKeepAliveSeconds > 0
                 ? new TcpKeepAlive(TimeSpan.FromSeconds(o.Limits.TcpKeepAliveSeconds),
                     TimeSpan.FromSeconds(Math.Max(1, o.Limits.TcpKeepAliveIntervalSeconds)), Math.Max(1, o.Limits.TcpKeepAliveProbes))
@@ -110,7 +112,7 @@ public sealed class XmppServerService : IHostedService
         }
         if (Actors.Xmpp.Server.Http.XmppHttpHost.Enabled(o))
         {
-            _http = new Http.XmppHttpHost(_server, _certificates, transport, _connections, _loggers);
+            _http = new Http.XmppHttpHost(_server, _certificates, transport, _connections, _loggers, Admission);
             await _http.StartAsync(cancellationToken);
             _log.LogInformation("HTTP host: WebSocket at {WebSocket}, BOSH at {Bosh} on {Http}{Https}", o.Http.WebSocketPath, o.Http.BoshPath,
                 _http.HttpEndPoint is null ? "" : "http://" + _http.HttpEndPoint, _http.HttpsEndPoint is null ? "" : " https://" + _http.HttpsEndPoint);

@@ -1,5 +1,6 @@
 using System.Net;
 using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Transport.Admission;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Tls;
 using Actors.Xmpp.Transport.WebSockets;
@@ -32,10 +33,15 @@ public sealed class XmppHttpHost : IAsyncDisposable
     private readonly ILoggerFactory _loggers;
     private readonly IReadOnlyList<IPAddress> _trustedProxies;
     private readonly Bosh.BoshSessions _bosh;
+    private readonly ConnectionAdmission? _admission;
     private WebApplication? _app;
 
-    public XmppHttpHost(ServerContext server, ServerCertificates certificates, TransportOptions transport, IActorRef connections, ILoggerFactory loggers)
+    /// <param name="admission">The per-address caps of the client listeners, applied to WebSocket streams and BOSH
+    /// sessions too (by the client's address, the forwarded one behind a trusted proxy); null: none.</param>
+    public XmppHttpHost(ServerContext server, ServerCertificates certificates, TransportOptions transport, IActorRef connections, ILoggerFactory loggers,
+        ConnectionAdmission? admission = null)
     {
+        _admission = admission;
         _server = server;
         _certificates = certificates;
         _transport = transport;
@@ -44,7 +50,7 @@ public sealed class XmppHttpHost : IAsyncDisposable
         var proxies = new List<IPAddress>();
         foreach (var p in server.Options.Http.TrustedProxies) proxies.Add(IPAddress.Parse(p));
         _trustedProxies = proxies;
-        _bosh = new Bosh.BoshSessions(server, transport, connections);
+        _bosh = new Bosh.BoshSessions(server, transport, connections, admission);
     }
 
     private XmppServerOptions.HttpSettings Settings => _server.Options.Http;
@@ -148,14 +154,57 @@ public sealed class XmppHttpHost : IAsyncDisposable
         }
         var client = HttpClientInfo.Of(context, _trustedProxies);
         var keepAlive = _server.Options.Limits.KeepAliveSeconds;
+        var address = (client.RemoteEndPoint as IPEndPoint)?.Address;
+        var refused = address is null ? null : _admission?.TryAdmit(address);
         var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
         {
             SubProtocol = WebSocketFraming.Subprotocol,
             KeepAliveInterval = keepAlive > 0 ? TimeSpan.FromSeconds(keepAlive) : TimeSpan.Zero,
         }).ConfigureAwait(false);
-        var connection = new WebSocketConnection(socket, _transport, client.RemoteEndPoint, client.Secure, Settings.SeeOtherUri);
-        _connections.Tell(new ConnectionsActor.Accepted(connection));
-        await connection.Completion.ConfigureAwait(false); // the request lives as long as the stream
+        if (refused is not null)
+        {
+            await RefuseAsync(socket, refused).ConfigureAwait(false);
+            return;
+        }
+        try
+        {
+            var connection = new WebSocketConnection(socket, _transport, client.RemoteEndPoint, client.Secure, Settings.SeeOtherUri);
+            _connections.Tell(new ConnectionsActor.Accepted(connection));
+            await connection.Completion.ConfigureAwait(false); // the request lives as long as the stream
+        }
+        finally
+        {
+            if (address is not null) _admission?.Release(address);
+        }
+    }
+
+    /// <summary>A stream over its address's caps (XEP-0205 §3), as a TCP connection is refused (RFC 6120 §4.9.1.2), in
+    /// RFC 7395's framing: &lt;open/&gt;, the &lt;policy-violation/&gt; stream error (§3.5), &lt;close/&gt; (§3.6), then
+    /// the WebSocket's closing handshake.</summary>
+    private async Task RefuseAsync(System.Net.WebSockets.WebSocket socket, string reason)
+    {
+        var output = new System.Buffers.ArrayBufferWriter<byte>(512);
+        try
+        {
+            WebSocketFraming.WriteOpen(output, new StreamOpening(Ns.Client, _server.Domains[0], "refused", null, "1.0", "en"));
+            await socket.SendAsync(output.WrittenMemory, System.Net.WebSockets.WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
+            output.ResetWrittenCount();
+            WebSocketFraming.WriteStreamElement(output, Stanzas.StreamErrors.Create(Stanzas.StreamErrors.PolicyViolation, reason));
+            await socket.SendAsync(output.WrittenMemory, System.Net.WebSockets.WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
+            output.ResetWrittenCount();
+            WebSocketFraming.WriteClose(output);
+            await socket.SendAsync(output.WrittenMemory, System.Net.WebSockets.WebSocketMessageType.Text, true, CancellationToken.None).ConfigureAwait(false);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+            await socket.CloseAsync(System.Net.WebSockets.WebSocketCloseStatus.PolicyViolation, null, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is System.Net.WebSockets.WebSocketException or IOException or OperationCanceledException or ObjectDisposedException)
+        {
+            // the client went away first: nothing more to tell it
+        }
+        finally
+        {
+            socket.Dispose();
+        }
     }
 
     // ------------------------------------------------------------------ XEP-0156

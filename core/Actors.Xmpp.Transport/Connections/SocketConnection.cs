@@ -27,6 +27,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private readonly bool _directTls;
     private readonly Action<SocketConnection>? _onClosed;
     private readonly XmppFramer _framer;
+    private readonly Admission.ReadShaper? _shaper;
     private readonly object _writeLock = new();
     private IActorRef _owner = ActorRefs.Nobody;
     private Stream _stream;               // NetworkStream, then SslStream
@@ -78,6 +79,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         if (options.MaxStanzaBytesBeforeAuthentication > 0) _framer.MaxStanzaBytes = options.MaxStanzaBytesBeforeAuthentication;
         Id = "c" + Interlocked.Increment(ref _ids).ToString(System.Globalization.CultureInfo.InvariantCulture);
         RemoteEndPoint = socket.RemoteEndPoint;
+        _shaper = options.Shaper.For(RemoteEndPoint);
         LastReceivedTicks = LastSentTicks = Environment.TickCount64;
     }
 
@@ -152,6 +154,8 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
                 if (n == 0) break;
+                // over its rate: the next read waits (the bytes stay in the peer's socket and window meanwhile)
+                if (_shaper is not null && _shaper.Consume(n) is { Ticks: > 0 } pause) await Task.Delay(pause).ConfigureAwait(false);
                 if (_framer.Faulted)
                 {
                     // the stream is dead: read nothing more (a hostile peer's megabytes are not worth decrypting);

@@ -18,4 +18,6 @@ public sealed record TransportOptions
     public Tls.ServerCertificates? Certificates { get; init; }
     /// <summary>TCP keep-alive on every accepted connection (dead-peer detection by the kernel); null: off.</summary>
     public TcpKeepAlive? KeepAlive { get; init; }
+    /// <summary>The read rate of one client connection (TCP and WebSocket); the default shapes nothing.</summary>
+    public Admission.ShaperLimits Shaper { get; init; } = new();
 }

@@ -33,6 +33,7 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
     private readonly TransportOptions _options;
     private readonly string? _seeOtherUri;
     private readonly XmppFramer _framer;
+    private readonly Admission.ReadShaper? _shaper;
     private readonly object _writeLock = new();
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IActorRef _owner = ActorRefs.Nobody;
@@ -51,6 +52,9 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
     private TaskCompletionSource? _resume;
     private bool _streamOpen;              // an <open/> was received and no restart asked for another since
     private volatile bool _restartRequested;
+    private volatile bool _authenticated;
+    private int _maxMessageBytes;          // the stanza limit now (smaller before authentication, XEP-0205 §2)
+    private long _stanzaStartedTicks;      // a message arriving in fragments: when its first one came (0: none)
     private Element? _parsed;              // the element of the message being parsed
     private int _parsedCount;
     private FramerErrorCondition? _parseError;
@@ -65,7 +69,12 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
         _options = options;
         _seeOtherUri = string.IsNullOrEmpty(seeOtherUri) ? null : seeOtherUri;
         _framer = new XmppFramer(this, options.Framer);
+        _maxMessageBytes = options.MaxStanzaBytesBeforeAuthentication > 0
+            ? Math.Min(options.MaxStanzaBytesBeforeAuthentication, options.Framer.MaxStanzaBytes)
+            : options.Framer.MaxStanzaBytes;
+        _framer.MaxStanzaBytes = _maxMessageBytes;
         RemoteEndPoint = remoteEndPoint;
+        _shaper = options.Shaper.For(remoteEndPoint);
         IsSecure = secure;
         Id = "w" + Interlocked.Increment(ref _ids).ToString(System.Globalization.CultureInfo.InvariantCulture);
         LastReceivedTicks = LastSentTicks = Environment.TickCount64;
@@ -79,6 +88,9 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
     public IChannelBinding? ChannelBinding => null;
     public long LastReceivedTicks { get; private set; }
     public long LastSentTicks { get; private set; }
+    /// <summary>When the first fragment of a message still incomplete arrived (the stanza deadline against a client
+    /// that trickles a message in fragments, as against a TCP slowloris); 0 between messages.</summary>
+    public long StanzaStartedTicks => Volatile.Read(ref _stanzaStartedTicks);
     /// <summary>Completes when the connection is gone (the HTTP request that upgraded to it may then end).</summary>
     public Task Completion => _completed.Task;
 
@@ -106,11 +118,13 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
                     break;
                 }
                 var message = new PooledBufferWriter();
+                var messageBytes = 0;
                 try
                 {
                     var tooLarge = false;
                     var binary = first.MessageType == WebSocketMessageType.Binary;
                     var end = first.EndOfMessage && first.Count > 0;
+                    var partial = false;
                     while (!end)
                     {
                         var r = await _socket.ReceiveAsync(message.GetMemory(_options.ReadBufferBytes), CancellationToken.None).ConfigureAwait(false);
@@ -122,15 +136,25 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
                         binary |= r.MessageType == WebSocketMessageType.Binary;
                         message.Advance(r.Count);
                         end = r.EndOfMessage;
-                        if (message.WrittenCount > _options.Framer.MaxStanzaBytes)
+                        if (message.WrittenCount > _maxMessageBytes)
                         {
                             tooLarge = true;
                             break;
                         }
+                        if (!end && !partial)
+                        {
+                            // the message is arriving in pieces: its clock starts (once per message)
+                            partial = true;
+                            LastReceivedTicks = Environment.TickCount64;
+                            Volatile.Write(ref _stanzaStartedTicks, LastReceivedTicks);
+                            _owner.Tell(TransportEvents.StanzaStartedInstance);
+                        }
                     }
+                    if (partial) Volatile.Write(ref _stanzaStartedTicks, 0);
+                    messageBytes = message.WrittenCount;
                     LastReceivedTicks = Environment.TickCount64;
                     if (tooLarge)
-                        Fail(FramerErrorCondition.PolicyViolation, $"a message may hold at most {_options.Framer.MaxStanzaBytes} bytes");
+                        Fail(FramerErrorCondition.PolicyViolation, $"a message may hold at most {_maxMessageBytes} bytes");
                     else if (binary)
                         Fail(FramerErrorCondition.NotWellFormed, "XMPP over WebSocket is carried in text messages (RFC 7395 §3.3.3)");
                     else
@@ -140,6 +164,8 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
                 {
                     message.Reset();
                 }
+                // over its rate: the next message waits (RFC 7395 frames whole messages; a message is never cut)
+                if (_shaper is not null && _shaper.Consume(messageBytes) is { Ticks: > 0 } pause) await Task.Delay(pause).ConfigureAwait(false);
                 if (_parseError is not null)
                 {
                     // the stream is dead: read nothing more; the owner sends the stream error and closes
@@ -198,6 +224,8 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
         {
             _restartRequested = false;
             _streamOpen = false;
+            if (_authenticated && _maxMessageBytes != _options.Framer.MaxStanzaBytes)
+                _framer.MaxStanzaBytes = _maxMessageBytes = _options.Framer.MaxStanzaBytes;
         }
         if (element.Is(WebSocketFraming.Open, WebSocketFraming.Namespace) && !_streamOpen)
         {
@@ -262,6 +290,9 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
 
     /// <summary>RFC 7395 §3.7: after a restart the client opens a new stream with a new &lt;open/&gt;.</summary>
     public void RestartStream() => _restartRequested = true;
+
+    /// <summary>From the restart on, messages may be as large as the full stanza limit.</summary>
+    public void Authenticated() => _authenticated = true;
 
     public void StartTls() => throw new NotSupportedException("no STARTTLS over WebSocket (RFC 7395)");
 

@@ -93,3 +93,31 @@ public class AdmissionSpec
         Assert.True(limiter.Begin(a).Allowed);
     }
 }
+
+public sealed class ReadShaperSpec
+{
+    [Fact]
+    public void Reads_within_the_burst_never_wait_and_past_it_wait_for_the_rate()
+    {
+        var shaper = new Actors.Xmpp.Transport.Admission.ReadShaper(new(BytesPerSecond: 1000, BurstBytes: 2000), now: 10_000);
+        Assert.Equal(TimeSpan.Zero, shaper.Consume(2000, now: 10_000));
+        // 500 bytes over: half a second at 1,000 B/s
+        Assert.Equal(TimeSpan.FromMilliseconds(500), shaper.Consume(500, now: 10_000));
+        // a second later the debt is paid and 500 more bytes are in the bucket
+        Assert.Equal(TimeSpan.Zero, shaper.Consume(500, now: 11_000));
+        // the bucket never holds more than the burst, however long the connection idled
+        Assert.Equal(TimeSpan.Zero, shaper.Consume(2000, now: 1_000_000));
+        Assert.Equal(TimeSpan.FromMilliseconds(1), shaper.Consume(1, now: 1_000_000));
+    }
+
+    [Fact]
+    public void Loopback_is_not_shaped_unless_asked_and_zero_is_off()
+    {
+        var loopback = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 1);
+        var remote = new System.Net.IPEndPoint(System.Net.IPAddress.Parse("203.0.113.7"), 1);
+        Assert.Null(new Actors.Xmpp.Transport.Admission.ShaperLimits(1000).For(loopback));
+        Assert.NotNull(new Actors.Xmpp.Transport.Admission.ShaperLimits(1000).For(remote));
+        Assert.NotNull(new Actors.Xmpp.Transport.Admission.ShaperLimits(1000, ExemptLoopback: false).For(loopback));
+        Assert.Null(new Actors.Xmpp.Transport.Admission.ShaperLimits(0).For(remote));
+    }
+}

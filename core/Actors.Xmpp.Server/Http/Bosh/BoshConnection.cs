@@ -101,6 +101,12 @@ public sealed class BoshConnection : ITransportConnection
     public long LastReceivedTicks { get; private set; }
     public long LastSentTicks { get; private set; }
     internal bool Ended { get { lock (_lock) return _ended; } }
+    /// <summary>Whether the stream authenticated: from then on a request may carry the full stanza limit (before, the
+    /// smaller pre-authentication one, XEP-0205 §2).</summary>
+    internal bool IsAuthenticated => _authenticated;
+    private volatile bool _authenticated;
+
+    public void Authenticated() => _authenticated = true;
 
     /// <summary>Holds the session creation request (its answer carries the session's attributes, XEP-0124 §7.1).</summary>
     internal Task<BoshResponse> Creation()

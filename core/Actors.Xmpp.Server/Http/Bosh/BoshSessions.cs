@@ -25,11 +25,16 @@ public sealed class BoshSessions
     private readonly ServerContext _server;
     private readonly TransportOptions _transport;
     private readonly IActorRef _connections;
+    private readonly Transport.Admission.ConnectionAdmission? _admission;
     private readonly ConcurrentDictionary<string, BoshConnection> _sessions = new(StringComparer.Ordinal);
     private volatile bool _stopped;
 
-    public BoshSessions(ServerContext server, TransportOptions transport, IActorRef connections)
+    /// <param name="admission">Per-address caps (XEP-0205 §3): a session counts as one connection of its client's
+    /// address from its creation to its end; null: none.</param>
+    public BoshSessions(ServerContext server, TransportOptions transport, IActorRef connections,
+        Transport.Admission.ConnectionAdmission? admission = null)
     {
+        _admission = admission;
         _server = server;
         _transport = transport;
         _connections = connections;
@@ -45,7 +50,12 @@ public sealed class BoshSessions
         foreach (var session in _sessions.Values) session.Abort();
     }
 
-    internal void Remove(BoshConnection session) => _sessions.TryRemove(new KeyValuePair<string, BoshConnection>(session.Sid, session));
+    internal void Remove(BoshConnection session)
+    {
+        if (_sessions.TryRemove(new KeyValuePair<string, BoshConnection>(session.Sid, session))
+            && session.RemoteEndPoint is System.Net.IPEndPoint client)
+            _admission?.Release(client.Address);
+    }
 
     public async Task HandleAsync(HttpContext context, HttpClientInfo client)
     {
@@ -88,9 +98,21 @@ public sealed class BoshSessions
             if (body is null || !body.Is("body", BoshProtocol.Namespace))
                 return new BoshResponse(200, TerminateBody(BoshProtocol.Conditions.BadRequest));
             var sid = body.Attr("sid");
-            if (sid is null) return await CreateAsync(body, client).ConfigureAwait(false);
+            var beforeAuthentication = _transport.MaxStanzaBytesBeforeAuthentication;
+            if (sid is null)
+            {
+                if (beforeAuthentication > 0 && content.WrittenCount > beforeAuthentication)
+                    return new BoshResponse(200, TerminateBody(BoshProtocol.Conditions.PolicyViolation));
+                return await CreateAsync(body, client).ConfigureAwait(false);
+            }
             if (!_sessions.TryGetValue(sid, out var session))
                 return new BoshResponse(200, TerminateBody(BoshProtocol.Conditions.ItemNotFound));
+            if (beforeAuthentication > 0 && !session.IsAuthenticated && content.WrittenCount > beforeAuthentication)
+            {
+                // XEP-0205 §2: a stream not yet authenticated is held to the smaller limit; §17.2's terminal error ends it
+                session.Abort();
+                return new BoshResponse(200, TerminateBody(BoshProtocol.Conditions.PolicyViolation));
+            }
             return await session.Request(body).ConfigureAwait(false);
         }
         finally { content.Reset(); }
@@ -151,6 +173,9 @@ public sealed class BoshSessions
         if (body.Attr("xml:lang") is { } lang) attributes.Add(new XAttr("xml:lang", lang, null));
         if (body.Attr("version", BoshProtocol.XmppNamespace) is { } version) attributes.Add(new XAttr("version", version, null));
         var header = new StreamHeader("stream", Ns.Streams, Ns.Client, attributes);
+        // XEP-0205 §3: the caps of TCP connections, per address (XEP-0124 §17.2 policy-violation)
+        if (client.RemoteEndPoint is System.Net.IPEndPoint address && _admission?.TryAdmit(address.Address) is not null)
+            return Task.FromResult(new BoshResponse(200, TerminateBody(BoshProtocol.Conditions.PolicyViolation)));
         var sid = Convert.ToHexString(RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
         var session = new BoshConnection(this, sid, parameters, header, rid, client.RemoteEndPoint, client.Secure, _transport, _server.Timers);
         _sessions[sid] = session;
