@@ -103,6 +103,8 @@ internal sealed partial class PluginContext : IPluginContext
     // ---- admin commands ----
     public IDisposable AddCommand(AdminCommand command) => Track(_services.Commands.Add(PluginId, command));
 
+    public IDisposable AddPortableData(PortableAccountData data) => Track(_services.Host.Server.PortableData.Add(PluginId, data));
+
     public T Track<T>(T registration) where T : IDisposable
     {
         lock (_ledger) _ledger.Add(registration);

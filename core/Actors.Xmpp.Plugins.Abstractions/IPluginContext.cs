@@ -74,6 +74,8 @@ public partial interface IPluginContext
     /// <summary>An admin command offered by the CLI, the admin socket and (for <see cref="CommandAccess.Admin"/>)
     /// XEP-0050; removed on unload (a run in progress is cancelled).</summary>
     IDisposable AddCommand(AdminCommand command);
+    /// <summary>This plugin's share of each account's data in XEP-0227 export and import; removed on unload.</summary>
+    IDisposable AddPortableData(PortableAccountData data);
 
     // ---- storage and lifecycle events ----
     /// <summary>This plugin's persistent maps and archives, per account or service (see <see cref="IPluginStorage"/>).</summary>

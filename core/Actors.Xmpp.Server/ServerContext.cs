@@ -28,6 +28,8 @@ public sealed record ServerContext(
     public Http.HttpRoutes HttpRoutes { get; init; } = new();
     /// <summary>The message archive table plugins archive into (<c>IMessageArchive</c>); null without a database.</summary>
     public Archive.MessageArchive? MessageArchive { get; init; }
+    /// <summary>The plugins' shares of account data in XEP-0227 export and import.</summary>
+    public Portability.PortableDataRegistry PortableData { get; init; } = new();
 
     public bool Serves(string domain)
     {

@@ -26,5 +26,6 @@ root.Subcommands.Add(CertCommands.Create());
 root.Subcommands.Add(CheckCommand.Create());
 foreach (var command in OperationsCommands.Create()) root.Subcommands.Add(command);
 foreach (var command in BackupCommands.Create()) root.Subcommands.Add(command);
+foreach (var command in PortabilityCommands.Create()) root.Subcommands.Add(command);
 root.Subcommands.Add(ClusterCommands.Create());
 return await root.Parse(ConfigOverrides.Extract(args)).InvokeAsync();

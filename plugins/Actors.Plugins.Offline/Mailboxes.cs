@@ -105,6 +105,43 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
         catch (ArgumentException ex) { log.LogDebug(ex, "the error for an offline message could not be routed back"); }
     }
 
+    // ---- XEP-0227 §4.4 ------------------------------------------------------------------------------------------
+
+    public const string PortableName = "offline-messages";
+
+    /// <summary>The mailbox as &lt;offline-messages/&gt; (in the file's namespace), each message with the XEP-0203 delay
+    /// of when it was stored.</summary>
+    public async Task<IReadOnlyList<Element>> ExportAsync(Jid account)
+    {
+        var messages = new Element(PortableName, "urn:xmpp:pie:0");
+        var after = 0L;
+        while (true)
+        {
+            var read = await archive.ReadAsync(account, after, ReadBatch);
+            foreach (var item in read.Items)
+            {
+                after = item.Id;
+                if (item.Value.Xml is not { } stanza) continue;
+                if (stanza.Child("delay", Ns.Delay) is null) stanza.Add(Delay(item.Stamp, account.Domain));
+                messages.Add(stanza);
+            }
+            if (read.Complete || read.Items.Count == 0) break;
+        }
+        return messages.ElementCount == 0 ? [] : [messages];
+    }
+
+    /// <summary>Appends the file's messages to the mailbox (up to its limit), their delays kept.</summary>
+    public async Task ImportAsync(Jid account, Element messages)
+    {
+        foreach (var message in messages.Elements("message", Ns.Client))
+        {
+            var copy = message.Clone();
+            copy.To = account.ToString(); // the mailbox's owner, whatever resource the exporting server had
+            if (await archive.AppendAsync(account, StoredValue.Of(copy), maxMessages) == 0)
+                throw new InvalidOperationException($"the offline mailbox of {account} is full ({maxMessages} messages)");
+        }
+    }
+
     // ---- delivery (XEP-0160, XEP-0203) ----------------------------------------------------------------------------
 
     /// <summary>Delivers the mailbox of <paramref name="account"/> to an available resource (<paramref name="preferred"/>
@@ -191,7 +228,8 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
                 upTo = item.Id;
                 if (item.Value.Xml is not { } stanza) continue; // (only stanzas are appended)
                 bytes += stanza.ToUtf8().Length + DelayBytes;
-                stanza.Add(Delay(item.Stamp, account.Domain)); // XEP-0203
+                // XEP-0203: when it was stored (a message imported from another server keeps the stamp it came with)
+                if (stanza.Child("delay", Ns.Delay) is null) stanza.Add(Delay(item.Stamp, account.Domain));
                 page.Add(stanza);
             }
             var sent = delivery.Deliver(target, page);

@@ -38,6 +38,10 @@ public sealed class OfflinePlugin : IXmppPlugin
         var mailboxes = ctx.Track(new Mailboxes(ctx.Storage.Archive(Mailboxes.Kind), ctx.Require<ISessionDelivery>(),
             ctx.Require<ISessions>(), ctx.Require<IRouter>(), options.MaxMessages, ctx.Logger));
         ctx.AddFeature(Feature);
+        // XEP-0227 §4.4: <offline-messages/> (in the file's own namespace: "" here)
+        ctx.AddPortableData(new PortableAccountData(Mailboxes.PortableName, "",
+            (account, _) => mailboxes.ExportAsync(account),
+            (account, messages, _) => mailboxes.ImportAsync(account, messages)));
         // RFC 6121 §8.5.2.2.1: no resource can take it
         ctx.Hook(HookPoint.Undeliverable, StorePriority, e => mailboxes.Store(e.Stanza, e.Session.Bare));
         // XEP-0160 §3: delivered when the account comes online with a resource that takes messages to the bare JID

@@ -21,6 +21,25 @@ public sealed class PrivatePlugin : IXmppPlugin
         ctx.AddFeature(Ns, IqScope.Both);
         ctx.HandleIq("get", IqScope.Account, Ns, "query", r => Get(store, r));
         ctx.HandleIq("set", IqScope.Account, Ns, "query", r => Set(store, r));
+        // XEP-0227 §4.5: the account's stored elements as one <query xmlns='jabber:iq:private'/>
+        ctx.AddPortableData(new PortableAccountData("query", Ns,
+            async (account, _) =>
+            {
+                var all = await store.GetAllAsync(account);
+                if (all.Count == 0) return [];
+                var query = new Element("query", Ns);
+                foreach (var entry in all)
+                    if (entry.Value?.Xml is { } xml) query.Add(xml);
+                return [query];
+            },
+            async (account, query, _) =>
+            {
+                var entries = new List<StoredEntry>();
+                foreach (var child in query.Elements())
+                    if (child.Namespace is not (Xmpp.Ns.Client or Xmpp.Ns.Server or Ns) && child.Namespace.Length > 0)
+                        entries.Add(new StoredEntry(KeyOf(child), StoredValue.Of(child.Clone())));
+                if (entries.Count > 0) await store.SetManyAsync(account, entries);
+            }));
     }
 
     /// <summary>"{namespace} name": the key of a fragment.</summary>

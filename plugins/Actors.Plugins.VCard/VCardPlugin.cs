@@ -52,6 +52,14 @@ public sealed class VCardPlugin : IXmppPlugin
             if (!photoHashes.ContainsKey(r.To.Bare)) await Remember(r.To.Bare, card);
             return r.Result(card);
         });
+        // XEP-0227 §4.6: the account's vCard as stored
+        ctx.AddPortableData(new PortableAccountData("vCard", Ns,
+            async (account, _) => await cards.GetAsync(account, Key) is { Xml: { } card } ? [card] : [],
+            async (account, card, _) =>
+            {
+                await cards.SetAsync(account, Key, StoredValue.Of(card));
+                await Remember(account, card);
+            }));
         ctx.HandleIq("set", IqScope.Account, Ns, "vCard", async r =>
         {
             if (!r.From.Bare.Equals(r.To.Bare)) return r.Error("forbidden", "only the owner can change a vCard");

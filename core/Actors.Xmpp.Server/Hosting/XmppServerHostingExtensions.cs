@@ -121,6 +121,7 @@ public static class XmppServerHostingExtensions
             sp.GetRequiredService<XmppServerService>(), options, persistence));
         services.AddSingleton<IAdminCommandExtension>(sp => new Diagnostics.OperationsCommands(
             sp.GetRequiredService<Diagnostics.ServerHealth>(), sp.GetRequiredService<ServerContext>()));
+        services.AddSingleton<IAdminCommandExtension>(sp => new Portability.PortabilityCommands(sp.GetRequiredService<ServerContext>()));
         services.AddSingleton<Diagnostics.OperationsService>();
         services.AddHostedService(sp => sp.GetRequiredService<Diagnostics.OperationsService>());
         services.AddHostedService<AdminChannel>();

@@ -100,6 +100,14 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     /// <summary>The subscription state of a contact in this roster (RFC 6121 §2.1.2.5); answered with <see cref="SubscriptionOf"/>.</summary>
     public sealed record GetSubscription(Jid Contact);
 
+    /// <summary>XEP-0227 import: roster items as exported (subscription states included, which no client may set) and
+    /// pending inbound subscription requests, stored over what the roster holds for the same contacts. Answered with
+    /// <see cref="DataImported"/> once journaled (or a Status.Failure).</summary>
+    public sealed record ImportData(IReadOnlyList<RosterItemState> Roster, IReadOnlyList<SubscriptionRequestState> PendingIn);
+
+    /// <summary>The answer to <see cref="ImportData"/>: how many roster items and requests were stored.</summary>
+    public sealed record DataImported(int RosterItems, int Requests);
+
     public sealed record SubscriptionOf(string Subscription);
 
     /// <summary>When the account's last available resource went unavailable, and its status (RFC 6121 §4.3.2: what a
@@ -249,6 +257,9 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 return;
             case CloseSessions m:
                 CloseSessionsExcept(m);
+                break;
+            case ImportData m:
+                Import(m);
                 break;
             case GetSubscription g:
                 Sender.Tell(new SubscriptionOf(_state.Item(g.Contact.Bare.ToString())?.Subscription ?? "none"));
@@ -602,6 +613,26 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             then();
             foreach (var i in items) Push(ItemElement(_state.Item(i.Jid) ?? i));
         }, onFailure);
+    }
+
+    private void Import(ImportData m)
+    {
+        var sender = Sender;
+        var max = _settings.MaxRosterItems;
+        var items = new List<RosterItemState>(m.Roster.Count);
+        foreach (var item in m.Roster)
+        {
+            if (max > 0 && _state.Item(item.Jid) is null && _state.RosterCount + items.Count >= max)
+            {
+                sender.Tell(new Status.Failure(new InvalidOperationException($"the roster would hold more than {max} items")));
+                return;
+            }
+            items.Add(item);
+        }
+        var requests = new List<IPersistentEvent>(m.PendingIn.Count);
+        foreach (var r in m.PendingIn) requests.Add(new SubscriptionRequestStored(r.From, r.Stanza));
+        SetItems(items, () => sender.Tell(new DataImported(items.Count, requests.Count)),
+            () => sender.Tell(new Status.Failure(new InvalidOperationException("the journal write failed"))), requests);
     }
 
     private void RemoveItem(Jid contact, RosterItemState? existing, Action then, Action? onFailure)
