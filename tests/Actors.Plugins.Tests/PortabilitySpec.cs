@@ -140,6 +140,50 @@ public sealed class PortabilitySpec
         }
     }
 
+    [Fact]
+    public async Task Xep0227_an_export_by_ejabberd_imports_and_its_accounts_log_in_with_their_roster_vcard_and_private_xml()
+    {
+        string main;
+        await using (var ejabberd = await Ejabberd.StartAsync([("ejuser", "ej-password-1"), ("ejfriend", "ej-password-2")]))
+        {
+            // the data set through ejabberd by a client, as its users would have
+            await using (var c = await XmppTestClient.LoginAsync(ejabberd.EndPoint, "ejuser", "ej-password-1", resource: "r"))
+            {
+                Assert.Equal("result", (await c.Query("<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='ejfriend@localhost' name='Friend'><group>Mates</group></item></query></iq>")).Type);
+                Assert.Equal("result", (await c.Query("<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>Made in ejabberd</FN></vCard></iq>")).Type);
+                Assert.Equal("result", (await c.Query("<iq type='set' id='p1'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'><color>green</color></prefs></query></iq>")).Type);
+            }
+            var exported = await ejabberd.ExportAsync();
+            main = Path.Combine(Path.GetTempPath(), "ejabberd-export-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(main);
+            foreach (var f in Directory.GetFiles(Path.GetDirectoryName(exported)!)) File.Copy(f, Path.Combine(main, Path.GetFileName(f)));
+            main = Path.Combine(main, Path.GetFileName(exported));
+        }
+        try
+        {
+            await using var server = await TestServer.StartAsync(TestServer.RepositoryPlugins);
+            var import = await Operator.CliAsync(server, "import", main);
+            Assert.True(import.ExitCode == 0, import.Stderr);
+            Assert.Contains("imported 2 accounts (0 existing)", import.Stdout);
+
+            // ejabberd's SCRAM credentials (23.01 writes them base64-encoded twice) log in with the password
+            await using var c = await XmppTestClient.LoginAsync(server.C2sEndPoint, "ejuser", "ej-password-1", resource: "r");
+            var item = (await c.Query("<iq type='get' id='r2'><query xmlns='jabber:iq:roster'/></iq>")).Child("query", Ns.Roster)!.Child("item", Ns.Roster)!;
+            Assert.Equal("ejfriend@localhost", item.Attr("jid"));
+            Assert.Equal("Friend", item.Attr("name"));
+            Assert.Equal("Mates", item.ChildText("group", Ns.Roster));
+            var card = await c.Query("<iq type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>");
+            Assert.Equal("Made in ejabberd", card.Child("vCard", "vcard-temp")!.ChildText("FN", "vcard-temp"));
+            var stored = await c.Query("<iq type='get' id='p2'><query xmlns='jabber:iq:private'><prefs xmlns='urn:example:prefs'/></query></iq>");
+            Assert.Equal("green", stored.Child("query", "jabber:iq:private")!.Child("prefs", "urn:example:prefs")!.ChildText("color", "urn:example:prefs"));
+            await using var friend = await XmppTestClient.LoginAsync(server.C2sEndPoint, "ejfriend", "ej-password-2", resource: "r");
+        }
+        finally
+        {
+            Directory.Delete(Path.GetDirectoryName(main)!, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData("<!DOCTYPE server-data [<!ENTITY x 'y'>]><server-data xmlns='urn:xmpp:pie:0'/>", "")]
     [InlineData("<server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='../secret.xml'/></server-data>", "not a file name in the same folder")]

@@ -269,11 +269,7 @@ public sealed class ServerDataPortability(ServerContext server)
             }
             try
             {
-                credentials.Add(new ScramCredential(hash,
-                    Convert.FromBase64String(s.ChildText(PortableFormat.Salt, PortableFormat.ScramNs) ?? ""),
-                    int.Parse(s.ChildText(PortableFormat.IterationCount, PortableFormat.ScramNs) ?? "", NumberStyles.None, CultureInfo.InvariantCulture),
-                    Convert.FromBase64String(s.ChildText(PortableFormat.StoredKey, PortableFormat.ScramNs) ?? ""),
-                    Convert.FromBase64String(s.ChildText(PortableFormat.ServerKey, PortableFormat.ScramNs) ?? "")));
+                credentials.Add(ReadScram(hash, s));
             }
             catch (FormatException)
             {
@@ -289,6 +285,39 @@ public sealed class ServerDataPortability(ServerContext server)
             throw new InvalidOperationException("this account store cannot take SCRAM credentials; import accounts with passwords");
         await store.ImportAsync([(account, new UserCredentials(account.Local!, credentials))]).ConfigureAwait(false);
         return true;
+    }
+
+    /// <summary>§4.2.1's keys, base64 of the raw bytes. ejabberd 23.01's export_piefxis encodes the base64 text it
+    /// stores once more: when a key does not decode to the hash's length but its text does, the file is read that way
+    /// (salt included), so that its accounts can log in.</summary>
+    private static ScramCredential ReadScram(string hash, Element s)
+    {
+        var length = hash switch { ScramKeys.Sha1 => 20, ScramKeys.Sha256 => 32, _ => 64 };
+        var stored = Base64(s.ChildText(PortableFormat.StoredKey, PortableFormat.ScramNs));
+        var server = Base64(s.ChildText(PortableFormat.ServerKey, PortableFormat.ScramNs));
+        var salt = Base64(s.ChildText(PortableFormat.Salt, PortableFormat.ScramNs));
+        var iterations = int.Parse(s.ChildText(PortableFormat.IterationCount, PortableFormat.ScramNs) ?? "", NumberStyles.None, CultureInfo.InvariantCulture);
+        if (stored.Length != length || server.Length != length)
+        {
+            if (!TwiceEncoded(stored, out stored) || !TwiceEncoded(server, out server) || !TwiceEncoded(salt, out salt)
+                || stored.Length != length || server.Length != length)
+                throw new FormatException($"the keys are not {length} bytes");
+        }
+        if (iterations < 1 || salt.Length == 0) throw new FormatException("no salt or iteration count");
+        return new ScramCredential(hash, salt, iterations, stored, server);
+    }
+
+    private static byte[] Base64(string? text) => Convert.FromBase64String(text?.Trim() ?? "");
+
+    private static bool TwiceEncoded(byte[] once, out byte[] twice)
+    {
+        twice = new byte[once.Length];
+        if (Convert.TryFromBase64String(Encoding.ASCII.GetString(once), twice, out var written))
+        {
+            twice = twice[..written];
+            return true;
+        }
+        return false;
     }
 
     private static void ReadRoster(Jid account, Element query, List<RosterItemState> roster, Counts counts)
