@@ -119,3 +119,22 @@ public sealed class MessageArchiveSpec
         Assert.Null((await archive.BoundsAsync("muc", Alice)).First);
     });
 }
+
+public sealed class MessageArchiveIndexSpec
+{
+    [Fact]
+    public async Task Removing_an_owner_reads_its_rows_through_the_owner_index_not_the_whole_table()
+    {
+        using var db = TestDatabase.Create(TestDatabase.Sqlite);
+        var table = new MessageArchiveTable(db.Options, db.DataDir);
+        Assert.Equal(0, await table.DeleteOwnerAsync("nobody@localhost", CancellationToken.None)); // creates the table
+        await using var connection = new Microsoft.Data.Sqlite.SqliteConnection(db.Options.ResolveConnectionString(db.DataDir));
+        await connection.OpenAsync();
+        await using var explain = connection.CreateCommand();
+        explain.CommandText = "EXPLAIN QUERY PLAN DELETE FROM \"message_archive\" WHERE \"owner\" = 'alice@localhost'";
+        var plan = new System.Text.StringBuilder();
+        await using (var reader = await explain.ExecuteReaderAsync())
+            while (await reader.ReadAsync()) plan.AppendLine(reader.GetString(3));
+        Assert.Contains("USING INDEX message_archive_owner", plan.ToString());
+    }
+}

@@ -61,6 +61,7 @@ public sealed class MessageArchiveTable
             CREATE INDEX IF NOT EXISTS "message_archive_order" ON {_t} ("kind", "owner", "seq");
             CREATE INDEX IF NOT EXISTS "message_archive_with" ON {_t} ("kind", "owner", "with_bare", "seq");
             CREATE INDEX IF NOT EXISTS "message_archive_stamp" ON {_t} ("kind", "stamp");
+            CREATE INDEX IF NOT EXISTS "message_archive_owner" ON {_t} ("owner");
             """;
         await using var cmd = c.CreateCommand();
         cmd.CommandText = ddl;
@@ -171,7 +172,8 @@ public sealed class MessageArchiveTable
         return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }, ct);
 
-    /// <summary>Deletes every row of <paramref name="owner"/>, of every kind (the account was removed).</summary>
+    /// <summary>Deletes every row of <paramref name="owner"/>, of every kind (the account was removed), through the owner
+    /// index (without it the removal of one account read the whole table).</summary>
     public Task<int> DeleteOwnerAsync(string owner, CancellationToken ct) => _db.Run(async () =>
     {
         await Ready.ConfigureAwait(false);
