@@ -8,8 +8,9 @@ namespace Actors.Xmpp;
 /// PRECIS string preparation (RFC 8264) with the profiles of RFC 8265 (UsernameCaseMapped, OpaqueString),
 /// as far as is practical with the BCL. The projects run with InvariantGlobalization, in which
 /// <see cref="string.Normalize(NormalizationForm)"/> is a no-op for non-ASCII text, so Unicode normalization
-/// is delegated to the system ICU (libicuuc) through P/Invoke when that library can be loaded, and is
-/// otherwise skipped (best effort). Code point classes come from <see cref="CharUnicodeInfo"/>.
+/// is delegated to the system ICU (libicuuc) through P/Invoke; without it a non-ASCII string that would need
+/// normalizing is refused (never passed through unnormalized) and the server refuses to start
+/// (<see cref="IcuRequirement"/>). Code point classes come from <see cref="CharUnicodeInfo"/>.
 /// Deviations: case mapping is <see cref="string.ToLowerInvariant"/>; the Bidi rule and the CONTEXTJ rules
 /// are not implemented (join controls are rejected in identifiers); HasCompat is detected with NFKC when ICU
 /// is available and with the built-in width table otherwise.
@@ -263,12 +264,20 @@ public static class Precis
             if (char.IsHighSurrogate(s[i]) && i + 1 < s.Length && char.IsLowSurrogate(s[i + 1])) { i++; continue; }
             if (char.IsSurrogate(s[i])) return null;
         }
-        if (!Icu.Available) return s;
+        // without ICU a non-ASCII identifier cannot be normalized: it is refused, never passed through unnormalized
+        // (two spellings of one name would be two accounts); the server refuses to start without ICU (IcuRequirement)
+        if (!Icu.Available) return null;
         return Icu.Normalize(s, compat: false);
     }
 
     /// <summary>True when Unicode normalization is backed by ICU in this process.</summary>
     public static bool NormalizationAvailable => Icu.Available;
+
+    /// <summary>Why the server cannot run here, or null: PRECIS (RFC 8264 §7) needs Unicode normalization, which the
+    /// projects (InvariantGlobalization) take from the system's ICU (libicuuc).</summary>
+    public static string? IcuRequirement => Icu.Available ? null
+        : "libicuuc (ICU) could not be loaded: JIDs and passwords cannot be PRECIS-normalized (RFC 8264). Install the system's ICU "
+          + "(Debian: apt-get install libicu72, or the libicuNN of your release)";
 
     private static class Icu
     {

@@ -71,6 +71,8 @@ internal static class CheckCommand
         CheckPort(findings, "Xmpp:Http:Port", options.Http.Port, allowOff: true);
         CheckPort(findings, "Xmpp:Http:TlsPort", options.Http.TlsPort, allowOff: true);
         if (findings.Errors == 0) Findings.Ok("configuration keys and values");
+        if (Actors.Xmpp.Precis.IcuRequirement is { } icu) findings.Error(icu);
+        else Findings.Ok("ICU for PRECIS normalization (RFC 8264)");
 
         IReadOnlyList<string> domains;
         try

@@ -55,6 +55,7 @@ public sealed class XmppServerService : IHostedService
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (Precis.IcuRequirement is { } icu) throw new InvalidOperationException(icu);
         var o = _server.Options;
         // accept clients only once their accounts can be read: a login that arrived during the directory's
         // recovery waited on it, and enough of them starved the thread pool the recovery needs
