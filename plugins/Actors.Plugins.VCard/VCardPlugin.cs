@@ -21,6 +21,7 @@ namespace Actors.Plugins.VCard;
 /// </remarks>
 [Xep(54, "1.2")]
 [Xep(153, "1.1", Status = "partial")] // the server's part (§4.3); the rest is up to clients
+[Xep(398, "0.3")]
 public sealed class VCardPlugin : IXmppPlugin
 {
     public const string Ns = "vcard-temp";
@@ -45,6 +46,16 @@ public sealed class VCardPlugin : IXmppPlugin
         }
 
         ctx.AddFeature(Ns, IqScope.Both);
+        // XEP-0398: the vCard photo and the XEP-0084 avatar are kept one
+        var avatars = new AvatarConversion(ctx,
+            async (account, card) =>
+            {
+                await cards.SetAsync(account, Key, StoredValue.Of(card));
+                await Remember(account, card);
+            },
+            async account => (await cards.GetAsync(account, Key))?.Xml);
+        ctx.AddFeature(AvatarConversion.Feature, IqScope.Account);
+        ctx.Hook(HookPoint.FromClient, 0, avatars.OnClientStanza);
         ctx.HandleIq("get", IqScope.Account, Ns, "vCard", async r =>
         {
             var stored = await cards.GetAsync(r.To.Bare, Key);
@@ -66,6 +77,7 @@ public sealed class VCardPlugin : IXmppPlugin
             var card = r.Payload.Clone();
             await cards.SetAsync(r.To.Bare, Key, StoredValue.Of(card));
             await Remember(r.To.Bare, card);
+            _ = avatars.PublishAsync(r.To.Bare, card); // XEP-0398 §3: the photo also as the XEP-0084 avatar
             return r.Result();
         });
         // the domain's hash map is not the account's own store: the host does not purge it with the account
@@ -75,16 +87,20 @@ public sealed class VCardPlugin : IXmppPlugin
                 await hashes.SetAsync(Jid.Parse(e.Jid.Domain), local, null);
         });
 
-        // §4.3: the account's available broadcast presence carries the hash of its photo
+        // XEP-0153 §4.3 and XEP-0398 §4: every available presence of the account (broadcast or directed, a MUC join
+        // among them) carries the hash of its photo, unless the client put a <photo/> of its own there (an empty one
+        // says "not ready yet"); an <x/> without <photo/> gets the server's
         ctx.Hook(HookPoint.FromClient, 0, e =>
         {
             var p = e.Stanza;
-            if (p.Name != "presence" || p.Type is not null || p.To is not null) return false;
-            if (p.Child("x", UpdateNs) is not null) return false; // the client's own (§4.1)
+            if (p.Name != "presence" || p.Type is not null) return false;
+            var x = p.Child("x", UpdateNs);
+            if (x?.Child("photo", UpdateNs) is not null) return false; // the client's own (§4.1)
             if (!photoHashes.TryGetValue(e.Session.Bare, out var hash)) return false;
             var photo = new Element("photo", UpdateNs);
             if (hash.Length > 0) photo.AddText(hash);
-            p.Add(new Element("x", UpdateNs).Add(photo));
+            if (x is null) p.Add(new Element("x", UpdateNs).Add(photo));
+            else x.Add(photo);
             return false;
         });
     }

@@ -80,10 +80,14 @@ public sealed class AccountDataSpec : IAsyncLifetime
         var own = await bob.Receives("<presence from='bob@localhost/phone'/>");
         Assert.Equal(hash, own.Child("x", UpdateNs)?.ChildText("photo", UpdateNs));
 
-        // §4.1: a client that sends its own <x/> keeps it
-        await bob.Sends("<presence><x xmlns='vcard-temp:x:update'/></presence>");
+        // §4.1: a client that sends its own <photo/> keeps it (an empty one: "not ready"), XEP-0398 §4
+        await bob.Sends("<presence><x xmlns='vcard-temp:x:update'><photo/></x></presence>");
         var kept = await bob.Receives("<presence from='bob@localhost/phone'/>");
-        Assert.Null(kept.Child("x", UpdateNs)!.Child("photo", UpdateNs));
+        Assert.Equal("", kept.Child("x", UpdateNs)!.ChildText("photo", UpdateNs));
+        // XEP-0398 §4: an <x/> without <photo/> MUST be given the server's hash
+        await bob.Sends("<presence><x xmlns='vcard-temp:x:update'/></presence>");
+        var filled = await bob.Receives("<presence from='bob@localhost/phone'/>");
+        Assert.Equal(hash, Assert.Single(filled.Elements("x", UpdateNs)).ChildText("photo", UpdateNs));
 
         // §3.2: a vCard without a photo: an empty <photo/>
         Assert.Equal("result", (await bob.Query("<iq type='set' id='v2'><vCard xmlns='vcard-temp'><FN>Bob</FN></vCard></iq>")).Type);
@@ -91,6 +95,96 @@ public sealed class AccountDataSpec : IAsyncLifetime
         var noPhoto = await bob.Receives("<presence from='bob@localhost/phone'/>");
         var photo = noPhoto.Child("x", UpdateNs)!.Child("photo", UpdateNs)!;
         Assert.Equal("", photo.Text);
+    }
+
+    private static readonly byte[] Avatar = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 7, 7, 7];
+    private const string AvatarData = "urn:xmpp:avatar:data", AvatarMetadata = "urn:xmpp:avatar:metadata";
+
+    /// <summary>The first element named <paramref name="name"/> below <paramref name="e"/>, depth first.</summary>
+    private static Element? Find(Element e, string name)
+    {
+        foreach (var child in e.Elements())
+        {
+            if (child.Name == name) return child;
+            if (Find(child, name) is { } found) return found;
+        }
+        return null;
+    }
+
+    /// <summary>Polls until <paramref name="done"/> holds (the conversions run after the request was answered).</summary>
+    private static async Task<T> EventuallyAsync<T>(Func<Task<T>> read, Func<T, bool> done)
+    {
+        for (var i = 0; ; i++)
+        {
+            var value = await read();
+            if (done(value) || i == 100) return value;
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task Xep0398_2_the_account_advertises_the_conversion()
+    {
+        await using var alice = await _server.LoginAsync("alice");
+        Assert.True(await alice.IsFeatureAdvertised("urn:xmpp:pep-vcard-conversion:0", to: "alice@localhost"));
+    }
+
+    [Fact]
+    public async Task Xep0398_3_1_an_avatar_published_with_pep_becomes_the_vcard_photo_and_the_presence_hash()
+    {
+        await _server.AddUserAsync("pep-avatar");
+        var id = Convert.ToHexStringLower(SHA1.HashData(Avatar));
+        await using var c = await XmppTestClient.LoginAsync(_server.C2sEndPoint, "pep-avatar", TestServer.Password, resource: "r");
+        // XEP-0084 §4.1: the data first, then the metadata naming it
+        Assert.Equal("result", (await c.Query($"<iq type='set' id='d1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='{AvatarData}'><item id='{id}'><data xmlns='{AvatarData}'>{Convert.ToBase64String(Avatar)}</data></item></publish></pubsub></iq>")).Type);
+        Assert.Equal("result", (await c.Query($"<iq type='set' id='m1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='{AvatarMetadata}'><item id='{id}'><metadata xmlns='{AvatarMetadata}'><info id='{id}' type='image/png' bytes='{Avatar.Length}' url='https://example.org/a.png'/><info id='{id}' type='image/png' bytes='{Avatar.Length}'/></metadata></item></publish></pubsub></iq>")).Type);
+        var n = 0;
+        var card = await EventuallyAsync(() => c.Query($"<iq type='get' id='v{++n}'><vCard xmlns='vcard-temp'/></iq>"),
+            r => r.Child("vCard", VCardNs)?.Child("PHOTO", VCardNs) is not null);
+        var photo = card.Child("vCard", VCardNs)!.Child("PHOTO", VCardNs)!;
+        Assert.Equal("image/png", photo.ChildText("TYPE", VCardNs));
+        Assert.Equal(Avatar, Convert.FromBase64String(photo.ChildText("BINVAL", VCardNs)!));
+        // §4: and the hash in the account's presence from now on
+        await c.Sends("<presence/>");
+        var own = await c.Receives("<presence from='pep-avatar@localhost/r'/>");
+        Assert.Equal(id, own.Child("x", UpdateNs)?.ChildText("photo", UpdateNs));
+
+        // XEP-0084 §4.5: an empty metadata disables the avatar: the photo goes
+        Assert.Equal("result", (await c.Query($"<iq type='set' id='m2'><pubsub xmlns='http://jabber.org/protocol/pubsub'><publish node='{AvatarMetadata}'><item id='current'><metadata xmlns='{AvatarMetadata}'/></item></publish></pubsub></iq>")).Type);
+        card = await EventuallyAsync(() => c.Query($"<iq type='get' id='v{++n}'><vCard xmlns='vcard-temp'/></iq>"),
+            r => r.Child("vCard", VCardNs)?.Child("PHOTO", VCardNs) is null);
+        Assert.Null(card.Child("vCard", VCardNs)!.Child("PHOTO", VCardNs));
+    }
+
+    [Fact]
+    public async Task Xep0398_3_2_a_vcard_photo_is_published_as_the_pep_avatar()
+    {
+        await _server.AddUserAsync("vcard-avatar");
+        var id = Convert.ToHexStringLower(SHA1.HashData(Avatar));
+        await using var c = await XmppTestClient.LoginAsync(_server.C2sEndPoint, "vcard-avatar", TestServer.Password, resource: "r");
+        Assert.Equal("result", (await c.Query($"<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>V</FN><PHOTO><TYPE>image/png</TYPE><BINVAL>{Convert.ToBase64String(Avatar)}</BINVAL></PHOTO></vCard></iq>")).Type);
+        var n = 0;
+        var metadata = await EventuallyAsync(
+            () => c.Query($"<iq type='get' id='m{++n}'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='{AvatarMetadata}'/></pubsub></iq>"),
+            r => r.Type == "result" && Find(r, "info") is not null);
+        var info = Find(metadata, "info")!;
+        Assert.Equal(id, info.Attr("id"));
+        Assert.Equal("image/png", info.Attr("type"));
+        Assert.Equal(Avatar.Length.ToString(), info.Attr("bytes"));
+        var data = await c.Query($"<iq type='get' id='d1'><pubsub xmlns='http://jabber.org/protocol/pubsub'><items node='{AvatarData}'><item id='{id}'/></items></pubsub></iq>");
+        Assert.Equal(Avatar, Convert.FromBase64String(Find(data, "data")!.Text));
+    }
+
+    [Fact]
+    public async Task Xep0398_4_directed_presence_such_as_a_muc_join_carries_the_hash()
+    {
+        await _server.AddUserAsync("directed-avatar");
+        var id = Convert.ToHexStringLower(SHA1.HashData(Avatar));
+        await using var c = await XmppTestClient.LoginAsync(_server.C2sEndPoint, "directed-avatar", TestServer.Password, resource: "r");
+        Assert.Equal("result", (await c.Query($"<iq type='set' id='v1'><vCard xmlns='vcard-temp'><PHOTO><TYPE>image/png</TYPE><BINVAL>{Convert.ToBase64String(Avatar)}</BINVAL></PHOTO></vCard></iq>")).Type);
+        await c.Sends("<presence to='hashroom@conference.localhost/me'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+        var self = await c.Receives(e => e.Name == "presence" && e.From == "hashroom@conference.localhost/me", "the room's presence of the new occupant");
+        Assert.Equal(id, self.Child("x", UpdateNs)?.ChildText("photo", UpdateNs));
     }
 
     [Fact]
