@@ -348,14 +348,24 @@ public sealed class Proxy65Spec : IAsyncLifetime
     [Fact]
     public async Task Xep0065_4_an_unloaded_proxy_stops_listening_and_a_reloaded_one_listens_again()
     {
+        await using var alice = await _server.LoginAsync("alice", "desk");
+        // a relay running across the reload: it belongs to the host, not to the plugin's load context
+        var running = Hash("run", "alice@localhost/desk", "bob@localhost/phone");
+        using var t0 = await ConnectAsync(running);
+        using var r0 = await ConnectAsync(running);
+        await alice.Sends(Activate("run", "run", "bob@localhost/phone"));
+        await alice.Receives("<iq type='result' id='run'/>");
         var reload = await _server.Plugins.ReloadAsync("proxy65");
         Assert.True(reload.Ok, reload.Message);
-        await using var alice = await _server.LoginAsync("alice", "desk");
+        Assert.True(TestServer.AllCollected(reload.Released), "the old proxy65 context is still alive");
+        await r0.SendAsync(new byte[] { 1, 2, 3 });
+        Assert.Equal(new byte[] { 1, 2, 3 }, await ReadAsync(t0, 3));
         var host = (await alice.Query($"<iq type='get' id='r1' to='{Service}'><query xmlns='{Ns}'/></iq>")).Child("query", Ns)!.Child("streamhost", Ns)!;
         _port = int.Parse(host.Attr("port")!, CultureInfo.InvariantCulture);
         using var socket = await ConnectAsync(Hash("r", "alice@localhost/desk", "bob@localhost/phone"));
         var unload = await _server.Plugins.UnloadAsync("proxy65");
         Assert.True(unload.Ok, unload.Message);
+        Assert.True(TestServer.AllCollected(unload.Released), "the proxy65 context is still alive after unload");
         await AssertClosedAsync(socket); // waiting connections go with the listener
         await Assert.ThrowsAsync<SocketException>(async () => { using var s = await OpenAsync(); });
     }
