@@ -12,13 +12,13 @@ S5B = ["xep_0030", "xep_0065"]
 IBB = ["xep_0030", "xep_0047"]
 
 
-async def received(client, event, size, chunk=lambda d: d):
+async def received(client, event, size):
     """Collects what `event` delivers on `client` until `size` bytes came; returns a future of the bytes."""
     data = bytearray()
     done = asyncio.get_running_loop().create_future()
 
     def on(payload):
-        data.extend(chunk(payload))
+        data.extend(payload)
         if len(data) >= size and not done.done():
             done.set_result(bytes(data))
 
@@ -49,7 +49,11 @@ async def test_xep0065_6_a_file_goes_through_the_proxy(h: Harness):
     assert sock is not None, "the bytestream was not established through the proxy"
     await sock.write(payload)
     assert await asyncio.wait_for(got, WAIT * 3) == payload
-    alice["xep_0065"].close()
+    # the Requester closes its connection: the proxy ends the relay and the Target's connection closes too
+    closed = asyncio.get_running_loop().create_future()
+    bob.add_event_handler("socks5_closed", lambda exc: closed.done() or closed.set_result(True))
+    sock.transport.close()  # (slixmpp 1.8's XEP_0065.close() calls a close() its protocol objects lack)
+    assert await asyncio.wait_for(closed, WAIT)
 
 
 @run()
