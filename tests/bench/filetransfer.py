@@ -104,8 +104,20 @@ class Xmpp:
                 raise EOFError("stream closed")
             self.parser.feed(data)
 
-    def login(self, user, password):
+    def register(self, user, password):
+        """XEP-0077 in-band registration before authentication (a server that offers it); an existing account is fine."""
         self.next()  # features
+        self.send(f"<iq type='set' id='reg'><query xmlns='jabber:iq:register'><username>{user}</username>"
+                  f"<password>{password}</password></query></iq>")
+        while True:
+            e = self.next()
+            if e.tag.endswith("iq") and e.get("id") == "reg":
+                break
+        self.registered = True
+
+    def login(self, user, password):
+        if not getattr(self, "registered", False):
+            self.next()  # features
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
         self.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
         if not self.next().tag.endswith("success"):
@@ -179,6 +191,8 @@ def cmd_socks5(a):
     data = os.urandom(CHUNK) * (size // CHUNK)
     size = len(data)
     x = Xmpp(a.host, a.port, a.domain)
+    if a.register:
+        x.register(a.user, a.password)
     x.login(a.user, a.password)
     host = x.iq("get", a.proxy, "<query xmlns='http://jabber.org/protocol/bytestreams'/>").find(
         ".//{http://jabber.org/protocol/bytestreams}streamhost")
@@ -265,6 +279,7 @@ def main():
         s.add_argument("--pid", type=int, default=0)
         s.add_argument("--mb", type=int, default=100)
         s.add_argument("--label", default="server")
+        s.add_argument("--register", action="store_true", help="XEP-0077 registration first (ejabberd)")
         s.add_argument("--proxy" if name == "socks5" else "--service", required=True)
     a = p.parse_args()
     {"copy": cmd_copy, "socks5": cmd_socks5, "upload": cmd_upload}[a.cmd](a)
