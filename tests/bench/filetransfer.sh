@@ -7,7 +7,7 @@
 #      mod_proxy65 (Debian `prosody` and `ejabberd`, private instances), side by side, with each server's CPU per MB.
 # Every figure is one JSON line from tests/bench/filetransfer.py; note the load average printed first.
 #
-#   tests/bench/filetransfer.sh   # BENCH_MB=100 BENCH_RUNS=3 BENCH_WORKDIR=.work/bench-filetransfer ACTORS_PORT=38222 PROSODY_PORT=38422
+#   tests/bench/filetransfer.sh   # BENCH_MB=100 BENCH_RUNS=3 BENCH_WORKDIR=.work/bench-filetransfer ACTORS_PORT=21222 PROSODY_PORT=21422
 # (each measurement BENCH_RUNS times in a row on one server process; take the medians)
 set -euo pipefail
 
@@ -17,10 +17,10 @@ MB="${BENCH_MB:-100}"
 RUNS="${BENCH_RUNS:-3}"
 PY=/usr/bin/python3
 TOOL="$ROOT/tests/bench/filetransfer.py"
-ACTORS_PORT="${ACTORS_PORT:-38222}"
-PROSODY_PORT="${PROSODY_PORT:-38422}"
+ACTORS_PORT="${ACTORS_PORT:-21222}"
+PROSODY_PORT="${PROSODY_PORT:-21422}"
 PROSODY_PROXY_PORT="$((PROSODY_PORT + 1))"
-EJABBERD_PORT="${EJABBERD_PORT:-38622}"
+EJABBERD_PORT="${EJABBERD_PORT:-21622}"
 EJABBERD_PROXY_PORT="$((EJABBERD_PORT + 1))"
 HOST=127.0.0.1
 
