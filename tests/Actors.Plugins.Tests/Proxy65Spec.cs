@@ -328,6 +328,32 @@ public sealed class Proxy65Spec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Rfc1928_a_client_that_does_not_finish_its_handshake_in_time_is_closed()
+    {
+        await StartAsync(new() { ["Xmpp:Plugins:proxy65:HandshakeSeconds"] = "1" });
+        using var socket = await OpenAsync();
+        await socket.SendAsync(new byte[] { 5, 1 }); // a greeting that never ends
+        await AssertClosedAsync(socket);
+    }
+
+    [Fact]
+    public async Task Xep0065_4_an_entity_of_another_server_is_forbidden_unless_allowed()
+    {
+        const string component = "elsewhere.example", secret = "s3cret";
+        await StartAsync(new() { ["Xmpp:Components:Port"] = "0", [$"Xmpp:Components:{component}:Secret"] = secret });
+        await using var c = await XmppTestClient.ConnectAsync(_server.ComponentEndPoint);
+        await c.SendAsync($"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='{component}'>");
+        var header = await c.ExpectStreamHeaderAsync();
+        var proof = Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(header.Attr("id") + secret)));
+        await c.SendAsync($"<handshake>{proof}</handshake>");
+        await c.NextAsync(); // <handshake/>
+        await c.SendAsync($"<iq type='get' id='f1' from='someone@{component}/x' to='{Service}'><query xmlns='{Ns}'/></iq>");
+        var reply = await c.NextMatchingAsync(e => e.Id == "f1");
+        Assert.Equal("error", reply.Type);
+        Assert.NotNull(reply.Child("error", "jabber:component:accept")!.Child("forbidden", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+    }
+
+    [Fact]
     public async Task Relay_is_throttled_to_the_configured_bytes_per_second()
     {
         await StartAsync(new() { ["Xmpp:Plugins:proxy65:BytesPerSecond"] = "200000" });
