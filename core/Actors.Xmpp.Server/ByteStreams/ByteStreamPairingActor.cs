@@ -35,12 +35,14 @@ internal sealed class ByteStreamPairingActor : ReceiveActor, IWithTimers
     private readonly Dictionary<string, Pair> _waiting = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _relaying = new(StringComparer.Ordinal); // hash -> owner
     private readonly Dictionary<string, int> _perOwner = new(StringComparer.Ordinal);
+    private readonly Action _release;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="release">Called once for every socket this actor closed or whose relay ended (the listener's slot).</param>
     public ByteStreamPairingActor(ByteStreamListenerOptions options, IMaterializer materializer, Action release)
     {
+        _release = release;
         Receive<Claim>(m =>
         {
             if (_relaying.ContainsKey(m.Hash))
@@ -119,10 +121,7 @@ internal sealed class ByteStreamPairingActor : ReceiveActor, IWithTimers
             Close(pair.First);
             if (pair.Second is not null) Close(pair.Second);
         });
-        _release = release;
     }
-
-    private readonly Action _release;
 
     private void Close(Socket socket)
     {
