@@ -205,8 +205,10 @@ public sealed class Proxy65Spec : IAsyncLifetime
         var receivedByTarget = ReadAsync(target, size);
         var receivedByRequester = ReadAsync(requester, size);
         await Task.WhenAll(sendUp, sendDown, receivedByTarget, receivedByRequester);
-        Assert.True(up.SequenceEqual(receivedByTarget.Result), "the Target got the Requester's bytes");
-        Assert.True(down.SequenceEqual(receivedByRequester.Result), "the Requester got the Target's bytes");
+        var atTarget = await receivedByTarget;
+        var atRequester = await receivedByRequester;
+        Assert.True(up.SequenceEqual(atTarget), "the Target got the Requester's bytes");
+        Assert.True(down.SequenceEqual(atRequester), "the Requester got the Target's bytes");
 
         // one side closing ends the relay: the other side sees the end of the stream
         requester.Shutdown(SocketShutdown.Both);
