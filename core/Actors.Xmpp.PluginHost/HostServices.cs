@@ -13,6 +13,8 @@ internal sealed class HostServices(ServerContext server, ActorSystem system) : I
 {
     /// <summary>The server these services are of (for the host's other services, e.g. <see cref="HostAuthentication"/>).</summary>
     internal ServerContext Server => server;
+    /// <summary>The actor system (for the host's other services, e.g. the bytestream relay).</summary>
+    internal ActorSystem System => system;
 
     // IAccounts
     public bool Exists(Jid account) => server.Accounts.Exists(account);

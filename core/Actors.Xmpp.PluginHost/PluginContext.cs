@@ -163,6 +163,7 @@ internal sealed class ServiceRegistry
         _services[typeof(ISessionDelivery)] = (host, "host");
         _services[typeof(IRosters)] = (new RosterService(host.Users), "host");
         _services[typeof(IAuthentication)] = (new HostAuthentication(host.Server), "host");
+        _services[typeof(IByteStreamRelay)] = (new Actors.Xmpp.Server.ByteStreams.ByteStreamRelay(host.System), "host");
         if (host.MessageArchive is { } archive) _services[typeof(IMessageArchive)] = (archive, "host");
     }
 

@@ -27,6 +27,8 @@
 #   XMPP_S2S_ROUTES    static server-to-server routes, domain=host:port,... (asked before DNS; default none)
 #   XMPP_MQTT_PORT     the MQTT 5 bridge's port (default XMPP_PORT-3339, 1883 for 5222): MQTT clients log in with an
 #                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
+#   XMPP_PROXY65_PORT  the XEP-0065 SOCKS5 bytestreams proxy's port on HOST (default XMPP_PORT+2555, 7777 for 5222): the
+#                      service proxy.XMPP_DOMAIN announces it as <streamhost host='HOST' port='PROXY65_PORT'/>
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 #   XMPP_NODES         N: a local cluster of N nodes serving XMPP_DOMAIN (issue 10). Node I listens for clients on
 #                      XMPP_PORT+2(I-1) (direct TLS on the next port), HTTP on XMPP_HTTP_PORT+(I-1), Akka.Remote on
@@ -54,6 +56,7 @@ METRICS_PORT="${XMPP_METRICS_PORT:-$((PORT + 70))}"
 S2S_PORT="${XMPP_S2S_PORT:-$((PORT + 47))}"
 S2S_ROUTES="${XMPP_S2S_ROUTES:-}"
 MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
+PROXY65_PORT="${XMPP_PROXY65_PORT:-$((PORT + 2555))}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -88,6 +91,8 @@ server_args() {
        "--Xmpp:PubSub:NodeCreation=Accounts" \
        "--Xmpp:Metrics:Port=$METRICS_PORT --Xmpp:Metrics:BindAddress=$HOST" \
        "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$MQTT_PORT --Xmpp:Plugins:mqtt:BindAddress=$HOST" \
+       "--Xmpp:Plugins:proxy65:Enabled=true --Xmpp:Plugins:proxy65:Port=$PROXY65_PORT" \
+       "--Xmpp:Plugins:proxy65:BindAddress=$HOST --Xmpp:Plugins:proxy65:Host=$HOST" \
        "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
        "--Xmpp:S2s:Port=$S2S_PORT"
   local route
@@ -285,7 +290,8 @@ running_pid() {
 
 port_open() {
   (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null \
-    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && return 0 || return 1
+    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$PROXY65_PORT") 2>/dev/null \
+    && return 0 || return 1
 }
 
 cli() {
@@ -359,6 +365,8 @@ case "${1:-}" in
     echo "METRICS_URL=http://$HOST:$METRICS_PORT/metrics"
     echo "MQTT_PORT=$MQTT_PORT"
     echo "THING_REGISTRY=discovery.$DOMAIN"
+    echo "PROXY65_SERVICE=proxy.$DOMAIN"
+    echo "PROXY65_PORT=$PROXY65_PORT"
     echo "WORKDIR=$WORKDIR"
     ;;
   *)
