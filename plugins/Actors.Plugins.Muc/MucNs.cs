@@ -47,7 +47,7 @@ internal static class MucAffiliations
     public static bool IsValid(string? a) => a is Owner or Admin or Member or None or Outcast;
 }
 
-/// <summary>XEP-0045 §15.6.2 status codes used here.</summary>
+/// <summary>XEP-0045 §12 / §15.6.2 status codes used here.</summary>
 internal static class StatusCodes
 {
     public const string NonAnonymous = "100";
@@ -59,6 +59,8 @@ internal static class StatusCodes
     public const string NickChanged = "303";
     public const string Kicked = "307";
     public const string TechnicalKick = "333";
+    /// <summary>§11.2: removed because the service shuts down.</summary>
+    public const string ServiceShutdown = "332";
     public const string NickModified = "210";
     public const string AffiliationChanged = "321";
     public const string MembersOnlyRemoved = "322";

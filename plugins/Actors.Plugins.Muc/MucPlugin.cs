@@ -28,7 +28,14 @@ public sealed class MucPlugin : IXmppPlugin
 
     public PluginDescriptor Descriptor { get; } = new("muc", "1.0.0", [PluginDependency.Soft("disco")]) { OptionsSection = "Xmpp:Muc" };
 
-    public byte[]? SaveState() => _occupants.Save();
+    /// <summary>Set when the occupants are handed to the next version (a reload): then unloading kicks nobody.</summary>
+    private volatile bool _handedOver;
+
+    public byte[]? SaveState()
+    {
+        _handedOver = true;
+        return _occupants.Save();
+    }
 
     public void RestoreState(byte[] state) => _occupants.Restore(state);
 
@@ -70,6 +77,9 @@ public sealed class MucPlugin : IXmppPlugin
             }
         });
 
+        // registered last, so undone first on unload, while the rest of the service still stands
+        ctx.Track(new Undo(() => { if (!_handedOver) RemoveEveryone(ctx); }));
+
         string OccupantIdOf(string room, Jid real)
         {
             var domain = Jid.Parse(room).Domain;
@@ -77,6 +87,37 @@ public sealed class MucPlugin : IXmppPlugin
             var hash = HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes(room + "\n" + real.Bare));
             return Convert.ToBase64String(hash, 0, 18); // XEP-0421 §4: stable per room and real bare JID, opaque
         }
+    }
+
+    /// <summary>XEP-0045 §11.2: the service shuts down (the plugin is unloaded or the server stops, not reloaded): every
+    /// session of every occupant gets unavailable with 110 and 332.</summary>
+    private void RemoveEveryone(IPluginContext ctx)
+    {
+        foreach (var (room, occupants) in _occupants.Rooms())
+        {
+            lock (occupants)
+            {
+                foreach (var o in occupants.All)
+                {
+                    foreach (var session in o.Sessions)
+                    {
+                        var x = new Element("x", MucNs.User)
+                            .Add(new Element("item", MucNs.User).SetAttr("affiliation", MucAffiliations.None).SetAttr("role", Roles.None))
+                            .Add(new Element("status", MucNs.User).SetAttr("code", StatusCodes.SelfPresence))
+                            .Add(new Element("status", MucNs.User).SetAttr("code", StatusCodes.ServiceShutdown));
+                        ctx.SendStanza(new Element("presence", XNs.Client).SetAttr("from", room + "/" + o.Nick)
+                            .SetAttr("to", session.Jid.ToString()).SetAttr("type", "unavailable").Add(x));
+                    }
+                }
+                occupants.Clear();
+            }
+            _occupants.Forget(room);
+        }
+    }
+
+    private sealed class Undo(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
     }
 
     /// <summary>The service's rooms and salt: read from storage once per service JID.</summary>

@@ -13,7 +13,7 @@ internal sealed partial class Room
         if (r.Stanza.Type == "error")
         {
             // §11.1: an occupant whose client bounces what the room sent it is removed (333)
-            if (r.Occupants.ByJid.TryGetValue(r.From, out var bouncing)) RemoveBroken(r, bouncing);
+            if (r.Occupants.ByJid.TryGetValue(r.From, out var bouncing)) RemoveBroken(r, bouncing, bouncing.SessionOf(r.From)!);
             return;
         }
         if (!r.State.Exists || r.State.Locked)
@@ -78,15 +78,13 @@ internal sealed partial class Room
         Broadcast(r, message);
     }
 
-    /// <summary>One copy per occupant, addressed to its real JID.</summary>
+    /// <summary>One copy per session of every occupant, addressed to its real JID (§7.2.8: to all of a user's
+    /// resources).</summary>
     private static void Broadcast(Turn r, Element message)
     {
-        foreach (var o in r.Occupants.ByJid.Values)
-        {
-            var copy = message.Clone();
-            copy.SetAttr("to", o.Jid.ToString());
-            r.Send(copy);
-        }
+        foreach (var o in r.Occupants.All)
+            foreach (var session in o.Sessions)
+                r.Send(message.Clone().SetAttr("to", session.Jid.ToString()));
     }
 
     /// <summary>§8.1: moderators may change the subject; participants too when muc#roomconfig_changesubject allows.</summary>
@@ -139,12 +137,12 @@ internal sealed partial class Room
             return;
         }
         var pm = new Element("message", XNs.Client).SetAttr("from", r.RoomJid.WithResource(sender.Nick).ToString())
-            .SetAttr("to", recipient.Jid.ToString()).SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id).SetAttr("xml:lang", r.Stanza.Lang);
+            .SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id).SetAttr("xml:lang", r.Stanza.Lang);
         foreach (var node in r.Stanza.Nodes)
             if (node is Element child && child.Namespace is not (MucNs.OccupantId or MucNs.User)) pm.Add(child.Clone());
         pm.Add(new Element("x", MucNs.User)); // §7.5: marks it as a private message through the room
         pm.Add(new Element("occupant-id", MucNs.OccupantId).SetAttr("id", sender.OccupantId));
-        r.Send(pm);
+        SendTo(r, recipient, pm); // §7.2.8: RECOMMENDED to all of the recipient's resources
     }
 
     /// <summary>§7.8.2: the room sends the invitation on, from itself, naming the inviter (and the password).</summary>
@@ -227,7 +225,7 @@ internal sealed partial class Room
             r.Error(Errors.NotAllowed, "voice requests are not accepted here");
             return;
         }
-        foreach (var moderator in r.Occupants.ByJid.Values)
+        foreach (var moderator in r.Occupants.All)
         {
             if (moderator.Role != Roles.Moderator) continue;
             var approval = new Element("x", XNs.DataForms).SetAttr("type", "form")
@@ -238,7 +236,7 @@ internal sealed partial class Room
                 .Add(FormField("muc#jid", "jid-single", "User ID", sender.Jid.ToString()))
                 .Add(FormField("muc#roomnick", "text-single", "Room Nickname", sender.Nick))
                 .Add(FormField("muc#request_allow", "boolean", "Grant voice to this person?", "false"));
-            r.Send(new Element("message", XNs.Client).SetAttr("from", r.RoomJid.ToString()).SetAttr("to", moderator.Jid.ToString())
+            SendTo(r, moderator, new Element("message", XNs.Client).SetAttr("from", r.RoomJid.ToString())
                 .SetAttr("id", Guid.NewGuid().ToString("N")).Add(approval));
         }
     }
