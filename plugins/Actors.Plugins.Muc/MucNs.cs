@@ -19,6 +19,10 @@ internal static class MucNs
     public const string DirectInvite = "jabber:x:conference";
     /// <summary>XEP-0410 (its feature; the ping itself is XEP-0199's).</summary>
     public const string SelfPing = "http://jabber.org/protocol/muc#self-ping-optimization";
+    /// <summary>XEP-0313 (the rooms' archives).</summary>
+    public const string Mam = Actors.Xmpp.Plugins.ArchiveQueries.Namespace;
+    /// <summary>XEP-0359: the archive id the room adds to what it archives.</summary>
+    public const string StanzaId = "urn:xmpp:sid:0";
     /// <summary>The room's own commands and events (the journal's XML; never on the wire).</summary>
     public const string Internal = "urn:actors:muc:0";
 }

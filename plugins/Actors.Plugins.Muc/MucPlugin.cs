@@ -18,9 +18,13 @@ namespace Actors.Plugins.Muc;
 [Xep(249, "1.2")]
 [Xep(410, "1.1.0")]
 [Xep(421, "0.1.0")]
+[Xep(313, "1.1.3")] // the rooms' archives (XEP-0441 preferences are an account's: a room archives all or nothing)
 public sealed class MucPlugin : IXmppPlugin
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The archive kind of rooms' archives in the server's message archive table (XEP-0313 §3.3.2).</summary>
+    public const string ArchiveKind = "muc";
 
     private readonly OccupantRegistry _occupants = new();
     /// <summary>Per service JID: its rooms (room JID -> listing) and its occupant-id salt, loaded once.</summary>
@@ -44,7 +48,9 @@ public sealed class MucPlugin : IXmppPlugin
         var options = ctx.Options<MucOptions>();
         var listings = ctx.Storage.Map("rooms");   // owner: the service JID; key: room JID; value: <listing/>
         var secrets = ctx.Storage.Map("service");  // owner: the service JID; occupant-id-salt
-        var rooms = ctx.AddEntityKind("room", new Room(options, _occupants, OccupantIdOf),
+        var archive = ctx.Optional<IMessageArchive>(); // null without a database: then rooms keep no archive
+        var archives = archive is null ? null : new RoomArchives(ctx, archive, ctx.Optional<ISessionDelivery>(), options);
+        var rooms = ctx.AddEntityKind("room", new Room(options, _occupants, OccupantIdOf, archive),
             new EntityKindOptions { PassivateAfter = TimeSpan.FromSeconds(options.IdleSeconds) });
 
         var info = new DiscoInfo([new DiscoIdentity("conference", "text", options.Name)], [MucNs.Muc, MucNs.StableId, MucNs.OccupantId, MucNs.SelfPing], []);
@@ -64,6 +70,11 @@ public sealed class MucPlugin : IXmppPlugin
             }
             var mayCreate = s.Stanza.Name == "presence" && s.Stanza.Type is null && MayCreate(ctx, options, service, s.From);
             var outcome = await rooms.AskAsync(key, Room.Command(s.Stanza, mayCreate), AskTimeout);
+            if (outcome is { Name: "archive" } && archives is not null && s.Payload is { } query)
+            {
+                await archives.Answer(s, query, outcome.Attr("jids") == "1"); // the room said who may read: the table is read here
+                return;
+            }
             if (outcome?.Child("listing", MucNs.Internal) is { } listing)
             {
                 service.Rooms[key] = listing;
@@ -74,6 +85,7 @@ public sealed class MucPlugin : IXmppPlugin
                 service.Rooms.TryRemove(key, out _);
                 _occupants.Forget(key);
                 await listings.SetAsync(service.Jid, key, null);
+                if (archives is not null) await archives.Forget(s.To.Bare);
             }
         });
 

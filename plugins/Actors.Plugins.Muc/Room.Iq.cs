@@ -47,6 +47,7 @@ internal sealed partial class Room
             case ("get", MucNs.Register, "query"): RegistrationForm(r); return;
             case ("set", MucNs.Register, "query"): Register(r, payload); return;
             case ("get", XNs.Ping, "ping"): r.Result(); return; // the room answers pings itself (XEP-0199 §4.2)
+            case ("get" or "set", MucNs.Mam, "query") or ("get", MucNs.Mam, "metadata"): ArchiveAccess(r, sender); return;
             default: r.Error(Errors.ServiceUnavailable); return;
         }
     }
@@ -114,7 +115,7 @@ internal sealed partial class Room
     }
 
     /// <summary>§6.4: identity, features that say what kind of room it is, and the muc#roominfo form.</summary>
-    private static Element DiscoInfo(Turn r)
+    private Element DiscoInfo(Turn r)
     {
         var c = r.State.Config;
         var q = new Element("query", XNs.DiscoInfo);
@@ -126,6 +127,11 @@ internal sealed partial class Room
         Feature(XNs.DiscoInfo);
         Feature(MucNs.OccupantId);
         Feature(MucNs.SelfPing);
+        if (r.State.Config.Archiving && archive is not null)
+        {
+            Feature(MucNs.Mam); // XEP-0313 §7: on the room's bare JID
+            Feature(MucNs.StanzaId);
+        }
         Feature(c.Public ? "muc_public" : "muc_hidden");
         Feature(c.Persistent ? "muc_persistent" : "muc_temporary");
         Feature(c.MembersOnlyRoom ? "muc_membersonly" : "muc_open");
@@ -142,6 +148,36 @@ internal sealed partial class Room
             .Add(FormField("muc#maxhistoryfetch", "text-single", "Maximum Number of History Messages Returned by Room", c.HistoryFetch.ToString(CultureInfo.InvariantCulture)));
         q.Add(info);
         return q;
+    }
+
+    /// <summary>
+    /// XEP-0313 §6.1.2: who may read the room's archive is who may enter the room now: nobody when the room does not
+    /// archive, not an outcast, in a members-only room only owners, admins and members, in a password-protected room only
+    /// its occupants and affiliated users (who proved the password or need none). The room answers with the permission
+    /// and whether the asker may see its occupants' real JIDs (a non-anonymous room, or an owner, admin or moderator,
+    /// §6.1.2); the plugin then reads the archive (asynchronous, outside the room).
+    /// </summary>
+    private void ArchiveAccess(Turn r, Occupant? sender)
+    {
+        if (archive is null || !r.State.Config.Archiving)
+        {
+            r.Error(Errors.ServiceUnavailable, "this room keeps no archive");
+            return;
+        }
+        var affiliation = r.State.AffiliationOf(r.From);
+        if (affiliation == MucAffiliations.Outcast)
+        {
+            r.Error(Errors.Forbidden, "you are banned from this room");
+            return;
+        }
+        var config = r.State.Config;
+        if (affiliation == MucAffiliations.None && (config.MembersOnlyRoom || (config.PasswordProtectedRoom && sender is null)))
+        {
+            r.Error(Errors.Forbidden, config.MembersOnlyRoom ? "only members may read the archive of this room" : "only occupants may read the archive of this room");
+            return;
+        }
+        var jids = config.NonAnonymous || MucAffiliations.Rank(affiliation) >= MucAffiliations.Rank(MucAffiliations.Admin) || sender?.Role == Roles.Moderator;
+        r.Reply(new Element("archive", MucNs.Internal).SetAttr("jids", jids ? "1" : "0"));
     }
 
     /// <summary>§6.5: the occupants, to occupants only (a service MAY refuse others; we return none to them).</summary>

@@ -13,9 +13,10 @@ namespace Actors.Plugins.Muc;
 /// its occupants in the service's <see cref="OccupantRegistry"/>. Prosody's muc/muc.lib.lua, split into
 /// <c>Room.*.cs</c> by use case: entering and leaving, messages, moderation, ownership.
 /// </summary>
-internal sealed partial class Room(MucOptions options, OccupantRegistry registry, Func<string, Jid, string> occupantIdOf) : EntityBehavior<RoomState>
+internal sealed partial class Room(MucOptions options, OccupantRegistry registry, Func<string, Jid, string> occupantIdOf, IMessageArchive? archive)
+    : EntityBehavior<RoomState>
 {
-    public override RoomState Initial(string key) => new(options.HistorySize);
+    public override RoomState Initial(string key) => new(options.HistorySize, options.Archive && archive is not null);
 
     public override RoomState Apply(RoomState state, Element e) => RoomEvents.Apply(state, e);
 
@@ -117,7 +118,7 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
         private static RoomState Pending(RoomState s, Element e)
         {
             if (e.Name is "created" or "destroyed") return RoomEvents.Apply(s, e);
-            var copy = new RoomState(s.HistoryCapacity) { Exists = s.Exists, Locked = s.Locked, Config = s.Config, Subject = s.Subject, SubjectNick = s.SubjectNick };
+            var copy = new RoomState(s.HistoryCapacity, s.ArchivingByDefault) { Exists = s.Exists, Locked = s.Locked, Config = s.Config, Subject = s.Subject, SubjectNick = s.SubjectNick };
             foreach (var (k, v) in s.Affiliations) copy.Affiliations[k] = v;
             foreach (var (k, v) in s.RegisteredNicks) copy.RegisteredNicks[k] = v;
             foreach (var h in s.History) copy.History.AddLast(h);
