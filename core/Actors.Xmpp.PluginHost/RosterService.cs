@@ -13,6 +13,10 @@ internal sealed class RosterService(Func<IUserDirectory?> users) : IRosters
         (await Users.Ask<UserActor.SubscriptionOf>(user.Bare, new UserActor.GetSubscription(contact.Bare), UserIqHandlers.Timeout)
             .ConfigureAwait(false)).Subscription;
 
+    public async Task<IReadOnlyList<string>> GroupsAsync(Jid user, Jid contact) =>
+        (await Users.Ask<UserActor.SubscriptionOf>(user.Bare, new UserActor.GetSubscription(contact.Bare), UserIqHandlers.Timeout)
+            .ConfigureAwait(false)).Groups;
+
     public void SendSubscription(Jid user, Jid contact, string type)
     {
         if (type is not ("subscribe" or "subscribed" or "unsubscribe" or "unsubscribed"))

@@ -11,6 +11,10 @@ public interface IRosters
     /// "none", "to", "from" or "both" (RFC 6121 §2.1.2.5).</summary>
     Task<string> SubscriptionAsync(Jid user, Jid contact);
 
+    /// <summary>The roster groups <paramref name="user"/> put <paramref name="contact"/> (a bare JID) in (RFC 6121
+    /// §2.1.2.2); empty when the contact is in no group or not in the roster.</summary>
+    Task<IReadOnlyList<string>> GroupsAsync(Jid user, Jid contact);
+
     /// <summary>The account's last unavailable presence, or null if it never went offline.</summary>
     Task<LastUnavailable?> LastUnavailableAsync(Jid user);
 

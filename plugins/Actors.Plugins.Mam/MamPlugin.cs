@@ -99,15 +99,15 @@ public sealed class MamOptions
 /// <summary>The namespaces and values this plugin reads and writes.</summary>
 public static class MamNs
 {
-    public const string Mam = "urn:xmpp:mam:2";
+    public const string Mam = ArchiveQueries.Namespace;
     public const string Extended = "urn:xmpp:mam:2#extended";
     public const string StanzaIds = "urn:xmpp:sid:0";
     public const string FullText = "urn:xmpp:fulltext:0";
     /// <summary>XEP-0431's query field.</summary>
-    public const string FullTextField = "{urn:xmpp:fulltext:0}fulltext";
-    public const string Rsm = "http://jabber.org/protocol/rsm";
-    public const string Forward = "urn:xmpp:forward:0";
+    public const string FullTextField = ArchiveQueries.FullTextField;
+    public const string Rsm = ArchiveQueries.Rsm;
+    public const string Forward = ArchiveQueries.Forward;
     public const string Hints = "urn:xmpp:hints";
     public const string Carbons = "urn:xmpp:carbons:2";
-    public const string FormType = "FORM_TYPE";
+    public const string FormType = ArchiveQueries.FormType;
 }

@@ -19,6 +19,10 @@ internal static class MucNs
     public const string DirectInvite = "jabber:x:conference";
     /// <summary>XEP-0410 (its feature; the ping itself is XEP-0199's).</summary>
     public const string SelfPing = "http://jabber.org/protocol/muc#self-ping-optimization";
+    /// <summary>XEP-0313 (the rooms' archives).</summary>
+    public const string Mam = Actors.Xmpp.Plugins.ArchiveQueries.Namespace;
+    /// <summary>XEP-0359: the archive id the room adds to what it archives.</summary>
+    public const string StanzaId = "urn:xmpp:sid:0";
     /// <summary>The room's own commands and events (the journal's XML; never on the wire).</summary>
     public const string Internal = "urn:actors:muc:0";
 }
@@ -47,7 +51,7 @@ internal static class MucAffiliations
     public static bool IsValid(string? a) => a is Owner or Admin or Member or None or Outcast;
 }
 
-/// <summary>XEP-0045 §15.6.2 status codes used here.</summary>
+/// <summary>XEP-0045 §12 / §15.6.2 status codes used here.</summary>
 internal static class StatusCodes
 {
     public const string NonAnonymous = "100";
@@ -59,6 +63,8 @@ internal static class StatusCodes
     public const string NickChanged = "303";
     public const string Kicked = "307";
     public const string TechnicalKick = "333";
+    /// <summary>§11.2: removed because the service shuts down.</summary>
+    public const string ServiceShutdown = "332";
     public const string NickModified = "210";
     public const string AffiliationChanged = "321";
     public const string MembersOnlyRemoved = "322";

@@ -35,6 +35,14 @@ public sealed class MucOptions : IValidatableObject
     [Range(0, 1000)]
     public int HistorySize { get; set; } = 20;
 
+    /// <summary>Whether a new room archives its messages (XEP-0313; muc#roomconfig_enablearchiving changes it per room).
+    /// Needs the server's message archive (a database).</summary>
+    public bool Archive { get; set; } = true;
+
+    /// <summary>The most results one archive query returns (a larger or missing XEP-0059 &lt;max/&gt; is cut to it).</summary>
+    [Range(1, 1000)]
+    public int ArchiveMaxPageSize { get; set; } = 50;
+
     /// <summary>A room nobody used for this long leaves memory (its occupants and journal stay).</summary>
     [Range(1, 86400)]
     public int IdleSeconds { get; set; } = 300;

@@ -18,9 +18,13 @@ namespace Actors.Plugins.Muc;
 [Xep(249, "1.2")]
 [Xep(410, "1.1.0")]
 [Xep(421, "0.1.0")]
+[Xep(313, "1.1.3")] // the rooms' archives (XEP-0441 preferences are an account's: a room archives all or nothing)
 public sealed class MucPlugin : IXmppPlugin
 {
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>The archive kind of rooms' archives in the server's message archive table (XEP-0313 §3.3.2).</summary>
+    public const string ArchiveKind = "muc";
 
     private readonly OccupantRegistry _occupants = new();
     /// <summary>Per service JID: its rooms (room JID -> listing) and its occupant-id salt, loaded once.</summary>
@@ -28,7 +32,14 @@ public sealed class MucPlugin : IXmppPlugin
 
     public PluginDescriptor Descriptor { get; } = new("muc", "1.0.0", [PluginDependency.Soft("disco")]) { OptionsSection = "Xmpp:Muc" };
 
-    public byte[]? SaveState() => _occupants.Save();
+    /// <summary>Set when the occupants are handed to the next version (a reload): then unloading kicks nobody.</summary>
+    private volatile bool _handedOver;
+
+    public byte[]? SaveState()
+    {
+        _handedOver = true;
+        return _occupants.Save();
+    }
 
     public void RestoreState(byte[] state) => _occupants.Restore(state);
 
@@ -37,7 +48,9 @@ public sealed class MucPlugin : IXmppPlugin
         var options = ctx.Options<MucOptions>();
         var listings = ctx.Storage.Map("rooms");   // owner: the service JID; key: room JID; value: <listing/>
         var secrets = ctx.Storage.Map("service");  // owner: the service JID; occupant-id-salt
-        var rooms = ctx.AddEntityKind("room", new Room(options, _occupants, OccupantIdOf),
+        var archive = ctx.Optional<IMessageArchive>(); // null without a database: then rooms keep no archive
+        var archives = archive is null ? null : new RoomArchives(ctx, archive, ctx.Optional<ISessionDelivery>(), options);
+        var rooms = ctx.AddEntityKind("room", new Room(options, _occupants, OccupantIdOf, archive),
             new EntityKindOptions { PassivateAfter = TimeSpan.FromSeconds(options.IdleSeconds) });
 
         var info = new DiscoInfo([new DiscoIdentity("conference", "text", options.Name)], [MucNs.Muc, MucNs.StableId, MucNs.OccupantId, MucNs.SelfPing], []);
@@ -57,6 +70,11 @@ public sealed class MucPlugin : IXmppPlugin
             }
             var mayCreate = s.Stanza.Name == "presence" && s.Stanza.Type is null && MayCreate(ctx, options, service, s.From);
             var outcome = await rooms.AskAsync(key, Room.Command(s.Stanza, mayCreate), AskTimeout);
+            if (outcome is { Name: "archive" } && archives is not null && s.Payload is { } query)
+            {
+                await archives.Answer(s, query, outcome.Attr("jids") == "1"); // the room said who may read: the table is read here
+                return;
+            }
             if (outcome?.Child("listing", MucNs.Internal) is { } listing)
             {
                 service.Rooms[key] = listing;
@@ -67,8 +85,12 @@ public sealed class MucPlugin : IXmppPlugin
                 service.Rooms.TryRemove(key, out _);
                 _occupants.Forget(key);
                 await listings.SetAsync(service.Jid, key, null);
+                if (archives is not null) await archives.Forget(s.To.Bare);
             }
         });
+
+        // registered last, so undone first on unload, while the rest of the service still stands
+        ctx.Track(new Undo(() => { if (!_handedOver) RemoveEveryone(ctx); }));
 
         string OccupantIdOf(string room, Jid real)
         {
@@ -77,6 +99,37 @@ public sealed class MucPlugin : IXmppPlugin
             var hash = HMACSHA256.HashData(salt, Encoding.UTF8.GetBytes(room + "\n" + real.Bare));
             return Convert.ToBase64String(hash, 0, 18); // XEP-0421 §4: stable per room and real bare JID, opaque
         }
+    }
+
+    /// <summary>XEP-0045 §11.2: the service shuts down (the plugin is unloaded or the server stops, not reloaded): every
+    /// session of every occupant gets unavailable with 110 and 332.</summary>
+    private void RemoveEveryone(IPluginContext ctx)
+    {
+        foreach (var (room, occupants) in _occupants.Rooms())
+        {
+            lock (occupants)
+            {
+                foreach (var o in occupants.All)
+                {
+                    foreach (var session in o.Sessions)
+                    {
+                        var x = new Element("x", MucNs.User)
+                            .Add(new Element("item", MucNs.User).SetAttr("affiliation", MucAffiliations.None).SetAttr("role", Roles.None))
+                            .Add(new Element("status", MucNs.User).SetAttr("code", StatusCodes.SelfPresence))
+                            .Add(new Element("status", MucNs.User).SetAttr("code", StatusCodes.ServiceShutdown));
+                        ctx.SendStanza(new Element("presence", XNs.Client).SetAttr("from", room + "/" + o.Nick)
+                            .SetAttr("to", session.Jid.ToString()).SetAttr("type", "unavailable").Add(x));
+                    }
+                }
+                occupants.Clear();
+            }
+            _occupants.Forget(room);
+        }
+    }
+
+    private sealed class Undo(Action undo) : IDisposable
+    {
+        public void Dispose() => undo();
     }
 
     /// <summary>The service's rooms and salt: read from storage once per service JID.</summary>

@@ -1,39 +1,119 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text;
 using Actors.Xmpp;
 using Actors.Xmpp.Xml;
+using XNs = Actors.Xmpp.Ns;
 
 namespace Actors.Plugins.Muc;
 
-/// <summary>One occupant of a room (XEP-0045 §5): a real full JID in the room under a nickname, with a role and the
-/// presence it last sent to the room. Lives in memory only.</summary>
-internal sealed class Occupant(string nick, Jid jid, string role, string occupantId, Element presence)
+/// <summary>One session (resource) of an occupant in a room: its real full JID and the presence it last sent to the
+/// room (its own children: show, status, priority, caps...; without MUC payloads).</summary>
+internal sealed class OccupantSession(Jid jid, Element presence)
 {
-    public string Nick = nick;
     public readonly Jid Jid = jid;
-    public string Role = role;
-    public readonly string OccupantId = occupantId;
-    /// <summary>The occupant's own presence children (show, status, priority, caps...), without MUC payloads.</summary>
-    public Element Presence = presence;
+    private Element _presence = presence;
+
+    public Element Presence
+    {
+        get => _presence;
+        set
+        {
+            _presence = value;
+            Priority = PriorityOf(value);
+        }
+    }
+
+    /// <summary>RFC 6121 §4.7.2.3: the presence's priority (0 when absent or malformed).</summary>
+    public int Priority { get; private set; } = PriorityOf(presence);
+
+    /// <summary>The ids of IQs this session sent to other occupants (§17.4 forwarding), so that the answers come back to
+    /// it rather than to the occupant's primary session; bounded.</summary>
+    public HashSet<string>? PendingIqs;
+
+    private static int PriorityOf(Element presence) =>
+        int.TryParse(presence.ChildText("priority", XNs.Client), NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out var p) ? p : 0;
 }
 
-/// <summary>The occupants of one room, by nickname and by real full JID. Touched only by the room's entity (one
-/// command at a time) and by the plugin's save/restore around a reload.</summary>
+/// <summary>
+/// One occupant of a room (XEP-0045 §5): a nickname with a role, held by one or more sessions of one bare JID
+/// (XEP-0045 §7.2.8: a user may enter under the nickname it already holds from another resource; the others see one
+/// occupant). What the others see of it is its primary session: the one with the highest presence priority, the
+/// earliest joined among equals (as Prosody chooses). Lives in memory only.
+/// </summary>
+internal sealed class Occupant
+{
+    public string Nick;
+    public readonly Jid Bare;
+    public string Role;
+    public readonly string OccupantId;
+    /// <summary>In the order they joined; never empty while the occupant is in the room.</summary>
+    public readonly List<OccupantSession> Sessions = new(1);
+
+    public Occupant(string nick, Jid jid, string role, string occupantId, Element presence)
+    {
+        Nick = nick;
+        Bare = jid.Bare;
+        Role = role;
+        OccupantId = occupantId;
+        Sessions.Add(new OccupantSession(jid, presence));
+    }
+
+    public OccupantSession Primary
+    {
+        get
+        {
+            var best = Sessions[0];
+            for (var i = 1; i < Sessions.Count; i++)
+                if (Sessions[i].Priority > best.Priority) best = Sessions[i];
+            return best;
+        }
+    }
+
+    /// <summary>The real JID the room shows for this occupant (§7.2.3, §7.2.4): its primary session's.</summary>
+    public Jid Jid => Primary.Jid;
+
+    /// <summary>The presence the others see: its primary session's.</summary>
+    public Element Presence => Primary.Presence;
+
+    public OccupantSession? SessionOf(Jid full)
+    {
+        foreach (var s in Sessions)
+            if (s.Jid.Equals(full)) return s;
+        return null;
+    }
+}
+
+/// <summary>The occupants of one room, by nickname and by the real full JID of each of their sessions. Touched only by
+/// the room's entity (one command at a time) and by the plugin's save/restore around a reload.</summary>
 internal sealed class RoomOccupants
 {
     public readonly Dictionary<string, Occupant> ByNick = new(StringComparer.Ordinal);
+    /// <summary>Every session's full JID to its occupant.</summary>
     public readonly Dictionary<Jid, Occupant> ByJid = new();
 
     public void Add(Occupant o)
     {
         ByNick[o.Nick] = o;
-        ByJid[o.Jid] = o;
+        foreach (var s in o.Sessions) ByJid[s.Jid] = o;
     }
 
     public void Remove(Occupant o)
     {
         ByNick.Remove(o.Nick);
-        ByJid.Remove(o.Jid);
+        foreach (var s in o.Sessions) ByJid.Remove(s.Jid);
+    }
+
+    public void AddSession(Occupant o, OccupantSession session)
+    {
+        o.Sessions.Add(session);
+        ByJid[session.Jid] = o;
+    }
+
+    public void RemoveSession(Occupant o, OccupantSession session)
+    {
+        o.Sessions.Remove(session);
+        ByJid.Remove(session.Jid);
     }
 
     public void Rename(Occupant o, string nick)
@@ -43,7 +123,16 @@ internal sealed class RoomOccupants
         ByNick[nick] = o;
     }
 
-    public int Count => ByJid.Count;
+    /// <summary>Occupants (nicknames), not sessions: what muc#roomconfig_maxusers and muc#roominfo_occupants count.</summary>
+    public int Count => ByNick.Count;
+
+    public Dictionary<string, Occupant>.ValueCollection All => ByNick.Values;
+
+    public void Clear()
+    {
+        ByNick.Clear();
+        ByJid.Clear();
+    }
 }
 
 /// <summary>
@@ -61,6 +150,9 @@ internal sealed class OccupantRegistry
 
     public void Forget(string room) => _rooms.TryRemove(room, out _);
 
+    /// <summary>Every room with its occupants (a snapshot of the directory; lock a room's occupants to read them).</summary>
+    public KeyValuePair<string, RoomOccupants>[] Rooms() => _rooms.ToArray();
+
     public byte[] Save()
     {
         using var buffer = new MemoryStream();
@@ -75,13 +167,17 @@ internal sealed class OccupantRegistry
                     w.Write(true);
                     w.Write(room);
                     w.Write(occupants.Count);
-                    foreach (var o in occupants.ByJid.Values)
+                    foreach (var o in occupants.All)
                     {
                         w.Write(o.Nick);
-                        w.Write(o.Jid.ToString());
                         w.Write(o.Role);
                         w.Write(o.OccupantId);
-                        Write(w, o.Presence);
+                        w.Write(o.Sessions.Count);
+                        foreach (var s in o.Sessions)
+                        {
+                            w.Write(s.Jid.ToString());
+                            Write(w, s.Presence);
+                        }
                     }
                 }
             }
@@ -90,19 +186,36 @@ internal sealed class OccupantRegistry
         return buffer.ToArray();
     }
 
+    /// <summary>Reads what <see cref="Save"/> wrote, in this format or the one before it (one session per occupant),
+    /// so a hot swap from the previous version keeps its occupants too.</summary>
     public void Restore(byte[] state)
     {
         using var r = new BinaryReader(new MemoryStream(state), Encoding.UTF8);
-        if (r.ReadInt32() != FormatVersion) return;
+        var version = r.ReadInt32();
+        if (version is not (FormatVersion or SingleSessionFormat)) return;
         while (r.ReadBoolean())
         {
             var occupants = Of(r.ReadString());
             for (var n = r.ReadInt32(); n > 0; n--)
-                occupants.Add(new Occupant(r.ReadString(), Jid.Parse(r.ReadString()), r.ReadString(), r.ReadString(), Read(r)));
+            {
+                if (version == SingleSessionFormat)
+                {
+                    occupants.Add(new Occupant(r.ReadString(), Jid.Parse(r.ReadString()), r.ReadString(), r.ReadString(), Read(r)));
+                    continue;
+                }
+                var nick = r.ReadString();
+                var role = r.ReadString();
+                var id = r.ReadString();
+                var sessions = r.ReadInt32();
+                var o = new Occupant(nick, Jid.Parse(r.ReadString()), role, id, Read(r));
+                for (var s = 1; s < sessions; s++) o.Sessions.Add(new OccupantSession(Jid.Parse(r.ReadString()), Read(r)));
+                occupants.Add(o);
+            }
         }
     }
 
-    private const int FormatVersion = 1;
+    private const int SingleSessionFormat = 1;
+    private const int FormatVersion = 2;
 
     private static void Write(BinaryWriter w, Element e)
     {

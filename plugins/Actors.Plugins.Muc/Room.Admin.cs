@@ -82,7 +82,7 @@ internal sealed partial class Room
     private static string? TargetOf(Turn r, Element item)
     {
         if (Jid.TryParse(item.Attr("jid"), out var jid) && jid is not null) return jid.Bare.ToString();
-        if (item.Attr("nick") is { } nick && r.Occupants.ByNick.TryGetValue(nick, out var o)) return o.Jid.Bare.ToString();
+        if (item.Attr("nick") is { } nick && r.Occupants.ByNick.TryGetValue(nick, out var o)) return o.Bare.ToString();
         return null;
     }
 
@@ -159,9 +159,9 @@ internal sealed partial class Room
             if (reason is not null) item.Add(new Element("reason", MucNs.User).AddText(reason));
             if (actor is not null) item.Add(new Element("actor", MucNs.User).SetAttr("nick", actor.Nick));
         };
-        foreach (var o in r.Occupants.ByJid.Values.ToArray())
+        foreach (var o in r.Occupants.All.ToArray())
         {
-            if (o.Jid.Bare.ToString() != jid) continue;
+            if (o.Bare.ToString() != jid) continue;
             if (affiliation == MucAffiliations.Outcast)
             {
                 BroadcastPresence(r, o, "unavailable", detail, [StatusCodes.Banned], [StatusCodes.Banned, StatusCodes.SelfPresence]);

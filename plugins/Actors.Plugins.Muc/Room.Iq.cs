@@ -47,11 +47,15 @@ internal sealed partial class Room
             case ("get", MucNs.Register, "query"): RegistrationForm(r); return;
             case ("set", MucNs.Register, "query"): Register(r, payload); return;
             case ("get", XNs.Ping, "ping"): r.Result(); return; // the room answers pings itself (XEP-0199 §4.2)
+            case ("get" or "set", MucNs.Mam, "query") or ("get", MucNs.Mam, "metadata"): ArchiveAccess(r, sender); return;
             default: r.Error(Errors.ServiceUnavailable); return;
         }
     }
 
     private const string ReservedNickNode = "x-roomuser-item";
+
+    /// <summary>IQs one session may have forwarded to other occupants and not yet seen answered.</summary>
+    private const int MaxPendingIqs = 64;
 
     /// <summary>§7.12: the asker's registered nickname as the name of a conference identity; an empty query when none.</summary>
     private static Element ReservedNick(Turn r)
@@ -84,6 +88,12 @@ internal sealed partial class Room
         // §18 (business rules): in a semi-anonymous room an IQ to an occupant JID goes on to the occupant's real JID,
         // from the sender's occupant JID, so neither learns the other's real JID; the answer comes back the same way
         var target = r.Occupants.ByNick[nick];
+        if (sender.Sessions.Count > 1 && r.Stanza.Id is { } id && sender.SessionOf(r.From) is { } asking)
+        {
+            asking.PendingIqs ??= new HashSet<string>(StringComparer.Ordinal);
+            if (asking.PendingIqs.Count >= MaxPendingIqs) asking.PendingIqs.Clear(); // answers that never came
+            asking.PendingIqs.Add(id);
+        }
         var forwarded = new Element("iq", XNs.Client).SetAttr("from", r.RoomJid.WithResource(sender.Nick).ToString())
             .SetAttr("to", target.Jid.ToString()).SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id).Add(payload.Clone());
         r.Send(forwarded);
@@ -94,15 +104,18 @@ internal sealed partial class Room
     private static void ForwardIqResponse(Turn r, string askerNick)
     {
         if (!r.Occupants.ByJid.TryGetValue(r.From, out var answering) || !r.Occupants.ByNick.TryGetValue(askerNick, out var asker)) return;
+        var to = asker.Jid; // the primary session, unless another of the asker's sessions sent the request
+        foreach (var session in asker.Sessions)
+            if (r.Stanza.Id is { } id && session.PendingIqs?.Remove(id) == true) to = session.Jid;
         var response = new Element("iq", XNs.Client).SetAttr("from", r.RoomJid.WithResource(answering.Nick).ToString())
-            .SetAttr("to", asker.Jid.ToString()).SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id);
+            .SetAttr("to", to.ToString()).SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id);
         foreach (var node in r.Stanza.Nodes)
             if (node is Element child) response.Add(child.Clone());
         r.Send(response);
     }
 
     /// <summary>§6.4: identity, features that say what kind of room it is, and the muc#roominfo form.</summary>
-    private static Element DiscoInfo(Turn r)
+    private Element DiscoInfo(Turn r)
     {
         var c = r.State.Config;
         var q = new Element("query", XNs.DiscoInfo);
@@ -114,6 +127,11 @@ internal sealed partial class Room
         Feature(XNs.DiscoInfo);
         Feature(MucNs.OccupantId);
         Feature(MucNs.SelfPing);
+        if (r.State.Config.Archiving && archive is not null)
+        {
+            Feature(MucNs.Mam); // XEP-0313 §7: on the room's bare JID
+            Feature(MucNs.StanzaId);
+        }
         Feature(c.Public ? "muc_public" : "muc_hidden");
         Feature(c.Persistent ? "muc_persistent" : "muc_temporary");
         Feature(c.MembersOnlyRoom ? "muc_membersonly" : "muc_open");
@@ -130,6 +148,36 @@ internal sealed partial class Room
             .Add(FormField("muc#maxhistoryfetch", "text-single", "Maximum Number of History Messages Returned by Room", c.HistoryFetch.ToString(CultureInfo.InvariantCulture)));
         q.Add(info);
         return q;
+    }
+
+    /// <summary>
+    /// XEP-0313 §6.1.2: who may read the room's archive is who may enter the room now: nobody when the room does not
+    /// archive, not an outcast, in a members-only room only owners, admins and members, in a password-protected room only
+    /// its occupants and affiliated users (who proved the password or need none). The room answers with the permission
+    /// and whether the asker may see its occupants' real JIDs (a non-anonymous room, or an owner, admin or moderator,
+    /// §6.1.2); the plugin then reads the archive (asynchronous, outside the room).
+    /// </summary>
+    private void ArchiveAccess(Turn r, Occupant? sender)
+    {
+        if (archive is null || !r.State.Config.Archiving)
+        {
+            r.Error(Errors.ServiceUnavailable, "this room keeps no archive");
+            return;
+        }
+        var affiliation = r.State.AffiliationOf(r.From);
+        if (affiliation == MucAffiliations.Outcast)
+        {
+            r.Error(Errors.Forbidden, "you are banned from this room");
+            return;
+        }
+        var config = r.State.Config;
+        if (affiliation == MucAffiliations.None && (config.MembersOnlyRoom || (config.PasswordProtectedRoom && sender is null)))
+        {
+            r.Error(Errors.Forbidden, config.MembersOnlyRoom ? "only members may read the archive of this room" : "only occupants may read the archive of this room");
+            return;
+        }
+        var jids = config.NonAnonymous || MucAffiliations.Rank(affiliation) >= MucAffiliations.Rank(MucAffiliations.Admin) || sender?.Role == Roles.Moderator;
+        r.Reply(new Element("archive", MucNs.Internal).SetAttr("jids", jids ? "1" : "0"));
     }
 
     /// <summary>§6.5: the occupants, to occupants only (a service MAY refuse others; we return none to them).</summary>
@@ -250,9 +298,9 @@ internal sealed partial class Room
     /// <summary>§9.9 (as §10.2.1): when a room becomes members-only, occupants who are not members leave with 322.</summary>
     private static void RemoveNonMembers(Turn r)
     {
-        foreach (var o in r.Occupants.ByJid.Values.ToArray())
+        foreach (var o in r.Occupants.All.ToArray())
         {
-            if (r.State.AffiliationOf(o.Jid) != MucAffiliations.None) continue;
+            if (r.State.AffiliationOf(o.Bare) != MucAffiliations.None) continue;
             BroadcastPresence(r, o, "unavailable", null, [StatusCodes.MembersOnlyRemoved], [StatusCodes.MembersOnlyRemoved, StatusCodes.SelfPresence]);
             r.Occupants.Remove(o);
         }
@@ -263,7 +311,7 @@ internal sealed partial class Room
     private static void Remoderate(Turn r)
     {
         if (r.State.Config.Moderated) return;
-        foreach (var o in r.Occupants.ByJid.Values.ToArray())
+        foreach (var o in r.Occupants.All.ToArray())
         {
             if (o.Role != Roles.Visitor) continue;
             o.Role = Roles.Participant;
@@ -281,18 +329,17 @@ internal sealed partial class Room
 
     private static void DestroyRoom(Turn r, string? venue, Element? destroy)
     {
-        foreach (var o in r.Occupants.ByJid.Values)
+        foreach (var o in r.Occupants.All)
         {
             var d = new Element("destroy", MucNs.User).SetAttr("jid", venue);
             if (destroy?.ChildText("reason", MucNs.Owner) is { } reason) d.Add(new Element("reason", MucNs.User).AddText(reason));
             if (destroy?.ChildText("password", MucNs.Owner) is { } password) d.Add(new Element("password", MucNs.User).AddText(password));
             var p = new Element("presence", XNs.Client).SetAttr("from", r.RoomJid.WithResource(o.Nick).ToString())
-                .SetAttr("to", o.Jid.ToString()).SetAttr("type", "unavailable")
+                .SetAttr("type", "unavailable")
                 .Add(new Element("x", MucNs.User).Add(new Element("item", MucNs.User).SetAttr("affiliation", MucAffiliations.None).SetAttr("role", Roles.None)).Add(d));
-            r.Send(p);
+            SendTo(r, o, p);
         }
-        r.Occupants.ByJid.Clear();
-        r.Occupants.ByNick.Clear();
+        r.Occupants.Clear();
         r.Persist(RoomEvents.Destroyed());
         r.ListingChanged = true;
     }

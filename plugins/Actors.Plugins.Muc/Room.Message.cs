@@ -13,7 +13,7 @@ internal sealed partial class Room
         if (r.Stanza.Type == "error")
         {
             // §11.1: an occupant whose client bounces what the room sent it is removed (333)
-            if (r.Occupants.ByJid.TryGetValue(r.From, out var bouncing)) RemoveBroken(r, bouncing);
+            if (r.Occupants.ByJid.TryGetValue(r.From, out var bouncing)) RemoveBroken(r, bouncing, bouncing.SessionOf(r.From)!);
             return;
         }
         if (!r.State.Exists || r.State.Locked)
@@ -48,7 +48,7 @@ internal sealed partial class Room
     }
 
     /// <summary>§7.4: from an occupant with voice, to every occupant (the sender included) from room/nick.</summary>
-    private static void Groupchat(Turn r, Occupant? sender)
+    private void Groupchat(Turn r, Occupant? sender)
     {
         if (sender is null) // §7.4: not an occupant
         {
@@ -71,26 +71,45 @@ internal sealed partial class Room
         var message = new Element("message", XNs.Client).SetAttr("from", r.RoomJid.WithResource(sender.Nick).ToString())
             .SetAttr("type", "groupchat").SetAttr("id", r.Stanza.Id ?? Guid.NewGuid().ToString("N")).SetAttr("xml:lang", r.Stanza.Lang);
         foreach (var node in r.Stanza.Nodes)
-            if (node is Element child && child.Namespace != MucNs.OccupantId) message.Add(child.Clone()); // XEP-0421 §4
+            if (node is Element child && IsReflected(r, child)) message.Add(child.Clone());
         message.Add(new Element("occupant-id", MucNs.OccupantId).SetAttr("id", sender.OccupantId));
+        if (body is not null) Archive(r, sender, message); // XEP-0313 §6.1.2: messages with a body
         if (body is not null && r.State.HistoryCapacity > 0)
             r.Persist(RoomEvents.History(new HistoryEntry(DateTimeOffset.UtcNow, sender.Nick, sender.Jid.Bare.ToString(), message)));
         Broadcast(r, message);
     }
 
-    /// <summary>One copy per occupant, addressed to its real JID.</summary>
+    /// <summary>What of an occupant's message the room passes on: not an occupant id (XEP-0421 §4: the room's replaces
+    /// it), not a muc#user &lt;x/&gt; (XEP-0313 §8.4: an occupant could forge the real JID a result shows) and not a
+    /// stanza id claiming to be the room's (XEP-0359 §3.1).</summary>
+    private static bool IsReflected(Turn r, Element child) => child.Namespace switch
+    {
+        MucNs.OccupantId or MucNs.User => false,
+        MucNs.StanzaId => child.Attr("by") is not { } by || !Jid.TryParse(by, out var byJid) || byJid is null || !byJid.Equals(r.RoomJid),
+        _ => true,
+    };
+
+    /// <summary>XEP-0313 §6.1.2: a room that archives stores each message once, as broadcast (without 'to'), with its
+    /// sender's real JID as the archive's 'with' (§4.1.1: the publisher), and marks every copy with the archive id
+    /// (§3.5, XEP-0359: by the room's bare JID). The write is batched off this path.</summary>
+    private void Archive(Turn r, Occupant sender, Element message)
+    {
+        if (archive is null || !r.State.Config.Archiving) return;
+        var id = archive.Append(MucPlugin.ArchiveKind, r.RoomJid, sender.SessionOf(r.From)?.Jid ?? sender.Jid, message);
+        message.Add(new Element("stanza-id", MucNs.StanzaId).SetAttr("id", id).SetAttr("by", r.RoomJid.ToString()));
+    }
+
+    /// <summary>One copy per session of every occupant, addressed to its real JID (§7.2.8: to all of a user's
+    /// resources).</summary>
     private static void Broadcast(Turn r, Element message)
     {
-        foreach (var o in r.Occupants.ByJid.Values)
-        {
-            var copy = message.Clone();
-            copy.SetAttr("to", o.Jid.ToString());
-            r.Send(copy);
-        }
+        foreach (var o in r.Occupants.All)
+            foreach (var session in o.Sessions)
+                r.Send(message.Clone().SetAttr("to", session.Jid.ToString()));
     }
 
     /// <summary>§8.1: moderators may change the subject; participants too when muc#roomconfig_changesubject allows.</summary>
-    private static void ChangeSubject(Turn r, Occupant sender, string text)
+    private void ChangeSubject(Turn r, Occupant sender, string text)
     {
         var allowed = sender.Role == Roles.Moderator || (sender.Role == Roles.Participant && r.State.Config.OccupantsChangeSubject);
         if (!allowed)
@@ -105,6 +124,7 @@ internal sealed partial class Room
         if (text.Length > 0) subject.AddText(text);
         message.Add(subject);
         message.Add(new Element("occupant-id", MucNs.OccupantId).SetAttr("id", sender.OccupantId));
+        Archive(r, sender, message); // XEP-0313 §6.1.2: subject changes are archived too
         Broadcast(r, message);
     }
 
@@ -139,12 +159,12 @@ internal sealed partial class Room
             return;
         }
         var pm = new Element("message", XNs.Client).SetAttr("from", r.RoomJid.WithResource(sender.Nick).ToString())
-            .SetAttr("to", recipient.Jid.ToString()).SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id).SetAttr("xml:lang", r.Stanza.Lang);
+            .SetAttr("type", r.Stanza.Type).SetAttr("id", r.Stanza.Id).SetAttr("xml:lang", r.Stanza.Lang);
         foreach (var node in r.Stanza.Nodes)
             if (node is Element child && child.Namespace is not (MucNs.OccupantId or MucNs.User)) pm.Add(child.Clone());
         pm.Add(new Element("x", MucNs.User)); // §7.5: marks it as a private message through the room
         pm.Add(new Element("occupant-id", MucNs.OccupantId).SetAttr("id", sender.OccupantId));
-        r.Send(pm);
+        SendTo(r, recipient, pm); // §7.2.8: RECOMMENDED to all of the recipient's resources
     }
 
     /// <summary>§7.8.2: the room sends the invitation on, from itself, naming the inviter (and the password).</summary>
@@ -227,7 +247,7 @@ internal sealed partial class Room
             r.Error(Errors.NotAllowed, "voice requests are not accepted here");
             return;
         }
-        foreach (var moderator in r.Occupants.ByJid.Values)
+        foreach (var moderator in r.Occupants.All)
         {
             if (moderator.Role != Roles.Moderator) continue;
             var approval = new Element("x", XNs.DataForms).SetAttr("type", "form")
@@ -238,7 +258,7 @@ internal sealed partial class Room
                 .Add(FormField("muc#jid", "jid-single", "User ID", sender.Jid.ToString()))
                 .Add(FormField("muc#roomnick", "text-single", "Room Nickname", sender.Nick))
                 .Add(FormField("muc#request_allow", "boolean", "Grant voice to this person?", "false"));
-            r.Send(new Element("message", XNs.Client).SetAttr("from", r.RoomJid.ToString()).SetAttr("to", moderator.Jid.ToString())
+            SendTo(r, moderator, new Element("message", XNs.Client).SetAttr("from", r.RoomJid.ToString())
                 .SetAttr("id", Guid.NewGuid().ToString("N")).Add(approval));
         }
     }

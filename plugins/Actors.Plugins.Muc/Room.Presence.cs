@@ -24,14 +24,14 @@ internal sealed partial class Room
                 if (self is null && !joining) NotAnOccupant(r, nick);
                 else if (self is null) Enter(r, nick);
                 else if (self.Nick != nick) ChangeNick(r, self, nick);
-                else if (joining) Resync(r, self);
-                else Update(r, self);
+                else if (joining) Resync(r, self, self.SessionOf(r.From)!);
+                else Update(r, self, self.SessionOf(r.From)!);
                 return;
             case "unavailable":
-                if (self is not null) Leave(r, self);
+                if (self is not null) Leave(r, self, self.SessionOf(r.From)!);
                 return;
             case "error":
-                if (self is not null) RemoveBroken(r, self);
+                if (self is not null) RemoveBroken(r, self, self.SessionOf(r.From)!);
                 return;
             default:
                 return; // subscription requests to a room are not answered
@@ -66,14 +66,23 @@ internal sealed partial class Room
 
     /// <summary>§7.2.1: an &lt;x/&gt;-tagged join from a client already in the room under that nickname lost its
     /// synchronisation: it gets what a new occupant gets (the others' presence, its own, history, subject).</summary>
-    private static void Resync(Turn r, Occupant o)
+    private static void Resync(Turn r, Occupant o, OccupantSession session)
     {
-        o.Presence = OwnPresence(r.Stanza);
-        foreach (var other in r.Occupants.ByJid.Values)
-            if (!ReferenceEquals(other, o) && (Broadcasts(r, other) || o.Role == Roles.Moderator)) r.Send(PresenceOf(r, other, o));
-        BroadcastPresence(r, o, null, null, [], SelfCodes(r, created: false), r.Stanza.Id);
-        History(r, o, r.Stanza.Child("x", MucNs.Muc)?.Child("history", MucNs.Muc));
-        SubjectOnEntry(r, o);
+        var shown = o.Primary;
+        session.Presence = OwnPresence(r.Stanza);
+        OthersOnEntry(r, o, session);
+        if (!ReferenceEquals(shown, o.Primary) || ReferenceEquals(session, shown)) BroadcastPresence(r, o, null, null, [], SelfCodes(r, created: false), r.Stanza.Id);
+        else SendSelfPresence(r, o, session, null, null, SelfCodes(r, created: false), r.Stanza.Id);
+        History(r, session, r.Stanza.Child("x", MucNs.Muc)?.Child("history", MucNs.Muc));
+        SubjectOnEntry(r, session);
+    }
+
+    /// <summary>§7.2.2: the presence of every other occupant, to a session entering.</summary>
+    private static void OthersOnEntry(Turn r, Occupant o, OccupantSession session)
+    {
+        foreach (var other in r.Occupants.All)
+            if (!ReferenceEquals(other, o) && (Broadcasts(r, other) || o.Role == Roles.Moderator))
+                r.Send(PresenceOf(r, other, other.Primary, o, session.Jid));
     }
 
     private static string[] SelfCodes(Turn r, bool created)
@@ -128,9 +137,12 @@ internal sealed partial class Room
                 r.Error(Errors.NotAuthorized, "a password is required to enter this room");
                 return;
             }
-            if (r.Occupants.ByNick.ContainsKey(nick)) // §7.2.8
+            if (r.Occupants.ByNick.TryGetValue(nick, out var holder))
             {
-                r.Error(Errors.Conflict, "that nickname is in use");
+                // §7.2.8: another user's nickname is a conflict; the same user's (another of its resources) is one more
+                // session of the occupant it already is
+                if (holder.Bare.Equals(r.From.Bare)) JoinSession(r, holder);
+                else r.Error(Errors.Conflict, "that nickname is in use");
                 return;
             }
             if (r.State.RegisteredOwnerOf(nick) is { } owner && owner != r.From.Bare.ToString()) // §7.2.8 / §7.10: a reserved nick
@@ -146,13 +158,28 @@ internal sealed partial class Room
             }
         }
         var occupant = new Occupant(nick, r.From, RoleFor(r.State, affiliation), occupantIdOf(r.RoomJid.ToString(), r.From.Bare), OwnPresence(r.Stanza));
+        var session = occupant.Sessions[0];
         // §7.2.2: the occupants' presence first, then the new occupant's, its own copy last
-        foreach (var other in r.Occupants.ByJid.Values)
-            if (Broadcasts(r, other) || occupant.Role == Roles.Moderator) r.Send(PresenceOf(r, other, occupant));
+        OthersOnEntry(r, occupant, session);
         r.Occupants.Add(occupant);
         BroadcastPresence(r, occupant, null, null, [], SelfCodes(r, created), r.Stanza.Id); // §7.2.2: the self-presence reflects the join's id
-        History(r, occupant, mucX?.Child("history", MucNs.Muc));
-        SubjectOnEntry(r, occupant);
+        History(r, session, mucX?.Child("history", MucNs.Muc));
+        SubjectOnEntry(r, session);
+    }
+
+    /// <summary>§7.2.8: a user already in the room under this nickname enters it from another resource. The new session
+    /// gets what an entering occupant gets (the others' presence, its own with 110, history, subject); the others see
+    /// one occupant, whose presence changes only when the new session becomes its primary one (a higher priority).</summary>
+    private static void JoinSession(Turn r, Occupant o)
+    {
+        var shown = o.Primary;
+        var session = new OccupantSession(r.From, OwnPresence(r.Stanza));
+        OthersOnEntry(r, o, session);
+        r.Occupants.AddSession(o, session);
+        if (!ReferenceEquals(shown, o.Primary)) BroadcastPresence(r, o, null, null, [], SelfCodes(r, created: false), r.Stanza.Id);
+        else SendSelfPresence(r, o, session, null, null, SelfCodes(r, created: false), r.Stanza.Id);
+        History(r, session, r.Stanza.Child("x", MucNs.Muc)?.Child("history", MucNs.Muc));
+        SubjectOnEntry(r, session);
     }
 
     private int MaxOccupants(Turn r)
@@ -165,7 +192,7 @@ internal sealed partial class Room
 
     /// <summary>§7.2.14: the discussion history, oldest first, each with a delay stamp, within the limits the
     /// occupant asked for (maxchars, maxstanzas, seconds, since) and the room's (muc#maxhistoryfetch).</summary>
-    private static void History(Turn r, Occupant o, Element? asked)
+    private static void History(Turn r, OccupantSession o, Element? asked)
     {
         var max = r.State.Config.HistoryFetch;
         var maxChars = int.MaxValue;
@@ -197,7 +224,7 @@ internal sealed partial class Room
     private static int? Int(string? s) => int.TryParse(s, NumberStyles.None, CultureInfo.InvariantCulture, out var i) ? i : null;
 
     /// <summary>§7.2.15: the subject last, from the occupant who set it (or the room), an empty one if none.</summary>
-    private static void SubjectOnEntry(Turn r, Occupant o)
+    private static void SubjectOnEntry(Turn r, OccupantSession o)
     {
         var from = r.State.SubjectNick is { Length: > 0 } by ? r.RoomJid.WithResource(by) : r.RoomJid;
         var subject = new Element("subject", XNs.Client);
@@ -206,11 +233,14 @@ internal sealed partial class Room
             .SetAttr("type", "groupchat").SetAttr("id", Guid.NewGuid().ToString("N")).Add(subject));
     }
 
-    /// <summary>§7.7: a changed availability, broadcast to all.</summary>
-    private static void Update(Turn r, Occupant o)
+    /// <summary>§7.7: a changed availability, broadcast to all. Of an occupant with several sessions the others see
+    /// the primary one's: a change of another session is reflected to that session alone.</summary>
+    private static void Update(Turn r, Occupant o, OccupantSession session)
     {
-        o.Presence = OwnPresence(r.Stanza);
-        BroadcastPresence(r, o, null, null, [], [StatusCodes.SelfPresence]);
+        var shown = o.Primary;
+        session.Presence = OwnPresence(r.Stanza);
+        if (ReferenceEquals(session, shown) || !ReferenceEquals(shown, o.Primary)) BroadcastPresence(r, o, null, null, [], [StatusCodes.SelfPresence]);
+        else SendSelfPresence(r, o, session, null, null, [StatusCodes.SelfPresence]);
     }
 
     /// <summary>§7.6: unavailable from the old nickname with 303 and the new one, then available from the new one.</summary>
@@ -226,30 +256,51 @@ internal sealed partial class Room
             r.Error(Errors.Conflict, "that nickname is registered by another person");
             return;
         }
+        // an occupant with several sessions changes its nickname in all of them (§7.2.8: the others see one occupant)
         BroadcastPresence(r, o, "unavailable", x => x.FirstChild()!.SetAttr("nick", nick), [StatusCodes.NickChanged], [StatusCodes.NickChanged, StatusCodes.SelfPresence]);
         r.Occupants.Rename(o, nick);
-        o.Presence = OwnPresence(r.Stanza);
+        o.SessionOf(r.From)!.Presence = OwnPresence(r.Stanza);
         BroadcastPresence(r, o, null, null, [], [StatusCodes.SelfPresence]);
     }
 
     /// <summary>§11.1 (the service removes a user because of an error response): an occupant whose
     /// client answers the room with an error is removed, with 333 (and 307, as other servers do) to everyone.</summary>
-    private static void RemoveBroken(Turn r, Occupant o)
+    private static void RemoveBroken(Turn r, Occupant o, OccupantSession session)
     {
+        if (o.Sessions.Count > 1) // one of several sessions: that one leaves, the occupant stays
+        {
+            RemoveSession(r, o, session, [StatusCodes.SelfPresence, StatusCodes.Kicked, StatusCodes.TechnicalKick], null);
+            return;
+        }
         BroadcastPresence(r, o, "unavailable", null, [StatusCodes.Kicked, StatusCodes.TechnicalKick],
             [StatusCodes.SelfPresence, StatusCodes.Kicked, StatusCodes.TechnicalKick]);
         Remove(r, o);
     }
 
     /// <summary>§7.14: unavailable to the others and, with 110, to the occupant leaving.</summary>
-    private static void Leave(Turn r, Occupant o)
+    private static void Leave(Turn r, Occupant o, OccupantSession session)
     {
         var status = r.Stanza.Child("status", XNs.Client);
+        if (o.Sessions.Count > 1) // §7.2.8: one of several sessions leaves; the occupant stays in the room
+        {
+            RemoveSession(r, o, session, [StatusCodes.SelfPresence], status);
+            return;
+        }
         r.Occupants.Remove(o); // the others first, then the occupant's own copy
-        foreach (var other in r.Occupants.ByJid.Values) r.Send(WithStatus(PresenceOf(r, o, other, "unavailable"), status));
-        r.Send(WithStatus(PresenceOf(r, o, o, "unavailable", null, StatusCodes.SelfPresence), status));
+        foreach (var other in r.Occupants.All) SendTo(r, other, WithStatus(PresenceOf(r, o, o.Primary, other, other.Sessions[0].Jid, "unavailable"), status));
+        r.Send(WithStatus(PresenceOf(r, o, session, o, session.Jid, "unavailable", null, StatusCodes.SelfPresence), status));
         r.Occupants.Add(o);
         Remove(r, o);
+    }
+
+    /// <summary>One session of an occupant that has others leaves: it alone gets unavailable (with
+    /// <paramref name="selfCodes"/>); the others see the occupant's presence again only if its primary session changed.</summary>
+    private static void RemoveSession(Turn r, Occupant o, OccupantSession session, string[] selfCodes, Element? status)
+    {
+        var shown = o.Primary;
+        r.Occupants.RemoveSession(o, session);
+        r.Send(WithStatus(PresenceOf(r, o, session, o, session.Jid, "unavailable", null, selfCodes), status));
+        if (!ReferenceEquals(shown, o.Primary)) BroadcastPresence(r, o, null, null, [], [StatusCodes.SelfPresence]);
     }
 
     private static Element WithStatus(Element presence, Element? status)

@@ -13,9 +13,10 @@ namespace Actors.Plugins.Muc;
 /// its occupants in the service's <see cref="OccupantRegistry"/>. Prosody's muc/muc.lib.lua, split into
 /// <c>Room.*.cs</c> by use case: entering and leaving, messages, moderation, ownership.
 /// </summary>
-internal sealed partial class Room(MucOptions options, OccupantRegistry registry, Func<string, Jid, string> occupantIdOf) : EntityBehavior<RoomState>
+internal sealed partial class Room(MucOptions options, OccupantRegistry registry, Func<string, Jid, string> occupantIdOf, IMessageArchive? archive)
+    : EntityBehavior<RoomState>
 {
-    public override RoomState Initial(string key) => new(options.HistorySize);
+    public override RoomState Initial(string key) => new(options.HistorySize, options.Archive && archive is not null);
 
     public override RoomState Apply(RoomState state, Element e) => RoomEvents.Apply(state, e);
 
@@ -117,7 +118,7 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
         private static RoomState Pending(RoomState s, Element e)
         {
             if (e.Name is "created" or "destroyed") return RoomEvents.Apply(s, e);
-            var copy = new RoomState(s.HistoryCapacity) { Exists = s.Exists, Locked = s.Locked, Config = s.Config, Subject = s.Subject, SubjectNick = s.SubjectNick };
+            var copy = new RoomState(s.HistoryCapacity, s.ArchivingByDefault) { Exists = s.Exists, Locked = s.Locked, Config = s.Config, Subject = s.Subject, SubjectNick = s.SubjectNick };
             foreach (var (k, v) in s.Affiliations) copy.Affiliations[k] = v;
             foreach (var (k, v) in s.RegisteredNicks) copy.RegisteredNicks[k] = v;
             foreach (var h in s.History) copy.History.AddLast(h);
@@ -134,19 +135,22 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
         _ => s.Config.Moderated ? Roles.Visitor : Roles.Participant,
     };
 
-    /// <summary>An occupant's presence as the room sends it to <paramref name="recipient"/> (§7.2.3): the occupant's
-    /// own presence, then the muc#user item (with the real JID when the room is non-anonymous or the recipient a
-    /// moderator), status codes and the XEP-0421 occupant id.</summary>
-    private static Element PresenceOf(Turn r, Occupant o, Occupant recipient, string? type = null, Action<Element>? extra = null, params string[] codes)
+    /// <summary>An occupant's presence as the room sends it to <paramref name="to"/>, a session of
+    /// <paramref name="recipient"/> (§7.2.2): the presence of <paramref name="shown"/> (the occupant's primary session
+    /// for the others, the recipient session's own for the occupant itself), then the muc#user item (with the real JID
+    /// when the room is non-anonymous or the recipient a moderator, §7.2.3, §7.2.4), status codes and the XEP-0421
+    /// occupant id.</summary>
+    private static Element PresenceOf(Turn r, Occupant o, OccupantSession shown, Occupant recipient, Jid to, string? type = null, Action<Element>? extra = null, params string[] codes)
     {
+        var self = ReferenceEquals(o, recipient);
         var p = new Element("presence", XNs.Client).SetAttr("from", r.RoomJid.WithResource(o.Nick).ToString())
-            .SetAttr("to", recipient.Jid.ToString()).SetAttr("type", type);
+            .SetAttr("to", to.ToString()).SetAttr("type", type);
         if (type is null)
-            foreach (var node in o.Presence.Nodes)
+            foreach (var node in shown.Presence.Nodes)
                 if (node is Element child) p.Add(child.Clone());
         var x = new Element("x", MucNs.User);
-        var item = new Element("item", MucNs.User).SetAttr("affiliation", r.State.AffiliationOf(o.Jid)).SetAttr("role", type == "unavailable" ? Roles.None : o.Role);
-        if (r.State.Config.NonAnonymous || recipient.Role == Roles.Moderator || ReferenceEquals(o, recipient)) item.SetAttr("jid", o.Jid.ToString());
+        var item = new Element("item", MucNs.User).SetAttr("affiliation", r.State.AffiliationOf(o.Bare)).SetAttr("role", type == "unavailable" ? Roles.None : o.Role);
+        if (r.State.Config.NonAnonymous || recipient.Role == Roles.Moderator || self) item.SetAttr("jid", (self ? to : shown.Jid).ToString());
         x.Add(item);
         extra?.Invoke(x);
         foreach (var code in codes) x.Add(new Element("status", MucNs.User).SetAttr("code", code));
@@ -155,17 +159,34 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
         return p;
     }
 
-    /// <summary>Sends every occupant the presence of <paramref name="o"/> (§7.2.3, §7.7); the occupant's own copy
-    /// carries 110 and <paramref name="selfCodes"/>.</summary>
+    /// <summary><paramref name="o"/>'s presence as the others see it, to every session of <paramref name="recipient"/>.</summary>
+    private static void SendPresence(Turn r, Occupant o, Occupant recipient, string? type = null, Action<Element>? extra = null, params string[] codes) =>
+        SendTo(r, recipient, PresenceOf(r, o, o.Primary, recipient, recipient.Sessions[0].Jid, type, extra, codes));
+
+    /// <summary>The occupant's own presence (status 110 among <paramref name="selfCodes"/>) to one of its sessions.</summary>
+    private static void SendSelfPresence(Turn r, Occupant o, OccupantSession session, string? type, Action<Element>? extra, string[] selfCodes, string? id = null) =>
+        r.Send(PresenceOf(r, o, session, o, session.Jid, type, extra, selfCodes).SetAttr("id", id));
+
+    /// <summary>A stanza to every session of an occupant (§7.2.8: in-room traffic goes to all of a user's resources).</summary>
+    private static void SendTo(Turn r, Occupant recipient, Element stanza)
+    {
+        var sessions = recipient.Sessions;
+        for (var i = 1; i < sessions.Count; i++) r.Send(stanza.Clone().SetAttr("to", sessions[i].Jid.ToString()));
+        r.Send(stanza.SetAttr("to", sessions[0].Jid.ToString()));
+    }
+
+    /// <summary>Sends every occupant the presence of <paramref name="o"/> (§7.2.2, §7.7); each of the occupant's own
+    /// sessions gets its copy with 110 and <paramref name="selfCodes"/> (the one that sent the stanza with its id).</summary>
     private static void BroadcastPresence(Turn r, Occupant o, string? type, Action<Element>? extra, string[] codes, string[] selfCodes, string? selfId = null)
     {
-        foreach (var other in r.Occupants.ByJid.Values)
+        foreach (var other in r.Occupants.All)
         {
             if (ReferenceEquals(other, o)) continue;
             if (type is null && !Broadcasts(r, o) && other.Role != Roles.Moderator) continue; // muc#roomconfig_presencebroadcast
-            r.Send(PresenceOf(r, o, other, type, extra, codes));
+            SendPresence(r, o, other, type, extra, codes);
         }
-        r.Send(PresenceOf(r, o, o, type, extra, selfCodes).SetAttr("id", selfId));
+        foreach (var session in o.Sessions)
+            SendSelfPresence(r, o, session, type, extra, selfCodes, session.Jid.Equals(r.From) ? selfId : null);
     }
 
     private static bool Broadcasts(Turn r, Occupant o) => Array.IndexOf(r.State.Config.BroadcastRoles, o.Role) >= 0;

@@ -34,6 +34,8 @@ internal sealed record RoomConfig
     public const string RoomOwners = "muc#roomconfig_roomowners";
     public const string PubSub = "muc#roomconfig_pubsub";
     public const string AllowVoiceRequests = "muc#roomconfig_allowvoicerequests";
+    /// <summary>XEP-0313 archiving of the room (the field Prosody's mod_muc_mam offers).</summary>
+    public const string EnableArchiving = "muc#roomconfig_enablearchiving";
 
     public const string WhoisModerators = "moderators";
     public const string WhoisAnyone = "anyone";
@@ -63,10 +65,12 @@ internal sealed record RoomConfig
     public int HistoryFetch { get; init; }
     public string PubSubNode { get; init; } = "";
     public bool VoiceRequests { get; init; } = true;
+    /// <summary>XEP-0313: the room archives its messages and answers archive queries.</summary>
+    public bool Archiving { get; init; }
 
     public bool NonAnonymous => WhoCanSeeJids == WhoisAnyone;
 
-    public static RoomConfig Defaults(int historySize) => new() { HistoryFetch = historySize };
+    public static RoomConfig Defaults(int historySize, bool archiving) => new() { HistoryFetch = historySize, Archiving = archiving };
 
     /// <summary>The configuration form (§10.2, Example 163): type 'form' to fill in, or 'submit' for the journal
     /// (with the owners and admins when given).</summary>
@@ -100,6 +104,7 @@ internal sealed record RoomConfig
         Field(x, MaxHistoryFetch, "text-single", "Maximum Number of History Messages Returned by Room", Int(HistoryFetch));
         Field(x, PubSub, "text-single", "XMPP URI of Associated Publish-Subscribe Node", PubSubNode);
         Field(x, AllowVoiceRequests, "boolean", "Allow Visitors to Request Voice?", Bool(VoiceRequests));
+        Field(x, EnableArchiving, "boolean", "Archive Messages of the Room (XEP-0313)?", Bool(Archiving));
         if (type == "form" || owners is not null) Field(x, RoomOwners, "jid-multi", "Room Owners", owners?.ToArray() ?? []);
         if (type == "form" || admins is not null) Field(x, RoomAdmins, "jid-multi", "Room Admins", admins?.ToArray() ?? []);
         return x;
@@ -126,7 +131,7 @@ internal sealed record RoomConfig
                 case RoomSecret: config = config with { Password = value }; break;
                 case PubSub: config = config with { PubSubNode = value }; break;
                 case EnableLogging or ChangeSubject or AllowInvites or PublicRoom or PersistentRoom or ModeratedRoom or MembersOnly
-                    or PasswordProtected or AllowVoiceRequests:
+                    or PasswordProtected or AllowVoiceRequests or EnableArchiving:
                     if (ParseBool(value) is not { } b) return (null, Errors.NotAcceptable);
                     config = name switch
                     {
@@ -138,6 +143,7 @@ internal sealed record RoomConfig
                         ModeratedRoom => config with { Moderated = b },
                         MembersOnly => config with { MembersOnlyRoom = b },
                         PasswordProtected => config with { PasswordProtectedRoom = b },
+                        EnableArchiving => config with { Archiving = b },
                         _ => config with { VoiceRequests = b },
                     };
                     break;

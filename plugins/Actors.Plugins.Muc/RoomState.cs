@@ -11,11 +11,13 @@ internal sealed record HistoryEntry(DateTimeOffset Stamp, string Nick, string Re
 /// What a room keeps across restarts (its journal): whether it exists and is locked (§10.1.1), its configuration,
 /// affiliations and registered nicknames, subject and discussion history. Changed only by <see cref="RoomEvents.Apply"/>.
 /// </summary>
-internal sealed class RoomState(int historyCapacity)
+internal sealed class RoomState(int historyCapacity, bool archiving)
 {
     public bool Exists;
     public bool Locked;
-    public RoomConfig Config = RoomConfig.Defaults(historyCapacity);
+    public RoomConfig Config = RoomConfig.Defaults(historyCapacity, archiving);
+    /// <summary>Whether a new room archives (Xmpp:Muc:Archive): a configuration without the field keeps it.</summary>
+    public readonly bool ArchivingByDefault = archiving;
     public readonly Dictionary<string, string> Affiliations = new(StringComparer.Ordinal); // bare JID -> affiliation (not none)
     public readonly Dictionary<string, string> RegisteredNicks = new(StringComparer.Ordinal); // bare JID -> nick (§7.10)
     public string? Subject;
@@ -69,7 +71,7 @@ internal static class RoomEvents
         switch (e.Name)
         {
             case "created":
-                var fresh = new RoomState(state.HistoryCapacity) { Exists = true, Locked = e.Attr("locked") == "1" };
+                var fresh = new RoomState(state.HistoryCapacity, state.ArchivingByDefault) { Exists = true, Locked = e.Attr("locked") == "1" };
                 fresh.Affiliations[e.Attr("creator")!] = MucAffiliations.Owner;
                 return fresh;
             case "configured":
@@ -96,7 +98,7 @@ internal static class RoomEvents
                 while (state.History.Count > state.HistoryCapacity) state.History.RemoveFirst();
                 return state;
             case "destroyed":
-                return new RoomState(state.HistoryCapacity);
+                return new RoomState(state.HistoryCapacity, state.ArchivingByDefault);
             default:
                 return state;
         }

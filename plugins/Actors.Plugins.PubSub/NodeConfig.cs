@@ -27,6 +27,8 @@ public sealed record NodeConfig
     public const string MaxPayloadSize = "pubsub#max_payload_size";
     public const string NotificationType = "pubsub#notification_type";
     public const string ItemExpire = "pubsub#item_expire";
+    /// <summary>§16.4.4 (list-multi): the roster groups whose members may access a node with the roster model.</summary>
+    public const string RosterGroupsAllowed = "pubsub#roster_groups_allowed";
     /// <summary>pubsub#max_items: the service's own limit (XEP-0060 §16.4.4 "max").</summary>
     public const string Max = "max";
 
@@ -49,6 +51,8 @@ public sealed record NodeConfig
     public string MessageType { get; init; } = "headline";
     /// <summary>Seconds after its publication an item is removed; null: never (pubsub#item_expire).</summary>
     public int? ExpireSeconds { get; init; }
+    /// <summary>pubsub#roster_groups_allowed (for the roster access model).</summary>
+    public string[] RosterGroups { get; init; } = [];
 
     /// <summary>Whether <paramref name="item"/> has outlived pubsub#item_expire at <paramref name="now"/>.</summary>
     public bool Expired(PublishedItem item, DateTimeOffset now) => ExpireSeconds is { } s && item.At.AddSeconds(s) <= now;
@@ -64,7 +68,7 @@ public sealed record NodeConfig
 
     public int PayloadBytes(int serviceMax) => PayloadLimit is { } n ? Math.Min(n, serviceMax) : serviceMax;
 
-    private static readonly string[] AccessValues = [AccessModels.Open, AccessModels.Presence, AccessModels.Whitelist, AccessModels.Authorize];
+    private static readonly string[] AccessValues = [AccessModels.Open, AccessModels.Presence, AccessModels.Roster, AccessModels.Whitelist, AccessModels.Authorize];
     private static readonly string[] PublishValues = [PublishModels.Publishers, PublishModels.Subscribers, PublishModels.Open];
     private static readonly string[] SendLastValues = [SendLastPublished.Never, SendLastPublished.OnSub, SendLastPublished.OnSubAndPresence];
     private static readonly string[] MessageTypes = ["headline", "normal"];
@@ -88,6 +92,7 @@ public sealed record NodeConfig
         MaxPayloadSize => PayloadLimit?.ToString(CultureInfo.InvariantCulture),
         NotificationType => MessageType,
         ItemExpire => ExpireSeconds?.ToString(CultureInfo.InvariantCulture),
+        RosterGroupsAllowed => string.Join('\n', RosterGroups), // a list-multi: one value a line
         _ => null,
     };
 
@@ -95,6 +100,7 @@ public sealed record NodeConfig
     [
         Title, Description, PayloadType, MaxItems, PersistItems, DeliverPayloads, DeliverNotifications, NotifyRetract,
         NotifyDelete, NotifyConfig, AccessModel, PublishModel, SendLastPublishedItem, MaxPayloadSize, NotificationType, ItemExpire,
+        RosterGroupsAllowed,
     ];
 
     private static string Bool(bool b) => b ? "1" : "0";
@@ -126,6 +132,12 @@ public sealed record NodeConfig
                 }
                 reason = $"{MaxPayloadSize} must be 1 to {limits.MaxPayloadBytes}";
                 return false;
+            case RosterGroupsAllowed:
+                var groups = new List<string>();
+                foreach (var line in value.Split('\n'))
+                    if (line.Trim() is { Length: > 0 } group && !groups.Contains(group)) groups.Add(group);
+                changed = this with { RosterGroups = groups.ToArray() };
+                return true;
             case AccessModel when Array.IndexOf(AccessValues, value) >= 0: changed = this with { Access = value }; return true;
             case PublishModel when Array.IndexOf(PublishValues, value) >= 0: changed = this with { Publish = value }; return true;
             case SendLastPublishedItem when Array.IndexOf(SendLastValues, value) >= 0: changed = this with { SendLast = value }; return true;
@@ -161,6 +173,14 @@ public sealed record NodeConfig
         }
     }
 
+    /// <summary>The values of a list-multi field, one a line (as <see cref="TrySet"/> reads them).</summary>
+    public static string MultiValue(Element field)
+    {
+        var values = new List<string>();
+        foreach (var v in field.Elements("value", Ns.DataForms)) values.Add(v.Text.Replace('\n', ' '));
+        return string.Join('\n', values);
+    }
+
     /// <summary>XEP-0004 boolean: "1"/"true" or "0"/"false".</summary>
     public static bool TryBool(string value, out bool b)
     {
@@ -193,7 +213,7 @@ public sealed record NodeConfig
         {
             var var = field.Attr("var");
             if (var is null or "FORM_TYPE") continue;
-            var value = field.ChildText("value", Ns.DataForms) ?? "";
+            var value = var == RosterGroupsAllowed ? MultiValue(field) : field.ChildText("value", Ns.DataForms) ?? "";
             if (!config.TrySet(var, value, limits, out config, out reason)) return null;
         }
         return config;
@@ -228,6 +248,9 @@ public sealed record NodeConfig
         x.Add(Field(MaxPayloadSize, "text-single", "Max payload size in bytes", PayloadLimit?.ToString(CultureInfo.InvariantCulture)));
         x.Add(Options(Field(NotificationType, "list-single", "Specify the event notification type", MessageType), MessageTypes));
         x.Add(Field(ItemExpire, "text-single", "Number of seconds after which to automatically purge items", ValueOf(ItemExpire)));
+        var groups = Field(RosterGroupsAllowed, "list-multi", "Roster groups allowed to subscribe", null);
+        foreach (var g in RosterGroups) groups.Add(new Element("value", Ns.DataForms).AddText(g));
+        x.Add(groups);
         return x;
     }
 

@@ -65,7 +65,9 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
     {
         var affiliation = state.Affiliations.GetValueOrDefault(bare, Affiliations.None);
         if (affiliation == Affiliations.Outcast) return false;
-        return state.Config.Access != AccessModels.Whitelist || affiliation is Affiliations.Owner or Affiliations.Publisher or Affiliations.Member;
+        if (affiliation is Affiliations.Owner or Affiliations.Publisher or Affiliations.Member) return true;
+        // presence and open nodes; the roster model's groups are the service's to check (NotifyContactsAsync), not here
+        return state.Config.Access is AccessModels.Open or AccessModels.Presence;
     }
 
     /// <summary>§6.1.7: the last published item, with an XEP-0203 &lt;delay/&gt; saying when it was published.</summary>
@@ -184,17 +186,21 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             {
                 case AccessModels.Open:
                     return true;
-                case AccessModels.Presence:
-                    if (presence is null)
+                case AccessModels.Presence or AccessModels.Roster:
+                    if (presence is null) // a question to the service: the owners' rosters
                     {
                         var owners = new StringBuilder();
                         foreach (var (jid, a) in state.Affiliations)
                             if (a == Affiliations.Owner) owners.Append(owners.Length == 0 ? "" : " ").Append(jid);
-                        entity.Reply(new Element(NodeRequests.NeedPresence, PubSubNs.Internal).SetAttr("owners", owners.ToString()));
+                        var question = new Element(NodeRequests.NeedPresence, PubSubNs.Internal).SetAttr("owners", owners.ToString())
+                            .SetAttr("access", Config.Access);
+                        if (Config.Access == AccessModels.Roster) NodeRequests.AddGroups(question, Config.RosterGroups);
+                        entity.Reply(question);
                         return false;
                     }
                     if (presence.Value) return true;
-                    Fail("not-authorized", PubSubErrors.PresenceSubscriptionRequired); // §6.1.3.2, §6.5.9.2
+                    if (Config.Access == AccessModels.Roster) Fail("not-authorized", PubSubErrors.NotInRosterGroup); // §6.1.3.3, §6.5.9.7
+                    else Fail("not-authorized", PubSubErrors.PresenceSubscriptionRequired); // §6.1.3.2, §6.5.9.2
                     return false;
                 case AccessModels.Authorize when subscribing: // §6.1.2: approved by an owner (§8.6)
                     return true;
@@ -386,7 +392,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             {
                 var var = field.Attr("var");
                 if (var is null or "FORM_TYPE") continue;
-                var wanted = field.ChildText("value", Ns.DataForms) ?? "";
+                var wanted = var == NodeConfig.RosterGroupsAllowed ? NodeConfig.MultiValue(field) : field.ChildText("value", Ns.DataForms) ?? "";
                 var actual = Config.ValueOf(var);
                 if (actual is null) return false;
                 if (NodeConfig.TryBool(wanted, out var w) && NodeConfig.TryBool(actual, out var a) && (actual is "0" or "1")) { if (w != a) return false; }
@@ -806,8 +812,12 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         /// <summary>Sends <paramref name="event"/> to every subscribed JID (the <paramref name="except"/> one skipped).</summary>
         private void Broadcast(Element @event, string type, string? except)
         {
-            if (pep) // XEP-0163 §4: the service adds the contacts interested through +notify
-                _outcome.Add(new Element(NodeRequests.Notify, PubSubNs.Internal).SetAttr("type", type).Add(@event.Clone()));
+            if (pep) // XEP-0163 §4: the service adds the contacts interested through +notify, as the access model lets it
+            {
+                var notify = new Element(NodeRequests.Notify, PubSubNs.Internal).SetAttr("type", type).SetAttr("access", Config.Access);
+                if (Config.Access == AccessModels.Roster) NodeRequests.AddGroups(notify, Config.RosterGroups);
+                _outcome.Add(notify.Add(@event.Clone()));
+            }
             foreach (var s in state.Subscriptions.Values)
                 if (s.State == SubscriptionStates.Subscribed && s.Deliver && s.Jid != except)
                     entity.Send(Message(s.Jid, type, @event.Clone()));

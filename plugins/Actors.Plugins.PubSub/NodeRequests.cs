@@ -21,10 +21,12 @@ public static class NodeRequests
     public const string Notify = "notify";
     public const string SendLast = "send-last";
     public const string Expire = "expire";
+    public const string Group = "group";
 
     /// <summary>A client's IQ for a node. <paramref name="mayCreate"/>: the requester may create nodes;
-    /// <paramref name="admin"/>: the requester owns every node; <paramref name="presence"/>: whether an owner
-    /// shares presence with the requester (null: not asked yet).</summary>
+    /// <paramref name="admin"/>: the requester owns every node; <paramref name="presence"/>: whether the requester passes the
+    /// owners' roster check of the node's access model (presence: an owner shares presence with it; roster: an owner has
+    /// it in an allowed group; null: not asked yet).</summary>
     public static Element For(Element iq, bool mayCreate, bool admin, bool? presence, bool pep = false)
     {
         var r = new Element(Request, PubSubNs.Internal);
@@ -33,6 +35,19 @@ public static class NodeRequests
         if (admin) r.SetAttr("admin", "1");
         if (presence is { } p) r.SetAttr("presence", p ? "1" : "0");
         return r.Add(iq);
+    }
+
+    /// <summary>The roster groups of the roster access model, as &lt;group/&gt; children of a question or notification.</summary>
+    public static void AddGroups(Element e, string[] groups)
+    {
+        foreach (var g in groups) e.Add(new Element(Group, PubSubNs.Internal).AddText(g));
+    }
+
+    public static List<string> GroupsOf(Element e)
+    {
+        var groups = new List<string>();
+        foreach (var g in e.Elements(Group, PubSubNs.Internal)) groups.Add(g.Text);
+        return groups;
     }
 
     /// <summary>The entity key of a node: its service JID, '/', its name (service JIDs hold no '/').</summary>

@@ -28,6 +28,7 @@ public static class PubSubFeatures
     public const string AccessAuthorize = "access-authorize";
     public const string AccessOpen = "access-open";
     public const string AccessPresence = "access-presence";
+    public const string AccessRoster = "access-roster";
     public const string AccessWhitelist = "access-whitelist";
     public const string ConfigNode = "config-node";
     public const string ConfigNodeMax = "config-node-max";
@@ -58,7 +59,7 @@ public static class PubSubFeatures
 
     public static readonly string[] Implemented =
     [
-        AccessAuthorize, AccessOpen, AccessPresence, AccessWhitelist, ConfigNode, ConfigNodeMax, CreateAndConfigure, CreateNodes,
+        AccessAuthorize, AccessOpen, AccessPresence, AccessRoster, AccessWhitelist, ConfigNode, ConfigNodeMax, CreateAndConfigure, CreateNodes,
         DeleteItems, DeleteNodes, InstantNodes, ItemIds, LastPublished, ManageSubscriptions, MemberAffiliation, MetaData,
         ModifyAffiliations, OutcastAffiliation, PersistentItems, Publish, PublishOptions, PublisherAffiliation, PurgeNodes,
         RetractItems, RetrieveAffiliations, RetrieveDefault, RetrieveItems, RetrieveSubscriptions, Subscribe, SubscriptionOptions,
@@ -93,6 +94,8 @@ public static class AccessModels
     public const string Open = "open";
     public const string Presence = "presence";
     public const string Whitelist = "whitelist";
+    /// <summary>§4.5: entities in one of pubsub#roster_groups_allowed of an owner's roster.</summary>
+    public const string Roster = "roster";
     public const string Authorize = "authorize";
 }
 
@@ -129,6 +132,7 @@ public static class PubSubErrors
     public const string PayloadTooBig = "payload-too-big";
     public const string PreconditionNotMet = "precondition-not-met";
     public const string PresenceSubscriptionRequired = "presence-subscription-required";
+    public const string NotInRosterGroup = "not-in-roster-group";
     public const string SubIdRequired = "subid-required";
     public const string TooManySubscriptions = "too-many-subscriptions";
     public const string Unsupported = "unsupported";

@@ -161,7 +161,9 @@ internal sealed class PubSubService(
         var reply = await nodes.AskAsync(key, NodeRequests.For(s.Stanza.Clone(), mayCreate, admin, null, pep), AskTimeout);
         if (reply is not null && reply.Is(NodeRequests.NeedPresence, PubSubNs.Internal)) // §4.5 presence access: the owners' rosters
         {
-            var shares = await OwnerSharesPresenceAsync(reply.Attr("owners") ?? "", s.From.Bare);
+            var shares = reply.Attr("access") == AccessModels.Roster
+                ? await OwnerHasInGroupAsync(reply.Attr("owners") ?? "", NodeRequests.GroupsOf(reply), s.From.Bare)
+                : await OwnerSharesPresenceAsync(reply.Attr("owners") ?? "", s.From.Bare);
             reply = await nodes.AskAsync(key, NodeRequests.For(s.Stanza.Clone(), mayCreate, admin, shares, pep), AskTimeout);
         }
         if (reply is null || !reply.Is(NodeRequests.Outcome, PubSubNs.Internal))
@@ -194,22 +196,36 @@ internal sealed class PubSubService(
         else if (s.Stanza.Name == "iq") Send(s.Error("internal-server-error")); // an IQ is always answered; a message need not be
         if (!pep) return;
         foreach (var e in reply.Elements(NodeRequests.Notify, PubSubNs.Internal))
-            if (e.FirstChild() is { } @event) await NotifyContactsAsync(Jid.Parse(service), node, e.Attr("type") ?? "headline", @event);
+            if (EventOf(e) is { } @event)
+                await NotifyContactsAsync(Jid.Parse(service), node, e.Attr("type") ?? "headline", @event, e.Attr("access"), NodeRequests.GroupsOf(e));
+    }
+
+    private static Element? EventOf(Element notify)
+    {
+        foreach (var e in notify.Elements())
+            if (e.Namespace != PubSubNs.Internal) return e;
+        return null;
     }
 
     /// <summary>XEP-0163 §4.3: a PEP event to every session that asked for the node with +notify and may see it: the
-    /// account's own, and its contacts with a presence subscription to it ('from' or 'both').</summary>
-    private async Task NotifyContactsAsync(Jid owner, string node, string type, Element @event)
+    /// account's own, and its contacts with a presence subscription to it ('from' or 'both') when the node's access
+    /// model is open or presence, and in one of the allowed roster groups too for the roster model. A whitelist or
+    /// authorize node (XEP-0223 private data) notifies the account's own sessions only: its other readers are its
+    /// affiliates and subscribers, told by the node itself.</summary>
+    private async Task NotifyContactsAsync(Jid owner, string node, string type, Element @event, string? access, List<string> groups)
     {
+        var contacts = access is null or AccessModels.Open or AccessModels.Presence or AccessModels.Roster;
         Dictionary<Jid, bool>? allowed = null;
         foreach (var session in interest.Interested(node))
         {
             var bare = session.Bare;
             if (!bare.Equals(owner))
             {
+                if (!contacts) continue;
                 allowed ??= new Dictionary<Jid, bool>();
                 if (!allowed.TryGetValue(bare, out var ok))
-                    allowed[bare] = ok = await rosters.SubscriptionAsync(owner, bare) is "from" or "both";
+                    allowed[bare] = ok = await rosters.SubscriptionAsync(owner, bare) is "from" or "both"
+                        && (access != AccessModels.Roster || await InGroupAsync(owner, groups, bare));
                 if (!ok) continue;
             }
             ctx.SendStanza(NodeEntity.Message(owner.ToString(), session.ToString(), type, @event.Clone()));
@@ -232,6 +248,22 @@ internal sealed class PubSubService(
         {
             ctx.Logger.LogWarning(ex, "the PEP nodes of {Contact} could not be read for {Session}", contact, session);
         }
+    }
+
+    /// <summary>§4.5 roster access: an owner (an account of this server) has the requester in one of the allowed groups.</summary>
+    private async Task<bool> OwnerHasInGroupAsync(string owners, List<string> groups, Jid requester)
+    {
+        foreach (var owner in owners.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+            if (Jid.TryParse(owner, out var jid) && jid is not null && IsAccount(jid) && await InGroupAsync(jid, groups, requester)) return true;
+        return false;
+    }
+
+    private async Task<bool> InGroupAsync(Jid owner, List<string> groups, Jid contact)
+    {
+        if (groups.Count == 0) return false;
+        foreach (var group in await rosters.GroupsAsync(owner, contact))
+            if (groups.Contains(group)) return true;
+        return false;
     }
 
     private async Task<bool> OwnerSharesPresenceAsync(string owners, Jid requester)

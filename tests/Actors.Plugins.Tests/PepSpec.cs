@@ -129,6 +129,27 @@ public sealed class PepSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0223_a_private_node_notifies_the_accounts_own_resources_not_its_contacts_XEP0163_4_3()
+    {
+        const string node = "urn:example:private-notes";
+        await using var alice = await _server.LoginAsync("alice", "desk");
+        await using var laptop = await _server.LoginAsync("alice", "laptop");
+        await using var bob = await _server.LoginAsync("bob", "watch");
+        await alice.Sends("<presence/>");
+        await ComeOnlineWithCaps(laptop, expectQuery: true, [node]);
+        await ComeOnlineWithCaps(bob, expectQuery: false, [node]); // the same caps: bob's client asks for the node too
+        await SharePresence(alice, bob);
+        var privateOptions = $"<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{PubSub}#publish-options</value></field>" +
+            "<field var='pubsub#access_model'><value>whitelist</value></field></x></publish-options>";
+        var stored = await alice.Query($"<iq type='set' id='n1'><pubsub xmlns='{PubSub}'><publish node='{node}'><item id='current'><notes xmlns='{node}'>secret</notes></item></publish>{privateOptions}</pubsub></iq>");
+        Assert.Equal("result", stored.Type);
+        await laptop.Receives($"<message from='alice@localhost'><event xmlns='{Event}'><items node='{node}'><item id='current'/></items></event></message>");
+        await bob.PingServerAsync();
+        bob.Timeout = TimeSpan.FromSeconds(1); // the laptop got its notification already: bob's would have come by now
+        Assert.Throws<TimeoutException>(() => bob.Receives(e => e.Name == "message" && e.Child("event", Event) is not null, "nothing").GetAwaiter().GetResult());
+    }
+
+    [Fact]
     public async Task Xep0115_5_4_caps_whose_answer_does_not_hash_to_the_ver_are_not_cached_for_others()
     {
         await using var alice = await _server.LoginAsync("alice", "desk");

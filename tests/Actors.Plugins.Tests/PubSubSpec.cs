@@ -84,14 +84,14 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
         var query = info.Child("query", Ns.DiscoInfo)!;
         Assert.Contains(query.Elements("identity", Ns.DiscoInfo), i => i.Attr("category") == "pubsub" && i.Attr("type") == "service");
         var features = query.Elements("feature", Ns.DiscoInfo).Select(f => f.Attr("var")!).Order(StringComparer.Ordinal).ToArray();
-        var implemented = new[] { "access-authorize", "access-open", "access-presence", "access-whitelist", "config-node", "config-node-max",
+        var implemented = new[] { "access-authorize", "access-open", "access-presence", "access-roster", "access-whitelist", "config-node", "config-node-max",
                 "create-and-configure", "create-nodes", "delete-items", "delete-nodes", "instant-nodes", "item-ids", "last-published",
                 "manage-subscriptions", "member-affiliation", "meta-data", "modify-affiliations", "outcast-affiliation", "persistent-items",
                 "publish", "publish-options", "publisher-affiliation", "purge-nodes", "retract-items", "retrieve-affiliations",
                 "retrieve-default", "retrieve-items", "retrieve-subscriptions", "subscribe", "subscription-options" }
             .Select(f => PubSub + "#" + f)
             .Concat([Ns.DiscoInfo, Ns.DiscoItems, PubSub, "http://jabber.org/protocol/rsm"]).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal(implemented, features); // exactly these: e.g. no access-roster, collections, multi-subscribe
+        Assert.Equal(implemented, features); // exactly these: e.g. no collections, multi-subscribe
 
         var node = Unique("musings");
         await Create(alice, node);
@@ -466,6 +466,31 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
         AssertError(await Items(bob, node), "not-allowed", "closed-node"); // §6.5.9.4
         await Ok(alice, $"<iq type='set' id='w1' to='{Service}'><pubsub xmlns='{Owner}'><affiliations node='{node}'><affiliation jid='bob@localhost' affiliation='member'/></affiliations></pubsub></iq>");
         Assert.Equal("result", (await Subscribe(bob, node)).Type);
+    }
+
+    [Fact]
+    public async Task Xep0060_4_5_roster_nodes_admit_the_owners_allowed_roster_groups_6_1_3_3_6_5_9_7()
+    {
+        await using var alice = await Server.LoginAsync("alice", "roster");
+        await using var bob = await Server.LoginAsync("bob", "roster");
+        await using var carol = await Server.LoginAsync("carol", "roster");
+        var node = Unique("friends-only");
+        await Create(alice, node, Field("pubsub#access_model", "roster") +
+            "<field var='pubsub#roster_groups_allowed'><value>friends</value><value>family</value></field>");
+        var config = await Ok(alice, $"<iq type='get' id='c1' to='{Service}'><pubsub xmlns='{Owner}'><configure node='{node}'/></pubsub></iq>");
+        StanzaAssert.Matches("<iq><pubsub xmlns='http://jabber.org/protocol/pubsub#owner'><configure><x xmlns='jabber:x:data'>" +
+            "<field var='pubsub#access_model'><value>roster</value></field>" +
+            "<field var='pubsub#roster_groups_allowed' type='list-multi'><value>friends</value><value>family</value></field></x></configure></pubsub></iq>", config);
+        // RFC 6121 §2.3: alice puts bob in 'family' and carol in 'work'
+        await Ok(alice, "<iq type='set' id='r1'><query xmlns='jabber:iq:roster'><item jid='bob@localhost'><group>family</group></item></query></iq>");
+        await Ok(alice, "<iq type='set' id='r2'><query xmlns='jabber:iq:roster'><item jid='carol@localhost'><group>work</group></item></query></iq>");
+        AssertError(await Subscribe(carol, node), "not-authorized", "not-in-roster-group"); // §6.1.3.3
+        AssertError(await Items(carol, node), "not-authorized", "not-in-roster-group"); // §6.5.9.7
+        Assert.Equal("result", (await Subscribe(bob, node)).Type);
+        Assert.Equal("result", (await Items(bob, node)).Type);
+        // a member affiliation admits whatever the groups (§4.1)
+        await Ok(alice, $"<iq type='set' id='m1' to='{Service}'><pubsub xmlns='{Owner}'><affiliations node='{node}'><affiliation jid='carol@localhost' affiliation='member'/></affiliations></pubsub></iq>");
+        Assert.Equal("result", (await Items(carol, node)).Type);
     }
 
     [Fact]

@@ -110,3 +110,41 @@ async def test_xep0045_8_2_kick_and_10_9_destroy(h: Harness):
     p = await gone.wait()
     assert p.xml.find("{http://jabber.org/protocol/muc#user}x/{http://jabber.org/protocol/muc#user}destroy").get("jid") == f"elsewhere@{SERVICE}"
     await asyncio.sleep(0)
+
+
+@run()
+async def test_xep0045_7_2_8_one_nickname_for_two_resources_of_one_user(h: Harness):
+    alice = await h.online("alice", plugins=MUC)
+    phone = await h.online("bob", resource="phone", plugins=MUC)
+    desk = await h.online("bob", resource="desk", plugins=MUC)
+    r = room()
+    await instant_room(alice, r, "alice")
+    await phone["xep_0045"].join_muc_wait(r, "bob", timeout=10)
+    pres, _subject, _occupants, _history = await desk["xep_0045"].join_muc_wait(r, "bob", timeout=10)
+    assert 110 in pres["muc"]["status_codes"]  # the second resource is in, under the same nickname
+    assert set(alice["xep_0045"].get_roster(r)) == {"alice", "bob"}  # the others see one occupant
+    got = [EventWaiter(c, f"muc::{r}::message", lambda m: m["body"] == "to both") for c in (phone, desk)]
+    alice.send_message(mto=r, mbody="to both", mtype="groupchat")
+    for w in got:
+        assert (await w.wait())["from"] == JID(f"{r}/alice")  # in-room messages reach every resource
+
+
+@run()
+async def test_xep0313_3_3_2_room_archive_with_slixmpp_xep_0313(h: Harness):
+    plugins = MUC + ["xep_0059", "xep_0297", "xep_0313", "xep_0359"]
+    alice = await h.online("alice", plugins=plugins)
+    bob = await h.online("bob", plugins=plugins)
+    r = room()
+    await instant_room(alice, r, "alice")
+    bodies = [unique("said") for _ in range(3)]
+    ids = []
+    for body in bodies:
+        w = EventWaiter(alice, f"muc::{r}::message", lambda m, b=body: m["body"] == b)
+        alice.send_message(mto=r, mbody=body, mtype="groupchat")
+        m = await w.wait()
+        assert m["stanza_id"]["by"] == r  # 3.5: the archive id, by the room's bare JID
+        ids.append(m["stanza_id"]["id"])
+    found = []
+    async for message in bob["xep_0313"].iterate(jid=r, rsm={"max": 2}):  # bob was never in the room: an open room
+        found.append((message["mam_result"]["id"], message["mam_result"]["forwarded"]["stanza"]["body"]))
+    assert found == list(zip(ids, bodies))

@@ -46,7 +46,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string AccountDeleted = "u.account-deleted.v1";
     private const string CloseSessions = "u.close-sessions.v1";
     private const string GetSubscription = "u.get-subscription.v1";
-    private const string SubscriptionOf = "u.subscription-of.v1";
+    private const string SubscriptionOf = "u.subscription-of.v2"; // v2: with the roster groups
     private const string GetLastUnavailable = "u.get-last-unavailable.v1";
     private const string LastUnavailable = "u.last-unavailable.v1";
     private const string PageWritten = "s.page-written.v2"; // v2: with AwaitsAck
@@ -225,6 +225,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 break;
             case UserActor.SubscriptionOf m:
                 w.String(m.Subscription);
+                w.Int(m.Groups.Count);
+                foreach (var group in m.Groups) w.String(group);
                 break;
             case UserActor.LastUnavailable m:
                 w.Bool(m.At.HasValue);
@@ -283,7 +285,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             AccountDeleted => new UserActor.AccountDeleted(ReadJids(ref r)),
             CloseSessions => new UserActor.CloseSessions(r.RequiredString(), r.RequiredString(), r.OptionalJid()),
             GetSubscription => new UserActor.GetSubscription(r.Jid()),
-            SubscriptionOf => new UserActor.SubscriptionOf(r.RequiredString()),
+            SubscriptionOf => new UserActor.SubscriptionOf(r.RequiredString(), ReadStrings(ref r)),
             GetLastUnavailable => UserActor.GetLastUnavailable.Instance,
             LastUnavailable => new UserActor.LastUnavailable(r.Bool() ? new DateTimeOffset(r.Long(), TimeSpan.Zero) : null, r.String()),
             PageWritten => new SessionMessages.PageWritten(r.Long(), r.Bool(), r.Bool()),
@@ -301,6 +303,14 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         var count = r.Count();
         var list = new SessionEntry[count];
         for (var i = 0; i < count; i++) list[i] = new SessionEntry(r.Jid(), r.Ref(_system), r.Bool(), r.Int(), r.Long());
+        return list;
+    }
+
+    private static string[] ReadStrings(ref Reader r)
+    {
+        var count = r.Count();
+        var list = new string[count];
+        for (var i = 0; i < count; i++) list[i] = r.RequiredString();
         return list;
     }
 

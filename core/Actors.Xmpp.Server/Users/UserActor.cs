@@ -108,7 +108,8 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
     /// <summary>The answer to <see cref="ImportData"/>: how many roster items and requests were stored.</summary>
     public sealed record DataImported(int RosterItems, int Requests);
 
-    public sealed record SubscriptionOf(string Subscription);
+    /// <summary>The contact's subscription state and the roster groups the user put it in (none when not in the roster).</summary>
+    public sealed record SubscriptionOf(string Subscription, IReadOnlyList<string> Groups);
 
     /// <summary>When the account's last available resource went unavailable, and its status (RFC 6121 §4.3.2: what a
     /// probe is answered with while it is offline); answered with <see cref="LastUnavailable"/>.</summary>
@@ -262,7 +263,8 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
                 Import(m);
                 break;
             case GetSubscription g:
-                Sender.Tell(new SubscriptionOf(_state.Item(g.Contact.Bare.ToString())?.Subscription ?? "none"));
+                var rosterItem = _state.Item(g.Contact.Bare.ToString());
+                Sender.Tell(new SubscriptionOf(rosterItem?.Subscription ?? "none", rosterItem?.Groups ?? []));
                 break;
             case GetLastUnavailable:
                 Sender.Tell(new LastUnavailable(_state.LastLogout, _state.LastStatus));

@@ -94,7 +94,7 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
             new UserActor.AccountDeleted([Alice, Bob]),
             new UserActor.CloseSessions("conflict", "text", AliceRes),
             new UserActor.GetSubscription(Bob),
-            new UserActor.SubscriptionOf("both"),
+            new UserActor.SubscriptionOf("both", new[] { "friends", "family" }),
             new UserActor.LastUnavailable(new DateTimeOffset(2026, 1, 2, 3, 4, 5, TimeSpan.Zero), "away"),
             new UserActor.LastUnavailable(null, null),
             new SessionMessages.PageWritten(12, true),
@@ -108,6 +108,7 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
             Assert.Equal(r.GetType(), back.GetType());
             Assert.Equal(Describe(r), Describe(back)); // records compare Elements by reference: compare their text
         }
+        Assert.Equal(["friends", "family"], Assert.IsType<UserActor.SubscriptionOf>(RoundTrip(new UserActor.SubscriptionOf("both", new[] { "friends", "family" }))).Groups);
         Assert.Same(UserActor.GetState.Instance, RoundTrip(UserActor.GetState.Instance));
         Assert.Same(AccountResourcesActor.ListResources.Instance, RoundTrip(AccountResourcesActor.ListResources.Instance));
         Assert.Same(AccountResourcesActor.AccountCreated.Instance, RoundTrip(AccountResourcesActor.AccountCreated.Instance));
