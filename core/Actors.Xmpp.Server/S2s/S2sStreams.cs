@@ -17,6 +17,17 @@ internal static class S2sStreams
     public const string Features = "features";
     public const string StartTls = "starttls";
     public const string Required = "required";
+    public const string Proceed = "proceed";
+    public const string Failure = "failure";
+    // RFC 6120 §6 SASL on s2s streams: EXTERNAL only (XEP-0178)
+    public const string Mechanisms = "mechanisms";
+    public const string Mechanism = "mechanism";
+    public const string External = "EXTERNAL";
+    public const string Auth = "auth";
+    public const string Challenge = "challenge";
+    public const string Response = "response";
+    public const string Success = "success";
+    public const string Abort = "abort";
 
     /// <summary>A jabber:server stream header declaring the dialback prefix (XEP-0220 §2.1: the initiating entity
     /// declares it to show that it supports dialback). <paramref name="id"/> only on the responding side (RFC 6120
@@ -50,14 +61,37 @@ internal static class S2sStreams
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>&lt;stream:features&gt; of a receiving server: dialback with dialback errors (XEP-0220 §2.4).</summary>
-    public static byte[] FeaturesWithDialback()
+    /// <summary>&lt;stream:features&gt; of a receiving server: STARTTLS (RFC 6120 §5.4.1, &lt;required/&gt; when it is
+    /// mandatory-to-negotiate, and then alone), SASL EXTERNAL (XEP-0178, for a peer whose certificate verified), and
+    /// dialback with dialback errors (XEP-0220 §2.4) unless TLS must come first.</summary>
+    public static byte[] StreamFeatures(bool offerTls, bool tlsRequired, bool offerExternal)
     {
         var features = new Element(Features, Ns.Streams);
-        features.Add(new Element("dialback", Ns.DialbackFeature).Add(new Element("errors", Ns.DialbackFeature)));
-        var output = new ArrayBufferWriter<byte>(160);
+        if (offerTls)
+        {
+            var tls = new Element(StartTls, Ns.Tls);
+            if (tlsRequired) tls.Add(new Element(Required, Ns.Tls));
+            features.Add(tls);
+        }
+        if (offerExternal)
+            features.Add(new Element(Mechanisms, Ns.Sasl).Add(new Element(Mechanism, Ns.Sasl).AddText(External)));
+        if (!(offerTls && tlsRequired))
+            features.Add(new Element("dialback", Ns.DialbackFeature).Add(new Element("errors", Ns.DialbackFeature)));
+        var output = new ArrayBufferWriter<byte>(256);
         TcpStreamFraming.WriteStreamElement(output, features, Ns.Server);
         return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A SASL &lt;failure/&gt; with its condition (RFC 6120 §6.5).</summary>
+    public static Element SaslFailure(string condition) => new Element(Failure, Ns.Sasl).Add(new Element(condition, Ns.Sasl));
+
+    /// <summary>Whether <paramref name="features"/> offer SASL EXTERNAL.</summary>
+    public static bool OffersExternal(Element features)
+    {
+        if (features.Child(Mechanisms, Ns.Sasl) is not { } mechanisms) return false;
+        foreach (var node in mechanisms.Nodes)
+            if (node is Element m && m.Is(Mechanism, Ns.Sasl) && m.Text.Trim() == External) return true;
+        return false;
     }
 
     public static Element Dialback(string name, string from, string to, string? type = null, string? id = null, string? key = null)
