@@ -197,12 +197,9 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
 
     private void SendHeader(string from)
     {
+        // XEP-0114 §3: the component stream's header has an id and no version
         var header = new ArrayBufferWriter<byte>(256);
-        XmlSerializer.Raw(header, "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='"u8);
-        XmlSerializer.Escaped(header, _streamId, attribute: true);
-        XmlSerializer.Raw(header, "' from='"u8);
-        XmlSerializer.Escaped(header, from, attribute: true);
-        XmlSerializer.Raw(header, "'>"u8);
+        TcpStreamFraming.WriteHeader(header, new StreamOpening(Ns.ComponentAccept, from, _streamId, To: null, Version: null, Lang: null));
         _link!.Send(header.WrittenSpan);
         _headerSent = true;
     }

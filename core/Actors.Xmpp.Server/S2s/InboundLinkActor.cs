@@ -312,6 +312,7 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
         _link!.Send(new Element(S2sStreams.Success, Ns.Sasl), Ns.Server);
         _saslDone = true;
         _authenticated.Add((_peer!, _local!));
+        _log.Info("s2s {0} → {1} authenticated (SASL EXTERNAL)", _peer, _local);
         Timers.Cancel(SetupTimer);
         _lastStanza = Environment.TickCount64;
         // §6.4.6: the peer restarts the stream; the next bytes are its new header
@@ -361,6 +362,7 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
             return; // XEP-0220 §2.4: other domains may still authenticate on this stream
         }
         _authenticated.Add((m.Remote, m.Local));
+        _log.Info("s2s {0} → {1} authenticated (dialback{2})", m.Remote, m.Local, _secure ? " over TLS" : "");
         Timers.Cancel(SetupTimer);
         _lastStanza = Environment.TickCount64;
     }

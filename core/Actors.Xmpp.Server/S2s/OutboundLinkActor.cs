@@ -392,7 +392,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         _established = true;
         Timers.Cancel(SetupTimer);
         Context.Parent.Tell(new S2sActor.LinkEstablished(_local, _remote));
-        _log.Debug("s2s {0} → {1} established ({2})", _local, _remote, _saslDone ? "SASL EXTERNAL" : _secure ? "dialback over TLS" : "dialback");
+        _log.Info("s2s {0} → {1} established ({2})", _local, _remote, _saslDone ? "SASL EXTERNAL" : _secure ? "dialback over TLS" : "dialback");
         while (_queue.Count > 0) Write(_queue.Dequeue());
         _lastStanza = Environment.TickCount64;
         var idle = TimeSpan.FromSeconds(Math.Max(1, _context.Settings.IdleTimeoutSeconds));

@@ -35,21 +35,8 @@ internal static class S2sStreams
     public static byte[] Header(string from, string? to, string? id)
     {
         var output = new ArrayBufferWriter<byte>(320);
-        XmlSerializer.Raw(output, "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'"u8);
-        Attribute(output, "from", from);
-        if (to is not null) Attribute(output, "to", to);
-        if (id is not null) Attribute(output, "id", id);
-        XmlSerializer.Raw(output, " version='1.0' xml:lang='en'>"u8);
+        TcpStreamFraming.WriteHeader(output, new StreamOpening(Ns.Server, from, id, to, "1.0", "en") { DeclaresDialback = true });
         return output.WrittenSpan.ToArray();
-    }
-
-    private static void Attribute(ArrayBufferWriter<byte> output, string name, string value)
-    {
-        XmlSerializer.Raw(output, " "u8);
-        XmlSerializer.Utf8(output, name);
-        XmlSerializer.Raw(output, "='"u8);
-        XmlSerializer.Escaped(output, value, attribute: true);
-        XmlSerializer.Raw(output, "'"u8);
     }
 
     /// <summary>An optional stream error (§4.9), then the closing tag (§4.4).</summary>
