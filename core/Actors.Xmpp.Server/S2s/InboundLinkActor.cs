@@ -26,7 +26,7 @@ namespace Actors.Xmpp.Server.S2s;
 /// authentication, &lt;invalid-from/&gt; for a 'from' not authenticated (§4.9.3.9), &lt;host-unknown/&gt; for a 'to' not
 /// hosted here (§4.9.3.6); then it is routed as jabber:client like any other stanza.
 /// </summary>
-public sealed class InboundLinkActor : ReceiveActor, IWithTimers
+public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
 {
     private const string SetupTimer = "setup", IdleTimer = "idle";
 
@@ -45,8 +45,6 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
     private bool _secure, _tlsStarting, _saslDone, _saslChallenged;
     private TlsUpgrade? _tls;
     private (string Domain, string? Error)? _certificateVerdict;
-    private bool _holdAck;          // STARTTLS under way: the framing stage must not read past <starttls/>
-    private IActorRef? _heldAckTo;
     private long _lastStanza = Environment.TickCount64;
 
     public InboundLinkActor(Socket socket, bool directTls, IMaterializer materializer, S2sContext context)
@@ -55,19 +53,6 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
         _directTls = directTls;
         _materializer = materializer;
         _context = context;
-        Receive<TransportEvents.StreamOpened>(m => { OnStreamOpened(m.Header); Acknowledge(); });
-        Receive<TransportEvents.StanzaReceived>(m => { OnElement(m.Element); Acknowledge(); });
-        Receive<TransportEvents.StreamClosed>(_ => { CloseStream(null); Acknowledge(); });
-        Receive<TransportEvents.FramingFailed>(m => { CloseStream(StreamErrors.ForFraming(m.Condition), m.Text); Acknowledge(); });
-        Receive<TransportEvents.TlsEstablished>(_ => OnTlsEstablished());
-        Receive<TransportEvents.TlsFailed>(m =>
-        {
-            // RFC 6120 §5.4.3.2: the TCP connection is terminated (the link closed it); no stream is left to close
-            _log.Info("s2s inbound: TLS failed ({0})", m.Reason);
-            _closing = true;
-            Timers.CancelAll();
-        });
-        Receive<TransportEvents.ConnectionLost>(_ => Context.Stop(Self));
         Receive<S2sActor.Verified>(OnVerified);
         Receive<S2sActor.SystemShutdown>(_ => CloseStream(StreamErrors.SystemShutdown));
         Receive<SetupTimedOut>(_ => { if (_authenticated.Count == 0) CloseStream(StreamErrors.ConnectionTimeout, "not authenticated in time"); });
@@ -76,11 +61,18 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
             if (_verifying.Count == 0 && Environment.TickCount64 - _lastStanza >= _context.Settings.IdleTimeoutSeconds * 1000L)
                 CloseStream(StreamErrors.ConnectionTimeout, "idle");
         });
-        ReceiveAny(m =>
-        {
-            if (ReferenceEquals(m, StreamLink.Init)) Acknowledge();
-            else Unhandled(m);
-        });
+    }
+
+    protected override void OnPeerClosedStream() => CloseStream(null);
+
+    protected override void OnFramingFailed(FramerErrorCondition condition, string text) => CloseStream(StreamErrors.ForFraming(condition), text);
+
+    protected override void OnTlsFailed(string reason)
+    {
+        // RFC 6120 §5.4.3.2: the TCP connection is terminated (the link closed it); no stream is left to close
+        _log.Info("s2s inbound: TLS failed ({0})", reason);
+        _closing = true;
+        Timers.CancelAll();
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -90,12 +82,7 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
 
     private static string NewStreamId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
 
-    /// <summary>Asks the link for the next event, unless a TLS handshake is under way (then once it is done).</summary>
-    private void Acknowledge()
-    {
-        if (_holdAck) _heldAckTo = Sender;
-        else Sender.Tell(StreamLink.Ack);
-    }
+
 
     private sealed record SetupTimedOut
     {
@@ -110,16 +97,15 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var o = _context.Server.Options;
-        _link = StreamLink.Run(_socket, Self, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), 4096);
+        _link = RunLink(_socket, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), 4096);
         if (_directTls) StartTls(); // XEP-0368: TLS from the first byte, then the stream
         Timers.StartSingleTimer(SetupTimer, SetupTimedOut.Instance, TimeSpan.FromSeconds(Math.Max(1, _context.Settings.ConnectTimeoutSeconds)));
         var idle = TimeSpan.FromSeconds(Math.Max(1, _context.Settings.IdleTimeoutSeconds));
         Timers.StartPeriodicTimer(IdleTimer, IdleCheck.Instance, idle / 2);
     }
 
-    protected override void PostStop() => _link?.Complete();
 
-    private void OnStreamOpened(StreamHeader header)
+    protected override void OnStreamOpened(StreamHeader header)
     {
         if (_closing) return;
         if (_headerSent)
@@ -177,27 +163,23 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
     /// stage reads nothing more until it is done.</summary>
     private void StartTls()
     {
-        _holdAck = true;
         _tlsStarting = true;
         _tls = TlsUpgrade.AsServer(_context.Certificates, _context.TlsHandshakeTimeout);
-        _link!.StartTls(_tls);
+        StartTls(_tls);
     }
 
-    private void OnTlsEstablished()
+    protected override void OnTlsEstablished()
     {
         if (_closing) return;
         _tlsStarting = false;
         _secure = true;
         // RFC 6120 §5.4.3.3: the stream restarts; what was learned before TLS is forgotten
         _authenticated.Clear();
-        _link!.RestartStream();
         _headerSent = false;
-        _holdAck = false;
-        _heldAckTo?.Tell(StreamLink.Ack);
-        _heldAckTo = null;
+        ResumeAfterTls();
     }
 
-    private void OnElement(Element element)
+    protected override void OnElement(Element element)
     {
         if (_closing) return;
         if (element.Is(S2sStreams.StartTls, Ns.Tls))

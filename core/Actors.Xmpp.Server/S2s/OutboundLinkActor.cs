@@ -25,7 +25,7 @@ namespace Actors.Xmpp.Server.S2s;
 /// (§8.3.3.14). The same stream carries this server's db:verify requests as the Receiving Server of <c>remote</c>'s
 /// inbound streams (XEP-0220 §2.2): they go as soon as the peer's stream header arrived.
 /// </summary>
-public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
+public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
 {
     private const string SetupTimer = "setup", IdleTimer = "idle";
     private const string RemoteServerNotFound = "remote-server-not-found", RemoteServerTimeout = "remote-server-timeout";
@@ -44,8 +44,6 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
     private bool _negotiated;      // TLS (and SASL) are done with: dialback requests and results may go
     private bool _secure, _tlsStarting, _saslSent, _saslDone;
     private TlsUpgrade? _tls;
-    private bool _holdAck;         // TLS handshake under way: nothing is read until it is done
-    private IActorRef? _heldAckTo;
     private long _lastStanza;
 
     public OutboundLinkActor(string local, string remote, IMaterializer materializer, S2sContext context)
@@ -61,42 +59,25 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         Receive<SetupTimedOut>(_ => { if (!_established) Fail(RemoteServerTimeout, $"{_remote} was not reached in time"); });
         Receive<IdleCheck>(_ => OnIdleCheck());
         Receive<S2sActor.SystemShutdown>(_ => Close(StreamErrors.SystemShutdown, null, RemoteServerTimeout, "the server is shutting down"));
-        Receive<TransportEvents.StreamOpened>(m => { OnStreamOpened(m.Header); Acknowledge(); });
-        Receive<TransportEvents.StanzaReceived>(m => { OnElement(m.Element); Acknowledge(); });
-        Receive<TransportEvents.StreamClosed>(_ =>
-        {
-            Close(null, null, _established ? RemoteServerTimeout : RemoteServerNotFound, $"{_remote} closed the stream");
-            Acknowledge();
-        });
-        Receive<TransportEvents.FramingFailed>(m =>
-        {
-            Close(StreamErrors.ForFraming(m.Condition), m.Text, RemoteServerNotFound, $"{_remote} sent bad XML");
-            Acknowledge();
-        });
-        Receive<TransportEvents.TlsEstablished>(_ => OnTlsEstablished());
-        Receive<TransportEvents.TlsFailed>(m =>
-        {
-            _tlsStarting = false;
-            _link!.Complete(); // RFC 6120 §5.4.3.2: the connection is gone (closed by the link); no stream to close
-            Fail(RemoteServerNotFound, $"TLS with {_remote} failed: {m.Reason}");
-        });
-        Receive<TransportEvents.ConnectionLost>(m =>
-        {
-            Close(null, null, _established ? RemoteServerTimeout : RemoteServerNotFound, $"the connection to {_remote} was lost");
-            Context.Stop(Self);
-        });
-        ReceiveAny(m =>
-        {
-            if (ReferenceEquals(m, StreamLink.Init)) Acknowledge();
-            else Unhandled(m);
-        });
     }
 
-    /// <summary>Asks the link for the next event, unless a TLS handshake is under way (then once it is done).</summary>
-    private void Acknowledge()
+    protected override void OnPeerClosedStream() =>
+        Close(null, null, _established ? RemoteServerTimeout : RemoteServerNotFound, $"{_remote} closed the stream");
+
+    protected override void OnFramingFailed(FramerErrorCondition condition, string text) =>
+        Close(StreamErrors.ForFraming(condition), text, RemoteServerNotFound, $"{_remote} sent bad XML");
+
+    protected override void OnTlsFailed(string reason)
     {
-        if (_holdAck) _heldAckTo = Sender;
-        else Sender.Tell(StreamLink.Ack);
+        _tlsStarting = false;
+        _link!.Complete(); // RFC 6120 §5.4.3.2: the connection is gone (closed by the link); no stream to close
+        Fail(RemoteServerNotFound, $"TLS with {_remote} failed: {reason}");
+    }
+
+    protected override void OnConnectionLost()
+    {
+        Close(null, null, _established ? RemoteServerTimeout : RemoteServerNotFound, $"the connection to {_remote} was lost");
+        base.OnConnectionLost();
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -132,7 +113,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         _connecting.Dispose();
         BounceQueue(RemoteServerTimeout, $"the link to {_remote} stopped");
         AnswerVerifies(false, RemoteServerTimeout);
-        _link?.Complete();
+        base.PostStop();
     }
 
     private void OnStanza(S2sRoutes.Outbound m)
@@ -189,7 +170,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
             return;
         }
         var o = _context.Server.Options;
-        _link = StreamLink.Run(connection.Socket, Self, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
+        _link = RunLink(connection.Socket, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
             Math.Max(64, _context.Settings.MaxQueuedStanzas * 2));
         if (connection.DirectTls) StartTls(); // XEP-0368: TLS first, then the stream
         else _link.Send(S2sStreams.Header(_local, _remote, id: null)); // RFC 6120 §4.7: from and to, no id
@@ -199,31 +180,27 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
     /// server's certificate for <c>local</c> goes along for SASL EXTERNAL (XEP-0178).</summary>
     private void StartTls()
     {
-        _holdAck = true;
         _tlsStarting = true;
         _tls = TlsUpgrade.AsClient(_remote, _context.Certificates.Select(_local).Context, _context.TlsHandshakeTimeout);
-        _link!.StartTls(_tls);
+        StartTls(_tls);
     }
 
-    private void OnTlsEstablished()
+    protected override void OnTlsEstablished()
     {
         if (_closing) return;
         _tlsStarting = false;
         _secure = true;
         // RFC 6120 §5.4.3.3: a new stream over TLS
-        _link!.RestartStream();
         _headerReceived = false;
-        _link.Send(S2sStreams.Header(_local, _remote, id: null));
-        _holdAck = false;
-        _heldAckTo?.Tell(StreamLink.Ack);
-        _heldAckTo = null;
+        _link!.Send(S2sStreams.Header(_local, _remote, id: null));
+        ResumeAfterTls();
     }
 
     /// <summary>Null when the peer's certificate verifies for <c>remote</c> (RFC 6125), else why not.</summary>
     private string? CertificateError() =>
         _tls is null ? "no TLS" : _context.PeerCertificates.Verify(_tls.PeerCertificate, _tls.PeerIntermediates, _remote);
 
-    private void OnStreamOpened(StreamHeader header)
+    protected override void OnStreamOpened(StreamHeader header)
     {
         if (_closing) return;
         if (_headerReceived)
@@ -254,7 +231,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         }
     }
 
-    private void OnElement(Element element)
+    protected override void OnElement(Element element)
     {
         if (_closing) return;
         if (S2sStreams.IsStreamFeatures(element))
