@@ -67,7 +67,7 @@ public sealed class FederationFixture : IAsyncLifetime
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         var notBefore = DateTimeOffset.UtcNow.AddDays(-1);
         X509Certificate2 certificate;
-        if (issuer is null) certificate = request.CreateSelfSigned(notBefore, notBefore.AddYears(1));
+        if (issuer is null) certificate = request.CreateSelfSigned(notBefore, notBefore.AddYears(isCa ? 2 : 1)); // a CA outlives what it issues
         else
         {
             using var issued = request.Create(issuer, notBefore, notBefore.AddYears(1), RandomNumberGenerator.GetBytes(8));

@@ -18,7 +18,7 @@ public sealed class PeerCertificateVerifierSpec
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         extend?.Invoke(request);
         var from = DateTimeOffset.UtcNow.AddDays(-1);
-        if (issuer is null) return request.CreateSelfSigned(from, from.AddDays(30));
+        if (issuer is null) return request.CreateSelfSigned(from, from.AddDays(isCa ? 60 : 30)); // a CA outlives what it issues
         using var issued = request.Create(issuer, from, from.AddDays(30), RandomNumberGenerator.GetBytes(8));
         return issued.CopyWithPrivateKey(key);
     }
