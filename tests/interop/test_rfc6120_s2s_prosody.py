@@ -95,14 +95,3 @@ async def test_rfc6121_3_subscription_approved_by_a_prosody_user(h: Harness):
     await approved.wait(timeout=20)
     await available.wait(timeout=20)  # RFC 6121 §3.1.5: then the contact's presence
 
-
-@run(timeout=60)
-async def test_rfc6120_5_both_directions_run_over_tls(h: Harness):
-    """RFC 6120 §5 / XEP-0344: both streams negotiated STARTTLS, then dialback (self-signed certificates)."""
-    bob = await _actors(h, plugins=["xep_0199"])
-    peer = await _prosody(h, plugins=["xep_0199"])
-    await bob["xep_0199"].ping(PROSODY_DOMAIN, timeout=20)
-    await peer["xep_0199"].ping(FED_DOMAIN, timeout=20)
-    log = open(os.environ["FED_LOG"], encoding="utf-8", errors="replace").read()
-    assert f"s2s {FED_DOMAIN} → {PROSODY_DOMAIN} established (dialback over TLS)" in log
-    assert f"s2s {PROSODY_DOMAIN} → {FED_DOMAIN} authenticated (dialback over TLS)" in log

@@ -315,13 +315,13 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         if (to is null || !_context.Router.IsHostedDomain(to))
         {
             // XEP-0220 §2.4 (dialback errors announced): the target domain is not hosted here
-            _link!.Send(S2sStreams.DialbackError(S2sStreams.Result, result.To ?? _local!, from, "item-not-found"), Ns.Server);
+            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, result.To ?? _local!, from, "item-not-found")));
             return;
         }
         var key = result.Text;
         if (key.Length == 0)
         {
-            _link!.Send(S2sStreams.DialbackError(S2sStreams.Result, to, from, "bad-request"), Ns.Server);
+            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, to, from, "bad-request")));
             return;
         }
         if (_authenticated.Contains((from, to)) || !_verifying.Add((from, to))) return; // asked already
@@ -334,10 +334,10 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         if (m.ErrorCondition is { } condition)
         {
             // XEP-0220 §2.4: the Authoritative Server could not be asked (remote-server-not-found / -timeout)
-            _link!.Send(S2sStreams.DialbackError(S2sStreams.Result, m.Local, m.Remote, condition), Ns.Server);
+            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, m.Local, m.Remote, condition)));
             return;
         }
-        _link!.Send(S2sStreams.Dialback(S2sStreams.Result, m.Local, m.Remote, m.Valid ? S2sStreams.Valid : S2sStreams.Invalid), Ns.Server);
+        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Result, m.Local, m.Remote, m.Valid ? S2sStreams.Valid : S2sStreams.Invalid)));
         if (!m.Valid)
         {
             _log.Info("s2s inbound: dialback key of {0} for {1} is invalid", m.Remote, m.Local);
@@ -363,11 +363,11 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         }
         if (originating is null || !_context.Router.IsHostedDomain(originating))
         {
-            _link!.Send(S2sStreams.DialbackError(S2sStreams.Verify, verify.To ?? _local!, receiving, "item-not-found", id), Ns.Server);
+            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Verify, verify.To ?? _local!, receiving, "item-not-found", id)));
             return;
         }
         var valid = _context.Keys.Verify(receiving, originating, id, verify.Text);
-        _link!.Send(S2sStreams.Dialback(S2sStreams.Verify, originating, receiving, valid ? S2sStreams.Valid : S2sStreams.Invalid, id), Ns.Server);
+        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Verify, originating, receiving, valid ? S2sStreams.Valid : S2sStreams.Invalid, id)));
     }
 
     private void OnStanza(Element received)

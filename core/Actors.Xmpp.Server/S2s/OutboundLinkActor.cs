@@ -157,7 +157,7 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
     {
         // XEP-0220 §2.2: from the Receiving Server (local), to the Authoritative Server (remote), the stream id of the
         // inbound stream the key came on
-        _link!.Send(S2sStreams.Dialback(S2sStreams.Verify, m.Local, m.Remote, id: m.StreamId, key: m.Key), Ns.Server);
+        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Verify, m.Local, m.Remote, id: m.StreamId, key: m.Key)));
         if (!_verifiesSent.TryGetValue(m.StreamId, out var waiting)) _verifiesSent[m.StreamId] = waiting = new List<S2sActor.Verify>(1);
         waiting.Add(m);
     }
@@ -340,7 +340,7 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
         SendPendingVerifies();
         _resultSent = true;
         var key = _context.Keys.Generate(_remote, _local, _streamId!);
-        _link!.Send(S2sStreams.Dialback(S2sStreams.Result, _local, _remote, key: key), Ns.Server);
+        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Result, _local, _remote, key: key)));
     }
 
     /// <summary>XEP-0220 §2.4: the Receiving Server's verdict on this stream's key.</summary>

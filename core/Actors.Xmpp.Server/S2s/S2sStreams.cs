@@ -92,11 +92,43 @@ internal static class S2sStreams
     public static Element DialbackError(string name, string from, string to, string condition, string? id = null)
     {
         var e = Dialback(name, from, to, Error, id);
-        var error = new Element("error", Ns.Dialback).SetAttr("type", Actors.Xmpp.Stanzas.StanzaErrors.DefaultType(condition));
+        // XEP-0220 §2.4: <error/> is unprefixed inside <db:result/>, so in the stream's default namespace
+        var error = new Element("error", Ns.Server).SetAttr("type", Actors.Xmpp.Stanzas.StanzaErrors.DefaultType(condition));
         error.Add(new Element(condition, Ns.StanzaErrors));
         e.Add(error);
         return e;
     }
+
+    /// <summary>A dialback element as XEP-0220 writes it: with the db: prefix the stream header declares, its children
+    /// in jabber:server. Equivalent XML to a default namespace declaration, but some servers (ejabberd's parser keeps
+    /// qualified names) recognise dialback only by the prefixed name "db:result" / "db:verify".</summary>
+    public static byte[] Prefixed(Element dialback)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        XmlSerializer.Raw(output, "<db:"u8);
+        XmlSerializer.Utf8(output, dialback.Name);
+        foreach (var name in DialbackAttributes)
+        {
+            if (dialback.Attr(name) is not { } value) continue;
+            XmlSerializer.Raw(output, " "u8);
+            XmlSerializer.Utf8(output, name);
+            XmlSerializer.Raw(output, "='"u8);
+            XmlSerializer.Escaped(output, value, attribute: true);
+            XmlSerializer.Raw(output, "'"u8);
+        }
+        XmlSerializer.Raw(output, ">"u8);
+        foreach (var node in dialback.Nodes)
+        {
+            if (node is Element child) child.WriteTo(output, Ns.Server);
+            else if (node is string text) XmlSerializer.Escaped(output, text, attribute: false);
+        }
+        XmlSerializer.Raw(output, "</db:"u8);
+        XmlSerializer.Utf8(output, dialback.Name);
+        XmlSerializer.Raw(output, ">"u8);
+        return output.WrittenSpan.ToArray();
+    }
+
+    private static readonly string[] DialbackAttributes = ["from", "to", "id", "type"];
 
     /// <summary>The stanza condition inside a dialback error (XEP-0220 §2.4), or null.</summary>
     public static string? ErrorCondition(Element dialback)

@@ -22,7 +22,7 @@ RC
     cat > "$WORKDIR/ejabberd.yml" <<CFG
 hosts:
   - "$DOMAIN"
-loglevel: info
+loglevel: debug
 certfiles:
   - "$WORKDIR/server.pem"
 listen:
