@@ -4,9 +4,11 @@
 # The BEAM runs directly (no ejabberdctl, no Erlang distribution, no epmd), with its own config, spool and logs in WORKDIR.
 # Server-to-server: STARTTLS required both ways (s2s_use_starttls: required), a self-signed certificate for DOMAIN made
 # here with openssl, dialback (mod_s2s_dialback) for peers whose certificates do not verify (XEP-0344). ejabberd has
-# no static routes: PEER_DOMAIN resolves to PEER_HOST through a private inetrc (ERL_INETRC) and outgoing streams go to
-# PEER_S2S_PORT (outgoing_s2s_port). Clients use plain TCP; alice (alice-pw) is registered in-band (XEP-0077).
+# no static routes and resolves with inet_res only (no hosts file): a private inetrc (ERL_INETRC) points it at
+# tiny_dns.py on HOST:DNS_PORT (S2S_PORT+1), which answers PEER_DOMAIN's A record with PEER_HOST and nothing else,
+# and outgoing streams go to PEER_S2S_PORT (outgoing_s2s_port). Clients use plain TCP; alice (alice-pw) is registered in-band (XEP-0077).
 set -euo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 case "${1:-}" in
   start)
     WORKDIR="$2" DOMAIN="$3" HOST="$4" C2S="$5" S2S="$6" PEER="$7" PEER_HOST="$8" PEER_PORT="$9"
@@ -14,15 +16,18 @@ case "${1:-}" in
     openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=$DOMAIN" \
       -addext "subjectAltName=DNS:$DOMAIN" -keyout "$WORKDIR/key.pem" -out "$WORKDIR/cert.pem" 2>/dev/null
     cat "$WORKDIR/cert.pem" "$WORKDIR/key.pem" > "$WORKDIR/server.pem"
-    IFS=. read -r a b c d <<< "$PEER_HOST"
+    DNS_PORT=$((S2S + 1))
+    setsid /usr/bin/python3 "$HERE/tiny_dns.py" "$HOST" "$DNS_PORT" "$PEER" "$PEER_HOST" >"$WORKDIR/dns.log" 2>&1 < /dev/null &
+    echo $! > "$WORKDIR/dns.pid"
+    IFS=. read -r a b c d <<< "$HOST"
     cat > "$WORKDIR/inetrc" <<RC
-{host, {$a,$b,$c,$d}, ["$PEER"]}.
-{lookup, [file, native]}.
+{nameserver, {$a,$b,$c,$d}, $DNS_PORT}.
+{lookup, [dns]}.
 RC
     cat > "$WORKDIR/ejabberd.yml" <<CFG
 hosts:
   - "$DOMAIN"
-loglevel: debug
+loglevel: info
 certfiles:
   - "$WORKDIR/server.pem"
 listen:
@@ -40,7 +45,7 @@ outgoing_s2s_port: $PEER_PORT
 outgoing_s2s_families:
   - ipv4
 s2s_dns_timeout: 2
-s2s_dns_retries: 0
+s2s_dns_retries: 1
 auth_method: internal
 auth_password_format: plain
 acl:
@@ -102,6 +107,7 @@ PY
     ;;
   stop)
     WORKDIR="$2"
+    [ -f "$WORKDIR/dns.pid" ] && kill -TERM "$(cat "$WORKDIR/dns.pid")" 2>/dev/null || true
     [ -f "$WORKDIR/runner.pid" ] || exit 0
     pid="$(cat "$WORKDIR/runner.pid")"
     kill -TERM "$pid" 2>/dev/null || true
