@@ -177,6 +177,16 @@ public sealed partial class XmppServerOptions
         public int IdleTimeoutSeconds { get; set; } = 600;
         /// <summary>Inbound server-to-server connections open at once; past that the listener stops accepting.</summary>
         public int MaxInboundStreams { get; set; } = 512;
+        /// <summary>STARTTLS is mandatory on s2s streams (RFC 6120 §5.3.1): inbound streams offer it as
+        /// &lt;required/&gt; and close with &lt;policy-violation/&gt; a peer that goes on without it; outbound streams
+        /// give up on a peer that does not offer it. Off: TLS is offered and used when the peer offers it.</summary>
+        public bool RequireTls { get; set; } = true;
+        /// <summary>PEM files of certificates trusted, besides the system's roots, to verify peers' certificates
+        /// (a private CA, or a peer's self-signed certificate). A peer whose certificate verifies for its domain may
+        /// use SASL EXTERNAL (XEP-0178); any other authenticates with dialback over TLS (XEP-0344).</summary>
+        public List<string> TrustedCertificates { get; set; } = new();
+        /// <summary>The XEP-0368 direct TLS s2s port (TLS from the first byte, ALPN xmpp-server); -1 (default): none.</summary>
+        public int TlsPort { get; set; } = -1;
     }
 
     /// <summary>Reads the <c>Xmpp:Components:&lt;domain&gt;:Secret</c> keys of <paramref name="components"/> (the

@@ -1,38 +1,105 @@
 using System.Net;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp.Server.S2s;
 using Actors.Xmpp.Xml;
 
 namespace Actors.Xmpp.IntegrationTests;
 
 /// <summary>
-/// Two servers of this project in the test process, federating over loopback with static routes and dialback:
-/// a.test (s2s port 0) and b.test; a.test also routes dead.test to a closed port and silent.test to a listener that
-/// accepts and never answers.
+/// Two servers of this project in the test process, federating over loopback with static routes, TLS required and
+/// their self-signed certificates, so dialback over TLS (XEP-0344): a.test (s2s port 0) reaches b.test on its XEP-0368
+/// direct TLS port, b.test reaches a.test with STARTTLS. a.test trusts a private CA made here (for SASL EXTERNAL,
+/// XEP-0178), routes dead.test to a closed port, silent.test to a listener that accepts and never answers, and
+/// ext.test, selfext.test and plain.test to listeners the tests answer by hand as those servers.
 /// </summary>
 public sealed class FederationFixture : IAsyncLifetime
 {
     public const string A = "a.test", B = "b.test", Dead = "dead.test", Silent = "silent.test", Nowhere = "nowhere.test";
+    public const string Ext = "ext.test", SelfExt = "selfext.test", Plain = "plain.test";
     public const int ConnectTimeoutSeconds = 4, MaxQueued = 2;
     public TestServer ServerA { get; private set; } = null!;
     public TestServer ServerB { get; private set; } = null!;
+    /// <summary>The private CA a.test trusts, and certificates it issued for b.test and ext.test.</summary>
+    public X509Certificate2 Ca { get; } = MakeCertificate("Test CA", null, isCa: true);
+    public X509Certificate2 BByCa { get; }
+    public X509Certificate2 ExtByCa { get; }
+    /// <summary>Listeners standing for the servers of ext.test, selfext.test and plain.test.</summary>
+    public TcpListener ExtListener { get; } = Listen();
+    public TcpListener SelfExtListener { get; } = Listen();
+    public TcpListener PlainListener { get; } = Listen();
     private TcpListener? _silent;
     private readonly List<Socket> _held = new();
+    private readonly string _caFile = Path.Combine(Path.GetTempPath(), $"actors-s2s-ca-{Guid.NewGuid():N}.pem");
+
+    public FederationFixture()
+    {
+        BByCa = MakeCertificate(B, Ca);
+        ExtByCa = MakeCertificate(Ext, Ca);
+    }
+
+    private static TcpListener Listen()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return listener;
+    }
+
+    private static int Port(TcpListener listener) => ((IPEndPoint)listener.LocalEndpoint).Port;
+
+    /// <summary>A certificate for <paramref name="name"/> (a DNS-ID), self-signed when <paramref name="issuer"/> is null.</summary>
+    public static X509Certificate2 MakeCertificate(string name, X509Certificate2? issuer, bool isCa = false)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(isCa, false, 0, true));
+        if (isCa) request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        else
+        {
+            var san = new SubjectAlternativeNameBuilder();
+            san.AddDnsName(name);
+            request.CertificateExtensions.Add(san.Build());
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
+            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
+                new OidCollection { new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2") }, false));
+        }
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        var notBefore = DateTimeOffset.UtcNow.AddDays(-1);
+        X509Certificate2 certificate;
+        if (issuer is null) certificate = request.CreateSelfSigned(notBefore, notBefore.AddYears(isCa ? 2 : 1)); // a CA outlives what it issues
+        else
+        {
+            using var issued = request.Create(issuer, notBefore, notBefore.AddYears(1), RandomNumberGenerator.GetBytes(8));
+            certificate = issued.CopyWithPrivateKey(key);
+        }
+        // through PKCS#12 so that SslStream can use the key
+        using (certificate) return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+    }
 
     public async Task InitializeAsync()
     {
+        File.WriteAllText(_caFile, Ca.ExportCertificatePem());
         _silent = new TcpListener(IPAddress.Loopback, 0);
         _silent.Start();
         _ = HoldAsync(_silent);
         var deadPort = FreePort();
         var bPort = FreePort();
-        ServerA = new TestServer(Settings(A, 0, new()
+        var bTlsPort = FreePort();
+        var a = Settings(A, 0, new()
         {
-            [B] = $"127.0.0.1:{bPort}",
+            [B] = $"tls:127.0.0.1:{bTlsPort}", // XEP-0368
             [Dead] = $"127.0.0.1:{deadPort}",
-            [Silent] = $"127.0.0.1:{((IPEndPoint)_silent.LocalEndpoint).Port}",
-        }));
-        ServerB = new TestServer(Settings(B, bPort, new() { [A] = $"127.0.0.1:{ServerA.S2sEndPoint.Port}" }));
+            [Silent] = $"127.0.0.1:{Port(_silent)}",
+            [Ext] = $"127.0.0.1:{Port(ExtListener)}",
+            [SelfExt] = $"127.0.0.1:{Port(SelfExtListener)}",
+            [Plain] = $"127.0.0.1:{Port(PlainListener)}",
+        });
+        a["Xmpp:S2s:TrustedCertificates:0"] = _caFile;
+        ServerA = new TestServer(a);
+        var b = Settings(B, bPort, new() { [A] = $"127.0.0.1:{ServerA.S2sEndPoint.Port}" });
+        b["Xmpp:S2s:TlsPort"] = bTlsPort.ToString();
+        ServerB = new TestServer(b);
         foreach (var user in new[] { "alice", "carol", "dave" }) Assert.True(await ServerA.Accounts.AddAsync(Jid.Create(user, A), TestServer.Password));
         foreach (var user in new[] { "bob", "erin" }) Assert.True(await ServerB.Accounts.AddAsync(Jid.Create(user, B), TestServer.Password));
     }
@@ -77,6 +144,10 @@ public sealed class FederationFixture : IAsyncLifetime
     public async Task DisposeAsync()
     {
         _silent?.Stop();
+        ExtListener.Stop();
+        SelfExtListener.Stop();
+        PlainListener.Stop();
+        File.Delete(_caFile);
         lock (_held) foreach (var s in _held) s.Dispose();
         if (ServerB is not null) await ServerB.DisposeAsync();
         if (ServerA is not null) await ServerA.DisposeAsync();
@@ -215,19 +286,36 @@ public sealed class FederationTests(FederationFixture fixture) : IClassFixture<F
 
     // ---- the receiving side, driven by hand as a peer server would
 
-    private async Task<(XmppTestClient Peer, string StreamId)> OpenAsPeerAsync(string from, string to)
+    private static string S2sHeader(string from, string to) =>
+        $"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='{from}' to='{to}' version='1.0'>";
+
+    /// <summary>Opens a stream to a.test as <paramref name="from"/>: the header, STARTTLS (required), the header again
+    /// over TLS; returns the stream id and features of the stream over TLS.</summary>
+    private async Task<(XmppTestClient Peer, string StreamId, Element Features)> OpenTlsAsPeerAsync(string from, string to, X509Certificate2? certificate)
     {
         var peer = await XmppTestClient.ConnectAsync(fixture.ServerA.S2sEndPoint);
         peer.Timeout = Slow;
-        await peer.SendAsync($"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='{from}' to='{to}' version='1.0'>");
+        await peer.SendAsync(S2sHeader(from, to));
+        await peer.ExpectStreamHeaderAsync();
+        var clear = await peer.ExpectFeaturesAsync();
+        Assert.NotNull(clear.Child("starttls", Ns.Tls)?.Child("required", Ns.Tls)); // RFC 6120 §5.4.1
+        await peer.StartTlsAsPeerAsync(to, certificate);
+        await peer.SendAsync(S2sHeader(from, to));
         var header = await peer.ExpectStreamHeaderAsync();
         Assert.Equal(Ns.Server, header.DefaultNamespace);
         Assert.Equal(to, header.Attr("from"));
         var id = header.Attr("id");
         Assert.False(string.IsNullOrEmpty(id));
         var features = await peer.ExpectFeaturesAsync();
+        Assert.Null(features.Child("starttls", Ns.Tls));
+        return (peer, id!, features);
+    }
+
+    private async Task<(XmppTestClient Peer, string StreamId)> OpenAsPeerAsync(string from, string to)
+    {
+        var (peer, id, features) = await OpenTlsAsPeerAsync(from, to, null);
         Assert.NotNull(features.Child("dialback", Ns.DialbackFeature)); // XEP-0220 §2.1
-        return (peer, id!);
+        return (peer, id);
     }
 
     /// <summary>Authenticates b.test on a stream to a.test with b.test's real key: a.test asks b.test (its
@@ -317,5 +405,141 @@ public sealed class FederationTests(FederationFixture fixture) : IClassFixture<F
         await peer.SendAsync($"<db:verify from='{B}' to='{A}' id='stream-43'>{keys.Generate(B, A, "stream-42")}</db:verify>");
         var invalid = await peer.NextAsync();
         Assert.Equal(("invalid", "stream-43"), (invalid.Type, invalid.Id));
+    }
+
+    // ---- TLS and SASL EXTERNAL (RFC 6120 §5, §6; XEP-0178, XEP-0344, XEP-0368)
+
+    private static bool OffersExternal(Element features) =>
+        features.Child("mechanisms", Ns.Sasl)?.Elements().Any(m => m.Text == "EXTERNAL") == true;
+
+    private static string Base64(string text) => Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(text));
+
+    [Fact]
+    public async Task Rfc6120_5_3_1_required_starttls_is_offered_alone_and_skipping_it_is_policy_violation()
+    {
+        await using var peer = await XmppTestClient.ConnectAsync(fixture.ServerA.S2sEndPoint);
+        peer.Timeout = Slow;
+        await peer.SendAsync(S2sHeader(B, A));
+        await peer.ExpectStreamHeaderAsync();
+        var features = await peer.ExpectFeaturesAsync();
+        Assert.NotNull(features.Child("starttls", Ns.Tls)?.Child("required", Ns.Tls));
+        Assert.Null(features.Child("dialback", Ns.DialbackFeature)); // nothing else before TLS
+        var key = DialbackKeys.Load(fixture.ServerB.DataDir).Generate(A, B, "whatever");
+        await peer.SendAsync($"<db:result from='{B}' to='{A}'>{key}</db:result>");
+        await peer.ExpectStreamErrorAsync("policy-violation");
+    }
+
+    [Fact]
+    public async Task Xep0178_a_peer_whose_certificate_verifies_authenticates_with_sasl_external()
+    {
+        await using var alice = await LoginA("alice", "ext");
+        var (peer, _, features) = await OpenTlsAsPeerAsync(B, A, fixture.BByCa);
+        await using var _ = peer;
+        Assert.True(OffersExternal(features), features.ToString()); // the CA a.test trusts issued it for b.test
+        await peer.SendAsync($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>{Base64(B)}</auth>");
+        var success = await peer.NextAsync();
+        Assert.True(success.Is("success", Ns.Sasl), success.ToString());
+        // RFC 6120 §6.4.6: the stream restarts, authenticated
+        await peer.SendAsync(S2sHeader(B, A));
+        await peer.ExpectStreamHeaderAsync();
+        var after = await peer.ExpectFeaturesAsync();
+        Assert.False(OffersExternal(after));
+        await peer.SendAsync($"<message from='bob@{B}/x' to='alice@{A}/ext' id='ext-1'><body>by certificate</body></message>");
+        var got = await alice.NextMatchingAsync(e => e.Id == "ext-1", Slow);
+        Assert.Equal($"bob@{B}/x", got.From);
+    }
+
+    [Fact]
+    public async Task Xep0178_an_authorization_identity_other_than_the_certificate_domain_is_invalid_authzid()
+    {
+        var (peer, _, features) = await OpenTlsAsPeerAsync(B, A, fixture.BByCa);
+        await using var _ = peer;
+        Assert.True(OffersExternal(features));
+        await peer.SendAsync($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>{Base64("evil.test")}</auth>");
+        var failure = await peer.NextAsync();
+        Assert.True(failure.Is("failure", Ns.Sasl), failure.ToString());
+        Assert.NotNull(failure.Child("invalid-authzid", Ns.Sasl)); // RFC 6120 §6.5.7
+    }
+
+    [Fact]
+    public async Task Xep0344_a_self_signed_peer_is_offered_dialback_not_external_and_external_is_not_authorized()
+    {
+        var selfSigned = FederationFixture.MakeCertificate(B, null);
+        var (peer, _, features) = await OpenTlsAsPeerAsync(B, A, selfSigned);
+        await using var _ = peer;
+        Assert.False(OffersExternal(features));
+        Assert.NotNull(features.Child("dialback", Ns.DialbackFeature));
+        await peer.SendAsync($"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='EXTERNAL'>=</auth>");
+        var failure = await peer.NextAsync();
+        Assert.True(failure.Is("failure", Ns.Sasl), failure.ToString());
+        Assert.NotNull(failure.Child("not-authorized", Ns.Sasl)); // RFC 6120 §6.5.10
+    }
+
+    /// <summary>Answers a.test's outbound stream as the receiving server of <paramref name="domain"/> with
+    /// <paramref name="certificate"/> up to its features over TLS (which offer EXTERNAL and dialback); returns the
+    /// stream and the certificate a.test presented.</summary>
+    private static async Task<(XmppTestClient Link, X509Certificate2? ClientCertificate)> AnswerOutboundWithTlsAsync(
+        TcpListener listener, string domain, X509Certificate2 certificate)
+    {
+        var link = await XmppTestClient.AcceptAsync(listener, Slow);
+        var header = await link.ExpectStreamHeaderAsync();
+        Assert.Equal((A, domain), (header.Attr("from"), header.Attr("to")));
+        await link.SendAsync(S2sReply(domain, A, "s1") + "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>");
+        var presented = await link.AcceptStartTlsAsync(certificate); // RFC 6120 §5.4.2.1: a.test asks for TLS
+        var again = await link.ExpectStreamHeaderAsync();
+        Assert.Equal((A, domain), (again.Attr("from"), again.Attr("to")));
+        await link.SendAsync(S2sReply(domain, A, "s2") + "<stream:features><mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL</mechanism></mechanisms><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+        return (link, presented);
+    }
+
+    private static string S2sReply(string from, string to, string id) =>
+        $"<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='{from}' to='{to}' id='{id}' version='1.0'>";
+
+    [Fact]
+    public async Task Xep0178_outbound_starttls_then_sasl_external_when_the_peer_certificate_verifies()
+    {
+        await using var alice = await LoginA("alice", "out-ext");
+        await alice.SendAsync($"<message to='x@{FederationFixture.Ext}' id='out-ext-1'><body>to ext</body></message>");
+        var (link, presented) = await AnswerOutboundWithTlsAsync(fixture.ExtListener, FederationFixture.Ext, fixture.ExtByCa);
+        await using var _ = link;
+        Assert.NotNull(presented); // a.test's own certificate, for XEP-0178
+        var auth = await link.NextAsync();
+        Assert.True(auth.Is("auth", Ns.Sasl), auth.ToString());
+        Assert.Equal("EXTERNAL", auth.Attr("mechanism"));
+        Assert.Equal(Base64(A), auth.Text);
+        link.ResetFramingBeforeNextRead();
+        await link.SendAsync("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+        var restarted = await link.ExpectStreamHeaderAsync(); // RFC 6120 §6.4.6
+        Assert.Equal(A, restarted.Attr("from"));
+        await link.SendAsync(S2sReply(FederationFixture.Ext, A, "s3") + "<stream:features/>");
+        var message = await link.NextAsync();
+        Assert.True(message.Is("message", Ns.Server), message.ToString());
+        Assert.Equal(("out-ext-1", $"alice@{A}/out-ext"), (message.Id, message.From));
+    }
+
+    [Fact]
+    public async Task Xep0344_outbound_falls_back_to_dialback_over_tls_when_the_peer_certificate_does_not_verify()
+    {
+        await using var alice = await LoginA("alice", "out-self");
+        await alice.SendAsync($"<message to='x@{FederationFixture.SelfExt}' id='out-self-1'><body>to selfext</body></message>");
+        var selfSigned = FederationFixture.MakeCertificate(FederationFixture.SelfExt, null);
+        var (link, _) = await AnswerOutboundWithTlsAsync(fixture.SelfExtListener, FederationFixture.SelfExt, selfSigned);
+        await using var __ = link;
+        var result = await link.NextAsync();
+        Assert.True(result.Is("result", Ns.Dialback), result.ToString()); // not SASL: the certificate is self-signed
+        Assert.Equal(DialbackKeys.Load(fixture.ServerA.DataDir).Generate(FederationFixture.SelfExt, A, "s2"), result.Text);
+    }
+
+    [Fact]
+    public async Task Rfc6120_5_3_1_outbound_gives_up_on_a_peer_that_offers_no_tls()
+    {
+        await using var alice = await LoginA("alice", "plain");
+        await alice.SendAsync($"<message to='x@{FederationFixture.Plain}' id='plain-1'><body>in clear?</body></message>");
+        await using var link = await XmppTestClient.AcceptAsync(fixture.PlainListener, Slow);
+        await link.ExpectStreamHeaderAsync();
+        await link.SendAsync(S2sReply(FederationFixture.Plain, A, "p1") + "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
+        await link.ExpectStreamErrorAsync("policy-violation");
+        var bounce = await alice.NextMatchingAsync(e => e.Id == "plain-1", Slow);
+        Assert.Equal("remote-server-not-found", ErrorCondition(bounce));
     }
 }

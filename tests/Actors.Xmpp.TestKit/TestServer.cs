@@ -141,6 +141,7 @@ public class TestServer : IAsyncDisposable, IDisposable
     public IPEndPoint ComponentEndPoint => Service.ComponentEndPoint ?? throw new InvalidOperationException("no component endpoint (Xmpp:Components:Port is -1)");
     /// <summary>The server-to-server listener (Xmpp:S2s:Port ≥ 0).</summary>
     public IPEndPoint S2sEndPoint => Service.S2sEndPoint ?? throw new InvalidOperationException("no s2s endpoint (Xmpp:S2s:Port is -1)");
+    public IPEndPoint S2sTlsEndPoint => Service.S2sTlsEndPoint ?? throw new InvalidOperationException("no direct TLS s2s endpoint (Xmpp:S2s:TlsPort is -1)");
     public IPEndPoint DirectTlsEndPoint => Service.DirectTlsEndPoint ?? throw new InvalidOperationException("no direct TLS endpoint (Xmpp:DirectTlsPort is -1)");
 
     /// <summary>Creates an account (user@localhost) with <see cref="Password"/> unless another password is given.</summary>

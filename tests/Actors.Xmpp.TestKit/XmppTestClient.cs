@@ -3,6 +3,7 @@ using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
 using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Threading.Channels;
 using Actors.Xmpp.Transport.Framing;
@@ -42,6 +43,8 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
     private Task? _reader;
     private volatile TaskCompletionSource? _paused; // PauseReading: the reader waits on it before its next read
     private bool _pauseAfterChunk;      // set by the sink on <proceed/>: stop reading so TLS can take over the socket
+    private volatile bool _resetBeforeNextChunk;
+    private bool _acceptsStartTls;      // a peer server's receiving side (AcceptAsync): <starttls/> pauses the reader too
     private int _ids;
 
     private XmppTestClient(TcpClient tcp, Stream stream)
@@ -83,6 +86,71 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
         return client;
     }
 
+    /// <summary>Accepts one connection on <paramref name="listener"/>: this client is then the receiving side of a
+    /// server-to-server stream (a peer server driven by hand).</summary>
+    public static async Task<XmppTestClient> AcceptAsync(TcpListener listener, TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        var tcp = await listener.AcceptTcpClientAsync(cts.Token);
+        tcp.NoDelay = true;
+        var client = new XmppTestClient(tcp, tcp.GetStream()) { _acceptsStartTls = true, Timeout = timeout };
+        client.StartReader();
+        return client;
+    }
+
+    /// <summary>STARTTLS as a peer server's initiating side (RFC 6120 §5.4.2 on an s2s stream): &lt;starttls/&gt;,
+    /// &lt;proceed/&gt;, the handshake for <paramref name="targetHost"/> with <paramref name="clientCertificate"/>
+    /// (XEP-0178); the caller opens the new stream.</summary>
+    public async Task StartTlsAsPeerAsync(string targetHost, X509Certificate2? clientCertificate)
+    {
+        await SendAsync("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        var proceed = await NextAsync();
+        Assert.True(proceed.Is("proceed", Ns.Tls), $"expected <proceed/>, got {proceed}");
+        await _reader!.WaitAsync(Timeout);
+        _pauseAfterChunk = false;
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: true);
+        using (var cts = new CancellationTokenSource(Timeout))
+            await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+            {
+                TargetHost = targetHost,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                ApplicationProtocols = [new SslApplicationProtocol("xmpp-server")],
+                ClientCertificates = clientCertificate is null ? null : new X509CertificateCollection { clientCertificate },
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+            }, cts.Token);
+        _stream = ssl;
+        _framer.Reset();
+        StartReader();
+    }
+
+    /// <summary>The receiving side's STARTTLS (an <see cref="AcceptAsync"/> client): waits for &lt;starttls/&gt;,
+    /// answers &lt;proceed/&gt;, runs the handshake as the server with <paramref name="certificate"/> asking for the
+    /// initiating server's certificate, which is returned (null: none).</summary>
+    public async Task<X509Certificate2?> AcceptStartTlsAsync(X509Certificate2 certificate)
+    {
+        var starttls = await NextAsync();
+        Assert.True(starttls.Is("starttls", Ns.Tls), $"expected <starttls/>, got {starttls}");
+        await _reader!.WaitAsync(Timeout);
+        _pauseAfterChunk = false;
+        await SendAsync("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+        var ssl = new SslStream(_stream, leaveInnerStreamOpen: true);
+        using (var cts = new CancellationTokenSource(Timeout))
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificate = certificate,
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                ClientCertificateRequired = true,
+                RemoteCertificateValidationCallback = (_, _, _, _) => true,
+            }, cts.Token);
+        _stream = ssl;
+        _framer.Reset();
+        StartReader();
+        return ssl.RemoteCertificate is { } remote ? X509CertificateLoader.LoadCertificate(remote.GetRawCertData()) : null;
+    }
+
+    /// <summary>On a peer's receiving side, before sending SASL success: the next bytes read start a new stream.</summary>
+    public void ResetFramingBeforeNextRead() => _resetBeforeNextChunk = true;
+
     private static async Task<SslStream> HandshakeAsync(Stream inner)
     {
         var ssl = new SslStream(inner, leaveInnerStreamOpen: true, (_, _, _, _) => true); // the server's certificate is self-signed
@@ -113,6 +181,11 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
                     _closed.TrySetResult();
                     return;
                 }
+                if (_resetBeforeNextChunk)
+                {
+                    _resetBeforeNextChunk = false;
+                    _framer.Reset();
+                }
                 _framer.Feed(buffer.AsSpan(0, n));
                 if (_pauseAfterChunk) return; // StartTlsAsync restarts the reader on the TLS stream
             }
@@ -128,7 +201,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
 
     void IFramerSink.OnStanza(Element stanza)
     {
-        if (stanza.Is("proceed", Ns.Tls)) _pauseAfterChunk = true;
+        if (stanza.Is("proceed", Ns.Tls) || (_acceptsStartTls && stanza.Is("starttls", Ns.Tls))) _pauseAfterChunk = true;
         if (stanza.Is("success", Ns.Sasl)) _framer.Reset(); // the server's next bytes are a new stream header
         _events.Writer.TryWrite(new StanzaEvent(stanza));
     }

@@ -24,7 +24,12 @@
 #   XMPP_METRICS_PORT  the operator's endpoint (default XMPP_PORT+70, 5292): Prometheus metrics at METRICS_URL,
 #                      health at /health/live and /health/ready
 #   XMPP_S2S_PORT      server-to-server port (RFC 6120; default XMPP_PORT+47, 5269 for 5222)
-#   XMPP_S2S_ROUTES    static server-to-server routes, domain=host:port,... (asked before DNS; default none)
+#   XMPP_S2S_ROUTES    static server-to-server routes, domain=host:port,... (asked before DNS; default none);
+#                      domain=tls:host:port for a peer's XEP-0368 direct TLS port
+#   XMPP_S2S_TLS_PORT  XEP-0368 direct TLS server-to-server port (default XMPP_PORT+55, 5277 for 5222)
+#   XMPP_S2S_TLS_REQUIRED  true (default) or false: STARTTLS mandatory on s2s streams (Xmpp:S2s:RequireTls); peers
+#                      with self-signed certificates (two harness instances) authenticate with dialback over TLS
+#   XMPP_S2S_TRUSTED_CERTS  PEM files, comma-separated, trusted to verify peers' certificates (SASL EXTERNAL, XEP-0178)
 #   XMPP_MQTT_PORT     the MQTT 5 bridge's port (default XMPP_PORT-3339, 1883 for 5222): MQTT clients log in with an
 #                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
 #   XMPP_PROXY65_PORT  the XEP-0065 SOCKS5 bytestreams proxy's port on HOST (default XMPP_PORT+2555, 7777 for 5222): the
@@ -55,6 +60,9 @@ COMPONENT_SECRET="${XMPP_COMPONENT_SECRET:-component-secret}"
 METRICS_PORT="${XMPP_METRICS_PORT:-$((PORT + 70))}"
 S2S_PORT="${XMPP_S2S_PORT:-$((PORT + 47))}"
 S2S_ROUTES="${XMPP_S2S_ROUTES:-}"
+S2S_TLS_PORT="${XMPP_S2S_TLS_PORT:-$((PORT + 55))}"
+S2S_TLS_REQUIRED="${XMPP_S2S_TLS_REQUIRED:-true}"
+S2S_TRUSTED_CERTS="${XMPP_S2S_TRUSTED_CERTS:-}"
 MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
 PROXY65_PORT="${XMPP_PROXY65_PORT:-$((PORT + 2555))}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
@@ -78,6 +86,7 @@ for route in ${S2S_ROUTES//,/ }; do
   case "$route" in ?*=?*) ;; *) die "XMPP_S2S_ROUTES: '$route' is not domain=host:port";; esac
 done
 case "$LOOPBACK_LIMITS" in true|false) ;; *) die "XMPP_LOOPBACK_LIMITS must be true or false";; esac
+case "$S2S_TLS_REQUIRED" in true|false) ;; *) die "XMPP_S2S_TLS_REQUIRED must be true or false";; esac
 
 # The server's configuration, as command-line overrides (see README: Configuration).
 server_args() {
@@ -94,10 +103,14 @@ server_args() {
        "--Xmpp:Plugins:proxy65:Enabled=true --Xmpp:Plugins:proxy65:Port=$PROXY65_PORT" \
        "--Xmpp:Plugins:proxy65:BindAddress=$HOST --Xmpp:Plugins:proxy65:Host=$HOST" \
        "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
-       "--Xmpp:S2s:Port=$S2S_PORT"
-  local route
+       "--Xmpp:S2s:Port=$S2S_PORT --Xmpp:S2s:TlsPort=$S2S_TLS_PORT --Xmpp:S2s:RequireTls=$S2S_TLS_REQUIRED"
+  local route cert i=0
   for route in ${S2S_ROUTES//,/ }; do
     echo "--Xmpp:S2s:Routes:${route%%=*}=${route#*=}"
+  done
+  for cert in ${S2S_TRUSTED_CERTS//,/ }; do
+    echo "--Xmpp:S2s:TrustedCertificates:$i=$cert"
+    i=$((i + 1))
   done
 }
 
@@ -361,6 +374,7 @@ case "${1:-}" in
     echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
     echo "COMPONENT_SECRET=$COMPONENT_SECRET"
     echo "S2S_PORT=$S2S_PORT"
+    echo "S2S_TLS_PORT=$S2S_TLS_PORT"
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
     echo "METRICS_URL=http://$HOST:$METRICS_PORT/metrics"
     echo "MQTT_PORT=$MQTT_PORT"

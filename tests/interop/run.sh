@@ -12,7 +12,8 @@
 #
 # Environment: XMPP_HOST (127.0.0.1), XMPP_DOMAIN (localhost), XMPP_PORT (35222),
 # INTEROP_OPEN_PORT (35224; 0 skips the second server and its tests), INTEROP_FEDERATION_PORT (35228: an
-# actors.test instance federating with a private Prosody on 127.0.0.2, when `prosody` is installed; 0 skips it), INTEROP_KEEP_WORKDIR=1 keeps
+# actors.test instance federating with a private Prosody on 127.0.0.2 and a private ejabberd on 127.0.0.3, those of
+# them that are installed; 0 skips it), INTEROP_KEEP_WORKDIR=1 keeps
 # the work directories (logs) after the run, INTEROP_DEBUG=1 logs the XML streams.
 # Needs Debian's python3-slixmpp and python3-pytest for /usr/bin/python3.
 set -euo pipefail
@@ -48,6 +49,10 @@ cleanup() {
     "$ROOT/tests/interop/prosody/run-prosody.sh" stop "$PROSODY_WORKDIR" || true
     if [ "${INTEROP_KEEP_WORKDIR:-0}" != 1 ] && [ "$status" -eq 0 ]; then rm -rf "$PROSODY_WORKDIR"; fi
   fi
+  if [ -n "${EJABBERD_WORKDIR:-}" ]; then
+    "$ROOT/tests/interop/ejabberd/run-ejabberd.sh" stop "$EJABBERD_WORKDIR" || true
+    if [ "${INTEROP_KEEP_WORKDIR:-0}" != 1 ] && [ "$status" -eq 0 ]; then rm -rf "$EJABBERD_WORKDIR"; fi
+  fi
   for port in "${STARTED[@]}"; do
     instance "$port" "$SERVER" stop || true
     if [ "${INTEROP_KEEP_WORKDIR:-0}" != 1 ] && [ "$status" -eq 0 ]; then rm -rf "$ROOT/.work/interop-$port"; fi
@@ -75,19 +80,35 @@ if [ "$INTEROP_OPEN_PORT" != 0 ]; then
   start_instance "$INTEROP_OPEN_PORT" XMPP_TLS_REQUIRED=false XMPP_REGISTRATION=true
 fi
 
-# Federation with Prosody (Debian package `prosody`; skipped without it or with INTEROP_FEDERATION_PORT=0): a third
-# instance serving actors.test (TLS optional, a static route to prosody.test) and a private Prosody serving prosody.test
-# on 127.0.0.2 with a static route back; both authenticate with dialback over plain TCP.
+# Federation with Prosody and ejabberd (Debian packages `prosody`, `ejabberd`; each skipped when not installed, all with
+# INTEROP_FEDERATION_PORT=0; ejabberd only with INTEROP_EJABBERD=1 for now: its return direction does not resolve yet,
+# see tests/interop/README.md): a third instance serving actors.test (client TLS optional, s2s TLS required, static routes
+# to the peers), a private Prosody serving prosody.test on 127.0.0.2 with a static route back, and a private ejabberd
+# serving ejabberd.test on 127.0.0.3 that finds actors.test through its inetrc; all use their default s2s settings
+# (STARTTLS required) with self-signed certificates, so they authenticate with dialback over TLS.
 export INTEROP_FEDERATION_PORT="${INTEROP_FEDERATION_PORT:-35228}"
-if [ "$INTEROP_FEDERATION_PORT" != 0 ] && command -v prosody >/dev/null; then
+if [ "$INTEROP_FEDERATION_PORT" != 0 ] && { command -v prosody >/dev/null || { [ "${INTEROP_EJABBERD:-0}" = 1 ] && command -v ejabberdctl >/dev/null; }; }; then
   export FED_DOMAIN=actors.test FED_PORT="$INTEROP_FEDERATION_PORT" FED_S2S_PORT="$((INTEROP_FEDERATION_PORT + 47))"
-  export PROSODY_DOMAIN=prosody.test PROSODY_HOST=127.0.0.2 PROSODY_C2S_PORT="${PROSODY_C2S_PORT:-35422}" PROSODY_S2S_PORT="${PROSODY_S2S_PORT:-35469}"
-  PROSODY_WORKDIR="$ROOT/.work/interop-prosody"
-  rm -rf "$PROSODY_WORKDIR"
-  "$ROOT/tests/interop/prosody/run-prosody.sh" start "$PROSODY_WORKDIR" "$PROSODY_DOMAIN" "$PROSODY_HOST" "$PROSODY_C2S_PORT" \
-    "$PROSODY_S2S_PORT" "$FED_DOMAIN" "$XMPP_HOST" "$FED_S2S_PORT"
+  FED_ROUTES=""
+  if command -v prosody >/dev/null; then
+    export PROSODY_DOMAIN=prosody.test PROSODY_HOST=127.0.0.2 PROSODY_C2S_PORT="${PROSODY_C2S_PORT:-35422}" PROSODY_S2S_PORT="${PROSODY_S2S_PORT:-35469}"
+    PROSODY_WORKDIR="$ROOT/.work/interop-prosody"
+    rm -rf "$PROSODY_WORKDIR"
+    "$ROOT/tests/interop/prosody/run-prosody.sh" start "$PROSODY_WORKDIR" "$PROSODY_DOMAIN" "$PROSODY_HOST" "$PROSODY_C2S_PORT" \
+      "$PROSODY_S2S_PORT" "$FED_DOMAIN" "$XMPP_HOST" "$FED_S2S_PORT"
+    FED_ROUTES="$PROSODY_DOMAIN=$PROSODY_HOST:$PROSODY_S2S_PORT"
+  fi
+  if [ "${INTEROP_EJABBERD:-0}" = 1 ] && command -v ejabberdctl >/dev/null; then
+    export EJABBERD_DOMAIN=ejabberd.test EJABBERD_HOST=127.0.0.3 EJABBERD_C2S_PORT="${EJABBERD_C2S_PORT:-35522}" EJABBERD_S2S_PORT="${EJABBERD_S2S_PORT:-35569}"
+    EJABBERD_WORKDIR="$ROOT/.work/interop-ejabberd"
+    rm -rf "$EJABBERD_WORKDIR"
+    "$ROOT/tests/interop/ejabberd/run-ejabberd.sh" start "$EJABBERD_WORKDIR" "$EJABBERD_DOMAIN" "$EJABBERD_HOST" "$EJABBERD_C2S_PORT" \
+      "$EJABBERD_S2S_PORT" "$FED_DOMAIN" "$XMPP_HOST" "$FED_S2S_PORT"
+    FED_ROUTES="${FED_ROUTES:+$FED_ROUTES,}$EJABBERD_DOMAIN=$EJABBERD_HOST:$EJABBERD_S2S_PORT"
+  fi
   start_instance "$FED_PORT" XMPP_DOMAIN="$FED_DOMAIN" XMPP_TLS_REQUIRED=false XMPP_REGISTRATION=false \
-    XMPP_S2S_PORT="$FED_S2S_PORT" XMPP_S2S_ROUTES="$PROSODY_DOMAIN=$PROSODY_HOST:$PROSODY_S2S_PORT"
+    XMPP_S2S_PORT="$FED_S2S_PORT" XMPP_S2S_ROUTES="$FED_ROUTES"
+  export FED_LOG="$ROOT/.work/interop-$FED_PORT/server.log"
 fi
 
 cd "$ROOT"

@@ -1,4 +1,5 @@
-"""RFC 6120 server-to-server with Prosody as the peer (XEP-0220 dialback over plain TCP, static routes both ways).
+"""RFC 6120 server-to-server with Prosody as the peer, both with their defaults: STARTTLS required on s2s both ways,
+self-signed certificates, so XEP-0220 dialback over TLS (XEP-0344); static routes both ways.
 
 run.sh starts an Actors instance serving FED_DOMAIN (actors.test) and a private Prosody serving PROSODY_DOMAIN
 (prosody.test) on PROSODY_HOST; without Prosody installed these tests are skipped.
@@ -93,3 +94,4 @@ async def test_rfc6121_3_subscription_approved_by_a_prosody_user(h: Harness):
     bob.send_presence(pto=alice.boundjid.bare, ptype="subscribe")  # slixmpp approves subscription requests itself
     await approved.wait(timeout=20)
     await available.wait(timeout=20)  # RFC 6121 §3.1.5: then the contact's presence
+

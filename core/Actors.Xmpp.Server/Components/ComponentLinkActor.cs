@@ -24,7 +24,7 @@ namespace Actors.Xmpp.Server.Components;
 /// the router delivers to the domain (<see cref="ComponentRoutes.Deliver"/>). Stanzas cross between jabber:client and
 /// jabber:component:accept here, so the rest of the server only sees jabber:client.
 /// </summary>
-public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
+public sealed class ComponentLinkActor : StreamLinkActor, IWithTimers
 {
     /// <summary>Queued writes a component may leave unread before its link is closed.</summary>
     public const int MaxQueuedWrites = 4096;
@@ -47,22 +47,16 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
         _materializer = materializer;
         _server = server;
         _secrets = secrets;
-        Receive<TransportEvents.StreamOpened>(m => { OnStreamOpened(m.Header); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.StanzaReceived>(m => { OnElement(m.Element); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.StreamClosed>(_ => { CloseStream(null); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.FramingFailed>(m => { CloseStream(StreamErrors.ForFraming(m.Condition), m.Text); Sender.Tell(StreamLink.Ack); });
-        // the inbound side ended (the peer closed, or our own close completed): what is queued outbound is still
-        // written by the graph, which the parent's materializer runs, not this actor
-        Receive<TransportEvents.ConnectionLost>(_ => Context.Stop(Self));
+        // ConnectionLost (the peer closed, or our own close completed) stops the actor: what is queued outbound is
+        // still written by the graph, which the parent's materializer runs, not this actor
         Receive<ComponentRoutes.Deliver>(m => ToComponent(m.Stanza));
         Receive<SystemShutdown>(_ => CloseStream(StreamErrors.SystemShutdown, null));
         Receive<HandshakeTimedOut>(_ => { if (!_authenticated) CloseStream(StreamErrors.ConnectionTimeout, "no handshake in time"); });
-        ReceiveAny(m =>
-        {
-            if (ReferenceEquals(m, StreamLink.Init)) Sender.Tell(StreamLink.Ack);
-            else Unhandled(m);
-        });
     }
+
+    protected override void OnPeerClosedStream() => CloseStream(null);
+
+    protected override void OnFramingFailed(FramerErrorCondition condition, string text) => CloseStream(StreamErrors.ForFraming(condition), text);
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -85,18 +79,18 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var o = _server.Options;
-        _link = StreamLink.Run(_socket, Self, _materializer, Hosting.XmppServerService.Framer(o.Limits), MaxQueuedWrites);
+        _link = RunLink(_socket, _materializer, Hosting.XmppServerService.Framer(o.Limits), MaxQueuedWrites);
         Timers.StartSingleTimer(HandshakeTimer, HandshakeTimedOut.Instance, TimeSpan.FromSeconds(Math.Max(1, o.Limits.NegotiationTimeoutSeconds)));
     }
 
     protected override void PostStop()
     {
         if (_authenticated && _domain is not null) _server.Router.Components.Detach(_domain, Self);
-        _link?.Complete();
+        base.PostStop();
     }
 
     /// <summary>XEP-0114 §3: the component opens with 'to' its domain in jabber:component:accept.</summary>
-    private void OnStreamOpened(StreamHeader header)
+    protected override void OnStreamOpened(StreamHeader header)
     {
         if (_closing) return;
         if (_headerSent)
@@ -115,7 +109,7 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
             CloseStream(StreamErrors.HostUnknown, "no component is configured for that domain"); // RFC 6120 §4.9.3.6
     }
 
-    private void OnElement(Element element)
+    protected override void OnElement(Element element)
     {
         if (_closing) return;
         if (!_authenticated)
@@ -197,12 +191,9 @@ public sealed class ComponentLinkActor : ReceiveActor, IWithTimers
 
     private void SendHeader(string from)
     {
+        // XEP-0114 §3: the component stream's header has an id and no version
         var header = new ArrayBufferWriter<byte>(256);
-        XmlSerializer.Raw(header, "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' xmlns='jabber:component:accept' id='"u8);
-        XmlSerializer.Escaped(header, _streamId, attribute: true);
-        XmlSerializer.Raw(header, "' from='"u8);
-        XmlSerializer.Escaped(header, from, attribute: true);
-        XmlSerializer.Raw(header, "'>"u8);
+        TcpStreamFraming.WriteHeader(header, new StreamOpening(Ns.ComponentAccept, from, _streamId, To: null, Version: null, Lang: null));
         _link!.Send(header.WrittenSpan);
         _headerSent = true;
     }

@@ -48,6 +48,9 @@ public sealed class XmppServerService : IHostedService
     /// <summary>The server-to-server listener's endpoint (null when <c>Xmpp:S2s:Port</c> is -1: federation off).</summary>
     public IPEndPoint? S2sEndPoint { get; private set; }
     private Transport.Streams.LinkListener? _s2sListener;
+    /// <summary>The XEP-0368 direct TLS server-to-server listener's endpoint (null when <c>Xmpp:S2s:TlsPort</c> is -1).</summary>
+    public IPEndPoint? S2sTlsEndPoint { get; private set; }
+    private Transport.Streams.LinkListener? _s2sTlsListener;
     private IActorRef _s2s = ActorRefs.Nobody;
     public IActorRef Connections => _connections;
     /// <summary>The HTTP host (WebSocket, BOSH, host-meta) when Xmpp:Http enables it.</summary>
@@ -147,17 +150,30 @@ public sealed class XmppServerService : IHostedService
     {
         var o = _server.Options;
         var dns = o.S2s.UseDns ? new DnsClient.LookupClient(new DnsClient.LookupClientOptions { UseCache = true, Timeout = TimeSpan.FromSeconds(5) }) : null;
-        var context = new S2s.S2sContext(_server, S2s.DialbackKeys.Load(o.DataDir), new S2s.S2sResolver(S2s.S2sResolver.ParseRoutes(o.S2s.Routes), dns));
+        var context = new S2s.S2sContext(_server, S2s.DialbackKeys.Load(o.DataDir), new S2s.S2sResolver(S2s.S2sResolver.ParseRoutes(o.S2s.Routes), dns),
+            _certificates, Transport.Tls.PeerCertificateVerifier.Load(o.S2s.TrustedCertificates));
         var s2s = _s2s = _system.ActorOf(S2s.S2sActor.Props(context), S2s.S2sActor.Name);
         _s2sListener = new Transport.Streams.LinkListener(new IPEndPoint(address, o.S2s.Port), Math.Max(1, o.S2s.MaxInboundStreams), socket =>
         {
             var listener = _s2sListener!;
-            s2s.Tell(new S2s.S2sActor.Accepted(socket, listener.Release));
+            s2s.Tell(new S2s.S2sActor.Accepted(socket, listener.Release, DirectTls: false));
         });
         S2sEndPoint = _s2sListener.LocalEndPoint;
+        if (o.S2s.TlsPort >= 0)
+        {
+            _s2sTlsListener = new Transport.Streams.LinkListener(new IPEndPoint(address, o.S2s.TlsPort), Math.Max(1, o.S2s.MaxInboundStreams), socket =>
+            {
+                var listener = _s2sTlsListener!;
+                s2s.Tell(new S2s.S2sActor.Accepted(socket, listener.Release, DirectTls: true));
+            });
+            S2sTlsEndPoint = _s2sTlsListener.LocalEndPoint;
+        }
         _server.Router.S2s.Attach(s2s);
         _s2sListener.Start();
-        _log.LogInformation("server-to-server on {Endpoint} ({Routes} static routes, DNS {Dns})", S2sEndPoint, o.S2s.Routes.Count, o.S2s.UseDns ? "on" : "off");
+        _s2sTlsListener?.Start();
+        _log.LogInformation("server-to-server on {Endpoint}{DirectTls} (TLS {TlsMode}; {Routes} static routes, DNS {Dns})", S2sEndPoint,
+            S2sTlsEndPoint is null ? "" : $" and direct TLS on {S2sTlsEndPoint}", o.S2s.RequireTls ? "required" : "optional",
+            o.S2s.Routes.Count, o.S2s.UseDns ? "on" : "off");
     }
 
     /// <summary>The per-address caps of the client listeners (set once started).</summary>
@@ -189,6 +205,8 @@ public sealed class XmppServerService : IHostedService
         {
             await _s2sListener.DisposeAsync();
             _s2sListener = null;
+            if (_s2sTlsListener is not null) await _s2sTlsListener.DisposeAsync();
+            _s2sTlsListener = null;
             try
             {
                 await _s2s.Ask<S2s.S2sActor.AllClosed>(S2s.S2sActor.ShutdownAll.Instance, TimeSpan.FromSeconds(5), cancellationToken);

@@ -15,39 +15,44 @@ namespace Actors.Xmpp.Server.S2s;
 /// <summary>
 /// One inbound server-to-server stream (RFC 6120 §4, the Receiving Server of XEP-0220), fed by a
 /// <see cref="StreamLink"/> graph. It answers the peer's jabber:server header (&lt;host-unknown/&gt; for a 'to' this
-/// server does not host), offers dialback, and for each db:result asks the claimed domain's Authoritative Server
+/// server does not host) and offers STARTTLS (RFC 6120 §5; &lt;required/&gt; with <c>Xmpp:S2s:RequireTls</c>, and then
+/// anything else before TLS is closed with &lt;policy-violation/&gt;), or takes TLS from the first byte on the XEP-0368
+/// port. Over TLS it offers SASL EXTERNAL (RFC 6120 §6, XEP-0178) when the peer's certificate verifies for the domain
+/// of its header's 'from' (<see cref="Transport.Tls.PeerCertificateVerifier"/>), and dialback in any case (XEP-0344:
+/// a self-signed or otherwise unverifiable certificate falls back to dialback). For each db:result asks the claimed domain's Authoritative Server
 /// (through the outbound link to it, <see cref="S2sActor.Verify"/>) before answering valid or invalid; it answers the
 /// db:verify requests of other servers about keys this server generated (XEP-0185). A stanza is accepted only when its
 /// 'from' domain was authenticated for its 'to' domain on this stream: &lt;not-authorized/&gt; before any
 /// authentication, &lt;invalid-from/&gt; for a 'from' not authenticated (§4.9.3.9), &lt;host-unknown/&gt; for a 'to' not
 /// hosted here (§4.9.3.6); then it is routed as jabber:client like any other stanza.
 /// </summary>
-public sealed class InboundLinkActor : ReceiveActor, IWithTimers
+public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
 {
     private const string SetupTimer = "setup", IdleTimer = "idle";
 
     private readonly Socket _socket;
+    private readonly bool _directTls;
     private readonly IMaterializer _materializer;
     private readonly S2sContext _context;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly string _streamId = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
     private readonly HashSet<(string Remote, string Local)> _authenticated = new();
     private readonly HashSet<(string Remote, string Local)> _verifying = new();
     private StreamLink? _link;
+    private string _streamId = NewStreamId(); // a new one for each stream header (RFC 6120 §4.7.3; restarts too)
     private string? _local;  // the 'to' of the peer's header
+    private string? _peer;   // the 'from' of the peer's header
     private bool _headerSent, _closing;
+    private bool _secure, _tlsStarting, _saslDone, _saslChallenged;
+    private TlsUpgrade? _tls;
+    private (string Domain, string? Error)? _certificateVerdict;
     private long _lastStanza = Environment.TickCount64;
 
-    public InboundLinkActor(Socket socket, IMaterializer materializer, S2sContext context)
+    public InboundLinkActor(Socket socket, bool directTls, IMaterializer materializer, S2sContext context)
     {
         _socket = socket;
+        _directTls = directTls;
         _materializer = materializer;
         _context = context;
-        Receive<TransportEvents.StreamOpened>(m => { OnStreamOpened(m.Header); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.StanzaReceived>(m => { OnElement(m.Element); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.StreamClosed>(_ => { CloseStream(null); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.FramingFailed>(m => { CloseStream(StreamErrors.ForFraming(m.Condition), m.Text); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.ConnectionLost>(_ => Context.Stop(Self));
         Receive<S2sActor.Verified>(OnVerified);
         Receive<S2sActor.SystemShutdown>(_ => CloseStream(StreamErrors.SystemShutdown));
         Receive<SetupTimedOut>(_ => { if (_authenticated.Count == 0) CloseStream(StreamErrors.ConnectionTimeout, "not authenticated in time"); });
@@ -56,17 +61,28 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
             if (_verifying.Count == 0 && Environment.TickCount64 - _lastStanza >= _context.Settings.IdleTimeoutSeconds * 1000L)
                 CloseStream(StreamErrors.ConnectionTimeout, "idle");
         });
-        ReceiveAny(m =>
-        {
-            if (ReferenceEquals(m, StreamLink.Init)) Sender.Tell(StreamLink.Ack);
-            else Unhandled(m);
-        });
+    }
+
+    protected override void OnPeerClosedStream() => CloseStream(null);
+
+    protected override void OnFramingFailed(FramerErrorCondition condition, string text) => CloseStream(StreamErrors.ForFraming(condition), text);
+
+    protected override void OnTlsFailed(string reason)
+    {
+        // RFC 6120 §5.4.3.2: the TCP connection is terminated (the link closed it); no stream is left to close
+        _log.Info("s2s inbound: TLS failed ({0})", reason);
+        _closing = true;
+        Timers.CancelAll();
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public static Props Props(Socket socket, IMaterializer materializer, S2sContext context) =>
-        ActorProps.Of(() => new InboundLinkActor(socket, materializer, context));
+    public static Props Props(Socket socket, bool directTls, IMaterializer materializer, S2sContext context) =>
+        ActorProps.Of(() => new InboundLinkActor(socket, directTls, materializer, context));
+
+    private static string NewStreamId() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+
+
 
     private sealed record SetupTimedOut
     {
@@ -81,25 +97,37 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         var o = _context.Server.Options;
-        _link = StreamLink.Run(_socket, Self, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), 4096);
+        _link = RunLink(_socket, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), 4096);
+        if (_directTls) StartTls(); // XEP-0368: TLS from the first byte, then the stream
         Timers.StartSingleTimer(SetupTimer, SetupTimedOut.Instance, TimeSpan.FromSeconds(Math.Max(1, _context.Settings.ConnectTimeoutSeconds)));
         var idle = TimeSpan.FromSeconds(Math.Max(1, _context.Settings.IdleTimeoutSeconds));
         Timers.StartPeriodicTimer(IdleTimer, IdleCheck.Instance, idle / 2);
     }
 
-    protected override void PostStop() => _link?.Complete();
 
-    private void OnStreamOpened(StreamHeader header)
+    protected override void OnStreamOpened(StreamHeader header)
     {
         if (_closing) return;
         if (_headerSent)
         {
-            CloseStream(StreamErrors.NotWellFormed, "a second stream header"); // no TLS or SASL here: no restart
+            // a restart comes only after TLS or SASL success, which reset _headerSent (RFC 6120 §5.4.3.3, §6.4.6)
+            CloseStream(StreamErrors.NotWellFormed, "a second stream header");
             return;
         }
+        _streamId = NewStreamId();
         var to = header.Attr("to") is { } t ? Jid.NormalizeDomain(t) : null;
-        _local = to is not null && _context.Router.IsHostedDomain(to) ? to : null;
+        var local = to is not null && _context.Router.IsHostedDomain(to) ? to : null;
         var peer = header.Attr("from") is { } f ? Jid.NormalizeDomain(f) : null;
+        if ((_secure || _saslDone) && (local != _local || peer != _peer) && _local is not null)
+        {
+            // the restarted stream is the same stream: the same domains (RFC 6120 §4.3.3)
+            _link!.Send(S2sStreams.Header(_local, _peer, _streamId));
+            _headerSent = true;
+            CloseStream(StreamErrors.InvalidFrom, "the restarted stream names other domains");
+            return;
+        }
+        _local = local;
+        _peer = peer;
         _link!.Send(S2sStreams.Header(_local ?? _context.Server.Domains[0], peer, _streamId));
         _headerSent = true;
         if (header.Name != "stream" || header.Namespace != Ns.Streams)
@@ -108,13 +136,76 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
             CloseStream(StreamErrors.InvalidNamespace, "a server stream's content namespace is " + Ns.Server);
         else if (_local is null)
             CloseStream(StreamErrors.HostUnknown, "that domain is not served here"); // RFC 6120 §4.9.3.6
-        else if (S2sStreams.SupportsFeatures(header))
-            _link.Send(S2sStreams.FeaturesWithDialback()); // RFC 6120 §4.7.5 / XEP-0220 §2.1
+        else if (!S2sStreams.SupportsFeatures(header))
+        {
+            // a pre-1.0 peer knows neither STARTTLS nor SASL (RFC 6120 §4.7.5): only dialback in the clear
+            if (_context.Settings.RequireTls && !_secure)
+                CloseStream(StreamErrors.PolicyViolation, "TLS is required and a pre-1.0 stream cannot negotiate it");
+        }
+        else
+        {
+            // RFC 6120 §4.7.5 / §5.4.1 / XEP-0178 / XEP-0220 §2.1
+            var offerExternal = _secure && !_saslDone && peer is not null && CertificateError(peer) is null;
+            _link.Send(S2sStreams.StreamFeatures(offerTls: !_secure, tlsRequired: _context.Settings.RequireTls, offerExternal));
+        }
     }
 
-    private void OnElement(Element element)
+    /// <summary>Null when the peer's TLS certificate verifies for <paramref name="domain"/>, else why not.</summary>
+    private string? CertificateError(string domain)
+    {
+        if (_certificateVerdict is { } verdict && verdict.Domain == domain) return verdict.Error;
+        var error = _tls is null ? "no TLS" : _context.PeerCertificates.Verify(_tls.PeerCertificate, _tls.PeerIntermediates, domain);
+        _certificateVerdict = (domain, error);
+        return error;
+    }
+
+    /// <summary>RFC 6120 §5.4.2.3: &lt;proceed/&gt; (or, on the XEP-0368 port, nothing), then the handshake; the framing
+    /// stage reads nothing more until it is done.</summary>
+    private void StartTls()
+    {
+        _tlsStarting = true;
+        _tls = TlsUpgrade.AsServer(_context.Certificates, _context.TlsHandshakeTimeout);
+        StartTls(_tls);
+    }
+
+    protected override void OnTlsEstablished()
     {
         if (_closing) return;
+        _tlsStarting = false;
+        _secure = true;
+        // RFC 6120 §5.4.3.3: the stream restarts; what was learned before TLS is forgotten
+        _authenticated.Clear();
+        _headerSent = false;
+        ResumeAfterTls();
+    }
+
+    protected override void OnElement(Element element)
+    {
+        if (_closing) return;
+        if (element.Is(S2sStreams.StartTls, Ns.Tls))
+        {
+            if (_secure || _tlsStarting)
+            {
+                // RFC 6120 §5.4.2.2: failure, then the stream and the connection close
+                _link!.Send(new Element(S2sStreams.Failure, Ns.Tls), Ns.Server);
+                CloseStream(null);
+                return;
+            }
+            _link!.Send(new Element(S2sStreams.Proceed, Ns.Tls), Ns.Server);
+            StartTls();
+            return;
+        }
+        if (!_secure && _context.Settings.RequireTls)
+        {
+            // RFC 6120 §5.3.1: TLS is mandatory-to-negotiate here
+            CloseStream(StreamErrors.PolicyViolation, "STARTTLS is required before anything else on this server's streams");
+            return;
+        }
+        if (element.Namespace == Ns.Sasl)
+        {
+            OnSasl(element);
+            return;
+        }
         if (element.Is(S2sStreams.Result, Ns.Dialback))
         {
             OnResult(element);
@@ -133,6 +224,84 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
         OnStanza(element);
     }
 
+    /// <summary>RFC 6120 §6.4 with the EXTERNAL mechanism (XEP-0178): the peer is the domain of its stream header's
+    /// 'from', proven by its certificate; an authorization identity, when given, must be that domain.</summary>
+    private void OnSasl(Element element)
+    {
+        switch (element.Name)
+        {
+            case S2sStreams.Auth:
+                if (_saslDone)
+                {
+                    CloseStream(StreamErrors.PolicyViolation, "the stream is already authenticated"); // one SASL authentication per stream (RFC 6120 §6.4)
+                    return;
+                }
+                if (element.Attr("mechanism") != S2sStreams.External)
+                {
+                    _link!.Send(S2sStreams.SaslFailure("invalid-mechanism"), Ns.Server); // §6.5.6
+                    return;
+                }
+                if (element.Text.Length == 0)
+                {
+                    _saslChallenged = true; // §6.4.2: no initial response: an empty challenge asks for it
+                    _link!.Send(new Element(S2sStreams.Challenge, Ns.Sasl), Ns.Server);
+                    return;
+                }
+                CompleteExternal(element.Text);
+                return;
+            case S2sStreams.Response when _saslChallenged:
+                _saslChallenged = false;
+                CompleteExternal(element.Text.Length == 0 ? "=" : element.Text);
+                return;
+            case S2sStreams.Abort:
+                _saslChallenged = false;
+                _link!.Send(S2sStreams.SaslFailure("aborted"), Ns.Server); // §6.4.4
+                return;
+            default:
+                CloseStream(StreamErrors.UnsupportedStanzaType, $"<{element.Name}/> is not expected here");
+                return;
+        }
+    }
+
+    private void CompleteExternal(string response)
+    {
+        string authzid;
+        if (response.Trim() == "=") authzid = "";
+        else
+        {
+            try
+            {
+                authzid = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(response.Trim()));
+            }
+            catch (FormatException)
+            {
+                _link!.Send(S2sStreams.SaslFailure("incorrect-encoding"), Ns.Server); // §6.5.2
+                return;
+            }
+        }
+        var refused = _peer is null ? "the stream header has no 'from'" : CertificateError(_peer);
+        if (refused is not null)
+        {
+            _log.Info("s2s inbound: SASL EXTERNAL refused for {0}: {1}", _peer ?? "?", refused);
+            _link!.Send(S2sStreams.SaslFailure("not-authorized"), Ns.Server); // §6.5.10; dialback remains
+            return;
+        }
+        if (authzid.Length > 0 && Jid.NormalizeDomain(authzid) != _peer)
+        {
+            _link!.Send(S2sStreams.SaslFailure("invalid-authzid"), Ns.Server); // §6.5.7
+            return;
+        }
+        _link!.Send(new Element(S2sStreams.Success, Ns.Sasl), Ns.Server);
+        _saslDone = true;
+        _authenticated.Add((_peer!, _local!));
+        _log.Info("s2s {0} → {1} authenticated (SASL EXTERNAL)", _peer, _local);
+        Timers.Cancel(SetupTimer);
+        _lastStanza = Environment.TickCount64;
+        // §6.4.6: the peer restarts the stream; the next bytes are its new header
+        _link.RestartStream();
+        _headerSent = false;
+    }
+
     /// <summary>XEP-0220 §2.1.2: the Originating Server claims a domain with a key; ask its Authoritative Server.</summary>
     private void OnResult(Element result)
     {
@@ -146,13 +315,13 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
         if (to is null || !_context.Router.IsHostedDomain(to))
         {
             // XEP-0220 §2.4 (dialback errors announced): the target domain is not hosted here
-            _link!.Send(S2sStreams.DialbackError(S2sStreams.Result, result.To ?? _local!, from, "item-not-found"), Ns.Server);
+            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, result.To ?? _local!, from, "item-not-found")));
             return;
         }
         var key = result.Text;
         if (key.Length == 0)
         {
-            _link!.Send(S2sStreams.DialbackError(S2sStreams.Result, to, from, "bad-request"), Ns.Server);
+            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, to, from, "bad-request")));
             return;
         }
         if (_authenticated.Contains((from, to)) || !_verifying.Add((from, to))) return; // asked already
@@ -165,16 +334,17 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
         if (m.ErrorCondition is { } condition)
         {
             // XEP-0220 §2.4: the Authoritative Server could not be asked (remote-server-not-found / -timeout)
-            _link!.Send(S2sStreams.DialbackError(S2sStreams.Result, m.Local, m.Remote, condition), Ns.Server);
+            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, m.Local, m.Remote, condition)));
             return;
         }
-        _link!.Send(S2sStreams.Dialback(S2sStreams.Result, m.Local, m.Remote, m.Valid ? S2sStreams.Valid : S2sStreams.Invalid), Ns.Server);
+        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Result, m.Local, m.Remote, m.Valid ? S2sStreams.Valid : S2sStreams.Invalid)));
         if (!m.Valid)
         {
             _log.Info("s2s inbound: dialback key of {0} for {1} is invalid", m.Remote, m.Local);
             return; // XEP-0220 §2.4: other domains may still authenticate on this stream
         }
         _authenticated.Add((m.Remote, m.Local));
+        _log.Info("s2s {0} → {1} authenticated (dialback{2})", m.Remote, m.Local, _secure ? " over TLS" : "");
         Timers.Cancel(SetupTimer);
         _lastStanza = Environment.TickCount64;
     }
@@ -193,11 +363,11 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
         }
         if (originating is null || !_context.Router.IsHostedDomain(originating))
         {
-            _link!.Send(S2sStreams.DialbackError(S2sStreams.Verify, verify.To ?? _local!, receiving, "item-not-found", id), Ns.Server);
+            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Verify, verify.To ?? _local!, receiving, "item-not-found", id)));
             return;
         }
         var valid = _context.Keys.Verify(receiving, originating, id, verify.Text);
-        _link!.Send(S2sStreams.Dialback(S2sStreams.Verify, originating, receiving, valid ? S2sStreams.Valid : S2sStreams.Invalid, id), Ns.Server);
+        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Verify, originating, receiving, valid ? S2sStreams.Valid : S2sStreams.Invalid, id)));
     }
 
     private void OnStanza(Element received)
@@ -259,6 +429,12 @@ public sealed class InboundLinkActor : ReceiveActor, IWithTimers
         if (_closing) return;
         _closing = true;
         Timers.CancelAll();
+        if (_tlsStarting)
+        {
+            // during the TLS handshake there is no stream to put an error on (RFC 6120 §5.4.3.2)
+            _link!.Complete();
+            return;
+        }
         if (!_headerSent)
         {
             _link!.Send(S2sStreams.Header(_local ?? _context.Server.Domains[0], null, _streamId));

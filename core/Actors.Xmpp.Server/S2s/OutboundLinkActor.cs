@@ -13,16 +13,19 @@ namespace Actors.Xmpp.Server.S2s;
 
 /// <summary>
 /// The outbound server-to-server stream from <c>local</c> to <c>remote</c> (RFC 6120 §4, the Originating Server of
-/// XEP-0220), fed by a <see cref="StreamLink"/> graph. It resolves and connects (<see cref="S2sResolver"/>), opens a
-/// jabber:server stream, authenticates with dialback (db:result with an XEP-0185 key, answered valid or invalid by the
-/// peer after it asked this server's inbound side), then writes the stanzas it was given. While it is being set up it
+/// XEP-0220), fed by a <see cref="StreamLink"/> graph. It resolves and connects (<see cref="S2sResolver"/>; TLS from
+/// the first byte for an XEP-0368 target), opens a jabber:server stream, negotiates STARTTLS whenever the peer offers it
+/// (RFC 6120 §5; with <c>Xmpp:S2s:RequireTls</c> a peer that does not is given up), then authenticates with SASL
+/// EXTERNAL (XEP-0178) when the peer offers it and its certificate verifies for <c>remote</c>, else with dialback
+/// (db:result with an XEP-0185 key, answered valid or invalid by the peer after it asked this server's inbound side;
+/// XEP-0344), then writes the stanzas it was given. While it is being set up it
 /// queues at most <c>Xmpp:S2s:MaxQueuedStanzas</c> stanzas: one more is bounced with &lt;remote-server-timeout/&gt;
 /// (§8.3.3.15), as is the whole queue when setting up takes longer than <c>ConnectTimeoutSeconds</c>; a domain that
 /// cannot be resolved or connected, or refuses dialback, gets the queue bounced with &lt;remote-server-not-found/&gt;
 /// (§8.3.3.14). The same stream carries this server's db:verify requests as the Receiving Server of <c>remote</c>'s
 /// inbound streams (XEP-0220 §2.2): they go as soon as the peer's stream header arrived.
 /// </summary>
-public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
+public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
 {
     private const string SetupTimer = "setup", IdleTimer = "idle";
     private const string RemoteServerNotFound = "remote-server-not-found", RemoteServerTimeout = "remote-server-timeout";
@@ -38,6 +41,9 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
     private StreamLink? _link;
     private string? _streamId;     // the id of the stream the peer answered with (the dialback key is bound to it)
     private bool _headerReceived, _resultSent, _established, _closing;
+    private bool _negotiated;      // TLS (and SASL) are done with: dialback requests and results may go
+    private bool _secure, _tlsStarting, _saslSent, _saslDone;
+    private TlsUpgrade? _tls;
     private long _lastStanza;
 
     public OutboundLinkActor(string local, string remote, IMaterializer materializer, S2sContext context)
@@ -48,33 +54,30 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         _context = context;
         Receive<S2sRoutes.Outbound>(m => OnStanza(m));
         Receive<S2sActor.Verify>(OnVerifyRequest);
-        Receive<Connected>(m => OnConnected(m.Socket));
+        Receive<Connected>(m => OnConnected(m.Connection));
         Receive<ConnectFailed>(m => Fail(RemoteServerNotFound, m.Reason));
         Receive<SetupTimedOut>(_ => { if (!_established) Fail(RemoteServerTimeout, $"{_remote} was not reached in time"); });
         Receive<IdleCheck>(_ => OnIdleCheck());
         Receive<S2sActor.SystemShutdown>(_ => Close(StreamErrors.SystemShutdown, null, RemoteServerTimeout, "the server is shutting down"));
-        Receive<TransportEvents.StreamOpened>(m => { OnStreamOpened(m.Header); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.StanzaReceived>(m => { OnElement(m.Element); Sender.Tell(StreamLink.Ack); });
-        Receive<TransportEvents.StreamClosed>(_ =>
-        {
-            Close(null, null, _established ? RemoteServerTimeout : RemoteServerNotFound, $"{_remote} closed the stream");
-            Sender.Tell(StreamLink.Ack);
-        });
-        Receive<TransportEvents.FramingFailed>(m =>
-        {
-            Close(StreamErrors.ForFraming(m.Condition), m.Text, RemoteServerNotFound, $"{_remote} sent bad XML");
-            Sender.Tell(StreamLink.Ack);
-        });
-        Receive<TransportEvents.ConnectionLost>(m =>
-        {
-            Close(null, null, _established ? RemoteServerTimeout : RemoteServerNotFound, $"the connection to {_remote} was lost");
-            Context.Stop(Self);
-        });
-        ReceiveAny(m =>
-        {
-            if (ReferenceEquals(m, StreamLink.Init)) Sender.Tell(StreamLink.Ack);
-            else Unhandled(m);
-        });
+    }
+
+    protected override void OnPeerClosedStream() =>
+        Close(null, null, _established ? RemoteServerTimeout : RemoteServerNotFound, $"{_remote} closed the stream");
+
+    protected override void OnFramingFailed(FramerErrorCondition condition, string text) =>
+        Close(StreamErrors.ForFraming(condition), text, RemoteServerNotFound, $"{_remote} sent bad XML");
+
+    protected override void OnTlsFailed(string reason)
+    {
+        _tlsStarting = false;
+        _link!.Complete(); // RFC 6120 §5.4.3.2: the connection is gone (closed by the link); no stream to close
+        Fail(RemoteServerNotFound, $"TLS with {_remote} failed: {reason}");
+    }
+
+    protected override void OnConnectionLost()
+    {
+        Close(null, null, _established ? RemoteServerTimeout : RemoteServerNotFound, $"the connection to {_remote} was lost");
+        base.OnConnectionLost();
     }
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -82,7 +85,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
     public static Props Props(string local, string remote, IMaterializer materializer, S2sContext context) =>
         ActorProps.Of(() => new OutboundLinkActor(local, remote, materializer, context));
 
-    private sealed record Connected(Socket Socket);
+    private sealed record Connected(S2sConnection Connection);
     private sealed record ConnectFailed(string Reason);
 
     private sealed record SetupTimedOut
@@ -100,7 +103,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         var settings = _context.Settings;
         Timers.StartSingleTimer(SetupTimer, SetupTimedOut.Instance, TimeSpan.FromSeconds(Math.Max(1, settings.ConnectTimeoutSeconds)));
         _context.Resolver.ConnectAsync(_remote, _connecting.Token).PipeTo(Self,
-            success: socket => new Connected(socket),
+            success: connection => new Connected(connection),
             failure: ex => new ConnectFailed(ex is S2sUnreachableException or OperationCanceledException ? ex.Message : $"{_remote}: {ex.Message}"));
     }
 
@@ -110,7 +113,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         _connecting.Dispose();
         BounceQueue(RemoteServerTimeout, $"the link to {_remote} stopped");
         AnswerVerifies(false, RemoteServerTimeout);
-        _link?.Complete();
+        base.PostStop();
     }
 
     private void OnStanza(S2sRoutes.Outbound m)
@@ -146,7 +149,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
             Context.Parent.Forward(m);
             return;
         }
-        if (_headerReceived) SendVerify(m);
+        if (_negotiated) SendVerify(m);
         else _verifiesToSend.Add(m);
     }
 
@@ -154,29 +157,55 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
     {
         // XEP-0220 §2.2: from the Receiving Server (local), to the Authoritative Server (remote), the stream id of the
         // inbound stream the key came on
-        _link!.Send(S2sStreams.Dialback(S2sStreams.Verify, m.Local, m.Remote, id: m.StreamId, key: m.Key), Ns.Server);
+        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Verify, m.Local, m.Remote, id: m.StreamId, key: m.Key)));
         if (!_verifiesSent.TryGetValue(m.StreamId, out var waiting)) _verifiesSent[m.StreamId] = waiting = new List<S2sActor.Verify>(1);
         waiting.Add(m);
     }
 
-    private void OnConnected(Socket socket)
+    private void OnConnected(S2sConnection connection)
     {
         if (_closing)
         {
-            socket.Dispose();
+            connection.Socket.Dispose();
             return;
         }
         var o = _context.Server.Options;
-        _link = StreamLink.Run(socket, Self, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
+        _link = RunLink(connection.Socket, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth),
             Math.Max(64, _context.Settings.MaxQueuedStanzas * 2));
-        _link.Send(S2sStreams.Header(_local, _remote, id: null)); // RFC 6120 §4.7: from and to, no id
+        if (connection.DirectTls) StartTls(); // XEP-0368: TLS first, then the stream
+        else _link.Send(S2sStreams.Header(_local, _remote, id: null)); // RFC 6120 §4.7: from and to, no id
     }
 
-    private void OnStreamOpened(StreamHeader header)
+    /// <summary>RFC 6120 §5.4.3.1 as the initiating entity: SNI and the certificate check name <c>remote</c>; this
+    /// server's certificate for <c>local</c> goes along for SASL EXTERNAL (XEP-0178).</summary>
+    private void StartTls()
+    {
+        _tlsStarting = true;
+        _tls = TlsUpgrade.AsClient(_remote, _context.Certificates.Select(_local).Context, _context.TlsHandshakeTimeout);
+        StartTls(_tls);
+    }
+
+    protected override void OnTlsEstablished()
+    {
+        if (_closing) return;
+        _tlsStarting = false;
+        _secure = true;
+        // RFC 6120 §5.4.3.3: a new stream over TLS
+        _headerReceived = false;
+        _link!.Send(S2sStreams.Header(_local, _remote, id: null));
+        ResumeAfterTls();
+    }
+
+    /// <summary>Null when the peer's certificate verifies for <c>remote</c> (RFC 6125), else why not.</summary>
+    private string? CertificateError() =>
+        _tls is null ? "no TLS" : _context.PeerCertificates.Verify(_tls.PeerCertificate, _tls.PeerIntermediates, _remote);
+
+    protected override void OnStreamOpened(StreamHeader header)
     {
         if (_closing) return;
         if (_headerReceived)
         {
+            // restarts (after TLS, after SASL success) reset _headerReceived before the peer's new header
             Close(StreamErrors.NotWellFormed, "a second stream header", RemoteServerNotFound, $"{_remote} restarted the stream");
             return;
         }
@@ -193,23 +222,32 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
             Close(StreamErrors.InvalidXml, "the stream header has no id", RemoteServerNotFound, $"{_remote} sent no stream id");
             return;
         }
-        foreach (var v in _verifiesToSend) SendVerify(v);
-        _verifiesToSend.Clear();
-        if (!S2sStreams.SupportsFeatures(header)) SendResult(); // a pre-1.0 peer sends no features: dialback straight away
+        if (!S2sStreams.SupportsFeatures(header))
+        {
+            // a pre-1.0 peer sends no features and knows no STARTTLS: dialback straight away, unless TLS is required
+            if (_context.Settings.RequireTls && !_secure)
+                Close(null, null, RemoteServerNotFound, $"{_remote} cannot negotiate TLS (pre-1.0 stream), which this server requires");
+            else SendResult();
+        }
     }
 
-    private void OnElement(Element element)
+    protected override void OnElement(Element element)
     {
         if (_closing) return;
         if (S2sStreams.IsStreamFeatures(element))
         {
-            if (_resultSent) return;
-            if (element.Child(S2sStreams.StartTls, Ns.Tls) is { } tls && tls.Child(S2sStreams.Required, Ns.Tls) is not null)
-            {
-                Close(null, null, RemoteServerNotFound, $"{_remote} requires TLS, which this server's outbound streams do not offer yet");
-                return;
-            }
-            SendResult(); // XEP-0220 §2.1 (also when the peer does not announce the feature: older servers do not)
+            OnFeatures(element);
+            return;
+        }
+        if (element.Namespace == Ns.Tls)
+        {
+            if (element.Name == S2sStreams.Proceed && !_secure && !_tlsStarting) StartTls(); // RFC 6120 §5.4.2.3
+            else Fail(RemoteServerNotFound, $"{_remote} refused TLS"); // §5.4.2.2 <failure/>: it closes the stream
+            return;
+        }
+        if (element.Namespace == Ns.Sasl && _saslSent)
+        {
+            OnSasl(element);
             return;
         }
         if (element.Is(S2sStreams.Result, Ns.Dialback))
@@ -233,11 +271,76 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         Close(StreamErrors.UnsupportedStanzaType, "this stream is outbound only", RemoteServerTimeout, $"{_remote} broke the stream");
     }
 
+    /// <summary>RFC 6120 §4.3.2: the peer's features after each (re)start of the stream.</summary>
+    private void OnFeatures(Element features)
+    {
+        if (_resultSent || _established || _saslSent && !_saslDone) return;
+        if (_saslDone)
+        {
+            Establish(); // §6.4.6: the restarted stream after SASL success is authenticated
+            return;
+        }
+        if (!_secure)
+        {
+            if (features.Child(S2sStreams.StartTls, Ns.Tls) is not null)
+            {
+                _link!.Send(new Element(S2sStreams.StartTls, Ns.Tls), Ns.Server); // §5.4.2.1
+                return;
+            }
+            if (_context.Settings.RequireTls)
+            {
+                Close(StreamErrors.PolicyViolation, "this server requires TLS on server-to-server streams", RemoteServerNotFound,
+                    $"{_remote} does not offer TLS, which this server requires");
+                return;
+            }
+        }
+        else if (S2sStreams.OffersExternal(features) && CertificateError() is null)
+        {
+            // XEP-0178 §3: EXTERNAL with this server's domain as the authorization identity
+            _saslSent = true;
+            _link!.Send(new Element(S2sStreams.Auth, Ns.Sasl).SetAttr("mechanism", S2sStreams.External)
+                .AddText(Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(_local))), Ns.Server);
+            return;
+        }
+        SendResult(); // XEP-0220 §2.1 (also when the peer does not announce the feature: older servers do not)
+    }
+
+    private void OnSasl(Element element)
+    {
+        switch (element.Name)
+        {
+            case S2sStreams.Success:
+                // RFC 6120 §6.4.6: restart the stream; its features then end the negotiation
+                _saslDone = true;
+                _link!.RestartStream();
+                _headerReceived = false;
+                _link.Send(S2sStreams.Header(_local, _remote, id: null));
+                return;
+            case S2sStreams.Challenge:
+                _link!.Send(new Element(S2sStreams.Response, Ns.Sasl).AddText("="), Ns.Server); // an empty response
+                return;
+            default:
+                // §6.4.5 failure: dialback instead on the same stream (XEP-0344), if the peer still takes it
+                _saslSent = false;
+                _log.Info("s2s {0} → {1}: SASL EXTERNAL refused, trying dialback", _local, _remote);
+                SendResult();
+                return;
+        }
+    }
+
+    private void SendPendingVerifies()
+    {
+        _negotiated = true;
+        foreach (var v in _verifiesToSend) SendVerify(v);
+        _verifiesToSend.Clear();
+    }
+
     private void SendResult()
     {
+        SendPendingVerifies();
         _resultSent = true;
         var key = _context.Keys.Generate(_remote, _local, _streamId!);
-        _link!.Send(S2sStreams.Dialback(S2sStreams.Result, _local, _remote, key: key), Ns.Server);
+        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Result, _local, _remote, key: key)));
     }
 
     /// <summary>XEP-0220 §2.4: the Receiving Server's verdict on this stream's key.</summary>
@@ -247,14 +350,7 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         switch (result.Type)
         {
             case S2sStreams.Valid:
-                _established = true;
-                Timers.Cancel(SetupTimer);
-                Context.Parent.Tell(new S2sActor.LinkEstablished(_local, _remote));
-                _log.Debug("s2s {0} → {1} established", _local, _remote);
-                while (_queue.Count > 0) Write(_queue.Dequeue());
-                _lastStanza = Environment.TickCount64;
-                var idle = TimeSpan.FromSeconds(Math.Max(1, _context.Settings.IdleTimeoutSeconds));
-                Timers.StartPeriodicTimer(IdleTimer, IdleCheck.Instance, idle / 2);
+                Establish();
                 break;
             case S2sStreams.Invalid:
                 Fail(RemoteServerNotFound, $"{_remote} refused this server's dialback key");
@@ -264,6 +360,20 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
                 Fail(RemoteServerNotFound, $"{_remote} refused dialback: {condition}");
                 break;
         }
+    }
+
+    private void Establish()
+    {
+        if (_established) return;
+        SendPendingVerifies();
+        _established = true;
+        Timers.Cancel(SetupTimer);
+        Context.Parent.Tell(new S2sActor.LinkEstablished(_local, _remote));
+        _log.Info("s2s {0} → {1} established ({2})", _local, _remote, _saslDone ? "SASL EXTERNAL" : _secure ? "dialback over TLS" : "dialback");
+        while (_queue.Count > 0) Write(_queue.Dequeue());
+        _lastStanza = Environment.TickCount64;
+        var idle = TimeSpan.FromSeconds(Math.Max(1, _context.Settings.IdleTimeoutSeconds));
+        Timers.StartPeriodicTimer(IdleTimer, IdleCheck.Instance, idle / 2);
     }
 
     /// <summary>XEP-0220 §2.3: the Authoritative Server's answer to a db:verify this link sent.</summary>
@@ -305,6 +415,11 @@ public sealed class OutboundLinkActor : ReceiveActor, IWithTimers
         if (_link is null)
         {
             Context.Stop(Self);
+            return;
+        }
+        if (_tlsStarting)
+        {
+            _link.Complete(); // no stream during the handshake (RFC 6120 §5.4.3.2)
             return;
         }
         if (!_headerReceived && streamError is null)

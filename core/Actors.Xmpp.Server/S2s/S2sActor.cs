@@ -19,8 +19,9 @@ public sealed class S2sActor : ReceiveActor
     /// <summary>Remembered failing domain pairs past which expired ones are forgotten (their doubling starts again).</summary>
     private const int MaxBackoffEntries = 4096;
 
-    /// <summary>A socket accepted on the s2s port; <paramref name="Release"/> gives its listener slot back.</summary>
-    public sealed record Accepted(Socket Socket, Action Release);
+    /// <summary>A socket accepted on the s2s port (or the XEP-0368 direct TLS one: <paramref name="DirectTls"/>);
+    /// <paramref name="Release"/> gives its listener slot back.</summary>
+    public sealed record Accepted(Socket Socket, Action Release, bool DirectTls);
 
     /// <summary>An inbound link asks the Authoritative Server of <paramref name="Remote"/> whether <paramref name="Key"/>
     /// is the key it generated for (<paramref name="Local"/>, <paramref name="Remote"/>, <paramref name="StreamId"/>)
@@ -89,7 +90,7 @@ public sealed class S2sActor : ReceiveActor
                 m.Release();
                 return;
             }
-            var link = Context.ActorOf(InboundLinkActor.Props(m.Socket, _materializer, _context));
+            var link = Context.ActorOf(InboundLinkActor.Props(m.Socket, m.DirectTls, _materializer, _context));
             _inbound[link] = m.Release;
             Context.Watch(link);
         });
@@ -168,9 +169,14 @@ public sealed class S2sActor : ReceiveActor
     }
 }
 
-/// <summary>What every s2s link needs: the server, the dialback keys, the peers' resolver and the settings.</summary>
-public sealed record S2sContext(ServerContext Server, DialbackKeys Keys, S2sResolver Resolver)
+/// <summary>What every s2s link needs: the server, the dialback keys, the peers' resolver, this server's certificates
+/// and the verifier of the peers' ones, and the settings.</summary>
+public sealed record S2sContext(ServerContext Server, DialbackKeys Keys, S2sResolver Resolver,
+    Actors.Xmpp.Transport.Tls.ServerCertificates Certificates, Actors.Xmpp.Transport.Tls.PeerCertificateVerifier PeerCertificates)
 {
+    /// <summary>How long a TLS handshake may take.</summary>
+    public TimeSpan TlsHandshakeTimeout => TimeSpan.FromSeconds(Math.Max(1, Settings.ConnectTimeoutSeconds));
+
     public StanzaRouter Router => Server.Router;
     public XmppServerOptions.S2sSettings Settings => Server.Options.S2s;
 }

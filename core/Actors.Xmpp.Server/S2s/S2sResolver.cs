@@ -5,21 +5,28 @@ using DnsClient.Protocol;
 
 namespace Actors.Xmpp.Server.S2s;
 
-/// <summary>Where a remote domain's server is reached: a host (name or address) and a port, in the order to try.</summary>
-public sealed record S2sTarget(string Host, int Port);
+/// <summary>Where a remote domain's server is reached: a host (name or address) and a port, in the order to try;
+/// <paramref name="DirectTls"/>: TLS from the first byte (XEP-0368), else STARTTLS on the stream.</summary>
+public sealed record S2sTarget(string Host, int Port, bool DirectTls = false);
+
+/// <summary>A connected socket to a remote domain's server, and whether TLS starts on its first byte (XEP-0368).</summary>
+public sealed record S2sConnection(Socket Socket, bool DirectTls);
 
 /// <summary>
-/// Finds the servers of a remote domain (RFC 6120 §3.2): a static route of <c>Xmpp:S2s:Routes</c> first; else the
-/// SRV records of <c>_xmpp-server._tcp.&lt;domain&gt;</c> (§3.2.1, ordered by priority, then weighted at random per
-/// RFC 2782); a single SRV record whose target is "." means the domain offers no service (§3.2.1 step 4: no
-/// fallback); without SRV records, the domain itself on port 5269 (§3.2.2). The <c>_xmpps-server._tcp</c> records of
-/// XEP-0368 (TLS from the first byte) are not used: this server opens server-to-server streams in the clear (see
-/// docs/architecture.md, federation). Then connects to the first target and address that accepts.
+/// Finds the servers of a remote domain (RFC 6120 §3.2): a static route of <c>Xmpp:S2s:Routes</c> first ("host:port",
+/// or "tls:host:port" for TLS from the first byte); else the SRV records of <c>_xmpps-server._tcp.&lt;domain&gt;</c>
+/// (XEP-0368 §3, direct TLS) and <c>_xmpp-server._tcp.&lt;domain&gt;</c> (§3.2.1) together, ordered by priority, then
+/// weighted at random per RFC 2782 (XEP-0368 §3: the two sets are merged as one); a set that is a single record with
+/// target "." offers no service (§3.2.1 step 4), and when both say so there is no fallback; without SRV records, the
+/// domain itself on port 5269 (§3.2.2). Then connects to the first target and address that accepts.
 /// </summary>
 public sealed class S2sResolver
 {
     public const int DefaultPort = 5269;
     public const string SrvPrefix = "_xmpp-server._tcp.";
+    public const string DirectTlsSrvPrefix = "_xmpps-server._tcp.";
+    /// <summary>A static route's prefix for a direct TLS target (XEP-0368).</summary>
+    public const string DirectTlsRoutePrefix = "tls:";
 
     private readonly IReadOnlyDictionary<string, S2sTarget> _routes;
     private readonly ILookupClient? _dns;
@@ -47,6 +54,8 @@ public sealed class S2sResolver
     private static S2sTarget? ParseTarget(string value)
     {
         value = value.Trim();
+        if (value.StartsWith(DirectTlsRoutePrefix, StringComparison.OrdinalIgnoreCase))
+            return ParseTarget(value[DirectTlsRoutePrefix.Length..]) is { } plain ? plain with { DirectTls = true } : null;
         if (value.Length == 0) return null;
         if (IPEndPoint.TryParse(value, out var ep) && (value.Contains(']') || value.Count(c => c == ':') == 1))
             return new S2sTarget(ep.Address.ToString(), ep.Port == 0 ? DefaultPort : ep.Port);
@@ -61,18 +70,46 @@ public sealed class S2sResolver
     {
         if (_routes.TryGetValue(domain, out var route)) return [route];
         if (_dns is null) return [];
-        var srv = await _dns.QueryAsync(SrvPrefix + domain + ".", QueryType.SRV, QueryClass.IN, cancel).ConfigureAwait(false);
+        var direct = QueryAsync(DirectTlsSrvPrefix + domain + ".", cancel);
+        var plain = QueryAsync(SrvPrefix + domain + ".", cancel);
+        var tlsRecords = await direct.ConfigureAwait(false);
+        var records = await plain.ConfigureAwait(false);
+        if (tlsRecords.Count == 0 && records.Count == 0) return [new S2sTarget(domain, DefaultPort)]; // §3.2.2: A/AAAA on 5269
+        var tlsNone = IsNoService(tlsRecords);
+        var plainNone = IsNoService(records);
+        if ((tlsNone || tlsRecords.Count == 0) && (plainNone || records.Count == 0)) return []; // "service decidedly not available"
+        var merged = new List<(SrvRecord Record, bool DirectTls)>(tlsRecords.Count + records.Count);
+        if (!tlsNone) foreach (var r in tlsRecords) merged.Add((r, true));
+        if (!plainNone) foreach (var r in records) merged.Add((r, false));
+        return OrderSrv(merged);
+    }
+
+    private async Task<List<SrvRecord>> QueryAsync(string name, CancellationToken cancel)
+    {
+        var answer = await _dns!.QueryAsync(name, QueryType.SRV, QueryClass.IN, cancel).ConfigureAwait(false);
         var records = new List<SrvRecord>();
-        if (!srv.HasError)
-            foreach (var r in srv.Answers.SrvRecords()) records.Add(r);
-        if (records.Count == 0) return [new S2sTarget(domain, DefaultPort)]; // §3.2.2: fallback to A/AAAA on 5269
-        if (records.Count == 1 && records[0].Target.Value is "." or "") return []; // §3.2.1: "service decidedly not available"
-        return OrderSrv(records);
+        if (!answer.HasError)
+            foreach (var r in answer.Answers.SrvRecords()) records.Add(r);
+        return records;
+    }
+
+    /// <summary>RFC 6120 §3.2.1 step 4 (and XEP-0368 for its own records): one record with target ".".</summary>
+    private static bool IsNoService(List<SrvRecord> records) => records.Count == 1 && records[0].Target.Value is "." or "";
+
+    /// <summary>RFC 2782 on plain records (STARTTLS targets).</summary>
+    internal static IReadOnlyList<S2sTarget> OrderSrv(List<SrvRecord> records)
+    {
+        var tagged = new List<(SrvRecord, bool)>(records.Count);
+        foreach (var r in records) tagged.Add((r, false));
+        return OrderSrv(tagged);
     }
 
     /// <summary>RFC 2782: lowest priority first; within a priority, a weighted random order.</summary>
-    internal static IReadOnlyList<S2sTarget> OrderSrv(List<SrvRecord> records)
+    internal static IReadOnlyList<S2sTarget> OrderSrv(List<(SrvRecord Record, bool DirectTls)> tagged)
     {
+        tagged.Sort((a, b) => a.Record.Priority.CompareTo(b.Record.Priority));
+        var records = new List<SrvRecord>(tagged.Count);
+        foreach (var t in tagged) records.Add(t.Record);
         records.Sort((a, b) => a.Priority.CompareTo(b.Priority));
         var ordered = new List<S2sTarget>(records.Count);
         var i = 0;
@@ -99,16 +136,23 @@ public sealed class S2sResolver
                 }
                 var chosen = group[pick];
                 group.RemoveAt(pick);
-                ordered.Add(new S2sTarget(chosen.Target.Value.TrimEnd('.'), chosen.Port));
+                ordered.Add(new S2sTarget(chosen.Target.Value.TrimEnd('.'), chosen.Port, DirectTlsOf(tagged, chosen)));
             }
             i = j;
         }
         return ordered;
     }
 
+    private static bool DirectTlsOf(List<(SrvRecord Record, bool DirectTls)> tagged, SrvRecord record)
+    {
+        foreach (var t in tagged)
+            if (ReferenceEquals(t.Record, record)) return t.DirectTls;
+        return false;
+    }
+
     /// <summary>Resolves <paramref name="domain"/> and connects to the first target address that accepts; throws
     /// <see cref="S2sUnreachableException"/> when none does.</summary>
-    public async Task<Socket> ConnectAsync(string domain, CancellationToken cancel)
+    public async Task<S2sConnection> ConnectAsync(string domain, CancellationToken cancel)
     {
         IReadOnlyList<S2sTarget> targets;
         try
@@ -140,7 +184,7 @@ public sealed class S2sResolver
                 try
                 {
                     await socket.ConnectAsync(new IPEndPoint(address, target.Port), cancel).ConfigureAwait(false);
-                    return socket;
+                    return new S2sConnection(socket, target.DirectTls);
                 }
                 catch (SocketException ex)
                 {

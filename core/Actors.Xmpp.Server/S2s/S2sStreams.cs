@@ -17,6 +17,17 @@ internal static class S2sStreams
     public const string Features = "features";
     public const string StartTls = "starttls";
     public const string Required = "required";
+    public const string Proceed = "proceed";
+    public const string Failure = "failure";
+    // RFC 6120 §6 SASL on s2s streams: EXTERNAL only (XEP-0178)
+    public const string Mechanisms = "mechanisms";
+    public const string Mechanism = "mechanism";
+    public const string External = "EXTERNAL";
+    public const string Auth = "auth";
+    public const string Challenge = "challenge";
+    public const string Response = "response";
+    public const string Success = "success";
+    public const string Abort = "abort";
 
     /// <summary>A jabber:server stream header declaring the dialback prefix (XEP-0220 §2.1: the initiating entity
     /// declares it to show that it supports dialback). <paramref name="id"/> only on the responding side (RFC 6120
@@ -24,21 +35,8 @@ internal static class S2sStreams
     public static byte[] Header(string from, string? to, string? id)
     {
         var output = new ArrayBufferWriter<byte>(320);
-        XmlSerializer.Raw(output, "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback'"u8);
-        Attribute(output, "from", from);
-        if (to is not null) Attribute(output, "to", to);
-        if (id is not null) Attribute(output, "id", id);
-        XmlSerializer.Raw(output, " version='1.0' xml:lang='en'>"u8);
+        TcpStreamFraming.WriteHeader(output, new StreamOpening(Ns.Server, from, id, to, "1.0", "en") { DeclaresDialback = true });
         return output.WrittenSpan.ToArray();
-    }
-
-    private static void Attribute(ArrayBufferWriter<byte> output, string name, string value)
-    {
-        XmlSerializer.Raw(output, " "u8);
-        XmlSerializer.Utf8(output, name);
-        XmlSerializer.Raw(output, "='"u8);
-        XmlSerializer.Escaped(output, value, attribute: true);
-        XmlSerializer.Raw(output, "'"u8);
     }
 
     /// <summary>An optional stream error (§4.9), then the closing tag (§4.4).</summary>
@@ -50,14 +48,37 @@ internal static class S2sStreams
         return output.WrittenSpan.ToArray();
     }
 
-    /// <summary>&lt;stream:features&gt; of a receiving server: dialback with dialback errors (XEP-0220 §2.4).</summary>
-    public static byte[] FeaturesWithDialback()
+    /// <summary>&lt;stream:features&gt; of a receiving server: STARTTLS (RFC 6120 §5.4.1, &lt;required/&gt; when it is
+    /// mandatory-to-negotiate, and then alone), SASL EXTERNAL (XEP-0178, for a peer whose certificate verified), and
+    /// dialback with dialback errors (XEP-0220 §2.4) unless TLS must come first.</summary>
+    public static byte[] StreamFeatures(bool offerTls, bool tlsRequired, bool offerExternal)
     {
         var features = new Element(Features, Ns.Streams);
-        features.Add(new Element("dialback", Ns.DialbackFeature).Add(new Element("errors", Ns.DialbackFeature)));
-        var output = new ArrayBufferWriter<byte>(160);
+        if (offerTls)
+        {
+            var tls = new Element(StartTls, Ns.Tls);
+            if (tlsRequired) tls.Add(new Element(Required, Ns.Tls));
+            features.Add(tls);
+        }
+        if (offerExternal)
+            features.Add(new Element(Mechanisms, Ns.Sasl).Add(new Element(Mechanism, Ns.Sasl).AddText(External)));
+        if (!(offerTls && tlsRequired))
+            features.Add(new Element("dialback", Ns.DialbackFeature).Add(new Element("errors", Ns.DialbackFeature)));
+        var output = new ArrayBufferWriter<byte>(256);
         TcpStreamFraming.WriteStreamElement(output, features, Ns.Server);
         return output.WrittenSpan.ToArray();
+    }
+
+    /// <summary>A SASL &lt;failure/&gt; with its condition (RFC 6120 §6.5).</summary>
+    public static Element SaslFailure(string condition) => new Element(Failure, Ns.Sasl).Add(new Element(condition, Ns.Sasl));
+
+    /// <summary>Whether <paramref name="features"/> offer SASL EXTERNAL.</summary>
+    public static bool OffersExternal(Element features)
+    {
+        if (features.Child(Mechanisms, Ns.Sasl) is not { } mechanisms) return false;
+        foreach (var node in mechanisms.Nodes)
+            if (node is Element m && m.Is(Mechanism, Ns.Sasl) && m.Text.Trim() == External) return true;
+        return false;
     }
 
     public static Element Dialback(string name, string from, string to, string? type = null, string? id = null, string? key = null)
@@ -71,11 +92,43 @@ internal static class S2sStreams
     public static Element DialbackError(string name, string from, string to, string condition, string? id = null)
     {
         var e = Dialback(name, from, to, Error, id);
-        var error = new Element("error", Ns.Dialback).SetAttr("type", Actors.Xmpp.Stanzas.StanzaErrors.DefaultType(condition));
+        // XEP-0220 §2.4: <error/> is unprefixed inside <db:result/>, so in the stream's default namespace
+        var error = new Element("error", Ns.Server).SetAttr("type", Actors.Xmpp.Stanzas.StanzaErrors.DefaultType(condition));
         error.Add(new Element(condition, Ns.StanzaErrors));
         e.Add(error);
         return e;
     }
+
+    /// <summary>A dialback element as XEP-0220 writes it: with the db: prefix the stream header declares, its children
+    /// in jabber:server. Equivalent XML to a default namespace declaration, but some servers (ejabberd's parser keeps
+    /// qualified names) recognise dialback only by the prefixed name "db:result" / "db:verify".</summary>
+    public static byte[] Prefixed(Element dialback)
+    {
+        var output = new ArrayBufferWriter<byte>(256);
+        XmlSerializer.Raw(output, "<db:"u8);
+        XmlSerializer.Utf8(output, dialback.Name);
+        foreach (var name in DialbackAttributes)
+        {
+            if (dialback.Attr(name) is not { } value) continue;
+            XmlSerializer.Raw(output, " "u8);
+            XmlSerializer.Utf8(output, name);
+            XmlSerializer.Raw(output, "='"u8);
+            XmlSerializer.Escaped(output, value, attribute: true);
+            XmlSerializer.Raw(output, "'"u8);
+        }
+        XmlSerializer.Raw(output, ">"u8);
+        foreach (var node in dialback.Nodes)
+        {
+            if (node is Element child) child.WriteTo(output, Ns.Server);
+            else if (node is string text) XmlSerializer.Escaped(output, text, attribute: false);
+        }
+        XmlSerializer.Raw(output, "</db:"u8);
+        XmlSerializer.Utf8(output, dialback.Name);
+        XmlSerializer.Raw(output, ">"u8);
+        return output.WrittenSpan.ToArray();
+    }
+
+    private static readonly string[] DialbackAttributes = ["from", "to", "id", "type"];
 
     /// <summary>The stanza condition inside a dialback error (XEP-0220 §2.4), or null.</summary>
     public static string? ErrorCondition(Element dialback)

@@ -20,6 +20,7 @@ public static class TcpStreamFraming
         XmlSerializer.Raw(output, "<?xml version='1.0'?><stream:stream xmlns='"u8);
         XmlSerializer.Escaped(output, opening.ContentNamespace, attribute: true);
         XmlSerializer.Raw(output, "' xmlns:stream='http://etherx.jabber.org/streams'"u8);
+        if (opening.DeclaresDialback) XmlSerializer.Raw(output, " xmlns:db='jabber:server:dialback'"u8);
         opening.WriteAttributes(output);
         XmlSerializer.Raw(output, ">"u8);
     }

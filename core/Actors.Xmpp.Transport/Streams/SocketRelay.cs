@@ -8,8 +8,8 @@ namespace Actors.Xmpp.Transport.Streams;
 /// <summary>
 /// Relays two sockets to each other as two Akka.Streams graphs of the project's own stages (a SOCKS5 bytestream, XEP-0065):
 /// <code>
-///   SocketSourceStage(a) ─► Throttle(bytes per second) ─► SocketSinkStage(b)
-///   SocketSourceStage(b) ─► Throttle(bytes per second) ─► SocketSinkStage(a)
+///   LinkSourceStage(a) ─► Throttle(bytes per second) ─► LinkSinkStage(b)
+///   LinkSourceStage(b) ─► Throttle(bytes per second) ─► LinkSinkStage(a)
 /// </code>
 /// Back-pressure end to end: a socket is read only when the other one has written the previous chunk, so a slow reader
 /// slows its writer down and nothing queues in between beyond one chunk per stage. When one side closes (or fails),
@@ -24,8 +24,11 @@ public static class SocketRelay
     /// <param name="bytesPerSecond">Each direction's limit (0: none).</param>
     public static Task Run(Socket a, Socket b, int bytesPerSecond, IMaterializer materializer)
     {
-        var ab = Direction(a, b, bytesPerSecond, materializer);
-        var ba = Direction(b, a, bytesPerSecond, materializer);
+        // the links' channels (plain sockets here, never TLS): one per socket, read by one direction, written by the other
+        var channelA = new LinkChannel(a);
+        var channelB = new LinkChannel(b);
+        var ab = Direction(channelA, channelB, bytesPerSecond, materializer);
+        var ba = Direction(channelB, channelA, bytesPerSecond, materializer);
         return Task.WhenAll(ab, ba);
     }
 
@@ -33,12 +36,14 @@ public static class SocketRelay
     public static int ChunkBytes(int bytesPerSecond) =>
         bytesPerSecond <= 0 ? MaxChunkBytes : Math.Clamp(bytesPerSecond / 4, 512, MaxChunkBytes);
 
-    private static Task Direction(Socket from, Socket to, int bytesPerSecond, IMaterializer materializer)
+    private static Task Direction(LinkChannel from, LinkChannel to, int bytesPerSecond, IMaterializer materializer)
     {
         var chunk = ChunkBytes(bytesPerSecond);
-        var source = Source.FromGraph(new SocketSourceStage(from, chunk));
+        Source<ReadOnlyMemory<byte>, NotUsed> source = Source.FromGraph(new LinkSourceStage(from, chunk));
         if (bytesPerSecond > 0)
-            source = source.Throttle(bytesPerSecond, TimeSpan.FromSeconds(1), Math.Max(bytesPerSecond, chunk), static bytes => bytes.Length, ThrottleMode.Shaping);
-        return source.WatchTermination(Keep.Right).To(new SocketSinkStage(to)).Run(materializer);
+            source = source.Throttle(bytesPerSecond, TimeSpan.FromSeconds(1), Math.Max(bytesPerSecond, chunk),
+                static (ReadOnlyMemory<byte> bytes) => bytes.Length, ThrottleMode.Shaping);
+        return source.Select(static bytes => new LinkWrite(bytes)).WatchTermination(Keep.Right)
+            .To(new LinkSinkStage(to, Akka.Actor.ActorRefs.Nobody)).Run(materializer);
     }
 }

@@ -14,12 +14,16 @@ namespace Actors.Xmpp.Transport.Streams;
 /// One server-to-server or component link as an Akka.Streams graph of the project's own stages, feeding the actor that
 /// owns it:
 /// <code>
-///   SocketSourceStage ─► XmppFramingStage ─► Sink.ActorRefWithAck(owner)        (read back-pressure: one event in flight)
-///   Source.Queue(bounded, fail on overflow) ─► SocketSinkStage                   (the owner's writes)
+///   LinkSourceStage ─► XmppFramingStage ─► OwnerSinkStage(owner)      (one event in flight, no read-ahead)
+///   Source.Queue(bounded, fail on overflow) ─► LinkSinkStage           (the owner's writes and TLS handshakes)
 /// </code>
+/// both on one <see cref="LinkChannel"/> (the socket, then TLS over it).
 /// The owner receives <see cref="Init"/>, then <see cref="TransportEvents"/> (StreamOpened, StanzaReceived, StreamClosed,
 /// FramingFailed) and must answer each with <see cref="Ack"/> to its sender; <see cref="TransportEvents.ConnectionLost"/>
-/// comes last. A peer that does not read past <c>outboundElements</c> queued writes fails the queue, which closes the
+/// comes last. For STARTTLS (RFC 6120 §5.4.3.3) the owner keeps the acknowledgement of &lt;starttls/&gt; or
+/// &lt;proceed/&gt;, calls <see cref="StartTls"/> (after its &lt;proceed/&gt;, as the receiving side), waits for
+/// <see cref="TransportEvents.TlsEstablished"/> (or TlsFailed), calls <see cref="RestartStream"/>, then acknowledges:
+/// nothing was read in between. After SASL success the same, without TLS. A peer that does not read past <c>outboundElements</c> queued writes fails the queue, which closes the
 /// socket. Links are few and long-lived, so the graph per link costs nothing that matters (the c2s path stays on
 /// plain classes, docs/benchmarks.md). Used by its owner only (not thread-safe).
 /// </summary>
@@ -33,34 +37,57 @@ public sealed class StreamLink
     private sealed record LinkInit;
     private sealed record LinkAck;
 
-    private readonly ISourceQueueWithComplete<ReadOnlyMemory<byte>> _out;
+    private readonly ISourceQueueWithComplete<LinkWrite> _out;
+    private readonly LinkChannel _channel;
+    private readonly FramingRestart _restart;
     private readonly PooledBufferWriter _writer = new();
     private bool _completed;
 
-    private StreamLink(ISourceQueueWithComplete<ReadOnlyMemory<byte>> outbound) => _out = outbound;
+    private StreamLink(ISourceQueueWithComplete<LinkWrite> outbound, LinkChannel channel, FramingRestart restart)
+    {
+        _out = outbound;
+        _channel = channel;
+        _restart = restart;
+    }
+
+    /// <summary>The TLS stream once negotiated (null before).</summary>
+    public System.Net.Security.SslStream? Tls => _channel.Tls;
 
     /// <summary>Materializes the link's graph on <paramref name="socket"/> for <paramref name="owner"/> (call from the
     /// owner's PreStart with a materializer of its system).</summary>
     public static StreamLink Run(Socket socket, IActorRef owner, IMaterializer materializer, FramerLimits limits, int outboundElements = 1024)
     {
         socket.NoDelay = true;
-        var toOwner = Sink.ActorRefWithAck<object>(owner, Init, Ack, new TransportEvents.ConnectionLost("closed"),
-            ex => new TransportEvents.ConnectionLost(ex.Message));
-        Source.FromGraph(new SocketSourceStage(socket))
-            .Via(new XmppFramingStage(limits))
+        var channel = new LinkChannel(socket);
+        var restart = new FramingRestart();
+        var toOwner = new OwnerSinkStage(owner, new TransportEvents.ConnectionLost("closed"), ex => new TransportEvents.ConnectionLost(ex.Message));
+        Source.FromGraph(new LinkSourceStage(channel))
+            .Via(new XmppFramingStage(limits, restart))
             .To(toOwner)
             .Run(materializer);
-        var outbound = Source.Queue<ReadOnlyMemory<byte>>(outboundElements, OverflowStrategy.Fail)
-            .To(new SocketSinkStage(socket))
+        var outbound = Source.Queue<LinkWrite>(outboundElements, OverflowStrategy.Fail)
+            .To(new LinkSinkStage(channel, owner))
             .Run(materializer);
-        return new StreamLink(outbound);
+        return new StreamLink(outbound, channel, restart);
     }
+
+    /// <summary>Runs <paramref name="upgrade"/>'s TLS handshake after what is queued is written; the owner is told
+    /// TlsEstablished or TlsFailed (on failure the connection closes, RFC 6120 §5.4.3.2). Direct TLS (XEP-0368):
+    /// call it before anything else.</summary>
+    public void StartTls(TlsUpgrade upgrade)
+    {
+        if (_completed) return;
+        Offer(new LinkWrite(ReadOnlyMemory<byte>.Empty, upgrade));
+    }
+
+    /// <summary>The next bytes read start a new stream (call before acknowledging the event that ended the old one).</summary>
+    public void RestartStream() => _restart.Request();
 
     /// <summary>Queues raw bytes (a stream header, a closing tag).</summary>
     public void Send(ReadOnlySpan<byte> bytes)
     {
         if (_completed) return;
-        Offer(bytes.ToArray());
+        Offer(new LinkWrite(bytes.ToArray()));
     }
 
     /// <summary>Queues one element serialized for the stream's content namespace.</summary>
@@ -70,7 +97,7 @@ public sealed class StreamLink
         element.WriteTo(_writer, contentNamespace);
         ReadOnlyMemory<byte> bytes = _writer.WrittenSpan.ToArray();
         _writer.Reset();
-        Offer(bytes);
+        Offer(new LinkWrite(bytes));
     }
 
     /// <summary>Writes what is queued, then closes the socket.</summary>
@@ -81,11 +108,11 @@ public sealed class StreamLink
         _out.Complete();
     }
 
-    private void Offer(ReadOnlyMemory<byte> bytes)
+    private void Offer(LinkWrite write)
     {
         // the queue fails the stream on overflow (the socket closes and the owner gets ConnectionLost); the offer's
         // own task then faults and is observed here so that it is not reported as unobserved
-        var offered = _out.OfferAsync(bytes);
+        var offered = _out.OfferAsync(write);
         if (!offered.IsCompleted) _ = offered.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
         else if (offered.IsFaulted) _ = offered.Exception;
     }

@@ -50,6 +50,24 @@ public sealed class S2sResolverSpec
     }
 
     [Fact]
+    public void Xep0368_direct_tls_records_merge_with_starttls_ones_by_priority_and_keep_their_kind()
+    {
+        for (var run = 0; run < 20; run++)
+        {
+            var ordered = S2sResolver.OrderSrv([(Srv(10, 0, 5269, "plain.example.org."), false), (Srv(5, 0, 5270, "tls.example.org."), true), (Srv(20, 0, 443, "late-tls.example.org."), true)]);
+            Assert.Equal([new S2sTarget("tls.example.org", 5270, DirectTls: true), new S2sTarget("plain.example.org", 5269), new S2sTarget("late-tls.example.org", 443, DirectTls: true)], ordered);
+        }
+    }
+
+    [Fact]
+    public void Xep0368_a_static_route_with_the_tls_prefix_is_a_direct_tls_target()
+    {
+        var routes = S2sResolver.ParseRoutes(new Dictionary<string, string> { ["b.example"] = "tls:127.0.0.2:5270", ["c.example"] = "TLS:xmpp.c.example" });
+        Assert.Equal(new S2sTarget("127.0.0.2", 5270, DirectTls: true), routes["b.example"]);
+        Assert.Equal(new S2sTarget("xmpp.c.example", S2sResolver.DefaultPort, DirectTls: true), routes["c.example"]);
+    }
+
+    [Fact]
     public void Xep0185_keys_verify_only_for_the_same_receiving_originating_and_stream_id()
     {
         var keys = new DialbackKeys("s3cr3tf0rd14lb4ck"u8.ToArray());

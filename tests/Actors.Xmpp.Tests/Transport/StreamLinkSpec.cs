@@ -1,5 +1,9 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Actors.Xmpp.Transport.Tls;
 using System.Text;
 using Actors.Xmpp.Transport.Connections;
 using Actors.Xmpp.Transport.Framing;
@@ -139,5 +143,64 @@ public sealed class StreamLinkSpec : Akka.TestKit.Xunit2.TestKit
         big.AddChild("body").AddText(new string('x', 64 * 1024));
         for (var i = 0; i < 200; i++) link.Send(big, Ns.ComponentAccept); // far more than the socket buffers and the queue hold
         owner.FishForMessage(m => m is TransportEvents.ConnectionLost, TimeSpan.FromSeconds(10));
+    }
+
+    private static X509Certificate2 SelfSigned(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
+        var san = new SubjectAlternativeNameBuilder();
+        san.AddDnsName(name);
+        request.CertificateExtensions.Add(san.Build());
+        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(1));
+        return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
+    }
+
+    [Fact]
+    public async Task Rfc6120_5_4_3_3_starttls_reads_nothing_past_starttls_then_a_new_stream_over_tls()
+    {
+        var (server, peer) = await PairAsync();
+        using var _ = peer;
+        var owner = CreateTestProbe(); // acknowledges by hand
+        var link = StreamLink.Run(server, owner, Sys.Materializer(), new FramerLimits());
+        owner.ExpectMsg<object>(m => ReferenceEquals(m, StreamLink.Init));
+        owner.LastSender.Tell(StreamLink.Ack);
+        await peer.SendAsync(Encoding.UTF8.GetBytes(
+            "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'>"), SocketFlags.None);
+        owner.ExpectMsg<TransportEvents.StreamOpened>();
+        owner.LastSender.Tell(StreamLink.Ack);
+        await peer.SendAsync(Encoding.UTF8.GetBytes("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"), SocketFlags.None);
+        Assert.True(owner.ExpectMsg<TransportEvents.StanzaReceived>().Element.Is("starttls", Ns.Tls));
+        var heldAck = owner.LastSender; // held: the source must not read the ClientHello
+        link.Send("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"u8);
+        var upgrade = TlsUpgrade.AsServer(ServerCertificates.Single(SelfSigned("s.example")), TimeSpan.FromSeconds(10));
+        link.StartTls(upgrade);
+        var proceed = new byte[64];
+        var n = await peer.ReceiveAsync(proceed, SocketFlags.None);
+        Assert.Contains("proceed", Encoding.UTF8.GetString(proceed, 0, n));
+        await using var tls = new SslStream(new NetworkStream(peer, ownsSocket: false), leaveInnerStreamOpen: true);
+        using var clientCertificate = SelfSigned("c.example");
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions
+        {
+            TargetHost = "s.example",
+            ApplicationProtocols = [TlsUpgrade.XmppServer],
+            ClientCertificates = new X509CertificateCollection { clientCertificate },
+            RemoteCertificateValidationCallback = (_, _, _, _) => true,
+        });
+        owner.ExpectMsg<TransportEvents.TlsEstablished>();
+        Assert.Equal("s.example", upgrade.RequestedServerName);
+        Assert.Equal(clientCertificate.Thumbprint, upgrade.PeerCertificate?.Thumbprint); // kept for the owner to verify
+        Assert.Equal(TlsUpgrade.XmppServer, link.Tls!.NegotiatedApplicationProtocol);   // XEP-0368 ALPN
+        link.RestartStream();
+        heldAck.Tell(StreamLink.Ack);
+        await tls.WriteAsync(Encoding.UTF8.GetBytes(
+            "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='s.example' version='1.0'><message id='over-tls'/>"));
+        Assert.Equal("s.example", owner.ExpectMsg<TransportEvents.StreamOpened>().Header.Attr("to")); // a new stream
+        owner.LastSender.Tell(StreamLink.Ack);
+        Assert.Equal("over-tls", owner.ExpectMsg<TransportEvents.StanzaReceived>().Element.Id);
+        link.Send(new Element("message", Ns.Server).SetAttr("id", "back"), Ns.Server);
+        var back = new byte[256];
+        var m = await tls.ReadAsync(back);
+        Assert.Equal("<message id='back'/>", Encoding.UTF8.GetString(back, 0, m).Replace('"', '\''));
     }
 }

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Starts a private Prosody (Debian package `prosody`) as a federation peer for tests/interop/test_rfc6120_s2s_prosody.py:
 #   run-prosody.sh start WORKDIR DOMAIN HOST C2S_PORT S2S_PORT PEER_DOMAIN PEER_HOST PEER_S2S_PORT | stop WORKDIR
-# Plain TCP both ways (s2s_require_encryption = false), dialback for authentication (self-signed peers), a static
-# route to the peer (mod_static_s2s_routes next to this script), accounts created with prosodyctl.
+# Prosody's s2s defaults: TLS required both ways (s2s_require_encryption), certificates verified but not required to be
+# valid (s2s_secure_auth = false), so with self-signed certificates on both sides the servers authenticate with dialback
+# over TLS (XEP-0344); a self-signed certificate for DOMAIN made here with openssl; a static route to the peer
+# (mod_static_s2s_routes next to this script); accounts created with prosodyctl. Clients use plain TCP.
 set -euo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 case "${1:-}" in
   start)
     WORKDIR="$2" DOMAIN="$3" HOST="$4" C2S="$5" S2S="$6" PEER="$7" PEER_HOST="$8" PEER_PORT="$9"
     mkdir -p "$WORKDIR/data"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 -subj "/CN=$DOMAIN" \
+      -addext "subjectAltName=DNS:$DOMAIN" -keyout "$WORKDIR/$DOMAIN.key" -out "$WORKDIR/$DOMAIN.crt" 2>/dev/null
     cat > "$WORKDIR/prosody.cfg.lua" <<CFG
 pidfile = "$WORKDIR/prosody.pid"
 data_path = "$WORKDIR/data"
@@ -24,12 +28,11 @@ s2s_direct_tls_ports = { }
 http_ports = { }
 https_ports = { }
 c2s_require_encryption = false
-s2s_require_encryption = false
-s2s_secure_auth = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
-modules_enabled = { "roster", "saslauth", "dialback", "disco", "ping", "presence", "message", "iq", "static_s2s_routes" }
-modules_disabled = { "tls", "s2s_bidi" }
+ssl = { certificate = "$WORKDIR/$DOMAIN.crt", key = "$WORKDIR/$DOMAIN.key" }
+modules_enabled = { "roster", "saslauth", "tls", "dialback", "disco", "ping", "presence", "message", "iq", "static_s2s_routes" }
+modules_disabled = { "s2s_bidi" }
 static_s2s_routes = { ["$PEER"] = { "$PEER_HOST", $PEER_PORT } }
 VirtualHost "$DOMAIN"
 CFG
