@@ -29,14 +29,15 @@ internal sealed class StunBuilder
     public static StunBuilder ResponseTo(StunMessage request, bool success) =>
         new(request.Method, success ? StunClass.SuccessResponse : StunClass.ErrorResponse, request.TransactionId);
 
-    private Span<byte> Reserve(ushort type, int valueLength)
+    private Span<byte> Reserve(ushort type, int valueLength, byte padding = 0)
     {
         var padded = (valueLength + 3) & ~3;
         if (_length + 4 + padded > _buffer.Length) Array.Resize(ref _buffer, Math.Max(_buffer.Length * 2, _length + 4 + padded + 64));
         BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(_length), type);
         BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(_length + 2), (ushort)valueLength);
         var value = _buffer.AsSpan(_length + 4, padded);
-        value.Clear(); // padding is zero
+        value[..valueLength].Clear();
+        value[valueLength..].Fill(padding); // RFC 8489 §14: any value; this server writes zeros
         _length += 4 + padded;
         SetLength(_length);
         return value[..valueLength];
@@ -44,9 +45,9 @@ internal sealed class StunBuilder
 
     private void SetLength(int total) => BinaryPrimitives.WriteUInt16BigEndian(_buffer.AsSpan(2), (ushort)(total - StunWire.HeaderLength));
 
-    public StunBuilder Bytes(ushort type, ReadOnlySpan<byte> value)
+    public StunBuilder Bytes(ushort type, ReadOnlySpan<byte> value, byte padding = 0)
     {
-        value.CopyTo(Reserve(type, value.Length));
+        value.CopyTo(Reserve(type, value.Length, padding));
         return this;
     }
 
