@@ -105,9 +105,12 @@ internal static class StunWire
     public const int TransactionIdLength = 12;
     /// <summary>FINGERPRINT's XOR value (RFC 8489 §14.7): "STUN" in ASCII.</summary>
     public const uint FingerprintXor = 0x5354554E;
-    /// <summary>ChannelData (RFC 8656 §12.4): channel numbers 0x4000-0x4FFF; first two bits 01 tell it from STUN.</summary>
+    /// <summary>ChannelData (RFC 8656 §12.4): first two bits 01 tell it from STUN. RFC 8656 §12 narrows the channel
+    /// numbers to 0x4000-0x4FFF; RFC 5766's 0x4000-0x7FFF is what clients in use pick from (libwebrtc's, coturn's
+    /// turnutils_uclient), so this server takes the RFC 5766 range: a client of RFC 8656 never sends a number above
+    /// 0x4FFF, and everything from 0x4000 to 0x7FFF still demultiplexes as ChannelData (the two leading bits).</summary>
     public const ushort MinChannel = 0x4000;
-    public const ushort MaxChannel = 0x4FFF;
+    public const ushort MaxChannel = 0x7FFF;
     public const int ChannelDataHeaderLength = 4;
     public const byte FamilyIPv4 = 0x01;
     public const byte FamilyIPv6 = 0x02;

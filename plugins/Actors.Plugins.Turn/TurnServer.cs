@@ -80,12 +80,14 @@ internal sealed class TurnServer : IDisposable
         _tcp?.Dispose();
         foreach (var connection in _connections.Keys) connection.Dispose();
         foreach (var allocation in _all.Keys) Delete(allocation);
+        _ports.SweepReservations(long.MaxValue);
     }
 
     /// <summary>Deletes expired allocations and drops expired permissions and channels (run every second).</summary>
     public void Sweep()
     {
         var now = Environment.TickCount64;
+        _ports.SweepReservations(now);
         foreach (var allocation in _all.Keys)
         {
             if (allocation.Expired(now)) Delete(allocation);
@@ -344,13 +346,14 @@ internal sealed class TurnServer : IDisposable
 
     private static readonly List<ushort> Empty = [];
 
-    /// <summary>The comprehension-required attributes this server implements. DONT-FRAGMENT, EVEN-PORT,
-    /// RESERVATION-TOKEN and PASSWORD-ALGORITHM are not among them: RFC 8656 §7.2 has a server that does not support
-    /// them treat them as unknown (420).</summary>
+    /// <summary>The comprehension-required attributes this server implements. DONT-FRAGMENT and PASSWORD-ALGORITHM
+    /// are not among them: RFC 8656 §7.2 has a server that cannot set the DF bit treat DONT-FRAGMENT as unknown (420),
+    /// and PASSWORD-ALGORITHM only follows a PASSWORD-ALGORITHMS this server never offers (RFC 8489 §9.2.3).</summary>
     private static bool Understood(ushort type) => type is StunAttr.MappedAddress or StunAttr.Username or StunAttr.MessageIntegrity
         or StunAttr.ErrorCode or StunAttr.UnknownAttributes or StunAttr.ChannelNumber or StunAttr.Lifetime or StunAttr.XorPeerAddress
         or StunAttr.Data or StunAttr.Realm or StunAttr.Nonce or StunAttr.XorRelayedAddress or StunAttr.RequestedAddressFamily
-        or StunAttr.RequestedTransport or StunAttr.MessageIntegritySha256 or StunAttr.Userhash or StunAttr.XorMappedAddress;
+        or StunAttr.RequestedTransport or StunAttr.MessageIntegritySha256 or StunAttr.Userhash or StunAttr.XorMappedAddress
+        or StunAttr.EvenPort or StunAttr.ReservationToken;
 
     /// <summary>The response to one request, or null when none is due.</summary>
     internal byte[]? Answer(StunMessage request, StunParse parse, ClientPath path, Allocation? allocation)
@@ -455,9 +458,16 @@ internal sealed class TurnServer : IDisposable
             return Error(request, StunError.BadRequest, auth, "REQUESTED-TRANSPORT is required");
         if (request.Value(transport)[0] != StunWire.TransportUdp) return Error(request, StunError.UnsupportedTransportProtocol, auth);
         var relayAddress = _relayAddress ?? Normalize(path.Local);
-        if (request.Find(StunAttr.RequestedAddressFamily) is { } family)
+        var evenPort = request.Find(StunAttr.EvenPort);
+        var token = request.Find(StunAttr.ReservationToken);
+        var family = request.Find(StunAttr.RequestedAddressFamily);
+        // RFC 8656 §7.2: a RESERVATION-TOKEN with EVEN-PORT or with REQUESTED-ADDRESS-FAMILY is a bad request
+        if (token is not null && (evenPort is not null || family is not null)) return Error(request, StunError.BadRequest, auth);
+        if (evenPort is { } even && even.Length != 1) return Error(request, StunError.BadRequest, auth);
+        if (token is { } t && t.Length != 8) return Error(request, StunError.BadRequest, auth);
+        if (family is { } f)
         {
-            var value = request.Value(family);
+            var value = request.Value(f);
             if (value.Length != 4) return Error(request, StunError.BadRequest, auth);
             var wanted = value[0] switch
             {
@@ -474,7 +484,24 @@ internal sealed class TurnServer : IDisposable
             if (_all.Count >= _options.MaxAllocations) return Error(request, StunError.InsufficientCapacity, auth);
             _perUser[user] = _perUser.GetValueOrDefault(user) + 1;
         }
-        var relay = _ports.Bind(relayAddress);
+        Socket? relay;
+        byte[]? newToken = null;
+        if (token is { } reservationToken)
+        {
+            // §7.2: the port reserved by an earlier Allocate with EVEN-PORT R=1; unknown or expired: 508
+            relay = _ports.TakeReservation(BinaryPrimitives.ReadUInt64BigEndian(request.Value(reservationToken)));
+        }
+        else if (evenPort is { } e)
+        {
+            // §7.2, §18.8: an even port; with the R bit, the next higher port is reserved for a later allocation
+            var reserve = (request.Value(e)[0] & 0x80) != 0;
+            relay = _ports.BindEven(relayAddress, reserve, Environment.TickCount64, out var reservation);
+            if (reservation != 0) newToken = BitConverter.GetBytes(reservation);
+        }
+        else
+        {
+            relay = _ports.Bind(relayAddress);
+        }
         if (relay is null)
         {
             Release(user);
@@ -484,10 +511,11 @@ internal sealed class TurnServer : IDisposable
         var allocation = new Allocation(path, relay, relayed, username, user, auth.Key);
         var lifetime = Lifetime(request.UInt32(StunAttr.Lifetime));
         allocation.Refresh(Environment.TickCount64, lifetime);
-        var response = Finish(StunBuilder.ResponseTo(request, success: true)
+        var success = StunBuilder.ResponseTo(request, success: true)
             .XorAddress(StunAttr.XorRelayedAddress, relayed)
-            .UInt32(StunAttr.Lifetime, (uint)lifetime)
-            .XorAddress(StunAttr.XorMappedAddress, path.Remote), auth.Key, auth.Integrity);
+            .UInt32(StunAttr.Lifetime, (uint)lifetime);
+        if (newToken is not null) success.Bytes(StunAttr.ReservationToken, newToken);
+        var response = Finish(success.XorAddress(StunAttr.XorMappedAddress, path.Remote), auth.Key, auth.Integrity);
         allocation.AllocateTransaction = request.TransactionId.ToArray();
         allocation.AllocateResponse = response;
         _all[allocation] = 0;
@@ -597,12 +625,18 @@ internal sealed class TurnServer : IDisposable
 }
 
 /// <summary>The relay ports (Xmpp:Turn:RelayPorts): with a range, a port is taken from it (508 when none is free);
-/// without one, the system's ephemeral ports.</summary>
+/// without one, the system's ephemeral ports. Also the ports reserved by EVEN-PORT with the R bit (RFC 8656 §7.2): held
+/// 30 s for the Allocate that names their RESERVATION-TOKEN.</summary>
 internal sealed class RelayPorts
 {
+    /// <summary>RFC 8656 §7.2: a reservation is held about 30 seconds.</summary>
+    public const long ReservationMs = 30_000;
+    private const int EphemeralAttempts = 64;
+
     private readonly int _min;
     private readonly int _max;
     private readonly HashSet<int> _used = [];
+    private readonly Dictionary<ulong, (Socket Socket, long ExpiresAt)> _reservations = new();
     private readonly Lock _gate = new();
     private int _next;
 
@@ -613,22 +647,11 @@ internal sealed class RelayPorts
         _next = min;
     }
 
+    private bool Ranged => _min != 0;
+
     public Socket? Bind(IPAddress address)
     {
-        if (_min == 0)
-        {
-            var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            try
-            {
-                socket.Bind(new IPEndPoint(address, 0));
-                return socket;
-            }
-            catch (SocketException)
-            {
-                socket.Dispose();
-                return null;
-            }
-        }
+        if (!Ranged) return TryBind(address, 0);
         var count = _max - _min + 1;
         for (var tried = 0; tried < count; tried++)
         {
@@ -637,26 +660,133 @@ internal sealed class RelayPorts
             {
                 port = _next;
                 _next = _next == _max ? _min : _next + 1;
-                if (!_used.Add(port)) continue;
             }
-            var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
-            try
-            {
-                socket.Bind(new IPEndPoint(address, port));
-                return socket;
-            }
-            catch (SocketException)
-            {
-                socket.Dispose(); // taken by another program: try the next
-                lock (_gate) _used.Remove(port);
-            }
+            if (Claim(address, port) is { } socket) return socket;
         }
         return null;
     }
 
+    /// <summary>An even port; with <paramref name="reserve"/>, the next one too, held under the returned token.</summary>
+    public Socket? BindEven(IPAddress address, bool reserve, long now, out ulong token)
+    {
+        token = 0;
+        if (!Ranged)
+        {
+            for (var attempt = 0; attempt < EphemeralAttempts; attempt++)
+            {
+                var socket = TryBind(address, 0);
+                if (socket is null) return null;
+                var port = ((IPEndPoint)socket.LocalEndPoint!).Port;
+                if ((port & 1) == 0 && port < 65535)
+                {
+                    if (!reserve) return socket;
+                    if (TryBind(address, port + 1) is { } next)
+                    {
+                        token = Reserve(next, now);
+                        return socket;
+                    }
+                }
+                socket.Dispose();
+            }
+            return null;
+        }
+        for (var port = _min + (_min & 1); port <= _max; port += 2)
+        {
+            if (reserve && port + 1 > _max) break;
+            if (Claim(address, port) is not { } socket) continue;
+            if (!reserve) return socket;
+            if (Claim(address, port + 1) is { } next)
+            {
+                token = Reserve(next, now);
+                return socket;
+            }
+            socket.Dispose();
+            Release(port);
+        }
+        return null;
+    }
+
+    private ulong Reserve(Socket socket, long now)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        ulong token;
+        lock (_gate)
+        {
+            do
+            {
+                System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
+                token = BitConverter.ToUInt64(bytes);
+            } while (token == 0 || _reservations.ContainsKey(token));
+            _reservations[token] = (socket, now + ReservationMs);
+        }
+        return token;
+    }
+
+    /// <summary>The socket reserved under <paramref name="token"/> (8 bytes as sent), or null.</summary>
+    public Socket? TakeReservation(ulong tokenAsSent)
+    {
+        Span<byte> bytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(bytes, tokenAsSent);
+        var token = BitConverter.ToUInt64(bytes);
+        lock (_gate)
+        {
+            if (!_reservations.Remove(token, out var held)) return null;
+            if (held.ExpiresAt <= Environment.TickCount64)
+            {
+                held.Socket.Dispose();
+                if (Ranged) _used.Remove(((IPEndPoint)held.Socket.LocalEndPoint!).Port);
+                return null;
+            }
+            return held.Socket;
+        }
+    }
+
+    /// <summary>Closes reservations that expired by <paramref name="now"/>.</summary>
+    public void SweepReservations(long now)
+    {
+        lock (_gate)
+        {
+            List<ulong>? expired = null;
+            foreach (var (token, held) in _reservations)
+                if (held.ExpiresAt <= now) (expired ??= []).Add(token);
+            if (expired is null) return;
+            foreach (var token in expired)
+            {
+                _reservations.Remove(token, out var held);
+                var port = ((IPEndPoint)held.Socket.LocalEndPoint!).Port;
+                held.Socket.Dispose();
+                if (Ranged) _used.Remove(port);
+            }
+        }
+    }
+
+    private Socket? Claim(IPAddress address, int port)
+    {
+        lock (_gate)
+            if (!_used.Add(port)) return null;
+        var socket = TryBind(address, port);
+        if (socket is null) Release(port); // taken by another program
+        return socket;
+    }
+
+    private static Socket? TryBind(IPAddress address, int port)
+    {
+        var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        try
+        {
+            socket.Bind(new IPEndPoint(address, port));
+            return socket;
+        }
+        catch (SocketException)
+        {
+            socket.Dispose();
+            return null;
+        }
+    }
+
     public void Release(int port)
     {
-        if (_min == 0) return;
+        if (!Ranged) return;
         lock (_gate) _used.Remove(port);
     }
 }

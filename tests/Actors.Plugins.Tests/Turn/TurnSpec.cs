@@ -179,6 +179,34 @@ public sealed class TurnSpec(TurnServerFixture fixture) : IClassFixture<TurnServ
     }
 
     [Fact]
+    public async Task Rfc8656_7_2_even_port_with_r_reserves_the_next_port_for_the_reservation_token()
+    {
+        await using var c = await fixture.ClientAsync(User("even"), tcp: false);
+        var first = await c.AuthenticatedAsync(StunMethod.Allocate, b => b
+            .Bytes(StunAttr.RequestedTransport, [17, 0, 0, 0]).Bytes(StunAttr.EvenPort, [0x80]));
+        AssertSuccess(first);
+        var even = TurnTestClient.Address(first, StunAttr.XorRelayedAddress).Port;
+        Assert.Equal(0, even % 2);
+        var token = first.Value(first.Find(StunAttr.ReservationToken)!.Value).ToArray();
+        Assert.Equal(8, token.Length);
+
+        await using var second = await fixture.ClientAsync(User("even2"), tcp: false);
+        // §7.2: a token with EVEN-PORT is a bad request; a token the server did not give: 508
+        AssertError(StunError.BadRequest, await second.AuthenticatedAsync(StunMethod.Allocate, b => b
+            .Bytes(StunAttr.RequestedTransport, [17, 0, 0, 0]).Bytes(StunAttr.EvenPort, [0]).Bytes(StunAttr.ReservationToken, token)));
+        AssertError(StunError.InsufficientCapacity, await second.AuthenticatedAsync(StunMethod.Allocate, b => b
+            .Bytes(StunAttr.RequestedTransport, [17, 0, 0, 0]).Bytes(StunAttr.ReservationToken, new byte[8])));
+        var reserved = await second.AuthenticatedAsync(StunMethod.Allocate, b => b
+            .Bytes(StunAttr.RequestedTransport, [17, 0, 0, 0]).Bytes(StunAttr.ReservationToken, token));
+        AssertSuccess(reserved);
+        Assert.Equal(even + 1, TurnTestClient.Address(reserved, StunAttr.XorRelayedAddress).Port);
+        // the token is used up
+        await using var third = await fixture.ClientAsync(User("even3"), tcp: false);
+        AssertError(StunError.InsufficientCapacity, await third.AuthenticatedAsync(StunMethod.Allocate, b => b
+            .Bytes(StunAttr.RequestedTransport, [17, 0, 0, 0]).Bytes(StunAttr.ReservationToken, token)));
+    }
+
+    [Fact]
     public async Task Rfc8656_7_2_one_allocation_more_than_the_user_quota_gets_486()
     {
         var user = User("quota");
