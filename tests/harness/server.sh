@@ -27,6 +27,10 @@
 #   XMPP_S2S_ROUTES    static server-to-server routes, domain=host:port,... (asked before DNS; default none)
 #   XMPP_MQTT_PORT     the MQTT 5 bridge's port (default XMPP_PORT-3339, 1883 for 5222): MQTT clients log in with an
 #                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
+#   XMPP_TURN_PORT     the built-in STUN/TURN server's port, UDP and TCP on XMPP_HOST (default XMPP_PORT-1744, 3478 for
+#                      5222): RFC 8489 Binding, RFC 8656 allocations with TURN REST credentials from XMPP_TURN_SECRET,
+#                      which XEP-0215 (extdisco) hands out to the server's users; peers on loopback are allowed
+#   XMPP_TURN_SECRET   its TURN REST shared secret (default turn-secret; coturn's -W / static-auth-secret)
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 #   XMPP_NODES         N: a local cluster of N nodes serving XMPP_DOMAIN (issue 10). Node I listens for clients on
 #                      XMPP_PORT+2(I-1) (direct TLS on the next port), HTTP on XMPP_HTTP_PORT+(I-1), Akka.Remote on
@@ -54,6 +58,8 @@ METRICS_PORT="${XMPP_METRICS_PORT:-$((PORT + 70))}"
 S2S_PORT="${XMPP_S2S_PORT:-$((PORT + 47))}"
 S2S_ROUTES="${XMPP_S2S_ROUTES:-}"
 MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
+TURN_PORT="${XMPP_TURN_PORT:-$((PORT - 1744))}"
+TURN_SECRET="${XMPP_TURN_SECRET:-turn-secret}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -88,6 +94,8 @@ server_args() {
        "--Xmpp:PubSub:NodeCreation=Accounts" \
        "--Xmpp:Metrics:Port=$METRICS_PORT --Xmpp:Metrics:BindAddress=$HOST" \
        "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$MQTT_PORT --Xmpp:Plugins:mqtt:BindAddress=$HOST" \
+       "--Xmpp:Turn:Enabled=true --Xmpp:Turn:Port=$TURN_PORT --Xmpp:Turn:BindAddress=$HOST --Xmpp:Turn:Secret=$TURN_SECRET" \
+       "--Xmpp:Turn:AllowLoopbackPeers=true" \
        "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
        "--Xmpp:S2s:Port=$S2S_PORT"
   local route
@@ -285,7 +293,8 @@ running_pid() {
 
 port_open() {
   (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null \
-    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && return 0 || return 1
+    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$TURN_PORT") 2>/dev/null \
+    && return 0 || return 1
 }
 
 cli() {
@@ -358,6 +367,8 @@ case "${1:-}" in
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
     echo "METRICS_URL=http://$HOST:$METRICS_PORT/metrics"
     echo "MQTT_PORT=$MQTT_PORT"
+    echo "TURN_PORT=$TURN_PORT"
+    echo "TURN_SECRET=$TURN_SECRET"
     echo "THING_REGISTRY=discovery.$DOMAIN"
     echo "WORKDIR=$WORKDIR"
     ;;
