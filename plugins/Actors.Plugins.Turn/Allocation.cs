@@ -18,6 +18,9 @@ internal sealed class Allocation : IDisposable
     public const long ChannelMs = 600_000;
     /// <summary>RFC 8656 §12: after a binding expires, its channel and its peer stay reserved for 5 more minutes.</summary>
     public const long ChannelQuarantineMs = 300_000;
+    /// <summary>Permissions one allocation holds at once (each is a peer IP address): past it, CreatePermission gets
+    /// 508, so that one client cannot grow the server's memory without bound.</summary>
+    public const int MaxPermissions = 1000;
 
     private readonly ConcurrentDictionary<IPAddress, long> _permissions = new();
     private readonly ConcurrentDictionary<ushort, ChannelBinding> _channels = new();

@@ -115,6 +115,7 @@ internal sealed class TurnServer : IDisposable
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
             {
+                if (!_stopping.IsCancellationRequested) _log.LogError(ex, "TURN: the UDP listener stopped");
                 return;
             }
             var remote = (IPEndPoint)received.RemoteEndPoint;
@@ -157,6 +158,7 @@ internal sealed class TurnServer : IDisposable
             }
             catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
             {
+                if (!_stopping.IsCancellationRequested) _log.LogError(ex, "TURN: the TCP listener stopped");
                 return;
             }
             socket.NoDelay = true;
@@ -597,6 +599,8 @@ internal sealed class TurnServer : IDisposable
             peers.Add(peer.Address);
         }
         if (peers.Count == 0) return Error(request, StunError.BadRequest, auth, "XOR-PEER-ADDRESS is required");
+        if (allocation.PermissionCount + peers.Count > Allocation.MaxPermissions)
+            return Error(request, StunError.InsufficientCapacity, auth, "too many permissions on this allocation");
         var now = Environment.TickCount64;
         foreach (var peer in peers) allocation.Permit(peer, now); // all or none: installed once every one passed
         return Finish(StunBuilder.ResponseTo(request, success: true), auth.Key, auth.Integrity);
