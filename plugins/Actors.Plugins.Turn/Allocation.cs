@@ -84,16 +84,17 @@ internal sealed class Allocation : IDisposable
     {
         lock (_gate)
         {
-            var binding = new ChannelBinding(channel, peer, now + ChannelMs);
+            var binding = new ChannelBinding(channel, peer, peer.Serialize(), now + ChannelMs);
             _channels[channel] = binding;
             _channelsByPeer[peer] = binding;
         }
         Permit(peer.Address, now);
     }
 
-    /// <summary>The live binding of <paramref name="channel"/> (for ChannelData from the client), or null.</summary>
-    public IPEndPoint? PeerOf(ushort channel, long now) =>
-        _channels.TryGetValue(channel, out var b) && now < b.ExpiresAt ? b.Peer : null;
+    /// <summary>The peer of the live binding of <paramref name="channel"/>, serialized (for ChannelData from the
+    /// client), or null.</summary>
+    public SocketAddress? PeerOf(ushort channel, long now) =>
+        _channels.TryGetValue(channel, out var b) && now < b.ExpiresAt ? b.PeerAddress : null;
 
     /// <summary>The live channel of <paramref name="peer"/> (for data from the peer), or 0.</summary>
     public ushort ChannelOf(IPEndPoint peer, long now) =>
@@ -123,5 +124,5 @@ internal sealed class Allocation : IDisposable
         Relay.Dispose(); // the relay loop ends on the closed socket (the token is left undisposed for it)
     }
 
-    private sealed record ChannelBinding(ushort Number, IPEndPoint Peer, long ExpiresAt);
+    private sealed record ChannelBinding(ushort Number, IPEndPoint Peer, SocketAddress PeerAddress, long ExpiresAt);
 }

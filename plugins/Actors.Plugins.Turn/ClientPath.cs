@@ -26,22 +26,27 @@ internal abstract class ClientPath
     }
 }
 
+/// <summary>A UDP client: replies leave the listener socket, synchronously (a UDP send does not wait for the peer), to
+/// the client's address serialized once.</summary>
 internal sealed class UdpClientPath(Socket listener, IPEndPoint remote, IPAddress local) : ClientPath
 {
     public override IPEndPoint Remote { get; } = remote;
     public override IPAddress Local { get; } = local;
     public override bool IsTcp => false;
+    /// <summary>The client's address as the socket layer has it: the key of its allocation, and where sends go.</summary>
+    public SocketAddress Address { get; } = remote.Serialize();
 
-    public override async ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
+    public override ValueTask SendAsync(ReadOnlyMemory<byte> message, CancellationToken ct)
     {
         try
         {
-            await listener.SendToAsync(message, SocketFlags.None, Remote, ct);
+            listener.SendTo(message.Span, SocketFlags.None, Address);
         }
-        catch (SocketException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
             // UDP: a datagram that cannot go out is lost, as on the wire
         }
+        return ValueTask.CompletedTask;
     }
 }
 

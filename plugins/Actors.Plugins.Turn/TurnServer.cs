@@ -23,7 +23,9 @@ internal sealed class TurnServer : IDisposable
     private readonly LongTermCredentials _credentials;
     private readonly ILogger _log;
     private readonly RelayPorts _ports;
-    private readonly ConcurrentDictionary<IPEndPoint, Allocation> _udpAllocations = new();
+    /// <summary>UDP allocations by the client's serialized address (compared by content: a received datagram's source
+    /// is looked up without making an IPEndPoint).</summary>
+    private readonly ConcurrentDictionary<SocketAddress, Allocation> _udpAllocations = new();
     private readonly ConcurrentDictionary<Allocation, byte> _all = new();
     private readonly ConcurrentDictionary<TcpClientPath, byte> _connections = new();
     private readonly Lock _quotaGate = new();
@@ -101,13 +103,30 @@ internal sealed class TurnServer : IDisposable
     {
         var buffer = new byte[MaxDatagram];
         var scratch = new byte[MaxDatagram + 8];
+        var bound = ((IPEndPoint)udp.LocalEndPoint!).Address;
+        // bound to one address, the source is all a datagram needs (received into one reused SocketAddress); bound to
+        // any, the address it arrived on is asked for too (the relayed address is made on it)
+        var specific = !bound.Equals(IPAddress.Any) && !bound.Equals(IPAddress.IPv6Any);
+        var from = new SocketAddress(udp.AddressFamily);
         EndPoint any = new IPEndPoint(udp.AddressFamily == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
         while (!_stopping.IsCancellationRequested)
         {
-            SocketReceiveMessageFromResult received;
+            int length;
+            IPAddress local;
             try
             {
-                received = await udp.ReceiveMessageFromAsync(buffer, SocketFlags.None, any, _stopping.Token);
+                if (specific)
+                {
+                    length = await udp.ReceiveFromAsync(buffer, SocketFlags.None, from, _stopping.Token);
+                    local = bound;
+                }
+                else
+                {
+                    var received = await udp.ReceiveMessageFromAsync(buffer, SocketFlags.None, any, _stopping.Token);
+                    length = received.ReceivedBytes;
+                    local = received.PacketInformation.Address;
+                    from = received.RemoteEndPoint.Serialize();
+                }
             }
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
             {
@@ -118,32 +137,36 @@ internal sealed class TurnServer : IDisposable
                 if (!_stopping.IsCancellationRequested) _log.LogError(ex, "TURN: the UDP listener stopped");
                 return;
             }
-            var remote = (IPEndPoint)received.RemoteEndPoint;
             try
             {
-                await OnDatagramAsync(udp, buffer.AsMemory(0, received.ReceivedBytes), remote, received.PacketInformation.Address, scratch);
+                await OnDatagramAsync(udp, buffer.AsMemory(0, length), from, local, scratch);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                _log.LogWarning(ex, "TURN: a datagram from {Remote} failed", remote);
+                _log.LogWarning(ex, "TURN: a datagram failed");
             }
         }
     }
 
-    private async ValueTask OnDatagramAsync(Socket udp, ReadOnlyMemory<byte> datagram, IPEndPoint remote, IPAddress local, byte[] scratch)
+    private ValueTask OnDatagramAsync(Socket udp, ReadOnlyMemory<byte> datagram, SocketAddress from, IPAddress local, byte[] scratch)
     {
-        if (datagram.Length < StunWire.ChannelDataHeaderLength) return;
+        if (datagram.Length < StunWire.ChannelDataHeaderLength) return ValueTask.CompletedTask;
         var first = datagram.Span[0] & 0xC0;
         if (first == 0x40)
         {
             // RFC 8656 §12.6: ChannelData from the client; over UDP the length may be less than the datagram (padding)
-            if (_udpAllocations.TryGetValue(remote, out var allocation)) await RelayChannelDataAsync(allocation, datagram);
-            return;
+            if (_udpAllocations.TryGetValue(from, out var allocation)) RelayChannelData(allocation, datagram.Span);
+            return ValueTask.CompletedTask;
         }
-        if (first != 0) return;
-        var path = _udpAllocations.TryGetValue(remote, out var existing) ? existing.Client : new UdpClientPath(udp, remote, local);
-        await OnStunAsync(datagram.Span, path, existing, scratch);
+        if (first != 0) return ValueTask.CompletedTask;
+        ClientPath path;
+        if (_udpAllocations.TryGetValue(from, out var existing)) path = existing.Client;
+        else path = new UdpClientPath(udp, (IPEndPoint)AnyEndPoint(udp.AddressFamily).Create(from), local);
+        return OnStunAsync(datagram.Span, path, existing, scratch);
     }
+
+    private static IPEndPoint AnyEndPoint(AddressFamily family) =>
+        new(family == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
 
     // ---------------------------------------------------------------- TCP
 
@@ -192,7 +215,7 @@ internal sealed class TurnServer : IDisposable
                     {
                         length = (StunWire.ChannelDataHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(span[2..]) + 3) & ~3;
                         if (span.Length < length) break;
-                        if (path.Allocation is { } allocation) await RelayChannelDataAsync(allocation, buffer.AsMemory(at, length));
+                        if (path.Allocation is { } allocation) RelayChannelData(allocation, buffer.AsSpan(at, length));
                     }
                     else
                     {
@@ -224,25 +247,31 @@ internal sealed class TurnServer : IDisposable
 
     // ---------------------------------------------------------------- relaying
 
-    /// <summary>ChannelData from the client (RFC 8656 §12.6): to the peer bound to the channel, if any.</summary>
-    private ValueTask RelayChannelDataAsync(Allocation allocation, ReadOnlyMemory<byte> message)
+    /// <summary>ChannelData from the client (RFC 8656 §12.6): to the peer bound to the channel, if any. UDP sends are
+    /// synchronous: the kernel takes the datagram or drops it, nothing waits for the peer.</summary>
+    private static void RelayChannelData(Allocation allocation, ReadOnlySpan<byte> message)
     {
-        var channel = BinaryPrimitives.ReadUInt16BigEndian(message.Span);
-        var length = BinaryPrimitives.ReadUInt16BigEndian(message.Span[2..]);
+        var channel = BinaryPrimitives.ReadUInt16BigEndian(message);
+        var length = BinaryPrimitives.ReadUInt16BigEndian(message[2..]);
         if (channel is < StunWire.MinChannel or > StunWire.MaxChannel || StunWire.ChannelDataHeaderLength + length > message.Length)
-            return ValueTask.CompletedTask; // §12.6: an unbound or invalid channel, or a short message: discarded
-        var peer = allocation.PeerOf(channel, Environment.TickCount64);
-        if (peer is null) return ValueTask.CompletedTask;
-        return SendToPeerAsync(allocation, message.Slice(StunWire.ChannelDataHeaderLength, length), peer); // awaited before the buffer is reused
+            return; // §12.6: an unbound or invalid channel, or a short message: discarded
+        if (allocation.PeerOf(channel, Environment.TickCount64) is not { } peer) return;
+        try
+        {
+            allocation.Relay.SendTo(message.Slice(StunWire.ChannelDataHeaderLength, length), SocketFlags.None, peer);
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+        }
     }
 
-    private static async ValueTask SendToPeerAsync(Allocation allocation, ReadOnlyMemory<byte> data, IPEndPoint peer)
+    private static void SendToPeer(Allocation allocation, ReadOnlySpan<byte> data, IPEndPoint peer)
     {
         try
         {
-            await allocation.Relay.SendToAsync(data, SocketFlags.None, peer, allocation.Stopping.Token);
+            allocation.Relay.SendTo(data, SocketFlags.None, peer);
         }
-        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
         {
         }
     }
@@ -253,14 +282,17 @@ internal sealed class TurnServer : IDisposable
     {
         var buffer = new byte[MaxDatagram];
         var scratch = new byte[MaxDatagram + 8];
-        EndPoint any = new IPEndPoint(allocation.Family == AddressFamily.InterNetwork ? IPAddress.Any : IPAddress.IPv6Any, 0);
+        var from = new SocketAddress(allocation.Family);
+        var template = AnyEndPoint(allocation.Family);
+        SocketAddress? lastAddress = null; // the last peer, so that a stream of datagrams from it makes no IPEndPoint each
+        IPEndPoint? lastPeer = null;
         var ct = allocation.Stopping.Token;
         while (!ct.IsCancellationRequested)
         {
-            SocketReceiveFromResult received;
+            int length;
             try
             {
-                received = await allocation.Relay.ReceiveFromAsync(buffer, SocketFlags.None, any, ct);
+                length = await allocation.Relay.ReceiveFromAsync(buffer, SocketFlags.None, from, ct);
             }
             catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
             {
@@ -270,10 +302,17 @@ internal sealed class TurnServer : IDisposable
             {
                 return;
             }
-            var peer = (IPEndPoint)received.RemoteEndPoint;
+            IPEndPoint peer;
+            if (lastAddress is not null && lastAddress.Equals(from)) peer = lastPeer!;
+            else
+            {
+                peer = (IPEndPoint)template.Create(from);
+                lastAddress = peer.Serialize();
+                lastPeer = peer;
+            }
             var now = Environment.TickCount64;
             if (!allocation.Permitted(peer.Address, now)) continue; // §11.3: no permission, silently discarded
-            var data = buffer.AsSpan(0, received.ReceivedBytes);
+            var data = buffer.AsSpan(0, length);
             var channel = allocation.ChannelOf(peer, now);
             try
             {
@@ -330,7 +369,8 @@ internal sealed class TurnServer : IDisposable
             || message.Find(StunAttr.Data) is not { } data) return ValueTask.CompletedTask;
         if (peer.AddressFamily != allocation.Family || !allocation.Permitted(peer.Address, Environment.TickCount64))
             return ValueTask.CompletedTask;
-        return SendToPeerAsync(allocation, message.Raw.AsMemory(data.Offset, data.Length), peer);
+        SendToPeer(allocation, message.Raw.AsSpan(data.Offset, data.Length), peer);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>The comprehension-required attributes of a request this server does not understand (RFC 8489 §6.3.1.1).</summary>
@@ -522,7 +562,7 @@ internal sealed class TurnServer : IDisposable
         allocation.AllocateResponse = response;
         _all[allocation] = 0;
         if (path is TcpClientPath tcp) tcp.Allocation = allocation;
-        else _udpAllocations[path.Remote] = allocation;
+        else _udpAllocations[((UdpClientPath)path).Address] = allocation;
         _ = RelayLoopAsync(allocation);
         return response;
     }
@@ -544,7 +584,7 @@ internal sealed class TurnServer : IDisposable
         }
         else
         {
-            _udpAllocations.TryRemove(new KeyValuePair<IPEndPoint, Allocation>(allocation.Client.Remote, allocation));
+            _udpAllocations.TryRemove(new KeyValuePair<SocketAddress, Allocation>(((UdpClientPath)allocation.Client).Address, allocation));
         }
         _ports.Release(allocation.Relayed.Port);
         Release(allocation.User);
