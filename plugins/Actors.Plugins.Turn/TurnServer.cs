@@ -18,6 +18,11 @@ internal sealed class TurnServer : IDisposable
     public const int DefaultLifetimeSeconds = 600;
     private const int MaxDatagram = 65535;
     private const string Software = "Actors TURN";
+    /// <summary>Socket receive buffers: every client's datagrams share the listener's, and a relay's burst waits in its
+    /// own while the loop is not scheduled (a loaded machine drops what does not fit). The kernel caps them at
+    /// net.core.rmem_max.</summary>
+    private const int ListenerBufferBytes = 4 << 20;
+    internal const int RelayBufferBytes = 1 << 20;
 
     private readonly TurnOptions _options;
     private readonly LongTermCredentials _credentials;
@@ -59,6 +64,8 @@ internal sealed class TurnServer : IDisposable
             if (bind.AddressFamily == AddressFamily.InterNetworkV6) udp.DualMode = tcp.DualMode = true;
             udp.SetSocketOption(bind.AddressFamily == AddressFamily.InterNetwork ? SocketOptionLevel.IP : SocketOptionLevel.IPv6,
                 SocketOptionName.PacketInformation, true);
+            udp.ReceiveBufferSize = ListenerBufferBytes;
+            udp.SendBufferSize = ListenerBufferBytes;
             udp.Bind(bind);
             tcp.Bind(bind);
             tcp.Listen(512);
@@ -818,6 +825,7 @@ internal sealed class RelayPorts
         var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
+            socket.ReceiveBufferSize = TurnServer.RelayBufferBytes;
             socket.Bind(new IPEndPoint(address, port));
             return socket;
         }
