@@ -23,23 +23,59 @@ public sealed class TurnPlugin : IXmppPlugin
         var server = new TurnServer(options, realm, ctx.Logger);
         server.Start(); // a port already taken fails the load
         ctx.Track(server); // unload: the sockets close and every allocation goes (newest first: after the sweep stops)
+        var listing = options.Advertise ? ctx.Track(new Listing(ctx, options, AdvertisedHost(options, ctx.Domains))) : null;
+        listing?.TryList();
         ctx.Every(TimeSpan.FromSeconds(1), _ =>
         {
             server.Sweep();
+            listing?.TryList(); // extdisco loaded after this plugin: listed from then on
             return Task.CompletedTask;
         });
-        if (options.Advertise && ctx.Optional<IExternalServices>() is { } services)
+    }
+
+    /// <summary>The host XEP-0215 hands out: PublicHost, else a specific BindAddress, else the first domain.</summary>
+    private static string AdvertisedHost(TurnOptions options, IReadOnlyList<string> domains) =>
+        !string.IsNullOrEmpty(options.PublicHost) ? options.PublicHost
+        : IPAddress.TryParse(options.BindAddress, out var bind) && !bind.Equals(IPAddress.Any) && !bind.Equals(IPAddress.IPv6Any)
+            ? options.BindAddress : First(domains);
+
+    /// <summary>The server's entries in XEP-0215 (extdisco's <see cref="IExternalServices"/>): stun and turn, udp and
+    /// tcp; turn with credentials from the shared secret. Made once extdisco is there; removed on unload (a ledger
+    /// entry). An extdisco unload unloads this plugin first (a soft dependency), so the entries never outlive it.</summary>
+    private sealed class Listing(IPluginContext ctx, TurnOptions options, string host) : IDisposable
+    {
+        private readonly Lock _gate = new();
+        private List<IDisposable>? _entries;
+        private bool _disposed;
+
+        public void TryList()
         {
-            var host = !string.IsNullOrEmpty(options.PublicHost) ? options.PublicHost
-                : IPAddress.TryParse(options.BindAddress, out var bind) && !bind.Equals(IPAddress.Any) && !bind.Equals(IPAddress.IPv6Any)
-                    ? options.BindAddress : First(ctx.Domains);
-            // XEP-0215 §3: stun needs no credentials; turn gets TURN REST ones from the shared secret
-            foreach (var transport in new[] { "udp", "tcp" })
+            if (Volatile.Read(ref _entries) is not null || ctx.Optional<IExternalServices>() is not { } services) return;
+            lock (_gate)
             {
-                ctx.Track(services.Add(new ExternalServiceEntry("stun", host, options.Port, transport)));
-                ctx.Track(services.Add(new ExternalServiceEntry("turn", host, options.Port, transport, Secret: options.Secret)));
+                if (_entries is not null || _disposed) return;
+                var entries = new List<IDisposable>(4);
+                foreach (var transport in Transports)
+                {
+                    entries.Add(services.Add(new ExternalServiceEntry("stun", host, options.Port, transport)));
+                    entries.Add(services.Add(new ExternalServiceEntry("turn", host, options.Port, transport, Secret: options.Secret)));
+                }
+                _entries = entries;
             }
         }
+
+        public void Dispose()
+        {
+            lock (_gate)
+            {
+                _disposed = true;
+                if (_entries is null) return;
+                foreach (var e in _entries) e.Dispose();
+                _entries = null;
+            }
+        }
+
+        private static readonly string[] Transports = ["udp", "tcp"];
     }
 
     private static string First(IReadOnlyList<string> domains)

@@ -46,6 +46,27 @@ public sealed class TurnPluginSpec
     }
 
     [Fact]
+    public async Task Xep0215_extdisco_loaded_after_the_turn_plugin_lists_it_too()
+    {
+        var port = TurnServerFixture.FreePort();
+        await using var server = await TestServer.StartAsync(["disco", "extdisco", "turn"], TurnServerFixture.Settings(port));
+        await using var alice = await server.LoginAsync("alice", "late");
+        // unloading extdisco unloads turn first and loads it again (a soft dependant): now without extdisco
+        Assert.True((await server.Plugins.UnloadAsync("extdisco")).Ok);
+        Assert.True(server.Plugins.IsLoaded("turn"));
+        Assert.True((await server.Plugins.LoadAsync("extdisco")).Ok);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        int listed;
+        do
+        {
+            await Task.Delay(200);
+            listed = (await alice.Query($"<iq type='get' id='{alice.NextId()}' to='localhost'><services xmlns='{ExtDisco}'/></iq>"))
+                .Child("services", ExtDisco)!.Elements("service", ExtDisco).Count();
+        } while (listed == 0 && DateTime.UtcNow < deadline);
+        Assert.Equal(4, listed);
+    }
+
+    [Fact]
     public async Task Rfc8656_7_2_no_free_relay_port_in_the_range_gets_508_and_loopback_peers_are_refused_403()
     {
         var port = TurnServerFixture.FreePort();
