@@ -8,11 +8,15 @@ public sealed class PluginUnloadSpec
 {
     public static TheoryData<string> Plugins => new(TestServer.RepositoryPlugins.Append("counter"));
 
+    /// <summary>The plugins that are off by default switched on where a test can (the turn plugin's sockets on a free
+    /// port), so that their unload is the real one.</summary>
+    private static Dictionary<string, string?> Settings() => Turn.TurnServerFixture.Settings(Turn.TurnServerFixture.FreePort());
+
     [Theory]
     [MemberData(nameof(Plugins))]
     public async Task Unloaded_plugin_context_is_collected(string id)
     {
-        await using var server = await TestServer.StartAsync(TestServer.RepositoryPlugins.Append("counter"));
+        await using var server = await TestServer.StartAsync(TestServer.RepositoryPlugins.Append("counter"), Settings());
         // use it first, so that handlers have run and caches had their chance to grab a type
         await using (var alice = await server.LoginAsync("alice"))
         {
@@ -29,7 +33,7 @@ public sealed class PluginUnloadSpec
     [MemberData(nameof(Plugins))]
     public async Task Reloaded_plugin_old_context_is_collected(string id)
     {
-        await using var server = await TestServer.StartAsync(TestServer.RepositoryPlugins.Append("counter"));
+        await using var server = await TestServer.StartAsync(TestServer.RepositoryPlugins.Append("counter"), Settings());
         var result = await server.Plugins.ReloadAsync(id);
         Assert.True(result.Ok, result.Message);
         Assert.True(TestServer.AllCollected(result.Released), $"an old load context of {id} is still alive after reload");

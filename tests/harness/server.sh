@@ -34,6 +34,10 @@
 #                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
 #   XMPP_PROXY65_PORT  the XEP-0065 SOCKS5 bytestreams proxy's port on HOST (default XMPP_PORT+2555, 7777 for 5222): the
 #                      service proxy.XMPP_DOMAIN announces it as <streamhost host='HOST' port='PROXY65_PORT'/>
+#   XMPP_TURN_PORT     the built-in STUN/TURN server's port, UDP and TCP on XMPP_HOST (default XMPP_PORT-1744, 3478 for
+#                      5222): RFC 8489 Binding, RFC 8656 allocations with TURN REST credentials from XMPP_TURN_SECRET,
+#                      which XEP-0215 (extdisco) hands out to the server's users; peers on loopback are allowed
+#   XMPP_TURN_SECRET   its TURN REST shared secret (default turn-secret; coturn's -W / static-auth-secret)
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 #   XMPP_NODES         N: a local cluster of N nodes serving XMPP_DOMAIN (issue 10). Node I listens for clients on
 #                      XMPP_PORT+2(I-1) (direct TLS on the next port), HTTP on XMPP_HTTP_PORT+(I-1), Akka.Remote on
@@ -65,6 +69,8 @@ S2S_TLS_REQUIRED="${XMPP_S2S_TLS_REQUIRED:-true}"
 S2S_TRUSTED_CERTS="${XMPP_S2S_TRUSTED_CERTS:-}"
 MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
 PROXY65_PORT="${XMPP_PROXY65_PORT:-$((PORT + 2555))}"
+TURN_PORT="${XMPP_TURN_PORT:-$((PORT - 1744))}"
+TURN_SECRET="${XMPP_TURN_SECRET:-turn-secret}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -102,6 +108,8 @@ server_args() {
        "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$MQTT_PORT --Xmpp:Plugins:mqtt:BindAddress=$HOST" \
        "--Xmpp:Plugins:proxy65:Enabled=true --Xmpp:Plugins:proxy65:Port=$PROXY65_PORT" \
        "--Xmpp:Plugins:proxy65:BindAddress=$HOST --Xmpp:Plugins:proxy65:Host=$HOST" \
+       "--Xmpp:Turn:Enabled=true --Xmpp:Turn:Port=$TURN_PORT --Xmpp:Turn:BindAddress=$HOST --Xmpp:Turn:Secret=$TURN_SECRET" \
+       "--Xmpp:Turn:AllowLoopbackPeers=true" \
        "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
        "--Xmpp:S2s:Port=$S2S_PORT --Xmpp:S2s:TlsPort=$S2S_TLS_PORT --Xmpp:S2s:RequireTls=$S2S_TLS_REQUIRED"
   local route cert i=0
@@ -303,7 +311,7 @@ running_pid() {
 
 port_open() {
   (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null \
-    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$PROXY65_PORT") 2>/dev/null \
+    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$PROXY65_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$TURN_PORT") 2>/dev/null \
     && return 0 || return 1
 }
 
@@ -378,6 +386,8 @@ case "${1:-}" in
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
     echo "METRICS_URL=http://$HOST:$METRICS_PORT/metrics"
     echo "MQTT_PORT=$MQTT_PORT"
+    echo "TURN_PORT=$TURN_PORT"
+    echo "TURN_SECRET=$TURN_SECRET"
     echo "THING_REGISTRY=discovery.$DOMAIN"
     echo "PROXY65_SERVICE=proxy.$DOMAIN"
     echo "PROXY65_PORT=$PROXY65_PORT"
