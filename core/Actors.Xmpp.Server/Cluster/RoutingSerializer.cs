@@ -2,7 +2,9 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.Serialization;
 using System.Text;
+using Actors.Xmpp.Persistence.Plugins;
 using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.PluginStores;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Xml;
@@ -56,6 +58,23 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string Registered = "s.registered.v1";
     private const string NodeInfoQuery = "c.node-info-query.v1";
     private const string NodeInfo = "c.node-info.v1";
+    // plugin storage (the "plugin-stores" region): host records of strings, never a plugin's type
+    private const string StoreEnvelopeManifest = "ps.env.v1";
+    private const string StoreGet = "ps.get.v1";
+    private const string StoreGetAll = "ps.get-all.v1";
+    private const string StoreSet = "ps.set.v1";
+    private const string StoreClear = "ps.clear.v1";
+    private const string StoreAppend = "ps.append.v1";
+    private const string StoreRead = "ps.read.v1";
+    private const string StoreTrim = "ps.trim.v1";
+    private const string StoreCount = "ps.count.v1";
+    private const string StorePurge = "ps.purge.v1";
+    private const string StoreValue = "ps.value.v1";
+    private const string StoreEntries = "ps.entries.v1";
+    private const string StorePage = "ps.page.v1";
+    private const string StoreAppended = "ps.appended.v1";
+    private const string StoreCounted = "ps.counted.v1";
+    private const string StoreDone = "ps.done.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -69,6 +88,10 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(UserActor.SubscriptionOf), typeof(UserActor.GetLastUnavailable), typeof(UserActor.LastUnavailable),
         typeof(SessionMessages.PageWritten), typeof(SessionMessages.PageAcknowledged), typeof(SessionMessages.Replaced), typeof(C2sConnectionActor.CloseWithStreamError),
         typeof(Sessions.SessionsActor.Registered), typeof(NodeInfoActor.Query), typeof(NodeInfoActor.Info),
+        typeof(StoreEnvelope), typeof(StoreCommands.Get), typeof(StoreCommands.GetAll), typeof(StoreCommands.Set), typeof(StoreCommands.Clear),
+        typeof(StoreCommands.Append), typeof(StoreCommands.Read), typeof(StoreCommands.Trim), typeof(StoreCommands.Count), typeof(StoreCommands.Purge),
+        typeof(StoreReplies.Value), typeof(StoreReplies.Entries), typeof(StoreReplies.Page), typeof(StoreReplies.Appended),
+        typeof(StoreReplies.Counted), typeof(StoreReplies.Done),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -115,6 +138,22 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         Sessions.SessionsActor.Registered => Registered,
         NodeInfoActor.Query => NodeInfoQuery,
         NodeInfoActor.Info => NodeInfo,
+        StoreEnvelope => StoreEnvelopeManifest,
+        StoreCommands.Get => StoreGet,
+        StoreCommands.GetAll => StoreGetAll,
+        StoreCommands.Set => StoreSet,
+        StoreCommands.Clear => StoreClear,
+        StoreCommands.Append => StoreAppend,
+        StoreCommands.Read => StoreRead,
+        StoreCommands.Trim => StoreTrim,
+        StoreCommands.Count => StoreCount,
+        StoreCommands.Purge => StorePurge,
+        StoreReplies.Value => StoreValue,
+        StoreReplies.Entries => StoreEntries,
+        StoreReplies.Page => StorePage,
+        StoreReplies.Appended => StoreAppended,
+        StoreReplies.Counted => StoreCounted,
+        StoreReplies.Done => StoreDone,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -245,8 +284,61 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 w.String(m.Text);
                 w.Element(m.ApplicationSpecific);
                 break;
+            case StoreEnvelope m:
+                w.String(m.Address.Plugin);
+                w.Bool(m.Address.Shape == StoreShape.Archive);
+                w.String(m.Address.Kind);
+                w.Jid(m.Address.Owner);
+                Nested(ref w, m.Command);
+                break;
+            case StoreCommands.Get m:
+                w.String(m.Key);
+                break;
+            case StoreCommands.Set m:
+                w.Int(m.Entries.Length);
+                foreach (var e in m.Entries) w.Entry(e);
+                break;
+            case StoreCommands.Append m:
+                w.String(m.Text);
+                w.String(m.Xml);
+                w.Int(m.MaxItems);
+                break;
+            case StoreCommands.Read m:
+                w.Long(m.AfterId);
+                w.Int(m.Max);
+                break;
+            case StoreCommands.Trim m:
+                w.Long(m.UpToId);
+                break;
+            case StoreReplies.Value m:
+                w.Bool(m.Entry is not null);
+                if (m.Entry is { } entry) w.Entry(entry);
+                break;
+            case StoreReplies.Entries m:
+                w.Int(m.Items.Length);
+                foreach (var e in m.Items) w.Entry(e);
+                break;
+            case StoreReplies.Page m:
+                w.Int(m.Items.Length);
+                foreach (var item in m.Items)
+                {
+                    w.Long(item.Id);
+                    w.Long(item.Stamp.UtcTicks);
+                    w.Int((int)item.Stamp.Offset.TotalMinutes);
+                    w.String(item.Text);
+                    w.String(item.Xml);
+                }
+                w.Bool(m.Complete);
+                break;
+            case StoreReplies.Appended m:
+                w.Long(m.Id);
+                break;
+            case StoreReplies.Counted m:
+                w.Int(m.Count);
+                break;
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
-                or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query:
+                or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
+                or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done:
                 break; // no fields
             default:
                 throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {obj.GetType()}", nameof(obj));
@@ -290,6 +382,22 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             PageAcknowledged => new SessionMessages.PageAcknowledged(r.Long(), r.Bool()),
             Replaced => new SessionMessages.Replaced(),
             CloseWithStreamError => new C2sConnectionActor.CloseWithStreamError(r.RequiredString(), r.String(), r.OptionalElement()),
+            StoreEnvelopeManifest => new StoreEnvelope(ReadStoreAddress(ref r), r.Nested(_system)),
+            StoreGet => new StoreCommands.Get(r.RequiredString()),
+            StoreGetAll => StoreCommands.GetAll.Instance,
+            StoreSet => new StoreCommands.Set(ReadStoreEntries(ref r)),
+            StoreClear => StoreCommands.Clear.Instance,
+            StoreAppend => new StoreCommands.Append(r.String(), r.String(), r.Int()),
+            StoreRead => new StoreCommands.Read(r.Long(), r.Int()),
+            StoreTrim => new StoreCommands.Trim(r.Long()),
+            StoreCount => StoreCommands.Count.Instance,
+            StorePurge => StoreCommands.Purge.Instance,
+            StoreValue => new StoreReplies.Value(r.Bool() ? r.Entry() : null),
+            StoreEntries => new StoreReplies.Entries(ReadStoreEntries(ref r)),
+            StorePage => new StoreReplies.Page(ReadStoreItems(ref r), r.Bool()),
+            StoreAppended => new StoreReplies.Appended(r.Long()),
+            StoreCounted => new StoreReplies.Counted(r.Int()),
+            StoreDone => StoreReplies.Done.Instance,
             _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
         };
         r.End();
@@ -301,6 +409,42 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         var count = r.Count();
         var list = new SessionEntry[count];
         for (var i = 0; i < count; i++) list[i] = new SessionEntry(r.Jid(), r.Ref(_system), r.Bool(), r.Int(), r.Long());
+        return list;
+    }
+
+    private static StoreAddress ReadStoreAddress(ref Reader r)
+    {
+        var plugin = r.RequiredString();
+        var shape = r.Bool() ? StoreShape.Archive : StoreShape.Map;
+        var kind = r.RequiredString();
+        var owner = r.Jid();
+        // the names go into a persistence id: another node is trusted no more than a plugin
+        if (!StoreAddress.IsValidName(plugin) || !StoreAddress.IsValidName(kind) || owner.Resource is not null)
+            throw new SerializationException("invalid store address");
+        return new StoreAddress(plugin, shape, kind, owner);
+    }
+
+    private static StoreEntryRecord[] ReadStoreEntries(ref Reader r)
+    {
+        var count = r.Count();
+        var list = new StoreEntryRecord[count];
+        for (var i = 0; i < count; i++) list[i] = r.Entry();
+        return list;
+    }
+
+    private static StoreItemRecord[] ReadStoreItems(ref Reader r)
+    {
+        var count = r.Count();
+        var list = new StoreItemRecord[count];
+        for (var i = 0; i < count; i++)
+        {
+            var id = r.Long();
+            var ticks = r.Long();
+            var offset = r.Int();
+            if (ticks is < 0 || ticks > DateTime.MaxValue.Ticks || offset is < -14 * 60 or > 14 * 60) throw new SerializationException("invalid stamp");
+            var utc = new DateTimeOffset(ticks, TimeSpan.Zero);
+            list[i] = new StoreItemRecord(id, utc.ToOffset(TimeSpan.FromMinutes(offset)), r.String(), r.String());
+        }
         return list;
     }
 
@@ -349,6 +493,13 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         }
 
         public void Jid(Jid jid) => String(jid.ToString());
+
+        public void Entry(StoreEntryRecord e)
+        {
+            String(e.Key);
+            String(e.Text);
+            String(e.Xml);
+        }
         public void OptionalJid(Jid? jid) => String(jid?.ToString());
 
         /// <summary>-1 for null, else the XML's byte count and the XML (written in place, its length patched after).</summary>
@@ -445,6 +596,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         }
 
         public string RequiredString() => String() ?? throw new SerializationException("missing string");
+
+        public StoreEntryRecord Entry() => new(RequiredString(), String(), String());
 
         public Jid Jid() => OptionalJid() ?? throw new SerializationException("missing JID");
 

@@ -54,6 +54,52 @@ public sealed class PluginStores : IExtension
 
     public IActorRef Parent => _parent.Value;
 
+    /// <summary>Where commands go: the local parent, or the "plugin-stores" shard region on a clustered node.</summary>
+    private IActorRef Target => _region ?? _parent.Value;
+
+    private IActorRef? _region;
+
+    /// <summary>A clustered node: commands go to the shard region (<see cref="Cluster.ShardedPluginStores"/>), whose
+    /// entities make their own directories; <see cref="StartDirectoryAsync"/> is not used.</summary>
+    public PluginStores UseRegion(IActorRef region)
+    {
+        _region = region;
+        return this;
+    }
+
+    /// <summary>The entity of one shard of the "plugin-stores" region.</summary>
+    internal Props PartitionProps(PluginStoresActor.Partition partition) => PluginStoresActor.PartitionProps(_settings, () => _legacy, partition);
+
+    private readonly object _listingLock = new();
+    private Task<PluginStoresActor.Listing?>? _runningListing, _queuedListing;
+
+    /// <summary>
+    /// The journal listing for a shard that has just started on this node: one that begins after this call (so it
+    /// holds every store written while the shard lived elsewhere). Shards that start together share one listing: a
+    /// call while a listing runs waits for the next one, which all such calls share.
+    /// </summary>
+    internal Task<PluginStoresActor.Listing?> ListForPartitionAsync()
+    {
+        lock (_listingLock)
+        {
+            if (_queuedListing is { } queued) return queued;
+            if (_runningListing is null || _runningListing.IsCompleted) return _runningListing = ListAsync();
+            return _queuedListing = ListAfterAsync(_runningListing);
+        }
+    }
+
+    private async Task<PluginStoresActor.Listing?> ListAfterAsync(Task previous)
+    {
+        try { await previous.ConfigureAwait(false); }
+        catch (Exception) { /* its callers saw its failure; this one lists anew */ }
+        lock (_listingLock)
+        {
+            _runningListing = _queuedListing;
+            _queuedListing = null;
+        }
+        return await ListAsync().ConfigureAwait(false);
+    }
+
     /// <summary>
     /// Lists the journal once (plugin stores, and user actors that may hold release-1 data for the legacy source set
     /// before): from then on, a command for a store the journal has never held is answered without starting it
@@ -104,7 +150,7 @@ public sealed class PluginStores : IExtension
         object reply;
         try
         {
-            reply = await Parent.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
+            reply = await Target.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
         }
         catch (AskTimeoutException ex)
         {
@@ -151,9 +197,12 @@ public sealed class PluginStores : IExtension
     {
         var suffix = ":" + owner.Bare;
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        var running = await Parent.Ask<string[]>(PluginStoresActor.ListRunning.Instance, Timeout).ConfigureAwait(false);
-        foreach (var id in running)
-            if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
+        if (_region is null) // (a clustered node: a store that holds anything is in the journal)
+        {
+            var running = await Parent.Ask<string[]>(PluginStoresActor.ListRunning.Instance, Timeout).ConfigureAwait(false);
+            foreach (var id in running)
+                if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
+        }
         await JournalIdsAsync(id =>
         {
             if (id.StartsWith(StoreAddress.Prefix, StringComparison.Ordinal) && id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
