@@ -4,6 +4,7 @@ using System.Runtime.Serialization;
 using System.Text;
 using Actors.Xmpp.Persistence.Plugins;
 using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.PluginEntities;
 using Actors.Xmpp.Server.PluginStores;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Users;
@@ -75,6 +76,10 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string StoreAppended = "ps.appended.v1";
     private const string StoreCounted = "ps.counted.v1";
     private const string StoreDone = "ps.done.v1";
+    // plugin keyed entities (a shard region per plugin and kind): the key and XML
+    private const string EntityCommandManifest = "pe.command.v1";
+    private const string EntityReplyManifest = "pe.reply.v1";
+    private const string EntityFailedManifest = "pe.failed.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -92,6 +97,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(StoreCommands.Append), typeof(StoreCommands.Read), typeof(StoreCommands.Trim), typeof(StoreCommands.Count), typeof(StoreCommands.Purge),
         typeof(StoreReplies.Value), typeof(StoreReplies.Entries), typeof(StoreReplies.Page), typeof(StoreReplies.Appended),
         typeof(StoreReplies.Counted), typeof(StoreReplies.Done),
+        typeof(EntityCommand), typeof(EntityReply), typeof(EntityFailed),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -154,6 +160,9 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         StoreReplies.Appended => StoreAppended,
         StoreReplies.Counted => StoreCounted,
         StoreReplies.Done => StoreDone,
+        EntityCommand => EntityCommandManifest,
+        EntityReply => EntityReplyManifest,
+        EntityFailed => EntityFailedManifest,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -336,6 +345,17 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             case StoreReplies.Counted m:
                 w.Int(m.Count);
                 break;
+            case EntityCommand m:
+                w.String(m.Key);
+                w.Element(m.Command);
+                w.Bool(m.ExpectsReply);
+                break;
+            case EntityReply m:
+                w.Element(m.Payload);
+                break;
+            case EntityFailed m:
+                w.String(m.Reason);
+                break;
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
                 or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
                 or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done:
@@ -398,6 +418,9 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             StoreAppended => new StoreReplies.Appended(r.Long()),
             StoreCounted => new StoreReplies.Counted(r.Int()),
             StoreDone => StoreReplies.Done.Instance,
+            EntityCommandManifest => new EntityCommand(NonEmpty(r.RequiredString()), r.Element(), r.Bool()),
+            EntityReplyManifest => new EntityReply(r.OptionalElement()),
+            EntityFailedManifest => new EntityFailed(r.RequiredString()),
             _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
         };
         r.End();
@@ -411,6 +434,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         for (var i = 0; i < count; i++) list[i] = new SessionEntry(r.Jid(), r.Ref(_system), r.Bool(), r.Int(), r.Long());
         return list;
     }
+
+    private static string NonEmpty(string key) => key.Length > 0 ? key : throw new SerializationException("empty entity key");
 
     private static StoreAddress ReadStoreAddress(ref Reader r)
     {
