@@ -19,8 +19,11 @@ namespace Actors.Xmpp.IntegrationTests;
 /// cluster's own state (members up, shard regions registered) instead of polling logs.
 /// Uses ACTORS_TEST_POSTGRES (test.sh starts tests/postgres.sh), else starts tests/postgres.sh itself.
 /// </summary>
-public sealed class ClusterFixture : IAsyncLifetime
+public class ClusterFixture : IAsyncLifetime
 {
+    /// <summary>The plugins every node loads (none: the core alone).</summary>
+    protected virtual string[] Plugins => [];
+
     public TestServer NodeA { get; private set; } = null!;
     public TestServer NodeB { get; private set; } = null!;
     public string ConnectionString { get; private set; } = "";
@@ -38,8 +41,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
         ConnectionString = new NpgsqlConnectionStringBuilder(url) { SearchPath = schema }.ToString();
         var seedPort = SeedPort = FreePort();
-        NodeA = await StartNodeAsync(ConnectionString, seedPort, seedPort);
-        NodeB = await StartNodeAsync(ConnectionString, FreePort(), seedPort);
+        NodeA = await StartNodeAsync(ConnectionString, seedPort, seedPort, Plugins);
+        NodeB = await StartNodeAsync(ConnectionString, FreePort(), seedPort, Plugins);
         await WaitForAsync(() => Up(NodeA) == 2 && Up(NodeB) == 2, "both nodes up in both views");
         // shards go wherever regions are registered: wait until each coordinator view holds both regions
         foreach (var node in new[] { NodeA, NodeB })
@@ -66,8 +69,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         ["Xmpp:Cluster:ShardCount"] = "20",
     };
 
-    public static Task<TestServer> StartNodeAsync(string connectionString, int port, int seedPort) =>
-        TestServer.StartAsync([], NodeSettings(connectionString, port, seedPort));
+    public static Task<TestServer> StartNodeAsync(string connectionString, int port, int seedPort, string[]? plugins = null) =>
+        TestServer.StartAsync(plugins ?? [], NodeSettings(connectionString, port, seedPort));
 
     public static int FreePort()
     {
