@@ -335,6 +335,23 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     }
 
     [Fact]
+    public async Task Rfc6120_8_2_3_an_iq_the_server_sent_from_one_node_is_answered_by_a_client_on_the_other()
+    {
+        await using var bob = await LoginAsync(cluster.NodeB, "bob", "server-iq", available: false);
+        var router = cluster.NodeA.Services.GetRequiredService<Server.ServerContext>().Router;
+        var ping = new Xml.Element("iq", Ns.Client).SetAttr("type", "get").SetAttr("from", "localhost").SetAttr("to", "bob@localhost/server-iq");
+        ping.AddChild("ping", "urn:xmpp:ping");
+        var answer = router.SendIqAsync(ping, TimeSpan.FromSeconds(20)); // node A waits
+        var request = await bob.Receives(e => e.Name == "iq" && e.Child("ping", "urn:xmpp:ping") is not null, "the server's ping");
+        Assert.Equal("localhost", request.From);
+        // the answer goes to the server through node B, the client's node; its id names node A, which gets it
+        await bob.SendAsync($"<iq type='result' id='{request.Id}' to='localhost'/>");
+        var result = await answer;
+        Assert.Equal("result", result.Type);
+        Assert.Equal(request.Id, result.Id);
+    }
+
+    [Fact]
     public async Task Cluster_status_lists_both_members_up_and_reachable_with_their_sessions_and_entities()
     {
         await using var bob = await LoginAsync(cluster.NodeB, "bob", "status");

@@ -80,6 +80,10 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string EntityCommandManifest = "pe.command.v1";
     private const string EntityReplyManifest = "pe.reply.v1";
     private const string EntityFailedManifest = "pe.failed.v1";
+    // the server's own pending IQs (an answer arrives on the node of the client that answers)
+    private const string ServerIqAnswered = "c.server-iq-answered.v1";
+    private const string ServerIqWhatTag = "c.server-iq-what-tag.v1";
+    private const string ServerIqNodeTag = "c.server-iq-node-tag.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -98,6 +102,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(StoreReplies.Value), typeof(StoreReplies.Entries), typeof(StoreReplies.Page), typeof(StoreReplies.Appended),
         typeof(StoreReplies.Counted), typeof(StoreReplies.Done),
         typeof(EntityCommand), typeof(EntityReply), typeof(EntityFailed),
+        typeof(PendingServerIqActor.Answered), typeof(PendingServerIqActor.WhatTag), typeof(PendingServerIqActor.NodeTag),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -163,6 +168,9 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         EntityCommand => EntityCommandManifest,
         EntityReply => EntityReplyManifest,
         EntityFailed => EntityFailedManifest,
+        PendingServerIqActor.Answered => ServerIqAnswered,
+        PendingServerIqActor.WhatTag => ServerIqWhatTag,
+        PendingServerIqActor.NodeTag => ServerIqNodeTag,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -356,9 +364,17 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             case EntityFailed m:
                 w.String(m.Reason);
                 break;
+            case PendingServerIqActor.Answered m:
+                w.String(m.Key);
+                w.Element(m.Stanza);
+                break;
+            case PendingServerIqActor.NodeTag m:
+                w.String(m.Tag);
+                break;
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
                 or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
-                or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done:
+                or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done
+                or PendingServerIqActor.WhatTag:
                 break; // no fields
             default:
                 throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {obj.GetType()}", nameof(obj));
@@ -421,6 +437,9 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             EntityCommandManifest => new EntityCommand(NonEmpty(r.RequiredString()), r.Element(), r.Bool()),
             EntityReplyManifest => new EntityReply(r.OptionalElement()),
             EntityFailedManifest => new EntityFailed(r.RequiredString()),
+            ServerIqAnswered => new PendingServerIqActor.Answered(r.RequiredString(), r.Element()),
+            ServerIqWhatTag => PendingServerIqActor.WhatTag.Instance,
+            ServerIqNodeTag => new PendingServerIqActor.NodeTag(r.RequiredString()),
             _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
         };
         r.End();

@@ -200,6 +200,11 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
         Assert.Equal(Stanza().ToString(), Assert.IsType<EntityReply>(RoundTrip(new EntityReply(Stanza()))).Payload!.ToString());
         Assert.Null(Assert.IsType<EntityReply>(RoundTrip(new EntityReply(null))).Payload);
         Assert.Equal("boom", Assert.IsType<EntityFailed>(RoundTrip(new EntityFailed("boom"))).Reason);
+        var answered = Assert.IsType<PendingServerIqActor.Answered>(RoundTrip(new PendingServerIqActor.Answered("s-ab-1\nlocalhost\nbob@localhost/r", Stanza())));
+        Assert.Equal("s-ab-1\nlocalhost\nbob@localhost/r", answered.Key);
+        Assert.Equal(Stanza().ToString(), answered.Stanza.ToString());
+        Assert.Same(PendingServerIqActor.WhatTag.Instance, RoundTrip(PendingServerIqActor.WhatTag.Instance));
+        Assert.Equal("c0ffee12", Assert.IsType<PendingServerIqActor.NodeTag>(RoundTrip(new PendingServerIqActor.NodeTag("c0ffee12"))).Tag);
         var serializer = (RoutingSerializer)Sys.Serialization.FindSerializerForType(typeof(EntityCommand));
         Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(new EntityCommand("", command, false)), "pe.command.v1"));
     }
