@@ -120,4 +120,28 @@ public sealed class ClusterPluginTests(PluginClusterFixture cluster) : IClassFix
         Assert.Equal("i1", item.Attr("id"));
         Assert.Equal("across", item.Child("entry", "http://www.w3.org/2005/Atom")!.ChildText("title", "http://www.w3.org/2005/Atom"));
     }
+
+    [Fact]
+    public async Task A_plugin_reloaded_on_either_node_restarts_its_entity_regions_there_and_its_entities_go_on()
+    {
+        var node = Unique("reloaded");
+        await using var alice = await XmppTestClient.LoginAsync(cluster.NodeA, "alice", Unique("rl"));
+        await using var bob = await XmppTestClient.LoginAsync(cluster.NodeB, "bob", Unique("rl"));
+        Assert.Equal("result", (await alice.Query($"<iq type='set' id='{alice.NextId()}' to='{PubSubService}'><pubsub xmlns='{PubSubNs}'><create node='{node}'/></pubsub></iq>")).Type);
+        Assert.Equal("result", (await bob.Query($"<iq type='set' id='{bob.NextId()}' to='{PubSubService}'><pubsub xmlns='{PubSubNs}'><subscribe node='{node}' jid='{bob.Jid}'/></pubsub></iq>")).Type);
+        var round = 0;
+        foreach (var reloaded in new[] { cluster.NodeA, cluster.NodeB })
+        {
+            // the node's old region shuts down (its shards move to the other node), the reloaded plugin starts a new one
+            var result = await reloaded.Plugins.ReloadAsync("pubsub");
+            Assert.True(result.Ok, result.Message);
+            var id = "r" + ++round;
+            var published = await alice.Query($"<iq type='set' id='{alice.NextId()}' to='{PubSubService}'><pubsub xmlns='{PubSubNs}'><publish node='{node}'><item id='{id}'><x xmlns='urn:x'/></item></publish></pubsub></iq>");
+            Assert.Equal("result", published.Type);
+            // XEP-0060 §7.1.2: the subscription made before the reload is still the node's (recovered from its journal)
+            var notification = await bob.Receives(e => e.Name == "message" && e.From == PubSubService
+                && e.Child("event", PubSubEvent)?.Child("items", PubSubEvent)?.Child("item", PubSubEvent)?.Attr("id") == id, "the notification of " + id);
+            Assert.Equal(node, notification.Child("event", PubSubEvent)!.Child("items", PubSubEvent)!.Attr("node"));
+        }
+    }
 }
