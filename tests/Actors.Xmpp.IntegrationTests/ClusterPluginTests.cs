@@ -144,4 +144,43 @@ public sealed class ClusterPluginTests(PluginClusterFixture cluster) : IClassFix
             Assert.Equal(node, notification.Child("event", PubSubEvent)!.Child("items", PubSubEvent)!.Attr("node"));
         }
     }
+
+    private static async Task<System.Text.Json.Nodes.JsonObject> AdminAsync(TestServer node, System.Text.Json.Nodes.JsonObject request)
+    {
+        foreach (var extension in node.Services.GetServices<Server.Hosting.IAdminCommandExtension>())
+            if (await extension.TryExecuteAsync(request) is { } answer) return answer;
+        throw new InvalidOperationException("no admin command took " + request.ToJsonString());
+    }
+
+    [Fact]
+    public async Task Plugin_unload_and_load_through_one_node_apply_on_every_node_and_report_each_node()
+    {
+        var unload = await AdminAsync(cluster.NodeA, new() { ["cmd"] = "plugin-unload", ["plugin"] = "pubsub" });
+        Assert.True((bool?)unload["ok"], unload.ToJsonString());
+        var nodes = unload["nodes"]!.AsArray();
+        Assert.Equal(2, nodes.Count);
+        Assert.All(nodes, n => Assert.True((bool?)n!["ok"]));
+        Assert.DoesNotContain(cluster.NodeB.Plugins.List(), p => p.Id == "pubsub" && p.State == "loaded");
+        Assert.DoesNotContain(cluster.NodeA.Plugins.List(), p => p.Id == "pubsub" && p.State == "loaded");
+        try
+        {
+            // a second unload fails on each node, and says so per node
+            var again = await AdminAsync(cluster.NodeB, new() { ["cmd"] = "plugin-unload", ["plugin"] = "pubsub" });
+            Assert.False((bool?)again["ok"]);
+            Assert.Equal(2, again["nodes"]!.AsArray().Count(n => (bool?)n!["ok"] == false));
+        }
+        finally
+        {
+            var load = await AdminAsync(cluster.NodeB, new() { ["cmd"] = "plugin-load", ["plugin"] = "pubsub" });
+            Assert.True((bool?)load["ok"], load.ToJsonString());
+        }
+        Assert.Contains(cluster.NodeA.Plugins.List(), p => p.Id == "pubsub" && p.State == "loaded");
+        Assert.Contains(cluster.NodeB.Plugins.List(), p => p.Id == "pubsub" && p.State == "loaded");
+        // and the service answers again through either node (XEP-0060 §8.1: a node created through A, seen through B)
+        await using var alice = await XmppTestClient.LoginAsync(cluster.NodeA, "alice", Unique("op"));
+        await using var bob = await XmppTestClient.LoginAsync(cluster.NodeB, "bob", Unique("op"));
+        var node = Unique("after-load");
+        Assert.Equal("result", (await alice.Query($"<iq type='set' id='{alice.NextId()}' to='{PubSubService}'><pubsub xmlns='{PubSubNs}'><create node='{node}'/></pubsub></iq>")).Type);
+        Assert.Equal("result", (await bob.Query($"<iq type='set' id='{bob.NextId()}' to='{PubSubService}'><pubsub xmlns='{PubSubNs}'><subscribe node='{node}' jid='{bob.Jid}'/></pubsub></iq>")).Type);
+    }
 }

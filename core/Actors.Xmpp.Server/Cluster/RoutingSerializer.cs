@@ -84,6 +84,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string ServerIqAnswered = "c.server-iq-answered.v1";
     private const string ServerIqWhatTag = "c.server-iq-what-tag.v1";
     private const string ServerIqNodeTag = "c.server-iq-node-tag.v1";
+    private const string PluginOperationRun = "c.plugin-op.v1";
+    private const string PluginOperationResult = "c.plugin-op-result.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -103,6 +105,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(StoreReplies.Counted), typeof(StoreReplies.Done),
         typeof(EntityCommand), typeof(EntityReply), typeof(EntityFailed),
         typeof(PendingServerIqActor.Answered), typeof(PendingServerIqActor.WhatTag), typeof(PendingServerIqActor.NodeTag),
+        typeof(PluginOperations.Run), typeof(PluginOperations.Result),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -171,6 +174,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         PendingServerIqActor.Answered => ServerIqAnswered,
         PendingServerIqActor.WhatTag => ServerIqWhatTag,
         PendingServerIqActor.NodeTag => ServerIqNodeTag,
+        PluginOperations.Run => PluginOperationRun,
+        PluginOperations.Result => PluginOperationResult,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -371,6 +376,14 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             case PendingServerIqActor.NodeTag m:
                 w.String(m.Tag);
                 break;
+            case PluginOperations.Run m:
+                w.String(m.Command);
+                w.String(m.Plugin);
+                break;
+            case PluginOperations.Result m:
+                w.Bool(m.Ok);
+                w.String(m.Message);
+                break;
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
                 or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
                 or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done
@@ -440,6 +453,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             ServerIqAnswered => new PendingServerIqActor.Answered(r.RequiredString(), r.Element()),
             ServerIqWhatTag => PendingServerIqActor.WhatTag.Instance,
             ServerIqNodeTag => new PendingServerIqActor.NodeTag(r.RequiredString()),
+            PluginOperationRun => new PluginOperations.Run(r.RequiredString(), r.RequiredString()),
+            PluginOperationResult => new PluginOperations.Result(r.Bool(), r.RequiredString()),
             _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
         };
         r.End();

@@ -33,6 +33,10 @@ public sealed class PluginStores : IExtension
         _system = system;
         _log = Logging.GetLogger(system, typeof(PluginStores));
         _parent = new Lazy<IActorRef>(() => system.SystemActorOf(PluginStoresActor.Props(_settings, () => _legacy), "plugin-stores"));
+        // a clustered node: plugins may start (and read their stores) before the server starts the region; they wait
+        // for it rather than start a store of their own here, which would be a second writer of that store
+        if (system.Provider is Akka.Cluster.ClusterActorRefProvider)
+            _regionReady = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
         ServerEvents.Of(system).On(ServerEventKind.AccountRemoved, e => new ValueTask(PurgeOwnerAsync(e.Jid)), int.MinValue);
     }
 
@@ -54,16 +58,15 @@ public sealed class PluginStores : IExtension
 
     public IActorRef Parent => _parent.Value;
 
-    /// <summary>Where commands go: the local parent, or the "plugin-stores" shard region on a clustered node.</summary>
-    private IActorRef Target => _region ?? _parent.Value;
-
     private IActorRef? _region;
+    private readonly TaskCompletionSource<IActorRef>? _regionReady;
 
     /// <summary>A clustered node: commands go to the shard region (<see cref="Cluster.ShardedPluginStores"/>), whose
     /// entities make their own directories; <see cref="StartDirectoryAsync"/> is not used.</summary>
     public PluginStores UseRegion(IActorRef region)
     {
         _region = region;
+        _regionReady?.TrySetResult(region);
         return this;
     }
 
@@ -150,9 +153,10 @@ public sealed class PluginStores : IExtension
         object reply;
         try
         {
-            reply = await Target.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
+            var target = _region ?? (_regionReady is { } ready ? await ready.Task.WaitAsync(Timeout).ConfigureAwait(false) : _parent.Value);
+            reply = await target.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
         }
-        catch (AskTimeoutException ex)
+        catch (Exception ex) when (ex is AskTimeoutException or TimeoutException)
         {
             throw new StorageException($"{address.PersistenceId} did not answer within {Timeout.TotalSeconds} s", ex);
         }
