@@ -205,6 +205,8 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
         Assert.Equal(Stanza().ToString(), answered.Stanza.ToString());
         Assert.Same(PendingServerIqActor.WhatTag.Instance, RoundTrip(PendingServerIqActor.WhatTag.Instance));
         Assert.Equal("c0ffee12", Assert.IsType<PendingServerIqActor.NodeTag>(RoundTrip(new PendingServerIqActor.NodeTag("c0ffee12"))).Tag);
+        Assert.Equal(new PluginOperations.Run("plugin-reload", "muc"), RoundTrip(new PluginOperations.Run("plugin-reload", "muc")));
+        Assert.Equal(new PluginOperations.Result(false, "kept 1.0.0"), RoundTrip(new PluginOperations.Result(false, "kept 1.0.0")));
         var serializer = (RoutingSerializer)Sys.Serialization.FindSerializerForType(typeof(EntityCommand));
         Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(new EntityCommand("", command, false)), "pe.command.v1"));
     }
