@@ -97,7 +97,8 @@ internal sealed partial class PluginContext : IPluginContext
     {
         lock (_entityKinds)
             if (!_entityKinds.Add(kind ?? "")) throw new InvalidOperationException($"plugin '{PluginId}' registered the entity kind '{kind}' already");
-        return Track(EntityKinds.Start(PluginId, kind!, behavior, options, _supervisor, _services.Host.Send));
+        return Track(EntityKinds.Start(PluginId, kind!, behavior, options, _supervisor, _services.Host.Send, _system,
+            _server.Options.Cluster));
     }
 
     // ---- admin commands ----

@@ -19,8 +19,11 @@ namespace Actors.Xmpp.IntegrationTests;
 /// cluster's own state (members up, shard regions registered) instead of polling logs.
 /// Uses ACTORS_TEST_POSTGRES (test.sh starts tests/postgres.sh), else starts tests/postgres.sh itself.
 /// </summary>
-public sealed class ClusterFixture : IAsyncLifetime
+public class ClusterFixture : IAsyncLifetime
 {
+    /// <summary>The plugins every node loads (none: the core alone).</summary>
+    protected virtual string[] Plugins => [];
+
     public TestServer NodeA { get; private set; } = null!;
     public TestServer NodeB { get; private set; } = null!;
     public string ConnectionString { get; private set; } = "";
@@ -38,8 +41,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         }
         ConnectionString = new NpgsqlConnectionStringBuilder(url) { SearchPath = schema }.ToString();
         var seedPort = SeedPort = FreePort();
-        NodeA = await StartNodeAsync(ConnectionString, seedPort, seedPort);
-        NodeB = await StartNodeAsync(ConnectionString, FreePort(), seedPort);
+        NodeA = await StartNodeAsync(ConnectionString, seedPort, seedPort, Plugins);
+        NodeB = await StartNodeAsync(ConnectionString, FreePort(), seedPort, Plugins);
         await WaitForAsync(() => Up(NodeA) == 2 && Up(NodeB) == 2, "both nodes up in both views");
         // shards go wherever regions are registered: wait until each coordinator view holds both regions
         foreach (var node in new[] { NodeA, NodeB })
@@ -66,8 +69,8 @@ public sealed class ClusterFixture : IAsyncLifetime
         ["Xmpp:Cluster:ShardCount"] = "20",
     };
 
-    public static Task<TestServer> StartNodeAsync(string connectionString, int port, int seedPort) =>
-        TestServer.StartAsync([], NodeSettings(connectionString, port, seedPort));
+    public static Task<TestServer> StartNodeAsync(string connectionString, int port, int seedPort, string[]? plugins = null) =>
+        TestServer.StartAsync(plugins ?? [], NodeSettings(connectionString, port, seedPort));
 
     public static int FreePort()
     {
@@ -262,6 +265,90 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         {
             await nodeC.DisposeAsync();
         }
+    }
+
+    [Fact]
+    public async Task Rfc6121_8_5_a_node_killed_abruptly_takes_its_sessions_out_of_the_routing_view_once_unreachable_before_it_is_downed()
+    {
+        // node C is a real server process, so that it can die by SIGKILL: no leave, no session end, no goodbye
+        await cluster.NodeA.AddUserAsync("erin");
+        var remotePort = ClusterFixture.FreePort();
+        var c2sPort = ClusterFixture.FreePort();
+        var data = Path.Combine(Path.GetTempPath(), "actors-node-c-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(Path.Combine(data, "plugins"));
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = data, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(ServerBinary.Dll);
+        foreach (var (key, value) in ClusterFixture.NodeSettings(cluster.ConnectionString, remotePort, cluster.SeedPort))
+            psi.ArgumentList.Add($"--{key}={value}");
+        foreach (var arg in new[] { "--Xmpp:Domain=localhost", "--Xmpp:BindAddress=127.0.0.1", $"--Xmpp:C2sPort={c2sPort}", "--Xmpp:DirectTlsPort=-1",
+                     $"--Xmpp:DataDir={data}", "--Xmpp:Tls:Required=false", "--Xmpp:Auth:AllowPlainWithoutTls=true", $"--Xmpp:Plugins:Directory={Path.Combine(data, "plugins")}" })
+            psi.ArgumentList.Add(arg);
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        using var nodeC = Process.Start(psi)!;
+        nodeC.OutputDataReceived += (_, _) => { };
+        nodeC.ErrorDataReceived += (_, _) => { };
+        nodeC.BeginOutputReadLine();
+        nodeC.BeginErrorReadLine();
+        var systemA = cluster.NodeA.Services.GetRequiredService<ActorSystem>();
+        var addressC = new Address("akka.tcp", Server.XmppServerOptions.ClusterSettings.SystemName, "127.0.0.1", remotePort);
+        try
+        {
+            await ClusterFixture.WaitForAsync(() => Akka.Cluster.Cluster.Get(systemA).State.Members.Any(m => m.Address == addressC && m.Status == MemberStatus.Up),
+                "node C up", seconds: 90);
+            await ClusterFixture.WaitForAsync(() => Accepts(c2sPort), "node C's c2s listener", seconds: 60);
+            await using var erin = await XmppTestClient.LoginAsync(new IPEndPoint(IPAddress.Loopback, c2sPort), "erin", TestServer.Password, resource: "k");
+            await erin.SendAsync("<presence/>");
+            await WaitAvailableAsync("erin@localhost/k");
+            await using var alice = await LoginAsync(cluster.NodeA, "alice", "kill", available: false);
+
+            nodeC.Kill(entireProcessTree: true); // SIGKILL
+            await ClusterFixture.WaitForAsync(() => Akka.Cluster.Cluster.Get(systemA).State.Unreachable.Any(m => m.Address == addressC),
+                "node C unreachable from node A", seconds: 60);
+            // RFC 6121 §8.5.3.2.3: an IQ to the resource on the unreachable node is answered at once, as for no session
+            await alice.SendAsync("<iq type='get' id='k1' to='erin@localhost/k'><query xmlns='jabber:iq:version'/></iq>");
+            StanzaAssert.Error(await alice.Receives(e => e.Name == "iq" && e.Id == "k1", "the answer to k1"), "service-unavailable");
+            // §8.5.2.2.1: a chat message to the bare JID has no available resource now: it bounces (no offline plugin here)
+            await alice.SendAsync("<message to='erin@localhost' type='chat' id='k2'><body>there?</body></message>");
+            StanzaAssert.Error(await alice.Receives(e => e.Name == "message" && e.Id == "k2", "the bounce of k2"), "service-unavailable");
+            // and that came from the reachability view, not from the downing (which waits StableAfterSeconds more)
+            Assert.Contains(Akka.Cluster.Cluster.Get(systemA).State.Members, m => m.Address == addressC && m.Status != MemberStatus.Removed);
+        }
+        finally
+        {
+            if (!nodeC.HasExited) nodeC.Kill(entireProcessTree: true);
+            try { Directory.Delete(data, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    private static bool Accepts(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    [Fact]
+    public async Task Rfc6120_8_2_3_an_iq_the_server_sent_from_one_node_is_answered_by_a_client_on_the_other()
+    {
+        await using var bob = await LoginAsync(cluster.NodeB, "bob", "server-iq", available: false);
+        var router = cluster.NodeA.Services.GetRequiredService<Server.ServerContext>().Router;
+        var ping = new Xml.Element("iq", Ns.Client).SetAttr("type", "get").SetAttr("from", "localhost").SetAttr("to", "bob@localhost/server-iq");
+        ping.AddChild("ping", "urn:xmpp:ping");
+        var answer = router.SendIqAsync(ping, TimeSpan.FromSeconds(20)); // node A waits
+        var request = await bob.Receives(e => e.Name == "iq" && e.Child("ping", "urn:xmpp:ping") is not null, "the server's ping");
+        Assert.Equal("localhost", request.From);
+        // the answer goes to the server through node B, the client's node; its id names node A, which gets it
+        await bob.SendAsync($"<iq type='result' id='{request.Id}' to='localhost'/>");
+        var result = await answer;
+        Assert.Equal("result", result.Type);
+        Assert.Equal(request.Id, result.Id);
     }
 
     [Fact]

@@ -41,8 +41,11 @@
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 #   XMPP_NODES         N: a local cluster of N nodes serving XMPP_DOMAIN (issue 10). Node I listens for clients on
 #                      XMPP_PORT+2(I-1) (direct TLS on the next port), HTTP on XMPP_HTTP_PORT+(I-1), Akka.Remote on
-#                      XMPP_PORT+300+I; every node lists every node as a seed; the XEP-0114 component listener is on
-#                      node 1. State under XMPP_WORKDIR/nodeI. Unset: one server, as before.
+#                      XMPP_PORT+300+I; metrics on XMPP_METRICS_PORT+100(I-1), server-to-server on
+#                      XMPP_S2S_PORT+100(I-1), the MQTT bridge on XMPP_MQTT_PORT+100(I-1) (node 1 on the single
+#                      server's ports; `info` prints node 1's METRICS_URL, S2S_PORT and MQTT_PORT); every node lists
+#                      every node as a seed; the XEP-0114 component listener is on node 1. State under
+#                      XMPP_WORKDIR/nodeI. Unset: one server, as before.
 #   XMPP_PG            the cluster's PostgreSQL connection string; unset: a private PostgreSQL initialised and started
 #                      in XMPP_WORKDIR/pg (tests/postgres.sh), stopped by `stop`
 set -euo pipefail
@@ -128,6 +131,10 @@ node_port() { echo $((PORT + 2 * ($1 - 1))); }
 node_tls_port() { echo $(($(node_port "$1") + 1)); }
 node_http_port() { echo $((HTTP_PORT + $1 - 1)); }
 node_remote_port() { echo $((PORT + 300 + $1)); }
+# a stride of 100 keeps every node's ports clear of the others' (c2s +0..+17, HTTP +58..+66, remote +301..+309)
+node_metrics_port() { echo $((METRICS_PORT + 100 * ($1 - 1))); }
+node_s2s_port() { echo $((S2S_PORT + 100 * ($1 - 1))); }
+node_mqtt_port() { echo $((MQTT_PORT + 100 * ($1 - 1))); }
 
 check_node() {
   case "${1:-}" in ''|*[!0-9]*) die "node number expected (1 to $NODES)";; esac
@@ -150,6 +157,9 @@ node_args() {
        "--Xmpp:Registration:Enabled=$REGISTRATION" \
        "--Xmpp:Http:Port=$(node_http_port "$i") --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
        "--Xmpp:PubSub:NodeCreation=Accounts" \
+       "--Xmpp:Metrics:Port=$(node_metrics_port "$i") --Xmpp:Metrics:BindAddress=$HOST" \
+       "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$(node_mqtt_port "$i") --Xmpp:Plugins:mqtt:BindAddress=$HOST" \
+       "--Xmpp:S2s:Port=$(node_s2s_port "$i")" \
        "$component --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
        "--Xmpp:Persistence:Provider=PostgreSQL --Xmpp:Persistence:RefreshInterval=00:00:00.100" \
        "--Xmpp:Cluster:Enabled=true --Xmpp:Cluster:Hostname=$HOST --Xmpp:Cluster:Port=$(node_remote_port "$i")" \
@@ -167,6 +177,7 @@ node_pid() {
 node_ready() {
   local i="$1"
   (exec 3<>"/dev/tcp/$HOST/$(node_port "$i")") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$(node_http_port "$i")") 2>/dev/null \
+    && (exec 3<>"/dev/tcp/$HOST/$(node_metrics_port "$i")") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$(node_mqtt_port "$i")") 2>/dev/null \
     && [ -S "$(node_dir "$i")/data/admin.sock" ]
 }
 
@@ -278,7 +289,11 @@ cluster_main() {
       echo "COMPONENT_PORT=$COMPONENT_PORT"
       echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
       echo "COMPONENT_SECRET=$COMPONENT_SECRET"
+      echo "S2S_PORT=$(node_s2s_port 1)"
       echo "UPLOAD_SERVICE=upload.$DOMAIN"
+      echo "METRICS_URL=http://$HOST:$(node_metrics_port 1)/metrics"
+      echo "MQTT_PORT=$(node_mqtt_port 1)"
+      echo "THING_REGISTRY=discovery.$DOMAIN"
       echo "WORKDIR=$WORKDIR"
       ;;
     *)

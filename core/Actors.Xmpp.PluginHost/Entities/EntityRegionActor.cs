@@ -1,3 +1,4 @@
+using Actors.Xmpp.Server.PluginEntities;
 using Akka.Actor;
 using Akka.Event;
 

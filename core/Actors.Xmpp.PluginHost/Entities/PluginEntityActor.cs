@@ -1,3 +1,4 @@
+using Actors.Xmpp.Server.PluginEntities;
 using Actors.Xmpp.Persistence.Plugins;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Users;
@@ -25,6 +26,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     private readonly EntityKindOptions _options;
     private readonly Action<Element> _send;
     private readonly string _key;
+    private readonly object _passivateRequest; // to the parent: the local region's, or the shard's (a clustered node)
     private object _state;
     private long _lastSnapshotSeq;
     private IActorRef? _asker; // the asker of the command being handled, failed in PreRestart if the behaviour throws
@@ -34,11 +36,18 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
 
     public override string PersistenceId { get; }
 
-    public static Props Props(string plugin, string kind, string key, IEntityBehavior behavior, EntityKindOptions options, Action<Element> send) =>
-        Akka.Actor.Props.Create(() => new PluginEntityActor(plugin, kind, key, behavior, options, send));
+    public static Props Props(string plugin, string kind, string key, IEntityBehavior behavior, EntityKindOptions options, Action<Element> send,
+        bool sharded = false) =>
+        Akka.Actor.Props.Create(() => new PluginEntityActor(plugin, kind, key, behavior, options, send, sharded));
 
-    public PluginEntityActor(string plugin, string kind, string key, IEntityBehavior behavior, EntityKindOptions options, Action<Element> send)
+    /// <summary>The passivation request of an entity of a shard region: the shard buffers its commands, then tells it
+    /// <see cref="EntityRegionActor.StopEntity"/> (as <see cref="EntityRegionActor"/> does on one node).</summary>
+    private static readonly Akka.Cluster.Sharding.Passivate ShardPassivate = new(EntityRegionActor.StopEntity.Instance);
+
+    public PluginEntityActor(string plugin, string kind, string key, IEntityBehavior behavior, EntityKindOptions options, Action<Element> send,
+        bool sharded)
     {
+        _passivateRequest = sharded ? ShardPassivate : EntityRegionActor.Passivate.Instance;
         _behavior = behavior;
         _options = options;
         _send = send;
@@ -78,7 +87,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
             case ReceiveTimeout:
                 // idle, but a timer still due keeps it (a passivated entity would lose it); the receive timeout
                 // comes again after the next idle period
-                if (_pendingTimers is not { Count: > 0 }) Context.Parent.Tell(EntityRegionActor.Passivate.Instance);
+                if (_pendingTimers is not { Count: > 0 }) Context.Parent.Tell(_passivateRequest);
                 break;
             case EntityRegionActor.StopEntity:
                 Context.Stop(Self);
@@ -138,7 +147,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
                 }
             }
         }
-        if (effects.PassivateRequested) Context.Parent.Tell(EntityRegionActor.Passivate.Instance);
+        if (effects.PassivateRequested) Context.Parent.Tell(_passivateRequest);
     }
 
     private void MaybeSnapshot()
@@ -152,7 +161,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
 
     protected override void PreRestart(Exception reason, object message)
     {
-        _asker?.Tell(new Status.Failure(reason));
+        _asker?.Tell(new EntityFailed(reason.Message)); // the message only: the exception may be a plugin's type
         _asker = null;
         base.PreRestart(reason, message);
     }

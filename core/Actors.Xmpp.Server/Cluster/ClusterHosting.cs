@@ -72,6 +72,8 @@ public static class ClusterHosting
         var region = await ShardedUserDirectory.StartRegionAsync(system,
             id => UsersActor.ShardEntityProps(userProps, router, watched), shards);
         directory.Attach(region);
+        system.ActorOf(Props.Create(() => new UnreachableNodes.Tracker()), UnreachableNodes.Tracker.Name);
+        system.ActorOf(Props.Create(() => new ServerIqNodes(router.PendingIqs)), ServerIqNodes.Name);
         system.ActorOf(Props.Create(() => new AccountCreationForwarder(directory)), "account-creations");
         system.ActorOf(Props.Create(() => new NodeInfoActor(router.Sessions)), NodeInfoActor.Name);
     }

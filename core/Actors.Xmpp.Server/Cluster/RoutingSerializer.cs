@@ -2,7 +2,10 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Runtime.Serialization;
 using System.Text;
+using Actors.Xmpp.Persistence.Plugins;
 using Actors.Xmpp.Server.C2s;
+using Actors.Xmpp.Server.PluginEntities;
+using Actors.Xmpp.Server.PluginStores;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Xml;
@@ -47,6 +50,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string CloseSessions = "u.close-sessions.v1";
     private const string GetSubscription = "u.get-subscription.v1";
     private const string SubscriptionOf = "u.subscription-of.v2"; // v2: with the roster groups
+    private const string ImportData = "u.import-data.v1";
+    private const string DataImported = "u.data-imported.v1";
     private const string GetLastUnavailable = "u.get-last-unavailable.v1";
     private const string LastUnavailable = "u.last-unavailable.v1";
     private const string PageWritten = "s.page-written.v2"; // v2: with AwaitsAck
@@ -56,6 +61,33 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string Registered = "s.registered.v1";
     private const string NodeInfoQuery = "c.node-info-query.v1";
     private const string NodeInfo = "c.node-info.v1";
+    // plugin storage (the "plugin-stores" region): host records of strings, never a plugin's type
+    private const string StoreEnvelopeManifest = "ps.env.v1";
+    private const string StoreGet = "ps.get.v1";
+    private const string StoreGetAll = "ps.get-all.v1";
+    private const string StoreSet = "ps.set.v1";
+    private const string StoreClear = "ps.clear.v1";
+    private const string StoreAppend = "ps.append.v1";
+    private const string StoreRead = "ps.read.v1";
+    private const string StoreTrim = "ps.trim.v1";
+    private const string StoreCount = "ps.count.v1";
+    private const string StorePurge = "ps.purge.v1";
+    private const string StoreValue = "ps.value.v1";
+    private const string StoreEntries = "ps.entries.v1";
+    private const string StorePage = "ps.page.v1";
+    private const string StoreAppended = "ps.appended.v1";
+    private const string StoreCounted = "ps.counted.v1";
+    private const string StoreDone = "ps.done.v1";
+    // plugin keyed entities (a shard region per plugin and kind): the key and XML
+    private const string EntityCommandManifest = "pe.command.v1";
+    private const string EntityReplyManifest = "pe.reply.v1";
+    private const string EntityFailedManifest = "pe.failed.v1";
+    // the server's own pending IQs (an answer arrives on the node of the client that answers)
+    private const string ServerIqAnswered = "c.server-iq-answered.v1";
+    private const string ServerIqWhatTag = "c.server-iq-what-tag.v1";
+    private const string ServerIqNodeTag = "c.server-iq-node-tag.v1";
+    private const string PluginOperationRun = "c.plugin-op.v1";
+    private const string PluginOperationResult = "c.plugin-op-result.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -66,9 +98,16 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(UserActor.SessionEnded), typeof(UserActor.OutboundSubscription), typeof(UserActor.InboundPresence), typeof(UserActor.HandleIq),
         typeof(UserActor.ReportPresence), typeof(UserActor.PresenceReport), typeof(UserActor.DropLegacyOffline), typeof(UserActor.GetState),
         typeof(UserActor.RemoveAccount), typeof(UserActor.AccountDeleted), typeof(UserActor.CloseSessions), typeof(UserActor.GetSubscription),
-        typeof(UserActor.SubscriptionOf), typeof(UserActor.GetLastUnavailable), typeof(UserActor.LastUnavailable),
+        typeof(UserActor.SubscriptionOf), typeof(UserActor.ImportData), typeof(UserActor.DataImported), typeof(UserActor.GetLastUnavailable), typeof(UserActor.LastUnavailable),
         typeof(SessionMessages.PageWritten), typeof(SessionMessages.PageAcknowledged), typeof(SessionMessages.Replaced), typeof(C2sConnectionActor.CloseWithStreamError),
         typeof(Sessions.SessionsActor.Registered), typeof(NodeInfoActor.Query), typeof(NodeInfoActor.Info),
+        typeof(StoreEnvelope), typeof(StoreCommands.Get), typeof(StoreCommands.GetAll), typeof(StoreCommands.Set), typeof(StoreCommands.Clear),
+        typeof(StoreCommands.Append), typeof(StoreCommands.Read), typeof(StoreCommands.Trim), typeof(StoreCommands.Count), typeof(StoreCommands.Purge),
+        typeof(StoreReplies.Value), typeof(StoreReplies.Entries), typeof(StoreReplies.Page), typeof(StoreReplies.Appended),
+        typeof(StoreReplies.Counted), typeof(StoreReplies.Done),
+        typeof(EntityCommand), typeof(EntityReply), typeof(EntityFailed),
+        typeof(PendingServerIqActor.Answered), typeof(PendingServerIqActor.WhatTag), typeof(PendingServerIqActor.NodeTag),
+        typeof(PluginOperations.Run), typeof(PluginOperations.Result),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -106,6 +145,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         UserActor.CloseSessions => CloseSessions,
         UserActor.GetSubscription => GetSubscription,
         UserActor.SubscriptionOf => SubscriptionOf,
+        UserActor.ImportData => ImportData,
+        UserActor.DataImported => DataImported,
         UserActor.GetLastUnavailable => GetLastUnavailable,
         UserActor.LastUnavailable => LastUnavailable,
         SessionMessages.PageWritten => PageWritten,
@@ -115,6 +156,30 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         Sessions.SessionsActor.Registered => Registered,
         NodeInfoActor.Query => NodeInfoQuery,
         NodeInfoActor.Info => NodeInfo,
+        StoreEnvelope => StoreEnvelopeManifest,
+        StoreCommands.Get => StoreGet,
+        StoreCommands.GetAll => StoreGetAll,
+        StoreCommands.Set => StoreSet,
+        StoreCommands.Clear => StoreClear,
+        StoreCommands.Append => StoreAppend,
+        StoreCommands.Read => StoreRead,
+        StoreCommands.Trim => StoreTrim,
+        StoreCommands.Count => StoreCount,
+        StoreCommands.Purge => StorePurge,
+        StoreReplies.Value => StoreValue,
+        StoreReplies.Entries => StoreEntries,
+        StoreReplies.Page => StorePage,
+        StoreReplies.Appended => StoreAppended,
+        StoreReplies.Counted => StoreCounted,
+        StoreReplies.Done => StoreDone,
+        EntityCommand => EntityCommandManifest,
+        EntityReply => EntityReplyManifest,
+        EntityFailed => EntityFailedManifest,
+        PendingServerIqActor.Answered => ServerIqAnswered,
+        PendingServerIqActor.WhatTag => ServerIqWhatTag,
+        PendingServerIqActor.NodeTag => ServerIqNodeTag,
+        PluginOperations.Run => PluginOperationRun,
+        PluginOperations.Result => PluginOperationResult,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -228,6 +293,29 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 w.Int(m.Groups.Count);
                 foreach (var group in m.Groups) w.String(group);
                 break;
+            case UserActor.ImportData m:
+                w.Int(m.Roster.Count);
+                foreach (var item in m.Roster)
+                {
+                    w.String(item.Jid);
+                    w.String(item.Name);
+                    w.Int(item.Groups.Length);
+                    foreach (var group in item.Groups) w.String(group);
+                    w.String(item.Subscription);
+                    w.Bool(item.Ask);
+                    w.Bool(item.Approved);
+                }
+                w.Int(m.PendingIn.Count);
+                foreach (var request in m.PendingIn)
+                {
+                    w.String(request.From);
+                    w.String(request.Stanza);
+                }
+                break;
+            case UserActor.DataImported m:
+                w.Int(m.RosterItems);
+                w.Int(m.Requests);
+                break;
             case UserActor.LastUnavailable m:
                 w.Bool(m.At.HasValue);
                 if (m.At is { } at) w.Long(at.UtcTicks);
@@ -247,8 +335,88 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 w.String(m.Text);
                 w.Element(m.ApplicationSpecific);
                 break;
+            case StoreEnvelope m:
+                w.String(m.Address.Plugin);
+                w.Bool(m.Address.Shape == StoreShape.Archive);
+                w.String(m.Address.Kind);
+                w.Jid(m.Address.Owner);
+                Nested(ref w, m.Command);
+                break;
+            case StoreCommands.Get m:
+                w.String(m.Key);
+                break;
+            case StoreCommands.Set m:
+                w.Int(m.Entries.Length);
+                foreach (var e in m.Entries) w.Entry(e);
+                break;
+            case StoreCommands.Append m:
+                w.String(m.Text);
+                w.String(m.Xml);
+                w.Int(m.MaxItems);
+                break;
+            case StoreCommands.Read m:
+                w.Long(m.AfterId);
+                w.Int(m.Max);
+                break;
+            case StoreCommands.Trim m:
+                w.Long(m.UpToId);
+                break;
+            case StoreReplies.Value m:
+                w.Bool(m.Entry is not null);
+                if (m.Entry is { } entry) w.Entry(entry);
+                break;
+            case StoreReplies.Entries m:
+                w.Int(m.Items.Length);
+                foreach (var e in m.Items) w.Entry(e);
+                break;
+            case StoreReplies.Page m:
+                w.Int(m.Items.Length);
+                foreach (var item in m.Items)
+                {
+                    w.Long(item.Id);
+                    w.Long(item.Stamp.UtcTicks);
+                    w.Int((int)item.Stamp.Offset.TotalMinutes);
+                    w.String(item.Text);
+                    w.String(item.Xml);
+                }
+                w.Bool(m.Complete);
+                break;
+            case StoreReplies.Appended m:
+                w.Long(m.Id);
+                break;
+            case StoreReplies.Counted m:
+                w.Int(m.Count);
+                break;
+            case EntityCommand m:
+                w.String(m.Key);
+                w.Element(m.Command);
+                w.Bool(m.ExpectsReply);
+                break;
+            case EntityReply m:
+                w.Element(m.Payload);
+                break;
+            case EntityFailed m:
+                w.String(m.Reason);
+                break;
+            case PendingServerIqActor.Answered m:
+                w.String(m.Key);
+                w.Element(m.Stanza);
+                break;
+            case PendingServerIqActor.NodeTag m:
+                w.String(m.Tag);
+                break;
+            case PluginOperations.Run m:
+                w.String(m.Command);
+                w.String(m.Plugin);
+                break;
+            case PluginOperations.Result m:
+                w.Bool(m.Ok);
+                w.String(m.Message);
+                break;
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
-                or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query:
+                or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
+                or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done
+                or PendingServerIqActor.WhatTag:
                 break; // no fields
             default:
                 throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {obj.GetType()}", nameof(obj));
@@ -286,12 +454,38 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             CloseSessions => new UserActor.CloseSessions(r.RequiredString(), r.RequiredString(), r.OptionalJid()),
             GetSubscription => new UserActor.GetSubscription(r.Jid()),
             SubscriptionOf => new UserActor.SubscriptionOf(r.RequiredString(), ReadStrings(ref r)),
+            ImportData => ReadImport(ref r),
+            DataImported => new UserActor.DataImported(r.Int(), r.Int()),
             GetLastUnavailable => UserActor.GetLastUnavailable.Instance,
             LastUnavailable => new UserActor.LastUnavailable(r.Bool() ? new DateTimeOffset(r.Long(), TimeSpan.Zero) : null, r.String()),
             PageWritten => new SessionMessages.PageWritten(r.Long(), r.Bool(), r.Bool()),
             PageAcknowledged => new SessionMessages.PageAcknowledged(r.Long(), r.Bool()),
             Replaced => new SessionMessages.Replaced(),
             CloseWithStreamError => new C2sConnectionActor.CloseWithStreamError(r.RequiredString(), r.String(), r.OptionalElement()),
+            StoreEnvelopeManifest => new StoreEnvelope(ReadStoreAddress(ref r), r.Nested(_system)),
+            StoreGet => new StoreCommands.Get(r.RequiredString()),
+            StoreGetAll => StoreCommands.GetAll.Instance,
+            StoreSet => new StoreCommands.Set(ReadStoreEntries(ref r)),
+            StoreClear => StoreCommands.Clear.Instance,
+            StoreAppend => new StoreCommands.Append(r.String(), r.String(), r.Int()),
+            StoreRead => new StoreCommands.Read(r.Long(), r.Int()),
+            StoreTrim => new StoreCommands.Trim(r.Long()),
+            StoreCount => StoreCommands.Count.Instance,
+            StorePurge => StoreCommands.Purge.Instance,
+            StoreValue => new StoreReplies.Value(r.Bool() ? r.Entry() : null),
+            StoreEntries => new StoreReplies.Entries(ReadStoreEntries(ref r)),
+            StorePage => new StoreReplies.Page(ReadStoreItems(ref r), r.Bool()),
+            StoreAppended => new StoreReplies.Appended(r.Long()),
+            StoreCounted => new StoreReplies.Counted(r.Int()),
+            StoreDone => StoreReplies.Done.Instance,
+            EntityCommandManifest => new EntityCommand(NonEmpty(r.RequiredString()), r.Element(), r.Bool()),
+            EntityReplyManifest => new EntityReply(r.OptionalElement()),
+            EntityFailedManifest => new EntityFailed(r.RequiredString()),
+            ServerIqAnswered => new PendingServerIqActor.Answered(r.RequiredString(), r.Element()),
+            ServerIqWhatTag => PendingServerIqActor.WhatTag.Instance,
+            ServerIqNodeTag => new PendingServerIqActor.NodeTag(r.RequiredString()),
+            PluginOperationRun => new PluginOperations.Run(r.RequiredString(), r.RequiredString()),
+            PluginOperationResult => new PluginOperations.Result(r.Bool(), r.RequiredString()),
             _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
         };
         r.End();
@@ -306,11 +500,59 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         return list;
     }
 
+    private static UserActor.ImportData ReadImport(ref Reader r)
+    {
+        var roster = new Users.Events.RosterItemState[r.Count()];
+        for (var i = 0; i < roster.Length; i++)
+            roster[i] = new Users.Events.RosterItemState(r.RequiredString(), r.String(), ReadStrings(ref r), r.RequiredString(), r.Bool(), r.Bool());
+        var pending = new Users.Events.SubscriptionRequestState[r.Count()];
+        for (var i = 0; i < pending.Length; i++) pending[i] = new Users.Events.SubscriptionRequestState(r.RequiredString(), r.RequiredString());
+        return new UserActor.ImportData(roster, pending);
+    }
+
     private static string[] ReadStrings(ref Reader r)
     {
         var count = r.Count();
         var list = new string[count];
         for (var i = 0; i < count; i++) list[i] = r.RequiredString();
+        return list;
+    }
+
+    private static string NonEmpty(string key) => key.Length > 0 ? key : throw new SerializationException("empty entity key");
+
+    private static StoreAddress ReadStoreAddress(ref Reader r)
+    {
+        var plugin = r.RequiredString();
+        var shape = r.Bool() ? StoreShape.Archive : StoreShape.Map;
+        var kind = r.RequiredString();
+        var owner = r.Jid();
+        // the names go into a persistence id: another node is trusted no more than a plugin
+        if (!StoreAddress.IsValidName(plugin) || !StoreAddress.IsValidName(kind) || owner.Resource is not null)
+            throw new SerializationException("invalid store address");
+        return new StoreAddress(plugin, shape, kind, owner);
+    }
+
+    private static StoreEntryRecord[] ReadStoreEntries(ref Reader r)
+    {
+        var count = r.Count();
+        var list = new StoreEntryRecord[count];
+        for (var i = 0; i < count; i++) list[i] = r.Entry();
+        return list;
+    }
+
+    private static StoreItemRecord[] ReadStoreItems(ref Reader r)
+    {
+        var count = r.Count();
+        var list = new StoreItemRecord[count];
+        for (var i = 0; i < count; i++)
+        {
+            var id = r.Long();
+            var ticks = r.Long();
+            var offset = r.Int();
+            if (ticks is < 0 || ticks > DateTime.MaxValue.Ticks || offset is < -14 * 60 or > 14 * 60) throw new SerializationException("invalid stamp");
+            var utc = new DateTimeOffset(ticks, TimeSpan.Zero);
+            list[i] = new StoreItemRecord(id, utc.ToOffset(TimeSpan.FromMinutes(offset)), r.String(), r.String());
+        }
         return list;
     }
 
@@ -359,6 +601,13 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         }
 
         public void Jid(Jid jid) => String(jid.ToString());
+
+        public void Entry(StoreEntryRecord e)
+        {
+            String(e.Key);
+            String(e.Text);
+            String(e.Xml);
+        }
         public void OptionalJid(Jid? jid) => String(jid?.ToString());
 
         /// <summary>-1 for null, else the XML's byte count and the XML (written in place, its length patched after).</summary>
@@ -455,6 +704,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         }
 
         public string RequiredString() => String() ?? throw new SerializationException("missing string");
+
+        public StoreEntryRecord Entry() => new(RequiredString(), String(), String());
 
         public Jid Jid() => OptionalJid() ?? throw new SerializationException("missing JID");
 

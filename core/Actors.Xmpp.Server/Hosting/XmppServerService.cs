@@ -80,9 +80,11 @@ public sealed class XmppServerService : IHostedService
         {
             var stores = PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery)))
                 .UseLegacySource(new PluginStores.LegacyUserData(directory, _server.Domains));
-            // from now on a store the journal never held is not started to be read (listed before clients come, so that
-            // a login finds the directory ready rather than starting the stores it would then not need)
-            await stores.StartDirectoryAsync(cancellationToken);
+            if (directory is Cluster.ShardedUserDirectory) // a clustered node: the "plugin-stores" shard region (each shard keeps its own directory)
+                await Cluster.ShardedPluginStores.StartAsync(_system, stores, o.Cluster.ShardCount);
+            else // from now on a store the journal never held is not started to be read (listed before clients come, so
+                // that a login finds the directory ready rather than starting the stores it would then not need)
+                await stores.StartDirectoryAsync(cancellationToken);
             _server.AccountLifecycle.UsePluginData(stores.PurgeOwnerAsync); // removal returns once plugin data is gone
         }
         var sessions = _system.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);

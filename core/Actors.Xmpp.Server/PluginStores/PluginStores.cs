@@ -33,6 +33,10 @@ public sealed class PluginStores : IExtension
         _system = system;
         _log = Logging.GetLogger(system, typeof(PluginStores));
         _parent = new Lazy<IActorRef>(() => system.SystemActorOf(PluginStoresActor.Props(_settings, () => _legacy), "plugin-stores"));
+        // a clustered node: plugins may start (and read their stores) before the server starts the region; they wait
+        // for it rather than start a store of their own here, which would be a second writer of that store
+        if (system.Provider is Akka.Cluster.ClusterActorRefProvider)
+            _regionReady = new TaskCompletionSource<IActorRef>(TaskCreationOptions.RunContinuationsAsynchronously);
         ServerEvents.Of(system).On(ServerEventKind.AccountRemoved, e => new ValueTask(PurgeOwnerAsync(e.Jid)), int.MinValue);
     }
 
@@ -53,6 +57,51 @@ public sealed class PluginStores : IExtension
     }
 
     public IActorRef Parent => _parent.Value;
+
+    private IActorRef? _region;
+    private readonly TaskCompletionSource<IActorRef>? _regionReady;
+
+    /// <summary>A clustered node: commands go to the shard region (<see cref="Cluster.ShardedPluginStores"/>), whose
+    /// entities make their own directories; <see cref="StartDirectoryAsync"/> is not used.</summary>
+    public PluginStores UseRegion(IActorRef region)
+    {
+        _region = region;
+        _regionReady?.TrySetResult(region);
+        return this;
+    }
+
+    /// <summary>The entity of one shard of the "plugin-stores" region.</summary>
+    internal Props PartitionProps(PluginStoresActor.Partition partition) => PluginStoresActor.PartitionProps(_settings, () => _legacy, partition);
+
+    private readonly object _listingLock = new();
+    private Task<PluginStoresActor.Listing?>? _runningListing, _queuedListing;
+
+    /// <summary>
+    /// The journal listing for a shard that has just started on this node: one that begins after this call (so it
+    /// holds every store written while the shard lived elsewhere). Shards that start together share one listing: a
+    /// call while a listing runs waits for the next one, which all such calls share.
+    /// </summary>
+    internal Task<PluginStoresActor.Listing?> ListForPartitionAsync()
+    {
+        lock (_listingLock)
+        {
+            if (_queuedListing is { } queued) return queued;
+            if (_runningListing is null || _runningListing.IsCompleted) return _runningListing = ListAsync();
+            return _queuedListing = ListAfterAsync(_runningListing);
+        }
+    }
+
+    private async Task<PluginStoresActor.Listing?> ListAfterAsync(Task previous)
+    {
+        try { await previous.ConfigureAwait(false); }
+        catch (Exception) { /* its callers saw its failure; this one lists anew */ }
+        lock (_listingLock)
+        {
+            _runningListing = _queuedListing;
+            _queuedListing = null;
+        }
+        return await ListAsync().ConfigureAwait(false);
+    }
 
     /// <summary>
     /// Lists the journal once (plugin stores, and user actors that may hold release-1 data for the legacy source set
@@ -104,9 +153,10 @@ public sealed class PluginStores : IExtension
         object reply;
         try
         {
-            reply = await Parent.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
+            var target = _region ?? (_regionReady is { } ready ? await ready.Task.WaitAsync(Timeout).ConfigureAwait(false) : _parent.Value);
+            reply = await target.Ask(new StoreEnvelope(address, command), Timeout).ConfigureAwait(false);
         }
-        catch (AskTimeoutException ex)
+        catch (Exception ex) when (ex is AskTimeoutException or TimeoutException)
         {
             throw new StorageException($"{address.PersistenceId} did not answer within {Timeout.TotalSeconds} s", ex);
         }
@@ -151,9 +201,12 @@ public sealed class PluginStores : IExtension
     {
         var suffix = ":" + owner.Bare;
         var ids = new HashSet<string>(StringComparer.Ordinal);
-        var running = await Parent.Ask<string[]>(PluginStoresActor.ListRunning.Instance, Timeout).ConfigureAwait(false);
-        foreach (var id in running)
-            if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
+        if (_region is null) // (a clustered node: a store that holds anything is in the journal)
+        {
+            var running = await Parent.Ask<string[]>(PluginStoresActor.ListRunning.Instance, Timeout).ConfigureAwait(false);
+            foreach (var id in running)
+                if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
+        }
         await JournalIdsAsync(id =>
         {
             if (id.StartsWith(StoreAddress.Prefix, StringComparison.Ordinal) && id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);

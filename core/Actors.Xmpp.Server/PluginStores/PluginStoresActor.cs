@@ -25,8 +25,15 @@ namespace Actors.Xmpp.Server.PluginStores;
 /// Otherwise it creates the store of an address on the first command for it and forwards. A store that asks to
 /// passivate is told to stop (behind the commands already in its mailbox); commands that arrive until it has stopped
 /// are kept and handed to a fresh one. Host-owned: unloading or reloading a plugin stops none of its stores (their data
-/// stays in the journal either way). The directory is this node's: with several nodes (the clustering issue) the
-/// stores and this directory move behind one sharded region, so that every write passes where reads are decided.
+/// stays in the journal either way).
+/// </para>
+/// <para>
+/// On a clustered node (<see cref="Partition"/>) one such actor is the entity of each shard of the "plugin-stores"
+/// region (<see cref="Cluster.ShardedPluginStores"/>): it holds the stores of the owners that hash to its shard and the
+/// directory of those stores only, so that there is one decider per store in the whole cluster and every write passes
+/// where reads are decided. It lists the journal when it starts on a node (after the shard arrived there: writes made
+/// while the shard lived on another node are in that listing) and never passivates; a hand-off stops its stores after
+/// their writes, then itself.
 /// </para>
 /// </summary>
 public sealed class PluginStoresActor : UntypedActor
@@ -45,6 +52,21 @@ public sealed class PluginStoresActor : UntypedActor
     /// <summary>What the journal held at start: the persistence ids of plugin stores, and the owners whose user actors
     /// have written anything (journal or snapshot). Null: the journal cannot be listed (no directory).</summary>
     public sealed record Listing(IReadOnlyCollection<string> StoreIds, IReadOnlyCollection<Jid> UserOwners);
+
+    /// <summary>
+    /// The shard of the "plugin-stores" region this actor is the entity of (a clustered node): <paramref name="ShardId"/>,
+    /// the shard of an owner (<paramref name="ShardOf"/>, the same on every node), the journal listing
+    /// (<paramref name="List"/>, started after the request) and the region (release-1 holders of a domain are read
+    /// from the shard that holds that map).
+    /// </summary>
+    public sealed record Partition(string ShardId, Func<Jid, string> ShardOf, Func<Task<Listing?>> List, Func<IActorRef> Region);
+
+    /// <summary>The shard moves to another node (the region's hand-off stop message): the stores stop after their
+    /// writes, then this actor.</summary>
+    public sealed record HandOff
+    {
+        public static readonly HandOff Instance = new();
+    }
 
     /// <summary>The plugin id of the host's own stores (reserved: plugin ids do not start with '_').</summary>
     public const string HostPlugin = "_host";
@@ -72,15 +94,41 @@ public sealed class PluginStoresActor : UntypedActor
     private readonly Dictionary<string, HashSet<Jid>> _legacyHolders = new(StringComparer.Ordinal);
     private int _pendingDomains;
     private IActorRef? _directoryAsker;
+    private readonly Partition? _partition;
+    private bool _handingOff;
 
     public static Props Props(PluginStoreActor.Settings settings, Func<ILegacyStoreSource?> legacy) =>
-        ActorProps.Of(() => new PluginStoresActor(settings, legacy));
+        ActorProps.Of(() => new PluginStoresActor(settings, legacy, null));
 
-    public PluginStoresActor(PluginStoreActor.Settings settings, Func<ILegacyStoreSource?> legacy)
+    /// <summary>The entity of one shard of the "plugin-stores" region (a clustered node).</summary>
+    public static Props PartitionProps(PluginStoreActor.Settings settings, Func<ILegacyStoreSource?> legacy, Partition partition) =>
+        ActorProps.Of(() => new PluginStoresActor(settings, legacy, partition));
+
+    public PluginStoresActor(PluginStoreActor.Settings settings, Func<ILegacyStoreSource?> legacy, Partition? partition)
     {
         _settings = settings;
         _legacy = legacy;
+        _partition = partition;
     }
+
+    protected override void PreStart()
+    {
+        // a shard's entity makes its directory as soon as the shard starts on this node
+        if (_partition is not null) BeginDirectory(_partition.List, null);
+    }
+
+    private void BeginDirectory(Func<Task<Listing?>> list, IActorRef? asker)
+    {
+        _directoryAsker = asker;
+        _forwarded = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var a in _running.Values) _forwarded.Add(a.PersistenceId);
+        list().PipeTo(Self, success: l => new Listed(l), failure: ex => new Status.Failure(ex));
+    }
+
+    private bool Mine(Jid owner) => _partition is null || _partition.ShardOf(owner) == _partition.ShardId;
+
+    private bool MineId(string persistenceId) =>
+        _partition is null || StoreAddress.TryParse(persistenceId, out var address) && address is not null && Mine(address.Owner);
 
     public static StoreAddress LegacyHoldersAddress(string domain) =>
         new(HostPlugin, StoreShape.Map, LegacyHoldersKind, Jid.Create(null, domain));
@@ -95,9 +143,15 @@ public sealed class PluginStoresActor : UntypedActor
             _directoryAsker?.Tell(false);
             return;
         }
-        _listed = new HashSet<string>(listing.StoreIds, StringComparer.Ordinal);
+        _listed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var id in listing.StoreIds)
+            if (MineId(id)) _listed.Add(id);
         _legacySource = _legacy();
-        if (_legacySource is { } legacy) ListLegacyHolders(legacy, listing.UserOwners);
+        if (_legacySource is { } legacy)
+        {
+            if (_partition is null) ListLegacyHolders(legacy, listing.UserOwners);
+            else ListLegacyHoldersOfPartition(legacy, listing);
+        }
         if (_pendingDomains == 0) DirectoryComplete();
     }
 
@@ -145,6 +199,29 @@ public sealed class PluginStoresActor : UntypedActor
         }
     }
 
+    /// <summary>A shard's entity: a domain's holders map (kept by the shard its domain hashes to) is read through the
+    /// region when the journal holds it; else (nobody wrote it yet) every account of that domain in this shard with a
+    /// user journal may hold release-1 data (more than the map would name: such a store starts on its first read).</summary>
+    private void ListLegacyHoldersOfPartition(ILegacyStoreSource legacy, Listing listing)
+    {
+        var ids = new HashSet<string>(listing.StoreIds, StringComparer.Ordinal);
+        foreach (var domain in legacy.Domains)
+        {
+            var address = LegacyHoldersAddress(domain);
+            if (ids.Contains(address.PersistenceId))
+            {
+                _pendingDomains++;
+                _partition!.Region().Ask<StoreReplies.Entries>(new StoreEnvelope(address, StoreCommands.GetAll.Instance), PluginStores.Timeout)
+                    .PipeTo(Self, success: e => new HoldersKnown(domain, Holders(e.Items)), failure: ex => new Status.Failure(ex));
+                continue;
+            }
+            var holders = new HashSet<Jid>();
+            foreach (var owner in listing.UserOwners)
+                if (owner.Domain == domain && Mine(owner.Bare)) holders.Add(owner.Bare);
+            _legacyHolders[domain] = holders;
+        }
+    }
+
     private static HashSet<Jid> Holders(StoreEntryRecord[] entries)
     {
         var holders = new HashSet<Jid>();
@@ -159,6 +236,9 @@ public sealed class PluginStoresActor : UntypedActor
     {
         switch (message)
         {
+            case StoreEnvelope e when _handingOff:
+                _partition!.Region().Forward(e); // behind the hand-off: to the shard's next home
+                break;
             case StoreEnvelope e:
                 var name = Uri.EscapeDataString(e.Address.PersistenceId);
                 if (_stoppingByName.TryGetValue(name, out var stopping))
@@ -186,21 +266,36 @@ public sealed class PluginStoresActor : UntypedActor
                 break;
             case Terminated t:
                 _running.Remove(t.ActorRef);
-                if (!_stopping.Remove(t.ActorRef, out var entry)) return;
-                _stoppingByName.Remove(t.ActorRef.Path.Name);
-                if (entry.Waiting.Count == 0) return;
-                var fresh = Child(entry.Address, t.ActorRef.Path.Name);
-                foreach (var (command, sender) in entry.Waiting) fresh.Tell(command, sender);
+                if (_stopping.Remove(t.ActorRef, out var entry))
+                {
+                    _stoppingByName.Remove(t.ActorRef.Path.Name);
+                    if (_handingOff)
+                        foreach (var (command, sender) in entry.Waiting) _partition!.Region().Tell(new StoreEnvelope(entry.Address, command), sender);
+                    else if (entry.Waiting.Count > 0)
+                    {
+                        var fresh = Child(entry.Address, t.ActorRef.Path.Name);
+                        foreach (var (command, sender) in entry.Waiting) fresh.Tell(command, sender);
+                    }
+                }
+                if (_handingOff && _running.Count == 0 && _stopping.Count == 0) Context.Stop(Self);
+                break;
+            case HandOff when _partition is not null:
+                _handingOff = true;
+                foreach (var (store, storeAddress) in _running)
+                {
+                    _stopping[store] = (storeAddress, new());
+                    _stoppingByName[store.Path.Name] = store;
+                    store.Tell(PluginStoreActor.Stop.Instance); // after the commands already in its mailbox
+                }
+                _running.Clear();
+                if (_stopping.Count == 0) Context.Stop(Self);
                 break;
             case ListRunning:
                 Sender.Tell(_running.Values.Select(a => a.PersistenceId).ToArray());
                 break;
             case StartDirectory start:
                 if (_forwarded is not null || _stored is not null) return; // once
-                _directoryAsker = Sender;
-                _forwarded = new HashSet<string>(StringComparer.Ordinal);
-                foreach (var a in _running.Values) _forwarded.Add(a.PersistenceId);
-                start.List().PipeTo(Self, success: l => new Listed(l), failure: ex => new Status.Failure(ex));
+                BeginDirectory(start.List, Sender);
                 break;
             case Listed l when _forwarded is not null:
                 OnListed(l.Listing);

@@ -119,6 +119,20 @@ public sealed class AccountResourcesActor : UntypedActor
         _router = router;
         _accounts = accounts;
         _settings = settings;
+        _unreachable = Cluster.UnreachableNodes.Of(Context.System);
+    }
+
+    private readonly Cluster.UnreachableNodes _unreachable;
+
+    /// <summary>A resource that can be given a stanza now: available, and not on a node this one cannot reach (a
+    /// clustered node: its sessions leave the routing view at once, as if ended, until the node is back or downed).</summary>
+    private bool Deliverable(SessionEntry r) => r.Available && !_unreachable.Holds(r.Session);
+
+    /// <summary>The index of the session bound at <paramref name="full"/> that can be reached now (-1: none).</summary>
+    private int ReachableIndexOf(Jid full)
+    {
+        var i = IndexOf(full);
+        return i >= 0 && _unreachable.Holds(_resources[i].Session) ? -1 : i;
     }
 
     protected override void PreStart()
@@ -191,7 +205,7 @@ public sealed class AccountResourcesActor : UntypedActor
                 break;
             case DeliverPageTo m:
             {
-                var i = IndexOf(m.Resource);
+                var i = ReachableIndexOf(m.Resource);
                 if (i >= 0) _resources[i].Session.Forward(m.Page); // the session answers the asker once written
                 else Sender.Tell(new SessionMessages.PageWritten(m.Page.PageId, false));
                 break;
@@ -311,7 +325,7 @@ public sealed class AccountResourcesActor : UntypedActor
         for (var i = 0; i < _resources.Count; i++)
         {
             var r = _resources[i];
-            if (!r.Available || r.Jid.Equals(from)) continue;
+            if (!Deliverable(r) || r.Jid.Equals(from)) continue;
             var copy = presence.Clone();
             copy.To = r.Jid.ToString();
             r.Session.Tell(new SessionMessages.Deliver(copy));
@@ -352,7 +366,7 @@ public sealed class AccountResourcesActor : UntypedActor
                 }
                 // §8.5.2.1.1: presence goes to every available resource
                 for (var i = 0; i < _resources.Count; i++)
-                    if (_resources[i].Available) _resources[i].Session.Tell(new SessionMessages.Deliver(stanza));
+                    if (Deliverable(_resources[i])) _resources[i].Session.Tell(new SessionMessages.Deliver(stanza));
                 return;
         }
     }
@@ -370,7 +384,7 @@ public sealed class AccountResourcesActor : UntypedActor
         // the available resources with non-negative priority. Negative priority never receives bare-JID messages.
         var best = int.MinValue;
         for (var i = 0; i < _resources.Count; i++)
-            if (_resources[i].Available && _resources[i].Priority >= 0 && _resources[i].Priority > best) best = _resources[i].Priority;
+            if (Deliverable(_resources[i]) && _resources[i].Priority >= 0 && _resources[i].Priority > best) best = _resources[i].Priority;
         if (best == int.MinValue)
         {
             _router.Undeliverable(stanza, from, to, type); // §8.5.2.2: no available resource
@@ -379,7 +393,7 @@ public sealed class AccountResourcesActor : UntypedActor
         for (var i = 0; i < _resources.Count; i++)
         {
             var r = _resources[i];
-            if (!r.Available || r.Priority < 0) continue;
+            if (!Deliverable(r) || r.Priority < 0) continue;
             if (type == "headline" || r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
         }
     }
@@ -392,7 +406,7 @@ public sealed class AccountResourcesActor : UntypedActor
             ToBareJid(stanza, from, to.Bare);
             return;
         }
-        var i = IndexOf(to);
+        var i = ReachableIndexOf(to);
         if (i >= 0)
         {
             _resources[i].Session.Tell(new SessionMessages.Deliver(stanza)); // §8.5.3.1: a connected resource gets it

@@ -7,14 +7,17 @@ namespace Actors.Xmpp.Server.Routing;
 /// The IQ requests the server sent (<see cref="StanzaRouter.SendIqAsync"/>) and waits for, held by one actor per node
 /// (<c>/user/server-iqs</c>, <see cref="PendingServerIqActor"/>) keyed by id and addresses, never in a process-wide
 /// map. Each id carries the asking node's tag (<c>s-&lt;node&gt;-&lt;n&gt;</c>), so an answer is sent to the node that
-/// asked wherever it arrives: <see cref="NodeOf"/> resolves a tag to that node's actor (one node here; the clustering
-/// issue resolves the other nodes' tags to their <c>/user/server-iqs</c>).
+/// asked wherever it arrives: <see cref="NodeOf"/> resolves a tag to that node's actor: this node's, or on a clustered
+/// node another member's <c>/user/server-iqs</c>, whose tag <see cref="Cluster.ServerIqNodes"/> asked it when the member
+/// came up (so a client's answer to a request another node sent is handed to that node, whichever node the client is on).
 /// </summary>
 public sealed class PendingServerIqs
 {
     private const string Prefix = "s-";
     private IActorRef _local = ActorRefs.Nobody;
     private long _next;
+    private volatile System.Collections.Immutable.ImmutableDictionary<string, IActorRef> _others =
+        System.Collections.Immutable.ImmutableDictionary<string, IActorRef>.Empty.WithComparers(StringComparer.Ordinal);
 
     /// <summary>This node's tag: random per process, so that answers to a previous run's requests match nothing.</summary>
     public string NodeTag { get; } = Guid.NewGuid().ToString("N")[..8];
@@ -22,7 +25,22 @@ public sealed class PendingServerIqs
     public bool Attached => !_local.IsNobody();
 
     /// <summary>Starts this node's actor (once the actor system is up).</summary>
-    public void Attach(ActorSystem system) => _local = system.ActorOf(Props.Create(() => new PendingServerIqActor()), "server-iqs");
+    public void Attach(ActorSystem system) => _local = system.ActorOf(Props.Create(() => new PendingServerIqActor(NodeTag)), ActorName);
+
+    /// <summary>The name of each node's actor under /user.</summary>
+    public const string ActorName = "server-iqs";
+
+    /// <summary>Another node's tag and actor (a clustered node learnt it from that member).</summary>
+    internal void AddNode(string tag, IActorRef actor) => _others = _others.SetItem(tag, actor);
+
+    /// <summary>The tags of a member that left (its requests are gone with it).</summary>
+    internal void RemoveNode(Akka.Actor.Address address)
+    {
+        var others = _others;
+        foreach (var (tag, actor) in others)
+            if (actor.Path.Address.Equals(address)) others = others.Remove(tag);
+        _others = others;
+    }
 
     internal string NewId() => Prefix + NodeTag + "-" + Interlocked.Increment(ref _next).ToString(System.Globalization.CultureInfo.InvariantCulture);
 
@@ -44,16 +62,27 @@ public sealed class PendingServerIqs
         var end = id.IndexOf('-', Prefix.Length);
         if (end < 0) return null;
         var tag = id.AsSpan(Prefix.Length, end - Prefix.Length);
-        return tag.SequenceEqual(NodeTag) && Attached ? _local : null;
+        if (tag.SequenceEqual(NodeTag)) return Attached ? _local : null;
+        var others = _others;
+        return others.Count != 0 && others.TryGetValue(tag.ToString(), out var node) ? node : null;
     }
 }
 
 /// <summary>One node's pending server IQs: the asker of each key, answered once, or with TimeoutException.</summary>
-internal sealed class PendingServerIqActor : UntypedActor, IWithTimers
+internal sealed class PendingServerIqActor(string nodeTag) : UntypedActor, IWithTimers
 {
     public sealed record Expect(string Key, TimeSpan Timeout);
+    /// <summary>An answer for the request with this key (from any node: it crosses nodes with the routing serializer).</summary>
     public sealed record Answered(string Key, Element Stanza);
     private sealed record Expired(string Key);
+
+    /// <summary>Another node asks this node's tag: answered with <see cref="NodeTag"/>.</summary>
+    public sealed record WhatTag
+    {
+        public static readonly WhatTag Instance = new();
+    }
+
+    public sealed record NodeTag(string Tag);
 
     private readonly Dictionary<string, IActorRef> _waiting = new(StringComparer.Ordinal);
 
@@ -75,6 +104,9 @@ internal sealed class PendingServerIqActor : UntypedActor, IWithTimers
                 if (!_waiting.Remove(m.Key, out var asker)) return; // late, or not ours
                 Timers.Cancel(m.Key);
                 asker.Tell(m.Stanza);
+                break;
+            case WhatTag:
+                Sender.Tell(new NodeTag(nodeTag));
                 break;
             case Expired m:
                 if (_waiting.Remove(m.Key, out var waiting))

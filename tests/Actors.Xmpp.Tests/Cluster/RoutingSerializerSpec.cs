@@ -2,6 +2,9 @@ using System.Runtime.Serialization;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.C2s;
 using Actors.Xmpp.Server.Cluster;
+using Actors.Xmpp.Persistence.Plugins;
+using Actors.Xmpp.Server.PluginEntities;
+using Actors.Xmpp.Server.PluginStores;
 using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Xml;
@@ -109,6 +112,16 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
             Assert.Equal(Describe(r), Describe(back)); // records compare Elements by reference: compare their text
         }
         Assert.Equal(["friends", "family"], Assert.IsType<UserActor.SubscriptionOf>(RoundTrip(new UserActor.SubscriptionOf("both", new[] { "friends", "family" }))).Groups);
+        var import = Assert.IsType<UserActor.ImportData>(RoundTrip(new UserActor.ImportData(
+            [new Server.Users.Events.RosterItemState("bob@localhost", "Bob", ["friends"], "both", true, false),
+             new Server.Users.Events.RosterItemState("carol@localhost", null, [], "none", false, true)],
+            [new Server.Users.Events.SubscriptionRequestState("dave@localhost", "<presence type='subscribe'/>")])));
+        Assert.Equal(("bob@localhost", "Bob", "friends", "both", true, false),
+            (import.Roster[0].Jid, import.Roster[0].Name, import.Roster[0].Groups.Single(), import.Roster[0].Subscription, import.Roster[0].Ask, import.Roster[0].Approved));
+        Assert.Null(import.Roster[1].Name);
+        Assert.True(import.Roster[1].Approved);
+        Assert.Equal("<presence type='subscribe'/>", import.PendingIn.Single().Stanza);
+        Assert.Equal(new UserActor.DataImported(2, 1), RoundTrip(new UserActor.DataImported(2, 1)));
         Assert.Same(UserActor.GetState.Instance, RoundTrip(UserActor.GetState.Instance));
         Assert.Same(AccountResourcesActor.ListResources.Instance, RoundTrip(AccountResourcesActor.ListResources.Instance));
         Assert.Same(AccountResourcesActor.AccountCreated.Instance, RoundTrip(AccountResourcesActor.AccountCreated.Instance));
@@ -143,8 +156,77 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
         Assert.Throws<SerializationException>(() => serializer.FromBinary(count, "r.resources.v1")); // a count larger than the bytes
     }
 
+    [Fact]
+    public void Plugin_store_commands_inside_their_envelope_and_the_replies_round_trip_as_host_records_of_strings()
+    {
+        var address = new StoreAddress("offline", StoreShape.Archive, "messages", Alice);
+        var stamp = new DateTimeOffset(2026, 1, 2, 3, 4, 5, 6, TimeSpan.FromHours(2));
+        object[] commands =
+        [
+            new StoreCommands.Get("key <&>"), StoreCommands.GetAll.Instance,
+            new StoreCommands.Set([new StoreEntryRecord("a", "text", null), new StoreEntryRecord("b", null, "<x xmlns='urn:x'/>"), new StoreEntryRecord("c", null, null)]),
+            StoreCommands.Clear.Instance, new StoreCommands.Append(null, "<message xmlns='jabber:client'/>", 100), new StoreCommands.Append("t", null),
+            new StoreCommands.Read(41, 200), new StoreCommands.Trim(40), StoreCommands.Count.Instance, StoreCommands.Purge.Instance,
+        ];
+        foreach (var command in commands)
+        {
+            var back = Assert.IsType<StoreEnvelope>(RoundTrip(new StoreEnvelope(address, command)));
+            Assert.Equal(address, back.Address);
+            Assert.Equal(command.GetType(), back.Command.GetType());
+            Assert.Equal(Describe(command), Describe(back.Command));
+        }
+        object[] replies =
+        [
+            new StoreReplies.Value(new StoreEntryRecord("k", "v", null)), new StoreReplies.Value(null),
+            new StoreReplies.Entries([new StoreEntryRecord("k", null, "<v xmlns='urn:v'/>")]),
+            new StoreReplies.Page([new StoreItemRecord(7, stamp, null, "<m xmlns='urn:m'/>"), new StoreItemRecord(8, stamp.ToUniversalTime(), "t", null)], true),
+            new StoreReplies.Appended(9), new StoreReplies.Counted(3), StoreReplies.Done.Instance,
+        ];
+        foreach (var reply in replies)
+            Assert.Equal(Describe(reply), Describe(RoundTrip(reply)));
+        var page = Assert.IsType<StoreReplies.Page>(RoundTrip(replies[3]));
+        Assert.Equal(stamp, page.Items[0].Stamp);
+        Assert.Equal(stamp.Offset, page.Items[0].Stamp.Offset);
+    }
+
+    [Fact]
+    public void A_store_address_from_another_node_that_could_not_name_a_store_is_refused()
+    {
+        var serializer = (RoutingSerializer)Sys.Serialization.FindSerializerForType(typeof(StoreEnvelope));
+        // a plugin id with '/' would write into another store's persistence id
+        var bytes = serializer.ToBinary(new StoreEnvelope(new StoreAddress("a/b", StoreShape.Map, "k", Alice), StoreCommands.GetAll.Instance));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, "ps.env.v1"));
+        var full = serializer.ToBinary(new StoreEnvelope(new StoreAddress("vcard", StoreShape.Map, "vcard", AliceRes), StoreCommands.GetAll.Instance));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(full, "ps.env.v1")); // an owner is never a full JID
+    }
+
+    [Fact]
+    public void Plugin_entity_commands_and_answers_round_trip_with_their_xml()
+    {
+        var command = new Element("join", "urn:x:muc-room").SetAttr("nick", "<&>");
+        var back = Assert.IsType<EntityCommand>(RoundTrip(new EntityCommand("room@conference.localhost", command, true)));
+        Assert.Equal("room@conference.localhost", back.Key);
+        Assert.Equal(command.ToString(), back.Command.ToString());
+        Assert.True(back.ExpectsReply);
+        Assert.Equal(Stanza().ToString(), Assert.IsType<EntityReply>(RoundTrip(new EntityReply(Stanza()))).Payload!.ToString());
+        Assert.Null(Assert.IsType<EntityReply>(RoundTrip(new EntityReply(null))).Payload);
+        Assert.Equal("boom", Assert.IsType<EntityFailed>(RoundTrip(new EntityFailed("boom"))).Reason);
+        var answered = Assert.IsType<PendingServerIqActor.Answered>(RoundTrip(new PendingServerIqActor.Answered("s-ab-1\nlocalhost\nbob@localhost/r", Stanza())));
+        Assert.Equal("s-ab-1\nlocalhost\nbob@localhost/r", answered.Key);
+        Assert.Equal(Stanza().ToString(), answered.Stanza.ToString());
+        Assert.Same(PendingServerIqActor.WhatTag.Instance, RoundTrip(PendingServerIqActor.WhatTag.Instance));
+        Assert.Equal("c0ffee12", Assert.IsType<PendingServerIqActor.NodeTag>(RoundTrip(new PendingServerIqActor.NodeTag("c0ffee12"))).Tag);
+        Assert.Equal(new PluginOperations.Run("plugin-reload", "muc"), RoundTrip(new PluginOperations.Run("plugin-reload", "muc")));
+        Assert.Equal(new PluginOperations.Result(false, "kept 1.0.0"), RoundTrip(new PluginOperations.Result(false, "kept 1.0.0")));
+        var serializer = (RoutingSerializer)Sys.Serialization.FindSerializerForType(typeof(EntityCommand));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(new EntityCommand("", command, false)), "pe.command.v1"));
+    }
+
     private static string Describe(object o) => o switch
     {
+        StoreCommands.Set m => string.Join(";", m.Entries.Select(e => e.ToString())),
+        StoreReplies.Entries m => string.Join(";", m.Items.Select(e => e.ToString())),
+        StoreReplies.Page m => string.Join(";", m.Items.Select(e => e.ToString())) + " " + m.Complete,
         UserActor.ResourcePresence m => $"{m.Resource} {m.Session} {m.Presence} {m.Available} {m.Priority}",
         UserActor.OutboundSubscription m => $"{m.Stanza} {m.To}",
         UserActor.InboundPresence m => $"{m.Stanza} {m.From}",

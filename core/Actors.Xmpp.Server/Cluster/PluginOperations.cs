@@ -1,0 +1,19 @@
+namespace Actors.Xmpp.Server.Cluster;
+
+/// <summary>
+/// Cluster-wide plugin operations (issue 10): <c>plugin load|unload|reload ID</c> on one node's admin channel runs on
+/// every member, each through its own plugin host (the actor at /user/<see cref="ActorName"/>, started by the plugin
+/// host on a clustered node), and the answer reports each node. A node where the operation fails says so (a failed
+/// reload keeps the old version there, as on one node). The records cross nodes with <see cref="RoutingSerializer"/>.
+/// </summary>
+public static class PluginOperations
+{
+    public const string ActorName = "plugin-operations";
+
+    /// <summary>Run <paramref name="Command"/> (plugin-load, plugin-unload or plugin-reload) for <paramref name="Plugin"/>
+    /// on this node only.</summary>
+    public sealed record Run(string Command, string Plugin);
+
+    /// <summary>The outcome on one node.</summary>
+    public sealed record Result(bool Ok, string Message);
+}
