@@ -67,6 +67,10 @@ public sealed partial class XmppServerOptions
         public List<CertificateFiles> Certificates { get; set; } = new();
         /// <summary>Reload the certificates when their files change (certbot renewals); connections stay up.</summary>
         public bool WatchFiles { get; set; } = true;
+        /// <summary>PEM files of the authorities (a device CA) whose client certificates log in with SASL EXTERNAL
+        /// (XEP-0178): with any, client TLS handshakes ask for a certificate (not required) and one that chains to these
+        /// and names an account (id-on-xmppAddr) is offered EXTERNAL. Empty: no client certificates.</summary>
+        public List<string> ClientCertificateAuthorities { get; set; } = new();
     }
 
     public sealed class CertificateFiles

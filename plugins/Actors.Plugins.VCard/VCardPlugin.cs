@@ -21,7 +21,7 @@ namespace Actors.Plugins.VCard;
 /// </remarks>
 [Xep(54, "1.2")]
 [Xep(153, "1.1", Status = "partial")] // the server's part (§4.3); the rest is up to clients
-[Xep(398, "0.3")]
+[Xep(398, "1.0.0")]
 public sealed class VCardPlugin : IXmppPlugin
 {
     public const string Ns = "vcard-temp";

@@ -49,33 +49,8 @@ public sealed class FederationFixture : IAsyncLifetime
     private static int Port(TcpListener listener) => ((IPEndPoint)listener.LocalEndpoint).Port;
 
     /// <summary>A certificate for <paramref name="name"/> (a DNS-ID), self-signed when <paramref name="issuer"/> is null.</summary>
-    public static X509Certificate2 MakeCertificate(string name, X509Certificate2? issuer, bool isCa = false)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest("CN=" + name, key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(isCa, false, 0, true));
-        if (isCa) request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
-        else
-        {
-            var san = new SubjectAlternativeNameBuilder();
-            san.AddDnsName(name);
-            request.CertificateExtensions.Add(san.Build());
-            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature, true));
-            request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
-                new OidCollection { new Oid("1.3.6.1.5.5.7.3.1"), new Oid("1.3.6.1.5.5.7.3.2") }, false));
-        }
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        var notBefore = DateTimeOffset.UtcNow.AddDays(-1);
-        X509Certificate2 certificate;
-        if (issuer is null) certificate = request.CreateSelfSigned(notBefore, notBefore.AddYears(isCa ? 2 : 1)); // a CA outlives what it issues
-        else
-        {
-            using var issued = request.Create(issuer, notBefore, notBefore.AddYears(1), RandomNumberGenerator.GetBytes(8));
-            certificate = issued.CopyWithPrivateKey(key);
-        }
-        // through PKCS#12 so that SslStream can use the key
-        using (certificate) return X509CertificateLoader.LoadPkcs12(certificate.Export(X509ContentType.Pkcs12), null);
-    }
+    public static X509Certificate2 MakeCertificate(string name, X509Certificate2? issuer, bool isCa = false) =>
+        TestCertificates.Make(name, issuer, isCa);
 
     public async Task InitializeAsync()
     {

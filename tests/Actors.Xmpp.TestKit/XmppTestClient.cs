@@ -101,7 +101,15 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
     /// <summary>STARTTLS as a peer server's initiating side (RFC 6120 §5.4.2 on an s2s stream): &lt;starttls/&gt;,
     /// &lt;proceed/&gt;, the handshake for <paramref name="targetHost"/> with <paramref name="clientCertificate"/>
     /// (XEP-0178); the caller opens the new stream.</summary>
-    public async Task StartTlsAsPeerAsync(string targetHost, X509Certificate2? clientCertificate)
+    public Task StartTlsAsPeerAsync(string targetHost, X509Certificate2? clientCertificate) =>
+        StartTlsPresentingAsync(targetHost, clientCertificate, "xmpp-server");
+
+    /// <summary>STARTTLS on a client stream presenting <paramref name="clientCertificate"/> (XEP-0178's SASL EXTERNAL);
+    /// the caller opens the new stream.</summary>
+    public Task StartTlsWithCertificateAsync(X509Certificate2 clientCertificate, string targetHost = TestServer.Domain) =>
+        StartTlsPresentingAsync(targetHost, clientCertificate, "xmpp-client");
+
+    private async Task StartTlsPresentingAsync(string targetHost, X509Certificate2? clientCertificate, string alpn)
     {
         await SendAsync("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
         var proceed = await NextAsync();
@@ -114,7 +122,7 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
             {
                 TargetHost = targetHost,
                 EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-                ApplicationProtocols = [new SslApplicationProtocol("xmpp-server")],
+                ApplicationProtocols = [new SslApplicationProtocol(alpn)],
                 ClientCertificates = clientCertificate is null ? null : new X509CertificateCollection { clientCertificate },
                 RemoteCertificateValidationCallback = (_, _, _, _) => true,
             }, cts.Token);

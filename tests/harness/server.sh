@@ -30,6 +30,8 @@
 #   XMPP_S2S_TLS_REQUIRED  true (default) or false: STARTTLS mandatory on s2s streams (Xmpp:S2s:RequireTls); peers
 #                      with self-signed certificates (two harness instances) authenticate with dialback over TLS
 #   XMPP_S2S_TRUSTED_CERTS  PEM files, comma-separated, trusted to verify peers' certificates (SASL EXTERNAL, XEP-0178)
+#   XMPP_CLIENT_CAS    PEM files, comma-separated, of the authorities whose client certificates log in with SASL EXTERNAL
+#                      on client streams (XEP-0178; JIDs from id-on-xmppAddr); empty (default): none asked for
 #   XMPP_MQTT_PORT     the MQTT 5 bridge's port (default XMPP_PORT-3339, 1883 for 5222): MQTT clients log in with an
 #                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
 #   XMPP_PROXY65_PORT  the XEP-0065 SOCKS5 bytestreams proxy's port on HOST (default XMPP_PORT+2555, 7777 for 5222): the
@@ -70,6 +72,7 @@ S2S_ROUTES="${XMPP_S2S_ROUTES:-}"
 S2S_TLS_PORT="${XMPP_S2S_TLS_PORT:-$((PORT + 55))}"
 S2S_TLS_REQUIRED="${XMPP_S2S_TLS_REQUIRED:-true}"
 S2S_TRUSTED_CERTS="${XMPP_S2S_TRUSTED_CERTS:-}"
+CLIENT_CAS="${XMPP_CLIENT_CAS:-}"
 MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
 PROXY65_PORT="${XMPP_PROXY65_PORT:-$((PORT + 2555))}"
 TURN_PORT="${XMPP_TURN_PORT:-$((PORT - 1744))}"
@@ -121,6 +124,11 @@ server_args() {
   done
   for cert in ${S2S_TRUSTED_CERTS//,/ }; do
     echo "--Xmpp:S2s:TrustedCertificates:$i=$cert"
+    i=$((i + 1))
+  done
+  i=0
+  for cert in ${CLIENT_CAS//,/ }; do
+    echo "--Xmpp:Tls:ClientCertificateAuthorities:$i=$cert"
     i=$((i + 1))
   done
 }

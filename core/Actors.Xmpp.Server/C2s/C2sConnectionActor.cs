@@ -304,7 +304,7 @@ public sealed class C2sConnectionActor : UntypedActor
             if (_conn.IsSecure || !tlsRequired)
             {
                 var mechanisms = features.AddChild("mechanisms", Ns.Sasl);
-                foreach (var name in _server.Sasl.Advertise(_conn.IsSecure, _conn.ChannelBinding))
+                foreach (var name in _server.Sasl.Advertise(_conn.IsSecure, _conn.ChannelBinding, CertificateJids()))
                     mechanisms.AddChild("mechanism").AddText(name);
                 if (_conn.ChannelBinding is { } cb && cb.SupportedTypes.Count > 0)
                 {
@@ -475,7 +475,8 @@ public sealed class C2sConnectionActor : UntypedActor
                     return;
                 }
                 var name = e.Attr("mechanism");
-                var mechanism = name is null ? null : _server.Sasl.Create(name, _conn.IsSecure, _conn.ChannelBinding, _domain);
+                var mechanism = name is null ? null : _server.Sasl.Create(name, _conn.IsSecure, _conn.ChannelBinding, _domain,
+                    certificateJids: CertificateJids());
                 if (mechanism is null)
                 {
                     SaslFailure("invalid-mechanism", null, count: false);
@@ -513,6 +514,18 @@ public sealed class C2sConnectionActor : UntypedActor
                 StreamError(StreamErrors.UnsupportedStanzaType, $"unexpected SASL element <{e.Name}/>");
                 return;
         }
+    }
+
+    /// <summary>XEP-0178: the accounts of this domain the client's verified certificate names (id-on-xmppAddr bare JIDs);
+    /// null without one.</summary>
+    private IReadOnlyList<Jid>? CertificateJids()
+    {
+        if (_conn.PeerCertificate is not { } certificate) return null;
+        List<Jid>? jids = null;
+        foreach (var text in Transport.Tls.PeerCertificateVerifier.XmppAddrs(certificate))
+            if (Jid.TryParse(text, out var jid) && jid is not null && jid.IsBare && jid.Local is not null && jid.Domain == _domain)
+                (jids ??= new List<Jid>()).Add(jid);
+        return jids;
     }
 
     /// <summary>Base64 content of auth/response; "=" is an empty response (RFC 6120 §6.4.2).</summary>

@@ -95,6 +95,9 @@ public sealed class XmppServerService : IHostedService
             MaxStanzaBytesBeforeAuthentication = o.Limits.MaxStanzaBytesBeforeAuthentication,
             MaxOutboundBytes = o.Limits.MaxOutboundBytes,
             Certificates = _certificates,
+            ClientCertificates = o.Tls.ClientCertificateAuthorities.Count > 0
+                ? Transport.Tls.PeerCertificateVerifier.Load(o.Tls.ClientCertificateAuthorities)
+                : null,
             Shaper = new ShaperLimits(Math.Max(0, o.Limits.ClientBytesPerSecond),
                 Math.Max(o.Limits.ClientBurstBytes, o.Limits.MaxStanzaBytes), o.Limits.ExemptLoopback),
             KeepAlive = o.Limits.TcpKeepAliveSeconds > 0

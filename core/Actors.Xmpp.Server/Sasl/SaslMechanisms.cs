@@ -7,6 +7,7 @@ public sealed class SaslMechanisms
 {
     private static readonly string[] Order =
     [
+        ExternalServerMechanism.MechanismName, // only with a verified client certificate naming an account (XEP-0178)
         "SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
         "SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1",
         "PLAIN",
@@ -25,7 +26,9 @@ public sealed class SaslMechanisms
     /// <summary>All mechanism names this implementation knows, in preference order.</summary>
     public static IReadOnlyList<string> Supported => Order;
 
-    public IReadOnlyList<string> Advertise(bool isTls, IChannelBinding? cb)
+    /// <param name="certificateJids">The accounts the client's verified TLS certificate names (EXTERNAL is offered
+    /// only when there is one).</param>
+    public IReadOnlyList<string> Advertise(bool isTls, IChannelBinding? cb, IReadOnlyList<Jid>? certificateJids = null)
     {
         bool cbAvailable = isTls && cb is not null && cb.SupportedTypes.Count > 0;
         var list = new List<string>(Order.Length);
@@ -33,6 +36,7 @@ public sealed class SaslMechanisms
         {
             if (_allowed is not null && !_allowed.Contains(name)) continue;
             if (name.EndsWith("-PLUS", StringComparison.Ordinal) && !cbAvailable) continue;
+            if (name == ExternalServerMechanism.MechanismName && (!isTls || certificateJids is not { Count: > 0 })) continue;
             if (name == "PLAIN" && !isTls && !Options.AllowPlainWithoutTls) continue;
             list.Add(name);
         }
@@ -54,11 +58,13 @@ public sealed class SaslMechanisms
     }
 
     /// <summary>A fresh mechanism instance, or null if <paramref name="name"/> is not offered on this connection.</summary>
-    public ISaslMechanism? Create(string name, bool isTls, IChannelBinding? cb, string domain, Func<string>? nonceGenerator = null)
+    public ISaslMechanism? Create(string name, bool isTls, IChannelBinding? cb, string domain, Func<string>? nonceGenerator = null,
+        IReadOnlyList<Jid>? certificateJids = null)
     {
-        var advertised = Advertise(isTls, cb);
+        var advertised = Advertise(isTls, cb, certificateJids);
         if (!advertised.Contains(name, StringComparer.Ordinal)) return null;
         if (name == "PLAIN") return new PlainServerMechanism(domain, Options);
+        if (name == ExternalServerMechanism.MechanismName) return new ExternalServerMechanism(domain, certificateJids!);
         bool plus = name.EndsWith("-PLUS", StringComparison.Ordinal);
         var hash = name["SCRAM-".Length..(plus ? name.Length - 5 : name.Length)];
         bool plusAdvertised = advertised.Any(n => n.EndsWith("-PLUS", StringComparison.Ordinal));

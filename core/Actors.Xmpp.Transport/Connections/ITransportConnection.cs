@@ -19,6 +19,9 @@ public interface ITransportConnection
     bool IsSecure { get; }
     /// <summary>Whether STARTTLS can be offered (a TCP transport with a certificate, not yet secure).</summary>
     bool CanStartTls { get; }
+    /// <summary>The certificate the client presented in the TLS handshake, kept only when it chains to the
+    /// authorities of <see cref="TransportOptions.ClientCertificates"/> (asked for only then), or null.</summary>
+    System.Security.Cryptography.X509Certificates.X509Certificate2? PeerCertificate => null;
     /// <summary>Channel-binding data of the TLS layer, null on a plain connection.</summary>
     IChannelBinding? ChannelBinding { get; }
     /// <summary>Environment.TickCount64 of the last bytes received.</summary>

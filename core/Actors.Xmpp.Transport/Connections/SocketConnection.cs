@@ -88,6 +88,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     public bool IsSecure => _tls is not null;
     public bool CanStartTls => _tls is null && _options.Certificates is not null && !_tlsRequested;
     public IChannelBinding? ChannelBinding => _channelBinding;
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? PeerCertificate { get; private set; }
     /// <summary>The socket (tests and diagnostics).</summary>
     internal Socket Socket => _socket;
     /// <summary>The TLS stream once negotiated (tests and diagnostics).</summary>
@@ -187,13 +188,21 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         try
         {
             using (timeout.Token.UnsafeRegister(static s => ShutdownQuietly((Socket)s!), _socket))
-                await tls.AuthenticateAsServerAsync(ServerCertificates.SelectXmpp, certificates, CancellationToken.None).ConfigureAwait(false);
+                await tls.AuthenticateAsServerAsync(_options.ClientCertificates is null ? ServerCertificates.SelectXmpp : SelectAskingForCertificate,
+                    certificates, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is AuthenticationException or IOException or SocketException or ObjectDisposedException)
         {
             await tls.DisposeAsync().ConfigureAwait(false);
             _owner.Tell(new TransportEvents.TlsFailed(timeout.IsCancellationRequested ? "TLS handshake timed out" : ex.Message));
             return false;
+        }
+        // kept only when it chains to the configured authorities; a copy: the handshake's object goes with the stream
+        if (tls.RemoteCertificate is { } presented && _options.ClientCertificates is { } authorities)
+        {
+            var copy = System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificate(presented.GetRawCertData());
+            if (authorities.VerifyClient(copy, new System.Security.Cryptography.X509Certificates.X509Certificate2Collection()) is null) PeerCertificate = copy;
+            else copy.Dispose();
         }
         OpenSslTuning.ReleaseBuffersWhenIdle(tls);
         _bioTrimDue = true; // the handshake's flights sized the BIO buffers
@@ -208,6 +217,22 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         _owner.Tell(TransportEvents.TlsEstablishedInstance);
         return true;
     }
+
+    /// <summary>The XMPP options for the name asked for, also asking for the client's certificate (XEP-0178): any is
+    /// accepted here, none too; whether it names an account is the SASL layer's question, afterwards.</summary>
+    private static readonly ServerOptionsSelectionCallback SelectAskingForCertificate = static (_, hello, state, _) =>
+    {
+        var xmpp = ((ServerCertificates)state!).XmppOptions(hello.ServerName);
+        return ValueTask.FromResult(new SslServerAuthenticationOptions
+        {
+            ServerCertificateContext = xmpp.ServerCertificateContext,
+            EnabledSslProtocols = xmpp.EnabledSslProtocols,
+            AllowRenegotiation = false,
+            ApplicationProtocols = xmpp.ApplicationProtocols,
+            ClientCertificateRequired = true,
+            RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+        });
+    };
 
     private static void ShutdownQuietly(Socket socket)
     {

@@ -18,6 +18,9 @@ public sealed record TransportOptions
     public Tls.ServerCertificates? Certificates { get; init; }
     /// <summary>TCP keep-alive on every accepted connection (dead-peer detection by the kernel); null: off.</summary>
     public TcpKeepAlive? KeepAlive { get; init; }
+    /// <summary>The authorities of client certificates (XEP-0178): when set, the TLS handshake asks the client for a
+    /// certificate (not required) and keeps it (<see cref="ITransportConnection.PeerCertificate"/>); null: none asked.</summary>
+    public Tls.PeerCertificateVerifier? ClientCertificates { get; init; }
     /// <summary>The read rate of one client connection (TCP and WebSocket); the default shapes nothing.</summary>
     public Admission.ShaperLimits Shaper { get; init; } = new();
 }

@@ -46,6 +46,31 @@ public sealed class PeerCertificateVerifier
         return "the certificate does not chain to a trusted root";
     }
 
+    /// <summary>A client's certificate (XEP-0178 on client streams): null when it chains to one of the configured
+    /// certificates only (a deployment's device CA, never the system's roots, which vouch for servers' names and not for
+    /// accounts) and is valid now, else why not. The names it may stand for are <see cref="XmppAddrs"/>.</summary>
+    public string? VerifyClient(X509Certificate2? certificate, X509Certificate2Collection intermediates)
+    {
+        if (certificate is null) return "no certificate";
+        var now = DateTime.Now;
+        if (now < certificate.NotBefore || now > certificate.NotAfter) return "the certificate is not valid now";
+        if (_trusted.Count == 0 || !Chains(certificate, intermediates, custom: true)) return "the certificate is not issued by a trusted authority";
+        return null;
+    }
+
+    /// <summary>The JIDs a certificate names in its subjectAltName as id-on-xmppAddr (RFC 6120 §13.7.1.4).</summary>
+    public static IReadOnlyList<string> XmppAddrs(X509Certificate2 certificate)
+    {
+        var addresses = new List<string>();
+        foreach (var extension in certificate.Extensions)
+        {
+            if (extension.Oid?.Value != SanOid) continue;
+            foreach (var (kind, value) in ReadSan(extension.RawData))
+                if (kind == SanKind.XmppAddr && value.Length > 0) addresses.Add(value);
+        }
+        return addresses;
+    }
+
     private bool Chains(X509Certificate2 certificate, X509Certificate2Collection intermediates, bool custom)
     {
         using var chain = new X509Chain();
