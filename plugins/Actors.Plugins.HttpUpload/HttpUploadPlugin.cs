@@ -155,7 +155,7 @@ public sealed class HttpUploadPlugin : IXmppPlugin
         if (!FixedTimeEquals(http.RequestHeader("Authorization"), slot.Authorization)) { http.StatusCode = 403; return; } // §6: the slot's headers
         if (slot.Expires <= DateTimeOffset.UtcNow)
         {
-            if (files.TryTakeSlot(slot)) files.Release(slot.Owner, slot.Size);
+            if (files.TryTakeSlot(slot)) files.Abandon(slot);
             http.StatusCode = 410; // §7: the PUT URL is valid for a short time only
             return;
         }
@@ -187,6 +187,7 @@ public sealed class HttpUploadPlugin : IXmppPlugin
             }
             files.WriteMeta(token, new StoredFile(slot.Owner, slot.Name, slot.Size, slot.ContentType, DateTimeOffset.UtcNow));
             File.Move(part, files.DataPath(token));
+            files.Stored(slot);
             complete = true;
             http.StatusCode = 201; // §6: ready to serve at the GET URL
             ctx.Logger.LogDebug("upload {Token} stored: {Size} bytes", token[..6], slot.Size);
@@ -201,7 +202,7 @@ public sealed class HttpUploadPlugin : IXmppPlugin
             {
                 File.Delete(part);
                 File.Delete(files.MetaPath(token));
-                files.Release(slot.Owner, slot.Size); // the slot is used up; its reservation is not
+                files.Abandon(slot); // the slot is used up; its reservation is not
             }
         }
     }

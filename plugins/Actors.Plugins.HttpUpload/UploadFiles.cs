@@ -131,8 +131,37 @@ internal sealed class UploadFiles(string folder)
 
     public bool TryGetSlot(string token, out PendingSlot slot) => _slots.TryGetValue(token, out slot!);
 
-    /// <summary>Takes the slot for one PUT (a second PUT on it finds none).</summary>
-    public bool TryTakeSlot(PendingSlot slot) => _slots.TryRemove(new KeyValuePair<string, PendingSlot>(slot.Token, slot));
+    // slots taken by a PUT whose file is not stored yet: still counted against the quota as theirs, so that a usage
+    // scan running meanwhile (after a reload) counts them once, neither as an open slot nor as a stored file
+    private readonly Dictionary<string, PendingSlot> _taken = new(StringComparer.Ordinal);
+
+    /// <summary>Takes the slot for one PUT (a second PUT on it finds none); end it with <see cref="Stored"/> or
+    /// <see cref="Abandon"/>.</summary>
+    public bool TryTakeSlot(PendingSlot slot)
+    {
+        lock (_usage)
+        {
+            if (!_slots.TryRemove(new KeyValuePair<string, PendingSlot>(slot.Token, slot))) return false;
+            _taken[slot.Token] = slot;
+            return true;
+        }
+    }
+
+    /// <summary>The taken slot's file is stored (its meta and data written): its bytes stay counted, as a file now.</summary>
+    public void Stored(PendingSlot slot)
+    {
+        lock (_usage) _taken.Remove(slot.Token);
+    }
+
+    /// <summary>The taken slot stored nothing (expired, failed): its reservation is given back.</summary>
+    public void Abandon(PendingSlot slot)
+    {
+        lock (_usage)
+        {
+            _taken.Remove(slot.Token);
+            ReleaseLocked(slot.Owner, slot.Size);
+        }
+    }
 
     /// <summary>Opens a slot if the owner's stored and reserved bytes plus its size stay within <paramref name="quota"/>
     /// (0: none).</summary>
@@ -152,13 +181,15 @@ internal sealed class UploadFiles(string folder)
     /// <summary>Gives back reserved or stored bytes (a slot that expired or failed, a file deleted).</summary>
     public void Release(string owner, long size)
     {
-        lock (_usage)
-        {
-            if (!_usageLoaded) return; // the scan will count what is on disk
-            var left = _usage.GetValueOrDefault(owner) - size;
-            if (left > 0) _usage[owner] = left;
-            else _usage.Remove(owner);
-        }
+        lock (_usage) ReleaseLocked(owner, size);
+    }
+
+    private void ReleaseLocked(string owner, long size)
+    {
+        if (!_usageLoaded) return; // the scan will count what is on disk
+        var left = _usage.GetValueOrDefault(owner) - size;
+        if (left > 0) _usage[owner] = left;
+        else _usage.Remove(owner);
     }
 
     /// <summary>The owner's bytes counted against the quota (tests and diagnostics).</summary>
@@ -174,8 +205,10 @@ internal sealed class UploadFiles(string folder)
     private void LoadUsage()
     {
         if (_usageLoaded) return;
-        foreach (var (_, file) in StoredFiles()) _usage[file.Owner] = _usage.GetValueOrDefault(file.Owner) + file.Size;
+        foreach (var (token, file) in StoredFiles())
+            if (!_taken.ContainsKey(token)) _usage[file.Owner] = _usage.GetValueOrDefault(file.Owner) + file.Size;
         foreach (var slot in _slots.Values) _usage[slot.Owner] = _usage.GetValueOrDefault(slot.Owner) + slot.Size;
+        foreach (var slot in _taken.Values) _usage[slot.Owner] = _usage.GetValueOrDefault(slot.Owner) + slot.Size;
         _usageLoaded = true;
     }
 

@@ -57,8 +57,15 @@ public static class Operator
         psi.ArgumentList.Add("--Xmpp:DataDir=" + Path.Combine(server.Root, "data"));
         psi.Environment["DOTNET_NOLOGO"] = "1";
         using var process = Process.Start(psi)!;
-        await process.StandardInput.WriteAsync(input);
-        process.StandardInput.Close();
+        try
+        {
+            await process.StandardInput.WriteAsync(input);
+            process.StandardInput.Close();
+        }
+        catch (IOException)
+        {
+            // the command refused its arguments and exited before reading its input (a broken pipe): its answer is below
+        }
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));

@@ -665,9 +665,12 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
 
     // ------------------------------------------------------------------ flow control and closing
 
-    /// <summary>Stops reading from the socket (after the read in progress): a client that does not keep up.</summary>
-    public void PauseReading()
+    /// <summary>Stops reading from the socket (after the read in progress): a client that does not keep up. With
+    /// <paramref name="receiveBufferBytes"/> the socket's receive buffer is fixed at that size (no kernel autotuning), so
+    /// that what the server can still write before it blocks is bounded the same on every machine.</summary>
+    public void PauseReading(int? receiveBufferBytes = null)
     {
+        if (receiveBufferBytes is { } bytes) _tcp.Client.ReceiveBufferSize = bytes;
         _paused = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
