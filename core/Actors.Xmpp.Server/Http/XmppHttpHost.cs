@@ -156,11 +156,21 @@ public sealed class XmppHttpHost : IAsyncDisposable
         var keepAlive = _server.Options.Limits.KeepAliveSeconds;
         var address = (client.RemoteEndPoint as IPEndPoint)?.Address;
         var refused = address is null ? null : _admission?.TryAdmit(address);
-        var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+        var admitted = address is not null && refused is null && _admission is not null;
+        System.Net.WebSockets.WebSocket socket;
+        try
         {
-            SubProtocol = WebSocketFraming.Subprotocol,
-            KeepAliveInterval = keepAlive > 0 ? TimeSpan.FromSeconds(keepAlive) : TimeSpan.Zero,
-        }).ConfigureAwait(false);
+            socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext
+            {
+                SubProtocol = WebSocketFraming.Subprotocol,
+                KeepAliveInterval = keepAlive > 0 ? TimeSpan.FromSeconds(keepAlive) : TimeSpan.Zero,
+            }).ConfigureAwait(false);
+        }
+        catch
+        {
+            if (admitted) _admission!.Release(address!); // the client went away during the upgrade: its place is free
+            throw;
+        }
         if (refused is not null)
         {
             await RefuseAsync(socket, refused).ConfigureAwait(false);
@@ -174,7 +184,7 @@ public sealed class XmppHttpHost : IAsyncDisposable
         }
         finally
         {
-            if (address is not null) _admission?.Release(address);
+            if (admitted) _admission!.Release(address!);
         }
     }
 
