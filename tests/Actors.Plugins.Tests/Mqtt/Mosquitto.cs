@@ -1,18 +1,11 @@
-using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 
 namespace Actors.Plugins.Tests.Mqtt;
 
 /// <summary>Debian's mosquitto-clients (mosquitto_pub, mosquitto_sub) against the bridge, over TCP, MQTT 5.</summary>
 public static class Mosquitto
 {
-    public sealed record Outcome(int ExitCode, string Stdout, string Stderr)
-    {
-        public override string ToString() => $"exit {ExitCode}; stdout: {Stdout.Trim()}; stderr: {Stderr.Trim()}";
-    }
-
     /// <summary>A free port on 127.0.0.1 for the bridge's listener (this test's own: others run at the same time).</summary>
     public static int FreePort()
     {
@@ -28,7 +21,7 @@ public static class Mosquitto
          "-u", user, "-P", password, "-i", clientId];
 
     /// <summary>mosquitto_pub: one message to <paramref name="topic"/> at <paramref name="qos"/>.</summary>
-    public static Task<Outcome> PublishAsync(int port, string user, string password, string topic, string message, int qos = 1, string? clientId = null, params string[] extra)
+    public static Task<ExternalProgram.Outcome> PublishAsync(int port, string user, string password, string topic, string message, int qos = 1, string? clientId = null, params string[] extra)
     {
         var args = Common(port, user, password, clientId ?? "pub-" + Guid.NewGuid().ToString("N")[..8]);
         args.AddRange(["-t", topic, "-m", message, "-q", qos.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
@@ -38,7 +31,7 @@ public static class Mosquitto
 
     /// <summary>Starts mosquitto_sub on <paramref name="topic"/>, exiting after <paramref name="count"/> messages or
     /// <paramref name="seconds"/> without one; each message line is "topic payload" (-v).</summary>
-    public static Task<Outcome> SubscribeAsync(int port, string user, string password, string topic, string clientId, int count = 1, int seconds = 30, params string[] extra)
+    public static Task<ExternalProgram.Outcome> SubscribeAsync(int port, string user, string password, string topic, string clientId, int count = 1, int seconds = 30, params string[] extra)
     {
         var args = Common(port, user, password, clientId);
         args.AddRange(["-t", topic, "-q", "1", "-v", "-C", count.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -47,29 +40,6 @@ public static class Mosquitto
         return RunAsync("mosquitto_sub", args, TimeSpan.FromSeconds(seconds + 30));
     }
 
-    private static async Task<Outcome> RunAsync(string program, List<string> args, TimeSpan timeout)
-    {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-        };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{program} {string.Join(' ', args)} did not exit within {timeout.TotalSeconds} s");
-        }
-        return new Outcome(process.ExitCode, await stdout, await stderr);
-    }
+    private static Task<ExternalProgram.Outcome> RunAsync(string program, List<string> args, TimeSpan timeout) =>
+        ExternalProgram.RunAsync(program, args, timeout);
 }

@@ -45,7 +45,7 @@ public sealed class MqttReloadSpec
         await Until(async () => !await Subscribed(alice, node, "before-reload"), "the closed client's subscription did not end");
 
         var after = DateTime.UtcNow.AddSeconds(30);
-        Mosquitto.Outcome published;
+        ExternalProgram.Outcome published;
         do published = await Mosquitto.PublishAsync(port, "alice@localhost", TestServer.Password, node, "after", qos: 1);
         while (published.ExitCode != 0 && DateTime.UtcNow < after && await Task.Delay(200).ContinueWith(_ => true));
         Assert.True(published.ExitCode == 0, published.ToString()); // the new listener has the port

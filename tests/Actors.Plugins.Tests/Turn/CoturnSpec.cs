@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Text;
 using Actors.Xmpp.Testing;
 using Xunit.Abstractions;
 
@@ -44,35 +42,9 @@ public sealed class CoturnSpec(TurnServerFixture fixture, ITestOutputHelper outp
         Assert.DoesNotContain("error", all, StringComparison.OrdinalIgnoreCase);
     }
 
-    private sealed record Outcome(int ExitCode, string Stdout, string Stderr)
+    private async Task<ExternalProgram.Outcome> RunAsync(string program, List<string> args)
     {
-        public override string ToString() => $"exit {ExitCode}; stdout: {Stdout.Trim()}; stderr: {Stderr.Trim()}";
-    }
-
-    private async Task<Outcome> RunAsync(string program, List<string> args)
-    {
-        var start = new ProcessStartInfo(program)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            StandardOutputEncoding = Encoding.UTF8,
-        };
-        foreach (var a in args) start.ArgumentList.Add(a);
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"{program} did not start");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
-        try
-        {
-            await process.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{program} did not finish within 90 s: {await stdout} {await stderr}");
-        }
-        var outcome = new Outcome(process.ExitCode, await stdout, await stderr);
+        var outcome = await ExternalProgram.RunAsync(program, args, TimeSpan.FromSeconds(90));
         output.WriteLine(outcome.ToString());
         return outcome;
     }
