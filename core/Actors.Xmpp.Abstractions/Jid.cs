@@ -187,6 +187,13 @@ public sealed class Jid : IEquatable<Jid>
                 catch (ArgumentException) { return null; }
                 u = Precis.Nfc(u.ToLowerInvariant()) ?? "";
                 if (u.Length == 0 || !CheckULabel(u)) return null;
+                // RFC 5891 §5.4: an A-label is valid only if it is the A-label of its U-label (a decoding that changes
+                // under case folding or NFC names another domain, and would not parse back to itself)
+                try
+                {
+                    if (!string.Equals(idn.GetAscii(u), label, StringComparison.Ordinal)) return null;
+                }
+                catch (ArgumentException) { return null; }
                 labels[i] = u;
                 continue;
             }

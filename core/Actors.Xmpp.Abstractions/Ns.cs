@@ -12,6 +12,10 @@ public static class Ns
     public const string Dialback = "jabber:server:dialback";
     /// <summary>XEP-0220 §2.4 / XEP-0288-era stream feature announcing dialback (with &lt;errors/&gt;: dialback errors).</summary>
     public const string DialbackFeature = "urn:xmpp:features:dialback";
+    /// <summary>XEP-0288 §2.2: the initiating server's request for a bidirectional server-to-server stream.</summary>
+    public const string Bidi = "urn:xmpp:bidi";
+    /// <summary>XEP-0288 §2.1: the stream feature announcing bidirectional server-to-server streams.</summary>
+    public const string BidiFeature = "urn:xmpp:features:bidi";
     public const string StreamErrors = "urn:ietf:params:xml:ns:xmpp-streams";
     public const string StanzaErrors = "urn:ietf:params:xml:ns:xmpp-stanzas";
     public const string Tls = "urn:ietf:params:xml:ns:xmpp-tls";

@@ -117,6 +117,20 @@ internal sealed partial class PluginContext : IPluginContext
     public IDisposable On(ServerEventKind kind, ServerEventHandler handler, int priority = 0) =>
         Track(ServerEvents.Of(_system).On(kind, handler, priority));
 
+    public void Signal(string name, Jid about)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(about);
+        Actors.Xmpp.Server.Cluster.ClusterSignals.Of(_system).Tell(PluginId, name, about);
+    }
+
+    public IDisposable OnSignal(string name, Action<Jid> handler)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(handler);
+        return Track(Actors.Xmpp.Server.Cluster.ClusterSignals.Of(_system).On(PluginId, name, handler));
+    }
+
     /// <summary>Undoes every registration, newest first. Failures are logged, never thrown.</summary>
     public void DisposeLedger()
     {
@@ -151,7 +165,7 @@ internal sealed class ServiceRegistry
     private readonly object _lock = new();
     private readonly Dictionary<Type, (object Service, string Provider)> _services = new();
 
-    public ServiceRegistry(HostServices host, AdminCommandRegistry commands)
+    public ServiceRegistry(HostServices host, AdminCommandRegistry commands, Actors.Xmpp.Transport.Tls.ServerCertificates? certificates = null)
     {
         Host = host;
         Commands = commands;
@@ -166,6 +180,7 @@ internal sealed class ServiceRegistry
         _services[typeof(IAuthentication)] = (new HostAuthentication(host.Server), "host");
         _services[typeof(IByteStreamRelay)] = (new Actors.Xmpp.Server.ByteStreams.ByteStreamRelay(host.System), "host");
         if (host.MessageArchive is { } archive) _services[typeof(IMessageArchive)] = (archive, "host");
+        if (certificates is not null) _services[typeof(IServerCertificates)] = (new HostCertificates(certificates), "host");
     }
 
     public HostServices Host { get; }

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.Hosting;
 using Akka.Actor;
+using Akka.Event;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -18,7 +19,7 @@ public static class PluginHostingExtensions
     public static IServiceCollection AddXmppPlugins(this IServiceCollection services, IConfiguration configuration)
     {
         services.AddSingleton(sp => new PluginManager(sp.GetRequiredService<ServerContext>(), sp.GetRequiredService<ActorSystem>(),
-            configuration, sp.GetRequiredService<ILoggerFactory>()));
+            configuration, sp.GetRequiredService<ILoggerFactory>(), sp.GetService<Actors.Xmpp.Transport.Tls.ServerCertificates>()));
         services.AddSingleton<IAdminCommandExtension, Commands.AdminCommandChannel>(); // before plugin-*: it takes plugin-command(s)
         services.AddSingleton<IAdminCommandExtension, PluginAdminCommands>();
         var hosted = ServiceDescriptor.Singleton<IHostedService, PluginHostService>();
@@ -58,7 +59,8 @@ internal sealed class PluginHostService(PluginManager plugins, ServerContext ser
 /// {"cmd":"plugin-unload","plugin":"id"}, {"cmd":"plugin-reload","plugin":"id"}. On a clustered node load, unload and
 /// reload run on every member that is up (this node directly, the others through their
 /// <see cref="Server.Cluster.PluginOperations"/> actor) and the answer lists each node ("nodes"), unless the request
-/// says "local": true.</summary>
+/// says "local": true. {"cmd":"plugin-install","source":"/path/x.nupkg or folder"} installs into this node's plugin
+/// directory (<see cref="PluginManager.InstallAsync"/>; files are per node).</summary>
 internal sealed class PluginAdminCommands(PluginManager plugins, ServerContext server, ActorSystem system) : IAdminCommandExtension
 {
     private static readonly TimeSpan NodeTimeout = TimeSpan.FromSeconds(60);
@@ -80,6 +82,16 @@ internal sealed class PluginAdminCommands(PluginManager plugins, ServerContext s
                 });
             }
             return new JsonObject { ["ok"] = true, ["plugins"] = list, ["directory"] = plugins.Directory };
+        }
+        if (cmd == "plugin-install")
+        {
+            var source = (string?)request["source"];
+            if (string.IsNullOrEmpty(source) || !Path.IsPathFullyQualified(source))
+                return new JsonObject { ["ok"] = false, ["error"] = "'source' must be the full path of a .nupkg file or a folder" };
+            var installed = await plugins.InstallAsync(source);
+            return installed.Ok
+                ? new JsonObject { ["ok"] = true, ["message"] = installed.Message }
+                : new JsonObject { ["ok"] = false, ["error"] = installed.Message };
         }
         var name = (string?)request["plugin"];
         if (string.IsNullOrEmpty(name)) return new JsonObject { ["ok"] = false, ["error"] = "missing 'plugin'" };
@@ -143,9 +155,23 @@ internal sealed class PluginAdminCommands(PluginManager plugins, ServerContext s
     }
 }
 
-/// <summary>Runs another member's cluster-wide plugin operation on this node (/user/plugin-operations).</summary>
+/// <summary>Runs another member's cluster-wide plugin operation on this node (/user/plugin-operations), tells a joining
+/// member which plugins run here, and, once this node is up in the cluster, takes the cluster's plugin set: the oldest
+/// other member's loaded plugins are loaded here (from this node's plugin folder), and those it does not run are unloaded.</summary>
 internal sealed class PluginOperationsActor : ReceiveActor
 {
+    /// <summary>How long a joining node waits for the oldest member's list.</summary>
+    public static readonly TimeSpan ListTimeout = TimeSpan.FromSeconds(30);
+
+    private sealed record Joined
+    {
+        public static readonly Joined Instance = new();
+    }
+
+    private sealed record Adopted(string Report);
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+
     public PluginOperationsActor(PluginManager plugins)
     {
         Receive<Server.Cluster.PluginOperations.Run>(m =>
@@ -155,5 +181,71 @@ internal sealed class PluginOperationsActor : ReceiveActor
                 success: r => new Server.Cluster.PluginOperations.Result(r.Ok, r.Message),
                 failure: ex => new Server.Cluster.PluginOperations.Result(false, ex.Message));
         });
+        // the plugin list is read under the manager's lock: off the actor's thread
+        Receive<Server.Cluster.PluginOperations.ListLoaded>(_ =>
+            Task.Run(() => new Server.Cluster.PluginOperations.LoadedSet(LoadedIds(plugins))).PipeTo(Sender));
+        Receive<Joined>(_ =>
+        {
+            var cluster = Akka.Cluster.Cluster.Get(Context.System);
+            Akka.Cluster.Member? oldest = null;
+            foreach (var m in cluster.State.Members)
+                if (m.Status == Akka.Cluster.MemberStatus.Up && !m.Address.Equals(cluster.SelfAddress) && !cluster.State.Unreachable.Contains(m)
+                    && (oldest is null || m.IsOlderThan(oldest)))
+                    oldest = m;
+            if (oldest is null) return; // the first member: its own plugin folder is the cluster's set
+            var source = oldest.Address;
+            Context.ActorSelection(new RootActorPath(source) / "user" / Server.Cluster.PluginOperations.ActorName)
+                .Ask<Server.Cluster.PluginOperations.LoadedSet>(Server.Cluster.PluginOperations.ListLoaded.Instance, ListTimeout)
+                .ContinueWith(t => t.IsCompletedSuccessfully
+                    ? AdoptAsync(plugins, source, t.Result.Plugins)
+                    : Task.FromResult($"the plugin set of {source} was not learnt ({t.Exception?.GetBaseException().Message ?? "cancelled"}): this node keeps its own"))
+                .Unwrap()
+                .PipeTo(Self, success: report => new Adopted(report), failure: ex => new Adopted("taking the cluster's plugin set failed: " + ex.Message));
+        });
+        Receive<Adopted>(m => _log.Info("{0}", m.Report));
+    }
+
+    protected override void PreStart()
+    {
+        var self = Self;
+        Akka.Cluster.Cluster.Get(Context.System).RegisterOnMemberUp(() => self.Tell(Joined.Instance));
+    }
+
+    private static List<string> LoadedIds(PluginManager plugins)
+    {
+        var ids = new List<string>();
+        foreach (var p in plugins.List())
+            if (p.State == "loaded") ids.Add(p.Id);
+        return ids;
+    }
+
+    /// <summary>This node's plugins made those of <paramref name="source"/>: the ones it does not run are unloaded (last
+    /// loaded first, so that dependents go before what they depend on), then the missing ones are loaded. Returns
+    /// what was done, each failure named (a plugin this node's folder lacks stays missing here, and says so).</summary>
+    private static async Task<string> AdoptAsync(PluginManager plugins, Akka.Actor.Address source, IReadOnlyList<string> wanted)
+    {
+        var want = new HashSet<string>(wanted, StringComparer.Ordinal);
+        var here = LoadedIds(plugins);
+        var report = new System.Text.StringBuilder("the cluster's plugin set, from ").Append(source).Append(':');
+        var changed = false;
+        for (var i = here.Count - 1; i >= 0; i--)
+        {
+            if (want.Contains(here[i])) continue;
+            var r = await plugins.UnloadAsync(here[i]);
+            report.Append(r.Ok ? " unloaded " : " could not unload ").Append(here[i]).Append(r.Ok ? "" : " (" + r.Message + ")").Append(';');
+            changed = true;
+        }
+        var folders = new Dictionary<string, string>(StringComparer.Ordinal); // the plugins this node knows, by id
+        foreach (var p in plugins.List()) folders[p.Id] = p.Folder;
+        foreach (var id in wanted)
+        {
+            if (here.Contains(id)) continue;
+            // its known folder, else a folder of that name under the plugin directory
+            var r = await plugins.LoadAsync(folders.GetValueOrDefault(id, id));
+            report.Append(r.Ok ? " loaded " : " could not load ").Append(id).Append(r.Ok ? "" : " (" + r.Message + ")").Append(';');
+            changed = true;
+        }
+        if (!changed) report.Append(" the same as this node's");
+        return report.ToString();
     }
 }

@@ -42,7 +42,7 @@ public sealed record PluginResult(bool Ok, string Message)
 /// contract-version check, a ledger per plugin, host-owned actors under /user/plugins, save/restore across reloads
 /// and cascading reloads of dependants. One operation at a time.
 /// </summary>
-public sealed class PluginManager : IAsyncDisposable
+public sealed partial class PluginManager : IAsyncDisposable
 {
     private readonly ServerContext _server;
     private readonly ActorSystem _system;
@@ -58,7 +58,8 @@ public sealed class PluginManager : IAsyncDisposable
     private int _generation;
     private PluginWatcher? _watcher;
 
-    public PluginManager(ServerContext server, ActorSystem system, IConfiguration configuration, ILoggerFactory loggers)
+    public PluginManager(ServerContext server, ActorSystem system, IConfiguration configuration, ILoggerFactory loggers,
+        Actors.Xmpp.Transport.Tls.ServerCertificates? certificates = null)
     {
         _server = server;
         _system = system;
@@ -67,7 +68,7 @@ public sealed class PluginManager : IAsyncDisposable
         _log = loggers.CreateLogger("Actors.Xmpp.PluginHost");
         Commands = new AdminCommandRegistry(_log);
         var host = new HostServices(server, system);
-        _services = new ServiceRegistry(host, Commands);
+        _services = new ServiceRegistry(host, Commands, certificates);
         // the sessions' flags (ISessions.SetFlag) end with them, whichever plugins are loaded
         Actors.Xmpp.Server.Lifecycle.ServerEvents.Of(system).On(ServerEventKind.SessionClosed, e =>
         {

@@ -17,6 +17,9 @@ internal sealed class RosterService(Func<IUserDirectory?> users) : IRosters
         (await Users.Ask<UserActor.SubscriptionOf>(user.Bare, new UserActor.GetSubscription(contact.Bare), UserIqHandlers.Timeout)
             .ConfigureAwait(false)).Groups;
 
+    public async Task<IReadOnlyList<Jid>> ContactsAsync(Jid user) =>
+        (await Users.Ask<UserActor.Contacts>(user.Bare, UserActor.GetContacts.Instance, UserIqHandlers.Timeout).ConfigureAwait(false)).Jids;
+
     public void SendSubscription(Jid user, Jid contact, string type)
     {
         if (type is not ("subscribe" or "subscribed" or "unsubscribe" or "unsubscribed"))

@@ -65,6 +65,16 @@ public interface IEntityContext
     void Reply(Element reply);
     /// <summary>Routes a stanza (its 'from' must be a local domain, a service the plugin owns, or a local JID).</summary>
     void Send(Element stanza);
+    /// <summary>Sends a copy of <paramref name="stanza"/> to each of <paramref name="recipients"/> (JIDs; each copy is
+    /// the stanza with its 'to' set to one of them), once the events are written: a fan-out. The host streams the
+    /// copies out off the entity's actor (which goes on handling commands meanwhile), a bounded number at a time and
+    /// at most <see cref="EntityKindOptions.FanoutPerSecond"/>, copying the stanza per recipient as it goes. Every
+    /// recipient gets the copies of one entity's fan-outs in the order the entity made them (one entity's fan-outs
+    /// never overtake each other; a plain <see cref="Send"/> may overtake them). A recipient that is gone gets the
+    /// router's usual handling (offline storage, or an error to the sender); one whose connection does not read is the
+    /// session's outbound limit's business and never holds up the others. The entity must not change
+    /// <paramref name="stanza"/> afterwards; the list is copied.</summary>
+    void SendToEach(Element stanza, IReadOnlyList<string> recipients);
     /// <summary>Delivers <paramref name="command"/> to this entity after <paramref name="delay"/> (one timer per name,
     /// a new one replaces the pending one). An entity with a pending timer is not passivated for idleness; the timer
     /// is lost only if the entity stops otherwise (<see cref="Passivate"/>, plugin unload, node loss): state that
@@ -82,6 +92,11 @@ public sealed record EntityKindOptions
     public TimeSpan PassivateAfter { get; init; } = TimeSpan.FromMinutes(2);
     /// <summary>A snapshot after this many events (when the behaviour makes snapshots).</summary>
     public int SnapshotEvery { get; init; } = 100;
+    /// <summary>Copies per second the kind's fan-outs (<see cref="IEntityContext.SendToEach"/>) may route, per fan-out
+    /// lane (a kind has <see cref="FanoutLanes"/>, each entity always the same one); 0: as fast as the router takes them.</summary>
+    public int FanoutPerSecond { get; init; }
+    /// <summary>Fan-outs of different entities of the kind that stream at once (an entity's own go one after another).</summary>
+    public int FanoutLanes { get; init; } = 4;
 }
 
 /// <summary>

@@ -82,6 +82,15 @@ public partial interface IPluginContext
     IPluginStorage Storage { get; }
     /// <summary>Runs <paramref name="handler"/> on each lifecycle event of this kind; higher priorities run first.</summary>
     IDisposable On(ServerEventKind kind, ServerEventHandler handler, int priority = 0);
+
+    // ---- a cluster of nodes ----
+    /// <summary>Tells this plugin on the other nodes of the cluster that something about <paramref name="about"/>
+    /// changed here (what they keep in memory of it is stale): their <see cref="OnSignal"/> handlers of the same
+    /// <paramref name="name"/> run. Nothing on one node. At most once: a cache must also expire on its own.</summary>
+    void Signal(string name, Jid about);
+    /// <summary>Runs <paramref name="handler"/> for each <see cref="Signal"/> of this name from this plugin on another
+    /// node; it runs on a host thread shared by all signals: return quickly (forget an entry, start a read).</summary>
+    IDisposable OnSignal(string name, Action<Jid> handler);
 }
 
 /// <summary>Where a stanza hook runs (Prosody's stanza events).</summary>

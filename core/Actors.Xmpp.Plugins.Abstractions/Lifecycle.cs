@@ -24,6 +24,11 @@ public enum ServerEventKind
     /// <summary>A session lost its connection and waits for a XEP-0198 resumption (stanzas to it are held, not written):
     /// followed by <see cref="SessionResumed"/> or <see cref="SessionClosed"/>. Full JID.</summary>
     SessionDetached,
+    /// <summary>An account's roster changed: an item was added, updated or removed (after the change is journaled),
+    /// raised on the node of the account's user actor and, in a cluster, on the other nodes too (a signal, at most
+    /// once). Bare JID. <see cref="IRosters.ContactsAsync"/> reads the roster
+    /// as it is now.</summary>
+    RosterChanged,
 }
 
 /// <summary>A lifecycle event: its kind and the session's full JID or the account's bare JID.</summary>

@@ -15,6 +15,10 @@ public interface IRosters
     /// §2.1.2.2); empty when the contact is in no group or not in the roster.</summary>
     Task<IReadOnlyList<string>> GroupsAsync(Jid user, Jid contact);
 
+    /// <summary>The bare JIDs in <paramref name="user"/>'s roster, whatever their subscription (RFC 6121 §2.1.2: every
+    /// item, "none" included). <see cref="ServerEventKind.RosterChanged"/> says when it changes.</summary>
+    Task<IReadOnlyList<Jid>> ContactsAsync(Jid user);
+
     /// <summary>The account's last unavailable presence, or null if it never went offline.</summary>
     Task<LastUnavailable?> LastUnavailableAsync(Jid user);
 

@@ -13,6 +13,11 @@ namespace Actors.Xmpp.Plugins;
 /// let it through: the server answers the request with &lt;internal-server-error/&gt;.</summary>
 public sealed class StorageException(string message, Exception? inner = null) : Exception(message, inner);
 
+/// <summary>A write refused because the account's store would hold more than the operator allows
+/// (<c>Xmpp:Limits:MaxAccountStoreBytes</c>); nothing of it was written. An IQ handler may let it through: the server
+/// answers the request with &lt;not-acceptable/&gt; (as XEP-0060 §7.1.3.4 answers a payload too big).</summary>
+public sealed class StoreQuotaExceededException(string message) : Exception(message);
+
 /// <summary>A stored value: a short text or an XML element (never both).</summary>
 public sealed record StoredValue
 {

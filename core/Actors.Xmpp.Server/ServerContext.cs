@@ -22,6 +22,8 @@ public sealed record ServerContext(
     public AccountLifecycle AccountLifecycle { get; init; } = new(Accounts, Router.Users);
     /// <summary>The wheel every connection and session schedules its deadlines on (one per server).</summary>
     public TimerWheel Timers { get; init; } = TimerWheel.Default;
+    /// <summary>The read shapers of account classes (applied to a connection once it authenticates).</summary>
+    public Security.AccountShapers Shapers { get; init; } = Security.AccountShapers.None;
     /// <summary>The stream features and pre-authentication IQ handlers plugins add to client streams.</summary>
     public StreamNegotiation Negotiation { get; init; } = new();
     /// <summary>The path prefixes plugins serve on the HTTP host, and its public base URL.</summary>

@@ -14,6 +14,17 @@ public sealed partial class XmppServerOptions
     /// <summary>Client-to-server port with TLS from the first byte (XEP-0368). -1 disables it.</summary>
     public int DirectTlsPort { get; set; } = 5223;
     public string DataDir { get; set; } = "data";
+    /// <summary>Log lines on standard output: "plain" (one line each, date and time in UTC first) or "json" (one JSON
+    /// object a line: Timestamp in UTC, EventId, LogLevel, Category, Message, State), for a log shipper.</summary>
+    public string LogFormat { get; set; } = LogFormats.Plain;
+
+    public static class LogFormats
+    {
+        public const string Plain = "plain";
+        public const string Json = "json";
+        /// <summary>ISO 8601 in UTC, to the millisecond (both formats).</summary>
+        public const string Timestamp = "yyyy-MM-dd'T'HH:mm:ss.fff'Z'";
+    }
     public TlsSettings Tls { get; set; } = new();
     public LimitSettings Limits { get; set; } = new();
     public AuthSettings Auth { get; set; } = new();
@@ -23,6 +34,7 @@ public sealed partial class XmppServerOptions
     public HttpSettings Http { get; set; } = new();
     public ComponentSettings Components { get; set; } = new();
     public MetricsSettings Metrics { get; set; } = new();
+    public TracingSettings Tracing { get; set; } = new();
     public S2sSettings S2s { get; set; } = new();
 
     /// <summary>Refuses settings that would weaken security off loopback (a clear message for the operator).</summary>
@@ -38,9 +50,16 @@ public sealed partial class XmppServerOptions
         foreach (var proxy in Http.TrustedProxies)
             if (!System.Net.IPAddress.TryParse(proxy, out _))
                 throw new InvalidOperationException($"Xmpp:Http:TrustedProxies: '{proxy}' is not an IP address");
-        foreach (var path in new[] { Http.WebSocketPath, Http.BoshPath })
+        Tracing.Validate();
+        if (LogFormat is not (LogFormats.Plain or LogFormats.Json))
+            throw new InvalidOperationException($"Xmpp:LogFormat '{LogFormat}' is neither '{LogFormats.Plain}' nor '{LogFormats.Json}'");
+        foreach (var path in new[] { Http.WebSocketPath, Http.BoshPath, Http.Admin.Path })
             if (!path.StartsWith('/'))
                 throw new InvalidOperationException($"Xmpp:Http paths must start with '/' (got '{path}')");
+        if (Http.Admin.Enabled && Http.Port < 0 && Http.TlsPort < 0)
+            throw new InvalidOperationException("Xmpp:Http:Admin:Enabled serves the page on the HTTP listeners: set Xmpp:Http:Port or Xmpp:Http:TlsPort");
+        if (Http.Admin.Path.Length < 2 || Http.Admin.Path.EndsWith('/'))
+            throw new InvalidOperationException($"Xmpp:Http:Admin:Path '{Http.Admin.Path}' must name a folder without a trailing '/'");
     }
 
     public IReadOnlyList<string> AllDomains()
@@ -117,6 +136,16 @@ public sealed partial class XmppServerOptions
         /// <summary>Bytes a client connection may send at once before <see cref="ClientBytesPerSecond"/> applies (at least a
         /// whole stanza of <see cref="MaxStanzaBytes"/>).</summary>
         public int ClientBurstBytes { get; set; } = 512 * 1024;
+        /// <summary>Stanzas per second the server takes from one client connection, on average, after
+        /// <see cref="ClientBurstStanzas"/> (the same shaper: a client over it is read later). 0: not shaped.</summary>
+        public int ClientStanzasPerSecond { get; set; } = 200;
+        /// <summary>Stanzas a client connection may send at once before <see cref="ClientStanzasPerSecond"/> applies.</summary>
+        public int ClientBurstStanzas { get; set; } = 1000;
+        /// <summary>Account classes with their own shaper (ejabberd's shaper rules by ACL): by name, rates (0: not shaped)
+        /// and members (bare JIDs or domains). A connection is shaped by the client rates above until it authenticates,
+        /// then by its account's class: a bare JID listed wins over a domain listed; an account in no class keeps the
+        /// client rates.</summary>
+        public Dictionary<string, AccountClassOptions> AccountClasses { get; set; } = new(StringComparer.Ordinal);
         /// <summary>Resources bound at once per account; one more bind is refused with &lt;resource-constraint/&gt;
         /// (RFC 6120 §7.6.2.1). 0: no cap.</summary>
         public int MaxResourcesPerAccount { get; set; } = 32;
@@ -125,8 +154,22 @@ public sealed partial class XmppServerOptions
         /// <summary>Entities one session may send directed presence to (RFC 6121 §4.6, each owed an unavailable presence
         /// at the session's end); one more gets &lt;resource-constraint/&gt;. 0: no cap.</summary>
         public int MaxDirectedPresenceTargets { get; set; } = 1000;
+        /// <summary>IQ requests one client (full JID) may have under way at once in the server's handlers that answer
+        /// later (roster sets, plugin stores); one more gets &lt;resource-constraint/&gt; type wait (RFC 6120 §8.3.3.18)
+        /// rather than queueing without bound in the account's actor. 0: no cap.</summary>
+        public int MaxPendingIqsPerSession { get; set; } = 1000;
+        /// <summary>Bytes (UTF-8, keys and values) each plugin store of an account may hold (its vCard, private XML,
+        /// blocklist, PubSub subscriptions, offline messages: one cap per store). A write past it is refused, and the request
+        /// answered &lt;not-acceptable/&gt;; an offline message past it is handled as when the mailbox is full. 0: no cap.</summary>
+        public long MaxAccountStoreBytes { get; set; } = 4 * 1024 * 1024;
         public int ListenBacklog { get; set; } = 4096;
+        /// <summary>Bytes queued to a client that takes nothing for <see cref="OutboundStallSeconds"/> before it is
+        /// dropped (at four times this whatever it does); past a quarter of it the server stops reading from that
+        /// client until it catches up.</summary>
         public int MaxOutboundBytes { get; set; } = 4 * 1024 * 1024;
+        /// <summary>Seconds a client with more than <see cref="MaxOutboundBytes"/> waiting may take nothing before it
+        /// is dropped.</summary>
+        public int OutboundStallSeconds { get; set; } = 5;
         /// <summary>Seconds a connection may take from connect to bound resource.</summary>
         public int NegotiationTimeoutSeconds { get; set; } = 60;
         /// <summary>Seconds a connection may take from connect to authenticated (SASL success); past it,
@@ -148,6 +191,21 @@ public sealed partial class XmppServerOptions
         /// <summary>Unanswered TCP keep-alive probes after which the connection is dropped as dead (with the defaults:
         /// two minutes after the client's last packet).</summary>
         public int TcpKeepAliveProbes { get; set; } = 4;
+    }
+
+    /// <summary>One account class of <see cref="LimitSettings.AccountClasses"/>: its shaper and who is in it.</summary>
+    public sealed class AccountClassOptions
+    {
+        /// <summary>Bytes per second read from a connection of a member; 0: not shaped.</summary>
+        public int BytesPerSecond { get; set; }
+        /// <summary>Bytes a member's connection may send at once before <see cref="BytesPerSecond"/> applies.</summary>
+        public int BurstBytes { get; set; } = 512 * 1024;
+        /// <summary>Stanzas per second taken from a connection of a member; 0: not shaped.</summary>
+        public int StanzasPerSecond { get; set; }
+        /// <summary>Stanzas a member's connection may send at once before <see cref="StanzasPerSecond"/> applies.</summary>
+        public int BurstStanzas { get; set; } = 1000;
+        /// <summary>Bare JIDs (alice@example.com) and domains (sensors.example.com: every account of it) in this class.</summary>
+        public List<string> Members { get; set; } = [];
     }
 
     /// <summary>XEP-0114 external components: <c>Xmpp:Components:Port</c> and, per component domain,
@@ -179,6 +237,12 @@ public sealed partial class XmppServerOptions
         public int ConnectTimeoutSeconds { get; set; } = 30;
         /// <summary>Seconds without a stanza after which a link (either direction) closes its stream.</summary>
         public int IdleTimeoutSeconds { get; set; } = 600;
+        /// <summary>XEP-0199 §4.2: an authenticated outbound link that has heard nothing from its peer for this many
+        /// seconds sends it a ping (an IQ get from this domain to the peer's); 0 turns pings off.</summary>
+        public int PingIntervalSeconds { get; set; } = 120;
+        /// <summary>Seconds a ping may go unanswered (a result or an error both count as an answer); then the peer is
+        /// taken for dead and the link closes with &lt;connection-timeout/&gt; (RFC 6120 §4.9.3.4).</summary>
+        public int PingTimeoutSeconds { get; set; } = 30;
         /// <summary>Inbound server-to-server connections open at once; past that the listener stops accepting.</summary>
         public int MaxInboundStreams { get; set; } = 512;
         /// <summary>STARTTLS is mandatory on s2s streams (RFC 6120 §5.3.1): inbound streams offer it as
@@ -191,6 +255,10 @@ public sealed partial class XmppServerOptions
         public List<string> TrustedCertificates { get; set; } = new();
         /// <summary>The XEP-0368 direct TLS s2s port (TLS from the first byte, ALPN xmpp-server); -1 (default): none.</summary>
         public int TlsPort { get; set; } = -1;
+        /// <summary>XEP-0288 bidirectional streams (default on): inbound streams offer &lt;bidi/&gt; and, when the peer asks
+        /// for it, carry this server's stanzas back to the domains authenticated on them (no second connection); outbound
+        /// streams ask for it when the peer offers it and then take the peer's stanzas too. Off: one direction per stream.</summary>
+        public bool Bidi { get; set; } = true;
     }
 
     /// <summary>Reads the <c>Xmpp:Components:&lt;domain&gt;:Secret</c> keys of <paramref name="components"/> (the
@@ -251,6 +319,17 @@ public sealed partial class XmppServerOptions
         /// scheme and Host of each request (the forwarded ones behind a trusted proxy).</summary>
         public string? PublicUrl { get; set; }
         public BoshSettings Bosh { get; set; } = new();
+        /// <summary>The web admin page (Http/Admin/WebAdmin) under <see cref="AdminSettings.Path"/> on these listeners.</summary>
+        public AdminSettings Admin { get; set; } = new();
+    }
+
+    /// <summary>The web admin page: sign-in with an XMPP account among the administrators (Xmpp:Plugins:admin:Admins).</summary>
+    public sealed class AdminSettings
+    {
+        /// <summary>Off by default: the page is served only when the operator turns it on.</summary>
+        public bool Enabled { get; set; }
+        /// <summary>Where it is served on the HTTP listeners.</summary>
+        public string Path { get; set; } = "/admin";
     }
 
     /// <summary>The operator's HTTP endpoint: Prometheus metrics and health checks, apart from the public HTTP host
@@ -265,6 +344,34 @@ public sealed partial class XmppServerOptions
         public string Path { get; set; } = "/metrics";
         /// <summary>When set (http://collector:4317), metrics are also pushed with OTLP to that collector.</summary>
         public string? OtlpEndpoint { get; set; }
+    }
+
+    /// <summary>Traces of stanzas' paths across actors (Diagnostics/XmppTracing), exported with OpenTelemetry's OTLP.</summary>
+    public sealed class TracingSettings
+    {
+        public const string Grpc = "grpc";
+        public const string HttpProtobuf = "http/protobuf";
+
+        /// <summary>When set (http://collector:4317 for gRPC, http://collector:4318/v1/traces for HTTP), traces are
+        /// recorded and pushed there with OTLP. Empty (the default): no span is made.</summary>
+        public string? OtlpEndpoint { get; set; }
+        /// <summary>The OTLP transport: "grpc" (the default) or "http/protobuf".</summary>
+        public string OtlpProtocol { get; set; } = Grpc;
+        /// <summary>Share of new traces recorded (0 to 1); a trace begun on another node follows that node's choice.</summary>
+        public double SampleRatio { get; set; } = 1.0;
+
+        public bool Enabled => !string.IsNullOrWhiteSpace(OtlpEndpoint);
+
+        public void Validate()
+        {
+            if (!Enabled) return;
+            if (!Uri.TryCreate(OtlpEndpoint, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                throw new InvalidOperationException($"Xmpp:Tracing:OtlpEndpoint '{OtlpEndpoint}' is not an http(s) URL");
+            if (OtlpProtocol is not (Grpc or HttpProtobuf))
+                throw new InvalidOperationException($"Xmpp:Tracing:OtlpProtocol '{OtlpProtocol}' is neither '{Grpc}' nor '{HttpProtobuf}'");
+            if (!(SampleRatio >= 0 && SampleRatio <= 1))
+                throw new InvalidOperationException($"Xmpp:Tracing:SampleRatio {SampleRatio} is not between 0 and 1");
+        }
     }
 
     /// <summary>XEP-0124 session limits the server announces and enforces.</summary>

@@ -204,30 +204,7 @@ internal static class EventCommands
         return bad == 0 ? 0 : 3;
     }
 
-    private static JsonObject EventJson(JournalEvent e)
-    {
-        var o = new JsonObject
-        {
-            ["persistenceId"] = e.PersistenceId,
-            ["sequenceNr"] = e.SequenceNr,
-            ["ordering"] = e.Ordering,
-            ["timestamp"] = e.Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
-            ["manifest"] = e.Manifest,
-            ["tags"] = new JsonArray(e.Tags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
-        };
-        if (e.Event is UndecodableEvent u)
-        {
-            o["error"] = u.Error;
-            o["raw"] = Encoding.UTF8.GetString(u.Bytes);
-        }
-        else
-        {
-            o["event"] = JsonSerializer.SerializeToNode(e.Event, e.Event.GetType(), XmppEventSerializer.Options);
-        }
-        return o;
-    }
-
-    internal static string JsonLine(JournalEvent e) => EventJson(e).ToJsonString();
+    internal static string JsonLine(JournalEvent e) => e.ToJson().ToJsonString();
 
     private static string Row(JournalEvent e)
     {

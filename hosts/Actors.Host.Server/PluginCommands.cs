@@ -5,12 +5,12 @@ using Microsoft.Extensions.Configuration;
 
 namespace Actors.Host.Server;
 
-/// <summary>`actors-server plugin list|load|unload|reload|commands|command`: through the running server's admin socket.</summary>
+/// <summary>`actors-server plugin list|load|unload|reload|install|commands|command`: through the running server's admin socket.</summary>
 internal static class PluginCommands
 {
     public static Command Create()
     {
-        var plugin = new Command("plugin", "Manage the plugins of the running server: list, load, unload, reload; list and run their admin commands.");
+        var plugin = new Command("plugin", "Manage the plugins of the running server: list, load, unload, reload, install; list and run their admin commands.");
         var id = new Argument<string>("plugin") { Description = "A plugin id (unload, reload) or a folder name/path under the plugin directory (load)" };
 
         var json = new Option<bool>("--json") { Description = "Print the listing as JSON" };
@@ -23,6 +23,12 @@ internal static class PluginCommands
             c.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "plugin-" + name, ["plugin"] = p.GetValue(id) }));
             plugin.Subcommands.Add(c);
         }
+
+        var source = new Argument<string>("source") { Description = "A plugin's NuGet package (.nupkg) or a folder with its build output" };
+        var install = new Command("install",
+            "Install a plugin from a .nupkg or a folder: checked as a load is (contract version, dependencies), swapped in under its id at once; the watcher loads it.") { source };
+        install.SetAction((p, ct) => Run(p, new JsonObject { ["cmd"] = "plugin-install", ["source"] = Path.GetFullPath(p.GetValue(source)!) }));
+        plugin.Subcommands.Add(install);
 
         var only = new Argument<string?>("plugin") { Description = "Only this plugin's commands", Arity = ArgumentArity.ZeroOrOne };
         var commands = new Command("commands", "List the plugins' admin commands and their arguments.") { only, json };

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Actors.Xmpp.PluginHost;
+using Actors.Xmpp.Server;
 using Actors.Xmpp.Server.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -27,13 +28,21 @@ internal static class ServerRunner
             builder.Configuration.AddEnvironmentVariables();
             builder.Configuration.AddCommandLine(configArgs);
         }
-        builder.Logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd'T'HH:mm:ss.fff'Z' "; // date and time, in UTC
-            o.UseUtcTimestamp = true;
-            o.ColorBehavior = LoggerColorBehavior.Disabled;
-        });
+        // Xmpp:LogFormat (validated with the other options at start): plain lines or JSON objects, dated in UTC
+        if (builder.Configuration[$"{XmppServerOptions.Section}:{nameof(XmppServerOptions.LogFormat)}"] == XmppServerOptions.LogFormats.Json)
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.TimestampFormat = XmppServerOptions.LogFormats.Timestamp;
+                o.UseUtcTimestamp = true;
+            });
+        else
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = XmppServerOptions.LogFormats.Timestamp + " "; // date and time, in UTC
+                o.UseUtcTimestamp = true;
+                o.ColorBehavior = LoggerColorBehavior.Disabled;
+            });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(15));
         return builder;
     }

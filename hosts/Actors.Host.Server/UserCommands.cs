@@ -191,15 +191,28 @@ internal static class UserCommands
     {
         var path = AdminChannel.SocketPath(dataDir);
         if (!File.Exists(path)) return null;
-        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
+        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        for (var attempt = 1; ; attempt++)
         {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(path));
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(path));
+                break;
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TryAgain or SocketError.WouldBlock && attempt < 25)
+            {
+                // a full listen backlog (a busy server: a Unix socket refuses rather than queues): try again shortly
+                socket.Dispose();
+                socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                await Task.Delay(200);
+            }
+            catch (SocketException)
+            {
+                socket.Dispose();
+                return null; // a stale socket file: the server is not running
+            }
         }
-        catch (SocketException)
-        {
-            return null; // a stale socket file: the server is not running
-        }
+        using var owned = socket;
         await using var stream = new NetworkStream(socket, ownsSocket: false);
         var bytes = Encoding.UTF8.GetBytes(request.ToJsonString() + "\n");
         await stream.WriteAsync(bytes);

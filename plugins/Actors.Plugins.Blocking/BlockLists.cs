@@ -160,6 +160,18 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
 
     public void Forget(Jid account) => _accounts.TryRemove(account, out _);
 
+    /// <summary>The account's list changed elsewhere (another node): if this node holds it, a fresh one is read in its
+    /// place (stanzas that need it meanwhile are held, as at a first read) and the list as it was is returned; null when
+    /// this node holds none or had not read it yet (no resource here can have seen it).</summary>
+    public ImmutableHashSet<string>? ReadAgain(Jid account)
+    {
+        if (!_accounts.TryGetValue(account, out var old)) return null;
+        var fresh = new AccountList();
+        if (!_accounts.TryUpdate(account, fresh, old)) return null; // replaced or dropped meanwhile: read at next use
+        _ = ReadAsync(account, fresh);
+        return old.Blocked;
+    }
+
     /// <summary>Drops the lists of accounts with no bound session that no stanza needed for <paramref name="idle"/>.</summary>
     public void DropUnused(TimeSpan idle)
     {
@@ -197,6 +209,11 @@ internal sealed class AccountList
     private ImmutableHashSet<string>? _decided;      // set under the lock once read (before the held stanzas go again)
     private volatile ImmutableHashSet<string>? _published; // read without the lock once the held stanzas went again
     private List<Element>? _held;
+    // under the lock: the managed thread routing the held stanzas again (outside the lock), 0 when none is. The hooks
+    // of those stanzas run on that thread and see the list; any other thread's stanza is still held behind them. (An
+    // instance field, not a [ThreadStatic]: with one in this collectible assembly a test run crashed inside the runtime
+    // while the GC collected an unloaded plugin context.)
+    private int _drainingThread;
     private long _lastUsed = Environment.TickCount64;
 
     /// <summary>Completes once the list is read (fails if it cannot be).</summary>
@@ -220,7 +237,7 @@ internal sealed class AccountList
         }
         lock (_lock)
         {
-            if (_decided is { } d)
+            if (_decided is { } d && (_drainingThread == 0 || _drainingThread == Environment.CurrentManagedThreadId))
             {
                 blocked = d;
                 return true;
@@ -231,19 +248,46 @@ internal sealed class AccountList
         }
     }
 
-    /// <summary>The list was read: the held stanzas are routed again (their hooks, on this thread, see the list),
-    /// then it is published; a hook on another thread that saw no list waits on the lock meanwhile.</summary>
+    /// <summary>The list was read: the held stanzas are routed again (their hooks, on this thread, see the list), and
+    /// those held meanwhile after them, then it is published. The routing runs outside the lock: a hook it runs takes
+    /// other accounts' locks (the recipient's list), and holding this one then deadlocks against the thread that
+    /// publishes the recipient's list while routing a stanza to this account.</summary>
     public void Publish(ImmutableHashSet<string> jids, Action<Element> route)
     {
         lock (_lock)
         {
             _decided = jids;
-            if (_held is { } held)
+            _drainingThread = Environment.CurrentManagedThreadId;
+        }
+        try
+        {
+            while (true)
             {
-                _held = null;
+                List<Element>? held;
+                lock (_lock)
+                {
+                    held = _held;
+                    _held = null;
+                    if (held is null)
+                    {
+                        _drainingThread = 0;
+                        _published = _decided;
+                        break;
+                    }
+                }
                 foreach (var stanza in held) route(stanza);
             }
-            _published = jids;
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                if (_drainingThread != 0) // routing threw: nothing more is held from now on
+                {
+                    _drainingThread = 0;
+                    _published = _decided;
+                }
+            }
         }
         Loaded.TrySetResult();
     }
@@ -276,7 +320,7 @@ internal sealed class AccountList
             var current = _decided ?? [];
             var next = block ? current.Union(jids) : jids.Count == 0 ? current.Clear() : current.Except(jids);
             _decided = next;
-            _published = next;
+            if (_drainingThread == 0) _published = next; // (else published once the held stanzas went)
         }
     }
 

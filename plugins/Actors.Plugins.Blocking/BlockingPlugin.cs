@@ -50,6 +50,7 @@ public sealed class BlockingPlugin : IXmppPlugin
         ctx.Hook(HookPoint.FromClient, HookPriority, lists.FromClient);
 
         ctx.On(ServerEventKind.AccountRemoved, e => { lists.Forget(e.Jid); return ValueTask.CompletedTask; });
+        ctx.OnSignal(ChangedSignal, account => _ = ChangedElsewhereAsync(ctx, lists, account));
         ctx.Every(TimeSpan.FromMinutes(1), _ => { lists.DropUnused(TimeSpan.FromMinutes(1)); return Task.CompletedTask; });
     }
 
@@ -94,22 +95,73 @@ public sealed class BlockingPlugin : IXmppPlugin
 
         // §3.3: each newly blocked contact sees every available resource of the user go offline (sent before the
         // list changes: the inbound check lets unavailable presence through anyway)
-        if (block)
-            foreach (var jid in jids)
-                if (!list.Contains(jid) && Jid.TryParse(jid, out var contact) && contact is not null && contact.Local is not null)
-                    foreach (var resource in lists.AvailableResources(account))
-                        ctx.SendStanza(new Element("presence", Xmpp.Ns.Client).SetAttr("type", "unavailable")
-                            .SetAttr("from", resource.ToString()).SetAttr("to", jid));
+        if (block) GoOfflineFor(ctx, lists, account, jids.Where(jid => !list.Contains(jid)));
         list.Apply(block, jids);
+        // the account's resources on the other nodes of a cluster: their node reads the list again and tells them
+        ctx.Signal(ChangedSignal, account);
 
-        // §3.3 / §3.4: the change is pushed to every resource that requested the block list (§3.2)
+        Push(ctx, lists, account, r.Payload);
+        return r.Result();
+    }
+
+    /// <summary>§3.3: every available resource of <paramref name="account"/> (on this node) goes offline for each
+    /// newly blocked contact that is a user.</summary>
+    private static void GoOfflineFor(IPluginContext ctx, BlockLists lists, Jid account, IEnumerable<string> newlyBlocked)
+    {
+        foreach (var jid in newlyBlocked)
+            if (Jid.TryParse(jid, out var contact) && contact is not null && contact.Local is not null)
+                foreach (var resource in lists.AvailableResources(account))
+                    ctx.SendStanza(new Element("presence", Xmpp.Ns.Client).SetAttr("type", "unavailable")
+                        .SetAttr("from", resource.ToString()).SetAttr("to", jid));
+    }
+
+    /// <summary>§3.3 / §3.4: the change (a &lt;block/&gt; or &lt;unblock/&gt;) is pushed to every resource (on this
+    /// node) that requested the block list (§3.2).</summary>
+    private static void Push(IPluginContext ctx, BlockLists lists, Jid account, Element change)
+    {
         foreach (var resource in lists.InterestedResources(account))
         {
             var push = new Element("iq", Xmpp.Ns.Client).SetAttr("type", "set").SetAttr("id", "push" + Guid.NewGuid().ToString("N")[..12])
                 .SetAttr("from", account.ToString()).SetAttr("to", resource.ToString());
-            push.Add(r.Payload.Clone());
+            push.Add(change.Clone());
             ctx.SendStanza(push);
         }
-        return r.Result();
+    }
+
+    // ---- a cluster: the list changed through another node ----------------------------------------------------------
+
+    /// <summary>The signal this plugin on the node where a list changed gives the others (about: the account).</summary>
+    private const string ChangedSignal = "list-changed";
+
+    /// <summary>The list of <paramref name="account"/> changed through another node: the list this node holds is read
+    /// again (it decides the hooks here), and the account's resources on this node are told what changed as the other
+    /// node told its own (§3.3 unavailable presence to the newly blocked, the block and unblock pushes). A list this node
+    /// does not hold is read at its next use.</summary>
+    private static async Task ChangedElsewhereAsync(IPluginContext ctx, BlockLists lists, Jid account)
+    {
+        try
+        {
+            if (lists.ReadAgain(account) is not { } before) return;
+            var after = (await lists.LoadAsync(account)).Blocked ?? [];
+            var blocked = after.Except(before).OrderBy(j => j, StringComparer.Ordinal).ToList();
+            var unblocked = before.Except(after).OrderBy(j => j, StringComparer.Ordinal).ToList();
+            if (blocked.Count > 0)
+            {
+                GoOfflineFor(ctx, lists, account, blocked);
+                Push(ctx, lists, account, Items("block", blocked));
+            }
+            if (unblocked.Count > 0) Push(ctx, lists, account, Items("unblock", unblocked));
+        }
+        catch (Exception ex) // the list could not be read again: the hooks here hold and then refuse, as at a first read
+        {
+            ctx.Logger.LogWarning(ex, "blocking: the list of {Account}, changed on another node, could not be read again", account);
+        }
+    }
+
+    private static Element Items(string name, List<string> jids)
+    {
+        var change = new Element(name, Ns);
+        foreach (var jid in jids) change.Add(new Element("item", Ns).SetAttr("jid", jid));
+        return change;
     }
 }

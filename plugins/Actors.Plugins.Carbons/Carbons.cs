@@ -9,8 +9,9 @@ namespace Actors.Plugins.Carbons;
 public static class Eligibility
 {
     /// <summary>
-    /// Type chat; type normal with a body; a XEP-0353 Jingle message initiation of any type but error, groupchat or
-    /// headline. Never: a message with &lt;private/&gt; (§7) or a XEP-0334 &lt;no-copy/&gt; hint; groupchat and
+    /// Type chat; type normal with a body; a message carrying a payload typically used in IM (§6: XEP-0085 chat states,
+    /// XEP-0184 receipts, XEP-0333 chat markers) or a XEP-0353 Jingle message initiation, of any type but error,
+    /// groupchat or headline. Never: a message with &lt;private/&gt; (§7) or a XEP-0334 &lt;no-copy/&gt; hint; groupchat and
     /// headline; errors (§6 would copy only errors answering an eligible message, which needs correlation this server
     /// does not keep); a carbon copy itself. <paramref name="from"/> is the sender when the message is received: one
     /// sent by a MUC room or another service (no localpart, or a MUC &lt;x/&gt;: private messages from room
@@ -22,7 +23,7 @@ public static class Eligibility
         var type = message.Type;
         if (type is "groupchat" or "headline" or "error") return false;
         var hasBody = false;
-        var jingleMessage = false;
+        var imPayload = false;
         foreach (var child in message.Elements())
         {
             switch (child.Namespace)
@@ -33,8 +34,8 @@ public static class Eligibility
                     return false;
                 case CarbonsNs.MucUser when from is not null:
                     return false;
-                case CarbonsNs.JingleMessage:
-                    jingleMessage = true;
+                case CarbonsNs.JingleMessage or CarbonsNs.ChatStates or CarbonsNs.Receipts or CarbonsNs.ChatMarkers:
+                    imPayload = true;
                     break;
                 case CarbonsNs.Client when child.Name == CarbonsNs.Body:
                     hasBody = true;
@@ -42,7 +43,7 @@ public static class Eligibility
             }
         }
         if (from is not null && from.Local is null) return false; // from a service (a domain or component JID)
-        return type == "chat" || (type is null or "normal") && hasBody || jingleMessage;
+        return type == "chat" || (type is null or "normal") && hasBody || imPayload;
     }
 
     /// <summary>A copy this plugin made: &lt;sent/&gt; or &lt;received/&gt; from the account's bare JID.</summary>

@@ -45,6 +45,10 @@ public static class CarbonsNs
     public const string Hints = "urn:xmpp:hints";
     /// <summary>XEP-0353 Jingle message initiation.</summary>
     public const string JingleMessage = "urn:xmpp:jingle-message:0";
+    /// <summary>XEP-0085 chat states, XEP-0184 receipts, XEP-0333 chat markers: the IM payloads of XEP-0280 §6.</summary>
+    public const string ChatStates = "http://jabber.org/protocol/chatstates";
+    public const string Receipts = "urn:xmpp:receipts";
+    public const string ChatMarkers = "urn:xmpp:chat-markers:0";
     public const string MucUser = "http://jabber.org/protocol/muc#user";
     public const string Client = "jabber:client";
     public const string Body = "body";

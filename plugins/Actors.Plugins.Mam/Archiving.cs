@@ -48,17 +48,40 @@ internal sealed class Archiving(IMessageArchive archive, IAccounts accounts, Pre
     // inbound hooks, and is archived once
     private readonly ConditionalWeakTable<Element, string> _archived = new();
 
+    // the <stanza-id/> an outgoing message carries from Sent (archived) to Unmark (before it is routed)
+    private readonly ConditionalWeakTable<Element, Element> _marked = new();
+
     /// <summary>Outgoing (XEP-0313 §3: "sent", the remote party is the 'to'; XEP-0441, Outgoing messages). A message to the account
-    /// itself is archived once, when it arrives. The contact's copy carries no &lt;stanza-id/&gt; of this archive
-    /// (§3.5: not to JIDs that cannot read it).</summary>
+    /// itself is archived once, when it arrives. Every &lt;stanza-id/&gt; claiming the account's archive is removed
+    /// (XEP-0359 §4: the client cannot make one); an archived message gets the archive's, so that the &lt;sent/&gt;
+    /// carbon copies made after this hook carry it (XEP-0280 §8 copies the message as routed, XEP-0313 §3.5), and
+    /// <see cref="Unmark"/> takes it off again before the message is routed: the contact's copy carries no
+    /// &lt;stanza-id/&gt; of this archive (§3.5: not to JIDs that cannot read it).</summary>
     public bool Sent(StanzaEvent e)
     {
         var message = e.Stanza;
         if (message.Name != "message") return false;
         var account = e.Session.Bare;
         if (message.To is not { } toText || !Jid.TryParse(toText, out var to) || to is null || to.Bare.Equals(account)) return false;
-        if (!ArchiveRules.IsArchivable(message) || !preferences.Of(account).Archives(to)) return false;
-        archive.Append(MamPlugin.ArchiveKind, account, to, message);
+        var by = account.ToString();
+        RemoveClaims(message, by);
+        if (!ArchiveRules.IsArchivable(message) || !preferences.Archives(account, to)) return false;
+        var id = archive.Append(MamPlugin.ArchiveKind, account, to, message);
+        var stanzaId = new Element("stanza-id", MamNs.StanzaIds).SetAttr("by", by).SetAttr("id", id);
+        message.Add(stanzaId);
+        _marked.AddOrUpdate(message, stanzaId);
+        return false;
+    }
+
+    /// <summary>After the carbons plugin copied an outgoing message (priority <see cref="MamPlugin.UnmarkPriority"/>):
+    /// the &lt;stanza-id/&gt; <see cref="Sent"/> added leaves it before it goes to the contact.</summary>
+    public bool Unmark(StanzaEvent e)
+    {
+        if (e.Stanza.Name == "message" && _marked.TryGetValue(e.Stanza, out var stanzaId))
+        {
+            e.Stanza.Remove(stanzaId);
+            _marked.Remove(e.Stanza);
+        }
         return false;
     }
 
@@ -76,7 +99,7 @@ internal sealed class Archiving(IMessageArchive archive, IAccounts accounts, Pre
         var by = account.ToString();
         RemoveClaims(message, by);
         if (e.From is not { } from || !ArchiveRules.IsArchivable(message) || !accounts.Exists(account)) return false;
-        if (!preferences.Of(account).Archives(from)) return false;
+        if (!preferences.Archives(account, from)) return false;
         var id = archive.Append(MamPlugin.ArchiveKind, account, from, message);
         message.Add(new Element("stanza-id", MamNs.StanzaIds).SetAttr("by", by).SetAttr("id", id));
         _archived.AddOrUpdate(message, id);

@@ -25,14 +25,23 @@ public sealed class MamPlugin : IXmppPlugin
     /// with its &lt;stanza-id/&gt; and before the offline plugin (-100) stores it.</summary>
     public const int HookPriority = -40;
 
+    /// <summary>After carbons (-50) made the &lt;sent/&gt; copies of an outgoing message, which carry its
+    /// &lt;stanza-id/&gt;, the message itself loses it before it is routed to the contact.</summary>
+    public const int UnmarkPriority = -60;
+
     public PluginDescriptor Descriptor { get; } = new("mam", "1.0.0") { OptionsSection = "Xmpp:Mam" };
+
+    /// <summary>An account's XEP-0441 preferences were set on this node: the other nodes of a cluster read them again.</summary>
+    private const string PreferencesSignal = "prefs-changed";
 
     public void Configure(IPluginContext ctx)
     {
         var options = ctx.Options<MamOptions>();
         var archive = ctx.Require<IMessageArchive>();
         var accounts = ctx.Require<IAccounts>();
-        var preferences = new Preferences(ctx.Storage.Map("prefs"), options.DefaultMode, ctx.Logger);
+        var preferences = new Preferences(ctx.Storage.Map("prefs"), ctx.Require<IRosters>(), options.DefaultMode, ctx.Logger,
+            account => ctx.Signal(PreferencesSignal, account));
+        ctx.OnSignal(PreferencesSignal, account => _ = preferences.ReadAgainAsync(account));
         foreach (var domain in ctx.Domains) _ = preferences.LoadAsync(Jid.Parse(domain));
         var archiving = new Archiving(archive, accounts, preferences);
         var queries = new Queries(archive, ctx.Require<ISessionDelivery>(), options);
@@ -44,6 +53,7 @@ public sealed class MamPlugin : IXmppPlugin
         ctx.AddFeature(MamNs.FullText, IqScope.Account);
 
         ctx.Hook(HookPoint.FromClient, HookPriority, archiving.Sent);
+        ctx.Hook(HookPoint.FromClient, UnmarkPriority, archiving.Unmark);
         ctx.Hook(HookPoint.InboundBare, HookPriority, archiving.Received);
         ctx.Hook(HookPoint.InboundFull, HookPriority, archiving.Received);
 
@@ -54,6 +64,7 @@ public sealed class MamPlugin : IXmppPlugin
         ctx.HandleIq("set", IqScope.Account, MamNs.Mam, "prefs", preferences.Set);
 
         ctx.On(ServerEventKind.AccountRemoved, e => new ValueTask(preferences.ForgetAsync(e.Jid)));
+        ctx.On(ServerEventKind.RosterChanged, preferences.RosterChanged);
 
         if (options.RetentionDays > 0)
             ctx.Every(TimeSpan.FromMinutes(options.PurgeIntervalMinutes), async ct =>

@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
 using Actors.Xmpp;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Stanzas;
@@ -57,14 +59,25 @@ internal sealed class MqttBridge
 
     public void Start()
     {
-        var serverOptions = new MqttServerOptionsBuilder()
+        var serverOptionsBuilder = new MqttServerOptionsBuilder()
             .WithDefaultEndpoint()
             .WithDefaultEndpointBoundIPAddress(IPAddress.Parse(_options.BindAddress))
             .WithDefaultEndpointPort(_options.Port)
             .WithPersistentSessions(false) // a session lives as long as its connection (CONNACK says so: OnOutboundPacket)
-            .WithMaxPendingMessagesPerClient(_options.MaxPendingMessagesPerClient)
-            .Build();
-        var server = new MqttServerFactory().CreateMqttServer(serverOptions);
+            .WithMaxPendingMessagesPerClient(_options.MaxPendingMessagesPerClient);
+        if (_options.TlsPort > 0)
+        {
+            // MQTT over TLS (MQTT 5 §4.2): the server's own certificate, asked for again on each connection (a reload
+            // of Xmpp:Tls reaches new connections)
+            var certificates = _ctx.Require<IServerCertificates>();
+            var domain = _ctx.Domains[0];
+            serverOptionsBuilder = serverOptionsBuilder.WithEncryptedEndpoint()
+                .WithEncryptedEndpointBoundIPAddress(IPAddress.Parse(_options.BindAddress))
+                .WithEncryptedEndpointPort(_options.TlsPort)
+                .WithEncryptionCertificate(new ServerCertificate(() => certificates.For(domain)))
+                .WithEncryptionSslProtocol(SslProtocols.Tls12 | SslProtocols.Tls13);
+        }
+        var server = new MqttServerFactory().CreateMqttServer(serverOptionsBuilder.Build());
         server.ValidatingConnectionAsync += OnConnectAsync;
         server.InterceptingOutboundPacketAsync += OnOutboundPacket;
         server.InterceptingPublishAsync += OnPublishAsync;
@@ -462,4 +475,10 @@ internal static class BridgedKey
         node = key[(cut + 1)..];
         return true;
     }
+}
+
+/// <summary>The server's current certificate for MQTTnet's TLS endpoint (MQTTnet asks per connection).</summary>
+internal sealed class ServerCertificate(Func<X509Certificate2> current) : MQTTnet.Certificates.ICertificateProvider
+{
+    public X509Certificate2 GetCertificate() => current();
 }

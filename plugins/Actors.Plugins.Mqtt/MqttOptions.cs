@@ -12,6 +12,10 @@ public sealed class MqttOptions : IValidatableObject
     /// <summary>The MQTT listener's port (1883 is MQTT's own).</summary>
     [Range(1, 65535)] public int Port { get; set; } = 1883;
 
+    /// <summary>The MQTT over TLS listener's port (8883 is MQTT's own), 0 for none: it presents the server's own
+    /// certificate (Xmpp:Tls, or the self-signed one), TLS 1.2 or 1.3, on the same address.</summary>
+    [Range(0, 65535)] public int TlsPort { get; set; }
+
     /// <summary>The address the listener binds (plain TCP: passwords cross it in the clear, so loopback by default).</summary>
     [Required] public string BindAddress { get; set; } = "127.0.0.1";
 

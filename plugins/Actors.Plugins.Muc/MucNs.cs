@@ -55,6 +55,8 @@ internal static class MucAffiliations
 internal static class StatusCodes
 {
     public const string NonAnonymous = "100";
+    /// <summary>§18.1: the out-of-room message to a user whose affiliation changed while not in the room.</summary>
+    public const string AffiliationChangedOutOfRoom = "101";
     public const string SelfPresence = "110";
     public const string Logged = "170";
     public const string ConfigChanged = "104";

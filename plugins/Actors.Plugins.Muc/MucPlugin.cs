@@ -4,6 +4,7 @@ using System.Text;
 using Actors.Xmpp;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Xml;
+using Microsoft.Extensions.Logging;
 using XNs = Actors.Xmpp.Ns;
 
 namespace Actors.Plugins.Muc;
@@ -50,7 +51,7 @@ public sealed class MucPlugin : IXmppPlugin
         var secrets = ctx.Storage.Map("service");  // owner: the service JID; occupant-id-salt
         var archive = ctx.Optional<IMessageArchive>(); // null without a database: then rooms keep no archive
         var archives = archive is null ? null : new RoomArchives(ctx, archive, ctx.Optional<ISessionDelivery>(), options);
-        var rooms = ctx.AddEntityKind("room", new Room(options, _occupants, OccupantIdOf, archive),
+        var rooms = ctx.AddEntityKind("room", new Room(options, _occupants, OccupantIdOf, archive, ListingChanged),
             new EntityKindOptions { PassivateAfter = TimeSpan.FromSeconds(options.IdleSeconds) });
 
         var info = new DiscoInfo([new DiscoIdentity("conference", "text", options.Name)], [MucNs.Muc, MucNs.StableId, MucNs.OccupantId, MucNs.SelfPing], []);
@@ -90,7 +91,20 @@ public sealed class MucPlugin : IXmppPlugin
         });
 
         // registered last, so undone first on unload, while the rest of the service still stands
-        ctx.Track(new Undo(() => { if (!_handedOver) RemoveEveryone(ctx); }));
+        ctx.Track(new Undo(() =>
+        {
+            WriteUnwrittenHistory(ctx, rooms);
+            if (!_handedOver) RemoveEveryone(ctx);
+        }));
+
+        // a room's listing changed: the service's in-memory list follows in the room's own turn (the store is
+        // written by the handler above once the room answered)
+        void ListingChanged(string room, Element? listing)
+        {
+            if (!_services.TryGetValue(Jid.Parse(room).Domain, out var d) || !d.Value.IsCompletedSuccessfully) return;
+            if (listing is null) d.Value.Result.Rooms.TryRemove(room, out _);
+            else d.Value.Result.Rooms[room] = listing;
+        }
 
         string OccupantIdOf(string room, Jid real)
         {
@@ -101,12 +115,37 @@ public sealed class MucPlugin : IXmppPlugin
         }
     }
 
+    /// <summary>Before the rooms stop (unload, reload, server stop): every room journals the history it has not written
+    /// yet (<see cref="Room.HistoryBatch"/>), so a restart or the next version finds it. Runs on the plugin manager's
+    /// unload path, not on an actor: it waits, boundedly, for the rooms' answers.</summary>
+    private void WriteUnwrittenHistory(IPluginContext ctx, IEntityKind rooms)
+    {
+        var writes = new List<Task>();
+        foreach (var (room, occupants) in _occupants.Rooms())
+        {
+            bool unwritten;
+            lock (occupants) unwritten = occupants.UnwrittenHistory.Count > 0;
+            if (unwritten) writes.Add(rooms.AskAsync(room, Room.WriteHistoryCommand(), AskTimeout));
+        }
+        if (writes.Count == 0) return;
+        try
+        {
+            if (!Task.WhenAll(writes).Wait(AskTimeout)) ctx.Logger.LogWarning("muc: {Count} room(s) did not write their history before the service stopped", writes.Count);
+        }
+        catch (AggregateException ex)
+        {
+            ctx.Logger.LogWarning(ex.InnerException, "muc: a room could not write its history before the service stopped");
+        }
+    }
+
     /// <summary>XEP-0045 §11.2: the service shuts down (the plugin is unloaded or the server stops, not reloaded): every
     /// session of every occupant gets unavailable with 110 and 332.</summary>
     private void RemoveEveryone(IPluginContext ctx)
     {
         foreach (var (room, occupants) in _occupants.Rooms())
         {
+            // made under the room's lock, sent after it: routing runs other plugins' hooks, which take locks of their own
+            var leaving = new List<Element>();
             lock (occupants)
             {
                 foreach (var o in occupants.All)
@@ -117,13 +156,14 @@ public sealed class MucPlugin : IXmppPlugin
                             .Add(new Element("item", MucNs.User).SetAttr("affiliation", MucAffiliations.None).SetAttr("role", Roles.None))
                             .Add(new Element("status", MucNs.User).SetAttr("code", StatusCodes.SelfPresence))
                             .Add(new Element("status", MucNs.User).SetAttr("code", StatusCodes.ServiceShutdown));
-                        ctx.SendStanza(new Element("presence", XNs.Client).SetAttr("from", room + "/" + o.Nick)
+                        leaving.Add(new Element("presence", XNs.Client).SetAttr("from", room + "/" + o.Nick)
                             .SetAttr("to", session.Jid.ToString()).SetAttr("type", "unavailable").Add(x));
                     }
                 }
                 occupants.Clear();
             }
             _occupants.Forget(room);
+            foreach (var presence in leaving) ctx.SendStanza(presence);
         }
     }
 

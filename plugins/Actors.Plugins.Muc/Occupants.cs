@@ -123,6 +123,11 @@ internal sealed class RoomOccupants
         ByNick[nick] = o;
     }
 
+    /// <summary>Discussion history reflected but not journaled yet, oldest first, at most the room's history capacity:
+    /// the room writes it in batches (<see cref="Room.HistoryBatch"/> entries, or <see cref="Room.HistoryWriteDelay"/>
+    /// after the first), not one journal write per message; entering occupants get it with the journaled history.</summary>
+    public readonly List<HistoryEntry> UnwrittenHistory = new();
+
     /// <summary>Occupants (nicknames), not sessions: what muc#roomconfig_maxusers and muc#roominfo_occupants count.</summary>
     public int Count => ByNick.Count;
 

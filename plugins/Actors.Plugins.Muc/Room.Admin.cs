@@ -1,5 +1,6 @@
 using Actors.Xmpp;
 using Actors.Xmpp.Xml;
+using XNs = Actors.Xmpp.Ns;
 
 namespace Actors.Plugins.Muc;
 
@@ -149,10 +150,15 @@ internal sealed partial class Room
     }
 
     /// <summary>§9.1 (ban: an occupant leaves with 301), §9.3/§9.4 (member), §10.3–§10.7 (owner, admin); in a
-    /// members-only room losing membership removes the occupant with 321 (§9.4).</summary>
+    /// members-only room losing membership removes the occupant with 321 (§9.4); a user not in the room is told with
+    /// status 101 (§18.1).</summary>
     private void ChangeAffiliation(Turn r, string jid, string affiliation, Occupant? actor, string? reason)
     {
         r.Persist(RoomEvents.Affiliation(jid, affiliation));
+        var inRoom = false;
+        foreach (var o in r.Occupants.All)
+            if (o.Bare.ToString() == jid) inRoom = true;
+        if (!inRoom) TellAffiliationOutOfRoom(r, jid, affiliation, reason);
         Action<Element> detail = x =>
         {
             var item = x.FirstChild()!;
@@ -177,5 +183,21 @@ internal sealed partial class Room
             o.Role = RoleFor(r.State, affiliation);
             BroadcastPresence(r, o, null, detail, [], [StatusCodes.SelfPresence]);
         }
+    }
+
+    /// <summary>§18.1 (Implementation Notes, Services): "a MUC service MAY send an out-of-room &lt;message/&gt; if a
+    /// user's affiliation changes while the user is not in the room; the message SHOULD be sent from the room to the
+    /// user's bare JID, MAY contain a &lt;body/&gt; element describing the affiliation change, and MUST contain a status
+    /// code of 101". A normal message, so that a user offline finds it later; not for a domain's affiliation (§9.1
+    /// bans a server with a bare domain), which has no one to tell.</summary>
+    private static void TellAffiliationOutOfRoom(Turn r, string jid, string affiliation, string? reason)
+    {
+        if (!Jid.TryParse(jid, out var user) || user is null || user.Local is null) return;
+        var item = new Element("item", MucNs.User).SetAttr("jid", jid).SetAttr("affiliation", affiliation);
+        if (reason is not null) item.Add(new Element("reason", MucNs.User).AddText(reason));
+        r.Send(new Element("message", XNs.Client).SetAttr("from", r.RoomJid.ToString()).SetAttr("to", jid)
+            .SetAttr("id", Guid.NewGuid().ToString("N"))
+            .Add(new Element("body", XNs.Client).AddText($"Your affiliation with {r.RoomJid} is now {affiliation}."))
+            .Add(new Element("x", MucNs.User).Add(item).Add(new Element("status", MucNs.User).SetAttr("code", StatusCodes.AffiliationChangedOutOfRoom))));
     }
 }

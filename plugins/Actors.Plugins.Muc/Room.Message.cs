@@ -75,7 +75,7 @@ internal sealed partial class Room
         message.Add(new Element("occupant-id", MucNs.OccupantId).SetAttr("id", sender.OccupantId));
         if (body is not null) Archive(r, sender, message); // XEP-0313 §6.1.2: messages with a body
         if (body is not null && r.State.HistoryCapacity > 0)
-            r.Persist(RoomEvents.History(new HistoryEntry(DateTimeOffset.UtcNow, sender.Nick, sender.Jid.Bare.ToString(), message)));
+            KeepHistory(r, new HistoryEntry(DateTimeOffset.UtcNow, sender.Nick, sender.Jid.Bare.ToString(), message));
         Broadcast(r, message);
     }
 

@@ -204,14 +204,14 @@ internal sealed partial class Room
             if (Int(asked.Attr("seconds")) is { } seconds) after = DateTimeOffset.UtcNow.AddSeconds(-seconds);
             if (asked.Attr("since") is { } since && DateTimeOffset.TryParse(since, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var s) && s > after) after = s;
         }
-        if (max <= 0 || maxChars <= 0 || r.State.History.Count == 0) return;
+        var kept = r.State.History.Count + r.Occupants.UnwrittenHistory.Count;
+        if (max <= 0 || maxChars <= 0 || kept == 0) return;
         // newest first, counting what fits, then sent oldest first
-        var picked = new List<Element>(Math.Min(max, r.State.History.Count));
+        var picked = new List<Element>(Math.Min(max, kept));
         var chars = 0;
-        for (var node = r.State.History.Last; node is not null && picked.Count < max; node = node.Previous)
+        foreach (var h in NewestFirst(r))
         {
-            var h = node.Value;
-            if (h.Stamp <= after) break;
+            if (picked.Count >= max || h.Stamp <= after) break;
             var copy = h.Message.Clone().SetAttr("to", o.Jid.ToString());
             copy.Add(Stamp(h.Stamp, r.RoomJid));
             chars += copy.ToString().Length; // maxchars counts the XML of each stanza (§7.2.14)

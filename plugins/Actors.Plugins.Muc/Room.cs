@@ -13,7 +13,8 @@ namespace Actors.Plugins.Muc;
 /// its occupants in the service's <see cref="OccupantRegistry"/>. Prosody's muc/muc.lib.lua, split into
 /// <c>Room.*.cs</c> by use case: entering and leaving, messages, moderation, ownership.
 /// </summary>
-internal sealed partial class Room(MucOptions options, OccupantRegistry registry, Func<string, Jid, string> occupantIdOf, IMessageArchive? archive)
+internal sealed partial class Room(MucOptions options, OccupantRegistry registry, Func<string, Jid, string> occupantIdOf, IMessageArchive? archive,
+    Action<string, Element?>? listingChanged = null)
     : EntityBehavior<RoomState>
 {
     public override RoomState Initial(string key) => new(options.HistorySize, options.Archive && archive is not null);
@@ -29,8 +30,25 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
     public static Element Command(Element stanza, bool mayCreate) =>
         new Element("cmd", MucNs.Internal).SetAttr("create", mayCreate ? "1" : null).Add(stanza);
 
+    /// <summary>Discussion history is journaled in batches of this many messages...</summary>
+    internal const int HistoryBatch = 32;
+    /// <summary>...or this long after the first message of a batch, whichever comes first: a busy room writes its
+    /// history once per batch, not once per message (the messages themselves are in the archive when it keeps one).</summary>
+    internal static readonly TimeSpan HistoryWriteDelay = TimeSpan.FromSeconds(1);
+    private const string HistoryTimer = "history";
+
+    /// <summary>The command that journals a room's unwritten history (its timer's, and the plugin's before it unloads).</summary>
+    public static Element WriteHistoryCommand() => new("write-history", MucNs.Internal);
+
     public override void Handle(IEntityContext room, RoomState state, Element command)
     {
+        if (command.Name == "write-history")
+        {
+            var unwritten = registry.Of(room.Key);
+            lock (unwritten) WriteHistory(room, unwritten);
+            room.Reply(new Element("outcome", MucNs.Internal));
+            return;
+        }
         var stanza = command.FirstChild();
         if (stanza is null) return;
         var roomJid = Jid.Parse(room.Key);
@@ -48,6 +66,9 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
             }
         }
         r.Finish();
+        // the service's room list learns a change in this turn, before the answer that reports it can reach the owner
+        // (whose next disco#items must see it): the journaled directory is written by the service after the reply
+        if (r.ListingChanged) listingChanged?.Invoke(room.Key, r.Listing?.Clone());
         if (!r.State.Exists && occupants.Count == 0)
         {
             // no room here (a stanza to a name never used, or a room just destroyed): nothing to keep in memory
@@ -69,6 +90,8 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
         public readonly bool MayCreate = mayCreate;
         /// <summary>The room's listing changed (created, configured, destroyed): the service updates its directory.</summary>
         public bool ListingChanged;
+        /// <summary>After <see cref="Finish"/>: the room's listing when it changed and the room exists (null: gone).</summary>
+        public Element? Listing;
         private Element? _reply;
 
         public void Send(Element s) => Room.Send(s);
@@ -78,7 +101,8 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
         public void Persist(Element e)
         {
             Room.Persist(e);
-            if (e.Name != "history") State = Pending(State, e); // history is never read after a write in one turn (the hot path)
+            if (e.Name == "destroyed") Occupants.UnwrittenHistory.Clear(); // the room's history goes with it
+            State = Pending(State, e);
         }
 
         public void Error(string condition, string? text = null)
@@ -97,11 +121,12 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
             var outcome = _reply ?? new Element("outcome", MucNs.Internal);
             if (ListingChanged)
             {
-                outcome.Add(State.Exists
+                Listing = State.Exists
                     ? new Element("listing", MucNs.Internal).SetAttr("public", State.Config.Public ? "1" : "0")
                         .SetAttr("persistent", State.Config.Persistent ? "1" : "0").SetAttr("name", State.Config.Name)
                         .SetAttr("creator", Creator(State))
-                    : new Element("gone", MucNs.Internal));
+                    : null;
+                outcome.Add(Listing ?? new Element("gone", MucNs.Internal));
             }
             Room.Reply(outcome);
         }
@@ -204,14 +229,45 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
             .SetAttr("stamp", stamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture));
 
     /// <summary>Removes an occupant and, when a temporary room is left empty, destroys it (§10.1: a temporary room is
-    /// destroyed when the last occupant exits).</summary>
+    /// destroyed when the last occupant exits); a persistent room left empty journals its unwritten history.</summary>
     private static void Remove(Turn r, Occupant o)
     {
         r.Occupants.Remove(o);
-        if (r.Occupants.Count == 0 && r.State.Exists && !r.State.Config.Persistent)
+        if (r.Occupants.Count != 0 || !r.State.Exists) return;
+        if (!r.State.Config.Persistent)
         {
             r.Persist(RoomEvents.Destroyed());
             r.ListingChanged = true;
         }
+        else WriteHistory(r.Room, r.Occupants);
+    }
+
+    /// <summary>§7.2.14's history is kept as the room reflects messages: in memory at once (entering occupants get
+    /// it), in the journal per batch (<see cref="HistoryBatch"/>, <see cref="HistoryWriteDelay"/>).</summary>
+    private static void KeepHistory(Turn r, HistoryEntry entry)
+    {
+        var unwritten = r.Occupants.UnwrittenHistory;
+        unwritten.Add(entry);
+        if (unwritten.Count > r.State.HistoryCapacity) unwritten.RemoveAt(0); // older than what the room keeps anyway
+        if (unwritten.Count >= HistoryBatch) WriteHistory(r.Room, r.Occupants);
+        else if (unwritten.Count == 1) r.Room.Schedule(HistoryTimer, HistoryWriteDelay, WriteHistoryCommand());
+    }
+
+    private static void WriteHistory(IEntityContext room, RoomOccupants occupants)
+    {
+        var unwritten = occupants.UnwrittenHistory;
+        if (unwritten.Count == 0) return;
+        room.Persist(RoomEvents.HistoryBatch(unwritten));
+        unwritten.Clear();
+    }
+
+    /// <summary>The discussion history as entering occupants see it, newest first: the unwritten entries, then the
+    /// journaled ones, at most the room's history capacity in all.</summary>
+    private static IEnumerable<HistoryEntry> NewestFirst(Turn r)
+    {
+        var unwritten = r.Occupants.UnwrittenHistory;
+        var left = r.State.HistoryCapacity;
+        for (var i = unwritten.Count - 1; i >= 0 && left > 0; i--, left--) yield return unwritten[i];
+        for (var node = r.State.History.Last; node is not null && left > 0; node = node.Previous, left--) yield return node.Value;
     }
 }

@@ -64,6 +64,14 @@ internal static class RoomEvents
         new Element("history", MucNs.Internal).SetAttr("stamp", entry.Stamp.ToString("o", System.Globalization.CultureInfo.InvariantCulture))
             .SetAttr("nick", entry.Nick).SetAttr("jid", entry.RealJid).Add(entry.Message);
 
+    /// <summary>Several history entries in one event (one journal write for a batch of messages), oldest first.</summary>
+    public static Element HistoryBatch(List<HistoryEntry> entries)
+    {
+        var batch = new Element("history-batch", MucNs.Internal);
+        foreach (var entry in entries) batch.Add(History(entry));
+        return batch;
+    }
+
     public static Element Destroyed() => new("destroyed", MucNs.Internal);
 
     public static RoomState Apply(RoomState state, Element e)
@@ -93,15 +101,23 @@ internal static class RoomEvents
                 state.SubjectNick = e.Attr("nick");
                 return state;
             case "history":
-                state.History.AddLast(new HistoryEntry(DateTimeOffset.Parse(e.Attr("stamp")!, System.Globalization.CultureInfo.InvariantCulture),
-                    e.Attr("nick")!, e.Attr("jid") ?? "", e.FirstChild()!));
-                while (state.History.Count > state.HistoryCapacity) state.History.RemoveFirst();
+                AddHistory(state, e);
+                return state;
+            case "history-batch":
+                foreach (var entry in e.Elements()) AddHistory(state, entry);
                 return state;
             case "destroyed":
                 return new RoomState(state.HistoryCapacity, state.ArchivingByDefault);
             default:
                 return state;
         }
+    }
+
+    private static void AddHistory(RoomState state, Element e)
+    {
+        state.History.AddLast(new HistoryEntry(DateTimeOffset.Parse(e.Attr("stamp")!, System.Globalization.CultureInfo.InvariantCulture),
+            e.Attr("nick")!, e.Attr("jid") ?? "", e.FirstChild()!));
+        while (state.History.Count > state.HistoryCapacity) state.History.RemoveFirst();
     }
 
     /// <summary>The state as the events that rebuild it.</summary>

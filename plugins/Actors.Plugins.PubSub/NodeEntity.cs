@@ -10,7 +10,7 @@ namespace Actors.Plugins.PubSub;
 /// <summary>
 /// The node engine (Prosody's util/pubsub): one pubsub node as a keyed entity, key "&lt;service&gt;/&lt;node&gt;".
 /// <see cref="Handle"/> decides on one client IQ (XEP-0060 §5-§8) and persists events; <see cref="NodeEvents.Apply"/>
-/// changes the state. Notifications leave through the entity's Send once the events are written. Replies are
+/// changes the state. Notifications leave through the entity's fan-out (SendToEach) once the events are written. Replies are
 /// &lt;outcome/&gt; elements (<see cref="NodeRequests"/>): the IQ's answer and what the service records outside the node.
 /// </summary>
 public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
@@ -31,7 +31,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (state.Exists && state.Config.SendLast == SendLastPublished.OnSubAndPresence && state.Config.Notifications
                 && state.LastItem is { } last && !state.Config.Expired(last, DateTimeOffset.UtcNow) && command.Attr("to") is { } to && NodeRequests.BareOf(to) is { } contact
                 && MaySee(state, contact.ToString())) // the contact has the owner's presence: presence and open nodes
-                entity.Send(LastPublished(state.Config, service, node, to, last));
+                SendTo(entity, LastPublished(state.Config, service, node, to, last));
             return;
         }
         if (command.Is(NodeRequests.Expire, PubSubNs.Internal)) // pubsub#item_expire: remove what has outlived it
@@ -80,8 +80,13 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 .SetAttr("stamp", item.At.ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture)));
     }
 
-    /// <summary>An event notification (XEP-0060 §7.1.2) from the service (or the PEP account) to a subscriber.</summary>
-    internal static Element Message(string from, string to, string type, Element content) =>
+    /// <summary>A notification to one JID, through the node's fan-out lane: after the node's earlier fan-outs, so a
+    /// subscriber gets the node's notifications in the order the node made them.</summary>
+    private static void SendTo(IEntityContext entity, Element stanza) => entity.SendToEach(stanza, [stanza.To!]);
+
+    /// <summary>An event notification (XEP-0060 §7.1.2) from the service (or the PEP account) to a subscriber (or, with
+    /// no <paramref name="to"/>, to each of a fan-out's recipients).</summary>
+    internal static Element Message(string from, string? to, string type, Element content) =>
         new Element("message", Ns.Client).SetAttr("from", from).SetAttr("to", to).SetAttr("type", type)
             .Add(new Element("event", PubSubNs.Event).Add(content));
 
@@ -450,11 +455,11 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (approval) // §8.6: every owner gets the form to approve or deny
             {
                 foreach (var (owner, a) in state.Affiliations)
-                    if (a == Affiliations.Owner) entity.Send(AuthorizationRequest(owner, subscription));
+                    if (a == Affiliations.Owner) SendTo(entity, AuthorizationRequest(owner, subscription));
                 return;
             }
             if (Config.SendLast != SendLastPublished.Never && Config.Notifications && state.LastItem is { } last && !Config.Expired(last, _now)) // §6.1.7
-                entity.Send(LastPublished(Config, service, node, subscribed, last));
+                SendTo(entity, LastPublished(Config, service, node, subscribed, last));
         }
 
         /// <summary>§8.6: the subscription authorization form, in a message to an owner.</summary>
@@ -496,7 +501,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             var decided = pending with { State = allow ? SubscriptionStates.Subscribed : SubscriptionStates.None };
             entity.Persist(allow ? NodeEvents.Subscribe(decided) : NodeEvents.Unsubscribe(pending.SubId));
             _outcome.Add(NodeRequests.SubscriptionChanged(decided, removed: !allow));
-            entity.Send(Message(pending.Jid, "normal", new Element("subscription", PubSubNs.Event).SetAttr("node", node)
+            SendTo(entity, Message(pending.Jid, "normal", new Element("subscription", PubSubNs.Event).SetAttr("node", node)
                 .SetAttr("jid", pending.Jid).SetAttr("subid", pending.SubId).SetAttr("subscription", decided.State)));
             entity.Reply(_outcome); // a message gets no answer
         }
@@ -818,9 +823,12 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 if (Config.Access == AccessModels.Roster) NodeRequests.AddGroups(notify, Config.RosterGroups);
                 _outcome.Add(notify.Add(@event.Clone()));
             }
+            List<string>? recipients = null;
             foreach (var s in state.Subscriptions.Values)
                 if (s.State == SubscriptionStates.Subscribed && s.Deliver && s.Jid != except)
-                    entity.Send(Message(s.Jid, type, @event.Clone()));
+                    (recipients ??= new List<string>(state.Subscriptions.Count)).Add(s.Jid);
+            // one stanza for all: the host copies it per subscriber off this actor, paced (IEntityContext.SendToEach)
+            if (recipients is not null) entity.SendToEach(NodeEntity.Message(service, null, type, @event), recipients);
         }
 
         private Element Message(string to, string type, Element content) => NodeEntity.Message(service, to, type, content);

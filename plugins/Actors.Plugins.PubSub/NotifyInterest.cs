@@ -16,6 +16,8 @@ internal sealed class NotifyInterest(IPluginContext ctx)
     public const string NotifySuffix = "+notify";
     private static readonly TimeSpan FetchTimeout = TimeSpan.FromSeconds(10);
     private const int MaxCachedVers = 10_000;
+    /// <summary>Notifications held for one session while its caps are fetched; past it the oldest go first.</summary>
+    public const int MaxHeldPerSession = 64;
 
     private readonly object _lock = new();
     private readonly Dictionary<Jid, string> _sessionCaps = new();                 // full JID -> caps node#ver
@@ -23,6 +25,10 @@ internal sealed class NotifyInterest(IPluginContext ctx)
     private readonly Dictionary<string, List<Jid>> _fetching = new(StringComparer.Ordinal);    // node#ver -> sessions waiting
     private readonly Dictionary<Jid, HashSet<Jid>> _pendingContacts = new();      // session -> contacts seen before its caps
     private readonly Dictionary<Jid, HashSet<Jid>> _served = new();               // session -> contacts whose last items it got
+    private readonly Dictionary<Jid, Queue<(string Node, Element Message)>> _held = new(); // session -> events published while its caps were fetched
+
+    /// <summary>Sends a held notification once the session's caps show it wants the node.</summary>
+    public Action<Element>? Deliver { get; set; }
 
     /// <summary>Raised when a session's interests become known, with the contacts whose presence it got meanwhile.</summary>
     public Action<Jid, IReadOnlyCollection<Jid>>? Resolved { get; set; }
@@ -64,6 +70,7 @@ internal sealed class NotifyInterest(IPluginContext ctx)
             _sessionCaps.Remove(session);
             _pendingContacts.Remove(session);
             _served.Remove(session);
+            _held.Remove(session);
         }
     }
 
@@ -92,16 +99,42 @@ internal sealed class NotifyInterest(IPluginContext ctx)
         }
     }
 
-    /// <summary>The sessions (full JIDs) whose caps ask for notifications of <paramref name="node"/>.</summary>
-    public List<Jid> Interested(string node)
+    /// <summary>The sessions (full JIDs) whose caps ask for notifications of <paramref name="node"/>, and in
+    /// <paramref name="unresolved"/> (when any) those whose caps are still being fetched: a notification for them is
+    /// <see cref="Hold"/>-ed, not lost, and sent if their caps turn out to want the node.</summary>
+    public List<Jid> Interested(string node, out List<Jid>? unresolved)
     {
         var sessions = new List<Jid>();
+        unresolved = null;
         lock (_lock)
         {
             foreach (var (session, key) in _sessionCaps)
-                if (_notify.TryGetValue(key, out var nodes) && nodes.Contains(node)) sessions.Add(session);
+            {
+                if (_notify.TryGetValue(key, out var nodes))
+                {
+                    if (nodes.Contains(node)) sessions.Add(session);
+                }
+                else if (_fetching.ContainsKey(key)) (unresolved ??= new List<Jid>()).Add(session);
+            }
         }
         return sessions;
+    }
+
+    /// <summary>Keeps <paramref name="message"/> (an event of <paramref name="node"/> to <paramref name="session"/>)
+    /// until the session's caps are known: sent then if they want the node, dropped if not or if the session goes.
+    /// True when the caps became known since the caller's <see cref="Interested"/> and want the node: the caller sends
+    /// it now (the fetch's release has passed).</summary>
+    public bool Hold(Jid session, string node, Element message)
+    {
+        lock (_lock)
+        {
+            if (!_sessionCaps.TryGetValue(session, out var key)) return false; // the session went
+            if (_notify.TryGetValue(key, out var nodes)) return nodes.Contains(node); // resolved meanwhile
+            if (!_held.TryGetValue(session, out var held)) _held[session] = held = new Queue<(string, Element)>();
+            if (held.Count >= MaxHeldPerSession) held.Dequeue();
+            held.Enqueue((node, message));
+            return false;
+        }
     }
 
     /// <summary>Asks <paramref name="session"/> for the disco#info of its caps node#ver. A SHA-1 ver is cached under
@@ -137,11 +170,16 @@ internal sealed class NotifyInterest(IPluginContext ctx)
             ctx.Logger.LogDebug("caps {Caps} of {Session} not fetched: {Reason}", key, session, ex.Message);
         }
         var resolved = new List<(Jid Session, IReadOnlyCollection<Jid> Contacts)>();
+        var release = new List<Element>();
         Jid? askNext = null;
         List<Jid>? waiting;
         lock (_lock)
         {
             _fetching.Remove(fetchKey, out waiting);
+            foreach (var w in waiting ?? [])
+                if (_held.Remove(w, out var held) && nodes is not null && _sessionCaps.TryGetValue(w, out var k) && k == key)
+                    foreach (var (node, message) in held)
+                        if (nodes.Contains(node)) release.Add(message);
             if (key != fetchKey && waiting is not null) // an answer that did not verify: ask the next session with that ver
             {
                 var others = waiting.Where(w => !w.Equals(session) && _sessionCaps.TryGetValue(w, out var k) && k == fetchKey).ToList();
@@ -157,6 +195,7 @@ internal sealed class NotifyInterest(IPluginContext ctx)
                 _notify[key] = nodes;
             }
         }
+        foreach (var message in release) Deliver?.Invoke(message);
         if (askNext is not null) _ = FetchAsync(askNext, fetchKey, capsNode, sha1Ver);
         if (nodes is null) return; // asked again at the next presence with this ver
         lock (_lock)

@@ -42,6 +42,10 @@ public sealed class PubSubOptions
     /// <summary>A node nobody used for this long leaves memory (its state stays in the journal).</summary>
     [Range(1, 86_400)] public int IdleSeconds { get; set; } = 120;
 
+    /// <summary>Notification copies per second one fan-out lane routes (the host streams a node's notifications to its
+    /// subscribers off the node's actor, IEntityContext.SendToEach); 0: as fast as the router takes them.</summary>
+    [Range(0, 100_000_000)] public int FanoutPerSecond { get; set; }
+
     /// <summary>Limits that accept anything (replaying the journal: what was accepted then stays).</summary>
     internal static readonly PubSubOptions Unlimited = new() { MaxItemsPerNode = int.MaxValue, MaxPayloadBytes = int.MaxValue };
 }

@@ -24,7 +24,7 @@ public sealed class PubSubPlugin : IXmppPlugin
     {
         var options = ctx.Options<PubSubOptions>();
         var nodes = ctx.AddEntityKind(NodeKind, new NodeEntity(options),
-            new EntityKindOptions { PassivateAfter = TimeSpan.FromSeconds(options.IdleSeconds) });
+            new EntityKindOptions { PassivateAfter = TimeSpan.FromSeconds(options.IdleSeconds), FanoutPerSecond = options.FanoutPerSecond });
         var interest = new NotifyInterest(ctx);
         var service = new PubSubService(ctx, options, nodes,
             ctx.Storage.Map("nodes"), ctx.Storage.Map("subscriptions"), ctx.Storage.Map("affiliations"),
@@ -42,6 +42,7 @@ public sealed class PubSubPlugin : IXmppPlugin
         // +notify (XEP-0163 §4.2): caps from available presence; last items when a contact's presence reaches a session
         ctx.Hook(HookPoint.PresenceBroadcast, 0, interest.OnPresence);
         ctx.On(ServerEventKind.SessionClosed, e => { interest.Forget(e.Jid); return ValueTask.CompletedTask; });
+        interest.Deliver = ctx.SendStanza;
         interest.Resolved = (session, contacts) =>
         {
             var wanted = interest.Wanted(session, session.Bare);

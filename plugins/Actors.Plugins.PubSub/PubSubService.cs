@@ -216,19 +216,26 @@ internal sealed class PubSubService(
     {
         var contacts = access is null or AccessModels.Open or AccessModels.Presence or AccessModels.Roster;
         Dictionary<Jid, bool>? allowed = null;
-        foreach (var session in interest.Interested(node))
+        var interested = interest.Interested(node, out var unresolved);
+        foreach (var session in interested)
+            if (await MaySeeAsync(session.Bare))
+                ctx.SendStanza(NodeEntity.Message(owner.ToString(), session.ToString(), type, @event.Clone()));
+        if (unresolved is null) return;
+        foreach (var session in unresolved) // caps still being fetched: sent once known, if they want the node
+            if (await MaySeeAsync(session.Bare)
+                && NodeEntity.Message(owner.ToString(), session.ToString(), type, @event.Clone()) is var message
+                && interest.Hold(session, node, message))
+                ctx.SendStanza(message); // its caps were learnt since Interested: they want the node
+
+        async ValueTask<bool> MaySeeAsync(Jid bare)
         {
-            var bare = session.Bare;
-            if (!bare.Equals(owner))
-            {
-                if (!contacts) continue;
-                allowed ??= new Dictionary<Jid, bool>();
-                if (!allowed.TryGetValue(bare, out var ok))
-                    allowed[bare] = ok = await rosters.SubscriptionAsync(owner, bare) is "from" or "both"
-                        && (access != AccessModels.Roster || await InGroupAsync(owner, groups, bare));
-                if (!ok) continue;
-            }
-            ctx.SendStanza(NodeEntity.Message(owner.ToString(), session.ToString(), type, @event.Clone()));
+            if (bare.Equals(owner)) return true;
+            if (!contacts) return false;
+            allowed ??= new Dictionary<Jid, bool>();
+            if (!allowed.TryGetValue(bare, out var ok))
+                allowed[bare] = ok = await rosters.SubscriptionAsync(owner, bare) is "from" or "both"
+                    && (access != AccessModels.Roster || await InGroupAsync(owner, groups, bare));
+            return ok;
         }
     }
 

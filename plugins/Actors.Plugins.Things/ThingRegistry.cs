@@ -22,6 +22,8 @@ internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, I
     private readonly string _idPrefix = "disco-" + Guid.NewGuid().ToString("N")[..8] + "-";
     private long _nextId;
 
+    private TimeSpan ThingTimeout => TimeSpan.FromSeconds(options.ThingTimeoutSeconds);
+
     public static DiscoInfo Info(string name) => new([new DiscoIdentity("component", "generic", name)], [MetaTags.Ns], []);
 
     public async ValueTask HandleAsync(AddressedStanza s)
@@ -147,6 +149,7 @@ internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, I
             var told = WithNode(new Element("claimed", MetaTags.Ns).SetAttr("jid", owner).SetAttr("public", isPublic ? null : "false"), found.Record);
             foreach (var resource in sessions.Resources(thing)) _ = AskThingAsync(s.To, resource.Jid, told.Clone());
             Befriend(s.From.Bare, thing);
+            if (!thing.Equals(s.From.Bare) && IsAccount(thing)) await TwinNodes.GrantAsync(ctx, thing, s.From.Bare, ThingTimeout);
         }
         return s.Result(WithNode(new Element("claimed", MetaTags.Ns).SetAttr("jid", thing.ToString()), found.Record));
     }
@@ -159,6 +162,7 @@ internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, I
         var record = await FindAsync(s.To, key);
         if (record?.Attr("owner") != s.From.Bare.ToString()) return s.Error("item-not-found");
         await things.SetAsync(s.To, key, null);
+        if (IsAccount(jid.Bare) && !jid.Bare.Equals(s.From.Bare)) await TwinNodes.RevokeAsync(ctx, jid.Bare, s.From.Bare, ThingTimeout);
         var told = WithNode(new Element("removed", MetaTags.Ns), record!);
         foreach (var resource in sessions.Resources(jid.Bare)) _ = AskThingAsync(s.To, resource.Jid, told.Clone());
         return s.Result();
@@ -183,6 +187,7 @@ internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, I
         unclaimed.Add(new Element(MetaTags.Str, MetaTags.Ns).SetAttr("name", MetaTags.Key).SetAttr("value", MetaTags.RandomKey()));
         await things.SetAsync(s.To, key, StoredValue.Of(unclaimed));
         Unfriend(s.From.Bare, jid.Bare);
+        if (IsAccount(jid.Bare) && !jid.Bare.Equals(s.From.Bare)) await TwinNodes.RevokeAsync(ctx, jid.Bare, s.From.Bare, ThingTimeout);
         return s.Result();
     }
 
@@ -250,7 +255,11 @@ internal sealed class ThingRegistry(IPluginContext ctx, ThingsOptions options, I
 
     /// <summary>The record's key: the thing's bare JID and, behind a concentrator, the node triple (§3.3).</summary>
     private static string Key(Jid thing, Element request) =>
-        thing.Bare + "\n" + request.Attr("nodeId") + "\n" + request.Attr("sourceId") + "\n" + request.Attr("cacheType");
+        Key(thing, request.Attr("nodeId"), request.Attr("sourceId"), request.Attr("cacheType"));
+
+    /// <summary>The record's key of a thing (bare JID) or of a node behind it.</summary>
+    internal static string Key(Jid thing, string? nodeId, string? sourceId, string? cacheType) =>
+        thing.Bare + "\n" + nodeId + "\n" + sourceId + "\n" + cacheType;
 
     private static Element Record(Jid thing, Element request, List<Element> tags)
     {

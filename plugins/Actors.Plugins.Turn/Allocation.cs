@@ -28,8 +28,9 @@ internal sealed class Allocation : IDisposable
     private readonly Lock _gate = new();
     private long _expiresAt;
 
-    public Allocation(ClientPath client, Socket relay, IPEndPoint relayed, string username, string user, byte[] key)
+    public Allocation(ClientPath client, Socket relay, IPEndPoint relayed, string username, string user, byte[] key, bool tcpRelay = false)
     {
+        TcpRelay = tcpRelay;
         Client = client;
         Relay = relay;
         Relayed = relayed;
@@ -39,7 +40,18 @@ internal sealed class Allocation : IDisposable
     }
 
     public ClientPath Client { get; }
+    /// <summary>The relayed transport address's socket: UDP, or for a TCP relay (RFC 6062 §5.1) a listening TCP
+    /// socket.</summary>
     public Socket Relay { get; }
+    /// <summary>RFC 6062: an allocation with REQUESTED-TRANSPORT TCP; its peers are TCP connections
+    /// (<see cref="Connections"/>), no channels, no Send or Data indications.</summary>
+    public bool TcpRelay { get; }
+    /// <summary>RFC 6062 §5.2/§5.3: the peer data connections of a TCP relay (being made, waiting for their
+    /// ConnectionBind, or relaying), by the peer's transport address: a second Connect to the same peer gets 446.</summary>
+    public ConcurrentDictionary<IPEndPoint, PeerConnection> Connections { get; } = new();
+    /// <summary>Peer data connections one TCP allocation holds at once: past it a Connect gets 508 and a peer's
+    /// connection is closed, so that one client cannot grow the server's sockets without bound.</summary>
+    public const int MaxConnections = 256;
     public IPEndPoint Relayed { get; }
     /// <summary>RFC 8656 §7.2: later requests on this allocation must use the same username (else 441).</summary>
     public string Username { get; }
@@ -58,6 +70,27 @@ internal sealed class Allocation : IDisposable
     public bool Expired(long now) => now >= ExpiresAt;
 
     public AddressFamily Family => Relayed.AddressFamily;
+
+    /// <summary>Its relay socket's reader on the server's <see cref="UdpPoller"/> (UDP clients on Linux), else null.</summary>
+    public PolledSocket? Reader { get; set; }
+
+    // the last peer a datagram came from, so that a stream of datagrams from one peer makes no IPEndPoint each: used by
+    // the relay socket's one reader only
+    private SocketAddress? _lastPeerAddress;
+    private IPEndPoint? _lastPeer;
+
+    /// <summary>The peer <paramref name="from"/> names (called by the relay socket's reader only).</summary>
+    public IPEndPoint PeerFrom(SocketAddress from)
+    {
+        if (_lastPeerAddress is not null && _lastPeerAddress.Equals(from)) return _lastPeer!;
+        var peer = (IPEndPoint)(Family == AddressFamily.InterNetwork ? AnyV4 : AnyV6).Create(from);
+        _lastPeerAddress = peer.Serialize();
+        _lastPeer = peer;
+        return peer;
+    }
+
+    private static readonly IPEndPoint AnyV4 = new(IPAddress.Any, 0);
+    private static readonly IPEndPoint AnyV6 = new(IPAddress.IPv6Any, 0);
 
     // ---------------------------------------------------------------- permissions (§9)
 
@@ -121,6 +154,7 @@ internal sealed class Allocation : IDisposable
     public void Dispose()
     {
         Stopping.Cancel();
+        foreach (var connection in Connections.Values) connection.Close(); // RFC 6062: they go with their allocation
         Relay.Dispose(); // the relay loop ends on the closed socket (the token is left undisposed for it)
     }
 

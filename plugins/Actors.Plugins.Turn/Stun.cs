@@ -19,6 +19,10 @@ internal static class StunMethod
     public const ushort Data = 0x007;
     public const ushort CreatePermission = 0x008;
     public const ushort ChannelBind = 0x009;
+    /// <summary>RFC 6062 §6.1: Connect, ConnectionBind and the ConnectionAttempt indication (TCP relays).</summary>
+    public const ushort Connect = 0x00A;
+    public const ushort ConnectionBind = 0x00B;
+    public const ushort ConnectionAttempt = 0x00C;
 }
 
 /// <summary>STUN attribute types (RFC 8489 §18.3, RFC 8656 §18). Below 0x8000: comprehension-required.</summary>
@@ -45,6 +49,8 @@ internal static class StunAttr
     public const ushort Userhash = 0x001E;
     public const ushort XorMappedAddress = 0x0020;
     public const ushort ReservationToken = 0x0022;
+    /// <summary>RFC 6062 §6.2.1: the 32-bit id of a peer data connection.</summary>
+    public const ushort ConnectionId = 0x002A;
     public const ushort AdditionalAddressFamily = 0x8000;
     public const ushort AddressErrorCode = 0x8001;
     public const ushort PasswordAlgorithms = 0x8002;
@@ -73,6 +79,10 @@ internal static class StunError
     public const int WrongCredentials = 441;
     public const int UnsupportedTransportProtocol = 442;
     public const int PeerAddressFamilyMismatch = 443;
+    /// <summary>RFC 6062 §6.3.</summary>
+    public const int ConnectionAlreadyExists = 446;
+    /// <summary>RFC 6062 §6.3.</summary>
+    public const int ConnectionTimeoutOrFailure = 447;
     public const int AllocationQuotaReached = 486;
     public const int ServerError = 500;
     public const int InsufficientCapacity = 508;
@@ -90,6 +100,8 @@ internal static class StunError
         WrongCredentials => "Wrong Credentials",
         UnsupportedTransportProtocol => "Unsupported Transport Protocol",
         PeerAddressFamilyMismatch => "Peer Address Family Mismatch",
+        ConnectionAlreadyExists => "Connection Already Exists",
+        ConnectionTimeoutOrFailure => "Connection Timeout or Failure",
         AllocationQuotaReached => "Allocation Quota Reached",
         ServerError => "Server Error",
         InsufficientCapacity => "Insufficient Capacity",
@@ -116,12 +128,27 @@ internal static class StunWire
     public const byte FamilyIPv6 = 0x02;
     /// <summary>REQUESTED-TRANSPORT's protocol number for UDP (RFC 8656 §18.6).</summary>
     public const byte TransportUdp = 17;
+    /// <summary>REQUESTED-TRANSPORT's protocol number for TCP (RFC 6062 §5.1: a TCP relay).</summary>
+    public const byte TransportTcp = 6;
 
     /// <summary>The 16-bit message type of a method and a class (RFC 8489 §5, Figure 3).</summary>
     public static ushort MessageType(ushort method, StunClass cls)
     {
         var c = (int)cls;
         return (ushort)((method & 0x000F) | ((c & 1) << 4) | ((method & 0x0070) << 1) | ((c & 2) << 7) | ((method & 0x0F80) << 2));
+    }
+
+    /// <summary>Writes a ChannelData message (RFC 8656 §12.4: channel number, length, data), over TCP padded to a
+    /// multiple of 4 bytes (§12.5); returns its length.</summary>
+    public static int WriteChannelData(Span<byte> into, ushort channel, ReadOnlySpan<byte> data, bool padded)
+    {
+        var length = ChannelDataHeaderLength + data.Length;
+        var total = padded ? (length + 3) & ~3 : length;
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(into, channel);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(into[2..], (ushort)data.Length);
+        data.CopyTo(into[ChannelDataHeaderLength..]);
+        into[length..total].Clear();
+        return total;
     }
 
     public static ushort MethodOf(ushort type) => (ushort)((type & 0x000F) | ((type & 0x00E0) >> 1) | ((type & 0x3E00) >> 2));

@@ -86,18 +86,57 @@ internal sealed class StunBuilder
     /// the transaction id).</summary>
     public StunBuilder XorAddress(ushort type, IPEndPoint endPoint)
     {
-        var address = endPoint.Address.IsIPv4MappedToIPv6 ? endPoint.Address.MapToIPv4() : endPoint.Address;
+        var v = Reserve(type, XorAddressLength(endPoint));
+        WriteXorAddress(v, endPoint, _buffer.AsSpan(8, StunWire.TransactionIdLength));
+        return this;
+    }
+
+    private static IPAddress Unmapped(IPAddress a) => a.IsIPv4MappedToIPv6 ? a.MapToIPv4() : a;
+
+    private static int XorAddressLength(IPEndPoint endPoint) =>
+        Unmapped(endPoint.Address).AddressFamily == AddressFamily.InterNetworkV6 ? 20 : 8;
+
+    /// <summary>An XOR-*-ADDRESS value (<see cref="XorAddressLength"/> bytes, zeroed) for a message of
+    /// <paramref name="transactionId"/>.</summary>
+    private static void WriteXorAddress(Span<byte> v, IPEndPoint endPoint, ReadOnlySpan<byte> transactionId)
+    {
+        var address = Unmapped(endPoint.Address);
         var v6 = address.AddressFamily == AddressFamily.InterNetworkV6;
-        var v = Reserve(type, v6 ? 20 : 8);
         v[1] = v6 ? StunWire.FamilyIPv6 : StunWire.FamilyIPv4;
         BinaryPrimitives.WriteUInt16BigEndian(v[2..], (ushort)(endPoint.Port ^ (int)(StunWire.MagicCookie >> 16)));
         address.TryWriteBytes(v[4..], out _);
         Span<byte> mask = stackalloc byte[16];
         BinaryPrimitives.WriteUInt32BigEndian(mask, StunWire.MagicCookie);
-        _buffer.AsSpan(8, StunWire.TransactionIdLength).CopyTo(mask[4..]);
+        transactionId.CopyTo(mask[4..]);
         var n = v6 ? 16 : 4;
         for (var i = 0; i < n; i++) v[4 + i] ^= mask[i];
-        return this;
+    }
+
+    /// <summary>Writes a Data indication (RFC 8656 §11.3: XOR-PEER-ADDRESS and DATA, no integrity) into
+    /// <paramref name="into"/> without allocating; returns its length, or 0 when it does not fit (or would exceed the
+    /// 16-bit message length).</summary>
+    public static int WriteDataIndication(Span<byte> into, ReadOnlySpan<byte> transactionId, IPEndPoint peer, ReadOnlySpan<byte> data)
+    {
+        var addressLength = XorAddressLength(peer);
+        var padded = (data.Length + 3) & ~3;
+        var total = StunWire.HeaderLength + 4 + addressLength + 4 + padded;
+        if (total > into.Length || total - StunWire.HeaderLength > ushort.MaxValue) return 0;
+        BinaryPrimitives.WriteUInt16BigEndian(into, StunWire.MessageType(StunMethod.Data, StunClass.Indication));
+        BinaryPrimitives.WriteUInt16BigEndian(into[2..], (ushort)(total - StunWire.HeaderLength));
+        BinaryPrimitives.WriteUInt32BigEndian(into[4..], StunWire.MagicCookie);
+        transactionId.CopyTo(into[8..]);
+        var at = StunWire.HeaderLength;
+        BinaryPrimitives.WriteUInt16BigEndian(into[at..], StunAttr.XorPeerAddress);
+        BinaryPrimitives.WriteUInt16BigEndian(into[(at + 2)..], (ushort)addressLength);
+        var value = into.Slice(at + 4, addressLength);
+        value.Clear();
+        WriteXorAddress(value, peer, transactionId);
+        at += 4 + addressLength;
+        BinaryPrimitives.WriteUInt16BigEndian(into[at..], StunAttr.Data);
+        BinaryPrimitives.WriteUInt16BigEndian(into[(at + 2)..], (ushort)data.Length);
+        data.CopyTo(into[(at + 4)..]);
+        into.Slice(at + 4 + data.Length, padded - data.Length).Clear();
+        return total;
     }
 
     /// <summary>MESSAGE-INTEGRITY (HMAC-SHA1, §14.5) or MESSAGE-INTEGRITY-SHA256 (§14.6, 32 bytes).</summary>

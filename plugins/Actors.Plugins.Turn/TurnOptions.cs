@@ -15,6 +15,11 @@ public sealed class TurnOptions : IValidatableObject
     [Range(1, 65535)]
     public int Port { get; set; } = 3478;
 
+    /// <summary>TURN over TLS (RFC 8656 §3.1, the <c>turns:</c> scheme of RFC 7065) on this port of
+    /// <see cref="BindAddress"/>, with the server's own certificate (Xmpp:Tls); 0: off.</summary>
+    [Range(0, 65535)]
+    public int TlsPort { get; set; }
+
     /// <summary>The host name or address XEP-0215 hands out (extdisco); empty: <see cref="BindAddress"/> when it is a
     /// specific address, else the first served domain.</summary>
     public string? PublicHost { get; set; }
@@ -58,13 +63,20 @@ public sealed class TurnOptions : IValidatableObject
     /// 169.254/16, fc00::/7, fe80::/10). Off: refused with 403.</summary>
     public bool AllowPrivatePeers { get; set; }
 
-    /// <summary>Advertise the server through extdisco (XEP-0215) when extdisco is loaded: stun and turn, udp and tcp.</summary>
+    /// <summary>Read UDP (the listener and the relays of UDP clients) with one thread waiting in epoll, where the system
+    /// has it (Linux): a relayed datagram costs a recvfrom and a sendto on that thread. Off, or elsewhere: an async
+    /// receive loop per socket on the runtime's sockets (a thread-pool hand-off per datagram, several times the CPU).</summary>
+    public bool UdpPoller { get; set; } = true;
+
+    /// <summary>Advertise the server through extdisco (XEP-0215) when extdisco is loaded: stun and turn, udp and tcp;
+    /// turns (tcp) too with a <see cref="TlsPort"/>.</summary>
     public bool Advertise { get; set; } = true;
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         if (!Enabled) yield break;
         if (string.IsNullOrEmpty(Secret)) yield return new ValidationResult("the TURN REST shared Secret is required", [nameof(Secret)]);
+        if (TlsPort == Port) yield return new ValidationResult("TlsPort is a port of its own", [nameof(TlsPort)]);
         if (!IPAddress.TryParse(BindAddress, out _)) yield return new ValidationResult("BindAddress is an IP address", [nameof(BindAddress)]);
         if (!string.IsNullOrEmpty(RelayAddress) && (!IPAddress.TryParse(RelayAddress, out var relay) || relay.Equals(IPAddress.Any) || relay.Equals(IPAddress.IPv6Any)))
             yield return new ValidationResult("RelayAddress is a specific IP address", [nameof(RelayAddress)]);

@@ -8,7 +8,8 @@ namespace Actors.Plugins.Turn;
 /// by default: RFC 8489 Binding over UDP and TCP, RFC 8656 allocations over UDP and TCP with long-term credentials
 /// made from the TURN REST shared secret (the same scheme and secret extdisco hands credentials out with), permissions,
 /// channels, refresh, lifetimes, a quota per user, a relay port range, and peers on loopback and private ranges
-/// refused unless allowed. While loaded it lists itself in XEP-0215 (extdisco, when loaded): stun and turn, udp and tcp.
+/// refused unless allowed. While loaded it lists itself in XEP-0215 (extdisco, when loaded): stun and turn, udp and tcp,
+/// and turns over TLS (Xmpp:Turn:TlsPort). RFC 6062 TCP relays (Connect, ConnectionBind, ConnectionAttempt).
 /// Hand-written: no maintained .NET STUN/TURN server library exists on NuGet (README.md of this folder).
 /// </summary>
 public sealed class TurnPlugin : IXmppPlugin
@@ -20,7 +21,7 @@ public sealed class TurnPlugin : IXmppPlugin
         var options = ctx.Options<TurnOptions>();
         if (!options.Enabled) return;
         var realm = string.IsNullOrEmpty(options.Realm) ? First(ctx.Domains) : options.Realm;
-        var server = new TurnServer(options, realm, ctx.Logger);
+        var server = new TurnServer(options, realm, ctx.Logger, options.TlsPort > 0 ? ctx.Require<IServerCertificates>() : null);
         server.Start(); // a port already taken fails the load
         ctx.Track(server); // unload: the sockets close and every allocation goes (newest first: after the sweep stops)
         var listing = options.Advertise ? ctx.Track(new Listing(ctx, options, AdvertisedHost(options, ctx.Domains))) : null;
@@ -60,6 +61,9 @@ public sealed class TurnPlugin : IXmppPlugin
                     entries.Add(services.Add(new ExternalServiceEntry("stun", host, options.Port, transport)));
                     entries.Add(services.Add(new ExternalServiceEntry("turn", host, options.Port, transport, Secret: options.Secret)));
                 }
+                // RFC 7065 turns: TURN over TLS, a TCP transport
+                if (options.TlsPort > 0)
+                    entries.Add(services.Add(new ExternalServiceEntry("turns", host, options.TlsPort, "tcp", Secret: options.Secret)));
                 _entries = entries;
             }
         }

@@ -1,18 +1,24 @@
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
+using Actors.Xmpp.Plugins;
 using Microsoft.Extensions.Logging;
 
 namespace Actors.Plugins.Turn;
 
 /// <summary>
 /// The STUN (RFC 8489) and TURN (RFC 8656) server: a UDP socket and a TCP listener on one port, an allocation per
-/// client 5-tuple, each with a relay UDP socket of its own. No actors (plugins define none): a receive loop per
-/// socket, state in concurrent maps, expiry by the plugin's periodic sweep (<see cref="Sweep"/>). Started and stopped
+/// client 5-tuple, each with a relay UDP socket of its own. No actors (plugins define none, and a message per packet
+/// would cost more than the packet): on Linux one <see cref="UdpPoller"/> thread reads the UDP listener and the relays
+/// of UDP clients synchronously (elsewhere, and for TCP clients, an async receive loop per socket); permissions and
+/// channels are lock-free tables the readers look up (<see cref="Allocation"/>), written by the request handling that
+/// owns the allocation's lifetime; expiry by the plugin's periodic sweep (<see cref="Sweep"/>). Started and stopped
 /// with the plugin (<see cref="Start"/>, <see cref="Dispose"/>).
 /// </summary>
-internal sealed class TurnServer : IDisposable
+internal sealed partial class TurnServer : IDisposable
 {
     /// <summary>RFC 8656 §7.2: the default allocation lifetime, 600 s.</summary>
     public const int DefaultLifetimeSeconds = 600;
@@ -39,10 +45,16 @@ internal sealed class TurnServer : IDisposable
     private readonly IPAddress? _relayAddress;
     private Socket? _udp;
     private Socket? _tcp;
+    private Socket? _tls;
+    private UdpPoller? _poller;
+    private readonly IServerCertificates? _certificates;
 
-    public TurnServer(TurnOptions options, string realm, ILogger log)
+    /// <summary><paramref name="certificates"/>: the server's own, for the TLS listener (RFC 8656 §3.1, turns:), when
+    /// <see cref="TurnOptions.TlsPort"/> is set.</summary>
+    public TurnServer(TurnOptions options, string realm, ILogger log, IServerCertificates? certificates = null)
     {
         _options = options;
+        _certificates = certificates;
         _log = log;
         _credentials = new LongTermCredentials(options.Secret!, realm, TimeSpan.FromSeconds(options.NonceSeconds));
         _ports = string.IsNullOrEmpty(options.RelayPorts) ? new RelayPorts(0, 0)
@@ -51,6 +63,7 @@ internal sealed class TurnServer : IDisposable
     }
 
     public IPEndPoint? UdpEndPoint => _udp?.LocalEndPoint as IPEndPoint;
+    public IPEndPoint? TlsEndPoint => _tls?.LocalEndPoint as IPEndPoint;
     public int AllocationCount => _all.Count;
 
     /// <summary>Binds both listeners (a port taken fails the plugin's load) and starts their loops.</summary>
@@ -78,16 +91,40 @@ internal sealed class TurnServer : IDisposable
         }
         _udp = udp;
         _tcp = tcp;
-        _ = UdpLoopAsync(udp);
-        _ = AcceptLoopAsync(tcp);
+        if (_options.TlsPort > 0 && _certificates is not null)
+        {
+            var tls = new Socket(bind.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+            try
+            {
+                if (bind.AddressFamily == AddressFamily.InterNetworkV6) tls.DualMode = true;
+                tls.Bind(new IPEndPoint(bind.Address, _options.TlsPort));
+                tls.Listen(512);
+            }
+            catch
+            {
+                tls.Dispose();
+                udp.Dispose();
+                tcp.Dispose();
+                throw;
+            }
+            _tls = tls;
+            _ = AcceptLoopAsync(tls, secure: true);
+        }
+        _poller = _options.UdpPoller ? UdpPoller.TryCreate(_log) : null;
+        if (_poller is not null) _poller.Add(new ListenerReader(this, udp));
+        else _ = UdpLoopAsync(udp);
+        _ = AcceptLoopAsync(tcp, secure: false);
     }
 
     public void Dispose()
     {
         _stopping.Cancel();
+        _poller?.Dispose();
         _udp?.Dispose();
         _tcp?.Dispose();
+        _tls?.Dispose();
         foreach (var connection in _connections.Keys) connection.Dispose();
+        foreach (var connection in _peerConnections.Values) ClosePeerConnection(connection);
         foreach (var allocation in _all.Keys) Delete(allocation);
         _ports.SweepReservations(long.MaxValue);
     }
@@ -97,6 +134,7 @@ internal sealed class TurnServer : IDisposable
     {
         var now = Environment.TickCount64;
         _ports.SweepReservations(now);
+        SweepPeerConnections(now);
         foreach (var allocation in _all.Keys)
         {
             if (allocation.Expired(now)) Delete(allocation);
@@ -109,7 +147,6 @@ internal sealed class TurnServer : IDisposable
     private async Task UdpLoopAsync(Socket udp)
     {
         var buffer = new byte[MaxDatagram];
-        var scratch = new byte[MaxDatagram + 8];
         var bound = ((IPEndPoint)udp.LocalEndPoint!).Address;
         // bound to one address, the source is all a datagram needs (received into one reused SocketAddress); bound to
         // any, the address it arrived on is asked for too (the relayed address is made on it)
@@ -146,7 +183,7 @@ internal sealed class TurnServer : IDisposable
             }
             try
             {
-                await OnDatagramAsync(udp, buffer.AsMemory(0, length), from, local, scratch);
+                OnDatagram(udp, buffer.AsSpan(0, length), from, local);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -155,21 +192,72 @@ internal sealed class TurnServer : IDisposable
         }
     }
 
-    private ValueTask OnDatagramAsync(Socket udp, ReadOnlyMemory<byte> datagram, SocketAddress from, IPAddress local, byte[] scratch)
+    /// <summary>One datagram on the listener: ChannelData relayed, STUN answered; all synchronous (UDP sends do not
+    /// wait).</summary>
+    private void OnDatagram(Socket udp, ReadOnlySpan<byte> datagram, SocketAddress from, IPAddress local)
     {
-        if (datagram.Length < StunWire.ChannelDataHeaderLength) return ValueTask.CompletedTask;
-        var first = datagram.Span[0] & 0xC0;
+        if (datagram.Length < StunWire.ChannelDataHeaderLength) return;
+        var first = datagram[0] & 0xC0;
         if (first == 0x40)
         {
             // RFC 8656 §12.6: ChannelData from the client; over UDP the length may be less than the datagram (padding)
-            if (_udpAllocations.TryGetValue(from, out var allocation)) RelayChannelData(allocation, datagram.Span);
-            return ValueTask.CompletedTask;
+            if (_udpAllocations.TryGetValue(from, out var allocation) && !allocation.TcpRelay) RelayChannelData(allocation, datagram);
+            return;
         }
-        if (first != 0) return ValueTask.CompletedTask;
-        ClientPath path;
-        if (_udpAllocations.TryGetValue(from, out var existing)) path = existing.Client;
+        if (first != 0) return;
+        UdpClientPath path;
+        if (_udpAllocations.TryGetValue(from, out var existing)) path = (UdpClientPath)existing.Client;
         else path = new UdpClientPath(udp, (IPEndPoint)AnyEndPoint(udp.AddressFamily).Create(from), local);
-        return OnStunAsync(datagram.Span, path, existing, scratch);
+        if (OnStun(datagram, path, existing) is { } reply) path.Send(reply);
+    }
+
+    /// <summary>The listener on the <see cref="UdpPoller"/>: one datagram per readiness, into the poller's buffer.</summary>
+    private sealed class ListenerReader : PolledSocket
+    {
+        private readonly TurnServer _server;
+        private readonly IPAddress _bound;
+        private readonly bool _specific;
+        private readonly SocketAddress _from;
+        private EndPoint _any;
+
+        public ListenerReader(TurnServer server, Socket udp) : base(udp)
+        {
+            _server = server;
+            _bound = ((IPEndPoint)udp.LocalEndPoint!).Address;
+            // bound to one address, the source is all a datagram needs; bound to any, the address it arrived on is
+            // asked for too (the relayed address is made on it)
+            _specific = !_bound.Equals(IPAddress.Any) && !_bound.Equals(IPAddress.IPv6Any);
+            _from = new SocketAddress(udp.AddressFamily);
+            _any = AnyEndPoint(udp.AddressFamily);
+        }
+
+        public override void OnReadable(byte[] buffer, byte[] scratch)
+        {
+            int length;
+            IPAddress local;
+            SocketAddress from;
+            try
+            {
+                if (_specific)
+                {
+                    length = Socket.ReceiveFrom(buffer, SocketFlags.None, _from);
+                    local = _bound;
+                    from = _from;
+                }
+                else
+                {
+                    var flags = SocketFlags.None;
+                    length = Socket.ReceiveMessageFrom(buffer, ref flags, ref _any, out var information);
+                    local = information.Address;
+                    from = _any.Serialize();
+                }
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+            {
+                return; // an ICMP error for an earlier reply, or an oversized datagram
+            }
+            _server.OnDatagram(Socket, buffer.AsSpan(0, length), from, local);
+        }
     }
 
     private static IPEndPoint AnyEndPoint(AddressFamily family) =>
@@ -177,7 +265,9 @@ internal sealed class TurnServer : IDisposable
 
     // ---------------------------------------------------------------- TCP
 
-    private async Task AcceptLoopAsync(Socket listener)
+    /// <summary>RFC 8656 §3.1: TURN over TCP, and over TLS (<paramref name="secure"/>: the TLS listener, turns:) with
+    /// the server's certificate for the name the client asked for (SNI); the handshake is bounded in time.</summary>
+    private async Task AcceptLoopAsync(Socket listener, bool secure)
     {
         while (!_stopping.IsCancellationRequested)
         {
@@ -192,10 +282,43 @@ internal sealed class TurnServer : IDisposable
                 return;
             }
             socket.NoDelay = true;
-            var path = new TcpClientPath(socket, (IPEndPoint)socket.RemoteEndPoint!, ((IPEndPoint)socket.LocalEndPoint!).Address);
-            _connections[path] = 0;
-            _ = ConnectionLoopAsync(path);
+            if (secure) _ = TlsHandshakeAsync(socket);
+            else Serve(new TcpClientPath(socket, new NetworkStream(socket, ownsSocket: false), (IPEndPoint)socket.RemoteEndPoint!,
+                ((IPEndPoint)socket.LocalEndPoint!).Address, tls: false));
         }
+    }
+
+    private void Serve(TcpClientPath path)
+    {
+        _connections[path] = 0;
+        _ = ConnectionLoopAsync(path);
+    }
+
+    /// <summary>How long a TLS client has for its handshake.</summary>
+    private static readonly TimeSpan TlsHandshakeTimeout = TimeSpan.FromSeconds(20);
+
+    private async Task TlsHandshakeAsync(Socket socket)
+    {
+        var ssl = new SslStream(new NetworkStream(socket, ownsSocket: false), leaveInnerStreamOpen: false);
+        try
+        {
+            using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
+            timeout.CancelAfter(TlsHandshakeTimeout);
+            var certificates = _certificates!;
+            await ssl.AuthenticateAsServerAsync(new SslServerAuthenticationOptions
+            {
+                ServerCertificateSelectionCallback = (_, name) => certificates.For(name),
+                EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+                ClientCertificateRequired = false,
+            }, timeout.Token);
+        }
+        catch (Exception ex) when (ex is AuthenticationException or IOException or SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            await ssl.DisposeAsync();
+            socket.Dispose();
+            return;
+        }
+        Serve(new TcpClientPath(socket, ssl, (IPEndPoint)socket.RemoteEndPoint!, ((IPEndPoint)socket.LocalEndPoint!).Address, tls: true));
     }
 
     /// <summary>RFC 8656 §12.5 / RFC 8489 §6.2.2: over TCP the stream carries STUN messages (first two bits 00, length
@@ -204,13 +327,12 @@ internal sealed class TurnServer : IDisposable
     private async Task ConnectionLoopAsync(TcpClientPath path)
     {
         var buffer = new byte[StunWire.HeaderLength + MaxDatagram + 4];
-        var scratch = new byte[MaxDatagram + 8];
         var filled = 0;
         try
         {
             while (!_stopping.IsCancellationRequested)
             {
-                var n = await path.Socket.ReceiveAsync(buffer.AsMemory(filled), SocketFlags.None, _stopping.Token);
+                var n = await path.Stream.ReadAsync(buffer.AsMemory(filled), _stopping.Token);
                 if (n == 0) return;
                 filled += n;
                 var at = 0;
@@ -222,7 +344,7 @@ internal sealed class TurnServer : IDisposable
                     {
                         length = (StunWire.ChannelDataHeaderLength + BinaryPrimitives.ReadUInt16BigEndian(span[2..]) + 3) & ~3;
                         if (span.Length < length) break;
-                        if (path.Allocation is { } allocation) RelayChannelData(allocation, buffer.AsSpan(at, length));
+                        if (path.Allocation is { TcpRelay: false } allocation) RelayChannelData(allocation, buffer.AsSpan(at, length));
                     }
                     else
                     {
@@ -230,9 +352,18 @@ internal sealed class TurnServer : IDisposable
                         length = StunMessage.MessageLength(span);
                         if (length < 0) return; // not STUN, not ChannelData: the stream is lost
                         if (span.Length < length) break;
-                        await OnStunAsync(buffer.AsSpan(at, length), path, path.Allocation, scratch);
+                        if (OnStun(buffer.AsSpan(at, length), path, path.Allocation) is { } reply)
+                            await path.SendAsync(reply, _stopping.Token);
                     }
                     at += length;
+                    if (path.Bound is { } connection)
+                    {
+                        // RFC 6062 §5.4: a client data connection from here on; what followed the request is the
+                        // client's first bytes for the peer
+                        _connections.TryRemove(path, out _);
+                        await RelayDataConnectionAsync(path, connection, buffer.AsMemory(at, filled - at));
+                        return;
+                    }
                 }
                 if (at > 0)
                 {
@@ -241,7 +372,7 @@ internal sealed class TurnServer : IDisposable
                 }
             }
         }
-        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException)
+        catch (Exception ex) when (ex is OperationCanceledException or ObjectDisposedException or SocketException or IOException)
         {
         }
         finally
@@ -283,16 +414,51 @@ internal sealed class TurnServer : IDisposable
         }
     }
 
-    /// <summary>Data from peers (RFC 8656 §11.3 and §12.7): only from permitted addresses; to the client as ChannelData
-    /// when the peer has a channel, else as a Data indication.</summary>
-    private async Task RelayLoopAsync(Allocation allocation)
+    /// <summary>Data from a peer (RFC 8656 §11.3 and §12.7), written into <paramref name="into"/> as the message for the
+    /// client: ChannelData when the peer has a channel (padded to 4 bytes over TCP, §12.5), else a Data indication.
+    /// Returns its length, or 0 when the peer has no permission (silently discarded).</summary>
+    internal static int PeerToClient(Allocation allocation, ReadOnlySpan<byte> data, SocketAddress from, Span<byte> into)
+    {
+        var peer = allocation.PeerFrom(from);
+        var now = Environment.TickCount64;
+        if (!allocation.Permitted(peer.Address, now)) return 0;
+        var channel = allocation.ChannelOf(peer, now);
+        if (channel != 0) return StunWire.WriteChannelData(into, channel, data, padded: allocation.Client.IsTcp);
+        Span<byte> transaction = stackalloc byte[StunWire.TransactionIdLength];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(transaction);
+        return StunBuilder.WriteDataIndication(into, transaction, peer, data);
+    }
+
+    /// <summary>A relay socket of a UDP client on the <see cref="UdpPoller"/>: one datagram per readiness, relayed to
+    /// the client out of the listener, all on the poller's thread.</summary>
+    private sealed class RelayReader(Allocation allocation) : PolledSocket(allocation.Relay)
+    {
+        private readonly SocketAddress _from = new(allocation.Family);
+        private readonly UdpClientPath _client = (UdpClientPath)allocation.Client;
+
+        public override void OnReadable(byte[] buffer, byte[] scratch)
+        {
+            int length;
+            try
+            {
+                length = Socket.ReceiveFrom(buffer, SocketFlags.None, _from);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionReset or SocketError.MessageSize)
+            {
+                return;
+            }
+            var n = PeerToClient(allocation, buffer.AsSpan(0, length), _from, scratch);
+            if (n > 0) _client.Send(scratch.AsSpan(0, n));
+        }
+    }
+
+    /// <summary>The relay socket's receive loop where there is no <see cref="UdpPoller"/>, and for TCP clients (whose
+    /// sends may wait).</summary>
+    private static async Task RelayLoopAsync(Allocation allocation)
     {
         var buffer = new byte[MaxDatagram];
-        var scratch = new byte[MaxDatagram + 8];
+        var scratch = new byte[MaxDatagram + 64];
         var from = new SocketAddress(allocation.Family);
-        var template = AnyEndPoint(allocation.Family);
-        SocketAddress? lastAddress = null; // the last peer, so that a stream of datagrams from it makes no IPEndPoint each
-        IPEndPoint? lastPeer = null;
         var ct = allocation.Stopping.Token;
         while (!ct.IsCancellationRequested)
         {
@@ -309,31 +475,11 @@ internal sealed class TurnServer : IDisposable
             {
                 return;
             }
-            IPEndPoint peer;
-            if (lastAddress is not null && lastAddress.Equals(from)) peer = lastPeer!;
-            else
-            {
-                peer = (IPEndPoint)template.Create(from);
-                lastAddress = peer.Serialize();
-                lastPeer = peer;
-            }
-            var now = Environment.TickCount64;
-            if (!allocation.Permitted(peer.Address, now)) continue; // §11.3: no permission, silently discarded
-            var data = buffer.AsSpan(0, length);
-            var channel = allocation.ChannelOf(peer, now);
+            var n = PeerToClient(allocation, buffer.AsSpan(0, length), from, scratch);
+            if (n == 0) continue;
             try
             {
-                if (channel != 0)
-                {
-                    await allocation.Client.SendChannelDataAsync(channel, data, scratch, ct);
-                }
-                else
-                {
-                    var indication = new StunBuilder(StunMethod.Data, StunClass.Indication, NewTransactionId(), data.Length + 64)
-                        .XorAddress(StunAttr.XorPeerAddress, peer)
-                        .Bytes(StunAttr.Data, data);
-                    await allocation.Client.SendAsync(indication.Memory, ct);
-                }
+                await allocation.Client.SendAsync(scratch.AsMemory(0, n), ct);
             }
             catch (OperationCanceledException)
             {
@@ -342,51 +488,44 @@ internal sealed class TurnServer : IDisposable
         }
     }
 
-    private static byte[] NewTransactionId()
-    {
-        var id = new byte[StunWire.TransactionIdLength];
-        System.Security.Cryptography.RandomNumberGenerator.Fill(id);
-        return id;
-    }
-
     // ---------------------------------------------------------------- STUN messages
 
-    private ValueTask OnStunAsync(ReadOnlySpan<byte> bytes, ClientPath path, Allocation? allocation, byte[] scratch)
+    /// <summary>A STUN message from a client: the reply to send it, or null.</summary>
+    private byte[]? OnStun(ReadOnlySpan<byte> bytes, ClientPath path, Allocation? allocation)
     {
         var parse = StunMessage.Parse(bytes, out var message);
-        if (parse == StunParse.NotStun || message is null) return ValueTask.CompletedTask;
+        if (parse == StunParse.NotStun || message is null) return null;
         if (message.Class == StunClass.Indication)
         {
             // RFC 8489 §6.3.2: an indication that is malformed or carries an unknown comprehension-required attribute is
             // discarded; the server takes Send indications only (RFC 8656 §11.2)
             if (parse == StunParse.Ok && message.Method == StunMethod.Send && UnknownRequired(message).Count == 0)
-                return OnSendIndication(message, allocation);
-            return ValueTask.CompletedTask;
+                OnSendIndication(message, allocation);
+            return null;
         }
-        if (message.Class != StunClass.Request) return ValueTask.CompletedTask; // responses are not for a server
-        var reply = Answer(message, parse, path, allocation);
-        return reply is null ? ValueTask.CompletedTask : path.SendAsync(reply, _stopping.Token);
+        if (message.Class != StunClass.Request) return null; // responses are not for a server
+        return Answer(message, parse, path, allocation);
     }
 
     /// <summary>RFC 8656 §11.2: the client's data to a peer with a permission; anything else is dropped.</summary>
-    private ValueTask OnSendIndication(StunMessage message, Allocation? allocation)
+    private static void OnSendIndication(StunMessage message, Allocation? allocation)
     {
-        if (allocation is null || message.Has(StunAttr.DontFragment)) return ValueTask.CompletedTask;
+        if (allocation is null || allocation.TcpRelay || message.Has(StunAttr.DontFragment)) return; // RFC 6062: no Send on a TCP relay
         if (message.Find(StunAttr.XorPeerAddress) is not { } peerAttribute || !message.TryXorAddress(peerAttribute, out var peer)
-            || message.Find(StunAttr.Data) is not { } data) return ValueTask.CompletedTask;
-        if (peer.AddressFamily != allocation.Family || !allocation.Permitted(peer.Address, Environment.TickCount64))
-            return ValueTask.CompletedTask;
+            || message.Find(StunAttr.Data) is not { } data) return;
+        if (peer.AddressFamily != allocation.Family || !allocation.Permitted(peer.Address, Environment.TickCount64)) return;
         SendToPeer(allocation, message.Raw.AsSpan(data.Offset, data.Length), peer);
-        return ValueTask.CompletedTask;
     }
 
     /// <summary>The comprehension-required attributes of a request this server does not understand (RFC 8489 §6.3.1.1).</summary>
     private static List<ushort> UnknownRequired(StunMessage message)
     {
         List<ushort>? unknown = null;
+        // RFC 6062 §5.1: an Allocate for a TCP relay with DONT-FRAGMENT is understood, and refused with 400
+        var tcpAllocate = message.Method == StunMethod.Allocate && RequestedTransport(message) == StunWire.TransportTcp;
         foreach (var a in message.Attributes)
         {
-            if (!StunAttr.ComprehensionRequired(a.Type) || Understood(a.Type)) continue;
+            if (!StunAttr.ComprehensionRequired(a.Type) || Understood(a.Type) || (tcpAllocate && a.Type == StunAttr.DontFragment)) continue;
             unknown ??= new List<ushort>(2);
             if (!unknown.Contains(a.Type)) unknown.Add(a.Type);
         }
@@ -402,7 +541,11 @@ internal sealed class TurnServer : IDisposable
         or StunAttr.ErrorCode or StunAttr.UnknownAttributes or StunAttr.ChannelNumber or StunAttr.Lifetime or StunAttr.XorPeerAddress
         or StunAttr.Data or StunAttr.Realm or StunAttr.Nonce or StunAttr.XorRelayedAddress or StunAttr.RequestedAddressFamily
         or StunAttr.RequestedTransport or StunAttr.MessageIntegritySha256 or StunAttr.Userhash or StunAttr.XorMappedAddress
-        or StunAttr.EvenPort or StunAttr.ReservationToken;
+        or StunAttr.EvenPort or StunAttr.ReservationToken or StunAttr.ConnectionId;
+
+    /// <summary>The protocol REQUESTED-TRANSPORT names, or 0 (absent or malformed).</summary>
+    private static byte RequestedTransport(StunMessage request) =>
+        request.Find(StunAttr.RequestedTransport) is { Length: 4 } transport ? request.Value(transport)[0] : (byte)0;
 
     /// <summary>The response to one request, or null when none is due.</summary>
     internal byte[]? Answer(StunMessage request, StunParse parse, ClientPath path, Allocation? allocation)
@@ -423,6 +566,8 @@ internal sealed class TurnServer : IDisposable
             case StunMethod.Refresh:
             case StunMethod.CreatePermission:
             case StunMethod.ChannelBind:
+            case StunMethod.Connect:
+            case StunMethod.ConnectionBind:
                 break;
             default:
                 return Error(request, StunError.BadRequest, null, "unknown method");
@@ -432,6 +577,7 @@ internal sealed class TurnServer : IDisposable
             return challenge;
         var auth = new Auth(key!, integrity);
         if (request.Method == StunMethod.Allocate) return Allocate(request, path, allocation, auth, username!, user!);
+        if (request.Method == StunMethod.ConnectionBind) return ConnectionBind(request, path, auth, username!);
         if (allocation is null) return Error(request, StunError.AllocationMismatch, auth); // RFC 8656 §7.5, §9.2, §12.2
         if (!string.Equals(allocation.Username, username, StringComparison.Ordinal))
             return Error(request, StunError.WrongCredentials, auth); // §7.5: another user's credentials
@@ -439,6 +585,7 @@ internal sealed class TurnServer : IDisposable
         {
             StunMethod.Refresh => Refresh(request, allocation, auth),
             StunMethod.CreatePermission => CreatePermission(request, allocation, auth),
+            StunMethod.Connect => Connect(request, allocation, path, auth),
             _ => ChannelBind(request, allocation, auth),
         };
     }
@@ -505,11 +652,21 @@ internal sealed class TurnServer : IDisposable
         }
         if (request.Find(StunAttr.RequestedTransport) is not { Length: 4 } transport)
             return Error(request, StunError.BadRequest, auth, "REQUESTED-TRANSPORT is required");
-        if (request.Value(transport)[0] != StunWire.TransportUdp) return Error(request, StunError.UnsupportedTransportProtocol, auth);
+        var protocol = request.Value(transport)[0];
+        if (protocol is not (StunWire.TransportUdp or StunWire.TransportTcp)) return Error(request, StunError.UnsupportedTransportProtocol, auth);
+        var tcpRelay = protocol == StunWire.TransportTcp;
         var relayAddress = _relayAddress ?? Normalize(path.Local);
         var evenPort = request.Find(StunAttr.EvenPort);
         var token = request.Find(StunAttr.ReservationToken);
         var family = request.Find(StunAttr.RequestedAddressFamily);
+        if (tcpRelay)
+        {
+            // RFC 6062 §5.1: a TCP relay only over a TCP or TLS control connection, and without DONT-FRAGMENT,
+            // EVEN-PORT or RESERVATION-TOKEN (400 each)
+            if (path is not TcpClientPath) return Error(request, StunError.BadRequest, auth, "a TCP relay needs a TCP or TLS connection");
+            if (request.Has(StunAttr.DontFragment) || evenPort is not null || token is not null)
+                return Error(request, StunError.BadRequest, auth, "DONT-FRAGMENT, EVEN-PORT and RESERVATION-TOKEN are not for TCP relays");
+        }
         // RFC 8656 §7.2: a RESERVATION-TOKEN with EVEN-PORT or with REQUESTED-ADDRESS-FAMILY is a bad request
         if (token is not null && (evenPort is not null || family is not null)) return Error(request, StunError.BadRequest, auth);
         if (evenPort is { } even && even.Length != 1) return Error(request, StunError.BadRequest, auth);
@@ -549,7 +706,7 @@ internal sealed class TurnServer : IDisposable
         }
         else
         {
-            relay = _ports.Bind(relayAddress);
+            relay = _ports.Bind(relayAddress, tcpRelay);
         }
         if (relay is null)
         {
@@ -557,7 +714,7 @@ internal sealed class TurnServer : IDisposable
             return Error(request, StunError.InsufficientCapacity, auth); // no relay port free
         }
         var relayed = (IPEndPoint)relay.LocalEndPoint!;
-        var allocation = new Allocation(path, relay, relayed, username, user, auth.Key);
+        var allocation = new Allocation(path, relay, relayed, username, user, auth.Key, tcpRelay);
         var lifetime = Lifetime(request.UInt32(StunAttr.Lifetime));
         allocation.Refresh(Environment.TickCount64, lifetime);
         var success = StunBuilder.ResponseTo(request, success: true)
@@ -570,7 +727,20 @@ internal sealed class TurnServer : IDisposable
         _all[allocation] = 0;
         if (path is TcpClientPath tcp) tcp.Allocation = allocation;
         else _udpAllocations[((UdpClientPath)path).Address] = allocation;
-        _ = RelayLoopAsync(allocation);
+        if (tcpRelay)
+        {
+            _ = RelayAcceptLoopAsync(allocation); // §5.1: the relayed transport address accepts peers' connections
+        }
+        else if (_poller is not null && path is UdpClientPath)
+        {
+            var reader = new RelayReader(allocation);
+            allocation.Reader = reader;
+            _poller.Add(reader);
+        }
+        else
+        {
+            _ = RelayLoopAsync(allocation);
+        }
         return response;
     }
 
@@ -593,6 +763,7 @@ internal sealed class TurnServer : IDisposable
         {
             _udpAllocations.TryRemove(new KeyValuePair<SocketAddress, Allocation>(((UdpClientPath)allocation.Client).Address, allocation));
         }
+        if (allocation.Reader is { } reader) _poller?.Remove(reader);
         _ports.Release(allocation.Relayed.Port);
         Release(allocation.User);
         allocation.Dispose();
@@ -665,6 +836,7 @@ internal sealed class TurnServer : IDisposable
         if (request.Find(StunAttr.XorPeerAddress) is not { } peerAttribute || !request.TryXorAddress(peerAttribute, out var peer))
             return Error(request, StunError.BadRequest, auth, "XOR-PEER-ADDRESS is required");
         if (peer.AddressFamily != allocation.Family) return Error(request, StunError.PeerAddressFamilyMismatch, auth);
+        if (allocation.TcpRelay) return Error(request, StunError.BadRequest, auth, "channels are for UDP relays (RFC 6062)");
         if (!allocation.CanBind(channel, peer))
             return Error(request, StunError.BadRequest, auth, "the channel or the peer is bound otherwise");
         if (!PeerPolicy.Allowed(peer.Address, _options)) return Error(request, StunError.Forbidden, auth);
@@ -700,9 +872,10 @@ internal sealed class RelayPorts
 
     private bool Ranged => _min != 0;
 
-    public Socket? Bind(IPAddress address)
+    /// <summary>A relay socket: UDP, or with <paramref name="tcp"/> a listening TCP socket (RFC 6062 §5.1).</summary>
+    public Socket? Bind(IPAddress address, bool tcp = false)
     {
-        if (!Ranged) return TryBind(address, 0);
+        if (!Ranged) return TryBind(address, 0, tcp);
         var count = _max - _min + 1;
         for (var tried = 0; tried < count; tried++)
         {
@@ -712,7 +885,7 @@ internal sealed class RelayPorts
                 port = _next;
                 _next = _next == _max ? _min : _next + 1;
             }
-            if (Claim(address, port) is { } socket) return socket;
+            if (Claim(address, port, tcp) is { } socket) return socket;
         }
         return null;
     }
@@ -811,22 +984,23 @@ internal sealed class RelayPorts
         }
     }
 
-    private Socket? Claim(IPAddress address, int port)
+    private Socket? Claim(IPAddress address, int port, bool tcp = false)
     {
         lock (_gate)
             if (!_used.Add(port)) return null;
-        var socket = TryBind(address, port);
+        var socket = TryBind(address, port, tcp);
         if (socket is null) Release(port); // taken by another program
         return socket;
     }
 
-    private static Socket? TryBind(IPAddress address, int port)
+    private static Socket? TryBind(IPAddress address, int port, bool tcp = false)
     {
-        var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        var socket = tcp ? TurnServer.RelayTcpSocket(address.AddressFamily) : new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
-            socket.ReceiveBufferSize = TurnServer.RelayBufferBytes;
+            if (!tcp) socket.ReceiveBufferSize = TurnServer.RelayBufferBytes;
             socket.Bind(new IPEndPoint(address, port));
+            if (tcp) socket.Listen(64);
             return socket;
         }
         catch (SocketException)

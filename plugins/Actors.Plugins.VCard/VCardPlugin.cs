@@ -43,7 +43,9 @@ public sealed class VCardPlugin : IXmppPlugin
             if (photoHashes.TryGetValue(account, out var known) && known == hash) return;
             await hashes.SetAsync(Jid.Parse(account.Domain), account.Local!, StoredValue.Of(hash));
             photoHashes[account] = hash;
+            ctx.Signal(PhotoHashSignal, account); // the other nodes of a cluster stamp the new hash too
         }
+        ctx.OnSignal(PhotoHashSignal, account => _ = ReadHashAgain(ctx, hashes, account, photoHashes));
 
         ctx.AddFeature(Ns, IqScope.Both);
         // XEP-0398: the vCard photo and the XEP-0084 avatar are kept one
@@ -103,6 +105,22 @@ public sealed class VCardPlugin : IXmppPlugin
             else x.Add(photo);
             return false;
         });
+    }
+
+    /// <summary>An account's photo hash changed on this node: the other nodes of a cluster read it again.</summary>
+    private const string PhotoHashSignal = "photo-hash-changed";
+
+    private static async Task ReadHashAgain(IPluginContext ctx, IStoreMap hashes, Jid account, ConcurrentDictionary<Jid, string> into)
+    {
+        try
+        {
+            if ((await hashes.GetAsync(Jid.Parse(account.Domain), account.Local!))?.Text is { } hash) into[account] = hash;
+            else into.TryRemove(account, out _);
+        }
+        catch (StorageException ex)
+        {
+            ctx.Logger.LogWarning(ex, "the photo hash of {Account}, changed on another node, could not be read: presence here keeps the last one", account);
+        }
     }
 
     private static async Task LoadHashes(IPluginContext ctx, IStoreMap hashes, Jid domain, ConcurrentDictionary<Jid, string> into)

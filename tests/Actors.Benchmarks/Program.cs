@@ -12,6 +12,7 @@ public static class Program
         if (args.Length > 0 && args[0] == "offline-users") return OfflineUsers.Run(args[1..]);
         if (args.Length > 0 && args[0] == "idle-web") return IdleWebClients.Run(args[1..]);
         if (args.Length > 0 && args[0] == "archive-page") return ArchivePages.Run(args[1..]);
+        if (args.Length > 0 && args[0] == "resume") return Resumption.Run(args[1..]);
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

@@ -188,6 +188,31 @@ public sealed class AccountDataSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0049_a_store_past_the_account_byte_quota_is_not_acceptable_and_keeps_what_it_held()
+    {
+        await using var server = await TestServer.StartAsync(["private", "offline"],
+            new Dictionary<string, string?> { ["Xmpp:Limits:MaxAccountStoreBytes"] = "2000" });
+        await using var alice = await server.LoginAsync("alice");
+        var filler = new string('x', 800);
+        Assert.Equal("result", (await alice.Query($"<iq type='set' id='q1'><query xmlns='jabber:iq:private'><a xmlns='urn:example:a'>{filler}</a></query></iq>")).Type);
+        Assert.Equal("result", (await alice.Query($"<iq type='set' id='q2'><query xmlns='jabber:iq:private'><b xmlns='urn:example:b'>{filler}</b></query></iq>")).Type);
+        var over = await alice.Query($"<iq type='set' id='q3'><query xmlns='jabber:iq:private'><c xmlns='urn:example:c'>{filler}</c></query></iq>");
+        Assert.Equal("not-acceptable", Condition(over));
+        Assert.Equal("modify", over.Child("error", Ns.Client)!.Attr("type"));
+        // nothing of the refused write was kept; what was stored is intact
+        var c = await alice.Query("<iq type='get' id='q4'><query xmlns='jabber:iq:private'><c xmlns='urn:example:c'/></query></iq>");
+        Assert.False(c.Child("query", PrivateNs)!.Child("c", "urn:example:c")!.HasChildren);
+        var a = await alice.Query("<iq type='get' id='q5'><query xmlns='jabber:iq:private'><a xmlns='urn:example:a'/></query></iq>");
+        Assert.Equal(filler, a.Child("query", PrivateNs)!.ChildText("a", "urn:example:a"));
+        // making a value smaller is always allowed, and frees room for another
+        Assert.Equal("result", (await alice.Query("<iq type='set' id='q6'><query xmlns='jabber:iq:private'><b xmlns='urn:example:b'>small</b></query></iq>")).Type);
+        Assert.Equal("result", (await alice.Query($"<iq type='set' id='q7'><query xmlns='jabber:iq:private'><c xmlns='urn:example:c'>{filler}</c></query></iq>")).Type);
+        // the quota is per account: bob's store is not alice's
+        await using var bob = await server.LoginAsync("bob");
+        Assert.Equal("result", (await bob.Query($"<iq type='set' id='q8'><query xmlns='jabber:iq:private'><a xmlns='urn:example:a'>{filler}</a></query></iq>")).Type);
+    }
+
+    [Fact]
     public async Task Stored_data_survives_unloading_and_reloading_the_plugins()
     {
         await using var alice = await _server.LoginAsync("alice");

@@ -126,6 +126,41 @@ public sealed class BlockingSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0191_3_5_accounts_whose_lists_are_read_while_they_write_to_each_other_get_every_message()
+    {
+        // every account's list is read for the first time while the others' messages to it are held, and the held
+        // messages, routed again, need their senders' lists, which are being read at the same moment (a lock held
+        // while routing them deadlocked two accounts writing to each other, and every thread that touched them)
+        const int count = 16;
+        var clients = new List<XmppTestClient>();
+        try
+        {
+            for (var i = 0; i < count; i++)
+            {
+                await _server.AddUserAsync($"mesh{i}");
+                clients.Add(await XmppTestClient.LoginAsync(_server, $"mesh{i}", "r", available: true));
+            }
+            await Task.WhenAll(clients.Select((c, i) => c.SendAsync(string.Concat(Enumerable.Range(0, count).Where(j => j != i)
+                .Select(j => $"<message to='mesh{j}@localhost/r' type='chat' id='m{i}-{j}'><body>hi</body></message>")))));
+            for (var i = 0; i < count; i++)
+            {
+                var from = new HashSet<string>();
+                while (from.Count < count - 1)
+                {
+                    var m = await clients[i].NextMatchingAsync(e => e.Name == "message", TimeSpan.FromSeconds(20));
+                    Assert.Null(m.Type == "error" ? m.ToString() : null);
+                    Assert.True(from.Add(m.From!), $"{m.From} twice");
+                }
+            }
+            await clients[0].PingServerAsync(); // and the server still answers
+        }
+        finally
+        {
+            foreach (var c in clients) await c.DisposeAsync();
+        }
+    }
+
+    [Fact]
     public async Task Unloading_and_reloading_the_plugin_keeps_every_block_list()
     {
         await using var alice = await _server.LoginAsync("alice");

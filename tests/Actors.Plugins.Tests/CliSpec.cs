@@ -34,6 +34,29 @@ public sealed class CliSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Version_is_the_builds_version_from_git_tags()
+    {
+        var r = await Operator.CliAsync(_server, "--version");
+        Assert.True(r.ExitCode == 0, r.Stderr);
+        var printed = r.Stdout.Trim();
+        // the informational version MinVer stamped on the build (with the commit as build metadata)
+        Assert.Equal(System.Diagnostics.FileVersionInfo.GetVersionInfo(ServerBinary.Dll).ProductVersion, printed);
+        // SemVer 2.0.0 MAJOR.MINOR.PATCH[-PRE][+BUILD], not the SDK's default 1.0.0: untagged builds are pre-releases
+        Assert.Matches(@"^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$", printed);
+        Assert.False(printed.StartsWith("1.0.0", StringComparison.Ordinal), printed);
+    }
+
+    [Fact]
+    public async Task Run_is_the_server_command_and_parses_strictly()
+    {
+        var r = await Operator.CliAsync(_server, "run", "--nope");
+        Assert.NotEqual(0, r.ExitCode);
+        Assert.Contains("'--nope'", r.Stderr);
+        var help = await Operator.CliAsync(_server, "--help");
+        Assert.Contains("run", help.Stdout);
+    }
+
+    [Fact]
     public async Task Unknown_subcommand_is_an_error()
     {
         var r = await Operator.CliAsync(_server, "user", "lst");

@@ -1,26 +1,27 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
-using System.Security.Cryptography.X509Certificates;
 
 namespace Actors.Plugins.Tests;
 
 /// <summary>
-/// A private instance of Debian's ejabberd (the package CI installs) for tests that need what ejabberd itself writes:
-/// the BEAM started directly (no ejabberdctl, no Erlang distribution, no epmd), its Mnesia and log in a temporary
-/// folder, c2s on a free loopback port. Accounts are registered at start; <see cref="ExportAsync"/> runs its
-/// XEP-0227 export (ejabberd_piefxis:export_server) inside the running node through a trigger file.
+/// A private instance of Debian's ejabberd (the package CI installs) for tests that need what ejabberd itself writes,
+/// started by tests/interop/ejabberd/run-ejabberd.sh: the one ejabberd configuration of the repository's tests (the
+/// interop suite's federation peer runs the same), serving <c>localhost</c> with c2s on a free loopback port, its
+/// Mnesia and log in a temporary folder, the given accounts registered at start. <see cref="ExportAsync"/> runs its
+/// XEP-0227 export (ejabberd_piefxis:export_server) inside the running node through a trigger file (the script's
+/// EJABBERD_EVAL).
 /// </summary>
 public sealed class Ejabberd : IAsyncDisposable
 {
     private const string Ctl = "/usr/sbin/ejabberdctl";
-    private readonly Process _process;
+    private const string Domain = "localhost";
+    private readonly string _script;
     private readonly string _folder;
 
-    private Ejabberd(Process process, string folder, int port)
+    private Ejabberd(string script, string folder, int port)
     {
-        _process = process;
+        _script = script;
         _folder = folder;
         EndPoint = new IPEndPoint(IPAddress.Loopback, port);
     }
@@ -31,84 +32,23 @@ public sealed class Ejabberd : IAsyncDisposable
     public static async Task<Ejabberd> StartAsync(IReadOnlyList<(string User, string Password)> accounts)
     {
         if (!File.Exists(Ctl)) throw new InvalidOperationException("ejabberd is not installed (apt-get install ejabberd; .ci/run does)");
+        var script = Script();
         var folder = Path.Combine(Path.GetTempPath(), "ejabberd-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(Path.Combine(folder, "spool"));
-        Directory.CreateDirectory(Path.Combine(folder, "log"));
         Directory.CreateDirectory(Path.Combine(folder, "export"));
-        await File.WriteAllTextAsync(Path.Combine(folder, "server.pem"), SelfSignedPem());
         var port = FreePort();
-        await File.WriteAllTextAsync(Path.Combine(folder, "ejabberd.yml"), $"""
-            hosts:
-              - "localhost"
-            loglevel: warning
-            certfiles:
-              - "{folder}/server.pem"
-            listen:
-              -
-                port: {port}
-                ip: "127.0.0.1"
-                module: ejabberd_c2s
-                starttls: true
-            auth_method: internal
-            auth_password_format: scram
-            acl:
-              local:
-                user_regexp: ""
-            access_rules:
-              local:
-                allow: local
-              c2s:
-                allow: all
-            modules:
-              mod_roster: {"{}"}
-              mod_vcard: {"{}"}
-              mod_private: {"{}"}
-              mod_offline: {"{}"}
-              mod_disco: {"{}"}
-            """);
-        var register = string.Concat(accounts.Select(a => $"ejabberd_auth:try_register(<<\"{a.User}\">>, <<\"localhost\">>, <<\"{a.Password}\">>), "));
         var trigger = Path.Combine(folder, "export.trigger");
-        var eval = register +
+        var eval =
             $"Loop = fun L() -> case filelib:is_file(\"{trigger}\") of true -> ok = ejabberd_piefxis:export_server(\"{folder}/export\"), " +
-            $"file:write_file(\"{folder}/export.done\", <<>>); false -> timer:sleep(100), L() end end, spawn(Loop).";
-        var start = new ProcessStartInfo("erl")
+            $"file:write_file(\"{folder}/export.done\", <<>>); false -> timer:sleep(100), L() end end, spawn(Loop)";
+        var instance = new Ejabberd(script, folder, port);
+        var start = await RunAsync(script, ["start", folder, Domain, "127.0.0.1", port.ToString(), FreePort().ToString()],
+            ("EJABBERD_ACCOUNTS", string.Join(' ', accounts.Select(a => a.User + ":" + a.Password))), ("EJABBERD_EVAL", eval));
+        if (start.ExitCode != 0)
         {
-            UseShellExecute = false,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = folder,
-        };
-        foreach (var a in new[] { "-noinput", "-noshell", "-mnesia", "dir", $"\"{folder}/spool\"", "-s", "ejabberd", "-eval", eval })
-            start.ArgumentList.Add(a);
-        start.Environment["ERL_LIBS"] = ErlLibs();
-        start.Environment["EJABBERD_CONFIG_PATH"] = Path.Combine(folder, "ejabberd.yml");
-        start.Environment["EJABBERD_LOG_PATH"] = Path.Combine(folder, "log", "ejabberd.log");
-        start.Environment["ERL_CRASH_DUMP_BYTES"] = "0";
-        var process = Process.Start(start) ?? throw new InvalidOperationException("erl did not start");
-        process.OutputDataReceived += (_, _) => { };
-        process.ErrorDataReceived += (_, _) => { };
-        process.BeginOutputReadLine();
-        process.BeginErrorReadLine();
-        var instance = new Ejabberd(process, folder, port);
-        var deadline = DateTime.UtcNow.AddSeconds(90);
-        while (true)
-        {
-            using var probe = new TcpClient();
-            try
-            {
-                await probe.ConnectAsync(IPAddress.Loopback, port);
-                return instance;
-            }
-            catch (SocketException) when (DateTime.UtcNow < deadline && !process.HasExited)
-            {
-                await Task.Delay(250);
-            }
-            catch (SocketException)
-            {
-                await instance.DisposeAsync();
-                throw new InvalidOperationException("ejabberd did not open its port: " + await LogAsync(folder));
-            }
+            await instance.DisposeAsync();
+            throw new InvalidOperationException("ejabberd did not start: " + start.Output);
         }
+        return instance;
     }
 
     /// <summary>Runs ejabberd's XEP-0227 export and returns the main file (it XIncludes one file per host).</summary>
@@ -128,12 +68,31 @@ public sealed class Ejabberd : IAsyncDisposable
         return File.Exists(log) ? await File.ReadAllTextAsync(log) : "(no log)";
     }
 
-    /// <summary>Where the Debian package keeps its Erlang applications (ejabberdctl's ERL_LIBS).</summary>
-    private static string ErlLibs()
+    /// <summary>tests/interop/ejabberd/run-ejabberd.sh of the checkout the tests run from.</summary>
+    private static string Script()
     {
-        foreach (var line in File.ReadLines(Ctl))
-            if (line.StartsWith("ERL_LIBS='", StringComparison.Ordinal)) return line["ERL_LIBS='".Length..].TrimEnd('\'');
-        return "/usr/lib/x86_64-linux-gnu";
+        var dir = new DirectoryInfo(AppContext.BaseDirectory);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Actors.sln"))) dir = dir.Parent;
+        if (dir is null) throw new InvalidOperationException("Actors.sln not found above " + AppContext.BaseDirectory);
+        return Path.Combine(dir.FullName, "tests", "interop", "ejabberd", "run-ejabberd.sh");
+    }
+
+    private static async Task<(int ExitCode, string Output)> RunAsync(string script, IEnumerable<string> arguments, params (string Name, string Value)[] environment)
+    {
+        var start = new ProcessStartInfo("bash")
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        start.ArgumentList.Add(script);
+        foreach (var a in arguments) start.ArgumentList.Add(a);
+        foreach (var (name, value) in environment) start.Environment[name] = value;
+        using var process = Process.Start(start) ?? throw new InvalidOperationException("bash did not start");
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
     }
 
     private static int FreePort()
@@ -143,22 +102,9 @@ public sealed class Ejabberd : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private static string SelfSignedPem()
-    {
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest("CN=localhost", key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
-        using var certificate = request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(2));
-        return certificate.ExportCertificatePem() + "\n" + key.ExportPkcs8PrivateKeyPem() + "\n";
-    }
-
     public async ValueTask DisposeAsync()
     {
-        if (!_process.HasExited)
-        {
-            _process.Kill(entireProcessTree: true);
-            await _process.WaitForExitAsync();
-        }
-        _process.Dispose();
+        await RunAsync(_script, ["stop", _folder]);
         try { Directory.Delete(_folder, recursive: true); }
         catch (IOException) { }
         catch (UnauthorizedAccessException) { }

@@ -328,8 +328,101 @@ public sealed class MamSpec : IAsyncLifetime
         Assert.NotNull((await Chat(carol, alice, "from carol")).Child("stanza-id", Sid));
 
         Assert.Equal("bad-request", Condition(await alice.Query("<iq type='set' id='p3'><prefs xmlns='urn:xmpp:mam:2'/></iq>")));
-        Assert.Equal("feature-not-implemented", Condition(await alice.Query("<iq type='set' id='p4'><prefs xmlns='urn:xmpp:mam:2' default='roster'/></iq>")));
+        Assert.Equal("bad-request", Condition(await alice.Query("<iq type='set' id='p4'><prefs xmlns='urn:xmpp:mam:2' default='sometimes'/></iq>")));
         Assert.Equal("always", (await alice.Query("<iq type='get' id='p5'><prefs xmlns='urn:xmpp:mam:2'/></iq>")).Child("prefs", Mam)!.Attr("default"));
+    }
+
+    private static async Task SetRosterItem(XmppTestClient c, string jid, bool remove = false)
+    {
+        var id = "r-" + Guid.NewGuid().ToString("N");
+        var subscription = remove ? " subscription='remove'" : "";
+        Assert.Equal("result", (await c.Query($"<iq type='set' id='{id}'><query xmlns='jabber:iq:roster'><item jid='{jid}'{subscription}/></query></iq>")).Type);
+    }
+
+    /// <summary>Sends chat messages from <paramref name="from"/> to <paramref name="to"/> until one arrives archived (or
+    /// not) as <paramref name="archived"/> says: the plugin reads the roster again after a change, without holding the
+    /// roster set's answer.</summary>
+    private static async Task<bool> EventuallyArchived(XmppTestClient from, XmppTestClient to, string body, bool archived)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        for (var n = 0; ; n++)
+        {
+            var got = await Chat(from, to, $"{body} {n}");
+            if (got.Child("stanza-id", Sid) is not null == archived) return true;
+            if (DateTime.UtcNow > deadline) return false;
+            await Task.Delay(100);
+        }
+    }
+
+    [Fact]
+    public async Task Xep0441_default_roster_archives_incoming_and_outgoing_messages_only_with_contacts_in_the_roster()
+    {
+        await _server.AddUserAsync("dave");
+        await using var alice = await Login("alice");
+        await using var bob = await Login("bob");
+        await using var carol = await Login("carol");
+        await using var dave = await Login("dave");
+        // bob is in alice's roster without any subscription (an item with subscription 'none' is in the roster);
+        // dave is in it with a mutual subscription; carol is not in it
+        await SetRosterItem(alice, "bob@localhost");
+        await alice.Sends("<presence type='subscribe' to='dave@localhost'/>");
+        await dave.Receives(e => e.Name == "presence" && e.Type == "subscribe", "alice's subscription request");
+        await dave.Sends("<presence type='subscribed' to='alice@localhost'/>");
+        await dave.Sends("<presence type='subscribe' to='alice@localhost'/>");
+        await alice.Receives(e => e.Name == "presence" && e.Type == "subscribe", "dave's subscription request");
+        await alice.Sends("<presence type='subscribed' to='dave@localhost'/>");
+        await alice.PingServerAsync();
+
+        var set = await alice.Query("<iq type='set' id='p1'><prefs xmlns='urn:xmpp:mam:2' default='roster'><always/><never/></prefs></iq>");
+        Assert.Equal("roster", set.Child("prefs", Mam)!.Attr("default"));
+        Assert.Equal("roster", (await alice.Query("<iq type='get' id='p2'><prefs xmlns='urn:xmpp:mam:2'/></iq>")).Child("prefs", Mam)!.Attr("default"));
+
+        // incoming: archived (and marked with the archive's stanza-id) from contacts in the roster only
+        Assert.NotNull((await Chat(bob, alice, "from bob, in the roster")).Child("stanza-id", Sid));
+        Assert.NotNull((await Chat(dave, alice, "from dave, subscribed both ways")).Child("stanza-id", Sid));
+        Assert.Null((await Chat(carol, alice, "from carol, not in the roster")).Child("stanza-id", Sid));
+        // outgoing: likewise, by the 'to'
+        await Chat(alice, bob, "to bob");
+        await Chat(alice, dave, "to dave");
+        await Chat(alice, carol, "to carol");
+        Assert.Equal(["from bob, in the roster", "from dave, subscribed both ways", "to bob", "to dave"], (await Query(alice)).Bodies);
+
+        // the always and never lists still win over the default
+        await alice.Query("<iq type='set' id='p3'><prefs xmlns='urn:xmpp:mam:2' default='roster'><always><jid>carol@localhost</jid></always><never><jid>bob@localhost</jid></never></prefs></iq>");
+        Assert.NotNull((await Chat(carol, alice, "carol, always")).Child("stanza-id", Sid));
+        Assert.Null((await Chat(bob, alice, "bob, never")).Child("stanza-id", Sid));
+        await Chat(alice, carol, "to carol, always");
+        await Chat(alice, bob, "to bob, never");
+        var bodies = (await Query(alice)).Bodies;
+        Assert.Contains("to carol, always", bodies);
+        Assert.DoesNotContain("to bob, never", bodies);
+
+        // the roster as it changes: carol added is archived, dave removed is not
+        await alice.Query("<iq type='set' id='p4'><prefs xmlns='urn:xmpp:mam:2' default='roster'/></iq>");
+        await SetRosterItem(alice, "dave@localhost", remove: true);
+        Assert.True(await EventuallyArchived(dave, alice, "dave, removed", archived: false));
+        await SetRosterItem(alice, "carol@localhost");
+        Assert.True(await EventuallyArchived(carol, alice, "carol, added", archived: true));
+        await alice.Query("<iq type='set' id='p5'><prefs xmlns='urn:xmpp:mam:2' default='roster'/></iq>"); // read at once
+        await Chat(alice, carol, "to carol, added");
+        await Chat(alice, dave, "to dave, removed");
+        bodies = (await Query(alice)).Bodies;
+        Assert.Contains("to carol, added", bodies);
+        Assert.DoesNotContain("to dave, removed", bodies);
+    }
+
+    [Fact]
+    public async Task Xep0441_default_roster_survives_a_reload_of_the_plugin_with_the_roster_read_again()
+    {
+        await using var alice = await Login("alice");
+        await using var bob = await Login("bob");
+        await using var carol = await Login("carol");
+        await SetRosterItem(alice, "bob@localhost");
+        await alice.Query("<iq type='set' id='p1'><prefs xmlns='urn:xmpp:mam:2' default='roster'/></iq>");
+        var reloaded = await _server.Plugins.ReloadAsync("mam");
+        Assert.True(reloaded.Ok, reloaded.Message);
+        Assert.True(await EventuallyArchived(bob, alice, "bob after the reload", archived: true));
+        Assert.Null((await Chat(carol, alice, "carol after the reload")).Child("stanza-id", Sid));
     }
 
     [Fact]
@@ -359,6 +452,40 @@ public sealed class MamSpec : IAsyncLifetime
         var inner = copy.Child("received", "urn:xmpp:carbons:2")!.Child("forwarded", Forward)!.Child("message", Ns.Client)!;
         Assert.Equal(original.Child("stanza-id", Sid)!.Attr("id"), inner.Child("stanza-id", Sid)?.Attr("id"));
         Assert.Single((await Query(desk)).Messages);
+    }
+
+    [Fact]
+    public async Task Xep0280_6_Xep0313_3_5_a_sent_carbon_carries_the_stanza_id_of_the_senders_archive_and_the_contact_gets_none_of_it()
+    {
+        await using var phone = await Login("alice", "phone");
+        await using var desk = await Login("alice", "desk");
+        Assert.Equal("result", (await desk.Query("<iq type='set' id='c1'><enable xmlns='urn:xmpp:carbons:2'/></iq>")).Type);
+        await using var bob = await Login("bob");
+        // the client's own claim on its archive is not trusted (XEP-0359 §4)
+        await phone.Sends("<message type='chat' to='bob@localhost' id='s1'><body>from the phone</body>" +
+                          "<stanza-id xmlns='urn:xmpp:sid:0' by='alice@localhost' id='forged'/></message>");
+        var copy = await desk.Receives(e => e.Child("sent", "urn:xmpp:carbons:2") is not null, "the sent carbon");
+        var inner = copy.Child("sent", "urn:xmpp:carbons:2")!.Child("forwarded", Forward)!.Child("message", Ns.Client)!;
+        var sid = Assert.Single(inner.Elements("stanza-id", Sid));
+        Assert.Equal("alice@localhost", sid.Attr("by"));
+        Assert.NotEqual("forged", sid.Attr("id"));
+
+        var atBob = await bob.Receives(e => e.ChildText("body", Ns.Client) == "from the phone", "the message");
+        Assert.DoesNotContain(atBob.Elements("stanza-id", Sid), e => e.Attr("by") == "alice@localhost");
+        Assert.Equal("bob@localhost", Assert.Single(atBob.Elements("stanza-id", Sid)).Attr("by")); // bob's own archive's
+
+        // the id is the message's in alice's archive (§4.2)
+        var mine = await Query(desk);
+        Assert.Equal([sid.Attr("id")!], mine.Ids);
+        Assert.Empty(Forwarded(mine.Messages[0]).Elements("stanza-id", Sid)); // archived as sent
+
+        // not archived: the copy carries no id of the archive
+        await desk.Query("<iq type='set' id='p1'><prefs xmlns='urn:xmpp:mam:2' default='never'/></iq>");
+        await phone.Sends("<message type='chat' to='bob@localhost' id='s2'><body>not archived</body></message>");
+        copy = await desk.Receives(e => e.Child("sent", "urn:xmpp:carbons:2") is not null, "the second sent carbon");
+        inner = copy.Child("sent", "urn:xmpp:carbons:2")!.Child("forwarded", Forward)!.Child("message", Ns.Client)!;
+        Assert.Equal("not archived", inner.ChildText("body", Ns.Client));
+        Assert.Null(inner.Child("stanza-id", Sid));
     }
 
     [Fact]

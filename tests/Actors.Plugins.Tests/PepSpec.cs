@@ -18,6 +18,7 @@ public sealed class PepSpec : IAsyncLifetime
     {
         _server = await TestServer.StartAsync(["disco", "ping", "pubsub"]);
         await _server.AddUserAsync("carol");
+        await _server.AddUserAsync("dave");
     }
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
@@ -147,6 +148,27 @@ public sealed class PepSpec : IAsyncLifetime
         await bob.PingServerAsync();
         bob.Timeout = TimeSpan.FromSeconds(1); // the laptop got its notification already: bob's would have come by now
         Assert.Throws<TimeoutException>(() => bob.Receives(e => e.Name == "message" && e.Child("event", Event) is not null, "nothing").GetAwaiter().GetResult());
+    }
+
+    [Fact]
+    public async Task Xep0163_4_2_an_event_published_while_a_resources_caps_are_being_fetched_reaches_it_once_they_say_notify()
+    {
+        const string Node = "https://example.org/client";
+        await using var phone = await _server.LoginAsync("dave", "phone");
+        await using var desk = await _server.LoginAsync("dave", "desk");
+        var (_, ver) = ClientInfo(Node, Tune);
+        await desk.Sends($"<presence><c xmlns='{Caps}' hash='sha-1' node='{Node}' ver='{ver}'/></presence>");
+        var query = await desk.Receives(e => e.Name == "iq" && e.Type == "get" && e.Child("query", Ns.DiscoInfo) is not null, "the server's disco#info for the caps");
+        // published before the desk answers: its interest is not known yet, the event is not dropped for that (and
+        // the node never sends its last item, so only the held notification can bring it)
+        var never = $"<publish-options><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{PubSub}#publish-options</value></field>" +
+            "<field var='pubsub#send_last_published_item'><value>never</value></field></x></publish-options>";
+        Assert.Equal("result", (await PublishTune(phone, "Blackbird", never)).Type);
+        var (answer, _) = ClientInfo($"{Node}#{ver}", Tune);
+        await desk.Sends($"<iq type='result' id='{query.Id}' to='{query.From}'>{answer}</iq>");
+        var pushed = await desk.Receives(e => e.Name == "message" && e.Child("event", Event) is not null, "the tune published meanwhile");
+        Assert.Equal("dave@localhost", pushed.From);
+        Assert.Equal("Blackbird", pushed.Child("event", Event)!.Child("items", Event)!.Child("item", Event)!.Child("tune", Tune)!.ChildText("title", Tune));
     }
 
     [Fact]

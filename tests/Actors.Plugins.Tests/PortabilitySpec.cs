@@ -44,6 +44,7 @@ public sealed class PortabilitySpec
                 await using (var bob = await XmppTestClient.LoginAsync(source.C2sEndPoint, "pie-bob", "bob-password", resource: "r"))
                 {
                     await bob.Sends("<message to='pie-alice@localhost' type='chat' id='m1'><body>stored while you were away</body></message>");
+                    await bob.ExpectNoBounceAsync(); // RFC 6121 §8.5.2.2.1: stored offline, not bounced
                 }
                 // the mailbox write is asynchronous: export (through the admin socket) until the message is in it
                 for (var i = 0; i < 100; i++)

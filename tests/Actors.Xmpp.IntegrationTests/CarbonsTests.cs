@@ -142,7 +142,7 @@ public sealed class CarbonsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Xep0280_6_chat_normal_with_body_and_jingle_message_initiations_are_copied_the_rest_is_not()
+    public async Task Xep0280_6_chat_normal_with_body_im_payloads_and_jingle_message_initiations_are_copied_the_rest_is_not()
     {
         await using var phone = await OnlineAsync("cb-rules", "phone", carbons: true);
         await using var desk = await OnlineAsync("cb-rules", "desk", carbons: true);
@@ -153,13 +153,18 @@ public sealed class CarbonsTests : IAsyncLifetime
         await phone.SendAsync($"<message to='{to}' type='headline' id='n1'><body>news</body></message>");
         await phone.SendAsync($"<message to='{to}' type='groupchat' id='n2'><body>room</body></message>");
         await phone.SendAsync($"<message to='{to}' type='error' id='n3'><error type='cancel'><item-not-found xmlns='{Ns.StanzaErrors}'/></error></message>");
-        // copied: normal with a body, chat without one (chat states), a XEP-0353 propose
+        // not copied: a headline with a receipt (the type rules first)
+        await phone.SendAsync($"<message to='{to}' type='headline' id='n4'><received xmlns='urn:xmpp:receipts' id='x'/></message>");
+        // copied: normal with a body, chat without one (chat states), a XEP-0353 propose, and normal messages with only
+        // an IM payload (§6: XEP-0085 chat state, XEP-0184 receipt, XEP-0333 chat marker)
         await phone.SendAsync($"<message to='{to}' id='y1'><body>normal</body></message>");
         await phone.SendAsync($"<message to='{to}' type='chat' id='y2'><active xmlns='http://jabber.org/protocol/chatstates'/></message>");
         await phone.SendAsync($"<message to='{to}' id='y3'><propose xmlns='urn:xmpp:jingle-message:0' id='call1'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'/></propose></message>");
-        Assert.Equal("y1", Forwarded(await NextMessageAsync(desk), "sent", desk).Id);
-        Assert.Equal("y2", Forwarded(await NextMessageAsync(desk), "sent", desk).Id);
-        Assert.Equal("y3", Forwarded(await NextMessageAsync(desk), "sent", desk).Id);
+        await phone.SendAsync($"<message to='{to}' id='y4'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+        await phone.SendAsync($"<message to='{to}' type='normal' id='y5'><received xmlns='urn:xmpp:receipts' id='y1'/></message>");
+        await phone.SendAsync($"<message to='{to}' id='y6'><displayed xmlns='urn:xmpp:chat-markers:0' id='y1'/></message>");
+        foreach (var id in new[] { "y1", "y2", "y3", "y4", "y5", "y6" })
+            Assert.Equal(id, Forwarded(await NextMessageAsync(desk), "sent", desk).Id);
     }
 
     [Fact]

@@ -7,10 +7,10 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Actors.Xmpp.IntegrationTests;
 
-/// <summary>Two nodes of one cluster that both load the offline, MUC and PubSub plugins.</summary>
+/// <summary>Two nodes of one cluster that both load the offline, MUC, PubSub and blocking plugins.</summary>
 public sealed class PluginClusterFixture : ClusterFixture
 {
-    protected override string[] Plugins => ["disco", "offline", "muc", "pubsub"];
+    protected override string[] Plugins => ["disco", "offline", "muc", "pubsub", "blocking"];
 }
 
 /// <summary>
@@ -68,6 +68,36 @@ public sealed class ClusterPluginTests(PluginClusterFixture cluster) : IClassFix
         var delivered = await atBob.Receives(e => e.Name == "message" && e.ChildText("body", Ns.Client) == body, "the offline message");
         Assert.Equal("alice@localhost", Jid.Parse(delivered.From!).Bare.ToString());
         Assert.NotNull(delivered.Child("delay", "urn:xmpp:delay"));
+    }
+
+    [Fact]
+    public async Task Xep0191_3_3_and_3_5_a_block_made_through_one_node_is_pushed_and_enforced_on_the_other()
+    {
+        const string BlockingNs = "urn:xmpp:blocking";
+        var resource = Unique("b");
+        // alice on both nodes; her resource on node B requested the list (§3.2), so node B holds it in memory
+        await using var atA = await XmppTestClient.LoginAsync(cluster.NodeA, "alice", Unique("a"));
+        await using var atB = await XmppTestClient.LoginAsync(cluster.NodeB, "alice", resource);
+        Assert.Equal("result", (await atB.Query("<iq type='get' id='l1'><blocklist xmlns='urn:xmpp:blocking'/></iq>")).Type);
+        await using var bob = await XmppTestClient.LoginAsync(cluster.NodeB, "bob", Unique("bob"));
+        await bob.SendAsync($"<message to='alice@localhost/{resource}' type='chat' id='before'><body>before</body></message>");
+        await atB.Receives(e => e.Name == "message" && e.Id == "before", "bob's message before the block");
+
+        // §3.3: blocked through node A; node B reads the list again and pushes the change to its resource
+        Assert.Equal("result", (await atA.Query("<iq type='set' id='b1'><block xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></block></iq>")).Type);
+        var push = await atB.Receives(e => e.Name == "iq" && e.Type == "set" && e.Child("block", BlockingNs) is not null, "the block push on node B");
+        Assert.Equal("bob@localhost", push.Child("block", BlockingNs)!.Child("item", BlockingNs)!.Attr("jid"));
+        await atB.SendAsync($"<iq type='result' id='{push.Id}' to='alice@localhost'/>");
+
+        // §3.5: bob's message routed through node B is refused there, not delivered from a stale list
+        await bob.SendAsync($"<message to='alice@localhost/{resource}' type='chat' id='after'><body>after</body></message>");
+        var refused = await bob.Receives(e => e.Name == "message" && e.Id == "after", "the refusal");
+        StanzaAssert.Error(refused, "service-unavailable");
+        // §3.4: unblocked through node A: node B follows again
+        Assert.Equal("result", (await atA.Query("<iq type='set' id='u1'><unblock xmlns='urn:xmpp:blocking'><item jid='bob@localhost'/></unblock></iq>")).Type);
+        await atB.Receives(e => e.Name == "iq" && e.Type == "set" && e.Child("unblock", BlockingNs) is not null, "the unblock push on node B");
+        await bob.SendAsync($"<message to='alice@localhost/{resource}' type='chat' id='again'><body>again</body></message>");
+        await atB.Receives(e => e.Name == "message" && e.Id == "again", "bob's message after the unblock");
     }
 
     [Fact]
@@ -182,5 +212,28 @@ public sealed class ClusterPluginTests(PluginClusterFixture cluster) : IClassFix
         var node = Unique("after-load");
         Assert.Equal("result", (await alice.Query($"<iq type='set' id='{alice.NextId()}' to='{PubSubService}'><pubsub xmlns='{PubSubNs}'><create node='{node}'/></pubsub></iq>")).Type);
         Assert.Equal("result", (await bob.Query($"<iq type='set' id='{bob.NextId()}' to='{PubSubService}'><pubsub xmlns='{PubSubNs}'><subscribe node='{node}' jid='{bob.Jid}'/></pubsub></iq>")).Type);
+    }
+
+    [Fact]
+    public async Task A_node_that_joins_takes_the_clusters_plugin_set_and_unloads_a_plugin_the_cluster_does_not_run()
+    {
+        // node C's plugin folder holds one plugin more than the cluster runs (ping): once up, it runs what the others run
+        var nodeC = await ClusterFixture.StartNodeAsync(cluster.ConnectionString, ClusterFixture.FreePort(), cluster.SeedPort,
+            ["disco", "offline", "muc", "pubsub", "blocking", "ping"]);
+        try
+        {
+            string[] Loaded() => nodeC.Plugins.List().Where(p => p.State == "loaded").Select(p => p.Id).Order().ToArray();
+            await ClusterFixture.WaitForAsync(() => !nodeC.Plugins.IsLoaded("ping"), "ping unloaded on node C", seconds: 60);
+            var expected = cluster.NodeA.Plugins.List().Where(p => p.State == "loaded").Select(p => p.Id).Order().ToArray();
+            Assert.Equal(expected, Loaded());
+            // and what it runs answers: the cluster's MUC service through node C
+            await using var carol = await XmppTestClient.LoginAsync(nodeC, "alice", Unique("joined"));
+            var info = await carol.Query($"<iq type='get' id='{carol.NextId()}' to='{Conference}'><query xmlns='{Ns.DiscoInfo}'/></iq>");
+            Assert.Equal("result", info.Type);
+        }
+        finally
+        {
+            await nodeC.DisposeAsync();
+        }
     }
 }

@@ -272,69 +272,82 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
     {
         // node C is a real server process, so that it can die by SIGKILL: no leave, no session end, no goodbye
         await cluster.NodeA.AddUserAsync("erin");
-        var remotePort = ClusterFixture.FreePort();
-        var c2sPort = ClusterFixture.FreePort();
-        var data = Path.Combine(Path.GetTempPath(), "actors-node-c-" + Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(Path.Combine(data, "plugins"));
-        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = data, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(ServerBinary.Dll);
-        foreach (var (key, value) in ClusterFixture.NodeSettings(cluster.ConnectionString, remotePort, cluster.SeedPort))
-            psi.ArgumentList.Add($"--{key}={value}");
-        foreach (var arg in new[] { "--Xmpp:Domain=localhost", "--Xmpp:BindAddress=127.0.0.1", $"--Xmpp:C2sPort={c2sPort}", "--Xmpp:DirectTlsPort=-1",
-                     $"--Xmpp:DataDir={data}", "--Xmpp:Tls:Required=false", "--Xmpp:Auth:AllowPlainWithoutTls=true", $"--Xmpp:Plugins:Directory={Path.Combine(data, "plugins")}" })
-            psi.ArgumentList.Add(arg);
-        psi.Environment["DOTNET_NOLOGO"] = "1";
-        using var nodeC = Process.Start(psi)!;
-        nodeC.OutputDataReceived += (_, _) => { };
-        nodeC.ErrorDataReceived += (_, _) => { };
-        nodeC.BeginOutputReadLine();
-        nodeC.BeginErrorReadLine();
+        await using var nodeC = await NodeProcess.StartAsync(cluster);
         var systemA = cluster.NodeA.Services.GetRequiredService<ActorSystem>();
-        var addressC = new Address("akka.tcp", Server.XmppServerOptions.ClusterSettings.SystemName, "127.0.0.1", remotePort);
-        try
-        {
-            await ClusterFixture.WaitForAsync(() => Akka.Cluster.Cluster.Get(systemA).State.Members.Any(m => m.Address == addressC && m.Status == MemberStatus.Up),
-                "node C up", seconds: 90);
-            await ClusterFixture.WaitForAsync(() => Accepts(c2sPort), "node C's c2s listener", seconds: 60);
-            await using var erin = await XmppTestClient.LoginAsync(new IPEndPoint(IPAddress.Loopback, c2sPort), "erin", TestServer.Password, resource: "k");
-            await erin.SendAsync("<presence/>");
-            await WaitAvailableAsync("erin@localhost/k");
-            await using var alice = await LoginAsync(cluster.NodeA, "alice", "kill", available: false);
+        var addressC = nodeC.Address;
+        var c2sPort = nodeC.C2sPort;
+        await using var erin = await XmppTestClient.LoginAsync(new IPEndPoint(IPAddress.Loopback, c2sPort), "erin", TestServer.Password, resource: "k");
+        await erin.SendAsync("<presence/>");
+        await WaitAvailableAsync("erin@localhost/k");
+        await using var alice = await LoginAsync(cluster.NodeA, "alice", "kill", available: false);
 
-            nodeC.Kill(entireProcessTree: true); // SIGKILL
-            // each node learns it from its own failure detector: erin's resources entity may live on either survivor
-            var systemB = cluster.NodeB.Services.GetRequiredService<ActorSystem>();
-            await ClusterFixture.WaitForAsync(() => Akka.Cluster.Cluster.Get(systemA).State.Unreachable.Any(m => m.Address == addressC)
-                                                    && Akka.Cluster.Cluster.Get(systemB).State.Unreachable.Any(m => m.Address == addressC),
-                "node C unreachable from nodes A and B", seconds: 60);
-            // RFC 6121 §8.5.3.2.3: an IQ to the resource on the unreachable node is answered at once, as for no session
-            await alice.SendAsync("<iq type='get' id='k1' to='erin@localhost/k'><query xmlns='jabber:iq:version'/></iq>");
-            StanzaAssert.Error(await alice.Receives(e => e.Name == "iq" && e.Id == "k1", "the answer to k1"), "service-unavailable");
-            // §8.5.2.2.1: a chat message to the bare JID has no available resource now: it bounces (no offline plugin here)
-            await alice.SendAsync("<message to='erin@localhost' type='chat' id='k2'><body>there?</body></message>");
-            StanzaAssert.Error(await alice.Receives(e => e.Name == "message" && e.Id == "k2", "the bounce of k2"), "service-unavailable");
-            // and that came from the reachability view, not from the downing (which waits StableAfterSeconds more)
-            Assert.Contains(Akka.Cluster.Cluster.Get(systemA).State.Members, m => m.Address == addressC && m.Status != MemberStatus.Removed);
-        }
-        finally
+        nodeC.Kill(); // SIGKILL
+        // each node learns it from its own failure detector: erin's resources entity may live on either survivor
+        var systemB = cluster.NodeB.Services.GetRequiredService<ActorSystem>();
+        await ClusterFixture.WaitForAsync(() => Akka.Cluster.Cluster.Get(systemA).State.Unreachable.Any(m => m.Address == addressC)
+                                                && Akka.Cluster.Cluster.Get(systemB).State.Unreachable.Any(m => m.Address == addressC),
+            "node C unreachable from nodes A and B", seconds: 60);
+        // RFC 6121 §8.5.3.2.3: an IQ to the resource on the unreachable node is answered at once, as for no session
+        await alice.SendAsync("<iq type='get' id='k1' to='erin@localhost/k'><query xmlns='jabber:iq:version'/></iq>");
+        StanzaAssert.Error(await alice.Receives(e => e.Name == "iq" && e.Id == "k1", "the answer to k1"), "service-unavailable");
+        // §8.5.2.2.1: a chat message to the bare JID has no available resource now: it bounces (no offline plugin here)
+        await alice.SendAsync("<message to='erin@localhost' type='chat' id='k2'><body>there?</body></message>");
+        StanzaAssert.Error(await alice.Receives(e => e.Name == "message" && e.Id == "k2", "the bounce of k2"), "service-unavailable");
+        // and that came from the reachability view, not from the downing (which waits StableAfterSeconds more)
+        Assert.Contains(Akka.Cluster.Cluster.Get(systemA).State.Members, m => m.Address == addressC && m.Status != MemberStatus.Removed);
+    }
+
+    [Fact]
+    public async Task Rfc6121_8_5_an_account_entity_that_starts_again_elsewhere_still_routes_to_the_sessions_bound_on_every_node()
+    {
+        // the account's entity stops with its sessions still bound (its node died, or a rebalance moved its shard) and
+        // starts again on the next stanza: nothing re-binds, yet it must route to both sessions (before, stanzas to
+        // them went offline or bounced)
+        var user = await cluster.NodeA.AddUserAsync("cora");
+        await ClusterFixture.WaitForAsync(() => cluster.NodeB.Accounts.Exists(user), "cora in node B's directory");
+        await using var onA = await LoginAsync(cluster.NodeA, "cora", "on-a");
+        await using var onB = await LoginAsync(cluster.NodeB, "cora", "on-b");
+        await WaitAvailableAsync("cora@localhost/on-a");
+        await WaitAvailableAsync("cora@localhost/on-b");
+        await using var alice = await LoginAsync(cluster.NodeA, "alice", "census", available: false);
+
+        await StopEntityAsync(user);
+        // §8.5.2.1.1: a headline to the bare JID goes to every available resource of non-negative priority
+        await alice.SendAsync($"<message to='{user}' type='headline' id='h1'><body>both</body></message>");
+        Assert.Equal("h1", (await onA.Receives(e => e.Name == "message", "h1 on node A")).Id);
+        Assert.Equal("h1", (await onB.Receives(e => e.Name == "message", "h1 on node B")).Id);
+        // §8.5.3.1: an IQ to each full JID reaches that resource
+        foreach (var (client, resource) in new[] { (onA, "on-a"), (onB, "on-b") })
         {
-            if (!nodeC.HasExited) nodeC.Kill(entireProcessTree: true);
-            try { Directory.Delete(data, recursive: true); } catch (IOException) { }
+            await alice.SendAsync($"<iq type='get' id='{resource}' to='{user}/{resource}'><ping xmlns='urn:xmpp:ping'/></iq>");
+            var iq = await client.Receives(e => e.Name == "iq" && e.Id == resource, "the ping to " + resource);
+            await client.SendAsync($"<iq type='result' id='{resource}' to='{iq.From}'/>");
+            Assert.Equal("result", (await alice.Receives(e => e.Name == "iq" && e.Id == resource, "the answer from " + resource)).Type);
         }
     }
 
-    private static bool Accepts(int port)
+    /// <summary>Stops the account's sharded entity (the <c>UsersActor</c> with its resources entity and user actor) on
+    /// whichever node hosts it, without passivation or hand-off: as when its node dies. The next message starts it anew.</summary>
+    private async Task StopEntityAsync(Jid account)
     {
-        try
+        var extractor = new ShardedUserDirectory.MessageExtractor(20);
+        var envelope = new Server.Users.UsersActor.Envelope(account, AccountResourcesActor.ListResources.Instance);
+        var path = $"/system/sharding/{ShardedUserDirectory.TypeName}/{extractor.ShardId(envelope)}/{Uri.EscapeDataString(account.ToString())}";
+        var stopped = 0;
+        foreach (var node in new[] { cluster.NodeA, cluster.NodeB })
         {
-            using var client = new TcpClient();
-            client.Connect(IPAddress.Loopback, port);
-            return true;
+            var system = node.Services.GetRequiredService<ActorSystem>();
+            try
+            {
+                var entity = await system.ActorSelection(path).ResolveOne(TimeSpan.FromSeconds(3));
+                await entity.GracefulStop(TimeSpan.FromSeconds(10), PoisonPill.Instance);
+                stopped++;
+            }
+            catch (ActorNotFoundException)
+            {
+            }
         }
-        catch (SocketException)
-        {
-            return false;
-        }
+        Assert.Equal(1, stopped);
     }
 
     [Fact]
@@ -396,6 +409,90 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
         var stats = await region.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(5)), TimeSpan.FromSeconds(10));
         Assert.Equal(2, stats.Regions.Count);
         Assert.All(stats.Regions.Values, r => Assert.NotEmpty(r.Stats));
+    }
+}
+
+/// <summary>A third node of the fixture's cluster as a real server process (so that it can die by SIGKILL: no leave, no
+/// session end, no goodbye), with its own c2s port; up in node A's view and accepting clients when
+/// <see cref="StartAsync"/> returns.</summary>
+public sealed class NodeProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly string _data;
+
+    public int C2sPort { get; }
+    public Address Address { get; }
+
+    private NodeProcess(Process process, string data, int c2sPort, Address address)
+    {
+        _process = process;
+        _data = data;
+        C2sPort = c2sPort;
+        Address = address;
+    }
+
+    public static async Task<NodeProcess> StartAsync(ClusterFixture cluster)
+    {
+        var remotePort = ClusterFixture.FreePort();
+        var c2sPort = ClusterFixture.FreePort();
+        var data = Path.Combine(Path.GetTempPath(), "actors-node-c-" + Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(Path.Combine(data, "plugins"));
+        var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = data, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(ServerBinary.Dll);
+        foreach (var (key, value) in ClusterFixture.NodeSettings(cluster.ConnectionString, remotePort, cluster.SeedPort))
+            psi.ArgumentList.Add($"--{key}={value}");
+        foreach (var arg in new[] { "--Xmpp:Domain=localhost", "--Xmpp:BindAddress=127.0.0.1", $"--Xmpp:C2sPort={c2sPort}", "--Xmpp:DirectTlsPort=-1",
+                     $"--Xmpp:DataDir={data}", "--Xmpp:Tls:Required=false", "--Xmpp:Auth:AllowPlainWithoutTls=true", $"--Xmpp:Plugins:Directory={Path.Combine(data, "plugins")}" })
+            psi.ArgumentList.Add(arg);
+        psi.Environment["DOTNET_NOLOGO"] = "1";
+        var process = Process.Start(psi)!;
+        process.OutputDataReceived += (_, _) => { };
+        process.ErrorDataReceived += (_, _) => { };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var node = new NodeProcess(process, data, c2sPort,
+            new Address("akka.tcp", Server.XmppServerOptions.ClusterSettings.SystemName, "127.0.0.1", remotePort));
+        try
+        {
+            var systemA = cluster.NodeA.Services.GetRequiredService<ActorSystem>();
+            await ClusterFixture.WaitForAsync(() => Akka.Cluster.Cluster.Get(systemA).State.Members.Any(m => m.Address == node.Address && m.Status == MemberStatus.Up),
+                "node C up", seconds: 180);
+            await ClusterFixture.WaitForAsync(() => Accepts(c2sPort), "node C's c2s listener", seconds: 180);
+            return node;
+        }
+        catch
+        {
+            await node.DisposeAsync();
+            throw;
+        }
+    }
+
+    /// <summary>SIGKILL.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+    }
+
+    private static bool Accepts(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            client.Connect(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        _process.Dispose();
+        try { Directory.Delete(_data, recursive: true); } catch (IOException) { }
+        return ValueTask.CompletedTask;
     }
 }
 

@@ -12,12 +12,12 @@ namespace Actors.Xmpp.IntegrationTests;
 /// their self-signed certificates, so dialback over TLS (XEP-0344): a.test (s2s port 0) reaches b.test on its XEP-0368
 /// direct TLS port, b.test reaches a.test with STARTTLS. a.test trusts a private CA made here (for SASL EXTERNAL,
 /// XEP-0178), routes dead.test to a closed port, silent.test to a listener that accepts and never answers, and
-/// ext.test, selfext.test and plain.test to listeners the tests answer by hand as those servers.
+/// ext.test, selfext.test, plain.test and badtls.test to listeners the tests answer by hand as those servers.
 /// </summary>
 public sealed class FederationFixture : IAsyncLifetime
 {
     public const string A = "a.test", B = "b.test", Dead = "dead.test", Silent = "silent.test", Nowhere = "nowhere.test";
-    public const string Ext = "ext.test", SelfExt = "selfext.test", Plain = "plain.test";
+    public const string Ext = "ext.test", SelfExt = "selfext.test", Plain = "plain.test", BadTls = "badtls.test";
     public const int ConnectTimeoutSeconds = 4, MaxQueued = 2;
     public TestServer ServerA { get; private set; } = null!;
     public TestServer ServerB { get; private set; } = null!;
@@ -29,6 +29,7 @@ public sealed class FederationFixture : IAsyncLifetime
     public TcpListener ExtListener { get; } = Listen();
     public TcpListener SelfExtListener { get; } = Listen();
     public TcpListener PlainListener { get; } = Listen();
+    public TcpListener BadTlsListener { get; } = Listen();
     private TcpListener? _silent;
     private readonly List<Socket> _held = new();
     private readonly string _caFile = Path.Combine(Path.GetTempPath(), $"actors-s2s-ca-{Guid.NewGuid():N}.pem");
@@ -69,6 +70,7 @@ public sealed class FederationFixture : IAsyncLifetime
             [Ext] = $"127.0.0.1:{Port(ExtListener)}",
             [SelfExt] = $"127.0.0.1:{Port(SelfExtListener)}",
             [Plain] = $"127.0.0.1:{Port(PlainListener)}",
+            [BadTls] = $"127.0.0.1:{Port(BadTlsListener)}",
         });
         a["Xmpp:S2s:TrustedCertificates:0"] = _caFile;
         ServerA = new TestServer(a);
@@ -122,6 +124,7 @@ public sealed class FederationFixture : IAsyncLifetime
         ExtListener.Stop();
         SelfExtListener.Stop();
         PlainListener.Stop();
+        BadTlsListener.Stop();
         File.Delete(_caFile);
         lock (_held) foreach (var s in _held) s.Dispose();
         if (ServerB is not null) await ServerB.DisposeAsync();
@@ -515,6 +518,108 @@ public sealed class FederationTests(FederationFixture fixture) : IClassFixture<F
         await link.SendAsync(S2sReply(FederationFixture.Plain, A, "p1") + "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/></stream:features>");
         await link.ExpectStreamErrorAsync("policy-violation");
         var bounce = await alice.NextMatchingAsync(e => e.Id == "plain-1", Slow);
+        Assert.Equal("remote-server-not-found", ErrorCondition(bounce));
+    }
+
+    // ---- RFC 6120 §5.4.3.2: a failed TLS negotiation ends the TCP connection, with no </stream> and no stream error
+
+    /// <summary>Reads from <paramref name="stream"/> until <paramref name="marker"/> has arrived; returns all bytes read.</summary>
+    private static async Task<byte[]> ReadUntilAsync(NetworkStream stream, string marker, List<byte> into)
+    {
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(Slow);
+        while (System.Text.Encoding.UTF8.GetString(into.ToArray()).IndexOf(marker, StringComparison.Ordinal) < 0)
+        {
+            var n = await stream.ReadAsync(buffer, cts.Token);
+            Assert.True(n > 0, "closed before " + marker + ": " + System.Text.Encoding.UTF8.GetString(into.ToArray()));
+            into.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+        return into.ToArray();
+    }
+
+    /// <summary>Reads until the element starting with <paramref name="start"/> has ended; returns the index after it.</summary>
+    private static async Task<int> EndOfAsync(NetworkStream stream, string start, List<byte> into)
+    {
+        var at = System.Text.Encoding.UTF8.GetString(await ReadUntilAsync(stream, start, into)).IndexOf(start, StringComparison.Ordinal);
+        int close;
+        while ((close = System.Text.Encoding.UTF8.GetString(into.ToArray()).IndexOf('>', at)) < 0) await ReadUntilAsync(stream, ">", into);
+        return close + 1;
+    }
+
+    /// <summary>Everything the other side writes until it closes the connection (which it must do in time).</summary>
+    private static async Task<byte[]> ReadToCloseAsync(NetworkStream stream)
+    {
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        using var cts = new CancellationTokenSource(Slow);
+        try
+        {
+            int n;
+            while ((n = await stream.ReadAsync(buffer, cts.Token)) > 0) received.AddRange(buffer.AsSpan(0, n).ToArray());
+        }
+        catch (IOException) { } // a reset also terminates the connection
+        Assert.False(cts.IsCancellationRequested, "the connection was not terminated");
+        return received.ToArray();
+    }
+
+    /// <summary>True when <paramref name="bytes"/> are whole TLS records of the handshake or alert protocols (RFC 8446
+    /// §5.1): what a TLS client may write in a handshake, and nothing in the clear.</summary>
+    private static bool OnlyTlsRecords(ReadOnlySpan<byte> bytes)
+    {
+        while (bytes.Length > 0)
+        {
+            if (bytes.Length < 5 || bytes[0] is not (0x15 or 0x16) || bytes[1] != 0x03) return false;
+            var length = 5 + (bytes[3] << 8 | bytes[4]);
+            if (bytes.Length < length) return false;
+            bytes = bytes[length..];
+        }
+        return true;
+    }
+
+    [Fact]
+    public async Task Rfc6120_5_4_3_2_receiving_entity_terminates_the_connection_without_closing_the_stream_on_tls_failure()
+    {
+        using var tcp = new TcpClient();
+        await tcp.ConnectAsync(fixture.ServerA.S2sEndPoint);
+        var stream = tcp.GetStream();
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(S2sHeader(B, A)));
+        var read = new List<byte>();
+        await ReadUntilAsync(stream, "</stream:features>", read);
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"));
+        var end = await EndOfAsync(stream, "<proceed", read);
+        var pending = read.Skip(end).ToArray(); // bytes after <proceed/> already read (the stream is ASCII up to here)
+        // not a TLS ClientHello: the handshake fails on its first record
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes($"<db:result from='{B}' to='{A}'>not tls</db:result>"));
+        var rest = pending.Concat(await ReadToCloseAsync(stream)).ToArray();
+        // TCP terminated; no </stream> and no stream error in the clear, only what TLS itself may send (an alert)
+        Assert.True(OnlyTlsRecords(rest), "after <proceed/>: " + System.Text.Encoding.UTF8.GetString(rest));
+    }
+
+    [Fact]
+    public async Task Rfc6120_5_4_3_2_initiating_side_terminates_the_connection_on_tls_failure_and_bounces_remote_server_not_found()
+    {
+        await using var alice = await LoginA("alice", "badtls");
+        await alice.SendAsync($"<message to='x@{FederationFixture.BadTls}' id='badtls-1'><body>over broken TLS?</body></message>");
+        using var socket = await fixture.BadTlsListener.AcceptSocketAsync().WaitAsync(Slow);
+        await using var stream = new NetworkStream(socket, ownsSocket: false);
+        var read = new List<byte>();
+        await EndOfAsync(stream, "<stream:stream", read);
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes(S2sReply(FederationFixture.BadTls, A, "t1") +
+            "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'><required/></starttls></stream:features>"));
+        var afterStartTls = await EndOfAsync(stream, "<starttls", read);
+        Assert.Equal(read.Count, afterStartTls); // nothing after it before <proceed/>
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"));
+        // a.test's ClientHello arrives; the answer is not TLS, so its handshake fails
+        var hello = new byte[5];
+        await stream.ReadExactlyAsync(hello);
+        Assert.Equal(0x16, hello[0]);
+        await stream.WriteAsync(System.Text.Encoding.UTF8.GetBytes("<stream:error><undefined-condition xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>"));
+        var rest = await ReadToCloseAsync(stream);
+        var length = hello[3] << 8 | hello[4];
+        Assert.True(rest.Length >= length, "the ClientHello was cut short");
+        Assert.True(OnlyTlsRecords(rest.AsSpan(length)), "after the ClientHello: " + System.Text.Encoding.UTF8.GetString(rest.AsSpan(length)));
+        var bounce = await alice.NextMatchingAsync(e => e.Id == "badtls-1", Slow);
+        Assert.Equal("error", bounce.Type);
         Assert.Equal("remote-server-not-found", ErrorCondition(bounce));
     }
 }

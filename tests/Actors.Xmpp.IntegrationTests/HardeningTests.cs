@@ -416,6 +416,65 @@ public sealed class HardeningTests
         await c.ExpectNoBounceAsync();
     }
 
+    [Fact]
+    public async Task Rfc6120_8_3_3_18_pipelined_requests_past_the_pending_cap_are_resource_constraint_and_each_answered_once()
+    {
+        await using var server = await ServerAsync(("Xmpp:Limits:MaxPendingIqsPerSession", "2"));
+        await using var c = await LoggedInAsync(server);
+        const int requests = 40;
+        var batch = new StringBuilder();
+        for (var i = 0; i < requests; i++)
+            batch.Append($"<iq type='set' id='pipe{i}'><query xmlns='jabber:iq:roster'><item jid='p{i}@localhost'/></query></iq>");
+        await c.SendAsync(batch.ToString());
+        var answers = new Dictionary<string, Actors.Xmpp.Xml.Element>();
+        while (answers.Count < requests)
+        {
+            var e = await c.NextMatchingAsync(x => x.Name == "iq" && x.Id is { } id && id.StartsWith("pipe", StringComparison.Ordinal));
+            Assert.True(answers.TryAdd(e.Id!, e), $"{e.Id} answered twice");
+        }
+        var refused = answers.Values.Where(e => e.Type == "error").ToList();
+        Assert.NotEmpty(refused);
+        foreach (var e in refused)
+        {
+            StanzaAssert.Error(e, "resource-constraint");
+            Assert.Equal("wait", e.Child("error", Ns.Client)!.Attr("type"));
+        }
+        // what was accepted is in the roster, what was refused is not; the cap is free again once answered
+        var roster = await c.IqAsync("get", "<query xmlns='jabber:iq:roster'/>");
+        var items = roster.Child("query", Ns.Roster)!.Elements("item", Ns.Roster).Select(i => i.Attr("jid")).ToHashSet();
+        for (var i = 0; i < requests; i++)
+            Assert.Equal(answers[$"pipe{i}"].Type == "result", items.Contains($"p{i}@localhost"));
+        Assert.Equal("result", (await c.IqAsync("set", "<query xmlns='jabber:iq:roster'><item jid='after@localhost'/></query>")).Type);
+    }
+
+    [Fact]
+    public async Task An_account_class_shapes_its_connections_stanza_rate_once_authenticated()
+    {
+        // alice's class: 10 stanzas/s after 10; the client rates (before login, and for accounts in no class) are wide
+        await using var server = await ServerAsync(("Xmpp:Limits:ExemptLoopback", "false"),
+            ("Xmpp:Limits:AccountClasses:slow:StanzasPerSecond", "10"), ("Xmpp:Limits:AccountClasses:slow:BurstStanzas", "10"),
+            ("Xmpp:Limits:AccountClasses:slow:Members:0", "alice@localhost"),
+            ("Xmpp:Limits:NewConnectionsPerSecondPerAddress", "0"), ("Xmpp:Auth:MaxFailuresPerMinute", "100"));
+        await using var c = await LoggedInAsync(server);
+        // six rounds of ten pings, each sent once the last round is answered: the shaper lets a read through, then
+        // holds the next read until the connection is back inside its rate (one second per ten stanzas here)
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        for (var round = 0; round < 6; round++)
+        {
+            var batch = new StringBuilder();
+            for (var i = 0; i < 10; i++) batch.Append($"<iq type='get' id='s{round}-{i}' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+            await c.SendAsync(batch.ToString());
+            for (var i = 0; i < 10; i++)
+            {
+                var reply = await c.NextAsync(TimeSpan.FromSeconds(30));
+                Assert.Equal($"s{round}-{i}", reply.Id);
+                Assert.Equal("result", reply.Type); // shaped, not refused: every one is answered
+            }
+        }
+        // 50 stanzas past the burst at 10/s: the later rounds wait about a second each (a loaded machine only adds)
+        Assert.True(clock.Elapsed >= TimeSpan.FromSeconds(3), $"60 pings answered in {clock.Elapsed}: not shaped");
+    }
+
     private static async Task WaitUntilAsync(Func<bool> condition)
     {
         for (var i = 0; i < 100 && !condition(); i++) await Task.Delay(50);

@@ -1,3 +1,4 @@
+using System.Text;
 using Actors.Xmpp.Server.Routing;
 using Microsoft.Extensions.DependencyInjection;
 
@@ -40,9 +41,11 @@ public sealed class RobustnessTests(ITestOutputHelper output)
             var batch = string.Concat(Enumerable.Repeat($"<message to='slow-reader@localhost/slow' type='headline'><body>{body}</body></message>", 32));
             await flooder.SendAsync(batch);
             sent += 32;
-            if (sent % 512 == 0) await flooder.PingServerAsync(); // the flooder itself is never blocked
+            // the flooder itself is never blocked (it waits for the server to work through its own flood first, which
+            // takes seconds on a loaded machine)
+            if (sent % 512 == 0) await flooder.PingServerAsync(TimeSpan.FromSeconds(30));
         }
-        await flooder.PingServerAsync();
+        await flooder.PingServerAsync(TimeSpan.FromSeconds(30));
         output.WriteLine($"session dropped after {sent} messages ({sent * 8 / 1024} MiB), {sw.Elapsed.TotalSeconds:0.0} s");
 
         // the slow client finds its connection closed once it reads again (after whatever was already in flight)
@@ -57,6 +60,66 @@ public sealed class RobustnessTests(ITestOutputHelper output)
                 break;
             }
         }
+    }
+
+    [Fact]
+    public async Task Rfc6120_8_3_3_18_a_recipient_that_does_not_read_gets_senders_bounced_with_resource_constraint_and_nothing_is_lost()
+    {
+        await using var server = new TestServer(Plain(("Xmpp:Limits:MaxOutboundBytes", (1024 * 1024).ToString())));
+        await server.AddUserAsync("behind");
+        await server.AddUserAsync("chatty");
+        await using var slow = await XmppTestClient.LoginAsync(server, "behind", "r", available: true);
+        await using var flooder = await XmppTestClient.LoginAsync(server, "chatty");
+        slow.PauseReading(receiveBufferBytes: 64 * 1024);
+
+        // far more than the socket buffers and the transport's bound hold: without back-pressure the recipient is dropped
+        const int total = 2400;
+        var body = new string('x', 8 * 1024);
+        for (var i = 0; i < total; i += 48)
+        {
+            var batch = new StringBuilder();
+            for (var j = i; j < i + 48; j++) batch.Append($"<message to='behind@localhost/r' type='chat' id='m{j}'><body>{body}</body></message>");
+            await flooder.SendAsync(batch.ToString());
+        }
+
+        // the server has taken the whole flood once it answers a ping sent after it (the bounces come meanwhile)
+        var bounced = new HashSet<int>();
+        void Bounced(Actors.Xmpp.Xml.Element error)
+        {
+            StanzaAssert.Error(error, "resource-constraint");
+            Assert.True(bounced.Add(int.Parse(error.Id!.AsSpan(1))), $"{error.Id} bounced twice");
+        }
+        await flooder.SendAsync("<iq type='get' id='after-flood' to='localhost'><ping xmlns='urn:xmpp:ping'/></iq>");
+        while (true)
+        {
+            var e = await flooder.NextAsync(TimeSpan.FromSeconds(60));
+            if (e.Name == "iq" && e.Id == "after-flood") break;
+            if (e.Name == "message" && e.Type == "error") Bounced(e);
+        }
+
+        // the recipient is still there, reads again, and gets what was not bounced, in order, then a marker
+        var registry = server.Services.GetRequiredService<ISessionRegistry>();
+        Assert.NotNull(registry.Find(Jid.Parse("behind@localhost/r")));
+        slow.ResumeReading();
+        await flooder.SendAsync("<message to='behind@localhost/r' type='headline' id='end'><body>end</body></message>");
+        var delivered = new List<int>();
+        while (true)
+        {
+            var e = await slow.NextAsync(TimeSpan.FromSeconds(60));
+            if (e.Name != "message") continue;
+            if (e.Id == "end") break;
+            delivered.Add(int.Parse(e.Id!.AsSpan(1)));
+        }
+        output.WriteLine($"{delivered.Count} delivered ({delivered.Distinct().Count()} distinct) before the marker");
+        Assert.Equal(delivered.Order(), delivered);
+        while (bounced.Count + delivered.Count < total)
+            Bounced(await flooder.NextMatchingAsync(e => e.Name == "message" && e.Type == "error", TimeSpan.FromSeconds(30)));
+        Assert.NotEmpty(bounced);
+        Assert.Empty(bounced.Intersect(delivered));
+        Assert.Equal(total, bounced.Count + delivered.Count);
+        output.WriteLine($"{delivered.Count} delivered, {bounced.Count} bounced");
+        await slow.PingServerAsync();
+        await flooder.PingServerAsync();
     }
 
     [Fact]

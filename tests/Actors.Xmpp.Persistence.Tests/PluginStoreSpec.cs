@@ -15,12 +15,14 @@ public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
     private static readonly Jid Alice = Jid.Parse("alice@localhost"), Bob = Jid.Parse("bob@localhost");
     private static readonly Jid Service = Jid.Parse("localhost"), PubSub = Jid.Parse("pubsub.localhost");
 
-    private static async Task WithSystem(TestDatabase db, Func<ActorSystem, IPluginStorage, Task> body, int snapshotEvery = 100)
+    private static async Task WithSystem(TestDatabase db, Func<ActorSystem, IPluginStorage, Task> body, int snapshotEvery = 100,
+        long maxAccountStoreBytes = 0)
     {
         var system = PersistenceActorSystem.Create("stores", db.Options, db.DataDir);
         try
         {
-            var storage = PluginStores.Of(system).Configure(new PluginStoreActor.Settings(snapshotEvery, TimeSpan.FromMilliseconds(300))).For("test");
+            var storage = PluginStores.Of(system)
+                .Configure(new PluginStoreActor.Settings(snapshotEvery, TimeSpan.FromMilliseconds(300), maxAccountStoreBytes)).For("test");
             await body(system, storage);
         }
         finally
@@ -62,6 +64,41 @@ public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
             await Assert.ThrowsAsync<ArgumentException>(() => map.SetAsync(Jid.Parse("alice@localhost/phone"), "x", StoredValue.Of("y")));
             Assert.Throws<ArgumentException>(() => storage.Map("no/slashes"));
         });
+    }
+
+    [Fact]
+    public async Task An_accounts_store_holds_at_most_its_byte_quota_counted_again_after_recovery_and_service_stores_are_not_capped()
+    {
+        using var db = TestDatabase.Create("sqlite");
+        var big = new string('x', 400); // "k1" + 400 bytes per entry
+        async Task Fill(ActorSystem _, IPluginStorage storage)
+        {
+            var map = storage.Map("docs");
+            await map.SetAsync(Alice, "k1", StoredValue.Of(big));
+            await map.SetAsync(Alice, "k2", StoredValue.Of(big));
+            await Assert.ThrowsAsync<StoreQuotaExceededException>(() => map.SetAsync(Alice, "k3", StoredValue.Of(big)));
+            // a batch is refused whole
+            await Assert.ThrowsAsync<StoreQuotaExceededException>(() =>
+                map.SetManyAsync(Alice, [new StoredEntry("k1", null), new StoredEntry("k3", StoredValue.Of(big + big))]));
+            Assert.Equal(["k1", "k2"], (await map.GetAllAsync(Alice)).Select(e => e.Key));
+            await map.SetAsync(PubSub, "k1", StoredValue.Of(big + big + big)); // a service's store: no cap
+            var queue = storage.Archive("queue");
+            Assert.Equal(1, await queue.AppendAsync(Alice, StoredValue.Of(big)));
+            Assert.Equal(2, await queue.AppendAsync(Alice, StoredValue.Of(big)));
+            Assert.Equal(0, await queue.AppendAsync(Alice, StoredValue.Of(big))); // full: nothing appended
+            await queue.TrimAsync(Alice, 1);
+            Assert.Equal(3, await queue.AppendAsync(Alice, StoredValue.Of(big))); // a trim frees its bytes
+        }
+        await WithSystem(db, Fill, maxAccountStoreBytes: 1000);
+        // after a restart the bytes held are counted from the journal again
+        await WithSystem(db, async (_, storage) =>
+        {
+            var map = storage.Map("docs");
+            await Assert.ThrowsAsync<StoreQuotaExceededException>(() => map.SetAsync(Alice, "k3", StoredValue.Of(big)));
+            await map.SetAsync(Alice, "k2", null); // removing frees room
+            await map.SetAsync(Alice, "k3", StoredValue.Of(big));
+            Assert.Equal(0, await storage.Archive("queue").AppendAsync(Alice, StoredValue.Of(big)));
+        }, snapshotEvery: 3, maxAccountStoreBytes: 1000);
     }
 
     [Theory]
@@ -166,8 +203,12 @@ public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
             var page = await storage.Archive("log").ReadAsync(Service, 0, 10);
             Assert.Equal([3L, 4, 5], page.Items.Select(i => i.Id));
             Assert.Equal(6, await storage.Archive("log").AppendAsync(Service, StoredValue.Of("after")));
-            // the events a snapshot covers are deleted: the journal keeps only the tail
-            Assert.True((await Events(system, "plugin-store:test/map/prefs:alice@localhost")).Count < 7);
+            // the events a snapshot covers are deleted (after the snapshot is stored, asynchronously): the journal
+            // keeps only the tail
+            var held = 7;
+            for (var deadline = DateTime.UtcNow.AddSeconds(10); held >= 7 && DateTime.UtcNow < deadline; await Task.Delay(100))
+                held = (await Events(system, "plugin-store:test/map/prefs:alice@localhost")).Count;
+            Assert.True(held < 7, $"the journal still holds {held} events of the map");
         }, snapshotEvery: 3);
     }
 

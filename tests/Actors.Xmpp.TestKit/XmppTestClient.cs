@@ -527,11 +527,12 @@ public sealed class XmppTestClient : IFramerSink, IAsyncDisposable
     }
 
     /// <summary>XEP-0199 ping to the server; fails unless the result comes back (other stanzas before it are skipped).</summary>
-    public async Task PingServerAsync()
+    /// <param name="timeout">How long the answer may take (default 5 s): longer behind a flood the server works through first.</param>
+    public async Task PingServerAsync(TimeSpan? timeout = null)
     {
         var id = NextId();
         await SendAsync($"<iq type='get' id='{id}' to='{Domain}'><ping xmlns='urn:xmpp:ping'/></iq>");
-        var reply = await NextMatchingAsync(e => e.Name == "iq" && e.Id == id);
+        var reply = await NextMatchingAsync(e => e.Name == "iq" && e.Id == id, timeout);
         Assert.Equal("result", reply.Type);
     }
 

@@ -23,6 +23,12 @@
 #   XMPP_COMPONENT_SECRET  its handshake secret (default component-secret)
 #   XMPP_METRICS_PORT  the operator's endpoint (default XMPP_PORT+70, 5292): Prometheus metrics at METRICS_URL,
 #                      health at /health/live and /health/ready
+#   XMPP_ADMINS        bare JIDs, comma-separated, of the server's administrators (Xmpp:Plugins:admin:Admins; default
+#                      admin@XMPP_DOMAIN; create the account with `adduser`): they run the XEP-0133 commands and sign in
+#                      to the web admin page at ADMIN_URL (http://HOST:HTTP_PORT/admin/, on the HTTP port: no port of its own)
+#   XMPP_TRACING_OTLP  an OpenTelemetry collector's OTLP endpoint: stanzas' traces across actors are recorded and pushed
+#                      there (Xmpp:Tracing:OtlpEndpoint; default empty: no tracing); XMPP_TRACING_PROTOCOL grpc (default)
+#                      or http/protobuf (then the endpoint's full path, http://HOST:4318/v1/traces)
 #   XMPP_S2S_PORT      server-to-server port (RFC 6120; default XMPP_PORT+47, 5269 for 5222)
 #   XMPP_S2S_ROUTES    static server-to-server routes, domain=host:port,... (asked before DNS; default none);
 #                      domain=tls:host:port for a peer's XEP-0368 direct TLS port
@@ -30,22 +36,32 @@
 #   XMPP_S2S_TLS_REQUIRED  true (default) or false: STARTTLS mandatory on s2s streams (Xmpp:S2s:RequireTls); peers
 #                      with self-signed certificates (two harness instances) authenticate with dialback over TLS
 #   XMPP_S2S_TRUSTED_CERTS  PEM files, comma-separated, trusted to verify peers' certificates (SASL EXTERNAL, XEP-0178)
+#   XMPP_S2S_BIDI      true (default) or false: XEP-0288 bidirectional s2s streams (Xmpp:S2s:Bidi): one connection
+#                      carries both directions when the peer offers or asks for it
 #   XMPP_CLIENT_CAS    PEM files, comma-separated, of the authorities whose client certificates log in with SASL EXTERNAL
 #                      on client streams (XEP-0178; JIDs from id-on-xmppAddr); empty (default): none asked for
 #   XMPP_MQTT_PORT     the MQTT 5 bridge's port (default XMPP_PORT-3339, 1883 for 5222): MQTT clients log in with an
 #                      account's JID and password; topic T is node T of pubsub.XMPP_DOMAIN (README, "MQTT bridge")
+#   XMPP_MQTTS_PORT    the MQTT bridge's MQTT over TLS port (default XMPP_PORT+3661, 8883 for 5222), presenting the server's
+#                      own certificate (Xmpp:Tls, or the self-signed one under WORKDIR/data/tls)
 #   XMPP_PROXY65_PORT  the XEP-0065 SOCKS5 bytestreams proxy's port on HOST (default XMPP_PORT+2555, 7777 for 5222): the
 #                      service proxy.XMPP_DOMAIN announces it as <streamhost host='HOST' port='PROXY65_PORT'/>
 #   XMPP_TURN_PORT     the built-in STUN/TURN server's port, UDP and TCP on XMPP_HOST (default XMPP_PORT-1744, 3478 for
 #                      5222): RFC 8489 Binding, RFC 8656 allocations with TURN REST credentials from XMPP_TURN_SECRET,
 #                      which XEP-0215 (extdisco) hands out to the server's users; peers on loopback are allowed
+#   XMPP_TURNS_PORT    the same server over TLS (turns:, RFC 8656 §3.1) on XMPP_HOST (default XMPP_PORT-1901, 3321 for
+#                      5222), presenting the server's own certificate (Xmpp:Tls, or the self-signed one); TCP relays
+#                      (RFC 6062) over it and over TURN_PORT's TCP
 #   XMPP_TURN_SECRET   its TURN REST shared secret (default turn-secret; coturn's -W / static-auth-secret)
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
 #   XMPP_NODES         N: a local cluster of N nodes serving XMPP_DOMAIN (issue 10). Node I listens for clients on
 #                      XMPP_PORT+2(I-1) (direct TLS on the next port), HTTP on XMPP_HTTP_PORT+(I-1), Akka.Remote on
 #                      XMPP_PORT+300+I; metrics on XMPP_METRICS_PORT+100(I-1), server-to-server on
-#                      XMPP_S2S_PORT+100(I-1), the MQTT bridge on XMPP_MQTT_PORT+100(I-1) (node 1 on the single
-#                      server's ports; `info` prints node 1's METRICS_URL, S2S_PORT and MQTT_PORT); every node lists
+#                      XMPP_S2S_PORT+100(I-1), the MQTT bridge on XMPP_MQTT_PORT+100(I-1), the XEP-0065 proxy on
+#                      XMPP_PROXY65_PORT+100(I-1), STUN/TURN on XMPP_TURN_PORT+100(I-1) and over TLS on
+#                      XMPP_TURNS_PORT+100(I-1) (node 1 on the single server's ports; `info` prints node 1's
+#                      METRICS_URL, S2S_PORT, MQTT_PORT, PROXY65_PORT, TURN_PORT and TURNS_PORT, and every node's in
+#                      C2S_PORTS, PROXY65_PORTS, TURN_PORTS, TURNS_PORTS); every node lists
 #                      every node as a seed; the XEP-0114 component listener is on node 1. State under
 #                      XMPP_WORKDIR/nodeI. Unset: one server, as before.
 #   XMPP_PG            the cluster's PostgreSQL connection string; unset: a private PostgreSQL initialised and started
@@ -72,11 +88,17 @@ S2S_ROUTES="${XMPP_S2S_ROUTES:-}"
 S2S_TLS_PORT="${XMPP_S2S_TLS_PORT:-$((PORT + 55))}"
 S2S_TLS_REQUIRED="${XMPP_S2S_TLS_REQUIRED:-true}"
 S2S_TRUSTED_CERTS="${XMPP_S2S_TRUSTED_CERTS:-}"
+S2S_BIDI="${XMPP_S2S_BIDI:-true}"
 CLIENT_CAS="${XMPP_CLIENT_CAS:-}"
+TRACING_OTLP="${XMPP_TRACING_OTLP:-}"
+TRACING_PROTOCOL="${XMPP_TRACING_PROTOCOL:-grpc}"
 MQTT_PORT="${XMPP_MQTT_PORT:-$((PORT - 3339))}"
+MQTTS_PORT="${XMPP_MQTTS_PORT:-$((PORT + 3661))}"
 PROXY65_PORT="${XMPP_PROXY65_PORT:-$((PORT + 2555))}"
 TURN_PORT="${XMPP_TURN_PORT:-$((PORT - 1744))}"
+TURNS_PORT="${XMPP_TURNS_PORT:-$((PORT - 1901))}"
 TURN_SECRET="${XMPP_TURN_SECRET:-turn-secret}"
+ADMINS="${XMPP_ADMINS:-admin@$DOMAIN}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
 DLL="$BIN_DIR/actors-server.dll"
@@ -84,6 +106,16 @@ PID_FILE="$WORKDIR/server.pid"
 LOG="$WORKDIR/server.log"
 
 die() { echo "server.sh: $*" >&2; exit 1; }
+
+# the administrators, and the web admin page on the HTTP listener (issue 16)
+admin_args() {
+  local jid i=0
+  echo "--Xmpp:Http:Admin:Enabled=true"
+  for jid in ${ADMINS//,/ }; do
+    echo "--Xmpp:Plugins:admin:Admins:$i=$jid"
+    i=$((i + 1))
+  done
+}
 
 NODES="${XMPP_NODES:-}"
 if [ -n "$NODES" ]; then
@@ -99,6 +131,7 @@ for route in ${S2S_ROUTES//,/ }; do
 done
 case "$LOOPBACK_LIMITS" in true|false) ;; *) die "XMPP_LOOPBACK_LIMITS must be true or false";; esac
 case "$S2S_TLS_REQUIRED" in true|false) ;; *) die "XMPP_S2S_TLS_REQUIRED must be true or false";; esac
+case "$S2S_BIDI" in true|false) ;; *) die "XMPP_S2S_BIDI must be true or false";; esac
 
 # The server's configuration, as command-line overrides (see README: Configuration).
 server_args() {
@@ -111,13 +144,14 @@ server_args() {
        "--Xmpp:Http:Port=$HTTP_PORT --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
        "--Xmpp:PubSub:NodeCreation=Accounts" \
        "--Xmpp:Metrics:Port=$METRICS_PORT --Xmpp:Metrics:BindAddress=$HOST" \
-       "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$MQTT_PORT --Xmpp:Plugins:mqtt:BindAddress=$HOST" \
+       "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$MQTT_PORT --Xmpp:Plugins:mqtt:TlsPort=$MQTTS_PORT" \
+       "--Xmpp:Plugins:mqtt:BindAddress=$HOST" \
        "--Xmpp:Plugins:proxy65:Enabled=true --Xmpp:Plugins:proxy65:Port=$PROXY65_PORT" \
        "--Xmpp:Plugins:proxy65:BindAddress=$HOST --Xmpp:Plugins:proxy65:Host=$HOST" \
        "--Xmpp:Turn:Enabled=true --Xmpp:Turn:Port=$TURN_PORT --Xmpp:Turn:BindAddress=$HOST --Xmpp:Turn:Secret=$TURN_SECRET" \
-       "--Xmpp:Turn:AllowLoopbackPeers=true" \
+       "--Xmpp:Turn:TlsPort=$TURNS_PORT --Xmpp:Turn:AllowLoopbackPeers=true" \
        "--Xmpp:Components:Port=$COMPONENT_PORT --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
-       "--Xmpp:S2s:Port=$S2S_PORT --Xmpp:S2s:TlsPort=$S2S_TLS_PORT --Xmpp:S2s:RequireTls=$S2S_TLS_REQUIRED"
+       "--Xmpp:S2s:Port=$S2S_PORT --Xmpp:S2s:TlsPort=$S2S_TLS_PORT --Xmpp:S2s:RequireTls=$S2S_TLS_REQUIRED --Xmpp:S2s:Bidi=$S2S_BIDI"
   local route cert i=0
   for route in ${S2S_ROUTES//,/ }; do
     echo "--Xmpp:S2s:Routes:${route%%=*}=${route#*=}"
@@ -131,6 +165,8 @@ server_args() {
     echo "--Xmpp:Tls:ClientCertificateAuthorities:$i=$cert"
     i=$((i + 1))
   done
+  if [ -n "$TRACING_OTLP" ]; then echo "--Xmpp:Tracing:OtlpEndpoint=$TRACING_OTLP --Xmpp:Tracing:OtlpProtocol=$TRACING_PROTOCOL"; fi
+  admin_args
 }
 
 # ---- a local cluster (XMPP_NODES) ---------------------------------------------------------------------------------
@@ -143,6 +179,9 @@ node_remote_port() { echo $((PORT + 300 + $1)); }
 node_metrics_port() { echo $((METRICS_PORT + 100 * ($1 - 1))); }
 node_s2s_port() { echo $((S2S_PORT + 100 * ($1 - 1))); }
 node_mqtt_port() { echo $((MQTT_PORT + 100 * ($1 - 1))); }
+node_proxy65_port() { echo $((PROXY65_PORT + 100 * ($1 - 1))); }
+node_turn_port() { echo $((TURN_PORT + 100 * ($1 - 1))); }
+node_turns_port() { echo $((TURNS_PORT + 100 * ($1 - 1))); }
 
 check_node() {
   case "${1:-}" in ''|*[!0-9]*) die "node number expected (1 to $NODES)";; esac
@@ -155,23 +194,29 @@ pg_url() {
 
 # node I's configuration: the single server's, with its own ports and data folder, the cluster and the shared journal
 node_args() {
-  local i="$1" plain=false seeds="" n
+  local i="$1" plain=false exempt=true seeds="" n
   [ "$TLS_REQUIRED" = false ] && plain=true
+  [ "$LOOPBACK_LIMITS" = true ] && exempt=false
   for n in $(seq 1 "$NODES"); do seeds="$seeds --Xmpp:Cluster:SeedNodes:$((n - 1))=$HOST:$(node_remote_port "$n")"; done
   local component="--Xmpp:Components:Port=-1"
   [ "$i" = 1 ] && component="--Xmpp:Components:Port=$COMPONENT_PORT"
   echo "--Xmpp:Domain=$DOMAIN --Xmpp:BindAddress=$HOST --Xmpp:C2sPort=$(node_port "$i") --Xmpp:DirectTlsPort=$(node_tls_port "$i")" \
        "--Xmpp:DataDir=$(node_dir "$i")/data --Xmpp:Tls:Required=$TLS_REQUIRED --Xmpp:Auth:AllowPlainWithoutTls=$plain" \
-       "--Xmpp:Registration:Enabled=$REGISTRATION" \
+       "--Xmpp:Registration:Enabled=$REGISTRATION --Xmpp:Limits:ExemptLoopback=$exempt" \
        "--Xmpp:Http:Port=$(node_http_port "$i") --Xmpp:Http:TrustedProxies:0=127.0.0.1 --Xmpp:Http:TrustedProxies:1=$HOST" \
        "--Xmpp:PubSub:NodeCreation=Accounts" \
        "--Xmpp:Metrics:Port=$(node_metrics_port "$i") --Xmpp:Metrics:BindAddress=$HOST" \
        "--Xmpp:Plugins:mqtt:Enabled=true --Xmpp:Plugins:mqtt:Port=$(node_mqtt_port "$i") --Xmpp:Plugins:mqtt:BindAddress=$HOST" \
+       "--Xmpp:Plugins:proxy65:Enabled=true --Xmpp:Plugins:proxy65:Port=$(node_proxy65_port "$i")" \
+       "--Xmpp:Plugins:proxy65:BindAddress=$HOST --Xmpp:Plugins:proxy65:Host=$HOST" \
+       "--Xmpp:Turn:Enabled=true --Xmpp:Turn:Port=$(node_turn_port "$i") --Xmpp:Turn:BindAddress=$HOST --Xmpp:Turn:Secret=$TURN_SECRET" \
+       "--Xmpp:Turn:TlsPort=$(node_turns_port "$i") --Xmpp:Turn:AllowLoopbackPeers=true" \
        "--Xmpp:S2s:Port=$(node_s2s_port "$i")" \
        "$component --Xmpp:Components:$COMPONENT_DOMAIN:Secret=$COMPONENT_SECRET" \
        "--Xmpp:Persistence:Provider=PostgreSQL --Xmpp:Persistence:RefreshInterval=00:00:00.100" \
        "--Xmpp:Cluster:Enabled=true --Xmpp:Cluster:Hostname=$HOST --Xmpp:Cluster:Port=$(node_remote_port "$i")" \
        "--Xmpp:Cluster:StableAfterSeconds=5 $seeds"
+  admin_args
 }
 
 node_pid() {
@@ -257,8 +302,13 @@ cluster_main() {
       check_node "${2:-}"; node_stop "$2"
       ;;
     node-kill)
+      # a crash: SIGKILL to the node's process (setsid made it the leader of its own process group: the whole group),
+      # no shutdown, no leave; returns once it is gone
       check_node "${2:-}"
-      if pid="$(node_pid "$2")"; then kill -KILL "$pid" 2>/dev/null || true; fi
+      if pid="$(node_pid "$2")"; then
+        kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+        for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      fi
       rm -f "$(node_dir "$2")/server.pid"
       ;;
     node-start)
@@ -278,8 +328,12 @@ cluster_main() {
       sleep 0.5
       ;;
     info)
-      local ports="" tls="" i
-      for i in $(seq 1 "$NODES"); do ports="$ports${ports:+,}$(node_port "$i")"; tls="$tls${tls:+,}$(node_tls_port "$i")"; done
+      local ports="" tls="" proxy65="" turn="" turns="" i
+      for i in $(seq 1 "$NODES"); do
+        ports="$ports${ports:+,}$(node_port "$i")"; tls="$tls${tls:+,}$(node_tls_port "$i")"
+        proxy65="$proxy65${proxy65:+,}$(node_proxy65_port "$i")"; turn="$turn${turn:+,}$(node_turn_port "$i")"
+        turns="$turns${turns:+,}$(node_turns_port "$i")"
+      done
       echo "NODES=$NODES"
       echo "C2S_PORTS=$ports"
       echo "DIRECT_TLS_PORTS=$tls"
@@ -298,10 +352,22 @@ cluster_main() {
       echo "COMPONENT_DOMAIN=$COMPONENT_DOMAIN"
       echo "COMPONENT_SECRET=$COMPONENT_SECRET"
       echo "S2S_PORT=$(node_s2s_port 1)"
+      echo "S2S_BIDI=$S2S_BIDI"
       echo "UPLOAD_SERVICE=upload.$DOMAIN"
       echo "METRICS_URL=http://$HOST:$(node_metrics_port 1)/metrics"
+      echo "ADMIN_URL=http://$HOST:$(node_http_port 1)/admin/"
+      echo "ADMINS=$ADMINS"
       echo "MQTT_PORT=$(node_mqtt_port 1)"
+      echo "LOOPBACK_LIMITS=$LOOPBACK_LIMITS"
+      echo "TURN_PORT=$(node_turn_port 1)"
+      echo "TURN_PORTS=$turn"
+      echo "TURNS_PORT=$(node_turns_port 1)"
+      echo "TURNS_PORTS=$turns"
+      echo "TURN_SECRET=$TURN_SECRET"
       echo "THING_REGISTRY=discovery.$DOMAIN"
+      echo "PROXY65_SERVICE=proxy.$DOMAIN"
+      echo "PROXY65_PORT=$(node_proxy65_port 1)"
+      echo "PROXY65_PORTS=$proxy65"
       echo "WORKDIR=$WORKDIR"
       ;;
     *)
@@ -334,7 +400,7 @@ running_pid() {
 
 port_open() {
   (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$HTTP_PORT") 2>/dev/null \
-    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$PROXY65_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$TURN_PORT") 2>/dev/null \
+    && (exec 3<>"/dev/tcp/$HOST/$MQTT_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$MQTTS_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$PROXY65_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$TURN_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$TURNS_PORT") 2>/dev/null \
     && return 0 || return 1
 }
 
@@ -406,10 +472,15 @@ case "${1:-}" in
     echo "COMPONENT_SECRET=$COMPONENT_SECRET"
     echo "S2S_PORT=$S2S_PORT"
     echo "S2S_TLS_PORT=$S2S_TLS_PORT"
+    echo "S2S_BIDI=$S2S_BIDI"
     echo "UPLOAD_SERVICE=upload.$DOMAIN"
     echo "METRICS_URL=http://$HOST:$METRICS_PORT/metrics"
+    echo "ADMIN_URL=http://$HOST:$HTTP_PORT/admin/"
+    echo "ADMINS=$ADMINS"
     echo "MQTT_PORT=$MQTT_PORT"
+    echo "MQTTS_PORT=$MQTTS_PORT"
     echo "TURN_PORT=$TURN_PORT"
+    echo "TURNS_PORT=$TURNS_PORT"
     echo "TURN_SECRET=$TURN_SECRET"
     echo "THING_REGISTRY=discovery.$DOMAIN"
     echo "PROXY65_SERVICE=proxy.$DOMAIN"

@@ -81,24 +81,27 @@ if [ "$INTEROP_OPEN_PORT" != 0 ]; then
 fi
 
 # Federation with Prosody and ejabberd (Debian packages `prosody`, `ejabberd`; each skipped when not installed, all with
-# INTEROP_FEDERATION_PORT=0; ejabberd only with INTEROP_EJABBERD=1 for now: its return direction does not resolve yet,
-# see tests/interop/README.md): a third instance serving actors.test (client TLS optional, s2s TLS required, static routes
+# INTEROP_FEDERATION_PORT=0): a third instance serving actors.test (client TLS optional, s2s TLS required, static routes
 # to the peers), a private Prosody serving prosody.test on 127.0.0.2 with a static route back, and a private ejabberd
-# serving ejabberd.test on 127.0.0.3 that finds actors.test through its inetrc; all use their default s2s settings
-# (STARTTLS required) with self-signed certificates, so they authenticate with dialback over TLS.
+# serving ejabberd.test on 127.0.0.3 that finds actors.test as a hosts entry of its private inetrc; all use their
+# default s2s settings (STARTTLS required) with self-signed certificates, so they authenticate with dialback over TLS.
 export INTEROP_FEDERATION_PORT="${INTEROP_FEDERATION_PORT:-35228}"
-if [ "$INTEROP_FEDERATION_PORT" != 0 ] && { command -v prosody >/dev/null || { [ "${INTEROP_EJABBERD:-0}" = 1 ] && command -v ejabberdctl >/dev/null; }; }; then
+if [ "$INTEROP_FEDERATION_PORT" != 0 ] && { command -v prosody >/dev/null || [ -x /usr/sbin/ejabberdctl ]; }; then
   export FED_DOMAIN=actors.test FED_PORT="$INTEROP_FEDERATION_PORT" FED_S2S_PORT="$((INTEROP_FEDERATION_PORT + 47))"
   FED_ROUTES=""
   if command -v prosody >/dev/null; then
     export PROSODY_DOMAIN=prosody.test PROSODY_HOST=127.0.0.2 PROSODY_C2S_PORT="${PROSODY_C2S_PORT:-35422}" PROSODY_S2S_PORT="${PROSODY_S2S_PORT:-35469}"
+    export PROSODY_BIDI_DOMAIN=bidi.prosody.test
     PROSODY_WORKDIR="$ROOT/.work/interop-prosody"
     rm -rf "$PROSODY_WORKDIR"
-    "$ROOT/tests/interop/prosody/run-prosody.sh" start "$PROSODY_WORKDIR" "$PROSODY_DOMAIN" "$PROSODY_HOST" "$PROSODY_C2S_PORT" \
-      "$PROSODY_S2S_PORT" "$FED_DOMAIN" "$XMPP_HOST" "$FED_S2S_PORT"
-    FED_ROUTES="$PROSODY_DOMAIN=$PROSODY_HOST:$PROSODY_S2S_PORT"
+    PROSODY_EXTRA_HOST="$PROSODY_BIDI_DOMAIN" "$ROOT/tests/interop/prosody/run-prosody.sh" start "$PROSODY_WORKDIR" "$PROSODY_DOMAIN" \
+      "$PROSODY_HOST" "$PROSODY_C2S_PORT" "$PROSODY_S2S_PORT" "$FED_DOMAIN" "$XMPP_HOST" "$FED_S2S_PORT"
+    FED_ROUTES="$PROSODY_DOMAIN=$PROSODY_HOST:$PROSODY_S2S_PORT,$PROSODY_BIDI_DOMAIN=$PROSODY_HOST:$PROSODY_S2S_PORT"
+    # Prosody's self-signed certificate is trusted here, so its streams to us authenticate with SASL EXTERNAL
+    # (XEP-0178) and need no dialback connection back; ours to it (it does not trust ours) use dialback over TLS
+    FED_TRUSTED="$PROSODY_WORKDIR/$PROSODY_DOMAIN.crt"
   fi
-  if [ "${INTEROP_EJABBERD:-0}" = 1 ] && command -v ejabberdctl >/dev/null; then
+  if [ -x /usr/sbin/ejabberdctl ]; then
     export EJABBERD_DOMAIN=ejabberd.test EJABBERD_HOST=127.0.0.3 EJABBERD_C2S_PORT="${EJABBERD_C2S_PORT:-35522}" EJABBERD_S2S_PORT="${EJABBERD_S2S_PORT:-35569}"
     EJABBERD_WORKDIR="$ROOT/.work/interop-ejabberd"
     rm -rf "$EJABBERD_WORKDIR"
@@ -107,7 +110,7 @@ if [ "$INTEROP_FEDERATION_PORT" != 0 ] && { command -v prosody >/dev/null || { [
     FED_ROUTES="${FED_ROUTES:+$FED_ROUTES,}$EJABBERD_DOMAIN=$EJABBERD_HOST:$EJABBERD_S2S_PORT"
   fi
   start_instance "$FED_PORT" XMPP_DOMAIN="$FED_DOMAIN" XMPP_TLS_REQUIRED=false XMPP_REGISTRATION=false \
-    XMPP_S2S_PORT="$FED_S2S_PORT" XMPP_S2S_ROUTES="$FED_ROUTES"
+    XMPP_S2S_PORT="$FED_S2S_PORT" XMPP_S2S_ROUTES="$FED_ROUTES" XMPP_S2S_TRUSTED_CERTS="${FED_TRUSTED:-}"
   export FED_LOG="$ROOT/.work/interop-$FED_PORT/server.log"
 fi
 

@@ -64,3 +64,23 @@ async def test_rfc8656_turnutils_uclient_relays_with_credentials_from_xep0215(h:
         assert code == 0, out
         assert "tot_send_msgs=40, tot_recv_msgs=40" in out, out
         assert "Total lost packets 0 (0.000000%)" in out, out
+
+
+TURNS_PORT = int(os.environ.get("XMPP_TURNS_PORT", str(PORT - 1901)))
+
+
+@run(timeout=180)
+async def test_rfc6062_and_rfc8656_tls_turnutils_uclient_relays_over_tcp_relays_and_turns(h: Harness):
+    """RFC 6062 TCP relays (uclient -T) on TURN_PORT, and TURN over TLS (-S; -S -T) on TURNS_PORT, which XEP-0215 lists
+    as turns over tcp, with the credentials it hands out."""
+    alice = await h.online("alice", presence=False)
+    listed = {(s["type"], s.get("transport")): s for s in await services(alice)}
+    turns = listed[("turns", "tcp")]
+    assert turns["host"] == HOST and int(turns["port"]) == TURNS_PORT
+    for flags, port in ((["-T"], TURN_PORT), (["-S", "-t"], TURNS_PORT), (["-S", "-T"], TURNS_PORT)):
+        code, out = await tool("turnutils_uclient", *flags, "-y", "-c", "-m", "2", "-n", "20", "-l", "80",
+                               "-p", str(port), "-u", turns["username"], "-w", turns["password"], "-e", HOST, HOST,
+                               timeout=90)
+        assert code == 0, out
+        assert "tot_send_msgs=40, tot_recv_msgs=40" in out, out
+        assert "Total lost packets 0 (0.000000%)" in out, out

@@ -64,3 +64,41 @@ async def test_xep0313_4_3_paging_forward_and_backward_with_rsm(h: Harness):
                                                   rsm={"max": 2}, reverse=True):
         backward.append(message["mam_result"]["forwarded"]["stanza"]["body"])
     assert [b for b in backward if b in bodies] == list(reversed(bodies))
+
+
+@run()
+async def test_xep0280_6_xep0313_3_5_carbon_copies_carry_the_archive_id_of_the_message(h: Harness):
+    plugins = PLUGINS + ("xep_0280",)
+    phone = await h.online("alice", plugins=plugins)
+    desk = await h.online("alice", plugins=plugins)
+    await asyncio.wait_for(desk["xep_0280"].enable(), WAIT)
+    bob = await h.online("bob", plugins=plugins)
+    since = datetime.now(timezone.utc) - timedelta(seconds=2)
+
+    # phone writes to bob: desk's <sent/> copy names the message's id in alice's archive; bob sees no id of it
+    body = unique("sent-carbon")
+    copy = EventWaiter(desk, "carbon_sent", lambda m: m["carbon_sent"]["body"] == body)
+    got = EventWaiter(bob, "message", lambda m: m["body"] == body)
+    phone.send_message(mto=bob.boundjid.full, mbody=body, mtype="chat")
+    at_bob = await got.wait()
+    sent = (await copy.wait())["carbon_sent"]
+    assert sent["stanza_id"]["by"] == JID(jid("alice"))
+    sent_id = sent["stanza_id"]["id"]
+    assert sent_id
+    assert at_bob["stanza_id"]["by"] == JID(jid("bob"))
+
+    # bob answers phone's full JID: desk's <received/> copy carries the id phone's message carries
+    answer = unique("received-carbon")
+    copy = EventWaiter(desk, "carbon_received", lambda m: m["carbon_received"]["body"] == answer)
+    got = EventWaiter(phone, "message", lambda m: m["body"] == answer)
+    bob.send_message(mto=phone.boundjid.full, mbody=answer, mtype="chat")
+    original = await got.wait()
+    received = (await copy.wait())["carbon_received"]
+    assert original["stanza_id"]["by"] == JID(jid("alice"))
+    assert received["stanza_id"]["id"] == original["stanza_id"]["id"]
+
+    result = await asyncio.wait_for(
+        desk["xep_0313"].retrieve(jid=JID(jid("alice")), with_jid=JID(jid("bob")), start=since), WAIT)
+    found = {m["mam_result"]["forwarded"]["stanza"]["body"]: m["mam_result"]["id"] for m in result["mam"]["results"]}
+    assert found[body] == sent_id
+    assert found[answer] == original["stanza_id"]["id"]

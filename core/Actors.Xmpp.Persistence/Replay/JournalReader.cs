@@ -1,3 +1,7 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using Akka;
 using Akka.Actor;
 using Akka.Persistence;
@@ -17,6 +21,34 @@ public sealed record JournalEvent(string PersistenceId, long SequenceNr, long Or
         IPersistentEvent => PersistentEventTypes.ManifestOf(Event.GetType()),
         _ => Event.GetType().Name,
     };
+
+    /// <summary>The event as the operator reads it (`events dump`, the web admin's journal page): where it is, when it
+    /// was stored, its manifest and tags, and the event itself in the journal's JSON (or the raw bytes and the error of
+    /// one that cannot be decoded).</summary>
+    public JsonObject ToJson()
+    {
+        var tags = new JsonArray();
+        foreach (var t in Tags) tags.Add(t);
+        var o = new JsonObject
+        {
+            ["persistenceId"] = PersistenceId,
+            ["sequenceNr"] = SequenceNr,
+            ["ordering"] = Ordering,
+            ["timestamp"] = Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", CultureInfo.InvariantCulture),
+            ["manifest"] = Manifest,
+            ["tags"] = tags,
+        };
+        if (Event is UndecodableEvent u)
+        {
+            o["error"] = u.Error;
+            o["raw"] = Encoding.UTF8.GetString(u.Bytes);
+        }
+        else
+        {
+            o["event"] = JsonSerializer.SerializeToNode(Event, Event.GetType(), XmppEventSerializer.Options);
+        }
+        return o;
+    }
 }
 
 /// <summary>
@@ -74,11 +106,15 @@ public sealed class JournalReader
         => (follow ? _journal.EventsByPersistenceId(persistenceId, from, to) : _journal.CurrentEventsByPersistenceId(persistenceId, from, to))
             .Select(ToEvent);
 
-    public Source<JournalEvent, NotUsed> ByTag(string tag, bool follow = false)
-        => (follow ? _journal.EventsByTag(tag, Offset.NoOffset()) : _journal.CurrentEventsByTag(tag, Offset.NoOffset())).Select(ToEvent);
+    /// <summary>Events with <paramref name="tag"/>, those after the journal ordering <paramref name="after"/> (0: all).</summary>
+    public Source<JournalEvent, NotUsed> ByTag(string tag, bool follow = false, long after = 0)
+        => (follow ? _journal.EventsByTag(tag, OffsetAfter(after)) : _journal.CurrentEventsByTag(tag, OffsetAfter(after))).Select(ToEvent);
 
-    public Source<JournalEvent, NotUsed> All(bool follow = false)
-        => (follow ? _journal.AllEvents(Offset.NoOffset()) : _journal.CurrentAllEvents(Offset.NoOffset())).Select(ToEvent);
+    /// <summary>Every event, those after the journal ordering <paramref name="after"/> (0: all).</summary>
+    public Source<JournalEvent, NotUsed> All(bool follow = false, long after = 0)
+        => (follow ? _journal.AllEvents(OffsetAfter(after)) : _journal.CurrentAllEvents(OffsetAfter(after))).Select(ToEvent);
+
+    private static Offset OffsetAfter(long ordering) => ordering > 0 ? Offset.Sequence(ordering) : Offset.NoOffset();
 
     public Task RunAsync(Source<JournalEvent, NotUsed> source, Action<JournalEvent> each, CancellationToken ct = default)
     {
@@ -86,6 +122,29 @@ public sealed class JournalReader
             .ToMaterialized(Sink.ForEach(each), Keep.Both).Run(_materializer);
         ct.Register(() => kill.Shutdown());
         return done;
+    }
+
+    /// <summary>The events of <paramref name="source"/> as they come, pulled one at a time (the stream waits for the
+    /// reader: a slow HTTP client slows the query, nothing piles up); a live source ends when <paramref name="ct"/> fires.</summary>
+    public async IAsyncEnumerable<JournalEvent> StreamAsync(Source<JournalEvent, NotUsed> source,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var (kill, queue) = source.ViaMaterialized(KillSwitches.Single<JournalEvent>(), Keep.Right)
+            .ToMaterialized(Sink.Queue<JournalEvent>(), Keep.Both).Run(_materializer);
+        using var registration = ct.Register(() => kill.Shutdown());
+        try
+        {
+            while (true)
+            {
+                var next = await queue.PullAsync().ConfigureAwait(false);
+                if (!next.HasValue) yield break;
+                yield return next.Value;
+            }
+        }
+        finally
+        {
+            kill.Shutdown();
+        }
     }
 
     public async Task<IReadOnlyList<T>> CollectAsync<T>(Source<T, NotUsed> source, CancellationToken ct = default)

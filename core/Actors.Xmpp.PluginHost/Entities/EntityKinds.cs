@@ -36,13 +36,22 @@ internal static partial class EntityKinds
         if (!KindName().IsMatch(kind ?? "")) throw new ArgumentException($"an entity kind is lower-case letters, digits and '-' (got '{kind}')", nameof(kind));
         var o = options ?? new EntityKindOptions();
         if (o.PassivateAfter <= TimeSpan.Zero || o.SnapshotEvery <= 0) throw new ArgumentOutOfRangeException(nameof(options), "PassivateAfter and SnapshotEvery must be positive");
-        if (cluster is { Enabled: true }) return StartSharded(plugin, kind!, behavior, o, send, system!, cluster.ShardCount);
-        var props = EntityRegionActor.Props(key => PluginEntityActor.Props(plugin, kind!, key, behavior, o, send));
+        if (o.FanoutPerSecond < 0 || o.FanoutLanes <= 0) throw new ArgumentOutOfRangeException(nameof(options), "FanoutPerSecond must not be negative and FanoutLanes must be positive");
+        var fanout = system is null ? EntityFanout.Inline(send) : new EntityFanout(system, plugin + "/" + kind, o, send);
+        if (cluster is { Enabled: true }) return StartSharded(plugin, kind!, behavior, o, send, system!, cluster.ShardCount, fanout);
+        var props = EntityRegionActor.Props(key => PluginEntityActor.Props(plugin, kind!, key, behavior, o, send, fanout: fanout));
         object answer = supervisor.Ask(new PluginSupervisorActor.Spawn(props, RegionName(kind!), Reply: true), TimeSpan.FromSeconds(10))
             .GetAwaiter().GetResult();
         if (answer is not IActorRef region)
+        {
+            fanout.Dispose();
             throw new InvalidOperationException($"the entity kind '{kind}' of plugin '{plugin}' could not start (registered twice?): {answer}");
-        return new EntityKindHandle(kind!, region, () => supervisor.Tell(new PluginSupervisorActor.StopChild(RegionName(kind!))));
+        }
+        return new EntityKindHandle(kind!, region, () =>
+        {
+            supervisor.Tell(new PluginSupervisorActor.StopChild(RegionName(kind!)));
+            fanout.Dispose(); // the lanes route what they hold, then stop (an entity still finishing routes inline)
+        });
     }
 
     /// <summary>
@@ -54,7 +63,7 @@ internal static partial class EntityKinds
     /// move to the nodes that still run the kind (or come back here once the reloaded plugin starts the region again).
     /// </summary>
     private static IEntityKind StartSharded(string plugin, string kind, IEntityBehavior behavior, EntityKindOptions o, Action<Element> send,
-        ActorSystem system, int shards)
+        ActorSystem system, int shards, EntityFanout fanout)
     {
         var typeName = ShardedTypeName(plugin, kind);
         var stopping = Stopping.GetValue(system, _ => new ConcurrentDictionary<string, (IActorRef, Task)>());
@@ -70,7 +79,7 @@ internal static partial class EntityKinds
         IActorRef region;
         for (var attempt = 0; ; attempt++)
         {
-            region = sharding.StartAsync(typeName, key => PluginEntityActor.Props(plugin, kind, key, behavior, o, send, sharded: true),
+            region = sharding.StartAsync(typeName, key => PluginEntityActor.Props(plugin, kind, key, behavior, o, send, sharded: true, fanout),
                 settings, new HashCodeMessageExtractor(shards), sharding.DefaultShardAllocationStrategy(settings),
                 EntityRegionActor.StopEntity.Instance).GetAwaiter().GetResult();
             // the sharding guardian may not have seen its old child's end yet: then it answers with that child
@@ -83,6 +92,7 @@ internal static partial class EntityKinds
         {
             stopping[typeName] = (region, region.WatchAsync());
             region.Tell(GracefulShutdown.Instance);
+            fanout.Dispose();
         });
     }
 

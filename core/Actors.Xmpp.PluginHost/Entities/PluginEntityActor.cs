@@ -25,6 +25,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     private readonly IEntityBehavior _behavior;
     private readonly EntityKindOptions _options;
     private readonly Action<Element> _send;
+    private readonly EntityFanout _fanout;
     private readonly string _key;
     private readonly object _passivateRequest; // to the parent: the local region's, or the shard's (a clustered node)
     private object _state;
@@ -36,17 +37,19 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
 
     public override string PersistenceId { get; }
 
+    /// <param name="fanout">The kind's fan-out lanes (<see cref="IEntityContext.SendToEach"/>); null: routed inline.</param>
     public static Props Props(string plugin, string kind, string key, IEntityBehavior behavior, EntityKindOptions options, Action<Element> send,
-        bool sharded = false) =>
-        Akka.Actor.Props.Create(() => new PluginEntityActor(plugin, kind, key, behavior, options, send, sharded));
+        bool sharded = false, EntityFanout? fanout = null) =>
+        Akka.Actor.Props.Create(() => new PluginEntityActor(plugin, kind, key, behavior, options, send, sharded, fanout));
 
     /// <summary>The passivation request of an entity of a shard region: the shard buffers its commands, then tells it
     /// <see cref="EntityRegionActor.StopEntity"/> (as <see cref="EntityRegionActor"/> does on one node).</summary>
     private static readonly Akka.Cluster.Sharding.Passivate ShardPassivate = new(EntityRegionActor.StopEntity.Instance);
 
     public PluginEntityActor(string plugin, string kind, string key, IEntityBehavior behavior, EntityKindOptions options, Action<Element> send,
-        bool sharded)
+        bool sharded, EntityFanout? fanout)
     {
+        _fanout = fanout ?? EntityFanout.Inline(send);
         _passivateRequest = sharded ? ShardPassivate : EntityRegionActor.Passivate.Instance;
         _behavior = behavior;
         _options = options;
@@ -131,6 +134,8 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
         asker?.Tell(new EntityReply(effects.ReplyPayload));
         if (effects.Stanzas is { } stanzas)
             foreach (var stanza in stanzas) _send(stanza);
+        if (effects.Fanouts is { } fanouts)
+            foreach (var (stanza, recipients) in fanouts) _fanout.Enqueue(_key, stanza, recipients);
         if (effects.TimerChanges is { } timers)
         {
             foreach (var (name, delay, cmd) in timers)
@@ -171,6 +176,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     {
         public List<Element>? Events;
         public List<Element>? Stanzas;
+        public List<(Element Stanza, string[] Recipients)>? Fanouts;
         public List<(string Name, TimeSpan Delay, Element? Command)>? TimerChanges;
         public Element? ReplyPayload;
         public bool PassivateRequested;
@@ -179,6 +185,15 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
         public void Persist(Element @event) => (Events ??= new List<Element>()).Add(@event ?? throw new ArgumentNullException(nameof(@event)));
         public void Reply(Element reply) => ReplyPayload = reply;
         public void Send(Element stanza) => (Stanzas ??= new List<Element>()).Add(stanza ?? throw new ArgumentNullException(nameof(stanza)));
+
+        public void SendToEach(Element stanza, IReadOnlyList<string> recipients)
+        {
+            ArgumentNullException.ThrowIfNull(stanza);
+            ArgumentNullException.ThrowIfNull(recipients);
+            var copy = new string[recipients.Count]; // the plugin's list may change after this command
+            for (var i = 0; i < copy.Length; i++) copy[i] = recipients[i] ?? throw new ArgumentException("a recipient is null", nameof(recipients));
+            (Fanouts ??= new()).Add((stanza, copy));
+        }
 
         public void Schedule(string name, TimeSpan delay, Element command) =>
             (TimerChanges ??= new()).Add((name, delay, command ?? throw new ArgumentNullException(nameof(command))));

@@ -150,12 +150,16 @@ public sealed class C2sConnectionActor : UntypedActor
                     _heldInput.Enqueue(m.Element); // acknowledged (Processed) when handled
                     break;
                 }
+                var toSession = false;
                 try
                 {
                     if (_bound is null) NegotiationStanza(m.Element);
-                    else BoundStanza(m.Element);
+                    else toSession = BoundStanza(m.Element);
                 }
-                finally { _conn.Processed(); }
+                finally
+                {
+                    if (!toSession) _conn.Processed();
+                }
                 break;
             case TransportEvents.StreamOpened m:
                 OnStreamOpened(m.Header);
@@ -587,6 +591,7 @@ public sealed class C2sConnectionActor : UntypedActor
                 EndLoginAttempt(failedCheck: false);
                 ResumeNegotiationDeadline();
                 _conn.Authenticated();                  // the full stanza limit from the restart on
+                if (_server.Shapers.For(account) is { } shaper) _conn.Reshape(shaper); // the account class's rates
                 _conn.RestartStream();                  // before <success/> can reach the client
                 _headerSent = false;
                 SendToClient(new Element("success", Ns.Sasl).AddText(s.AdditionalData is { Length: > 0 } d ? Convert.ToBase64String(d) : ""));
@@ -628,12 +633,16 @@ public sealed class C2sConnectionActor : UntypedActor
                 return;
             }
             var e = held.Dequeue();
+            var toSession = false;
             try
             {
                 if (_bound is null) NegotiationStanza(e);
-                else BoundStanza(e);
+                else toSession = BoundStanza(e);
             }
-            finally { _conn.Processed(); }
+            finally
+            {
+                if (!toSession) _conn.Processed();
+            }
         }
     }
 
@@ -831,13 +840,17 @@ public sealed class C2sConnectionActor : UntypedActor
                 (_heldForSession ??= new List<Element>()).Add(held[i]);
                 continue;
             }
+            var toSession = false;
             try
             {
                 if (_closing) continue;
                 if (_bound is null) NegotiationStanza(held[i]);
-                else BoundStanza(held[i]);
+                else toSession = BoundStanza(held[i]);
             }
-            finally { _conn.Processed(); }
+            finally
+            {
+                if (!toSession) _conn.Processed();
+            }
         }
     }
 
@@ -845,31 +858,38 @@ public sealed class C2sConnectionActor : UntypedActor
         "actors-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
 
     // ------------------------------------------------------------------ after binding
-    private void BoundStanza(Element e)
+    /// <summary>A top-level element after binding. True when it went to the session as a stanza: the session tells the
+    /// transport it is processed once it has routed it (<see cref="SessionActor.FromClient"/>), so that reading pauses
+    /// while the session is behind (and what it routes comes back to this client faster than the client reads it,
+    /// see the transport's outbound pressure), not merely while this actor is.</summary>
+    private bool BoundStanza(Element e)
     {
         if (e.Namespace == Ns.StreamManagement)
         {
             _session!.Tell(new SessionActor.StreamManagementElement(e)); // XEP-0198: the session counts and acknowledges
-            return;
+            return false;
         }
         if (e.Namespace == Ns.Csi && e.Name is "active" or "inactive")
         {
             // XEP-0352: the session holds unimportant stanzas while the client is inactive
             _session!.Tell(e.Name == "active" ? SessionActor.ClientState.IsActive : SessionActor.ClientState.IsInactive);
-            return;
+            return false;
         }
         if (e.Namespace != Ns.Client || e.Name is not ("message" or "presence" or "iq"))
         {
             if (e.Namespace is Ns.Sasl or Ns.Tls)
             {
                 StreamError(StreamErrors.PolicyViolation, "the stream is already authenticated");
-                return;
+                return false;
             }
             StreamError(StreamErrors.UnsupportedStanzaType, $"<{e.Name} xmlns='{e.Namespace}'/> is not a stanza");
-            return;
+            return false;
         }
         // (the session answers the legacy session IQ and a second bind itself: what it sends is what XEP-0198 counts)
-        _session!.Tell(new SessionActor.FromClient(e));
+        // the root of the stanza's trace (XmppTracing): its context travels beside the stanza, never in it
+        using var span = Diagnostics.XmppTracing.StartRoot(Diagnostics.XmppTracing.Spans.ClientStanza, System.Diagnostics.ActivityKind.Server, e);
+        _session!.Tell(new SessionActor.FromClient(e, span is null ? default : span.Context, _conn));
+        return true;
     }
 
     // ------------------------------------------------------------------ close, errors, timers

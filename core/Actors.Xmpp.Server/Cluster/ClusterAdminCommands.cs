@@ -94,7 +94,8 @@ public sealed class ClusterAdminCommands(ActorSystem system, XmppServerOptions o
     }
 }
 
-/// <summary>Answers another node's <c>cluster status</c> with this node's count of bound sessions (/user/cluster-info).</summary>
+/// <summary>This node's answers to the others (/user/cluster-info): its count of bound sessions for <c>cluster status</c>,
+/// and an account's sessions bound here for a resources entity that starts (<see cref="AccountResourcesActor.FindSessions"/>).</summary>
 public sealed class NodeInfoActor : ReceiveActor
 {
     public const string Name = "cluster-info";
@@ -109,5 +110,7 @@ public sealed class NodeInfoActor : ReceiveActor
     public NodeInfoActor(ISessionRegistry sessions)
     {
         Receive<Query>(_ => Sender.Tell(new Info(sessions.Count)));
+        // a resources entity that starts asks every node for the account's sessions (AccountResourcesActor's census)
+        Receive<AccountResourcesActor.FindSessions>(m => Sender.Tell(new AccountResourcesActor.SessionsOnNode(sessions.Resources(m.Account))));
     }
 }

@@ -76,6 +76,11 @@ public static class ClusterHosting
         system.ActorOf(Props.Create(() => new ServerIqNodes(router.PendingIqs)), ServerIqNodes.Name);
         system.ActorOf(Props.Create(() => new AccountCreationForwarder(directory)), "account-creations");
         system.ActorOf(Props.Create(() => new NodeInfoActor(router.Sessions)), NodeInfoActor.Name);
+        // what the other nodes keep in memory follows: plugins' signals, and roster changes for their handlers there
+        var signals = ClusterSignals.Of(system);
+        signals.On(ClusterSignals.HostSource, ClusterSignals.RosterChanged,
+            account => Lifecycle.ServerEvents.Of(system).Raise(Plugins.ServerEventKind.RosterChanged, account));
+        signals.Start(system);
     }
 
     /// <summary>Tells the entity of each account created on this node (the event stream is per node).</summary>

@@ -30,6 +30,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     // manifests: stable names, one per record, never reused
     private const string Envelope = "u.env.v1";
     private const string RouteStanza = "r.route.v1";
+    private const string RouteStanzaTraced = "r.route-traced.v1"; // with the W3C trace context (Diagnostics/XmppTracing)
     private const string OwnPresence = "r.own-presence.v1";
     private const string DeliverPageTo = "r.page-to.v1";
     private const string ListResources = "r.list.v1";
@@ -45,6 +46,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string PresenceReport = "u.presence-report.v1";
     private const string DropLegacyOffline = "u.drop-legacy-offline.v1";
     private const string GetState = "u.get-state.v1";
+    private const string GetContacts = "u.get-contacts.v1";
+    private const string Contacts = "u.contacts.v1";
     private const string RemoveAccount = "u.remove-account.v1";
     private const string AccountDeleted = "u.account-deleted.v1";
     private const string CloseSessions = "u.close-sessions.v1";
@@ -78,6 +81,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string StoreAppended = "ps.appended.v1";
     private const string StoreCounted = "ps.counted.v1";
     private const string StoreDone = "ps.done.v1";
+    private const string StoreOverQuota = "ps.over-quota.v1";
     // plugin keyed entities (a shard region per plugin and kind): the key and XML
     private const string EntityCommandManifest = "pe.command.v1";
     private const string EntityReplyManifest = "pe.reply.v1";
@@ -88,6 +92,21 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string ServerIqNodeTag = "c.server-iq-node-tag.v1";
     private const string PluginOperationRun = "c.plugin-op.v1";
     private const string PluginOperationResult = "c.plugin-op-result.v1";
+    private const string PluginListLoaded = "c.plugin-list-loaded.v1";
+    private const string PluginLoadedSet = "c.plugin-loaded-set.v1";
+    // XEP-0198 resumption on another node: the entity finds the session, which hands itself over
+    private const string ResumeSession = "r.resume-session.v1";
+    private const string HandOverRefused = "r.hand-over-refused.v1";
+    private const string SessionMoved = "u.session-moved.v1";
+    private const string HandOver = "s.hand-over.v1";
+    private const string HandedOver = "s.handed-over.v1";
+    private const string MovedTo = "s.moved-to.v1";
+    private const string AttachFailed = "s.attach-failed.v1";
+    // a resources entity that starts learns the account's sessions on every node
+    private const string FindSessions = "r.find-sessions.v1";
+    private const string SessionsOnNode = "r.sessions-on-node.v1";
+    // what one node tells the others so that their caches follow (ClusterSignals)
+    private const string ClusterSignal = "r.cluster-signal.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -97,6 +116,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(AccountResourcesActor.AccountCreated), typeof(UserActor.SessionStarted), typeof(UserActor.ResourcePresence),
         typeof(UserActor.SessionEnded), typeof(UserActor.OutboundSubscription), typeof(UserActor.InboundPresence), typeof(UserActor.HandleIq),
         typeof(UserActor.ReportPresence), typeof(UserActor.PresenceReport), typeof(UserActor.DropLegacyOffline), typeof(UserActor.GetState),
+        typeof(UserActor.GetContacts), typeof(UserActor.Contacts),
         typeof(UserActor.RemoveAccount), typeof(UserActor.AccountDeleted), typeof(UserActor.CloseSessions), typeof(UserActor.GetSubscription),
         typeof(UserActor.SubscriptionOf), typeof(UserActor.ImportData), typeof(UserActor.DataImported), typeof(UserActor.GetLastUnavailable), typeof(UserActor.LastUnavailable),
         typeof(SessionMessages.PageWritten), typeof(SessionMessages.PageAcknowledged), typeof(SessionMessages.Replaced), typeof(C2sConnectionActor.CloseWithStreamError),
@@ -104,10 +124,15 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(StoreEnvelope), typeof(StoreCommands.Get), typeof(StoreCommands.GetAll), typeof(StoreCommands.Set), typeof(StoreCommands.Clear),
         typeof(StoreCommands.Append), typeof(StoreCommands.Read), typeof(StoreCommands.Trim), typeof(StoreCommands.Count), typeof(StoreCommands.Purge),
         typeof(StoreReplies.Value), typeof(StoreReplies.Entries), typeof(StoreReplies.Page), typeof(StoreReplies.Appended),
-        typeof(StoreReplies.Counted), typeof(StoreReplies.Done),
+        typeof(StoreReplies.Counted), typeof(StoreReplies.Done), typeof(StoreReplies.OverQuota),
         typeof(EntityCommand), typeof(EntityReply), typeof(EntityFailed),
         typeof(PendingServerIqActor.Answered), typeof(PendingServerIqActor.WhatTag), typeof(PendingServerIqActor.NodeTag),
-        typeof(PluginOperations.Run), typeof(PluginOperations.Result),
+        typeof(PluginOperations.Run), typeof(PluginOperations.Result), typeof(PluginOperations.ListLoaded), typeof(PluginOperations.LoadedSet),
+        typeof(AccountResourcesActor.ResumeSession), typeof(AccountResourcesActor.HandOverRefused), typeof(UserActor.SessionMoved),
+        typeof(Sessions.SessionActor.HandOver), typeof(Sessions.SessionActor.HandedOver), typeof(Sessions.SessionActor.MovedTo),
+        typeof(Sessions.SessionsActor.AttachFailed),
+        typeof(AccountResourcesActor.FindSessions), typeof(AccountResourcesActor.SessionsOnNode),
+        typeof(ClusterSignals.Signal),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -124,11 +149,14 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         UsersActor.Envelope => Envelope,
-        AccountResourcesActor.RouteStanza => RouteStanza,
+        AccountResourcesActor.RouteStanza m => m.Trace == default ? RouteStanza : RouteStanzaTraced,
         AccountResourcesActor.OwnPresence => OwnPresence,
         AccountResourcesActor.DeliverPageTo => DeliverPageTo,
         AccountResourcesActor.ListResources => ListResources,
         AccountResourcesActor.ResourceList => ResourceList,
+        AccountResourcesActor.FindSessions => FindSessions,
+        AccountResourcesActor.SessionsOnNode => SessionsOnNode,
+        ClusterSignals.Signal => ClusterSignal,
         AccountResourcesActor.AccountCreated => AccountCreated,
         UserActor.SessionStarted => SessionStarted,
         UserActor.ResourcePresence => ResourcePresence,
@@ -140,6 +168,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         UserActor.PresenceReport => PresenceReport,
         UserActor.DropLegacyOffline => DropLegacyOffline,
         UserActor.GetState => GetState,
+        UserActor.GetContacts => GetContacts,
+        UserActor.Contacts => Contacts,
         UserActor.RemoveAccount => RemoveAccount,
         UserActor.AccountDeleted => AccountDeleted,
         UserActor.CloseSessions => CloseSessions,
@@ -172,6 +202,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         StoreReplies.Appended => StoreAppended,
         StoreReplies.Counted => StoreCounted,
         StoreReplies.Done => StoreDone,
+        StoreReplies.OverQuota => StoreOverQuota,
         EntityCommand => EntityCommandManifest,
         EntityReply => EntityReplyManifest,
         EntityFailed => EntityFailedManifest,
@@ -180,6 +211,15 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         PendingServerIqActor.NodeTag => ServerIqNodeTag,
         PluginOperations.Run => PluginOperationRun,
         PluginOperations.Result => PluginOperationResult,
+        PluginOperations.ListLoaded => PluginListLoaded,
+        PluginOperations.LoadedSet => PluginLoadedSet,
+        AccountResourcesActor.ResumeSession => ResumeSession,
+        AccountResourcesActor.HandOverRefused => HandOverRefused,
+        UserActor.SessionMoved => SessionMoved,
+        Sessions.SessionActor.HandOver => HandOver,
+        Sessions.SessionActor.HandedOver => HandedOver,
+        Sessions.SessionActor.MovedTo => MovedTo,
+        Sessions.SessionsActor.AttachFailed => AttachFailed,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -202,6 +242,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 Nested(ref w, e.Message);
                 break;
             case AccountResourcesActor.RouteStanza m:
+                if (m.Trace != default) w.Trace(m.Trace);
                 w.Element(m.Stanza);
                 w.Jid(m.From);
                 w.Jid(m.To);
@@ -218,15 +259,18 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 Nested(ref w, m.Page);
                 break;
             case AccountResourcesActor.ResourceList m:
-                w.Int(m.Resources.Count);
-                foreach (var r in m.Resources)
-                {
-                    w.Jid(r.Jid);
-                    w.Ref(r.Session);
-                    w.Bool(r.Available);
-                    w.Int(r.Priority);
-                    w.Long(r.BoundAt);
-                }
+                WriteEntries(ref w, m.Resources);
+                break;
+            case AccountResourcesActor.FindSessions m:
+                w.Jid(m.Account);
+                break;
+            case AccountResourcesActor.SessionsOnNode m:
+                WriteEntries(ref w, m.Sessions);
+                break;
+            case ClusterSignals.Signal m:
+                w.String(m.Source);
+                w.String(m.Name);
+                w.Jid(m.About);
                 break;
             case UserActor.SessionStarted m:
                 w.Jid(m.Resource);
@@ -279,6 +323,10 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             case UserActor.AccountDeleted m:
                 w.Int(m.LocalContacts.Count);
                 foreach (var c in m.LocalContacts) w.Jid(c);
+                break;
+            case UserActor.Contacts m:
+                w.Int(m.Jids.Count);
+                foreach (var c in m.Jids) w.Jid(c);
                 break;
             case UserActor.CloseSessions m:
                 w.String(m.Condition);
@@ -387,6 +435,9 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             case StoreReplies.Counted m:
                 w.Int(m.Count);
                 break;
+            case StoreReplies.OverQuota m:
+                w.Long(m.MaxBytes);
+                break;
             case EntityCommand m:
                 w.String(m.Key);
                 w.Element(m.Command);
@@ -413,10 +464,49 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 w.Bool(m.Ok);
                 w.String(m.Message);
                 break;
+            case PluginOperations.LoadedSet m:
+                w.Int(m.Plugins.Count);
+                foreach (var id in m.Plugins) w.String(id);
+                break;
+            case AccountResourcesActor.ResumeSession m:
+                w.String(m.SessionId);
+                w.Int(unchecked((int)m.Handled));
+                w.Ref(m.Requester);
+                break;
+            case AccountResourcesActor.HandOverRefused m:
+                w.Jid(m.Resource);
+                w.Ref(m.Session);
+                break;
+            case UserActor.SessionMoved m:
+                w.Jid(m.Resource);
+                w.Ref(m.From);
+                w.Ref(m.To);
+                w.Bool(m.Available);
+                w.Int(m.Priority);
+                break;
+            case Sessions.SessionActor.HandOver m:
+                w.Jid(m.Account);
+                w.Int(unchecked((int)m.Handled));
+                break;
+            case Sessions.SessionActor.HandedOver m:
+                WriteHandedOver(ref w, m);
+                break;
+            case Sessions.SessionActor.MovedTo m:
+                w.Ref(m.Successor);
+                break;
+            case Sessions.SessionsActor.AttachFailed m:
+                w.String(m.SessionId);
+                w.Bool(m.TooHigh is not null);
+                if (m.TooHigh is { } tooHigh)
+                {
+                    w.Int(unchecked((int)tooHigh.H));
+                    w.Int(unchecked((int)tooHigh.SendCount));
+                }
+                break;
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
-                or UserActor.GetState or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
+                or UserActor.GetState or UserActor.GetContacts or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
                 or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done
-                or PendingServerIqActor.WhatTag:
+                or PendingServerIqActor.WhatTag or PluginOperations.ListLoaded:
                 break; // no fields
             default:
                 throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {obj.GetType()}", nameof(obj));
@@ -430,11 +520,15 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         {
             Envelope => new UsersActor.Envelope(r.Jid(), r.Nested(_system)),
             RouteStanza => new AccountResourcesActor.RouteStanza(r.Element(), r.Jid(), r.Jid()),
+            RouteStanzaTraced => ReadTracedRoute(ref r),
             OwnPresence => new AccountResourcesActor.OwnPresence(r.Jid(), r.Ref(_system), r.Bool(), r.Int(), r.OptionalElement()),
             DeliverPageTo => new AccountResourcesActor.DeliverPageTo(r.Jid(),
                 r.Nested(_system) as SessionMessages.DeliverPage ?? throw new SerializationException("not a page")),
             ListResources => AccountResourcesActor.ListResources.Instance,
             ResourceList => new AccountResourcesActor.ResourceList(ReadEntries(ref r)),
+            FindSessions => new AccountResourcesActor.FindSessions(r.Jid()),
+            SessionsOnNode => new AccountResourcesActor.SessionsOnNode(ReadEntries(ref r)),
+            ClusterSignal => new ClusterSignals.Signal(r.RequiredString(), r.RequiredString(), r.Jid()),
             AccountCreated => AccountResourcesActor.AccountCreated.Instance,
             SessionStarted => new UserActor.SessionStarted(r.Jid(), r.Ref(_system), r.Bool() ? r.Ref(_system) : null),
             Registered => new Sessions.SessionsActor.Registered(r.Ref(_system)),
@@ -449,6 +543,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             PresenceReport => new UserActor.PresenceReport(r.Jid(), r.Ref(_system), r.OptionalElement(), r.Bool()),
             DropLegacyOffline => new UserActor.DropLegacyOffline(r.Long()),
             GetState => UserActor.GetState.Instance,
+            GetContacts => UserActor.GetContacts.Instance,
+            Contacts => new UserActor.Contacts(ReadJids(ref r)),
             RemoveAccount => new UserActor.RemoveAccount(r.OptionalJid(), r.OptionalElement()),
             AccountDeleted => new UserActor.AccountDeleted(ReadJids(ref r)),
             CloseSessions => new UserActor.CloseSessions(r.RequiredString(), r.RequiredString(), r.OptionalJid()),
@@ -478,6 +574,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             StoreAppended => new StoreReplies.Appended(r.Long()),
             StoreCounted => new StoreReplies.Counted(r.Int()),
             StoreDone => StoreReplies.Done.Instance,
+            StoreOverQuota => new StoreReplies.OverQuota(r.Long()),
             EntityCommandManifest => new EntityCommand(NonEmpty(r.RequiredString()), r.Element(), r.Bool()),
             EntityReplyManifest => new EntityReply(r.OptionalElement()),
             EntityFailedManifest => new EntityFailed(r.RequiredString()),
@@ -486,10 +583,84 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             ServerIqNodeTag => new PendingServerIqActor.NodeTag(r.RequiredString()),
             PluginOperationRun => new PluginOperations.Run(r.RequiredString(), r.RequiredString()),
             PluginOperationResult => new PluginOperations.Result(r.Bool(), r.RequiredString()),
+            PluginListLoaded => PluginOperations.ListLoaded.Instance,
+            PluginLoadedSet => new PluginOperations.LoadedSet(ReadStrings(ref r)),
+            ResumeSession => new AccountResourcesActor.ResumeSession(SessionId(r.RequiredString()), r.UInt(), r.Ref(_system)),
+            HandOverRefused => new AccountResourcesActor.HandOverRefused(r.Jid(), r.Ref(_system)),
+            SessionMoved => new UserActor.SessionMoved(r.Jid(), r.Ref(_system), r.Ref(_system), r.Bool(), r.Int()),
+            HandOver => new Sessions.SessionActor.HandOver(r.Jid(), r.UInt()),
+            HandedOver => ReadHandedOver(ref r),
+            MovedTo => new Sessions.SessionActor.MovedTo(r.Ref(_system)),
+            AttachFailed => new Sessions.SessionsActor.AttachFailed(r.RequiredString(),
+                r.Bool() ? new Sessions.SessionActor.HandledCountTooHigh(r.UInt(), r.UInt()) : null),
             _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
         };
         r.End();
         return result;
+    }
+
+    /// <summary>A session id from another node names an actor here: only the shape <see cref="Sessions.SessionsActor"/> draws.</summary>
+    private static string SessionId(string id) =>
+        Sessions.SessionsActor.WellFormedId(id) ? id : throw new SerializationException("invalid session id");
+
+    private static void WriteHandedOver(ref Writer w, Sessions.SessionActor.HandedOver m)
+    {
+        w.String(m.SessionId);
+        w.Jid(m.Jid);
+        w.Long(m.Window.Ticks);
+        w.Int(unchecked((int)m.Handled));
+        w.Int(unchecked((int)m.Sent));
+        w.Int(unchecked((int)m.Acknowledged));
+        w.Int(m.Unacked.Count);
+        foreach (var u in m.Unacked)
+        {
+            w.Element(u.Stanza);
+            w.Long(u.PageId);
+            w.Bool(u.Asker is not null);
+            if (u.Asker is { } asker) w.Ref(asker);
+            w.Bool(u.EndsPage);
+        }
+        w.Bool(m.Available);
+        w.Int(m.Priority);
+        w.Element(m.LastPresence);
+        w.Int(m.DirectedPresence.Count);
+        foreach (var jid in m.DirectedPresence) w.Jid(jid);
+        w.Bool(m.RosterRequested);
+    }
+
+    private Sessions.SessionActor.HandedOver ReadHandedOver(ref Reader r)
+    {
+        var id = SessionId(r.RequiredString());
+        var jid = r.Jid();
+        if (jid.Resource is null) throw new SerializationException("a session's JID is a full JID");
+        var ticks = r.Long();
+        if (ticks < 0) throw new SerializationException("invalid resumption window");
+        var handled = r.UInt();
+        var sent = r.UInt();
+        var acknowledged = r.UInt();
+        var unacked = new Sessions.SessionActor.HandedOverStanza[r.Count()];
+        for (var i = 0; i < unacked.Length; i++)
+            unacked[i] = new Sessions.SessionActor.HandedOverStanza(r.Element(), r.Long(), r.Bool() ? r.Ref(_system) : null, r.Bool());
+        var available = r.Bool();
+        var priority = r.Int();
+        if (priority is < -128 or > 127) throw new SerializationException("invalid priority"); // RFC 6121 §4.7.2.3
+        var lastPresence = r.OptionalElement();
+        var directed = ReadJids(ref r);
+        return new Sessions.SessionActor.HandedOver(id, jid, TimeSpan.FromTicks(ticks), handled, sent, acknowledged, unacked,
+            available, priority, lastPresence, directed, r.Bool());
+    }
+
+    private static void WriteEntries(ref Writer w, IReadOnlyList<SessionEntry> entries)
+    {
+        w.Int(entries.Count);
+        foreach (var e in entries)
+        {
+            w.Jid(e.Jid);
+            w.Ref(e.Session);
+            w.Bool(e.Available);
+            w.Int(e.Priority);
+            w.Long(e.BoundAt);
+        }
     }
 
     private IReadOnlyList<SessionEntry> ReadEntries(ref Reader r)
@@ -556,6 +727,12 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         return list;
     }
 
+    private static AccountResourcesActor.RouteStanza ReadTracedRoute(ref Reader r)
+    {
+        var trace = r.Trace();
+        return new AccountResourcesActor.RouteStanza(r.Element(), r.Jid(), r.Jid(), trace);
+    }
+
     private static IReadOnlyList<Jid> ReadJids(ref Reader r)
     {
         var count = r.Count();
@@ -601,6 +778,12 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         }
 
         public void Jid(Jid jid) => String(jid.ToString());
+
+        public void Trace(in System.Diagnostics.ActivityContext context)
+        {
+            Diagnostics.XmppTracing.WriteContext(Output.GetSpan(Diagnostics.XmppTracing.WireSize), context);
+            Output.Advance(Diagnostics.XmppTracing.WireSize);
+        }
 
         public void Entry(StoreEntryRecord e)
         {
@@ -688,6 +871,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
 
         public int Int() => BinaryPrimitives.ReadInt32LittleEndian(Take(4));
         public long Long() => BinaryPrimitives.ReadInt64LittleEndian(Take(8));
+        public System.Diagnostics.ActivityContext Trace() => Diagnostics.XmppTracing.ReadContext(Take(Diagnostics.XmppTracing.WireSize));
+        public uint UInt() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
 
         public int Count()
         {

@@ -33,10 +33,13 @@ public sealed class ShardedUserDirectory : IUserDirectory
     /// <summary>Starts this node's "users" region (Akka.Cluster.Sharding) with one <see cref="UsersActor"/> entity per account.</summary>
     public static Task<IActorRef> StartRegionAsync(ActorSystem system, Func<string, Props> entityProps, int shards)
     {
-        // no remember-entities: an account's entity is started by the next message for it (its sessions re-bind
-        // after a move; the user actor recovers from the journal)
+        // no remember-entities: an account's entity is started by the next message for it (its resources entity asks
+        // every node for the account's sessions before it routes; the user actor recovers from the journal)
         var settings = ClusterShardingSettings.Create(system).WithRememberEntities(false);
-        return ClusterSharding.Get(system).StartAsync(TypeName, entityProps, settings, new MessageExtractor(shards));
+        var sharding = ClusterSharding.Get(system);
+        // a hand-off drains the entity (UsersActor.HandOffStop) instead of stopping it with a PoisonPill
+        return sharding.StartAsync(TypeName, entityProps, settings, new MessageExtractor(shards),
+            sharding.DefaultShardAllocationStrategy(settings), UsersActor.HandOffStop.Instance);
     }
 
     /// <summary>Entity id = the bare JID of the envelope; the shard from its hash (stable on every node).</summary>

@@ -12,6 +12,8 @@ namespace Actors.Xmpp.Server.Diagnostics;
 public static class XmppMetrics
 {
     public const string MeterName = "Actors.Xmpp";
+    /// <summary>The stanza counter's name (the web admin's charts listen to it).</summary>
+    public const string StanzasName = "xmpp.c2s.stanzas";
 
     /// <summary>Tag names and values (Prometheus label names; constants, not loose strings).</summary>
     public static class Tags
@@ -39,12 +41,17 @@ public static class XmppMetrics
         "SASL authentications completed, by result");
 
     /// <summary>Stanzas from and to clients, by kind (message, presence, iq) and direction.</summary>
-    public static readonly Counter<long> Stanzas = Meter.CreateCounter<long>("xmpp.c2s.stanzas", "{stanza}",
+    public static readonly Counter<long> Stanzas = Meter.CreateCounter<long>(StanzasName, "{stanza}",
         "Stanzas received from clients (direction=in) and written to them (direction=out), by kind");
 
     /// <summary>Stanzas handed to the offline store, bounced, or dropped as undeliverable (RFC 6121 §8.5).</summary>
     public static readonly Counter<long> Undeliverable = Meter.CreateCounter<long>("xmpp.routing.undeliverable", "{stanza}",
         "Stanzas to an account with no available resource (stored offline, bounced or dropped as RFC 6121 §8.5 says)");
+
+    /// <summary>Stanzas bounced with &lt;resource-constraint/&gt; because their recipient's connection was not reading
+    /// what it was sent (end-to-end back-pressure, <c>SessionActor</c>).</summary>
+    public static readonly Counter<long> BouncedRecipientBehind = Meter.CreateCounter<long>("xmpp.c2s.bounced_recipient_behind", "{stanza}",
+        "Messages and IQ requests bounced because the recipient's connection was not reading what it was sent");
 
     static XmppMetrics()
     {

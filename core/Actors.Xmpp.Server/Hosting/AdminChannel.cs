@@ -18,24 +18,14 @@ public sealed class AdminChannel : BackgroundService
     public const string SocketName = "admin.sock";
 
     private readonly XmppServerOptions _options;
-    private readonly AccountCommands _commands;
+    private readonly OperatorCommands _commands;
     private readonly ILogger<AdminChannel> _log;
-    private readonly IAdminCommandExtension[] _extensions;
 
-    public AdminChannel(XmppServerOptions options, AccountCommands commands, ILogger<AdminChannel> log,
-        IEnumerable<IAdminCommandExtension> extensions)
+    public AdminChannel(XmppServerOptions options, OperatorCommands commands, ILogger<AdminChannel> log)
     {
         _options = options;
         _commands = commands;
         _log = log;
-        _extensions = extensions.ToArray();
-    }
-
-    private async Task<JsonObject> ExecuteAsync(JsonObject request)
-    {
-        foreach (var e in _extensions)
-            if (await e.TryExecuteAsync(request) is { } handled) return handled;
-        return await _commands.ExecuteAsync(request);
     }
 
     public static string SocketPath(string dataDir) => Path.GetFullPath(Path.Combine(dataDir, SocketName));
@@ -80,7 +70,7 @@ public sealed class AdminChannel : BackgroundService
                 try
                 {
                     var request = JsonNode.Parse(line)?.AsObject() ?? throw new FormatException("empty request");
-                    response = await ExecuteAsync(request);
+                    response = await _commands.ExecuteAsync(request);
                 }
                 catch (Exception ex) // the admin channel answers every request, whatever went wrong
                 {

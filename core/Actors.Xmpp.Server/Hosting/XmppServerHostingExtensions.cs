@@ -64,7 +64,10 @@ public static class XmppServerHostingExtensions
         });
         services.AddSingleton(sp => new StanzaRouter(domains, sp.GetRequiredService<ISessionRegistry>(),
             sp.GetRequiredService<IAccountStore>(), sp.GetRequiredService<IqHandlers>(), sp.GetRequiredService<ILogger<StanzaRouter>>(),
-            sp.GetRequiredService<IUserDirectory>(), new ComponentRoutes(options.Components.Secrets.Keys)));
+            sp.GetRequiredService<IUserDirectory>(), new ComponentRoutes(options.Components.Secrets.Keys))
+        {
+            MaxPendingIqsPerSender = Math.Max(0, options.Limits.MaxPendingIqsPerSession),
+        });
         services.AddSingleton(_ => new SaslMechanisms(new SaslOptions
         {
             AllowPlainWithoutTls = options.Auth.AllowPlainWithoutTls,
@@ -80,6 +83,7 @@ public static class XmppServerHostingExtensions
             AccountLifecycle = sp.GetRequiredService<AccountLifecycle>(),
             Timers = sp.GetRequiredService<TimerWheel>(),
             MessageArchive = sp.GetRequiredService<Archive.MessageArchive>(),
+            Shapers = new AccountShapers(options.Limits.AccountClasses, XmppServerService.ClientShaper(options.Limits)),
         });
         services.AddSingleton(sp => new Archive.MessageArchive(new Persistence.Archive.MessageArchiveTable(persistence, options.DataDir),
             sp.GetRequiredService<ILogger<Archive.MessageArchive>>()));
@@ -124,6 +128,11 @@ public static class XmppServerHostingExtensions
         services.AddSingleton<IAdminCommandExtension>(sp => new Portability.PortabilityCommands(sp.GetRequiredService<ServerContext>()));
         services.AddSingleton<Diagnostics.OperationsService>();
         services.AddHostedService(sp => sp.GetRequiredService<Diagnostics.OperationsService>());
+        services.AddSingleton<OperatorCommands>();
+        if (options.Http.Admin.Enabled) // the web admin page, for the admin plugin's administrators
+            services.AddSingleton(sp => new Http.Admin.WebAdmin(sp.GetRequiredService<ServerContext>(), sp.GetRequiredService<OperatorCommands>(),
+                sp.GetRequiredService<ActorSystem>(), configuration.GetSection(Http.Admin.WebAdmin.AdminsKey).Get<string[]>() ?? [],
+                sp.GetRequiredService<ILogger<Http.Admin.WebAdmin>>()));
         services.AddHostedService<AdminChannel>();
         services.AddHostedService<IdleHeapTrimmer>();
         if (options.Tls.WatchFiles && CertificateReload.Files(options) is { Count: > 0 } certificateFiles)

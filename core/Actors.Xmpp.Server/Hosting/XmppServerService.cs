@@ -28,10 +28,15 @@ public sealed class XmppServerService : IHostedService
     private Http.XmppHttpHost? _http;
     private readonly List<SocketListener> _listeners = new();
     private IActorRef _connections = ActorRefs.Nobody;
+    private IActorRef _sessions = ActorRefs.Nobody;
 
+    private readonly IServiceProvider? _services;
+
+    /// <param name="services">Where the HTTP host finds the web admin page when Xmpp:Http:Admin:Enabled.</param>
     public XmppServerService(ActorSystem system, ServerContext server, ServerCertificates certificates, ILogger<XmppServerService> log,
-        ILoggerFactory loggers)
+        ILoggerFactory loggers, IServiceProvider? services = null)
     {
+        _services = services;
         _loggers = loggers;
         _system = system;
         _server = server;
@@ -78,7 +83,7 @@ public sealed class XmppServerService : IHostedService
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over
         {
-            var stores = PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery)))
+            var stores = PluginStores.PluginStores.Of(_system).Configure(new(Math.Max(1, o.Users.SnapshotEvery), MaxAccountStoreBytes: Math.Max(0, o.Limits.MaxAccountStoreBytes)))
                 .UseLegacySource(new PluginStores.LegacyUserData(directory, _server.Domains));
             if (directory is Cluster.ShardedUserDirectory) // a clustered node: the "plugin-stores" shard region (each shard keeps its own directory)
                 await Cluster.ShardedPluginStores.StartAsync(_system, stores, o.Cluster.ShardCount);
@@ -87,19 +92,19 @@ public sealed class XmppServerService : IHostedService
                 await stores.StartDirectoryAsync(cancellationToken);
             _server.AccountLifecycle.UsePluginData(stores.PurgeOwnerAsync); // removal returns once plugin data is gone
         }
-        var sessions = _system.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);
+        var sessions = _sessions = _system.ActorOf(SessionsActor.Props(_server), SessionsActor.Name);
         _connections = _system.ActorOf(ConnectionsActor.Props(_server, sessions), "c2s");
         var transport = new TransportOptions
         {
             Framer = Framer(o.Limits),
             MaxStanzaBytesBeforeAuthentication = o.Limits.MaxStanzaBytesBeforeAuthentication,
             MaxOutboundBytes = o.Limits.MaxOutboundBytes,
+            OutboundStall = TimeSpan.FromSeconds(Math.Max(0, o.Limits.OutboundStallSeconds)),
             Certificates = _certificates,
             ClientCertificates = o.Tls.ClientCertificateAuthorities.Count > 0
                 ? Transport.Tls.PeerCertificateVerifier.Load(o.Tls.ClientCertificateAuthorities)
                 : null,
-            Shaper = new ShaperLimits(Math.Max(0, o.Limits.ClientBytesPerSecond),
-                Math.Max(o.Limits.ClientBurstBytes, o.Limits.MaxStanzaBytes), o.Limits.ExemptLoopback),
+            Shaper = ClientShaper(o.Limits),
             KeepAlive = o.Limits.TcpKeepAliveSeconds > 0
                 ? new TcpKeepAlive(TimeSpan.FromSeconds(o.Limits.TcpKeepAliveSeconds),
                     TimeSpan.FromSeconds(Math.Max(1, o.Limits.TcpKeepAliveIntervalSeconds)), Math.Max(1, o.Limits.TcpKeepAliveProbes))
@@ -121,10 +126,13 @@ public sealed class XmppServerService : IHostedService
         }
         if (Actors.Xmpp.Server.Http.XmppHttpHost.Enabled(o))
         {
-            _http = new Http.XmppHttpHost(_server, _certificates, transport, _connections, _loggers, Admission);
+            var admin = o.Http.Admin.Enabled ? _services?.GetService(typeof(Actors.Xmpp.Server.Http.Admin.WebAdmin)) as Actors.Xmpp.Server.Http.Admin.WebAdmin : null;
+            _http = new Http.XmppHttpHost(_server, _certificates, transport, _connections, _loggers, Admission, admin);
             await _http.StartAsync(cancellationToken);
             _log.LogInformation("HTTP host: WebSocket at {WebSocket}, BOSH at {Bosh} on {Http}{Https}", o.Http.WebSocketPath, o.Http.BoshPath,
                 _http.HttpEndPoint is null ? "" : "http://" + _http.HttpEndPoint, _http.HttpsEndPoint is null ? "" : " https://" + _http.HttpsEndPoint);
+            if (admin is not null)
+                _log.LogInformation("web admin page at {Url}{Path}/ for {Admins}", _server.HttpRoutes.BaseUrl, admin.Path, Actors.Xmpp.Server.Http.Admin.WebAdmin.AdminsKey);
         }
         if (o.Components.Port >= 0)
         {
@@ -185,6 +193,11 @@ public sealed class XmppServerService : IHostedService
     public ConnectionAdmission? Admission { get; private set; }
 
     /// <summary>The framer limits of client and component streams (Xmpp:Limits).</summary>
+    /// <summary>The read shaper every client connection starts with (an authenticated one may change to its account class's).</summary>
+    internal static ShaperLimits ClientShaper(XmppServerOptions.LimitSettings limits) => new(Math.Max(0, limits.ClientBytesPerSecond),
+        Math.Max(limits.ClientBurstBytes, limits.MaxStanzaBytes), limits.ExemptLoopback, Math.Max(0, limits.ClientStanzasPerSecond),
+        Math.Max(1, limits.ClientBurstStanzas));
+
     internal static FramerLimits Framer(XmppServerOptions.LimitSettings limits) => new(limits.MaxStanzaBytes, limits.MaxDepth,
         limits.MaxAttributesPerElement, limits.MaxChildrenPerElement, limits.MaxElementsPerStanza);
 
@@ -241,6 +254,17 @@ public sealed class XmppServerService : IHostedService
         catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException or OperationCanceledException)
         {
             _log.LogWarning("some client streams did not close within 10 s of the shutdown notice");
+        }
+        try
+        {
+            // detached sessions (waiting for an XEP-0198 resumption) end now, while routing still runs: what they hold
+            // unacknowledged goes back as for any ended session (offline storage, another resource or a bounce), and
+            // in a cluster before this node leaves, rather than vanishing with the process
+            await _sessions.Ask<SessionsActor.AllEnded>(SessionsActor.EndAll.Instance, TimeSpan.FromSeconds(5), cancellationToken);
+        }
+        catch (Exception ex) when (ex is TaskCanceledException or AskTimeoutException or OperationCanceledException)
+        {
+            _log.LogWarning("some sessions did not end within 5 s of the shutdown");
         }
         if (_http is not null)
         {

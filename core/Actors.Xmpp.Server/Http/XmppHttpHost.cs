@@ -34,13 +34,16 @@ public sealed class XmppHttpHost : IAsyncDisposable
     private readonly IReadOnlyList<IPAddress> _trustedProxies;
     private readonly Bosh.BoshSessions _bosh;
     private readonly ConnectionAdmission? _admission;
+    private readonly Admin.WebAdmin? _admin;
     private WebApplication? _app;
 
     /// <param name="admission">The per-address caps of the client listeners, applied to WebSocket streams and BOSH
     /// sessions too (by the client's address, the forwarded one behind a trusted proxy); null: none.</param>
+    /// <param name="admin">The web admin page, served under its path (Xmpp:Http:Admin); null: none.</param>
     public XmppHttpHost(ServerContext server, ServerCertificates certificates, TransportOptions transport, IActorRef connections, ILoggerFactory loggers,
-        ConnectionAdmission? admission = null)
+        ConnectionAdmission? admission = null, Admin.WebAdmin? admin = null)
     {
+        _admin = admin;
         _admission = admission;
         _server = server;
         _certificates = certificates;
@@ -70,6 +73,7 @@ public sealed class XmppHttpHost : IAsyncDisposable
         var builder = WebApplication.CreateEmptyBuilder(new WebApplicationOptions());
         builder.Services.AddSingleton(_loggers);
         builder.Services.AddSingleton(typeof(ILogger<>), typeof(Logger<>));
+        _admin?.AddServices(builder.Services);
         builder.WebHost.UseKestrelCore().ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
@@ -86,6 +90,7 @@ public sealed class XmppHttpHost : IAsyncDisposable
         });
         var app = builder.Build();
         app.UseWebSockets();
+        _admin?.Map(app, c => HttpClientInfo.Of(c, _trustedProxies)); // its own branch: the XMPP paths below do not pass through it
         app.Run(HandleAsync);
         await app.StartAsync(cancellationToken).ConfigureAwait(false);
         _app = app;
@@ -254,6 +259,7 @@ public sealed class XmppHttpHost : IAsyncDisposable
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _bosh.Stop();
+        _admin?.Stop();
         _server.HttpRoutes.BaseUrl = null;
         if (_app is null) return;
         await _app.StopAsync(cancellationToken).ConfigureAwait(false);

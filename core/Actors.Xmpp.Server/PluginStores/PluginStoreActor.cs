@@ -21,7 +21,10 @@ public sealed class PluginStoreActor : UntypedPersistentActor
 {
     /// <param name="SnapshotEvery">Events between snapshots.</param>
     /// <param name="IdleTimeout">How long a store stays in memory without commands.</param>
-    public sealed record Settings(int SnapshotEvery = 100, TimeSpan? IdleTimeout = null)
+    /// <param name="MaxAccountStoreBytes">UTF-8 bytes (keys and values) a store owned by an account may hold; a map
+    /// write past it is refused (<see cref="StoreReplies.OverQuota"/>), an append answered as if the archive were full.
+    /// Service-owned stores (a MUC service's room list) are not capped. 0: no cap.</param>
+    public sealed record Settings(int SnapshotEvery = 100, TimeSpan? IdleTimeout = null, long MaxAccountStoreBytes = 0)
     {
         public TimeSpan Idle => IdleTimeout ?? TimeSpan.FromMinutes(2);
     }
@@ -42,11 +45,13 @@ public sealed class PluginStoreActor : UntypedPersistentActor
     private readonly Settings _settings;
     private readonly ILegacyStoreSource? _legacy;
     private readonly string[] _tags;
+    private readonly long _maxBytes;
 
     // state
     private readonly SortedDictionary<string, StoreEntryRecord> _map = new(StringComparer.Ordinal);
     private readonly List<StoreItemRecord> _archive = new();
     private long _lastId; // the last archive id applied
+    private long _bytes; // UTF-8 bytes of the keys and values held (for the account quota)
     private bool _legacyImported;
 
     // writes
@@ -56,6 +61,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
     private List<(IActorRef ReplyTo, object Reply)>? _inFlightReplies;
     private long _lastSnapshotSeq;
     private bool _stopWhenWritten;
+    private bool _snapshotting; // a snapshot is being stored: its success deletes the events it covers, so the store stays until then
 
     public override string PersistenceId { get; }
 
@@ -68,6 +74,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         _settings = settings;
         _legacy = legacy;
         PersistenceId = address.PersistenceId;
+        _maxBytes = address.Owner.Local is not null && settings.MaxAccountStoreBytes > 0 ? settings.MaxAccountStoreBytes : long.MaxValue;
         _tags = ["plugin-store", "plugin:" + address.Plugin, XmppEventTagger.DomainTag(address.Owner.Domain)];
     }
 
@@ -150,12 +157,19 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         {
             case StoreMapSnapshot m:
                 _map.Clear();
-                foreach (var e in m.Entries) _map[e.Key] = e;
+                _bytes = 0;
+                foreach (var e in m.Entries)
+                {
+                    _map[e.Key] = e;
+                    if (Capped) _bytes += SizeOf(e);
+                }
                 _legacyImported = m.LegacyImported;
                 break;
             case StoreArchiveSnapshot a:
                 _archive.Clear();
                 _archive.AddRange(a.Items);
+                _bytes = 0;
+                if (Capped) foreach (var item in a.Items) _bytes += SizeOf(item);
                 _lastId = a.LastId;
                 _legacyImported = a.LegacyImported;
                 break;
@@ -169,23 +183,28 @@ public sealed class PluginStoreActor : UntypedPersistentActor
             case StoreMapSet s:
                 foreach (var entry in s.Entries)
                 {
-                    if (entry.Text is null && entry.Xml is null) _map.Remove(entry.Key);
-                    else _map[entry.Key] = entry;
+                    if (_map.Remove(entry.Key, out var old) && Capped) _bytes -= SizeOf(old);
+                    if (entry.Text is null && entry.Xml is null) continue;
+                    _map[entry.Key] = entry;
+                    if (Capped) _bytes += SizeOf(entry);
                 }
                 break;
             case StoreMapCleared:
                 _map.Clear();
+                _bytes = 0;
                 break;
             case StoreArchiveAppended a:
                 foreach (var item in a.Items)
                 {
                     _archive.Add(item);
+                    if (Capped) _bytes += SizeOf(item);
                     _lastId = item.Id;
                 }
                 break;
             case StoreArchiveTrimmed t:
                 var n = 0;
-                while (n < _archive.Count && _archive[n].Id <= t.UpToId) n++;
+                for (; n < _archive.Count && _archive[n].Id <= t.UpToId; n++)
+                    if (Capped) _bytes -= SizeOf(_archive[n]);
                 _archive.RemoveRange(0, n);
                 break;
             case StoreLegacyImported:
@@ -194,9 +213,19 @@ public sealed class PluginStoreActor : UntypedPersistentActor
             case StorePurged:
                 _map.Clear();
                 _archive.Clear();
+                _bytes = 0;
                 break;
         }
     }
+
+    /// <summary>An account's store under <see cref="Settings.MaxAccountStoreBytes"/>: the only kind whose bytes are counted.</summary>
+    private bool Capped => _maxBytes != long.MaxValue;
+
+    private static long SizeOf(StoreEntryRecord e) => Utf8(e.Key) + Utf8(e.Text) + Utf8(e.Xml);
+
+    private static long SizeOf(StoreItemRecord item) => Utf8(item.Text) + Utf8(item.Xml);
+
+    private static long Utf8(string? s) => s is null ? 0 : System.Text.Encoding.UTF8.GetByteCount(s);
 
     // ---- commands --------------------------------------------------------------------------------------------
 
@@ -217,16 +246,21 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                 Purge();
                 break;
             case ReceiveTimeout:
-                if (!_writing) Context.Parent.Tell(new Passivate(Self));
+                if (!_writing && !_snapshotting) Context.Parent.Tell(new Passivate(Self));
                 break;
             case Stop:
-                if (_writing) _stopWhenWritten = true;
+                if (_writing || _snapshotting) _stopWhenWritten = true;
                 else Context.Stop(Self);
                 break;
             case SaveSnapshotSuccess s:
                 _lastSnapshotSeq = s.Metadata.SequenceNr;
                 DeleteMessages(s.Metadata.SequenceNr);
                 DeleteSnapshots(new SnapshotSelectionCriteria(s.Metadata.SequenceNr - 1));
+                SnapshotDone();
+                break;
+            case SaveSnapshotFailure:
+                SnapshotHousekeeping.Handled(message, Log, PersistenceId);
+                SnapshotDone();
                 break;
             default:
                 if (!SnapshotHousekeeping.Handled(message, Log, PersistenceId)) Unhandled(message);
@@ -277,7 +311,14 @@ public sealed class PluginStoreActor : UntypedPersistentActor
             if (_writing) return; // the rest after this write
         }
         _queued = null;
-        if (_stopWhenWritten) Context.Stop(Self);
+        if (_stopWhenWritten && !_snapshotting) Context.Stop(Self);
+    }
+
+    /// <summary>The snapshot under way is stored (or failed): a passivation that waited for it goes ahead.</summary>
+    private void SnapshotDone()
+    {
+        _snapshotting = false;
+        if (_stopWhenWritten && !_writing) Context.Stop(Self);
     }
 
     private StoreReplies.Page ReadPage(long afterId, int max)
@@ -296,6 +337,10 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         var events = new List<object>();
         var replies = new List<(IActorRef, object)>(commands.Count);
         var count = _archive.Count; // the archive's size after the commands so far (for bounded appends)
+        var bytes = _bytes; // the bytes held after the commands so far (for the account quota)
+        Dictionary<string, long>? setSizes = null; // keys set by the commands so far: their sizes after them
+        var cleared = false;
+        var trimmedTo = 0L;
         List<StoreEntryRecord>? sets = null;
         List<StoreItemRecord>? appends = null;
         void FlushRuns()
@@ -310,24 +355,48 @@ public sealed class PluginStoreActor : UntypedPersistentActor
             switch (command)
             {
                 case StoreCommands.Set s:
+                    var delta = 0L;
+                    if (Capped) // what the write adds, against what it replaces
+                    {
+                        foreach (var entry in s.Entries)
+                        {
+                            var before = setSizes is not null && setSizes.TryGetValue(entry.Key, out var pending) ? pending
+                                : !cleared && _map.TryGetValue(entry.Key, out var held) ? SizeOf(held) : 0;
+                            delta += (entry.Text is null && entry.Xml is null ? 0 : SizeOf(entry)) - before;
+                        }
+                    }
+                    if (delta > 0 && bytes + delta > _maxBytes)
+                    {
+                        replies.Add((replyTo, new StoreReplies.OverQuota(_maxBytes))); // nothing of it is written
+                        break;
+                    }
+                    bytes += delta;
+                    if (Capped)
+                        foreach (var entry in s.Entries)
+                            (setSizes ??= new(StringComparer.Ordinal))[entry.Key] = entry.Text is null && entry.Xml is null ? 0 : SizeOf(entry);
                     if (appends is not null) FlushRuns();
                     (sets ??= new()).AddRange(s.Entries);
                     replies.Add((replyTo, StoreReplies.Done.Instance));
                     break;
                 case StoreCommands.Append a:
-                    if (count >= a.MaxItems)
+                    var size = Capped ? Utf8(a.Text) + Utf8(a.Xml) : 0;
+                    if (count >= a.MaxItems || bytes + size > _maxBytes)
                     {
                         replies.Add((replyTo, new StoreReplies.Appended(0))); // full: nothing appended
                         break;
                     }
                     if (sets is not null) FlushRuns();
                     count++;
+                    bytes += size;
                     var id = ++_nextId;
                     (appends ??= new()).Add(new StoreItemRecord(id, DateTimeOffset.UtcNow, a.Text, a.Xml));
                     replies.Add((replyTo, new StoreReplies.Appended(id)));
                     break;
                 case StoreCommands.Clear:
                     FlushRuns();
+                    bytes = 0;
+                    cleared = true;
+                    setSizes = null;
                     events.Add(Tag(new StoreMapCleared(_address.Plugin, _address.Kind)));
                     replies.Add((replyTo, StoreReplies.Done.Instance));
                     break;
@@ -335,6 +404,11 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                     FlushRuns();
                     // ids are consecutive: what stays is what has an id above both the trim and the first kept one
                     count = (int)Math.Max(0, _nextId - Math.Max(t.UpToId, _nextId - count));
+                    // the held items it removes (not those of an earlier trim of these commands; items appended by these
+                    // commands are not counted back: the estimate stays on the safe side)
+                    for (var i = 0; Capped && i < _archive.Count && _archive[i].Id <= t.UpToId; i++)
+                        if (_archive[i].Id > trimmedTo) bytes -= SizeOf(_archive[i]);
+                    trimmedTo = Math.Max(trimmedTo, t.UpToId);
                     events.Add(Tag(new StoreArchiveTrimmed(_address.Plugin, _address.Kind, t.UpToId)));
                     replies.Add((replyTo, StoreReplies.Done.Instance));
                     break;
@@ -365,11 +439,12 @@ public sealed class PluginStoreActor : UntypedPersistentActor
 
     private void MaybeSnapshot()
     {
-        if (LastSequenceNr - _lastSnapshotSeq < _settings.SnapshotEvery) return;
+        if (_snapshotting || LastSequenceNr - _lastSnapshotSeq < _settings.SnapshotEvery) return;
         object snapshot = _address.Shape == StoreShape.Map
             ? new StoreMapSnapshot(_address.Plugin, _address.Kind, _map.Values.ToArray(), _legacyImported)
             : new StoreArchiveSnapshot(_address.Plugin, _address.Kind, _lastId, _archive.ToArray(), _legacyImported);
         SaveSnapshot(snapshot);
+        _snapshotting = true;
     }
 
     /// <summary>The owner's account is gone: a purge record, then its events and snapshots are deleted; the store stops.</summary>

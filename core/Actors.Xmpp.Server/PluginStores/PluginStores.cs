@@ -164,6 +164,8 @@ public sealed class PluginStores : IExtension
         {
             T t => t,
             Status.Failure f => throw new StorageException($"{address.PersistenceId}: the journal write failed", f.Cause),
+            StoreReplies.OverQuota q => throw new StoreQuotaExceededException(
+                $"the account's '{address.Kind}' data would exceed {q.MaxBytes} bytes, the most this server keeps per account and store"),
             _ => throw new StorageException($"{address.PersistenceId}: unexpected reply {reply?.GetType().Name}"),
         };
     }

@@ -44,6 +44,9 @@ public static class StoreReplies
     /// <summary>The id of the appended item; 0 when the archive was full (nothing appended).</summary>
     public sealed record Appended(long Id);
     public sealed record Counted(int Count);
+    /// <summary>A map write refused: the store would hold more than <paramref name="MaxBytes"/> (an account's store,
+    /// <see cref="PluginStoreActor.Settings.MaxAccountStoreBytes"/>); nothing of that command was written.</summary>
+    public sealed record OverQuota(long MaxBytes);
     /// <summary>A write (or purge) was stored.</summary>
     public sealed record Done
     {

@@ -29,12 +29,13 @@ namespace Actors.Xmpp.Server.Routing;
 /// passivation buffers in the parent are replayed in order), and this actor tells each resource's session in the
 /// order it handles them: per-pair FIFO holds along sender session → parent → entity → recipient session.
 /// </summary>
-public sealed class AccountResourcesActor : UntypedActor
+public sealed class AccountResourcesActor : UntypedActor, IWithUnboundedStash, IWithTimers
 {
     // ---- protocol ---------------------------------------------------------------------------------------------
 
     /// <summary>A stanza for this account (its 'to' is <paramref name="To"/>, bare or full), after the inbound hooks.</summary>
-    public sealed record RouteStanza(Element Stanza, Jid From, Jid To);
+    /// <paramref name="Trace"/>: the routing session's span (<see cref="Diagnostics.XmppTracing"/>), none while untraced.
+    public sealed record RouteStanza(Element Stanza, Jid From, Jid To, System.Diagnostics.ActivityContext Trace = default);
 
     /// <summary>A session's broadcast presence: its availability and priority now, and what to reflect to the account's
     /// other available resources (null: nothing, when a plugin took the broadcast). The sending session delivers its
@@ -46,6 +47,17 @@ public sealed class AccountResourcesActor : UntypedActor
     /// such resource. The delivery is decided by the entity, as every other one, not by a registry read.</summary>
     public sealed record DeliverPageTo(Jid Resource, SessionMessages.DeliverPage Page);
 
+    /// <summary>XEP-0198 resumption on another node (a cluster): the session of this account named
+    /// <paramref name="SessionId"/> is asked to hand itself over to <paramref name="Requester"/> (that node's sessions
+    /// supervisor), which gets <see cref="Sessions.SessionsActor.AttachFailed"/> from here when there is no such session,
+    /// its node is unreachable, or it is being handed over already. From then until the successor registers
+    /// (<see cref="UserActor.SessionMoved"/>) or the hand-over is refused, what this entity would send that session waits
+    /// here, so that every stanza is in the state handed over or reaches the successor, once.</summary>
+    public sealed record ResumeSession(string SessionId, uint Handled, IActorRef Requester);
+
+    /// <summary>From a session asked to hand itself over that refused (XEP-0198 §5): it is routed to again.</summary>
+    public sealed record HandOverRefused(Jid Resource, IActorRef Session);
+
     /// <summary>The bound resources, answered with <see cref="ResourceList"/> (a restarted user actor adopts them).</summary>
     public sealed record ListResources
     {
@@ -53,6 +65,14 @@ public sealed class AccountResourcesActor : UntypedActor
     }
 
     public sealed record ResourceList(IReadOnlyList<SessionEntry> Resources);
+
+    /// <summary>A cluster: asked of every node (its <see cref="Cluster.NodeInfoActor"/>) by an entity that starts, so that
+    /// an entity restarted on another node (its node died, or its shard moved) learns the account's sessions that live
+    /// on: answered with <see cref="SessionsOnNode"/>, from that node's session registry.</summary>
+    public sealed record FindSessions(Jid Account);
+
+    /// <summary>A node's bound sessions of the account a <see cref="FindSessions"/> named.</summary>
+    public sealed record SessionsOnNode(IReadOnlyList<SessionEntry> Sessions);
 
     /// <summary>From the parent: an account of this name was created.</summary>
     public sealed record AccountCreated
@@ -69,6 +89,14 @@ public sealed class AccountResourcesActor : UntypedActor
     /// <summary>To the parent: this name has no account (it may answer the name itself for a while).</summary>
     public sealed record NoAccount(Jid Account);
 
+    /// <summary>From the parent, its shard handing it off (a cluster): stop now, behind what the mailbox held (those
+    /// stanzas were routed); stanzas still waiting for the account's existence go back to the parent, which sends them
+    /// on to the next incarnation.</summary>
+    public sealed record HandOff
+    {
+        public static readonly HandOff Instance = new();
+    }
+
     /// <summary>The stop message of passivation (everything sent before it has been handled).</summary>
     public sealed record Stop
     {
@@ -79,15 +107,24 @@ public sealed class AccountResourcesActor : UntypedActor
     /// <param name="WatchSessions">A cluster: the entity watches its sessions, so that the sessions of a node that
     /// crashed (they never tell <see cref="UserActor.SessionEnded"/>) leave the table once that node is downed, and
     /// stanzas to them go offline or bounce as for any ended session.</param>
-    public sealed record Settings(TimeSpan PassivateAfter, bool WatchSessions = false)
+    /// <param name="CensusTimeout">A cluster: how long a starting entity waits for the nodes' <see cref="SessionsOnNode"/>
+    /// before it routes (an answer that comes later is still taken in).</param>
+    public sealed record Settings(TimeSpan PassivateAfter, bool WatchSessions = false, TimeSpan? CensusTimeout = null)
     {
         public static readonly Settings Default = new(TimeSpan.FromMinutes(2));
+
+        public TimeSpan Census => CensusTimeout ?? TimeSpan.FromSeconds(3);
     }
 
     /// <summary>An exception of this entity: its parent resumes it (the table is kept, the message is lost).</summary>
     public sealed class Failure(Exception cause) : Exception("the resources entity failed: " + cause.Message, cause);
 
     private sealed record Existence(bool Exists, bool LookupFailed = false);
+
+    private sealed record CensusTimedOut
+    {
+        public static readonly CensusTimedOut Instance = new();
+    }
 
     /// <summary>To the parent: a stop was asked while idle, but a session bound meanwhile: keep this incarnation.</summary>
     public sealed record CancelPassivation
@@ -112,6 +149,8 @@ public sealed class AccountResourcesActor : UntypedActor
     private bool _idleArmed;
     private bool _passivating;
     private bool _lookupFailed; // the directory could not answer: no answer is cached for the name
+    // sessions being handed over to another node, and what waits for their successor (null: none, the usual case)
+    private Dictionary<IActorRef, List<(object Message, IActorRef Sender)>>? _handingOver;
 
     public AccountResourcesActor(Jid account, StanzaRouter router, IAccountStore accounts, Settings settings)
     {
@@ -123,6 +162,10 @@ public sealed class AccountResourcesActor : UntypedActor
     }
 
     private readonly Cluster.UnreachableNodes _unreachable;
+    private int _censusPending; // a cluster: the nodes that have not answered this incarnation's FindSessions yet
+
+    public IStash Stash { get; set; } = null!;
+    public ITimerScheduler Timers { get; set; } = null!;
 
     /// <summary>A resource that can be given a stanza now: available, and not on a node this one cannot reach (a
     /// clustered node: its sessions leave the routing view at once, as if ended, until the node is back or downed).</summary>
@@ -149,7 +192,79 @@ public sealed class AccountResourcesActor : UntypedActor
         }
         if (lookup.IsCompletedSuccessfully) _known = lookup.Result is null ? Known.Missing : Known.Exists; // in memory: no wait
         else lookup.AsTask().PipeTo(Self, success: c => new Existence(c is not null), failure: _ => new Existence(false, LookupFailed: true));
+        if (_settings.WatchSessions) StartCensus();
         ArmIdleTimer();
+    }
+
+    // ---- a cluster: the sessions that outlive this entity's previous incarnation ------------------------------
+
+    /// <summary>
+    /// This incarnation may follow one on a node that died or gave its shard away: nothing told it of the account's
+    /// sessions on the other nodes, and a stanza routed before it knows them would go offline instead of to them. So
+    /// it asks every reachable member's <see cref="Cluster.NodeInfoActor"/> (<see cref="FindSessions"/>) and keeps
+    /// every other message in its stash until all have answered or <see cref="Settings.Census"/> has passed; the
+    /// sessions found are watched like those that bind here.
+    /// </summary>
+    private void StartCensus()
+    {
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
+        var query = new FindSessions(_account);
+        foreach (var member in cluster.State.Members)
+        {
+            if (member.Status is not (Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.WeaklyUp or Akka.Cluster.MemberStatus.Leaving
+                or Akka.Cluster.MemberStatus.Exiting) || cluster.State.Unreachable.Contains(member)) continue;
+            Context.ActorSelection(new RootActorPath(member.Address) / "user" / Cluster.NodeInfoActor.Name).Tell(query, Self);
+            _censusPending++;
+        }
+        if (_censusPending == 0) return;
+        Timers.StartSingleTimer(nameof(CensusTimedOut), CensusTimedOut.Instance, _settings.Census);
+        BecomeStacked(Census);
+    }
+
+    private void Census(object message)
+    {
+        switch (message)
+        {
+            case SessionsOnNode m:
+                Adopt(m.Sessions);
+                if (--_censusPending == 0) EndCensus();
+                break;
+            case CensusTimedOut:
+                EndCensus(); // a node that did not answer in time: its sessions are taken in when its answer comes
+                break;
+            case Existence or Terminated:
+                OnReceive(message);
+                break;
+            case ReceiveTimeout:
+                break; // armed again once the census ends
+            default:
+                Stash.Stash();
+                break;
+        }
+    }
+
+    private void EndCensus()
+    {
+        _censusPending = 0;
+        Timers.Cancel(nameof(CensusTimedOut));
+        Context.UnbecomeStacked();
+        Stash.UnstashAll();
+        _idleArmed = false;
+        SetReceiveTimeout(null);
+        ArmIdleTimer();
+    }
+
+    /// <summary>Sessions a node reported: each one bound at a resource this entity does not hold yet is taken in, with
+    /// its presence (a resource it holds was bound or told since the node answered: that is newer).</summary>
+    private void Adopt(IReadOnlyList<SessionEntry> sessions)
+    {
+        for (var i = 0; i < sessions.Count; i++)
+        {
+            var s = sessions[i];
+            if (!s.Jid.Bare.Equals(_account) || IndexOf(s.Jid) >= 0) continue;
+            _resources.Add(s);
+            Context.Watch(s.Session); // a session that ended meanwhile is Terminated at once, and leaves the table
+        }
     }
 
     protected override bool AroundReceive(Receive receive, object message)
@@ -197,16 +312,30 @@ public sealed class AccountResourcesActor : UntypedActor
             case UserActor.SessionEnded m:
                 Ended(m.Resource, m.Session);
                 break;
+            case ResumeSession m:
+                ResumeElsewhere(m);
+                break;
+            case HandOverRefused m:
+                Release(m.Session);
+                break;
+            case UserActor.SessionMoved m:
+                Moved(m);
+                break;
             case Terminated t:
                 SessionDied(t.ActorRef);
                 break;
             case ListResources:
                 Sender.Tell(new ResourceList(_resources.ToArray()));
                 break;
+            case SessionsOnNode m: // a node that answered after the census timed out
+                Adopt(m.Sessions);
+                break;
+            case CensusTimedOut:
+                break;
             case DeliverPageTo m:
             {
                 var i = ReachableIndexOf(m.Resource);
-                if (i >= 0) _resources[i].Session.Forward(m.Page); // the session answers the asker once written
+                if (i >= 0) ToSession(_resources[i].Session, m.Page, Sender); // the session answers the asker once written
                 else Sender.Tell(new SessionMessages.PageWritten(m.Page.PageId, false));
                 break;
             }
@@ -229,6 +358,12 @@ public sealed class AccountResourcesActor : UntypedActor
                 SetReceiveTimeout(null);
                 _idleArmed = false;
                 if (_resources.Count == 0) Passivate();
+                return;
+            case HandOff:
+                foreach (var waiting in _waiting ?? [])
+                    Context.Parent.Tell(new UsersActor.Envelope(_account, waiting), Self);
+                _waiting = null;
+                Context.Stop(Self);
                 return;
             case Stop:
                 if (_resources.Count == 0)
@@ -308,6 +443,79 @@ public sealed class AccountResourcesActor : UntypedActor
         if (i < 0 || !_resources[i].Session.Equals(session)) return;
         _resources.RemoveAt(i);
         if (_settings.WatchSessions) Context.Unwatch(session);
+        Release(session); // ended during a hand-over: what waited is routed as for a resource that is gone
+    }
+
+    // ---- XEP-0198 resumption on another node -------------------------------------------------------------------
+
+    /// <summary>Tells a session, unless it is being handed over: then the message waits for its successor.</summary>
+    private void ToSession(IActorRef session, object message, IActorRef sender)
+    {
+        if (_handingOver is not null && _handingOver.TryGetValue(session, out var waiting)) waiting.Add((message, sender));
+        else session.Tell(message, sender);
+    }
+
+    private void ResumeElsewhere(ResumeSession m)
+    {
+        var found = -1;
+        for (var i = 0; i < _resources.Count; i++)
+            if (_resources[i].Session.Path.Name == m.SessionId) found = i;
+        if (found < 0 || _unreachable.Holds(_resources[found].Session) || (_handingOver?.ContainsKey(_resources[found].Session) ?? false))
+        {
+            m.Requester.Tell(new Sessions.SessionsActor.AttachFailed(m.SessionId)); // XEP-0198 §5: item-not-found
+            return;
+        }
+        var session = _resources[found].Session;
+        (_handingOver ??= new()).Add(session, new List<(object, IActorRef)>());
+        session.Tell(new Sessions.SessionActor.HandOver(_account, m.Handled), m.Requester);
+    }
+
+    /// <summary>The successor registered: it takes the old session's place (presence and bind time unchanged), gets
+    /// what waited for it, and the old session learns where to relay what others still send it.</summary>
+    private void Moved(UserActor.SessionMoved m)
+    {
+        var i = IndexOf(m.Resource);
+        if (i >= 0 && _resources[i].Session.Equals(m.From))
+        {
+            _resources[i] = _resources[i] with { Session = m.To };
+            if (_settings.WatchSessions)
+            {
+                Context.Unwatch(m.From);
+                Context.Watch(m.To);
+            }
+        }
+        else
+        {
+            // the old session's end came first (its node was downed): the successor binds the resource anew
+            Bound(m.Resource, m.To);
+            _ = SetPresence(m.Resource, m.To, m.Available, m.Priority);
+        }
+        if (_handingOver is not null && _handingOver.Remove(m.From, out var waiting))
+        {
+            if (_handingOver.Count == 0) _handingOver = null;
+            for (var k = 0; k < waiting.Count; k++) m.To.Tell(waiting[k].Message, waiting[k].Sender);
+        }
+        m.From.Tell(new Sessions.SessionActor.MovedTo(m.To));
+    }
+
+    /// <summary>A hand-over that will not complete (refused, or the session ended): what waited goes to the session if it
+    /// still holds its resource, else is routed as for a resource that is gone (pages: not written).</summary>
+    private void Release(IActorRef session)
+    {
+        if (_handingOver is null || !_handingOver.Remove(session, out var waiting)) return;
+        if (_handingOver.Count == 0) _handingOver = null;
+        var holds = false;
+        for (var i = 0; i < _resources.Count; i++)
+            if (_resources[i].Session.Equals(session)) holds = true;
+        for (var k = 0; k < waiting.Count; k++)
+        {
+            var (message, sender) = waiting[k];
+            if (holds) session.Tell(message, sender);
+            else if (message is SessionMessages.DeliverPage page) sender.Tell(new SessionMessages.PageWritten(page.PageId, false));
+            else if (message is SessionMessages.Deliver d && Jid.TryParse(d.Stanza.From, out var from) && from is not null
+                     && Jid.TryParse(d.Stanza.To, out var to) && to is not null)
+                Route(new RouteStanza(d.Stanza, from, to));
+        }
     }
 
     /// <summary>A watched session died without ending (its node crashed and was downed): it ends as if it had told
@@ -328,7 +536,7 @@ public sealed class AccountResourcesActor : UntypedActor
             if (!Deliverable(r) || r.Jid.Equals(from)) continue;
             var copy = presence.Clone();
             copy.To = r.Jid.ToString();
-            r.Session.Tell(new SessionMessages.Deliver(copy));
+            ToSession(r.Session, new SessionMessages.Deliver(copy, Diagnostics.XmppTracing.Current), Self);
         }
     }
 
@@ -336,6 +544,9 @@ public sealed class AccountResourcesActor : UntypedActor
 
     private void Route(RouteStanza m)
     {
+        // the span the deliveries below are told in (their Deliver records carry its context)
+        using var span = Diagnostics.XmppTracing.Start(Diagnostics.XmppTracing.Spans.AccountRoute, System.Diagnostics.ActivityKind.Internal,
+            m.Trace, m.Stanza);
         if (_known == Known.Missing)
         {
             _router.ToNoAccount(m.Stanza, m.From, m.To); // §8.5.1
@@ -366,7 +577,7 @@ public sealed class AccountResourcesActor : UntypedActor
                 }
                 // §8.5.2.1.1: presence goes to every available resource
                 for (var i = 0; i < _resources.Count; i++)
-                    if (Deliverable(_resources[i])) _resources[i].Session.Tell(new SessionMessages.Deliver(stanza));
+                    if (Deliverable(_resources[i])) ToSession(_resources[i].Session, new SessionMessages.Deliver(stanza, Diagnostics.XmppTracing.Current), Self);
                 return;
         }
     }
@@ -394,7 +605,7 @@ public sealed class AccountResourcesActor : UntypedActor
         {
             var r = _resources[i];
             if (!Deliverable(r) || r.Priority < 0) continue;
-            if (type == "headline" || r.Priority == best) r.Session.Tell(new SessionMessages.Deliver(stanza));
+            if (type == "headline" || r.Priority == best) ToSession(r.Session, new SessionMessages.Deliver(stanza, Diagnostics.XmppTracing.Current), Self);
         }
     }
 
@@ -409,7 +620,7 @@ public sealed class AccountResourcesActor : UntypedActor
         var i = ReachableIndexOf(to);
         if (i >= 0)
         {
-            _resources[i].Session.Tell(new SessionMessages.Deliver(stanza)); // §8.5.3.1: a connected resource gets it
+            ToSession(_resources[i].Session, new SessionMessages.Deliver(stanza, Diagnostics.XmppTracing.Current), Self); // §8.5.3.1: a connected resource gets it
             return;
         }
         // RFC 6121 §8.5.3.2: no session with that resource

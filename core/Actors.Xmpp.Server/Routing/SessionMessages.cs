@@ -5,8 +5,9 @@ namespace Actors.Xmpp.Server.Routing;
 /// <summary>What the router tells session actors. Stanzas are immutable once routed.</summary>
 public static class SessionMessages
 {
-    /// <summary>Deliver this stanza to the client of the session.</summary>
-    public sealed record Deliver(Element Stanza);
+    /// <summary>Deliver this stanza to the client of the session. <paramref name="Trace"/>: the span of the actor that
+    /// told it (<see cref="Diagnostics.XmppTracing"/>), none while untraced; never part of the stanza.</summary>
+    public sealed record Deliver(Element Stanza, System.Diagnostics.ActivityContext Trace = default);
     /// <summary>
     /// Deliver these stanzas, in order, then answer the sender <see cref="PageWritten"/> with <paramref name="PageId"/>
     /// once the transport reports them written out to the connection (its write receipt), or not (no connection, lost

@@ -178,7 +178,7 @@ public sealed class StanzaRouter
     {
         if (_users is not null)
         {
-            _users.Tell(to, new AccountResourcesActor.RouteStanza(stanza, from, to));
+            _users.Tell(to, new AccountResourcesActor.RouteStanza(stanza, from, to, Diagnostics.XmppTracing.Current));
             return;
         }
         ToNoAccount(stanza, from, to);
@@ -248,10 +248,21 @@ public sealed class StanzaRouter
             Bounce(stanza, "service-unavailable"); // RFC 6120 §8.4: unknown namespace
             return;
         }
+        if (_pendingIqs.IsFull(from))
+        {
+            Bounce(stanza, "resource-constraint",
+                $"{MaxPendingIqsPerSender} requests of yours are still being answered; wait for their answers");
+            return;
+        }
         ValueTask<Element> pending;
         try
         {
             pending = handler(new IqRequest(stanza, from, to, payload));
+        }
+        catch (StoreQuotaExceededException ex)
+        {
+            Bounce(stanza, "not-acceptable", ex.Message);
+            return;
         }
         catch (Exception ex)
         {
@@ -259,20 +270,45 @@ public sealed class StanzaRouter
             Bounce(stanza, "internal-server-error");
             return;
         }
-        if (pending.IsCompletedSuccessfully) Reply(pending.Result);
-        else _ = AwaitReply(pending, stanza, payload.Namespace);
+        if (pending.IsCompletedSuccessfully)
+        {
+            Reply(pending.Result);
+            return;
+        }
+        // an answer still to come (a user actor's, a plugin store's): one more request this sender has under way
+        _pendingIqs.Enter(from);
+        _ = AwaitReply(pending, stanza, payload.Namespace, from);
     }
 
-    private async Task AwaitReply(ValueTask<Element> pending, Element stanza, string ns)
+    /// <summary>IQ requests one sender (a full JID) may have under way at once in handlers that answer later (the
+    /// account's roster, plugin stores); one more is answered &lt;resource-constraint/&gt; (RFC 6120 §8.3.3.18, type
+    /// wait) instead of queueing without bound in the account's actor. 0: no cap.</summary>
+    public int MaxPendingIqsPerSender
+    {
+        get => _pendingIqs.Max;
+        set => _pendingIqs.Max = value;
+    }
+
+    private readonly PendingIqCounts _pendingIqs = new();
+
+    private async Task AwaitReply(ValueTask<Element> pending, Element stanza, string ns, Jid sender)
     {
         try
         {
             Reply(await pending.ConfigureAwait(false));
         }
+        catch (StoreQuotaExceededException ex)
+        {
+            Bounce(stanza, "not-acceptable", ex.Message); // the account's store is full: the request was too much
+        }
         catch (Exception ex)
         {
             _log.LogError(ex, "IQ handler for {Ns} failed", ns);
             Bounce(stanza, "internal-server-error");
+        }
+        finally
+        {
+            _pendingIqs.Exit(sender);
         }
     }
 

@@ -22,6 +22,9 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
 
     public const string ElementManifest = "xmpp.element.v1";
     public const string DeliverManifest = "xmpp.deliver.v1";
+    /// <summary>A delivery with the W3C trace context of the span that told it (Diagnostics/XmppTracing): the
+    /// context's bytes, then the stanza.</summary>
+    public const string DeliverTracedManifest = "xmpp.deliver-traced.v1";
     public const string DeliverPageManifest = "xmpp.deliver-page.v1";
 
     /// <summary>The HOCON that registers and binds this serializer (prepended to the server's Akka configuration).</summary>
@@ -43,7 +46,7 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         Element => ElementManifest,
-        SessionMessages.Deliver => DeliverManifest,
+        SessionMessages.Deliver d => d.Trace == default ? DeliverManifest : DeliverTracedManifest,
         SessionMessages.DeliverPage => DeliverPageManifest,
         _ => throw new ArgumentException($"{nameof(StanzaSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
@@ -58,6 +61,11 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
                 XmlSerializer.Write(o, e, null);
                 break;
             case SessionMessages.Deliver d:
+                if (d.Trace != default)
+                {
+                    Diagnostics.XmppTracing.WriteContext(o.GetSpan(Diagnostics.XmppTracing.WireSize), d.Trace);
+                    o.Advance(Diagnostics.XmppTracing.WireSize);
+                }
                 XmlSerializer.Write(o, d.Stanza, null);
                 break;
             case SessionMessages.DeliverPage p:
@@ -93,6 +101,11 @@ public sealed class StanzaSerializer : SerializerWithStringManifest
                 return Parse(bytes);
             case DeliverManifest:
                 return new SessionMessages.Deliver(Parse(bytes));
+            case DeliverTracedManifest:
+            {
+                var trace = Diagnostics.XmppTracing.ReadContext(bytes);
+                return new SessionMessages.Deliver(Parse(bytes.AsSpan(Diagnostics.XmppTracing.WireSize)), trace);
+            }
             case DeliverPageManifest:
             {
                 var span = bytes.AsSpan();

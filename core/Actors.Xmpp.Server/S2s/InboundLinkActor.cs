@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using Actors.Xmpp.Server.Routing;
 using Actors.Xmpp.Server.Stanzas;
 using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Transport.Connections;
@@ -24,7 +25,12 @@ namespace Actors.Xmpp.Server.S2s;
 /// db:verify requests of other servers about keys this server generated (XEP-0185). A stanza is accepted only when its
 /// 'from' domain was authenticated for its 'to' domain on this stream: &lt;not-authorized/&gt; before any
 /// authentication, &lt;invalid-from/&gt; for a 'from' not authenticated (§4.9.3.9), &lt;host-unknown/&gt; for a 'to' not
-/// hosted here (§4.9.3.6); then it is routed as jabber:client like any other stanza.
+/// hosted here (§4.9.3.6); then it is routed as jabber:client like any other stanza. With <c>Xmpp:S2s:Bidi</c> it offers
+/// XEP-0288 bidirectional streams (after TLS when TLS is required, with the authentication features); a peer that asks
+/// with &lt;bidi xmlns='urn:xmpp:bidi'/&gt; gets each domain pair it authenticates registered with <see cref="S2sActor"/>
+/// as this server's way back to it (<see cref="S2sActor.BidiRoute"/>): stanzas from the local domain to the peer's
+/// domain of an authenticated pair (for SASL the stream's 'to' to its 'from', for dialback the inverse of the
+/// db:result's pair, XEP-0288 §2.2) are written on this stream instead of a second connection.
 /// </summary>
 public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
 {
@@ -35,14 +41,15 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
     private readonly IMaterializer _materializer;
     private readonly S2sContext _context;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly HashSet<(string Remote, string Local)> _authenticated = new();
-    private readonly HashSet<(string Remote, string Local)> _verifying = new();
+    private readonly PeerDomains _peers;
     private StreamLink? _link;
     private string _streamId = NewStreamId(); // a new one for each stream header (RFC 6120 §4.7.3; restarts too)
     private string? _local;  // the 'to' of the peer's header
     private string? _peer;   // the 'from' of the peer's header
     private bool _headerSent, _closing;
     private bool _secure, _tlsStarting, _saslDone, _saslChallenged;
+    private bool _bidi;            // XEP-0288: the peer asked for a bidirectional stream
+    private bool _bidiRoutes;      // and the parent routes some of this server's stanzas here
     private TlsUpgrade? _tls;
     private (string Domain, string? Error)? _certificateVerdict;
     private long _lastStanza = Environment.TickCount64;
@@ -53,12 +60,14 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         _directTls = directTls;
         _materializer = materializer;
         _context = context;
+        _peers = new PeerDomains(context);
         Receive<S2sActor.Verified>(OnVerified);
+        Receive<S2sRoutes.Outbound>(OnOutbound);
         Receive<S2sActor.SystemShutdown>(_ => CloseStream(StreamErrors.SystemShutdown));
-        Receive<SetupTimedOut>(_ => { if (_authenticated.Count == 0) CloseStream(StreamErrors.ConnectionTimeout, "not authenticated in time"); });
+        Receive<SetupTimedOut>(_ => { if (_peers.Count == 0) CloseStream(StreamErrors.ConnectionTimeout, "not authenticated in time"); });
         Receive<IdleCheck>(_ =>
         {
-            if (_verifying.Count == 0 && Environment.TickCount64 - _lastStanza >= _context.Settings.IdleTimeoutSeconds * 1000L)
+            if (_peers.Verifying == 0 && Environment.TickCount64 - _lastStanza >= _context.Settings.IdleTimeoutSeconds * 1000L)
                 CloseStream(StreamErrors.ConnectionTimeout, "idle");
         });
     }
@@ -69,7 +78,8 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
 
     protected override void OnTlsFailed(string reason)
     {
-        // RFC 6120 §5.4.3.2: the TCP connection is terminated (the link closed it); no stream is left to close
+        // RFC 6120 §5.4.3.2: the receiving entity MUST terminate the TCP connection (the link closed it) and MUST NOT
+        // send </stream> first: the stream the handshake replaced is gone, so nothing is written
         _log.Info("s2s inbound: TLS failed ({0})", reason);
         _closing = true;
         Timers.CancelAll();
@@ -146,7 +156,9 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         {
             // RFC 6120 §4.7.5 / §5.4.1 / XEP-0178 / XEP-0220 §2.1
             var offerExternal = _secure && !_saslDone && peer is not null && CertificateError(peer) is null;
-            _link.Send(S2sStreams.StreamFeatures(offerTls: !_secure, tlsRequired: _context.Settings.RequireTls, offerExternal));
+            // XEP-0288 §2.1: bidi with the authentication features; after SASL the restarted stream offers nothing more
+            var offerBidi = _context.Settings.Bidi && !_saslDone && !_bidi;
+            _link.Send(S2sStreams.StreamFeatures(offerTls: !_secure, tlsRequired: _context.Settings.RequireTls, offerExternal, offerBidi));
         }
     }
 
@@ -173,8 +185,10 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         if (_closing) return;
         _tlsStarting = false;
         _secure = true;
-        // RFC 6120 §5.4.3.3: the stream restarts; what was learned before TLS is forgotten
-        _authenticated.Clear();
+        // RFC 6120 §5.4.3.3: the stream restarts; what was learned before TLS is forgotten (a bidi request too: XEP-0288
+        // §2.1, STARTTLS comes before bidirectionality)
+        _peers.Clear();
+        _bidi = false;
         _headerSent = false;
         ResumeAfterTls();
     }
@@ -204,6 +218,11 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         if (element.Namespace == Ns.Sasl)
         {
             OnSasl(element);
+            return;
+        }
+        if (element.Is(S2sStreams.Bidi, Ns.Bidi) && _context.Settings.Bidi)
+        {
+            OnBidiRequest();
             return;
         }
         if (element.Is(S2sStreams.Result, Ns.Dialback))
@@ -293,8 +312,9 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         }
         _link!.Send(new Element(S2sStreams.Success, Ns.Sasl), Ns.Server);
         _saslDone = true;
-        _authenticated.Add((_peer!, _local!));
-        _log.Info("s2s {0} → {1} authenticated (SASL EXTERNAL)", _peer, _local);
+        _peers.Add(_peer!, _local!);
+        _log.Info("s2s {0} → {1} authenticated (SASL EXTERNAL{2})", _peer, _local, _bidi ? ", bidirectional" : "");
+        if (_bidi) RegisterRoute(_peer!, _local!); // XEP-0288 §2.2: the stream's 'to' to its 'from'
         Timers.Cancel(SetupTimer);
         _lastStanza = Environment.TickCount64;
         // §6.4.6: the peer restarts the stream; the next bytes are its new header
@@ -302,125 +322,97 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         _headerSent = false;
     }
 
-    /// <summary>XEP-0220 §2.1.2: the Originating Server claims a domain with a key; ask its Authoritative Server.</summary>
+    /// <summary>XEP-0220 §2.1.2: the Originating Server claims a domain with a key; ask its Authoritative Server. A
+    /// db:result with a 'type' answers a request this server never made on this stream: nothing is authenticated by it
+    /// (XEP-0288 §4: no stanza goes to its 'from' without proof).</summary>
     private void OnResult(Element result)
     {
-        var to = result.To is { } t ? Jid.NormalizeDomain(t) : null;
-        var from = result.From is { } f ? Jid.NormalizeDomain(f) : null;
-        if (from is null)
+        if (result.Type is not null)
         {
-            CloseStream(StreamErrors.InvalidFrom, "db:result needs a valid 'from' domain"); // XEP-0220 §2.4
+            _log.Info("s2s inbound: ignored an unrequested db:result type='{0}' from {1}", result.Type, result.From ?? "?");
             return;
         }
-        if (to is null || !_context.Router.IsHostedDomain(to))
-        {
-            // XEP-0220 §2.4 (dialback errors announced): the target domain is not hosted here
-            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, result.To ?? _local!, from, "item-not-found")));
-            return;
-        }
-        var key = result.Text;
-        if (key.Length == 0)
-        {
-            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, to, from, "bad-request")));
-            return;
-        }
-        if (_authenticated.Contains((from, to)) || !_verifying.Add((from, to))) return; // asked already
-        Context.Parent.Tell(new S2sActor.Verify(to, from, _streamId, key, Self));
+        if (_peers.OnResultRequest(result, _streamId, _local!, _link!, Self, Context.Parent) is { } error)
+            CloseStream(StreamErrors.InvalidFrom, error);
     }
 
     private void OnVerified(S2sActor.Verified m)
     {
-        if (m.StreamId != _streamId || !_verifying.Remove((m.Remote, m.Local)) || _closing) return;
-        if (m.ErrorCondition is { } condition)
+        if (m.StreamId != _streamId || _closing) return;
+        if (!_peers.OnVerified(m, _link!))
         {
-            // XEP-0220 §2.4: the Authoritative Server could not be asked (remote-server-not-found / -timeout)
-            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Result, m.Local, m.Remote, condition)));
+            if (m.ErrorCondition is null && !m.Valid) _log.Info("s2s inbound: dialback key of {0} for {1} is invalid", m.Remote, m.Local);
             return;
         }
-        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Result, m.Local, m.Remote, m.Valid ? S2sStreams.Valid : S2sStreams.Invalid)));
-        if (!m.Valid)
-        {
-            _log.Info("s2s inbound: dialback key of {0} for {1} is invalid", m.Remote, m.Local);
-            return; // XEP-0220 §2.4: other domains may still authenticate on this stream
-        }
-        _authenticated.Add((m.Remote, m.Local));
-        _log.Info("s2s {0} → {1} authenticated (dialback{2})", m.Remote, m.Local, _secure ? " over TLS" : "");
+        _log.Info("s2s {0} → {1} authenticated (dialback{2}{3})", m.Remote, m.Local, _secure ? " over TLS" : "", _bidi ? ", bidirectional" : "");
         Timers.Cancel(SetupTimer);
         _lastStanza = Environment.TickCount64;
+        if (_bidi) RegisterRoute(m.Remote, m.Local); // XEP-0288 §2.2: the inverse of the db:result's pair
     }
 
-    /// <summary>XEP-0220 §2.3: this server is the Authoritative Server of the db:verify's 'to'; the key is valid when
-    /// it is the one this server generated for the Receiving Server ('from') and that stream id.</summary>
+    /// <summary>XEP-0220 §2.3: this server is the Authoritative Server of the db:verify's 'to'.</summary>
     private void OnVerifyRequest(Element verify)
     {
-        var receiving = verify.From is { } f ? Jid.NormalizeDomain(f) : null;
-        var originating = verify.To is { } t ? Jid.NormalizeDomain(t) : null;
-        var id = verify.Id;
-        if (receiving is null || string.IsNullOrEmpty(id))
+        if (_peers.OnVerifyRequest(verify, _local!, _link!) is { } error) CloseStream(StreamErrors.InvalidXml, error);
+    }
+
+    /// <summary>XEP-0288 §2.2: the peer asks for a bidirectional stream (no answer is defined). Pairs it authenticated
+    /// already (it should ask before, a SHOULD) become routes now.</summary>
+    private void OnBidiRequest()
+    {
+        if (_bidi) return;
+        _bidi = true;
+        _log.Debug("s2s inbound from {0}: bidirectional stream requested (XEP-0288)", _peer ?? "?");
+        foreach (var (remote, local) in _peers.Pairs) RegisterRoute(remote, local);
+    }
+
+    /// <summary>The peer proved <paramref name="remote"/> for <paramref name="local"/> on this bidirectional stream: this
+    /// server may send from <paramref name="local"/> to <paramref name="remote"/> on it (XEP-0288 §2.2).</summary>
+    private void RegisterRoute(string remote, string local)
+    {
+        _bidiRoutes = true;
+        Context.Parent.Tell(new S2sActor.BidiRoute(local, remote));
+    }
+
+    /// <summary>A stanza of this server for the peer, on this bidirectional stream: written only for a pair the peer
+    /// authenticated (XEP-0288 §2.2: the receiving server MUST only send stanzas for which it has been authenticated).</summary>
+    private void OnOutbound(S2sRoutes.Outbound m)
+    {
+        if (_closing)
         {
-            CloseStream(StreamErrors.InvalidXml, "db:verify needs 'from' and 'id'");
+            Context.Parent.Tell(m); // for a new outbound link (BidiClosing went first)
             return;
         }
-        if (originating is null || !_context.Router.IsHostedDomain(originating))
+        if (!_bidi || !_peers.Contains(m.Remote, m.Local))
         {
-            _link!.Send(S2sStreams.Prefixed(S2sStreams.DialbackError(S2sStreams.Verify, verify.To ?? _local!, receiving, "item-not-found", id)));
+            _context.Router.Bounce(m.Stanza, "remote-server-not-found", $"{m.Remote} is not authenticated on this stream");
             return;
         }
-        var valid = _context.Keys.Verify(receiving, originating, id, verify.Text);
-        _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Verify, originating, receiving, valid ? S2sStreams.Valid : S2sStreams.Invalid, id)));
+        _lastStanza = Environment.TickCount64;
+        var stanza = m.Stanza;
+        _link!.Send(stanza.Namespace == Ns.Client ? stanza.CloneIn(Ns.Client, Ns.Server) : stanza, Ns.Server);
     }
 
     private void OnStanza(Element received)
     {
-        if (_authenticated.Count == 0)
+        if (_peers.Count == 0)
         {
             CloseStream(StreamErrors.NotAuthorized, "dialback comes first"); // RFC 6120 §4.9.3.12
             return;
         }
-        // RFC 6120 §8.1.1.1 / §8.1.2.1: a server-to-server stanza names both addresses
-        if (received.From is not { } fromAttr || received.To is not { } toAttr)
+        if (_peers.CheckAddresses(received, out var from, out var to) is { } refused)
         {
-            CloseStream(StreamErrors.ImproperAddressing, "a server's stanza needs 'from' and 'to'"); // §4.9.3.7
+            CloseStream(refused.Condition, refused.Text);
             return;
         }
-        if (!Jid.TryParse(fromAttr, out var from) || from is null)
+        if (from is null || to is null) return; // answered <jid-malformed/>
+        if (S2sStreams.IsPingAnswer(received, from, to))
         {
-            CloseStream(StreamErrors.InvalidFrom, "'from' is not a valid JID"); // §4.9.3.9
-            return;
-        }
-        if (!Jid.TryParse(toAttr, out var to) || to is null)
-        {
-            var stanza0 = received.CloneIn(Ns.Server, Ns.Client);
-            if (StanzaErrors.Reply(stanza0, "jid-malformed", "the 'to' address is not a valid JID") is { } reply) Back(reply);
-            return;
-        }
-        if (!_authenticated.Contains((from.Domain, to.Domain)))
-        {
-            if (!IsAuthenticatedTarget(to.Domain))
-                CloseStream(StreamErrors.HostUnknown, $"{to.Domain} was not authenticated on this stream"); // §4.9.3.6
-            else
-                CloseStream(StreamErrors.InvalidFrom, $"{from.Domain} was not authenticated on this stream"); // §4.9.3.9
+            Context.Parent.Tell(new S2sActor.PingAnswered(to.Domain, from.Domain, received.Id!)); // XEP-0199 §4.2
             return;
         }
         _lastStanza = Environment.TickCount64;
-        var stanza = received.CloneIn(Ns.Server, Ns.Client);
-        stanza.From = from.ToString();
-        stanza.To = to.ToString();
-        _context.Router.Route(stanza, from, to);
-    }
-
-    private bool IsAuthenticatedTarget(string domain)
-    {
-        foreach (var pair in _authenticated)
-            if (pair.Local == domain) return true;
-        return false;
-    }
-
-    /// <summary>An error for the peer's entity goes back through the router (and this server's outbound link).</summary>
-    private void Back(Element reply)
-    {
-        if (Jid.TryParse(reply.To, out var to) && to is not null && Jid.TryParse(reply.From, out var from) && from is not null)
-            _context.Router.Route(reply, from, to);
+        _peers.Deliver(received, from, to);
     }
 
     /// <summary>Ends the stream (RFC 6120 §4.4), after a stream error when <paramref name="condition"/> is given.</summary>
@@ -429,6 +421,7 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         if (_closing) return;
         _closing = true;
         Timers.CancelAll();
+        if (_bidiRoutes) Context.Parent.Tell(S2sActor.BidiClosing.Instance); // before any stanza it sends back
         if (_tlsStarting)
         {
             // during the TLS handshake there is no stream to put an error on (RFC 6120 §5.4.3.2)

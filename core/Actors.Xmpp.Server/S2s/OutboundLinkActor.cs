@@ -23,11 +23,16 @@ namespace Actors.Xmpp.Server.S2s;
 /// (§8.3.3.15), as is the whole queue when setting up takes longer than <c>ConnectTimeoutSeconds</c>; a domain that
 /// cannot be resolved or connected, or refuses dialback, gets the queue bounced with &lt;remote-server-not-found/&gt;
 /// (§8.3.3.14). The same stream carries this server's db:verify requests as the Receiving Server of <c>remote</c>'s
-/// inbound streams (XEP-0220 §2.2): they go as soon as the peer's stream header arrived.
+/// inbound streams (XEP-0220 §2.2): they go as soon as the peer's stream header arrived. With <c>Xmpp:S2s:Bidi</c>, when
+/// the peer offers XEP-0288 bidirectional streams (after TLS), the link asks for one (&lt;bidi xmlns='urn:xmpp:bidi'/&gt;
+/// before SASL or dialback, §2.2); once established, the peer's stanzas from <c>remote</c> to <c>local</c> (and from
+/// pairs it authenticates later with dialback on this stream, answered here with XEP-0220 errors) arrive on it and are
+/// checked and routed in as an inbound stream's are (<see cref="PeerDomains"/>: &lt;invalid-from/&gt;,
+/// &lt;host-unknown/&gt;).
 /// </summary>
 public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
 {
-    private const string SetupTimer = "setup", IdleTimer = "idle";
+    private const string SetupTimer = "setup", IdleTimer = "idle", PingTimer = "ping";
     private const string RemoteServerNotFound = "remote-server-not-found", RemoteServerTimeout = "remote-server-timeout";
 
     private readonly string _local, _remote;
@@ -43,8 +48,14 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
     private bool _headerReceived, _resultSent, _established, _closing;
     private bool _negotiated;      // TLS (and SASL) are done with: dialback requests and results may go
     private bool _secure, _tlsStarting, _saslSent, _saslDone;
+    private bool _bidi;            // XEP-0288: asked for; the peer's stanzas come on this stream too
+    private readonly PeerDomains _peers;
     private TlsUpgrade? _tls;
     private long _lastStanza;
+    private long _lastHeard;       // when the peer last showed it is there (anything on this link, a ping answered)
+    private string? _pingId;       // the XEP-0199 ping waiting for its answer
+    private long _pingSentAt;
+    private int _pings;
 
     public OutboundLinkActor(string local, string remote, IMaterializer materializer, S2sContext context)
     {
@@ -52,12 +63,21 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
         _remote = remote;
         _materializer = materializer;
         _context = context;
+        _peers = new PeerDomains(context);
         Receive<S2sRoutes.Outbound>(m => OnStanza(m));
+        Receive<S2sActor.Verified>(m =>
+        {
+            // a dialback request of the peer on this bidirectional stream (XEP-0288 §2.2), answered by its Authoritative Server
+            if (m.StreamId == _streamId && !_closing && _link is not null && _peers.OnVerified(m, _link))
+                _log.Info("s2s {0} → {1} authenticated on the bidirectional stream to it (dialback)", m.Remote, m.Local);
+        });
         Receive<S2sActor.Verify>(OnVerifyRequest);
         Receive<Connected>(m => OnConnected(m.Connection));
         Receive<ConnectFailed>(m => Fail(RemoteServerNotFound, m.Reason));
         Receive<SetupTimedOut>(_ => { if (!_established) Fail(RemoteServerTimeout, $"{_remote} was not reached in time"); });
         Receive<IdleCheck>(_ => OnIdleCheck());
+        Receive<PingCheck>(_ => OnPingCheck());
+        Receive<S2sActor.PingAnswered>(m => OnPingAnswered(m.Id));
         Receive<S2sActor.SystemShutdown>(_ => Close(StreamErrors.SystemShutdown, null, RemoteServerTimeout, "the server is shutting down"));
     }
 
@@ -67,12 +87,10 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
     protected override void OnFramingFailed(FramerErrorCondition condition, string text) =>
         Close(StreamErrors.ForFraming(condition), text, RemoteServerNotFound, $"{_remote} sent bad XML");
 
-    protected override void OnTlsFailed(string reason)
-    {
-        _tlsStarting = false;
-        _link!.Complete(); // RFC 6120 §5.4.3.2: the connection is gone (closed by the link); no stream to close
-        Fail(RemoteServerNotFound, $"TLS with {_remote} failed: {reason}");
-    }
+    /// <summary>RFC 6120 §5.4.3.2: the link has terminated the TCP connection; the stream the handshake replaced is
+    /// not closed (no &lt;/stream&gt;, no stream error: <see cref="Close"/> only completes the link while
+    /// <c>_tlsStarting</c>), and what was queued bounces with &lt;remote-server-not-found/&gt;.</summary>
+    protected override void OnTlsFailed(string reason) => Fail(RemoteServerNotFound, $"TLS with {_remote} failed: {reason}");
 
     protected override void OnConnectionLost()
     {
@@ -96,6 +114,11 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
     private sealed record IdleCheck
     {
         public static readonly IdleCheck Instance = new();
+    }
+
+    private sealed record PingCheck
+    {
+        public static readonly PingCheck Instance = new();
     }
 
     protected override void PreStart()
@@ -140,6 +163,13 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
     {
         _lastStanza = Environment.TickCount64;
         _link!.Send(stanza.Namespace == Ns.Client ? stanza.CloneIn(Ns.Client, Ns.Server) : stanza, Ns.Server);
+    }
+
+    private void OnPingAnswered(string id)
+    {
+        if (id != _pingId) return;
+        _pingId = null;
+        _lastHeard = Environment.TickCount64;
     }
 
     private void OnVerifyRequest(S2sActor.Verify m)
@@ -234,6 +264,7 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
     protected override void OnElement(Element element)
     {
         if (_closing) return;
+        _lastHeard = Environment.TickCount64;
         if (S2sStreams.IsStreamFeatures(element))
         {
             OnFeatures(element);
@@ -252,12 +283,18 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
         }
         if (element.Is(S2sStreams.Result, Ns.Dialback))
         {
-            OnResult(element);
+            if (element.Type is null && _bidi) OnPeerResultRequest(element);
+            else OnResult(element);
             return;
         }
         if (element.Is(S2sStreams.Verify, Ns.Dialback))
         {
-            OnVerifyAnswer(element);
+            if (element.Type is null && _bidi)
+            {
+                if (_peers.OnVerifyRequest(element, _local, _link!) is { } error)
+                    Close(StreamErrors.InvalidXml, error, RemoteServerTimeout, $"{_remote} broke the stream");
+            }
+            else OnVerifyAnswer(element);
             return;
         }
         if (S2sStreams.IsStreamError(element))
@@ -267,8 +304,54 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
             Close(null, null, RemoteServerNotFound, $"{_remote} closed the stream with <{condition}/>");
             return;
         }
+        if (_bidi && S2sStreams.IsStanza(element))
+        {
+            OnPeerStanza(element);
+            return;
+        }
         // an outbound stream carries no stanzas from the peer (RFC 6120 §4.1: unidirectional without XEP-0288)
         Close(StreamErrors.UnsupportedStanzaType, "this stream is outbound only", RemoteServerTimeout, $"{_remote} broke the stream");
+    }
+
+    /// <summary>XEP-0288 §2.2: a stanza of the peer on this bidirectional stream, checked as on an inbound stream. The
+    /// receiving server MUST NOT send any before it is authenticated: &lt;not-authorized/&gt; (RFC 6120 §4.9.3.12).</summary>
+    private void OnPeerStanza(Element received)
+    {
+        if (!_established)
+        {
+            Close(StreamErrors.NotAuthorized, "no stanza before the stream is authenticated", RemoteServerNotFound, $"{_remote} sent a stanza too early");
+            return;
+        }
+        if (_peers.CheckAddresses(received, out var from, out var to) is { } refused)
+        {
+            Close(refused.Condition, refused.Text, RemoteServerTimeout, $"{_remote} sent a stanza it may not send");
+            return;
+        }
+        if (from is null || to is null) return; // answered <jid-malformed/>
+        if (S2sStreams.IsPingAnswer(received, from, to))
+        {
+            // XEP-0199 §4.2: the answer to this link's ping comes back on the same stream; another link's goes to it
+            if (from.Domain == _remote && to.Domain == _local) OnPingAnswered(received.Id!);
+            else Context.Parent.Tell(new S2sActor.PingAnswered(to.Domain, from.Domain, received.Id!));
+            return;
+        }
+        _lastStanza = Environment.TickCount64;
+        _peers.Deliver(received, from, to);
+    }
+
+    /// <summary>XEP-0288 §2.2: the peer (the receiving server of this stream) asks with dialback for another domain pair
+    /// on it; this server asks that domain's Authoritative Server (never on this stream) and answers with XEP-0220
+    /// errors where needed. The stream's own pair, reversed, is authenticated with the stream.</summary>
+    private void OnPeerResultRequest(Element result)
+    {
+        if (result.From is { } f && Jid.NormalizeDomain(f) == _remote && result.To is { } t && Jid.NormalizeDomain(t) == _local)
+        {
+            if (_established)
+                _link!.Send(S2sStreams.Prefixed(S2sStreams.Dialback(S2sStreams.Result, _local, _remote, S2sStreams.Valid)));
+            return;
+        }
+        if (_peers.OnResultRequest(result, _streamId!, _local, _link!, Self, Context.Parent) is { } error)
+            Close(StreamErrors.InvalidFrom, error, RemoteServerTimeout, $"{_remote} broke the stream");
     }
 
     /// <summary>RFC 6120 §4.3.2: the peer's features after each (re)start of the stream.</summary>
@@ -294,7 +377,13 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
                 return;
             }
         }
-        else if (S2sStreams.OffersExternal(features) && CertificateError() is null)
+        if (!_bidi && _context.Settings.Bidi && features.Child(S2sStreams.Bidi, Ns.BidiFeature) is not null)
+        {
+            // XEP-0288 §2.2: after TLS (§2.1), before SASL or dialback
+            _bidi = true;
+            _link!.Send(new Element(S2sStreams.Bidi, Ns.Bidi), Ns.Server);
+        }
+        if (_secure && S2sStreams.OffersExternal(features) && CertificateError() is null)
         {
             // XEP-0178 §3: EXTERNAL with this server's domain as the authorization identity
             _saslSent = true;
@@ -367,13 +456,45 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
         if (_established) return;
         SendPendingVerifies();
         _established = true;
+        // XEP-0288 §2.2: the peer may now send from the stream's 'to' (SASL), the inverse of the dialback pair
+        if (_bidi) _peers.Add(_remote, _local);
         Timers.Cancel(SetupTimer);
         Context.Parent.Tell(new S2sActor.LinkEstablished(_local, _remote));
-        _log.Info("s2s {0} → {1} established ({2})", _local, _remote, _saslDone ? "SASL EXTERNAL" : _secure ? "dialback over TLS" : "dialback");
+        _log.Info("s2s {0} → {1} established ({2}{3})", _local, _remote, _saslDone ? "SASL EXTERNAL" : _secure ? "dialback over TLS" : "dialback",
+            _bidi ? ", bidirectional" : "");
         while (_queue.Count > 0) Write(_queue.Dequeue());
         _lastStanza = Environment.TickCount64;
         var idle = TimeSpan.FromSeconds(Math.Max(1, _context.Settings.IdleTimeoutSeconds));
         Timers.StartPeriodicTimer(IdleTimer, IdleCheck.Instance, idle / 2);
+        _lastHeard = Environment.TickCount64;
+        var settings = _context.Settings;
+        if (settings.PingIntervalSeconds > 0)
+        {
+            // checked at half the shorter of the two periods: a ping leaves at most that late, a dead peer is found
+            // at most that late after its timeout
+            var period = TimeSpan.FromSeconds(Math.Min(settings.PingIntervalSeconds, Math.Max(1, settings.PingTimeoutSeconds)) / 2.0);
+            Timers.StartPeriodicTimer(PingTimer, PingCheck.Instance, period);
+        }
+    }
+
+    /// <summary>XEP-0199 §4.2 on an established link: a ping when the peer has been silent for PingIntervalSeconds;
+    /// one left unanswered for PingTimeoutSeconds closes the link with &lt;connection-timeout/&gt; (RFC 6120
+    /// §4.9.3.4: the peer is taken to have lost the ability to communicate).</summary>
+    private void OnPingCheck()
+    {
+        if (_closing) return;
+        var now = Environment.TickCount64;
+        var settings = _context.Settings;
+        if (_pingId is not null)
+        {
+            if (now - _pingSentAt >= Math.Max(1, settings.PingTimeoutSeconds) * 1000L)
+                Close(StreamErrors.ConnectionTimeout, "no answer to a ping", RemoteServerTimeout, $"{_remote} did not answer a ping");
+            return;
+        }
+        if (now - _lastHeard < settings.PingIntervalSeconds * 1000L) return;
+        _pingId = S2sStreams.PingIdPrefix + (++_pings).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        _pingSentAt = now;
+        _link!.Send(S2sStreams.PingRequest(_local, _remote, _pingId), Ns.Server);
     }
 
     /// <summary>XEP-0220 §2.3: the Authoritative Server's answer to a db:verify this link sent.</summary>
@@ -387,7 +508,7 @@ public sealed class OutboundLinkActor : StreamLinkActor, IWithTimers
 
     private void OnIdleCheck()
     {
-        if (_closing || _verifiesSent.Count > 0) return;
+        if (_closing || _verifiesSent.Count > 0 || _peers.Verifying > 0) return;
         if (Environment.TickCount64 - _lastStanza >= _context.Settings.IdleTimeoutSeconds * 1000L)
             Close(null, null, RemoteServerTimeout, "idle"); // RFC 6120 §4.4: an idle stream is closed without error
     }

@@ -10,7 +10,10 @@ namespace Actors.Xmpp.Server.S2s;
 /// (local domain, remote domain) pair, made on the first stanza or dialback verification for it, and one
 /// <see cref="InboundLinkActor"/> per accepted connection. A failing link is stopped, never restarted (its socket is
 /// gone with it). After a link to a domain failed, stanzas for it are bounced at once with the same condition for a
-/// back-off that doubles with each consecutive failure (1 s up to 60 s) and is forgotten on the next success.
+/// back-off that doubles with each consecutive failure (1 s up to 60 s) and is forgotten on the next success. An inbound
+/// link on a bidirectional stream (XEP-0288) registers the pairs its peer authenticated (<see cref="BidiRoute"/>): a
+/// stanza for such a pair goes to it when there is no outbound link for the pair (as Prosody does: an existing outbound
+/// stream keeps its stanzas in order), so no second connection is made.
 /// </summary>
 public sealed class S2sActor : ReceiveActor
 {
@@ -39,6 +42,22 @@ public sealed class S2sActor : ReceiveActor
     /// <summary>An outbound link failed to connect or authenticate with <paramref name="Condition"/>.</summary>
     internal sealed record LinkFailed(string Local, string Remote, string Condition, string Reason);
 
+    /// <summary>An inbound link received the answer to the XEP-0199 ping <paramref name="Id"/> of the outbound link
+    /// (<paramref name="Local"/>, <paramref name="Remote"/>).</summary>
+    internal sealed record PingAnswered(string Local, string Remote, string Id);
+
+    /// <summary>The sending inbound link's peer authenticated <paramref name="Remote"/> for <paramref name="Local"/> on
+    /// a bidirectional stream (XEP-0288 §2.2): stanzas from <paramref name="Local"/> to <paramref name="Remote"/> may go
+    /// there.</summary>
+    internal sealed record BidiRoute(string Local, string Remote);
+
+    /// <summary>The sending inbound link stops taking stanzas: its routes are forgotten (stanzas it still receives come
+    /// back here, for an outbound link).</summary>
+    internal sealed record BidiClosing
+    {
+        public static readonly BidiClosing Instance = new();
+    }
+
     /// <summary>An outbound link authenticated (the back-off is forgotten).</summary>
     internal sealed record LinkEstablished(string Local, string Remote);
 
@@ -66,6 +85,8 @@ public sealed class S2sActor : ReceiveActor
     private readonly Dictionary<IActorRef, (string Local, string Remote)> _outboundKeys = new();
     private readonly Dictionary<IActorRef, Action> _inbound = new();
     private readonly Dictionary<(string Local, string Remote), Backoff> _backoff = new();
+    private readonly Dictionary<(string Local, string Remote), IActorRef> _bidiRoutes = new();
+    private readonly Dictionary<IActorRef, List<(string Local, string Remote)>> _bidiRoutesOf = new();
     private IActorRef? _shutdownRequester;
 
     public S2sActor(S2sContext context)
@@ -106,9 +127,22 @@ public sealed class S2sActor : ReceiveActor
             _backoff[(m.Local, m.Remote)] = new Backoff(now + length, length, m.Condition, m.Reason);
         });
         Receive<LinkEstablished>(m => { _backoff.Remove((m.Local, m.Remote)); });
+        Receive<BidiRoute>(m =>
+        {
+            if (!_inbound.ContainsKey(Sender) || !_bidiRoutes.TryAdd((m.Local, m.Remote), Sender)) return; // the first stream keeps it
+            if (!_bidiRoutesOf.TryGetValue(Sender, out var pairs)) _bidiRoutesOf[Sender] = pairs = new List<(string, string)>(1);
+            pairs.Add((m.Local, m.Remote));
+            _backoff.Remove((m.Local, m.Remote)); // the peer is reachable: it just authenticated
+        });
+        Receive<BidiClosing>(_ => ForgetBidiRoutes(Sender));
+        Receive<PingAnswered>(m => { if (_outbound.TryGetValue((m.Local, m.Remote), out var link)) link.Tell(m); });
         Receive<Terminated>(m =>
         {
-            if (_inbound.Remove(m.ActorRef, out var release)) release();
+            if (_inbound.Remove(m.ActorRef, out var release))
+            {
+                release();
+                ForgetBidiRoutes(m.ActorRef);
+            }
             else if (_outboundKeys.TryGetValue(m.ActorRef, out var key)) Forget(key.Local, key.Remote, m.ActorRef);
             if (_shutdownRequester is not null && _inbound.Count == 0 && _outbound.Count == 0) _shutdownRequester.Tell(AllClosed.Instance);
         });
@@ -130,6 +164,11 @@ public sealed class S2sActor : ReceiveActor
         if (_shutdownRequester is not null)
         {
             _context.Router.Bounce(m.Stanza, "remote-server-timeout", "the server is shutting down");
+            return;
+        }
+        if (!_outbound.ContainsKey((m.Local, m.Remote)) && _bidiRoutes.TryGetValue((m.Local, m.Remote), out var bidi))
+        {
+            bidi.Tell(m); // XEP-0288: the peer's own stream carries it back
             return;
         }
         if (!_outbound.ContainsKey((m.Local, m.Remote)) && _backoff.TryGetValue((m.Local, m.Remote), out var backoff))
@@ -160,6 +199,13 @@ public sealed class S2sActor : ReceiveActor
         _outboundKeys[link] = (local, remote);
         Context.Watch(link);
         return link;
+    }
+
+    private void ForgetBidiRoutes(IActorRef link)
+    {
+        if (!_bidiRoutesOf.Remove(link, out var pairs)) return;
+        foreach (var pair in pairs)
+            if (_bidiRoutes.TryGetValue(pair, out var current) && current.Equals(link)) _bidiRoutes.Remove(pair);
     }
 
     private void Forget(string local, string remote, IActorRef link)

@@ -28,6 +28,26 @@ internal static class S2sStreams
     public const string Response = "response";
     public const string Success = "success";
     public const string Abort = "abort";
+    public const string Iq = "iq";
+    public const string Get = "get";
+    public const string Ping = "ping";
+    /// <summary>XEP-0288: &lt;bidi xmlns='urn:xmpp:features:bidi'/&gt; (the feature) and &lt;bidi xmlns='urn:xmpp:bidi'/&gt;
+    /// (the request).</summary>
+    public const string Bidi = "bidi";
+    /// <summary>The id prefix of this server's XEP-0199 pings on outbound links; answers with it to a hosted domain
+    /// from the peer's domain end on the link that pinged.</summary>
+    public const string PingIdPrefix = "s2s-ping-";
+
+    /// <summary>XEP-0199 §4.2: &lt;iq type='get' from='local' to='remote' id='…'&gt;&lt;ping/&gt;&lt;/iq&gt;.</summary>
+    public static Element PingRequest(string from, string to, string id) =>
+        new Element(Iq, Ns.Server).SetAttr("type", Get).SetAttr("from", from).SetAttr("to", to).SetAttr("id", id)
+            .Add(new Element(Ping, Ns.Ping));
+
+    /// <summary>The answer (result or error, XEP-0199 §4.2) to one of this server's pings: an IQ from a domain to a
+    /// domain with <see cref="PingIdPrefix"/>.</summary>
+    public static bool IsPingAnswer(Element stanza, Jid from, Jid to) =>
+        stanza.Name == Iq && (stanza.Type == Result || stanza.Type == Error) && from.IsDomain && to.IsDomain
+        && stanza.Id is { } id && id.StartsWith(PingIdPrefix, StringComparison.Ordinal);
 
     /// <summary>A jabber:server stream header declaring the dialback prefix (XEP-0220 §2.1: the initiating entity
     /// declares it to show that it supports dialback). <paramref name="id"/> only on the responding side (RFC 6120
@@ -50,8 +70,9 @@ internal static class S2sStreams
 
     /// <summary>&lt;stream:features&gt; of a receiving server: STARTTLS (RFC 6120 §5.4.1, &lt;required/&gt; when it is
     /// mandatory-to-negotiate, and then alone), SASL EXTERNAL (XEP-0178, for a peer whose certificate verified), and
-    /// dialback with dialback errors (XEP-0220 §2.4) unless TLS must come first.</summary>
-    public static byte[] StreamFeatures(bool offerTls, bool tlsRequired, bool offerExternal)
+    /// dialback with dialback errors (XEP-0220 §2.4) unless TLS must come first, and bidirectional streams (XEP-0288
+    /// §2.1, with <paramref name="offerBidi"/>) under the same condition.</summary>
+    public static byte[] StreamFeatures(bool offerTls, bool tlsRequired, bool offerExternal, bool offerBidi)
     {
         var features = new Element(Features, Ns.Streams);
         if (offerTls)
@@ -63,7 +84,10 @@ internal static class S2sStreams
         if (offerExternal)
             features.Add(new Element(Mechanisms, Ns.Sasl).Add(new Element(Mechanism, Ns.Sasl).AddText(External)));
         if (!(offerTls && tlsRequired))
+        {
             features.Add(new Element("dialback", Ns.DialbackFeature).Add(new Element("errors", Ns.DialbackFeature)));
+            if (offerBidi) features.Add(new Element(Bidi, Ns.BidiFeature));
+        }
         var output = new ArrayBufferWriter<byte>(256);
         TcpStreamFraming.WriteStreamElement(output, features, Ns.Server);
         return output.WrittenSpan.ToArray();

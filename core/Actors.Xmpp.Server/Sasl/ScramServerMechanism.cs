@@ -201,12 +201,19 @@ public sealed class ScramServerMechanism : ISaslMechanism
             if (!IsExtension(attrs[i])) return Fail(SaslConditions.MalformedRequest, "Bad extension.");
 
         byte[] cbind, proof;
+        // RFC 5802 §7: attribute values are RFC 4648 base64. Convert is lenient (it skips whitespace and ignores the
+        // pad bits of the last character), so a value is taken only in its one canonical spelling: the proof accepted is
+        // then byte for byte the one sent (RFC 4648 §3.5 lets a decoder refuse the others)
+        var cbindText = attrs[0][2..];
+        var proofText = msg[(p + 3)..];
         try
         {
-            cbind = Convert.FromBase64String(attrs[0][2..]);
-            proof = Convert.FromBase64String(msg[(p + 3)..]);
+            cbind = Convert.FromBase64String(cbindText);
+            proof = Convert.FromBase64String(proofText);
         }
         catch (FormatException) { return Fail(SaslConditions.MalformedRequest, "Bad base64."); }
+        if (Convert.ToBase64String(cbind) != cbindText || Convert.ToBase64String(proof) != proofText)
+            return Fail(SaslConditions.MalformedRequest, "Bad base64.");
         if (proof.Length != ScramKeys.HashLength(_hash)) return Fail(SaslConditions.MalformedRequest, "Bad proof.");
 
         // channel binding: c = base64(gs2-header [cbind-data])

@@ -20,8 +20,12 @@ namespace Actors.Xmpp.Server.Sessions;
 /// </summary>
 public sealed class SessionActor : UntypedActor
 {
-    /// <summary>A stanza from the client (already known to be message, presence or iq in jabber:client).</summary>
-    public sealed record FromClient(Element Stanza);
+    /// <summary>A stanza from the client (already known to be message, presence or iq in jabber:client);
+    /// <paramref name="Trace"/>: the connection's span (<see cref="Diagnostics.XmppTracing"/>), none while untraced;
+    /// <paramref name="Transport"/>: told the stanza is processed once it is routed (read back-pressure reaches through
+    /// the session), none when the sender acknowledged it itself.</summary>
+    public sealed record FromClient(Element Stanza, System.Diagnostics.ActivityContext Trace = default,
+        Transport.Connections.ITransportConnection? Transport = null);
 
     /// <summary>What the sessions supervisor gives every session.</summary>
     /// <param name="ResumptionWindow">How long a detached session waits for a new connection; zero closes it at once.</param>
@@ -34,7 +38,8 @@ public sealed class SessionActor : UntypedActor
     /// <param name="MaxDirectedPresenceTargets">Entities a session may have sent directed presence to (and owes an
     /// unavailable presence at its end); one more is refused with &lt;resource-constraint/&gt;. 0: no cap.</param>
     public sealed record Settings(TimeSpan ResumptionWindow, int MaxDetachedStanzas, TimerWheel Timers,
-        TimeSpan StreamResumptionWindow = default, string? ResumeLocation = null, int MaxDirectedPresenceTargets = 0);
+        TimeSpan StreamResumptionWindow = default, string? ResumeLocation = null, int MaxDirectedPresenceTargets = 0,
+        int BounceAboveQueuedBytes = 0);
 
     /// <summary>An XEP-0198 element (urn:xmpp:sm:3) the client sent after binding: &lt;enable/&gt;, &lt;r/&gt;, &lt;a/&gt;, ...</summary>
     public sealed record StreamManagementElement(Element Element);
@@ -75,6 +80,40 @@ public sealed class SessionActor : UntypedActor
     {
         Attached,
         Detached,
+        /// <summary>Handed over to another node (XEP-0198 resumption there): it only relays what still reaches it.</summary>
+        HandedOver,
+    }
+
+    // ------------------------------------------------------------------ XEP-0198 resumption on another cluster node
+    /// <summary>A resumption of this session arrived on another node: hand the session over. From the account's
+    /// resources entity, with that node's sessions supervisor as the sender, which gets <see cref="HandedOver"/>, or
+    /// <see cref="SessionsActor.AttachFailed"/> exactly where a resumption on this node would fail (another account's
+    /// session, one that did not enable resumption, an 'h' above what was sent).</summary>
+    public sealed record HandOver(Jid Account, uint Handled);
+
+    /// <summary>A stanza sent and not acknowledged, handed over; <paramref name="Asker"/> (with <paramref name="PageId"/>)
+    /// when it belongs to a paced page whose asker waits for its acknowledgement.</summary>
+    public sealed record HandedOverStanza(Element Stanza, long PageId, IActorRef? Asker, bool EndsPage);
+
+    /// <summary>What a session is, handed to the node where its client resumed: the bound JID, XEP-0198's counters
+    /// (after the resumption's 'h' was applied) and unacknowledged stanzas, its presence and what the user actor keeps
+    /// of it in memory only (roster interest, the last broadcast presence). The sender is the old session.</summary>
+    public sealed record HandedOver(string SessionId, Jid Jid, TimeSpan Window, uint Handled, uint Sent, uint Acknowledged,
+        IReadOnlyList<HandedOverStanza> Unacked, bool Available, int Priority, Element? LastPresence,
+        IReadOnlyList<Jid> DirectedPresence, bool RosterRequested);
+
+    /// <summary>From the account's resources entity once it routes to <paramref name="Successor"/>: what reached the
+    /// old session since the hand-over (and for a short while after) goes there, with its original sender.</summary>
+    public sealed record MovedTo(IActorRef Successor);
+
+    /// <summary>How long a session handed over waits for <see cref="MovedTo"/> before it ends here after all.</summary>
+    public static readonly TimeSpan HandOverTimeout = TimeSpan.FromSeconds(30);
+    /// <summary>How long a session that moved keeps relaying what senders that have not learnt it yet still send it.</summary>
+    public static readonly TimeSpan RelayGrace = TimeSpan.FromSeconds(5);
+
+    private sealed record RelayEnded
+    {
+        public static readonly RelayEnded Instance = new();
     }
 
     private sealed record ResumptionWindowElapsed
@@ -98,10 +137,40 @@ public sealed class SessionActor : UntypedActor
     private StreamManagement? _sm;          // XEP-0198, once the client enabled it
     private bool _inactive;                 // XEP-0352: the client said <inactive/>
     private List<Element>? _heldWhileInactive;
+    private HandedOver? _adopted;           // made from a session handed over by another node, until PreStart
+    private bool _handedOver;               // handed over to another node: it relays, then stops
+    private IActorRef? _successor;
+    private List<(object Message, IActorRef Sender)>? _relayHeld; // reached it before it knew its successor
+    private TimerWheel.Timer? _relayDeadline;
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
         Settings settings) =>
         ActorProps.Of(() => new SessionActor(jid, client, connection, registry, router, settings));
+
+    /// <summary>The session handed over by another node (<paramref name="state"/>), attached to
+    /// <paramref name="connection"/>, where it writes &lt;resumed/&gt; and retransmits what is unacknowledged; null when
+    /// that connection is gone already (it starts detached, for its window).</summary>
+    public static Props Adopted(HandedOver state, ITransportConnection? client, IActorRef? connection, ISessionRegistry registry,
+        StanzaRouter router, Settings settings) =>
+        ActorProps.Of(() => new SessionActor(state, client, connection, registry, router, settings));
+
+    private SessionActor(HandedOver state, ITransportConnection? client, IActorRef? connection, ISessionRegistry registry,
+        StanzaRouter router, Settings settings) : this(state.Jid, client!, connection!, registry, router, settings)
+    {
+        _adopted = state;
+        _available = state.Available;
+        _priority = state.Priority;
+        _lastPresence = state.LastPresence;
+        _rosterRequested = state.RosterRequested;
+        if (state.DirectedPresence.Count > 0) _directedPresence = new HashSet<Jid>(state.DirectedPresence);
+        var unacked = new StreamManagement.Unacked[state.Unacked.Count];
+        for (var i = 0; i < unacked.Length; i++)
+        {
+            var u = state.Unacked[i];
+            unacked[i] = new StreamManagement.Unacked(u.Stanza, u.Asker is null ? null : new StreamManagement.PageReceipt(u.PageId, u.Asker), u.EndsPage);
+        }
+        _sm = StreamManagement.Restore(true, state.Window, state.Handled, state.Sent, state.Acknowledged, unacked);
+    }
 
     public SessionActor(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
         Settings settings)
@@ -118,11 +187,23 @@ public sealed class SessionActor : UntypedActor
     // and keeps: there is a session per login
     protected override void OnReceive(object message)
     {
+        if (_handedOver)
+        {
+            WhileHandedOver(message);
+            return;
+        }
         switch (message)
         {
+            case HandOver m:
+                HandOverTo(m, Sender);
+                break;
             case SessionMessages.Deliver d:
+            {
+                using var span = Diagnostics.XmppTracing.Start(Diagnostics.XmppTracing.Spans.SessionDeliver,
+                    System.Diagnostics.ActivityKind.Consumer, d.Trace, d.Stanza);
                 if (!_router.Hooks.Run(Plugins.HookPoint.Deliver, d.Stanza, _jid)) Deliver(d.Stanza);
                 break;
+            }
             case SessionMessages.DeliverPage page:
                 DeliverPage(page);
                 break;
@@ -136,9 +217,15 @@ public sealed class SessionActor : UntypedActor
                 else Context.Stop(Self);
                 break;
             case FromClient m:
+            {
                 _sm?.CountHandled(); // XEP-0198 §4: every stanza received counts, whatever becomes of it
-                HandleFromClient(m.Stanza);
+                // the span the router runs in: what it tells on carries this span's context (XmppTracing.Current)
+                using var span = Diagnostics.XmppTracing.Start(Diagnostics.XmppTracing.Spans.SessionRoute,
+                    System.Diagnostics.ActivityKind.Internal, m.Trace, m.Stanza);
+                try { HandleFromClient(m.Stanza); }
+                finally { m.Transport?.Processed(); }
                 break;
+            }
             case StreamManagementElement m:
                 OnStreamManagement(m.Element);
                 break;
@@ -216,21 +303,106 @@ public sealed class SessionActor : UntypedActor
         {
             // XEP-0198 §5: <resumed/> with what we handled, then every stanza the client did not acknowledge, in order
             // (still counted as sent once: the client counts what it receives)
-            var sm = _sm!;
-            sm.Acknowledge(handled, AcknowledgedPage);
-            m.Client.Send(new Element("resumed", Ns.StreamManagement).SetAttr("previd", Self.Path.Name)
-                .SetAttr("h", Format(sm.Handled)), Ns.Client);
-            var retransmitted = sm.UnackedCount;
-            foreach (var item in sm) m.Client.Send(item.Stanza, Ns.Client);
-            sm.AckRequested = false;
-            RequestAckIfUnacked();
-            Sender.Tell(new Attached(Self.Path.Name, _jid, Self, retransmitted));
+            _sm!.Acknowledge(handled, AcknowledgedPage);
+            Sender.Tell(new Attached(Self.Path.Name, _jid, Self, Resumed(m.Client)));
         }
         else Sender.Tell(new Attached(Self.Path.Name, _jid, Self, pending?.Count ?? 0));
         Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionResumed, _jid);
         _inactive = false; // XEP-0352: a new stream starts active
         if (pending is null) return;
         for (var i = 0; i < pending.Count; i++) Write(pending[i]);
+    }
+
+    /// <summary>XEP-0198 §5: &lt;resumed/&gt; with what was handled, then every stanza the client did not acknowledge, in
+    /// order (still counted as sent once: the client counts what it receives). Returns how many were retransmitted.</summary>
+    private int Resumed(ITransportConnection client)
+    {
+        var sm = _sm!;
+        client.Send(new Element("resumed", Ns.StreamManagement).SetAttr("previd", Self.Path.Name)
+            .SetAttr("h", Format(sm.Handled)), Ns.Client);
+        var retransmitted = sm.UnackedCount;
+        foreach (var item in sm) client.Send(item.Stanza, Ns.Client);
+        sm.AckRequested = false;
+        RequestAckIfUnacked();
+        return retransmitted;
+    }
+
+    /// <summary>
+    /// The client resumes on another node: its sessions supervisor (<paramref name="requester"/>) gets this session's
+    /// state and makes its successor there; the old connection, if still open, gets &lt;conflict/&gt; as on one node.
+    /// Refused exactly as a resumption here would be. The account's resources entity holds what it routes to this
+    /// resource from the moment it asked (everything it sent before is in this mailbox, so in the state), until the
+    /// successor registers (<see cref="MovedTo"/>); what others send meanwhile is relayed then.
+    /// </summary>
+    private void HandOverTo(HandOver m, IActorRef requester)
+    {
+        var id = Self.Path.Name;
+        if (!m.Account.Equals(_jid.Bare) || _sm is not { Resumable: true } || !_sm.IsValidAck(m.Handled))
+        {
+            requester.Tell(_sm is { Resumable: true } sm && m.Account.Equals(_jid.Bare)
+                ? new SessionsActor.AttachFailed(id, new HandledCountTooHigh(m.Handled, sm.Sent))
+                : new SessionsActor.AttachFailed(id));
+            _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.HandOverRefused(_jid, Self), Self); // the entity routes here again
+            return;
+        }
+        FlushHeld(); // into the unacknowledged queue: handed over with the rest
+        _connection?.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict); // its Close is ignored from now on
+        _connection = null;
+        _client = null;
+        _resumptionDeadline?.Cancel();
+        _resumptionDeadline = null;
+        _sm.Acknowledge(m.Handled, AcknowledgedPage); // the pages the client's 'h' covers are acknowledged here
+        var unacked = _sm.TakeAll();
+        var stanzas = new HandedOverStanza[unacked.Length];
+        for (var i = 0; i < unacked.Length; i++)
+        {
+            var u = unacked[i];
+            stanzas[i] = new HandedOverStanza(u.Stanza, u.Page?.PageId ?? 0, u.Page?.Asker, u.EndsPage);
+        }
+        var directed = _directedPresence is null ? (IReadOnlyList<Jid>)[] : [.. _directedPresence];
+        requester.Tell(new HandedOver(id, _jid, _sm.Window, _sm.Handled, _sm.Sent, _sm.Acknowledged, stanzas, _available,
+            _priority, _lastPresence, directed, _rosterRequested));
+        _handedOver = true;
+        _registry.Unregister(_jid, Self); // this node's operator view: the session is the other node's now
+        _relayDeadline = _settings.Timers.Schedule(Self, RelayEnded.Instance, HandOverTimeout);
+    }
+
+    /// <summary>Handed over: what still reaches this actor goes to the successor, with its original sender (held until
+    /// the successor is known); the old connection's stanzas and closes are dropped (that stream got &lt;conflict/&gt;).</summary>
+    private void WhileHandedOver(object message)
+    {
+        switch (message)
+        {
+            case MovedTo m:
+                _successor = m.Successor;
+                var held = _relayHeld;
+                _relayHeld = null;
+                if (held is not null)
+                    for (var i = 0; i < held.Count; i++) m.Successor.Tell(held[i].Message, held[i].Sender);
+                _relayDeadline?.Cancel();
+                _relayDeadline = _settings.Timers.Schedule(Self, RelayEnded.Instance, RelayGrace);
+                break;
+            case RelayEnded:
+                Context.Stop(Self);
+                break;
+            case SessionMessages.Deliver or SessionMessages.DeliverPage or UserActor.ReportPresence or SessionMessages.Replaced
+                or C2s.C2sConnectionActor.CloseWithStreamError:
+                if (_successor is not null) _successor.Tell(message, Sender);
+                else (_relayHeld ??= new List<(object, IActorRef)>()).Add((message, Sender));
+                break;
+            case Attach m:
+                // a resumption on this node after the session moved away: resumed where the session is now
+                if (m.Handled is null) Sender.Tell(new SessionsActor.AttachFailed(Self.Path.Name));
+                else Context.Parent.Tell(new SessionsActor.ResumeElsewhere(
+                    new SessionsActor.Attach(Self.Path.Name, m.Account, m.Client, m.Connection, m.Handled), Sender));
+                break;
+            case GetState:
+                Sender.Tell(State.HandedOver);
+                break;
+            case FromClient m:
+                m.Transport?.Processed(); // (from a connection this session had already left: not routed, as before)
+                break;
+        }
     }
 
     /// <summary>Why a resumption was refused with a stream error rather than &lt;failed/&gt;: the client's 'h' counts
@@ -364,10 +536,36 @@ public sealed class SessionActor : UntypedActor
 
     // (SessionStarted is told by the sessions supervisor when it makes this actor, before the bind result leaves:
     // the account's resources entity knows the resource before anyone can address it)
-    protected override void PreStart() => Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionBound, _jid);
+    // A session handed over by another node was bound there: here it resumes (or waits detached for its window)
+    protected override void PreStart()
+    {
+        if (_adopted is null)
+        {
+            Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionBound, _jid);
+            return;
+        }
+        _adopted = null;
+        if (_client is null)
+        {
+            Detached();
+            return;
+        }
+        Resumed(_client);
+        Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionResumed, _jid);
+    }
 
     private void Deliver(Element stanza)
     {
+        if (_client is not null && _settings.BounceAboveQueuedBytes > 0 && IsBouncedWhileBehind(stanza)
+            && _client.QueuedOutboundBytes > _settings.BounceAboveQueuedBytes)
+        {
+            // end-to-end back-pressure: a client that does not read what it is sent is not sent more conversation; the
+            // senders learn it (RFC 6120 §8.3.3.18) instead of the client being dropped at the transport's bound with
+            // everything queued for it, and the flood stops costing this server memory
+            Diagnostics.XmppMetrics.BouncedRecipientBehind.Add(1);
+            _router.Bounce(stanza, "resource-constraint", "the recipient is not reading what it is sent; try again later");
+            return;
+        }
         if (_inactive && _client is not null)
         {
             if (!IsImportant(stanza))
@@ -379,6 +577,17 @@ public sealed class SessionActor : UntypedActor
         }
         Write(stanza);
     }
+
+    /// <summary>What a recipient that does not keep up gets bounced instead of queued: messages of a conversation
+    /// (chat, normal) and IQ requests, whose senders get the error. Presence, groupchat (an error would take the
+    /// occupant out of the room), headlines (notifications of services), errors and IQ answers are queued: past the
+    /// transport's bound the client is dropped, as before.</summary>
+    private static bool IsBouncedWhileBehind(Element stanza) => stanza.Name switch
+    {
+        "message" => stanza.Type is null or "chat" or "normal",
+        "iq" => stanza.Type is "get" or "set",
+        _ => false,
+    };
 
     /// <summary>
     /// XEP-0352 §4 (what a server may hold while the client is inactive): presence updates (not subscription
@@ -666,6 +875,14 @@ public sealed class SessionActor : UntypedActor
 
     protected override void PostStop()
     {
+        _relayDeadline?.Cancel();
+        if (_handedOver)
+        {
+            if (_successor is not null) return; // the session lives on at its successor: nothing ends
+            // never adopted (the other node did not answer in time): it ends here after all; its unacknowledged stanzas
+            // went with the hand-over, what reached it since is handed back as a closing session's
+            ReturnRelayHeld();
+        }
         // RFC 6121 §4.5.2: a session that ends without unavailable presence gets one generated by the server
         if (_available)
         {
@@ -716,6 +933,18 @@ public sealed class SessionActor : UntypedActor
             var item = unacked[i];
             if (item.Page is null) Return(item.Stanza);
             else if (item.EndsPage) item.Page.Asker.Tell(new SessionMessages.PageAcknowledged(item.Page.PageId, false));
+        }
+    }
+
+    private void ReturnRelayHeld()
+    {
+        var held = _relayHeld;
+        _relayHeld = null;
+        if (held is null) return;
+        for (var i = 0; i < held.Count; i++)
+        {
+            if (held[i].Message is SessionMessages.Deliver d) Return(d.Stanza);
+            else if (held[i].Message is SessionMessages.DeliverPage page) held[i].Sender.Tell(new SessionMessages.PageWritten(page.PageId, false));
         }
     }
 

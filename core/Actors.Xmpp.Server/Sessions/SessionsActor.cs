@@ -41,6 +41,34 @@ public sealed class SessionsActor : UntypedActor
     /// <summary>The connection that asked to <see cref="Attach"/> <paramref name="SessionId"/> is gone before it learnt
     /// the answer: if the session attached to it, it detaches again (and waits for another resumption).</summary>
     public sealed record AttachAbandoned(string SessionId, IActorRef Connection);
+    /// <summary>From a child that moved to another node: a resumption of it that reached this node goes where it is now.</summary>
+    public sealed record ResumeElsewhere(Attach Request, IActorRef Connection);
+
+    /// <summary>How long a resumption of a session held by another node waits for it (then &lt;item-not-found/&gt;).</summary>
+    public static readonly TimeSpan RemoteResumeTimeout = TimeSpan.FromSeconds(15);
+
+    private sealed record RemoteResumeTimedOut(string SessionId);
+    private sealed record RemoteResumeForgotten(string SessionId);
+
+    /// <summary>A resumption asked of the account's resources entity (the session is on another node).</summary>
+    private sealed class RemoteResume(Attach request, IActorRef connection, TimerWheel.Timer deadline)
+    {
+        public readonly Attach Request = request;
+        public readonly IActorRef Connection = connection;
+        public readonly TimerWheel.Timer Deadline = deadline;
+        public bool Abandoned;
+    }
+
+    /// <summary>The server stops: every session ends now (detached ones too, handing back what they hold), answered
+    /// with <see cref="AllEnded"/> once all have stopped.</summary>
+    public sealed record EndAll
+    {
+        public static readonly EndAll Instance = new();
+    }
+    public sealed record AllEnded
+    {
+        public static readonly AllEnded Instance = new();
+    }
 
     public sealed record GetCount
     {
@@ -63,12 +91,20 @@ public sealed class SessionsActor : UntypedActor
         _settings = new SessionActor.Settings(TimeSpan.FromSeconds(Math.Max(0, s.ResumptionWindowSeconds)),
             Math.Max(0, s.MaxDetachedStanzas), server.Timers, TimeSpan.FromSeconds(Math.Max(0, s.StreamResumptionSeconds)),
             string.IsNullOrWhiteSpace(s.ResumeLocation) ? null : s.ResumeLocation,
-            Math.Max(0, server.Options.Limits.MaxDirectedPresenceTargets));
+            Math.Max(0, server.Options.Limits.MaxDirectedPresenceTargets),
+            server.Options.Limits.MaxOutboundBytes / 2); // end-to-end back-pressure: bounced past half the transport's bound
     }
 
     // a cluster: sessions whose bind result waits for their entity's Registered
     private readonly bool _clustered;
     private readonly Dictionary<IActorRef, (IActorRef Connection, Opened Opened)> _awaitingRegistration = new();
+    // a cluster: resumptions of sessions another node holds, by session id
+    private readonly Dictionary<string, RemoteResume> _remoteResumes = new();
+    // a cluster: sessions handed over to this node whose id is still the name of a child that moved away and relays
+    private readonly Dictionary<IActorRef, (SessionActor.HandedOver State, IActorRef From)> _awaitingName = new();
+    // the server stops: the sessions still ending, and who waits for them
+    private HashSet<IActorRef>? _ending;
+    private IActorRef? _endAllRequester;
 
     protected override void OnReceive(object message)
     {
@@ -109,7 +145,55 @@ public sealed class SessionsActor : UntypedActor
                 break;
             case Terminated t:
                 _awaitingRegistration.Remove(t.ActorRef); // closed before its entity answered (a removed account)
+                if (_ending is null && _awaitingName.Remove(t.ActorRef, out var adoption)) Adopt(adoption.State, adoption.From);
+                if (_ending is not null && _ending.Remove(t.ActorRef) && _ending.Count == 0) _endAllRequester?.Tell(AllEnded.Instance);
                 break;
+            case EndAll:
+            {
+                _endAllRequester = Sender;
+                _ending = new HashSet<IActorRef>(Context.GetChildren());
+                if (_ending.Count == 0)
+                {
+                    Sender.Tell(AllEnded.Instance);
+                    break;
+                }
+                foreach (var child in _ending)
+                {
+                    Context.Watch(child);
+                    Context.Stop(child);
+                }
+                break;
+            }
+            case ResumeElsewhere m:
+                ResumeOnOtherNode(m.Request, m.Connection);
+                break;
+            case AttachFailed m when _remoteResumes.Remove(m.SessionId, out var failed):
+                failed.Deadline.Cancel();
+                if (!failed.Abandoned) failed.Connection.Tell(m);
+                break;
+            case RemoteResumeTimedOut m when _remoteResumes.TryGetValue(m.SessionId, out var late) && !late.Abandoned:
+                // the holder did not answer (its node is gone, or unreachable): XEP-0198 §5 as for an unknown id; if its
+                // state still comes (before the holder gives up on it), the session waits here detached
+                late.Connection.Tell(new AttachFailed(m.SessionId));
+                late.Abandoned = true;
+                _server.Timers.Schedule(Self, new RemoteResumeForgotten(m.SessionId), SessionActor.HandOverTimeout);
+                break;
+            case RemoteResumeForgotten m:
+                _remoteResumes.Remove(m.SessionId);
+                break;
+            case SessionActor.HandedOver m:
+            {
+                // only a state this node asked for, of the account that asked: another node is trusted no more than that
+                if (!_remoteResumes.TryGetValue(m.SessionId, out var asked) || !m.Jid.Bare.Equals(asked.Request.Account)) break;
+                var existing = Context.Child(m.SessionId);
+                if (existing.IsNobody()) Adopt(m, Sender);
+                else
+                {
+                    Context.Watch(existing); // the child that moved away from here still relays under that name
+                    _awaitingName[existing] = (m, Sender);
+                }
+                break;
+            }
             case Abandoned m:
                 Context.Child(m.SessionId).Tell(new SessionActor.Close(m.Connection));
                 break;
@@ -117,11 +201,17 @@ public sealed class SessionsActor : UntypedActor
             {
                 // the id comes from a client (a resumption request): only an id of our own shape names a child
                 var session = WellFormedId(m.SessionId) ? Context.Child(m.SessionId) : ActorRefs.Nobody;
-                if (session.IsNobody()) Sender.Tell(new AttachFailed(m.SessionId));
-                else session.Forward(new SessionActor.Attach(m.Account, m.Client, m.Connection, m.Handled));
+                if (!session.IsNobody()) session.Forward(new SessionActor.Attach(m.Account, m.Client, m.Connection, m.Handled));
+                else if (_clustered && m.Handled is not null && WellFormedId(m.SessionId)) ResumeOnOtherNode(m, Sender);
+                else Sender.Tell(new AttachFailed(m.SessionId));
                 break;
             }
             case AttachAbandoned m:
+                if (_remoteResumes.TryGetValue(m.SessionId, out var abandoned) && abandoned.Connection.Equals(m.Connection))
+                {
+                    abandoned.Abandoned = true; // a state that still comes makes a detached session
+                    break;
+                }
                 // told by the same connection after its Attach: the session handles them in that order
                 if (WellFormedId(m.SessionId)) Context.Child(m.SessionId).Tell(new SessionActor.Detach(m.Connection));
                 break;
@@ -132,6 +222,42 @@ public sealed class SessionsActor : UntypedActor
                 Unhandled(message);
                 break;
         }
+    }
+
+    /// <summary>
+    /// XEP-0198 resumption of a session this node does not hold (a cluster): the account's resources entity knows every
+    /// session of the account by id, on any node; it asks the holder to hand the session over to this supervisor
+    /// (<see cref="SessionActor.HandOver"/>), or answers <see cref="AttachFailed"/> (no such session, or its node is
+    /// unreachable: item-not-found, §5). One resumption of an id at a time here.
+    /// </summary>
+    private void ResumeOnOtherNode(Attach m, IActorRef connection)
+    {
+        if (_server.Router.Users is not { } users || _remoteResumes.ContainsKey(m.SessionId))
+        {
+            connection.Tell(new AttachFailed(m.SessionId));
+            return;
+        }
+        var deadline = _server.Timers.Schedule(Self, new RemoteResumeTimedOut(m.SessionId), RemoteResumeTimeout);
+        _remoteResumes[m.SessionId] = new RemoteResume(m, connection, deadline);
+        users.Tell(m.Account, new AccountResourcesActor.ResumeSession(m.SessionId, m.Handled!.Value, Self), Self);
+    }
+
+    /// <summary>The session another node handed over (<paramref name="from"/> is its old actor): made here under the same
+    /// id, attached to the connection that resumed (it writes &lt;resumed/&gt; and retransmits), or detached when that
+    /// connection is gone or the answer came too late; then the account's entity and user actor route to it
+    /// (<see cref="UserActor.SessionMoved"/>), and the old actor relays what still reaches it.</summary>
+    private void Adopt(SessionActor.HandedOver state, IActorRef from)
+    {
+        _remoteResumes.Remove(state.SessionId, out var resume);
+        resume?.Deadline.Cancel();
+        var attach = resume is { Abandoned: false } ? resume : null;
+        var session = Context.ActorOf(SessionActor.Adopted(state, attach?.Request.Client, attach?.Connection, _server.Sessions,
+            _server.Router, _settings), state.SessionId);
+        var replaced = _server.Sessions.Register(new SessionEntry(state.Jid, session, state.Available, state.Priority, Environment.TickCount64));
+        replaced?.Session.Tell(SessionMessages.ReplacedInstance); // a stream bound the same resource here meanwhile
+        _server.Router.Users?.Tell(state.Jid.Bare, new UserActor.SessionMoved(state.Jid, from, session, state.Available, state.Priority), session);
+        // (answered too late, or the connection is gone: the session waits detached for another resumption)
+        attach?.Connection.Tell(new SessionActor.Attached(state.SessionId, state.Jid, session, state.Unacked.Count));
     }
 
     /// <summary>Binding <paramref name="full"/> would bind one resource more than the account may have at once (a
@@ -152,7 +278,8 @@ public sealed class SessionsActor : UntypedActor
     public static string NewSessionId() =>
         Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(16)).ToLowerInvariant();
 
-    private static bool WellFormedId(string id)
+    /// <summary>An id of the shape <see cref="NewSessionId"/> draws (32 lowercase hex digits).</summary>
+    internal static bool WellFormedId(string id)
     {
         if (id.Length != 32) return false;
         foreach (var c in id)

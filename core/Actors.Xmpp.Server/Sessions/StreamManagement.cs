@@ -31,6 +31,16 @@ public sealed class StreamManagement
         Acknowledged = sent;
     }
 
+    /// <summary>The state of a session handed over from another node (XEP-0198 resumption across cluster nodes): the
+    /// counters as they were there, and the stanzas still unacknowledged, oldest first.</summary>
+    public static StreamManagement Restore(bool resumable, TimeSpan window, uint handled, uint sent, uint acknowledged,
+        IReadOnlyList<Unacked> unacked)
+    {
+        var sm = new StreamManagement(resumable, window) { Handled = handled, Sent = sent, Acknowledged = acknowledged };
+        for (var i = 0; i < unacked.Count; i++) sm._unacked.Enqueue(unacked[i]);
+        return sm;
+    }
+
     public bool Resumable { get; }
     public TimeSpan Window { get; }
 

@@ -8,6 +8,8 @@ using Actors.Xmpp.Stanzas;
 using Actors.Xmpp.Server.Users.Events;
 using Actors.Xmpp.Xml;
 using Actors.Xmpp.Server.Runtime;
+using Actors.Xmpp.Server.Lifecycle;
+using Actors.Xmpp.Plugins;
 using Akka.Actor;
 using Akka.Event;
 using Akka.Persistence;
@@ -44,6 +46,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     /// <summary>A session ended (after its unavailable presence, if any, was reported).</summary>
     public sealed record SessionEnded(Jid Resource, IActorRef Session);
+
+    /// <summary>XEP-0198 resumption on another node: the session <paramref name="From"/> of <paramref name="Resource"/> was
+    /// handed over to <paramref name="To"/>, with its presence (<paramref name="Available"/>, <paramref name="Priority"/>).
+    /// The resources entity and the user actor put the new one in its place, keeping what they knew of the resource: no
+    /// presence is broadcast, the resource never went away.</summary>
+    public sealed record SessionMoved(Jid Resource, IActorRef From, IActorRef To, bool Available, int Priority);
 
     /// <summary>A subscription stanza sent by the user (RFC 6121 §3, outbound processing), stamped with the bare JID.</summary>
     public sealed record OutboundSubscription(Element Stanza, Jid To);
@@ -99,6 +107,15 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     /// <summary>The subscription state of a contact in this roster (RFC 6121 §2.1.2.5); answered with <see cref="SubscriptionOf"/>.</summary>
     public sealed record GetSubscription(Jid Contact);
+
+    /// <summary>The bare JIDs of every roster item (any subscription); answered with <see cref="Contacts"/>.</summary>
+    public sealed record GetContacts
+    {
+        public static readonly GetContacts Instance = new();
+    }
+
+    /// <summary>The answer to <see cref="GetContacts"/>.</summary>
+    public sealed record Contacts(IReadOnlyList<Jid> Jids);
 
     /// <summary>XEP-0227 import: roster items as exported (subscription states included, which no client may set) and
     /// pending inbound subscription requests, stored over what the roster holds for the same contacts. Answered with
@@ -230,6 +247,15 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             case SessionEnded e:
                 if (_resources.TryGetValue(e.Resource, out var r) && r.Session.Equals(e.Session)) _resources.Remove(e.Resource);
                 break;
+            case SessionMoved m:
+                if (_resources.TryGetValue(m.Resource, out var moved) && moved.Session.Equals(m.From)) moved.Session = m.To;
+                else
+                {
+                    var adopted = Track(m.Resource, m.To);
+                    adopted.Available = m.Available;
+                    adopted.Priority = m.Priority;
+                }
+                break;
             case OutboundSubscription m:
                 Context.Parent.Tell(new UsersActor.Handled(m)); // taken: the parent need not hand it on (UsersActor)
                 OnOutbound(m);
@@ -265,6 +291,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
             case GetSubscription g:
                 var rosterItem = _state.Item(g.Contact.Bare.ToString());
                 Sender.Tell(new SubscriptionOf(rosterItem?.Subscription ?? "none", rosterItem?.Groups ?? []));
+                break;
+            case GetContacts:
+                var contacts = new List<Jid>(_state.RosterCount);
+                foreach (var item in _state.Roster)
+                    if (Jid.TryParse(item.Jid, out var contact) && contact is not null) contacts.Add(contact);
+                Sender.Tell(new Contacts(contacts));
                 break;
             case GetLastUnavailable:
                 Sender.Tell(new LastUnavailable(_state.LastLogout, _state.LastStatus));
@@ -427,6 +459,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         }
         _onPersistFailure = onFailure;
         var remaining = events.Count;
+        var rosterChanged = false;
         // tagged here, by kind and by the account's domain (the events do not carry the domain, their persistence
         // id does); the journal's write adapter only tags untagged IPersistentEvents
         var tagged = new Tagged[events.Count];
@@ -436,9 +469,15 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         {
             var e = (IPersistentEvent)t.Payload;
             _state.Apply(e);
+            rosterChanged |= e is RosterItemSet or RosterItemRemoved;
             if (--remaining > 0) return;
             _onPersistFailure = null;
             then();
+            if (rosterChanged)
+            {
+                ServerEvents.Of(Context.System).Raise(ServerEventKind.RosterChanged, _user);
+                Cluster.ClusterSignals.Of(Context.System).Tell(Cluster.ClusterSignals.HostSource, Cluster.ClusterSignals.RosterChanged, _user);
+            }
             MaybeSnapshot();
         });
     }

@@ -88,6 +88,8 @@ public sealed class UsersActor : ReceiveActor
     private readonly bool _sharded;
     // sharded: passivation asked of the shard; what arrives until the stop message goes back through the region
     private List<(object Message, IActorRef Sender)>? _afterPassivate;
+    // sharded: the shard hands this instance off; its children are stopping behind their mailboxes
+    private bool _handingOff;
 
     /// <param name="resources">The settings of the resources entities (default <see cref="AccountResourcesActor.Settings.Default"/>);
     /// there are none without <paramref name="router"/>.</param>
@@ -115,6 +117,7 @@ public sealed class UsersActor : ReceiveActor
             else Deliver(e.User, e.Message, Sender);
         });
         Receive<ShardStop>(_ => OnShardStop());
+        Receive<HandOffStop>(_ => OnHandOffStop());
         Receive<ReceiveTimeout>(_ => PassivateIfIdle());
         Receive<AccountResourcesActor.NoAccount>(m =>
         {
@@ -162,6 +165,15 @@ public sealed class UsersActor : ReceiveActor
         public static readonly ShardStop Instance = new();
     }
 
+    /// <summary>The shard hands this instance off (its node leaves, or a rebalance moves the shard): the region's
+    /// hand-off stop message (<see cref="Cluster.ShardedUserDirectory"/>). Unlike a <c>PoisonPill</c>, the children
+    /// first handle what their mailboxes hold (stanzas reach the sessions), and what arrives meanwhile goes back through
+    /// the region to the next incarnation, on the node the shard moves to.</summary>
+    public sealed record HandOffStop
+    {
+        public static readonly HandOffStop Instance = new();
+    }
+
     /// <summary>Sharded: once both children stopped and nothing is remembered here, the shard may stop this instance.</summary>
     private void PassivateIfIdle()
     {
@@ -201,6 +213,23 @@ public sealed class UsersActor : ReceiveActor
         Context.Stop(Self);
     }
 
+    /// <summary>Sharded: the hand-off. Each child is told to stop behind what its mailbox holds (the resources entity
+    /// <see cref="AccountResourcesActor.HandOff"/>, the user actor its stop message); everything that arrives here
+    /// until they have stopped is kept for the next incarnation, then sent back through the region.</summary>
+    private void OnHandOffStop()
+    {
+        _handingOff = true;
+        _afterPassivate ??= new List<(object, IActorRef)>();
+        Context.SetReceiveTimeout(null);
+        var any = false;
+        foreach (var child in Context.GetChildren())
+        {
+            any = true;
+            child.Tell(_entityAccounts.ContainsKey(child) ? AccountResourcesActor.HandOff.Instance : UserActor.Stop.Instance);
+        }
+        if (!any) OnShardStop();
+    }
+
     private void OnPassivate(Passivate p)
     {
         if (!Context.Child(Sender.Path.Name).Equals(Sender) || _passivating.ContainsKey(Sender)) return; // only its own children
@@ -210,6 +239,11 @@ public sealed class UsersActor : ReceiveActor
 
     private void OnTerminated(Terminated t)
     {
+        if (_handingOff)
+        {
+            HandedOffChild(t.ActorRef);
+            return;
+        }
         var child = t.ActorRef;
         _passivating.Remove(child, out var buffered);
         if (_entityAccounts.Remove(child, out var account))
@@ -236,6 +270,28 @@ public sealed class UsersActor : ReceiveActor
         PassivateIfIdle();
     }
 
+    /// <summary>A child stopped during the hand-off: what waited for it, or was in flight to it, goes to the next
+    /// incarnation; once no child is left, this instance goes.</summary>
+    private void HandedOffChild(IActorRef child)
+    {
+        Jid? account = null;
+        if (_entityAccounts.Remove(child, out var entityAccount))
+        {
+            _entities.Remove(entityAccount);
+            account = entityAccount;
+        }
+        else if (Jid.TryParse(Uri.UnescapeDataString(child.Path.Name), out var user) && user is not null) account = user;
+        _passivating.Remove(child, out var buffered);
+        _inFlight.Remove(child, out var lost);
+        if (account is not null)
+        {
+            foreach (var m in lost ?? []) _afterPassivate!.Add((new Envelope(account, m), ActorRefs.Nobody));
+            foreach (var (message, sender) in buffered ?? []) _afterPassivate!.Add((new Envelope(account, message), sender));
+        }
+        foreach (var _ in Context.GetChildren()) return;
+        OnShardStop();
+    }
+
     private void Deliver(Jid user, object message, IActorRef sender)
     {
         if (message is AccountResourcesActor.AccountCreated)
@@ -257,14 +313,15 @@ public sealed class UsersActor : ReceiveActor
                     if (_noAccount.Count > 0 && KnownWithoutAccount(user)) _router!.ToNoAccount(m.Stanza, m.From, m.To); // §8.5.1
                     else ToEntity(user, message, sender);
                     return;
-                case AccountResourcesActor.OwnPresence or AccountResourcesActor.ListResources or AccountResourcesActor.DeliverPageTo:
+                case AccountResourcesActor.OwnPresence or AccountResourcesActor.ListResources or AccountResourcesActor.DeliverPageTo
+                    or AccountResourcesActor.ResumeSession or AccountResourcesActor.HandOverRefused:
                     ToEntity(user, message, sender);
                     return;
                 case UserActor.SessionStarted:
                     _noAccount.Remove(user); // a session authenticated as the account: it exists
                     ToEntity(user, message, sender); // the entity first: a restarted user actor asks it for the resources
                     break;
-                case UserActor.ResourcePresence or UserActor.SessionEnded:
+                case UserActor.ResourcePresence or UserActor.SessionEnded or UserActor.SessionMoved:
                     ToEntity(user, message, sender);
                     break;
                 case UserActor.RemoveAccount:
@@ -341,6 +398,9 @@ public sealed class UsersActor : ReceiveActor
                 break;
             case AccountResourcesActor.DeliverPageTo page:
                 sender.Tell(new SessionMessages.PageWritten(page.Page.PageId, false));
+                break;
+            case AccountResourcesActor.ResumeSession m:
+                m.Requester.Tell(new Sessions.SessionsActor.AttachFailed(m.SessionId)); // XEP-0198 §5: item-not-found
                 break;
             case UserActor.HandleIq m:
                 sender.Tell(StanzaErrors.Reply(m.Iq, "service-unavailable")); // RFC 6121 §8.5.1

@@ -28,6 +28,9 @@ public interface ITransportConnection
     long LastReceivedTicks { get; }
     /// <summary>Environment.TickCount64 of the last bytes queued for sending.</summary>
     long LastSentTicks { get; }
+    /// <summary>Bytes queued for the peer and not yet handed to the network (a peer that does not read makes it grow
+    /// towards <see cref="TransportOptions.MaxOutboundBytes"/>). Read from other threads: a recent value, not an exact one.</summary>
+    int QueuedOutboundBytes => 0;
 
     /// <summary>Environment.TickCount64 of the read in which the stanza now partly received began; 0 when no stanza is
     /// partly received (see <see cref="TransportEvents.StanzaStarted"/>). A transport that frames whole messages has none.</summary>
@@ -61,6 +64,9 @@ public interface ITransportConnection
     /// <summary>The stream is authenticated: from its restart on, the full stanza limit applies (before, a transport
     /// may hold the client to a smaller one, XEP-0205 §2). Call before <see cref="RestartStream"/>.</summary>
     void Authenticated() { }
+    /// <summary>From now on the connection's reads are shaped by <paramref name="limits"/> (the authenticated account's
+    /// class, <c>Xmpp:Limits:AccountClasses</c>); a transport that is not shaped ignores it.</summary>
+    void Reshape(Admission.ShaperLimits limits) { }
     /// <summary>Start TLS on the next bytes from the peer (after &lt;proceed/&gt; was queued). Ends with TlsEstablished or TlsFailed.</summary>
     void StartTls();
     /// <summary>Flushes what is queued, then closes without a stream close (a TLS handshake under way has no stream

@@ -27,7 +27,8 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private readonly bool _directTls;
     private readonly Action<SocketConnection>? _onClosed;
     private readonly XmppFramer _framer;
-    private readonly Admission.ReadShaper? _shaper;
+    private Admission.ReadShaper? _shaper; // replaced by Reshape (the account's class) from the owner's thread
+    private int _stanzasThisRead;
     private readonly object _writeLock = new();
     private IActorRef _owner = ActorRefs.Nobody;
     private Stream _stream;               // NetworkStream, then SslStream
@@ -46,6 +47,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private long _queuedBytes;
     private long _writtenBytes;
     private Queue<(long Bytes, TaskCompletionSource<bool> Receipt)>? _receipts;
+    private OutboundPressure _pressure; // (mutable struct, under _writeLock) the peer's unread bytes: reading pauses, or it is dropped
 
     // inbound
     private int _inFlight;
@@ -67,6 +69,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     {
         _socket = socket;
         _options = options;
+        _pressure = new OutboundPressure(options);
         _directTls = directTls;
         _onClosed = onClosed;
         _socket.NoDelay = true;
@@ -121,6 +124,11 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 // read back-pressure: wait while the owner has too many unprocessed stanzas
                 var resume = _resume;
                 if (resume is not null) await resume.Task.ConfigureAwait(false);
+                // and while the peer has not read a quarter of the outbound bound: what it sends now would mostly
+                // answer or bounce back to it, and it is its own reading that must catch up (TCP back-pressure)
+                Task? drained;
+                lock (_writeLock) drained = _closed ? null : _pressure.ReadingMayGoOn(_queuedBytes - _writtenBytes);
+                if (drained is not null) await drained.ConfigureAwait(false);
 
                 // zero-byte read: park without a buffer until data arrives
                 var readable = _stream.ReadAsync(Memory<byte>.Empty);
@@ -156,7 +164,10 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 }
                 if (n == 0) break;
                 // over its rate: the next read waits (the bytes stay in the peer's socket and window meanwhile)
-                if (_shaper is not null && _shaper.Consume(n) is { Ticks: > 0 } pause) await Task.Delay(pause).ConfigureAwait(false);
+                var stanzas = _stanzasThisRead;
+                _stanzasThisRead = 0;
+                if (Volatile.Read(ref _shaper) is { } shaper && shaper.Consume(n, stanzas) is { Ticks: > 0 } pause)
+                    await Task.Delay(pause).ConfigureAwait(false);
                 if (_framer.Faulted)
                 {
                     // the stream is dead: read nothing more (a hostile peer's megabytes are not worth decrypting);
@@ -261,6 +272,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     void IFramerSink.OnStanza(Element stanza)
     {
         _stanzaCompleted = true;
+        _stanzasThisRead++;
         if (Interlocked.Increment(ref _inFlight) >= _options.MaxStanzasInFlight)
         {
             lock (_writeLock) _resume ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -288,6 +300,8 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     public void RestartStream() => _restartRequested = true;
 
     public void Authenticated() => _authenticated = true;
+
+    public void Reshape(Admission.ShaperLimits limits) => Volatile.Write(ref _shaper, limits.For(RemoteEndPoint));
 
     public void StartTls() => _tlsRequested = true;
 
@@ -396,11 +410,13 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     /// (a negotiation timeout or keep-alive would otherwise write XML into the TLS handshake). Under _writeLock.</summary>
     private bool PlaintextForbidden => _directTls && _tls is null;
 
+    public int QueuedOutboundBytes => Volatile.Read(ref _pending).WrittenCount;
+
     // under _writeLock
     private bool AfterAppend()
     {
         LastSentTicks = Environment.TickCount64;
-        if (_pending.WrittenCount > _options.MaxOutboundBytes)
+        if (_pressure.Overflowing(_queuedBytes - _writtenBytes))
         {
             // the peer does not read: drop it rather than buffer without bound
             _closed = true;
@@ -410,6 +426,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         if (!_writing)
         {
             _writing = true;
+            _pressure.WriterStarted();
             _ = FlushAsync();
         }
         return true;
@@ -463,6 +480,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 _writtenBytes += batch.WrittenCount;
                 batch.Reset();
                 CompleteReceipts();
+                _pressure.Written(_queuedBytes - _writtenBytes);
             }
         }
     }
@@ -501,6 +519,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             if (!_writing) _spare.Reset(); // else the writer still owns it and resets it when its write ends
             _resume?.TrySetResult();
             _resume = null;
+            _pressure.Closed();
             // what is still queued will not be written: its receipts fail (the written ones completed already)
             if (_receipts is not null)
                 while (_receipts.Count > 0) _receipts.Dequeue().Receipt.TrySetResult(false);

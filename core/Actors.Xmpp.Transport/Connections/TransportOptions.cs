@@ -8,8 +8,13 @@ public sealed record TransportOptions
     /// <summary>The stanza limit before the stream is authenticated (<see cref="ITransportConnection.Authenticated"/>);
     /// 0: <see cref="Framer"/>'s.</summary>
     public int MaxStanzaBytesBeforeAuthentication { get; init; }
-    /// <summary>Bytes queued for a peer that reads too slowly before the connection is dropped.</summary>
+    /// <summary>Bytes queued for a peer that reads too slowly before the connection is dropped (when it has taken
+    /// nothing for <see cref="OutboundStall"/>, or at four times this whatever it does); past a quarter of it the
+    /// connection stops reading from the peer until it catches up (<see cref="OutboundPressure"/>).</summary>
     public int MaxOutboundBytes { get; init; } = 4 * 1024 * 1024;
+    /// <summary>How long a peer with more than <see cref="MaxOutboundBytes"/> waiting may take nothing before it is
+    /// dropped.</summary>
+    public TimeSpan OutboundStall { get; init; } = TimeSpan.FromSeconds(5);
     /// <summary>Stanzas handed to the owner and not yet processed before reading pauses.</summary>
     public int MaxStanzasInFlight { get; init; } = 64;
     public int ReadBufferBytes { get; init; } = 8 * 1024;

@@ -33,7 +33,8 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
     private readonly TransportOptions _options;
     private readonly string? _seeOtherUri;
     private readonly XmppFramer _framer;
-    private readonly Admission.ReadShaper? _shaper;
+    private Admission.ReadShaper? _shaper; // replaced by Reshape (the account's class) from the owner's thread
+    private int _stanzasThisMessage;
     private readonly object _writeLock = new();
     private readonly TaskCompletionSource _completed = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private IActorRef _owner = ActorRefs.Nobody;
@@ -45,11 +46,14 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
     private volatile bool _closed;
     private long _queuedBytes;
     private long _writtenBytes;
+
+    public int QueuedOutboundBytes => (int)Math.Clamp(Volatile.Read(ref _queuedBytes) - Volatile.Read(ref _writtenBytes), 0, int.MaxValue);
     private Queue<(long Bytes, TaskCompletionSource<bool> Receipt)>? _receipts;
 
     // inbound
     private int _inFlight;
     private TaskCompletionSource? _resume;
+    private OutboundPressure _pressure; // (mutable struct, under _writeLock) the peer's unread bytes: reading pauses, or it is dropped
     private bool _streamOpen;              // an <open/> was received and no restart asked for another since
     private volatile bool _restartRequested;
     private volatile bool _authenticated;
@@ -67,6 +71,7 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
     {
         _socket = socket;
         _options = options;
+        _pressure = new OutboundPressure(options);
         _seeOtherUri = string.IsNullOrEmpty(seeOtherUri) ? null : seeOtherUri;
         _framer = new XmppFramer(this, options.Framer);
         _maxMessageBytes = options.MaxStanzaBytesBeforeAuthentication > 0
@@ -110,6 +115,10 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
             {
                 var resume = _resume;
                 if (resume is not null) await resume.Task.ConfigureAwait(false);
+                // and while the peer has too much unread (OutboundPressure)
+                Task? drained;
+                lock (_writeLock) drained = _closed ? null : _pressure.ReadingMayGoOn(_queuedBytes - _writtenBytes);
+                if (drained is not null) await drained.ConfigureAwait(false);
                 // zero-byte receive: park without a buffer until a frame arrives
                 var first = await _socket.ReceiveAsync(Memory<byte>.Empty, CancellationToken.None).ConfigureAwait(false);
                 if (first.MessageType == WebSocketMessageType.Close)
@@ -165,7 +174,10 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
                     message.Reset();
                 }
                 // over its rate: the next message waits (RFC 7395 frames whole messages; a message is never cut)
-                if (_shaper is not null && _shaper.Consume(messageBytes) is { Ticks: > 0 } pause) await Task.Delay(pause).ConfigureAwait(false);
+                var stanzas = _stanzasThisMessage;
+                _stanzasThisMessage = 0;
+                if (Volatile.Read(ref _shaper) is { } shaper && shaper.Consume(messageBytes, stanzas) is { Ticks: > 0 } pause)
+                    await Task.Delay(pause).ConfigureAwait(false);
                 if (_parseError is not null)
                 {
                     // the stream is dead: read nothing more; the owner sends the stream error and closes
@@ -265,6 +277,7 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
 
     void IFramerSink.OnStanza(Element stanza)
     {
+        _stanzasThisMessage++;
         _parsedCount++;
         _parsed = stanza;
     }
@@ -293,6 +306,8 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
 
     /// <summary>From the restart on, messages may be as large as the full stanza limit.</summary>
     public void Authenticated() => _authenticated = true;
+
+    public void Reshape(Admission.ShaperLimits limits) => Volatile.Write(ref _shaper, limits.For(RemoteEndPoint));
 
     public void StartTls() => throw new NotSupportedException("no STARTTLS over WebSocket (RFC 7395)");
 
@@ -338,7 +353,7 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
             _queuedBytes += message.WrittenCount;
             _outbound.Enqueue(message);
             LastSentTicks = Environment.TickCount64;
-            if (_queuedBytes - _writtenBytes > _options.MaxOutboundBytes)
+            if (_pressure.Overflowing(_queuedBytes - _writtenBytes))
             {
                 // the peer does not read: drop it rather than buffer without bound
                 _closed = true;
@@ -348,6 +363,7 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
             if (!_writing)
             {
                 _writing = true;
+                _pressure.WriterStarted();
                 _ = FlushAsync();
             }
             return true;
@@ -389,6 +405,7 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
             {
                 _writtenBytes += message.WrittenCount;
                 message.Reset();
+                _pressure.Written(_queuedBytes - _writtenBytes);
                 var receipts = _receipts;
                 if (receipts is not null)
                     while (receipts.Count > 0 && receipts.Peek().Bytes <= _writtenBytes) receipts.Dequeue().Receipt.TrySetResult(true);
@@ -447,6 +464,7 @@ public sealed class WebSocketConnection : ITransportConnection, IFramerSink
                 while (_outbound.Count > 0) _outbound.Dequeue().Reset();
             _resume?.TrySetResult();
             _resume = null;
+            _pressure.Closed();
             if (_receipts is not null)
                 while (_receipts.Count > 0) _receipts.Dequeue().Receipt.TrySetResult(false);
         }

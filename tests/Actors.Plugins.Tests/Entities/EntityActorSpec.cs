@@ -69,6 +69,12 @@ public sealed class EntityActorSpec : TestKit
                 case "stop":
                     entity.Passivate();
                     break;
+                case "fanout": // one stanza to <n/> recipients r0..r(n-1), marked with the command's 'mark'
+                    var recipients = new List<string>();
+                    for (var i = 0; i < int.Parse(command.Attr("n")!); i++) recipients.Add($"r{i}@localhost");
+                    entity.SendToEach(new Element("message", "jabber:client").SetAttr("from", "svc.localhost").SetAttr("id", command.Attr("mark")), recipients);
+                    recipients.Clear(); // the host copied the list
+                    break;
             }
         }
 
@@ -82,10 +88,11 @@ public sealed class EntityActorSpec : TestKit
         }
     }
 
-    private (IEntityKind Kind, IActorRef Region) Region(Counter behavior, EntityKindOptions? options = null, Action<Element>? send = null)
+    private (IEntityKind Kind, IActorRef Region) Region(Counter behavior, EntityKindOptions? options = null, Action<Element>? send = null,
+        EntityFanout? fanout = null)
     {
         var o = options ?? new EntityKindOptions();
-        var region = Sys.ActorOf(EntityRegionActor.Props(key => PluginEntityActor.Props("test", "counter", key, behavior, o, send ?? (_ => { }))),
+        var region = Sys.ActorOf(EntityRegionActor.Props(key => PluginEntityActor.Props("test", "counter", key, behavior, o, send ?? (_ => { }), fanout: fanout)),
             "entities-counter-" + Interlocked.Increment(ref _regions));
         return (new EntityKindHandle("counter", region, () => Sys.Stop(region)), region);
     }
@@ -99,6 +106,35 @@ public sealed class EntityActorSpec : TestKit
 
     private static async Task<int> Value(IEntityKind kind, string key) =>
         int.Parse((await kind.AskAsync(key, Cmd("get"), TimeSpan.FromSeconds(3)))!.Attr("n")!);
+
+    [Fact]
+    public async Task SendToEach_streams_copies_off_the_entity_in_order_per_recipient_while_the_entity_keeps_answering()
+    {
+        const int recipients = 2000;
+        var sent = new System.Collections.Concurrent.ConcurrentQueue<Element>();
+        var options = new EntityKindOptions { FanoutPerSecond = 1000 }; // ~4 s for the two fan-outs below
+        using var fanout = new EntityFanout(Sys, "test/counter", options, sent.Enqueue);
+        var (kind, _) = Region(new Counter(), options, sent.Enqueue, fanout);
+        kind.Tell("news", Cmd("fanout", recipients).SetAttr("mark", "first"));
+        kind.Tell("news", Cmd("fanout", recipients).SetAttr("mark", "second"));
+        await kind.AskAsync("news", Cmd("add", 7), TimeSpan.FromSeconds(10)); // a command after both fan-outs
+        Assert.Equal(7, await Value(kind, "news"));
+        Assert.True(sent.Count < 2 * recipients, $"the entity answered only once its fan-outs were routed ({sent.Count} copies)");
+
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (sent.Count < 2 * recipients && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(2 * recipients, sent.Count); // none lost
+        var seen = new Dictionary<string, List<string>>();
+        foreach (var copy in sent)
+        {
+            Assert.Equal("svc.localhost", copy.From);
+            if (!seen.TryGetValue(copy.To!, out var marks)) seen[copy.To!] = marks = new List<string>();
+            marks.Add(copy.Id!);
+        }
+        Assert.Equal(recipients, seen.Count); // each recipient its own copy
+        foreach (var (to, marks) in seen) Assert.True(marks is ["first", "second"], $"{to} got {string.Join(", ", marks)}");
+        Assert.Equal(2 * recipients, sent.Distinct(ReferenceEqualityComparer.Instance).Count()); // copies, never one element shared
+    }
 
     [Fact]
     public async Task Commands_reach_the_entity_of_their_key_only()

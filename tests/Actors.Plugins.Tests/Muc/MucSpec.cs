@@ -467,4 +467,30 @@ public sealed class MucSpec : IAsyncLifetime
         var both = await alice.Query($"<iq type='set' id='ab1' to='{Room("cards")}'><query xmlns='{Admin}'><item nick='bob' role='visitor' affiliation='member'/></query></iq>");
         StanzaAssert.Error(both, "bad-request"); // §18: a role or an affiliation, not both
     }
+    [Fact]
+    public async Task S18_1_a_user_whose_affiliation_changes_while_not_in_the_room_gets_a_message_from_the_room_with_status_101()
+    {
+        await using var alice = await Login("alice");
+        await using var bob = await Login("bob");
+        await _server.AddUserAsync("carol");
+        await using var carol = await Login("carol");
+        await carol.Sends("<presence/>"); // available: a message to her bare JID reaches this session (RFC 6121 §8.5.2.1.1)
+        await carol.Receives("<presence from='carol@localhost/r'/>");
+        await CreateInstant(alice, "aff101", "alice");
+        await Enter(bob, "aff101", "bob");
+        // carol is not in the room: the room tells her bare JID, with 101, the new affiliation and the reason
+        await alice.Query($"<iq type='set' id='m1' to='{Room("aff101")}'><query xmlns='{Admin}'><item affiliation='member' jid='carol@localhost'><reason>welcome</reason></item></query></iq>");
+        var told = await carol.Receives($"<message from='{Room("aff101")}' to='carol@localhost'><x xmlns='{User}'><status code='101'/></x></message>");
+        StanzaAssert.Matches($"<message><body/><x xmlns='{User}'><item jid='carol@localhost' affiliation='member'><reason>welcome</reason></item></x></message>", told);
+        Assert.NotEqual("groupchat", told.Type);
+        // bob is in the room: his presence says it (§9.3), no out-of-room message; an outcast out of the room is told too
+        await alice.Query($"<iq type='set' id='m2' to='{Room("aff101")}'><query xmlns='{Admin}'><item affiliation='member' jid='bob@localhost'/></query></iq>");
+        await bob.Receives($"<presence from='{Room("aff101")}/bob'><x xmlns='{User}'><item affiliation='member'/><status code='110'/></x></presence>");
+        await alice.Query($"<iq type='set' id='m3' to='{Room("aff101")}'><query xmlns='{Admin}'><item affiliation='outcast' jid='carol@localhost'/></query></iq>");
+        await carol.Receives($"<message from='{Room("aff101")}'><x xmlns='{User}'><item affiliation='outcast'/><status code='101'/></x></message>");
+        await bob.Sends($"<message type='chat' to='bob@localhost/r' id='mark'><body>mark</body></message>");
+        // everything the room sent bob came before his own mark: no message with 101 among it
+        var first = await bob.Receives(e => e.Id == "mark" || (e.Name == "message" && StatusCodes(e).Contains("101")), "the mark or a 101 message");
+        Assert.Equal("mark", first.Id);
+    }
 }

@@ -11,7 +11,8 @@ public sealed class ThingsServer : IAsyncLifetime
 
     public async Task InitializeAsync()
     {
-        Server = await TestServer.StartAsync(["disco", "things"]);
+        // a thing that does not answer (its session still closing) is given up on well within a client's wait
+        Server = await TestServer.StartAsync(["disco", "things"], new Dictionary<string, string?> { ["Xmpp:Plugins:things:ThingTimeoutSeconds"] = "3" });
     }
 
     public async Task DisposeAsync() => await Server.DisposeAsync();

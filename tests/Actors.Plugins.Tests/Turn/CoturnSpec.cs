@@ -22,24 +22,59 @@ public sealed class CoturnSpec(TurnServerFixture fixture, ITestOutputHelper outp
     }
 
     [Theory]
-    [InlineData(false, false)]
-    [InlineData(true, false)]
-    [InlineData(false, true)]
-    public async Task Rfc8656_turnutils_uclient_relays_to_itself_without_loss(bool tcp, bool sendIndications)
+    [InlineData("udp")]
+    [InlineData("tcp")]
+    [InlineData("udp-send")]
+    public async Task Rfc8656_turnutils_uclient_relays_to_itself_without_loss(string mode) =>
+        await UclientRelaysToItselfAsync(mode);
+
+    /// <summary>RFC 6062 TCP relays (uclient -T): each client allocates a TCP relay over its TCP control connection,
+    /// sends Connect to the other's relayed address, gets a ConnectionAttempt for the other's connection, binds both with
+    /// ConnectionBind on data connections and sends its messages through them.</summary>
+    [Fact]
+    public async Task Rfc6062_turnutils_uclient_relays_over_tcp_connections_without_loss() => await UclientRelaysToItselfAsync("tcp-relay");
+
+    /// <summary>RFC 8656 §3.1 over TLS (turns:, uclient -S, the server's certificate checked against its CA with -E):
+    /// allocations and channels over a TLS control connection, and RFC 6062 TCP relays with TLS data connections.</summary>
+    [Theory]
+    [InlineData("tls")]
+    [InlineData("tls-relay")]
+    public async Task Rfc8656_3_1_turnutils_uclient_relays_over_tls_without_loss(string mode) => await UclientRelaysToItselfAsync(mode);
+
+    private async Task UclientRelaysToItselfAsync(string mode)
     {
         // -y: the clients are each other's peers through their relayed addresses; -c: no RTCP allocations; -n 50
         // messages of -l 120 bytes each; -W: the TURN REST secret (uclient makes "expiry:user" and the HMAC itself)
-        List<string> args = ["-y", "-c", "-n", "50", "-l", "120", "-m", "2", "-z", "5", "-p", Port, "-L", "127.0.0.1",
+        var tls = mode.StartsWith("tls", StringComparison.Ordinal);
+        var port = tls ? fixture.TlsPort.ToString(CultureInfo.InvariantCulture) : Port;
+        List<string> args = ["-y", "-c", "-n", "50", "-l", "120", "-m", "2", "-z", "5", "-p", port, "-L", "127.0.0.1",
             "-u", "uclient-" + Guid.NewGuid().ToString("N")[..6] + "@localhost", "-W", TurnServerFixture.Secret, "-e", "127.0.0.1"];
-        if (tcp) args.Insert(0, "-t");
-        if (sendIndications) args.Insert(0, "-s"); // Send/Data indications instead of channels
+        switch (mode)
+        {
+            case "tcp": args.Insert(0, "-t"); break;
+            case "udp-send": args.Insert(0, "-s"); break; // Send/Data indications instead of channels
+            case "tcp-relay": args.Insert(0, "-T"); break;
+            case "tls": args.InsertRange(0, ["-t", "-S", "-E", fixture.CaFile]); break;
+            case "tls-relay": args.InsertRange(0, ["-T", "-S", "-E", fixture.CaFile]); break;
+        }
         args.Add("127.0.0.1");
         var r = await RunAsync("turnutils_uclient", args);
         var all = r.Stdout + r.Stderr;
         Assert.True(r.ExitCode == 0, r.ToString());
         Assert.Contains("tot_send_msgs=100, tot_recv_msgs=100", all); // 2 clients x 50 messages, each came back
         Assert.Contains("Total lost packets 0 (0.000000%)", all);
-        Assert.DoesNotContain("error", all, StringComparison.OrdinalIgnoreCase);
+        // over TLS uclient first offers TLS 1.0 and 1.1, which the server refuses (RFC 8996: never negotiated), and
+        // logs the alert before it retries with TLS 1.2/1.3: those lines are not errors of the relay. With TLS data
+        // connections (-S -T), once every message is back, uclient's two clients tear down at once: the first one's
+        // allocation deleted closes the relayed TCP connection the second is still using, and uclient logs its read or
+        // write on it failing (seen in CI: "SSL write error", "Unexpected error while reading"). Those come after the
+        // counts above and say nothing of the relay; any error before that point still fails the test.
+        var lines = all.Split('\n');
+        var done = mode == "tls-relay" ? Array.FindIndex(lines, l => l.Contains("start_mclient: msz=2, tot_send_msgs=50, tot_recv_msgs=50", StringComparison.Ordinal)) : -1;
+        var errors = lines.Where((l, i) => l.Contains("error", StringComparison.OrdinalIgnoreCase)
+            && !(tls && l.Contains("alert protocol version", StringComparison.Ordinal))
+            && !(done >= 0 && i > done)).ToList();
+        Assert.Empty(errors);
     }
 
     private async Task<ExternalProgram.Outcome> RunAsync(string program, List<string> args)

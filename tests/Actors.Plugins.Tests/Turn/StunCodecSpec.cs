@@ -200,6 +200,50 @@ public sealed class StunCodecSpec
         Assert.Equal("Allocation Quota Reached", Encoding.UTF8.GetString(v[4..]));
     }
 
+    [Theory]
+    [InlineData("192.0.2.7", 40000, 5)]
+    [InlineData("2001:db8::7", 40001, 8)]
+    public void Rfc8656_11_3_data_indication_written_in_place_carries_the_peer_and_the_data(string address, int port, int length)
+    {
+        var peer = new IPEndPoint(IPAddress.Parse(address), port);
+        var data = RandomNumberGenerator.GetBytes(length);
+        var tid = RandomNumberGenerator.GetBytes(StunWire.TransactionIdLength);
+        var into = new byte[128];
+        into.AsSpan().Fill(0xEE); // what was there before must not leak into the padding
+        var n = StunBuilder.WriteDataIndication(into, tid, peer, data);
+        Assert.Equal(0, n % 4); // RFC 8489 §14: attributes padded to 4 bytes
+        Assert.Equal(StunParse.Ok, StunMessage.Parse(into.AsSpan(0, n), out var m));
+        Assert.Equal(StunMethod.Data, m!.Method);
+        Assert.Equal(StunClass.Indication, m.Class);
+        Assert.Equal(tid, m.TransactionId.ToArray());
+        Assert.True(m.TryXorAddress(m.Find(StunAttr.XorPeerAddress)!.Value, out var decoded));
+        Assert.Equal(peer, decoded);
+        Assert.Equal(data, m.Value(m.Find(StunAttr.Data)!.Value).ToArray());
+        Assert.All(into.AsSpan(n - ((4 - length % 4) % 4), (4 - length % 4) % 4).ToArray(), b => Assert.Equal(0, b));
+        // the same bytes as the general builder writes
+        var built = new StunBuilder(StunMethod.Data, StunClass.Indication, tid).XorAddress(StunAttr.XorPeerAddress, peer).Bytes(StunAttr.Data, data);
+        Assert.Equal(Convert.ToHexString(built.ToArray()), Convert.ToHexString(into.AsSpan(0, n)));
+    }
+
+    [Fact]
+    public void Rfc8656_11_3_a_data_indication_that_does_not_fit_is_not_written()
+    {
+        var into = new byte[64];
+        Assert.Equal(0, StunBuilder.WriteDataIndication(into, new byte[12], new IPEndPoint(IPAddress.Loopback, 1), new byte[40]));
+    }
+
+    [Theory]
+    [InlineData(false, 9)]
+    [InlineData(true, 12)]
+    public void Rfc8656_12_4_and_12_5_channel_data_header_and_tcp_padding(bool tcp, int expected)
+    {
+        var into = new byte[16];
+        into.AsSpan().Fill(0xEE);
+        var n = StunWire.WriteChannelData(into, 0x4001, [1, 2, 3, 4, 5], padded: tcp);
+        Assert.Equal(expected, n);
+        Assert.Equal("4001000501020304" + "05" + (tcp ? "000000" : ""), Convert.ToHexString(into.AsSpan(0, n)));
+    }
+
     private static byte[] Refingerprint(byte[] bytes)
     {
         var crc = StunMessage.Fingerprint(bytes.AsSpan(0, bytes.Length - 8));

@@ -46,6 +46,23 @@ public sealed class TurnPluginSpec
     }
 
     [Fact]
+    public async Task Xep0215_with_a_tls_port_the_server_is_listed_as_turns_over_tcp_with_credentials()
+    {
+        var port = TurnServerFixture.FreePort();
+        var tlsPort = TurnServerFixture.FreePort();
+        await using var server = await TestServer.StartAsync(["disco", "extdisco", "turn"], TurnServerFixture.Settings(port,
+            new Dictionary<string, string?> { ["Xmpp:Turn:TlsPort"] = tlsPort.ToString(System.Globalization.CultureInfo.InvariantCulture) }));
+        await using var alice = await server.LoginAsync("alice", "turns");
+        var services = (await alice.Query($"<iq type='get' id='s1' to='localhost'><services xmlns='{ExtDisco}'/></iq>"))
+            .Child("services", ExtDisco)!.Elements("service", ExtDisco).ToArray();
+        var turns = Assert.Single(services, s => s.Attr("type") == "turns");
+        Assert.Equal("tcp", turns.Attr("transport")); // RFC 7065: turns is TURN over TLS over TCP
+        Assert.Equal(tlsPort.ToString(System.Globalization.CultureInfo.InvariantCulture), turns.Attr("port"));
+        Assert.EndsWith(":alice@localhost", turns.Attr("username"));
+        Assert.NotNull(turns.Attr("password"));
+    }
+
+    [Fact]
     public async Task Xep0215_extdisco_loaded_after_the_turn_plugin_lists_it_too()
     {
         var port = TurnServerFixture.FreePort();

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Security.Cryptography.X509Certificates;
 using System.Net;
 using System.Net.Sockets;
 using Actors.Xmpp.Plugins;
@@ -16,17 +17,41 @@ public sealed class TurnServerFixture : IAsyncLifetime
     public TestServer Server { get; private set; } = null!;
     public int Port { get; } = FreePort();
     public IPEndPoint EndPoint => new(IPAddress.Loopback, Port);
+    /// <summary>TURN over TLS (Xmpp:Turn:TlsPort) with a certificate for "localhost" from <see cref="CaFile"/>'s CA.</summary>
+    public int TlsPort { get; } = FreePort();
+    public string CaFile { get; private set; } = null!;
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "turns-" + Guid.NewGuid().ToString("N")[..8]);
 
     public async Task InitializeAsync()
     {
+        Directory.CreateDirectory(_dir);
+        using var ca = TestCertificates.Make("Test TURN CA", null, isCa: true);
+        using var leaf = TestCertificates.Make("localhost", ca);
+        CaFile = Write("ca.pem", ca.ExportCertificatePem());
+        var certFile = Write("cert.pem", leaf.ExportCertificatePem() + "\n" + ca.ExportCertificatePem());
+        var keyFile = Write("key.pem", leaf.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem());
         Server = await TestServer.StartAsync(["disco", "extdisco", "turn"], Settings(Port, new Dictionary<string, string?>
         {
+            ["Xmpp:Tls:CertificatePath"] = certFile,
+            ["Xmpp:Tls:KeyPath"] = keyFile,
+            ["Xmpp:Turn:TlsPort"] = TlsPort.ToString(CultureInfo.InvariantCulture),
             ["Xmpp:Turn:AllowLoopbackPeers"] = "true",
             ["Xmpp:Turn:MaxAllocationsPerUser"] = Quota.ToString(CultureInfo.InvariantCulture),
         }));
     }
 
-    public async Task DisposeAsync() => await Server.DisposeAsync();
+    public async Task DisposeAsync()
+    {
+        await Server.DisposeAsync();
+        try { Directory.Delete(_dir, recursive: true); } catch (IOException) { }
+    }
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_dir, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
 
     public static Dictionary<string, string?> Settings(int port, Dictionary<string, string?>? more = null)
     {

@@ -153,11 +153,12 @@ public sealed class TurnSpec(TurnServerFixture fixture) : IClassFixture<TurnServ
     }
 
     [Fact]
-    public async Task Rfc8656_7_2_requested_transport_tcp_gets_442_and_none_gets_400()
+    public async Task Rfc8656_7_2_requested_transport_other_than_udp_or_tcp_gets_442_and_none_gets_400()
     {
         await using var c = await fixture.ClientAsync(User("transport"), tcp: false);
+        // SCTP (132); TCP is RFC 6062's (TcpRelaySpec: over UDP it gets 400)
         AssertError(StunError.UnsupportedTransportProtocol,
-            await c.AuthenticatedAsync(StunMethod.Allocate, b => b.Bytes(StunAttr.RequestedTransport, [6, 0, 0, 0])));
+            await c.AuthenticatedAsync(StunMethod.Allocate, b => b.Bytes(StunAttr.RequestedTransport, [132, 0, 0, 0])));
         AssertError(StunError.BadRequest, await c.AuthenticatedAsync(StunMethod.Allocate));
     }
 

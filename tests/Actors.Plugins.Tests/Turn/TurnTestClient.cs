@@ -123,6 +123,53 @@ internal sealed class TurnTestClient : IAsyncDisposable
         if (lifetime is { } l) b.UInt32(StunAttr.Lifetime, l);
     });
 
+    /// <summary>Allocate with REQUESTED-TRANSPORT <paramref name="transport"/> (RFC 6062: 6 for a TCP relay).</summary>
+    public Task<StunMessage> AllocateAsync(byte transport, Action<StunBuilder>? more = null) => AuthenticatedAsync(StunMethod.Allocate, b =>
+    {
+        b.Bytes(StunAttr.RequestedTransport, [transport, 0, 0, 0]);
+        more?.Invoke(b);
+    });
+
+    /// <summary>RFC 6062 §4.3: Connect to <paramref name="peer"/>.</summary>
+    public Task<StunMessage> ConnectToPeerAsync(IPEndPoint peer) =>
+        AuthenticatedAsync(StunMethod.Connect, b => b.XorAddress(StunAttr.XorPeerAddress, peer));
+
+    public static uint ConnectionId(StunMessage m)
+    {
+        Assert.True(m.Find(StunAttr.ConnectionId) is { Length: 4 }, "no CONNECTION-ID");
+        return BinaryPrimitives.ReadUInt32BigEndian(m.Value(m.Find(StunAttr.ConnectionId)!.Value));
+    }
+
+    /// <summary>RFC 6062 §4.4: a new TCP connection to the server carrying one ConnectionBind for <paramref name="id"/>
+    /// with this client's credentials; returns the socket (a raw byte stream after a success) and the response.</summary>
+    public async Task<(Socket Data, StunMessage Response)> ConnectionBindAsync(uint id, byte[]? thenSend = null)
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(_server);
+        var idBytes = new byte[4];
+        BinaryPrimitives.WriteUInt32BigEndian(idBytes, id);
+        var request = Build(StunMethod.ConnectionBind, b => b.Bytes(StunAttr.ConnectionId, idBytes));
+        await socket.SendAsync(thenSend is null ? request : [.. request, .. thenSend], SocketFlags.None);
+        var header = await ReadExactlyAsync(socket, 20);
+        var body = await ReadExactlyAsync(socket, BinaryPrimitives.ReadUInt16BigEndian(header.AsSpan(2)));
+        Assert.Equal(StunParse.Ok, StunMessage.Parse([.. header, .. body], out var response));
+        return (socket, response!);
+    }
+
+    public static async Task<byte[]> ReadExactlyAsync(Socket socket, int count)
+    {
+        var bytes = new byte[count];
+        using var cts = new CancellationTokenSource(Timeout);
+        var at = 0;
+        while (at < count)
+        {
+            var n = await socket.ReceiveAsync(bytes.AsMemory(at), SocketFlags.None, cts.Token);
+            if (n == 0) throw new EndOfStreamException($"closed after {at} of {count} bytes");
+            at += n;
+        }
+        return bytes;
+    }
+
     public async Task SendIndicationAsync(IPEndPoint peer, byte[] data)
     {
         var b = new StunBuilder(StunMethod.Send, StunClass.Indication, RandomNumberGenerator.GetBytes(12))

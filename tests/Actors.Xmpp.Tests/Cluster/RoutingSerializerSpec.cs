@@ -73,6 +73,28 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
             [new SessionEntry(AliceRes, session, true, 5, 1234567890123L), new SessionEntry(Bob, session, false, 0, 1)])));
         Assert.Equal(2, list.Resources.Count);
         Assert.Equal(new SessionEntry(AliceRes, session, true, 5, 1234567890123L), list.Resources[0]);
+
+        // a starting resources entity's census: the account asked, each node's sessions of it answered
+        Assert.Equal(Alice, Assert.IsType<AccountResourcesActor.FindSessions>(RoundTrip(new AccountResourcesActor.FindSessions(Alice))).Account);
+        var found = Assert.IsType<AccountResourcesActor.SessionsOnNode>(RoundTrip(new AccountResourcesActor.SessionsOnNode(
+            [new SessionEntry(AliceRes, session, true, -1, 42L)])));
+        Assert.Equal(new SessionEntry(AliceRes, session, true, -1, 42L), Assert.Single(found.Sessions));
+        Assert.Empty(Assert.IsType<AccountResourcesActor.SessionsOnNode>(RoundTrip(new AccountResourcesActor.SessionsOnNode([]))).Sessions);
+    }
+
+    [Fact]
+    public void A_signal_to_the_other_nodes_round_trips()
+    {
+        var signal = new ClusterSignals.Signal("blocking", "list-changed", Alice);
+        Assert.Equal(signal, RoundTrip(signal));
+    }
+
+    [Fact]
+    public void A_joining_nodes_question_for_the_plugin_set_and_its_answer_round_trip()
+    {
+        Assert.Same(PluginOperations.ListLoaded.Instance, RoundTrip(PluginOperations.ListLoaded.Instance));
+        var set = Assert.IsType<PluginOperations.LoadedSet>(RoundTrip(new PluginOperations.LoadedSet(["disco", "muc", "pubsub"])));
+        Assert.Equal(["disco", "muc", "pubsub"], set.Plugins);
     }
 
     [Fact]
@@ -123,6 +145,9 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
         Assert.Equal("<presence type='subscribe'/>", import.PendingIn.Single().Stanza);
         Assert.Equal(new UserActor.DataImported(2, 1), RoundTrip(new UserActor.DataImported(2, 1)));
         Assert.Same(UserActor.GetState.Instance, RoundTrip(UserActor.GetState.Instance));
+        Assert.Same(UserActor.GetContacts.Instance, RoundTrip(UserActor.GetContacts.Instance));
+        Assert.Equal(["a@localhost", "b@example.org"],
+            ((UserActor.Contacts)RoundTrip(new UserActor.Contacts([Jid.Parse("a@localhost"), Jid.Parse("b@example.org")]))).Jids.Select(j => j.ToString()));
         Assert.Same(AccountResourcesActor.ListResources.Instance, RoundTrip(AccountResourcesActor.ListResources.Instance));
         Assert.Same(AccountResourcesActor.AccountCreated.Instance, RoundTrip(AccountResourcesActor.AccountCreated.Instance));
     }
@@ -180,7 +205,7 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
             new StoreReplies.Value(new StoreEntryRecord("k", "v", null)), new StoreReplies.Value(null),
             new StoreReplies.Entries([new StoreEntryRecord("k", null, "<v xmlns='urn:v'/>")]),
             new StoreReplies.Page([new StoreItemRecord(7, stamp, null, "<m xmlns='urn:m'/>"), new StoreItemRecord(8, stamp.ToUniversalTime(), "t", null)], true),
-            new StoreReplies.Appended(9), new StoreReplies.Counted(3), StoreReplies.Done.Instance,
+            new StoreReplies.Appended(9), new StoreReplies.Counted(3), StoreReplies.Done.Instance, new StoreReplies.OverQuota(4096),
         ];
         foreach (var reply in replies)
             Assert.Equal(Describe(reply), Describe(RoundTrip(reply)));
@@ -235,4 +260,49 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
         UserActor.AccountDeleted m => string.Join(",", m.LocalContacts),
         _ => o.ToString()!,
     };
+
+    [Fact]
+    public void Xep0198_a_session_handed_over_between_nodes_round_trips_with_its_counters_unacknowledged_stanzas_and_presence()
+    {
+        var asker = CreateTestProbe().Ref;
+        var session = CreateTestProbe().Ref;
+        const string id = "0123456789abcdef0123456789abcdef";
+        var state = new Server.Sessions.SessionActor.HandedOver(id, AliceRes, TimeSpan.FromSeconds(300), uint.MaxValue, 7, 5,
+            [new(Stanza("u1"), 0, null, false), new(Stanza("u2"), 42, asker, true)], true, -5,
+            new Element("presence", Ns.Client).SetAttr("from", AliceRes.ToString()), [Bob], true);
+        var back = Assert.IsType<Server.Sessions.SessionActor.HandedOver>(RoundTrip(state));
+        Assert.Equal(id, back.SessionId);
+        Assert.Equal(AliceRes, back.Jid);
+        Assert.Equal(TimeSpan.FromSeconds(300), back.Window);
+        Assert.Equal((uint.MaxValue, 7u, 5u), (back.Handled, back.Sent, back.Acknowledged)); // §4: 'h' is 32-bit unsigned
+        Assert.Equal(2, back.Unacked.Count);
+        Assert.Equal(Stanza("u1").ToString(), back.Unacked[0].Stanza.ToString());
+        Assert.Null(back.Unacked[0].Asker);
+        Assert.Equal((42L, asker, true), (back.Unacked[1].PageId, back.Unacked[1].Asker, back.Unacked[1].EndsPage));
+        Assert.Equal((true, -5, true), (back.Available, back.Priority, back.RosterRequested));
+        Assert.Equal(AliceRes.ToString(), back.LastPresence!.Attr("from"));
+        Assert.Equal([Bob], back.DirectedPresence);
+
+        var resume = Assert.IsType<AccountResourcesActor.ResumeSession>(RoundTrip(new AccountResourcesActor.ResumeSession(id, 3_000_000_000, session)));
+        Assert.Equal((id, 3_000_000_000u, session), (resume.SessionId, resume.Handled, resume.Requester));
+        var handOver = Assert.IsType<Server.Sessions.SessionActor.HandOver>(RoundTrip(new Server.Sessions.SessionActor.HandOver(Alice, 9)));
+        Assert.Equal((Alice, 9u), (handOver.Account, handOver.Handled));
+        var moved = Assert.IsType<UserActor.SessionMoved>(RoundTrip(new UserActor.SessionMoved(AliceRes, session, asker, true, 3)));
+        Assert.Equal((AliceRes, session, asker, true, 3), (moved.Resource, moved.From, moved.To, moved.Available, moved.Priority));
+        Assert.Equal(asker, Assert.IsType<Server.Sessions.SessionActor.MovedTo>(RoundTrip(new Server.Sessions.SessionActor.MovedTo(asker))).Successor);
+        var refused = Assert.IsType<AccountResourcesActor.HandOverRefused>(RoundTrip(new AccountResourcesActor.HandOverRefused(AliceRes, session)));
+        Assert.Equal((AliceRes, session), (refused.Resource, refused.Session));
+        var failed = Assert.IsType<Server.Sessions.SessionsActor.AttachFailed>(RoundTrip(new Server.Sessions.SessionsActor.AttachFailed(id,
+            new Server.Sessions.SessionActor.HandledCountTooHigh(10, 8))));
+        Assert.Equal(new Server.Sessions.SessionActor.HandledCountTooHigh(10, 8), failed.TooHigh);
+        Assert.Null(Assert.IsType<Server.Sessions.SessionsActor.AttachFailed>(RoundTrip(new Server.Sessions.SessionsActor.AttachFailed(id))).TooHigh);
+    }
+
+    [Fact]
+    public void Xep0198_a_session_id_from_another_node_that_is_not_of_our_shape_is_refused_it_would_name_an_actor()
+    {
+        var serializer = (SerializerWithStringManifest)Sys.Serialization.FindSerializerFor(new AccountResourcesActor.ResumeSession("x", 0, TestActor));
+        var bytes = serializer.ToBinary(new AccountResourcesActor.ResumeSession("../../user/evil", 0, TestActor));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(bytes, serializer.Manifest(new AccountResourcesActor.ResumeSession("x", 0, TestActor))));
+    }
 }

@@ -1,49 +1,73 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text;
-using Actors.Xmpp.Security;
+using Actors.Fuzz;
 using Actors.Xmpp.Server.Sasl;
-using Actors.Xmpp.Transport.Framing;
-using Actors.Xmpp.Xml;
 
 namespace Actors.Xmpp.Tests.Fuzz;
 
 /// <summary>
-/// Bounded mutation fuzzing of what parses hostile input: the stream framer, the SASL mechanisms (PLAIN, SCRAM) and the
-/// JID parser. Seeds are the corpus kept in Fuzz/corpus/&lt;target&gt;/ (add an input that ever broke an invariant
-/// there: it is then replayed by every run); each run mutates them (bit flips, byte edits, splices, tokens of the
-/// target's grammar) with a fixed seed, for a bounded time per target, and checks invariants rather than outputs.
-/// This runs in-process without coverage feedback (no libFuzzer engine here): see docs/reliability.md.
+/// The fuzz targets of tests/Actors.Fuzz (framer, SASL mechanisms, JID parser), run in process on every test run: first
+/// on every input of their corpus in tests/fuzz/corpus/&lt;target&gt;/ (the seeds, and every input that ever broke an
+/// invariant: regression tests), then on mutations of it (bit flips, byte edits, splices, the tokens of
+/// tests/fuzz/&lt;target&gt;.dict) with a fixed seed for a bounded time per target (ACTORS_FUZZ_SECONDS, default 4).
+/// Coverage-guided fuzzing of the same targets is SharpFuzz under libFuzzer: tests/fuzz/run.sh, docs/reliability.md.
 /// </summary>
 public class FuzzSpec
 {
     private static readonly TimeSpan Budget = TimeSpan.FromSeconds(Environment.GetEnvironmentVariable("ACTORS_FUZZ_SECONDS") is { } s && int.TryParse(s, out var n) ? n : 4);
-    private const string Header = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='example.com' version='1.0'>";
 
-    private static readonly string[] XmlTokens = ["<", ">", "/>", "</", "'", "\"", "&", "&amp;", "&#x0;", "&#xD800;", "&#65;", "&lt;", "&bogus;",
-        "xmlns='urn:x'", "xmlns:p='urn:p'", "p:", "xml:lang='en'", "<![CDATA[", "]]>", "<!--", "<?pi?>", "<!DOCTYPE x>", "\0", "\uFFFE", "é", "😀", " a='1'", "</stream:stream>"];
-    private static readonly string[] SaslTokens = ["\0", ",", "=", "n,,", "y,,", "p=tls-exporter,,", "n=", "r=", "c=", "p=", "a=", "=2C", "=3D", "==", "m=", "é"];
-    private static readonly string[] JidTokens = ["@", "/", ".", "[", "]", "::", "\0", " ", "é", "ß", "\u0130", "\u200B", "xn--", "%", "\uFF20"];
+    private static string FuzzFile(params string[] parts) => Path.Combine([AppContext.BaseDirectory, "fuzz", .. parts]);
 
-    private static IEnumerable<byte[]> Corpus(string target)
+    private static List<byte[]> Corpus(string target)
     {
-        var dir = Path.Combine(AppContext.BaseDirectory, "Fuzz", "corpus", target);
-        var files = Directory.GetFiles(dir).Order(StringComparer.Ordinal).ToList();
+        var files = Directory.GetFiles(FuzzFile("corpus", target)).Order(StringComparer.Ordinal).ToList();
         Assert.NotEmpty(files);
-        return files.Select(File.ReadAllBytes);
+        return files.Select(File.ReadAllBytes).ToList();
     }
 
-    /// <summary>Runs <paramref name="check"/> on every seed, then on mutations of them until the budget is spent.</summary>
-    private static int Run(string target, string[] tokens, Action<byte[]> check, int seed)
+    /// <summary>The tokens of a libFuzzer dictionary: one quoted string a line (optionally name=), escapes \\ \" \xNN.</summary>
+    internal static List<byte[]> Dictionary(string target)
     {
-        var seeds = Corpus(target).ToList();
+        var tokens = new List<byte[]>();
+        foreach (var line in File.ReadAllLines(FuzzFile(target + ".dict")))
+        {
+            var open = line.IndexOf('"');
+            if (line.TrimStart().StartsWith('#') || open < 0) continue;
+            var close = line.LastIndexOf('"');
+            Assert.True(close > open, $"{target}.dict: unterminated token: {line}");
+            var token = new List<byte>();
+            for (var i = open + 1; i < close; i++)
+            {
+                if (line[i] != '\\') { token.AddRange(Encoding.UTF8.GetBytes(line[i].ToString())); continue; }
+                i++;
+                if (line[i] == 'x')
+                {
+                    token.Add(byte.Parse(line.AsSpan(i + 1, 2), NumberStyles.HexNumber, CultureInfo.InvariantCulture));
+                    i += 2;
+                }
+                else token.Add((byte)line[i]);
+            }
+            tokens.Add(token.ToArray());
+        }
+        Assert.NotEmpty(tokens);
+        return tokens;
+    }
+
+    /// <summary>Runs the target on every corpus input, then on mutations of them until the budget is spent.</summary>
+    private static int Run(string name, int seed)
+    {
+        var target = FuzzTargets.Find(name)!;
+        var seeds = Corpus(name);
+        var tokens = Dictionary(name);
         var random = new Random(seed);
         var runs = 0;
         void Checked(byte[] input)
         {
-            try { check(input); }
+            try { target(input); }
             catch (Exception ex)
             {
-                throw new Xunit.Sdk.XunitException($"{target}: invariant broken by input (add it to Fuzz/corpus/{target}/): {Convert.ToHexString(input)}\n{ex}");
+                throw new Xunit.Sdk.XunitException($"{name}: invariant broken by input (fix it, then add it to tests/fuzz/corpus/{name}/): {Convert.ToHexString(input)}\n{ex}");
             }
             runs++;
         }
@@ -59,7 +83,7 @@ public class FuzzSpec
         return runs;
     }
 
-    private static byte[] Mutate(byte[] input, Random random, string[] tokens, List<byte[]> seeds)
+    private static byte[] Mutate(byte[] input, Random random, List<byte[]> tokens, List<byte[]> seeds)
     {
         var bytes = new List<byte>(input);
         var at = bytes.Count == 0 ? 0 : random.Next(bytes.Count + 1);
@@ -88,113 +112,62 @@ public class FuzzSpec
                 bytes.AddRange(other.AsSpan(cut).ToArray());
                 break;
             default: // a token of the grammar
-                bytes.InsertRange(at, Encoding.UTF8.GetBytes(tokens[random.Next(tokens.Length)]));
+                bytes.InsertRange(at, tokens[random.Next(tokens.Count)]);
                 break;
         }
         return bytes.ToArray();
     }
 
-    private sealed class Recorder : IFramerSink
-    {
-        public readonly List<string> Events = new();
-        public readonly List<Element> Stanzas = new();
-        public void OnStreamOpen(StreamHeader header) => Events.Add("open " + header.Name);
-        public void OnStanza(Element stanza)
-        {
-            Stanzas.Add(stanza);
-            Events.Add(Encoding.UTF8.GetString(stanza.ToUtf8(Ns.Client)));
-        }
-        public void OnStreamClose() => Events.Add("close");
-        public void OnError(FramerErrorCondition condition, string text) => Events.Add("error " + condition);
-    }
-
-    private static Recorder Frame(byte[] input, FramerLimits limits, params int[] splits)
-    {
-        var recorder = new Recorder();
-        var framer = new XmppFramer(recorder, limits);
-        var last = 0;
-        foreach (var s in splits)
-        {
-            framer.Feed(input.AsSpan(last, s - last));
-            last = s;
-        }
-        framer.Feed(input.AsSpan(last));
-        return recorder;
-    }
-
     [Fact]
     public void Framer_events_do_not_depend_on_chunking_and_every_stanza_serializes_back_to_itself()
     {
-        var header = Encoding.UTF8.GetBytes(Header);
-        var limits = new FramerLimits(MaxStanzaBytes: 4096, MaxDepth: 16, MaxAttributes: 8, MaxChildren: 16, MaxElements: 64);
-        var random = new Random(17);
-        var runs = Run("framer", XmlTokens, body =>
-        {
-            var input = header.Concat(body).ToArray();
-            var whole = Frame(input, limits);
-            var a = random.Next(input.Length + 1);
-            var b = random.Next(input.Length + 1);
-            var split = Frame(input, limits, Math.Min(a, b), Math.Max(a, b));
-            Assert.Equal(whole.Events, split.Events);
-            // what the server would write for each stanza is read back as the same stanza
-            foreach (var stanza in whole.Stanzas)
-            {
-                var written = stanza.ToUtf8(Ns.Client);
-                var again = Frame(header.Concat(written).ToArray(), FramerLimits.Trusted(1 << 20, 64));
-                Assert.Equal(Encoding.UTF8.GetString(written), Assert.Single(again.Events.Skip(1)));
-            }
-        }, seed: 1);
+        var runs = Run(FuzzTargets.FramerName, seed: 1);
         Assert.True(runs > 100, $"only {runs} runs");
     }
 
-    private sealed class Binding : IChannelBinding
-    {
-        public byte[]? Get(string type) => new byte[32];
-        public IReadOnlyList<string> SupportedTypes => ["tls-exporter", "tls-server-end-point"];
-    }
-
     [Fact]
-    public void Sasl_mechanisms_answer_every_client_message_with_a_result_never_an_exception()
+    public void Sasl_mechanisms_answer_every_client_message_with_a_result_and_succeed_only_on_proof()
     {
-        var mechanisms = new SaslMechanisms(new SaslOptions { FakeIterations = 64 });
-        var names = mechanisms.Advertise(true, new Binding());
-        var credentials = ScramKeys.Create("juliet", "r0m30", 64);
-        var random = new Random(23);
-        var runs = Run("sasl", SaslTokens, input =>
-        {
-            var name = names[random.Next(names.Count)];
-            var mechanism = mechanisms.Create(name, true, new Binding(), "example.com", () => "servernonce")!;
-            var result = mechanism.Start(input);
-            for (var step = 0; step < 3 && result is SaslResult.NeedCredentials or SaslResult.Challenge; step++)
-            {
-                // as the connection does: the credentials of the user the mechanism named, if that user exists
-                result = result is SaslResult.NeedCredentials need
-                    ? mechanism.Continue(need.Username == "juliet" ? credentials : null)
-                    : mechanism.Step(Mutate(input, random, SaslTokens, [input]));
-            }
-            Assert.NotNull(result);
-            if (result is SaslResult.Success success)
-            {
-                // only PLAIN can succeed here (no mutation makes a SCRAM proof), for juliet, with her password
-                Assert.Equal("PLAIN", name);
-                Assert.Equal("juliet", success.Username);
-                Assert.Equal("r0m30", Encoding.UTF8.GetString(input).Split('\0')[^1]);
-            }
-        }, seed: 2);
+        var runs = Run(FuzzTargets.SaslName, seed: 2);
         Assert.True(runs > 100, $"only {runs} runs");
     }
 
     [Fact]
     public void Jid_parsing_never_throws_and_a_parsed_jid_parses_back_to_itself()
     {
-        var runs = Run("jid", JidTokens, input =>
-        {
-            var text = Encoding.UTF8.GetString(input);
-            if (!Jid.TryParse(text, out var jid) || jid is null) return;
-            var again = Jid.Parse(jid.ToString());
-            Assert.Equal(jid, again);
-            Assert.Equal(jid.ToString(), again.ToString());
-        }, seed: 3);
+        var runs = Run(FuzzTargets.JidName, seed: 3);
         Assert.True(runs > 100, $"only {runs} runs");
+    }
+
+    [Theory]
+    [InlineData("scram-sha256-exchange.bin", "SCRAM-SHA-256")]
+    [InlineData("scram-sha1-authzid-exchange.bin", "SCRAM-SHA-1")]
+    [InlineData("scram-sha512-plus-exchange.bin", "SCRAM-SHA-512-PLUS")]
+    [InlineData("plain.bin", "PLAIN")]
+    [InlineData("plain-after-challenge.bin", "PLAIN")]
+    [InlineData("external-authzid.txt", "EXTERNAL")]
+    public void Sasl_corpus_reaches_success_so_the_fuzzer_starts_past_the_proof_checks(string seed, string mechanism)
+    {
+        var outcomes = FuzzTargets.SaslExchanges(File.ReadAllBytes(FuzzFile("corpus", FuzzTargets.SaslName, seed)));
+        var succeeded = outcomes.Where(o => o.Result is SaslResult.Success).Select(o => o.Mechanism).ToList();
+        Assert.Equal([mechanism], succeeded);
+    }
+
+    [Fact]
+    public void Sasl_a_proof_one_bit_off_is_not_authorized_RFC5802_section_5_1()
+    {
+        var exchange = File.ReadAllBytes(FuzzFile("corpus", FuzzTargets.SaslName, "scram-sha256-exchange.bin"));
+        exchange[^4] ^= 1; // inside the base64 of the proof
+        var outcome = FuzzTargets.SaslExchanges(exchange).Single(o => o.Mechanism == "SCRAM-SHA-256").Result;
+        Assert.Equal(SaslConditions.NotAuthorized, Assert.IsType<SaslResult.Failure>(outcome).Condition);
+    }
+
+    [Fact]
+    public void Dictionaries_decode_escapes()
+    {
+        var tokens = Dictionary(FuzzTargets.SaslName);
+        Assert.Contains(tokens, t => t.SequenceEqual(new byte[] { 0 }));
+        Assert.Contains(tokens, t => t.SequenceEqual(new byte[] { 0xFF }));
+        Assert.Contains(tokens, t => t.SequenceEqual("n,,"u8.ToArray()));
     }
 }

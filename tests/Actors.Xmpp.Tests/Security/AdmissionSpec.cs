@@ -119,5 +119,44 @@ public sealed class ReadShaperSpec
         Assert.NotNull(new Actors.Xmpp.Transport.Admission.ShaperLimits(1000).For(remote));
         Assert.NotNull(new Actors.Xmpp.Transport.Admission.ShaperLimits(1000, ExemptLoopback: false).For(loopback));
         Assert.Null(new Actors.Xmpp.Transport.Admission.ShaperLimits(0).For(remote));
+        Assert.NotNull(new Actors.Xmpp.Transport.Admission.ShaperLimits(0, StanzasPerSecond: 10).For(remote));
+    }
+
+    [Fact]
+    public void Stanzas_are_a_second_bucket_and_the_longer_wait_wins()
+    {
+        var shaper = new Actors.Xmpp.Transport.Admission.ReadShaper(
+            new(BytesPerSecond: 1_000_000, BurstBytes: 1_000_000, StanzasPerSecond: 100, BurstStanzas: 200), now: 0);
+        Assert.Equal(TimeSpan.Zero, shaper.Consume(100, 200, now: 0));
+        // 50 stanzas over at 100/s: half a second, though the bytes are far inside their rate
+        Assert.Equal(TimeSpan.FromMilliseconds(500), shaper.Consume(100, 50, now: 0));
+        Assert.Equal(TimeSpan.Zero, shaper.Consume(100, 10, now: 600));
+        // bytes over their rate while the stanzas are not: the bytes' wait
+        Assert.Equal(TimeSpan.FromMilliseconds(1000), shaper.Consume(1_999_900, 0, now: 600)); // 999,900 left: a million short
+    }
+
+    [Fact]
+    public void An_account_class_is_found_by_bare_jid_before_domain_and_bad_members_are_refused()
+    {
+        var client = new Actors.Xmpp.Transport.Admission.ShaperLimits(32_768, ExemptLoopback: false);
+        var classes = new Dictionary<string, Actors.Xmpp.Server.XmppServerOptions.AccountClassOptions>
+        {
+            ["bots"] = new() { BytesPerSecond = 1000, StanzasPerSecond = 5, Members = ["sensors.example.com"] },
+            ["trusted"] = new() { Members = ["gateway@sensors.example.com", "ops@example.com"] },
+        };
+        var shapers = new Actors.Xmpp.Server.Security.AccountShapers(classes, client);
+        Assert.Equal(5, shapers.For(Jid.Parse("t1@sensors.example.com/r"))!.StanzasPerSecond);
+        var trusted = shapers.For(Jid.Parse("gateway@sensors.example.com"))!;
+        Assert.False(trusted.Shapes); // a class with no rates: not shaped at all
+        Assert.False(trusted.ExemptLoopback); // the loopback rule is the server's, not the class's
+        Assert.Null(shapers.For(Jid.Parse("alice@example.com"))); // in no class: the client rates stay
+        Assert.Throws<ArgumentException>(() => new Actors.Xmpp.Server.Security.AccountShapers(
+            new Dictionary<string, Actors.Xmpp.Server.XmppServerOptions.AccountClassOptions> { ["x"] = new() { Members = ["a@b/c"] } }, client));
+        Assert.Throws<ArgumentException>(() => new Actors.Xmpp.Server.Security.AccountShapers(
+            new Dictionary<string, Actors.Xmpp.Server.XmppServerOptions.AccountClassOptions>
+            {
+                ["x"] = new() { Members = ["a@b"] },
+                ["y"] = new() { Members = ["a@b"] },
+            }, client));
     }
 }

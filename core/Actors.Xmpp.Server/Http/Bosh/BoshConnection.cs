@@ -57,6 +57,8 @@ public sealed class BoshConnection : ITransportConnection
     private readonly List<Held> _held = new(2);   // processed, unanswered, in rid order
     private readonly Queue<(long Rid, BoshResponse Response)> _answered = new(); // the last 'requests' answers (§14.3)
     private PooledBufferWriter _payload = new();  // what the owner sent, not yet in a response
+
+    public int QueuedOutboundBytes => Volatile.Read(ref _payload).WrittenCount;
     private bool _creationAnswered;
     private string? _authId;
     private string? _streamFrom;
