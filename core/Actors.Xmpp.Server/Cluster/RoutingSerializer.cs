@@ -102,6 +102,8 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string HandedOver = "s.handed-over.v1";
     private const string MovedTo = "s.moved-to.v1";
     private const string AttachFailed = "s.attach-failed.v1";
+    // an ended session stays until its resources entity has taken it out of the table
+    private const string EndAcknowledged = "s.end-acknowledged.v1";
     // a resources entity that starts learns the account's sessions on every node
     private const string FindSessions = "r.find-sessions.v1";
     private const string SessionsOnNode = "r.sessions-on-node.v1";
@@ -130,7 +132,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(PluginOperations.Run), typeof(PluginOperations.Result), typeof(PluginOperations.ListLoaded), typeof(PluginOperations.LoadedSet),
         typeof(AccountResourcesActor.ResumeSession), typeof(AccountResourcesActor.HandOverRefused), typeof(UserActor.SessionMoved),
         typeof(Sessions.SessionActor.HandOver), typeof(Sessions.SessionActor.HandedOver), typeof(Sessions.SessionActor.MovedTo),
-        typeof(Sessions.SessionsActor.AttachFailed),
+        typeof(Sessions.SessionsActor.AttachFailed), typeof(Sessions.SessionActor.EndAcknowledged),
         typeof(AccountResourcesActor.FindSessions), typeof(AccountResourcesActor.SessionsOnNode),
         typeof(ClusterSignals.Signal),
     ];
@@ -220,6 +222,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         Sessions.SessionActor.HandedOver => HandedOver,
         Sessions.SessionActor.MovedTo => MovedTo,
         Sessions.SessionsActor.AttachFailed => AttachFailed,
+        Sessions.SessionActor.EndAcknowledged => EndAcknowledged,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -506,7 +509,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
                 or UserActor.GetState or UserActor.GetContacts or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
                 or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done
-                or PendingServerIqActor.WhatTag or PluginOperations.ListLoaded:
+                or PendingServerIqActor.WhatTag or PluginOperations.ListLoaded or Sessions.SessionActor.EndAcknowledged:
                 break; // no fields
             default:
                 throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {obj.GetType()}", nameof(obj));
@@ -593,6 +596,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             MovedTo => new Sessions.SessionActor.MovedTo(r.Ref(_system)),
             AttachFailed => new Sessions.SessionsActor.AttachFailed(r.RequiredString(),
                 r.Bool() ? new Sessions.SessionActor.HandledCountTooHigh(r.UInt(), r.UInt()) : null),
+            EndAcknowledged => Sessions.SessionActor.EndAcknowledged.Instance,
             _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
         };
         r.End();

@@ -311,6 +311,7 @@ public sealed class AccountResourcesActor : UntypedActor, IWithUnboundedStash, I
                 break;
             case UserActor.SessionEnded m:
                 Ended(m.Resource, m.Session);
+                m.Session.Tell(Sessions.SessionActor.EndAcknowledged.Instance); // nothing more is routed to it from here
                 break;
             case ResumeSession m:
                 ResumeElsewhere(m);

@@ -296,6 +296,7 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
             new Server.Sessions.SessionActor.HandledCountTooHigh(10, 8))));
         Assert.Equal(new Server.Sessions.SessionActor.HandledCountTooHigh(10, 8), failed.TooHigh);
         Assert.Null(Assert.IsType<Server.Sessions.SessionsActor.AttachFailed>(RoundTrip(new Server.Sessions.SessionsActor.AttachFailed(id))).TooHigh);
+        Assert.Same(Server.Sessions.SessionActor.EndAcknowledged.Instance, RoundTrip(Server.Sessions.SessionActor.EndAcknowledged.Instance));
     }
 
     [Fact]
