@@ -241,7 +241,7 @@ node_launch() {
   node_pid "$i" >/dev/null && return 0
   url="$(pg_url)"
   # shellcheck disable=SC2046
-  (cd "$dir" && Xmpp__Persistence__ConnectionString="$url" exec setsid dotnet "$DLL" $(node_args "$i") >"$dir/server.log" 2>&1 < /dev/null) &
+  (cd "$dir" && Xmpp__Persistence__ConnectionString="$url" exec setsid dotnet "$DLL" $(node_args "$i") >>"$dir/server.log" 2>&1 < /dev/null) &
   echo $! > "$dir/server.pid"
 }
 

@@ -31,6 +31,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string Envelope = "u.env.v1";
     private const string RouteStanza = "r.route.v1";
     private const string RouteStanzaTraced = "r.route-traced.v1"; // with the W3C trace context (Diagnostics/XmppTracing)
+    private const string RouteStanzaReturned = "r.route-returned.v1"; // handed back by a session that ended
     private const string OwnPresence = "r.own-presence.v1";
     private const string DeliverPageTo = "r.page-to.v1";
     private const string ListResources = "r.list.v1";
@@ -151,7 +152,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         UsersActor.Envelope => Envelope,
-        AccountResourcesActor.RouteStanza m => m.Trace == default ? RouteStanza : RouteStanzaTraced,
+        AccountResourcesActor.RouteStanza m => m.ReturnedBy is not null ? RouteStanzaReturned : m.Trace == default ? RouteStanza : RouteStanzaTraced,
         AccountResourcesActor.OwnPresence => OwnPresence,
         AccountResourcesActor.DeliverPageTo => DeliverPageTo,
         AccountResourcesActor.ListResources => ListResources,
@@ -245,6 +246,11 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 Nested(ref w, e.Message);
                 break;
             case AccountResourcesActor.RouteStanza m:
+                if (m.ReturnedBy is not null)
+                {
+                    w.Ref(m.ReturnedBy);
+                    w.Bool(m.Trace != default);
+                }
                 if (m.Trace != default) w.Trace(m.Trace);
                 w.Element(m.Stanza);
                 w.Jid(m.From);
@@ -524,6 +530,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             Envelope => new UsersActor.Envelope(r.Jid(), r.Nested(_system)),
             RouteStanza => new AccountResourcesActor.RouteStanza(r.Element(), r.Jid(), r.Jid()),
             RouteStanzaTraced => ReadTracedRoute(ref r),
+            RouteStanzaReturned => ReadReturnedRoute(ref r),
             OwnPresence => new AccountResourcesActor.OwnPresence(r.Jid(), r.Ref(_system), r.Bool(), r.Int(), r.OptionalElement()),
             DeliverPageTo => new AccountResourcesActor.DeliverPageTo(r.Jid(),
                 r.Nested(_system) as SessionMessages.DeliverPage ?? throw new SerializationException("not a page")),
@@ -729,6 +736,13 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             list[i] = new StoreItemRecord(id, utc.ToOffset(TimeSpan.FromMinutes(offset)), r.String(), r.String());
         }
         return list;
+    }
+
+    private AccountResourcesActor.RouteStanza ReadReturnedRoute(ref Reader r)
+    {
+        var returnedBy = r.Ref(_system);
+        var trace = r.Bool() ? r.Trace() : default;
+        return new AccountResourcesActor.RouteStanza(r.Element(), r.Jid(), r.Jid(), trace, returnedBy);
     }
 
     private static AccountResourcesActor.RouteStanza ReadTracedRoute(ref Reader r)

@@ -1056,7 +1056,7 @@ public sealed class SessionActor : UntypedActor
     {
         if (stanza.Name == "message" && stanza.Type != "error" && Jid.TryParse(stanza.From, out var from) && from is not null
             && Jid.TryParse(stanza.To, out var to) && to is not null)
-            _router.Route(stanza, from, to);
+            _router.Return(stanza, from, to, Self);
         else if (stanza.Name == "iq" && stanza.Type is "get" or "set")
             _router.Bounce(stanza, "service-unavailable");
     }

@@ -342,7 +342,7 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
 
         private List<(object Message, IActorRef Sender)>? _held;
 
-        public Hop(IActorRef users, IActorRef observer)
+        public Hop(IActorRef users, IActorRef observer, bool dropsTheEnd = false)
         {
             Receive<Release>(_ =>
             {
@@ -351,6 +351,11 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
             });
             ReceiveAny(m =>
             {
+                if (m is UsersActor.Envelope { Message: UserActor.SessionEnded } && dropsTheEnd)
+                {
+                    observer.Tell(m); // lost on the way (a shard hand-off drops what it buffered)
+                    return;
+                }
                 if (_held is null && m is UsersActor.Envelope { Message: UserActor.SessionEnded })
                 {
                     _held = new List<(object, IActorRef)>();
@@ -382,6 +387,26 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         // §8.5.3.2.1: a chat message to a resource that is gone goes to the account's available resource
         laptop.FishForMessage(m => m is SessionMessages.Deliver d && d.Stanza.Name == "message" && d.Stanza.ChildText("body", Ns.Client) == "late");
         ExpectTerminated(session); // the entity acknowledged the end
+    }
+
+    [Fact]
+    public void Rfc6121_8_5_3_2_what_an_ended_session_hands_back_is_not_routed_to_it_again_even_while_its_entity_still_holds_it()
+    {
+        var supervisor = Sys.ActorOf(SessionsActor.Props(Server(60)));
+        var (session, _, connection, _) = Open(supervisor, Alice);
+        var laptop = OtherResource();
+        var observer = CreateTestProbe();
+        var hop = Sys.ActorOf(Props.Create(() => new Hop(ExpectUsersActor(), observer.Ref, true)));
+        _users!.Attach(hop);
+        Watch(session);
+        session.Tell(new SessionActor.Close(connection.Ref));
+        observer.ExpectMsg<UsersActor.Envelope>(e => e.Message is UserActor.SessionEnded);
+        // the entity never learns of the end: it still routes to the session, which hands the message back, marked
+        session.Tell(new SessionMessages.Deliver(Stanza("<message from='bob@localhost/x' to='alice@localhost/phone' type='chat'><body>again</body></message>")));
+        laptop.FishForMessage(m => m is SessionMessages.Deliver d && d.Stanza.Name == "message" && d.Stanza.ChildText("body", Ns.Client) == "again");
+        Assert.Equal(SessionActor.State.Ended, StateOf(session, CreateTestProbe()));
+        ElapseWindow((int)SessionActor.EndAcknowledgementTimeout.TotalSeconds); // no acknowledgement: it stops anyway
+        ExpectTerminated(session);
     }
 
     private IActorRef ExpectUsersActor() => _usersActor ?? throw new InvalidOperationException("no users actor");
