@@ -198,7 +198,7 @@ public sealed class SessionView
     private string[] FlagsOf(SessionEntry entry) =>
         _flags.TryGetValue(entry.Jid, out var flags) && flags.Session.Equals(entry.Session) ? flags.Set : NoFlags;
 
-    private void Publish(object change) => _relay?.Tell(change);
+    private void Publish(object change) => _relay?.Tell(new Relay.Publish(change), ActorRefs.NoSender);
 
     /// <summary>This node's sessions with their flags (the snapshot a member that comes up or back receives).</summary>
     internal List<Changed> LocalSnapshot()
@@ -330,6 +330,10 @@ public sealed class SessionView
     {
         public const string Name = "session-view";
 
+        /// <summary>A change of this node's (a <see cref="Changed"/> or an <see cref="Ended"/>) to fan out; never
+        /// leaves the node.</summary>
+        public sealed record Publish(object Change);
+
         private readonly SessionView _view;
         private readonly Akka.Cluster.Cluster _cluster;
         private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -340,9 +344,7 @@ public sealed class SessionView
         {
             _view = view;
             _cluster = Akka.Cluster.Cluster.Get(Context.System);
-            // this node's changes (told without a sender)
-            Receive<Changed>(_ => Sender.IsNobody(), m => Fan(m));
-            Receive<Ended>(_ => Sender.IsNobody(), m => Fan(m));
+            Receive<Publish>(p => Fan(p.Change));
             // the other members' (told by their relays)
             Receive<Changed>(m =>
             {
