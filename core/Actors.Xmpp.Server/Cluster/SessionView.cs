@@ -157,8 +157,14 @@ public sealed class SessionView
     {
         if (bare.Resource is not null) bare = bare.Bare;
         if (!_flags.IsEmpty)
-            foreach (var e in _local.Resources(bare))
+        {
+            var local = _local.Resources(bare);
+            for (var i = 0; i < local.Count; i++) // (indexed: no enumerator for a hook's question)
+            {
+                var e = local[i];
                 if (_flags.TryGetValue(e.Jid, out var flags) && flags.Session.Equals(e.Session) && Array.IndexOf(flags.Set, flag) >= 0) return true;
+            }
+        }
         if (_remote.TryGetValue(bare, out var remote))
             foreach (var e in remote)
                 if (Contains(e.Flags, flag) && _local.Find(e.Jid) is null) return true;
@@ -323,8 +329,9 @@ public sealed class SessionView
     /// <summary>
     /// Fans this node's changes out to the other members that are up, keeps the replica of theirs, and follows the
     /// membership: a member that comes up or becomes reachable again gets this node's snapshot (and answers with its
-    /// own); one that becomes unreachable or is removed loses its entries here. A change from a member this node cannot
-    /// reach now is ignored (its snapshot follows when it is reachable again).
+    /// own); one that becomes unreachable or is removed loses its entries here. What a node this relay has not seen up,
+    /// or cannot reach now, tells is ignored: when that node comes up or back here, this relay asks for its snapshot
+    /// (both sides ask, so whichever sees the other first, each ends with the other's table).
     /// </summary>
     internal sealed class Relay : ReceiveActor
     {
@@ -348,16 +355,16 @@ public sealed class SessionView
             // the other members' (told by their relays)
             Receive<Changed>(m =>
             {
-                if (FromReachable(m.Session)) _view.ApplyChanged(m);
+                if (FromMember(m.Session.Path.Address)) _view.ApplyChanged(m);
             });
             Receive<Ended>(m =>
             {
-                if (FromReachable(m.Session)) _view.ApplyEnded(m);
+                if (FromMember(m.Session.Path.Address)) _view.ApplyEnded(m);
             });
             Receive<Snapshot>(m =>
             {
                 var node = Sender.Path.Address;
-                if (node.HasLocalScope || _unreachable.Contains(node)) return;
+                if (!FromMember(node)) return; // a member this relay has not seen up yet: its snapshot follows our own
                 _view.DropNode(node);
                 foreach (var s in m.Sessions)
                     if (s.Session.Path.Address.Equals(node)) _view.ApplyChanged(s);
@@ -385,11 +392,10 @@ public sealed class SessionView
             Receive<ClusterEvent.IMemberEvent>(_ => { }); // joining, leaving, exiting: the sessions end on their own
         }
 
-        private bool FromReachable(IActorRef session)
-        {
-            var node = session.Path.Address;
-            return !node.HasLocalScope && !_unreachable.Contains(node);
-        }
+        /// <summary>A member that is up in this relay's view and reachable now: what another node (a removed one's late
+        /// message, one not seen up yet, one unreachable now) tells is not taken; the snapshot exchanged when it comes
+        /// up or back covers it.</summary>
+        private bool FromMember(Address node) => _peers.ContainsKey(node) && !_unreachable.Contains(node);
 
         private void Up(Member member)
         {
