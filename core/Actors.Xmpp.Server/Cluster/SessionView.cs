@@ -156,14 +156,12 @@ public sealed class SessionView
     public bool AnyHasFlag(Jid bare, string flag)
     {
         if (bare.Resource is not null) bare = bare.Bare;
-        if (!_flags.IsEmpty)
+        // lock-free reads only (ConcurrentDictionary.IsEmpty would take every lock when empty), indexed (no enumerator)
+        var local = _local.Resources(bare);
+        for (var i = 0; i < local.Count; i++)
         {
-            var local = _local.Resources(bare);
-            for (var i = 0; i < local.Count; i++) // (indexed: no enumerator for a hook's question)
-            {
-                var e = local[i];
-                if (_flags.TryGetValue(e.Jid, out var flags) && flags.Session.Equals(e.Session) && Array.IndexOf(flags.Set, flag) >= 0) return true;
-            }
+            var e = local[i];
+            if (_flags.TryGetValue(e.Jid, out var flags) && flags.Session.Equals(e.Session) && Array.IndexOf(flags.Set, flag) >= 0) return true;
         }
         if (_remote.TryGetValue(bare, out var remote))
             foreach (var e in remote)
