@@ -26,66 +26,40 @@ internal sealed class HostServices(ServerContext server, ActorSystem system) : I
     public Task<bool> SetPasswordAsync(Jid account, string password, Jid? keep = null) =>
         server.AccountLifecycle.SetPasswordAsync(account, password, keep); // the other sessions are closed
 
-    // ISessions
-    public int Count => server.Sessions.Count;
-    IReadOnlyList<OnlineSession> ISessions.List() => server.Sessions.All().Select(e => new OnlineSession(e.Jid, e.Available, e.Priority)).ToList();
-    public IReadOnlyList<OnlineSession> Resources(Jid bare) =>
-        server.Sessions.Resources(bare).Select(e => new OnlineSession(e.Jid, e.Available, e.Priority)).ToList();
+    // ISessions: the session view (this node's sessions; on a clustered node every member's, with their flags)
+    public int Count => server.SessionView.Count;
+    IReadOnlyList<OnlineSession> ISessions.List() => server.SessionView.All().Select(Online).ToList();
+    public IReadOnlyList<OnlineSession> Resources(Jid bare)
+    {
+        var resources = server.SessionView.Resources(bare);
+        if (resources.Count == 0) return Array.Empty<OnlineSession>();
+        var list = new OnlineSession[resources.Count];
+        for (var i = 0; i < list.Length; i++) list[i] = Online(resources[i]);
+        return list;
+    }
+
+    private static OnlineSession Online(Actors.Xmpp.Server.Cluster.ViewSession s) =>
+        new(s.Jid, s.Available, s.Priority) { OnThisNode = s.OnThisNode };
 
     public bool Kick(Jid fullJid, string condition = "connection-timeout", string? text = null)
     {
-        var entry = server.Sessions.Find(fullJid);
+        // a session on another member is told through its remote ref, as the resources entity routes to it
+        var entry = server.SessionView.Find(fullJid);
         if (entry is null) return false;
         entry.Session.Tell(new C2sConnectionActor.CloseWithStreamError(condition, text));
         return true;
     }
 
-    // session flags: by full JID, with the session they were set on, so that a new session bound at the same full JID
-    // starts with none (a flag of a session that has ended is not seen, and is dropped when it closes)
-    private readonly System.Collections.Concurrent.ConcurrentDictionary<Jid, SessionFlags> _flags = new();
+    // session flags: kept by the view with the session they were set on (a new session bound at the same full JID starts
+    // with none), replicated with its entry to the other members of a cluster
+    public bool SetFlag(Jid fullJid, string flag, bool on) => server.SessionView.SetFlag(fullJid, flag, on);
 
-    private sealed class SessionFlags(IActorRef session)
-    {
-        public readonly IActorRef Session = session;
-        public string[] Set = [];
-    }
+    public bool HasFlag(Jid fullJid, string flag) => server.SessionView.HasFlag(fullJid, flag);
 
-    public bool SetFlag(Jid fullJid, string flag, bool on)
-    {
-        ArgumentException.ThrowIfNullOrEmpty(flag);
-        var entry = server.Sessions.Find(fullJid);
-        if (entry is null) return false;
-        while (true)
-        {
-            var flags = _flags.GetOrAdd(fullJid, _ => new SessionFlags(entry.Session));
-            if (!flags.Session.Equals(entry.Session))
-            {
-                _flags.TryRemove(new KeyValuePair<Jid, SessionFlags>(fullJid, flags)); // an ended session's
-                continue;
-            }
-            lock (flags)
-            {
-                var has = Array.IndexOf(flags.Set, flag) >= 0;
-                if (on && !has) flags.Set = [.. flags.Set, flag];
-                else if (!on && has) flags.Set = Array.FindAll(flags.Set, f => f != flag);
-            }
-            return true;
-        }
-    }
-
-    public bool HasFlag(Jid fullJid, string flag)
-    {
-        if (!_flags.TryGetValue(fullJid, out var flags) || Array.IndexOf(flags.Set, flag) < 0) return false;
-        return server.Sessions.Find(fullJid) is { } entry && entry.Session.Equals(flags.Session);
-    }
+    public bool AnyResourceHasFlag(Jid bare, string flag) => server.SessionView.AnyHasFlag(bare, flag);
 
     /// <summary>The session bound at <paramref name="fullJid"/> closed: its flags go (unless a new one is bound there).</summary>
-    public void SessionClosed(Jid fullJid)
-    {
-        if (!_flags.TryGetValue(fullJid, out var flags)) return;
-        if (server.Sessions.Find(fullJid) is { } entry && entry.Session.Equals(flags.Session)) return;
-        _flags.TryRemove(new KeyValuePair<Jid, SessionFlags>(fullJid, flags));
-    }
+    public void SessionClosed(Jid fullJid) => server.SessionView.SessionClosed(fullJid);
 
     // ISessionDelivery
     /// <summary>How long a page may take to be written out before it counts as not written (a client that does not

@@ -25,25 +25,51 @@ public interface IAccounts
 }
 
 /// <summary>One bound resource.</summary>
-public sealed record OnlineSession(Jid Jid, bool Available, int Priority);
+public sealed record OnlineSession(Jid Jid, bool Available, int Priority)
+{
+    /// <summary>Whether the session lives on this node (its client is connected here). Always true on a single node;
+    /// in a cluster <see cref="ISessions"/> also lists the sessions of the other members (false here). What a plugin
+    /// does for the sessions of each node (pinging them, pushing to them after a signal) it does for those on its own
+    /// node only; what it sends to a resource through the router reaches it on any node.</summary>
+    public bool OnThisNode { get; init; } = true;
+}
 
-/// <summary>The clients currently connected.</summary>
+/// <summary>
+/// The clients currently connected. In a cluster every node sees the bound sessions of every member (a replica kept
+/// by the host, updated as sessions bind, change presence, set flags and end: a change made on one node is seen on the
+/// others one message later), each marked <see cref="OnlineSession.OnThisNode"/>; a member that becomes unreachable
+/// or leaves takes its sessions out of the view, as out of routing.
+/// </summary>
 public interface ISessions
 {
+    /// <summary>The bound sessions on every member.</summary>
     int Count { get; }
+    /// <summary>The bound sessions on every member.</summary>
     IReadOnlyList<OnlineSession> List();
+    /// <summary>The account's bound resources on every member (this node's first).</summary>
     IReadOnlyList<OnlineSession> Resources(Jid bare);
-    /// <summary>Closes the session's stream with a stream error (default &lt;connection-timeout/&gt;).</summary>
+    /// <summary>Closes the session's stream with a stream error (default &lt;connection-timeout/&gt;), on whichever
+    /// member it lives.</summary>
     bool Kick(Jid fullJid, string condition = "connection-timeout", string? text = null);
     /// <summary>
     /// Sets or clears a flag on a bound session: what a session asked of a plugin for as long as it lives (it requested
     /// the block list, it enabled carbons). The host keeps it with the session, so it survives a reload of the plugin
     /// and a stream resumption, and ends with the session. <paramref name="flag"/>: a name of the plugin's own (its
-    /// XML namespace). False when no session is bound at <paramref name="fullJid"/>.
+    /// XML namespace). False when no session is bound at <paramref name="fullJid"/> on this node (a flag is set where
+    /// the session lives: the node that handles its own requests); in a cluster the flag travels with the session's
+    /// entry to the other members.
     /// </summary>
     bool SetFlag(Jid fullJid, string flag, bool on);
-    /// <summary>Whether the session bound at <paramref name="fullJid"/> has <paramref name="flag"/> set.</summary>
+    /// <summary>Whether the session bound at <paramref name="fullJid"/>, on any member, has <paramref name="flag"/> set.</summary>
     bool HasFlag(Jid fullJid, string flag);
+    /// <summary>Whether any bound resource of the account <paramref name="bare"/>, on any member, has
+    /// <paramref name="flag"/> set: the question a hook asks of every stanza (the host answers without allocating).</summary>
+    bool AnyResourceHasFlag(Jid bare, string flag)
+    {
+        foreach (var resource in Resources(bare))
+            if (HasFlag(resource.Jid, flag)) return true;
+        return false;
+    }
 }
 
 /// <summary>

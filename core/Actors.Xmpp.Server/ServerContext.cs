@@ -30,6 +30,9 @@ public sealed record ServerContext(
     public Http.HttpRoutes HttpRoutes { get; init; } = new();
     /// <summary>The message archive table plugins archive into (<c>IMessageArchive</c>); null without a database.</summary>
     public Archive.MessageArchive? MessageArchive { get; init; }
+    /// <summary>The bound sessions plugins see (<c>ISessions</c>): this node's, and on a clustered node every other
+    /// member's too, with the flags plugins set on them (<see cref="Cluster.SessionView"/>).</summary>
+    public Cluster.SessionView SessionView { get; init; } = new(Sessions);
     /// <summary>The plugins' shares of account data in XEP-0227 export and import.</summary>
     public Portability.PortableDataRegistry PortableData { get; init; } = new();
 

@@ -138,21 +138,23 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
     /// with the session: it survives a reload of this plugin).</summary>
     public void Interested(Jid resource) => sessions.SetFlag(resource, BlockingPlugin.Ns, on: true);
 
-    /// <summary>The account's resources that requested the block list (§3.3, §3.4 push to them).</summary>
+    /// <summary>The account's resources on this node that requested the block list (§3.3, §3.4 push to them; in a
+    /// cluster each node pushes to its own, after the change's signal).</summary>
     public List<Jid> InterestedResources(Jid account)
     {
         var interested = new List<Jid>();
         foreach (var s in sessions.Resources(account))
-            if (sessions.HasFlag(s.Jid, BlockingPlugin.Ns)) interested.Add(s.Jid);
+            if (s.OnThisNode && sessions.HasFlag(s.Jid, BlockingPlugin.Ns)) interested.Add(s.Jid);
         return interested;
     }
 
-    /// <summary>The account's available resources (§3.3 sends each one's unavailable presence to a newly blocked contact).</summary>
+    /// <summary>The account's available resources on this node (§3.3 sends each one's unavailable presence to a newly
+    /// blocked contact; in a cluster each node for its own, after the change's signal).</summary>
     public List<Jid> AvailableResources(Jid account)
     {
         var available = new List<Jid>();
         foreach (var s in sessions.Resources(account))
-            if (s.Available) available.Add(s.Jid);
+            if (s.OnThisNode && s.Available) available.Add(s.Jid);
         return available;
     }
 
@@ -177,7 +179,14 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
     {
         var before = Environment.TickCount64 - (long)idle.TotalMilliseconds;
         foreach (var (account, list) in _accounts)
-            if (sessions.Resources(account).Count == 0 && list.Unused(before)) _accounts.TryRemove(new KeyValuePair<Jid, AccountList>(account, list));
+            if (!HasSessionHere(account) && list.Unused(before)) _accounts.TryRemove(new KeyValuePair<Jid, AccountList>(account, list));
+    }
+
+    private bool HasSessionHere(Jid account)
+    {
+        foreach (var s in sessions.Resources(account))
+            if (s.OnThisNode) return true;
+        return false;
     }
 
     // ---- what blocked means -----------------------------------------------------------------------------------------

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using Actors.Xmpp;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Xml;
@@ -51,15 +50,12 @@ public static class Eligibility
         message.Child("sent", CarbonsNs.Carbons) is not null || message.Child("received", CarbonsNs.Carbons) is not null;
 }
 
-/// <summary>Which resources enabled carbons, and the hooks that copy. A session's choice is a flag the host keeps with the
-/// session (<see cref="ISessions.SetFlag"/>: it survives a reload of this plugin and ends with the session); this class
-/// mirrors the flags in memory for the hooks, and reads them back when it starts.</summary>
+/// <summary>The hooks that copy. Which resources enabled carbons is a flag the host keeps with each session
+/// (<see cref="ISessions.SetFlag"/>: it survives a reload of this plugin, ends with the session and, in a cluster,
+/// travels with the session's entry to the other members), so a message handled on any node is copied to the enabled
+/// resources on every node.</summary>
 internal sealed class Carbons(ISessions sessions, IRouter router)
 {
-    private readonly ConcurrentDictionary<Jid, bool> _enabled = new();
-    // accounts with at least one enabled resource (how many), so that a message of any other account costs one lookup
-    private readonly ConcurrentDictionary<Jid, int> _accounts = new();
-
     /// <summary>§4, §5: enable or disable for the requesting resource; repeated requests are answered with a result
     /// (§9.1). Only the account itself, addressing its bare JID or the server: another's is &lt;not-allowed/&gt;.</summary>
     public ValueTask<Element> Set(IqRequest r, bool enabled)
@@ -67,42 +63,21 @@ internal sealed class Carbons(ISessions sessions, IRouter router)
         if (r.From.Resource is null || !(r.To.IsDomain && r.To.Domain == r.From.Domain || r.To.Equals(r.From.Bare)))
             return r.Fail("not-allowed", "carbons are set by a client of this account for itself");
         sessions.SetFlag(r.From, CarbonsNs.Carbons, enabled);
-        if (enabled) Enabled(r.From);
-        else Forget(r.From);
         return r.Ok();
     }
 
-    /// <summary>At load: the sessions that enabled carbons before (with an earlier instance of this plugin).</summary>
-    public void ReadFlags()
-    {
-        foreach (var session in sessions.List())
-            if (sessions.HasFlag(session.Jid, CarbonsNs.Carbons)) Enabled(session.Jid);
-    }
-
-    private void Enabled(Jid session)
-    {
-        if (_enabled.TryAdd(session, true)) _accounts.AddOrUpdate(session.Bare, 1, (_, n) => n + 1);
-    }
-
-    public void Forget(Jid session)
-    {
-        if (!_enabled.TryRemove(session, out _)) return;
-        var account = session.Bare;
-        while (_accounts.TryGetValue(account, out var n))
-        {
-            if (n <= 1 ? _accounts.TryRemove(new KeyValuePair<Jid, int>(account, n)) : _accounts.TryUpdate(account, n - 1, n)) return;
-        }
-    }
+    private bool Enabled(Jid resource) => sessions.HasFlag(resource, CarbonsNs.Carbons);
 
     /// <summary>§8: a client sent an eligible message: a &lt;sent/&gt; copy to each other carbons-enabled resource of
     /// its account (whether or not the sender enabled carbons).</summary>
     public bool Sent(StanzaEvent e)
     {
         var account = e.Session.Bare;
-        if (e.Stanza.Name != "message" || !_accounts.ContainsKey(account) || !Eligibility.IsEligible(e.Stanza, null)) return false;
+        if (e.Stanza.Name != "message" || !sessions.AnyResourceHasFlag(account, CarbonsNs.Carbons) || !Eligibility.IsEligible(e.Stanza, null))
+            return false;
         foreach (var resource in sessions.Resources(account))
         {
-            if (resource.Jid.Equals(e.Session) || !_enabled.ContainsKey(resource.Jid)) continue;
+            if (resource.Jid.Equals(e.Session) || !Enabled(resource.Jid)) continue;
             router.Send(Copy("sent", e.Stanza, account, resource.Jid));
         }
         return false;
@@ -126,7 +101,7 @@ internal sealed class Carbons(ISessions sessions, IRouter router)
             return false;
         }
         var account = e.Session.Bare;
-        if (!_accounts.ContainsKey(account) || !Eligibility.IsEligible(stanza, e.From)) return false;
+        if (!sessions.AnyResourceHasFlag(account, CarbonsNs.Carbons) || !Eligibility.IsEligible(stanza, e.From)) return false;
         if (e.From is not null && e.From.Bare.Equals(account)) return false; // between the account's resources: its <sent/> copies cover them
         var resources = sessions.Resources(account);
         Jid? addressed = null;
@@ -139,7 +114,7 @@ internal sealed class Carbons(ISessions sessions, IRouter router)
                 if (r.Available && r.Priority >= 0 && r.Priority > top) top = r.Priority;
         foreach (var r in resources)
         {
-            if (!_enabled.ContainsKey(r.Jid)) continue;
+            if (!Enabled(r.Jid)) continue;
             var receivesOriginal = addressed is not null ? r.Jid.Equals(addressed) : r.Available && r.Priority == top;
             if (receivesOriginal) continue;
             router.Send(Copy("received", stanza, account, r.Jid));

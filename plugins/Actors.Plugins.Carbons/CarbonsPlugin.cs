@@ -19,7 +19,6 @@ public sealed class CarbonsPlugin : IXmppPlugin
     public void Configure(IPluginContext ctx)
     {
         var carbons = new Carbons(ctx.Require<ISessions>(), ctx.Require<IRouter>());
-        carbons.ReadFlags(); // a reload keeps what the sessions enabled
         ctx.AddFeature(CarbonsNs.Carbons, IqScope.Server); // §3: the server's disco#info
         ctx.HandleIq("set", IqScope.Both, CarbonsNs.Carbons, "enable", r => carbons.Set(r, enabled: true));
         ctx.HandleIq("set", IqScope.Both, CarbonsNs.Carbons, "disable", r => carbons.Set(r, enabled: false));
@@ -28,11 +27,6 @@ public sealed class CarbonsPlugin : IXmppPlugin
         ctx.Hook(HookPoint.InboundFull, HookPriority, carbons.Received);
         ctx.Hook(HookPoint.Deliver, HookPriority, carbons.Deliver);
         ctx.Hook(HookPoint.Undeliverable, HookPriority, carbons.Undeliverable);
-        ctx.On(ServerEventKind.SessionClosed, e =>
-        {
-            carbons.Forget(e.Jid);
-            return ValueTask.CompletedTask;
-        });
     }
 }
 

@@ -17,9 +17,13 @@ namespace Actors.Plugins.Offline;
 /// lost mid-mailbox leaves the rest, and the pages in flight, for the next login: at least once to the client.
 /// Disposed when the plugin unloads: deliveries in progress stop after their current page (the next version, or the
 /// next login, takes over from what is stored).
+/// In a cluster a mailbox is delivered only by a node that holds the target resource (<see cref="Target"/> picks among
+/// this node's sessions), so two nodes never deliver one mailbox at once; a message stored on one node is announced to
+/// the others (<paramref name="stored"/>, the plugin's cluster signal), where a resource that came online while the
+/// message was being stored takes it.
 /// </summary>
 internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery, ISessions sessions, IRouter router, int maxMessages,
-    ILogger log) : IDisposable
+    ILogger log, Action<Jid>? stored = null) : IDisposable
 {
     private volatile bool _disposed;
 
@@ -94,8 +98,10 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
             Bounce(stanza, "service-unavailable", "the recipient's offline mailbox is full");
             return;
         }
-        // a resource may have become available since the router looked: it gets it now
+        // a resource may have become available since the router looked: it gets it now, here or, in a cluster, on its
+        // node (whose own delivery at its login may have read the mailbox before this message landed)
         Deliver(account, null);
+        stored?.Invoke(account);
     }
 
     private void Bounce(Element stanza, string condition, string text)
@@ -275,14 +281,15 @@ internal sealed class Mailboxes(IStoreArchive archive, ISessionDelivery delivery
     }
 
     /// <summary>The resource to deliver to: <paramref name="preferred"/> if it is available with a non-negative priority,
-    /// otherwise the highest-priority such resource (RFC 6121 §8.5.2.1.1); none: the mailbox waits.</summary>
+    /// otherwise the highest-priority such resource (RFC 6121 §8.5.2.1.1), among the sessions on this node (in a cluster
+    /// the node of another one delivers to it); none: the mailbox waits.</summary>
     private Jid? Target(Jid account, Jid? preferred, HashSet<Jid>? failed)
     {
         Jid? best = null;
         var bestPriority = int.MinValue;
         foreach (var r in sessions.Resources(account))
         {
-            if (!r.Available || r.Priority < 0 || failed is not null && failed.Contains(r.Jid)) continue;
+            if (!r.OnThisNode || !r.Available || r.Priority < 0 || failed is not null && failed.Contains(r.Jid)) continue;
             if (r.Jid.Equals(preferred)) return r.Jid;
             if (r.Priority > bestPriority)
             {

@@ -29,6 +29,9 @@ public sealed class OfflinePlugin : IXmppPlugin
     /// elsewhere) runs first (Prosody's mod_offline hooks message/offline/handle at -1).</summary>
     public const int StorePriority = -100;
 
+    /// <summary>The cluster signal of a message stored in an account's mailbox (about: the account).</summary>
+    public const string StoredSignal = "stored";
+
     /// <summary>The options keep release 1's section, Xmpp:Offline (XEP-0160 was the user actor's then).</summary>
     public PluginDescriptor Descriptor { get; } = new("offline", "1.0.0") { OptionsSection = "Xmpp:Offline" };
 
@@ -36,7 +39,11 @@ public sealed class OfflinePlugin : IXmppPlugin
     {
         var options = ctx.Options<Options>();
         var mailboxes = ctx.Track(new Mailboxes(ctx.Storage.Archive(Mailboxes.Kind), ctx.Require<ISessionDelivery>(),
-            ctx.Require<ISessions>(), ctx.Require<IRouter>(), options.MaxMessages, ctx.Logger));
+            ctx.Require<ISessions>(), ctx.Require<IRouter>(), options.MaxMessages, ctx.Logger,
+            stored: account => ctx.Signal(StoredSignal, account)));
+        // a cluster: a message was stored through another node; a resource of the account on this node takes it (a
+        // node that holds none does nothing)
+        ctx.OnSignal(StoredSignal, account => mailboxes.Deliver(account, null));
         ctx.AddFeature(Feature);
         // XEP-0227 §4.4: <offline-messages/> (in the file's own namespace: "" here)
         ctx.AddPortableData(new PortableAccountData(Mailboxes.PortableName, "",

@@ -61,7 +61,7 @@ internal static class ServerPings
             if (now < Volatile.Read(ref nextWalk)) return Task.CompletedTask;
             var idleMillis = (long)idle.TotalMilliseconds;
             var next = now + idleMillis;
-            var online = sessions.List();
+            var online = sessions.List().Where(s => s.OnThisNode).ToList(); // each node pings its own clients
             var alive = new HashSet<Jid>(online.Select(s => s.Jid));
             foreach (var gone in lastSeen.Keys.Where(j => !alive.Contains(j))) lastSeen.TryRemove(gone, out _);
             foreach (var s in online)

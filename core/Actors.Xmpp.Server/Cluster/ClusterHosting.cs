@@ -65,7 +65,7 @@ public static class ClusterHosting
     /// <summary>Starts the "users" region and hands it to <paramref name="directory"/>; account creations seen on
     /// this node are forwarded to the account's entity (wherever it lives) instead of the local event stream.</summary>
     internal static async Task StartUsersAsync(ActorSystem system, ShardedUserDirectory directory, StanzaRouter router,
-        Func<Jid, Props> userProps, AccountResourcesActor.Settings? resources, int shards)
+        Func<Jid, Props> userProps, AccountResourcesActor.Settings? resources, int shards, SessionView view)
     {
         // sessions live on their nodes: the resources entities watch them (a crashed node's sessions end when it is downed)
         var watched = (resources ?? AccountResourcesActor.Settings.Default) with { WatchSessions = true };
@@ -81,6 +81,8 @@ public static class ClusterHosting
         signals.On(ClusterSignals.HostSource, ClusterSignals.RosterChanged,
             account => Lifecycle.ServerEvents.Of(system).Raise(Plugins.ServerEventKind.RosterChanged, account));
         signals.Start(system);
+        // plugins see every member's sessions (ISessions): this node's changes go to the others, theirs come here
+        view.Start(system);
     }
 
     /// <summary>Tells the entity of each account created on this node (the event stream is per node).</summary>

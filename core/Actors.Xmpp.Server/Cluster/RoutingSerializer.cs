@@ -110,6 +110,10 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string SessionsOnNode = "r.sessions-on-node.v1";
     // what one node tells the others so that their caches follow (ClusterSignals)
     private const string ClusterSignal = "r.cluster-signal.v1";
+    // the cluster's session view (SessionView): a node's session changes, ends and snapshots
+    private const string ViewChanged = "v.changed.v1";
+    private const string ViewEnded = "v.ended.v1";
+    private const string ViewSnapshot = "v.snapshot.v1";
 
     /// <summary>The records bound to this serializer (the HOCON below is built from this list).</summary>
     internal static readonly Type[] Records =
@@ -136,6 +140,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(Sessions.SessionsActor.AttachFailed), typeof(Sessions.SessionActor.EndAcknowledged),
         typeof(AccountResourcesActor.FindSessions), typeof(AccountResourcesActor.SessionsOnNode),
         typeof(ClusterSignals.Signal),
+        typeof(SessionView.Changed), typeof(SessionView.Ended), typeof(SessionView.Snapshot),
     ];
 
     /// <summary>The HOCON that registers and binds this serializer.</summary>
@@ -160,6 +165,9 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         AccountResourcesActor.FindSessions => FindSessions,
         AccountResourcesActor.SessionsOnNode => SessionsOnNode,
         ClusterSignals.Signal => ClusterSignal,
+        SessionView.Changed => ViewChanged,
+        SessionView.Ended => ViewEnded,
+        SessionView.Snapshot => ViewSnapshot,
         AccountResourcesActor.AccountCreated => AccountCreated,
         UserActor.SessionStarted => SessionStarted,
         UserActor.ResourcePresence => ResourcePresence,
@@ -280,6 +288,18 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 w.String(m.Source);
                 w.String(m.Name);
                 w.Jid(m.About);
+                break;
+            case SessionView.Changed m:
+                WriteViewChanged(ref w, m);
+                break;
+            case SessionView.Ended m:
+                w.Jid(m.Jid);
+                w.Ref(m.Session);
+                break;
+            case SessionView.Snapshot m:
+                w.Bool(m.Reply);
+                w.Int(m.Sessions.Count);
+                foreach (var c in m.Sessions) WriteViewChanged(ref w, c);
                 break;
             case UserActor.SessionStarted m:
                 w.Jid(m.Resource);
@@ -539,6 +559,9 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             FindSessions => new AccountResourcesActor.FindSessions(r.Jid()),
             SessionsOnNode => new AccountResourcesActor.SessionsOnNode(ReadEntries(ref r)),
             ClusterSignal => new ClusterSignals.Signal(r.RequiredString(), r.RequiredString(), r.Jid()),
+            ViewChanged => ReadViewChanged(ref r),
+            ViewEnded => new SessionView.Ended(FullJid(r.Jid()), r.Ref(_system)),
+            ViewSnapshot => ReadViewSnapshot(ref r),
             AccountCreated => AccountResourcesActor.AccountCreated.Instance,
             SessionStarted => new UserActor.SessionStarted(r.Jid(), r.Ref(_system), r.Bool() ? r.Ref(_system) : null),
             Registered => new Sessions.SessionsActor.Registered(r.Ref(_system)),
@@ -660,6 +683,40 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         return new Sessions.SessionActor.HandedOver(id, jid, TimeSpan.FromTicks(ticks), handled, sent, acknowledged, unacked,
             available, priority, lastPresence, directed, r.Bool());
     }
+
+    private static void WriteViewChanged(ref Writer w, SessionView.Changed m)
+    {
+        w.Jid(m.Jid);
+        w.Ref(m.Session);
+        w.Bool(m.Available);
+        w.Int(m.Priority);
+        w.Int(m.Flags.Count);
+        foreach (var flag in m.Flags) w.String(flag);
+    }
+
+    private SessionView.Changed ReadViewChanged(ref Reader r)
+    {
+        var jid = FullJid(r.Jid());
+        var session = r.Ref(_system);
+        var available = r.Bool();
+        var priority = r.Int();
+        if (priority is < -128 or > 127) throw new SerializationException("invalid priority"); // RFC 6121 §4.7.2.3
+        var flags = ReadStrings(ref r);
+        foreach (var flag in flags)
+            if (flag.Length == 0) throw new SerializationException("empty session flag");
+        return new SessionView.Changed(jid, session, available, priority, flags);
+    }
+
+    private SessionView.Snapshot ReadViewSnapshot(ref Reader r)
+    {
+        var reply = r.Bool();
+        var sessions = new SessionView.Changed[r.Count()];
+        for (var i = 0; i < sessions.Length; i++) sessions[i] = ReadViewChanged(ref r);
+        return new SessionView.Snapshot(sessions, reply);
+    }
+
+    /// <summary>A bound session's JID: a full JID, or the record is refused.</summary>
+    private static Jid FullJid(Jid jid) => jid.Resource is not null ? jid : throw new SerializationException("a session is a full JID");
 
     private static void WriteEntries(ref Writer w, IReadOnlyList<SessionEntry> entries)
     {

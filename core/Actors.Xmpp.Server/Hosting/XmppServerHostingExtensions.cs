@@ -49,7 +49,11 @@ public static class XmppServerHostingExtensions
                     "moved {Count} accounts from accounts.json into the journal", migrated);
             return store;
         });
-        services.AddSingleton<ISessionRegistry, LocalSessionRegistry>();
+        // the node's own sessions (routing, the census, operators); plugins see them through the session view, which on a
+        // clustered node also replicates every other member's and publishes this node's changes to them
+        services.AddSingleton(_ => new Cluster.SessionView(new LocalSessionRegistry()));
+        if (options.Cluster.Enabled) services.AddSingleton(sp => sp.GetRequiredService<Cluster.SessionView>().Publishing());
+        else services.AddSingleton(sp => sp.GetRequiredService<Cluster.SessionView>().Local);
         services.AddSingleton<LocalUserDirectory>();
         services.AddSingleton<Cluster.ShardedUserDirectory>();
         // a clustered node reaches accounts through the "users" shard region; a single node through /user/users
@@ -83,6 +87,7 @@ public static class XmppServerHostingExtensions
             AccountLifecycle = sp.GetRequiredService<AccountLifecycle>(),
             Timers = sp.GetRequiredService<TimerWheel>(),
             MessageArchive = sp.GetRequiredService<Archive.MessageArchive>(),
+            SessionView = sp.GetRequiredService<Cluster.SessionView>(),
             Shapers = new AccountShapers(options.Limits.AccountClasses, XmppServerService.ClientShaper(options.Limits)),
         });
         services.AddSingleton(sp => new Archive.MessageArchive(new Persistence.Archive.MessageArchiveTable(persistence, options.DataDir),

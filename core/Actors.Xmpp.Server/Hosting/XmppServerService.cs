@@ -79,7 +79,7 @@ public sealed class XmppServerService : IHostedService
             users.Attach(_system.ActorOf(UsersActor.Props(u => UserActor.Props(u, router, settings), router, resources), "users"));
         else if (router.Users is Cluster.ShardedUserDirectory sharded && !sharded.Attached) // a clustered node: the "users" shard region
             await Cluster.ClusterHosting.StartUsersAsync(_system, sharded, router, u => UserActor.Props(u, router, settings), resources,
-                o.Cluster.ShardCount);
+                o.Cluster.ShardCount, _server.SessionView);
         if (!_server.Router.PendingIqs.Attached) _server.Router.PendingIqs.Attach(_system);
         if (_server.Router.Users is { } directory) // plugin storage, and the release-1 user data it takes over
         {

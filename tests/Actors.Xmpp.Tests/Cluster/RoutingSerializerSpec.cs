@@ -100,6 +100,43 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
     }
 
     [Fact]
+    public void The_session_views_changes_ends_and_snapshots_round_trip_with_presence_priority_flags_and_the_session()
+    {
+        var session = CreateTestProbe().Ref;
+        var changed = Assert.IsType<SessionView.Changed>(RoundTrip(new SessionView.Changed(AliceRes, session, true, -5, ["urn:xmpp:carbons:2", "urn:xmpp:blocking"])));
+        Assert.Equal(AliceRes, changed.Jid);
+        Assert.Equal(session, changed.Session);
+        Assert.True(changed.Available);
+        Assert.Equal(-5, changed.Priority);
+        Assert.Equal(["urn:xmpp:carbons:2", "urn:xmpp:blocking"], changed.Flags);
+        Assert.Empty(Assert.IsType<SessionView.Changed>(RoundTrip(new SessionView.Changed(Bob, session, false, 0, []))).Flags);
+
+        var ended = Assert.IsType<SessionView.Ended>(RoundTrip(new SessionView.Ended(AliceRes, session)));
+        Assert.Equal(AliceRes, ended.Jid);
+        Assert.Equal(session, ended.Session);
+
+        var snapshot = Assert.IsType<SessionView.Snapshot>(RoundTrip(new SessionView.Snapshot(
+            [new SessionView.Changed(AliceRes, session, true, 127, []), new SessionView.Changed(Bob, session, false, -128, ["f"])], Reply: true)));
+        Assert.True(snapshot.Reply);
+        Assert.Equal(2, snapshot.Sessions.Count);
+        Assert.Equal(127, snapshot.Sessions[0].Priority);
+        Assert.Equal(Bob, snapshot.Sessions[1].Jid);
+        Assert.Equal(["f"], snapshot.Sessions[1].Flags);
+        Assert.False(Assert.IsType<SessionView.Snapshot>(RoundTrip(new SessionView.Snapshot([], Reply: false))).Reply);
+    }
+
+    [Fact]
+    public void A_session_view_change_for_a_bare_jid_or_an_out_of_range_priority_is_refused()
+    {
+        var serializer = (RoutingSerializer)Sys.Serialization.FindSerializerForType(typeof(SessionView.Changed));
+        var session = CreateTestProbe().Ref;
+        // a session is bound at a full JID (RFC 6120 §7), a priority is -128..127 (RFC 6121 §4.7.2.3)
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(new SessionView.Changed(Alice, session, true, 0, [])), "v.changed.v1"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(new SessionView.Changed(AliceRes, session, true, 128, [])), "v.changed.v1"));
+        Assert.Throws<SerializationException>(() => serializer.FromBinary(serializer.ToBinary(new SessionView.Ended(Alice, session)), "v.ended.v1"));
+    }
+
+    [Fact]
     public void A_signal_to_the_other_nodes_round_trips()
     {
         var signal = new ClusterSignals.Signal("blocking", "list-changed", Alice);
