@@ -31,7 +31,6 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string Envelope = "u.env.v1";
     private const string RouteStanza = "r.route.v1";
     private const string RouteStanzaTraced = "r.route-traced.v1"; // with the W3C trace context (Diagnostics/XmppTracing)
-    private const string RouteStanzaReturned = "r.route-returned.v1"; // handed back by a session that ended
     private const string OwnPresence = "r.own-presence.v1";
     private const string DeliverPageTo = "r.page-to.v1";
     private const string ListResources = "r.list.v1";
@@ -103,8 +102,6 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string HandedOver = "s.handed-over.v1";
     private const string MovedTo = "s.moved-to.v1";
     private const string AttachFailed = "s.attach-failed.v1";
-    // an ended session stays until its resources entity has taken it out of the table
-    private const string EndAcknowledged = "s.end-acknowledged.v1";
     // a resources entity that starts learns the account's sessions on every node
     private const string FindSessions = "r.find-sessions.v1";
     private const string SessionsOnNode = "r.sessions-on-node.v1";
@@ -137,7 +134,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(PluginOperations.Run), typeof(PluginOperations.Result), typeof(PluginOperations.ListLoaded), typeof(PluginOperations.LoadedSet),
         typeof(AccountResourcesActor.ResumeSession), typeof(AccountResourcesActor.HandOverRefused), typeof(UserActor.SessionMoved),
         typeof(Sessions.SessionActor.HandOver), typeof(Sessions.SessionActor.HandedOver), typeof(Sessions.SessionActor.MovedTo),
-        typeof(Sessions.SessionsActor.AttachFailed), typeof(Sessions.SessionActor.EndAcknowledged),
+        typeof(Sessions.SessionsActor.AttachFailed),
         typeof(AccountResourcesActor.FindSessions), typeof(AccountResourcesActor.SessionsOnNode),
         typeof(ClusterSignals.Signal),
         typeof(SessionView.Changed), typeof(SessionView.Ended), typeof(SessionView.Snapshot),
@@ -157,7 +154,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     public override string Manifest(object o) => o switch
     {
         UsersActor.Envelope => Envelope,
-        AccountResourcesActor.RouteStanza m => m.ReturnedBy is not null ? RouteStanzaReturned : m.Trace == default ? RouteStanza : RouteStanzaTraced,
+        AccountResourcesActor.RouteStanza m => m.Trace == default ? RouteStanza : RouteStanzaTraced,
         AccountResourcesActor.OwnPresence => OwnPresence,
         AccountResourcesActor.DeliverPageTo => DeliverPageTo,
         AccountResourcesActor.ListResources => ListResources,
@@ -231,7 +228,6 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         Sessions.SessionActor.HandedOver => HandedOver,
         Sessions.SessionActor.MovedTo => MovedTo,
         Sessions.SessionsActor.AttachFailed => AttachFailed,
-        Sessions.SessionActor.EndAcknowledged => EndAcknowledged,
         _ => throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {o.GetType()}", nameof(o)),
     };
 
@@ -254,11 +250,6 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 Nested(ref w, e.Message);
                 break;
             case AccountResourcesActor.RouteStanza m:
-                if (m.ReturnedBy is not null)
-                {
-                    w.Ref(m.ReturnedBy);
-                    w.Bool(m.Trace != default);
-                }
                 if (m.Trace != default) w.Trace(m.Trace);
                 w.Element(m.Stanza);
                 w.Jid(m.From);
@@ -535,7 +526,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
                 or UserActor.GetState or UserActor.GetContacts or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
                 or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done
-                or PendingServerIqActor.WhatTag or PluginOperations.ListLoaded or Sessions.SessionActor.EndAcknowledged:
+                or PendingServerIqActor.WhatTag or PluginOperations.ListLoaded:
                 break; // no fields
             default:
                 throw new ArgumentException($"{nameof(RoutingSerializer)} cannot serialize {obj.GetType()}", nameof(obj));
@@ -550,7 +541,6 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             Envelope => new UsersActor.Envelope(r.Jid(), r.Nested(_system)),
             RouteStanza => new AccountResourcesActor.RouteStanza(r.Element(), r.Jid(), r.Jid()),
             RouteStanzaTraced => ReadTracedRoute(ref r),
-            RouteStanzaReturned => ReadReturnedRoute(ref r),
             OwnPresence => new AccountResourcesActor.OwnPresence(r.Jid(), r.Ref(_system), r.Bool(), r.Int(), r.OptionalElement()),
             DeliverPageTo => new AccountResourcesActor.DeliverPageTo(r.Jid(),
                 r.Nested(_system) as SessionMessages.DeliverPage ?? throw new SerializationException("not a page")),
@@ -626,7 +616,6 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             MovedTo => new Sessions.SessionActor.MovedTo(r.Ref(_system)),
             AttachFailed => new Sessions.SessionsActor.AttachFailed(r.RequiredString(),
                 r.Bool() ? new Sessions.SessionActor.HandledCountTooHigh(r.UInt(), r.UInt()) : null),
-            EndAcknowledged => Sessions.SessionActor.EndAcknowledged.Instance,
             _ => throw new SerializationException($"unknown routing manifest '{manifest}'"),
         };
         r.End();
@@ -793,13 +782,6 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             list[i] = new StoreItemRecord(id, utc.ToOffset(TimeSpan.FromMinutes(offset)), r.String(), r.String());
         }
         return list;
-    }
-
-    private AccountResourcesActor.RouteStanza ReadReturnedRoute(ref Reader r)
-    {
-        var returnedBy = r.Ref(_system);
-        var trace = r.Bool() ? r.Trace() : default;
-        return new AccountResourcesActor.RouteStanza(r.Element(), r.Jid(), r.Jid(), trace, returnedBy);
     }
 
     private static AccountResourcesActor.RouteStanza ReadTracedRoute(ref Reader r)

@@ -35,11 +35,7 @@ public sealed class AccountResourcesActor : UntypedActor, IWithUnboundedStash, I
 
     /// <summary>A stanza for this account (its 'to' is <paramref name="To"/>, bare or full), after the inbound hooks.</summary>
     /// <paramref name="Trace"/>: the routing session's span (<see cref="Diagnostics.XmppTracing"/>), none while untraced.
-    /// <paramref name="ReturnedBy"/>: a session that ended hands back what was delivered to it (<see cref="StanzaRouter.Return"/>):
-    /// it is not picked again, whether or not this entity has taken it out of its table yet (its end may be in flight,
-    /// or lost in a shard hand-off): the stanza goes where it would for a resource that is gone.
-    public sealed record RouteStanza(Element Stanza, Jid From, Jid To, System.Diagnostics.ActivityContext Trace = default,
-        IActorRef? ReturnedBy = null);
+    public sealed record RouteStanza(Element Stanza, Jid From, Jid To, System.Diagnostics.ActivityContext Trace = default);
 
     /// <summary>A session's broadcast presence: its availability and priority now, and what to reflect to the account's
     /// other available resources (null: nothing, when a plugin took the broadcast). The sending session delivers its
@@ -173,17 +169,14 @@ public sealed class AccountResourcesActor : UntypedActor, IWithUnboundedStash, I
 
     /// <summary>A resource that can be given a stanza now: available, and not on a node this one cannot reach (a
     /// clustered node: its sessions leave the routing view at once, as if ended, until the node is back or downed).</summary>
-    private bool Deliverable(SessionEntry r) => r.Available && !_unreachable.Holds(r.Session) && !r.Session.Equals(_returnedBy);
+    private bool Deliverable(SessionEntry r) => r.Available && !_unreachable.Holds(r.Session);
 
     /// <summary>The index of the session bound at <paramref name="full"/> that can be reached now (-1: none).</summary>
     private int ReachableIndexOf(Jid full)
     {
         var i = IndexOf(full);
-        return i >= 0 && (_unreachable.Holds(_resources[i].Session) || _resources[i].Session.Equals(_returnedBy)) ? -1 : i;
+        return i >= 0 && _unreachable.Holds(_resources[i].Session) ? -1 : i;
     }
-
-    // while a stanza an ended session handed back is routed: that session (RouteStanza.ReturnedBy)
-    private IActorRef? _returnedBy;
 
     protected override void PreStart()
     {
@@ -318,7 +311,6 @@ public sealed class AccountResourcesActor : UntypedActor, IWithUnboundedStash, I
                 break;
             case UserActor.SessionEnded m:
                 Ended(m.Resource, m.Session);
-                m.Session.Tell(Sessions.SessionActor.EndAcknowledged.Instance); // nothing more is routed to it from here
                 break;
             case ResumeSession m:
                 ResumeElsewhere(m);
@@ -560,16 +552,8 @@ public sealed class AccountResourcesActor : UntypedActor, IWithUnboundedStash, I
             _router.ToNoAccount(m.Stanza, m.From, m.To); // §8.5.1
             return;
         }
-        _returnedBy = m.ReturnedBy;
-        try
-        {
-            if (m.To.Resource is null) ToBareJid(m.Stanza, m.From, m.To);
-            else ToFullJid(m.Stanza, m.From, m.To);
-        }
-        finally
-        {
-            _returnedBy = null;
-        }
+        if (m.To.Resource is null) ToBareJid(m.Stanza, m.From, m.To);
+        else ToFullJid(m.Stanza, m.From, m.To);
     }
 
     private void ToBareJid(Element stanza, Jid from, Jid to)

@@ -184,20 +184,6 @@ public sealed class StanzaRouter
         ToNoAccount(stanza, from, to);
     }
 
-    /// <summary>
-    /// A stanza a session that ended had been given and did not deliver (kept while detached, unacknowledged under
-    /// XEP-0198, or reaching it after its end): routed again to its account's resources entity, past the inbound hooks
-    /// it went through already (no second archive entry or carbon copy), with <paramref name="returnedBy"/> never picked
-    /// again, so that it goes where it would for a resource that is gone (RFC 6121 §8.5.3.2: another resource, offline
-    /// storage or an error) even while the entity still holds that session.
-    /// </summary>
-    public void Return(Element stanza, Jid from, Jid to, IActorRef returnedBy)
-    {
-        if (_users is not null && to.Local is not null && _domains.Contains(to.Domain))
-            _users.Tell(to, new AccountResourcesActor.RouteStanza(stanza, from, to, Diagnostics.XmppTracing.Current, returnedBy));
-        else Route(stanza, from, to);
-    }
-
     /// <summary>RFC 6121 §8.5.1: what a stanza to a local account that does not exist gets (the resources entity and
     /// its parent's negative cache answer with this).</summary>
     internal void ToNoAccount(Element stanza, Jid from, Jid to)

@@ -16,15 +16,7 @@ namespace Actors.Xmpp.Server.Sessions;
 /// <see cref="ITransportConnection"/> and a connection actor, and outlives them. Lifecycle (docs/architecture.md):
 /// bound = attached; the connection lost = detached (closed at once unless <see cref="Settings.ResumptionWindow"/> is
 /// set; while detached, what is delivered waits for the next connection); attached again, or closed at the end of the
-/// window. Unavailable presence is broadcast only when it is really closed.
-/// <para>
-/// Ending is acknowledged: the session tells its account's resources entity <see cref="UserActor.SessionEnded"/>,
-/// hands back what it holds undelivered, and stays until the entity answers <see cref="EndAcknowledged"/> (it routes
-/// nothing here after that answer, and what it routed before is in this mailbox by then: messages between two actors
-/// keep their order). What reaches it meanwhile is handed back to the router as a gone resource's (a message to
-/// another resource, offline storage or an error; an IQ request answered with an error), not dropped as a stopped
-/// actor's dead letter would be: in a cluster the entity may be a network hop away.
-/// </para>
+/// window. Unavailable presence is broadcast only when it is really closed (PostStop).
 /// </summary>
 public sealed class SessionActor : UntypedActor
 {
@@ -88,8 +80,6 @@ public sealed class SessionActor : UntypedActor
     {
         Attached,
         Detached,
-        /// <summary>Ended: it waits for its resources entity's <see cref="EndAcknowledged"/>, handing back what arrives.</summary>
-        Ended,
         /// <summary>Handed over to another node (XEP-0198 resumption there): it only relays what still reaches it.</summary>
         HandedOver,
     }
@@ -120,29 +110,6 @@ public sealed class SessionActor : UntypedActor
     public static readonly TimeSpan HandOverTimeout = TimeSpan.FromSeconds(30);
     /// <summary>How long a session that moved keeps relaying what senders that have not learnt it yet still send it.</summary>
     public static readonly TimeSpan RelayGrace = TimeSpan.FromSeconds(5);
-
-    /// <summary>End the session as a closed stream does (the server stops: <see cref="SessionsActor.EndAll"/>); what its
-    /// mailbox holds before this is handled first.</summary>
-    public sealed record End
-    {
-        public static readonly End Instance = new();
-    }
-
-    /// <summary>From the account's resources entity, having taken the ended session out of its table (or never holding
-    /// it): nothing more is routed to it. The session stops.</summary>
-    public sealed record EndAcknowledged
-    {
-        public static readonly EndAcknowledged Instance = new();
-    }
-
-    /// <summary>How long an ended session waits for <see cref="EndAcknowledged"/> (its entity's node unreachable) before
-    /// it stops anyway.</summary>
-    public static readonly TimeSpan EndAcknowledgementTimeout = TimeSpan.FromSeconds(5);
-
-    private sealed record EndAcknowledgementElapsed
-    {
-        public static readonly EndAcknowledgementElapsed Instance = new();
-    }
 
     private sealed record RelayEnded
     {
@@ -175,8 +142,6 @@ public sealed class SessionActor : UntypedActor
     private IActorRef? _successor;
     private List<(object Message, IActorRef Sender)>? _relayHeld; // reached it before it knew its successor
     private TimerWheel.Timer? _relayDeadline;
-    private bool _ended;                    // ended: waits for EndAcknowledged, handing back what arrives
-    private TimerWheel.Timer? _endDeadline;
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
         Settings settings) =>
@@ -227,16 +192,8 @@ public sealed class SessionActor : UntypedActor
             WhileHandedOver(message);
             return;
         }
-        if (_ended)
-        {
-            WhileEnding(message);
-            return;
-        }
         switch (message)
         {
-            case End:
-                EndSession();
-                break;
             case HandOver m:
                 HandOverTo(m, Sender);
                 break;
@@ -257,7 +214,7 @@ public sealed class SessionActor : UntypedActor
             case C2s.C2sConnectionActor.CloseWithStreamError m:
                 // an operator or plugin kick: the connection closes its stream, then tells Close
                 if (_connection is not null) _connection.Tell(m);
-                else EndSession();
+                else Context.Stop(Self);
                 break;
             case FromClient m:
             {
@@ -278,13 +235,13 @@ public sealed class SessionActor : UntypedActor
                 break;
             case SessionMessages.Replaced:
                 if (_connection is not null) _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict);
-                else EndSession();
+                else Context.Stop(Self);
                 break;
             case Close m:
                 if (!m.Connection.Equals(_connection)) break; // a connection this session has left
                 _connection = null;
                 _client = null;
-                EndSession();
+                Context.Stop(Self);
                 break;
             case Detach m:
                 if (m.Connection.Equals(_connection)) Detached();
@@ -293,7 +250,7 @@ public sealed class SessionActor : UntypedActor
                 AttachTo(m);
                 break;
             case ResumptionWindowElapsed:
-                if (_connection is null) EndSession(); // an elapsed window raced with an attach: ignored
+                if (_connection is null) Context.Stop(Self); // an elapsed window raced with an attach: ignored
                 break;
             case GetState:
                 Sender.Tell(_connection is null ? State.Detached : State.Attached);
@@ -313,7 +270,7 @@ public sealed class SessionActor : UntypedActor
         var window = _sm is { Resumable: true } ? _sm.Window : _settings.ResumptionWindow;
         if (window <= TimeSpan.Zero)
         {
-            EndSession();
+            Context.Stop(Self);
             return;
         }
         _resumptionDeadline = _settings.Timers.Schedule(Self, ResumptionWindowElapsed.Instance, window);
@@ -425,7 +382,7 @@ public sealed class SessionActor : UntypedActor
                 _relayDeadline?.Cancel();
                 _relayDeadline = _settings.Timers.Schedule(Self, RelayEnded.Instance, RelayGrace);
                 break;
-            case RelayEnded or End:
+            case RelayEnded:
                 Context.Stop(Self);
                 break;
             case SessionMessages.Deliver or SessionMessages.DeliverPage or UserActor.ReportPresence or SessionMessages.Replaced
@@ -546,7 +503,7 @@ public sealed class SessionActor : UntypedActor
     private void CloseStream(C2s.C2sConnectionActor.CloseWithStreamError error)
     {
         if (_connection is not null) _connection.Tell(error);
-        else EndSession();
+        else Context.Stop(Self);
     }
 
     /// <summary>A stanza to the client: with stream management, counted and kept until acknowledged (while detached
@@ -691,7 +648,7 @@ public sealed class SessionActor : UntypedActor
         // detached: kept for the next connection, up to a bound
         var kept = _detachedStanzas ??= new List<Element>();
         kept.Add(stanza);
-        if (kept.Count > _settings.MaxDetachedStanzas) EndSession();
+        if (kept.Count > _settings.MaxDetachedStanzas) Context.Stop(Self);
     }
 
     /// <summary>A page in order (each stanza through the Deliver hooks, as any delivered one), then the transport's write
@@ -916,60 +873,16 @@ public sealed class SessionActor : UntypedActor
         if (reply is not null) Write(reply);
     }
 
-    /// <summary>The session ends (its stream closed, its resumption window elapsed, the server stops...): everything
-    /// <see cref="Ending"/> does, then it waits for its entity's <see cref="EndAcknowledged"/>.</summary>
-    private void EndSession()
+    protected override void PostStop()
     {
-        if (_ended) return;
+        _relayDeadline?.Cancel();
         if (_handedOver)
         {
-            Context.Stop(Self); // PostStop: it lives on at its successor, or ends there
-            return;
+            if (_successor is not null) return; // the session lives on at its successor: nothing ends
+            // never adopted (the other node did not answer in time): it ends here after all; its unacknowledged stanzas
+            // went with the hand-over, what reached it since is handed back as a closing session's
+            ReturnRelayHeld();
         }
-        _ended = true;
-        Ending();
-        if (_router.Users is null)
-        {
-            Context.Stop(Self); // no resources entity routes to it
-            return;
-        }
-        _endDeadline = _settings.Timers.Schedule(Self, EndAcknowledgementElapsed.Instance, EndAcknowledgementTimeout);
-    }
-
-    /// <summary>Ended, until the entity acknowledges: what still arrives goes back as a gone resource's; the old
-    /// connection's stanzas are not routed (the stream was closed: a client with XEP-0198 sends them again, since they
-    /// were never acknowledged).</summary>
-    private void WhileEnding(object message)
-    {
-        switch (message)
-        {
-            case EndAcknowledged or EndAcknowledgementElapsed:
-                Context.Stop(Self);
-                break;
-            case SessionMessages.Deliver d:
-                Return(d.Stanza);
-                break;
-            case SessionMessages.DeliverPage page:
-                Sender.Tell(new SessionMessages.PageWritten(page.PageId, false)); // the asker keeps it for a later login
-                break;
-            case FromClient m:
-                m.Transport?.Processed();
-                break;
-            case Attach:
-            case HandOver:
-                Sender.Tell(new SessionsActor.AttachFailed(Self.Path.Name)); // XEP-0198 §5: item-not-found
-                break;
-            case GetState:
-                Sender.Tell(State.Ended);
-                break;
-        }
-    }
-
-    /// <summary>What ending means, once: unavailable presence (RFC 6121 §4.5.2) to the account's other resources, the
-    /// contacts and those it sent directed presence to; out of the registry; <see cref="UserActor.SessionEnded"/> to the
-    /// resources entity and the user actor; what it holds undelivered handed back to the router.</summary>
-    private void Ending()
-    {
         // RFC 6121 §4.5.2: a session that ends without unavailable presence gets one generated by the server
         if (_available)
         {
@@ -985,27 +898,10 @@ public sealed class SessionActor : UntypedActor
         _router.Users?.Tell(_jid.Bare, new UserActor.SessionEnded(_jid, Self)); // the resources entity and the user actor
         Lifecycle.ServerEvents.Of(Context.System).Raise(Plugins.ServerEventKind.SessionClosed, _jid);
         _resumptionDeadline?.Cancel();
-        _resumptionDeadline = null;
         ReturnDetachedStanzas();
         ReturnUnacknowledged();
-        // ended while attached (the server stops): the stream has no session any more
+        // stopped while attached (it failed, or the server stops): the stream has no session any more
         _connection?.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InternalServerError, "the session ended"));
-        _connection = null;
-        _client = null;
-    }
-
-    protected override void PostStop()
-    {
-        _relayDeadline?.Cancel();
-        _endDeadline?.Cancel();
-        if (_handedOver)
-        {
-            if (_successor is not null) return; // the session lives on at its successor: nothing ends
-            // never adopted (the other node did not answer in time): it ends here after all; its unacknowledged stanzas
-            // went with the hand-over, what reached it since is handed back as a closing session's
-            ReturnRelayHeld();
-        }
-        if (!_ended) Ending(); // stopped without ending first (it failed): it ends now, unacknowledged
     }
 
     /// <summary>
@@ -1056,7 +952,7 @@ public sealed class SessionActor : UntypedActor
     {
         if (stanza.Name == "message" && stanza.Type != "error" && Jid.TryParse(stanza.From, out var from) && from is not null
             && Jid.TryParse(stanza.To, out var to) && to is not null)
-            _router.Return(stanza, from, to, Self);
+            _router.Route(stanza, from, to);
         else if (stanza.Name == "iq" && stanza.Type is "get" or "set")
             _router.Bounce(stanza, "service-unavailable");
     }

@@ -160,7 +160,7 @@ public sealed class SessionsActor : UntypedActor
                 foreach (var child in _ending)
                 {
                     Context.Watch(child);
-                    child.Tell(SessionActor.End.Instance); // behind what its mailbox holds: nothing in it is dropped
+                    Context.Stop(child);
                 }
                 break;
             }

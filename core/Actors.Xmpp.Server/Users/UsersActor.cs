@@ -339,10 +339,6 @@ public sealed class UsersActor : ReceiveActor
             sender.Tell(new SessionMessages.PageWritten(page.Page.PageId, false));
             return;
         }
-        else if (message is UserActor.SessionEnded ended)
-        {
-            ended.Session.Tell(Sessions.SessionActor.EndAcknowledged.Instance); // no resources entities without a router
-        }
         if (message is UserActor.RemoveAccount) _removed.Add(user);
         var child = Child(user);
         if (_passivating.TryGetValue(child, out var buffer))
@@ -414,9 +410,6 @@ public sealed class UsersActor : ReceiveActor
                 break;
             case UserActor.RemoveAccount:
                 sender.Tell(new UserActor.AccountDeleted([]));
-                break;
-            case UserActor.SessionEnded m:
-                m.Session.Tell(Sessions.SessionActor.EndAcknowledged.Instance); // no entity routes to it
                 break;
         }
     }

@@ -55,23 +55,6 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
         Assert.Equal(Stanza().ToString(), route.Stanza.ToString());
         Assert.Equal(Bob, route.From);
         Assert.Equal(AliceRes, route.To);
-        Assert.Null(route.ReturnedBy);
-    }
-
-    [Fact]
-    public void A_stanza_handed_back_by_an_ended_session_round_trips_with_that_session_and_its_trace()
-    {
-        var trace = new System.Diagnostics.ActivityContext(System.Diagnostics.ActivityTraceId.CreateRandom(),
-            System.Diagnostics.ActivitySpanId.CreateRandom(), System.Diagnostics.ActivityTraceFlags.Recorded);
-        foreach (var context in new[] { default, trace })
-        {
-            var route = Assert.IsType<AccountResourcesActor.RouteStanza>(RoundTrip(new AccountResourcesActor.RouteStanza(Stanza(), Bob, AliceRes,
-                context, TestActor)));
-            Assert.Equal((Stanza().ToString(), Bob, AliceRes), (route.Stanza.ToString(), route.From, route.To));
-            Assert.Equal(TestActor, route.ReturnedBy);
-            Assert.Equal(context.TraceId, route.Trace.TraceId);
-            Assert.Equal(context.SpanId, route.Trace.SpanId);
-        }
     }
 
     [Fact]
@@ -350,7 +333,6 @@ public sealed class RoutingSerializerSpec() : Akka.TestKit.Xunit2.TestKit(Stanza
             new Server.Sessions.SessionActor.HandledCountTooHigh(10, 8))));
         Assert.Equal(new Server.Sessions.SessionActor.HandledCountTooHigh(10, 8), failed.TooHigh);
         Assert.Null(Assert.IsType<Server.Sessions.SessionsActor.AttachFailed>(RoundTrip(new Server.Sessions.SessionsActor.AttachFailed(id))).TooHigh);
-        Assert.Same(Server.Sessions.SessionActor.EndAcknowledged.Instance, RoundTrip(Server.Sessions.SessionActor.EndAcknowledged.Instance));
     }
 
     [Fact]

@@ -30,7 +30,6 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
     private readonly LocalSessionRegistry _registry = new();
     private readonly TimerWheel _wheel;
     private LocalUserDirectory? _users;
-    private IActorRef? _usersActor;
     private long _now = 1_000_000;
     private static readonly Jid Alice = Jid.Parse("alice@localhost/phone");
     private static readonly Jid AliceLaptop = Jid.Parse("alice@localhost/laptop");
@@ -55,8 +54,7 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         // the accounts' resources entities route; the user actors are left out (nothing here needs a roster)
         var users = new LocalUserDirectory();
         var router = new StanzaRouter(domains, _registry, accounts, iq, NullLogger<StanzaRouter>.Instance, users);
-        _usersActor = Sys.ActorOf(UsersActor.Props(_ => Akka.TestKit.TestActors.BlackHoleActor.Props, router));
-        users.Attach(_usersActor);
+        users.Attach(Sys.ActorOf(UsersActor.Props(_ => Akka.TestKit.TestActors.BlackHoleActor.Props, router)));
         _users = users;
         return new ServerContext(options, domains, accounts, _registry, router, iq,
             new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(10))
@@ -332,84 +330,6 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         supervisor.Tell(new SessionsActor.Abandoned(id, connection.Ref), connection.Ref);
         AwaitCondition(() => _registry.Find(Alice) is null);
     }
-
-    /// <summary>The account's resources entity a network hop away (a cluster): from the session's
-    /// <see cref="UserActor.SessionEnded"/> on, what is told to the users is held until <see cref="Release"/>, then
-    /// passed on in order.</summary>
-    private sealed class Hop : ReceiveActor
-    {
-        public sealed record Release;
-
-        private List<(object Message, IActorRef Sender)>? _held;
-
-        public Hop(IActorRef users, IActorRef observer, bool dropsTheEnd = false)
-        {
-            Receive<Release>(_ =>
-            {
-                foreach (var (message, sender) in _held ?? []) users.Tell(message, sender);
-                _held = null;
-            });
-            ReceiveAny(m =>
-            {
-                if (m is UsersActor.Envelope { Message: UserActor.SessionEnded } && dropsTheEnd)
-                {
-                    observer.Tell(m); // lost on the way (a shard hand-off drops what it buffered)
-                    return;
-                }
-                if (_held is null && m is UsersActor.Envelope { Message: UserActor.SessionEnded })
-                {
-                    _held = new List<(object, IActorRef)>();
-                    observer.Tell(m);
-                }
-                if (_held is not null) _held.Add((m, Sender));
-                else users.Forward(m);
-            });
-        }
-    }
-
-    [Fact]
-    public void Rfc6121_8_5_3_2_a_message_that_reaches_a_session_after_it_ended_is_routed_as_to_a_gone_resource_not_dropped()
-    {
-        var supervisor = Sys.ActorOf(SessionsActor.Props(Server(60)));
-        var (session, _, connection, _) = Open(supervisor, Alice);
-        var laptop = OtherResource();
-        var observer = CreateTestProbe();
-        var users = ExpectUsersActor();
-        var hop = Sys.ActorOf(Props.Create(() => new Hop(users, observer.Ref)));
-        _users!.Attach(hop);
-        Watch(session);
-        session.Tell(new SessionActor.Close(connection.Ref));
-        observer.ExpectMsg<UsersActor.Envelope>(e => e.Message is UserActor.SessionEnded ended && ended.Session.Equals(session));
-        // the entity has not taken the session out of its table yet: what it routed meanwhile reaches the ended session
-        session.Tell(new SessionMessages.Deliver(Stanza("<message from='bob@localhost/x' to='alice@localhost/phone' type='chat'><body>late</body></message>")));
-        Assert.Equal(SessionActor.State.Ended, StateOf(session, CreateTestProbe()));
-        hop.Tell(new Hop.Release());
-        // §8.5.3.2.1: a chat message to a resource that is gone goes to the account's available resource
-        laptop.FishForMessage(m => m is SessionMessages.Deliver d && d.Stanza.Name == "message" && d.Stanza.ChildText("body", Ns.Client) == "late");
-        ExpectTerminated(session); // the entity acknowledged the end
-    }
-
-    [Fact]
-    public void Rfc6121_8_5_3_2_what_an_ended_session_hands_back_is_not_routed_to_it_again_even_while_its_entity_still_holds_it()
-    {
-        var supervisor = Sys.ActorOf(SessionsActor.Props(Server(60)));
-        var (session, _, connection, _) = Open(supervisor, Alice);
-        var laptop = OtherResource();
-        var observer = CreateTestProbe();
-        var hop = Sys.ActorOf(Props.Create(() => new Hop(ExpectUsersActor(), observer.Ref, true)));
-        _users!.Attach(hop);
-        Watch(session);
-        session.Tell(new SessionActor.Close(connection.Ref));
-        observer.ExpectMsg<UsersActor.Envelope>(e => e.Message is UserActor.SessionEnded);
-        // the entity never learns of the end: it still routes to the session, which hands the message back, marked
-        session.Tell(new SessionMessages.Deliver(Stanza("<message from='bob@localhost/x' to='alice@localhost/phone' type='chat'><body>again</body></message>")));
-        laptop.FishForMessage(m => m is SessionMessages.Deliver d && d.Stanza.Name == "message" && d.Stanza.ChildText("body", Ns.Client) == "again");
-        Assert.Equal(SessionActor.State.Ended, StateOf(session, CreateTestProbe()));
-        ElapseWindow((int)SessionActor.EndAcknowledgementTimeout.TotalSeconds); // no acknowledgement: it stops anyway
-        ExpectTerminated(session);
-    }
-
-    private IActorRef ExpectUsersActor() => _usersActor ?? throw new InvalidOperationException("no users actor");
 
     public new void Dispose()
     {
