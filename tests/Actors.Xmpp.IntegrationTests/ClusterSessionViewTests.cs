@@ -249,18 +249,42 @@ public sealed class ClusterSessionViewFailureTests(ClusterFixture cluster) : ICl
     private static Task WaitViewAsync(TestServer node, Jid full, Func<ViewSession?, bool> check, string what) =>
         ClusterFixture.WaitForAsync(() => check(ViewOf(node).Find(full)), what);
 
+    private static async Task<XmppTestClient> FirstLoginAsync(TestServer node, string user, string resource, int? priority)
+    {
+        XmppTestClient? client = null;
+        await ClusterFixture.WaitForAsync(async () =>
+        {
+            try
+            {
+                client = await XmppTestClient.LoginAsync(node, user, resource, available: true, priority: priority);
+                return true;
+            }
+            catch (TimeoutException)
+            {
+                return false;
+            }
+        }, $"{user}/{resource} logged in");
+        return client!;
+    }
+
     [Fact]
     public async Task Issue10_a_node_that_joins_receives_the_sessions_bound_before_it_came_and_its_own_leave_with_it()
     {
         var user = await cluster.NodeA.AddUserAsync("view-join");
-        await using var onA = await XmppTestClient.LoginAsync(cluster.NodeA, "view-join", "on-a", available: true, priority: 2);
+        // the first bind of a cluster that just formed waits for its first shard allocation (longer than a client's
+        // read timeout on a loaded machine): tried again until it is bound
+        await using var onA = await FirstLoginAsync(cluster.NodeA, "view-join", "on-a", 2);
         var nodeC = await ClusterFixture.StartNodeAsync(cluster.ConnectionString, ClusterFixture.FreePort(), cluster.SeedPort);
         try
         {
             // bound before node C existed: it learns them from node A's snapshot when it comes up
             await WaitViewAsync(nodeC, onA.Jid, s => s is { Available: true, Priority: 2, OnThisNode: false }, "on-a in node C's view");
             await ClusterFixture.WaitForAsync(() => nodeC.Accounts.Exists(user), "view-join in node C's directory");
-            await using var onC = await XmppTestClient.LoginAsync(nodeC, "view-join", "on-c", available: true);
+            // a bind on node C waits for the account's entity through node C's "users" region: registered first
+            var regionC = nodeC.Services.GetRequiredService<ShardedUserDirectory>().Region;
+            await ClusterFixture.WaitForAsync(async () => (await regionC.Ask<Akka.Cluster.Sharding.CurrentRegions>(
+                Akka.Cluster.Sharding.GetCurrentRegions.Instance, TimeSpan.FromSeconds(5))).Regions.Count == 3, "node C's users region registered");
+            await using var onC = await FirstLoginAsync(nodeC, "view-join", "on-c", null);
             await WaitViewAsync(cluster.NodeA, onC.Jid, s => s is { Available: true, OnThisNode: false }, "on-c in node A's view");
             await WaitViewAsync(cluster.NodeB, onC.Jid, s => s is { Available: true, OnThisNode: false }, "on-c in node B's view");
             await nodeC.StopAsync(); // a graceful leave: its sessions end, then it is removed
