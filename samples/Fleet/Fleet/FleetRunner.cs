@@ -2,9 +2,9 @@ namespace Samples.Fleet;
 
 /// <summary>
 /// Runs the fleet: registers the accounts when asked, connects the devices with at most
-/// <see cref="FleetOptions.Concurrency"/> logins in flight, then gives each connected device a publishing loop (one
-/// reading right away, so that its node exists and the dashboard has a value, then one every 60/<see cref="FleetOptions.Rate"/>
-/// seconds from a random phase). Everything is async: a device costs a socket, a read buffer and a timer, no thread.
+/// <see cref="FleetOptions.Concurrency"/> logins in flight, each device publishing its first reading as part of the
+/// start (so that its node exists before the start returns and the dashboard has a value), then gives it a publishing
+/// loop (one reading every 60/<see cref="FleetOptions.Rate"/> seconds from a random phase). Everything is async: a device costs a socket, a read buffer and a timer, no thread.
 /// </summary>
 public sealed class FleetRunner(FleetOptions options, TextWriter? log = null) : IAsyncDisposable
 {
