@@ -12,6 +12,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/tests/bench/peer-lib.sh" # peer_wait, peer_stop
 WORK="${BENCH_WORKDIR:-$ROOT/.work/bench-filetransfer}"
 MB="${BENCH_MB:-100}"
 RUNS="${BENCH_RUNS:-3}"
@@ -56,23 +57,12 @@ CFG
   prosodyctl --config "$w/prosody.cfg.lua" register alice localhost alice-pw >/dev/null 2>&1 || true
   setsid prosody --config "$w/prosody.cfg.lua" -F >"$w/stdout.log" 2>&1 < /dev/null &
   echo $! > "$w/runner.pid"
-  for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/$HOST/$PROSODY_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$PROSODY_PROXY_PORT") 2>/dev/null && return 0
-    sleep 0.1
-  done
+  peer_wait 10 "$HOST" "$PROSODY_PORT" "$PROSODY_PROXY_PORT" && return 0
   echo "filetransfer.sh: prosody did not start; see $w" >&2
   return 1
 }
 
-prosody_stop() {
-  local f="$WORK/prosody/runner.pid"
-  [ -f "$f" ] || return 0
-  local pid; pid="$(cat "$f")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
-}
+prosody_stop() { peer_stop "$WORK/prosody/runner.pid" 5; }
 
 # ejabberd (Debian `ejabberd`): the BEAM run directly with a private config, as ../shared/bench/servers/ejabberd.sh does
 ejabberd_start() {
@@ -117,23 +107,12 @@ CFG
     exec setsid erl -noinput -noshell +K true -mnesia dir "\"$w/spool\"" -s ejabberd >>"$w/stdout.log" 2>&1 < /dev/null
   ) &
   echo $! > "$w/runner.pid"
-  for _ in $(seq 1 300); do
-    (exec 3<>"/dev/tcp/$HOST/$EJABBERD_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$EJABBERD_PROXY_PORT") 2>/dev/null && return 0
-    sleep 0.2
-  done
+  peer_wait 60 "$HOST" "$EJABBERD_PORT" "$EJABBERD_PROXY_PORT" && return 0
   echo "filetransfer.sh: ejabberd did not start; see $w" >&2
   return 1
 }
 
-ejabberd_stop() {
-  local f="$WORK/ejabberd/runner.pid"
-  [ -f "$f" ] || return 0
-  local pid; pid="$(cat "$f")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
-}
+ejabberd_stop() { peer_stop "$WORK/ejabberd/runner.pid" 10; }
 
 cleanup() { actors stop >/dev/null 2>&1 || true; prosody_stop; ejabberd_stop; }
 trap cleanup EXIT

@@ -15,6 +15,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/tests/bench/peer-lib.sh" # peer_wait, peer_stop
 WORK="${BENCH_WORKDIR:-$ROOT/.work/bench-mobile}"
 N="${BENCH_N:-1000}"
 PAIRS="${BENCH_PAIRS:-100}"
@@ -95,23 +96,12 @@ CFG
     exec setsid erl -noinput -noshell +K true +P 1000000 +Q 300000 -mnesia dir "\"$w/spool\"" -s ejabberd >>"$w/stdout.log" 2>&1 < /dev/null
   ) &
   echo $! > "$w/runner.pid"
-  for _ in $(seq 1 600); do
-    (exec 3<>"/dev/tcp/$HOST/$EJABBERD_PORT") 2>/dev/null && (exec 3<>"/dev/tcp/$HOST/$EJABBERD_HTTP_PORT") 2>/dev/null && return 0
-    sleep 0.2
-  done
+  peer_wait 120 "$HOST" "$EJABBERD_PORT" "$EJABBERD_HTTP_PORT" && return 0
   echo "mobile.sh: ejabberd did not start; see $w" >&2
   return 1
 }
 
-ejabberd_stop() {
-  local f="$WORK/ejabberd/runner.pid"
-  [ -f "$f" ] || return 0
-  local pid; pid="$(cat "$f")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$f"
-}
+ejabberd_stop() { peer_stop "$WORK/ejabberd/runner.pid" 15; }
 
 ejabberd_users() {
   [ -f "$WORK/ejabberd/users" ] && return 0

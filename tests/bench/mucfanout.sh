@@ -9,6 +9,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+source "$ROOT/tests/bench/peer-lib.sh" # peer_wait, peer_stop
 WORK="$(mkdir -p "${BENCH_WORKDIR:-$ROOT/.work/bench-muc}" && cd "${BENCH_WORKDIR:-$ROOT/.work/bench-muc}" && pwd)"
 SERVERS="${BENCH_SERVERS:-actors ejabberd}"
 N="${BENCH_OCCUPANTS:-100}"
@@ -75,17 +76,11 @@ ejabberd_start() {
   (cd "$w" && ERL_LIBS="$libs" EJABBERD_CONFIG_PATH="$w/ejabberd.yml" EJABBERD_LOG_PATH="$w/log/ejabberd.log" \
      exec erl -noinput -noshell +K true +P 1000000 -mnesia dir "\"$w/spool\"" -s ejabberd >>"$w/stdout.log" 2>&1) &
   echo $! > "$w/pid"
-  for _ in $(seq 1 1200); do (exec 3<>"/dev/tcp/$HOST/$EJABBERD_PORT") 2>/dev/null && return 0; sleep 0.25; done
+  peer_wait 300 "$HOST" "$EJABBERD_PORT" && return 0
   echo "ejabberd did not open $EJABBERD_PORT" >&2; ejabberd_stop; return 1
 }
 
-ejabberd_stop() {
-  local f="$WORK/ejabberd/pid" pid
-  [ -f "$f" ] || return 0
-  pid="$(cat "$f")"; kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-  kill -KILL "$pid" 2>/dev/null || true; rm -f "$f"
-}
+ejabberd_stop() { peer_stop "$WORK/ejabberd/pid" 30; }
 
 measure() { # SERVER PORT PID
   echo "# $(date -u +%H:%M:%S) $1, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
