@@ -4,6 +4,19 @@ using System.Text;
 
 namespace Actors.Benchmarks.IdleConnections;
 
+/// <summary>The load tools' command-line options (--name value).</summary>
+internal static class ToolArgs
+{
+    /// <summary>The value after --<paramref name="name"/>; <paramref name="fallback"/> when the option is absent, and
+    /// without one an error that names it.</summary>
+    public static string Get(string[] args, string name, string? fallback = null)
+    {
+        var i = Array.IndexOf(args, "--" + name);
+        if (i >= 0 && i + 1 < args.Length) return args[i + 1];
+        return fallback ?? throw new ArgumentException("--" + name + " is required");
+    }
+}
+
 internal static class Counters
 {
     public static long Stanzas;

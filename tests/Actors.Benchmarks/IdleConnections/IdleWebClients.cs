@@ -23,12 +23,7 @@ public static class IdleWebClients
 
     public static int Run(string[] args)
     {
-        string Arg(string name, string? fallback = null)
-        {
-            var i = Array.IndexOf(args, "--" + name);
-            if (i >= 0 && i + 1 < args.Length) return args[i + 1];
-            return fallback ?? throw new ArgumentException("--" + name + " is required");
-        }
+        string Arg(string name, string? fallback = null) => ToolArgs.Get(args, name, fallback);
         var transport = Arg("transport");
         var url = new Uri(Arg("url"));
         var pid = int.Parse(Arg("pid"), CultureInfo.InvariantCulture);

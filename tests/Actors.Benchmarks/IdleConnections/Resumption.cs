@@ -27,12 +27,7 @@ public static class Resumption
 
     public static int Run(string[] args)
     {
-        string Arg(string name, string? fallback = null)
-        {
-            var i = Array.IndexOf(args, "--" + name);
-            if (i >= 0 && i + 1 < args.Length) return args[i + 1];
-            return fallback ?? throw new ArgumentException("--" + name + " is required");
-        }
+        string Arg(string name, string? fallback = null) => ToolArgs.Get(args, name, fallback);
         var host = Arg("host", "127.0.0.1");
         if (!host.StartsWith("127.", StringComparison.Ordinal)) throw new ArgumentException("loopback servers only");
         var port = int.Parse(Arg("port"), CultureInfo.InvariantCulture);
