@@ -72,7 +72,7 @@ public static class ClusterHosting
         var region = await ShardedUserDirectory.StartRegionAsync(system,
             id => UsersActor.ShardEntityProps(userProps, router, watched), shards);
         directory.Attach(region);
-        HandOffRedelivery.Redeliver(system, typeof(UsersActor.Envelope), region); // at-most-once sharding: what a hand-off drops
+        ShardRedelivery.Redeliver(system, typeof(UsersActor.Envelope), region); // at-most-once sharding: what a hand-off drops
         system.ActorOf(Props.Create(() => new UnreachableNodes.Tracker()), UnreachableNodes.Tracker.Name);
         system.ActorOf(Props.Create(() => new ServerIqNodes(router.PendingIqs)), ServerIqNodes.Name);
         system.ActorOf(Props.Create(() => new AccountCreationForwarder(directory)), "account-creations");

@@ -34,7 +34,7 @@ public static class ShardedPluginStores
         var region = await sharding.StartAsync(TypeName,
             shard => stores.PartitionProps(new PluginStoresActor.Partition(shard, shardOf, stores.ListForPartitionAsync, regionRef)),
             settings, new MessageExtractor(shards), sharding.DefaultShardAllocationStrategy(settings), PluginStoresActor.HandOff.Instance);
-        HandOffRedelivery.Redeliver(system, typeof(StoreEnvelope), region);
+        ShardRedelivery.Redeliver(system, typeof(StoreEnvelope), region);
         stores.UseRegion(region);
         return region;
     }
