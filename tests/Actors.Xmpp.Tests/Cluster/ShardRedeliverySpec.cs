@@ -8,15 +8,13 @@ using Akka.Actor;
 namespace Actors.Xmpp.Tests.Cluster;
 
 /// <summary>
-/// <see cref="ShardRedelivery"/>: what a shard region drops at a hand-off goes to that region again; what it sent to a
-/// node that is gone (a dead letter) is held and sent again. The drop is
+/// <see cref="ShardRedelivery"/>: what a shard region drops at a hand-off goes to that region again. The drop is
 /// made here the way ShardRegion makes it (each buffered message told to the dead letters as a Dropped with the
 /// hand-off reason); the rolling restart under traffic: tests/harness/cluster-rolling-restart.sh.
 /// </summary>
 public sealed class ShardRedeliverySpec : Akka.TestKit.Xunit2.TestKit
 {
     private static readonly Jid Alice = Jid.Parse("alice@localhost");
-    private static readonly Address NodeC = new("akka.tcp", "actors", "10.0.0.3", 4053);
 
     [Fact]
     public void Messages_dropped_at_a_hand_off_go_to_their_region_again_in_order_with_their_sender()
@@ -44,6 +42,7 @@ public sealed class ShardRedeliverySpec : Akka.TestKit.Xunit2.TestKit
         AwaitRegistered();
         Drop(new UsersActor.Envelope(Alice, "full"), TestActor, "Buffer for [1] is full"); // sending again would refill it
         Drop("not an envelope", TestActor, ShardRedelivery.HandOffReason);
+        Sys.DeadLetters.Tell(new UsersActor.Envelope(Alice, "to a crashed node"), TestActor); // a plain dead letter
 
         region.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
     }
@@ -62,65 +61,6 @@ public sealed class ShardRedeliverySpec : Akka.TestKit.Xunit2.TestKit
 
         for (var i = 0; i < ShardRedelivery.MaxHandOffs; i++) region.ExpectMsg<UsersActor.Envelope>();
         region.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
-    }
-
-    [Fact]
-    public void A_message_sent_to_a_node_that_is_unreachable_is_held_then_sent_again_in_order()
-    {
-        var region = CreateTestProbe();
-        var sender = CreateTestProbe();
-        var redelivery = Sys.ActorOf(ShardRedelivery.Props());
-        redelivery.Tell(new ShardRedelivery.Register(typeof(UsersActor.Envelope), region.Ref));
-        redelivery.Tell(new ShardRedelivery.MemberUnreachable(NodeC)); // the cluster's event: node C's failure detector spoke
-        redelivery.Ask<long>(ShardRedelivery.GetCount.Instance, TimeSpan.FromSeconds(3)).Wait();
-        var first = new UsersActor.Envelope(Alice, "first");
-        var second = new UsersActor.Envelope(Alice, "second");
-        // what remoting does with a message to a gated address (RemoteDeadLetterActorRef: the message, its sender)
-        Sys.DeadLetters.Tell(first, sender.Ref);
-        Sys.DeadLetters.Tell(second, sender.Ref);
-        Sys.DeadLetters.Tell("not an envelope", sender.Ref);
-
-        // held while the member is unreachable: sent now, it would only come back behind newer messages
-        region.ExpectNoMsg(ShardRedelivery.RetryInterval + TimeSpan.FromMilliseconds(500));
-        redelivery.Tell(new ShardRedelivery.MemberHealed(NodeC)); // downed and removed: its shards get new homes
-        Assert.Same(first, region.ExpectMsg<UsersActor.Envelope>(TimeSpan.FromMilliseconds(500)));
-        Assert.Equal(sender.Ref, region.LastSender);
-        Assert.Same(second, region.ExpectMsg<UsersActor.Envelope>());
-        region.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
-    }
-
-    [Fact]
-    public void A_message_lost_once_the_gone_node_is_removed_is_sent_again_at_once()
-    {
-        var region = CreateTestProbe();
-        var redelivery = Sys.ActorOf(ShardRedelivery.Props());
-        redelivery.Tell(new ShardRedelivery.Register(typeof(UsersActor.Envelope), region.Ref));
-        redelivery.Tell(new ShardRedelivery.MemberUnreachable(NodeC));
-        redelivery.Tell(new ShardRedelivery.MemberHealed(NodeC));
-        redelivery.Ask<long>(ShardRedelivery.GetCount.Instance, TimeSpan.FromSeconds(3)).Wait();
-        var message = new UsersActor.Envelope(Alice, "after the removal");
-
-        Sys.DeadLetters.Tell(message, TestActor);
-
-        Assert.Same(message, region.ExpectMsg<UsersActor.Envelope>(TimeSpan.FromMilliseconds(500)));
-        Assert.Equal(TestActor, region.LastSender);
-    }
-
-    [Fact]
-    public void A_message_lost_again_and_again_after_a_removal_is_sent_back_MaxBounces_times_then_held()
-    {
-        var region = CreateTestProbe();
-        var redelivery = Sys.ActorOf(ShardRedelivery.Props());
-        redelivery.Tell(new ShardRedelivery.Register(typeof(UsersActor.Envelope), region.Ref));
-        redelivery.Tell(new ShardRedelivery.MemberUnreachable(NodeC));
-        redelivery.Tell(new ShardRedelivery.MemberHealed(NodeC));
-        redelivery.Ask<long>(ShardRedelivery.GetCount.Instance, TimeSpan.FromSeconds(3)).Wait();
-        // the regions have not learnt the new home yet: each send comes back
-        var message = new UsersActor.Envelope(Alice, "bouncing");
-        for (var i = 0; i <= ShardRedelivery.MaxBounces; i++) Sys.DeadLetters.Tell(message, TestActor); // sent back at once each time
-
-        for (var i = 0; i < ShardRedelivery.MaxBounces; i++) region.ExpectMsg<UsersActor.Envelope>();
-        region.ExpectNoMsg(ShardRedelivery.RetryInterval + TimeSpan.FromMilliseconds(500)); // then held
     }
 
     /// <summary>The reason is matched as text: the Akka.Cluster.Sharding this server runs must still give it.</summary>
