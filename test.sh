@@ -52,6 +52,13 @@ if [ "${SKIP_INTEROP:-0}" != 1 ]; then
   [ "$p" -gt 0 ] || status=1
 fi
 
+# issue 10 through the harness: three nodes on a throwaway PostgreSQL, each restarted in turn while two XEP-0198
+# clients chat; every message the server acknowledged must arrive (one test; about 3 min)
+if [ "${SKIP_CLUSTER:-0}" != 1 ]; then
+  if tests/harness/cluster-rolling-restart.sh 2>&1 | tee .work/cluster-rolling-restart.log; then passed=$((passed + 1))
+  else failed=$((failed + 1)); fi
+fi
+
 [ "$failed" -eq 0 ] || status=1
 echo "tests: $passed passed, $failed failed"
 exit $status
