@@ -93,7 +93,7 @@ internal static class BookmarkCodec
         if (!TryBoolean(conference.Attr("autojoin"), out _)) return "'autojoin' is a boolean (XEP-0402 §2)";
         if (conference.Elements("nick", Native).Count() > 1 || conference.Elements("password", Native).Count() > 1
             || conference.Elements("extensions", Native).Count() > 1)
-            return "a conference has at most one nick, password and extensions (XEP-0402 §12)";
+            return "a conference has at most one nick, password and extensions (XEP-0402 §9, the schema)";
         return null;
     }
 

@@ -22,7 +22,7 @@ namespace Actors.Plugins.Bookmarks;
 /// <item>a native publish (checked against XEP-0402 §2, with the XEP's node configuration as publish-options when the
 /// client gave none), retract, purge or delete: carried out, then the legacy views written from the items (§5.3.1);</item>
 /// <item>a native items get on a node that does not exist yet: the private storage's rooms moved first;</item>
-/// <item>a publish to the legacy PEP node (XEP-0048 §3): carried out, then cast into native items and private storage;
+/// <item>a publish to the legacy PEP node (XEP-0048 §3.1): carried out, then cast into native items and private storage;
 /// an items get of it: built from the native items.</item>
 /// </list>
 /// One account's conversions run one at a time (on this node).
@@ -34,6 +34,7 @@ internal sealed class BookmarkSync(IPluginContext ctx)
     public const string PubSubErrors = "http://jabber.org/protocol/pubsub#errors";
     public const string Private = "jabber:iq:private";
     private const string PublishOptionsForm = "http://jabber.org/protocol/pubsub#publish-options";
+    private const string NodeConfigForm = "http://jabber.org/protocol/pubsub#node_config";
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(10);
     private readonly SemaphoreSlim[] _stripes = Enumerable.Range(0, 64).Select(_ => new SemaphoreSlim(1, 1)).ToArray();
 
@@ -106,7 +107,7 @@ internal sealed class BookmarkSync(IPluginContext ctx)
             }
         if (children.Count(c => c.Is("storage", BookmarkCodec.Legacy)) != 1)
         {
-            Fail(r, "bad-request", "one storage:bookmarks element at most (XEP-0049 §2)");
+            Fail(r, "bad-request", "one storage:bookmarks element at most");
             return;
         }
         var storage = r.Payload.Child("storage", BookmarkCodec.Legacy)!;
@@ -158,9 +159,15 @@ internal sealed class BookmarkSync(IPluginContext ctx)
                     Fail(r, "bad-request", reason, item.ElementCount == 0 ? "payload-required" : "invalid-payload"); // XEP-0060 §7.1.3.6
                     return;
                 }
-            // XEP-0402 §3.3: the node is private (whitelist); a client that sent no publish-options gets them
-            if (request.Child("publish-options", PubSub) is null) request.Add(PublishOptions(NodeSettings));
             await MigrateIfNewAsync(r.Account); // a first native publish: the legacy rooms join it
+            // XEP-0402 §3.3: the node is private (whitelist); a client that sent no publish-options gets the XEP's
+            if (request.Child("publish-options", PubSub) is null)
+            {
+                var published = await PublishConfiguredAsync(r.Account, request.Add(PublishOptions(NodeSettings)));
+                if (published.Type == "result") await WriteLegacyAsync(r.Account);
+                Relay(r, published);
+                return;
+            }
         }
         var answer = await AsAccount(r.Account, "set", request);
         if (answer.Type == "result") await WriteLegacyAsync(r.Account);
@@ -170,11 +177,13 @@ internal sealed class BookmarkSync(IPluginContext ctx)
     /// <summary>XEP-0402 §3.2 items get: on a node that does not exist yet, the legacy rooms are moved there first.</summary>
     private async Task NativeItemsAsync(Request r)
     {
-        await MigrateIfNewAsync(r.Account);
-        Relay(r, await AsAccount(r.Account, "get", r.Payload.Clone()));
+        var answer = await AsAccount(r.Account, "get", r.Payload.Clone());
+        if (Condition(answer) == "item-not-found" && await PrivateStorageAsync(r.Account) is { } kept && await MigrateAsync(r.Account, kept))
+            answer = await AsAccount(r.Account, "get", r.Payload.Clone());
+        Relay(r, answer);
     }
 
-    /// <summary>XEP-0048 §3 publish to the legacy PEP node: kept there (its +notify readers), and cast into native items
+    /// <summary>XEP-0048 §3.1 publish to the legacy PEP node: kept there (its +notify readers), and cast into native items
     /// and private storage (XEP-0402 §5.3.2).</summary>
     private async Task LegacyPepPublishAsync(Request r)
     {
@@ -220,9 +229,6 @@ internal sealed class BookmarkSync(IPluginContext ctx)
         ("pubsub#persist_items", "true"), ("pubsub#max_items", "max"), ("pubsub#send_last_published_item", "never"), ("pubsub#access_model", "whitelist"),
     ];
 
-    /// <summary>XEP-0048 §3's publish-options for the legacy node.</summary>
-    private static readonly (string Var, string Value)[] LegacyNodeSettings = [("pubsub#persist_items", "true"), ("pubsub#access_model", "whitelist")];
-
     private static Element PublishOptions((string Var, string Value)[] settings)
     {
         var form = new Element("x", Ns.DataForms).SetAttr("type", "submit");
@@ -265,7 +271,7 @@ internal sealed class BookmarkSync(IPluginContext ctx)
             if (before.Remove(room, out var old) && BookmarkCodec.Same(old, conference)) continue;
             var publish = new Element("pubsub", PubSub).Add(new Element("publish", PubSub).SetAttr("node", BookmarkCodec.Native)
                 .Add(new Element("item", PubSub).SetAttr("id", room).Add(conference))).Add(PublishOptions(NodeSettings));
-            var answer = await AsAccount(account, "set", publish);
+            var answer = await PublishConfiguredAsync(account, publish);
             if (answer.Type != "result") return answer;
         }
         foreach (var room in before.Keys)
@@ -278,24 +284,46 @@ internal sealed class BookmarkSync(IPluginContext ctx)
         return null;
     }
 
+    /// <summary>A publish with the XEP's publish-options; a node configured otherwise (XEP-0060 §7.1.5
+    /// precondition-not-met, e.g. made by a client that sent none before this plugin came) is configured as XEP-0402
+    /// §3.3 says, as Prosody's mod_bookmarks does, and the publish sent again.</summary>
+    private async Task<Element> PublishConfiguredAsync(Jid account, Element publish)
+    {
+        var answer = await AsAccount(account, "set", publish.Clone());
+        if (answer.Type == "result" || PubSubConditionOf(answer) != "precondition-not-met") return answer;
+        var form = new Element("x", Ns.DataForms).SetAttr("type", "submit");
+        form.AddChild("field").SetAttr("var", "FORM_TYPE").SetAttr("type", "hidden").AddChild("value").AddText(NodeConfigForm);
+        foreach (var (var, value) in NodeSettings) form.AddChild("field").SetAttr("var", var).AddChild("value").AddText(value);
+        var configure = await AsAccount(account, "set", new Element("pubsub", PubSubOwner)
+            .Add(new Element("configure", PubSubOwner).SetAttr("node", BookmarkCodec.Native).Add(form)));
+        if (configure.Type != "result") return answer;
+        ctx.Logger.LogInformation("the bookmarks node of {Account} was configured as XEP-0402 says (whitelist, all items kept)", account);
+        return await AsAccount(account, "set", publish.Clone());
+    }
+
     /// <summary>Before the native node exists: the rooms of the account's legacy private storage go there.</summary>
     private async Task MigrateIfNewAsync(Jid account)
     {
-        if (await NativeItemsAsync(account) is not null) return;
-        if (await PrivateStorageAsync(account) is { } kept) await MigrateAsync(account, kept);
+        var probe = await AsAccount(account, "get", new Element("pubsub", PubSub).Add(new Element("items", PubSub).SetAttr("node", BookmarkCodec.Native).SetAttr("max_items", "1")));
+        if (Condition(probe) == "item-not-found" && await PrivateStorageAsync(account) is { } kept) await MigrateAsync(account, kept);
     }
 
-    private async Task MigrateAsync(Jid account, Element storage)
+    /// <summary>The rooms of a legacy storage published as native items; whether any was.</summary>
+    private async Task<bool> MigrateAsync(Jid account, Element storage)
     {
         var rooms = BookmarkCodec.FromStorage(storage, new Dictionary<string, Element>(), out var invalid);
         if (rooms is null)
         {
             ctx.Logger.LogInformation("the private bookmarks of {Account} stay where they are: {Reason}", account, invalid);
-            return;
+            return false;
         }
-        if (rooms.Count == 0) return;
+        if (rooms.Count == 0) return false;
         if (await ApplyAsync(account, rooms, null) is { } failed)
+        {
             ctx.Logger.LogWarning("the private bookmarks of {Account} could not be moved to PEP: {Condition}", account, Condition(failed));
+            return false;
+        }
+        return true;
     }
 
     /// <summary>XEP-0402 §5.3.1: private storage and (if the account has it) the legacy PEP node from the native items.</summary>
@@ -342,6 +370,9 @@ internal sealed class BookmarkSync(IPluginContext ctx)
 
     private static string? Condition(Element answer) =>
         answer.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == Ns.StanzaErrors)?.Name;
+
+    private static string? PubSubConditionOf(Element answer) =>
+        answer.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == PubSubErrors)?.Name;
 
     /// <summary>The answer to the client's request: <paramref name="answer"/>'s type and content, the request's id.</summary>
     private void Relay(Request r, Element answer)

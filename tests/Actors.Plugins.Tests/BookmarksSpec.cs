@@ -25,7 +25,7 @@ public sealed class BookmarksSpec : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    /// <summary>XEP-0402 §3.2's publish-options.</summary>
+    /// <summary>XEP-0402 §3.3's publish-options.</summary>
     private const string Options = "<publish-options><x xmlns='jabber:x:data' type='submit'>" +
         $"<field var='FORM_TYPE' type='hidden'><value>{PubSub}#publish-options</value></field>" +
         "<field var='pubsub#persist_items'><value>true</value></field><field var='pubsub#max_items'><value>max</value></field>" +
@@ -110,7 +110,7 @@ public sealed class BookmarksSpec : IAsyncLifetime
         StanzaAssert.Matches($"<conference xmlns='{Native}' name=\"The Play's the Thing\" autojoin='true'><nick>JC</nick><password>secret</password></conference>", items[Play]);
         Assert.Null(items[Orchard].Attr("autojoin"));
 
-        // §3.2: the node is configured as the XEP says (a private node, all items kept, nothing sent on presence)
+        // §3.3: the node is configured as the XEP says (a private node, all items kept, nothing sent on presence)
         var config = await modern.Query($"<iq type='get' id='c1'><pubsub xmlns='{Owner}'><configure node='{Native}'/></pubsub></iq>");
         string? Field(string var) => config.Child("pubsub", Owner)!.Child("configure", Owner)!.Child("x", Ns.DataForms)!
             .Elements("field", Ns.DataForms).FirstOrDefault(f => f.Attr("var") == var)?.ChildText("value", Ns.DataForms);
@@ -157,7 +157,7 @@ public sealed class BookmarksSpec : IAsyncLifetime
         Assert.Equal("The Play Renamed", items[Play].Attr("name"));
         Assert.NotNull(items[Play].Child("extensions", Native)?.Child("state", "http://myclient.example/bookmark/state"));
 
-        // §3.4 retract: gone from private storage too
+        // §3.5 retract: gone from private storage too
         var removed = await modern.Query($"<iq type='set' id='r1'><pubsub xmlns='{PubSub}'><retract node='{Native}' notify='true'><item id='{Orchard}'/></retract></pubsub></iq>");
         Assert.Equal("result", removed.Type);
         Assert.Equal([Play], Conferences(await PrivateGet(legacy)).Keys);
@@ -183,13 +183,31 @@ public sealed class BookmarksSpec : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Xep0402_3_3_a_node_made_with_the_PEP_defaults_before_the_plugin_came_is_configured_as_the_XEP_says()
+    {
+        Assert.True((await _server.Plugins.UnloadAsync("bookmarks")).Ok);
+        await using var alice = await _server.LoginAsync("alice");
+        // a client without publish-options: presence access, one item (XEP-0163's defaults)
+        Assert.Equal("result", (await Publish(alice, Play, $"<conference xmlns='{Native}' name='The Play'/>", options: "")).Type);
+        Assert.True((await _server.Plugins.LoadAsync("bookmarks")).Ok);
+
+        Assert.Equal("result", (await PrivateSet(alice, $"<storage xmlns='{Legacy}'><conference jid='{Play}' name='The Play'/>" +
+            $"<conference jid='{Orchard}' name='The Orchard'/></storage>")).Type);
+        Assert.Equal([Orchard, Play], (await NativeItems(alice)).Keys.Order()); // max_items is 'max' now: both kept
+        var config = await alice.Query($"<iq type='get' id='c1'><pubsub xmlns='{Owner}'><configure node='{Native}'/></pubsub></iq>");
+        var access = config.Child("pubsub", Owner)!.Child("configure", Owner)!.Child("x", Ns.DataForms)!.Elements("field", Ns.DataForms)
+            .First(f => f.Attr("var") == "pubsub#access_model").ChildText("value", Ns.DataForms);
+        Assert.Equal("whitelist", access);
+    }
+
+    [Fact]
     public async Task Xep0402_5_3_compat_pep_the_XEP0048_pep_node_and_the_native_node_are_one_list()
     {
         await using var legacy = await _server.LoginAsync("alice", "legacy");
         await using var modern = await _server.LoginAsync("alice", "modern");
         await BecomesNativeClient(modern);
 
-        // XEP-0048 §3.2: the whole list as the item 'current' of the legacy node
+        // XEP-0048 §3.1: the whole list as the item 'current' of the legacy node
         var stored = await legacy.Query($"<iq type='set' id='l1'><pubsub xmlns='{PubSub}'><publish node='{Legacy}'><item id='current'>" +
             $"<storage xmlns='{Legacy}'><conference jid='{Play}' name='The Play' autojoin='true'><nick>JC</nick></conference></storage></item></publish>" +
             "<publish-options><x xmlns='jabber:x:data' type='submit'>" +
