@@ -202,7 +202,7 @@ internal sealed class BookmarkSync(IPluginContext ctx)
                 Relay(r, failed);
                 return;
             }
-            await StorePrivateAsync(r.Account, BookmarkCodec.ToStorage(rooms, await PrivateStorageAsync(r.Account)));
+            await StorePrivateAsync(r.Account, BookmarkCodec.ToStorage(rooms, storage)); // the whole new list, its <url/>s too
         }
         Relay(r, answer);
     }

@@ -124,6 +124,10 @@ public sealed class BookmarksSpec : IAsyncLifetime
             "<nick>JC</nick><password>secret</password></conference><url name='Complete Works' url='http://the-tech.mit.edu/Shakespeare/'/></storage>")).Type);
         var retracted = await BookmarkEvent(modern, items => items.Child("retract", Event) is not null, "the retraction");
         Assert.Equal(Orchard, retracted.Child("event", Event)!.Child("items", Event)!.Child("retract", Event)!.Attr("id"));
+        // the server publishes before it retracts: a republished play would have come before the retraction (§5.3.2)
+        modern.Timeout = TimeSpan.FromMilliseconds(300);
+        await Assert.ThrowsAsync<TimeoutException>(() => BookmarkEvent(modern, items => items.Child("item", Event) is not null, "no notification for the unchanged room"));
+        modern.Timeout = TimeSpan.FromSeconds(10);
         Assert.Equal([Play], (await NativeItems(modern)).Keys);
 
         // the legacy client reads what it stored, the <url/> XEP-0402 has no place for included
