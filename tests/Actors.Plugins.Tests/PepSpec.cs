@@ -1,6 +1,7 @@
 using Actors.Xmpp;
 using Actors.Xmpp.Testing;
 using Actors.Xmpp.Xml;
+using static Actors.Xmpp.Testing.CapsAnnouncement;
 
 namespace Actors.Plugins.Tests;
 
@@ -42,29 +43,6 @@ public sealed class PepSpec : IAsyncLifetime
         await owner.Receives($"<presence type='subscribe' from='{watcher.Jid.Bare}'/>");
         await owner.Sends($"<presence type='subscribed' to='{watcher.Jid.Bare}'/>");
         await watcher.Receives($"<presence type='subscribed' from='{owner.Jid.Bare}'/>");
-    }
-
-    /// <summary>The disco#info a client with these +notify nodes answers, and its XEP-0115 §5.1 ver.</summary>
-    private static (string Query, string Ver) ClientInfo(string node, params string[] notify)
-    {
-        var query = $"<query xmlns='{Ns.DiscoInfo}' node='{node}'><identity category='client' type='pc' name='Test'/><feature var='{Ns.DiscoInfo}'/>" +
-            string.Join("", notify.Select(n => $"<feature var='{n}+notify'/>")) + "</query>";
-        return (query, Actors.Xmpp.Plugins.EntityCapabilities.Ver(Element.Parse(query))!);
-    }
-
-    /// <summary>Sends available presence with XEP-0115 caps (the ver of <paramref name="notify"/>, or
-    /// <paramref name="claimedVer"/>) and answers the server's disco#info for them if <paramref name="expectQuery"/>.</summary>
-    private static async Task ComeOnlineWithCaps(XmppTestClient c, bool expectQuery, string[] notify, string? claimedVer = null)
-    {
-        const string Node = "https://example.org/client";
-        var (_, realVer) = ClientInfo(Node, notify);
-        var ver = claimedVer ?? realVer;
-        await c.Sends($"<presence><c xmlns='{Caps}' hash='sha-1' node='{Node}' ver='{ver}'/></presence>");
-        if (!expectQuery) return;
-        var query = await c.Receives(e => e.Name == "iq" && e.Type == "get" && e.Child("query", Ns.DiscoInfo) is not null, "the server's disco#info for the caps");
-        Assert.Equal($"{Node}#{ver}", query.Child("query", Ns.DiscoInfo)!.Attr("node")); // XEP-0115 §6.2
-        var (answer, _) = ClientInfo($"{Node}#{ver}", notify);
-        await c.Sends($"<iq type='result' id='{query.Id}' to='{query.From}'>{answer}</iq>");
     }
 
     [Fact]

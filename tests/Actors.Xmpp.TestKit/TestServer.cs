@@ -29,7 +29,7 @@ public class TestServer : IAsyncDisposable, IDisposable
 
     /// <summary>Where the test project's build puts the plugins (plugins/&lt;id&gt;/ next to the tests).</summary>
     public static readonly string BuiltPlugins = Path.Combine(AppContext.BaseDirectory, "plugins");
-    public static readonly string[] RepositoryPlugins = ["disco", "ping", "version", "time", "last", "caps", "adhoc", "admin", "private", "vcard", "blocking", "register", "offline", "muc", "carbons", "pubsub", "upload", "push", "extdisco", "mqtt", "things", "mam", "proxy65", "turn"];
+    public static readonly string[] RepositoryPlugins = ["disco", "ping", "version", "time", "last", "caps", "adhoc", "admin", "private", "bookmarks", "vcard", "blocking", "register", "offline", "muc", "carbons", "pubsub", "upload", "push", "extdisco", "mqtt", "things", "mam", "proxy65", "turn"];
 
     private readonly IHost _host;
     private bool _stopped;
