@@ -587,8 +587,8 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             {
                 if (s.Jid != subscribed) continue;
                 // XEP-0248 §6.1.3: not a second subscription to a collection with another type or depth
-                if (Config.IsCollection && optionsForm is not null && ((s.Type ?? CollectionSubscriptions.Nodes) != (wanted.Type ?? CollectionSubscriptions.Nodes)
-                    || (s.Depth ?? "1") != (wanted.Depth ?? "1")))
+                if (Config.IsCollection && ((wanted.Type is { } type && type != (s.Type ?? CollectionSubscriptions.Nodes))
+                    || (wanted.Depth is { } depth && depth != (s.Depth ?? "1"))))
                 {
                     Fail("conflict", null, null, null, "cancel");
                     return;
