@@ -336,8 +336,8 @@ internal sealed class PubSubService(
             }
         }
         if (answer is not null) Send(answer);
-        if (ascents is not null) StartAscending(service, node, ascents);
         else if (s.Stanza.Name == "iq") Send(s.Error("internal-server-error")); // an IQ is always answered; a message need not be
+        if (ascents is not null) StartAscending(service, node, ascents); // after the answer, off the node's actor
         if (!pep) return;
         foreach (var e in reply.Elements(NodeRequests.Notify, PubSubNs.Internal))
             if (EventOf(e) is { } @event)
