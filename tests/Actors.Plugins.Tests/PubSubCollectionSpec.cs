@@ -141,6 +141,7 @@ public sealed class PubSubCollectionSpec(PubSubServer fixture) : IClassFixture<P
         StanzaAssert.Matches($"<message><event xmlns='{Event}'><items node='{near}'><retract id='n1'/></items></event></message>", retracted);
         await Ok(alice, $"<iq type='set' id='p1' to='{Service}'><pubsub xmlns='{Owner}'><purge node='{deep}'/></pubsub></iq>");
         await Through(bob, top, deep, "purge");
+        foreach (var c in new[] { alice, bob }) await c.ExpectNoBounceAsync(); // every request answered once, nothing bounced
     }
 
     [Fact]
@@ -183,6 +184,7 @@ public sealed class PubSubCollectionSpec(PubSubServer fixture) : IClassFixture<P
         bob.Timeout = TimeSpan.FromSeconds(1); // the delete came after the publish: an items notification would be here
         await Assert.ThrowsAsync<TimeoutException>(() => Through(bob, feeds, born));
         Assert.Empty(await ConfigValues(alice, feeds, "pubsub#children"));
+        await alice.ExpectNoBounceAsync(); // every request answered once
     }
 
     [Fact]
