@@ -128,6 +128,11 @@ internal sealed class PubSubService(
             Send(s.Result(new Element("pubsub", PubSubNs.Owner).Add(new Element("default", PubSubNs.Owner).Add((pep ? NodeConfig.PepDefaults : new NodeConfig()).Form()))));
             return;
         }
+        if (!pep && !get && node is not { Length: > 0 } && payload.Namespace == PubSubNs.Owner && action.Name == "delete")
+        {
+            Send(Failure(stanza, "not-allowed", null, "the root collection is the service itself")); // XEP-0248 §7.3.3.1
+            return;
+        }
         if (node is not { Length: > 0 }) // every other request names its node (nodeid-required)
         {
             Send(Failure(stanza, "bad-request", PubSubErrors.NodeIdRequired));

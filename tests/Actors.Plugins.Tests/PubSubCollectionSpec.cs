@@ -214,10 +214,11 @@ public sealed class PubSubCollectionSpec(PubSubServer fixture) : IClassFixture<P
     }
 
     [Fact]
-    public async Task Xep0248_8_2_deleting_a_collection_moves_its_children_to_the_root_and_tells_its_subscribers()
+    public async Task Xep0248_8_2_deleting_a_collection_moves_its_children_to_the_root_and_7_3_3_1_the_root_is_not_deleted()
     {
         await using var alice = await Server.LoginAsync("alice");
         await using var bob = await Server.LoginAsync("bob");
+        AssertError(await alice.Query($"<iq type='set' id='root' to='{Service}'><pubsub xmlns='{Owner}'><delete/></pubsub></iq>"), "not-allowed");
         var shelf = Unique("shelf");
         var book = Unique("book");
         await Create(alice, shelf, Collection);
