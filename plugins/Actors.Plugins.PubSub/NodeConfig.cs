@@ -29,6 +29,12 @@ public sealed record NodeConfig
     public const string ItemExpire = "pubsub#item_expire";
     /// <summary>§16.4.4 (list-multi): the roster groups whose members may access a node with the roster model.</summary>
     public const string RosterGroupsAllowed = "pubsub#roster_groups_allowed";
+    /// <summary>XEP-0248 §7.2: "leaf" or "collection".</summary>
+    public const string NodeType = "pubsub#node_type";
+    /// <summary>XEP-0248 §7.2: the node's parent collection; empty: the root (the service itself).</summary>
+    public const string Collection = "pubsub#collection";
+    /// <summary>XEP-0248 §7.2: a collection's children (kept by the collection as association events, not in this record).</summary>
+    public const string Children = "pubsub#children";
     /// <summary>pubsub#max_items: the service's own limit (XEP-0060 §16.4.4 "max").</summary>
     public const string Max = "max";
 
@@ -53,6 +59,12 @@ public sealed record NodeConfig
     public int? ExpireSeconds { get; init; }
     /// <summary>pubsub#roster_groups_allowed (for the roster access model).</summary>
     public string[] RosterGroups { get; init; } = [];
+    /// <summary>pubsub#node_type (<see cref="NodeTypes"/>).</summary>
+    public string Kind { get; init; } = NodeTypes.Leaf;
+    /// <summary>pubsub#collection: the parent collection's node name; "" for the root (XEP-0248 §8.1).</summary>
+    public string Parent { get; init; } = "";
+
+    public bool IsCollection => Kind == NodeTypes.Collection;
 
     /// <summary>Whether <paramref name="item"/> has outlived pubsub#item_expire at <paramref name="now"/>.</summary>
     public bool Expired(PublishedItem item, DateTimeOffset now) => ExpireSeconds is { } s && item.At.AddSeconds(s) <= now;
@@ -72,6 +84,7 @@ public sealed record NodeConfig
     private static readonly string[] PublishValues = [PublishModels.Publishers, PublishModels.Subscribers, PublishModels.Open];
     private static readonly string[] SendLastValues = [SendLastPublished.Never, SendLastPublished.OnSub, SendLastPublished.OnSubAndPresence];
     private static readonly string[] MessageTypes = ["headline", "normal"];
+    private static readonly string[] KindValues = [NodeTypes.Leaf, NodeTypes.Collection];
 
     /// <summary>The value of a field as a form or the journal shows it.</summary>
     public string? ValueOf(string var) => var switch
@@ -93,6 +106,8 @@ public sealed record NodeConfig
         NotificationType => MessageType,
         ItemExpire => ExpireSeconds?.ToString(CultureInfo.InvariantCulture),
         RosterGroupsAllowed => string.Join('\n', RosterGroups), // a list-multi: one value a line
+        NodeType => Kind,
+        Collection => Parent,
         _ => null,
     };
 
@@ -100,7 +115,7 @@ public sealed record NodeConfig
     [
         Title, Description, PayloadType, MaxItems, PersistItems, DeliverPayloads, DeliverNotifications, NotifyRetract,
         NotifyDelete, NotifyConfig, AccessModel, PublishModel, SendLastPublishedItem, MaxPayloadSize, NotificationType, ItemExpire,
-        RosterGroupsAllowed,
+        RosterGroupsAllowed, NodeType, Collection,
     ];
 
     private static string Bool(bool b) => b ? "1" : "0";
@@ -138,6 +153,9 @@ public sealed record NodeConfig
                     if (line.Trim() is { Length: > 0 } group && !groups.Contains(group)) groups.Add(group);
                 changed = this with { RosterGroups = groups.ToArray() };
                 return true;
+            case NodeType when Array.IndexOf(KindValues, value) >= 0: changed = this with { Kind = value }; return true;
+            case Collection: changed = this with { Parent = value.Trim() }; return true;
+            case Children: return true; // checked by the node against its associations (NodeEntity), never kept here
             case AccessModel when Array.IndexOf(AccessValues, value) >= 0: changed = this with { Access = value }; return true;
             case PublishModel when Array.IndexOf(PublishValues, value) >= 0: changed = this with { Publish = value }; return true;
             case SendLastPublishedItem when Array.IndexOf(SendLastValues, value) >= 0: changed = this with { SendLast = value }; return true;
@@ -213,7 +231,7 @@ public sealed record NodeConfig
         {
             var var = field.Attr("var");
             if (var is null or "FORM_TYPE") continue;
-            var value = var == RosterGroupsAllowed ? MultiValue(field) : field.ChildText("value", Ns.DataForms) ?? "";
+            var value = var is RosterGroupsAllowed or Children ? MultiValue(field) : field.ChildText("value", Ns.DataForms) ?? "";
             if (!config.TrySet(var, value, limits, out config, out reason)) return null;
         }
         return config;
@@ -227,8 +245,17 @@ public sealed record NodeConfig
         return null;
     }
 
-    /// <summary>The XEP-0004 form of this configuration (type 'form' to fill in, XEP-0060 §8.2.1).</summary>
-    public Element Form(string type = "form")
+    /// <summary>The value of one field of a submitted form, or null when the form has no such field.</summary>
+    public static string? FieldValue(Element form, string var)
+    {
+        foreach (var field in form.Elements("field", Ns.DataForms))
+            if (field.Attr("var") == var) return var is RosterGroupsAllowed or Children ? MultiValue(field) : field.ChildText("value", Ns.DataForms) ?? "";
+        return null;
+    }
+
+    /// <summary>The XEP-0004 form of this configuration (type 'form' to fill in, XEP-0060 §8.2.1), with a
+    /// collection's <paramref name="children"/> (XEP-0248 §7.2).</summary>
+    public Element Form(string type = "form", IReadOnlyList<string>? children = null)
     {
         var x = new Element("x", Ns.DataForms).SetAttr("type", type);
         x.Add(Field("FORM_TYPE", "hidden", null, PubSubNs.NodeConfig));
@@ -251,6 +278,14 @@ public sealed record NodeConfig
         var groups = Field(RosterGroupsAllowed, "list-multi", "Roster groups allowed to subscribe", null);
         foreach (var g in RosterGroups) groups.Add(new Element("value", Ns.DataForms).AddText(g));
         x.Add(groups);
+        x.Add(Options(Field(NodeType, "list-single", "Whether the node is a leaf (default) or a collection", Kind), KindValues));
+        x.Add(Field(Collection, "text-single", "The collection with which the node is affiliated (empty: the root)", Parent));
+        if (IsCollection)
+        {
+            var list = Field(Children, "text-multi", "The child nodes (leaf or collection) associated with the collection", null);
+            foreach (var c in children ?? []) list.Add(new Element("value", Ns.DataForms).AddText(c));
+            x.Add(list);
+        }
         return x;
     }
 
@@ -285,4 +320,11 @@ public sealed record NodeConfig
         foreach (var v in values) field.Add(new Element("option", Ns.DataForms).Add(new Element("value", Ns.DataForms).AddText(v)));
         return field;
     }
+}
+
+/// <summary>XEP-0248 pubsub#node_type values.</summary>
+public static class NodeTypes
+{
+    public const string Leaf = "leaf";
+    public const string Collection = "collection";
 }

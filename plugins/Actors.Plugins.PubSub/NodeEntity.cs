@@ -39,12 +39,73 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             ExpireItems(entity, state, DateTimeOffset.UtcNow);
             return;
         }
+        if (command.Namespace == PubSubNs.Internal && Collections(entity, state, command, service, node)) return;
         if (!command.Is(NodeRequests.Request, PubSubNs.Internal) || command.FirstChild() is not { Name: "iq" or "message" } iq) return;
         if (state.Exists && state.Config.ExpireSeconds is not null) ExpireItems(entity, state, DateTimeOffset.UtcNow); // re-arms the timer too
         var request = new Request(entity, state, iq, service, node, limits,
             command.Attr("may-create") == "1", command.Attr("admin") == "1",
             command.Attr("presence") switch { "1" => true, "0" => false, _ => (bool?)null }, command.Attr("pep") == "1");
         request.Run();
+    }
+
+    /// <summary>XEP-0248: the service's keyed commands that walk the node graph (<see cref="NodeRequests.About"/>,
+    /// associate, dissociate, orphan, collection-event); false for any other command. Each is answered, also when
+    /// told (a reply to a told command is dropped).</summary>
+    private static bool Collections(IEntityContext entity, NodeState state, Element command, string service, string node)
+    {
+        switch (command.Name)
+        {
+            case NodeRequests.About:
+            {
+                var about = new Element(NodeRequests.About, PubSubNs.Internal);
+                if (state.Exists)
+                {
+                    about.SetAttr("exists", "1").SetAttr("type", state.Config.Kind).SetAttr("parent", state.Config.Parent);
+                    if (command.Attr("requester") is { } requester && state.Affiliations.GetValueOrDefault(requester) == Affiliations.Owner)
+                        about.SetAttr("owner", "1");
+                }
+                entity.Reply(about);
+                return true;
+            }
+            case NodeRequests.Associate:
+                if (state.Exists && state.Config.IsCollection && command.Attr("child") is { Length: > 0 } child && !state.Children.Contains(child))
+                    entity.Persist(NodeEvents.Associate(child));
+                entity.Reply(new Element(NodeRequests.Associate, PubSubNs.Internal));
+                return true;
+            case NodeRequests.Dissociate:
+                if (state.Exists && command.Attr("child") is { } gone && state.Children.Contains(gone)) entity.Persist(NodeEvents.Dissociate(gone));
+                entity.Reply(new Element(NodeRequests.Dissociate, PubSubNs.Internal));
+                return true;
+            case NodeRequests.Orphan: // XEP-0248 §8.2: the parent was deleted; this node stays, under the root
+                if (state.Exists && state.Config.Parent.Length > 0 && state.Config.Parent == command.Attr("parent"))
+                    entity.Persist(NodeEvents.Configure(state.Config with { Parent = "" }));
+                entity.Reply(new Element(NodeRequests.Orphan, PubSubNs.Internal));
+                return true;
+            case NodeRequests.CollectionEvent: // XEP-0248 §5.3.1: an event of a node below, to this collection's subscribers
+            {
+                var reply = new Element(NodeRequests.CollectionEvent, PubSubNs.Internal);
+                if (state.Exists && state.Config.IsCollection && command.FirstChild() is { } @event
+                    && int.TryParse(command.Attr("depth"), NumberStyles.None, CultureInfo.InvariantCulture, out var depth))
+                {
+                    reply.SetAttr("parent", state.Config.Parent);
+                    var kind = command.Attr("kind") ?? CollectionSubscriptions.Items;
+                    List<string>? recipients = null;
+                    foreach (var s in state.Subscriptions.Values) // the collection's subscribers: its access model admitted them (§10.1)
+                        if (s.State == SubscriptionStates.Subscribed && s.Deliver && s.Wants(kind, depth))
+                            (recipients ??= new List<string>()).Add(s.Jid);
+                    if (recipients is not null)
+                    {
+                        var message = Message(service, null, command.Attr("type") ?? "headline", @event.Clone())
+                            .Add(new Element("headers", PubSubNs.Shim).Add(new Element("header", PubSubNs.Shim).SetAttr("name", "Collection").AddText(node)));
+                        entity.SendToEach(message, recipients);
+                    }
+                }
+                entity.Reply(reply);
+                return true;
+            }
+            default:
+                return false;
+        }
     }
 
     /// <summary>Retracts the expired items (silently: expiry is no retraction by a publisher) and arms the timer for the
@@ -90,12 +151,22 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         new Element("message", Ns.Client).SetAttr("from", from).SetAttr("to", to).SetAttr("type", type)
             .Add(new Element("event", PubSubNs.Event).Add(content));
 
-    /// <summary>§6.3: the subscription options form (type 'form'); the one option honoured is pubsub#deliver.</summary>
-    internal static Element OptionsForm(bool deliver)
+    /// <summary>§6.3: the subscription options form (type 'form'): pubsub#deliver, and on a collection XEP-0248 §6.1
+    /// pubsub#subscription_type and pubsub#subscription_depth (<paramref name="type"/> null: a leaf).</summary>
+    internal static Element OptionsForm(bool deliver, string? type = null, string? depth = null)
     {
         var x = new Element("x", Ns.DataForms).SetAttr("type", "form");
         x.Add(FormField("FORM_TYPE", "hidden", null, PubSubNs.SubscribeOptions));
         x.Add(FormField("pubsub#deliver", "boolean", "Enable delivery?", deliver ? "1" : "0"));
+        if (type is null) return x;
+        var t = FormField(CollectionSubscriptions.TypeField, "list-single", "What to be notified of", type);
+        foreach (var v in (string[])[CollectionSubscriptions.Items, CollectionSubscriptions.Nodes, CollectionSubscriptions.All])
+            t.Add(new Element("option", Ns.DataForms).Add(new Element("value", Ns.DataForms).AddText(v)));
+        x.Add(t);
+        var d = FormField(CollectionSubscriptions.DepthField, "list-single", "How far down the collection's node graph", depth ?? "1");
+        foreach (var v in (string[])["1", CollectionSubscriptions.All])
+            d.Add(new Element("option", Ns.DataForms).Add(new Element("value", Ns.DataForms).AddText(v)));
+        x.Add(d);
         return x;
     }
 
@@ -141,7 +212,8 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                     case "affiliations" when get: OwnAffiliations(); return;
                     case "options": Options(action, get); return;
                     case "default" when get: // §6.4: the default subscription options
-                        Ok(new Element("pubsub", PubSubNs.PubSub).Add(new Element("default", PubSubNs.PubSub).SetAttr("node", node).Add(OptionsForm(true))));
+                        Ok(new Element("pubsub", PubSubNs.PubSub).Add(new Element("default", PubSubNs.PubSub).SetAttr("node", node)
+                            .Add(Config.IsCollection ? OptionsForm(true, CollectionSubscriptions.Nodes, "1") : OptionsForm(true))));
                         return;
                 }
             }
@@ -257,13 +329,47 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 var applied = config.TryApply(form, limits, out var reason);
                 if (applied is null) { Fail("not-acceptable", null, null, reason); return; } // §8.1.3: a configuration the service refuses
                 config = applied;
+                if (!CollectionConfigAllowed(config, NodeConfig.FieldValue(form, NodeConfig.Children), [])) return;
             }
             entity.Persist(NodeEvents.Create(Requester, config));
             _outcome.Add(new Element(NodeRequests.NodeCreated, PubSubNs.Internal).SetAttr("owner", Requester));
             _outcome.Add(NodeRequests.AffiliationChanged(Requester, Affiliations.Owner));
+            if (config.Parent.Length > 0) // XEP-0248 §7.1: made in a collection (the service checked it may be)
+            {
+                _outcome.Add(new Element(NodeRequests.ParentChanged, PubSubNs.Internal).SetAttr("old", "").SetAttr("new", config.Parent));
+                Ascend(config.Parent, CollectionSubscriptions.Nodes, new Element("create", PubSubNs.Event).SetAttr("node", node), config.MessageType);
+            }
             var instant = pubsub.Child("create", PubSubNs.PubSub)?.Attr("node") is null;
             Ok(instant ? new Element("pubsub", PubSubNs.PubSub).Add(new Element("create", PubSubNs.PubSub).SetAttr("node", node)) : null); // §8.1.2
         }
+
+        // ---------------------------------------------------------------- XEP-0248 collections
+
+        /// <summary>XEP-0248 §7.2.3: what a node's configuration may say about the node graph; false when answered.
+        /// <paramref name="children"/>: the submitted pubsub#children (null: not in the form).</summary>
+        private bool CollectionConfigAllowed(NodeConfig config, string? children, List<string> current)
+        {
+            if (pep && (config.IsCollection || config.Parent.Length > 0)) // PEP services have no collections
+            {
+                Fail("feature-not-implemented", PubSubErrors.Unsupported, PubSubFeatures.Collections);
+                return false;
+            }
+            if (config.Parent == node) { Fail("not-allowed", PubSubErrors.InvalidOptions); return false; } // §7.2.3.5: a cycle
+            if (children is null) return true;
+            var submitted = children.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (!config.IsCollection && submitted.Length > 0) { Fail("not-allowed", PubSubErrors.InvalidOptions); return false; } // §7.2.3.1
+            if (config.IsCollection && !(submitted.Length == current.Count && submitted.All(current.Contains)))
+            {
+                Fail("not-acceptable", null, null, "children are associated through their own pubsub#collection");
+                return false;
+            }
+            return true;
+        }
+
+        /// <summary>An event for the subscribers of the collections above this node (the service walks them, off this actor).</summary>
+        private void Ascend(string parent, string kind, Element @event, string type) =>
+            _outcome.Add(new Element(NodeRequests.Ascend, PubSubNs.Internal).SetAttr("parent", parent).SetAttr("kind", kind)
+                .SetAttr("type", type).Add(@event.Clone()));
 
         // ---------------------------------------------------------------- §8.2 configure, §8.4 delete, §8.5 purge
 
@@ -280,19 +386,34 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (!OwnerOnly()) return;
             if (get) // §8.2.1
             {
-                Ok(new Element("pubsub", PubSubNs.Owner).Add(new Element("configure", PubSubNs.Owner).SetAttr("node", node).Add(Config.Form())));
+                Ok(new Element("pubsub", PubSubNs.Owner).Add(new Element("configure", PubSubNs.Owner).SetAttr("node", node).Add(Config.Form(children: state.Children))));
                 return;
             }
             if (configure.Child("x", Ns.DataForms) is not { } form) { Fail("bad-request"); return; }
             var applied = Config.TryApply(form, limits, out var reason);
             if (applied is null) { Fail("not-acceptable", null, null, reason); return; } // §8.2.5.3
-            if (form.Attr("type") == "cancel" || applied == Config) { Ok(); return; } // §8.2.4.2
+            if (form.Attr("type") == "cancel") { Ok(); return; } // §8.2.4.2
+            if (Config.IsCollection && !applied.IsCollection) { Fail("not-allowed", PubSubErrors.InvalidOptions); return; } // XEP-0248 §7.2.3.4
+            if (!CollectionConfigAllowed(applied, NodeConfig.FieldValue(form, NodeConfig.Children), state.Children)) return;
+            if (applied == Config) { Ok(); return; }
+            if (applied.IsCollection && !Config.IsCollection && state.Items.Count > 0) entity.Persist(NodeEvents.Purge()); // XEP-0248 §7.2.4
             entity.Persist(NodeEvents.Configure(applied));
+            if (applied.Parent != Config.Parent) // XEP-0248 §7.2: moved to another collection (the service checked it may be)
+            {
+                _outcome.Add(new Element(NodeRequests.ParentChanged, PubSubNs.Internal).SetAttr("old", Config.Parent).SetAttr("new", applied.Parent));
+                if (Config.Parent.Length > 0) // §5.3.2
+                    Ascend(Config.Parent, CollectionSubscriptions.Nodes, new Element("collection", PubSubNs.Event).SetAttr("node", Config.Parent)
+                        .Add(new Element("dissociate", PubSubNs.Event).SetAttr("node", node)), applied.MessageType);
+                if (applied.Parent.Length > 0)
+                    Ascend(applied.Parent, CollectionSubscriptions.Nodes, new Element("collection", PubSubNs.Event).SetAttr("node", applied.Parent)
+                        .Add(new Element("associate", PubSubNs.Event).SetAttr("node", node)), applied.MessageType);
+            }
             if (applied.Config && applied.Notifications) // §8.2.5.1 (notify_config)
             {
                 var configuration = new Element("configuration", PubSubNs.Event).SetAttr("node", node);
-                if (applied.Payloads) configuration.Add(applied.Form("result"));
+                if (applied.Payloads) configuration.Add(applied.Form("result", state.Children));
                 Broadcast(configuration, applied.MessageType, null);
+                if (applied.Parent.Length > 0) Ascend(applied.Parent, CollectionSubscriptions.Nodes, configuration, applied.MessageType); // XEP-0248 §6.1 "nodes"
             }
             Ok();
         }
@@ -309,7 +430,14 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             }
             foreach (var s in state.Subscriptions.Values) _outcome.Add(NodeRequests.SubscriptionChanged(s, removed: true));
             foreach (var jid in state.Affiliations.Keys) _outcome.Add(NodeRequests.AffiliationChanged(jid, Affiliations.None));
-            _outcome.Add(new Element(NodeRequests.NodeDeleted, PubSubNs.Internal));
+            if (Config.Parent.Length > 0) // XEP-0248: leaves its collection, whose "nodes" subscribers are told
+            {
+                _outcome.Add(new Element(NodeRequests.ParentChanged, PubSubNs.Internal).SetAttr("old", Config.Parent).SetAttr("new", "").SetAttr("deleted", "1"));
+                Ascend(Config.Parent, CollectionSubscriptions.Nodes, new Element("delete", PubSubNs.Event).SetAttr("node", node), Config.MessageType);
+            }
+            var nodeDeleted = new Element(NodeRequests.NodeDeleted, PubSubNs.Internal);
+            foreach (var child in state.Children) nodeDeleted.Add(new Element(NodeRequests.Child, PubSubNs.Internal).SetAttr("node", child)); // XEP-0248 §8.2: orphaned
+            _outcome.Add(nodeDeleted);
             entity.Persist(NodeEvents.Delete());
             Ok();
         }
@@ -317,9 +445,15 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         private void Purge()
         {
             if (!OwnerOnly()) return;
+            if (Config.IsCollection) { Fail("feature-not-implemented", PubSubErrors.Unsupported, PubSubFeatures.PurgeNodes); return; } // XEP-0248 §4.1: no items
             if (!Config.Persist) { Fail("feature-not-implemented", PubSubErrors.Unsupported, PubSubFeatures.PersistentItems); return; } // §8.5.3.2
             entity.Persist(NodeEvents.Purge());
-            if (Config.Notifications) Broadcast(new Element("purge", PubSubNs.Event).SetAttr("node", node), Config.MessageType, null); // §8.5.2
+            if (Config.Notifications) // §8.5.2; XEP-0248 §6.1 "items" subscribers of the collections above
+            {
+                var purged = new Element("purge", PubSubNs.Event).SetAttr("node", node);
+                Broadcast(purged, Config.MessageType, null);
+                if (Config.Parent.Length > 0) Ascend(Config.Parent, CollectionSubscriptions.Items, purged, Config.MessageType);
+            }
             Ok();
         }
 
@@ -345,6 +479,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 autoCreated = true;
             }
             else if (!Exists()) return; // §7.1.3.3
+            if (Config.IsCollection) { Fail("feature-not-implemented", PubSubErrors.Unsupported, PubSubFeatures.Publish); return; } // §7.1.3.2, XEP-0248 §4.1
             if (!autoCreated && !MayPublish()) { Fail("forbidden"); return; } // §7.1.3.1
             var items = publish.Elements("item", PubSubNs.PubSub).ToList();
             if (items.Count > 1) { Fail("bad-request", PubSubErrors.InvalidPayload); return; } // §7.1.3.5: one item per request
@@ -374,7 +509,10 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             {
                 var notified = new Element("item", PubSubNs.Event).SetAttr("id", id);
                 if (Config.Payloads && payload is not null) notified.Add(payload.Clone());
-                Broadcast(new Element("items", PubSubNs.Event).SetAttr("node", node).Add(notified), Config.MessageType, null);
+                var itemsEvent = new Element("items", PubSubNs.Event).SetAttr("node", node).Add(notified);
+                Broadcast(itemsEvent, Config.MessageType, null);
+                // XEP-0248 §5.3.1: through the collections above, with this leaf's delivery options
+                if (Config.Parent.Length > 0) Ascend(Config.Parent, CollectionSubscriptions.Items, itemsEvent, Config.MessageType);
             }
             Ok(new Element("pubsub", PubSubNs.PubSub).Add(new Element("publish", PubSubNs.PubSub).SetAttr("node", node)
                 .Add(new Element("item", PubSubNs.PubSub).SetAttr("id", id)))); // §7.1.2
@@ -412,12 +550,16 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             var affiliation = Affiliation;
             if (affiliation is not (Affiliations.Owner or Affiliations.Publisher)) { Fail("forbidden"); return; } // §7.2.3.1
             if (retract.Child("item", PubSubNs.PubSub)?.Attr("id") is not { Length: > 0 } id) { Fail("bad-request", PubSubErrors.ItemRequired); return; } // §7.2.3.5
-            if (!Config.Persist) { Fail("feature-not-implemented", PubSubErrors.Unsupported, PubSubFeatures.PersistentItems); return; } // §7.2.3.6
+            if (!Config.Persist || Config.IsCollection) { Fail("feature-not-implemented", PubSubErrors.Unsupported, PubSubFeatures.PersistentItems); return; } // §7.2.3.6
             if (state.Item(id) is null) { Fail("item-not-found"); return; } // §7.2.3.7
             entity.Persist(NodeEvents.Retract(id));
             var notify = retract.Attr("notify") switch { "1" or "true" => true, "0" or "false" => false, _ => Config.Retract };
-            if (notify && Config.Notifications) // §7.2.2.1
-                Broadcast(new Element("items", PubSubNs.Event).SetAttr("node", node).Add(new Element("retract", PubSubNs.Event).SetAttr("id", id)), Config.MessageType, null);
+            if (notify && Config.Notifications) // §7.2.2.1; XEP-0248 §6.1 "items" subscribers of the collections above
+            {
+                var retracted = new Element("items", PubSubNs.Event).SetAttr("node", node).Add(new Element("retract", PubSubNs.Event).SetAttr("id", id));
+                Broadcast(retracted, Config.MessageType, null);
+                if (Config.Parent.Length > 0) Ascend(Config.Parent, CollectionSubscriptions.Items, retracted, Config.MessageType);
+            }
             Ok();
         }
 
@@ -432,23 +574,36 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
                 return;
             }
             if (!Exists()) return; // §6.1.3.12
-            var deliver = true;
-            if (pubsub.Child("options", PubSubNs.PubSub)?.Child("x", Ns.DataForms) is { } optionsForm) // §6.3.7 subscribe and configure
+            var wanted = new SubscriptionOptions(true, null, null);
+            var optionsForm = pubsub.Child("options", PubSubNs.PubSub)?.Child("x", Ns.DataForms);
+            if (optionsForm is not null) // §6.3.7 subscribe and configure
             {
-                if (TryOptions(optionsForm, true) is not { } d) { Fail("bad-request", PubSubErrors.InvalidOptions); return; } // §6.3.6
-                deliver = d;
+                if (TryOptions(optionsForm, wanted, Config.IsCollection) is not { } o) { Fail("bad-request", PubSubErrors.InvalidOptions); return; } // §6.3.6
+                wanted = o;
             }
             if (!MayAccess(subscribing: true)) return;
             var subscribed = jid.ToString();
             foreach (var s in state.Subscriptions.Values)
-                if (s.Jid == subscribed) { Ok(SubscriptionResult(s)); return; } // one subscription per JID: the existing one
+            {
+                if (s.Jid != subscribed) continue;
+                // XEP-0248 §6.1.3: not a second subscription to a collection with another type or depth
+                if (Config.IsCollection && ((wanted.Type is { } type && type != (s.Type ?? CollectionSubscriptions.Nodes))
+                    || (wanted.Depth is { } depth && depth != (s.Depth ?? "1"))))
+                {
+                    Fail("conflict", null, null, null, "cancel");
+                    return;
+                }
+                Ok(SubscriptionResult(s)); // one subscription per JID: the existing one
+                return;
+            }
             if (state.Subscriptions.Count >= limits.MaxSubscriptionsPerNode)
             {
                 Fail("policy-violation", PubSubErrors.TooManySubscriptions, null, null, "wait"); // §6.1.3.9
                 return;
             }
             var approval = Config.Access == AccessModels.Authorize && Affiliation is not (Affiliations.Owner or Affiliations.Publisher or Affiliations.Member);
-            var subscription = new NodeSubscription(subscribed, Guid.NewGuid().ToString("N"), approval ? SubscriptionStates.Pending : SubscriptionStates.Subscribed, deliver);
+            var subscription = new NodeSubscription(subscribed, Guid.NewGuid().ToString("N"), approval ? SubscriptionStates.Pending : SubscriptionStates.Subscribed,
+                wanted.Deliver, wanted.Type, wanted.Depth);
             entity.Persist(NodeEvents.Subscribe(subscription));
             _outcome.Add(NodeRequests.SubscriptionChanged(subscription, removed: false));
             Ok(SubscriptionResult(subscription)); // §6.1.2
@@ -506,26 +661,39 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             entity.Reply(_outcome); // a message gets no answer
         }
 
-        /// <summary>A submitted subscribe_options form: the pubsub#deliver it sets, or null when the form is not one
-        /// this service accepts (another FORM_TYPE, a field it does not honour, a value that is no boolean).</summary>
-        private static bool? TryOptions(Element form, bool deliver)
+        /// <summary>A subscription's options: pubsub#deliver; on a collection, XEP-0248 §6.1 type and depth (null: the defaults).</summary>
+        private sealed record SubscriptionOptions(bool Deliver, string? Type, string? Depth);
+
+        /// <summary>A submitted subscribe_options form applied to <paramref name="current"/>, or null when the form is not
+        /// one this service accepts (another FORM_TYPE, a field it does not honour, a value it does not take; the
+        /// XEP-0248 fields only on a collection).</summary>
+        private static SubscriptionOptions? TryOptions(Element form, SubscriptionOptions current, bool collection)
         {
             if (form.Attr("type") is not ("submit" or null)) return null;
             if (NodeConfig.FormType(form) is { } type && type != PubSubNs.SubscribeOptions) return null;
             foreach (var f in form.Elements("field", Ns.DataForms))
             {
+                var value = f.ChildText("value", Ns.DataForms) ?? "";
                 switch (f.Attr("var"))
                 {
                     case "FORM_TYPE":
                         continue;
-                    case "pubsub#deliver" when NodeConfig.TryBool(f.ChildText("value", Ns.DataForms) ?? "", out var d):
-                        deliver = d;
+                    case "pubsub#deliver" when NodeConfig.TryBool(value, out var d):
+                        current = current with { Deliver = d };
+                        continue;
+                    case CollectionSubscriptions.TypeField when collection
+                        && value is CollectionSubscriptions.Items or CollectionSubscriptions.Nodes or CollectionSubscriptions.All:
+                        current = current with { Type = value };
+                        continue;
+                    case CollectionSubscriptions.DepthField when collection && (value == CollectionSubscriptions.All
+                        || int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out _)):
+                        current = current with { Depth = value == CollectionSubscriptions.All ? value : int.Parse(value, CultureInfo.InvariantCulture).ToString(CultureInfo.InvariantCulture) };
                         continue;
                     default:
                         return null;
                 }
             }
-            return deliver;
+            return current;
         }
 
         /// <summary>§6.3: get (§6.3.2) or set (§6.3.5) the options of one subscription.</summary>
@@ -548,16 +716,20 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (found is null) { Fail("not-acceptable", PubSubErrors.InvalidSubId); return; } // §6.3.4.4
             if (get)
             {
+                var form = Config.IsCollection
+                    ? OptionsForm(found.Deliver, found.Type ?? CollectionSubscriptions.Nodes, found.Depth ?? "1") : OptionsForm(found.Deliver);
                 Ok(new Element("pubsub", PubSubNs.PubSub).Add(new Element("options", PubSubNs.PubSub).SetAttr("node", node)
-                    .SetAttr("jid", found.Jid).SetAttr("subid", found.SubId).Add(OptionsForm(found.Deliver))));
+                    .SetAttr("jid", found.Jid).SetAttr("subid", found.SubId).Add(form)));
                 return;
             }
-            if (options.Child("x", Ns.DataForms) is not { } form || TryOptions(form, found.Deliver) is not { } deliver)
+            if (options.Child("x", Ns.DataForms) is not { } submitted
+                || TryOptions(submitted, new SubscriptionOptions(found.Deliver, found.Type, found.Depth), Config.IsCollection) is not { } o)
             {
                 Fail("bad-request", PubSubErrors.InvalidOptions); // §6.3.6
                 return;
             }
-            if (deliver != found.Deliver) entity.Persist(NodeEvents.Subscribe(found with { Deliver = deliver }));
+            var changed = found with { Deliver = o.Deliver, Type = o.Type, Depth = o.Depth };
+            if (changed != found) entity.Persist(NodeEvents.Subscribe(changed));
             Ok();
         }
 
@@ -593,6 +765,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         {
             if (!Exists()) return; // §6.5.9.11
             if (!MayAccess()) return;
+            if (Config.IsCollection) { Fail("feature-not-implemented"); return; } // XEP-0248 §6.2.3: no item retrieval through a collection
             var result = new Element("items", PubSubNs.PubSub).SetAttr("node", node);
             var asked = items.Elements("item", PubSubNs.PubSub).ToList();
             if (asked.Count > 0) // §6.5.8
@@ -785,7 +958,7 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
         {
             if (!Exists()) return;
             var query = new Element("query", Ns.DiscoInfo).SetAttr("node", node);
-            query.Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "pubsub").SetAttr("type", "leaf"));
+            query.Add(new Element("identity", Ns.DiscoInfo).SetAttr("category", "pubsub").SetAttr("type", Config.Kind)); // leaf or collection
             query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", Ns.DiscoInfo));
             query.Add(new Element("feature", Ns.DiscoInfo).SetAttr("var", PubSubNs.PubSub));
             var form = new Element("x", Ns.DataForms).SetAttr("type", "result"); // §5.4 pubsub#meta-data
@@ -807,6 +980,8 @@ public sealed class NodeEntity(PubSubOptions limits) : EntityBehavior<NodeState>
             if (!Exists()) return;
             if (!MayAccess()) return;
             var query = new Element("query", Ns.DiscoItems).SetAttr("node", node);
+            foreach (var child in state.Children) // XEP-0248 §5.2: a collection's children
+                query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", service).SetAttr("node", child));
             foreach (var item in state.Items) // §5.5
                 if (!Config.Expired(item, _now)) query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", service).SetAttr("name", item.Id));
             Ok(query);

@@ -23,6 +23,25 @@ public static class NodeRequests
     public const string Expire = "expire";
     public const string Group = "group";
 
+    // XEP-0248 collections: the service walks the node graph with these keyed commands (a node never reaches another)
+    /// <summary>Asks a node what the service needs to associate a child with it: &lt;about requester='bare JID'/&gt;
+    /// answered by &lt;about exists='1' type='leaf|collection' parent='its parent' owner='1 when the requester owns it'/&gt;.</summary>
+    public const string About = "about";
+    /// <summary>Tells a collection that a child was associated with it (&lt;associate child=''/&gt;) or dissociated.</summary>
+    public const string Associate = "associate";
+    public const string Dissociate = "dissociate";
+    /// <summary>Tells a child that its collection <c>parent</c> was deleted: it moves to the root (XEP-0248 §8.2).</summary>
+    public const string Orphan = "orphan";
+    /// <summary>In an outcome: an event to deliver through the node's ancestors (kind 'items' or 'nodes', from the
+    /// collection 'parent' up), or the node's parent changed ('old', 'new'; 'deleted' when the node went).</summary>
+    public const string Ascend = "ascend";
+    public const string ParentChanged = "parent-changed";
+    /// <summary>In a deleted collection's outcome: one &lt;child node=''/&gt; per child it had.</summary>
+    public const string Child = "child";
+    /// <summary>An event of a node 'depth' levels below the collection: the collection delivers it to its subscribers
+    /// who asked for that kind and depth and answers &lt;collection-event parent='its own parent'/&gt;.</summary>
+    public const string CollectionEvent = "collection-event";
+
     /// <summary>A client's IQ for a node. <paramref name="mayCreate"/>: the requester may create nodes;
     /// <paramref name="admin"/>: the requester owns every node; <paramref name="presence"/>: whether the requester passes the
     /// owners' roster check of the node's access model (presence: an owner shares presence with it; roster: an owner has

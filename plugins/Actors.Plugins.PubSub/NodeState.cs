@@ -7,8 +7,30 @@ namespace Actors.Plugins.PubSub;
 public sealed record PublishedItem(string Id, string Publisher, DateTimeOffset At, Element? Payload);
 
 /// <summary>One subscription (XEP-0060 §4.2): the subscribed JID as given (bare or full), its subid and state, and its
-/// options (§6.3: pubsub#deliver, whether notifications are sent at all).</summary>
-public sealed record NodeSubscription(string Jid, string SubId, string State, bool Deliver = true);
+/// options (§6.3: pubsub#deliver, whether notifications are sent at all; on a collection, XEP-0248 §6.1
+/// pubsub#subscription_type "nodes", "items" or "all" and pubsub#subscription_depth, a number or "all").</summary>
+public sealed record NodeSubscription(string Jid, string SubId, string State, bool Deliver = true, string? Type = null, string? Depth = null)
+{
+    /// <summary>Whether a collection's event of <paramref name="kind"/> ("items" or "nodes") from <paramref name="depth"/>
+    /// levels below reaches this subscription (XEP-0248 §6.1; defaults "nodes" and 1).</summary>
+    public bool Wants(string kind, int depth)
+    {
+        var type = Type ?? CollectionSubscriptions.Nodes;
+        if (type != CollectionSubscriptions.All && type != kind) return false;
+        var d = Depth ?? "1";
+        return d == CollectionSubscriptions.All || (int.TryParse(d, NumberStyles.None, CultureInfo.InvariantCulture, out var max) && depth <= max);
+    }
+}
+
+/// <summary>XEP-0248 §6.1 subscription option values.</summary>
+public static class CollectionSubscriptions
+{
+    public const string TypeField = "pubsub#subscription_type";
+    public const string DepthField = "pubsub#subscription_depth";
+    public const string Items = "items";
+    public const string Nodes = "nodes";
+    public const string All = "all";
+}
 
 /// <summary>
 /// A node's state, in memory only: changed by <see cref="NodeEvents.Apply"/> alone (on the node's entity actor, one
@@ -23,6 +45,8 @@ public sealed class NodeState
     /// <summary>Subid to subscription, in subscription order.</summary>
     public readonly Dictionary<string, NodeSubscription> Subscriptions = new(StringComparer.Ordinal);
     public readonly List<PublishedItem> Items = new();
+    /// <summary>A collection's children (XEP-0248 pubsub#children), in association order.</summary>
+    public readonly List<string> Children = new();
 
     public PublishedItem? Item(string id)
     {
@@ -40,6 +64,7 @@ public sealed class NodeState
         Affiliations.Clear();
         Subscriptions.Clear();
         Items.Clear();
+        Children.Clear();
     }
 }
 
@@ -60,6 +85,9 @@ public static class NodeEvents
     public const string Subscribed = "subscribed";
     public const string Unsubscribed = "unsubscribed";
     public const string Affiliated = "affiliated";
+    /// <summary>XEP-0248: a child node associated with this collection, or dissociated from it.</summary>
+    public const string Associated = "associated";
+    public const string Dissociated = "dissociated";
     public const string Snapshot = "node";
 
     private static Element E(string name) => new(name, PubSubNs.Internal);
@@ -81,8 +109,10 @@ public static class NodeEvents
 
     public static Element Retract(string id) => E(Retracted).SetAttr("id", id);
     public static Element Subscribe(NodeSubscription s) => E(Subscribed).SetAttr("jid", s.Jid).SetAttr("subid", s.SubId).SetAttr("state", s.State)
-        .SetAttr("deliver", s.Deliver ? null : "0");
+        .SetAttr("deliver", s.Deliver ? null : "0").SetAttr("type", s.Type).SetAttr("depth", s.Depth);
     public static Element Unsubscribe(string subId) => E(Unsubscribed).SetAttr("subid", subId);
+    public static Element Associate(string child) => E(Associated).SetAttr("child", child);
+    public static Element Dissociate(string child) => E(Dissociated).SetAttr("child", child);
     public static Element Affiliate(string jid, string affiliation) => E(Affiliated).SetAttr("jid", jid).SetAttr("affiliation", affiliation);
 
     public static NodeState Apply(NodeState state, Element e)
@@ -119,7 +149,7 @@ public static class NodeEvents
                 break;
             case Subscribed:
             {
-                var s = new NodeSubscription(e.Attr("jid")!, e.Attr("subid")!, e.Attr("state") ?? SubscriptionStates.Subscribed, e.Attr("deliver") != "0");
+                var s = new NodeSubscription(e.Attr("jid")!, e.Attr("subid")!, e.Attr("state") ?? SubscriptionStates.Subscribed, e.Attr("deliver") != "0", e.Attr("type"), e.Attr("depth"));
                 state.Subscriptions[s.SubId] = s;
                 break;
             }
@@ -129,6 +159,12 @@ public static class NodeEvents
             case Affiliated:
                 if (e.Attr("affiliation") is Affiliations.None or null) state.Affiliations.Remove(e.Attr("jid")!);
                 else state.Affiliations[e.Attr("jid")!] = e.Attr("affiliation")!;
+                break;
+            case Associated:
+                if (e.Attr("child") is { Length: > 0 } associated && !state.Children.Contains(associated)) state.Children.Add(associated);
+                break;
+            case Dissociated:
+                state.Children.Remove(e.Attr("child") ?? "");
                 break;
             case Snapshot:
                 state.Clear();
@@ -155,6 +191,7 @@ public static class NodeEvents
         if (!state.Exists) return node;
         node.Add(E(Created).Add(state.Config.ToElement()));
         foreach (var (jid, affiliation) in state.Affiliations) node.Add(Affiliate(jid, affiliation));
+        foreach (var child in state.Children) node.Add(Associate(child));
         foreach (var s in state.Subscriptions.Values) node.Add(Subscribe(s));
         var keep = Math.Max(1, state.Items.Count);
         foreach (var item in state.Items) node.Add(Publish(item, keep));

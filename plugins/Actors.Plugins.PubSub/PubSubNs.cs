@@ -15,6 +15,8 @@ public static class PubSubNs
     public const string MetaData = "http://jabber.org/protocol/pubsub#meta-data";
     /// <summary>XEP-0059 result set management (paging retrieved items, XEP-0060 §6.5.4).</summary>
     public const string Rsm = "http://jabber.org/protocol/rsm";
+    /// <summary>XEP-0131 stanza headers: a notification delivered through a collection names it (XEP-0248 §5.3.1).</summary>
+    public const string Shim = "http://jabber.org/protocol/shim";
     /// <summary>The node engine's commands, events and snapshots (never seen by clients).</summary>
     public const string Internal = "urn:actors:pubsub:node:0";
 
@@ -30,6 +32,8 @@ public static class PubSubFeatures
     public const string AccessPresence = "access-presence";
     public const string AccessRoster = "access-roster";
     public const string AccessWhitelist = "access-whitelist";
+    /// <summary>XEP-0248: collection nodes (the service at pubsub.&lt;domain&gt; only, not PEP).</summary>
+    public const string Collections = "collections";
     public const string ConfigNode = "config-node";
     public const string ConfigNodeMax = "config-node-max";
     public const string CreateAndConfigure = "create-and-configure";

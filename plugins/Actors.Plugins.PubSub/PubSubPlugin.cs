@@ -12,6 +12,7 @@ namespace Actors.Plugins.PubSub;
 [Xep(60, "1.26.0")]
 [Xep(163, "1.2.2")]
 [Xep(223, "1.1.1")]
+[Xep(248, "0.4.0")]
 public sealed class PubSubPlugin : IXmppPlugin
 {
     public const string NodeKind = "node";
@@ -27,7 +28,7 @@ public sealed class PubSubPlugin : IXmppPlugin
             new EntityKindOptions { PassivateAfter = TimeSpan.FromSeconds(options.IdleSeconds), FanoutPerSecond = options.FanoutPerSecond });
         var interest = new NotifyInterest(ctx);
         var service = new PubSubService(ctx, options, nodes,
-            ctx.Storage.Map("nodes"), ctx.Storage.Map("subscriptions"), ctx.Storage.Map("affiliations"),
+            ctx.Storage.Map("nodes"), ctx.Storage.Map("subscriptions"), ctx.Storage.Map("affiliations"), ctx.Storage.Map("parents"),
             ctx.Require<IRosters>(), ctx.Require<IAccounts>(), interest);
         ctx.OwnService(options.Subdomain, PubSubService.Info(), service.HandleAsync);
 

@@ -11,7 +11,11 @@ namespace Actors.Plugins.PubSub;
 /// (<see cref="NodeEntity"/>), answers what spans nodes (§5.2 node discovery, §5.6/§5.7 without a node, §8.3 default
 /// configuration, §8.1 who may create and how many), asks the roster for the presence access model (§4.5), and keeps
 /// the lists outside the nodes in plugin storage: the service's nodes (owner: the service JID) and each account's
-/// subscriptions and affiliations (owner: the account, removed with it).
+/// subscriptions and affiliations (owner: the account, removed with it). XEP-0248 collections: the service walks the
+/// node graph with keyed commands to the nodes (never a node to another, so nodes may live on any cluster member):
+/// it checks a new parent (exists, is a collection, the requester owns it, no cycle), tells parents of their children,
+/// delivers a node's events through its ancestors, and keeps the parent of each nested node (storage map
+/// <c>parents</c>) so the root's disco#items lists the first-level nodes.
 /// </summary>
 internal sealed class PubSubService(
     IPluginContext ctx,
@@ -20,6 +24,7 @@ internal sealed class PubSubService(
     IStoreMap directory,
     IStoreMap subscriptions,
     IStoreMap affiliations,
+    IStoreMap parents,
     IRosters rosters,
     IAccounts accounts,
     NotifyInterest interest)
@@ -28,11 +33,18 @@ internal sealed class PubSubService(
     /// with its mailbox and fails after this (the host then answers the IQ with internal-server-error).</summary>
     private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(4);
     private readonly HashSet<string> _admins = new(options.Admins, StringComparer.Ordinal);
+    /// <summary>How deep the service walks a node graph (XEP-0248): a longer chain of collections is refused.</summary>
+    public const int MaxCollectionDepth = 32;
+    private readonly object _ascendLock = new();
+    /// <summary>Per node, the walk up its collections still under way: the next one waits for it, so a collection's
+    /// subscribers get one node's events in the order the node made them.</summary>
+    private readonly Dictionary<string, Task> _ascending = new(StringComparer.Ordinal);
 
     public static DiscoInfo Info()
     {
         var features = new List<string> { Ns.DiscoItems, PubSubNs.PubSub, PubSubNs.Rsm };
         foreach (var f in PubSubFeatures.Implemented) features.Add(PubSubNs.Feature(f));
+        features.Add(PubSubNs.Feature(PubSubFeatures.Collections)); // XEP-0248 §5.1: here, not on PEP
         return new DiscoInfo([new DiscoIdentity("pubsub", "service", "Publish-Subscribe")], features.ToArray(), []); // §5.1
     }
 
@@ -116,9 +128,20 @@ internal sealed class PubSubService(
             Send(s.Result(new Element("pubsub", PubSubNs.Owner).Add(new Element("default", PubSubNs.Owner).Add((pep ? NodeConfig.PepDefaults : new NodeConfig()).Form()))));
             return;
         }
+        if (!pep && !get && node is not { Length: > 0 } && payload.Namespace == PubSubNs.Owner && action.Name == "delete")
+        {
+            Send(Failure(stanza, "not-allowed", null, "the root collection is the service itself")); // XEP-0248 §7.3.3.1
+            return;
+        }
         if (node is not { Length: > 0 }) // every other request names its node (nodeid-required)
         {
             Send(Failure(stanza, "bad-request", PubSubErrors.NodeIdRequired));
+            return;
+        }
+        if (!pep && !get && payload.Namespace == PubSubNs.Owner && action.Name == "configure"
+            && await CollectionRefusalAsync(s, service, node, action.Child("x", Ns.DataForms)) is { } refused)
+        {
+            Send(refused);
             return;
         }
         await AskNodeAsync(s, service, node, mayCreate: owner, pep); // a PEP publish by the owner may auto-create
@@ -134,7 +157,124 @@ internal sealed class PubSubService(
             return;
         }
         if (node is { Length: 0 }) { Send(Failure(s.Stanza, "bad-request", PubSubErrors.NodeIdRequired)); return; }
-        await AskNodeAsync(s, s.To.Domain, node ?? Guid.NewGuid().ToString("N"), mayCreate: true, pep: false);
+        node ??= Guid.NewGuid().ToString("N");
+        if (await CollectionRefusalAsync(s, s.To.Domain, node, s.Payload?.Child("configure", PubSubNs.PubSub)?.Child("x", Ns.DataForms)) is { } refused)
+        {
+            Send(refused);
+            return;
+        }
+        await AskNodeAsync(s, s.To.Domain, node, mayCreate: true, pep: false);
+    }
+
+    /// <summary>XEP-0248 §7.2.3: a submitted pubsub#collection that names a new parent must name an existing
+    /// collection (item-not-found; a leaf: not-allowed with invalid-options) that the requester owns (forbidden) and that
+    /// is not <paramref name="node"/> or below it (a cycle: not-allowed with invalid-options). Null when allowed.</summary>
+    private async Task<Element?> CollectionRefusalAsync(AddressedStanza s, string service, string node, Element? form)
+    {
+        if (form is null || form.Attr("type") == "cancel" || NodeConfig.FieldValue(form, NodeConfig.Collection)?.Trim() is not { Length: > 0 } parent)
+            return null;
+        var self = await AboutAsync(service, node, null);
+        if (self?.Attr("exists") == "1" && self.Attr("parent") == parent) return null; // unchanged
+        var about = await AboutAsync(service, parent, s.From.Bare.ToString());
+        if (about?.Attr("exists") != "1") return Failure(s.Stanza, "item-not-found", null, $"no collection '{parent}'");
+        if (about.Attr("type") != NodeTypes.Collection) return Failure(s.Stanza, "not-allowed", PubSubErrors.InvalidOptions, $"'{parent}' is a leaf"); // §7.2.3.1
+        if (about.Attr("owner") != "1" && !IsAdmin(s.From.Bare)) return Failure(s.Stanza, "forbidden"); // §7.2.3.2
+        var current = parent;
+        for (var depth = 1; ; depth++) // §7.2.3.5: up from the new parent, never meeting the node itself
+        {
+            if (current == node) return Failure(s.Stanza, "not-allowed", PubSubErrors.InvalidOptions, "that would make a cycle");
+            if (depth > MaxCollectionDepth)
+                return Failure(s.Stanza, "not-allowed", PubSubErrors.InvalidOptions, $"collections nest at most {MaxCollectionDepth} deep");
+            if (about?.Attr("parent") is not { Length: > 0 } up) return null;
+            current = up;
+            about = await AboutAsync(service, current, null);
+            if (about?.Attr("exists") != "1") return null;
+        }
+    }
+
+    private Task<Element?> AboutAsync(string service, string node, string? requester) =>
+        nodes.AskAsync(NodeRequests.Key(service, node), new Element(NodeRequests.About, PubSubNs.Internal).SetAttr("requester", requester), AskTimeout);
+
+    /// <summary>XEP-0248 §8.3: a node's parent changed (made in, moved to or out of a collection, or deleted): the
+    /// collections' children and the service's index follow.</summary>
+    private async Task ReparentAsync(string service, string node, Element change)
+    {
+        try
+        {
+            if (change.Attr("old") is { Length: > 0 } old)
+                await nodes.AskAsync(NodeRequests.Key(service, old), new Element(NodeRequests.Dissociate, PubSubNs.Internal).SetAttr("child", node), AskTimeout);
+            var parent = change.Attr("new");
+            if (parent is { Length: > 0 })
+                await nodes.AskAsync(NodeRequests.Key(service, parent), new Element(NodeRequests.Associate, PubSubNs.Internal).SetAttr("child", node), AskTimeout);
+            await parents.SetAsync(Jid.Parse(service), node, parent is { Length: > 0 } ? StoredValue.Of(parent) : null);
+        }
+        catch (Exception ex) when (ex is TimeoutException or StorageException)
+        {
+            ctx.Logger.LogWarning(ex, "the collections of {Node} at {Service} were not updated", node, service);
+        }
+    }
+
+    /// <summary>XEP-0248 §8.2: a deleted collection's children stay, under the root.</summary>
+    private async Task OrphanAsync(string service, string collection, Element deleted)
+    {
+        foreach (var child in deleted.Elements(NodeRequests.Child, PubSubNs.Internal))
+        {
+            if (child.Attr("node") is not { Length: > 0 } name) continue;
+            try
+            {
+                await nodes.AskAsync(NodeRequests.Key(service, name), new Element(NodeRequests.Orphan, PubSubNs.Internal).SetAttr("parent", collection), AskTimeout);
+                await parents.SetAsync(Jid.Parse(service), name, null);
+            }
+            catch (Exception ex) when (ex is TimeoutException or StorageException)
+            {
+                ctx.Logger.LogWarning(ex, "{Child} at {Service} was not moved to the root after {Collection} was deleted", name, service, collection);
+            }
+        }
+    }
+
+    /// <summary>XEP-0248 §5.3: delivers a node's events through its collections, up to the root, off the node's actor
+    /// and after the IQ's answer; one node's walks go one after another.</summary>
+    private void StartAscending(string service, string node, List<Element> ascents)
+    {
+        var key = NodeRequests.Key(service, node);
+        lock (_ascendLock)
+        {
+            var previous = _ascending.GetValueOrDefault(key) ?? Task.CompletedTask;
+            Task next = null!;
+            next = previous.ContinueWith(async _ =>
+            {
+                foreach (var ascend in ascents) await AscendAsync(service, ascend);
+                lock (_ascendLock)
+                    if (_ascending.TryGetValue(key, out var current) && current == next) _ascending.Remove(key);
+            }, TaskScheduler.Default).Unwrap();
+            _ascending[key] = next;
+        }
+    }
+
+    /// <summary>One event, to the collection named by the ascend and each collection above it in turn: depth 1 for
+    /// the node's own parent, 2 for the grandparent... (XEP-0248 §6.1 pubsub#subscription_depth).</summary>
+    private async Task AscendAsync(string service, Element ascend)
+    {
+        Element? @event = null;
+        foreach (var e in ascend.Elements())
+            if (e.Namespace != PubSubNs.Internal) @event = e;
+        if (@event is null) return;
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var collection = ascend.Attr("parent");
+        try
+        {
+            for (var depth = 1; collection is { Length: > 0 } && depth <= MaxCollectionDepth && seen.Add(collection); depth++)
+            {
+                var command = new Element(NodeRequests.CollectionEvent, PubSubNs.Internal).SetAttr("depth", depth.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                    .SetAttr("kind", ascend.Attr("kind")).SetAttr("type", ascend.Attr("type")).Add(@event.Clone());
+                var reply = await nodes.AskAsync(NodeRequests.Key(service, collection), command, AskTimeout);
+                collection = reply?.Attr("parent");
+            }
+        }
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
+        {
+            ctx.Logger.LogWarning(ex, "an event did not reach every collection above it at {Service} ({Collection})", service, collection);
+        }
     }
 
     private static string? FormValue(Element form, string var)
@@ -172,6 +312,7 @@ internal sealed class PubSubService(
             return;
         }
         Element? answer = null;
+        List<Element>? ascents = null;
         foreach (var e in reply.Elements())
         {
             if (e.Namespace != PubSubNs.Internal)
@@ -189,11 +330,19 @@ internal sealed class PubSubService(
                     break;
                 case NodeRequests.NodeDeleted:
                     await directory.SetAsync(Jid.Parse(service), node, null);
+                    await OrphanAsync(service, node, e);
+                    break;
+                case NodeRequests.ParentChanged:
+                    await ReparentAsync(service, node, e);
+                    break;
+                case NodeRequests.Ascend:
+                    (ascents ??= new List<Element>()).Add(e);
                     break;
             }
         }
         if (answer is not null) Send(answer);
         else if (s.Stanza.Name == "iq") Send(s.Error("internal-server-error")); // an IQ is always answered; a message need not be
+        if (ascents is not null) StartAscending(service, node, ascents); // after the answer, off the node's actor
         if (!pep) return;
         foreach (var e in reply.Elements(NodeRequests.Notify, PubSubNs.Internal))
             if (EventOf(e) is { } @event)
@@ -337,13 +486,16 @@ internal sealed class PubSubService(
         return owned;
     }
 
-    /// <summary>§5.2: the service's nodes, as disco#items.</summary>
+    /// <summary>§5.2: the service's nodes, as disco#items; XEP-0248 §5.2: those in no collection (the root's children).</summary>
     private async Task<Element> NodeListAsync(Jid service)
     {
         var query = new Element("query", Ns.DiscoItems);
         var all = await directory.GetAllAsync(service);
+        var nested = new HashSet<string>(StringComparer.Ordinal); // XEP-0248 §5.2: the root lists its first-level nodes
+        foreach (var entry in await parents.GetAllAsync(service))
+            if (entry.Value?.Text is { Length: > 0 }) nested.Add(entry.Key);
         foreach (var entry in all.OrderBy(e => e.Key, StringComparer.Ordinal))
-            query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", service.ToString()).SetAttr("node", entry.Key));
+            if (!nested.Contains(entry.Key)) query.Add(new Element("item", Ns.DiscoItems).SetAttr("jid", service.ToString()).SetAttr("node", entry.Key));
         return query;
     }
 

@@ -21,60 +21,60 @@ public sealed class PubSubServer : IAsyncLifetime
 /// <summary>XEP-0060 Publish-Subscribe at pubsub.localhost (the 'pubsub' plugin), over TCP with two and three clients.</summary>
 public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServer>
 {
-    private const string Service = "pubsub.localhost";
-    private const string PubSub = "http://jabber.org/protocol/pubsub";
-    private const string Owner = "http://jabber.org/protocol/pubsub#owner";
-    private const string Event = "http://jabber.org/protocol/pubsub#event";
-    private const string Errors = "http://jabber.org/protocol/pubsub#errors";
+    internal const string Service = "pubsub.localhost";
+    internal const string PubSub = "http://jabber.org/protocol/pubsub";
+    internal const string Owner = "http://jabber.org/protocol/pubsub#owner";
+    internal const string Event = "http://jabber.org/protocol/pubsub#event";
+    internal const string Errors = "http://jabber.org/protocol/pubsub#errors";
     private TestServer Server => fixture.Server;
 
-    private static string Unique(string name) => name + "-" + Guid.NewGuid().ToString("N")[..8];
+    internal static string Unique(string name) => name + "-" + Guid.NewGuid().ToString("N")[..8];
 
-    private static string Condition(Element error) =>
+    internal static string Condition(Element error) =>
         error.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == Ns.StanzaErrors)?.Name ?? "(none)";
 
-    private static string? PubSubCondition(Element error) =>
+    internal static string? PubSubCondition(Element error) =>
         error.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == Errors)?.Name;
 
-    private static void AssertError(Element reply, string condition, string? pubsubCondition = null)
+    internal static void AssertError(Element reply, string condition, string? pubsubCondition = null)
     {
         Assert.True(reply.Type == "error", $"expected an error, got {reply}");
         Assert.Equal(condition, Condition(reply));
         Assert.Equal(pubsubCondition, PubSubCondition(reply));
     }
 
-    private static async Task<Element> Ok(XmppTestClient c, string iq)
+    internal static async Task<Element> Ok(XmppTestClient c, string iq)
     {
         var reply = await c.Query(iq);
         Assert.True(reply.Type == "result", $"expected a result, got {reply}");
         return reply;
     }
 
-    private static Task<Element> Create(XmppTestClient c, string node, string? config = null) =>
+    internal static Task<Element> Create(XmppTestClient c, string node, string? config = null) =>
         Ok(c, $"<iq type='set' id='{c.NextId()}' to='{Service}'><pubsub xmlns='{PubSub}'><create node='{node}'/>{(config is null ? "" : $"<configure>{Form(config)}</configure>")}</pubsub></iq>");
 
-    private static string Form(string fields, string formType = "http://jabber.org/protocol/pubsub#node_config") =>
+    internal static string Form(string fields, string formType = "http://jabber.org/protocol/pubsub#node_config") =>
         $"<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>{formType}</value></field>{fields}</x>";
 
-    private static string Field(string var, string value) => $"<field var='{var}'><value>{value}</value></field>";
+    internal static string Field(string var, string value) => $"<field var='{var}'><value>{value}</value></field>";
 
-    private static Task<Element> Subscribe(XmppTestClient c, string node, string? jid = null) =>
+    internal static Task<Element> Subscribe(XmppTestClient c, string node, string? jid = null) =>
         c.Query($"<iq type='set' id='{c.NextId()}' to='{Service}'><pubsub xmlns='{PubSub}'><subscribe node='{node}' jid='{jid ?? c.Jid.ToString()}'/></pubsub></iq>");
 
-    private static Task<Element> Publish(XmppTestClient c, string node, string? id, string payload, string options = "") =>
+    internal static Task<Element> Publish(XmppTestClient c, string node, string? id, string payload, string options = "") =>
         c.Query($"<iq type='set' id='{c.NextId()}' to='{Service}'><pubsub xmlns='{PubSub}'><publish node='{node}'><item{(id is null ? "" : $" id='{id}'")}>{payload}</item></publish>{options}</pubsub></iq>");
 
-    private static Task<Element> Items(XmppTestClient c, string node, string inner = "", string attrs = "") =>
+    internal static Task<Element> Items(XmppTestClient c, string node, string inner = "", string attrs = "") =>
         c.Query($"<iq type='get' id='{c.NextId()}' to='{Service}'><pubsub xmlns='{PubSub}'><items node='{node}'{attrs}>{inner}</items></pubsub></iq>");
 
-    private static string[] ItemIds(Element reply) =>
+    internal static string[] ItemIds(Element reply) =>
         reply.Child("pubsub", PubSub)!.Child("items", PubSub)!.Elements("item", PubSub).Select(i => i.Attr("id")!).ToArray();
 
-    private static Task<Element> Notification(XmppTestClient c, string node, Func<Element, bool>? also = null) =>
+    internal static Task<Element> Notification(XmppTestClient c, string node, Func<Element, bool>? also = null) =>
         c.Receives(e => e.Name == "message" && e.From == Service && e.Child("event", Event)?.FirstChild()?.Attr("node") == node && (also?.Invoke(e) ?? true),
             $"a notification from node {node}");
 
-    private static string Entry(string text) => $"<entry xmlns='http://www.w3.org/2005/Atom'><title>{text}</title></entry>";
+    internal static string Entry(string text) => $"<entry xmlns='http://www.w3.org/2005/Atom'><title>{text}</title></entry>";
 
     [Fact]
     public async Task Xep0060_5_1_the_service_is_a_pubsub_service_and_lists_exactly_the_features_it_implements_and_5_2_its_nodes()
@@ -88,10 +88,10 @@ public sealed class PubSubSpec(PubSubServer fixture) : IClassFixture<PubSubServe
                 "create-and-configure", "create-nodes", "delete-items", "delete-nodes", "instant-nodes", "item-ids", "last-published",
                 "manage-subscriptions", "member-affiliation", "meta-data", "modify-affiliations", "outcast-affiliation", "persistent-items",
                 "publish", "publish-options", "publisher-affiliation", "purge-nodes", "retract-items", "retrieve-affiliations",
-                "retrieve-default", "retrieve-items", "retrieve-subscriptions", "subscribe", "subscription-options" }
+                "retrieve-default", "retrieve-items", "retrieve-subscriptions", "subscribe", "subscription-options", "collections" }
             .Select(f => PubSub + "#" + f)
             .Concat([Ns.DiscoInfo, Ns.DiscoItems, PubSub, "http://jabber.org/protocol/rsm"]).Order(StringComparer.Ordinal).ToArray();
-        Assert.Equal(implemented, features); // exactly these: e.g. no collections, multi-subscribe
+        Assert.Equal(implemented, features); // exactly these: e.g. no multi-collections, multi-subscribe
 
         var node = Unique("musings");
         await Create(alice, node);
