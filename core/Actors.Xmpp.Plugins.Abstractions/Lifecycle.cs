@@ -29,6 +29,11 @@ public enum ServerEventKind
     /// once). Bare JID. <see cref="IRosters.ContactsAsync"/> reads the roster
     /// as it is now.</summary>
     RosterChanged,
+    /// <summary>An account was removed, on this node or another: drop what is kept in memory for it (a cache keyed by
+    /// the account would otherwise serve a later account of the same name). Raised on every node, after
+    /// <see cref="AccountRemoved"/> on the node that removed it; in a cluster each node raises it when it reads the
+    /// removal from the shared journal. Stored state goes on <see cref="AccountRemoved"/>, once. Bare JID.</summary>
+    AccountGone,
 }
 
 /// <summary>A lifecycle event: its kind and the session's full JID or the account's bare JID.</summary>

@@ -49,7 +49,7 @@ public sealed class BlockingPlugin : IXmppPlugin
         ctx.Hook(HookPoint.Deliver, HookPriority, lists.Deliver);
         ctx.Hook(HookPoint.FromClient, HookPriority, lists.FromClient);
 
-        ctx.On(ServerEventKind.AccountRemoved, e => { lists.Forget(e.Jid); return ValueTask.CompletedTask; });
+        ctx.On(ServerEventKind.AccountGone, e => { lists.Forget(e.Jid); return ValueTask.CompletedTask; }); // every node
         ctx.OnSignal(ChangedSignal, account => _ = ChangedElsewhereAsync(ctx, lists, account));
         ctx.Every(TimeSpan.FromMinutes(1), _ => { lists.DropUnused(TimeSpan.FromMinutes(1)); return Task.CompletedTask; });
     }

@@ -63,7 +63,8 @@ public sealed class MamPlugin : IXmppPlugin
         ctx.HandleIq("get", IqScope.Account, MamNs.Mam, "prefs", preferences.Get);
         ctx.HandleIq("set", IqScope.Account, MamNs.Mam, "prefs", preferences.Set);
 
-        ctx.On(ServerEventKind.AccountRemoved, e => new ValueTask(preferences.ForgetAsync(e.Jid)));
+        ctx.On(ServerEventKind.AccountRemoved, e => new ValueTask(preferences.RemoveAsync(e.Jid)));
+        ctx.On(ServerEventKind.AccountGone, e => { preferences.Forget(e.Jid); return ValueTask.CompletedTask; }); // every node
         ctx.On(ServerEventKind.RosterChanged, preferences.RosterChanged);
 
         if (options.RetentionDays > 0)

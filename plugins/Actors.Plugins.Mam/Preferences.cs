@@ -241,10 +241,17 @@ internal sealed class Preferences(IStoreMap store, IRosters rosters, ArchiveMode
         }
     }
 
-    public async Task ForgetAsync(Jid account)
+    /// <summary>The account is gone (on any node): what this node keeps for it in memory goes.</summary>
+    public void Forget(Jid account)
     {
         _accounts.TryRemove(account.Bare, out _);
         _rosters.TryRemove(account.Bare, out _);
+    }
+
+    /// <summary>The account was removed here: its stored preferences go.</summary>
+    public async Task RemoveAsync(Jid account)
+    {
+        Forget(account);
         try { await store.SetAsync(Jid.Parse(account.Domain), account.Local!, null); }
         catch (StorageException ex) { log.LogWarning(ex, "the archiving preferences of the removed account {Account} could not be removed", account); }
     }

@@ -85,9 +85,9 @@ public sealed class VCardPlugin : IXmppPlugin
         // the domain's hash map is not the account's own store: the host does not purge it with the account
         ctx.On(ServerEventKind.AccountRemoved, async e =>
         {
-            if (photoHashes.TryRemove(e.Jid.Bare, out _) && e.Jid.Local is { } local)
-                await hashes.SetAsync(Jid.Parse(e.Jid.Domain), local, null);
+            if (e.Jid.Local is { } local) await hashes.SetAsync(Jid.Parse(e.Jid.Domain), local, null);
         });
+        ctx.On(ServerEventKind.AccountGone, e => { photoHashes.TryRemove(e.Jid.Bare, out _); return ValueTask.CompletedTask; }); // every node
 
         // XEP-0153 §4.3 and XEP-0398 §4: every available presence of the account (broadcast or directed, a MUC join
         // among them) carries the hash of its photo, unless the client put a <photo/> of its own there (an empty one

@@ -235,6 +235,34 @@ public sealed class ClusterSessionViewTests(SessionViewClusterFixture cluster) :
         Assert.NotNull(delivered.Child("delay", "urn:xmpp:delay")); // XEP-0203
         await ClusterFixture.WaitForAsync(async () => await mailbox.CountAsync(account) == 0, "the mailbox trimmed once delivered");
     }
+
+    /// <summary>An account removed through one node: that node raises AccountRemoved (stored state goes once), and
+    /// every node raises AccountGone when it reads the removal from the journal, so their caches drop the account.</summary>
+    [Fact]
+    public async Task Issue10_an_account_removed_on_one_node_is_AccountGone_on_every_node_and_AccountRemoved_on_that_one()
+    {
+        var account = await AccountAsync("view-gone");
+        var seen = new ConcurrentQueue<(string Node, ServerEventKind Kind)>();
+        IDisposable Watch(TestServer node, string name, ServerEventKind kind) =>
+            Actors.Xmpp.Server.Lifecycle.ServerEvents.Of(node.Services.GetRequiredService<ActorSystem>()).On(kind, e =>
+            {
+                if (e.Jid.Equals(account)) seen.Enqueue((name, kind));
+                return ValueTask.CompletedTask;
+            });
+        using var goneA = Watch(cluster.NodeA, "A", ServerEventKind.AccountGone);
+        using var goneB = Watch(cluster.NodeB, "B", ServerEventKind.AccountGone);
+        using var removedA = Watch(cluster.NodeA, "A", ServerEventKind.AccountRemoved);
+        using var removedB = Watch(cluster.NodeB, "B", ServerEventKind.AccountRemoved);
+
+        Assert.True(await cluster.NodeA.Services.GetRequiredService<ServerContext>().AccountLifecycle.RemoveAsync(account));
+
+        await ClusterFixture.WaitForAsync(() => seen.Count(e => e.Kind == ServerEventKind.AccountGone) == 2, "AccountGone on both nodes");
+        await Task.Delay(500); // nothing more comes
+        Assert.Equal(1, seen.Count(e => e == ("A", ServerEventKind.AccountGone)));
+        Assert.Equal(1, seen.Count(e => e == ("B", ServerEventKind.AccountGone)));
+        Assert.Equal([("A", ServerEventKind.AccountRemoved)], seen.Where(e => e.Kind == ServerEventKind.AccountRemoved));
+        await ClusterFixture.WaitForAsync(() => !cluster.NodeB.Accounts.Exists(account), "view-gone out of node B's directory");
+    }
 }
 
 /// <summary>

@@ -87,4 +87,28 @@ public sealed class LifecycleTests
             await server.DisposeAsync();
         }
     }
+
+    /// <summary>One node: a removal raises AccountRemoved, then AccountGone (the caches' event), once each.</summary>
+    [Fact]
+    public async Task An_account_removed_raises_AccountRemoved_then_AccountGone_once_each()
+    {
+        await using var server = new TestServer(Plain());
+        var account = await server.AddUserAsync("gone-single");
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<Actors.Xmpp.Plugins.ServerEventKind>();
+        var events = Actors.Xmpp.Server.Lifecycle.ServerEvents.Of(server.Services.GetRequiredService<Akka.Actor.ActorSystem>());
+        Actors.Xmpp.Plugins.ServerEventHandler record = e =>
+        {
+            if (e.Jid.Equals(account)) seen.Enqueue(e.Kind);
+            return ValueTask.CompletedTask;
+        };
+        using var removed = events.On(Actors.Xmpp.Plugins.ServerEventKind.AccountRemoved, record);
+        using var gone = events.On(Actors.Xmpp.Plugins.ServerEventKind.AccountGone, record);
+
+        Assert.True(await server.Services.GetRequiredService<Actors.Xmpp.Server.ServerContext>().AccountLifecycle.RemoveAsync(account));
+
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        while (seen.Count < 2 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        await Task.Delay(300); // nothing more comes
+        Assert.Equal([Actors.Xmpp.Plugins.ServerEventKind.AccountRemoved, Actors.Xmpp.Plugins.ServerEventKind.AccountGone], seen);
+    }
 }

@@ -168,6 +168,8 @@ public sealed class AccountsActor : ReceivePersistentActor, IWithTimers
                 _eventsSinceSnapshot++;
                 _replyTo.Tell(true);
                 ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.AccountRemoved, e.User, _domain);
+                // one node: its caches drop it now (in a cluster each node's follower raises it on reading the event)
+                if (_role == Role.Single) ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.AccountGone, e.User, _domain);
                 MaybeSnapshot();
                 Done();
             });
@@ -255,6 +257,8 @@ public sealed class AccountsActor : ReceivePersistentActor, IWithTimers
                 case AccountRemoved r:
                     _accounts.Remove(r.User);
                     _directory.Remove(_domain, r.User);
+                    // every node's caches drop it (the writer's node raised AccountRemoved before it stopped)
+                    ServerEvents.Of(Context.System).RaiseForAccount(ServerEventKind.AccountGone, r.User, _domain);
                     break;
             }
         }
