@@ -68,7 +68,7 @@ internal sealed class TurnTestClient : IAsyncDisposable
     }
 
     /// <summary>Sends a request and waits for its response.</summary>
-    public async Task<StunMessage> RequestAsync(byte[] request)
+    public async Task<StunMessage> RequestAsync(byte[] request, TimeSpan? timeout = null)
     {
         var tid = Convert.ToHexString(request.AsSpan(8, 12));
         var answer = new TaskCompletionSource<StunMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -76,7 +76,7 @@ internal sealed class TurnTestClient : IAsyncDisposable
         try
         {
             await SendRawAsync(request);
-            return await answer.Task.WaitAsync(Timeout);
+            return await answer.Task.WaitAsync(timeout ?? Timeout);
         }
         finally
         {
@@ -117,18 +117,31 @@ internal sealed class TurnTestClient : IAsyncDisposable
         return response;
     }
 
-    public Task<StunMessage> AllocateAsync(uint? lifetime = null) => AuthenticatedAsync(StunMethod.Allocate, b =>
+    public Task<StunMessage> AllocateAsync(uint? lifetime = null) => Allocated(AuthenticatedAsync(StunMethod.Allocate, b =>
     {
         b.Bytes(StunAttr.RequestedTransport, [StunWire.TransportUdp, 0, 0, 0]);
         if (lifetime is { } l) b.UInt32(StunAttr.Lifetime, l);
-    });
+    }));
+
+    /// <summary>The credentials of the allocation this UDP client made: disposing deletes it (RFC 8656 §7.5, a
+    /// Refresh with LIFETIME 0), as a client that is done does. Otherwise it lives on in the shared server, and a later
+    /// test's client that the OS gives the same ephemeral port has the same 5-tuple: its Allocate gets 437.</summary>
+    private (string User, string Password)? _allocatedAs;
+
+    private async Task<StunMessage> Allocated(Task<StunMessage> allocate)
+    {
+        var response = await allocate;
+        if (!Tcp && response.Class == StunClass.SuccessResponse && Username is not null && Password is not null)
+            _allocatedAs = (Username, Password);
+        return response;
+    }
 
     /// <summary>Allocate with REQUESTED-TRANSPORT <paramref name="transport"/> (RFC 6062: 6 for a TCP relay).</summary>
-    public Task<StunMessage> AllocateAsync(byte transport, Action<StunBuilder>? more = null) => AuthenticatedAsync(StunMethod.Allocate, b =>
+    public Task<StunMessage> AllocateAsync(byte transport, Action<StunBuilder>? more = null) => Allocated(AuthenticatedAsync(StunMethod.Allocate, b =>
     {
         b.Bytes(StunAttr.RequestedTransport, [transport, 0, 0, 0]);
         more?.Invoke(b);
-    });
+    }));
 
     /// <summary>RFC 6062 §4.3: Connect to <paramref name="peer"/>.</summary>
     public Task<StunMessage> ConnectToPeerAsync(IPEndPoint peer) =>
@@ -313,6 +326,18 @@ internal sealed class TurnTestClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (_allocatedAs is { } owner && Realm is not null && Nonce is not null)
+        {
+            (Username, Password) = owner;
+            try
+            {
+                await RequestAsync(Build(StunMethod.Refresh, b => b.UInt32(StunAttr.Lifetime, 0)), TimeSpan.FromSeconds(2));
+            }
+            catch (Exception ex) when (ex is TimeoutException or SocketException or ObjectDisposedException)
+            {
+                // gone already (deleted, expired, the server stopped): nothing to delete
+            }
+        }
         _stop.Cancel();
         _socket.Dispose();
         try
