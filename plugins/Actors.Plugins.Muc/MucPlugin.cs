@@ -123,9 +123,12 @@ public sealed class MucPlugin : IXmppPlugin
         var writes = new List<Task>();
         foreach (var (room, occupants) in _occupants.Rooms())
         {
-            bool unwritten;
-            lock (occupants) unwritten = occupants.UnwrittenHistory.Count > 0;
-            if (unwritten) writes.Add(rooms.AskAsync(room, Room.WriteHistoryCommand(), AskTimeout));
+            // history not journaled yet, or a batch handed to the journal just now (the room's timer): the room answers
+            // once that write is done (an entity takes its next command after its persist), before the system stops
+            bool pending;
+            lock (occupants)
+                pending = occupants.UnwrittenHistory.Count > 0 || Environment.TickCount64 - occupants.HistoryWrittenAt < (long)AskTimeout.TotalMilliseconds;
+            if (pending) writes.Add(rooms.AskAsync(room, Room.WriteHistoryCommand(), AskTimeout));
         }
         if (writes.Count == 0) return;
         try

@@ -128,6 +128,10 @@ internal sealed class RoomOccupants
     /// after the first), not one journal write per message; entering occupants get it with the journaled history.</summary>
     public readonly List<HistoryEntry> UnwrittenHistory = new();
 
+    /// <summary>When the room last handed a history batch to its journal (Environment.TickCount64): the write may still
+    /// be under way, so the plugin's unload waits for the room (<see cref="Room.WriteHistoryCommand"/>).</summary>
+    public long HistoryWrittenAt = long.MinValue / 2;
+
     /// <summary>Occupants (nicknames), not sessions: what muc#roomconfig_maxusers and muc#roominfo_occupants count.</summary>
     public int Count => ByNick.Count;
 

@@ -259,6 +259,7 @@ internal sealed partial class Room(MucOptions options, OccupantRegistry registry
         if (unwritten.Count == 0) return;
         room.Persist(RoomEvents.HistoryBatch(unwritten));
         unwritten.Clear();
+        occupants.HistoryWrittenAt = Environment.TickCount64;
     }
 
     /// <summary>The discussion history as entering occupants see it, newest first: the unwritten entries, then the
