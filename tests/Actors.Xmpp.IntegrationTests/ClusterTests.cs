@@ -348,6 +348,15 @@ public sealed class ClusterTests(ClusterFixture cluster) : IClassFixture<Cluster
             }
         }
         Assert.Equal(1, stopped);
+        // the shard learns of the stop from its own watch, after ours: until then it still delivers to the stopped
+        // entity (the message becomes a dead letter), so the test goes on once no shard lists the entity
+        foreach (var node in new[] { cluster.NodeA, cluster.NodeB })
+        {
+            var region = node.Services.GetRequiredService<ShardedUserDirectory>().Region;
+            await ClusterFixture.WaitForAsync(async () =>
+                (await region.Ask<Akka.Cluster.Sharding.CurrentShardRegionState>(Akka.Cluster.Sharding.GetShardRegionState.Instance,
+                    TimeSpan.FromSeconds(5))).Shards.All(shard => !shard.EntityIds.Contains(account.ToString())), "the shard forgot the stopped entity");
+        }
     }
 
     [Fact]
