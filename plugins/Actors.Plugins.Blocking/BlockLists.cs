@@ -28,7 +28,7 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
     private AccountList Of(Jid account)
     {
         if (_accounts.TryGetValue(account, out var list)) return list.Touch();
-        var fresh = new AccountList();
+        var fresh = NewList();
         list = _accounts.GetOrAdd(account, fresh);
         if (ReferenceEquals(list, fresh)) _ = ReadAsync(account, fresh);
         return list.Touch();
@@ -45,16 +45,22 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
         {
             log.LogError(ex, "blocking: cannot read the block list of {Account}", account);
             _accounts.TryRemove(new KeyValuePair<Jid, AccountList>(account, list)); // the next stanza tries again
-            foreach (var held in list.Fail())
-                if (held.Name == "message" || held.Name == "iq" && held.Type is "get" or "set")
-                    Send(StanzaErrors.Reply(held, "internal-server-error", "the recipient's block list cannot be read"));
-            list.Loaded.TrySetException(ex);
+            list.Fail(ex);
             return;
         }
         var jids = ImmutableHashSet.CreateBuilder<string>(StringComparer.Ordinal);
         foreach (var e in entries) jids.Add(e.Key);
-        // the held stanzas are routed again (in arrival order) before any later stanza passes the hooks
-        list.Publish(jids.ToImmutable(), send);
+        // the waiting stanzas are routed again (in arrival order) before any later stanza passes the hooks
+        list.Publish(jids.ToImmutable());
+    }
+
+    private AccountList NewList() => new(send, RefuseUnreadable);
+
+    /// <summary>A stanza whose recipient's or sender's list cannot be read: a message or IQ request gets the error.</summary>
+    private void RefuseUnreadable(Element stanza)
+    {
+        if (stanza.Name == "message" || stanza.Name == "iq" && stanza.Type is "get" or "set")
+            Send(StanzaErrors.Reply(stanza, "internal-server-error", "a block list cannot be read"));
     }
 
     private void Send(Element? stanza)
@@ -82,22 +88,19 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
             if (!accounts.Exists(to.Bare)) return false; // the router answers as for no account
             recipient = Of(to.Bare);
         }
-        recipient.Touch();
-        if (!recipient.TryGet(out var blockedByRecipient, e.Stanza)) return true; // held, routed again once read
-        if (Blocks(blockedByRecipient, from))
+        // the sender's list when it is a local account (a remote sender, over s2s, the server or a service has no list
+        // here: none is read)
+        AccountList? sender = null;
+        if (from.Local is not null && !_accounts.TryGetValue(from.Bare, out sender))
+            sender = IsLocal(from) && accounts.Exists(from.Bare) ? Of(from.Bare) : null;
+        sender?.Touch();
+        if (!recipient.Admit(e.Stanza, sender)) return true; // waits: routed again, in order, once the lists are read
+        if (Blocks(recipient.Blocked!, from))
         {
             RefuseInbound(e.Stanza);
             return true;
         }
-        if (from.Local is null) return false; // the server or a service: it has no block list
-        // from a local account (a remote sender, over s2s, has no list here: none is read)
-        if (!_accounts.TryGetValue(from.Bare, out var sender))
-        {
-            if (!IsLocal(from) || !accounts.Exists(from.Bare)) return false;
-            sender = Of(from.Bare);
-        }
-        if (!sender.TryGet(out var blockedBySender, e.Stanza)) return true;
-        if (Blocks(blockedBySender, to) && !(e.Stanza.Name == "presence" && e.Stanza.Type == "unavailable"))
+        if (sender?.Blocked is { } blockedBySender && Blocks(blockedBySender, to) && !(e.Stanza.Name == "presence" && e.Stanza.Type == "unavailable"))
         {
             // §3.6: presence (broadcasts, probe answers) is dropped; a message or IQ request gets the error
             if (e.Stanza.Name != "presence") Send(NotAcceptable(e.Stanza));
@@ -168,7 +171,7 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
     public ImmutableHashSet<string>? ReadAgain(Jid account)
     {
         if (!_accounts.TryGetValue(account, out var old)) return null;
-        var fresh = new AccountList();
+        var fresh = NewList();
         if (!_accounts.TryUpdate(account, fresh, old)) return null; // replaced or dropped meanwhile: read at next use
         _ = ReadAsync(account, fresh);
         return old.Blocked;
@@ -208,133 +211,5 @@ internal sealed class BlockLists(IStoreMap store, Action<Element> send, ILogger 
         var error = StanzaErrors.Reply(stanza, "not-acceptable", "the recipient is blocked");
         error?.Child("error", Ns.Client)?.Add(new Element("blocked", BlockingPlugin.ErrorsNs));
         return error;
-    }
-}
-
-/// <summary>One account's block list in memory, and the stanzas held while it is read.</summary>
-internal sealed class AccountList
-{
-    private readonly Lock _lock = new();
-    private ImmutableHashSet<string>? _decided;      // set under the lock once read (before the held stanzas go again)
-    private volatile ImmutableHashSet<string>? _published; // read without the lock once the held stanzas went again
-    private List<Element>? _held;
-    // under the lock: the managed thread routing the held stanzas again (outside the lock), 0 when none is. The hooks
-    // of those stanzas run on that thread and see the list; any other thread's stanza is still held behind them. (An
-    // instance field, not a [ThreadStatic]: with one in this collectible assembly a test run crashed inside the runtime
-    // while the GC collected an unloaded plugin context.)
-    private int _drainingThread;
-    private long _lastUsed = Environment.TickCount64;
-
-    /// <summary>Completes once the list is read (fails if it cannot be).</summary>
-    public readonly TaskCompletionSource Loaded = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-    public ImmutableHashSet<string>? Blocked => _published;
-
-    public AccountList Touch()
-    {
-        _lastUsed = Environment.TickCount64;
-        return this;
-    }
-
-    /// <summary>The list, or false after holding <paramref name="stanza"/> until it is read.</summary>
-    public bool TryGet(out ImmutableHashSet<string> blocked, Element stanza)
-    {
-        if (_published is { } p)
-        {
-            blocked = p;
-            return true;
-        }
-        lock (_lock)
-        {
-            if (_decided is { } d && (_drainingThread == 0 || _drainingThread == Environment.CurrentManagedThreadId))
-            {
-                blocked = d;
-                return true;
-            }
-            (_held ??= []).Add(stanza);
-            blocked = [];
-            return false;
-        }
-    }
-
-    /// <summary>The list was read: the held stanzas are routed again (their hooks, on this thread, see the list), and
-    /// those held meanwhile after them, then it is published. The routing runs outside the lock: a hook it runs takes
-    /// other accounts' locks (the recipient's list), and holding this one then deadlocks against the thread that
-    /// publishes the recipient's list while routing a stanza to this account.</summary>
-    public void Publish(ImmutableHashSet<string> jids, Action<Element> route)
-    {
-        lock (_lock)
-        {
-            _decided = jids;
-            _drainingThread = Environment.CurrentManagedThreadId;
-        }
-        try
-        {
-            while (true)
-            {
-                List<Element>? held;
-                lock (_lock)
-                {
-                    held = _held;
-                    _held = null;
-                    if (held is null)
-                    {
-                        _drainingThread = 0;
-                        _published = _decided;
-                        break;
-                    }
-                }
-                foreach (var stanza in held) route(stanza);
-            }
-        }
-        finally
-        {
-            lock (_lock)
-            {
-                if (_drainingThread != 0) // routing threw: nothing more is held from now on
-                {
-                    _drainingThread = 0;
-                    _published = _decided;
-                }
-            }
-        }
-        Loaded.TrySetResult();
-    }
-
-    /// <summary>The list could not be read: the held stanzas, to be refused.</summary>
-    public List<Element> Fail()
-    {
-        lock (_lock)
-        {
-            var held = _held ?? [];
-            _held = null;
-            return held;
-        }
-    }
-
-    public bool Contains(string jid) => _published?.Contains(jid) == true;
-
-    public string[] Sorted()
-    {
-        var list = (_published ?? []).ToArray();
-        Array.Sort(list, StringComparer.Ordinal);
-        return list;
-    }
-
-    /// <summary>A block (§3.3) or unblock (§3.4; no JIDs: all) stored: the list in memory follows.</summary>
-    public void Apply(bool block, List<string> jids)
-    {
-        lock (_lock)
-        {
-            var current = _decided ?? [];
-            var next = block ? current.Union(jids) : jids.Count == 0 ? current.Clear() : current.Except(jids);
-            _decided = next;
-            if (_drainingThread == 0) _published = next; // (else published once the held stanzas went)
-        }
-    }
-
-    public bool Unused(long before)
-    {
-        lock (_lock) return _held is null && _published is not null && _lastUsed < before;
     }
 }

@@ -13,8 +13,9 @@ namespace Actors.Plugins.Blocking;
 /// a list is read at the first stanza that needs it (routed to or from an existing local account, or the account's
 /// own block command), not at login, so that a login costs no read of this store. A hook that needs a list still being
 /// read holds the stanza (it returns true, nothing else sees it) and routes it again, in arrival order, once the list
-/// is in memory: the second pass decides. No thread ever waits for the store. Lists of accounts with no bound session
-/// are dropped after a minute unused.
+/// is in memory: the second pass decides. Whichever list a stanza waits for (its recipient's or its sender's), it waits
+/// in its recipient's queue, and later stanzas to that account wait behind it (<see cref="AccountList"/>). No thread
+/// ever waits for the store. Lists of accounts with no bound session are dropped after a minute unused.
 ///
 /// Enforcement: inbound (§3.5) at InboundBare, InboundFull and Deliver (what the account blocked never reaches it:
 /// messages and IQ get/set are answered service-unavailable, presence is dropped, so nothing from a blocked JID is
