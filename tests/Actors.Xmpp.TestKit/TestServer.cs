@@ -36,7 +36,7 @@ public class TestServer : IAsyncDisposable, IDisposable
 
     public TestServer() : this(new Dictionary<string, string?>()) { }
 
-    public TestServer(IDictionary<string, string?> overrides) : this(NewRoot(), overrides, privatePlugins: false, log: false)
+    public TestServer(IDictionary<string, string?> overrides) : this(NewRoot(), overrides, privatePlugins: false, log: Environment.GetEnvironmentVariable("XMPP_TEST_LOG") == "1")
     {
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         _host.StartAsync(cts.Token).GetAwaiter().GetResult();
