@@ -12,7 +12,9 @@
 #      dashboard received in it: server CPU per reading delivered; and the readings/s acknowledged
 # Prints one line of figures (also appended as JSON to $FLEET_WORKDIR/results.jsonl).
 # Environment: FLEET_WORKDIR (default /tmp/fleet-measure), FLEET_PORT/FLEET_MQTT_PORT (actors 17222/17883,
-# ejabberd 27222/27883), FLEET_SETTLE (seconds to let the server settle before reading RSS, 10).
+# ejabberd 27222/27883), FLEET_SETTLE (seconds to let the server settle before reading RSS, 10), FLEET_TRACE (actors
+# only: a file to write a 20 s dotnet-trace CPU sample of the load window to; the tracing itself costs CPU, so the
+# run's figures are then not ones to publish).
 set -euo pipefail
 SERVER="${1:?usage: measure.sh actors|ejabberd [DEVICES] [RATE] [SECONDS]}"
 DEVICES="${2:-10000}"
@@ -139,7 +141,7 @@ echo "measure.sh: idle XMPP: $X_CONN connected, RSS $X_BEFORE -> $X_AFTER KiB; i
 start_server
 "${DASH[@]}" watch --devices "$DEVICES" --rows 0 > "$W/dashboard.log" 2>&1 &
 DASH_PID=$!
-for _ in $(seq 1 600); do grep -qs "^subscribed to" "$W/dashboard.log" && break; sleep 1; done
+for _ in $(seq 1 600); do grep -qs "^subscribed to" "$W/dashboard.log" && break; kill -0 "$DASH_PID" 2>/dev/null || break; sleep 1; done
 grep "^subscribed to" "$W/dashboard.log" >&2 || die "the dashboard did not subscribe (see $W/dashboard.log)"
 "${FLEET[@]}" --mqtt-share 0 --rate "$RATE" --duration "$SECONDS_LOAD" --json > "$W/load.log" 2>&1 &
 FLEET_PID=$!
@@ -147,6 +149,9 @@ for _ in $(seq 1 600); do grep -qs "^fleet: connected" "$W/load.log" && break; s
 sleep 5 # every device past its first reading and into its random phase
 delivered() { sed -nE 's/.* readings ([0-9]+) \(.*/\1/p' "$W/dashboard.log" | tail -1; }
 D0=$(delivered); C0=$(cpu_ticks "$PID"); T0=$(date +%s.%N)
+if [ -n "${FLEET_TRACE:-}" ] && [ "$SERVER" = actors ]; then
+  dotnet-trace collect -p "$PID" --profile dotnet-sampled-thread-time --duration 00:00:00:20 -o "$FLEET_TRACE" >"$W/trace.log" 2>&1 &
+fi
 sleep $((SECONDS_LOAD - 15))
 D1=$(delivered); C1=$(cpu_ticks "$PID"); T1=$(date +%s.%N)
 wait "$FLEET_PID" || true
