@@ -22,8 +22,9 @@ namespace Actors.Xmpp.Server.Cluster;
 /// recipient: both would have to fall in that moment).</para>
 /// <para>Not taken back: what a region sends to a node that crashed, until the node is downed (remoting refuses it, as
 /// a plain dead letter without its recipient). Holding those and sending them after the removal was tried (the
-/// commit before this file's last change): it saved them but, in several runs of tests/harness/cluster-node-kill.sh (1 of the last 3, over the versions tried more),
-/// delivered some out of order, which RFC 6120 §10.1 forbids.</para>
+/// commit before this file's last change): it saved them but delivered some out of order, which RFC 6120 §10.1
+/// forbids (tests/harness/cluster-node-kill.sh: 1 of the last 3 runs with the final version tried, more with the
+/// earlier ones).</para>
 /// </summary>
 public sealed class ShardRedelivery : ReceiveActor
 {
