@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""PubSub nodes at rest (issue 11, "Fan-out": RSS per node with 100,000 nodes): one session (u0) creates --nodes nodes on
+pubsub.<domain> and publishes one small item to each (a sensor's last value), --window IQs in flight. The server's RSS
+(VmRSS of its PID and direct children, as ../shared/bench/loadgen.py samples it) is read once the server is idle
+before, right after, and again after --rest seconds (a server that passivates idle nodes has let them go by then).
+A few nodes are then read back (items get) to show they are all still there.
+
+Reports KiB per node after the creates and after the rest, server CPU per node (create + publish), and every error.
+Logins reuse ../shared/bench/loadgen.py (set BENCH_LOADGEN to another copy). Loopback only.
+
+  tests/bench/pubsubnodes.py --port 16222 --domain bench.local --server-pid PID [--nodes 100000] [--rest 60] [--out F]
+"""
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def loadgen_dir():
+    """BENCH_LOADGEN, else the first shared/bench beside the repository or one of its parents (../shared/bench)."""
+    if os.environ.get("BENCH_LOADGEN"):
+        return os.environ["BENCH_LOADGEN"]
+    d = os.path.dirname(os.path.dirname(HERE))
+    while True:
+        parent = os.path.dirname(d)
+        if os.path.isfile(os.path.join(parent, "shared", "bench", "loadgen.py")) or parent == d:
+            return os.path.join(parent, "shared", "bench")
+        d = parent
+
+
+sys.path.insert(0, loadgen_dir())
+import loadgen  # noqa: E402
+
+PUBSUB = "http://jabber.org/protocol/pubsub"
+ITEM_RE = re.compile(rb"<item[ >/]")
+
+
+async def settle(pid, idle_pct, hold):
+    """Waits (at most hold seconds) until the server used less than idle_pct of a core over one second, then 3 s more,
+    as loadgen's hold phase does; returns its RSS in KiB."""
+    deadline = time.monotonic() + hold
+    _, c0 = loadgen.proc_sample(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1.0)
+        _, c1 = loadgen.proc_sample(pid)
+        if 100 * (c1 - c0) < idle_pct:
+            break
+        c0 = c1
+    await asyncio.sleep(3.0)
+    rss, _ = loadgen.proc_sample(pid)
+    return rss
+
+
+async def run(a):
+    b = loadgen.Bench(a)
+    res = {"cmd": "pubsub-nodes", "server": a.server, "nodes": a.nodes, "window": a.window,
+           "ts": time.strftime("%Y-%m-%dT%H:%M:%S"), "loadavg": os.getloadavg()[0]}
+    pid = a.server_pid
+    svc = a.pubsub_service or f"pubsub.{a.domain}"
+    prefix = f"n{random.randrange(1 << 20)}x"
+    try:
+        st = await b.storm(1)
+        if st["ok"] != 1:
+            raise RuntimeError(f"login failed: {st.get('first_errors')}")
+        c = b.conns[0]
+        c.steady = False  # this tool reads the session's replies itself
+        res["rss_kib_before"] = await settle(pid, a.idle_pct, a.hold)
+        _, cpu0 = loadgen.proc_sample(pid)
+        t0 = time.monotonic()
+        counts = {"created": 0, "create_errors": 0, "published": 0, "publish_errors": 0}
+        first_errors = []
+        next_node = [0]
+        inflight = [0]
+
+        def create():
+            k = next_node[0]
+            next_node[0] += 1
+            c.send(f"<iq type='set' to='{svc}' id='c{k}'><pubsub xmlns='{PUBSUB}'>"
+                   f"<create node='{prefix}{k}'/></pubsub></iq>")
+            inflight[0] += 1
+
+        def publish(k):
+            c.send(f"<iq type='set' to='{svc}' id='p{k}'><pubsub xmlns='{PUBSUB}'><publish node='{prefix}{k}'>"
+                   f"<item id='last'><reading xmlns='urn:example:sensor' t='{k}' v='21.5' unit='C'/></item>"
+                   f"</publish></pubsub></iq>")
+            inflight[0] += 1
+
+        for _ in range(min(a.window, a.nodes)):
+            create()
+        while inflight[0] > 0:
+            name, el = await c.next_el(a.timeout)
+            if name != "iq":
+                continue
+            at = loadgen.attrs(el)
+            ident = at.get("id", "")
+            ok = at.get("type") == "result"
+            inflight[0] -= 1
+            if ident.startswith("c"):
+                counts["created" if ok else "create_errors"] += 1
+                if ok:
+                    publish(int(ident[1:]))
+                elif len(first_errors) < 3:
+                    first_errors.append(el[:300].decode(errors="replace"))
+            elif ident.startswith("p"):
+                counts["published" if ok else "publish_errors"] += 1
+                if not ok and len(first_errors) < 3:
+                    first_errors.append(el[:300].decode(errors="replace"))
+            if ident[:1] in ("c", "p") and next_node[0] < a.nodes and inflight[0] < a.window:
+                create()
+        wall = time.monotonic() - t0
+        _, cpu1 = loadgen.proc_sample(pid)
+        res.update(counts)
+        res["first_errors"] = first_errors
+        res["wall_s"] = round(wall, 2)
+        res["nodes_per_s"] = round(counts["created"] / wall, 1)
+        res["server_cpu_ms_per_node"] = round(1000 * (cpu1 - cpu0) / max(1, counts["created"]), 3)
+        res["rss_kib_after"] = await settle(pid, a.idle_pct, a.hold)
+        n = max(1, counts["created"])
+        res["kib_per_node_after"] = round((res["rss_kib_after"] - res["rss_kib_before"]) / n, 3)
+        if a.rest > 0:
+            await asyncio.sleep(a.rest)
+            res["rss_kib_rested"] = await settle(pid, a.idle_pct, a.hold)
+            res["kib_per_node_rested"] = round((res["rss_kib_rested"] - res["rss_kib_before"]) / n, 3)
+        # every node is still there: read a sample of them back
+        sample = random.sample(range(counts["created"]), min(a.check, counts["created"])) if counts["create_errors"] == 0 else []
+        found = 0
+        for k in sample:
+            el = await b.iq_roundtrip(c, f"<iq type='get' to='{svc}' id='g{k}'><pubsub xmlns='{PUBSUB}'>"
+                                         f"<items node='{prefix}{k}'/></pubsub></iq>", f"g{k}", a.timeout)
+            if b"type='result'" in el[:200] or b'type="result"' in el[:200]:
+                found += 1 if ITEM_RE.search(el) else 0
+        res["checked"] = len(sample)
+        res["checked_with_item"] = found
+        status = 0 if counts["create_errors"] == 0 and counts["publish_errors"] == 0 and found == len(sample) else 1
+    except Exception as e:  # noqa: BLE001
+        res["fatal"] = f"{type(e).__name__}: {e}"[:500]
+        status = 1
+    finally:
+        await b.close_all()
+    line = json.dumps(res)
+    print(line)
+    if a.out:
+        with open(a.out, "a") as f:
+            f.write(line + "\n")
+    return status
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--domain", required=True)
+    ap.add_argument("--prefix", default="u")
+    ap.add_argument("--password", default="benchpass")
+    ap.add_argument("--resource", default="r")
+    ap.add_argument("--mech", default="PLAIN", choices=["PLAIN", "SCRAM-SHA-1"])
+    ap.add_argument("--server-pid", type=int, required=True)
+    ap.add_argument("--server", default="")
+    ap.add_argument("--pubsub-service", default="")
+    ap.add_argument("--nodes", type=int, default=100_000)
+    ap.add_argument("--window", type=int, default=64, help="IQs in flight")
+    ap.add_argument("--rest", type=float, default=60, help="seconds to wait before the last RSS reading (0: none)")
+    ap.add_argument("--check", type=int, default=20, help="nodes read back at the end")
+    ap.add_argument("--idle-pct", type=float, default=10)
+    ap.add_argument("--hold", type=float, default=60, help="max seconds to wait for the server to go idle")
+    ap.add_argument("--timeout", type=float, default=60)
+    ap.add_argument("--out", default="")
+    a = ap.parse_args()
+    if not a.host.startswith("127."):
+        sys.exit("loopback targets only")
+    a.n = 1
+    # what loadgen.Bench reads from its arguments
+    for k, v in {"tls": False, "roster": True, "concurrency": 1, "arrival_rate": 0, "retries": 2, "phase_timeout": 600,
+                 "src_ips": "", "port_block": 1, "scram_cache": "", "ports": "", "ping_after_presence": True}.items():
+        setattr(a, k, v)
+    if loadgen.uvloop is not None:
+        loadgen.uvloop.install()
+    sys.exit(asyncio.run(run(a)))
+
+
+if __name__ == "__main__":
+    main()
