@@ -68,12 +68,16 @@ public interface IEntityContext
     /// <summary>Sends a copy of <paramref name="stanza"/> to each of <paramref name="recipients"/> (JIDs; each copy is
     /// the stanza with its 'to' set to one of them), once the events are written: a fan-out. The host streams the
     /// copies out off the entity's actor (which goes on handling commands meanwhile), a bounded number at a time and
-    /// at most <see cref="EntityKindOptions.FanoutPerSecond"/>, copying the stanza per recipient as it goes. Every
+    /// at most <see cref="EntityKindOptions.FanoutPerSecond"/>, copying the stanza per recipient as it goes. When the
+    /// fan-out lane already holds many copies (several thousand), the entity's reply to this command and its next
+    /// commands wait until the lane has routed enough of them (at most 2 s): back-pressure, so that a publisher
+    /// waiting for its answers goes no faster than its subscribers' copies leave. Every
     /// recipient gets the copies of one entity's fan-outs in the order the entity made them (one entity's fan-outs
     /// never overtake each other; a plain <see cref="Send"/> may overtake them). A recipient that is gone gets the
     /// router's usual handling (offline storage, or an error to the sender); one whose connection does not read is the
     /// session's outbound limit's business and never holds up the others. The entity must not change
-    /// <paramref name="stanza"/> afterwards; the list is copied.</summary>
+    /// <paramref name="stanza"/> afterwards; the list is copied. The copies share the stanza's child elements (only
+    /// the top element is copied), so nothing on their way may change a copy below its top element.</summary>
     void SendToEach(Element stanza, IReadOnlyList<string> recipients);
     /// <summary>Delivers <paramref name="command"/> to this entity after <paramref name="delay"/> (one timer per name,
     /// a new one replaces the pending one). An entity with a pending timer is not passivated for idleness; the timer

@@ -199,6 +199,18 @@ public sealed class Element
         return copy;
     }
 
+    /// <summary>A copy of this element with its own attributes and its own list of children, whose child elements are
+    /// this one's, shared: cheap where one stanza goes to many recipients with a different 'to' each (a fan-out).
+    /// Neither this element's nor the copy's descendants may be changed afterwards; the copy's attributes and its own
+    /// children (adding or removing one) may.</summary>
+    public Element CopySharingChildren()
+    {
+        var copy = new Element(Name, Namespace);
+        if (_attrs is not null) copy._attrs = new List<XAttr>(_attrs);
+        if (_children is not null) copy._children = new List<object>(_children);
+        return copy;
+    }
+
     /// <summary>A deep copy in which every element in <paramref name="fromNs"/> is in <paramref name="toNs"/> (a stanza
     /// moved between streams of different content namespaces: jabber:client, jabber:server, jabber:component:accept).</summary>
     public Element CloneIn(string fromNs, string toNs)

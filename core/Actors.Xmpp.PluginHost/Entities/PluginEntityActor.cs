@@ -22,6 +22,12 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     /// <summary>A timer the behaviour scheduled: its command comes back to the entity.</summary>
     private sealed record TimerFired(string Name, Element Command);
 
+    /// <summary>The fan-out lane is back under its backlog, or the wait for it ran out (<see cref="EntityFanout.MaxWait"/>).</summary>
+    private sealed record LaneReady(long Wait);
+
+    /// <summary>The key of the host's own timer (never a behaviour's: theirs are strings).</summary>
+    private static readonly object LaneTimer = new();
+
     private readonly IEntityBehavior _behavior;
     private readonly EntityKindOptions _options;
     private readonly Action<Element> _send;
@@ -30,8 +36,13 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     private readonly object _passivateRequest; // to the parent: the local region's, or the shard's (a clustered node)
     private object _state;
     private long _lastSnapshotSeq;
+    private long _lastSnapshotBytes; // the size of the last snapshot (recovered or made; 0: none yet)
     private IActorRef? _asker; // the asker of the command being handled, failed in PreRestart if the behaviour throws
     private HashSet<string>? _pendingTimers; // names of the behaviour's timers not yet fired: an idle entity waits for them
+    private long _laneWait; // the current wait for the fan-out lane (0: not waiting); its reply is held meanwhile
+    private long _laneWaits;
+    private IActorRef? _heldAsker;
+    private Element? _heldReply;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -66,6 +77,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
             case SnapshotOffer { Snapshot: EntitySnapshotRecord s } offer:
                 _state = BehaviorCalls.Restore(_behavior, _key, new EntitySnapshot(s.Xml is null ? null : StanzaXml.Parse(s.Xml), s.Bytes));
                 _lastSnapshotSeq = offer.Metadata.SequenceNr;
+                _lastSnapshotBytes = (s.Xml?.Length ?? 0) + (s.Bytes?.Length ?? 0);
                 break;
             case EntityEventRecord e:
                 _state = BehaviorCalls.Apply(_behavior, _state, StanzaXml.Parse(e.Xml));
@@ -78,10 +90,19 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
 
     protected override void OnCommand(object message)
     {
+        if (_laneWait != 0 && message is EntityCommand or TimerFired or ReceiveTimeout)
+        {
+            // waiting for the fan-out lane: later commands wait behind the held reply (and the entity is not idle)
+            if (message is not ReceiveTimeout) Stash.Stash();
+            return;
+        }
         switch (message)
         {
             case EntityCommand c:
                 Run(c.Command, c.ExpectsReply ? Sender : null);
+                break;
+            case LaneReady r:
+                if (r.Wait == _laneWait) StopWaitingForLane();
                 break;
             case TimerFired t:
                 _pendingTimers?.Remove(t.Name);
@@ -93,6 +114,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
                 if (_pendingTimers is not { Count: > 0 }) Context.Parent.Tell(_passivateRequest);
                 break;
             case EntityRegionActor.StopEntity:
+                if (_laneWait != 0) HoldNoLonger(); // the reply goes; the commands held after it go with the mailbox
                 Context.Stop(Self);
                 break;
             case SaveSnapshotSuccess s:
@@ -131,11 +153,18 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     private void Finish(Effects effects, IActorRef? asker)
     {
         _asker = null;
-        asker?.Tell(new EntityReply(effects.ReplyPayload));
+        // back-pressure: a fan-out that leaves the lane over its backlog holds the reply and the next commands until
+        // the lane drains (a publisher waiting for its answer then publishes as fast as the copies are routed)
+        var copies = 0L;
+        if (effects.Fanouts is { } counted)
+            foreach (var (_, recipients) in counted) copies += recipients.Length;
+        var wait = copies > 0 && !effects.PassivateRequested && _fanout.WouldExceedBacklog(_key, copies);
+        if (!wait) asker?.Tell(new EntityReply(effects.ReplyPayload));
         if (effects.Stanzas is { } stanzas)
             foreach (var stanza in stanzas) _send(stanza);
         if (effects.Fanouts is { } fanouts)
             foreach (var (stanza, recipients) in fanouts) _fanout.Enqueue(_key, stanza, recipients);
+        if (wait) WaitForLane(asker, effects.ReplyPayload);
         if (effects.TimerChanges is { } timers)
         {
             foreach (var (name, delay, cmd) in timers)
@@ -155,14 +184,47 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
         if (effects.PassivateRequested) Context.Parent.Tell(_passivateRequest);
     }
 
+    private void WaitForLane(IActorRef? asker, Element? reply)
+    {
+        _laneWait = ++_laneWaits;
+        _heldAsker = asker;
+        _heldReply = reply;
+        var wait = _laneWait;
+        _fanout.WhenBelowBacklog(_key).PipeTo(Self, success: () => new LaneReady(wait));
+        Timers.StartSingleTimer(LaneTimer, new LaneReady(wait), EntityFanout.MaxWait);
+    }
+
+    private void StopWaitingForLane()
+    {
+        HoldNoLonger();
+        Stash.UnstashAll();
+    }
+
+    private void HoldNoLonger()
+    {
+        _laneWait = 0;
+        Timers.Cancel(LaneTimer);
+        _heldAsker?.Tell(new EntityReply(_heldReply));
+        _heldAsker = null;
+        _heldReply = null;
+    }
+
+    /// <summary>A snapshot after <see cref="EntityKindOptions.SnapshotEvery"/> events, or after one event per
+    /// <see cref="SnapshotBytesPerEvent"/> bytes of the last snapshot if that is more: a large state (a node with
+    /// 10,000 subscriptions) is not written out whole every 100 events.</summary>
     private void MaybeSnapshot()
     {
-        if (LastSequenceNr - _lastSnapshotSeq < _options.SnapshotEvery) return;
+        if (LastSequenceNr - _lastSnapshotSeq < Math.Max(_options.SnapshotEvery, _lastSnapshotBytes / SnapshotBytesPerEvent)) return;
         var snapshot = BehaviorCalls.Snapshot(_behavior, _state);
         if (snapshot is null) return;
-        _lastSnapshotSeq = LastSequenceNr; // one attempt per SnapshotEvery events, even if this one fails
-        SaveSnapshot(new EntitySnapshotRecord(snapshot.Xml is null ? null : StanzaXml.ToXml(snapshot.Xml), snapshot.Bytes));
+        _lastSnapshotSeq = LastSequenceNr; // one attempt per interval, even if this one fails
+        var xml = snapshot.Xml is null ? null : StanzaXml.ToXml(snapshot.Xml);
+        _lastSnapshotBytes = (xml?.Length ?? 0) + (snapshot.Bytes?.Length ?? 0);
+        SaveSnapshot(new EntitySnapshotRecord(xml, snapshot.Bytes));
     }
+
+    /// <summary>Snapshot bytes that one event "pays for" (see <see cref="MaybeSnapshot"/>).</summary>
+    private const int SnapshotBytesPerEvent = 256;
 
     protected override void PreRestart(Exception reason, object message)
     {

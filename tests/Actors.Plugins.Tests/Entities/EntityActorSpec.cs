@@ -137,6 +137,50 @@ public sealed class EntityActorSpec : TestKit
     }
 
     [Fact]
+    public async Task A_fan_out_past_the_lanes_backlog_holds_the_reply_and_the_next_commands_until_the_lane_drains()
+    {
+        const int recipients = 10_000; // each fan-out alone exceeds the backlog
+        var sent = new System.Collections.Concurrent.ConcurrentQueue<Element>();
+        var options = new EntityKindOptions { FanoutPerSecond = 20_000, FanoutLanes = 1 };
+        using var fanout = new EntityFanout(Sys, "test/counter", options, sent.Enqueue);
+        var (kind, _) = Region(new Counter(), options, sent.Enqueue, fanout);
+        var first = kind.AskAsync("news", Cmd("fanout", recipients).SetAttr("mark", "first"), TimeSpan.FromSeconds(10));
+        kind.Tell("news", Cmd("fanout", recipients).SetAttr("mark", "second"));
+        kind.Tell("news", Cmd("fanout", recipients).SetAttr("mark", "third"));
+        await kind.AskAsync("news", Cmd("add", 7), TimeSpan.FromSeconds(10)); // held behind the three fan-outs
+        var routed = sent.Count;
+        Assert.True(first.IsCompleted);
+        Assert.True(routed >= 3 * recipients - EntityFanout.Backlog,
+            $"the entity answered with {routed} of {3 * recipients} copies routed: its lane held more than {EntityFanout.Backlog}");
+
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (sent.Count < 3 * recipients && DateTime.UtcNow < deadline) await Task.Delay(50);
+        Assert.Equal(3 * recipients, sent.Count); // none lost, and in order per recipient
+        var marks = new Dictionary<string, string>();
+        foreach (var copy in sent)
+        {
+            var before = marks.GetValueOrDefault(copy.To!);
+            Assert.True((before, copy.Id) is (null, "first") or ("first", "second") or ("second", "third"), $"{copy.To}: {copy.Id} after {before}");
+            marks[copy.To!] = copy.Id!;
+        }
+        Assert.Equal(7, await Value(kind, "news"));
+    }
+
+    [Fact]
+    public async Task An_entity_holds_its_reply_for_a_slow_lane_no_longer_than_the_wait_limit()
+    {
+        const int recipients = 12_000; // at 1,000 copies/s the lane is under the backlog only after ~3.8 s
+        var sent = new System.Collections.Concurrent.ConcurrentQueue<Element>();
+        var options = new EntityKindOptions { FanoutPerSecond = 1000, FanoutLanes = 1 };
+        using var fanout = new EntityFanout(Sys, "test/counter", options, sent.Enqueue);
+        var (kind, _) = Region(new Counter(), options, sent.Enqueue, fanout);
+        await kind.AskAsync("slow", Cmd("fanout", recipients).SetAttr("mark", "only"), TimeSpan.FromSeconds(10));
+        var routed = sent.Count;
+        Assert.True(routed < recipients - EntityFanout.Backlog, $"the reply waited for {routed} copies, past the wait limit");
+        Assert.Equal(0, await Value(kind, "slow")); // and the entity answers again
+    }
+
+    [Fact]
     public async Task Commands_reach_the_entity_of_their_key_only()
     {
         var (kind, _) = Region(new Counter());
