@@ -180,6 +180,31 @@ public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task A_large_map_snapshots_every_half_its_entries_not_every_snapshot_interval_and_recovers_whole(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        const string id = "plugin-store:test/map/nodes:pubsub.localhost";
+        await WithSystem(db, async (system, storage) =>
+        {
+            var map = storage.Map("nodes");
+            for (var i = 0; i < 40; i++) await map.SetAsync(PubSub, "n" + i, StoredValue.Of("v" + i)); // one event each
+            // snapshots at events 3, 6, 10, 15, 22 and 33 (every max(3, entries / 2)); each deletes the events it covers,
+            // asynchronously: once that settles the journal holds 34..40 (every 3: 40 alone)
+            int held = -1, last;
+            do
+            {
+                last = held;
+                await Task.Delay(300);
+                held = (await Events(system, id)).Count;
+            } while (held != last);
+            Assert.True(held > 3, $"the journal holds {held} events: the 40-entry map was snapshotted every 3 events");
+        }, snapshotEvery: 3);
+        await WithSystem(db, async (_, storage) =>
+            Assert.Equal(40, (await storage.Map("nodes").GetAllAsync(PubSub)).Count), snapshotEvery: 3);
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
     public async Task Stores_recover_after_a_restart_and_after_passivation_from_snapshots_and_events(string kind)
     {
         using var db = TestDatabase.Create(kind);
