@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""PubSub nodes at rest (issue 11, "Fan-out": RSS per node with 100,000 nodes): one session (u0) creates --nodes nodes on
-pubsub.<domain> and publishes one small item to each (a sensor's last value), --window IQs in flight. The server's RSS
+"""PubSub nodes at rest (issue 11, "Fan-out": RSS per node with 100,000 nodes): --owners sessions (u0..) create --nodes
+nodes on pubsub.<domain> in equal shares and publish one small item to each (a sensor's last value), --window IQs in
+flight in all. The server's RSS
 (VmRSS of its PID and direct children, as ../shared/bench/loadgen.py samples it) is read once the server is idle
 before, right after, and again after --rest seconds (a server that passivates idle nodes has let them go by then).
 A few nodes are then read back (items get) to show they are all still there.
@@ -65,54 +66,62 @@ async def run(a):
     svc = a.pubsub_service or f"pubsub.{a.domain}"
     prefix = f"n{random.randrange(1 << 20)}x"
     try:
-        st = await b.storm(1)
-        if st["ok"] != 1:
-            raise RuntimeError(f"login failed: {st.get('first_errors')}")
-        c = b.conns[0]
-        c.steady = False  # this tool reads the session's replies itself
+        st = await b.storm(a.owners)
+        if st["ok"] != a.owners:
+            raise RuntimeError(f"logins failed: {st.get('first_errors')}")
+        owners = [b.conns[i] for i in sorted(b.conns)]
+        for c in owners:
+            c.steady = False  # this tool reads the sessions' replies itself
+        res["owners"] = len(owners)
         res["rss_kib_before"] = await settle(pid, a.idle_pct, a.hold)
         _, cpu0 = loadgen.proc_sample(pid)
         t0 = time.monotonic()
         counts = {"created": 0, "create_errors": 0, "published": 0, "publish_errors": 0}
         first_errors = []
-        next_node = [0]
-        inflight = [0]
+        window = max(1, a.window // len(owners))
 
-        def create():
-            k = next_node[0]
-            next_node[0] += 1
-            c.send(f"<iq type='set' to='{svc}' id='c{k}'><pubsub xmlns='{PUBSUB}'>"
-                   f"<create node='{prefix}{k}'/></pubsub></iq>")
-            inflight[0] += 1
+        async def owner(c, first, last):
+            """Creates nodes first..last-1 and publishes one item to each, `window` requests in flight."""
+            next_node, inflight = [first], [0]
 
-        def publish(k):
-            c.send(f"<iq type='set' to='{svc}' id='p{k}'><pubsub xmlns='{PUBSUB}'><publish node='{prefix}{k}'>"
-                   f"<item id='last'><reading xmlns='urn:example:sensor' t='{k}' v='21.5' unit='C'/></item>"
-                   f"</publish></pubsub></iq>")
-            inflight[0] += 1
+            def create():
+                k = next_node[0]
+                next_node[0] += 1
+                c.send(f"<iq type='set' to='{svc}' id='c{k}'><pubsub xmlns='{PUBSUB}'>"
+                       f"<create node='{prefix}{k}'/></pubsub></iq>")
+                inflight[0] += 1
 
-        for _ in range(min(a.window, a.nodes)):
-            create()
-        while inflight[0] > 0:
-            name, el = await c.next_el(a.timeout)
-            if name != "iq":
-                continue
-            at = loadgen.attrs(el)
-            ident = at.get("id", "")
-            ok = at.get("type") == "result"
-            inflight[0] -= 1
-            if ident.startswith("c"):
-                counts["created" if ok else "create_errors"] += 1
-                if ok:
-                    publish(int(ident[1:]))
-                elif len(first_errors) < 3:
-                    first_errors.append(el[:300].decode(errors="replace"))
-            elif ident.startswith("p"):
-                counts["published" if ok else "publish_errors"] += 1
-                if not ok and len(first_errors) < 3:
-                    first_errors.append(el[:300].decode(errors="replace"))
-            if ident[:1] in ("c", "p") and next_node[0] < a.nodes and inflight[0] < a.window:
+            def publish(k):
+                c.send(f"<iq type='set' to='{svc}' id='p{k}'><pubsub xmlns='{PUBSUB}'><publish node='{prefix}{k}'>"
+                       f"<item id='last'><reading xmlns='urn:example:sensor' t='{k}' v='21.5' unit='C'/></item>"
+                       f"</publish></pubsub></iq>")
+                inflight[0] += 1
+
+            while next_node[0] < last and inflight[0] < window:
                 create()
+            while inflight[0] > 0:
+                name, el = await c.next_el(a.timeout)
+                if name != "iq":
+                    continue
+                at = loadgen.attrs(el)
+                ident = at.get("id", "")
+                ok = at.get("type") == "result"
+                inflight[0] -= 1
+                if ident.startswith("c"):
+                    counts["created" if ok else "create_errors"] += 1
+                    if ok:
+                        publish(int(ident[1:]))
+                    elif len(first_errors) < 3:
+                        first_errors.append(el[:300].decode(errors="replace"))
+                elif ident.startswith("p"):
+                    counts["published" if ok else "publish_errors"] += 1
+                    if not ok and len(first_errors) < 3:
+                        first_errors.append(el[:300].decode(errors="replace"))
+                if ident[:1] in ("c", "p") and next_node[0] < last and inflight[0] < window:
+                    create()
+
+        share = -(-a.nodes // len(owners))
+        await asyncio.gather(*(owner(c, i * share, min(a.nodes, (i + 1) * share)) for i, c in enumerate(owners)))
         wall = time.monotonic() - t0
         _, cpu1 = loadgen.proc_sample(pid)
         res.update(counts)
@@ -128,8 +137,9 @@ async def run(a):
             res["rss_kib_rested"] = await settle(pid, a.idle_pct, a.hold)
             res["kib_per_node_rested"] = round((res["rss_kib_rested"] - res["rss_kib_before"]) / n, 3)
         # every node is still there: read a sample of them back
-        sample = random.sample(range(counts["created"]), min(a.check, counts["created"])) if counts["create_errors"] == 0 else []
+        sample = random.sample(range(a.nodes), min(a.check, a.nodes)) if counts["create_errors"] == 0 else []
         found = 0
+        c = owners[0]
         for k in sample:
             el = await b.iq_roundtrip(c, f"<iq type='get' to='{svc}' id='g{k}'><pubsub xmlns='{PUBSUB}'>"
                                          f"<items node='{prefix}{k}'/></pubsub></iq>", f"g{k}", a.timeout)
@@ -164,7 +174,8 @@ def main():
     ap.add_argument("--server", default="")
     ap.add_argument("--pubsub-service", default="")
     ap.add_argument("--nodes", type=int, default=100_000)
-    ap.add_argument("--window", type=int, default=64, help="IQs in flight")
+    ap.add_argument("--owners", type=int, default=100, help="sessions u0..u<owners-1> that create the nodes, in equal shares")
+    ap.add_argument("--window", type=int, default=200, help="IQs in flight, over all owners")
     ap.add_argument("--rest", type=float, default=60, help="seconds to wait before the last RSS reading (0: none)")
     ap.add_argument("--check", type=int, default=20, help="nodes read back at the end")
     ap.add_argument("--idle-pct", type=float, default=10)
@@ -174,9 +185,9 @@ def main():
     a = ap.parse_args()
     if not a.host.startswith("127."):
         sys.exit("loopback targets only")
-    a.n = 1
+    a.n = a.owners
     # what loadgen.Bench reads from its arguments
-    for k, v in {"tls": False, "roster": True, "concurrency": 1, "arrival_rate": 0, "retries": 2, "phase_timeout": 600,
+    for k, v in {"tls": False, "roster": True, "concurrency": 50, "arrival_rate": 0, "retries": 2, "phase_timeout": 600,
                  "src_ips": "", "port_block": 1, "scram_cache": "", "ports": "", "ping_after_presence": True}.items():
         setattr(a, k, v)
     if loadgen.uvloop is not None:
