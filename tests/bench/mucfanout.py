@@ -11,31 +11,14 @@ Logins reuse ../shared/bench/loadgen.py (its Bench and Conn; set BENCH_LOADGEN t
 
   tests/bench/mucfanout.py --port 16222 --domain localhost --n 100 --server-pid PID [--duration 20] [--out FILE]
 """
-import argparse
 import asyncio
-import json
 import os
 import random
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import benchlib
+from benchlib import loadgen
 
-
-def loadgen_dir():
-    """BENCH_LOADGEN, else the first shared/bench beside the repository or one of its parents (../shared/bench)."""
-    if os.environ.get("BENCH_LOADGEN"):
-        return os.environ["BENCH_LOADGEN"]
-    d = os.path.dirname(os.path.dirname(HERE))
-    while True:
-        parent = os.path.dirname(d)
-        if os.path.isfile(os.path.join(parent, "shared", "bench", "loadgen.py")) or parent == d:
-            return os.path.join(parent, "shared", "bench")
-        d = parent
-
-
-sys.path.insert(0, loadgen_dir())
-import loadgen  # noqa: E402
 
 MUC = "http://jabber.org/protocol/muc"
 
@@ -65,7 +48,8 @@ async def run(a):
     res = {"cmd": "muc", "server": a.server, "n": a.n, "window": a.window, "ts": time.strftime("%Y-%m-%dT%H:%M:%S"),
            "loadavg": os.getloadavg()[0]}
     spid = a.server_pid
-    try:
+
+    async def work():
         st = await b.storm(a.n)
         res["storm"] = {k: st[k] for k in ("ok", "errors", "wall_s", "first_errors") if k in st}
         live = [b.conns[i] for i in sorted(b.conns) if not b.conns[i].lost]
@@ -131,48 +115,21 @@ async def run(a):
             res["server_cpu_us_per_copy"] = round(1e6 * (cw1 - cw0) / window_copies, 2)
             res["server_cpu_s_joins"] = round(cj - c0, 3)
             res["server_cpu_us_per_copy_phase"] = round(1e6 * (c1 - c0) / max(1, got[0]), 2)
-        status = 0
-    except Exception as e:  # noqa: BLE001
-        res["fatal"] = f"{type(e).__name__}: {e}"[:500]
-        status = 1
-    finally:
-        await b.close_all()
-    line = json.dumps(res)
-    print(line)
-    if a.out:
-        with open(a.out, "a") as f:
-            f.write(line + "\n")
-    return status
+        return 0
+
+    return await benchlib.finish(a, b, res, work())
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--domain", required=True)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--n", type=int, default=100, help="occupants (sessions u0..u<n-1>)")
-    ap.add_argument("--prefix", default="u")
-    ap.add_argument("--password", default="benchpass")
-    ap.add_argument("--resource", default="r")
-    ap.add_argument("--mech", default="PLAIN", choices=["PLAIN", "SCRAM-SHA-1"])
-    ap.add_argument("--server-pid", type=int, default=0)
-    ap.add_argument("--server", default="")
     ap.add_argument("--muc-service", default="")
     ap.add_argument("--duration", type=float, default=20)
     ap.add_argument("--window", type=int, default=4)
     ap.add_argument("--body-pad", type=int, default=40)
     ap.add_argument("--timeout", type=float, default=60)
-    ap.add_argument("--out", default="")
     a = ap.parse_args()
-    if not a.host.startswith("127."):
-        sys.exit("loopback targets only")
-    # what loadgen.Bench reads from its arguments
-    for k, v in {"tls": False, "roster": True, "concurrency": 50, "arrival_rate": 0, "retries": 2, "phase_timeout": 600,
-                 "src_ips": "", "port_block": 1, "scram_cache": "", "ports": "", "ping_after_presence": True}.items():
-        setattr(a, k, v)
-    if loadgen.uvloop is not None:
-        loadgen.uvloop.install()
-    sys.exit(asyncio.run(run(a)))
+    benchlib.run(a, run)
 
 
 if __name__ == "__main__":

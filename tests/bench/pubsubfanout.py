@@ -14,31 +14,14 @@ Logins reuse ../shared/bench/loadgen.py (set BENCH_LOADGEN to another copy). Loo
 
   tests/bench/pubsubfanout.py --port 16222 --domain bench.local --n 1001 --server-pid PID [--duration 10] [--once]
 """
-import argparse
 import asyncio
-import json
 import os
 import random
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import benchlib
+from benchlib import loadgen
 
-
-def loadgen_dir():
-    """BENCH_LOADGEN, else the first shared/bench beside the repository or one of its parents (../shared/bench)."""
-    if os.environ.get("BENCH_LOADGEN"):
-        return os.environ["BENCH_LOADGEN"]
-    d = os.path.dirname(os.path.dirname(HERE))
-    while True:
-        parent = os.path.dirname(d)
-        if os.path.isfile(os.path.join(parent, "shared", "bench", "loadgen.py")) or parent == d:
-            return os.path.join(parent, "shared", "bench")
-        d = parent
-
-
-sys.path.insert(0, loadgen_dir())
-import loadgen  # noqa: E402
 
 PUBSUB = "http://jabber.org/protocol/pubsub"
 
@@ -50,7 +33,8 @@ async def run(a):
     pid = a.server_pid
     svc = a.pubsub_service or f"pubsub.{a.domain}"
     node = f"fanout{random.randrange(1 << 30)}"
-    try:
+
+    async def work():
         st = await b.storm(a.n)
         res["storm"] = {k: st[k] for k in ("ok", "errors", "wall_s") if k in st}
         live = [b.conns[i] for i in sorted(b.conns) if not b.conns[i].lost]
@@ -145,49 +129,22 @@ async def run(a):
         b.on_msg = None
         await b.iq_roundtrip(pub, f"<iq type='set' to='{svc}' id='pd'><pubsub xmlns='{PUBSUB}#owner'>"
                                   f"<delete node='{node}'/></pubsub></iq>", "pd", a.timeout)
-        status = 0 if res.get("publish_errors", 0) == 0 and res.get("missing_after_drain", 0) == 0 else 1
-    except Exception as e:  # noqa: BLE001
-        res["fatal"] = f"{type(e).__name__}: {e}"[:500]
-        status = 1
-    finally:
-        await b.close_all()
-    line = json.dumps(res)
-    print(line)
-    if a.out:
-        with open(a.out, "a") as f:
-            f.write(line + "\n")
-    return status
+        return 0 if res.get("publish_errors", 0) == 0 and res.get("missing_after_drain", 0) == 0 else 1
+
+    return await benchlib.finish(a, b, res, work())
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--domain", required=True)
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--n", type=int, default=1001, help="sessions u0..u<n-1>: one publisher, n-1 subscribers")
-    ap.add_argument("--prefix", default="u")
-    ap.add_argument("--password", default="benchpass")
-    ap.add_argument("--resource", default="r")
-    ap.add_argument("--mech", default="PLAIN", choices=["PLAIN", "SCRAM-SHA-1"])
-    ap.add_argument("--server-pid", type=int, default=0)
-    ap.add_argument("--server", default="")
     ap.add_argument("--pubsub-service", default="")
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--window", type=int, default=4, help="publishes in flight")
     ap.add_argument("--drain", type=float, default=3.0)
     ap.add_argument("--once", action="store_true", help="one publish; the time until the last subscriber has it")
     ap.add_argument("--timeout", type=float, default=120)
-    ap.add_argument("--out", default="")
     a = ap.parse_args()
-    if not a.host.startswith("127."):
-        sys.exit("loopback targets only")
-    # what loadgen.Bench reads from its arguments
-    for k, v in {"tls": False, "roster": True, "concurrency": 200, "arrival_rate": 0, "retries": 2, "phase_timeout": 600,
-                 "src_ips": "", "port_block": 1, "scram_cache": "", "ports": "", "ping_after_presence": True}.items():
-        setattr(a, k, v)
-    if loadgen.uvloop is not None:
-        loadgen.uvloop.install()
-    sys.exit(asyncio.run(run(a)))
+    benchlib.run(a, run, concurrency=200)
 
 
 if __name__ == "__main__":

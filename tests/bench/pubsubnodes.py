@@ -11,32 +11,15 @@ Logins reuse ../shared/bench/loadgen.py (set BENCH_LOADGEN to another copy). Loo
 
   tests/bench/pubsubnodes.py --port 16222 --domain bench.local --server-pid PID [--nodes 100000] [--rest 60] [--out F]
 """
-import argparse
 import asyncio
-import json
 import os
 import random
 import re
-import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+import benchlib
+from benchlib import loadgen
 
-
-def loadgen_dir():
-    """BENCH_LOADGEN, else the first shared/bench beside the repository or one of its parents (../shared/bench)."""
-    if os.environ.get("BENCH_LOADGEN"):
-        return os.environ["BENCH_LOADGEN"]
-    d = os.path.dirname(os.path.dirname(HERE))
-    while True:
-        parent = os.path.dirname(d)
-        if os.path.isfile(os.path.join(parent, "shared", "bench", "loadgen.py")) or parent == d:
-            return os.path.join(parent, "shared", "bench")
-        d = parent
-
-
-sys.path.insert(0, loadgen_dir())
-import loadgen  # noqa: E402
 
 PUBSUB = "http://jabber.org/protocol/pubsub"
 ITEM_RE = re.compile(rb"<item[ >/]")
@@ -65,7 +48,8 @@ async def run(a):
     pid = a.server_pid
     svc = a.pubsub_service or f"pubsub.{a.domain}"
     prefix = f"n{random.randrange(1 << 20)}x"
-    try:
+
+    async def work():
         st = await b.storm(a.owners)
         if st["ok"] != a.owners:
             raise RuntimeError(f"logins failed: {st.get('first_errors')}")
@@ -147,31 +131,13 @@ async def run(a):
                 found += 1 if ITEM_RE.search(el) else 0
         res["checked"] = len(sample)
         res["checked_with_item"] = found
-        status = 0 if counts["create_errors"] == 0 and counts["publish_errors"] == 0 and found == len(sample) else 1
-    except Exception as e:  # noqa: BLE001
-        res["fatal"] = f"{type(e).__name__}: {e}"[:500]
-        status = 1
-    finally:
-        await b.close_all()
-    line = json.dumps(res)
-    print(line)
-    if a.out:
-        with open(a.out, "a") as f:
-            f.write(line + "\n")
-    return status
+        return 0 if counts["create_errors"] == 0 and counts["publish_errors"] == 0 and found == len(sample) else 1
+
+    return await benchlib.finish(a, b, res, work())
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--host", default="127.0.0.1")
-    ap.add_argument("--port", type=int, required=True)
-    ap.add_argument("--domain", required=True)
-    ap.add_argument("--prefix", default="u")
-    ap.add_argument("--password", default="benchpass")
-    ap.add_argument("--resource", default="r")
-    ap.add_argument("--mech", default="PLAIN", choices=["PLAIN", "SCRAM-SHA-1"])
-    ap.add_argument("--server-pid", type=int, required=True)
-    ap.add_argument("--server", default="")
+    ap = benchlib.parser(__doc__)
     ap.add_argument("--pubsub-service", default="")
     ap.add_argument("--nodes", type=int, default=100_000)
     ap.add_argument("--owners", type=int, default=100, help="sessions u0..u<owners-1> that create the nodes, in equal shares")
@@ -181,18 +147,11 @@ def main():
     ap.add_argument("--idle-pct", type=float, default=10)
     ap.add_argument("--hold", type=float, default=60, help="max seconds to wait for the server to go idle")
     ap.add_argument("--timeout", type=float, default=60)
-    ap.add_argument("--out", default="")
     a = ap.parse_args()
-    if not a.host.startswith("127."):
-        sys.exit("loopback targets only")
+    if not a.server_pid:
+        ap.error("--server-pid is required")
     a.n = a.owners
-    # what loadgen.Bench reads from its arguments
-    for k, v in {"tls": False, "roster": True, "concurrency": 50, "arrival_rate": 0, "retries": 2, "phase_timeout": 600,
-                 "src_ips": "", "port_block": 1, "scram_cache": "", "ports": "", "ping_after_presence": True}.items():
-        setattr(a, k, v)
-    if loadgen.uvloop is not None:
-        loadgen.uvloop.install()
-    sys.exit(asyncio.run(run(a)))
+    benchlib.run(a, run)
 
 
 if __name__ == "__main__":
