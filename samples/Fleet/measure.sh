@@ -12,9 +12,12 @@
 #      dashboard received in it: server CPU per reading delivered; and the readings/s acknowledged
 # Prints one line of figures (also appended as JSON to $FLEET_WORKDIR/results.jsonl).
 # Environment: FLEET_WORKDIR (default /tmp/fleet-measure), FLEET_PORT/FLEET_MQTT_PORT (actors 17222/17883,
-# ejabberd 27222/27883), FLEET_SETTLE (seconds to let the server settle before reading RSS, 10), FLEET_TRACE (actors
+# ejabberd 27222/27883), FLEET_SETTLE (seconds to let the server settle before reading RSS, 10), FLEET_IDLE (seconds
+# the connected fleet stays idle before the idle RSS reading, default FLEET_SETTLE; 150 lets this server passivate the
+# devices' idle nodes and stores, 2 minutes after their last use), FLEET_TRACE (actors
 # only: a file to write a 20 s dotnet-trace CPU sample of the load window to; the tracing itself costs CPU, so the
-# run's figures are then not ones to publish).
+# run's figures are then not ones to publish), FLEET_PERF (a file to write 20 s of `perf record -g` of the server in
+# the load window to; with DOTNET_PerfMapEnabled=1 in the environment the server writes /tmp/perf-PID.map for it).
 set -euo pipefail
 SERVER="${1:?usage: measure.sh actors|ejabberd [DEVICES] [RATE] [SECONDS]}"
 DEVICES="${2:-10000}"
@@ -23,6 +26,7 @@ SECONDS_LOAD="${4:-60}"
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 W="${FLEET_WORKDIR:-/tmp/fleet-measure}/$SERVER"
 SETTLE="${FLEET_SETTLE:-10}"
+IDLE="${FLEET_IDLE:-$SETTLE}" # seconds the connected fleet stays idle before the RSS reading
 DOMAIN=localhost
 case "$SERVER" in
   actors) PORT="${FLEET_PORT:-17222}"; MQTT_PORT="${FLEET_MQTT_PORT:-17883}" ;;
@@ -124,10 +128,10 @@ idle() { # $1 share, $2 name
   sleep "$SETTLE"
   local before after connected pid
   before=$(rss_kib "$PID")
-  "${FLEET[@]}" --mqtt-share "$1" --rate 0 --duration $((SETTLE * 3)) > "$W/idle-$2.log" 2>&1 &
+  "${FLEET[@]}" --mqtt-share "$1" --rate 0 --duration $((IDLE + SETTLE * 2)) > "$W/idle-$2.log" 2>&1 &
   pid=$!
   for _ in $(seq 1 600); do grep -qs "^fleet: connected" "$W/idle-$2.log" && break; sleep 1; done
-  sleep "$SETTLE"
+  sleep "$IDLE"
   after=$(rss_kib "$PID")
   connected=$(sed -nE 's/^fleet: connected ([0-9]+) XMPP \+ ([0-9]+) MQTT.*/\1 \2/p' "$W/idle-$2.log" | awk '{print $1 + $2}')
   wait "$pid" || true
@@ -151,6 +155,9 @@ delivered() { sed -nE 's/.* readings ([0-9]+) \(.*/\1/p' "$W/dashboard.log" | ta
 D0=$(delivered); C0=$(cpu_ticks "$PID"); T0=$(date +%s.%N)
 if [ -n "${FLEET_TRACE:-}" ] && [ "$SERVER" = actors ]; then
   dotnet-trace collect -p "$PID" --profile dotnet-sampled-thread-time --duration 00:00:00:20 -o "$FLEET_TRACE" >"$W/trace.log" 2>&1 &
+fi
+if [ -n "${FLEET_PERF:-}" ]; then # CPU samples with call graphs (JIT frames named through /tmp/perf-PID.map)
+  perf record -F 499 -g -p "$PID" -o "$FLEET_PERF" -- sleep 20 >"$W/perf.log" 2>&1 &
 fi
 sleep $((SECONDS_LOAD - 15))
 D1=$(delivered); C1=$(cpu_ticks "$PID"); T1=$(date +%s.%N)
