@@ -233,6 +233,15 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
         base.PreRestart(reason, message);
     }
 
+    /// <summary>Stopped (its kind stopped, or the node left) while it held a reply for its lane: the command's events
+    /// are written, so its asker gets the reply, not a timeout.</summary>
+    protected override void PostStop()
+    {
+        _heldAsker?.Tell(new EntityReply(_heldReply));
+        _heldAsker = null;
+        base.PostStop();
+    }
+
     /// <summary>What one command's handler asked for, carried out after its events are written.</summary>
     private sealed class Effects(string key) : IEntityContext
     {
