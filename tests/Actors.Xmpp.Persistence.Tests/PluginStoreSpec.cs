@@ -341,6 +341,66 @@ public sealed class PluginStoreSpec(Xunit.Abstractions.ITestOutputHelper output)
         });
     }
 
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task Reads_and_writes_racing_a_purge_are_all_answered(string kind)
+    {
+        // a purged store stops through its parent, which holds what arrives meanwhile: no command reaches a stopped store
+        using var db = TestDatabase.Create(kind);
+        await WithSystem(db, async (_, storage) =>
+        {
+            var map = storage.Map("prefs");
+            for (var round = 0; round < 30; round++)
+            {
+                await map.SetAsync(Alice, "k", StoredValue.Of("v" + round));
+                var racing = new List<Task>();
+                var purge = PluginStores.Of(_).PurgeOwnerAsync(Alice);
+                var after = DateTime.MaxValue;
+                for (var i = 0; DateTime.UtcNow < after; i++) // while the purge runs, and a moment after it
+                {
+                    racing.Add(map.GetAsync(Alice, "k").AsTask());
+                    if (i % 50 == 0) racing.Add(map.SetAsync(Alice, "w" + i, StoredValue.Of("x")));
+                    if (purge.IsCompleted && after == DateTime.MaxValue) after = DateTime.UtcNow.AddMilliseconds(100);
+                    if (i % 10 == 0) await Task.Delay(1);
+                }
+                await purge;
+                await Task.WhenAll(racing); // each answered (a lost one throws after the ask timeout)
+            }
+        });
+    }
+
+    private sealed class UnreadableLegacy : ILegacyStoreSource
+    {
+        public string Source => "user.snapshot.v1";
+        public string HolderPrefix => "user:";
+        public IReadOnlyCollection<string> Domains => ["localhost"];
+        public bool Covers(StoreAddress address) => true;
+        public Task<LegacyData> LoadAsync(StoreAddress address) => Task.FromException<LegacyData>(new TimeoutException("the user actor did not answer"));
+        public void Imported(StoreAddress address, LegacyData data) { }
+    }
+
+    [Fact]
+    public async Task Commands_waiting_for_an_import_of_release_1_that_fails_get_the_failure_at_once()
+    {
+        using var db = TestDatabase.Create(TestDatabase.Sqlite);
+        var system = PersistenceActorSystem.Create("stores", db.Options, db.DataDir);
+        try
+        {
+            var store = system.ActorOf(PluginStoreActor.Props(new StoreAddress("test", StoreShape.Map, "prefs", Alice),
+                new PluginStoreActor.Settings(), new UnreadableLegacy()));
+            var first = store.Ask<object>(new StoreCommands.Get("k"), TimeSpan.FromSeconds(5));
+            var second = store.Ask<object>(new StoreCommands.Set([new StoreEntryRecord("k", "v", null)]), TimeSpan.FromSeconds(5));
+            // neither is kept until its ask times out (that would be an AskTimeoutException)
+            await Assert.ThrowsAsync<Actors.Xmpp.Plugins.StorageException>(() => first);
+            await Assert.ThrowsAsync<Actors.Xmpp.Plugins.StorageException>(() => second);
+            Assert.Empty(await Events(system, "plugin-store:test/map/prefs:alice@localhost")); // nothing written before the import
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
     [Fact]
     public void The_rebuild_view_of_a_map_prints_its_keys_and_values()
     {

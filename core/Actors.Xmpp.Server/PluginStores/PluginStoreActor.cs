@@ -141,10 +141,21 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                 });
                 break;
             case Status.Failure f:
-                // the user actor could not be read: stop, so that nothing is written before the import (the next
-                // command starts a fresh store that tries again)
+                // the user actor could not be read: nothing is written before the import. The commands that waited
+                // fail now (not after their ask timeout), and the store stops through its parent (the next command
+                // starts a fresh store that tries again)
                 Log.Error(f.Cause, "{0}: taking over the data of release 1 failed", PersistenceId);
-                Context.Stop(Self);
+                var failure = new Status.Failure(new Actors.Xmpp.Plugins.StorageException(
+                    $"{PersistenceId}: the data of release 1 could not be read", f.Cause));
+                foreach (var waiting in Stash.ClearStash())
+                    if (waiting.Message is not Stop) waiting.Sender.Tell(failure);
+                Context.Parent.Tell(new Passivate(Self));
+                Context.UnbecomeStacked();
+                BecomeStacked(m =>
+                {
+                    if (m is Stop) Context.Stop(Self);
+                    else if (m is not ReceiveTimeout) Sender.Tell(failure);
+                });
                 break;
             case ReceiveTimeout:
                 break;
@@ -246,7 +257,9 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                 else Write([(message, Sender)]);
                 break;
             case StoreCommands.Purge:
-                Purge();
+                // in order with the writes: after those in flight and those waiting
+                if (_writing) (_queued ??= new()).Add((message, Sender));
+                else Purge(Sender);
                 break;
             case ReceiveTimeout:
                 if (!_writing && !_snapshotting) Context.Parent.Tell(new Passivate(Self));
@@ -306,8 +319,16 @@ public sealed class PluginStoreActor : UntypedPersistentActor
                 Answer(read, replyTo);
                 continue;
             }
+            if (queued[0].Command is StoreCommands.Purge)
+            {
+                var purgeFor = queued[0].ReplyTo;
+                queued.RemoveAt(0);
+                Purge(purgeFor);
+                if (_writing) return; // the rest after the purge
+                continue;
+            }
             var n = 0;
-            while (n < queued.Count && !IsRead(queued[n].Command)) n++;
+            while (n < queued.Count && !IsRead(queued[n].Command) && queued[n].Command is not StoreCommands.Purge) n++;
             var writes = queued.GetRange(0, n);
             queued.RemoveRange(0, n);
             Write(writes);
@@ -451,25 +472,27 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         _snapshotting = true;
     }
 
-    /// <summary>The owner's account is gone: a purge record, then its events and snapshots are deleted; the store stops.</summary>
-    private void Purge()
+    /// <summary>The owner's account is gone: a purge record, then its events and snapshots are deleted, and the store
+    /// asks its parent to stop it (the parent holds what arrives meanwhile and gives it to a fresh store, so no command
+    /// is lost to a store that stopped on its own). Commands that reach it before the stop see an empty store.</summary>
+    private void Purge(IActorRef replyTo)
     {
-        var replyTo = Sender;
         if (LastSequenceNr == 0)
         {
             replyTo.Tell(StoreReplies.Done.Instance);
-            Context.Stop(Self);
+            Context.Parent.Tell(new Passivate(Self));
             return;
         }
-        // after the writes in flight (PersistAsync keeps the order)
+        _writing = true;
         PersistAsync(Tag(new StorePurged(_address.Plugin, _address.Kind)), e =>
         {
             Apply(e.Payload);
-            _queued = null;
             DeleteMessages(LastSequenceNr);
             DeleteSnapshots(SnapshotSelectionCriteria.Latest);
             replyTo.Tell(StoreReplies.Done.Instance);
-            Context.Stop(Self);
+            _writing = false;
+            Context.Parent.Tell(new Passivate(Self));
+            Drain();
         });
     }
 

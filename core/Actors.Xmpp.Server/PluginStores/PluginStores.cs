@@ -163,6 +163,7 @@ public sealed class PluginStores : IExtension
         return reply switch
         {
             T t => t,
+            Status.Failure { Cause: StorageException said } => throw said,
             Status.Failure f => throw new StorageException($"{address.PersistenceId}: the journal write failed", f.Cause),
             StoreReplies.OverQuota q => throw new StoreQuotaExceededException(
                 $"the account's '{address.Kind}' data would exceed {q.MaxBytes} bytes, the most this server keeps per account and store"),
