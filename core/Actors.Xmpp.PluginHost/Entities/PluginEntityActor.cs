@@ -13,9 +13,16 @@ namespace Actors.Xmpp.PluginHost.Entities;
 /// <summary>
 /// One keyed entity of a plugin (persistence id entity:&lt;plugin&gt;/&lt;kind&gt;/&lt;key&gt;): a host-owned persistent actor
 /// that runs the plugin's <see cref="IEntityBehavior"/> over the plugin's state. It recovers from the latest snapshot and
-/// the events after it, handles one command at a time (events written before the replies and stanzas leave), snapshots
-/// every N events when the behaviour makes snapshots, and asks its region to passivate it when idle (not while one of its
-/// timers is pending).
+/// the events after it, handles one command at a time, snapshots every N events when the behaviour makes snapshots, and
+/// asks its region to passivate it when idle (not while one of its timers is pending).
+/// <para>Writes are pipelined: a command's events are applied at once and written with <c>PersistAllAsync</c>, so the
+/// next command is handled against the state they make while the journal writes them (the journal puts the writes of
+/// many commands in one transaction: a node that 10,000 subscribers join is not held to one commit per join). What a
+/// command asked for (its reply, stanzas, fan-out, timers) is carried out when its events are written, in command
+/// order; a command without events waits behind the writes before it (<c>DeferAsync</c>), so nothing leaves that
+/// reflects an unwritten event. A failed or rejected write stops or restarts the entity, and every command it had not
+/// answered gets a failure; the journal recovers the written state. At most <see cref="MaxInFlight"/> commands are in
+/// flight; a snapshot is taken when none is (see <see cref="MaybeSnapshot"/>).</para>
 /// </summary>
 internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
 {
@@ -43,6 +50,19 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     private long _laneWaits;
     private IActorRef? _heldAsker;
     private Element? _heldReply;
+
+    // pipelined writes
+    private int _inFlight; // commands whose events are being written (or, eventless, waiting behind such writes)
+    private readonly Queue<IActorRef?> _inFlightAskers = new(); // their askers in order: failed if the write fails
+    private Queue<(Effects Effects, IActorRef? Asker)>? _written; // written while the lane held a reply: carried out after it
+    private bool _drainForSnapshot; // a snapshot is overdue: new commands wait until nothing is in flight
+    private bool _makesSnapshots = true; // false once the behaviour answered that it keeps only events
+    private bool _failing; // a command failed while writes were in flight: the entity restarts once they are written
+    private bool _stopping; // told to stop while writes were in flight: it stops once they are written
+    private int _stashed;
+
+    /// <summary>Commands in flight at most; more wait in the stash (bounded memory for what they will carry out).</summary>
+    internal const int MaxInFlight = 512;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -88,12 +108,19 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
         }
     }
 
+    /// <summary>New commands wait: for the fan-out lane, a full pipeline, an overdue snapshot, a restart or a stop.</summary>
+    private bool Holding => _laneWait != 0 || _inFlight >= MaxInFlight || _drainForSnapshot || _failing || _stopping;
+
     protected override void OnCommand(object message)
     {
-        if (_laneWait != 0 && message is EntityCommand or TimerFired or ReceiveTimeout)
+        if (message is EntityCommand or TimerFired or ReceiveTimeout && Holding)
         {
-            // waiting for the fan-out lane: later commands wait behind the held reply (and the entity is not idle)
-            if (message is not ReceiveTimeout) Stash.Stash();
+            // later commands wait (and the entity is not idle)
+            if (message is not ReceiveTimeout)
+            {
+                Stash.Stash();
+                _stashed++;
+            }
             return;
         }
         switch (message)
@@ -111,11 +138,23 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
             case ReceiveTimeout:
                 // idle, but a timer still due keeps it (a passivated entity would lose it); the receive timeout
                 // comes again after the next idle period
-                if (_pendingTimers is not { Count: > 0 }) Context.Parent.Tell(_passivateRequest);
+                if (_pendingTimers is not { Count: > 0 } && _inFlight == 0) Context.Parent.Tell(_passivateRequest);
                 break;
             case EntityRegionActor.StopEntity:
-                if (_laneWait != 0) HoldNoLonger(); // the reply goes; the commands held after it go with the mailbox
-                Context.Stop(Self);
+                if (_inFlight == 0)
+                {
+                    CarryOutHeld(); // the held reply and what waited behind it go; the stashed commands go with the mailbox
+                    Context.Stop(Self);
+                }
+                else
+                {
+                    _stopping = true; // after the writes in flight
+                    DeferAsync(this, _ =>
+                    {
+                        CarryOutHeld();
+                        Context.Stop(Self);
+                    });
+                }
                 break;
             case SaveSnapshotSuccess s:
                 _lastSnapshotSeq = s.Metadata.SequenceNr;
@@ -131,41 +170,87 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     {
         _asker = asker;
         var effects = new Effects(_key);
-        BehaviorCalls.Handle(_behavior, effects, _state, command);
-        var events = effects.Events;
-        if (events is null)
+        List<Element>? events;
+        try
+        {
+            BehaviorCalls.Handle(_behavior, effects, _state, command);
+            events = effects.Events;
+            // applied at once: the next command is handled against the state these events make
+            if (events is not null)
+                for (var i = 0; i < events.Count; i++) _state = BehaviorCalls.Apply(_behavior, _state, events[i]);
+        }
+        catch (Exception ex) when (_inFlight > 0)
+        {
+            // the commands before it are being written: their replies go first, then the entity restarts (supervision)
+            // and this command's asker gets the failure (PreRestart)
+            _asker = null;
+            _failing = true;
+            var failure = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex);
+            DeferAsync(failure, f =>
+            {
+                _asker = asker;
+                f.Throw();
+            });
+            return;
+        }
+        _asker = null;
+        if (events is null && _inFlight == 0)
         {
             Finish(effects, asker);
             return;
         }
+        _inFlight++;
+        _inFlightAskers.Enqueue(asker);
+        if (events is null)
+        {
+            DeferAsync(effects, e => Written(e, asker)); // behind the writes before it
+            return;
+        }
         var records = new EntityEventRecord[events.Count];
         for (var i = 0; i < records.Length; i++) records[i] = new EntityEventRecord(StanzaXml.ToXml(events[i]));
-        var applied = 0;
-        PersistAll(records, _ =>
+        var remaining = records.Length;
+        PersistAllAsync(records, _ =>
         {
-            _state = BehaviorCalls.Apply(_behavior, _state, events[applied]);
-            if (++applied < records.Length) return;
-            Finish(effects, asker);
-            MaybeSnapshot();
+            if (--remaining == 0) Written(effects, asker);
         });
     }
 
-    private void Finish(Effects effects, IActorRef? asker)
+    /// <summary>A command's events are written (or, eventless, those before it are): what it asked for goes, in order
+    /// behind a reply the fan-out lane holds.</summary>
+    private void Written(Effects effects, IActorRef? asker)
     {
-        _asker = null;
+        _inFlight--;
+        _inFlightAskers.Dequeue();
+        if (_laneWait != 0) (_written ??= new()).Enqueue((effects, asker));
+        else Finish(effects, asker);
+        if (_inFlight == 0) MaybeSnapshot();
+        else if (_makesSnapshots && !_drainForSnapshot && LastSequenceNr - _lastSnapshotSeq >= 2 * SnapshotInterval)
+            _drainForSnapshot = true; // pipelined writes never leave a moment for it: make one
+        ResumeIfFree();
+    }
+
+    private void ResumeIfFree()
+    {
+        if (_stashed == 0 || Holding) return;
+        _stashed = 0;
+        Stash.UnstashAll();
+    }
+
+    private void Finish(Effects effects, IActorRef? asker, bool mayWait = true)
+    {
         // back-pressure: a fan-out that leaves the lane over its backlog holds the reply and the next commands until
         // the lane drains (a publisher waiting for its answer then publishes as fast as the copies are routed)
         var copies = 0L;
         if (effects.Fanouts is { } counted)
             foreach (var (_, recipients) in counted) copies += recipients.Length;
-        var wait = copies > 0 && !effects.PassivateRequested && _fanout.WouldExceedBacklog(_key, copies);
+        var wait = mayWait && copies > 0 && !effects.PassivateRequested && _fanout.WouldExceedBacklog(_key, copies);
         if (!wait) asker?.Tell(new EntityReply(effects.ReplyPayload));
         if (effects.Stanzas is { } stanzas)
             foreach (var stanza in stanzas) _send(stanza);
         if (effects.Fanouts is { } fanouts)
             foreach (var (stanza, recipients) in fanouts) _fanout.Enqueue(_key, stanza, recipients);
         if (wait) WaitForLane(asker, effects.ReplyPayload);
-        if (effects.TimerChanges is { } timers)
+        if (mayWait && effects.TimerChanges is { } timers)
         {
             foreach (var (name, delay, cmd) in timers)
             {
@@ -181,7 +266,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
                 }
             }
         }
-        if (effects.PassivateRequested) Context.Parent.Tell(_passivateRequest);
+        if (mayWait && effects.PassivateRequested) Context.Parent.Tell(_passivateRequest);
     }
 
     private void WaitForLane(IActorRef? asker, Element? reply)
@@ -197,7 +282,25 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     private void StopWaitingForLane()
     {
         HoldNoLonger();
-        Stash.UnstashAll();
+        // what was written meanwhile goes now, in order (it may fill the lane again)
+        while (_laneWait == 0 && _written is { Count: > 0 } written)
+        {
+            var (effects, asker) = written.Dequeue();
+            Finish(effects, asker);
+        }
+        ResumeIfFree();
+    }
+
+    /// <summary>Going (stopped or restarted): the held reply, and the replies and stanzas of the commands written
+    /// behind it, go without waiting for the lane (their events are written).</summary>
+    private void CarryOutHeld()
+    {
+        if (_laneWait != 0) HoldNoLonger();
+        while (_written is { Count: > 0 } written)
+        {
+            var (effects, asker) = written.Dequeue();
+            Finish(effects, asker, mayWait: false);
+        }
     }
 
     private void HoldNoLonger()
@@ -212,11 +315,19 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     /// <summary>A snapshot after <see cref="EntityKindOptions.SnapshotEvery"/> events, or after one event per
     /// <see cref="SnapshotBytesPerEvent"/> bytes of the last snapshot if that is more: a large state (a node with
     /// 10,000 subscriptions) is not written out whole every 100 events.</summary>
+    private long SnapshotInterval => Math.Max(_options.SnapshotEvery, _lastSnapshotBytes / SnapshotBytesPerEvent);
+
+    /// <remarks>Only when no write is in flight: the state then is the state of the events written.</remarks>
     private void MaybeSnapshot()
     {
-        if (LastSequenceNr - _lastSnapshotSeq < Math.Max(_options.SnapshotEvery, _lastSnapshotBytes / SnapshotBytesPerEvent)) return;
+        _drainForSnapshot = false;
+        if (LastSequenceNr - _lastSnapshotSeq < SnapshotInterval) return;
         var snapshot = BehaviorCalls.Snapshot(_behavior, _state);
-        if (snapshot is null) return;
+        if (snapshot is null)
+        {
+            _makesSnapshots = false;
+            return;
+        }
         _lastSnapshotSeq = LastSequenceNr; // one attempt per interval, even if this one fails
         var xml = snapshot.Xml is null ? null : StanzaXml.ToXml(snapshot.Xml);
         _lastSnapshotBytes = (xml?.Length ?? 0) + (snapshot.Bytes?.Length ?? 0);
@@ -230,16 +341,37 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     {
         _asker?.Tell(new EntityFailed(reason.Message)); // the message only: the exception may be a plugin's type
         _asker = null;
+        CarryOutHeld();
+        FailInFlight(reason.Message);
         base.PreRestart(reason, message);
     }
 
-    /// <summary>Stopped (its kind stopped, or the node left) while it held a reply for its lane: the command's events
-    /// are written, so its asker gets the reply, not a timeout.</summary>
+    /// <summary>Stopped (its kind stopped, the node left, or a write failed) while it held replies for its lane: their
+    /// events are written, so their askers get the replies, not a timeout; commands whose writes did not finish fail.</summary>
     protected override void PostStop()
     {
-        _heldAsker?.Tell(new EntityReply(_heldReply));
-        _heldAsker = null;
+        CarryOutHeld();
+        FailInFlight("the entity stopped before its events were written");
         base.PostStop();
+    }
+
+    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
+    {
+        FailInFlight("the journal write failed: " + cause.Message);
+        base.OnPersistFailure(cause, @event, sequenceNr); // stops: the next command recovers what was written
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        // the state holds events that are not written: start again from the journal
+        base.OnPersistRejected(cause, @event, sequenceNr);
+        throw new InvalidOperationException($"the journal rejected an event of {PersistenceId}: {cause.Message}", cause);
+    }
+
+    private void FailInFlight(string reason)
+    {
+        while (_inFlightAskers.TryDequeue(out var asker)) asker?.Tell(new EntityFailed(reason));
+        _inFlight = 0;
     }
 
     /// <summary>What one command's handler asked for, carried out after its events are written.</summary>

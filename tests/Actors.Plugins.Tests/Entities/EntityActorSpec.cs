@@ -23,7 +23,7 @@ public sealed class EntityActorSpec : TestKit
     public EntityActorSpec() : base(Journal) { }
 
     /// <summary>A counter: &lt;add n/&gt; persists &lt;added n/&gt;; &lt;get/&gt; answers &lt;value n/&gt;; &lt;boom/&gt; throws.</summary>
-    private sealed class Counter : EntityBehavior<Counter.State>
+    internal sealed class Counter : EntityBehavior<Counter.State>
     {
         public sealed class State
         {
@@ -97,7 +97,7 @@ public sealed class EntityActorSpec : TestKit
         return (new EntityKindHandle("counter", region, () => Sys.Stop(region)), region);
     }
 
-    private static Element Cmd(string name, int? n = null)
+    internal static Element Cmd(string name, int? n = null)
     {
         var e = new Element(name, Ns);
         if (n is not null) e.SetAttr("n", n.Value.ToString());
