@@ -7,7 +7,10 @@ namespace Actors.Xmpp.Plugins;
 /// per key runs it over plugin-supplied state. The host keeps the state in memory only; what crosses the actor boundary
 /// or reaches the journal is XML: commands, events, replies and snapshots. Methods run one at a time per entity, on the
 /// entity's actor. <see cref="Handle"/> must not change the state: it decides and persists events, and
-/// <see cref="Apply"/> (also run on recovery) changes the state. Prefer <see cref="EntityBehavior{TState}"/>.
+/// <see cref="Apply"/> (also run on recovery) changes the state. The host applies a command's events as soon as
+/// <see cref="Handle"/> returns (the next command sees them) while it writes them; nothing the command asked for leaves
+/// before they are written, and if the write fails the entity goes back to its journal. Prefer
+/// <see cref="EntityBehavior{TState}"/>.
 /// </summary>
 public interface IEntityBehavior
 {
