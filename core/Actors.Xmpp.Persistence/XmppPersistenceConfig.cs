@@ -43,6 +43,9 @@ public static class XmppPersistenceConfig
                   auto-initialize = {{autoInitialize}}
                   warn-on-auto-init-fail = on
                   tag-write-mode = Csv
+                  # a database that went away is tried again after 5 s, not Akka's 30 s (the snapshot store's 60 s):
+                  # the server is back within seconds of its database (tests/harness/fault-postgres-restart.sh)
+                  circuit-breaker.reset-timeout = 5s
                   event-adapters { xmpp-tagger = "{{typeof(XmppEventTagger).FullName}}, {{typeof(XmppEventTagger).Assembly.GetName().Name}}" }
                   event-adapter-bindings { {{iface}} = xmpp-tagger }
                 }
@@ -51,6 +54,7 @@ public static class XmppPersistenceConfig
                 plugin = "{{SnapshotPlugin}}"
                 sql {
                   class = "{{typeof(Sql.XmppSqlSnapshotStore).FullName}}, {{typeof(Sql.XmppSqlSnapshotStore).Assembly.GetName().Name}}"
+                  circuit-breaker.reset-timeout = 5s
                   connection-string = {{Quote(connection)}}
                   provider-name = {{Quote(provider)}}
                   auto-initialize = {{autoInitialize}}

@@ -20,8 +20,13 @@ public sealed class MessageArchive : IMessageArchive, IAsyncDisposable
 {
     /// <summary>Rows per insert transaction at most.</summary>
     public const int MaxBatch = 512;
-    private static readonly TimeSpan RetryDelay = TimeSpan.FromSeconds(1);
-    private const int Attempts = 5;
+    /// <summary>A batch that fails is tried again after 0.5 s, then after twice as long each time up to 10 s, for
+    /// <see cref="RetryFor"/>: a database restarted or briefly away loses nothing of the archive (the rows wait in
+    /// memory meanwhile).</summary>
+    private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(500), MaxRetryDelay = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long a batch is tried before it is given up (and logged as lost).</summary>
+    public static readonly TimeSpan RetryFor = TimeSpan.FromMinutes(10);
 
     private readonly MessageArchiveTable _table;
     private readonly ILogger? _log;
@@ -99,21 +104,31 @@ public sealed class MessageArchive : IMessageArchive, IAsyncDisposable
 
     private async Task WriteAsync(List<ArchiveInsert> batch)
     {
+        var started = DateTime.UtcNow;
+        var delay = FirstRetryDelay;
+        var warned = DateTime.MinValue;
         for (var attempt = 1; ; attempt++)
         {
             try
             {
                 await _table.InsertAsync(batch).ConfigureAwait(false);
+                if (attempt > 1) _log?.LogInformation("{Count} archived messages written after {Attempts} attempts", batch.Count, attempt);
                 return;
             }
-            catch (Exception ex) when (attempt < Attempts)
+            catch (Exception ex) when (DateTime.UtcNow - started < RetryFor)
             {
-                _log?.LogWarning(ex, "writing {Count} archived messages failed (attempt {Attempt} of {Attempts}); retrying", batch.Count, attempt, Attempts);
-                await Task.Delay(RetryDelay).ConfigureAwait(false);
+                if (DateTime.UtcNow - warned >= TimeSpan.FromMinutes(1)) // once a minute while the database is away
+                {
+                    warned = DateTime.UtcNow;
+                    _log?.LogWarning(ex, "writing {Count} archived messages failed (attempt {Attempt}); retrying for up to {Minutes} minutes",
+                        batch.Count, attempt, RetryFor.TotalMinutes);
+                }
+                await Task.Delay(delay).ConfigureAwait(false);
+                delay = TimeSpan.FromTicks(Math.Min(delay.Ticks * 2, MaxRetryDelay.Ticks));
             }
             catch (Exception ex)
             {
-                _log?.LogError(ex, "{Count} archived messages could not be written and are lost", batch.Count);
+                _log?.LogError(ex, "{Count} archived messages could not be written within {Minutes} minutes and are lost", batch.Count, RetryFor.TotalMinutes);
                 return;
             }
         }

@@ -160,6 +160,12 @@ public sealed class PluginStores : IExtension
         {
             throw new StorageException($"{address.PersistenceId} did not answer within {Timeout.TotalSeconds} s", ex);
         }
+        catch (Exception ex) when (ex is not StorageException)
+        {
+            // a store that answers Status.Failure (its journal write failed) faults the ask with the failure's cause:
+            // callers catch StorageException, so that a failed write is bounced, never dropped unseen
+            throw new StorageException($"{address.PersistenceId}: the journal failed: {ex.Message}", ex);
+        }
         return reply switch
         {
             T t => t,

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# Issue 17's fault injection through the harness: the journal's PostgreSQL stopped and started again under traffic.
+# A one-node server on its private PostgreSQL (XMPP_NODES=1 server.sh start); one client sends chat messages without
+# pause (XEP-0198, each with its own id) to an account that is offline, so that every message goes to the offline
+# store, a journal write. PostgreSQL is stopped for PG_DOWN seconds (default 8) and started again; the server is not.
+# Checks:
+#   - the sender's connection stays up (the server does not drop its clients because its database went);
+#   - nothing acknowledged is lost: every message the server acknowledged (an <a h/> covering it) is delivered to the
+#     recipient when it logs in, or was bounced to the sender with an error (the store could not take it);
+#   - while the database is down the errors are clear and prompt: bounces are type 'wait' or 'cancel' stanza errors
+#     that name a condition, and none came later than BOUNCE_LIMIT seconds (default 15) after its message;
+#   - recovery without a restart: every message sent from RECOVER seconds (default 15) after PostgreSQL is back is
+#     stored and delivered, none bounced.
+#
+#   tests/harness/fault-postgres-restart.sh
+#
+# Environment: XMPP_PORT (default 37423), XMPP_WORKDIR (default $ROOT/.work/fault-postgres-restart-PORT, removed on
+# success), XMPP_BUILD_CONFIG (as server.sh), PG_DOWN, RECOVER, BOUNCE_LIMIT.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+SERVER="$ROOT/tests/harness/server.sh"
+export XMPP_NODES=1 XMPP_TLS_REQUIRED=false XMPP_HOST="${XMPP_HOST:-127.0.0.1}" XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
+export XMPP_PORT="${XMPP_PORT:-37423}"
+export XMPP_WORKDIR="${XMPP_WORKDIR:-$ROOT/.work/fault-postgres-restart-$XMPP_PORT}"
+unset XMPP_PG # the private PostgreSQL: this script stops it
+PG_DIR="$XMPP_WORKDIR/pg"
+
+status=1
+cleanup() {
+  "$SERVER" stop >/dev/null 2>&1 || true
+  ACTORS_PG_DIR="$PG_DIR" "$ROOT/tests/postgres.sh" stop >/dev/null 2>&1 || true
+  if [ "$status" -eq 0 ] && [ -z "${XMPP_KEEP_LOGS:-}" ]; then rm -rf "$XMPP_WORKDIR"; else echo "fault-postgres-restart.sh: logs kept in $XMPP_WORKDIR" >&2; fi
+}
+trap cleanup EXIT
+
+"$SERVER" start
+for u in pga pgb; do "$SERVER" adduser "$u" pw; done
+port="$("$SERVER" info | sed -n 's/^C2S_PORTS=//p' | cut -d, -f1)"
+pg_port="$(cat "$PG_DIR/port")"
+
+PYTHONPATH="$ROOT/tests/harness" /usr/bin/python3 - "$XMPP_HOST" "$XMPP_DOMAIN" "$port" "$ROOT/tests/postgres.sh" "$PG_DIR" "$pg_port" \
+  "${PG_DOWN:-8}" "${RECOVER:-15}" "${BOUNCE_LIMIT:-15}" <<'PY'
+import os, subprocess, sys, threading, time
+import xmpp_raw
+
+host, domain, port, postgres, pg_dir, pg_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
+pg_down, recover, bounce_limit = float(sys.argv[7]), float(sys.argv[8]), float(sys.argv[9])
+C = xmpp_raw.C
+t0 = time.time()
+env = dict(os.environ, ACTORS_PG_DIR=pg_dir, ACTORS_PG_PORT=pg_port)
+
+a = xmpp_raw.Client(host, domain, "pga", port, sm=True)
+sent_at = {}   # body -> time sent
+order = []     # bodies in the order sent
+stop = threading.Event()
+
+def send():
+    n = 0
+    while not stop.is_set() and not a.closed:
+        body = f"m{n}"
+        n += 1
+        sent_at[body] = time.time()
+        order.append(body)
+        a.send(f"<message to='pgb@{domain}' type='chat' id='{body}'><body>{body}</body></message><r xmlns='{xmpp_raw.SM}'/>")
+        time.sleep(0.1)
+
+seen = {}  # id of a bounce -> when it was first seen (a poll every 0.1 s)
+def watch():
+    while not stop.is_set() or len(seen) < sum(1 for e in list(a.stanzas) if e.get("type") == "error"):
+        with a.cond:
+            for e in a.stanzas:
+                if e.tag == C + "message" and e.get("type") == "error" and e.get("id") not in seen:
+                    seen[e.get("id")] = time.time()
+        time.sleep(0.1)
+
+sender, watcher = threading.Thread(target=send), threading.Thread(target=watch, daemon=True)
+sender.start(); watcher.start()
+time.sleep(3)
+down_at = time.time()
+print(f"{down_at - t0:.1f} s: PostgreSQL stops (sender at {len(order)} messages)", flush=True)
+subprocess.run([postgres, "stop"], env=env, check=True)
+time.sleep(pg_down)
+subprocess.run([postgres, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+up_at = time.time()
+print(f"{up_at - t0:.1f} s: PostgreSQL is back", flush=True)
+time.sleep(recover + 10)
+stop.set()
+sender.join()
+assert not a.closed, "the sender's connection closed while the database was away"
+a.send(f"<r xmlns='{xmpp_raw.SM}'/>")
+a.wait(lambda: a.acked - 1 >= len(order), 30, "the last acknowledgement")  # h counts the initial presence too
+time.sleep(bounce_limit)  # bounces still under way arrive
+
+with a.cond:
+    errors = [e for e in a.stanzas if e.tag == C + "message" and e.get("type") == "error"]
+bounced = {}
+for e in errors:
+    err = e.find(C + "error")
+    conditions = [c.tag.split("}")[1] for c in (err if err is not None else []) if c.tag.startswith("{urn:ietf:params:xml:ns:xmpp-stanzas}") and not c.tag.endswith("}text")]
+    assert err is not None and err.get("type") in ("wait", "cancel") and conditions, f"an unclear bounce: {xmpp_raw.ET.tostring(e)!r}"
+    bounced[e.get("id")] = conditions[0]
+
+b = xmpp_raw.Client(host, domain, "pgb", port)
+before = -1
+while True:  # the offline messages have all arrived once nothing new came for 3 s
+    time.sleep(3)
+    now = len(b.bodies("m"))
+    if now == before:
+        break
+    before = now
+received = b.bodies("m")
+b.close()
+a.close()
+
+acked = set(order)  # every message was acknowledged (checked above)
+delivered = set(received)
+lost = [m for m in order if m not in delivered and m not in bounced]
+both = [m for m in order if m in delivered and m in bounced]
+late = sorted((round(seen[m] - sent_at[m], 1), m) for m in bounced if m in seen and seen[m] - sent_at[m] > bounce_limit)
+after = [m for m in order if sent_at[m] >= up_at + recover]
+failed_after = [m for m in after if m not in delivered]
+during = [m for m in order if down_at <= sent_at[m] < up_at]
+assert len(after) > 50, f"too little traffic after the recovery window to judge: {len(after)}"
+assert not lost, f"acknowledged, never delivered and never bounced: {lost[:20]} ({len(lost)} of {len(order)})"
+assert not both, f"delivered and bounced as well: {both[:20]}"
+assert not late, f"bounced more than {bounce_limit:.0f} s after it was sent (seconds, message): {late[:20]}"
+assert not failed_after, (f"not delivered though sent {recover:.0f} s or more after PostgreSQL came back: {failed_after[:20]} "
+                          f"({len(failed_after)} of {len(after)}; bounced as {sorted(set(bounced.get(m, '-') for m in failed_after))})")
+first_ok_after = next((sent_at[m] - up_at for m in order if sent_at[m] >= up_at and m in delivered), float("nan"))
+slowest = max((seen[m] - sent_at[m] for m in bounced if m in seen), default=0.0)
+conditions = sorted(set(bounced.values()))
+print(f"fault-postgres-restart.sh: PostgreSQL away {pg_down:.0f} s under traffic; {len(order)} messages acknowledged, "
+      f"{len(delivered)} delivered, {len(bounced)} bounced ({', '.join(conditions) or 'none'}; the slowest after "
+      f"{slowest:.1f} s), none lost; {len(during)} sent while it was away; stored again from {first_ok_after:.1f} s "
+      "after it came back")
+PY
+status=0
