@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$SERVER" start
-for u in pga pgb; do "$SERVER" adduser "$u" pw; done
+for u in pga pgb pgc; do "$SERVER" adduser "$u" pw; done
 port="$("$SERVER" info | sed -n 's/^C2S_PORTS=//p' | cut -d, -f1)"
 pg_port="$(cat "$PG_DIR/port")"
 
@@ -73,17 +73,34 @@ def watch():
                     seen[e.get("id")] = time.time()
         time.sleep(0.1)
 
-sender, watcher = threading.Thread(target=send), threading.Thread(target=watch, daemon=True)
+sender, watcher = threading.Thread(target=send, daemon=True), threading.Thread(target=watch, daemon=True)
 sender.start(); watcher.start()
 time.sleep(3)
 down_at = time.time()
 print(f"{down_at - t0:.1f} s: PostgreSQL stops (sender at {len(order)} messages)", flush=True)
 subprocess.run([postgres, "stop"], env=env, check=True)
-time.sleep(pg_down)
+time.sleep(1)
+# an IQ that needs the journal (a roster set, RFC 6121 §2.3) is answered while it is away: a result or an error
+a.send("<iq type='set' id='roster-down'><query xmlns='jabber:iq:roster'><item jid='down@example.net'/></query></iq>")
+# a login while it is away ends clearly (in, or refused) rather than hanging
+login_down = "in"
+try:
+    xmpp_raw.Client(host, domain, "pgc", port).close()
+except AssertionError as e:
+    login_down = f"refused ({e})"
+    # RFC 6120 §6.5.12: a failure of the server's own is <temporary-auth-failure/>; <not-authorized/> would tell the
+    # client that its credentials are wrong
+    assert "temporary-auth-failure" in str(e), f"a login while the database was away was refused for the wrong reason: {e}"
+except (OSError, EOFError) as e:
+    login_down = f"closed ({e!r})"
+    assert not isinstance(e, TimeoutError) and "timed out" not in str(e), f"a login while the database was away hung: {e!r}"
+time.sleep(max(0.0, pg_down - (time.time() - down_at)))
 subprocess.run([postgres, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
 up_at = time.time()
 print(f"{up_at - t0:.1f} s: PostgreSQL is back", flush=True)
-time.sleep(recover + 10)
+time.sleep(recover)
+a.send("<iq type='set' id='roster-up'><query xmlns='jabber:iq:roster'><item jid='up@example.net'/></query></iq>")
+time.sleep(10)
 stop.set()
 sender.join()
 assert not a.closed, "the sender's connection closed while the database was away"
@@ -109,7 +126,19 @@ while True:  # the offline messages have all arrived once nothing new came for 3
         break
     before = now
 received = b.bodies("m")
+b.send("<iq type='get' id='roster-get'><query xmlns='jabber:iq:roster'/></iq>")
+b.wait(lambda: any(e.get("id") == "roster-get" for e in b.stanzas), 15, "the roster")
 b.close()
+
+def iq(client, id):
+    with client.cond:
+        return next((e for e in client.stanzas if e.tag == C + "iq" and e.get("id") == id), None)
+a.wait(lambda: iq(a, "roster-up") is not None, 15, "the answer to a roster set after the database came back")
+down_answer, up_answer = iq(a, "roster-down"), iq(a, "roster-up")
+assert down_answer is not None, "a roster set while the database was away got no answer"
+assert up_answer.get("type") == "result", f"a roster set after the database came back failed: {xmpp_raw.ET.tostring(up_answer)!r}"
+roster_down = down_answer.get("type") if down_answer.get("type") == "result" else \
+    "error " + next((c.tag.split("}")[1] for c in (down_answer.find(C + "error") or [])), "?")
 a.close()
 
 acked = set(order)  # every message was acknowledged (checked above)
@@ -132,6 +161,6 @@ conditions = sorted(set(bounced.values()))
 print(f"fault-postgres-restart.sh: PostgreSQL away {pg_down:.0f} s under traffic; {len(order)} messages acknowledged, "
       f"{len(delivered)} delivered, {len(bounced)} bounced ({', '.join(conditions) or 'none'}; the slowest after "
       f"{slowest:.1f} s), none lost; {len(during)} sent while it was away; stored again from {first_ok_after:.1f} s "
-      "after it came back")
+      f"after it came back; a roster set while it was away: {roster_down}; a login while it was away: {login_down}")
 PY
 status=0

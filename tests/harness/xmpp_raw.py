@@ -25,7 +25,7 @@ class Client:
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
         self.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
         ok = self.read_until(lambda e: e.tag.endswith("success") or e.tag.endswith("failure"))
-        assert ok.tag.endswith("success"), f"{user}: authentication failed"
+        assert ok.tag.endswith("success"), f"{user}: authentication failed: {' '.join(c.tag.split('}')[-1] for c in ok)}"
         self._open()
         self.read_until(lambda e: e.tag.endswith("features"))
         self.send(f"<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>")
