@@ -59,11 +59,16 @@ if [ "${SKIP_CLUSTER:-0}" != 1 ]; then
   else failed=$((failed + 1)); fi
 fi
 
-# issue 17's fault injection: the journal's PostgreSQL stopped for 8 s and started again under traffic to an offline
-# account; every acknowledged message delivered or bounced, none lost, the server back without a restart (about 1.5 min)
+# issue 17's fault injection, under traffic to an offline account: the journal's PostgreSQL stopped for 8 s and started
+# again; SQLite's data folder on a filesystem filled to the last byte for 8 s and freed (root: it mounts a tmpfs).
+# Every acknowledged message delivered or bounced, none lost, the server back without a restart (about 1.5 min each)
 if [ "${SKIP_CLUSTER:-0}" != 1 ]; then
-  if tests/harness/fault-postgres-restart.sh 2>&1 | tee .work/fault-postgres-restart.log; then passed=$((passed + 1))
-  else failed=$((failed + 1)); fi
+  faults="postgres"
+  if [ "$(id -u)" = 0 ]; then faults="$faults sqlite-full"; else echo "test.sh: fault-storage.sh sqlite-full skipped (it mounts a filesystem: root only)"; fi
+  for fault in $faults; do
+    if tests/harness/fault-storage.sh "$fault" 2>&1 | tee ".work/fault-storage-$fault.log"; then passed=$((passed + 1))
+    else failed=$((failed + 1)); fi
+  done
 fi
 
 [ "$failed" -eq 0 ] || status=1

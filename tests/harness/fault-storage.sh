@@ -1,53 +1,80 @@
 #!/usr/bin/env bash
-# Issue 17's fault injection through the harness: the journal's PostgreSQL stopped and started again under traffic.
-# A one-node server on its private PostgreSQL (XMPP_NODES=1 server.sh start); one client sends chat messages without
-# pause (XEP-0198, each with its own id) to an account that is offline, so that every message goes to the offline
-# store, a journal write. PostgreSQL is stopped for PG_DOWN seconds (default 8) and started again; the server is not.
-# Checks:
-#   - the sender's connection stays up (the server does not drop its clients because its database went);
+# Issue 17's storage faults through the harness, under traffic:
+#   tests/harness/fault-storage.sh postgres      the journal's PostgreSQL stopped for DOWN seconds (default 8; `pg_ctl
+#                                                stop -m fast`: open connections terminated) and started again. A
+#                                                one-node server on its private PostgreSQL (XMPP_NODES=1).
+#   tests/harness/fault-storage.sh sqlite-full   the embedded default (SQLite) with its data folder on a small
+#                                                filesystem this script mounts (tmpfs, root only), filled to the last
+#                                                byte for DOWN seconds and then freed.
+# The server itself is never restarted. One client sends chat messages without pause (XEP-0198, each with its own id)
+# to an account that is offline, so that every message goes to the offline store, a journal write. Checks:
+#   - the sender's connection stays up (the server does not drop its clients because its storage failed);
 #   - nothing acknowledged is lost: every message the server acknowledged (an <a h/> covering it) is delivered to the
 #     recipient when it logs in, or was bounced to the sender with an error (the store could not take it);
-#   - while the database is down the errors are clear and prompt: bounces are type 'wait' or 'cancel' stanza errors
-#     that name a condition, and none came later than BOUNCE_LIMIT seconds (default 15) after its message;
-#   - recovery without a restart: every message sent from RECOVER seconds (default 15) after PostgreSQL is back is
-#     stored and delivered, none bounced.
+#   - the errors are clear and prompt: bounces are type 'wait' or 'cancel' stanza errors that name a condition, none
+#     later than BOUNCE_LIMIT seconds (default 15) after its message; a roster set (RFC 6121 §2.3) during the fault is
+#     answered; a login during the fault succeeds or is refused with <temporary-auth-failure/>, never hangs;
+#   - recovery without a restart: every message sent from RECOVER seconds (default 15) after the fault ends is stored
+#     and delivered, none bounced, and a roster set then succeeds.
 #
-#   tests/harness/fault-postgres-restart.sh
-#
-# Environment: XMPP_PORT (default 37423), XMPP_WORKDIR (default $ROOT/.work/fault-postgres-restart-PORT, removed on
-# success), XMPP_BUILD_CONFIG (as server.sh), PG_DOWN, RECOVER, BOUNCE_LIMIT.
+# Environment: XMPP_PORT (default 37423 for postgres, 37433 for sqlite-full), XMPP_WORKDIR (default
+# $ROOT/.work/fault-storage-MODE-PORT, removed on success), XMPP_BUILD_CONFIG (as server.sh), DOWN, RECOVER,
+# BOUNCE_LIMIT, DISK_MIB (sqlite-full: the filesystem's size, default 64).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVER="$ROOT/tests/harness/server.sh"
-export XMPP_NODES=1 XMPP_TLS_REQUIRED=false XMPP_HOST="${XMPP_HOST:-127.0.0.1}" XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
-export XMPP_PORT="${XMPP_PORT:-37423}"
-export XMPP_WORKDIR="${XMPP_WORKDIR:-$ROOT/.work/fault-postgres-restart-$XMPP_PORT}"
+MODE="${1:-}"
+case "$MODE" in
+  postgres) export XMPP_NODES=1 XMPP_PORT="${XMPP_PORT:-37423}" ;;
+  sqlite-full)
+    unset XMPP_NODES; export XMPP_PORT="${XMPP_PORT:-37433}"
+    [ "$(id -u)" = 0 ] || { echo "fault-storage.sh: sqlite-full mounts a filesystem: run it as root" >&2; exit 1; } ;;
+  *) echo "usage: tests/harness/fault-storage.sh postgres|sqlite-full" >&2; exit 2 ;;
+esac
+export XMPP_TLS_REQUIRED=false XMPP_HOST="${XMPP_HOST:-127.0.0.1}" XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
+export XMPP_WORKDIR="${XMPP_WORKDIR:-$ROOT/.work/fault-storage-$MODE-$XMPP_PORT}"
 unset XMPP_PG # the private PostgreSQL: this script stops it
 PG_DIR="$XMPP_WORKDIR/pg"
+DISK="$XMPP_WORKDIR/data" # sqlite-full: the server's data folder (Xmpp:DataDir), a filesystem of its own
 
 status=1
 cleanup() {
   "$SERVER" stop >/dev/null 2>&1 || true
-  ACTORS_PG_DIR="$PG_DIR" "$ROOT/tests/postgres.sh" stop >/dev/null 2>&1 || true
-  if [ "$status" -eq 0 ] && [ -z "${XMPP_KEEP_LOGS:-}" ]; then rm -rf "$XMPP_WORKDIR"; else echo "fault-postgres-restart.sh: logs kept in $XMPP_WORKDIR" >&2; fi
+  if [ "$MODE" = postgres ]; then ACTORS_PG_DIR="$PG_DIR" "$ROOT/tests/postgres.sh" stop >/dev/null 2>&1 || true; fi
+  if [ "$MODE" = sqlite-full ] && mountpoint -q "$DISK"; then
+    [ "$status" -eq 0 ] || cp -r "$DISK" "$XMPP_WORKDIR/data-copy" 2>/dev/null || true
+    umount "$DISK" || true
+  fi
+  if [ "$status" -eq 0 ] && [ -z "${XMPP_KEEP_LOGS:-}" ]; then rm -rf "$XMPP_WORKDIR"; else echo "fault-storage.sh: logs kept in $XMPP_WORKDIR" >&2; fi
 }
 trap cleanup EXIT
 
+if [ "$MODE" = sqlite-full ]; then
+  rm -rf "$XMPP_WORKDIR"; mkdir -p "$DISK"
+  mount -t tmpfs -o "size=${DISK_MIB:-64}m" tmpfs "$DISK" || { echo "fault-storage.sh: cannot mount a tmpfs on $DISK" >&2; exit 1; }
+  FAULT_ON="dd if=/dev/zero of='$DISK/filler' bs=64k 2>/dev/null; sync; true" # until the filesystem is full
+  FAULT_OFF="rm -f '$DISK/filler'"
+  WHAT="the data folder's filesystem"
+fi
 "$SERVER" start
 for u in pga pgb pgc; do "$SERVER" adduser "$u" pw; done
-port="$("$SERVER" info | sed -n 's/^C2S_PORTS=//p' | cut -d, -f1)"
-pg_port="$(cat "$PG_DIR/port")"
+port="$("$SERVER" info | sed -n 's/^C2S_PORTS=//p' | cut -d, -f1)"; port="${port:-$XMPP_PORT}"
+if [ "$MODE" = postgres ]; then
+  pg="ACTORS_PG_DIR='$PG_DIR' ACTORS_PG_PORT='$(cat "$PG_DIR/port")' '$ROOT/tests/postgres.sh'"
+  FAULT_ON="$pg stop"
+  FAULT_OFF="$pg start >/dev/null"
+  WHAT="PostgreSQL"
+fi
 
-PYTHONPATH="$ROOT/tests/harness" /usr/bin/python3 - "$XMPP_HOST" "$XMPP_DOMAIN" "$port" "$ROOT/tests/postgres.sh" "$PG_DIR" "$pg_port" \
-  "${PG_DOWN:-8}" "${RECOVER:-15}" "${BOUNCE_LIMIT:-15}" <<'PY'
+PYTHONPATH="$ROOT/tests/harness" /usr/bin/python3 - "$XMPP_HOST" "$XMPP_DOMAIN" "$port" "$FAULT_ON" "$FAULT_OFF" "$WHAT" "$MODE" \
+  "${DOWN:-8}" "${RECOVER:-15}" "${BOUNCE_LIMIT:-15}" <<'PY'
 import os, subprocess, sys, threading, time
 import xmpp_raw
 
-host, domain, port, postgres, pg_dir, pg_port = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6]
-pg_down, recover, bounce_limit = float(sys.argv[7]), float(sys.argv[8]), float(sys.argv[9])
+host, domain, port, fault_on, fault_off, what, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
+down, recover, bounce_limit = float(sys.argv[8]), float(sys.argv[9]), float(sys.argv[10])
 C = xmpp_raw.C
 t0 = time.time()
-env = dict(os.environ, ACTORS_PG_DIR=pg_dir, ACTORS_PG_PORT=pg_port)
 
 a = xmpp_raw.Client(host, domain, "pga", port, sm=True)
 sent_at = {}   # body -> time sent
@@ -77,8 +104,8 @@ sender, watcher = threading.Thread(target=send, daemon=True), threading.Thread(t
 sender.start(); watcher.start()
 time.sleep(3)
 down_at = time.time()
-print(f"{down_at - t0:.1f} s: PostgreSQL stops (sender at {len(order)} messages)", flush=True)
-subprocess.run([postgres, "stop"], env=env, check=True)
+print(f"{down_at - t0:.1f} s: {what} fails (sender at {len(order)} messages)", flush=True)
+subprocess.run(fault_on, shell=True, check=True)
 time.sleep(1)
 # an IQ that needs the journal (a roster set, RFC 6121 §2.3) is answered while it is away: a result or an error
 a.send("<iq type='set' id='roster-down'><query xmlns='jabber:iq:roster'><item jid='down@example.net'/></query></iq>")
@@ -90,20 +117,20 @@ except AssertionError as e:
     login_down = f"refused ({e})"
     # RFC 6120 §6.5.12: a failure of the server's own is <temporary-auth-failure/>; <not-authorized/> would tell the
     # client that its credentials are wrong
-    assert "temporary-auth-failure" in str(e), f"a login while the database was away was refused for the wrong reason: {e}"
+    assert "temporary-auth-failure" in str(e), f"a login while the storage failed was refused for the wrong reason: {e}"
 except (OSError, EOFError) as e:
     login_down = f"closed ({e!r})"
-    assert not isinstance(e, TimeoutError) and "timed out" not in str(e), f"a login while the database was away hung: {e!r}"
-time.sleep(max(0.0, pg_down - (time.time() - down_at)))
-subprocess.run([postgres, "start"], env=env, check=True, stdout=subprocess.DEVNULL)
+    assert not isinstance(e, TimeoutError) and "timed out" not in str(e), f"a login while the storage failed hung: {e!r}"
+time.sleep(max(0.0, down - (time.time() - down_at)))
+subprocess.run(fault_off, shell=True, check=True)
 up_at = time.time()
-print(f"{up_at - t0:.1f} s: PostgreSQL is back", flush=True)
+print(f"{up_at - t0:.1f} s: {what} is back", flush=True)
 time.sleep(recover)
 a.send("<iq type='set' id='roster-up'><query xmlns='jabber:iq:roster'><item jid='up@example.net'/></query></iq>")
 time.sleep(10)
 stop.set()
 sender.join()
-assert not a.closed, "the sender's connection closed while the database was away"
+assert not a.closed, "the sender's connection closed while the storage failed"
 a.send(f"<r xmlns='{xmpp_raw.SM}'/>")
 a.wait(lambda: a.acked - 1 >= len(order), 30, "the last acknowledgement")  # h counts the initial presence too
 time.sleep(bounce_limit)  # bounces still under way arrive
@@ -133,10 +160,10 @@ b.close()
 def iq(client, id):
     with client.cond:
         return next((e for e in client.stanzas if e.tag == C + "iq" and e.get("id") == id), None)
-a.wait(lambda: iq(a, "roster-up") is not None, 15, "the answer to a roster set after the database came back")
+a.wait(lambda: iq(a, "roster-up") is not None, 15, "the answer to a roster set after the storage came back")
 down_answer, up_answer = iq(a, "roster-down"), iq(a, "roster-up")
-assert down_answer is not None, "a roster set while the database was away got no answer"
-assert up_answer.get("type") == "result", f"a roster set after the database came back failed: {xmpp_raw.ET.tostring(up_answer)!r}"
+assert down_answer is not None, "a roster set while the storage failed got no answer"
+assert up_answer.get("type") == "result", f"a roster set after the storage came back failed: {xmpp_raw.ET.tostring(up_answer)!r}"
 roster_down = down_answer.get("type") if down_answer.get("type") == "result" else \
     "error " + next((c.tag.split("}")[1] for c in (down_answer.find(C + "error") or [])), "?")
 a.close()
@@ -153,14 +180,14 @@ assert len(after) > 50, f"too little traffic after the recovery window to judge:
 assert not lost, f"acknowledged, never delivered and never bounced: {lost[:20]} ({len(lost)} of {len(order)})"
 assert not both, f"delivered and bounced as well: {both[:20]}"
 assert not late, f"bounced more than {bounce_limit:.0f} s after it was sent (seconds, message): {late[:20]}"
-assert not failed_after, (f"not delivered though sent {recover:.0f} s or more after PostgreSQL came back: {failed_after[:20]} "
+assert not failed_after, (f"not delivered though sent {recover:.0f} s or more after the fault ended: {failed_after[:20]} "
                           f"({len(failed_after)} of {len(after)}; bounced as {sorted(set(bounced.get(m, '-') for m in failed_after))})")
 first_ok_after = next((sent_at[m] - up_at for m in order if sent_at[m] >= up_at and m in delivered), float("nan"))
 slowest = max((seen[m] - sent_at[m] for m in bounced if m in seen), default=0.0)
 conditions = sorted(set(bounced.values()))
-print(f"fault-postgres-restart.sh: PostgreSQL away {pg_down:.0f} s under traffic; {len(order)} messages acknowledged, "
+print(f"fault-storage.sh {mode}: {what} failing {down:.0f} s under traffic; {len(order)} messages acknowledged, "
       f"{len(delivered)} delivered, {len(bounced)} bounced ({', '.join(conditions) or 'none'}; the slowest after "
-      f"{slowest:.1f} s), none lost; {len(during)} sent while it was away; stored again from {first_ok_after:.1f} s "
-      f"after it came back; a roster set while it was away: {roster_down}; a login while it was away: {login_down}")
+      f"{slowest:.1f} s), none lost; {len(during)} sent during the fault; stored again from {first_ok_after:.1f} s "
+      f"after it ended; a roster set during it: {roster_down}; a login during it: {login_down}")
 PY
 status=0
