@@ -211,11 +211,11 @@ public sealed class CrashSpec(ITestOutputHelper output)
             .Count(e => e.Name.LocalName == "message");
     }
 
-    private static Task<Process> StartAsync(TestDatabase db, int port) => ServerProcess.StartServerAsync(db,
+    internal static Task<Process> StartAsync(TestDatabase db, int port) => ServerProcess.StartServerAsync(db,
         "--Xmpp:C2sPort=" + port, "--Xmpp:Tls:Required=false", "--Xmpp:Auth:AllowPlainWithoutTls=true");
 
     /// <summary>PLAIN without TLS and a bound resource "crash"; retries the connect while the listener comes up.</summary>
-    private static async Task<XmppTestClient> LoginAsync(int port, string user)
+    internal static async Task<XmppTestClient> LoginAsync(int port, string user)
     {
         var endPoint = new IPEndPoint(IPAddress.Loopback, port);
         XmppTestClient? c = null;

@@ -1,0 +1,148 @@
+using Actors.Xmpp.Testing;
+using Actors.Xmpp.Xml;
+using Xunit.Abstractions;
+
+namespace Actors.Xmpp.Persistence.Tests;
+
+/// <summary>
+/// Issue 17, "the server killed with SIGKILL mid-traffic, for every persistent plugin": the real server process is
+/// SIGKILLed while one client pipelines writes into three plugins of different storage shapes: PubSub publishes
+/// (XEP-0060 §7.1; a keyed entity, whose writes are pipelined), private XML storage sets (XEP-0049; a per-account
+/// plugin store) and blocking-list pushes (XEP-0191; a per-account plugin store). Each is acknowledged by its IQ
+/// result, which the server sends only after the journal write: after a restart every acknowledged write is there.
+/// (Offline messages and roster sets: <see cref="CrashSpec"/>.)
+/// </summary>
+public sealed class PluginCrashSpec(ITestOutputHelper output)
+{
+    private const int Count = 300;
+    private const int Window = 30;     // requests in flight at most
+    private const int KillAfter = 120; // results before the SIGKILL
+    private const string PubSub = "pubsub.localhost", Node = "crash";
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    private static string Request(int i) => (i % 3) switch
+    {
+        0 => $"<iq type='set' id='p{i}' to='{PubSub}'><pubsub xmlns='{PubSubNs}'><publish node='{Node}'><item id='p{i}'><entry xmlns='urn:test:crash'>{i}</entry></item></publish></pubsub></iq>",
+        1 => $"<iq type='set' id='x{i}'><query xmlns='jabber:iq:private'><data xmlns='urn:test:crash:{i}'>{i}</data></query></iq>",
+        _ => $"<iq type='set' id='b{i}'><block xmlns='urn:xmpp:blocking'><item jid='spam{i}@example.net'/></block></iq>",
+    };
+
+    private const string PubSubNs = "http://jabber.org/protocol/pubsub";
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task Sigkill_keeps_every_acknowledged_pubsub_item_private_xml_and_block(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        var port = ServerProcess.FreePort();
+        var server = await CrashSpec.StartAsync(db, port);
+        var acked = new HashSet<string>();
+        var sent = 0;
+        try
+        {
+            Assert.True((bool?)(await ServerProcess.AdminAsync(db, new System.Text.Json.Nodes.JsonObject { ["cmd"] = "add", ["user"] = "alice", ["password"] = "pw" }))["ok"]);
+            await using var alice = await CrashSpec.LoginAsync(port, "alice");
+            // a node that keeps every item (its default keeps 10)
+            var created = await alice.IqAsync("set",
+                $"<pubsub xmlns='{PubSubNs}'><create node='{Node}'/><configure><x xmlns='jabber:x:data' type='submit'>"
+                + "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field>"
+                + "<field var='pubsub#max_items'><value>max</value></field></x></configure></pubsub>", to: PubSub);
+            Assert.Equal("result", created.Type);
+
+            var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var progress = new SemaphoreSlim(0);
+            var errors = new List<string>();
+            var reader = Task.Run(async () =>
+            {
+                while (true)
+                {
+                    XmppTestClient.Event e;
+                    try { e = await alice.NextEventAsync(Wait); }
+                    catch (TimeoutException) { lock (errors) errors.Add("no answer from the server within 10 s"); killed.TrySetResult(); return; }
+                    if (e is not XmppTestClient.StanzaEvent { Element: var el }) return; // the server is gone
+                    if (el.Name != "iq" || el.Id is not { } id) continue; // blocking pushes (XEP-0191 §3.3) and the like
+                    if (el.Type == "error") { lock (errors) errors.Add(el.ToString()); continue; }
+                    if (el.Type != "result") continue;
+                    lock (acked)
+                    {
+                        acked.Add(id);
+                        if (acked.Count >= KillAfter) killed.TrySetResult();
+                    }
+                    progress.Release();
+                }
+            });
+            var writer = Task.Run(async () =>
+            {
+                try
+                {
+                    for (var i = 0; i < Count && !killed.Task.IsCompleted; i++)
+                    {
+                        int done;
+                        lock (acked) done = acked.Count;
+                        while (i - done >= Window && !killed.Task.IsCompleted)
+                        {
+                            await progress.WaitAsync(TimeSpan.FromMilliseconds(200));
+                            lock (acked) done = acked.Count;
+                        }
+                        await alice.SendAsync(Request(i));
+                        Volatile.Write(ref sent, i + 1);
+                    }
+                }
+                catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or OperationCanceledException) { }
+            });
+            var ready = await Task.WhenAny(killed.Task, Task.Delay(TimeSpan.FromSeconds(60)));
+            Assert.True(ready == killed.Task, "too few results within 60 s");
+            server.Kill(); // SIGKILL with requests in flight
+            await server.WaitForExitAsync().WaitAsync(Wait);
+            await writer.WaitAsync(Wait);
+            await reader.WaitAsync(Wait);
+            lock (errors) Assert.True(errors.Count == 0, string.Join("\n", errors));
+        }
+        finally
+        {
+            if (!server.HasExited) server.Kill();
+            await server.WaitForExitAsync();
+        }
+        Assert.True(acked.Count < Count, "every request was answered before the kill: not a crash in the middle");
+        output.WriteLine($"{kind}: {sent} requests sent, {acked.Count} acknowledged before the SIGKILL");
+
+        // ---- restart: every acknowledged write is there
+        port = ServerProcess.FreePort();
+        server = await CrashSpec.StartAsync(db, port);
+        try
+        {
+            await using var alice = await CrashSpec.LoginAsync(port, "alice");
+            var items = await alice.IqAsync("get", $"<pubsub xmlns='{PubSubNs}'><items node='{Node}'/></pubsub>", to: PubSub);
+            Assert.Equal("result", items.Type);
+            var published = items.Child("pubsub", PubSubNs)!.Child("items", PubSubNs)!.Elements("item", PubSubNs).Select(e => e.Attr("id")!).ToHashSet();
+            var blocklist = await alice.IqAsync("get", "<blocklist xmlns='urn:xmpp:blocking'/>");
+            var blocked = blocklist.Child("blocklist", "urn:xmpp:blocking")!.Elements("item", "urn:xmpp:blocking").Select(e => e.Attr("jid")!).ToHashSet();
+            var lost = new List<string>();
+            foreach (var id in acked)
+            {
+                var i = int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture);
+                switch (id[0])
+                {
+                    case 'p' when !published.Contains(id):
+                    case 'b' when !blocked.Contains($"spam{i}@example.net"):
+                        lost.Add(id);
+                        break;
+                    case 'x':
+                        var stored = await alice.IqAsync("get", $"<query xmlns='jabber:iq:private'><data xmlns='urn:test:crash:{i}'/></query>");
+                        if (stored.Child("query", "jabber:iq:private")?.Child("data", $"urn:test:crash:{i}")?.Text != i.ToString(System.Globalization.CultureInfo.InvariantCulture))
+                            lost.Add(id);
+                        break;
+                }
+            }
+            Assert.True(lost.Count == 0, $"acknowledged before the SIGKILL, missing after the restart: {string.Join(", ", lost)} (of {acked.Count})");
+            // nothing that was never sent
+            Assert.All(published, id => Assert.InRange(int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
+            output.WriteLine($"{kind}: after the restart {published.Count} items, {blocked.Count} blocked JIDs; every acknowledged write kept");
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync();
+        }
+    }
+}
