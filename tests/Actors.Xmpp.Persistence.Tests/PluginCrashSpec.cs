@@ -6,9 +6,10 @@ namespace Actors.Xmpp.Persistence.Tests;
 
 /// <summary>
 /// Issue 17, "the server killed with SIGKILL mid-traffic, for every persistent plugin": the real server process is
-/// SIGKILLed while one client pipelines writes into three plugins of different storage shapes: PubSub publishes
-/// (XEP-0060 §7.1; a keyed entity, whose writes are pipelined), private XML storage sets (XEP-0049; a per-account
-/// plugin store) and blocking-list pushes (XEP-0191; a per-account plugin store). Each is acknowledged by its IQ
+/// SIGKILLed while one client pipelines writes into four plugins of different storage shapes: PubSub publishes
+/// (XEP-0060 §7.1; a keyed entity, whose writes are pipelined), private XML storage sets (XEP-0049), blocks (XEP-0191)
+/// and vCard sets (XEP-0054; the last one acknowledged, or a later one, is the vCard), each of the last three in a
+/// per-account plugin store. Each is acknowledged by its IQ
 /// result, which the server sends only after the journal write: after a restart every acknowledged write is there.
 /// (Offline messages and roster sets: <see cref="CrashSpec"/>.)
 /// </summary>
@@ -20,18 +21,19 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
     private const string PubSub = "pubsub.localhost", Node = "crash";
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
-    private static string Request(int i) => (i % 3) switch
+    private static string Request(int i) => (i % 4) switch
     {
         0 => $"<iq type='set' id='p{i}' to='{PubSub}'><pubsub xmlns='{PubSubNs}'><publish node='{Node}'><item id='p{i}'><entry xmlns='urn:test:crash'>{i}</entry></item></publish></pubsub></iq>",
         1 => $"<iq type='set' id='x{i}'><query xmlns='jabber:iq:private'><data xmlns='urn:test:crash:{i}'>{i}</data></query></iq>",
-        _ => $"<iq type='set' id='b{i}'><block xmlns='urn:xmpp:blocking'><item jid='spam{i}@example.net'/></block></iq>",
+        2 => $"<iq type='set' id='b{i}'><block xmlns='urn:xmpp:blocking'><item jid='spam{i}@example.net'/></block></iq>",
+        _ => $"<iq type='set' id='v{i}'><vCard xmlns='vcard-temp'><FN>{i}</FN></vCard></iq>",
     };
 
     private const string PubSubNs = "http://jabber.org/protocol/pubsub";
 
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
-    public async Task Sigkill_keeps_every_acknowledged_pubsub_item_private_xml_and_block(string kind)
+    public async Task Sigkill_keeps_every_acknowledged_pubsub_item_private_xml_block_and_vcard(string kind)
     {
         using var db = TestDatabase.Create(kind);
         var port = ServerProcess.FreePort();
@@ -135,6 +137,12 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
                 }
             }
             Assert.True(lost.Count == 0, $"acknowledged before the SIGKILL, missing after the restart: {string.Join(", ", lost)} (of {acked.Count})");
+            var lastVcard = acked.Where(id => id[0] == 'v').Select(id => int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture)).DefaultIfEmpty(-1).Max();
+            var vcard = await alice.IqAsync("get", "<vCard xmlns='vcard-temp'/>");
+            var fn = vcard.Child("vCard", "vcard-temp")?.ChildText("FN", "vcard-temp");
+            Assert.True(fn is not null && int.Parse(fn, System.Globalization.CultureInfo.InvariantCulture) >= lastVcard
+                        && int.Parse(fn, System.Globalization.CultureInfo.InvariantCulture) < sent,
+                $"the vCard is {fn ?? "none"}; the last acknowledged set was {lastVcard}, {sent} requests were sent");
             // nothing that was never sent
             Assert.All(published, id => Assert.InRange(int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
             output.WriteLine($"{kind}: after the restart {published.Count} items, {blocked.Count} blocked JIDs; every acknowledged write kept");
