@@ -20,8 +20,10 @@ namespace Actors.Xmpp.PluginHost.Entities;
 /// many commands in one transaction: a node that 10,000 subscribers join is not held to one commit per join). What a
 /// command asked for (its reply, stanzas, fan-out, timers) is carried out when its events are written, in command
 /// order; a command without events waits behind the writes before it (<c>DeferAsync</c>), so nothing leaves that
-/// reflects an unwritten event. A failed or rejected write stops or restarts the entity, and every command it had not
-/// answered gets a failure; the journal recovers the written state. At most <see cref="MaxInFlight"/> commands are in
+/// reflects an unwritten event. A failed write stops the entity and every command it had not answered gets a failure
+/// (Akka.Persistence has one write under way per actor: the later ones were never sent). A rejected write fails its
+/// command; the entity waits for the answers to the writes after it (each asker learns what became of its command),
+/// then recovers from the journal. At most <see cref="MaxInFlight"/> commands are in
 /// flight; a snapshot is taken when none is (see <see cref="MaybeSnapshot"/>).</para>
 /// </summary>
 internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
@@ -52,8 +54,18 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     private Element? _heldReply;
 
     // pipelined writes
-    private int _inFlight; // commands whose events are being written (or, eventless, waiting behind such writes)
-    private readonly Queue<IActorRef?> _inFlightAskers = new(); // their askers in order: failed if the write fails
+    /// <summary>A command whose events are being written (or, eventless, that waits behind such writes).</summary>
+    private sealed class InFlight(Effects effects, IActorRef? asker, int events)
+    {
+        public readonly Effects Effects = effects;
+        public readonly IActorRef? Asker = asker;
+        public int Unwritten = events; // its events not yet written (or rejected)
+        public bool Rejected;          // the journal rejected its events: its asker gets a failure
+    }
+
+    private readonly Queue<InFlight> _inFlightCommands = new(); // in command order (the journal answers in that order)
+    private int InFlightCount => _inFlightCommands.Count;
+    private bool _restartWhenWritten; // a write was rejected: once nothing is in flight, the entity recovers from its journal
     private Queue<(Effects Effects, IActorRef? Asker)>? _written; // written while the lane held a reply: carried out after it
     private bool _drainForSnapshot; // a snapshot is overdue: new commands wait until nothing is in flight
     private bool _makesSnapshots = true; // false once the behaviour answered that it keeps only events
@@ -109,7 +121,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     }
 
     /// <summary>New commands wait: for the fan-out lane, a full pipeline, an overdue snapshot, a restart or a stop.</summary>
-    private bool Holding => _laneWait != 0 || _inFlight >= MaxInFlight || _drainForSnapshot || _failing || _stopping;
+    private bool Holding => _laneWait != 0 || InFlightCount >= MaxInFlight || _drainForSnapshot || _failing || _stopping || _restartWhenWritten;
 
     protected override void OnCommand(object message)
     {
@@ -138,10 +150,10 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
             case ReceiveTimeout:
                 // idle, but a timer still due keeps it (a passivated entity would lose it); the receive timeout
                 // comes again after the next idle period
-                if (_pendingTimers is not { Count: > 0 } && _inFlight == 0) Context.Parent.Tell(_passivateRequest);
+                if (_pendingTimers is not { Count: > 0 } && InFlightCount == 0) Context.Parent.Tell(_passivateRequest);
                 break;
             case EntityRegionActor.StopEntity:
-                if (_inFlight == 0)
+                if (InFlightCount == 0)
                 {
                     CarryOutHeld(); // the held reply and what waited behind it go; the stashed commands go with the mailbox
                     Context.Stop(Self);
@@ -179,7 +191,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
             if (events is not null)
                 for (var i = 0; i < events.Count; i++) _state = BehaviorCalls.Apply(_behavior, _state, events[i]);
         }
-        catch (Exception ex) when (_inFlight > 0)
+        catch (Exception ex) when (InFlightCount > 0)
         {
             // the commands before it are being written: their replies go first, then the entity restarts (supervision)
             // and this command's asker gets the failure (PreRestart)
@@ -194,36 +206,37 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
             return;
         }
         _asker = null;
-        if (events is null && _inFlight == 0)
+        if (events is null && InFlightCount == 0)
         {
             Finish(effects, asker);
             return;
         }
-        _inFlight++;
-        _inFlightAskers.Enqueue(asker);
+        var inFlight = new InFlight(effects, asker, events?.Count ?? 0);
+        _inFlightCommands.Enqueue(inFlight);
         if (events is null)
         {
-            DeferAsync(effects, e => Written(e, asker)); // behind the writes before it
+            DeferAsync(inFlight, Written); // behind the writes before it
             return;
         }
         var records = new EntityEventRecord[events.Count];
         for (var i = 0; i < records.Length; i++) records[i] = new EntityEventRecord(StanzaXml.ToXml(events[i]));
-        var remaining = records.Length;
         PersistAllAsync(records, _ =>
         {
-            if (--remaining == 0) Written(effects, asker);
+            if (--inFlight.Unwritten == 0) Written(inFlight);
         });
     }
 
-    /// <summary>A command's events are written (or, eventless, those before it are): what it asked for goes, in order
-    /// behind a reply the fan-out lane holds.</summary>
-    private void Written(Effects effects, IActorRef? asker)
+    /// <summary>A command's events are written (or, eventless, those before it are; or the journal rejected them): what
+    /// it asked for goes, in order behind a reply the fan-out lane holds (a rejected one: its asker gets a failure).</summary>
+    private void Written(InFlight done)
     {
-        _inFlight--;
-        _inFlightAskers.Dequeue();
-        if (_laneWait != 0) (_written ??= new()).Enqueue((effects, asker));
-        else Finish(effects, asker);
-        if (_inFlight == 0) MaybeSnapshot();
+        _inFlightCommands.Dequeue(); // (the head: the journal answers in command order)
+        if (done.Rejected) done.Asker?.Tell(new EntityFailed("the journal rejected the command's events"));
+        else if (_laneWait != 0) (_written ??= new()).Enqueue((done.Effects, done.Asker));
+        else Finish(done.Effects, done.Asker);
+        if (_restartWhenWritten && InFlightCount == 0)
+            throw new InvalidOperationException($"the journal rejected events of {PersistenceId}: recovering what was written");
+        if (InFlightCount == 0) MaybeSnapshot();
         else if (_makesSnapshots && !_drainForSnapshot && LastSequenceNr - _lastSnapshotSeq >= 2 * SnapshotInterval)
             _drainForSnapshot = true; // pipelined writes never leave a moment for it: make one
         ResumeIfFree();
@@ -361,17 +374,21 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
         base.OnPersistFailure(cause, @event, sequenceNr); // stops: the next command recovers what was written
     }
 
+    /// <summary>The state holds events the journal did not take: the commands after them may still be written (their
+    /// writes are under way), so the entity waits for every answer, tells each asker what became of its command, and
+    /// then recovers from the journal.</summary>
     protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
     {
-        // the state holds events that are not written: start again from the journal
-        base.OnPersistRejected(cause, @event, sequenceNr);
-        throw new InvalidOperationException($"the journal rejected an event of {PersistenceId}: {cause.Message}", cause);
+        base.OnPersistRejected(cause, @event, sequenceNr); // logs it
+        _restartWhenWritten = true;
+        var head = _inFlightCommands.Peek(); // the command of this event: the commands before it are answered
+        head.Rejected = true;
+        if (--head.Unwritten == 0) Written(head);
     }
 
     private void FailInFlight(string reason)
     {
-        while (_inFlightAskers.TryDequeue(out var asker)) asker?.Tell(new EntityFailed(reason));
-        _inFlight = 0;
+        while (_inFlightCommands.TryDequeue(out var command)) command.Asker?.Tell(new EntityFailed(reason));
     }
 
     /// <summary>What one command's handler asked for, carried out after its events are written.</summary>

@@ -16,6 +16,7 @@ public sealed class GatedJournal : MemoryJournal
     public static volatile TaskCompletionSource Gate = Open();
     public static int Requests; // write requests received (each command's events are one)
     public static volatile bool Reject;
+    public static int RejectNext; // write requests to reject after this one, counted down
 
     public static TaskCompletionSource Open()
     {
@@ -29,7 +30,8 @@ public sealed class GatedJournal : MemoryJournal
         var writes = messages.ToList();
         Interlocked.Increment(ref Requests);
         await Gate.Task;
-        if (Reject) return writes.Select(_ => (Exception?)new InvalidOperationException("rejected by the test")).ToImmutableList();
+        if (Reject || Interlocked.Decrement(ref RejectNext) >= 0)
+            return writes.Select(_ => (Exception?)new InvalidOperationException("rejected by the test")).ToImmutableList();
         return await base.WriteMessagesAsync(writes, cancellationToken);
     }
 }
@@ -54,6 +56,7 @@ public sealed class EntityPipelineSpec : TestKit
         GatedJournal.Gate = GatedJournal.Open();
         GatedJournal.Reject = false;
         GatedJournal.Requests = 0;
+        GatedJournal.RejectNext = 0;
     }
 
     private IEntityKind Kind(Counter behavior)
@@ -126,5 +129,22 @@ public sealed class EntityPipelineSpec : TestKit
             await Assert.ThrowsAsync<InvalidOperationException>(() => add);
         GatedJournal.Reject = false;
         Assert.Equal("1", (await kind.AskAsync("r", Cmd("get"), TimeSpan.FromSeconds(3)))!.Attr("n"));
+    }
+
+    [Fact]
+    public async Task A_rejected_write_fails_only_its_command_and_the_writes_already_under_way_are_answered_as_written()
+    {
+        var counter = new Counter();
+        var kind = Kind(counter);
+        await kind.AskAsync("q", Cmd("add", 1), TimeSpan.FromSeconds(3));
+        var gate = Close();
+        var adds = Enumerable.Range(0, 3).Select(_ => kind.AskAsync("q", Cmd("add", 1), TimeSpan.FromSeconds(10))).ToArray();
+        await WaitForApplies(counter, 1 + 3);
+        Interlocked.Exchange(ref GatedJournal.RejectNext, 1); // the first add's write; the other two go as the next write
+        gate.SetResult();
+        await Assert.ThrowsAsync<InvalidOperationException>(() => adds[0]);
+        await adds[1]; // written: told so, not failed with the rejected one
+        await adds[2];
+        Assert.Equal("3", (await kind.AskAsync("q", Cmd("get"), TimeSpan.FromSeconds(3)))!.Attr("n")); // recovered: what was written
     }
 }
