@@ -864,6 +864,9 @@ public sealed class C2sConnectionActor : UntypedActor
     /// see the transport's outbound pressure), not merely while this actor is.</summary>
     private bool BoundStanza(Element e)
     {
+        // our side closed the stream and ended the session (a node shutting down, a stream error): what the client
+        // had already sent is not handled (RFC 6120 §4.4); with XEP-0198 it sends again what was not acknowledged
+        if (_session is null) return false;
         if (e.Namespace == Ns.StreamManagement)
         {
             _session!.Tell(new SessionActor.StreamManagementElement(e)); // XEP-0198: the session counts and acknowledges

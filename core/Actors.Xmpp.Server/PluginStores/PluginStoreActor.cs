@@ -42,6 +42,14 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         public static readonly Stop Instance = new();
     }
 
+    /// <summary>Sent to the parent when this store could not be recovered (the journal is away): for
+    /// <see cref="RecoveryFailedFor"/> the parent answers commands for it with the failure at once instead of starting
+    /// a store per command, each failing the same way.</summary>
+    public sealed record RecoveryFailed(IActorRef Store, Exception Cause);
+
+    /// <summary>How long the parent fails a store's commands at once after its recovery failed.</summary>
+    public static readonly TimeSpan RecoveryFailedFor = TimeSpan.FromSeconds(1);
+
     private sealed record LegacyLoaded(LegacyData Data);
 
     private readonly StoreAddress _address;
@@ -494,6 +502,12 @@ public sealed class PluginStoreActor : UntypedPersistentActor
             Context.Parent.Tell(new Passivate(Self));
             Drain();
         });
+    }
+
+    protected override void OnRecoveryFailure(Exception reason, object? message = null)
+    {
+        base.OnRecoveryFailure(reason, message); // logs; the store stops after it
+        Context.Parent.Tell(new RecoveryFailed(Self, reason));
     }
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)

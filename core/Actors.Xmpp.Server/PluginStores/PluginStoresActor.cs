@@ -1,4 +1,5 @@
 using Actors.Xmpp.Persistence.Plugins;
+using Actors.Xmpp.Plugins;
 using Akka.Actor;
 using Akka.Event;
 
@@ -86,6 +87,7 @@ public sealed class PluginStoresActor : UntypedActor
     private readonly Dictionary<IActorRef, (StoreAddress Address, List<(object Command, IActorRef Sender)> Waiting)> _stopping = new();
     private readonly Dictionary<string, IActorRef> _stoppingByName = new(StringComparer.Ordinal);
     private readonly Dictionary<IActorRef, StoreAddress> _running = new();
+    private Dictionary<string, (DateTime Until, Exception Cause)>? _unrecoverable; // by child name: stores whose recovery just failed
 
     private HashSet<string>? _stored; // null: no directory (yet)
     private HashSet<string>? _forwarded; // while the directory is being made: the stores commands went to
@@ -241,6 +243,17 @@ public sealed class PluginStoresActor : UntypedActor
                 break;
             case StoreEnvelope e:
                 var name = Uri.EscapeDataString(e.Address.PersistenceId);
+                if (_unrecoverable is not null && _unrecoverable.TryGetValue(name, out var failed))
+                {
+                    if (DateTime.UtcNow < failed.Until)
+                    {
+                        // its journal is away: the answer now, not a store started to fail again (and its asker's timeout)
+                        Sender.Tell(new Status.Failure(new StorageException(
+                            $"{e.Address.PersistenceId} could not be read from the journal: {failed.Cause.Message}", failed.Cause)));
+                        return;
+                    }
+                    _unrecoverable.Remove(name);
+                }
                 if (_stoppingByName.TryGetValue(name, out var stopping))
                 {
                     _stopping[stopping].Waiting.Add((e.Command, Sender));
@@ -257,6 +270,13 @@ public sealed class PluginStoresActor : UntypedActor
                 }
                 _forwarded?.Add(e.Address.PersistenceId);
                 Child(e.Address, name).Forward(e.Command);
+                break;
+            case PluginStoreActor.RecoveryFailed f:
+                _unrecoverable ??= new(StringComparer.Ordinal);
+                if (_unrecoverable.Count >= 1024) // (entries go when next asked for; those never asked for again, here)
+                    foreach (var (stale, window) in _unrecoverable)
+                        if (window.Until <= DateTime.UtcNow) _unrecoverable.Remove(stale);
+                _unrecoverable[f.Store.Path.Name] = (DateTime.UtcNow + PluginStoreActor.RecoveryFailedFor, f.Cause);
                 break;
             case PluginStoreActor.Passivate p:
                 if (!_running.Remove(p.Store, out var address)) return;
