@@ -10,7 +10,8 @@
 # to an account that is offline, so that every message goes to the offline store, a journal write. Checks:
 #   - the sender's connection stays up (the server does not drop its clients because its storage failed);
 #   - nothing acknowledged is lost: every message the server acknowledged (an <a h/> covering it) is delivered to the
-#     recipient when it logs in, or was bounced to the sender with an error (the store could not take it);
+#     recipient when it logs in, or was bounced to the sender with an error (the store could not take it), and every
+#     one is in the sender's message archive (XEP-0313) afterwards;
 #   - the errors are clear and prompt: bounces are type 'wait' or 'cancel' stanza errors that name a condition, none
 #     later than BOUNCE_LIMIT seconds (default 15) after its message; a roster set (RFC 6121 §2.3) during the fault is
 #     answered; a login during the fault succeeds or is refused with <temporary-auth-failure/>, never hangs;
@@ -153,6 +154,31 @@ while True:  # the offline messages have all arrived once nothing new came for 3
         break
     before = now
 received = b.bodies("m")
+
+# the sender's message archive (XEP-0313) kept every message it sent, though the database was away meanwhile
+MAM, RSM = "urn:xmpp:mam:2", "http://jabber.org/protocol/rsm"
+archived, after, page = set(), None, 0
+while True:
+    page += 1
+    qid = f"mam{page}"
+    rsm = f"<set xmlns='{RSM}'><max>50</max>" + (f"<after>{after}</after>" if after else "") + "</set>"
+    a.send(f"<iq type='set' id='{qid}'><query xmlns='{MAM}' queryid='{qid}'>{rsm}</query></iq>")
+    a.wait(lambda: any(e.tag == C + "iq" and e.get("id") == qid for e in a.stanzas), 30, "an archive page")
+    with a.cond:
+        fin_iq = next(e for e in a.stanzas if e.tag == C + "iq" and e.get("id") == qid)
+        for e in a.stanzas:
+            r = e.find(f"{{{MAM}}}result")
+            if e.tag == C + "message" and r is not None and r.get("queryid") == qid:
+                body = r.findtext(".//{jabber:client}body") or ""
+                if body.startswith("m"):
+                    archived.add(body)
+    assert fin_iq.get("type") == "result", f"an archive query failed: {xmpp_raw.ET.tostring(fin_iq)!r}"
+    fin = fin_iq.find(f"{{{MAM}}}fin")
+    after = fin.findtext(f"{{{RSM}}}set/{{{RSM}}}last") if fin is not None else None
+    if fin is None or fin.get("complete") == "true" or not after or page > 100:
+        break
+not_archived = [m for m in order if m not in archived]
+
 b.send("<iq type='get' id='roster-get'><query xmlns='jabber:iq:roster'/></iq>")
 b.wait(lambda: any(e.get("id") == "roster-get" for e in b.stanzas), 15, "the roster")
 b.close()
@@ -179,6 +205,7 @@ during = [m for m in order if down_at <= sent_at[m] < up_at]
 assert len(after) > 50, f"too little traffic after the recovery window to judge: {len(after)}"
 assert not lost, f"acknowledged, never delivered and never bounced: {lost[:20]} ({len(lost)} of {len(order)})"
 assert not both, f"delivered and bounced as well: {both[:20]}"
+assert not not_archived, f"sent and acknowledged, missing from the sender's archive (XEP-0313): {not_archived[:20]} ({len(not_archived)} of {len(order)})"
 assert not late, f"bounced more than {bounce_limit:.0f} s after it was sent (seconds, message): {late[:20]}"
 assert not failed_after, (f"not delivered though sent {recover:.0f} s or more after the fault ended: {failed_after[:20]} "
                           f"({len(failed_after)} of {len(after)}; bounced as {sorted(set(bounced.get(m, '-') for m in failed_after))})")
@@ -187,7 +214,7 @@ slowest = max((seen[m] - sent_at[m] for m in bounced if m in seen), default=0.0)
 conditions = sorted(set(bounced.values()))
 print(f"fault-storage.sh {mode}: {what} failing {down:.0f} s under traffic; {len(order)} messages acknowledged, "
       f"{len(delivered)} delivered, {len(bounced)} bounced ({', '.join(conditions) or 'none'}; the slowest after "
-      f"{slowest:.1f} s), none lost; {len(during)} sent during the fault; stored again from {first_ok_after:.1f} s "
+      f"{slowest:.1f} s), none lost, all {len(archived)} in the sender's archive; {len(during)} sent during the fault; stored again from {first_ok_after:.1f} s "
       f"after it ended; a roster set during it: {roster_down}; a login during it: {login_down}")
 PY
 status=0

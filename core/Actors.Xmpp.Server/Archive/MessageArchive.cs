@@ -14,7 +14,8 @@ namespace Actors.Xmpp.Server.Archive;
 /// message, queues the row and returns its id: one writer drains the queue and inserts what accumulated while the previous
 /// batch was written, in one transaction, so archiving costs the delivering actor a serialization and a queue write, never
 /// a database round trip. Reads and removals first wait for the rows queued before them (a client that sent a message and
-/// then queries its archive finds it).
+/// then queries its archive finds it); a read waits at most 5 s (a batch that fails is retried for minutes while the
+/// database is away), a removal as long as the rows before it take.
 /// </summary>
 public sealed class MessageArchive : IMessageArchive, IAsyncDisposable
 {
@@ -134,11 +135,21 @@ public sealed class MessageArchive : IMessageArchive, IAsyncDisposable
         }
     }
 
+    /// <summary>How long a read waits for the rows queued before it. Writes are retried for minutes while the database
+    /// is away; a read does not wait that long: it goes on (and fails on its own if the database is still away).</summary>
+    private static readonly TimeSpan ReadFlushWait = TimeSpan.FromSeconds(5);
+
+    private async Task FlushBeforeReadAsync()
+    {
+        try { await FlushAsync().WaitAsync(ReadFlushWait).ConfigureAwait(false); }
+        catch (TimeoutException) { }
+    }
+
     public async Task<MessageArchivePage> QueryAsync(string kind, Jid owner, MessageArchiveQuery query, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(query);
         if (query.Max < 0) throw new ArgumentOutOfRangeException(nameof(query), "Max must not be negative");
-        await FlushAsync().ConfigureAwait(false);
+        await FlushBeforeReadAsync().ConfigureAwait(false);
         var f = query.Filter;
         var archive = owner.Bare.ToString();
         var named = new List<string>();
@@ -190,7 +201,7 @@ public sealed class MessageArchive : IMessageArchive, IAsyncDisposable
 
     public async Task<MessageArchiveBounds> BoundsAsync(string kind, Jid owner, CancellationToken cancellationToken = default)
     {
-        await FlushAsync().ConfigureAwait(false);
+        await FlushBeforeReadAsync().ConfigureAwait(false);
         var all = new ArchiveSelection(kind, owner.Bare.ToString());
         var first = await Run(() => _table.SelectAsync(all, false, 1, cancellationToken)).ConfigureAwait(false);
         if (first.Count == 0) return new MessageArchiveBounds(null, null);
