@@ -108,13 +108,18 @@ internal sealed class HostServices(ServerContext server, ActorSystem system) : I
     }
 
     // IRouter
-    public void Send(Element stanza)
+    public void Send(Element stanza) => Send(stanza, null);
+
+    /// <param name="ownedBefore">Service domains the sender owned and may have released since (a plugin that is
+    /// unloading: its entities finish the commands under way, and their notifications still leave from its service
+    /// address while the next version takes it over).</param>
+    public void Send(Element stanza, Func<string, bool>? ownedBefore)
     {
         if (!Jid.TryParse(stanza.From, out var from) || from is null) throw new ArgumentException("the stanza needs a valid 'from'");
         if (!Jid.TryParse(stanza.To, out var to) || to is null) throw new ArgumentException("the stanza needs a valid 'to'");
         // a 'from' at another server is allowed only with federation on and to an address hosted here: a stanza that
         // came over server-to-server and that a hook held (the blocking plugin while it reads a list) and routes again
-        if (!server.Serves(from.Domain) && !server.Router.Addresses.IsService(from.Domain)
+        if (!server.Serves(from.Domain) && !server.Router.Addresses.IsService(from.Domain) && !(ownedBefore?.Invoke(from.Domain) ?? false)
             && !(server.Router.S2s.Enabled && !server.Router.IsHostedDomain(from.Domain) && server.Router.IsHostedDomain(to.Domain)))
             throw new ArgumentException("a stanza sent by a plugin needs a 'from' in a local domain or a service a plugin owns");
         server.Router.Route(stanza, from, to);

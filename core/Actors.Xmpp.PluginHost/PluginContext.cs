@@ -85,8 +85,24 @@ internal sealed partial class PluginContext : IPluginContext
     }
 
     // ---- addresses and keyed entities ----
-    public IDisposable OwnService(string subdomain, DiscoInfo info, AddressHandler handler) =>
-        Track(_server.Router.Addresses.AddService(PluginId, subdomain, info, handler));
+    public IDisposable OwnService(string subdomain, DiscoInfo info, AddressHandler handler)
+    {
+        var owned = Track(_server.Router.Addresses.AddService(PluginId, subdomain, info, handler));
+        lock (_servicesOwned) _servicesOwned.Add(subdomain + ".");
+        return owned;
+    }
+
+    /// <summary>Subdomains this plugin has owned (kept after it released them): its entities' stanzas may still come
+    /// from them while it unloads (<see cref="HostServices.Send(Element, Func{string, bool})"/>).</summary>
+    private readonly HashSet<string> _servicesOwned = new(StringComparer.Ordinal);
+
+    private bool OwnedBefore(string domain)
+    {
+        lock (_servicesOwned)
+            foreach (var prefix in _servicesOwned)
+                if (domain.StartsWith(prefix, StringComparison.Ordinal) && _server.Serves(domain[prefix.Length..])) return true;
+        return false;
+    }
 
     public IDisposable OwnAccountNamespace(string ns, AddressHandler handler, AccountStanzas kinds = AccountStanzas.Iq) =>
         Track(_server.Router.Addresses.AddAccountNamespace(PluginId, ns, kinds, handler));
@@ -97,7 +113,7 @@ internal sealed partial class PluginContext : IPluginContext
     {
         lock (_entityKinds)
             if (!_entityKinds.Add(kind ?? "")) throw new InvalidOperationException($"plugin '{PluginId}' registered the entity kind '{kind}' already");
-        return Track(EntityKinds.Start(PluginId, kind!, behavior, options, _supervisor, _services.Host.Send, _system,
+        return Track(EntityKinds.Start(PluginId, kind!, behavior, options, _supervisor, stanza => _services.Host.Send(stanza, OwnedBefore), _system,
             _server.Options.Cluster));
     }
 
