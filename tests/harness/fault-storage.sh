@@ -69,7 +69,7 @@ fi
 
 PYTHONPATH="$ROOT/tests/harness" /usr/bin/python3 - "$XMPP_HOST" "$XMPP_DOMAIN" "$port" "$FAULT_ON" "$FAULT_OFF" "$WHAT" "$MODE" \
   "${DOWN:-8}" "${RECOVER:-15}" "${BOUNCE_LIMIT:-15}" <<'PY'
-import os, subprocess, sys, threading, time
+import subprocess, sys, threading, time
 import xmpp_raw
 
 host, domain, port, fault_on, fault_off, what, mode = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
@@ -194,7 +194,6 @@ roster_down = down_answer.get("type") if down_answer.get("type") == "result" els
     "error " + next((c.tag.split("}")[1] for c in (down_answer.find(C + "error") or [])), "?")
 a.close()
 
-acked = set(order)  # every message was acknowledged (checked above)
 delivered = set(received)
 lost = [m for m in order if m not in delivered and m not in bounced]
 both = [m for m in order if m in delivered and m in bounced]

@@ -162,15 +162,14 @@ public sealed class PluginStores : IExtension
         }
         catch (Exception ex) when (ex is not StorageException)
         {
-            // a store that answers Status.Failure (its journal write failed) faults the ask with the failure's cause:
-            // callers catch StorageException, so that a failed write is bounced, never dropped unseen
+            // a store that answers Status.Failure (its journal write failed) faults the ask with the failure's cause
+            // (Akka's ask never completes with a Status.Failure): callers catch StorageException, so that a failed
+            // write is bounced, never dropped unseen
             throw new StorageException($"{address.PersistenceId}: the journal failed: {ex.Message}", ex);
         }
         return reply switch
         {
             T t => t,
-            Status.Failure { Cause: StorageException said } => throw said,
-            Status.Failure f => throw new StorageException($"{address.PersistenceId}: the journal write failed", f.Cause),
             StoreReplies.OverQuota q => throw new StoreQuotaExceededException(
                 $"the account's '{address.Kind}' data would exceed {q.MaxBytes} bytes, the most this server keeps per account and store"),
             _ => throw new StorageException($"{address.PersistenceId}: unexpected reply {reply?.GetType().Name}"),

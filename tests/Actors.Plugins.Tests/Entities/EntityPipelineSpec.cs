@@ -66,6 +66,15 @@ public sealed class EntityPipelineSpec : TestKit
         return new EntityKindHandle("counter", region, () => Sys.Stop(region));
     }
 
+    /// <summary>A counter entity of <paramref name="key"/>, recovered and running (one add written).</summary>
+    private async Task<(Counter Counter, IEntityKind Kind)> Running(string key)
+    {
+        var counter = new Counter();
+        var kind = Kind(counter);
+        await kind.AskAsync(key, Cmd("add", 1), TimeSpan.FromSeconds(3));
+        return (counter, kind);
+    }
+
     private static TaskCompletionSource Close() =>
         GatedJournal.Gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
 
@@ -81,9 +90,7 @@ public sealed class EntityPipelineSpec : TestKit
     [Fact]
     public async Task The_next_commands_are_handled_while_the_journal_writes_and_their_replies_wait_for_their_events()
     {
-        var counter = new Counter();
-        var kind = Kind(counter);
-        await kind.AskAsync("p", Cmd("add", 1), TimeSpan.FromSeconds(3)); // recovered and running
+        var (counter, kind) = await Running("p");
         var gate = Close();
         var adds = Enumerable.Range(0, 5).Select(_ => kind.AskAsync("p", Cmd("add", 1), TimeSpan.FromSeconds(10))).ToArray();
         var get = kind.AskAsync("p", Cmd("get"), TimeSpan.FromSeconds(10));
@@ -99,9 +106,7 @@ public sealed class EntityPipelineSpec : TestKit
     [Fact]
     public async Task A_behaviour_failing_behind_writes_in_flight_fails_its_asker_after_their_replies()
     {
-        var counter = new Counter();
-        var kind = Kind(counter);
-        await kind.AskAsync("f", Cmd("add", 1), TimeSpan.FromSeconds(3));
+        var (counter, kind) = await Running("f");
         var gate = Close();
         var adds = Enumerable.Range(0, 3).Select(_ => kind.AskAsync("f", Cmd("add", 1), TimeSpan.FromSeconds(10))).ToArray();
         var boom = kind.AskAsync("f", Cmd("boom"), TimeSpan.FromSeconds(10));
@@ -117,9 +122,7 @@ public sealed class EntityPipelineSpec : TestKit
     [Fact]
     public async Task Writes_the_journal_rejects_fail_their_askers_and_the_entity_goes_back_to_what_is_written()
     {
-        var counter = new Counter();
-        var kind = Kind(counter);
-        await kind.AskAsync("r", Cmd("add", 1), TimeSpan.FromSeconds(3));
+        var (counter, kind) = await Running("r");
         var gate = Close();
         GatedJournal.Reject = true;
         var adds = Enumerable.Range(0, 3).Select(_ => kind.AskAsync("r", Cmd("add", 1), TimeSpan.FromSeconds(10))).ToArray();
@@ -134,9 +137,7 @@ public sealed class EntityPipelineSpec : TestKit
     [Fact]
     public async Task A_rejected_write_fails_only_its_command_and_the_writes_already_under_way_are_answered_as_written()
     {
-        var counter = new Counter();
-        var kind = Kind(counter);
-        await kind.AskAsync("q", Cmd("add", 1), TimeSpan.FromSeconds(3));
+        var (counter, kind) = await Running("q");
         var gate = Close();
         var adds = Enumerable.Range(0, 3).Select(_ => kind.AskAsync("q", Cmd("add", 1), TimeSpan.FromSeconds(10))).ToArray();
         await WaitForApplies(counter, 1 + 3);
