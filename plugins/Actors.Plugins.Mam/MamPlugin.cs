@@ -34,6 +34,9 @@ public sealed class MamPlugin : IXmppPlugin
     /// <summary>An account's XEP-0441 preferences were set on this node: the other nodes of a cluster read them again.</summary>
     private const string PreferencesSignal = "prefs-changed";
 
+    /// <summary>How long loading waits for the stored preferences.</summary>
+    private static readonly TimeSpan PreferencesLoadWait = TimeSpan.FromSeconds(20);
+
     public void Configure(IPluginContext ctx)
     {
         var options = ctx.Options<MamOptions>();
@@ -42,7 +45,14 @@ public sealed class MamPlugin : IXmppPlugin
         var preferences = new Preferences(ctx.Storage.Map("prefs"), ctx.Require<IRosters>(), options.DefaultMode, ctx.Logger,
             account => ctx.Signal(PreferencesSignal, account));
         ctx.OnSignal(PreferencesSignal, account => _ = preferences.ReadAgainAsync(account));
-        foreach (var domain in ctx.Domains) _ = preferences.LoadAsync(Jid.Parse(domain));
+        // the hooks decide from memory alone: until the stored preferences (and the rosters of the accounts archiving by
+        // roster) are read, a message would follow the server's default, archived against an account's 'never'. So
+        // Configure waits for them, bounded (the host calls it on its own thread, never an actor's)
+        var loads = new Task[ctx.Domains.Count];
+        for (var i = 0; i < loads.Length; i++) loads[i] = preferences.LoadAsync(Jid.Parse(ctx.Domains[i]));
+        if (!Task.WaitAll(loads, PreferencesLoadWait))
+            ctx.Logger.LogWarning("the archiving preferences were not read within {Seconds} s: until they are, accounts follow the server's default",
+                PreferencesLoadWait.TotalSeconds);
         var archiving = new Archiving(archive, accounts, preferences);
         var queries = new Queries(archive, ctx.Require<ISessionDelivery>(), options);
 

@@ -137,17 +137,21 @@ internal sealed class Preferences(IStoreMap store, IRosters rosters, ArchiveMode
         return prefs.Archives(target, roster);
     }
 
+    /// <summary>Reads the domain's stored preferences, and the rosters of the accounts archiving by roster; completes
+    /// when all are in memory (the hooks decide from memory alone).</summary>
     public async Task LoadAsync(Jid domain)
     {
         try
         {
+            List<Task>? rosterReads = null;
             foreach (var entry in await store.GetAllAsync(domain))
             {
                 if (entry.Value?.Xml is not { } xml || !Jid.TryParse(entry.Key + "@" + domain, out var account) || account is null) continue;
                 if (AccountPreferences.Parse(xml, out _, out _) is { } prefs && _accounts.TryAdd(account, prefs) // one set meanwhile is newer
                     && prefs.Default == ArchiveMode.Roster)
-                    _ = RefreshRosterAsync(account);
+                    (rosterReads ??= []).Add(RefreshRosterAsync(account));
             }
+            if (rosterReads is not null) await Task.WhenAll(rosterReads);
         }
         catch (StorageException ex)
         {
