@@ -32,4 +32,33 @@ public sealed class RuntimeTests
         var session = await system.ActorSelection("/user/sessions/*").ResolveOne(TimeSpan.FromSeconds(10));
         Assert.IsType<LeanMessageQueue>(Assert.IsType<ActorCell>(((ActorRefWithCell)session).Underlying).Mailbox.MessageQueue);
     }
+
+    [Fact]
+    public async Task The_user_actor_persistent_and_with_a_stash_uses_the_lean_deque_mailbox()
+    {
+        await using var server = new TestServer();
+        await server.AddUserAsync("stasher");
+        await using var client = await XmppTestClient.LoginAsync(server, "stasher", tls: true);
+
+        var system = (await Started(server.Service.Connections)).System;
+        var user = await system.ActorSelection("/user/users/" + Uri.EscapeDataString("stasher@localhost")).ResolveOne(TimeSpan.FromSeconds(10));
+        Assert.IsType<LeanDequeMessageQueue>(Assert.IsType<ActorCell>(((ActorRefWithCell)user).Underlying).Mailbox.MessageQueue);
+        // it still works as a deque: the roster it stashed while recovering is answered
+        Assert.Equal("result", (await client.Query("<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>")).Type);
+    }
+
+    [Fact]
+    public async Task An_idle_server_keeps_no_journal_query_polling_after_listing_its_plugin_stores()
+    {
+        // the plugin-store directory is listed at start; through the query side, its read journal would poll the
+        // journal every refresh interval for the rest of the process's life (docs/benchmarks.md, "Idle CPU")
+        await using var server = new TestServer();
+        await server.AddUserAsync("quiet");
+        await using (var client = await XmppTestClient.LoginAsync(server, "quiet", tls: true))
+            await client.PingServerAsync();
+        var system = (await Started(server.Service.Connections)).System;
+        var identity = await system.ActorSelection("/system/*akka-persistence-sql-sequence-actor")
+            .Ask<ActorIdentity>(new Identify("sequence"), TimeSpan.FromSeconds(5));
+        Assert.Null(identity.Subject);
+    }
 }

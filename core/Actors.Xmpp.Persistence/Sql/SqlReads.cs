@@ -55,6 +55,20 @@ internal sealed class SqlReads
     }
 
     /// <summary>A quoted identifier, optionally schema-qualified (both databases accept double quotes).</summary>
+    /// <summary>The distinct persistence ids a <see cref="ListPersistenceIds"/> asks for: <paramref name="sql"/> takes
+    /// the LIKE pattern as @prefix.</summary>
+    public async Task<string[]> IdsAsync(string sql, string prefix)
+    {
+        await using var connection = await OpenAsync(CancellationToken.None).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        Add(command, "@prefix", prefix + "%");
+        var ids = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
+        while (await reader.ReadAsync().ConfigureAwait(false)) ids.Add(reader.GetString(0));
+        return ids.ToArray();
+    }
+
     public static string Table(string? schema, string name) =>
         string.IsNullOrEmpty(schema) ? Quote(name) : Quote(schema) + "." + Quote(name);
 
@@ -66,5 +80,25 @@ internal sealed class SqlReads
         p.ParameterName = name;
         p.Value = value;
         command.Parameters.Add(p);
+    }
+}
+
+/// <summary>
+/// Asks <see cref="XmppSqlJournal"/> (the persistence ids with events not deleted) or <see cref="XmppSqlSnapshotStore"/>
+/// (those with a snapshot) for the ids starting with <paramref name="Prefix"/> (letters, digits, ':' and '-' only: no
+/// LIKE wildcards); answered with a <c>string[]</c> or a Status.Failure. Neither Akka.Persistence nor its query side
+/// offers the second; the first replaces the query side's CurrentPersistenceIds, whose read journal, once created,
+/// polls the journal every refresh interval for as long as the process runs (docs/benchmarks.md, "Idle CPU").
+/// </summary>
+public sealed record ListPersistenceIds(string Prefix)
+{
+    public bool IsPlain
+    {
+        get
+        {
+            foreach (var ch in Prefix)
+                if (!(char.IsAsciiLetterOrDigit(ch) || ch is ':' or '-')) return false;
+            return true;
+        }
     }
 }

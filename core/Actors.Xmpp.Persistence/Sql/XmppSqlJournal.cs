@@ -15,7 +15,7 @@ namespace Actors.Xmpp.Persistence.Sql;
 /// transaction and (for the replay) several materialized Akka.Streams graphs, which made recovery most of the CPU of
 /// a login (docs/benchmarks.md). Here both are one SQL statement on a pooled ADO.NET connection, reading the same
 /// table and columns and building the same <see cref="Persistent"/> representations as the plugin. Writes, deletes,
-/// tags and the query side are the plugin's own.
+/// tags and the query side are the plugin's own. It also answers <see cref="ListPersistenceIds"/>.
 /// </summary>
 public sealed class XmppSqlJournal : SqlWriteJournal
 {
@@ -23,6 +23,7 @@ public sealed class XmppSqlJournal : SqlWriteJournal
     private readonly string _replaySql;
     private readonly string _highestSql;
     private readonly string _highestFromSql;
+    private readonly string _idsSql;
     private readonly Akka.Serialization.Serialization _serialization;
     // writes not yet finished, by persistence id: a recovery waits for them before it reads the highest sequence
     // number (as the plugin does), or a restarted actor could reuse a sequence number
@@ -45,7 +46,17 @@ public sealed class XmppSqlJournal : SqlWriteJournal
         // the plugin's "native mode": deleted rows count (a deletion keeps the highest number in use)
         _highestSql = $"SELECT MAX({Q(c.SequenceNumber)}) FROM {table} WHERE {Q(c.PersistenceId)} = @pid";
         _highestFromSql = _highestSql + $" AND {Q(c.SequenceNumber)} > @from";
+        _idsSql = $"SELECT DISTINCT {Q(c.PersistenceId)} FROM {table} WHERE {Q(c.PersistenceId)} LIKE @prefix AND NOT {Q(c.Deleted)}";
         _serialization = Context.System.Serialization;
+    }
+
+    /// <summary>Answers <see cref="ListPersistenceIds"/>: the ids with events not deleted.</summary>
+    protected override bool ReceivePluginInternal(object message)
+    {
+        if (message is not ListPersistenceIds list) return base.ReceivePluginInternal(message);
+        if (!list.IsPlain) Sender.Tell(new Status.Failure(new ArgumentException($"'{list.Prefix}' is not a plain prefix")));
+        else _reads.Run(() => _reads.IdsAsync(_idsSql, list.Prefix)).PipeTo(Sender);
+        return true;
     }
 
     public override Task ReplayMessagesAsync(IActorContext context, string persistenceId, long fromSequenceNr,

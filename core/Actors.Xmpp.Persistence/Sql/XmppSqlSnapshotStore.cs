@@ -38,34 +38,12 @@ public sealed class XmppSqlSnapshotStore : SqlSnapshotStore
         _serialization = Context.System.Serialization;
     }
 
-    /// <summary>Asks for the persistence ids starting with <paramref name="Prefix"/> (letters, digits, ':' and '-'
-    /// only: no LIKE wildcards) that have a snapshot; answered with a <c>string[]</c> (or a Status.Failure).</summary>
-    public sealed record ListPersistenceIds(string Prefix);
-
     protected override bool ReceivePluginInternal(object message)
     {
         if (message is not ListPersistenceIds list) return base.ReceivePluginInternal(message);
-        foreach (var ch in list.Prefix)
-            if (!(char.IsAsciiLetterOrDigit(ch) || ch is ':' or '-'))
-            {
-                Sender.Tell(new Akka.Actor.Status.Failure(new ArgumentException($"'{list.Prefix}' is not a plain prefix")));
-                return true;
-            }
-        var replyTo = Sender;
-        _reads.Run(() => Ids(list.Prefix)).PipeTo(replyTo);
+        if (!list.IsPlain) Sender.Tell(new Akka.Actor.Status.Failure(new ArgumentException($"'{list.Prefix}' is not a plain prefix")));
+        else _reads.Run(() => _reads.IdsAsync(_idsSql, list.Prefix)).PipeTo(Sender);
         return true;
-    }
-
-    private async Task<string[]> Ids(string prefix)
-    {
-        await using var connection = await _reads.OpenAsync(CancellationToken.None).ConfigureAwait(false);
-        await using var command = connection.CreateCommand();
-        command.CommandText = _idsSql;
-        SqlReads.Add(command, "@prefix", prefix + "%");
-        var ids = new List<string>();
-        await using var reader = await command.ExecuteReaderAsync().ConfigureAwait(false);
-        while (await reader.ReadAsync().ConfigureAwait(false)) ids.Add(reader.GetString(0));
-        return ids.ToArray();
     }
 
     protected override Task<SelectedSnapshot?> LoadAsync(string persistenceId, SnapshotSelectionCriteria criteria,

@@ -118,10 +118,11 @@ public static class XmppServerHostingExtensions
             // TimerWheel and wakes only when one is due, at the same 10 ms resolution.
             builder.AddHocon(TimerWheelScheduler.Config, HoconAddMode.Prepend);
             // the mailbox of actors that ask for nothing in particular (connections, sessions...): unbounded like
-            // Akka's, without its 1 KiB queue segment per idle actor. Actors with a stash (the persistent user actors)
-            // ask for deque semantics and keep Akka's deque mailbox.
+            // Akka's, without its 1 KiB queue segment per idle actor; and the same queue for actors with a stash
+            // (persistent ones), which ask for deque semantics
             builder.AddHocon($"akka.actor.default-mailbox.mailbox-type = \"{typeof(LeanMailboxType).FullName}, {typeof(LeanMailboxType).Assembly.GetName().Name}\"",
                 HoconAddMode.Prepend);
+            builder.AddHocon(LeanDequeMailboxType.Hocon, HoconAddMode.Prepend);
         });
         services.AddSingleton<XmppServerService>();
         services.AddHostedService(sp => sp.GetRequiredService<XmppServerService>());

@@ -1,15 +1,12 @@
 using Actors.Xmpp.Persistence;
 using Actors.Xmpp.Persistence.Plugins;
+using Actors.Xmpp.Persistence.Sql;
 using Actors.Xmpp.Plugins;
 using Actors.Xmpp.Server.Lifecycle;
 using Actors.Xmpp.Server.Users;
 using Actors.Xmpp.Xml;
 using Akka.Actor;
 using Akka.Event;
-using Akka.Persistence.Query;
-using Akka.Persistence.Sql.Query;
-using Akka.Streams;
-using Akka.Streams.Dsl;
 
 namespace Actors.Xmpp.Server.PluginStores;
 
@@ -117,12 +114,10 @@ public sealed class PluginStores : IExtension
         var storeIds = new List<string>();
         var owners = new List<Jid>();
         var holderPrefix = _legacy?.HolderPrefix;
-        var listed = await JournalIdsAsync(id =>
-        {
-            if (id.StartsWith(StoreAddress.Prefix, StringComparison.Ordinal)) storeIds.Add(id);
-            else if (holderPrefix is not null) AddOwner(owners, id, holderPrefix);
-        }).ConfigureAwait(false);
-        if (!listed) return null;
+        if (await JournalIdsAsync(StoreAddress.Prefix).ConfigureAwait(false) is not { } stores) return null;
+        storeIds.AddRange(stores);
+        if (holderPrefix is not null)
+            foreach (var id in await JournalIdsAsync(holderPrefix).ConfigureAwait(false) ?? []) AddOwner(owners, id, holderPrefix);
         // an actor whose events were all deleted behind a snapshot is in the snapshot table only
         foreach (var id in await SnapshotIdsAsync(StoreAddress.Prefix).ConfigureAwait(false)) storeIds.Add(id);
         if (holderPrefix is not null)
@@ -132,7 +127,7 @@ public sealed class PluginStores : IExtension
 
     private Task<string[]> SnapshotIdsAsync(string prefix) =>
         Akka.Persistence.Persistence.Instance.Apply(_system).SnapshotStoreFor(null)
-            .Ask<string[]>(new Actors.Xmpp.Persistence.Sql.XmppSqlSnapshotStore.ListPersistenceIds(prefix), TimeSpan.FromSeconds(60));
+            .Ask<string[]>(new ListPersistenceIds(prefix), TimeSpan.FromSeconds(60));
 
     private static void AddOwner(List<Jid> owners, string persistenceId, string prefix)
     {
@@ -215,10 +210,8 @@ public sealed class PluginStores : IExtension
             foreach (var id in running)
                 if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
         }
-        await JournalIdsAsync(id =>
-        {
-            if (id.StartsWith(StoreAddress.Prefix, StringComparison.Ordinal) && id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
-        }).ConfigureAwait(false);
+        foreach (var id in await JournalIdsAsync(StoreAddress.Prefix).ConfigureAwait(false) ?? [])
+            if (id.EndsWith(suffix, StringComparison.Ordinal)) ids.Add(id);
         var purges = new List<Task>();
         foreach (var id in ids)
             if (StoreAddress.TryParse(id, out var address) && address is not null && address.Owner.Equals(owner.Bare))
@@ -229,24 +222,19 @@ public sealed class PluginStores : IExtension
         return purged;
     }
 
-    /// <summary>Every persistence id in the journal, to <paramref name="each"/>; false when the journal has no query
-    /// side (the in-memory one of unit tests).</summary>
-    private async Task<bool> JournalIdsAsync(Action<string> each)
+    /// <summary>The persistence ids in the journal that start with <paramref name="prefix"/> (events not deleted);
+    /// null when the journal cannot list them (the in-memory one of unit tests). Asked of the journal itself
+    /// (<see cref="ListPersistenceIds"/>), not through the query side: its read journal, once opened, polls the journal
+    /// every refresh interval for the rest of the process's life.</summary>
+    private async Task<string[]?> JournalIdsAsync(string prefix)
     {
-        SqlReadJournal journal;
-        // the read journal's constructor asks the write journal with a fixed 5 s timeout: wait (without blocking) until
-        // the write journal answers first, as the event-log tool does (JournalReader.WriteJournalReadyAsync)
-        try
-        {
-            await Actors.Xmpp.Persistence.Replay.JournalReader.WriteJournalReadyAsync(_system, TimeSpan.FromSeconds(60)).ConfigureAwait(false);
-            journal = PersistenceQuery.Get(_system).ReadJournalFor<SqlReadJournal>(XmppPersistenceConfig.QueryPlugin);
-        }
-        catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or Akka.Configuration.ConfigurationException)
-        {
-            return false;
-        }
-        await journal.CurrentPersistenceIds().RunForeach(each, _system.Materializer()).ConfigureAwait(false);
-        return true;
+        var persistence = Akka.Persistence.Persistence.Instance.Apply(_system);
+        var config = _system.Settings.Config;
+        var plugin = config.GetString("akka.persistence.journal.plugin", "");
+        if (plugin != XmppPersistenceConfig.JournalPlugin
+            || !config.GetString(plugin + ".class", "").StartsWith(typeof(Actors.Xmpp.Persistence.Sql.XmppSqlJournal).FullName + ",", StringComparison.Ordinal))
+            return null;
+        return await persistence.JournalFor(null).Ask<string[]>(new ListPersistenceIds(prefix), TimeSpan.FromSeconds(60)).ConfigureAwait(false);
     }
 
     // ---- values across the boundary: text as is, elements as their XML (parsed again with the framer) ----

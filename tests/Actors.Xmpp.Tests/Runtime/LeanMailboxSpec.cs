@@ -91,4 +91,58 @@ public sealed class LeanMailboxSpec
             Assert.Equal(i, (int)e.Message);
         }
     }
+
+    [Fact]
+    public void The_deque_queue_gives_what_was_put_back_first_then_the_rest_in_order()
+    {
+        var q = new LeanDequeMessageQueue();
+        for (var i = 0; i < 3; i++) q.Enqueue(ActorRefs.Nobody, E(i));
+        Assert.True(q.TryDequeue(out var first));
+        Assert.Equal(0, (int)first.Message);
+        // an unstash puts messages back in front, last first (Akka's UnstashAll prepends in reverse)
+        q.EnqueueFirst(E(-1));
+        q.EnqueueFirst(E(-2));
+        Assert.Equal(4, q.Count);
+        var order = new List<int>();
+        while (q.TryDequeue(out var e)) order.Add((int)e.Message);
+        Assert.Equal([-2, -1, 1, 2], order);
+        Assert.False(q.HasMessages);
+    }
+
+    private sealed class Stasher : UntypedActor, IWithUnboundedStash
+    {
+        public IStash Stash { get; set; } = null!;
+
+        protected override void OnReceive(object message)
+        {
+            switch (message)
+            {
+                case "queue":
+                    Sender.Tell(((ActorCell)Context).Mailbox.MessageQueue.GetType());
+                    break;
+                case "open":
+                    Stash.UnstashAll();
+                    Become(m => Sender.Tell(m));
+                    break;
+                default:
+                    Stash.Stash();
+                    break;
+            }
+        }
+    }
+
+    [Fact]
+    public async Task An_actor_with_a_stash_gets_the_lean_deque_queue_and_its_stash_keeps_the_order()
+    {
+        using var system = ActorSystem.Create("lean-deque", LeanDequeMailboxType.Hocon);
+        var actor = system.ActorOf(Props.Create(() => new Stasher()));
+        Assert.Equal(typeof(LeanDequeMessageQueue), await actor.Ask<Type>("queue", TimeSpan.FromSeconds(5)));
+        var probe = new List<object>();
+        var inbox = Inbox.Create(system);
+        for (var i = 0; i < 5; i++) inbox.Send(actor, i);
+        inbox.Send(actor, "open");
+        inbox.Send(actor, 5);
+        for (var i = 0; i < 6; i++) probe.Add(inbox.Receive(TimeSpan.FromSeconds(5)));
+        Assert.Equal([0, 1, 2, 3, 4, 5], probe);
+    }
 }
