@@ -421,13 +421,17 @@ public sealed partial class XmppServerOptions
     {
         /// <summary>
         /// Return memory to the operating system when a burst of work is over: once the server has allocated almost
-        /// nothing for <see cref="IdleSeconds"/> and its heap grew by <see cref="TrimGrowthMegabytes"/> since the last
-        /// trim, one compacting collection runs (<see cref="Hosting.IdleHeapTrimmer"/>).
+        /// nothing for <see cref="IdleSeconds"/> and its heap grew by <see cref="TrimGrowthMegabytes"/> or
+        /// <see cref="TrimReleasedActors"/> connections, sessions or passivated entities ended since the last trim,
+        /// one compacting collection runs (<see cref="Hosting.IdleHeapTrimmer"/>).
         /// </summary>
         public bool TrimWhenIdle { get; set; } = true;
         public int IdleSeconds { get; set; } = 2;
         /// <summary>Below this allocation rate (MiB/s) the server counts as idle.</summary>
         public double IdleAllocationMegabytesPerSecond { get; set; } = 1;
         public int TrimGrowthMegabytes { get; set; } = 32;
+        /// <summary>Long-lived actors stopped since the last trim (each leaves 2–5 KiB of garbage in the oldest
+        /// generation) that make a trim worth it; 0: only heap growth counts.</summary>
+        public int TrimReleasedActors { get; set; } = 1000;
     }
 }

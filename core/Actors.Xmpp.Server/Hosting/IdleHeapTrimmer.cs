@@ -5,19 +5,29 @@ using Microsoft.Extensions.Logging;
 namespace Actors.Xmpp.Server.Hosting;
 
 /// <summary>
-/// Gives memory back to the operating system after a burst (a login storm, a flood of presence): the .NET GC only
-/// collects when something allocates, so after the burst the garbage it left — and the committed memory holding it —
-/// stays until the next burst. This service samples the allocation rate; when the server has been idle for
-/// <see cref="XmppServerOptions.MemorySettings.IdleSeconds"/> and the committed heap grew by
-/// <see cref="XmppServerOptions.MemorySettings.TrimGrowthMegabytes"/> since the last trim, it runs one blocking,
-/// compacting collection that decommits what is free (<see cref="GCCollectionMode.Aggressive"/>). It is what Erlang's
-/// hibernation does for an idle ejabberd session, once for the whole heap. At 10,000 idle sessions it returned about
-/// 12 KiB per session (docs/benchmarks.md). It samples every second while the server works or a trim may come, and
-/// backs off (doubling, up to <see cref="Policy.MaxInterval"/>) while the server is idle with nothing to trim, so that
-/// an idle server is not woken every second for it (docs/benchmarks.md, "Idle CPU").
+/// Gives memory back to the operating system after a burst (a login storm, a flood of presence) and after a wave of
+/// passivations or logouts: the .NET GC only collects when something allocates, so once the server is quiet the
+/// garbage the burst left — and the committed memory holding it — stays until the next burst. This service samples
+/// the allocation rate; when the server has been idle for <see cref="XmppServerOptions.MemorySettings.IdleSeconds"/>
+/// and either the managed heap (garbage included: <see cref="GC.GetTotalMemory"/>) grew by
+/// <see cref="XmppServerOptions.MemorySettings.TrimGrowthMegabytes"/> since the last trim, or
+/// <see cref="XmppServerOptions.MemorySettings.TrimReleasedActors"/> long-lived actors (connections, sessions, user
+/// actors, plugin stores and entities: <see cref="Released"/>) stopped since then, it runs one blocking, compacting
+/// collection that decommits what is free (<see cref="GCCollectionMode.Aggressive"/>), at most once per
+/// <see cref="Policy.MinTrimInterval"/>. It is what Erlang's hibernation does for an idle ejabberd session, once for
+/// the whole heap. At 10,000 idle sessions it returned about 12 KiB per session (docs/benchmarks.md). It samples
+/// every second while the server works or a trim may come, and backs off (doubling, up to
+/// <see cref="Policy.MaxInterval"/>) while the server is idle with nothing to trim, so that an idle server is not
+/// woken every second for it (docs/benchmarks.md, "Idle CPU").
 /// </summary>
 public sealed class IdleHeapTrimmer : BackgroundService
 {
+    private static long _released;
+
+    /// <summary>A long-lived actor stopped (passivated or closed): what it held is garbage in the oldest generation,
+    /// which only a full collection returns. Called from its PostStop.</summary>
+    public static void Released() => Interlocked.Increment(ref _released);
+
     private readonly XmppServerOptions.MemorySettings _settings;
     private readonly ILogger<IdleHeapTrimmer> _log;
 
@@ -30,45 +40,56 @@ public sealed class IdleHeapTrimmer : BackgroundService
     /// <summary>The decision, kept apart from the clock and the GC so that it can be tested.</summary>
     /// <param name="idleSeconds">Seconds of allocation below the idle rate before a trim.</param>
     /// <param name="idleBytesPerSecond">Below this allocation rate the server counts as idle.</param>
-    /// <param name="growthBytes">Committed heap growth since the last trim that makes a trim worth it.</param>
-    public sealed class Policy(int idleSeconds, long idleBytesPerSecond, long growthBytes)
+    /// <param name="growthBytes">Heap growth since the last trim that makes a trim worth it.</param>
+    /// <param name="releasedActors">Actors stopped since the last trim that make a trim worth it.</param>
+    public sealed class Policy(int idleSeconds, long idleBytesPerSecond, long growthBytes, long releasedActors = long.MaxValue)
     {
         /// <summary>The longest wait between two samples while idle with nothing to trim.</summary>
         public static readonly TimeSpan MaxInterval = TimeSpan.FromSeconds(32);
 
+        /// <summary>The shortest time between two trims (each is a blocking collection of the whole heap).</summary>
+        public static readonly TimeSpan MinTrimInterval = TimeSpan.FromSeconds(30);
+
         private long _lastAllocated = -1;
         private double _idleSeconds;
-        private long _committedAfterTrim;
+        private double _sinceTrim;
+        private long _heapAfterTrim;
+        private long _releasedAtTrim;
 
         /// <summary>How long to wait before the next sample.</summary>
         public TimeSpan Interval { get; private set; } = TimeSpan.FromSeconds(1);
 
-        /// <summary>Starts from the current state (nothing to trim yet).</summary>
-        public void Reset(long allocatedBytes, long committedBytes)
+        /// <summary>Starts from the current state (nothing to trim yet): at start (<paramref name="afterTrim"/> false:
+        /// the first trim need not wait) or after a trim.</summary>
+        public void Reset(long allocatedBytes, long heapBytes, long released = 0, bool afterTrim = true)
         {
             _lastAllocated = allocatedBytes;
             _idleSeconds = 0;
-            _committedAfterTrim = committedBytes;
+            _sinceTrim = afterTrim ? 0 : MinTrimInterval.TotalSeconds;
+            _heapAfterTrim = heapBytes;
+            _releasedAtTrim = released;
             Interval = TimeSpan.FromSeconds(1);
         }
 
-        /// <summary>One sample, <see cref="Interval"/> after the last one: total bytes allocated so far and the
-        /// committed heap. True: trim now.</summary>
-        public bool Tick(long allocatedBytes, long committedBytes)
+        /// <summary>One sample, <see cref="Interval"/> after the last one: total bytes allocated so far, the heap's
+        /// size now (garbage included) and the actors released so far. True: trim now.</summary>
+        public bool Tick(long allocatedBytes, long heapBytes, long released = 0)
         {
             var seconds = Interval.TotalSeconds;
+            _sinceTrim += seconds;
             var delta = _lastAllocated < 0 ? long.MaxValue : allocatedBytes - _lastAllocated;
             _lastAllocated = allocatedBytes;
             var idle = delta <= idleBytesPerSecond * seconds;
             _idleSeconds = idle ? _idleSeconds + seconds : 0;
-            if (committedBytes < _committedAfterTrim) _committedAfterTrim = committedBytes; // the GC gave some back itself
-            var grown = committedBytes - _committedAfterTrim >= growthBytes;
-            // idle with nothing to trim: nothing can change until the server allocates again, so look less often;
-            // otherwise every second (a burst under way, or a trim due once it has been idle long enough)
-            Interval = idle && !grown
+            if (heapBytes < _heapAfterTrim) _heapAfterTrim = heapBytes; // the GC gave some back itself
+            var worth = heapBytes - _heapAfterTrim >= growthBytes || released - _releasedAtTrim >= releasedActors;
+            // idle with nothing to trim: nothing can change until the server allocates again (or actors stop), so
+            // look less often; otherwise every second (a burst under way, or a trim due once it has been idle long
+            // enough)
+            Interval = idle && !worth
                 ? TimeSpan.FromSeconds(Math.Min(seconds * 2, MaxInterval.TotalSeconds))
                 : TimeSpan.FromSeconds(1);
-            return _idleSeconds >= idleSeconds && grown;
+            return _idleSeconds >= idleSeconds && worth && _sinceTrim >= MinTrimInterval.TotalSeconds;
         }
     }
 
@@ -76,18 +97,18 @@ public sealed class IdleHeapTrimmer : BackgroundService
     {
         if (!_settings.TrimWhenIdle) return;
         var policy = new Policy(Math.Max(1, _settings.IdleSeconds), (long)(_settings.IdleAllocationMegabytesPerSecond * 1024 * 1024),
-            (long)_settings.TrimGrowthMegabytes * 1024 * 1024);
-        policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetGCMemoryInfo().TotalCommittedBytes);
+            (long)_settings.TrimGrowthMegabytes * 1024 * 1024, _settings.TrimReleasedActors > 0 ? _settings.TrimReleasedActors : long.MaxValue);
+        policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), Volatile.Read(ref _released), afterTrim: false);
         try
         {
             while (true)
             {
                 await Task.Delay(policy.Interval, stoppingToken);
-                if (!policy.Tick(GC.GetTotalAllocatedBytes(), GC.GetGCMemoryInfo().TotalCommittedBytes)) continue;
+                if (!policy.Tick(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), Volatile.Read(ref _released))) continue;
                 var before = Environment.WorkingSet;
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-                policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetGCMemoryInfo().TotalCommittedBytes);
+                policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), Volatile.Read(ref _released));
                 _log.LogInformation("idle heap trim: working set {Before} -> {After} MiB in {Ms:0} ms", before >> 20,
                     Environment.WorkingSet >> 20, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }

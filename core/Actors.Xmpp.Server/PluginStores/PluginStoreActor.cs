@@ -95,6 +95,12 @@ public sealed class PluginStoreActor : UntypedPersistentActor
         Context.SetReceiveTimeout(_settings.Idle);
     }
 
+    protected override void PostStop()
+    {
+        Hosting.IdleHeapTrimmer.Released();
+        base.PostStop();
+    }
+
     // ---- recovery --------------------------------------------------------------------------------------------
 
     protected override void OnRecover(object message)

@@ -875,6 +875,7 @@ public sealed class SessionActor : UntypedActor
 
     protected override void PostStop()
     {
+        Hosting.IdleHeapTrimmer.Released();
         _relayDeadline?.Cancel();
         if (_handedOver)
         {

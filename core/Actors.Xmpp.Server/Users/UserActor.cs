@@ -199,6 +199,12 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
         _domainTag = XmppEventTagger.DomainTag(_user.Domain);
     }
 
+    protected override void PostStop()
+    {
+        Hosting.IdleHeapTrimmer.Released();
+        base.PostStop();
+    }
+
     // ---- messages --------------------------------------------------------------------------------------------
     // Switches rather than ReceivePersistentActor's Recover<T>/Command<T> tables, which each instance builds and
     // keeps (a delegate per handler): there is a user actor per account with a session.

@@ -3,15 +3,16 @@ using Xunit;
 
 namespace Actors.Xmpp.Tests.Runtime;
 
-/// <summary>When the server gives memory back: only after a burst (heap growth), once it is idle (no allocation).</summary>
+/// <summary>When the server gives memory back: only after a burst (heap growth) or a wave of stopped actors, once it
+/// is idle (no allocation), at most once per <see cref="IdleHeapTrimmer.Policy.MinTrimInterval"/>.</summary>
 public sealed class IdleHeapTrimmerSpec
 {
     private const long MiB = 1024 * 1024;
 
     private static IdleHeapTrimmer.Policy Policy()
     {
-        var p = new IdleHeapTrimmer.Policy(idleSeconds: 2, idleBytesPerSecond: 1 * MiB, growthBytes: 32 * MiB);
-        p.Reset(allocatedBytes: 0, committedBytes: 100 * MiB);
+        var p = new IdleHeapTrimmer.Policy(idleSeconds: 2, idleBytesPerSecond: 1 * MiB, growthBytes: 32 * MiB, releasedActors: 1000);
+        p.Reset(allocatedBytes: 0, heapBytes: 100 * MiB, afterTrim: false);
         return p;
     }
 
@@ -45,6 +46,38 @@ public sealed class IdleHeapTrimmerSpec
         Assert.False(p.Tick(400 * MiB, 160 * MiB)); // a new burst
         Assert.False(p.Tick(400 * MiB, 160 * MiB));
         Assert.True(p.Tick(400 * MiB, 160 * MiB));
+    }
+
+    [Fact]
+    public void A_second_trim_waits_for_the_minimum_interval_after_the_first()
+    {
+        var p = Policy();
+        Assert.False(p.Tick(10, 200 * MiB));
+        Assert.True(p.Tick(20, 200 * MiB));
+        p.Reset(20, 120 * MiB);
+        Assert.False(p.Tick(400 * MiB, 200 * MiB)); // a burst right after the trim
+        var seconds = 1.0;
+        var trimmed = false;
+        for (var i = 0; i < 60 && !trimmed; i++)
+        {
+            trimmed = p.Tick(400 * MiB, 200 * MiB); // idle, grown
+            seconds += p.Interval.TotalSeconds;
+        }
+        Assert.True(trimmed);
+        Assert.InRange(seconds, IdleHeapTrimmer.Policy.MinTrimInterval.TotalSeconds, IdleHeapTrimmer.Policy.MinTrimInterval.TotalSeconds + 2);
+    }
+
+    [Fact]
+    public void Trims_once_enough_long_lived_actors_stopped_even_though_the_heap_did_not_grow()
+    {
+        // passivated entities and ended sessions leave their memory as garbage in the oldest generation, without
+        // allocating anything that would make the heap grow
+        var p = Policy();
+        Assert.False(p.Tick(10, 100 * MiB, released: 999));
+        Assert.False(p.Tick(20, 100 * MiB, released: 999));
+        Assert.True(p.Tick(30, 100 * MiB, released: 1000)); // enough now, and idle for more than 2 s
+        p.Reset(30, 90 * MiB, released: 1000);
+        for (var i = 0; i < 40; i++) Assert.False(p.Tick(50 + i, 90 * MiB, released: 1500)); // 500 more: not enough
     }
 
     [Fact]
