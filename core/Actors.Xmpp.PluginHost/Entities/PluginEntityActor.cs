@@ -363,7 +363,7 @@ internal sealed class PluginEntityActor : UntypedPersistentActor, IWithTimers
     /// events are written, so their askers get the replies, not a timeout; commands whose writes did not finish fail.</summary>
     protected override void PostStop()
     {
-        Actors.Xmpp.Server.Hosting.IdleHeapTrimmer.Released();
+        Actors.Xmpp.Server.Hosting.IdleHeapTrimmer.Released(Context.System);
         CarryOutHeld();
         FailInFlight("the entity stopped before its events were written");
         base.PostStop();

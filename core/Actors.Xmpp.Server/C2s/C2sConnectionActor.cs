@@ -122,7 +122,7 @@ public sealed class C2sConnectionActor : UntypedActor
 
     protected override void PostStop()
     {
-        Hosting.IdleHeapTrimmer.Released();
+        Hosting.IdleHeapTrimmer.Released(Context.System);
         _negotiationDeadline?.Cancel();
         _nextTick?.Cancel();
         _stanzaDeadline?.Cancel();

@@ -1,4 +1,7 @@
 using System.Runtime;
+using System.Runtime.CompilerServices;
+using Akka.Actor;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -22,19 +25,45 @@ namespace Actors.Xmpp.Server.Hosting;
 /// </summary>
 public sealed class IdleHeapTrimmer : BackgroundService
 {
-    private static long _released;
+    private sealed class ReleasedCount
+    {
+        public long Value;
+    }
 
-    /// <summary>A long-lived actor stopped (passivated or closed): what it held is garbage in the oldest generation,
-    /// which only a full collection returns. Called from its PostStop.</summary>
-    public static void Released() => Interlocked.Increment(ref _released);
+    // per actor system: several servers in one process (tests) each count their own
+    private static readonly ConditionalWeakTable<ActorSystem, ReleasedCount> ReleasedBySystem = new();
+
+    /// <summary>A long-lived actor of <paramref name="system"/> stopped (passivated or closed): what it held is
+    /// garbage in the oldest generation, which only a full collection returns. Called from its PostStop.</summary>
+    public static void Released(ActorSystem system) => Interlocked.Increment(ref ReleasedBySystem.GetValue(system, static _ => new()).Value);
+
+    private static long ReleasedOf(ActorSystem? system) =>
+        system is not null && ReleasedBySystem.TryGetValue(system, out var count) ? Volatile.Read(ref count.Value) : 0;
+
+    // Environment.TickCount64 of this process's last trim (0: none yet)
+    private static long _lastTrimAt;
 
     private readonly XmppServerOptions.MemorySettings _settings;
     private readonly ILogger<IdleHeapTrimmer> _log;
+    private readonly IServiceProvider _services;
+    private ActorSystem? _system;
 
-    public IdleHeapTrimmer(XmppServerOptions options, ILogger<IdleHeapTrimmer> log)
+    public IdleHeapTrimmer(XmppServerOptions options, ILogger<IdleHeapTrimmer> log, IServiceProvider services)
     {
         _settings = options.Memory;
         _log = log;
+        _services = services;
+    }
+
+    /// <summary>The server's actors stopped so far (0 until its actor system is up).</summary>
+    private long ReleasedSoFar()
+    {
+        if (_system is null)
+        {
+            try { _system = _services.GetService<ActorSystem>(); }
+            catch (Exception ex) when (ex is InvalidOperationException or ObjectDisposedException) { } // not started yet
+        }
+        return ReleasedOf(_system);
     }
 
     /// <summary>The decision, kept apart from the clock and the GC so that it can be tested.</summary>
@@ -98,17 +127,27 @@ public sealed class IdleHeapTrimmer : BackgroundService
         if (!_settings.TrimWhenIdle) return;
         var policy = new Policy(Math.Max(1, _settings.IdleSeconds), (long)(_settings.IdleAllocationMegabytesPerSecond * 1024 * 1024),
             (long)_settings.TrimGrowthMegabytes * 1024 * 1024, _settings.TrimReleasedActors > 0 ? _settings.TrimReleasedActors : long.MaxValue);
-        policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), Volatile.Read(ref _released), afterTrim: false);
+        policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), ReleasedSoFar(), afterTrim: false);
         try
         {
             while (true)
             {
                 await Task.Delay(policy.Interval, stoppingToken);
-                if (!policy.Tick(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), Volatile.Read(ref _released))) continue;
+                if (!policy.Tick(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), ReleasedSoFar())) continue;
+                // a collection is the whole process's: when another server in it (tests) trimmed within the interval,
+                // that trim was this one's too
+                var now = Environment.TickCount64;
+                var last = Interlocked.Read(ref _lastTrimAt);
+                if ((last != 0 && now - last < (long)Policy.MinTrimInterval.TotalMilliseconds)
+                    || Interlocked.CompareExchange(ref _lastTrimAt, now, last) != last)
+                {
+                    policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), ReleasedSoFar());
+                    continue;
+                }
                 var before = Environment.WorkingSet;
                 var started = System.Diagnostics.Stopwatch.GetTimestamp();
                 GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
-                policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), Volatile.Read(ref _released));
+                policy.Reset(GC.GetTotalAllocatedBytes(), GC.GetTotalMemory(false), ReleasedSoFar());
                 _log.LogInformation("idle heap trim: working set {Before} -> {After} MiB in {Ms:0} ms", before >> 20,
                     Environment.WorkingSet >> 20, System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds);
             }

@@ -97,7 +97,7 @@ public sealed class PluginStoreActor : UntypedPersistentActor
 
     protected override void PostStop()
     {
-        Hosting.IdleHeapTrimmer.Released();
+        Hosting.IdleHeapTrimmer.Released(Context.System);
         base.PostStop();
     }
 

@@ -178,7 +178,7 @@ public sealed class AccountResourcesActor : UntypedActor, IWithUnboundedStash, I
         return i >= 0 && _unreachable.Holds(_resources[i].Session) ? -1 : i;
     }
 
-    protected override void PostStop() => Hosting.IdleHeapTrimmer.Released();
+    protected override void PostStop() => Hosting.IdleHeapTrimmer.Released(Context.System);
 
     protected override void PreStart()
     {

@@ -875,7 +875,7 @@ public sealed class SessionActor : UntypedActor
 
     protected override void PostStop()
     {
-        Hosting.IdleHeapTrimmer.Released();
+        Hosting.IdleHeapTrimmer.Released(Context.System);
         _relayDeadline?.Cancel();
         if (_handedOver)
         {

@@ -201,7 +201,7 @@ public sealed class UserActor : UntypedPersistentActor, IWithTimers
 
     protected override void PostStop()
     {
-        Hosting.IdleHeapTrimmer.Released();
+        Hosting.IdleHeapTrimmer.Released(Context.System);
         base.PostStop();
     }
 
