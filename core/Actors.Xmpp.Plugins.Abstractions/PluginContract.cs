@@ -43,7 +43,9 @@ public sealed record PluginDescriptor(string Id, string Version, IReadOnlyList<P
 /// <summary>
 /// A plugin: one sealed class with a parameterless constructor per plugin assembly. <see cref="Configure"/> only
 /// registers things on the context; the host records every registration and undoes it on unload, so a plugin
-/// writes no teardown code. Plugins must not define actor classes nor send their own types through Akka.
+/// writes no teardown code. The host calls it on its own thread, never an actor's: it may wait, bounded, for the
+/// stored state its synchronous hooks decide from (the MAM plugin's archiving preferences), so that none of them
+/// runs before that state is read. Plugins must not define actor classes nor send their own types through Akka.
 /// </summary>
 public interface IXmppPlugin
 {

@@ -85,27 +85,12 @@ public sealed class CrashSpec(ITestOutputHelper output)
             });
 
             // the writer: pipelined roster sets (at most Window unanswered), each followed by a chat message to offline bob
-            var writer = Task.Run(async () =>
+            var writer = PipelineAsync(alice, Count, Window, () => { lock (rosterAcked) return rosterAcked.Count; }, progress, killed.Task, i =>
             {
-                try
-                {
-                    for (var i = 0; i < Count && !killed.Task.IsCompleted; i++)
-                    {
-                        int acked;
-                        lock (rosterAcked) acked = rosterAcked.Count;
-                        while (i - acked >= Window && !killed.Task.IsCompleted)
-                        {
-                            await progress.WaitAsync(TimeSpan.FromMilliseconds(200));
-                            lock (rosterAcked) acked = rosterAcked.Count;
-                        }
-                        var xml = $"<iq type='set' id='r{i}'><query xmlns='jabber:iq:roster'><item jid='c{i}@example.net' name='Contact {i}'><group>G{i % 7}</group></item></query></iq>"
-                                + $"<message type='chat' to='bob@localhost' id='m{i}'><body>m{i}</body></message>";
-                        if (i % MarkerEvery == MarkerEvery - 1) xml += $"<iq type='get' id='v{i}' to='bob@localhost'><query xmlns='jabber:iq:roster'/></iq>";
-                        await alice.SendAsync(xml);
-                        Volatile.Write(ref sent, i + 1);
-                    }
-                }
-                catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException) { }
+                var xml = $"<iq type='set' id='r{i}'><query xmlns='jabber:iq:roster'><item jid='c{i}@example.net' name='Contact {i}'><group>G{i % 7}</group></item></query></iq>"
+                        + $"<message type='chat' to='bob@localhost' id='m{i}'><body>m{i}</body></message>";
+                if (i % MarkerEvery == MarkerEvery - 1) xml += $"<iq type='get' id='v{i}' to='bob@localhost'><query xmlns='jabber:iq:roster'/></iq>";
+                return xml;
             });
 
             // what the server has persisted for bob halfway, read while the writer goes on (so that the kill still
@@ -121,7 +106,7 @@ public sealed class CrashSpec(ITestOutputHelper output)
             storedBeforeKill = await snapshot; // (taken at half the roster results, while the writer went on)
             server.Kill(); // SIGKILL in the middle: requests still in flight
             await server.WaitForExitAsync().WaitAsync(Wait);
-            await writer.WaitAsync(Wait);
+            sent = await writer.WaitAsync(Wait);
             await reader.WaitAsync(Wait);
             lock (errors) Assert.True(errors.Count == 0, string.Join("\n", errors));
         }
@@ -210,6 +195,27 @@ public sealed class CrashSpec(ITestOutputHelper output)
         return account.Elements().Where(e => e.Name.LocalName == "offline-messages").SelectMany(e => e.Elements())
             .Count(e => e.Name.LocalName == "message");
     }
+
+    /// <summary>The writer of a crash test: sends <paramref name="request"/>(i) for i below <paramref name="count"/>,
+    /// with at most <paramref name="window"/> of them unanswered (<paramref name="answered"/> counts the answers,
+    /// <paramref name="progress"/> is released at each), until <paramref name="killed"/> or the connection dies with
+    /// the server. Completes with how many were written.</summary>
+    internal static Task<int> PipelineAsync(XmppTestClient client, int count, int window, Func<int> answered, SemaphoreSlim progress,
+        Task killed, Func<int, string> request) => Task.Run(async () =>
+    {
+        var sent = 0;
+        try
+        {
+            for (var i = 0; i < count && !killed.IsCompleted; i++)
+            {
+                while (i - answered() >= window && !killed.IsCompleted) await progress.WaitAsync(TimeSpan.FromMilliseconds(200));
+                await client.SendAsync(request(i));
+                sent = i + 1;
+            }
+        }
+        catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException or OperationCanceledException) { }
+        return sent;
+    });
 
     internal static Task<Process> StartAsync(TestDatabase db, int port) => ServerProcess.StartServerAsync(db,
         "--Xmpp:C2sPort=" + port, "--Xmpp:Tls:Required=false", "--Xmpp:Auth:AllowPlainWithoutTls=true");

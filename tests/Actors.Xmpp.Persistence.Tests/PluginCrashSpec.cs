@@ -73,30 +73,12 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
                     progress.Release();
                 }
             });
-            var writer = Task.Run(async () =>
-            {
-                try
-                {
-                    for (var i = 0; i < Count && !killed.Task.IsCompleted; i++)
-                    {
-                        int done;
-                        lock (acked) done = acked.Count;
-                        while (i - done >= Window && !killed.Task.IsCompleted)
-                        {
-                            await progress.WaitAsync(TimeSpan.FromMilliseconds(200));
-                            lock (acked) done = acked.Count;
-                        }
-                        await alice.SendAsync(Request(i));
-                        Volatile.Write(ref sent, i + 1);
-                    }
-                }
-                catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or ObjectDisposedException or OperationCanceledException) { }
-            });
+            var writer = CrashSpec.PipelineAsync(alice, Count, Window, () => { lock (acked) return acked.Count; }, progress, killed.Task, Request);
             var ready = await Task.WhenAny(killed.Task, Task.Delay(TimeSpan.FromSeconds(60)));
             Assert.True(ready == killed.Task, "too few results within 60 s");
             server.Kill(); // SIGKILL with requests in flight
             await server.WaitForExitAsync().WaitAsync(Wait);
-            await writer.WaitAsync(Wait);
+            sent = await writer.WaitAsync(Wait);
             await reader.WaitAsync(Wait);
             lock (errors) Assert.True(errors.Count == 0, string.Join("\n", errors));
         }
