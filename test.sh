@@ -72,5 +72,13 @@ if [ "${SKIP_CLUSTER:-0}" != 1 ]; then
 fi
 
 [ "$failed" -eq 0 ] || status=1
+# what failed, repeated at the end with the first lines of each error (CI shows the tail of this output)
+if [ "$failed" -gt 0 ]; then
+  echo "failures:"
+  awk '/^  Failed [A-Za-z_]/ { n = 8 } n > 0 && !/Stack Trace:/ { print "  " substr($0, 1, 300); n-- } /Stack Trace:/ { n = 0 }' \
+    .work/dotnet-test.log 2>/dev/null
+  grep -hE '^(FAILED|ERROR) ' .work/interop.log 2>/dev/null | cut -c1-300 | sed 's/^/  interop: /'
+  grep -hE '^not ok ' .work/interop-xmppjs.log 2>/dev/null | sed 's/^/  xmpp.js: /'
+fi
 echo "tests: $passed passed, $failed failed"
 exit $status
