@@ -272,7 +272,7 @@ public sealed class BoshTests(HttpServer server) : IClassFixture<HttpServer>
         using var c = new BoshClient(server.BoshUri);
         await c.LoginAsync("boshbye", TestServer.Password, "web");
         var bye = await c.PostAsync(c.Body("type='terminate'", "<presence xmlns='jabber:client' type='unavailable'/>"));
-        Assert.False(bye.HasChildren);
+        Assert.False(bye.HasChildren, $"expected an empty body, got {bye}");
         var after = await c.PostAsync(c.Body());
         Assert.Equal("item-not-found", after.Attr("condition"));
     }

@@ -273,6 +273,19 @@ public sealed class BoshConnection : ITransportConnection
                 End("closed");
                 return;
             }
+            // §13: the client asked to end the session: its requests wait for the owner's close (just told), which
+            // answers them with an empty body; nothing written in between (the reflection of its own unavailable
+            // presence, raced in by its session) goes into that answer. Should the close not come within 'wait',
+            // the session ends here all the same.
+            if (_clientTerminated)
+            {
+                if (oldest.DueAt > now) break;
+                var empty = EmptyBody();
+                for (var i = 0; i < _held.Count; i++) Answer(_held[i], empty, payload: false);
+                _held.Clear();
+                End("closed");
+                return;
+            }
             if (_payload.WrittenCount > 0 || !_creationAnswered)
             {
                 _held.RemoveAt(0);
@@ -479,7 +492,7 @@ public sealed class BoshConnection : ITransportConnection
     {
         lock (_lock)
         {
-            if (_ended || _terminateDue) return false;
+            if (_ended || _terminateDue || _clientTerminated) return false;
             var before = _payload.WrittenCount;
             write(_payload, state);
             _queuedBytes += _payload.WrittenCount - before;
