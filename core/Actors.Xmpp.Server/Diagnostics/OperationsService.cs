@@ -12,13 +12,14 @@ public sealed class OperationsService(XmppServerOptions options, ServerContext s
 {
     private OperationsHost? _host;
     private TracerProvider? _tracer;
+    private IDisposable? _sessionsGauge;
 
     /// <summary>The Prometheus scrape URL, when the endpoint runs.</summary>
     public string? MetricsUrl => _host?.MetricsUrl;
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        XmppMetrics.ObserveSessions(() => server.Sessions.Count);
+        _sessionsGauge = XmppMetrics.ObserveSessions(() => server.Sessions.Count);
         _tracer = XmppTracing.CreateProvider(options.Tracing);
         if (_tracer is not null)
             log.LogInformation("traces to {OtlpEndpoint} ({Protocol}, sampling {Ratio})", options.Tracing.OtlpEndpoint,
@@ -33,12 +34,14 @@ public sealed class OperationsService(XmppServerOptions options, ServerContext s
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         if (_host is not null) await _host.StopAsync(cancellationToken).ConfigureAwait(false);
+        Interlocked.Exchange(ref _sessionsGauge, null)?.Dispose();
         StopTracing();
     }
 
     public async ValueTask DisposeAsync()
     {
         if (_host is not null) await _host.DisposeAsync().ConfigureAwait(false);
+        Interlocked.Exchange(ref _sessionsGauge, null)?.Dispose();
         StopTracing();
     }
 

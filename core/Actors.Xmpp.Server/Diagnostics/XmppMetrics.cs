@@ -30,7 +30,9 @@ public static class XmppMetrics
     private static readonly Meter Meter = new(MeterName, typeof(XmppMetrics).Assembly.GetName().Version?.ToString());
 
     private static long _connections;
-    private static Func<int>? _sessions;
+    // the session registries of the servers in this process (one in production; several in tests): the gauge is
+    // their sum, as the connection gauge counts every server's connections
+    private static readonly List<Func<int>> SessionSources = [];
 
     /// <summary>Client connections accepted (TCP, direct TLS, WebSocket, BOSH).</summary>
     public static readonly Counter<long> ConnectionsOpened = Meter.CreateCounter<long>("xmpp.c2s.connections.opened", "{connection}",
@@ -57,7 +59,7 @@ public static class XmppMetrics
     {
         Meter.CreateObservableGauge("xmpp.c2s.connections.active", () => Volatile.Read(ref _connections), "{connection}",
             "Client connections open now");
-        Meter.CreateObservableGauge("xmpp.c2s.sessions.active", () => _sessions?.Invoke() ?? 0, "{session}",
+        Meter.CreateObservableGauge("xmpp.c2s.sessions.active", SessionsNow, "{session}",
             "Bound client sessions on this node");
     }
 
@@ -69,8 +71,28 @@ public static class XmppMetrics
 
     public static void ConnectionClosed() => Interlocked.Decrement(ref _connections);
 
-    /// <summary>The source of the sessions gauge (the node's session registry).</summary>
-    public static void ObserveSessions(Func<int> count) => _sessions = count;
+    /// <summary>Adds a source of the sessions gauge (a server's session registry) until the result is disposed.</summary>
+    public static IDisposable ObserveSessions(Func<int> count)
+    {
+        lock (SessionSources) SessionSources.Add(count);
+        return new SessionSource(count);
+    }
+
+    private sealed class SessionSource(Func<int> count) : IDisposable
+    {
+        public void Dispose()
+        {
+            lock (SessionSources) SessionSources.Remove(count);
+        }
+    }
+
+    private static int SessionsNow()
+    {
+        var total = 0;
+        lock (SessionSources)
+            foreach (var source in SessionSources) total += source();
+        return total;
+    }
 
     public static void Login(bool success)
     {
