@@ -11,7 +11,8 @@ namespace Actors.Xmpp.Persistence.Tests;
 /// and vCard sets (XEP-0054; the last one acknowledged, or a later one, is the vCard), each of the last three in a
 /// per-account plugin store. Each is acknowledged by its IQ
 /// result, which the server sends only after the journal write: after a restart every acknowledged write is there.
-/// (Offline messages and roster sets: <see cref="CrashSpec"/>.)
+/// The same for a persistent MUC room (XEP-0045; a keyed entity of the MUC plugin) whose owner adds members and bans
+/// JIDs. (Offline messages and roster sets: <see cref="CrashSpec"/>.)
 /// </summary>
 public sealed class PluginCrashSpec(ITestOutputHelper output)
 {
@@ -51,36 +52,7 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
                 + "<field var='pubsub#max_items'><value>max</value></field></x></configure></pubsub>", to: PubSub);
             Assert.Equal("result", created.Type);
 
-            var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            var progress = new SemaphoreSlim(0);
-            var errors = new List<string>();
-            var reader = Task.Run(async () =>
-            {
-                while (true)
-                {
-                    XmppTestClient.Event e;
-                    try { e = await alice.NextEventAsync(Wait); }
-                    catch (TimeoutException) { lock (errors) errors.Add("no answer from the server within 10 s"); killed.TrySetResult(); return; }
-                    if (e is not XmppTestClient.StanzaEvent { Element: var el }) return; // the server is gone
-                    if (el.Name != "iq" || el.Id is not { } id) continue; // blocking pushes (XEP-0191 §3.3) and the like
-                    if (el.Type == "error") { lock (errors) errors.Add(el.ToString()); continue; }
-                    if (el.Type != "result") continue;
-                    lock (acked)
-                    {
-                        acked.Add(id);
-                        if (acked.Count >= KillAfter) killed.TrySetResult();
-                    }
-                    progress.Release();
-                }
-            });
-            var writer = CrashSpec.PipelineAsync(alice, Count, Window, () => { lock (acked) return acked.Count; }, progress, killed.Task, Request);
-            var ready = await Task.WhenAny(killed.Task, Task.Delay(TimeSpan.FromSeconds(60)));
-            Assert.True(ready == killed.Task, "too few results within 60 s");
-            server.Kill(); // SIGKILL with requests in flight
-            await server.WaitForExitAsync().WaitAsync(Wait);
-            sent = await writer.WaitAsync(Wait);
-            await reader.WaitAsync(Wait);
-            lock (errors) Assert.True(errors.Count == 0, string.Join("\n", errors));
+            sent = await RequestsUntilKilledAsync(server, alice, acked, Request);
         }
         finally
         {
@@ -128,6 +100,112 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
             // nothing that was never sent
             Assert.All(published, id => Assert.InRange(int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
             output.WriteLine($"{kind}: after the restart {published.Count} items, {blocked.Count} blocked JIDs; every acknowledged write kept");
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync();
+        }
+    }
+
+    /// <summary>Pipelines <see cref="Request"/>-like requests (at most <see cref="Window"/> unanswered) and SIGKILLs the
+    /// server once <see cref="KillAfter"/> have their IQ result; <paramref name="acked"/> gets the ids of the results.
+    /// Fails on an error answer or a server silent for 10 s. Returns how many requests were written.</summary>
+    private static async Task<int> RequestsUntilKilledAsync(System.Diagnostics.Process server, XmppTestClient client, HashSet<string> acked,
+        Func<int, string> request)
+    {
+        var killed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var progress = new SemaphoreSlim(0);
+        var errors = new List<string>();
+        var reader = Task.Run(async () =>
+        {
+            while (true)
+            {
+                XmppTestClient.Event e;
+                try { e = await client.NextEventAsync(Wait); }
+                catch (TimeoutException) { lock (errors) errors.Add("no answer from the server within 10 s"); killed.TrySetResult(); return; }
+                if (e is not XmppTestClient.StanzaEvent { Element: var el }) return; // the server is gone
+                if (el.Name != "iq" || el.Id is not { } id) continue; // blocking pushes (XEP-0191 §3.3), room presences and the like
+                if (el.Type == "error") { lock (errors) errors.Add(el.ToString()); continue; }
+                if (el.Type != "result") continue;
+                lock (acked)
+                {
+                    acked.Add(id);
+                    if (acked.Count >= KillAfter) killed.TrySetResult();
+                }
+                progress.Release();
+            }
+        });
+        var writer = CrashSpec.PipelineAsync(client, Count, Window, () => { lock (acked) return acked.Count; }, progress, killed.Task, request);
+        var ready = await Task.WhenAny(killed.Task, Task.Delay(TimeSpan.FromSeconds(60)));
+        Assert.True(ready == killed.Task, "too few results within 60 s");
+        server.Kill(); // SIGKILL with requests in flight
+        await server.WaitForExitAsync().WaitAsync(Wait);
+        var sent = await writer.WaitAsync(Wait);
+        await reader.WaitAsync(Wait);
+        lock (errors) Assert.True(errors.Count == 0, string.Join("\n", errors));
+        return sent;
+    }
+
+    private const string Room = "crash@conference.localhost";
+    private const string MucAdmin = "http://jabber.org/protocol/muc#admin", MucOwner = "http://jabber.org/protocol/muc#owner";
+
+    /// <summary>XEP-0045 §9.3 and §9.1: members added and JIDs banned in a persistent room (a keyed entity of the MUC
+    /// plugin), alternately.</summary>
+    private static string Affiliation(int i) => i % 2 == 0
+        ? $"<iq type='set' id='m{i}' to='{Room}'><query xmlns='{MucAdmin}'><item affiliation='member' jid='m{i}@example.net'/></query></iq>"
+        : $"<iq type='set' id='o{i}' to='{Room}'><query xmlns='{MucAdmin}'><item affiliation='outcast' jid='o{i}@example.net'/></query></iq>";
+
+    /// <summary>The JIDs of one affiliation list of the room (§9.5, §9.2), asked by its owner.</summary>
+    private static async Task<HashSet<string>> AffiliatedAsync(XmppTestClient owner, string affiliation)
+    {
+        var list = await owner.IqAsync("get", $"<query xmlns='{MucAdmin}'><item affiliation='{affiliation}'/></query>", to: Room);
+        Assert.True(list.Type == "result", list.ToString());
+        return list.Child("query", MucAdmin)!.Elements("item", MucAdmin).Select(e => e.Attr("jid")!).ToHashSet();
+    }
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task Sigkill_keeps_every_acknowledged_muc_room_affiliation(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        var port = ServerProcess.FreePort();
+        var server = await CrashSpec.StartAsync(db, port);
+        var acked = new HashSet<string>();
+        var sent = 0;
+        try
+        {
+            Assert.True((bool?)(await ServerProcess.AdminAsync(db, new System.Text.Json.Nodes.JsonObject { ["cmd"] = "add", ["user"] = "alice", ["password"] = "pw" }))["ok"]);
+            await using var alice = await CrashSpec.LoginAsync(port, "alice");
+            // XEP-0045 §10.1.2: enter (the room is created, locked), then configure it persistent
+            await alice.SendAsync($"<presence to='{Room}/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
+            await alice.NextMatchingAsync(e => e.Name == "presence" && e.From == Room + "/alice");
+            var configured = await alice.IqAsync("set", $"<query xmlns='{MucOwner}'><x xmlns='jabber:x:data' type='submit'>"
+                + "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
+                + "<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>", to: Room);
+            Assert.True(configured.Type == "result", configured.ToString());
+            sent = await RequestsUntilKilledAsync(server, alice, acked, Affiliation);
+        }
+        finally
+        {
+            if (!server.HasExited) server.Kill();
+            await server.WaitForExitAsync();
+        }
+        Assert.True(acked.Count < Count, "every request was answered before the kill: not a crash in the middle");
+        output.WriteLine($"{kind}: {sent} requests sent, {acked.Count} acknowledged before the SIGKILL");
+
+        // ---- restart: the room is there, with every acknowledged member and ban, and nothing never sent
+        port = ServerProcess.FreePort();
+        server = await CrashSpec.StartAsync(db, port);
+        try
+        {
+            await using var alice = await CrashSpec.LoginAsync(port, "alice");
+            var members = await AffiliatedAsync(alice, "member");
+            var outcasts = await AffiliatedAsync(alice, "outcast");
+            var lost = acked.Where(id => !(id[0] == 'm' ? members : outcasts).Contains($"{id}@example.net")).ToList();
+            Assert.True(lost.Count == 0, $"acknowledged before the SIGKILL, missing after the restart: {string.Join(", ", lost)} (of {acked.Count})");
+            Assert.All(members.Concat(outcasts), jid => Assert.InRange(int.Parse(jid[1..jid.IndexOf('@')], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
+            output.WriteLine($"{kind}: after the restart {members.Count} members, {outcasts.Count} outcasts; every acknowledged change kept");
         }
         finally
         {
