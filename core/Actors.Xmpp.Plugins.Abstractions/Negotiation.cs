@@ -19,7 +19,11 @@ public enum StreamStage
 /// <param name="RemoteAddress">The client's IP address (no port), or null where the transport has none.</param>
 /// <param name="RemoteAddressGroup">What per-address limits count by: the IPv4 address, or the /64 of an IPv6 address
 /// ("2001:db8:1:2::/64": a client picks any address in its /64); null where the transport has no address.</param>
-public sealed record StreamInfo(string Domain, bool IsSecure, string? RemoteAddress, string? RemoteAddressGroup = null);
+/// <param name="AddressLimitsExempt">The server's per-address limits do not apply to this client: a loopback client
+/// (a local load test, a reverse proxy on the host) while Xmpp:Limits:ExemptLoopback is on. A plugin's own per-address
+/// limits should not apply either.</param>
+public sealed record StreamInfo(string Domain, bool IsSecure, string? RemoteAddress, string? RemoteAddressGroup = null,
+    bool AddressLimitsExempt = false);
 
 /// <summary>
 /// An IQ get/set received on a client stream before authentication (no 'from': the client has no JID yet). The

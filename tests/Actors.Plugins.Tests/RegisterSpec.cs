@@ -16,11 +16,14 @@ public sealed class RegisterSpec : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private static Task<TestServer> StartAsync(int maxPerAddressPerMinute = 0) =>
+    /// <param name="exemptLoopback">Xmpp:Limits:ExemptLoopback: the test clients are loopback clients, so the throttle
+    /// applies to them only without the exemption (by default, only when there is a throttle).</param>
+    private static Task<TestServer> StartAsync(int maxPerAddressPerMinute = 0, bool? exemptLoopback = null) =>
         TestServer.StartAsync(TestServer.RepositoryPlugins, new Dictionary<string, string?>
         {
             ["Xmpp:Registration:Enabled"] = "true",
             ["Xmpp:Registration:MaxPerAddressPerMinute"] = maxPerAddressPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Xmpp:Limits:ExemptLoopback"] = exemptLoopback ?? maxPerAddressPerMinute == 0 ? "true" : "false",
         });
 
     private static string Condition(Element error) =>
@@ -97,6 +100,13 @@ public sealed class RegisterSpec : IAsyncLifetime
         Assert.Equal("not-acceptable", Condition(third));
         Assert.Equal("wait", third.Child("error", Ns.Client)!.Attr("type"));
         Assert.False(server.Accounts.Exists(Jid.Create("quota-3", TestServer.Domain)));
+    }
+
+    [Fact]
+    public async Task Xep0077_3_1_1_loopback_clients_are_not_limited_while_the_servers_per_address_limits_exempt_them()
+    {
+        await using var server = await StartAsync(maxPerAddressPerMinute: 1, exemptLoopback: true);
+        for (var i = 0; i < 3; i++) Assert.Equal("result", (await RegisterAsync(server, "local-" + i)).Type);
     }
 
     [Fact]

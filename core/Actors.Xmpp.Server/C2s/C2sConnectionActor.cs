@@ -453,9 +453,12 @@ public sealed class C2sConnectionActor : UntypedActor
     }
 
     /// <summary>What plugins see of this stream (pre-authentication handlers, stream-feature providers).</summary>
-    private StreamInfo StreamInfo() =>
-        new(_domain, _conn.IsSecure, _conn.RemoteEndPoint is System.Net.IPEndPoint ip ? ip.Address.ToString() : null,
-            Transport.Admission.AddressGroup.Of(_conn.RemoteEndPoint)?.ToString());
+    private StreamInfo StreamInfo()
+    {
+        var ip = (_conn.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
+        return new(_domain, _conn.IsSecure, ip?.ToString(), Transport.Admission.AddressGroup.Of(_conn.RemoteEndPoint)?.ToString(),
+            AddressLimitsExempt: ip is not null && _server.Options.Limits.ExemptLoopback && System.Net.IPAddress.IsLoopback(ip));
+    }
 
     // ------------------------------------------------------------------ SASL (RFC 6120 §6)
     private void Sasl(Element e)
