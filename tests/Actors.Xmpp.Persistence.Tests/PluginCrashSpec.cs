@@ -12,7 +12,7 @@ namespace Actors.Xmpp.Persistence.Tests;
 /// per-account plugin store. Each is acknowledged by its IQ
 /// result, which the server sends only after the journal write: after a restart every acknowledged write is there.
 /// The same for a persistent MUC room (XEP-0045; a keyed entity of the MUC plugin) whose owner adds members and bans
-/// JIDs. (Offline messages and roster sets: <see cref="CrashSpec"/>.)
+/// JIDs, and for XEP-0347 registrations in the thing registry. (Offline messages and roster sets: <see cref="CrashSpec"/>.)
 /// </summary>
 public sealed class PluginCrashSpec(ITestOutputHelper output)
 {
@@ -206,6 +206,65 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
             Assert.True(lost.Count == 0, $"acknowledged before the SIGKILL, missing after the restart: {string.Join(", ", lost)} (of {acked.Count})");
             Assert.All(members.Concat(outcasts), jid => Assert.InRange(int.Parse(jid[1..jid.IndexOf('@')], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
             output.WriteLine($"{kind}: after the restart {members.Count} members, {outcasts.Count} outcasts; every acknowledged change kept");
+        }
+        finally
+        {
+            server.Kill();
+            await server.WaitForExitAsync();
+        }
+    }
+
+    private const string Registry = "discovery.localhost", Discovery = "urn:xmpp:iot:discovery";
+
+    /// <summary>XEP-0347 §3.2 and §3.3: self-owned registrations of nodes behind the account (a concentrator's), each its
+    /// own record in the registry's plugin store (one store for the whole registry, written one change at a time).</summary>
+    private static string Registration(int i) =>
+        $"<iq type='set' id='t{i}' to='{Registry}'><register xmlns='{Discovery}' selfOwned='true' nodeId='n{i}'>"
+        + $"<str name='KIND' value='crash'/><num name='N' value='{i}'/></register></iq>";
+
+    [Theory]
+    [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
+    public async Task Sigkill_keeps_every_acknowledged_thing_registration(string kind)
+    {
+        using var db = TestDatabase.Create(kind);
+        var port = ServerProcess.FreePort();
+        var server = await CrashSpec.StartAsync(db, port);
+        var acked = new HashSet<string>();
+        var sent = 0;
+        try
+        {
+            Assert.True((bool?)(await ServerProcess.AdminAsync(db, new System.Text.Json.Nodes.JsonObject { ["cmd"] = "add", ["user"] = "alice", ["password"] = "pw" }))["ok"]);
+            await using var alice = await CrashSpec.LoginAsync(port, "alice");
+            sent = await RequestsUntilKilledAsync(server, alice, acked, Registration);
+        }
+        finally
+        {
+            if (!server.HasExited) server.Kill();
+            await server.WaitForExitAsync();
+        }
+        Assert.True(acked.Count < Count, "every request was answered before the kill: not a crash in the middle");
+        output.WriteLine($"{kind}: {sent} requests sent, {acked.Count} acknowledged before the SIGKILL");
+
+        // ---- restart: §3.9, every acknowledged registration is found (public and claimed: self-owned), none never sent
+        port = ServerProcess.FreePort();
+        server = await CrashSpec.StartAsync(db, port);
+        try
+        {
+            await using var alice = await CrashSpec.LoginAsync(port, "alice");
+            var nodes = new HashSet<string>();
+            for (var more = true; more;)
+            {
+                var page = await alice.IqAsync("get", $"<search xmlns='{Discovery}' offset='{nodes.Count}' maxCount='100'><strEq name='KIND' value='crash'/></search>", to: Registry);
+                Assert.True(page.Type == "result", page.ToString());
+                var found = page.Child("found", Discovery)!;
+                var before = nodes.Count;
+                foreach (var thing in found.Elements("thing", Discovery)) nodes.Add(thing.Attr("nodeId")!);
+                more = found.Attr("more") == "true" && nodes.Count > before;
+            }
+            var lost = acked.Where(id => !nodes.Contains("n" + id[1..])).ToList();
+            Assert.True(lost.Count == 0, $"acknowledged before the SIGKILL, missing after the restart: {string.Join(", ", lost)} (of {acked.Count})");
+            Assert.All(nodes, node => Assert.InRange(int.Parse(node[1..], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
+            output.WriteLine($"{kind}: after the restart {nodes.Count} registrations; every acknowledged one kept");
         }
         finally
         {
