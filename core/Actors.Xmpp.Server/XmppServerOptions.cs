@@ -262,6 +262,19 @@ public sealed partial class XmppServerOptions
         /// for it, carry this server's stanzas back to the domains authenticated on them (no second connection); outbound
         /// streams ask for it when the peer offers it and then take the peer's stanzas too. Off: one direction per stream.</summary>
         public bool Bidi { get; set; } = true;
+        /// <summary>Bytes per second read from one inbound server-to-server stream, on average, after
+        /// <see cref="InboundBurstBytes"/> (ejabberd's default <c>s2s_shaper</c>, 'fast', is 200,000 B/s; Prosody's
+        /// packaged <c>s2sin</c> 30 KiB/s): a peer over it is read later, not dropped. Peers on loopback are not shaped
+        /// while Xmpp:Limits:ExemptLoopback is on. 0: not shaped.</summary>
+        public int InboundBytesPerSecond { get; set; } = 200_000;
+        /// <summary>Bytes an inbound stream may send at once before <see cref="InboundBytesPerSecond"/> applies (at least a
+        /// whole stanza of Xmpp:Limits:MaxStanzaBytes).</summary>
+        public int InboundBurstBytes { get; set; } = 1024 * 1024;
+        /// <summary>Stanzas per second taken from one inbound stream after <see cref="InboundBurstStanzas"/>. 0 (the
+        /// default): not shaped by count.</summary>
+        public int InboundStanzasPerSecond { get; set; }
+        /// <summary>Stanzas an inbound stream may send at once before <see cref="InboundStanzasPerSecond"/> applies.</summary>
+        public int InboundBurstStanzas { get; set; } = 1000;
     }
 
     /// <summary>Reads the <c>Xmpp:Components:&lt;domain&gt;:Secret</c> keys of <paramref name="components"/> (the

@@ -104,10 +104,21 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         public static readonly IdleCheck Instance = new();
     }
 
+    /// <summary>The shaper of an inbound stream (Xmpp:S2s:Inbound*), or null: rates of 0, or a loopback peer while the
+    /// per-address limits exempt loopback.</summary>
+    internal static LinkShaping? Shaping(XmppServerOptions o, Socket socket)
+    {
+        var s2s = o.S2s;
+        if (s2s.InboundBytesPerSecond <= 0 && s2s.InboundStanzasPerSecond <= 0) return null;
+        if (o.Limits.ExemptLoopback && socket.RemoteEndPoint is System.Net.IPEndPoint ip && System.Net.IPAddress.IsLoopback(ip.Address)) return null;
+        return new LinkShaping(Math.Max(0, s2s.InboundBytesPerSecond), Math.Max(s2s.InboundBurstBytes, o.Limits.MaxStanzaBytes),
+            Math.Max(0, s2s.InboundStanzasPerSecond), Math.Max(1, s2s.InboundBurstStanzas));
+    }
+
     protected override void PreStart()
     {
         var o = _context.Server.Options;
-        _link = RunLink(_socket, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), 4096);
+        _link = RunLink(_socket, _materializer, new FramerLimits(o.Limits.MaxStanzaBytes, o.Limits.MaxDepth), 4096, Shaping(o, _socket));
         if (_directTls) StartTls(); // XEP-0368: TLS from the first byte, then the stream
         Timers.StartSingleTimer(SetupTimer, SetupTimedOut.Instance, TimeSpan.FromSeconds(Math.Max(1, _context.Settings.ConnectTimeoutSeconds)));
         var idle = TimeSpan.FromSeconds(Math.Max(1, _context.Settings.IdleTimeoutSeconds));

@@ -14,7 +14,8 @@ namespace Actors.Xmpp.Transport.Streams;
 /// One server-to-server or component link as an Akka.Streams graph of the project's own stages, feeding the actor that
 /// owns it:
 /// <code>
-///   LinkSourceStage ─► XmppFramingStage ─► OwnerSinkStage(owner)      (one event in flight, no read-ahead)
+///   LinkSourceStage ─► [Throttle: bytes] ─► XmppFramingStage ─► [Throttle: stanzas] ─► OwnerSinkStage(owner)
+///                                                        (one event in flight, no read-ahead; Throttles with LinkShaping)
 ///   Source.Queue(bounded, fail on overflow) ─► LinkSinkStage           (the owner's writes and TLS handshakes)
 /// </code>
 /// both on one <see cref="LinkChannel"/> (the socket, then TLS over it).
@@ -54,17 +55,25 @@ public sealed class StreamLink
     public System.Net.Security.SslStream? Tls => _channel.Tls;
 
     /// <summary>Materializes the link's graph on <paramref name="socket"/> for <paramref name="owner"/> (call from the
-    /// owner's PreStart with a materializer of its system).</summary>
-    public static StreamLink Run(Socket socket, IActorRef owner, IMaterializer materializer, FramerLimits limits, int outboundElements = 1024)
+    /// owner's PreStart with a materializer of its system). With <paramref name="shaping"/>, what is read is shaped
+    /// (Akka.Streams' Throttle, shaping mode): bytes before the framer, stanzas after it; a peer over the rates is read
+    /// later (its bytes wait in its TCP window), nothing is dropped.</summary>
+    public static StreamLink Run(Socket socket, IActorRef owner, IMaterializer materializer, FramerLimits limits, int outboundElements = 1024,
+        LinkShaping? shaping = null)
     {
         socket.NoDelay = true;
         var channel = new LinkChannel(socket);
         var restart = new FramingRestart();
         var toOwner = new OwnerSinkStage(owner, new TransportEvents.ConnectionLost("closed"), ex => new TransportEvents.ConnectionLost(ex.Message));
-        Source.FromGraph(new LinkSourceStage(channel))
-            .Via(new XmppFramingStage(limits, restart))
-            .To(toOwner)
-            .Run(materializer);
+        var bytes = Source.FromGraph(new LinkSourceStage(channel));
+        if (shaping is { BytesPerSecond: > 0 } byteRate)
+            bytes = bytes.Throttle(byteRate.BytesPerSecond, TimeSpan.FromSeconds(1), Math.Max(1, byteRate.BurstBytes),
+                static chunk => chunk.Length, ThrottleMode.Shaping);
+        var events = bytes.Via(new XmppFramingStage(limits, restart));
+        if (shaping is { StanzasPerSecond: > 0 } stanzaRate)
+            events = events.Throttle(stanzaRate.StanzasPerSecond, TimeSpan.FromSeconds(1), Math.Max(1, stanzaRate.BurstStanzas),
+                static e => e is TransportEvents.StanzaReceived ? 1 : 0, ThrottleMode.Shaping);
+        events.To(toOwner).Run(materializer);
         var outbound = Source.Queue<LinkWrite>(outboundElements, OverflowStrategy.Fail)
             .To(new LinkSinkStage(channel, owner))
             .Run(materializer);
@@ -117,3 +126,8 @@ public sealed class StreamLink
         else if (offered.IsFaulted) _ = offered.Exception;
     }
 }
+
+/// <summary>The read shaper of a link (ejabberd's <c>s2s_shaper</c>, Prosody's mod_limits <c>s2sin</c>): bytes per second
+/// after a burst of <paramref name="BurstBytes"/>, stanzas per second after a burst of <paramref name="BurstStanzas"/>;
+/// a rate of 0 does not shape.</summary>
+public sealed record LinkShaping(int BytesPerSecond, int BurstBytes, int StanzasPerSecond = 0, int BurstStanzas = 1);

@@ -34,8 +34,9 @@ public abstract class StreamLinkActor : ReceiveActor
     protected StreamLink? Link { get; private set; }
 
     /// <summary>Materializes the link on <paramref name="socket"/> with this actor as its owner.</summary>
-    protected StreamLink RunLink(Socket socket, IMaterializer materializer, FramerLimits limits, int outboundElements) =>
-        Link = StreamLink.Run(socket, Self, materializer, limits, outboundElements);
+    protected StreamLink RunLink(Socket socket, IMaterializer materializer, FramerLimits limits, int outboundElements,
+        LinkShaping? shaping = null) =>
+        Link = StreamLink.Run(socket, Self, materializer, limits, outboundElements, shaping);
 
     /// <summary>Queues <paramref name="upgrade"/> behind what is written and reads nothing until
     /// <see cref="ResumeAfterTls"/> (RFC 6120 §5.4.3.3: the bytes after &lt;starttls/&gt; or &lt;proceed/&gt; are the

@@ -203,4 +203,40 @@ public sealed class StreamLinkSpec : Akka.TestKit.Xunit2.TestKit
         var m = await tls.ReadAsync(back);
         Assert.Equal("<message id='back'/>", Encoding.UTF8.GetString(back, 0, m).Replace('"', '\''));
     }
+
+    /// <summary>Sends a jabber:server stream header and <paramref name="count"/> messages with bodies of
+    /// <paramref name="bodyBytes"/> in one write, and returns how long the owner took to receive them all (every one
+    /// arrives: shaped, not dropped).</summary>
+    private async Task<TimeSpan> ReceiveAllAsync(LinkShaping? shaping, int count, int bodyBytes)
+    {
+        var (server, peer) = await PairAsync();
+        using var _ = peer;
+        var owner = Owner();
+        StreamLink.Run(server, owner, Sys.Materializer(), new FramerLimits(), shaping: shaping);
+        owner.ExpectMsg<object>(m => ReferenceEquals(m, StreamLink.Init));
+        var text = new StringBuilder("<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' to='b.example'>");
+        var body = new string('x', bodyBytes);
+        for (var i = 0; i < count; i++) text.Append($"<message to='a@b.example' from='c@d.example' id='m{i}'><body>{body}</body></message>");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        await peer.SendAsync(Encoding.UTF8.GetBytes(text.ToString()), SocketFlags.None);
+        owner.ExpectMsg<TransportEvents.StreamOpened>();
+        for (var i = 0; i < count; i++) Assert.Equal("m" + i, owner.ExpectMsg<TransportEvents.StanzaReceived>(TimeSpan.FromSeconds(20)).Element.Id);
+        return clock.Elapsed;
+    }
+
+    [Fact]
+    public async Task A_shaped_link_reads_stanzas_at_its_rate_after_the_burst_and_drops_none()
+    {
+        // 2 at once, then 5 a second: the other 6 take at least 1.2 s (a lower bound only: a loaded machine is slower)
+        var elapsed = await ReceiveAllAsync(new LinkShaping(0, 0, StanzasPerSecond: 5, BurstStanzas: 2), 8, 10);
+        Assert.True(elapsed >= TimeSpan.FromSeconds(1), $"8 stanzas in {elapsed}: not shaped");
+    }
+
+    [Fact]
+    public async Task A_shaped_link_reads_bytes_at_its_rate_after_the_burst_and_drops_none()
+    {
+        // about 12 KiB at 4 KiB/s after a burst of 4 KiB: at least 1.5 s
+        var elapsed = await ReceiveAllAsync(new LinkShaping(4096, 4096), 12, 960);
+        Assert.True(elapsed >= TimeSpan.FromSeconds(1.5), $"12 KiB in {elapsed}: not shaped");
+    }
 }
