@@ -34,40 +34,17 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
-    public async Task Sigkill_keeps_every_acknowledged_pubsub_item_private_xml_block_and_vcard(string kind)
-    {
-        using var db = TestDatabase.Create(kind);
-        var port = ServerProcess.FreePort();
-        var server = await CrashSpec.StartAsync(db, port);
-        var acked = new HashSet<string>();
-        var sent = 0;
-        try
+    public async Task Sigkill_keeps_every_acknowledged_pubsub_item_private_xml_block_and_vcard(string kind) =>
+        await SigkillThenRestartAsync(kind, Request, async alice =>
         {
-            Assert.True((bool?)(await ServerProcess.AdminAsync(db, new System.Text.Json.Nodes.JsonObject { ["cmd"] = "add", ["user"] = "alice", ["password"] = "pw" }))["ok"]);
-            await using var alice = await CrashSpec.LoginAsync(port, "alice");
             // a node that keeps every item (its default keeps 10)
             var created = await alice.IqAsync("set",
                 $"<pubsub xmlns='{PubSubNs}'><create node='{Node}'/><configure><x xmlns='jabber:x:data' type='submit'>"
                 + "<field var='FORM_TYPE' type='hidden'><value>http://jabber.org/protocol/pubsub#node_config</value></field>"
                 + "<field var='pubsub#max_items'><value>max</value></field></x></configure></pubsub>", to: PubSub);
             Assert.Equal("result", created.Type);
-
-            sent = await RequestsUntilKilledAsync(server, alice, acked, Request);
-        }
-        finally
+        }, async (alice, acked, sent) =>
         {
-            if (!server.HasExited) server.Kill();
-            await server.WaitForExitAsync();
-        }
-        Assert.True(acked.Count < Count, "every request was answered before the kill: not a crash in the middle");
-        output.WriteLine($"{kind}: {sent} requests sent, {acked.Count} acknowledged before the SIGKILL");
-
-        // ---- restart: every acknowledged write is there
-        port = ServerProcess.FreePort();
-        server = await CrashSpec.StartAsync(db, port);
-        try
-        {
-            await using var alice = await CrashSpec.LoginAsync(port, "alice");
             var items = await alice.IqAsync("get", $"<pubsub xmlns='{PubSubNs}'><items node='{Node}'/></pubsub>", to: PubSub);
             Assert.Equal("result", items.Type);
             var published = items.Child("pubsub", PubSubNs)!.Child("items", PubSubNs)!.Elements("item", PubSubNs).Select(e => e.Attr("id")!).ToHashSet();
@@ -99,7 +76,43 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
                 $"the vCard is {fn ?? "none"}; the last acknowledged set was {lastVcard}, {sent} requests were sent");
             // nothing that was never sent
             Assert.All(published, id => Assert.InRange(int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
-            output.WriteLine($"{kind}: after the restart {published.Count} items, {blocked.Count} blocked JIDs; every acknowledged write kept");
+            return $"after the restart {published.Count} items, {blocked.Count} blocked JIDs; every acknowledged write kept";
+        });
+
+    /// <summary>One crash test on <paramref name="kind"/>'s database: the server with the account alice, logged in;
+    /// <paramref name="prepare"/>; then <paramref name="request"/>(i) pipelined until the SIGKILL
+    /// (<see cref="RequestsUntilKilledAsync"/>); then the server started again on the same database and
+    /// <paramref name="verify"/>(alice logged in again, the acknowledged ids, the requests written), which returns what
+    /// it found for the test's output.</summary>
+    private async Task SigkillThenRestartAsync(string kind, Func<int, string> request, Func<XmppTestClient, Task> prepare,
+        Func<XmppTestClient, HashSet<string>, int, Task<string>> verify)
+    {
+        using var db = TestDatabase.Create(kind);
+        var port = ServerProcess.FreePort();
+        var server = await CrashSpec.StartAsync(db, port);
+        var acked = new HashSet<string>();
+        var sent = 0;
+        try
+        {
+            Assert.True((bool?)(await ServerProcess.AdminAsync(db, new System.Text.Json.Nodes.JsonObject { ["cmd"] = "add", ["user"] = "alice", ["password"] = "pw" }))["ok"]);
+            await using var alice = await CrashSpec.LoginAsync(port, "alice");
+            await prepare(alice);
+            sent = await RequestsUntilKilledAsync(server, alice, acked, request);
+        }
+        finally
+        {
+            if (!server.HasExited) server.Kill();
+            await server.WaitForExitAsync();
+        }
+        Assert.True(acked.Count < Count, "every request was answered before the kill: not a crash in the middle");
+        output.WriteLine($"{kind}: {sent} requests sent, {acked.Count} acknowledged before the SIGKILL");
+
+        port = ServerProcess.FreePort();
+        server = await CrashSpec.StartAsync(db, port);
+        try
+        {
+            await using var alice = await CrashSpec.LoginAsync(port, "alice");
+            output.WriteLine($"{kind}: {await verify(alice, acked, sent)}");
         }
         finally
         {
@@ -166,17 +179,9 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
-    public async Task Sigkill_keeps_every_acknowledged_muc_room_affiliation(string kind)
-    {
-        using var db = TestDatabase.Create(kind);
-        var port = ServerProcess.FreePort();
-        var server = await CrashSpec.StartAsync(db, port);
-        var acked = new HashSet<string>();
-        var sent = 0;
-        try
+    public async Task Sigkill_keeps_every_acknowledged_muc_room_affiliation(string kind) =>
+        await SigkillThenRestartAsync(kind, Affiliation, async alice =>
         {
-            Assert.True((bool?)(await ServerProcess.AdminAsync(db, new System.Text.Json.Nodes.JsonObject { ["cmd"] = "add", ["user"] = "alice", ["password"] = "pw" }))["ok"]);
-            await using var alice = await CrashSpec.LoginAsync(port, "alice");
             // XEP-0045 §10.1.2: enter (the room is created, locked), then configure it persistent
             await alice.SendAsync($"<presence to='{Room}/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
             await alice.NextMatchingAsync(e => e.Name == "presence" && e.From == Room + "/alice");
@@ -184,35 +189,15 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
                 + "<field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#roomconfig</value></field>"
                 + "<field var='muc#roomconfig_persistentroom'><value>1</value></field></x></query>", to: Room);
             Assert.True(configured.Type == "result", configured.ToString());
-            sent = await RequestsUntilKilledAsync(server, alice, acked, Affiliation);
-        }
-        finally
+        }, async (alice, acked, sent) =>
         {
-            if (!server.HasExited) server.Kill();
-            await server.WaitForExitAsync();
-        }
-        Assert.True(acked.Count < Count, "every request was answered before the kill: not a crash in the middle");
-        output.WriteLine($"{kind}: {sent} requests sent, {acked.Count} acknowledged before the SIGKILL");
-
-        // ---- restart: the room is there, with every acknowledged member and ban, and nothing never sent
-        port = ServerProcess.FreePort();
-        server = await CrashSpec.StartAsync(db, port);
-        try
-        {
-            await using var alice = await CrashSpec.LoginAsync(port, "alice");
             var members = await AffiliatedAsync(alice, "member");
             var outcasts = await AffiliatedAsync(alice, "outcast");
             var lost = acked.Where(id => !(id[0] == 'm' ? members : outcasts).Contains($"{id}@example.net")).ToList();
             Assert.True(lost.Count == 0, $"acknowledged before the SIGKILL, missing after the restart: {string.Join(", ", lost)} (of {acked.Count})");
             Assert.All(members.Concat(outcasts), jid => Assert.InRange(int.Parse(jid[1..jid.IndexOf('@')], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
-            output.WriteLine($"{kind}: after the restart {members.Count} members, {outcasts.Count} outcasts; every acknowledged change kept");
-        }
-        finally
-        {
-            server.Kill();
-            await server.WaitForExitAsync();
-        }
-    }
+            return $"after the restart {members.Count} members, {outcasts.Count} outcasts; every acknowledged change kept";
+        });
 
     private const string Registry = "discovery.localhost", Discovery = "urn:xmpp:iot:discovery";
 
@@ -224,33 +209,9 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
 
     [Theory]
     [MemberData(nameof(TestDatabase.Kinds), MemberType = typeof(TestDatabase))]
-    public async Task Sigkill_keeps_every_acknowledged_thing_registration(string kind)
-    {
-        using var db = TestDatabase.Create(kind);
-        var port = ServerProcess.FreePort();
-        var server = await CrashSpec.StartAsync(db, port);
-        var acked = new HashSet<string>();
-        var sent = 0;
-        try
+    public async Task Sigkill_keeps_every_acknowledged_thing_registration(string kind) =>
+        await SigkillThenRestartAsync(kind, Registration, static _ => Task.CompletedTask, async (alice, acked, sent) =>
         {
-            Assert.True((bool?)(await ServerProcess.AdminAsync(db, new System.Text.Json.Nodes.JsonObject { ["cmd"] = "add", ["user"] = "alice", ["password"] = "pw" }))["ok"]);
-            await using var alice = await CrashSpec.LoginAsync(port, "alice");
-            sent = await RequestsUntilKilledAsync(server, alice, acked, Registration);
-        }
-        finally
-        {
-            if (!server.HasExited) server.Kill();
-            await server.WaitForExitAsync();
-        }
-        Assert.True(acked.Count < Count, "every request was answered before the kill: not a crash in the middle");
-        output.WriteLine($"{kind}: {sent} requests sent, {acked.Count} acknowledged before the SIGKILL");
-
-        // ---- restart: §3.9, every acknowledged registration is found (public and claimed: self-owned), none never sent
-        port = ServerProcess.FreePort();
-        server = await CrashSpec.StartAsync(db, port);
-        try
-        {
-            await using var alice = await CrashSpec.LoginAsync(port, "alice");
             var nodes = new HashSet<string>();
             for (var more = true; more;)
             {
@@ -264,12 +225,6 @@ public sealed class PluginCrashSpec(ITestOutputHelper output)
             var lost = acked.Where(id => !nodes.Contains("n" + id[1..])).ToList();
             Assert.True(lost.Count == 0, $"acknowledged before the SIGKILL, missing after the restart: {string.Join(", ", lost)} (of {acked.Count})");
             Assert.All(nodes, node => Assert.InRange(int.Parse(node[1..], System.Globalization.CultureInfo.InvariantCulture), 0, sent - 1));
-            output.WriteLine($"{kind}: after the restart {nodes.Count} registrations; every acknowledged one kept");
-        }
-        finally
-        {
-            server.Kill();
-            await server.WaitForExitAsync();
-        }
-    }
+            return $"after the restart {nodes.Count} registrations; every acknowledged one kept";
+        });
 }
