@@ -23,6 +23,28 @@ public static class Precis
         ArgumentNullException.ThrowIfNull(input);
         if (input.Length == 0) return null;
         if (IsSimpleAscii(input, allowUpper: false, allowSpace: false)) return input;
+        return Stable(input, UsernameCaseMappedOnce);
+    }
+
+    /// <summary>RFC 8264 §7: the rules of a profile applied once need not give a string that the same rules leave as
+    /// it is (case mapping before normalization: U+0130 followed by U+0330 lowercases to itself, and NFC then makes it
+    /// U+1E2C and U+0307, whose lowercase differs). They are applied again until the output is stable; a string still
+    /// changing after three more applications is refused.</summary>
+    private static string? Stable(string input, Func<string, string?> once)
+    {
+        var s = once(input);
+        for (var i = 0; i < 3 && s is not null; i++)
+        {
+            var again = once(s);
+            if (again == s) return s;
+            s = again;
+        }
+        return null;
+    }
+
+    private static string? UsernameCaseMappedOnce(string input)
+    {
+        if (IsSimpleAscii(input, allowUpper: false, allowSpace: false)) return input;
         // 1. width mapping
         var s = WidthMap(input);
         // 3. case mapping
@@ -38,6 +60,12 @@ public static class Precis
     {
         ArgumentNullException.ThrowIfNull(input);
         if (input.Length == 0) return null;
+        if (IsSimpleAscii(input, allowUpper: true, allowSpace: true)) return input;
+        return Stable(input, OpaqueStringOnce);
+    }
+
+    private static string? OpaqueStringOnce(string input)
+    {
         if (IsSimpleAscii(input, allowUpper: true, allowSpace: true)) return input;
         // 2. additional mapping: non-ASCII spaces to U+0020
         StringBuilder? sb = null;
@@ -65,6 +93,11 @@ public static class Precis
     public static string? Nickname(string input, bool forComparison = false)
     {
         ArgumentNullException.ThrowIfNull(input);
+        return Stable(input, s => NicknameOnce(s, forComparison));
+    }
+
+    private static string? NicknameOnce(string input, bool forComparison)
+    {
         var sb = new StringBuilder(input.Length);
         bool pendingSpace = false;
         foreach (char c in input)

@@ -150,6 +150,17 @@ public class JidSpec
     }
 
     [Fact]
+    public void Rfc8264_7_the_rules_are_applied_until_the_output_is_stable_so_a_parsed_jid_parses_as_itself()
+    {
+        if (!Precis.NormalizationAvailable) return;
+        // found by fuzzing (tests/fuzz/corpus/jid): U+0130 is its own lowercase here, then NFC turns U+0130 U+0330
+        // into U+1E2C U+0307, whose lowercase is U+1E2D: applied once, the localpart was not in its final form
+        var jid = XJid.Parse("\u0130\u0330j\u00E9c@ho");
+        Assert.Equal("\u1E2D\u0307j\u00E9c@ho", jid.ToString());
+        Assert.Equal(jid.ToString(), XJid.Parse(jid.ToString()).ToString());
+    }
+
+    [Fact]
     public void Bare_create_with_resource()
     {
         var full = XJid.Create("Romeo", "Example.NET", "orchard");
