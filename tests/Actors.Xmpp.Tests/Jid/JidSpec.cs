@@ -158,6 +158,9 @@ public class JidSpec
         var jid = XJid.Parse("\u0130\u0330j\u00E9c@ho");
         Assert.Equal("\u1E2D\u0307j\u00E9c@ho", jid.ToString());
         Assert.Equal(jid.ToString(), XJid.Parse(jid.ToString()).ToString());
+        // the same in a domain label (lowercase, then NFC)
+        if (XJid.TryParse("a@\u0130\u0330x", out var inDomain))
+            Assert.Equal(inDomain!.ToString(), XJid.Parse(inDomain.ToString()).ToString());
     }
 
     [Fact]
