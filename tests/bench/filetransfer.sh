@@ -66,10 +66,9 @@ prosody_stop() { peer_stop "$WORK/prosody/runner.pid" 5; }
 
 # ejabberd (Debian `ejabberd`): the BEAM run directly with a private config, as ../shared/bench/servers/ejabberd.sh does
 ejabberd_start() {
-  local w="$WORK/ejabberd" ctl
+  local w="$WORK/ejabberd"
   mkdir -p "$w/spool" "$w/log"
-  ctl="$(command -v ejabberdctl)"
-  export ERL_LIBS="${EJABBERD_ERL_LIBS:-$(sed -n "s/^ERL_LIBS='\(.*\)'/\1/p" "$ctl" | head -1)}"
+  export ERL_LIBS; ERL_LIBS="$(peer_ejabberd_libs)"
   cat > "$w/ejabberd.yml" <<CFG
 hosts:
   - "localhost"

@@ -18,7 +18,7 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-source "$ROOT/tests/bench/peer-lib.sh" # peer_wait, peer_stop
+source "$ROOT/tests/bench/peer-lib.sh" # peer_wait, peer_stop, peer_cert, peer_ejabberd_libs
 WORK="${BENCH_WORKDIR:-$ROOT/.work/bench-hostile}"
 SERVERS="${BENCH_SERVERS:-actors prosody ejabberd}"
 ONLY="${BENCH_ONLY:-flood unauth register guess slowloris}"
@@ -39,15 +39,9 @@ mkdir -p "$WORK"
 actors() { env XMPP_WORKDIR="$WORK/actors" XMPP_PORT="$ACTORS_PORT" XMPP_TLS_REQUIRED=false XMPP_REGISTRATION=true \
              XMPP_LOOPBACK_LIMITS=true "$ROOT/tests/harness/server.sh" "$@"; }
 
-cert() { # a self-signed certificate for DOMAIN in $1
-  [ -f "$1/server.pem" ] && return 0
-  openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$DOMAIN" -keyout "$1/server.key" -out "$1/server.crt" 2>/dev/null
-  cat "$1/server.crt" "$1/server.key" > "$1/server.pem"
-}
-
 prosody_start() {
   local w="$WORK/prosody"
-  rm -rf "$w"; mkdir -p "$w/data"; cert "$w"
+  rm -rf "$w"; mkdir -p "$w/data"; peer_cert "$w" "$DOMAIN"
   cat > "$w/prosody.cfg.lua" <<CFG
 -- tests/bench/hostile.sh: Debian's default protections (mod_limits, its packaged rates), registration allowed
 daemonize = false
@@ -78,8 +72,8 @@ CFG
 }
 
 ejabberd_start() {
-  local w="$WORK/ejabberd" ctl
-  rm -rf "$w"; mkdir -p "$w/spool" "$w/log"; cert "$w"
+  local w="$WORK/ejabberd"
+  rm -rf "$w"; mkdir -p "$w/spool" "$w/log"; peer_cert "$w" "$DOMAIN"
   cat > "$w/ejabberd.yml" <<CFG
 # tests/bench/hostile.sh: Debian's default protections (shapers, max_user_sessions, mod_fail2ban), registration allowed
 hosts:
@@ -127,8 +121,7 @@ modules:
   mod_register:
     access: register
 CFG
-  ctl="$(command -v ejabberdctl)"
-  export ERL_LIBS="$(sed -n "s/^ERL_LIBS='\(.*\)'/\1/p" "$ctl" | head -1)"
+  export ERL_LIBS; ERL_LIBS="$(peer_ejabberd_libs)"
   (
     ulimit -n "$(ulimit -Hn)"
     cd "$w"

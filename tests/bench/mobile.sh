@@ -38,10 +38,9 @@ actors() { env XMPP_WORKDIR="$WORK/actors" XMPP_PORT="$ACTORS_PORT" XMPP_TLS_REQ
 
 # ejabberd with WebSocket and BOSH on one HTTP listener, stream management, and mod_mam when $1 = mam
 ejabberd_start() {
-  local w="$WORK/ejabberd" ctl mam=""
+  local w="$WORK/ejabberd" mam=""
   mkdir -p "$w/spool" "$w/log"
-  ctl="$(command -v ejabberdctl)"
-  export ERL_LIBS="${EJABBERD_ERL_LIBS:-$(sed -n "s/^ERL_LIBS='\(.*\)'/\1/p" "$ctl" | head -1)}"
+  export ERL_LIBS; ERL_LIBS="$(peer_ejabberd_libs)"
   [ "${1:-}" = mam ] && mam=$'  mod_mam:\n    default: always\n    db_type: mnesia'
   cat > "$w/ejabberd.yml" <<CFG
 hosts:

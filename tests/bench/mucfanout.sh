@@ -29,8 +29,7 @@ actors() { env XMPP_WORKDIR="$WORK/actors" XMPP_DOMAIN="$DOMAIN" XMPP_PORT="$ACT
 ejabberd_config() {
   local w="$WORK/ejabberd"
   mkdir -p "$w/spool" "$w/log"
-  [ -s "$w/server.pem" ] || { openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=$DOMAIN" \
-      -keyout "$w/server.key" -out "$w/server.crt" >/dev/null 2>&1 && cat "$w/server.crt" "$w/server.key" > "$w/server.pem"; }
+  peer_cert "$w" "$DOMAIN"
   cat > "$w/ejabberd.yml" <<CFG
 hosts:
   - "$DOMAIN"
@@ -72,7 +71,7 @@ CFG
 ejabberd_start() {
   local w="$WORK/ejabberd"
   ejabberd_config
-  local libs; libs="$(sed -n "s/^ERL_LIBS='\(.*\)'/\1/p" "$(command -v ejabberdctl)" | head -1)"
+  local libs; libs="$(peer_ejabberd_libs)"
   (cd "$w" && ERL_LIBS="$libs" EJABBERD_CONFIG_PATH="$w/ejabberd.yml" EJABBERD_LOG_PATH="$w/log/ejabberd.log" \
      exec erl -noinput -noshell +K true +P 1000000 -mnesia dir "\"$w/spool\"" -s ejabberd >>"$w/stdout.log" 2>&1) &
   echo $! > "$w/pid"
