@@ -60,6 +60,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
     private const string PageWritten = "s.page-written.v2"; // v2: with AwaitsAck
     private const string PageAcknowledged = "s.page-acked.v1";
     private const string Replaced = "s.replaced.v1";
+    private const string EndSeen = "s.end-seen.v1";
     private const string CloseWithStreamError = "s.close-stream-error.v1";
     private const string Registered = "s.registered.v1";
     private const string NodeInfoQuery = "c.node-info-query.v1";
@@ -123,7 +124,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         typeof(UserActor.GetContacts), typeof(UserActor.Contacts),
         typeof(UserActor.RemoveAccount), typeof(UserActor.AccountDeleted), typeof(UserActor.CloseSessions), typeof(UserActor.GetSubscription),
         typeof(UserActor.SubscriptionOf), typeof(UserActor.ImportData), typeof(UserActor.DataImported), typeof(UserActor.GetLastUnavailable), typeof(UserActor.LastUnavailable),
-        typeof(SessionMessages.PageWritten), typeof(SessionMessages.PageAcknowledged), typeof(SessionMessages.Replaced), typeof(C2sConnectionActor.CloseWithStreamError),
+        typeof(SessionMessages.PageWritten), typeof(SessionMessages.PageAcknowledged), typeof(SessionMessages.Replaced), typeof(SessionMessages.EndSeen), typeof(C2sConnectionActor.CloseWithStreamError),
         typeof(Sessions.SessionsActor.Registered), typeof(NodeInfoActor.Query), typeof(NodeInfoActor.Info),
         typeof(StoreEnvelope), typeof(StoreCommands.Get), typeof(StoreCommands.GetAll), typeof(StoreCommands.Set), typeof(StoreCommands.Clear),
         typeof(StoreCommands.Append), typeof(StoreCommands.Read), typeof(StoreCommands.Trim), typeof(StoreCommands.Count), typeof(StoreCommands.Purge),
@@ -190,6 +191,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
         SessionMessages.PageWritten => PageWritten,
         SessionMessages.PageAcknowledged => PageAcknowledged,
         SessionMessages.Replaced => Replaced,
+        SessionMessages.EndSeen => EndSeen,
         C2sConnectionActor.CloseWithStreamError => CloseWithStreamError,
         Sessions.SessionsActor.Registered => Registered,
         NodeInfoActor.Query => NodeInfoQuery,
@@ -524,7 +526,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
                 }
                 break;
             case AccountResourcesActor.ListResources or AccountResourcesActor.AccountCreated or UserActor.ReportPresence
-                or UserActor.GetState or UserActor.GetContacts or UserActor.GetLastUnavailable or SessionMessages.Replaced or NodeInfoActor.Query
+                or UserActor.GetState or UserActor.GetContacts or UserActor.GetLastUnavailable or SessionMessages.Replaced or SessionMessages.EndSeen or NodeInfoActor.Query
                 or StoreCommands.GetAll or StoreCommands.Clear or StoreCommands.Count or StoreCommands.Purge or StoreReplies.Done
                 or PendingServerIqActor.WhatTag or PluginOperations.ListLoaded:
                 break; // no fields
@@ -580,6 +582,7 @@ public sealed class RoutingSerializer : SerializerWithStringManifest
             PageWritten => new SessionMessages.PageWritten(r.Long(), r.Bool(), r.Bool()),
             PageAcknowledged => new SessionMessages.PageAcknowledged(r.Long(), r.Bool()),
             Replaced => new SessionMessages.Replaced(),
+            EndSeen => SessionMessages.EndSeenInstance,
             CloseWithStreamError => new C2sConnectionActor.CloseWithStreamError(r.RequiredString(), r.String(), r.OptionalElement()),
             StoreEnvelopeManifest => new StoreEnvelope(ReadStoreAddress(ref r), r.Nested(_system)),
             StoreGet => new StoreCommands.Get(r.RequiredString()),

@@ -441,6 +441,9 @@ public sealed class AccountResourcesActor : UntypedActor, IWithUnboundedStash, I
 
     private void Ended(Jid full, IActorRef session)
     {
+        // the session waits for this before it stops, handing back what reaches it meanwhile: what this entity told it
+        // before is in its mailbox ahead of this answer, and nothing is told it after
+        session.Tell(SessionMessages.EndSeenInstance);
         var i = IndexOf(full);
         if (i < 0 || !_resources[i].Session.Equals(session)) return;
         _resources.RemoveAt(i);

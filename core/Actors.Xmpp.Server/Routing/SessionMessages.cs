@@ -25,4 +25,9 @@ public static class SessionMessages
     /// <summary>Another stream bound the same full JID (RFC 6120 §7.7.2.2): close this one with &lt;conflict/&gt;.</summary>
     public sealed record Replaced;
     public static readonly Replaced ReplacedInstance = new();
+    /// <summary>From the account's resources entity to a session that told it ended: the entity routes nothing more to
+    /// it, and whatever it routed before is already in the session's mailbox (one sender, one receiver: in order), so
+    /// the session, which handed back what reached it meanwhile, stops now.</summary>
+    public sealed record EndSeen;
+    public static readonly EndSeen EndSeenInstance = new();
 }

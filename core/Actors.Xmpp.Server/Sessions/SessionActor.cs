@@ -82,6 +82,24 @@ public sealed class SessionActor : UntypedActor
         Detached,
         /// <summary>Handed over to another node (XEP-0198 resumption there): it only relays what still reaches it.</summary>
         HandedOver,
+        /// <summary>Ended: it waits for its account's resources entity to confirm (<see cref="SessionMessages.EndSeen"/>)
+        /// and hands back what still reaches it meanwhile.</summary>
+        Ending,
+    }
+
+    /// <summary>End now (the server stops): as a detached session whose window elapsed.</summary>
+    public sealed record End
+    {
+        public static readonly End Instance = new();
+    }
+
+    /// <summary>How long an ended session waits for its account's resources entity to confirm the end before it stops
+    /// anyway (the entity is unreachable, or gone with its node).</summary>
+    public static readonly TimeSpan EndingTimeout = TimeSpan.FromSeconds(3);
+
+    private sealed record EndingTimedOut
+    {
+        public static readonly EndingTimedOut Instance = new();
     }
 
     // ------------------------------------------------------------------ XEP-0198 resumption on another cluster node
@@ -142,6 +160,8 @@ public sealed class SessionActor : UntypedActor
     private IActorRef? _successor;
     private List<(object Message, IActorRef Sender)>? _relayHeld; // reached it before it knew its successor
     private TimerWheel.Timer? _relayDeadline;
+    private bool _ending;                   // ended here: waits for the entity's EndSeen, handing back what arrives
+    private TimerWheel.Timer? _endingDeadline;
 
     public static Props Props(Jid jid, ITransportConnection client, IActorRef connection, ISessionRegistry registry, StanzaRouter router,
         Settings settings) =>
@@ -192,6 +212,11 @@ public sealed class SessionActor : UntypedActor
             WhileHandedOver(message);
             return;
         }
+        if (_ending)
+        {
+            WhileEnding(message);
+            return;
+        }
         switch (message)
         {
             case HandOver m:
@@ -214,7 +239,7 @@ public sealed class SessionActor : UntypedActor
             case C2s.C2sConnectionActor.CloseWithStreamError m:
                 // an operator or plugin kick: the connection closes its stream, then tells Close
                 if (_connection is not null) _connection.Tell(m);
-                else Context.Stop(Self);
+                else EndHere();
                 break;
             case FromClient m:
             {
@@ -235,13 +260,16 @@ public sealed class SessionActor : UntypedActor
                 break;
             case SessionMessages.Replaced:
                 if (_connection is not null) _connection.Tell(C2s.C2sConnectionActor.CloseWithStreamError.Conflict);
-                else Context.Stop(Self);
+                else EndHere();
                 break;
             case Close m:
                 if (!m.Connection.Equals(_connection)) break; // a connection this session has left
                 _connection = null;
                 _client = null;
-                Context.Stop(Self);
+                EndHere();
+                break;
+            case End:
+                EndHere();
                 break;
             case Detach m:
                 if (m.Connection.Equals(_connection)) Detached();
@@ -250,7 +278,7 @@ public sealed class SessionActor : UntypedActor
                 AttachTo(m);
                 break;
             case ResumptionWindowElapsed:
-                if (_connection is null) Context.Stop(Self); // an elapsed window raced with an attach: ignored
+                if (_connection is null) EndHere(); // an elapsed window raced with an attach: ignored
                 break;
             case GetState:
                 Sender.Tell(_connection is null ? State.Detached : State.Attached);
@@ -270,7 +298,7 @@ public sealed class SessionActor : UntypedActor
         var window = _sm is { Resumable: true } ? _sm.Window : _settings.ResumptionWindow;
         if (window <= TimeSpan.Zero)
         {
-            Context.Stop(Self);
+            EndHere();
             return;
         }
         _resumptionDeadline = _settings.Timers.Schedule(Self, ResumptionWindowElapsed.Instance, window);
@@ -382,7 +410,7 @@ public sealed class SessionActor : UntypedActor
                 _relayDeadline?.Cancel();
                 _relayDeadline = _settings.Timers.Schedule(Self, RelayEnded.Instance, RelayGrace);
                 break;
-            case RelayEnded:
+            case RelayEnded or End:
                 Context.Stop(Self);
                 break;
             case SessionMessages.Deliver or SessionMessages.DeliverPage or UserActor.ReportPresence or SessionMessages.Replaced
@@ -503,13 +531,20 @@ public sealed class SessionActor : UntypedActor
     private void CloseStream(C2s.C2sConnectionActor.CloseWithStreamError error)
     {
         if (_connection is not null) _connection.Tell(error);
-        else Context.Stop(Self);
+        else EndHere();
     }
 
     /// <summary>A stanza to the client: with stream management, counted and kept until acknowledged (while detached
     /// too, for the resumption to retransmit); without it, written, or kept for the next connection while detached.</summary>
     private void Write(Element stanza, StreamManagement.PageReceipt? receipt = null)
     {
+        if (_ending)
+        {
+            // ended by an earlier stanza of the same handler (a bound exceeded): handed back as the rest was (a paced
+            // page's stanza is not: its asker learnt the page was not delivered)
+            if (receipt is null) Return(stanza);
+            return;
+        }
         if (_sm is null)
         {
             if (_client is not null)
@@ -648,7 +683,7 @@ public sealed class SessionActor : UntypedActor
         // detached: kept for the next connection, up to a bound
         var kept = _detachedStanzas ??= new List<Element>();
         kept.Add(stanza);
-        if (kept.Count > _settings.MaxDetachedStanzas) Context.Stop(Self);
+        if (kept.Count > _settings.MaxDetachedStanzas) EndHere();
     }
 
     /// <summary>A page in order (each stanza through the Deliver hooks, as any delivered one), then the transport's write
@@ -877,6 +912,8 @@ public sealed class SessionActor : UntypedActor
     {
         Hosting.IdleHeapTrimmer.Released(Context.System);
         _relayDeadline?.Cancel();
+        _endingDeadline?.Cancel();
+        if (_ending) return; // ended before it stopped
         if (_handedOver)
         {
             if (_successor is not null) return; // the session lives on at its successor: nothing ends
@@ -884,6 +921,64 @@ public sealed class SessionActor : UntypedActor
             // went with the hand-over, what reached it since is handed back as a closing session's
             ReturnRelayHeld();
         }
+        Ended();
+    }
+
+    /// <summary>
+    /// The session ends (its stream closed, its window elapsed, a bound was exceeded, the server stops): everything
+    /// an ended session does happens now, and it stays, handing back what still reaches it, until its account's
+    /// resources entity confirms the end (<see cref="SessionMessages.EndSeen"/>, or <see cref="EndingTimeout"/>).
+    /// Without that wait a stanza the entity routed here just before it learnt the end would reach a stopped actor and
+    /// be lost (a rolling restart of a cluster lost an acknowledged message that way).
+    /// </summary>
+    private void EndHere()
+    {
+        if (_ending) return;
+        Ended();
+        _ending = true;
+        if (_router.Users is null)
+        {
+            Context.Stop(Self);
+            return;
+        }
+        _endingDeadline = _settings.Timers.Schedule(Self, EndingTimedOut.Instance, EndingTimeout);
+    }
+
+    /// <summary>Ended, until the entity's confirmation: what is routed here goes back to the router as a gone resource's
+    /// (messages to another resource, offline storage or an error; IQ requests answered with an error), a paced page
+    /// is not written, a resumption finds nothing.</summary>
+    private void WhileEnding(object message)
+    {
+        switch (message)
+        {
+            case SessionMessages.EndSeen or EndingTimedOut:
+                Context.Stop(Self);
+                break;
+            case SessionMessages.Deliver d:
+                Return(d.Stanza);
+                break;
+            case SessionMessages.DeliverPage page:
+                Sender.Tell(new SessionMessages.PageWritten(page.PageId, false));
+                break;
+            case FromClient m:
+                m.Transport?.Processed(); // (from a connection this session has left: not routed)
+                break;
+            case Attach:
+                Sender.Tell(new SessionsActor.AttachFailed(Self.Path.Name)); // XEP-0198 §5: item-not-found
+                break;
+            case HandOver:
+                Sender.Tell(new SessionsActor.AttachFailed(Self.Path.Name));
+                _router.Users?.Tell(_jid.Bare, new AccountResourcesActor.HandOverRefused(_jid, Self), Self);
+                break;
+            case GetState:
+                Sender.Tell(State.Ending);
+                break;
+        }
+    }
+
+    /// <summary>What ending does: unavailable presence, unregistration, the entity told, what is held handed back.</summary>
+    private void Ended()
+    {
         // RFC 6121 §4.5.2: a session that ends without unavailable presence gets one generated by the server
         if (_available)
         {
@@ -901,8 +996,20 @@ public sealed class SessionActor : UntypedActor
         _resumptionDeadline?.Cancel();
         ReturnDetachedStanzas();
         ReturnUnacknowledged();
+        FlushHeldBack();
         // stopped while attached (it failed, or the server stops): the stream has no session any more
         _connection?.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InternalServerError, "the session ended"));
+        _connection = null;
+        _client = null;
+    }
+
+    /// <summary>XEP-0352: what an inactive client's session held back was never sent: handed back like the rest.</summary>
+    private void FlushHeldBack()
+    {
+        var held = _heldWhileInactive;
+        _heldWhileInactive = null;
+        if (held is null) return;
+        for (var i = 0; i < held.Count; i++) Return(held[i]);
     }
 
     /// <summary>

@@ -160,7 +160,7 @@ public sealed class SessionsActor : UntypedActor
                 foreach (var child in _ending)
                 {
                     Context.Watch(child);
-                    Context.Stop(child);
+                    child.Tell(SessionActor.End.Instance); // it hands back what it holds, then stops once its entity saw the end
                 }
                 break;
             }

@@ -40,7 +40,8 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         _wheel = new TimerWheel(() => _now, 500, 64, autoAdvance: false);
     }
 
-    private ServerContext Server(int resumptionWindowSeconds, int maxDetachedStanzas = 500)
+    /// <param name="usersActor">instead of the users actor (the accounts' resources entities): a probe</param>
+    private ServerContext Server(int resumptionWindowSeconds, int maxDetachedStanzas = 500, IActorRef? usersActor = null)
     {
         var options = new XmppServerOptions { DataDir = _dataDir };
         options.Tls.Required = false;
@@ -54,7 +55,7 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         // the accounts' resources entities route; the user actors are left out (nothing here needs a roster)
         var users = new LocalUserDirectory();
         var router = new StanzaRouter(domains, _registry, accounts, iq, NullLogger<StanzaRouter>.Instance, users);
-        users.Attach(Sys.ActorOf(UsersActor.Props(_ => Akka.TestKit.TestActors.BlackHoleActor.Props, router)));
+        users.Attach(usersActor ?? Sys.ActorOf(UsersActor.Props(_ => Akka.TestKit.TestActors.BlackHoleActor.Props, router)));
         _users = users;
         return new ServerContext(options, domains, accounts, _registry, router, iq,
             new SaslMechanisms(new SaslOptions { AllowPlainWithoutTls = true, FakeIterations = 64 }), new LoginRateLimiter(10))
@@ -157,6 +158,50 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
         ExpectTerminated(session);
         laptop.FishForMessage(IsUnavailableFromAlice);
         Assert.Null(_registry.Find(Alice));
+    }
+
+    [Fact]
+    public void Rfc6121_8_5_3_2_1_a_message_that_reaches_a_session_after_its_end_goes_to_another_resource_not_lost()
+    {
+        // the account's resources entity may have routed a message to the session just before it learnt the end: the
+        // session hands it back until the entity confirms, so it is handled as a message to a gone resource (here:
+        // the account's other available resource)
+        var supervisor = Sys.ActorOf(SessionsActor.Props(Server(0)));
+        var (session, _, connection, _) = Open(supervisor, Alice);
+        var laptop = OtherResource();
+        Watch(session);
+        session.Tell(new SessionActor.Close(connection.Ref));
+        session.Tell(new SessionMessages.Deliver(Stanza("<message from='bob@localhost/x' to='alice@localhost/phone' type='chat'><body>late</body></message>")));
+        var late = (SessionMessages.Deliver)laptop.FishForMessage(m => m is SessionMessages.Deliver d && d.Stanza.Name == "message");
+        Assert.Equal("late", late.Stanza.ChildText("body", Ns.Client));
+        ExpectTerminated(session); // once the entity saw the end
+    }
+
+    [Fact]
+    public void An_ended_session_hands_back_what_reaches_it_until_its_entity_confirms_or_the_ending_timeout()
+    {
+        var entities = CreateTestProbe(); // the users region that never confirms
+        var supervisor = Sys.ActorOf(SessionsActor.Props(Server(0, usersActor: entities.Ref)));
+        var (session, _, connection, _) = Open(supervisor, Alice);
+        Watch(session);
+        session.Tell(SessionActor.End.Instance); // the server stops
+        entities.FishForMessage(m => m is UsersActor.Envelope { Message: UserActor.SessionEnded });
+        Assert.Equal(SessionActor.State.Ending, StateOf(session, CreateTestProbe()));
+        Assert.Null(_registry.Find(Alice));
+
+        session.Tell(new SessionMessages.Deliver(Stanza("<message from='bob@localhost/x' to='alice@localhost/phone' type='chat'><body>late</body></message>")));
+        var routed = (UsersActor.Envelope)entities.FishForMessage(m => m is UsersActor.Envelope { Message: AccountResourcesActor.RouteStanza });
+        Assert.Equal("late", ((AccountResourcesActor.RouteStanza)routed.Message).Stanza.ChildText("body", Ns.Client));
+        var asker = CreateTestProbe();
+        session.Tell(new SessionMessages.DeliverPage([Stanza("<message from='bob@localhost/x' to='alice@localhost/phone'><body>stored</body></message>")], 7), asker.Ref);
+        Assert.False(asker.ExpectMsg<SessionMessages.PageWritten>().Written);
+        session.Tell(new SessionActor.Attach(Alice.Bare, new InMemoryConnection(), connection.Ref), connection.Ref);
+        connection.FishForMessage(m => m is SessionsActor.AttachFailed);
+
+        ExpectNoMsg(Nothing); // still ending
+        _now += (long)SessionActor.EndingTimeout.TotalMilliseconds + 500;
+        _wheel.Advance();
+        ExpectTerminated(session);
     }
 
     [Fact]
