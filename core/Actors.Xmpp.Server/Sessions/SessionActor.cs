@@ -996,21 +996,12 @@ public sealed class SessionActor : UntypedActor
         _resumptionDeadline?.Cancel();
         ReturnDetachedStanzas();
         ReturnUnacknowledged();
-        FlushHeldBack();
         // stopped while attached (it failed, or the server stops): the stream has no session any more
         _connection?.Tell(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.InternalServerError, "the session ended"));
         _connection = null;
         _client = null;
     }
 
-    /// <summary>XEP-0352: what an inactive client's session held back was never sent: handed back like the rest.</summary>
-    private void FlushHeldBack()
-    {
-        var held = _heldWhileInactive;
-        _heldWhileInactive = null;
-        if (held is null) return;
-        for (var i = 0; i < held.Count; i++) Return(held[i]);
-    }
 
     /// <summary>
     /// What was delivered while detached and never written goes back to the router now that this resource is

@@ -163,15 +163,32 @@ public sealed class SessionLifecycleSpec : Akka.TestKit.Xunit2.TestKit, IDisposa
     [Fact]
     public void Rfc6121_8_5_3_2_1_a_message_that_reaches_a_session_after_its_end_goes_to_another_resource_not_lost()
     {
-        // the account's resources entity may have routed a message to the session just before it learnt the end: the
+        // the account's resources entity may route a message to the session just before it learns the end: the
         // session hands it back until the entity confirms, so it is handled as a message to a gone resource (here:
-        // the account's other available resource)
-        var supervisor = Sys.ActorOf(SessionsActor.Props(Server(0)));
+        // the account's other available resource). The users actor is reached through a gate that holds the
+        // session's SessionEnded until the late message is in the session's mailbox, as the entity's own would be
+        var gate = CreateTestProbe();
+        var heldEnd = new System.Collections.Concurrent.ConcurrentQueue<(object Message, IActorRef Sender)>();
+        IActorRef? real = null;
+        gate.SetAutoPilot(new DelegateAutoPilot((sender, message) =>
+        {
+            if (message is UsersActor.Envelope { Message: UserActor.SessionEnded } && heldEnd.IsEmpty) heldEnd.Enqueue((message, sender));
+            else real!.Tell(message, sender);
+            return AutoPilot.KeepRunning;
+        }));
+        var server = Server(0, usersActor: gate.Ref);
+        real = Sys.ActorOf(UsersActor.Props(_ => Akka.TestKit.TestActors.BlackHoleActor.Props, server.Router));
+        var supervisor = Sys.ActorOf(SessionsActor.Props(server));
         var (session, _, connection, _) = Open(supervisor, Alice);
         var laptop = OtherResource();
         Watch(session);
         session.Tell(new SessionActor.Close(connection.Ref));
+        AwaitCondition(() => StateOf(session, CreateTestProbe()) == SessionActor.State.Ending);
         session.Tell(new SessionMessages.Deliver(Stanza("<message from='bob@localhost/x' to='alice@localhost/phone' type='chat'><body>late</body></message>")));
+        Assert.Equal(SessionActor.State.Ending, StateOf(session, CreateTestProbe())); // the late message is handled
+        AwaitCondition(() => !heldEnd.IsEmpty);
+        heldEnd.TryPeek(out var end);
+        real.Tell(end.Message, end.Sender);
         var late = (SessionMessages.Deliver)laptop.FishForMessage(m => m is SessionMessages.Deliver d && d.Stanza.Name == "message");
         Assert.Equal("late", late.Stanza.ChildText("body", Ns.Client));
         ExpectTerminated(session); // once the entity saw the end
