@@ -339,6 +339,9 @@ public sealed class UsersActor : ReceiveActor
             sender.Tell(new SessionMessages.PageWritten(page.Page.PageId, false));
             return;
         }
+        else if (message is UserActor.SessionEnded ended)
+            ended.Session.Tell(SessionMessages.EndSeenInstance); // no entities route to sessions: it need not wait
+
         if (message is UserActor.RemoveAccount) _removed.Add(user);
         var child = Child(user);
         if (_passivating.TryGetValue(child, out var buffer))
@@ -410,6 +413,9 @@ public sealed class UsersActor : ReceiveActor
                 break;
             case UserActor.RemoveAccount:
                 sender.Tell(new UserActor.AccountDeleted([]));
+                break;
+            case UserActor.SessionEnded m:
+                m.Session.Tell(SessionMessages.EndSeenInstance); // nothing is routed to a removed account's sessions
                 break;
         }
     }
