@@ -37,12 +37,26 @@ public sealed class RegisterPlugin : IXmppPlugin
         [Range(0, 1024)]
         public int MinPasswordLength { get; set; } = 8;
 
-        /// <summary>Accounts one remote address (an IPv6 /64 counts as one) may create per minute (§3.1.1); more get
-        /// &lt;not-acceptable/&gt; (type wait). 0: no limit. Loopback clients are not limited while
-        /// Xmpp:Limits:ExemptLoopback is on. (At 10, a registration flood from one address created 10 accounts in 10 s
-        /// where ejabberd's default created one: docs/reliability.md, "Hostile clients".)</summary>
+        /// <summary>Accounts one remote address (an IPv6 /64 counts as one) may create within
+        /// <see cref="ThrottlePeriodSeconds"/> (§3.1.1); more get &lt;not-acceptable/&gt; (type wait) saying when to try
+        /// again. 0: no limit. Loopback clients are not limited while Xmpp:Limits:ExemptLoopback is on. (At 10 a minute,
+        /// a registration flood from one address created 10 accounts in 10 s where ejabberd's default created one:
+        /// docs/reliability.md, "Hostile clients".)</summary>
         [Range(0, 1_000_000)]
-        public int MaxPerAddressPerMinute { get; set; } = 1;
+        public int MaxPerAddress { get; set; } = 1;
+
+        /// <summary>The throttle's window: ejabberd's registration_timeout default, 600 s.</summary>
+        [Range(1, 7 * 24 * 3600)]
+        public int ThrottlePeriodSeconds { get; set; } = 600;
+
+        /// <summary>The earlier form of the throttle (until 2026-12): when set, <see cref="MaxPerAddress"/> is this and
+        /// the window one minute, as it meant then.</summary>
+        [Range(0, 1_000_000)]
+        public int? MaxPerAddressPerMinute { get; set; }
+
+        internal (int Max, TimeSpan Period) Throttle => MaxPerAddressPerMinute is { } perMinute
+            ? (perMinute, TimeSpan.FromMinutes(1))
+            : (MaxPerAddress, TimeSpan.FromSeconds(ThrottlePeriodSeconds));
     }
 
     public PluginDescriptor Descriptor { get; } = new("register", "1.0.0") { OptionsSection = "Xmpp:Registration" };
@@ -52,7 +66,8 @@ public sealed class RegisterPlugin : IXmppPlugin
         var options = ctx.Options<Options>(); // validated even when registration is off
         if (!options.Enabled) return;
         var accounts = ctx.Require<IAccounts>();
-        var throttle = new RegistrationThrottle(options.MaxPerAddressPerMinute, static () => Environment.TickCount64);
+        var (max, period) = options.Throttle;
+        var throttle = new RegistrationThrottle(max, period, static () => Environment.TickCount64);
 
         // §8: the stream feature (the connection offers it only where the stream may authenticate)
         ctx.AddStreamFeature(StreamStage.BeforeAuthentication, static _ => new Element("register", Ns.RegisterFeature));
@@ -64,7 +79,7 @@ public sealed class RegisterPlugin : IXmppPlugin
         ctx.HandleIq("get", IqScope.Server, Ns.Register, "query", r => OnFile(r, r.From.Bare));
         ctx.HandleIq("set", IqScope.Account, Ns.Register, "query", r => ChangeAsync(r, r.To, accounts, options));
         ctx.HandleIq("set", IqScope.Server, Ns.Register, "query", r => ChangeAsync(r, r.From.Bare, accounts, options));
-        ctx.Every(RegistrationThrottle.Period, _ =>
+        ctx.Every(TimeSpan.FromMinutes(1), _ =>
         {
             throttle.DropExpired();
             return Task.CompletedTask;
@@ -113,8 +128,10 @@ public sealed class RegisterPlugin : IXmppPlugin
         // an IPv6 client owns its whole /64; a loopback client is not limited while the server's per-address limits
         // exempt it (Xmpp:Limits:ExemptLoopback: local tools, a reverse proxy on the host)
         var address = r.Stream.AddressLimitsExempt ? null : r.Stream.RemoteAddressGroup ?? r.Stream.RemoteAddress;
-        if (!throttle.TryTake(address))
-            return r.Error("not-acceptable", "too many accounts were registered from your address; try again later", type: "wait");
+        if (!throttle.TryTake(address, out var retryAfter))
+            return r.Error("not-acceptable", "too many accounts were registered from your address; try again in "
+                + Math.Max(1, (int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture) + " s",
+                type: "wait");
         var created = false;
         try
         {

@@ -1,29 +1,38 @@
 namespace Actors.Plugins.Register;
 
 /// <summary>
-/// How many accounts each remote address created in the last minute (XEP-0077 §3.1.1: a server MAY refuse an entity
-/// that registers too many times; Prosody's registration_throttle_max per registration_throttle_period). An address
-/// that created <see cref="_max"/> accounts within the last minute is refused until the oldest of them is a minute
-/// old. Thread-safe (the handlers run on connection threads); <see cref="DropExpired"/> runs from the plugin's timer.
+/// How many accounts each remote address created in the last <see cref="Period"/> (XEP-0077 §3.1.1: a server MAY refuse
+/// an entity that registers too many times; Prosody's registration_throttle_max per registration_throttle_period,
+/// ejabberd's registration_timeout). An address that created <see cref="_max"/> accounts within the period is refused
+/// until the oldest of them is a period old. Thread-safe (the handlers run on connection threads);
+/// <see cref="DropExpired"/> runs from the plugin's timer.
 /// </summary>
-internal sealed class RegistrationThrottle(int max, Func<long> clockMs)
+internal sealed class RegistrationThrottle(int max, TimeSpan period, Func<long> clockMs)
 {
-    public static readonly TimeSpan Period = TimeSpan.FromMinutes(1);
     private readonly int _max = max;
+    private readonly long _periodMs = (long)period.TotalMilliseconds;
     private readonly Dictionary<string, Queue<long>> _created = new(StringComparer.Ordinal);
 
-    /// <summary>Takes one of <paramref name="address"/>'s registrations of the last minute: false when it has none
-    /// left (0: no limit; an unknown address, from a transport without one, is not limited). Give it back with
-    /// <see cref="Return"/> if the account is not created after all.</summary>
-    public bool TryTake(string? address)
+    public TimeSpan Period { get; } = period;
+
+    /// <summary>Takes one of <paramref name="address"/>'s registrations of the period: false when it has none left, with
+    /// how long until one is free again (0: no limit; an unknown address, from a transport without one, is not limited).
+    /// Give it back with <see cref="Return"/> if the account is not created after all.</summary>
+    public bool TryTake(string? address, out TimeSpan retryAfter)
     {
+        retryAfter = TimeSpan.Zero;
         if (_max <= 0 || address is null) return true;
         lock (_created)
         {
             if (!_created.TryGetValue(address, out var times)) _created[address] = times = new Queue<long>();
-            Expire(times, clockMs());
-            if (times.Count >= _max) return false;
-            times.Enqueue(clockMs());
+            var now = clockMs();
+            Expire(times, now);
+            if (times.Count >= _max)
+            {
+                retryAfter = TimeSpan.FromMilliseconds(Math.Max(0, times.Peek() + _periodMs - now));
+                return false;
+            }
+            times.Enqueue(now);
             return true;
         }
     }
@@ -42,7 +51,7 @@ internal sealed class RegistrationThrottle(int max, Func<long> clockMs)
         }
     }
 
-    /// <summary>Forgets addresses with no registration in the last minute.</summary>
+    /// <summary>Forgets addresses with no registration in the last period.</summary>
     public void DropExpired()
     {
         lock (_created)
@@ -59,8 +68,8 @@ internal sealed class RegistrationThrottle(int max, Func<long> clockMs)
         }
     }
 
-    private static void Expire(Queue<long> times, long now)
+    private void Expire(Queue<long> times, long now)
     {
-        while (times.Count > 0 && now - times.Peek() >= (long)Period.TotalMilliseconds) times.Dequeue();
+        while (times.Count > 0 && now - times.Peek() >= _periodMs) times.Dequeue();
     }
 }

@@ -48,7 +48,7 @@ DASH=(dotnet "$W/tools/dashboard.dll" --host 127.0.0.1 --port "$PORT" --domain "
 start_actors() {
   mkdir -p "$W/data"
   (cd "$W" && exec setsid dotnet "$W/server/actors-server.dll" --set Xmpp:DataDir="$W/data" --set Xmpp:C2sPort="$PORT" \
-     --set Xmpp:DirectTlsPort=-1 --set Xmpp:Registration:Enabled=true --set Xmpp:Registration:MaxPerAddressPerMinute=0 \
+     --set Xmpp:DirectTlsPort=-1 --set Xmpp:Registration:Enabled=true --set Xmpp:Registration:MaxPerAddress=0 \
      --set Xmpp:Plugins:mqtt:Enabled=true --set Xmpp:Plugins:mqtt:Port="$MQTT_PORT" \
      >"$W/server.log" 2>&1 </dev/null) &
   echo $! > "$W/pid"

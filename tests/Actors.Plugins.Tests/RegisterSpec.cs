@@ -18,13 +18,23 @@ public sealed class RegisterSpec : IAsyncLifetime
 
     /// <param name="exemptLoopback">Xmpp:Limits:ExemptLoopback: the test clients are loopback clients, so the throttle
     /// applies to them only without the exemption (by default, only when there is a throttle).</param>
-    private static Task<TestServer> StartAsync(int maxPerAddressPerMinute = 0, bool? exemptLoopback = null) =>
+    /// <param name="throttleKey">the Xmpp:Registration key that sets the throttle (the earlier per-minute key too)</param>
+    private static Task<TestServer> StartAsync(int maxPerAddress = 0, bool? exemptLoopback = null, string throttleKey = "MaxPerAddress") =>
         TestServer.StartAsync(TestServer.RepositoryPlugins, new Dictionary<string, string?>
         {
             ["Xmpp:Registration:Enabled"] = "true",
-            ["Xmpp:Registration:MaxPerAddressPerMinute"] = maxPerAddressPerMinute.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["Xmpp:Limits:ExemptLoopback"] = exemptLoopback ?? maxPerAddressPerMinute == 0 ? "true" : "false",
+            ["Xmpp:Registration:" + throttleKey] = maxPerAddress.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Xmpp:Limits:ExemptLoopback"] = exemptLoopback ?? maxPerAddress == 0 ? "true" : "false",
         });
+
+    /// <summary>The seconds a throttled registration is told to wait ("try again in N s").</summary>
+    private static int RetryAfterSeconds(Element error)
+    {
+        var text = error.Child("error", Ns.Client)?.ChildText("text", Ns.StanzaErrors) ?? "";
+        var match = System.Text.RegularExpressions.Regex.Match(text, @"try again in (\d+) s");
+        Assert.True(match.Success, $"no retry time in '{text}'");
+        return int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+    }
 
     private static string Condition(Element error) =>
         error.Child("error", Ns.Client)?.Elements().FirstOrDefault(e => e.Namespace == Ns.StanzaErrors)?.Name ?? "(none)";
@@ -92,7 +102,7 @@ public sealed class RegisterSpec : IAsyncLifetime
     [Fact]
     public async Task Xep0077_3_1_1_accounts_per_address_are_limited_with_not_acceptable_of_type_wait_and_refusals_do_not_count()
     {
-        await using var server = await StartAsync(maxPerAddressPerMinute: 2);
+        await using var server = await StartAsync(maxPerAddress: 2);
         Assert.Equal("conflict", Condition(await RegisterAsync(server, "alice"))); // not created: not counted
         Assert.Equal("result", (await RegisterAsync(server, "quota-1")).Type);
         Assert.Equal("result", (await RegisterAsync(server, "quota-2")).Type);
@@ -100,12 +110,24 @@ public sealed class RegisterSpec : IAsyncLifetime
         Assert.Equal("not-acceptable", Condition(third));
         Assert.Equal("wait", third.Child("error", Ns.Client)!.Attr("type"));
         Assert.False(server.Accounts.Exists(Jid.Create("quota-3", TestServer.Domain)));
+        // the default window is ejabberd's registration_timeout, 600 s, counted from the first of the two
+        Assert.InRange(RetryAfterSeconds(third), 540, 600);
+    }
+
+    [Fact]
+    public async Task Xep0077_3_1_1_the_earlier_per_minute_setting_still_throttles_within_a_minute()
+    {
+        await using var server = await StartAsync(maxPerAddress: 1, throttleKey: "MaxPerAddressPerMinute");
+        Assert.Equal("result", (await RegisterAsync(server, "minute-1")).Type);
+        var second = await RegisterAsync(server, "minute-2");
+        Assert.Equal("not-acceptable", Condition(second));
+        Assert.InRange(RetryAfterSeconds(second), 1, 60);
     }
 
     [Fact]
     public async Task Xep0077_3_1_1_loopback_clients_are_not_limited_while_the_servers_per_address_limits_exempt_them()
     {
-        await using var server = await StartAsync(maxPerAddressPerMinute: 1, exemptLoopback: true);
+        await using var server = await StartAsync(maxPerAddress: 1, exemptLoopback: true);
         for (var i = 0; i < 3; i++) Assert.Equal("result", (await RegisterAsync(server, "local-" + i)).Type);
     }
 

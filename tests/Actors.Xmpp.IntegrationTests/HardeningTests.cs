@@ -364,7 +364,7 @@ public sealed class HardeningTests
     [Fact]
     public async Task Xep0077_3_1_1_pipelined_registrations_are_answered_one_at_a_time_in_order_and_throttled()
     {
-        await using var server = await ServerAsync(("Xmpp:Registration:Enabled", "true"), ("Xmpp:Registration:MaxPerAddressPerMinute", "3"),
+        await using var server = await ServerAsync(("Xmpp:Registration:Enabled", "true"), ("Xmpp:Registration:MaxPerAddress", "3"),
             ("Xmpp:Auth:ScramIterations", "20000"), ("Xmpp:Limits:ExemptLoopback", "false"));
         await using var c = await XmppTestClient.ConnectAsync(server.C2sEndPoint);
         await c.OpenStreamAsync();

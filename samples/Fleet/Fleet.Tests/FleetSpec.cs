@@ -22,7 +22,7 @@ public sealed class SmallFleet : IAsyncLifetime
         Server = await TestServer.StartAsync(["disco", "pubsub", "mqtt", "things", "register"], new Dictionary<string, string?>
         {
             ["Xmpp:Registration:Enabled"] = "true",
-            ["Xmpp:Registration:MaxPerAddressPerMinute"] = "0",
+            ["Xmpp:Registration:MaxPerAddress"] = "0",
             ["Xmpp:Plugins:mqtt:Enabled"] = "true",
             ["Xmpp:Plugins:mqtt:Port"] = mqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
