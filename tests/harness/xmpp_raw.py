@@ -1,8 +1,11 @@
-"""A raw XMPP client for the harness's cluster scripts (cluster-node-kill.sh, cluster-rolling-restart.sh): plain SASL
-without TLS (those scripts run the harness with XMPP_TLS_REQUIRED=false), one bound resource, a reader thread that
-keeps every stanza, and optionally XEP-0198 (enable, then <r/> answered by <a h/>). Standard library only."""
+"""A raw XMPP client for the harness's scripts (cluster-node-kill.sh, cluster-rolling-restart.sh, fault-storage.sh,
+soak.sh): plain SASL (those scripts run the harness with XMPP_TLS_REQUIRED=false), one bound resource, a reader thread that
+keeps every stanza, and optionally XEP-0198 (enable, then <r/> answered by <a h/>) and STARTTLS. Standard library only."""
 import base64
+import select
 import socket
+import ssl
+import struct
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -12,9 +15,10 @@ SM = "urn:xmpp:sm:3"
 
 
 class Client:
-    def __init__(self, host, domain, user, port, password="pw", resource="r", sm=False):
+    def __init__(self, host, domain, user, port, password="pw", resource="r", sm=False, tls=False):
         self.user, self.domain = user, domain
         self.sock = socket.create_connection((host, port), timeout=30)
+        self._io, self._stopping = threading.Lock(), False  # one thread at a time on the socket (see _recv)
         self.stanzas, self.cond = [], threading.Condition()
         self.acked = 0  # XEP-0198: the highest 'h' the server has acknowledged
         self.handled = 0  # XEP-0198: stanzas received since <enabled/>, told to the server when it asks (<r/>)
@@ -22,6 +26,16 @@ class Client:
         self.closed = False
         self._open()
         self.read_until(lambda e: e.tag.endswith("features"))
+        if tls:
+            # RFC 6120 §5.4: STARTTLS, then a new stream over TLS (the harness's certificate is self-signed: not verified)
+            self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+            proceed = self.read_until(lambda e: e.tag.endswith("proceed") or e.tag.endswith("failure"))
+            assert proceed.tag.endswith("proceed"), f"{user}: STARTTLS refused"
+            context = ssl.create_default_context()
+            context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            self.sock = context.wrap_socket(self.sock, server_hostname=domain)
+            self._open()
+            self.read_until(lambda e: e.tag.endswith("features"))
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
         self.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
         ok = self.read_until(lambda e: e.tag.endswith("success") or e.tag.endswith("failure"))
@@ -37,7 +51,8 @@ class Client:
             self.sm = True
         self.send("<presence/>")
         self.jid = f"{user}@{domain}/{resource}"
-        threading.Thread(target=self._reader, daemon=True).start()
+        self._reading = threading.Thread(target=self._reader, daemon=True)
+        self._reading.start()
 
     def _open(self):
         self.parser = ET.XMLPullParser(events=("start", "end"))
@@ -45,10 +60,25 @@ class Client:
         self.send(f"<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='{self.domain}' version='1.0'>")
 
     def send(self, xml):
-        self.sock.sendall(xml.encode())
+        with self._io:
+            self.sock.sendall(xml.encode())
+
+    def _recv(self):
+        """The next bytes, read under the I/O lock only once there are some: an SSL socket's object must never be used
+        by two threads at once (the reader thread's reads and <a/> answers beside the test's writes crashed CPython)."""
+        while True:
+            if self._stopping:
+                raise EOFError(self.user + ": closed here")
+            if isinstance(self.sock, ssl.SSLSocket) and self.sock.pending():
+                break
+            readable, _, _ = select.select([self.sock], [], [], 0.2)
+            if readable:
+                break
+        with self._io:
+            return self.sock.recv(65536)
 
     def _elements(self):
-        data = self.sock.recv(65536)
+        data = self._recv()
         if not data:
             raise EOFError(self.user + ": connection closed")
         self.parser.feed(data)
@@ -87,11 +117,32 @@ class Client:
             self.cond.notify_all()
 
     def close(self):
+        """</stream:stream>, then the socket closed once the reader thread has stopped (see _stop_reader)."""
         try:
             self.send("</stream:stream>")
         except OSError:
             pass
+        self._stop_reader(socket.SHUT_RDWR)
         self.sock.close()
+
+    def abort(self):
+        """The connection dropped without a word: RST (SO_LINGER 0), nothing sent before."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self._stop_reader(socket.SHUT_RD)  # wakes the reader without sending a FIN
+        self.sock.close()
+
+    def _stop_reader(self, how):
+        # The reader thread must be out of recv before the descriptor is closed: an SSL socket reads through its
+        # descriptor's number, and a number closed under it may already be another connection's (opened meanwhile by
+        # this process), whose first bytes it would then take.
+        self._stopping = True
+        with self._io:
+            try:
+                self.sock.shutdown(how)
+            except OSError:
+                pass
+        if self._reading is not threading.current_thread():
+            self._reading.join(5)
 
     def bodies(self, prefix):
         with self.cond:
