@@ -8,12 +8,17 @@
 #            allow_registration = true
 #   ejabberd Debian's default protections: shaper normal (3000 B/s, burst 20000) on c2s, max_user_sessions 10,
 #            mod_fail2ban, mod_register with its default registration_timeout (600 s per address)
+# Message archiving (XEP-0313), which this server does by default and the anchors' configurations here do not:
+# BENCH_ARCHIVE=default (as above), off (this server's archive off too: --Xmpp:Mam:Default=never, the same work as the
+# anchors') or all (ejabberd's mod_mam and Prosody's mod_mam on too, archiving every message: Prosody's in its internal
+# storage, ejabberd's in SQLite, which needs Debian's erlang-p1-sqlite3 and sqlite3).
 # All three without TLS (plain SASL on loopback), so that the attackers' cost is the same everywhere. The 60 accounts
 # the scenarios use are registered in-band, each from a loopback address of its own (127.0.1.N), so that no server's
 # registration throttle stands in the way of provisioning.
 #
 #   tests/bench/hostile.sh   # BENCH_SERVERS="actors prosody ejabberd" BENCH_ONLY="flood unauth register guess slowloris"
 #                            # BENCH_WORKDIR=.work/bench-hostile ACTORS_PORT=46631 PROSODY_PORT=46731 EJABBERD_PORT=46831
+#                            # BENCH_ARCHIVE=default|off|all
 # Results: one JSON line per server and scenario in $BENCH_WORKDIR/hostile.jsonl (and on stdout).
 set -euo pipefail
 
@@ -34,10 +39,22 @@ PASSWORD=benchpass
 PREFIX=h
 USERS=60
 OUT="$WORK/hostile.jsonl"
+ARCHIVE="${BENCH_ARCHIVE:-default}"
+case "$ARCHIVE" in default|off|all) ;; *) echo "hostile.sh: BENCH_ARCHIVE is default, off or all" >&2; exit 2 ;; esac
+ACTORS_ARCHIVE_ARGS=""; PROSODY_MAM=""; EJABBERD_MAM=""
+[ "$ARCHIVE" = off ] && ACTORS_ARCHIVE_ARGS="--Xmpp:Mam:Default=never"
+if [ "$ARCHIVE" = all ]; then
+  PROSODY_MAM=', "mam"'
+  # ejabberd's SQL archive on SQLite (its mnesia backend is "not recommended" in its own log): Debian's
+  # erlang-p1-sqlite3, the schema from the package's lite.sql
+  EJABBERD_MAM='  mod_mam:
+    db_type: sql
+    default: always'
+fi
 mkdir -p "$WORK"
 
 actors() { env XMPP_WORKDIR="$WORK/actors" XMPP_PORT="$ACTORS_PORT" XMPP_TLS_REQUIRED=false XMPP_REGISTRATION=true \
-             XMPP_LOOPBACK_LIMITS=true "$ROOT/tests/harness/server.sh" "$@"; }
+             XMPP_LOOPBACK_LIMITS=true XMPP_EXTRA_ARGS="$ACTORS_ARCHIVE_ARGS" "$ROOT/tests/harness/server.sh" "$@"; }
 
 prosody_start() {
   local w="$WORK/prosody"
@@ -55,7 +72,8 @@ http_ports = { }
 https_ports = { }
 c2s_direct_tls_ports = { }
 log = { warn = "$w/prosody.log", error = "$w/prosody.log" }
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "register", "limits" }
+modules_enabled = { "roster", "saslauth", "tls", "disco", "ping", "register", "limits"$PROSODY_MAM }
+default_archive_policy = true -- (mod_mam, when BENCH_ARCHIVE=all loads it: every message archived)
 modules_disabled = { "s2s" }
 limits = { c2s = { rate = "10kb/s"; }; s2sin = { rate = "30kb/s"; }; }
 authentication = "internal_hashed"
@@ -74,8 +92,15 @@ CFG
 ejabberd_start() {
   local w="$WORK/ejabberd"
   rm -rf "$w"; mkdir -p "$w/spool" "$w/log"; peer_cert "$w" "$DOMAIN"
+  local sql=""
+  if [ -n "$EJABBERD_MAM" ]; then
+    sqlite3 "$w/ejabberd.db" < "${EJABBERD_SQLITE_SCHEMA:-/usr/share/ejabberd/sql/lite.sql}"
+    sql="sql_type: sqlite
+sql_database: \"$w/ejabberd.db\""
+  fi
   cat > "$w/ejabberd.yml" <<CFG
 # tests/bench/hostile.sh: Debian's default protections (shapers, max_user_sessions, mod_fail2ban), registration allowed
+$sql
 hosts:
   - "$DOMAIN"
 loglevel: warning
@@ -120,6 +145,7 @@ modules:
   mod_fail2ban: {}
   mod_register:
     access: register
+$EJABBERD_MAM
 CFG
   export ERL_LIBS; ERL_LIBS="$(peer_ejabberd_libs)"
   (
@@ -161,6 +187,7 @@ for server in $SERVERS; do
   "$PY" "$SHARED_BENCH/loadgen.py" register --host "$HOST" --port "$port" --domain "$DOMAIN" --n "$USERS" --prefix "$PREFIX" \
     --password "$PASSWORD" --concurrency 10 --src-ips "$sources" --timeout 20
   BENCH_LOADGEN="$SHARED_BENCH" "$PY" "$ROOT/tests/bench/hostile.py" --host "$HOST" --port "$port" --domain "$DOMAIN" \
-    --prefix "$PREFIX" --password "$PASSWORD" --server-pid "$(pid_of "$server")" --server "$server" --only "$ONLY" --out "$OUT" || true
+    --prefix "$PREFIX" --password "$PASSWORD" --server-pid "$(pid_of "$server")" --server "$server$([ "$ARCHIVE" = default ] || echo " (archive $ARCHIVE)")" \
+    --only "$ONLY" --out "$OUT" || true
   stop "$server"
 done

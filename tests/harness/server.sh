@@ -54,6 +54,8 @@
 #                      (RFC 6062) over it and over TURN_PORT's TCP
 #   XMPP_TURN_SECRET   its TURN REST shared secret (default turn-secret; coturn's -W / static-auth-secret)
 #   XMPP_BUILD_CONFIG  Release (default) or Debug
+#   XMPP_EXTRA_ARGS    more --Key=value settings for every node, after the harness's own (a bench turning a plugin's
+#                      feature off to match another server's module set, e.g. --Xmpp:Mam:Default=never)
 #   XMPP_NODES         N: a local cluster of N nodes serving XMPP_DOMAIN (issue 10). Node I listens for clients on
 #                      XMPP_PORT+2(I-1) (direct TLS on the next port), HTTP on XMPP_HTTP_PORT+(I-1), Akka.Remote on
 #                      XMPP_PORT+300+I; metrics on XMPP_METRICS_PORT+100(I-1), server-to-server on
@@ -98,6 +100,7 @@ PROXY65_PORT="${XMPP_PROXY65_PORT:-$((PORT + 2555))}"
 TURN_PORT="${XMPP_TURN_PORT:-$((PORT - 1744))}"
 TURNS_PORT="${XMPP_TURNS_PORT:-$((PORT - 1901))}"
 TURN_SECRET="${XMPP_TURN_SECRET:-turn-secret}"
+EXTRA_ARGS="${XMPP_EXTRA_ARGS:-}"
 ADMINS="${XMPP_ADMINS:-admin@$DOMAIN}"
 CONFIG="${XMPP_BUILD_CONFIG:-Release}"
 BIN_DIR="$ROOT/artifacts/server-$CONFIG"
@@ -166,6 +169,7 @@ server_args() {
     i=$((i + 1))
   done
   if [ -n "$TRACING_OTLP" ]; then echo "--Xmpp:Tracing:OtlpEndpoint=$TRACING_OTLP --Xmpp:Tracing:OtlpProtocol=$TRACING_PROTOCOL"; fi
+  if [ -n "$EXTRA_ARGS" ]; then echo "$EXTRA_ARGS"; fi
   admin_args
 }
 
