@@ -1002,7 +1002,6 @@ public sealed class SessionActor : UntypedActor
         _client = null;
     }
 
-
     /// <summary>
     /// What was delivered while detached and never written goes back to the router now that this resource is
     /// unregistered: a message to the full JID is then handled as RFC 6121 §8.5.3.2 says for a resource that is gone
