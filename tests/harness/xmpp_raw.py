@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 
 C = "{jabber:client}"
 SM = "urn:xmpp:sm:3"
+STREAMS = "{http://etherx.jabber.org/streams}"
 
 
 class Client:
@@ -95,6 +96,8 @@ class Client:
             for e in self._elements():
                 if match(e):
                     return e
+                if e.tag == STREAMS + "error":  # RFC 6120 §4.9: the server ends the stream; say why
+                    raise AssertionError(f"{self.user}: stream error " + " ".join(c.tag.split("}")[-1] for c in e))
 
     def _reader(self):
         try:
@@ -106,6 +109,8 @@ class Client:
                         elif e.tag == f"{{{SM}}}r":
                             self.send(f"<a xmlns='{SM}' h='{self.handled}'/>")
                         else:
+                            if e.tag == C + "iq" and e.get("type") in ("get", "set"):
+                                self._answer(e)
                             if self.sm and e.tag in (C + "message", C + "presence", C + "iq"):
                                 self.handled += 1
                             self.stanzas.append(e)
@@ -115,6 +120,16 @@ class Client:
         with self.cond:
             self.closed = True
             self.cond.notify_all()
+
+    def _answer(self, iq):
+        """RFC 6120 §8.2.3: an IQ request gets an answer: a XEP-0199 ping its result, anything else
+        <service-unavailable/> (a client that left the server's pings unanswered was disconnected as dead)."""
+        to = f" to='{iq.get('from')}'" if iq.get("from") else ""
+        if iq.find("{urn:xmpp:ping}ping") is not None:
+            self.send(f"<iq type='result' id='{iq.get('id')}'{to}/>")
+        else:
+            self.send(f"<iq type='error' id='{iq.get('id')}'{to}><error type='cancel'>"
+                      "<service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
 
     def close(self):
         """</stream:stream>, then the socket closed once the reader thread has stopped (see _stop_reader)."""
