@@ -1,11 +1,13 @@
-# Sourced by the cluster scripts (cluster-node-kill.sh, cluster-rolling-restart.sh) after they set CLUSTER_SCRIPT
-# (their name) and CLUSTER_PORT (their default XMPP_PORT): a 3-node harness cluster's environment (node I's c2s port
-# is XMPP_PORT+2(I-1)), its work folder ($ROOT/.work/NAME-PORT unless XMPP_WORKDIR is set), and the exit trap that
-# stops it (the work folder removed when the script set status=0 and XMPP_KEEP_LOGS is unset, kept with its logs
-# otherwise).
+# Sourced by the harness scripts that run their own servers (cluster-node-kill.sh, cluster-rolling-restart.sh, soak.sh)
+# after they set CLUSTER_SCRIPT (their name) and CLUSTER_PORT (their default XMPP_PORT): a harness cluster's
+# environment (3 nodes, or CLUSTER_NODES; node I's c2s port is XMPP_PORT+2(I-1)), its work folder
+# ($ROOT/.work/NAME-PORT unless XMPP_WORKDIR is set), and the exit trap that stops it (the work folder removed when the
+# script set status=0 and XMPP_KEEP_LOGS is unset, kept with its logs otherwise).
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SERVER="$ROOT/tests/harness/server.sh"
-export XMPP_NODES=3 XMPP_TLS_REQUIRED=false XMPP_HOST="${XMPP_HOST:-127.0.0.1}" XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
+# CLUSTER_NODES (default 3): 1 is one server (soak.sh)
+if [ "${CLUSTER_NODES:-3}" -gt 1 ]; then export XMPP_NODES="${CLUSTER_NODES:-3}"; else unset XMPP_NODES; fi
+export XMPP_TLS_REQUIRED=false XMPP_HOST="${XMPP_HOST:-127.0.0.1}" XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
 export XMPP_PORT="${XMPP_PORT:-$CLUSTER_PORT}"
 export XMPP_WORKDIR="${XMPP_WORKDIR:-$ROOT/.work/$CLUSTER_SCRIPT-$XMPP_PORT}"
 

@@ -21,22 +21,11 @@
 # Environment: XMPP_PORT (default 27443), XMPP_WORKDIR (default $ROOT/.work/soak-PORT, removed on success unless
 # XMPP_KEEP_LOGS is set), XMPP_BUILD_CONFIG (as server.sh), SOAK_RSS_SLACK_MIB.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-SERVER="$ROOT/tests/harness/server.sh"
 SECONDS_TOTAL="${1:-180}"
-unset XMPP_NODES
-export XMPP_TLS_REQUIRED=false XMPP_HOST="${XMPP_HOST:-127.0.0.1}" XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
 # below Linux's ephemeral range (32768-60999) with every port derived from it (XMPP_PORT-3339 to XMPP_PORT+3661): the
 # churn's thousands of client connections leave local ports in TIME_WAIT that a listener there could not bind
-export XMPP_PORT="${XMPP_PORT:-27443}"
-export XMPP_WORKDIR="${XMPP_WORKDIR:-$ROOT/.work/soak-$XMPP_PORT}"
-
-status=1
-cleanup() {
-  "$SERVER" stop >/dev/null 2>&1 || true
-  if [ "$status" -eq 0 ] && [ -z "${XMPP_KEEP_LOGS:-}" ]; then rm -rf "$XMPP_WORKDIR"; else echo "soak.sh: logs kept in $XMPP_WORKDIR" >&2; fi
-}
-trap cleanup EXIT
+CLUSTER_SCRIPT=soak CLUSTER_PORT=27443 CLUSTER_NODES=1
+source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh" # ROOT, SERVER, the environment, status and the exit trap
 
 "$SERVER" start
 "$SERVER" bulk-users 20 soaks pw >/dev/null
