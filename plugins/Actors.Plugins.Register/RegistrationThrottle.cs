@@ -1,7 +1,7 @@
 namespace Actors.Plugins.Register;
 
 /// <summary>
-/// How many accounts each remote address created in the last <see cref="Period"/> (XEP-0077 §3.1.1: a server MAY refuse
+/// How many accounts each remote address created in the last period (XEP-0077 §3.1.1: a server MAY refuse
 /// an entity that registers too many times; Prosody's registration_throttle_max per registration_throttle_period,
 /// ejabberd's registration_timeout). An address that created <see cref="_max"/> accounts within the period is refused
 /// until the oldest of them is a period old. Thread-safe (the handlers run on connection threads);
@@ -12,8 +12,6 @@ internal sealed class RegistrationThrottle(int max, TimeSpan period, Func<long> 
     private readonly int _max = max;
     private readonly long _periodMs = (long)period.TotalMilliseconds;
     private readonly Dictionary<string, Queue<long>> _created = new(StringComparer.Ordinal);
-
-    public TimeSpan Period { get; } = period;
 
     /// <summary>Takes one of <paramref name="address"/>'s registrations of the period: false when it has none left, with
     /// how long until one is free again (0: no limit; an unknown address, from a transport without one, is not limited).
