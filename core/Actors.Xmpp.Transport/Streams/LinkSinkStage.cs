@@ -6,8 +6,9 @@ using Akka.Streams.Stage;
 
 namespace Actors.Xmpp.Transport.Streams;
 
-/// <summary>One write of a link: bytes, or the TLS handshake to run once the bytes before it are written.</summary>
-public readonly record struct LinkWrite(ReadOnlyMemory<byte> Bytes, TlsUpgrade? Tls = null);
+/// <summary>One write of a link: bytes, or the TLS handshake to run once the bytes before it are written;
+/// <paramref name="Rented"/> (the array under the bytes) goes back to the shared pool once they are written.</summary>
+public readonly record struct LinkWrite(ReadOnlyMemory<byte> Bytes, TlsUpgrade? Tls = null, byte[]? Rented = null);
 
 /// <summary>
 /// Writes the outbound bytes to the <see cref="LinkChannel"/>, one asynchronous write at a time (the next element is
@@ -57,10 +58,10 @@ public sealed class LinkSinkStage : GraphStage<SinkShape<LinkWrite>>
         {
             _writing = true;
             var write = Grab(_stage.In);
-            _ = write.Tls is { } tls ? UpgradeAsync(tls) : WriteAsync(write.Bytes);
+            _ = write.Tls is { } tls ? UpgradeAsync(tls) : WriteAsync(write.Bytes, write.Rented);
         }
 
-        private async Task WriteAsync(ReadOnlyMemory<byte> bytes)
+        private async Task WriteAsync(ReadOnlyMemory<byte> bytes, byte[]? rented)
         {
             var ok = true;
             try
@@ -71,6 +72,7 @@ public sealed class LinkSinkStage : GraphStage<SinkShape<LinkWrite>>
             {
                 ok = false;
             }
+            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
             _onWritten!(ok);
         }
 

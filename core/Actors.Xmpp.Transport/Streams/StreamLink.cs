@@ -16,7 +16,8 @@ namespace Actors.Xmpp.Transport.Streams;
 /// <code>
 ///   LinkSourceStage ─► [Throttle: bytes] ─► XmppFramingStage ─► [Throttle: stanzas] ─► OwnerSinkStage(owner)
 ///                                                        (one event in flight, no read-ahead; Throttles with LinkShaping)
-///   Source.Queue(bounded, fail on overflow) ─► LinkSinkStage           (the owner's writes and TLS handshakes)
+///   LinkOutboxStage(LinkOutbox: bounded, fails on overflow) ─► LinkSinkStage   (the owner's writes, coalesced while
+///                                                                              one is under way, and TLS handshakes)
 /// </code>
 /// both on one <see cref="LinkChannel"/> (the socket, then TLS over it).
 /// The owner receives <see cref="Init"/>, then <see cref="TransportEvents"/> (StreamOpened, StanzaReceived, StreamClosed,
@@ -38,13 +39,13 @@ public sealed class StreamLink
     private sealed record LinkInit;
     private sealed record LinkAck;
 
-    private readonly ISourceQueueWithComplete<LinkWrite> _out;
+    private readonly LinkOutbox _out;
     private readonly LinkChannel _channel;
     private readonly FramingRestart _restart;
     private readonly PooledBufferWriter _writer = new();
     private bool _completed;
 
-    private StreamLink(ISourceQueueWithComplete<LinkWrite> outbound, LinkChannel channel, FramingRestart restart)
+    private StreamLink(LinkOutbox outbound, LinkChannel channel, FramingRestart restart)
     {
         _out = outbound;
         _channel = channel;
@@ -74,9 +75,8 @@ public sealed class StreamLink
             events = events.Throttle(stanzaRate.StanzasPerSecond, TimeSpan.FromSeconds(1), Math.Max(1, stanzaRate.BurstStanzas),
                 static e => e is TransportEvents.StanzaReceived ? 1 : 0, ThrottleMode.Shaping);
         events.To(toOwner).Run(materializer);
-        var outbound = Source.Queue<LinkWrite>(outboundElements, OverflowStrategy.Fail)
-            .To(new LinkSinkStage(channel, owner))
-            .Run(materializer);
+        var outbound = new LinkOutbox(outboundElements);
+        Source.FromGraph(new LinkOutboxStage(outbound)).To(new LinkSinkStage(channel, owner)).Run(materializer);
         return new StreamLink(outbound, channel, restart);
     }
 
@@ -86,7 +86,7 @@ public sealed class StreamLink
     public void StartTls(TlsUpgrade upgrade)
     {
         if (_completed) return;
-        Offer(new LinkWrite(ReadOnlyMemory<byte>.Empty, upgrade));
+        _out.AppendTls(upgrade);
     }
 
     /// <summary>The next bytes read start a new stream (call before acknowledging the event that ended the old one).</summary>
@@ -96,7 +96,7 @@ public sealed class StreamLink
     public void Send(ReadOnlySpan<byte> bytes)
     {
         if (_completed) return;
-        Offer(new LinkWrite(bytes.ToArray()));
+        _out.Append(bytes);
     }
 
     /// <summary>Queues one element serialized for the stream's content namespace.</summary>
@@ -104,9 +104,8 @@ public sealed class StreamLink
     {
         if (_completed) return;
         element.WriteTo(_writer, contentNamespace);
-        ReadOnlyMemory<byte> bytes = _writer.WrittenSpan.ToArray();
+        _out.Append(_writer.WrittenSpan);
         _writer.Reset();
-        Offer(new LinkWrite(bytes));
     }
 
     /// <summary>Writes what is queued, then closes the socket.</summary>
@@ -115,15 +114,6 @@ public sealed class StreamLink
         if (_completed) return;
         _completed = true;
         _out.Complete();
-    }
-
-    private void Offer(LinkWrite write)
-    {
-        // the queue fails the stream on overflow (the socket closes and the owner gets ConnectionLost); the offer's
-        // own task then faults and is observed here so that it is not reported as unobserved
-        var offered = _out.OfferAsync(write);
-        if (!offered.IsCompleted) _ = offered.ContinueWith(static t => _ = t.Exception, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously);
-        else if (offered.IsFaulted) _ = offered.Exception;
     }
 }
 
