@@ -19,7 +19,7 @@
 #   tests/harness/soak.sh [SECONDS]
 #
 # Environment: XMPP_PORT (default 27443), XMPP_WORKDIR (default $ROOT/.work/soak-PORT, removed on success unless
-# XMPP_KEEP_LOGS is set), XMPP_BUILD_CONFIG (as server.sh), SOAK_RSS_SLACK_MIB.
+# XMPP_KEEP_LOGS is set), XMPP_BUILD_CONFIG (as server.sh), SOAK_RSS_SLACK_MIB, SOAK_CHURN_WORKERS (the churn loops, 2).
 set -euo pipefail
 SECONDS_TOTAL="${1:-180}"
 # below Linux's ephemeral range (32768-60999) with every port derived from it (XMPP_PORT-3339 to XMPP_PORT+3661): the
@@ -35,13 +35,13 @@ pid="$("$SERVER" pid | head -1)"
 metrics="$("$SERVER" info | sed -n 's/^METRICS_URL=//p')"
 
 PYTHONPATH="$ROOT/tests/harness" /usr/bin/python3 - "$XMPP_HOST" "$XMPP_DOMAIN" "$XMPP_PORT" "$pid" "$metrics" \
-  "$SECONDS_TOTAL" "${SOAK_RSS_SLACK_MIB:-32}" "$XMPP_WORKDIR/soak.json" <<'PY'
+  "$SECONDS_TOTAL" "${SOAK_RSS_SLACK_MIB:-32}" "$XMPP_WORKDIR/soak.json" "${SOAK_CHURN_WORKERS:-2}" <<'PY'
 import json, sys, threading, time, urllib.request
 import xml.etree.ElementTree as ET
 import xmpp_raw
 
 host, domain, port, pid, metrics_url = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
-total, slack_mib, out = float(sys.argv[6]), float(sys.argv[7]), sys.argv[8]
+total, slack_mib, out, churn_workers = float(sys.argv[6]), float(sys.argv[7]), sys.argv[8], int(sys.argv[9])
 SM = xmpp_raw.SM
 PAIRS, ACCOUNTS = 10, 50
 t0 = time.time()
@@ -119,7 +119,8 @@ def churn(worker):
             else:
                 c.abort()  # dropped without a word: RST
         except (OSError, AssertionError, EOFError, ET.ParseError) as e:
-            churn_errors.append(f"{time.time() - t0:.1f} s: {account}: {e}")
+            churn_errors.append(f"{time.time() - t0:.1f} s: {account}: {type(e).__name__}: {e}"
+                                + "".join(f" ({note})" for note in getattr(e, "__notes__", [])))
             if len(churn_errors) > 20:
                 return
         time.sleep(0.02)
@@ -161,7 +162,7 @@ def sample():
         time.sleep(5)
 
 threads = [threading.Thread(target=steady, args=(i,)) for i in range(PAIRS)]
-threads += [threading.Thread(target=churn, args=(w,)) for w in range(2)]
+threads += [threading.Thread(target=churn, args=(w,)) for w in range(churn_workers)]
 threads += [threading.Thread(target=offline), threading.Thread(target=sample)]
 for t in threads: t.start()
 for t in threads: t.join()

@@ -17,39 +17,58 @@ STREAMS = "{http://etherx.jabber.org/streams}"
 
 class Client:
     def __init__(self, host, domain, user, port, password="pw", resource="r", sm=False, tls=False):
-        self.user, self.domain = user, domain
+        self.user, self.domain, self.step = user, domain, "connect"
         self.sock = socket.create_connection((host, port), timeout=30)
+        self.local_port = self.sock.getsockname()[1]
+        try:
+            self._login(domain, user, password, resource, sm, tls)
+        except Exception as e:  # say where the login stopped (str(e) of an SSL error does not)
+            e.add_note(f"{user}: login stopped at {self.step} (local port {self.local_port})")
+            self._stopping = True
+            self.sock.close()
+            raise
+
+    def _login(self, domain, user, password, resource, sm, tls):
         self._io, self._stopping = threading.Lock(), False  # one thread at a time on the socket (see _recv)
         self.stanzas, self.cond = [], threading.Condition()
         self.acked = 0  # XEP-0198: the highest 'h' the server has acknowledged
         self.handled = 0  # XEP-0198: stanzas received since <enabled/>, told to the server when it asks (<r/>)
         self.sm = False
         self.closed = False
+        self.step = "stream header"  # the login step under way: a failure says where it stopped
         self._open()
         self.read_until(lambda e: e.tag.endswith("features"))
         if tls:
             # RFC 6120 §5.4: STARTTLS, then a new stream over TLS (the harness's certificate is self-signed: not verified)
+            self.step = "starttls"
             self.send("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
             proceed = self.read_until(lambda e: e.tag.endswith("proceed") or e.tag.endswith("failure"))
             assert proceed.tag.endswith("proceed"), f"{user}: STARTTLS refused"
             context = ssl.create_default_context()
             context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+            self.step = "TLS handshake"
             self.sock = context.wrap_socket(self.sock, server_hostname=domain)
+            self.step = "stream header over TLS"
             self._open()
             self.read_until(lambda e: e.tag.endswith("features"))
+        self.step = "SASL PLAIN"
         token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
         self.send(f"<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{token}</auth>")
         ok = self.read_until(lambda e: e.tag.endswith("success") or e.tag.endswith("failure"))
         assert ok.tag.endswith("success"), f"{user}: authentication failed: {' '.join(c.tag.split('}')[-1] for c in ok)}"
+        self.step = "stream restart"
         self._open()
         self.read_until(lambda e: e.tag.endswith("features"))
+        self.step = "bind"
         self.send(f"<iq type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>{resource}</resource></bind></iq>")
         self.read_until(lambda e: e.get("id") == "bind")
         if sm:
+            self.step = "XEP-0198 enable"
             self.send(f"<enable xmlns='{SM}'/>")
             enabled = self.read_until(lambda e: e.tag in (f"{{{SM}}}enabled", f"{{{SM}}}failed"))
             assert enabled.tag == f"{{{SM}}}enabled", f"{user}: XEP-0198 not enabled"
             self.sm = True
+        self.step = "online"
         self.send("<presence/>")
         self.jid = f"{user}@{domain}/{resource}"
         self._reading = threading.Thread(target=self._reader, daemon=True)
