@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Server-to-server throughput and CPU per message over one federated link (issue 12's s2s benchmark).
 
-  s2s.py --sender HOST:PORT:JID:PASSWORD --receiver HOST:PORT:JID:PASSWORD --messages N [--window W]
+  s2s.py --sender HOST:PORT:JID:PASSWORD --receiver HOST:PORT:JID:PASSWORD --messages N [--window W | --rate R]
          [--pid NAME=PID ...]
 
 Logs both accounts in over plain c2s (SASL PLAIN, no TLS: the servers under test allow it on loopback), sends N chat
-messages from the sender to the receiver's full JID with at most W in flight (counted by receipt at the receiver), and
-prints one JSON line: messages/s from the first send to the last receipt, how many were lost, and for each --pid the
-CPU (user+system from /proc) it used per message. The s2s link is set up by a first message before timing starts.
-Only loopback addresses are accepted; every wait is bounded."""
+messages from the sender to the receiver's full JID, and prints one JSON line: messages/s from the first send to the
+last receipt, how many were lost, for each --pid the CPU (user+system from /proc) it used per message and the sum of
+them all ("total"). With --window (throughput) at most W are in flight (counted by receipt at the receiver); with
+--rate (a fixed rate) R messages a second are sent on schedule whatever arrives, each carrying its send time, and the
+latency from send to receipt is reported (p50, p99, max, in ms). The s2s link is set up by a first message before
+timing starts. Only loopback addresses are accepted; every wait is bounded."""
 import argparse
 import asyncio
 import base64
@@ -76,33 +78,11 @@ class Client:
         await self.writer.drain()
 
 
-async def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--sender", required=True)
-    ap.add_argument("--receiver", required=True)
-    ap.add_argument("--messages", type=int, default=20000)
-    ap.add_argument("--window", type=int, default=500)
-    ap.add_argument("--pid", action="append", default=[], help="NAME=PID whose CPU per message is reported")
-    ap.add_argument("--timeout", type=float, default=120.0)
-    a = ap.parse_args()
-    sender = Client(*a.sender.split(":", 3))
-    receiver = Client(*a.receiver.split(":", 3))
-    await sender.login()
-    await receiver.login()
-    tag = uuid.uuid4().hex[:8]
-    # the first message sets the link up (resolution, TLS, dialback both ways); timing starts after its receipt
-    sender.writer.write(f"<message to='{receiver.full}' type='chat' id='warm-{tag}'><body>warm-up</body></message>".encode())
-    await receiver.read_until(f"warm-{tag}".encode(), timeout=60)
-    pids = {name: int(pid) for name, pid in (p.split("=", 1) for p in a.pid)}
-    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    received = 0
-    sent = 0
-    start = time.monotonic()
-    deadline = start + a.timeout
-    body = "x" * 64
-    marker = f"b-{tag}-".encode()
-    while received < a.messages and time.monotonic() < deadline:
-        room = min(a.window - (sent - received), a.messages - sent)
+async def windowed(sender, receiver, messages, window, tag, body, marker, deadline):
+    """Throughput: at most WINDOW messages in flight; returns how many arrived."""
+    received = sent = 0
+    while received < messages and time.monotonic() < deadline:
+        room = min(window - (sent - received), messages - sent)
         if room > 0:
             sender.writer.write("".join(
                 f"<message to='{receiver.full}' type='chat' id='b-{tag}-{sent + i}'><body>{body}</body></message>"
@@ -119,13 +99,98 @@ async def main():
         cut = chunk.rfind(b">") + 1  # count up to the last '>': a start tag cut by the read is counted with the next
         received += chunk[:cut].count(marker)
         receiver.buffer = chunk[cut:]
+    return received
+
+
+async def fixed_rate(sender, receiver, messages, rate, tag, deadline, latencies):
+    """A fixed rate: message i leaves at start + i/RATE (what is due is written together, every millisecond or so),
+    its body the send time in ns; the receiver takes each arrival's latency. Returns how many arrived."""
+    pad = "x" * 44  # with the 20-digit time: a 64-byte body like the throughput mode's
+    stamp = re.compile(rb"<body>T(\d+)x*</body>")
+
+    async def send():
+        t0 = time.monotonic()
+        sent = 0
+        while sent < messages:
+            due = min(messages, int((time.monotonic() - t0) * rate) + 1)
+            if due > sent:
+                now = time.monotonic_ns()
+                sender.writer.write("".join(
+                    f"<message to='{receiver.full}' type='chat' id='b-{tag}-{i}'><body>T{now:020d}{pad}</body></message>"
+                    for i in range(sent, due)).encode())
+                sent = due
+                await sender.writer.drain()
+            await asyncio.sleep(max(0.0, t0 + sent / rate - time.monotonic()))
+
+    sending = asyncio.ensure_future(send())
+    received = 0
+    try:
+        while received < messages and time.monotonic() < deadline:
+            try:
+                data = await asyncio.wait_for(receiver.reader.read(262144), max(0.01, min(5.0, deadline - time.monotonic())))
+            except asyncio.TimeoutError:
+                continue
+            if not data:
+                break
+            now = time.monotonic_ns()
+            chunk = receiver.buffer + data
+            cut = chunk.rfind(b"</message>")
+            cut = cut + len(b"</message>") if cut >= 0 else 0
+            for m in stamp.finditer(chunk, 0, cut):
+                latencies.append((now - int(m.group(1))) / 1e6)
+                received += 1
+            receiver.buffer = chunk[cut:]
+    finally:
+        sending.cancel()
+    return received
+
+
+def percentiles(values):
+    if not values:
+        return None
+    v = sorted(values)
+    pick = lambda q: round(v[min(len(v) - 1, int(q * len(v)))], 2)
+    return {"p50": pick(0.50), "p99": pick(0.99), "max": round(v[-1], 2)}
+
+
+async def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sender", required=True)
+    ap.add_argument("--receiver", required=True)
+    ap.add_argument("--messages", type=int, default=20000)
+    ap.add_argument("--window", type=int, default=500)
+    ap.add_argument("--rate", type=float, default=0, help="messages per second on a fixed schedule (latency mode)")
+    ap.add_argument("--pid", action="append", default=[], help="NAME=PID whose CPU per message is reported")
+    ap.add_argument("--timeout", type=float, default=120.0)
+    a = ap.parse_args()
+    sender = Client(*a.sender.split(":", 3))
+    receiver = Client(*a.receiver.split(":", 3))
+    await sender.login()
+    await receiver.login()
+    tag = uuid.uuid4().hex[:8]
+    # the first message sets the link up (resolution, TLS, dialback both ways); timing starts after its receipt
+    sender.writer.write(f"<message to='{receiver.full}' type='chat' id='warm-{tag}'><body>warm-up</body></message>".encode())
+    await receiver.read_until(f"warm-{tag}".encode(), timeout=60)
+    pids = {name: int(pid) for name, pid in (p.split("=", 1) for p in a.pid)}
+    before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    body = "x" * 64
+    marker = f"b-{tag}-".encode()
+    latencies = []
+    start = time.monotonic()
+    deadline = start + a.timeout
+    if a.rate > 0:
+        received = await fixed_rate(sender, receiver, a.messages, a.rate, tag, deadline, latencies)
+    else:
+        received = await windowed(sender, receiver, a.messages, a.window, tag, body, marker, deadline)
     elapsed = time.monotonic() - start
     after = {name: cpu_seconds(pid) for name, pid in pids.items()}
     result = {
         "messages": a.messages, "received": received, "lost": a.messages - received, "seconds": round(elapsed, 3),
         "msgs_per_s": round(received / elapsed, 1) if elapsed > 0 else None,
         "cpu_us_per_msg": {name: round((after[name] - before[name]) * 1e6 / max(1, received), 1) for name in pids},
+        "cpu_us_per_msg_total": round(sum(after[n] - before[n] for n in pids) * 1e6 / max(1, received), 1),
         "load": os.getloadavg()[0],
+        **({"rate": a.rate, "latency_ms": percentiles(latencies)} if a.rate > 0 else {"window": a.window}),
     }
     print(json.dumps(result), flush=True)
     for c in (sender, receiver):
