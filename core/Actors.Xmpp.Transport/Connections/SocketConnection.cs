@@ -58,6 +58,13 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     private bool _stanzaCompleted; // a stanza completed in the read being framed (read loop only)
     private readonly TaskCompletionSource _shutDown = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private volatile bool _tlsRequested;
+    // RFC 6120 §5.4.3.3: after <starttls/> nothing more is read in plain text until the owner has decided: the next
+    // bytes are the client's TLS handshake (once it has read <proceed/>), and a read issued before the decision would
+    // hand them to the framer (a stale wake-up of the zero-byte read, then a real read, raced the owner's StartTls:
+    // 1 STARTTLS login in ~5,000 under load failed, docs/reliability.md "Soak"). What follows <starttls/> in the same
+    // read is dropped: a client sends nothing before <proceed/>, so it can only be injected plain text.
+    private volatile bool _tlsPending;
+    private TaskCompletionSource? _tlsDecision; // (under _writeLock) made when <starttls/> is read; completed by StartTls or Shutdown
 
     // OpenSSL's memory BIOs keep the size of the largest record that went through them (see OpenSslTuning): after a
     // handshake, or a read or write of more than this many bytes, their buffers are freed once the connection idles.
@@ -118,6 +125,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
             {
                 if (_tlsRequested && _tls is null)
                 {
+                    _tlsPending = false;
                     if (!await HandshakeAsync()) return;
                     continue;
                 }
@@ -163,6 +171,13 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                     ArrayPool<byte>.Shared.Return(buffer);
                 }
                 if (n == 0) break;
+                if (_tlsPending)
+                {
+                    Task? decided;
+                    lock (_writeLock) decided = _tlsRequested || _closed ? null : _tlsDecision?.Task;
+                    if (decided is not null) await decided.ConfigureAwait(false);
+                    continue; // to the handshake, or out when the owner refused and closed
+                }
                 // over its rate: the next read waits (the bytes stay in the peer's socket and window meanwhile)
                 var stanzas = _stanzasThisRead;
                 _stanzasThisRead = 0;
@@ -267,10 +282,20 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         _owner.Tell(TransportEvents.StanzaStartedInstance);
     }
 
-    void IFramerSink.OnStreamOpen(StreamHeader header) => _owner.Tell(new TransportEvents.StreamOpened(header));
+    void IFramerSink.OnStreamOpen(StreamHeader header)
+    {
+        if (_tlsPending) return; // after <starttls/> in the same read: dropped (see _tlsPending)
+        _owner.Tell(new TransportEvents.StreamOpened(header));
+    }
 
     void IFramerSink.OnStanza(Element stanza)
     {
+        if (_tlsPending) return;
+        if (_tls is null && stanza.Name == "starttls" && stanza.Namespace == Ns.Tls)
+        {
+            lock (_writeLock) _tlsDecision = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _tlsPending = true; // read nothing more in plain text until the owner decides (before it is told)
+        }
         _stanzaCompleted = true;
         _stanzasThisRead++;
         if (Interlocked.Increment(ref _inFlight) >= _options.MaxStanzasInFlight)
@@ -280,10 +305,15 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
         _owner.Tell(new TransportEvents.StanzaReceived(stanza));
     }
 
-    void IFramerSink.OnStreamClose() => _owner.Tell(TransportEvents.StreamClosedInstance);
+    void IFramerSink.OnStreamClose()
+    {
+        if (!_tlsPending) _owner.Tell(TransportEvents.StreamClosedInstance);
+    }
 
-    void IFramerSink.OnError(FramerErrorCondition condition, string text) =>
-        _owner.Tell(new TransportEvents.FramingFailed(condition, text));
+    void IFramerSink.OnError(FramerErrorCondition condition, string text)
+    {
+        if (!_tlsPending) _owner.Tell(new TransportEvents.FramingFailed(condition, text));
+    }
 
     public void Processed()
     {
@@ -303,7 +333,13 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
 
     public void Reshape(Admission.ShaperLimits limits) => Volatile.Write(ref _shaper, limits.For(RemoteEndPoint));
 
-    public void StartTls() => _tlsRequested = true;
+    public void StartTls()
+    {
+        _tlsRequested = true;
+        TaskCompletionSource? decision;
+        lock (_writeLock) decision = _tlsDecision;
+        decision?.TrySetResult();
+    }
 
     // ---------------------------------------------------------------- outbound
     public bool Send(Element element, string? contextNamespace)
@@ -525,6 +561,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
                 while (_receipts.Count > 0) _receipts.Dequeue().Receipt.TrySetResult(false);
         }
         _shutDown.TrySetResult();
+        lock (_writeLock) _tlsDecision?.TrySetResult();
         _onClosed?.Invoke(this);
         _owner.Tell(new TransportEvents.ConnectionLost(reason));
     }

@@ -122,6 +122,52 @@ public sealed class SocketConnectionTlsSpec : Akka.TestKit.Xunit2.TestKit, IAsyn
         return ((byte[]?)bytes.GetValue(inner.GetValue(outer.GetValue(stream))))?.Length ?? 0;
     }
 
+    /// <summary>RFC 6120 §5.4.3.3: the bytes after &lt;starttls/&gt; are the TLS handshake's. The transport reads no
+    /// more plain text once it has read &lt;starttls/&gt;, whenever the owner gets to it: here the client's
+    /// ClientHello is on the wire before the owner has called StartTls (the race a loaded server lost, 1 STARTTLS login
+    /// in ~5,000 in the soak: a read issued meanwhile fed the ClientHello to the XML framer, which closed the stream).</summary>
+    [Fact]
+    public async Task Rfc6120_5_4_3_3_a_client_hello_before_the_owner_decided_is_left_for_the_handshake()
+    {
+        var port = Listen(directTls: false);
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(IPAddress.Loopback, port);
+        var server = await _accepted.Task.WaitAsync(Timeout);
+        await socket.SendAsync(Header);
+        _owner.ExpectMsg<TransportEvents.StreamOpened>(Timeout);
+        await socket.SendAsync(Encoding.UTF8.GetBytes($"<starttls xmlns='{TlsNs}'/>"));
+        Assert.True(_owner.ExpectMsg<TransportEvents.StanzaReceived>(Timeout).Element.Is("starttls", TlsNs));
+        // the client starts its handshake at once (as if it had read <proceed/>); the owner is slow to decide
+        var client = new SslStream(new NetworkStream(socket, ownsSocket: true), false, (_, _, _, _) => true);
+        await using var _ = client;
+        var handshake = client.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" });
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // before the fix: FramingFailed (not-well-formed), then ConnectionLost
+        server.StartTls();
+        server.Processed();
+        await handshake.WaitAsync(Timeout);
+        _owner.ExpectMsg<TransportEvents.TlsEstablished>(Timeout);
+        await client.WriteAsync(Header);
+        _owner.ExpectMsg<TransportEvents.StreamOpened>(Timeout);
+    }
+
+    /// <summary>RFC 6120 §5.4.3.3 (and CVE-2011-0411's lesson): what a client sends after &lt;starttls/&gt; before
+    /// &lt;proceed/&gt; is plain text injected ahead of TLS; the transport drops it instead of telling it to the owner.</summary>
+    [Fact]
+    public async Task Rfc6120_5_4_3_3_plain_text_pipelined_after_starttls_is_dropped()
+    {
+        var port = Listen(directTls: false);
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(IPAddress.Loopback, port);
+        await _accepted.Task.WaitAsync(Timeout);
+        await socket.SendAsync(Header);
+        _owner.ExpectMsg<TransportEvents.StreamOpened>(Timeout);
+        await socket.SendAsync(Encoding.UTF8.GetBytes(
+            $"<starttls xmlns='{TlsNs}'/><auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGEAYg==</auth>"));
+        Assert.True(_owner.ExpectMsg<TransportEvents.StanzaReceived>(Timeout).Element.Is("starttls", TlsNs));
+        _owner.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // the <auth/> never reaches the owner
+        socket.Dispose();
+    }
+
     [Theory]
     [InlineData(true, SslProtocols.Tls13)]
     [InlineData(true, SslProtocols.Tls12)]
