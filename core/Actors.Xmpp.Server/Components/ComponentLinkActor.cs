@@ -145,7 +145,6 @@ public sealed class ComponentLinkActor : StreamLinkActor, IWithTimers
             return;
         }
         _authenticated = true;
-        Flow(); // XEP-0114 has no STARTTLS and no restart: from here on the link reads ahead
         Timers.Cancel(HandshakeTimer);
         _link!.Send("<handshake/>"u8);
         _log.Info("component {0} connected", _domain);

@@ -209,10 +209,9 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
         if (_closing) return;
         if (element.Is(S2sStreams.StartTls, Ns.Tls))
         {
-            if (_secure || _tlsStarting || Flowing)
+            if (_secure || _tlsStarting)
             {
-                // RFC 6120 §5.4.2.2: failure, then the stream and the connection close (also after stanzas: TLS
-                // comes first, §5.3.1, and what was read ahead of this element must not pass for encrypted)
+                // RFC 6120 §5.4.2.2: failure, then the stream and the connection close
                 _link!.Send(new Element(S2sStreams.Failure, Ns.Tls), Ns.Server);
                 CloseStream(null);
                 return;
@@ -265,13 +264,6 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
                 if (_saslDone)
                 {
                     CloseStream(StreamErrors.PolicyViolation, "the stream is already authenticated"); // one SASL authentication per stream (RFC 6120 §6.4)
-                    return;
-                }
-                if (Flowing)
-                {
-                    // stanzas already flow on this stream (dialback): SASL comes before them (RFC 6120 §6.4.1), and
-                    // the restart after it could not be told apart from what was read ahead
-                    CloseStream(StreamErrors.PolicyViolation, "SASL after stanzas on this stream");
                     return;
                 }
                 if (element.Attr("mechanism") != S2sStreams.External)
@@ -431,7 +423,6 @@ public sealed class InboundLinkActor : StreamLinkActor, IWithTimers
             return;
         }
         _lastStanza = Environment.TickCount64;
-        if (!Flowing) Flow(); // an authenticated stream with stanzas: no STARTTLS or restart can follow (§5.4.3.3, §6.4.6)
         _peers.Deliver(received, from, to);
     }
 

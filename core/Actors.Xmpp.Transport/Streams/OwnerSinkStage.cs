@@ -10,10 +10,6 @@ namespace Actors.Xmpp.Transport.Streams;
 /// upstream reads the connection. That is what STARTTLS and the stream restarts need (RFC 6120 §5.4.3.3, §6.4.6):
 /// the bytes after &lt;proceed/&gt; or &lt;success/&gt; belong to a TLS handshake or a new stream, and must not be
 /// read by the old one. (Akka's <c>Sink.ActorRefWithAck</c> buffers and pulls ahead even with an input buffer of 1.)
-/// Once neither can happen any more (an authenticated stream carrying stanzas), the owner may answer
-/// <see cref="StreamLink.Acks"/> with a window: then up to that many elements are told before the owner has
-/// acknowledged them, and the owner acknowledges them in batches (a read's stanzas reach it in one go, with one
-/// answer per batch instead of one round trip each).
 /// The owner first gets <see cref="StreamLink.Init"/>, and last <c>onComplete</c> or <c>onFailure</c>.
 /// </summary>
 public sealed class OwnerSinkStage : GraphStage<SinkShape<object>>
@@ -39,7 +35,7 @@ public sealed class OwnerSinkStage : GraphStage<SinkShape<object>>
     {
         private readonly OwnerSinkStage _stage;
         private IActorRef _self = ActorRefs.Nobody;
-        private int _unacknowledged, _window = 1;
+        private bool _awaitingAck;
 
         public Logic(OwnerSinkStage stage) : base(stage.Shape)
         {
@@ -50,33 +46,21 @@ public sealed class OwnerSinkStage : GraphStage<SinkShape<object>>
         public override void PreStart()
         {
             _self = GetStageActor(OnMessage).Ref;
-            _unacknowledged = 1;
+            _awaitingAck = true;
             _stage._owner.Tell(StreamLink.Init, _self);
         }
 
         private void OnMessage((IActorRef Sender, object Message) received)
         {
-            if (ReferenceEquals(received.Message, StreamLink.Ack)) _unacknowledged--;
-            else if (received.Message is StreamLink.Acks acks)
-            {
-                _unacknowledged -= acks.Count;
-                if (acks.Window > 0) _window = acks.Window;
-            }
-            else return;
-            if (_unacknowledged < 0) _unacknowledged = 0;
-            PullIfOpen();
+            if (!ReferenceEquals(received.Message, StreamLink.Ack) || !_awaitingAck) return;
+            _awaitingAck = false;
+            if (!IsClosed(_stage.In) && !HasBeenPulled(_stage.In)) Pull(_stage.In);
         }
 
         public override void OnPush()
         {
-            _unacknowledged++;
+            _awaitingAck = true;
             _stage._owner.Tell(Grab(_stage.In), _self);
-            PullIfOpen();
-        }
-
-        private void PullIfOpen()
-        {
-            if (_unacknowledged < _window && !IsClosed(_stage.In) && !HasBeenPulled(_stage.In)) Pull(_stage.In);
         }
 
         public override void OnUpstreamFinish()

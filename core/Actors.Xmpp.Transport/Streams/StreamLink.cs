@@ -39,11 +39,6 @@ public sealed class StreamLink
     private sealed record LinkInit;
     private sealed record LinkAck;
 
-    /// <summary>The owner's answer for <paramref name="Count"/> events at once; with a <paramref name="Window"/> above
-    /// 0, from now on that many events may be told before they are acknowledged (only once no STARTTLS and no stream
-    /// restart can follow: the source then reads ahead of the owner).</summary>
-    public sealed record Acks(int Count, int Window = 0);
-
     private readonly LinkOutbox _out;
     private readonly LinkChannel _channel;
     private readonly FramingRestart _restart;

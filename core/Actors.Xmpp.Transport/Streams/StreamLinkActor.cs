@@ -15,13 +15,7 @@ namespace Actors.Xmpp.Transport.Streams;
 /// </summary>
 public abstract class StreamLinkActor : ReceiveActor
 {
-    /// <summary>Events the link may tell ahead of the acknowledgements once <see cref="Flow"/> was called.</summary>
-    public const int FlowWindow = 32;
-    /// <summary>Acknowledged together, once flowing (half the window: the link never waits on a batch).</summary>
-    private const int FlowBatch = FlowWindow / 2;
-
-    private bool _holdAck, _flowing, _windowSent;
-    private int _unacknowledged;
+    private bool _holdAck;
     private IActorRef? _heldAckTo;
 
     protected StreamLinkActor()
@@ -49,7 +43,6 @@ public abstract class StreamLinkActor : ReceiveActor
     /// handshake's).</summary>
     protected void StartTls(TlsUpgrade upgrade)
     {
-        if (_flowing) throw new InvalidOperationException("no STARTTLS once the link reads ahead (Flow)");
         _holdAck = true;
         Link!.StartTls(upgrade);
     }
@@ -62,14 +55,6 @@ public abstract class StreamLinkActor : ReceiveActor
         _heldAckTo?.Tell(StreamLink.Ack);
         _heldAckTo = null;
     }
-
-    /// <summary>From the event being handled on, the link reads ahead of this actor (up to <see cref="FlowWindow"/>
-    /// events) and is acknowledged in batches. Call only once neither STARTTLS nor a stream restart can follow (an
-    /// authenticated stream carrying stanzas): bytes read ahead are parsed in the stream as it is.</summary>
-    protected void Flow() => _flowing = true;
-
-    /// <summary>Whether the link reads ahead (<see cref="Flow"/>).</summary>
-    protected bool Flowing => _flowing;
 
     protected abstract void OnStreamOpened(StreamHeader header);
 
@@ -95,16 +80,6 @@ public abstract class StreamLinkActor : ReceiveActor
     private void Acknowledge()
     {
         if (_holdAck) _heldAckTo = Sender;
-        else if (!_flowing) Sender.Tell(StreamLink.Ack);
-        else if (!_windowSent)
-        {
-            _windowSent = true;
-            Sender.Tell(new StreamLink.Acks(1, FlowWindow)); // this event, and the window from now on
-        }
-        else if (++_unacknowledged >= FlowBatch)
-        {
-            Sender.Tell(new StreamLink.Acks(_unacknowledged));
-            _unacknowledged = 0;
-        }
+        else Sender.Tell(StreamLink.Ack);
     }
 }

@@ -82,32 +82,6 @@ public sealed class StreamLinkSpec : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public async Task Unacknowledged_the_link_tells_one_event_then_with_a_window_it_reads_ahead_up_to_the_window()
-    {
-        var (server, peer) = await PairAsync();
-        using var _ = peer;
-        var owner = CreateTestProbe(); // acknowledges by hand
-        StreamLink.Run(server, owner, Sys.Materializer(), new FramerLimits());
-        owner.ExpectMsg<object>(m => ReferenceEquals(m, StreamLink.Init));
-        var stage = owner.LastSender;
-        stage.Tell(StreamLink.Ack);
-        var stanzas = string.Concat(Enumerable.Range(0, 40).Select(i => $"<message id='m{i}'/>"));
-        await peer.SendAsync(Encoding.UTF8.GetBytes(
-            "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams'>" + stanzas), SocketFlags.None);
-        owner.ExpectMsg<TransportEvents.StreamOpened>();
-        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // one event in flight: nothing more until it is acknowledged
-        stage.Tell(StreamLink.Ack);
-        Assert.Equal("m0", owner.ExpectMsg<TransportEvents.StanzaReceived>().Element.Id);
-        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
-        stage.Tell(new StreamLink.Acks(1, Window: 8)); // m0 acknowledged; from now on 8 may be unacknowledged
-        for (var i = 1; i <= 8; i++) Assert.Equal($"m{i}", owner.ExpectMsg<TransportEvents.StanzaReceived>().Element.Id);
-        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // the window is full
-        stage.Tell(new StreamLink.Acks(4));
-        for (var i = 9; i <= 12; i++) Assert.Equal($"m{i}", owner.ExpectMsg<TransportEvents.StanzaReceived>().Element.Id);
-        owner.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
-    }
-
-    [Fact]
     public async Task Rfc6120_11_1_restricted_xml_is_reported_as_a_framing_failure_and_ends_the_inbound_side()
     {
         var (server, peer) = await PairAsync();
