@@ -14,7 +14,12 @@ public sealed class OfflineSpec : IAsyncLifetime
     private TestServer _server = null!;
 
     public async Task InitializeAsync() => _server = await TestServer.StartAsync(TestServer.RepositoryPlugins,
-        new Dictionary<string, string?> { ["Xmpp:Offline:MaxMessages"] = "3" });
+        new Dictionary<string, string?>
+        {
+            ["Xmpp:Offline:MaxMessages"] = "3",
+            // a session's bound on unacknowledged stanzas (XEP-0198) below the mailbox's size
+            ["Xmpp:Sessions:MaxDetachedStanzas"] = "1",
+        });
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
@@ -117,6 +122,38 @@ public sealed class OfflineSpec : IAsyncLifetime
         await again.Sends("<presence/>");
         await Sync(again);
         await Nothing(again, e => e.Name == "message", "no message a second time");
+    }
+
+    /// <summary>XEP-0198 with a mailbox larger than the session's bound on unacknowledged stanzas: the mailbox is
+    /// written out at login, faster than the client's first &lt;a/&gt; can come back, and its pages (bounded by the
+    /// mailbox's own pacing) do not count against that bound. Before: the login was closed with
+    /// &lt;resource-constraint/&gt; at the bound, every time, and the mailbox never emptied (the soak, 2026-12-07).</summary>
+    [Fact]
+    public async Task Xep0198_a_mailbox_larger_than_the_unacknowledged_bound_is_delivered_and_emptied_on_acknowledgement()
+    {
+        await using (var bob = await _server.LoginAsync("bob", "desk3"))
+        {
+            for (var i = 1; i <= 3; i++) await bob.Sends($"<message to='alice@localhost' type='chat' id='s{i}'><body>s{i}</body></message>");
+            await Sync(bob);
+            await WaitStoredAsync("alice@localhost", 3);
+        }
+        await using var carol = await XmppTestClient.LoginAsync(_server, "alice", "phone");
+        await carol.SendAsync("<enable xmlns='urn:xmpp:sm:3'/>");
+        Assert.True((await carol.NextAsync()).Is("enabled", "urn:xmpp:sm:3"));
+        await carol.SendAsync("<presence/>");
+        var bodies = new List<string>();
+        var handled = 0; // XEP-0198 §4: every stanza counts (her own presence too)
+        while (bodies.Count < 3)
+        {
+            var e = await carol.NextAsync();
+            Assert.False(e.Is("error", Ns.Streams), "the stream was closed: " + string.Join(",", e.Elements().Select(c => c.Name)));
+            if (e.Namespace != Ns.Client) continue; // <r/>
+            handled++;
+            if (e.Name == "message") bodies.Add(e.ChildText("body", Ns.Client) ?? "");
+        }
+        Assert.Equal(["s1", "s2", "s3"], bodies);
+        await carol.SendAsync($"<a xmlns='urn:xmpp:sm:3' h='{handled}'/>");
+        await WaitStoredAsync("alice@localhost", 0); // acknowledged: trimmed
     }
 
     [Fact]

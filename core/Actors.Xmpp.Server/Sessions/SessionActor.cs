@@ -556,10 +556,12 @@ public sealed class SessionActor : UntypedActor
             return;
         }
         _sm.Sending(stanza, receipt);
-        if (_sm.UnackedCount > _settings.MaxDetachedStanzas)
+        if (_sm.UnpacedUnackedCount > _settings.MaxDetachedStanzas)
         {
             // a client that does not acknowledge (or a detached session that fills up): the session ends, and what it
-            // holds goes back to the router
+            // holds goes back to the router. A paced page's stanzas do not count: their asker bounds them, and an
+            // offline mailbox larger than the bound written out at login faster than the client's first <a/> came
+            // back closed every such login at the bound (found by the soak: docs/reliability.md)
             CloseStream(new C2s.C2sConnectionActor.CloseWithStreamError(StreamErrors.ResourceConstraint, "too many unacknowledged stanzas"));
             return;
         }

@@ -19,6 +19,7 @@ public sealed class StreamManagement
     public sealed record PageReceipt(long PageId, IActorRef Asker);
 
     private readonly Queue<Unacked> _unacked = new();
+    private int _paced; // of _unacked, the stanzas of paced pages
 
     /// <param name="resumable">The client asked for resumption and the server allows it.</param>
     /// <param name="window">How long the session waits detached for a resumption.</param>
@@ -37,7 +38,11 @@ public sealed class StreamManagement
         IReadOnlyList<Unacked> unacked)
     {
         var sm = new StreamManagement(resumable, window) { Handled = handled, Sent = sent, Acknowledged = acknowledged };
-        for (var i = 0; i < unacked.Count; i++) sm._unacked.Enqueue(unacked[i]);
+        for (var i = 0; i < unacked.Count; i++)
+        {
+            sm._unacked.Enqueue(unacked[i]);
+            if (unacked[i].Page is not null) sm._paced++;
+        }
         return sm;
     }
 
@@ -58,6 +63,11 @@ public sealed class StreamManagement
 
     public int UnackedCount => _unacked.Count;
 
+    /// <summary>Unacknowledged stanzas outside paced pages: what the session's bound on unacknowledged stanzas counts.
+    /// A paced page's stanzas are bounded by its asker, which sends the next only as pages are written and keeps a few
+    /// waiting for acknowledgement (the offline mailbox: 4 pages of a quarter of the outbound limit).</summary>
+    public int UnpacedUnackedCount => _unacked.Count - _paced;
+
     /// <summary>One more stanza from the client was handled.</summary>
     public void CountHandled() => Handled = unchecked(Handled + 1);
 
@@ -66,6 +76,7 @@ public sealed class StreamManagement
     {
         Sent = unchecked(Sent + 1);
         _unacked.Enqueue(new Unacked(stanza, page, false));
+        if (page is not null) _paced++;
     }
 
     /// <summary>The page <paramref name="page"/> was sent: its receipt waits on its last unacknowledged stanza. False
@@ -105,6 +116,7 @@ public sealed class StreamManagement
         for (uint i = 0; i < n && _unacked.Count > 0; i++)
         {
             var item = _unacked.Dequeue();
+            if (item.Page is not null) _paced--;
             if (item.EndsPage) acknowledged(item.Page!);
         }
         Acknowledged = h;
@@ -119,6 +131,7 @@ public sealed class StreamManagement
     {
         var all = _unacked.ToArray();
         _unacked.Clear();
+        _paced = 0;
         return all;
     }
 
