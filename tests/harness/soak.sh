@@ -19,8 +19,7 @@
 #   tests/harness/soak.sh [SECONDS]
 #
 # Environment: XMPP_PORT (default 27443), XMPP_WORKDIR (default $ROOT/.work/soak-PORT, removed on success unless
-# XMPP_KEEP_LOGS is set), XMPP_BUILD_CONFIG (as server.sh), SOAK_RSS_SLACK_MIB, SOAK_CHURN_WORKERS (the churn loops, 2;
-# at 4 the offline account's deliveries stop, an open finding: docs/reliability.md, "Soak").
+# XMPP_KEEP_LOGS is set), XMPP_BUILD_CONFIG (as server.sh), SOAK_RSS_SLACK_MIB, SOAK_CHURN_WORKERS (the churn loops, 2).
 set -euo pipefail
 SECONDS_TOTAL="${1:-180}"
 # below Linux's ephemeral range (32768-60999) with every port derived from it (XMPP_PORT-3339 to XMPP_PORT+3661): the
