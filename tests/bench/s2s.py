@@ -78,6 +78,14 @@ class Client:
         await self.writer.drain()
 
 
+async def read_some(receiver, deadline):
+    """What the receiver's server sent next (b"" when it closed), or None after a few seconds without anything."""
+    try:
+        return await asyncio.wait_for(receiver.reader.read(262144), max(0.01, min(5.0, deadline - time.monotonic())))
+    except asyncio.TimeoutError:
+        return None
+
+
 async def windowed(sender, receiver, messages, window, tag, body, marker, deadline):
     """Throughput: at most WINDOW messages in flight; returns how many arrived."""
     received = sent = 0
@@ -89,9 +97,8 @@ async def windowed(sender, receiver, messages, window, tag, body, marker, deadli
                 for i in range(room)).encode())
             sent += room
             await sender.writer.drain()
-        try:
-            data = await asyncio.wait_for(receiver.reader.read(262144), max(0.01, min(5.0, deadline - time.monotonic())))
-        except asyncio.TimeoutError:
+        data = await read_some(receiver, deadline)
+        if data is None:
             continue
         if not data:
             break
@@ -126,9 +133,8 @@ async def fixed_rate(sender, receiver, messages, rate, tag, deadline, latencies)
     received = 0
     try:
         while received < messages and time.monotonic() < deadline:
-            try:
-                data = await asyncio.wait_for(receiver.reader.read(262144), max(0.01, min(5.0, deadline - time.monotonic())))
-            except asyncio.TimeoutError:
+            data = await read_some(receiver, deadline)
+            if data is None:
                 continue
             if not data:
                 break

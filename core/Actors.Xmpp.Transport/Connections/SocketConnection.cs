@@ -64,6 +64,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     // 1 STARTTLS login in ~5,000 under load failed, docs/reliability.md "Soak"). What follows <starttls/> in the same
     // read is dropped: a client sends nothing before <proceed/>, so it can only be injected plain text.
     private volatile bool _tlsPending;
+    private const string StartTlsElement = "starttls"; // RFC 6120 §5.4.2.1
     private TaskCompletionSource? _tlsDecision; // (under _writeLock) made when <starttls/> is read; completed by StartTls or Shutdown
 
     // OpenSSL's memory BIOs keep the size of the largest record that went through them (see OpenSslTuning): after a
@@ -291,7 +292,7 @@ public sealed class SocketConnection : ITransportConnection, IFramerSink
     void IFramerSink.OnStanza(Element stanza)
     {
         if (_tlsPending) return;
-        if (_tls is null && stanza.Name == "starttls" && stanza.Namespace == Ns.Tls)
+        if (_tls is null && stanza.Is(StartTlsElement, Ns.Tls))
         {
             lock (_writeLock) _tlsDecision = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _tlsPending = true; // read nothing more in plain text until the owner decides (before it is told)

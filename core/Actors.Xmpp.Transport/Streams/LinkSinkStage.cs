@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net.Sockets;
 using Actors.Xmpp.Transport.Connections;
 using Akka.Actor;
@@ -72,7 +73,7 @@ public sealed class LinkSinkStage : GraphStage<SinkShape<LinkWrite>>
             {
                 ok = false;
             }
-            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
             _onWritten!(ok);
         }
 
