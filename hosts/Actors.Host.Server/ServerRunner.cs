@@ -61,9 +61,9 @@ internal static class ServerRunner
             await host.RunAsync(ct);
             return 0;
         }
-        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.AddressAlreadyInUse)
+        catch (Exception ex) when (PortInUse(ex) is { } inUse)
         {
-            await Console.Error.WriteLineAsync($"error: cannot listen: {ex.Message}. Another server on that port? Set --Xmpp:C2sPort / --Xmpp:DirectTlsPort.");
+            await Console.Error.WriteLineAsync(inUse);
             return 1;
         }
         catch (InvalidOperationException ex)
@@ -71,5 +71,26 @@ internal static class ServerRunner
             await Console.Error.WriteLineAsync($"error: {ex.Message}");
             return 1;
         }
+    }
+
+    /// <summary>The operator's message when a listener's port is taken (another server, another node, or an outgoing
+    /// connection that holds it): the c2s listeners fail with the SocketException itself, the cluster's Akka.Remote
+    /// listener with it wrapped in a RemoteTransportException ("Failed to bind to [host:port]") inside
+    /// AggregateExceptions. Null for any other failure.</summary>
+    internal static string? PortInUse(Exception failure)
+    {
+        Akka.Remote.RemoteTransportException? remote = null;
+        for (Exception? e = failure; e is not null; e = e is AggregateException { InnerExceptions.Count: 1 } a ? a.InnerExceptions[0] : e.InnerException)
+        {
+            if (e is Akka.Remote.RemoteTransportException r) remote = r;
+            if (e is not SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } socket) continue;
+            if (remote is null)
+                return $"error: cannot listen: {socket.Message}. Another server on that port? Set --Xmpp:C2sPort / --Xmpp:DirectTlsPort.";
+            var open = remote.Message.IndexOf('[');
+            var close = remote.Message.IndexOf(']', open + 1);
+            var address = open >= 0 && close > open ? " " + remote.Message[(open + 1)..close] : "";
+            return $"error: cannot listen on the cluster port{address}: {socket.Message}. Another node or process on that port? Set --Xmpp:Cluster:Port.";
+        }
+        return null;
     }
 }

@@ -8,6 +8,9 @@ SERVER="$ROOT/tests/harness/server.sh"
 # CLUSTER_NODES (default 3): 1 is one server (soak.sh)
 if [ "${CLUSTER_NODES:-3}" -gt 1 ]; then export XMPP_NODES="${CLUSTER_NODES:-3}"; else unset XMPP_NODES; fi
 export XMPP_TLS_REQUIRED=false XMPP_HOST="${XMPP_HOST:-127.0.0.1}" XMPP_DOMAIN="${XMPP_DOMAIN:-localhost}"
+# the defaults keep every port of every node below Linux's ephemeral range (32768-60999): a node restarted under
+# traffic must bind its ports again, and an outgoing connection (another node retrying it, a client, the journal's
+# pool) may hold one of them as its local port meanwhile; CI once lost a run to its Akka.Remote port taken that way
 export XMPP_PORT="${XMPP_PORT:-$CLUSTER_PORT}"
 export XMPP_WORKDIR="${XMPP_WORKDIR:-$ROOT/.work/$CLUSTER_SCRIPT-$XMPP_PORT}"
 

@@ -7,10 +7,10 @@
 #
 #   tests/harness/cluster-node-kill.sh
 #
-# Environment: XMPP_PORT (default 37223: node I's c2s port is XMPP_PORT+2(I-1)), XMPP_WORKDIR (default
+# Environment: XMPP_PORT (default 26023: node I's c2s port is XMPP_PORT+2(I-1)), XMPP_WORKDIR (default
 # $ROOT/.work/cluster-node-kill-PORT, removed on success: PostgreSQL's own user must read it), XMPP_BUILD_CONFIG (Release by default, as server.sh), XMPP_PG (as server.sh).
 set -euo pipefail
-CLUSTER_SCRIPT=cluster-node-kill CLUSTER_PORT=37223
+CLUSTER_SCRIPT=cluster-node-kill CLUSTER_PORT=26023
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh" # ROOT, SERVER, the environment, status and the exit trap
 
 "$SERVER" start

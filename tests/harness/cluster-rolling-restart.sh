@@ -9,10 +9,10 @@
 #
 #   tests/harness/cluster-rolling-restart.sh
 #
-# Environment: XMPP_PORT (default 37323: node I's c2s port is XMPP_PORT+2(I-1)), XMPP_WORKDIR (default
+# Environment: XMPP_PORT (default 28323: node I's c2s port is XMPP_PORT+2(I-1)), XMPP_WORKDIR (default
 # $ROOT/.work/cluster-rolling-restart-PORT, removed on success), XMPP_BUILD_CONFIG, XMPP_PG (as server.sh).
 set -euo pipefail
-CLUSTER_SCRIPT=cluster-rolling-restart CLUSTER_PORT=37323
+CLUSTER_SCRIPT=cluster-rolling-restart CLUSTER_PORT=28323
 source "$(dirname "${BASH_SOURCE[0]}")/cluster-lib.sh" # ROOT, SERVER, the environment, status and the exit trap
 
 "$SERVER" start

@@ -175,6 +175,14 @@ server_args() {
 
 # ---- a local cluster (XMPP_NODES) ---------------------------------------------------------------------------------
 node_dir() { echo "$WORKDIR/node$1"; }
+# why a start failed, from its log: the server's own error line or the unhandled exception's message first (a stack
+# trace's last lines alone do not say what failed), then the last lines
+start_failure() {
+  local cause
+  cause="$(grep -m 3 -E '^(error:|Unhandled exception)| fail: ' "$1" | cut -c1-400)"
+  [ -z "$cause" ] || printf '%s\n' "$cause"
+  echo "last lines of $1:"; tail -n 20 "$1"
+}
 node_port() { echo $((PORT + 2 * ($1 - 1))); }
 node_tls_port() { echo $(($(node_port "$1") + 1)); }
 node_http_port() { echo $((HTTP_PORT + $1 - 1)); }
@@ -253,13 +261,13 @@ node_wait() {
   local i="$1" pid dir; dir="$(node_dir "$i")"; pid="$(cat "$dir/server.pid")"
   for _ in $(seq 1 900); do
     if ! kill -0 "$pid" 2>/dev/null; then
-      echo "server.sh: node $i exited during start; last lines of $dir/server.log:" >&2; tail -n 30 "$dir/server.log" >&2
+      echo "server.sh: node $i exited during start; $(start_failure "$dir/server.log")" >&2
       rm -f "$dir/server.pid"; return 1
     fi
     node_ready "$i" && return 0
     sleep 0.1
   done
-  echo "server.sh: node $i did not accept connections within 90 s; last lines of $dir/server.log:" >&2; tail -n 30 "$dir/server.log" >&2
+  echo "server.sh: node $i did not accept connections within 90 s; $(start_failure "$dir/server.log")" >&2
   kill -KILL "$pid" 2>/dev/null || true; rm -f "$dir/server.pid"; return 1
 }
 
@@ -430,12 +438,12 @@ case "${1:-}" in
     pid="$(cat "$PID_FILE")"
     for _ in $(seq 1 600); do
       if ! kill -0 "$pid" 2>/dev/null; then
-        echo "server.sh: the server exited during start; last lines of $LOG:" >&2; tail -n 30 "$LOG" >&2; rm -f "$PID_FILE"; exit 1
+        echo "server.sh: the server exited during start; $(start_failure "$LOG")" >&2; rm -f "$PID_FILE"; exit 1
       fi
       if port_open && [ -S "$WORKDIR/data/admin.sock" ]; then exit 0; fi
       sleep 0.1
     done
-    echo "server.sh: the server did not accept connections within 60 s; last lines of $LOG:" >&2; tail -n 30 "$LOG" >&2
+    echo "server.sh: the server did not accept connections within 60 s; $(start_failure "$LOG")" >&2
     kill -KILL "$pid" 2>/dev/null || true; rm -f "$PID_FILE"; exit 1
     ;;
   stop)
