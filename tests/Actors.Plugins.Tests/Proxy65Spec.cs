@@ -324,7 +324,7 @@ public sealed class Proxy65Spec : IAsyncLifetime
         {
             var reply = await alice.Query(Activate(alice.NextId(), "l3", "bob@localhost/phone"));
             if (reply.Type == "result") break;
-            Assert.True(DateTime.UtcNow < deadline, "the ended relay was never counted off");
+            Assert.True(DateTime.UtcNow < deadline, $"the ended relay was never counted off; the last answer: {reply}");
             await Task.Delay(100);
         }
     }
