@@ -29,10 +29,16 @@ cleanup() { "$SERVER" stop >/dev/null 2>&1 || true; "$ROOT/tests/postgres.sh" st
 trap cleanup EXIT
 
 pg_port="$(sed -nE 's/.*Port=([0-9]+).*/\1/p' <<< "$url")"
-stats() {  # table ins upd del, one a line; backends report their counts within 10 s of going idle
-  sleep 11
+read_stats() {
   PGPASSWORD=actors psql -h 127.0.0.1 -p "$pg_port" -U actors -d actors -At -F ' ' -c \
     "select relname, n_tup_ins, n_tup_upd, n_tup_del from pg_stat_user_tables order by relname"
+}
+stats() {  # table ins upd del, one a line, once the writes behind the load have ended: backends report their counts
+  # within 10 s of going idle, and the archive writes behind the deliveries
+  local before after
+  after="$(read_stats)"
+  while before="$after"; sleep 11; after="$(read_stats)"; [ "$before" != "$after" ]; do :; done
+  echo "$after"
 }
 
 "$SERVER" start
@@ -47,12 +53,16 @@ load --n "$N" --chat-pairs 0 > "$W/warmup.json"
 s0="$(stats)"
 load --n "$N" --chat-pairs 0 > "$W/storm.json"
 s1="$(stats)"
+# what the storm journaled, by event type (the journal table's manifest column)
+PGPASSWORD=actors psql -h 127.0.0.1 -p "$pg_port" -U actors -d actors -At -F ' ' -c \
+  "select manifest, count(*) from (select manifest from journal order by ordering desc limit $N) t group by manifest" \
+  > "$W/storm-events.txt"
 load --n $((2 * PAIRS)) --port-block "$PAIRS" --chat-pairs "$PAIRS" --chat-duration "$CHAT_SECONDS" --chat-rates 0 \
   --window 4 > "$W/chat.json"
 s2="$(stats)"
 
 "$PY" - "$N" "$PAIRS" "$W/storm.json" "$W/chat.json" "${BENCH_NODES:-3}" "${BENCH_ARCHIVE:-always}" \
-  "$s0" "$s1" "$s2" <<'PY'
+  "$s0" "$s1" "$s2" "$(cat "$W/storm-events.txt")" <<'PY'
 import json, sys
 n, pairs, storm_file, chat_file, nodes, archive = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), sys.argv[6]
 def parse(text):
@@ -62,6 +72,7 @@ def parse(text):
         rows[name] = (int(ins), int(upd), int(dele))
     return rows
 s0, s1, s2 = (parse(t) for t in sys.argv[7:10])
+storm_events = dict(line.rsplit(" ", 1) for line in sys.argv[10].splitlines() if line)
 def diff(a, b):
     out = {}
     for name in b:
@@ -81,6 +92,7 @@ cpu = [c.get("server_cpu_us_per_msg") for c in chat_res.get("chat", [])]
 print(json.dumps({
     "nodes": nodes, "archive": archive, "logins": logins, "delivered": delivered,
     "rows_per_login": round(per_login, 2), "rows_per_message": round(chat_rows / max(1, delivered), 3),
+    "storm_journal_events": storm_events,
     "storm_rows_by_table": {k: {"ins": v[0], "upd": v[1], "del": v[2]} for k, v in storm.items()},
     "chat_rows_by_table": {k: {"ins": v[0], "upd": v[1], "del": v[2]} for k, v in chat.items()},
     "server_cpu_us_per_msg": cpu,

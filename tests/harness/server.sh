@@ -228,6 +228,8 @@ node_args() {
        "--Xmpp:Persistence:Provider=PostgreSQL --Xmpp:Persistence:RefreshInterval=00:00:00.100" \
        "--Xmpp:Cluster:Enabled=true --Xmpp:Cluster:Hostname=$HOST --Xmpp:Cluster:Port=$(node_remote_port "$i")" \
        "--Xmpp:Cluster:StableAfterSeconds=5 $seeds"
+  if [ -n "$TRACING_OTLP" ]; then echo "--Xmpp:Tracing:OtlpEndpoint=$TRACING_OTLP --Xmpp:Tracing:OtlpProtocol=$TRACING_PROTOCOL"; fi
+  if [ -n "$EXTRA_ARGS" ]; then echo "$EXTRA_ARGS"; fi
   admin_args
 }
 
