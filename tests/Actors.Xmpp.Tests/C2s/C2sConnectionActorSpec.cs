@@ -280,7 +280,9 @@ public sealed class C2sConnectionActorSpec : Akka.TestKit.Xunit2.TestKit, IDispo
         var full = Jid.Parse("alice@localhost/lost");
         Assert.NotNull(_server.Sessions.Find(full));
         actor.Tell(new TransportEvents.ConnectionLost("reset by peer"));
-        AwaitCondition(() => _server.Sessions.Find(full) is null);
+        // the session leaves the registry once its account's entity has seen the end (SessionMessages.EndSeen): a
+        // round trip through the user directory, longer than the kit's 3 s default on a machine busy building
+        AwaitCondition(() => _server.Sessions.Find(full) is null, TimeSpan.FromSeconds(10));
     }
 
     [Fact]
