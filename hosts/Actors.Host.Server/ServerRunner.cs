@@ -74,9 +74,10 @@ internal static class ServerRunner
     }
 
     /// <summary>The operator's message when a listener's port is taken (another server, another node, or an outgoing
-    /// connection that holds it): the c2s listeners fail with the SocketException itself, the cluster's Akka.Remote
-    /// listener with it wrapped in a RemoteTransportException ("Failed to bind to [host:port]") inside
-    /// AggregateExceptions. Null for any other failure.</summary>
+    /// connection that holds it): the c2s listeners fail with the SocketException itself, Kestrel with it inside an
+    /// IOException that names the address, the cluster's Akka.Remote listener with it wrapped in a
+    /// RemoteTransportException ("Failed to bind to [host:port]") inside AggregateExceptions. Null for any other
+    /// failure.</summary>
     internal static string? PortInUse(Exception failure)
     {
         Akka.Remote.RemoteTransportException? remote = null;
@@ -84,6 +85,9 @@ internal static class ServerRunner
         {
             if (e is Akka.Remote.RemoteTransportException r) remote = r;
             if (e is not SocketException { SocketErrorCode: SocketError.AddressAlreadyInUse } socket) continue;
+            // Kestrel (the HTTP listener) names the address in the IOException around it
+            if (failure is IOException http)
+                return $"error: cannot listen: {http.Message} Another server on that port? Set --Xmpp:Http:Port.";
             if (remote is null)
                 return $"error: cannot listen: {socket.Message}. Another server on that port? Set --Xmpp:C2sPort / --Xmpp:DirectTlsPort.";
             var open = remote.Message.IndexOf('[');

@@ -45,6 +45,20 @@ public sealed class ListenerPortSpec
         Assert.DoesNotContain("   at ", r.Stderr);
     });
 
+    [Fact]
+    public Task A_taken_http_port_is_refused_with_its_address_and_setting_named() => WithDataFolder(async data =>
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        var r = await StartServer(data, "Xmpp:BindAddress=127.0.0.1", "Xmpp:C2sPort=0", $"Xmpp:Http:Port={port}");
+        Assert.True(r.ExitCode == 1, r.ToString());
+        Assert.Contains("error: cannot listen", r.Stderr);
+        Assert.Contains(port.ToString(System.Globalization.CultureInfo.InvariantCulture), r.Stderr);
+        Assert.Contains("--Xmpp:Http:Port", r.Stderr);
+        Assert.DoesNotContain("   at ", r.Stderr);
+    });
+
     /// <summary>The cluster's Akka.Remote listener fails inside the actor system's start, wrapped five deep; the operator
     /// still gets the address and the setting.</summary>
     [Fact]
