@@ -79,7 +79,7 @@ if [ "${SKIP_CLUSTER:-0}" != 1 ]; then
 fi
 
 # issue 17's soak, shortened: one server under steady XEP-0198 traffic and login churn (STARTTLS and plain, streams
-# closed and sockets dropped) for 120 s; nothing lost, nothing left behind, RSS flat after the warm-up (about 3 min;
+# closed and sockets dropped) for 120 s; nothing lost, nothing left behind, RSS flat after the warm-up (about 2.5 min;
 # the hour's figures are in docs/reliability.md)
 if [ "${SKIP_SOAK:-0}" != 1 ]; then
   harness .work/soak.log tests/harness/soak.sh 120
