@@ -2,11 +2,8 @@ using System.Globalization;
 using Actors.Benchmarks.IdleConnections;
 using Actors.Xmpp;
 using Actors.Xmpp.Server.Accounts;
-using Actors.Xmpp.Server.Hosting;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 
 namespace Actors.Benchmarks;
 
@@ -25,23 +22,9 @@ public static class DirectoryMemory
         var dataDir = IdleClient.Arg(args, "--dir") ?? throw new ArgumentException("--dir D is required");
         var create = IdleClient.Arg(args, "--create") is { } c ? int.Parse(c, CultureInfo.InvariantCulture) : -1;
         Directory.CreateDirectory(dataDir);
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-        {
-            ["Xmpp:Domain"] = "localhost",
-            ["Xmpp:BindAddress"] = "127.0.0.1",
-            ["Xmpp:C2sPort"] = "0",
-            ["Xmpp:DirectTlsPort"] = "-1",
-            ["Xmpp:DataDir"] = dataDir,
-            // what is kept per account does not depend on the iteration count; creating 100,000 accounts at 4,096
-            // would take minutes of PBKDF2
-            ["Xmpp:Auth:ScramIterations"] = "64",
-            ["Xmpp:Memory:TrimWhenIdle"] = "false",
-        });
-        builder.Logging.ClearProviders();
-        builder.Services.AddXmppServer(builder.Configuration);
-        using var host = builder.Build();
-        host.StartAsync().GetAwaiter().GetResult();
+        // 64 SCRAM iterations (StartServer): what is kept per account does not depend on them, and creating 100,000
+        // accounts at 4,096 would take minutes of PBKDF2
+        using var host = OfflineUsers.StartServer(dataDir, new Dictionary<string, string?>());
         try
         {
             var store = (JournalAccountStore)host.Services.GetRequiredService<IAccountStore>();

@@ -29,22 +29,10 @@ public static class OfflineUsers
         var warmup = int.Parse(IdleClient.Arg(args, "--warmup") ?? "500", CultureInfo.InvariantCulture);
         var passivate = int.Parse(IdleClient.Arg(args, "--passivate-seconds") ?? "5", CultureInfo.InvariantCulture);
         var dataDir = Path.Combine(Path.GetTempPath(), "offline-users-" + Guid.NewGuid().ToString("N")[..8]);
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        using var host = StartServer(dataDir, new Dictionary<string, string?>
         {
-            ["Xmpp:Domain"] = "localhost",
-            ["Xmpp:BindAddress"] = "127.0.0.1",
-            ["Xmpp:C2sPort"] = "0",
-            ["Xmpp:DirectTlsPort"] = "-1",
-            ["Xmpp:DataDir"] = dataDir,
-            ["Xmpp:Auth:ScramIterations"] = "64",
             ["Xmpp:Users:PassivateAfterSeconds"] = passivate.ToString(CultureInfo.InvariantCulture),
-            ["Xmpp:Memory:TrimWhenIdle"] = "false",
         });
-        builder.Logging.ClearProviders();
-        builder.Services.AddXmppServer(builder.Configuration);
-        using var host = builder.Build();
-        host.StartAsync().GetAwaiter().GetResult();
         try
         {
             var accounts = host.Services.GetRequiredService<IAccountStore>();
@@ -84,6 +72,28 @@ public static class OfflineUsers
             host.StopAsync().GetAwaiter().GetResult();
             try { Directory.Delete(dataDir, true); } catch (IOException) { }
         }
+    }
+
+    /// <summary>The whole server in this process, no plugins, on a SQLite journal in <paramref name="dataDir"/>, with
+    /// 64 SCRAM iterations (what is kept per account does not depend on them) and no idle heap trim; started.</summary>
+    internal static IHost StartServer(string dataDir, IReadOnlyDictionary<string, string?> settings)
+    {
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Xmpp:Domain"] = "localhost",
+            ["Xmpp:BindAddress"] = "127.0.0.1",
+            ["Xmpp:C2sPort"] = "0",
+            ["Xmpp:DirectTlsPort"] = "-1",
+            ["Xmpp:DataDir"] = dataDir,
+            ["Xmpp:Auth:ScramIterations"] = "64",
+            ["Xmpp:Memory:TrimWhenIdle"] = "false",
+        }.Concat(settings));
+        builder.Logging.ClearProviders();
+        builder.Services.AddXmppServer(builder.Configuration);
+        var host = builder.Build();
+        host.StartAsync().GetAwaiter().GetResult();
+        return host;
     }
 
     private static void Touch(IUserDirectory users, IReadOnlyList<Jid> jids)

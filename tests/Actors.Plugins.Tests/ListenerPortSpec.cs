@@ -32,12 +32,19 @@ public sealed class ListenerPortSpec
         }
     }
 
+    /// <summary>A loopback port held by a listener of the test's own.</summary>
+    private static TcpListener TakenPort(out int port)
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        return listener;
+    }
+
     [Fact]
     public Task A_taken_c2s_port_is_refused_with_its_setting_named() => WithDataFolder(async data =>
     {
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        using var taken = TakenPort(out var port);
         var r = await StartServer(data, "Xmpp:BindAddress=127.0.0.1", $"Xmpp:C2sPort={port}");
         Assert.True(r.ExitCode == 1, r.ToString());
         Assert.Contains("error: cannot listen", r.Stderr);
@@ -48,9 +55,7 @@ public sealed class ListenerPortSpec
     [Fact]
     public Task A_taken_http_port_is_refused_with_its_address_and_setting_named() => WithDataFolder(async data =>
     {
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        using var taken = TakenPort(out var port);
         var r = await StartServer(data, "Xmpp:BindAddress=127.0.0.1", "Xmpp:C2sPort=0", $"Xmpp:Http:Port={port}");
         Assert.True(r.ExitCode == 1, r.ToString());
         Assert.Contains("error: cannot listen", r.Stderr);
@@ -64,9 +69,7 @@ public sealed class ListenerPortSpec
     [Fact]
     public Task A_taken_cluster_port_is_refused_with_its_address_and_setting_named() => WithDataFolder(async data =>
     {
-        using var taken = new TcpListener(IPAddress.Loopback, 0);
-        taken.Start();
-        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+        using var taken = TakenPort(out var port);
         var r = await StartServer(data, "Xmpp:C2sPort=0", "Xmpp:Persistence:Provider=PostgreSQL",
             "Xmpp:Persistence:ConnectionString=Host=127.0.0.1;Port=1;Database=none;Username=none;Password=none",
             "Xmpp:Cluster:Enabled=true", "Xmpp:Cluster:Hostname=127.0.0.1", $"Xmpp:Cluster:Port={port}",

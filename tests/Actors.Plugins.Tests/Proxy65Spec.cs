@@ -50,14 +50,8 @@ public sealed class Proxy65Spec : IAsyncLifetime
     private static async Task<byte[]> ReadAsync(Socket socket, int count)
     {
         var buffer = new byte[count];
-        var read = 0;
         using var cts = new CancellationTokenSource(Wait);
-        while (read < count)
-        {
-            var n = await socket.ReceiveAsync(buffer.AsMemory(read), SocketFlags.None, cts.Token);
-            if (n == 0) throw new EndOfStreamException($"closed after {read} of {count} bytes");
-            read += n;
-        }
+        await new NetworkStream(socket, ownsSocket: false).ReadExactlyAsync(buffer, cts.Token); // EndOfStreamException if it closes first
         return buffer;
     }
 
